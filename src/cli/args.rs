@@ -1,0 +1,108 @@
+//! The command line as clap sees it. Help texts here are the user manual's
+//! first page: keep them true when behaviour changes.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+/// Keep a fleet of ServiceNow MID Servers in a declared state.
+///
+/// midfleet rotates the instance user and password of MID Servers (and
+/// other config.xml parameters) safely, idempotently and in parallel: it
+/// changes only the bytes that must change, and never leaves a file
+/// half-written.
+#[derive(Debug, Parser)]
+#[command(
+    name = "midfleet",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(
+    after_help = "Exit codes: 0 success or nothing to do, 1 something failed, \
+2 changes pending (edit --check), 3 bad usage or input (nothing was touched)."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// How results are written to stdout: tables for people, or JSON for
+    /// scripts. Progress, warnings and errors always go to stderr.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+
+    /// No colours (also when the NO_COLOR environment variable is set).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+
+    /// Say more about what midfleet is doing (repeat for more).
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Edit(EditArgs),
+}
+
+/// Edit one local config.xml, changing only the bytes of the values asked.
+///
+/// The low-level tool under every midfleet write, on a file of this
+/// machine: no inventory, no playbook rules, no state. Values are compared
+/// as the MID's XML parser reads them and written escaped; the
+/// `glide.glidesoap.*` spelling of the instance user and password is edited
+/// when the file uses it; commented-out parameters are never touched. The
+/// write is atomic (temp file in the same directory, original owner, group
+/// and mode, fsync, rename), and a file that already holds what was asked
+/// is not written at all, not even its mtime.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  # The documented MID user change, password from the environment:
+  MID_PASSWORD=... midfleet edit /opt/servicenow/mid/agent/config.xml \\
+      --set mid.instance.username=svc_mid_emea01 \\
+      --set-secret mid.instance.password=env:MID_PASSWORD \\
+      --unset keypairs.mid_id --diff
+
+  # Would anything change? (exit 0 no, 2 yes, 1 error)
+  midfleet edit agent/config.xml --set url=https://acme.service-now.com/ --check")]
+pub struct EditArgs {
+    /// The config.xml to edit (a symlink is followed; the link stays).
+    pub file: PathBuf,
+
+    /// Set parameter NAME to VALUE, adding it before </parameters> when
+    /// missing. Do not use it for passwords: argv is visible to every user
+    /// of this machine; use --set-secret.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+
+    /// Set parameter NAME to a secret read from REF: env:VAR, file:PATH,
+    /// command:CMD (its stdout) or prompt:LABEL. The value is never shown.
+    #[arg(long = "set-secret", value_name = "NAME=REF")]
+    pub set_secret: Vec<String>,
+
+    /// Remove parameter NAME (with its line when it stands alone on it).
+    #[arg(long = "unset", value_name = "NAME")]
+    pub unset: Vec<String>,
+
+    /// Write nothing; exit 0 when the file already holds what was asked,
+    /// 2 when it would change, 1 on error.
+    #[arg(long)]
+    pub check: bool,
+
+    /// Show a unified diff of the change, sensitive values masked.
+    #[arg(long)]
+    pub diff: bool,
+}

@@ -1,0 +1,94 @@
+//! Where the CLI's text goes: data to stdout, everything else to stderr,
+//! with colour only on a terminal and never when NO_COLOR or --no-color.
+
+use std::io::{IsTerminal, Write};
+
+use super::args::{GlobalArgs, OutputFormat};
+use super::exit::Failure;
+
+/// The CLI's one way to write.
+pub struct Console {
+    pub output: OutputFormat,
+    pub verbose: u8,
+    stdout_colour: bool,
+    stderr_colour: bool,
+}
+
+/// ANSI styles used in output.
+#[derive(Clone, Copy)]
+pub enum Style {
+    Add,
+    Change,
+    Remove,
+    Error,
+    Warning,
+    Hint,
+    Bold,
+}
+
+impl Style {
+    fn code(self) -> &'static str {
+        match self {
+            Style::Add => "32",
+            Style::Change => "33",
+            Style::Remove => "31",
+            Style::Error => "1;31",
+            Style::Warning => "1;33",
+            Style::Hint => "36",
+            Style::Bold => "1",
+        }
+    }
+}
+
+impl Console {
+    pub fn new(global: &GlobalArgs) -> Console {
+        let allowed =
+            !global.no_color && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+        Console {
+            output: global.output,
+            verbose: global.verbose,
+            stdout_colour: allowed && std::io::stdout().is_terminal(),
+            stderr_colour: allowed && std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// `text` in `style` for stdout.
+    pub fn paint(&self, style: Style, text: &str) -> String {
+        paint(self.stdout_colour, style, text)
+    }
+
+    /// Writes data to stdout. A closed pipe ends the write quietly.
+    pub fn data(&self, text: &str) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(text.as_bytes());
+        let _ = stdout.flush();
+    }
+
+    /// A warning on stderr.
+    pub fn warning(&self, message: &str) {
+        eprintln!(
+            "{} {message}",
+            paint(self.stderr_colour, Style::Warning, "warning:")
+        );
+    }
+
+    /// An error and its hint on stderr.
+    pub fn error(&self, failure: &Failure) {
+        eprintln!(
+            "{} {}",
+            paint(self.stderr_colour, Style::Error, "error:"),
+            failure.message
+        );
+        if let Some(hint) = &failure.hint {
+            eprintln!("{} {hint}", paint(self.stderr_colour, Style::Hint, "hint:"));
+        }
+    }
+}
+
+fn paint(enabled: bool, style: Style, text: &str) -> String {
+    if enabled {
+        format!("\x1b[{}m{text}\x1b[0m", style.code())
+    } else {
+        text.to_string()
+    }
+}

@@ -1,0 +1,24 @@
+//! midfleet keeps a fleet of ServiceNow MID Servers in a declared state.
+//!
+//! # Codemap
+//!
+//! Data flows one way (see `docs/ARCHITECTURE.md`):
+//!
+//! ```text
+//! inventory + playbook → desired state per host → facts (read over SSH)
+//!     → plan (pure: desired × facts) → apply (per-host transaction) → report
+//! ```
+//!
+//! - [`cli`]: clap arguments → library calls → text and exit codes. The only
+//!   module that writes to stdout/stderr.
+//! - [`config_xml`]: byte-preserving read and edit of a MID's
+//!   `agent/config.xml`. Pure: no I/O.
+//! - [`secret`]: secret references and values that cannot be printed.
+//! - [`local_file`]: atomic replacement of a file on this machine (`edit`).
+//! - [`report`]: rendering results (masked diffs, tables, JSON).
+
+pub mod cli;
+pub mod config_xml;
+pub mod local_file;
+pub mod report;
+pub mod secret;

@@ -1,0 +1,6 @@
+//! Rendering results for people and scripts. The library computes; this
+//! module turns results into text. It never decides what happens.
+
+mod diff;
+
+pub use diff::masked_unified_diff;
