@@ -141,10 +141,12 @@ pub struct ConfigXml {
 
 impl fmt::Debug for ConfigXml {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Names only: a value set as sensitive is not marked so in the file.
+        let names: Vec<&str> = self.parameters.iter().map(Parameter::name).collect();
         formatter
             .debug_struct("ConfigXml")
             .field("bytes", &self.bytes.len())
-            .field("parameters", &self.parameters)
+            .field("parameters", &names)
             .field("layout", &self.layout)
             .finish()
     }

@@ -26,3 +26,6 @@ pub const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;

@@ -1,1 +1,5 @@
-//! Integration tests: the real `midfleet` binary.
+//! Integration tests: the real `midfleet` binary, run as an operator runs
+//! it. One test binary (STYLE.md); each area in its own module.
+
+mod edit;
+mod support;
