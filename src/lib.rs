@@ -17,8 +17,20 @@
 //! - [`local_file`]: atomic replacement of a file on this machine (`edit`).
 //! - [`report`]: rendering results (masked diffs, tables, JSON).
 
+// Diagnostics are rich (file, line, host, hint) and travel only on the
+// cold error path; boxing them everywhere would buy nothing.
+#![allow(clippy::result_large_err)]
+
+pub mod check;
 pub mod cli;
 pub mod config_xml;
+pub mod desired;
+pub mod diagnostic;
+pub mod inventory;
 pub mod local_file;
+pub mod playbook;
 pub mod report;
 pub mod secret;
+pub mod source_file;
+pub mod template;
+pub mod yaml;

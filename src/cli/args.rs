@@ -55,7 +55,74 @@ pub enum OutputFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Check(CheckArgs),
+    Hosts(HostsArgs),
     Edit(EditArgs),
+}
+
+/// Where the fleet is described.
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    /// Inventory file or directory (Ansible's YAML or INI shape, with
+    /// group_vars/ and host_vars/ beside it). Repeat to merge several.
+    #[arg(
+        short = 'i',
+        long = "inventory",
+        value_name = "INVENTORY",
+        required = true
+    )]
+    pub inventory: Vec<PathBuf>,
+
+    /// Narrow the selection further with a host pattern (same syntax as a
+    /// playbook's `hosts:`; `@FILE` reads one pattern per line).
+    #[arg(long, value_name = "PATTERN")]
+    pub limit: Option<String>,
+}
+
+/// Validate an inventory and a playbook offline; contact nothing.
+///
+/// Reads every inventory source, the playbook, selects the hosts, resolves
+/// each host's settings and renders its desired values, and reports every
+/// problem found (not just the first) with file, line and column. Exit 0
+/// when clean (warnings allowed), 3 otherwise.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  midfleet check -i inventory/example.yml playbooks/rotate-user.yml
+  midfleet check -i inventory/ --limit emea --resolve-secrets playbooks/rotate-user.yml")]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+
+    /// The playbook to check against the inventory.
+    pub playbook: Option<PathBuf>,
+
+    /// Also resolve every secret reference (env:, file:, command:,
+    /// prompt:) to prove it works; values are never shown or kept.
+    #[arg(long)]
+    pub resolve_secrets: bool,
+}
+
+/// List the hosts a pattern selects, with how midfleet will reach them.
+///
+/// Shows each host's address, port, user, jump hosts, become, config.xml
+/// path and service, after variable precedence and templates, exactly as
+/// the other commands will use them.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Patterns: all, *, group and host names, globs (mid-emea-*), a:b union, \
+a:&b intersection, a:!b exclusion, @FILE.
+
+Examples:
+  midfleet hosts -i inventory/example.yml 'emea:!mid-emea-03'
+  midfleet hosts -i inventory/example.yml --output json | jq -r '.[].address'"
+)]
+pub struct HostsArgs {
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+
+    /// Which hosts (default: all).
+    #[arg(default_value = "all")]
+    pub pattern: String,
 }
 
 /// Edit one local config.xml, changing only the bytes of the values asked.

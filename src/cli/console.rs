@@ -72,6 +72,19 @@ impl Console {
         );
     }
 
+    /// A problem found in the operator's input, with its hint, on stderr.
+    pub fn diagnostic(&self, diagnostic: &crate::diagnostic::Diagnostic) {
+        let (style, label) = if diagnostic.is_error() {
+            (Style::Error, "error:")
+        } else {
+            (Style::Warning, "warning:")
+        };
+        eprintln!("{} {diagnostic}", paint(self.stderr_colour, style, label));
+        if let Some(hint) = &diagnostic.hint {
+            eprintln!("{} {hint}", paint(self.stderr_colour, Style::Hint, "hint:"));
+        }
+    }
+
     /// An error and its hint on stderr.
     pub fn error(&self, failure: &Failure) {
         eprintln!(

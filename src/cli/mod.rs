@@ -6,9 +6,11 @@
 //! library should own.
 
 mod args;
+mod check;
 mod console;
 mod edit;
 mod exit;
+mod hosts;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -16,7 +18,9 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::Parser;
 
-pub use args::{Cli, Command, EditArgs, GlobalArgs, OutputFormat};
+pub use args::{
+    CheckArgs, Cli, Command, EditArgs, GlobalArgs, HostsArgs, InventoryArgs, OutputFormat,
+};
 pub use console::Console;
 pub use exit::{Exit, Failure};
 
@@ -36,6 +40,8 @@ pub fn run(arguments: impl IntoIterator<Item = OsString>) -> ExitCode {
     };
     let console = Console::new(&cli.global);
     let outcome = match &cli.command {
+        Command::Check(arguments) => check::run(&console, arguments),
+        Command::Hosts(arguments) => hosts::run(&console, arguments),
         Command::Edit(arguments) => edit::run(&console, arguments),
     };
     match outcome {

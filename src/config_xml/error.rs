@@ -1,47 +1,9 @@
 //! Why a config.xml could not be read or edited. Every variant that comes
 //! from the file carries a [`Location`]; none carries a parameter's value.
 
-use std::fmt;
+pub use crate::diagnostic::Location;
 
 use super::escape::InvalidCharacter;
-
-/// A 1-based line and column (in characters) in the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Location {
-    pub line: usize,
-    pub column: usize,
-}
-
-impl Location {
-    /// The location of byte `offset` of `bytes` (a UTF-8 BOM does not count).
-    pub fn of_offset(bytes: &[u8], offset: usize) -> Location {
-        let offset = offset.min(bytes.len());
-        let before = &bytes[..offset];
-        let line_start = before
-            .iter()
-            .rposition(|byte| *byte == b'\n')
-            .map_or(0, |newline| newline + 1);
-        let line = 1 + before.iter().filter(|byte| **byte == b'\n').count();
-        let mut column_bytes = &before[line_start..];
-        if line == 1 {
-            column_bytes = column_bytes
-                .strip_prefix(super::BOM)
-                .unwrap_or(column_bytes);
-        }
-        // Count characters, not bytes: continuation bytes do not start one.
-        let column = 1 + column_bytes
-            .iter()
-            .filter(|byte| (**byte & 0xC0) != 0x80)
-            .count();
-        Location { line, column }
-    }
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "{}:{}", self.line, self.column)
-    }
-}
 
 /// Why a file is not a config.xml midfleet will work on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

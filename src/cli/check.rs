@@ -1,0 +1,93 @@
+//! `midfleet check -i INVENTORY [PLAYBOOK]`.
+
+use serde::Serialize;
+
+use super::args::{CheckArgs, OutputFormat};
+use super::console::Console;
+use super::exit::{Exit, Failure};
+use crate::check::{check, CheckReport, CheckRequest};
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    ok: bool,
+    errors: usize,
+    warnings: usize,
+    #[serde(flatten)]
+    report: &'a CheckReport,
+}
+
+pub fn run(console: &Console, arguments: &CheckArgs) -> Result<Exit, Failure> {
+    let report = check(&CheckRequest {
+        inventory: arguments.inventory.inventory.clone(),
+        playbook: arguments.playbook.clone(),
+        limit: arguments.inventory.limit.clone(),
+        resolve_secrets: arguments.resolve_secrets,
+    });
+    let ok = report.errors() == 0;
+    match console.output {
+        OutputFormat::Json => {
+            let json = serde_json::to_string_pretty(&JsonReport {
+                ok,
+                errors: report.errors(),
+                warnings: report.warnings(),
+                report: &report,
+            })
+            .map_err(|error| Failure::failed(error.to_string()))?;
+            console.data(&format!("{json}\n"));
+        }
+        OutputFormat::Human => {
+            for diagnostic in &report.diagnostics {
+                console.diagnostic(diagnostic);
+            }
+            let mut text = format!(
+                "inventory: {} file{}, {} hosts, {} groups\n",
+                report.inventory_files.len(),
+                plural(report.inventory_files.len()),
+                report.host_count,
+                report.group_count
+            );
+            if let Some(playbook) = &arguments.playbook {
+                text.push_str(&format!(
+                    "playbook {}: {} host{} selected, {} parameter{} set, {} unset",
+                    playbook.display(),
+                    report.selected.len(),
+                    plural(report.selected.len()),
+                    report.parameters_set,
+                    plural(report.parameters_set),
+                    report.parameters_unset
+                ));
+                if arguments.resolve_secrets {
+                    text.push_str(&format!(
+                        ", {} secret{} resolved",
+                        report.secrets_resolved,
+                        plural(report.secrets_resolved)
+                    ));
+                }
+                text.push('\n');
+            } else if arguments.inventory.limit.is_some() {
+                text.push_str(&format!(
+                    "--limit selects {} host{}\n",
+                    report.selected.len(),
+                    plural(report.selected.len())
+                ));
+            }
+            text.push_str(&format!(
+                "check: {} error{}, {} warning{}\n",
+                report.errors(),
+                plural(report.errors()),
+                report.warnings(),
+                plural(report.warnings())
+            ));
+            console.data(&text);
+        }
+    }
+    Ok(if ok { Exit::Success } else { Exit::Usage })
+}
+
+fn plural(count: usize) -> &'static str {
+    if count == 1 {
+        ""
+    } else {
+        "s"
+    }
+}

@@ -1,0 +1,107 @@
+//! `midfleet hosts -i INVENTORY [PATTERN]`.
+
+use serde::Serialize;
+
+use super::args::{HostsArgs, OutputFormat};
+use super::console::Console;
+use super::exit::{Exit, Failure};
+use crate::check::select_hosts;
+use crate::diagnostic::Diagnostics;
+use crate::inventory::{Host, ServiceSpec};
+use crate::report::render_table;
+use crate::template::Templates;
+
+/// One row of `hosts --output json`.
+#[derive(Serialize)]
+struct HostRow<'a> {
+    name: &'a str,
+    address: &'a str,
+    port: u16,
+    user: Option<&'a str>,
+    jump: Vec<String>,
+    #[serde(rename = "become")]
+    become_root: bool,
+    config: &'a str,
+    service: &'a ServiceSpec,
+    mid_cluster: Option<&'a str>,
+    groups: &'a [String],
+}
+
+impl<'a> From<&'a Host> for HostRow<'a> {
+    fn from(host: &'a Host) -> HostRow<'a> {
+        HostRow {
+            name: &host.name,
+            address: &host.address,
+            port: host.port,
+            user: host.user.as_deref(),
+            jump: host.jump.iter().map(ToString::to_string).collect(),
+            become_root: host.become_root,
+            config: &host.config,
+            service: &host.service,
+            mid_cluster: host.mid_cluster.as_deref(),
+            groups: &host.groups,
+        }
+    }
+}
+
+pub fn run(console: &Console, arguments: &HostsArgs) -> Result<Exit, Failure> {
+    let mut diagnostics = Diagnostics::new();
+    let selected = select_hosts(
+        &arguments.inventory.inventory,
+        &arguments.pattern,
+        None,
+        arguments.inventory.limit.as_deref(),
+        &Templates::new(),
+        &mut diagnostics,
+    );
+    for diagnostic in diagnostics.iter() {
+        console.diagnostic(diagnostic);
+    }
+    let Some(selected) = selected.filter(|_| !diagnostics.has_errors()) else {
+        return Ok(Exit::Usage);
+    };
+    let rows: Vec<HostRow<'_>> = selected.hosts.iter().map(HostRow::from).collect();
+    match console.output {
+        OutputFormat::Json => {
+            let json = serde_json::to_string_pretty(&rows)
+                .map_err(|error| Failure::failed(error.to_string()))?;
+            console.data(&format!("{json}\n"));
+        }
+        OutputFormat::Human => {
+            let table: Vec<Vec<String>> = rows
+                .iter()
+                .map(|row| {
+                    vec![
+                        row.name.to_string(),
+                        row.address.to_string(),
+                        row.port.to_string(),
+                        row.user.unwrap_or("-").to_string(),
+                        if row.jump.is_empty() {
+                            "-".into()
+                        } else {
+                            row.jump.join(",")
+                        },
+                        if row.become_root {
+                            "yes".into()
+                        } else {
+                            "no".into()
+                        },
+                        row.config.to_string(),
+                        row.service.to_string(),
+                    ]
+                })
+                .collect();
+            let headers = [
+                "NAME", "ADDRESS", "PORT", "USER", "JUMP", "BECOME", "CONFIG", "SERVICE",
+            ];
+            let mut text = render_table(&headers, &table);
+            text.push_str(&format!(
+                "{} host{}\n",
+                rows.len(),
+                if rows.len() == 1 { "" } else { "s" }
+            ));
+            console.data(&text);
+        }
+    }
+    Ok(Exit::Success)
+}

@@ -1,0 +1,340 @@
+//! One host resolved: its variables merged by precedence, templated
+//! variables rendered, and the settings midfleet uses checked and typed.
+
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use crate::diagnostic::Diagnostic;
+use crate::template::{Context, Templates};
+use crate::yaml::Node;
+
+use super::vars::{
+    check_remote_path, convert, parse_jump, proxy_jump_from_ssh_arguments, to_template_value,
+};
+use super::vars::{JumpHop, Known, KnownValue, ServiceSpec, Var, Vars};
+use super::{Inventory, ALL, UNGROUPED};
+
+/// Defaults of SPEC.md.
+pub const DEFAULT_PORT: u16 = 22;
+pub const DEFAULT_CONNECT_TIMEOUT: u64 = 10;
+pub const DEFAULT_MID_HOME: &str = "/opt/servicenow/mid";
+
+/// Passes over templated variables that refer to other templated ones.
+const TEMPLATE_PASSES: usize = 5;
+
+/// Everything midfleet needs to reach and work on one host.
+#[derive(Debug, Clone, Serialize)]
+pub struct Host {
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    /// `None`: decided at connection time (`~/.ssh/config`, then the local
+    /// user), as ssh does.
+    pub user: Option<String>,
+    pub identity_file: Option<PathBuf>,
+    #[serde(rename = "become")]
+    pub become_root: bool,
+    pub jump: Vec<JumpHop>,
+    pub connect_timeout: u64,
+    pub mid_home: String,
+    pub config: String,
+    pub mid_cluster: Option<String>,
+    pub service: ServiceSpec,
+    /// The groups it belongs to (not `all` or `ungrouped`), sorted.
+    pub groups: Vec<String>,
+    /// Its variables, rendered, plus `inventory_hostname` and `group_names`.
+    #[serde(skip)]
+    pub template_context: Context,
+}
+
+impl Inventory {
+    /// Resolves host `name` (which must exist): precedence is `all` <
+    /// parent group < child group (by depth, then name) < host, and within
+    /// each, the inventory file < `group_vars/`/`host_vars/`.
+    pub fn resolve(&self, name: &str, templates: &Templates) -> Result<Host, Vec<Diagnostic>> {
+        let entry = self
+            .host_entry(name)
+            .expect("resolve is called with a host of the inventory");
+        let groups = self.groups_of_host(name);
+        let mut layers: Vec<&Vars> = Vec::new();
+        for (group, _) in &groups {
+            if let Some(group) = self.group(group) {
+                layers.push(&group.vars);
+                layers.push(&group.file_vars);
+            }
+        }
+        layers.push(&entry.vars);
+        layers.push(&entry.file_vars);
+        let mut merged: IndexMap<String, Var> = IndexMap::new();
+        for layer in &layers {
+            for (key, var) in layer.iter() {
+                merged.insert(key.clone(), var.clone());
+            }
+        }
+        let group_names: Vec<String> = groups
+            .iter()
+            .map(|(group, _)| group.clone())
+            .filter(|group| group != ALL && group != UNGROUPED)
+            .collect();
+        let mut sorted_group_names = group_names.clone();
+        sorted_group_names.sort();
+
+        let mut problems = Vec::new();
+        let rendered =
+            render_variables(name, &merged, &sorted_group_names, templates, &mut problems);
+
+        let mut settings = Settings {
+            host: name,
+            layers: &layers,
+            rendered: &rendered,
+            merged: &merged,
+            problems: &mut problems,
+        };
+        let address = settings
+            .text(Known::Address)
+            .unwrap_or_else(|| name.to_string());
+        let port = settings.number(Known::Port).map_or(DEFAULT_PORT, |port| {
+            u16::try_from(port).unwrap_or(DEFAULT_PORT)
+        });
+        let user = settings.text(Known::User);
+        let identity_file = settings.text(Known::IdentityFile).map(PathBuf::from);
+        let become_root = settings.flag(Known::Become).unwrap_or(false);
+        let connect_timeout = settings
+            .number(Known::ConnectTimeout)
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        let jump = settings.jump();
+        let mid_home = settings
+            .text(Known::MidHome)
+            .unwrap_or_else(|| DEFAULT_MID_HOME.to_string());
+        let mid_home = mid_home.trim_end_matches('/').to_string();
+        let config = settings
+            .text(Known::MidConfig)
+            .unwrap_or_else(|| format!("{mid_home}/agent/config.xml"));
+        let mid_cluster = settings.text(Known::MidCluster);
+        let service = match settings.value(Known::MidService) {
+            Some(KnownValue::Service(service)) => service,
+            _ => ServiceSpec::Auto,
+        };
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let mut template_context: Context = rendered
+            .iter()
+            .map(|(key, node)| (key.clone(), to_template_value(node)))
+            .collect();
+        template_context.insert("inventory_hostname".into(), minijinja::Value::from(name));
+        template_context.insert(
+            "group_names".into(),
+            minijinja::Value::from(sorted_group_names.clone()),
+        );
+        // Defaults are visible to templates too, as Ansible's magic
+        // variables are.
+        template_context
+            .entry("mid_home".into())
+            .or_insert_with(|| minijinja::Value::from(mid_home.clone()));
+        Ok(Host {
+            name: name.to_string(),
+            address,
+            port,
+            user,
+            identity_file,
+            become_root,
+            jump,
+            connect_timeout,
+            mid_home,
+            config,
+            mid_cluster,
+            service,
+            groups: sorted_group_names,
+            template_context,
+        })
+    }
+}
+
+/// Renders every templated variable against the others, a few passes deep
+/// so that `mid_config: "{{ mid_home }}/agent/config.xml"` sees a rendered
+/// `mid_home`. A variable still holding a template afterwards is reported.
+fn render_variables(
+    host: &str,
+    merged: &IndexMap<String, Var>,
+    group_names: &[String],
+    templates: &Templates,
+    problems: &mut Vec<Diagnostic>,
+) -> IndexMap<String, Node> {
+    let mut rendered: IndexMap<String, Node> = merged
+        .iter()
+        .map(|(key, var)| (key.clone(), var.node.clone()))
+        .collect();
+    let templated: Vec<&String> = merged
+        .iter()
+        .filter(|(_, var)| var.is_template())
+        .map(|(key, _)| key)
+        .collect();
+    if templated.is_empty() {
+        return rendered;
+    }
+    let mut failures: IndexMap<String, String> = IndexMap::new();
+    for _ in 0..TEMPLATE_PASSES {
+        let mut context: Context = rendered
+            .iter()
+            .filter(|(_, node)| !node.text().is_some_and(Templates::is_template))
+            .map(|(key, node)| (key.clone(), to_template_value(node)))
+            .collect();
+        context.insert("inventory_hostname".into(), minijinja::Value::from(host));
+        context.insert(
+            "group_names".into(),
+            minijinja::Value::from(group_names.to_vec()),
+        );
+        context
+            .entry("mid_home".into())
+            .or_insert_with(|| minijinja::Value::from(DEFAULT_MID_HOME));
+        failures.clear();
+        let mut progressed = false;
+        for key in &templated {
+            let Some(text) = rendered.get(*key).and_then(Node::text).map(str::to_string) else {
+                continue;
+            };
+            if !Templates::is_template(&text) {
+                continue;
+            }
+            match templates.render(&text, &context) {
+                Ok(value) => {
+                    let at = merged[*key].node.at;
+                    rendered.insert((*key).clone(), Node::scalar(value, true, at));
+                    progressed = true;
+                }
+                Err(message) => {
+                    failures.insert((*key).clone(), message);
+                }
+            }
+        }
+        if failures.is_empty() || !progressed {
+            break;
+        }
+    }
+    for (key, message) in failures {
+        problems.push(
+            Diagnostic::error(
+                Some(merged[&key].origin.clone()),
+                format!("variable `{key}`: {message}"),
+            )
+            .for_host(host)
+            .with_hint("define the variable for this host or its groups, or fix the template"),
+        );
+    }
+    rendered
+}
+
+/// Reads the known settings of one host, collecting problems.
+struct Settings<'a> {
+    host: &'a str,
+    layers: &'a [&'a Vars],
+    rendered: &'a IndexMap<String, Node>,
+    merged: &'a IndexMap<String, Var>,
+    problems: &'a mut Vec<Diagnostic>,
+}
+
+impl Settings<'_> {
+    /// The name that sets `known` for this host: the highest-precedence
+    /// layer that sets any of its names; the native name within a layer.
+    fn winner(&self, known: Known) -> Option<&'static str> {
+        self.layers.iter().rev().find_map(|layer| {
+            known
+                .names()
+                .iter()
+                .copied()
+                .find(|name| layer.get(name).is_some())
+        })
+    }
+
+    fn value(&mut self, known: Known) -> Option<KnownValue> {
+        let name = self.winner(known)?;
+        let node = self.rendered.get(name)?;
+        if node
+            .text()
+            .is_some_and(crate::template::Templates::is_template)
+        {
+            return None; // reported by render_variables
+        }
+        match convert(known, name, node) {
+            Ok(value) => Some(value),
+            Err(message) => {
+                let var = &self.merged[name];
+                // A value written without a template was reported where
+                // it is defined; only rendered values are this host's own.
+                let mut diagnostic = Diagnostic::error(Some(var.origin.clone()), message);
+                if var.is_template() {
+                    diagnostic = diagnostic.for_host(self.host);
+                }
+                self.problems.push(diagnostic);
+                None
+            }
+        }
+    }
+
+    fn text(&mut self, known: Known) -> Option<String> {
+        match self.value(known)? {
+            KnownValue::Text(text) => {
+                if matches!(known, Known::MidHome | Known::MidConfig) {
+                    if let Err(reason) = check_remote_path(&text) {
+                        let origin = self
+                            .winner(known)
+                            .map(|name| self.merged[name].origin.clone());
+                        self.problems.push(
+                            Diagnostic::error(origin, format!("`{}` {reason}", known.names()[0]))
+                                .for_host(self.host),
+                        );
+                        return None;
+                    }
+                }
+                Some(text)
+            }
+            _ => None,
+        }
+    }
+
+    fn number(&mut self, known: Known) -> Option<u64> {
+        match self.value(known)? {
+            KnownValue::Number(number) => Some(number),
+            _ => None,
+        }
+    }
+
+    fn flag(&mut self, known: Known) -> Option<bool> {
+        match self.value(known)? {
+            KnownValue::Flag(flag) => Some(flag),
+            _ => None,
+        }
+    }
+
+    /// `jump`, else a ProxyJump in `ansible_ssh_extra_args`, else in
+    /// `ansible_ssh_common_args`.
+    fn jump(&mut self) -> Vec<JumpHop> {
+        let text = self.text(Known::Jump).or_else(|| {
+            ["ansible_ssh_extra_args", "ansible_ssh_common_args"]
+                .iter()
+                .filter_map(|name| self.rendered.get(*name).and_then(Node::text))
+                .find_map(|arguments| proxy_jump_from_ssh_arguments(arguments).ok().flatten())
+        });
+        match text.map(|text| parse_jump(&text)) {
+            Some(Ok(hops)) => hops,
+            Some(Err(message)) => {
+                let origin = self
+                    .winner(Known::Jump)
+                    .map(|name| self.merged[name].origin.clone())
+                    .or_else(|| {
+                        self.merged
+                            .get("ansible_ssh_common_args")
+                            .map(|var| var.origin.clone())
+                    });
+                self.problems.push(
+                    Diagnostic::error(origin, format!("jump: {message}")).for_host(self.host),
+                );
+                Vec::new()
+            }
+            None => Vec::new(),
+        }
+    }
+}

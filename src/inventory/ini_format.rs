@@ -1,0 +1,206 @@
+//! Ansible's INI inventory shape:
+//!
+//! ```ini
+//! mid-lab-01 ansible_host=10.0.0.5        # before any section: ungrouped
+//! [emea]
+//! mid-emea-[01:20] mid_cluster=emea
+//! [emea:vars]
+//! jump=ops@bastion-emea.example.com
+//! [europe:children]
+//! emea
+//! ```
+
+use std::path::Path;
+
+use crate::diagnostic::{Diagnostic, Diagnostics, Location, Origin};
+use crate::yaml::Node;
+
+use super::range;
+use super::vars::{check_definition, split_words, Var, Vars};
+use super::{check_name, Inventory, UNGROUPED};
+
+enum Section {
+    Hosts(String),
+    Vars(String),
+    Children(String),
+}
+
+pub(super) fn load(
+    inventory: &mut Inventory,
+    path: &Path,
+    text: &str,
+    diagnostics: &mut Diagnostics,
+) {
+    let mut section = Section::Hosts(UNGROUPED.to_string());
+    for (index, raw_line) in text.lines().enumerate() {
+        let line_number = index + 1;
+        let line = raw_line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        let indent = raw_line.len() - raw_line.trim_start().len();
+        let at = |offset: usize| {
+            Origin::new(
+                path,
+                Location {
+                    line: line_number,
+                    column: indent + offset + 1,
+                },
+            )
+        };
+        if line.starts_with('[') {
+            let Some(header) = line
+                .strip_prefix('[')
+                .and_then(|rest| rest.strip_suffix(']'))
+            else {
+                diagnostics.push(Diagnostic::error(
+                    Some(at(0)),
+                    "a section header must end with `]`",
+                ));
+                continue;
+            };
+            let (group, kind) = match header.split_once(':') {
+                Some((group, kind)) => (group.trim(), Some(kind.trim())),
+                None => (header.trim(), None),
+            };
+            if let Err(message) = check_name("group", group) {
+                diagnostics.push(Diagnostic::error(Some(at(1)), message));
+                continue;
+            }
+            inventory.group_mut(group, Some(at(1)));
+            section = match kind {
+                None => Section::Hosts(group.to_string()),
+                Some("vars") => Section::Vars(group.to_string()),
+                Some("children") => Section::Children(group.to_string()),
+                Some(other) => {
+                    diagnostics.push(
+                        Diagnostic::error(Some(at(1)), format!("unknown section kind `:{other}`"))
+                            .with_hint("sections are [group], [group:vars] and [group:children]"),
+                    );
+                    continue;
+                }
+            };
+            continue;
+        }
+        match &section {
+            Section::Hosts(group) => host_line(inventory, group, line, &at, diagnostics),
+            Section::Vars(group) => {
+                let Some((name, value)) = line.split_once('=') else {
+                    diagnostics.push(Diagnostic::error(
+                        Some(at(0)),
+                        "a [group:vars] line is `name=value`",
+                    ));
+                    continue;
+                };
+                let after_equals = line.len() - value.len();
+                let value_column = after_equals + (value.len() - value.trim_start().len());
+                let (name, value) = (name.trim(), value.trim());
+                let origin = at(value_column);
+                let location = origin.at.unwrap_or(Location {
+                    line: line_number,
+                    column: 1,
+                });
+                let var = Var {
+                    node: ini_value(value, location),
+                    origin,
+                };
+                check_definition(name, &var, diagnostics);
+                inventory
+                    .group_mut(group, None)
+                    .vars
+                    .insert(name.to_string(), var);
+            }
+            Section::Children(group) => {
+                let child = line;
+                if let Err(message) = check_name("group", child) {
+                    diagnostics.push(Diagnostic::error(Some(at(0)), message));
+                    continue;
+                }
+                inventory.group_mut(child, Some(at(0)));
+                if child != group {
+                    inventory
+                        .group_mut(group, None)
+                        .children
+                        .insert(child.to_string());
+                }
+            }
+        }
+    }
+}
+
+fn host_line(
+    inventory: &mut Inventory,
+    group: &str,
+    line: &str,
+    at: &dyn Fn(usize) -> Origin,
+    diagnostics: &mut Diagnostics,
+) {
+    // A `#` after a space starts a comment, as in Ansible.
+    let line = match line.find(" #") {
+        Some(comment) => line[..comment].trim_end(),
+        None => line,
+    };
+    let words = match split_words(line) {
+        Ok(words) => words,
+        Err(message) => {
+            diagnostics.push(Diagnostic::error(Some(at(0)), message));
+            return;
+        }
+    };
+    let Some(((pattern, _), assignments)) = words.split_first() else {
+        return;
+    };
+    let mut vars = Vars::default();
+    for (word, quoted) in assignments {
+        let column = line
+            .find(word.split('=').next().unwrap_or(word))
+            .unwrap_or(0);
+        let Some((name, value)) = word.split_once('=') else {
+            diagnostics.push(
+                Diagnostic::error(Some(at(column)), format!("`{word}` is not `name=value`"))
+                    .with_hint(
+                        "host lines are `host name=value name=value …`; quote values with spaces",
+                    ),
+            );
+            continue;
+        };
+        let origin = at(column + name.len() + 1);
+        let location = origin.at.unwrap_or(Location { line: 1, column: 1 });
+        let node = if *quoted {
+            Node::scalar(value, false, location)
+        } else {
+            Node::scalar(value, true, location)
+        };
+        let var = Var { node, origin };
+        check_definition(name, &var, diagnostics);
+        vars.insert(name.to_string(), var);
+    }
+    let names = match range::expand(pattern) {
+        Ok(names) => names,
+        Err(message) => {
+            diagnostics.push(Diagnostic::error(Some(at(0)), message));
+            return;
+        }
+    };
+    for name in names {
+        if let Err(message) = check_name("host", &name) {
+            diagnostics.push(Diagnostic::error(Some(at(0)), message));
+            continue;
+        }
+        inventory.add_host(group, &name, vars.clone(), at(0));
+    }
+}
+
+/// A `[group:vars]` value: quoted means a string, otherwise typed like a
+/// YAML plain scalar (so `2222` is a number, `yes` a word Ansible's booleans
+/// accept).
+fn ini_value(value: &str, at: Location) -> Node {
+    let quoted = value.len() >= 2
+        && ((value.starts_with('"') && value.ends_with('"'))
+            || (value.starts_with('\'') && value.ends_with('\'')));
+    if quoted {
+        Node::scalar(&value[1..value.len() - 1], false, at)
+    } else {
+        Node::scalar(value, true, at)
+    }
+}

@@ -1,0 +1,437 @@
+//! The inventory: hosts, groups and variables, read the way Ansible reads
+//! them (YAML and INI shapes, `group_vars/` and `host_vars/`, host ranges,
+//! several `-i` merged), and each host resolved into the settings midfleet
+//! connects and works with.
+//!
+//! Owns: loading (`yaml_format`, `ini_format`, `vars_files`), the group
+//! graph, variable precedence, host patterns (`pattern`), and resolution
+//! of one host (`host`). Must not: contact a host, or read a playbook.
+
+mod host;
+mod ini_format;
+mod pattern;
+mod range;
+mod vars;
+mod vars_files;
+mod yaml_format;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use indexmap::{IndexMap, IndexSet};
+
+use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Origin};
+
+pub use host::Host;
+pub use pattern::Selection;
+pub use vars::{parse_jump, JumpHop, Known, ServiceSpec, Var, Vars};
+
+/// The implicit group every host belongs to.
+pub const ALL: &str = "all";
+/// The implicit group of hosts in no other group.
+pub const UNGROUPED: &str = "ungrouped";
+
+/// A group: its own variables, its direct hosts and child groups.
+#[derive(Debug, Clone, Default)]
+pub struct Group {
+    pub name: String,
+    /// Variables written in the inventory file.
+    pub vars: Vars,
+    /// Variables from `group_vars/` (which win over `vars`, as in Ansible).
+    pub file_vars: Vars,
+    pub hosts: IndexSet<String>,
+    pub children: IndexSet<String>,
+    pub origin: Option<Origin>,
+}
+
+/// A host as written: its variables and where it was first defined.
+#[derive(Debug, Clone)]
+pub struct HostEntry {
+    pub name: String,
+    pub vars: Vars,
+    pub file_vars: Vars,
+    pub origin: Origin,
+}
+
+/// Hosts and groups from one or more inventory sources.
+#[derive(Debug, Default)]
+pub struct Inventory {
+    groups: IndexMap<String, Group>,
+    hosts: IndexMap<String, HostEntry>,
+    /// Directories whose `group_vars/` and `host_vars/` were read.
+    vars_directories: Vec<PathBuf>,
+    /// Every file read, for `check`'s summary.
+    pub files: Vec<PathBuf>,
+}
+
+impl Inventory {
+    /// Reads every source (files or directories of inventory files) in
+    /// order, later ones adding to and overriding earlier ones. Problems are
+    /// collected, not fatal: the inventory holds what could be read.
+    pub fn load(sources: &[PathBuf]) -> (Inventory, Diagnostics) {
+        let mut inventory = Inventory::default();
+        inventory.group_mut(ALL, None);
+        let mut diagnostics = Diagnostics::new();
+        for source in sources {
+            inventory.load_source(source, &mut diagnostics);
+        }
+        inventory.finish(&mut diagnostics);
+        (inventory, diagnostics)
+    }
+
+    fn load_source(&mut self, source: &Path, diagnostics: &mut Diagnostics) {
+        let metadata = match std::fs::metadata(source) {
+            Ok(metadata) => metadata,
+            Err(error) => {
+                diagnostics.push(
+                    Diagnostic::error(
+                        Some(Origin::file(source)),
+                        format!("cannot read the inventory: {error}"),
+                    )
+                    .with_hint("give the inventory file or directory with -i"),
+                );
+                return;
+            }
+        };
+        if metadata.is_dir() {
+            let mut files = match list_inventory_directory(source) {
+                Ok(files) => files,
+                Err(error) => {
+                    diagnostics.push(Diagnostic::error(Some(Origin::file(source)), error));
+                    return;
+                }
+            };
+            files.sort();
+            if files.is_empty() {
+                diagnostics.push(Diagnostic::error(
+                    Some(Origin::file(source)),
+                    "the inventory directory holds no inventory file",
+                ));
+            }
+            for file in files {
+                self.load_file(&file, diagnostics);
+            }
+            self.vars_directories.push(source.to_path_buf());
+        } else {
+            self.load_file(source, diagnostics);
+            let directory = source
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            let directory = if directory.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                directory
+            };
+            if !self.vars_directories.contains(&directory) {
+                self.vars_directories.push(directory);
+            }
+        }
+    }
+
+    fn load_file(&mut self, path: &Path, diagnostics: &mut Diagnostics) {
+        let text = match crate::source_file::read(path) {
+            Ok(text) => text,
+            Err(diagnostic) => {
+                diagnostics.push(diagnostic);
+                return;
+            }
+        };
+        self.files.push(path.to_path_buf());
+        if looks_like_ini(path, &text) {
+            ini_format::load(self, path, &text, diagnostics);
+        } else {
+            yaml_format::load(self, path, &text, diagnostics);
+        }
+    }
+
+    /// After every source: `group_vars/`, `host_vars/`, `ungrouped`, and the
+    /// checks that need the whole graph.
+    fn finish(&mut self, diagnostics: &mut Diagnostics) {
+        let directories = std::mem::take(&mut self.vars_directories);
+        for directory in &directories {
+            vars_files::load(self, directory, diagnostics);
+        }
+        self.vars_directories = directories;
+        let top_level: Vec<String> = self
+            .groups
+            .keys()
+            .filter(|name| name.as_str() != ALL && !self.is_child_of_any(name))
+            .cloned()
+            .collect();
+        for name in top_level {
+            self.group_mut(ALL, None).children.insert(name);
+        }
+        let grouped: BTreeSet<String> = self
+            .groups
+            .values()
+            .filter(|group| group.name != ALL && group.name != UNGROUPED)
+            .flat_map(|group| group.hosts.iter().cloned())
+            .collect();
+        let ungrouped: Vec<String> = self
+            .hosts
+            .keys()
+            .filter(|name| !grouped.contains(*name))
+            .cloned()
+            .collect();
+        if !ungrouped.is_empty() || self.groups.contains_key(UNGROUPED) {
+            self.group_mut(UNGROUPED, None).hosts.extend(ungrouped);
+            self.group_mut(ALL, None)
+                .children
+                .insert(UNGROUPED.to_string());
+        }
+        if let Some(cycle) = self.find_cycle() {
+            diagnostics.push(
+                Diagnostic::error(
+                    self.groups[&cycle[0]].origin.clone(),
+                    format!("groups are their own ancestors: {}", cycle.join(" → ")),
+                )
+                .with_hint("a group cannot be a child of one of its children"),
+            );
+        }
+    }
+
+    fn is_child_of_any(&self, name: &str) -> bool {
+        self.groups
+            .values()
+            .any(|group| group.children.contains(name))
+    }
+
+    fn find_cycle(&self) -> Option<Vec<String>> {
+        fn visit<'a>(
+            inventory: &'a Inventory,
+            name: &'a str,
+            path: &mut Vec<&'a str>,
+            done: &mut BTreeSet<&'a str>,
+        ) -> Option<Vec<String>> {
+            if let Some(start) = path.iter().position(|entry| *entry == name) {
+                let mut cycle: Vec<String> = path[start..]
+                    .iter()
+                    .map(|entry| entry.to_string())
+                    .collect();
+                cycle.push(name.to_string());
+                return Some(cycle);
+            }
+            if !done.insert(name) {
+                return None;
+            }
+            path.push(name);
+            if let Some(group) = inventory.groups.get(name) {
+                for child in &group.children {
+                    if let Some(cycle) = visit(inventory, child, path, done) {
+                        return Some(cycle);
+                    }
+                }
+            }
+            path.pop();
+            None
+        }
+        let mut done = BTreeSet::new();
+        for name in self.groups.keys() {
+            if let Some(cycle) = visit(self, name, &mut Vec::new(), &mut done) {
+                return Some(cycle);
+            }
+        }
+        None
+    }
+
+    /// The group `name`, created when new.
+    pub(crate) fn group_mut(&mut self, name: &str, origin: Option<Origin>) -> &mut Group {
+        let group = self
+            .groups
+            .entry(name.to_string())
+            .or_insert_with(|| Group {
+                name: name.to_string(),
+                ..Group::default()
+            });
+        if group.origin.is_none() {
+            group.origin = origin;
+        }
+        group
+    }
+
+    /// Adds host `name` to `group` with `vars` (merged over earlier ones).
+    pub(crate) fn add_host(&mut self, group: &str, name: &str, vars: Vars, origin: Origin) {
+        let entry = self
+            .hosts
+            .entry(name.to_string())
+            .or_insert_with(|| HostEntry {
+                name: name.to_string(),
+                vars: Vars::default(),
+                file_vars: Vars::default(),
+                origin,
+            });
+        entry.vars.merge(&vars);
+        if group != ALL {
+            self.group_mut(group, None).hosts.insert(name.to_string());
+        }
+    }
+
+    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.groups.values()
+    }
+
+    pub fn group(&self, name: &str) -> Option<&Group> {
+        self.groups.get(name)
+    }
+
+    pub fn host_entries(&self) -> impl Iterator<Item = &HostEntry> {
+        self.hosts.values()
+    }
+
+    pub fn host_entry(&self, name: &str) -> Option<&HostEntry> {
+        self.hosts.get(name)
+    }
+
+    pub(crate) fn host_entry_mut(&mut self, name: &str) -> Option<&mut HostEntry> {
+        self.hosts.get_mut(name)
+    }
+
+    pub(crate) fn group_entry_mut(&mut self, name: &str) -> Option<&mut Group> {
+        self.groups.get_mut(name)
+    }
+
+    pub fn host_count(&self) -> usize {
+        self.hosts.len()
+    }
+
+    /// Every host of `group` and its descendants, in inventory order.
+    pub fn hosts_of_group(&self, group: &str) -> IndexSet<String> {
+        if group == ALL {
+            return self.hosts.keys().cloned().collect();
+        }
+        let mut members = BTreeSet::new();
+        let mut stack = vec![group];
+        let mut seen = BTreeSet::new();
+        while let Some(name) = stack.pop() {
+            if !seen.insert(name) {
+                continue;
+            }
+            if let Some(group) = self.groups.get(name) {
+                members.extend(group.hosts.iter().map(String::as_str));
+                stack.extend(group.children.iter().map(String::as_str));
+            }
+        }
+        self.hosts
+            .keys()
+            .filter(|host| members.contains(host.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    /// The groups `host` belongs to, directly or through children, with
+    /// their depth below `all` (the deepest path counts, as in Ansible).
+    pub fn groups_of_host(&self, host: &str) -> Vec<(String, usize)> {
+        let depths = self.group_depths();
+        let mut groups: Vec<(String, usize)> = self
+            .groups
+            .keys()
+            .filter(|group| group.as_str() == ALL || self.hosts_of_group(group).contains(host))
+            .map(|group| {
+                (
+                    group.clone(),
+                    depths.get(group.as_str()).copied().unwrap_or(1),
+                )
+            })
+            .collect();
+        groups.sort_by(|left, right| (left.1, &left.0).cmp(&(right.1, &right.0)));
+        groups
+    }
+
+    fn group_depths(&self) -> HashMap<&str, usize> {
+        let mut depths: HashMap<&str, usize> = HashMap::new();
+        depths.insert(ALL, 0);
+        // Longest path from `all`, bounded by the number of groups (cycles
+        // are reported separately).
+        for _ in 0..self.groups.len() {
+            let mut changed = false;
+            for group in self.groups.values() {
+                let Some(&depth) = depths.get(group.name.as_str()) else {
+                    continue;
+                };
+                for child in &group.children {
+                    let entry = depths.entry(child.as_str()).or_insert(0);
+                    if *entry < depth + 1 && child != ALL {
+                        *entry = depth + 1;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        depths
+    }
+
+    /// Every group and host name, for "did you mean".
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.groups
+            .keys()
+            .chain(self.hosts.keys())
+            .map(String::as_str)
+    }
+
+    /// A "did you mean" hint for an unknown group or host name.
+    pub fn suggestion(&self, name: &str) -> Option<String> {
+        did_you_mean(name, self.names()).map(|close| format!("did you mean `{close}`?"))
+    }
+}
+
+/// Refuses names that would break patterns or reach a command line as an
+/// option: whitespace, control characters, pattern operators, a leading `-`.
+pub(crate) fn check_name(kind: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err(format!("an empty {kind} name"));
+    }
+    if name.starts_with('-') {
+        return Err(format!("{kind} name `{name}` starts with `-`"));
+    }
+    if let Some(bad) = name.chars().find(|character| {
+        character.is_whitespace() || character.is_control() || ",:!&".contains(*character)
+    }) {
+        return Err(format!(
+            "{kind} name `{}` holds `{}`",
+            name.escape_debug(),
+            bad.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
+/// Ansible's INI shape, by extension or by a `[section]` line.
+fn looks_like_ini(path: &Path, text: &str) -> bool {
+    match path.extension().and_then(|extension| extension.to_str()) {
+        Some("yml" | "yaml" | "json") => false,
+        Some("ini" | "cfg") => true,
+        _ => text.lines().any(|line| {
+            let line = line.trim();
+            line.starts_with('[') && line.ends_with(']')
+        }),
+    }
+}
+
+/// The inventory files of a directory, as Ansible takes them: every file
+/// but hidden ones, backups and non-inventory extensions, and not the
+/// `group_vars`/`host_vars` folders.
+fn list_inventory_directory(directory: &Path) -> Result<Vec<PathBuf>, String> {
+    let entries = std::fs::read_dir(directory).map_err(|error| format!("cannot list: {error}"))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|error| format!("cannot list: {error}"))?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let skipped_extension = [
+            ".retry", ".md", ".txt", ".orig", ".bak", ".pyc", ".py", "~", ".swp",
+        ]
+        .iter()
+        .any(|suffix| name.ends_with(suffix));
+        if name.starts_with('.') || skipped_extension || !path.is_file() {
+            continue;
+        }
+        files.push(path);
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,507 @@
+//! YAML read into a tree that remembers where every node came from, so an
+//! error in an inventory or playbook can name its line and column, and so
+//! that every problem can be reported, not just the first.
+//!
+//! Owns: parsing (saphyr-parser events), aliases and `<<` merge keys with
+//! a bound on expansion, duplicate-key detection, and YAML 1.2 core-schema
+//! typing of plain scalars. Must not: know what an inventory or playbook is.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+
+use crate::diagnostic::Location;
+
+/// More nodes than this (counting every alias expansion) is refused: a
+/// "billion laughs" file must not exhaust memory.
+const MAX_NODES: usize = 1_000_000;
+
+/// One YAML node and where it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub kind: Kind,
+    pub at: Location,
+    /// A local tag such as `!vault`, without its `!`.
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    /// `plain` is false for quoted and block scalars, which are always
+    /// strings.
+    Scalar {
+        text: String,
+        plain: bool,
+    },
+    Sequence(Vec<Node>),
+    Mapping(Vec<(Node, Node)>),
+}
+
+/// A scalar typed by YAML 1.2's core schema.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    Integer(i64),
+    Float(f64),
+    String(&'a str),
+}
+
+impl Node {
+    pub fn scalar(text: impl Into<String>, plain: bool, at: Location) -> Node {
+        Node {
+            kind: Kind::Scalar {
+                text: text.into(),
+                plain,
+            },
+            at,
+            tag: None,
+        }
+    }
+
+    /// A word for error messages: "a mapping", "a list", "a string"…
+    pub fn describe(&self) -> &'static str {
+        match &self.kind {
+            Kind::Mapping(_) => "a mapping",
+            Kind::Sequence(_) => "a list",
+            Kind::Scalar { .. } => match self.typed() {
+                Some(Scalar::Null) => "empty",
+                Some(Scalar::Bool(_)) => "a boolean",
+                Some(Scalar::Integer(_)) => "an integer",
+                Some(Scalar::Float(_)) => "a number",
+                _ => "a string",
+            },
+        }
+    }
+
+    /// The scalar's text, whatever its type.
+    pub fn text(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Scalar { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The scalar typed by the core schema (quoted scalars are strings).
+    pub fn typed(&self) -> Option<Scalar<'_>> {
+        let Kind::Scalar { text, plain } = &self.kind else {
+            return None;
+        };
+        if !plain {
+            return Some(Scalar::String(text));
+        }
+        Some(match text.as_str() {
+            "" | "~" | "null" | "Null" | "NULL" => Scalar::Null,
+            "true" | "True" | "TRUE" => Scalar::Bool(true),
+            "false" | "False" | "FALSE" => Scalar::Bool(false),
+            other => {
+                if let Some(integer) = parse_integer(other) {
+                    Scalar::Integer(integer)
+                } else if let Some(float) = parse_float(other) {
+                    Scalar::Float(float)
+                } else {
+                    Scalar::String(other)
+                }
+            }
+        })
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.typed(), Some(Scalar::Null))
+    }
+
+    pub fn as_mapping(&self) -> Option<&[(Node, Node)]> {
+        match &self.kind {
+            Kind::Mapping(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    pub fn as_sequence(&self) -> Option<&[Node]> {
+        match &self.kind {
+            Kind::Sequence(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// The value under `key` in a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_mapping()?
+            .iter()
+            .find(|(name, _)| name.text() == Some(key))
+            .map(|(_, value)| value)
+    }
+}
+
+fn parse_integer(text: &str) -> Option<i64> {
+    let (sign, digits) = match text.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let value = if let Some(hex) = digits.strip_prefix("0x") {
+        i64::from_str_radix(hex, 16).ok()?
+    } else if let Some(octal) = digits.strip_prefix("0o") {
+        i64::from_str_radix(octal, 8).ok()?
+    } else if !digits.is_empty() && digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        digits.parse().ok()?
+    } else {
+        return None;
+    };
+    Some(sign * value)
+}
+
+fn parse_float(text: &str) -> Option<f64> {
+    let looks_numeric = text
+        .bytes()
+        .all(|byte| byte.is_ascii_digit() || b"+-.eE".contains(&byte))
+        && text.bytes().any(|byte| byte.is_ascii_digit());
+    match text {
+        ".inf" | ".Inf" | ".INF" | "+.inf" => Some(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => Some(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => Some(f64::NAN),
+        _ if looks_numeric => text.parse().ok(),
+        _ => None,
+    }
+}
+
+/// A YAML syntax error, or a structure YAML allows but midfleet refuses
+/// (duplicate keys, runaway aliases, several documents).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlError {
+    pub message: String,
+    pub at: Location,
+}
+
+impl fmt::Display for YamlError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.message)
+    }
+}
+
+/// Parses one YAML document; `None` when the file holds none (empty, or
+/// only comments).
+pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
+    let mut builder = Builder {
+        anchors: HashMap::new(),
+        stack: Vec::new(),
+        nodes: 0,
+        document: None,
+        documents: 0,
+    };
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.map_err(|error| YamlError {
+            message: error.info().to_string(),
+            at: location(error.marker().line(), error.marker().col()),
+        })?;
+        builder.event(event, span)?;
+    }
+    Ok(builder.document)
+}
+
+fn location(line: usize, column_from_zero: usize) -> Location {
+    Location {
+        line: line.max(1),
+        column: column_from_zero + 1,
+    }
+}
+
+enum Open {
+    Sequence {
+        node: Node,
+        anchor: usize,
+    },
+    Mapping {
+        node: Node,
+        anchor: usize,
+        pending_key: Option<Node>,
+        /// Entries from `<<` merges, added at the end where no explicit
+        /// key of the mapping overrides them.
+        merged: Vec<(Node, Node)>,
+    },
+}
+
+struct Builder {
+    anchors: HashMap<usize, Node>,
+    stack: Vec<Open>,
+    nodes: usize,
+    document: Option<Node>,
+    documents: usize,
+}
+
+impl Builder {
+    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), YamlError> {
+        let at = location(span.start.line(), span.start.col());
+        match event {
+            Event::DocumentStart(_) => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    return Err(YamlError {
+                        message: "a second YAML document (`---`) in one file".into(),
+                        at,
+                    });
+                }
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                let node = Node {
+                    kind: Kind::Scalar {
+                        text: text.into_owned(),
+                        plain: style == ScalarStyle::Plain,
+                    },
+                    at,
+                    tag: tag.map(|tag| tag.suffix.clone()),
+                };
+                self.complete(node, anchor)?;
+            }
+            Event::SequenceStart(anchor, tag) => self.stack.push(Open::Sequence {
+                node: Node {
+                    kind: Kind::Sequence(Vec::new()),
+                    at,
+                    tag: tag.map(|tag| tag.suffix.clone()),
+                },
+                anchor,
+            }),
+            Event::MappingStart(anchor, tag) => self.stack.push(Open::Mapping {
+                node: Node {
+                    kind: Kind::Mapping(Vec::new()),
+                    at,
+                    tag: tag.map(|tag| tag.suffix.clone()),
+                },
+                anchor,
+                pending_key: None,
+                merged: Vec::new(),
+            }),
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (node, anchor) = match self.stack.pop() {
+                    Some(Open::Sequence { node, anchor }) => (node, anchor),
+                    Some(Open::Mapping {
+                        mut node,
+                        anchor,
+                        merged,
+                        ..
+                    }) => {
+                        if let Kind::Mapping(entries) = &mut node.kind {
+                            for (key, value) in merged {
+                                if !entries.iter().any(|(existing, _)| same_key(existing, &key)) {
+                                    entries.push((key, value));
+                                }
+                            }
+                        }
+                        (node, anchor)
+                    }
+                    None => return Ok(()),
+                };
+                self.complete(node, anchor)?;
+            }
+            Event::Alias(id) => {
+                let node = self.anchors.get(&id).cloned().ok_or_else(|| YamlError {
+                    message: "an alias to an unknown anchor".into(),
+                    at,
+                })?;
+                self.count(count_nodes(&node), at)?;
+                let mut node = node;
+                node.at = at;
+                self.complete(node, 0)?;
+            }
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, nodes: usize, at: Location) -> Result<(), YamlError> {
+        self.nodes += nodes;
+        if self.nodes > MAX_NODES {
+            return Err(YamlError {
+                message: format!("more than {MAX_NODES} nodes (runaway aliases?)"),
+                at,
+            });
+        }
+        Ok(())
+    }
+
+    fn complete(&mut self, node: Node, anchor: usize) -> Result<(), YamlError> {
+        self.count(1, node.at)?;
+        if anchor != 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => self.document = Some(node),
+            Some(Open::Sequence { node: parent, .. }) => {
+                if let Kind::Sequence(items) = &mut parent.kind {
+                    items.push(node);
+                }
+            }
+            Some(Open::Mapping {
+                node: parent,
+                pending_key,
+                merged,
+                ..
+            }) => match pending_key.take() {
+                None => *pending_key = Some(node),
+                Some(key) => {
+                    if let Kind::Mapping(entries) = &mut parent.kind {
+                        insert_entry(entries, merged, key, node)?;
+                    }
+                }
+            },
+        }
+        Ok(())
+    }
+}
+
+/// Adds `key: value`, refusing duplicate keys; a `<<` merge's entries go to
+/// `merged` (the mapping's own keys win over merged ones, as YAML says).
+fn insert_entry(
+    entries: &mut Vec<(Node, Node)>,
+    merged: &mut Vec<(Node, Node)>,
+    key: Node,
+    value: Node,
+) -> Result<(), YamlError> {
+    let is_merge = matches!(&key.kind, Kind::Scalar { text, plain: true } if text == "<<");
+    if is_merge {
+        let sources: Vec<&Node> = match &value.kind {
+            Kind::Mapping(_) => vec![&value],
+            Kind::Sequence(items) => items.iter().collect(),
+            Kind::Scalar { .. } => Vec::new(),
+        };
+        if sources.is_empty() || sources.iter().any(|source| source.as_mapping().is_none()) {
+            return Err(YamlError {
+                message: "`<<` merges a mapping or a list of mappings".into(),
+                at: value.at,
+            });
+        }
+        for source in sources {
+            for (merged_key, merged_value) in source.as_mapping().unwrap_or_default() {
+                // With several sources, the first one to give a key wins.
+                if !merged
+                    .iter()
+                    .any(|(existing, _)| same_key(existing, merged_key))
+                {
+                    merged.push((merged_key.clone(), merged_value.clone()));
+                }
+            }
+        }
+        return Ok(());
+    }
+    if let Some((existing, _)) = entries
+        .iter()
+        .find(|(existing, _)| same_key(existing, &key))
+    {
+        return Err(YamlError {
+            message: format!(
+                "duplicate key `{}` (first on line {})",
+                key.text().unwrap_or("?"),
+                existing.at.line
+            ),
+            at: key.at,
+        });
+    }
+    entries.push((key, value));
+    Ok(())
+}
+
+fn same_key(left: &Node, right: &Node) -> bool {
+    match (&left.kind, &right.kind) {
+        (Kind::Scalar { text: left, .. }, Kind::Scalar { text: right, .. }) => left == right,
+        _ => false,
+    }
+}
+
+fn count_nodes(node: &Node) -> usize {
+    1 + match &node.kind {
+        Kind::Scalar { .. } => 0,
+        Kind::Sequence(items) => items.iter().map(count_nodes).sum(),
+        Kind::Mapping(entries) => entries
+            .iter()
+            .map(|(key, value)| count_nodes(key) + count_nodes(value))
+            .sum(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(text: &str) -> Node {
+        parse(text).unwrap().unwrap()
+    }
+
+    #[test]
+    fn nodes_know_where_they_are() {
+        let root = parsed("all:\n  hosts:\n    web1: { port: 2222 }\n");
+        let web1 = root
+            .get("all")
+            .unwrap()
+            .get("hosts")
+            .unwrap()
+            .get("web1")
+            .unwrap();
+        assert_eq!(
+            web1.at,
+            Location {
+                line: 3,
+                column: 11
+            }
+        );
+        let port = web1.get("port").unwrap();
+        assert_eq!(
+            port.at,
+            Location {
+                line: 3,
+                column: 19
+            }
+        );
+        assert_eq!(port.typed(), Some(Scalar::Integer(2222)));
+    }
+
+    #[test]
+    fn core_schema_typing_and_quoted_strings() {
+        let root = parsed("a: yes\nb: true\nc: '22'\nd: 0x1F\ne: 1.5\nf:\ng: ~\nh: \"true\"\n");
+        let typed = |key| root.get(key).unwrap().typed().unwrap();
+        assert_eq!(typed("a"), Scalar::String("yes"));
+        assert_eq!(typed("b"), Scalar::Bool(true));
+        assert_eq!(typed("c"), Scalar::String("22"));
+        assert_eq!(typed("d"), Scalar::Integer(31));
+        assert_eq!(typed("e"), Scalar::Float(1.5));
+        assert_eq!(typed("f"), Scalar::Null);
+        assert_eq!(typed("g"), Scalar::Null);
+        assert_eq!(typed("h"), Scalar::String("true"));
+    }
+
+    #[test]
+    fn tags_aliases_and_merges() {
+        let root = parsed(
+            "base: &base { user: ops, port: 22 }\nweb: { <<: *base, port: 2222 }\nsecret: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n",
+        );
+        let web = root.get("web").unwrap();
+        assert_eq!(web.get("user").unwrap().text(), Some("ops"));
+        assert_eq!(web.get("port").unwrap().text(), Some("2222"));
+        assert_eq!(root.get("secret").unwrap().tag.as_deref(), Some("vault"));
+    }
+
+    #[test]
+    fn refuses_duplicates_syntax_errors_and_alias_bombs() {
+        let error = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert_eq!(error.at, Location { line: 3, column: 1 });
+        assert!(error.message.contains("first on line 1"), "{error}");
+
+        let error = parse("a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(error.at.line >= 1, "{error:?}");
+
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..10 {
+            let previous = level - 1;
+            bomb.push_str(&format!(
+                "a{level}: &a{level} [*a{previous}, *a{previous}, *a{previous}, *a{previous}, *a{previous}, *a{previous}, *a{previous}, *a{previous}, *a{previous}, *a{previous}]\n"
+            ));
+        }
+        let error = parse(&bomb).unwrap_err();
+        assert!(error.message.contains("runaway aliases"), "{error}");
+    }
+
+    #[test]
+    fn empty_files_have_no_document() {
+        assert_eq!(parse("").unwrap(), None);
+        assert_eq!(parse("# only a comment\n").unwrap(), None);
+    }
+}
