@@ -128,6 +128,8 @@ pub struct Layout {
     pub empty_element_end: &'static str,
     /// Byte offset of `</parameters>`; `None` for an empty `<parameters/>`.
     pub close_tag: Option<usize>,
+    /// Byte offset of `<parameters`.
+    pub root_start: usize,
 }
 
 /// A parsed MID Server config.xml: the original bytes, its parameters with
@@ -182,6 +184,7 @@ impl ConfigXml {
         let mut parameters: Vec<Parameter> = Vec::new();
         let mut depth = 0usize;
         let mut root_seen = false;
+        let mut root_start = 0;
         let mut close_tag = None;
         let mut open_parameter: Option<Parameter> = None;
         loop {
@@ -196,6 +199,7 @@ impl ConfigXml {
                     let is_empty = matches!(event, Event::Empty(_));
                     if depth == 0 && !root_seen {
                         root_seen = true;
+                        root_start = start;
                         let found = element.name().as_ref().to_string();
                         if found != "parameters" {
                             return Err(ReadError::WrongRoot {
@@ -233,7 +237,7 @@ impl ConfigXml {
             }
         }
         check_unique(&parameters)?;
-        let layout = detect_layout(bytes, &parameters, close_tag);
+        let layout = detect_layout(bytes, &parameters, close_tag, root_start);
         Ok(ConfigXml {
             bytes: bytes.to_vec(),
             parameters,
@@ -376,7 +380,12 @@ fn check_unique(parameters: &[Parameter]) -> Result<(), ReadError> {
     Ok(())
 }
 
-fn detect_layout(bytes: &[u8], parameters: &[Parameter], close_tag: Option<usize>) -> Layout {
+fn detect_layout(
+    bytes: &[u8],
+    parameters: &[Parameter],
+    close_tag: Option<usize>,
+    root_start: usize,
+) -> Layout {
     let line_ending = match bytes.iter().position(|byte| *byte == b'\n') {
         Some(newline) if newline > 0 && bytes[newline - 1] == b'\r' => LineEnding::CrLf,
         _ => LineEnding::Lf,
@@ -405,6 +414,7 @@ fn detect_layout(bytes: &[u8], parameters: &[Parameter], close_tag: Option<usize
         quote,
         empty_element_end,
         close_tag,
+        root_start,
     }
 }
 

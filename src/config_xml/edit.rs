@@ -266,7 +266,7 @@ impl ConfigXml {
                 bytes: format!("{}{element}{eol}", layout.indent).into_bytes(),
             },
             // The file has no line breaks inside the root: stay on the line.
-            None if !bytes[..close_tag].contains(&b'\n') => Splice {
+            None if !bytes[layout.root_start..close_tag].contains(&b'\n') => Splice {
                 range: close_tag..close_tag,
                 bytes: element.into_bytes(),
             },
@@ -323,7 +323,8 @@ fn check_operations(operations: &[Operation<'_>]) -> Result<(), EditError> {
         if check_xml_chars(name).is_err() || name.chars().any(char::is_control) {
             return Err(EditError::InvalidName {
                 name: name.to_string(),
-                reason: "a parameter name cannot hold control characters",
+                reason:
+                    "a parameter name cannot hold control characters or characters XML cannot store",
             });
         }
         if let Operation::Set { value, .. } = operation {

@@ -260,6 +260,10 @@ fn additions_where_the_close_tag_does_not_start_a_line() {
             "<parameters>\n  <parameter name=\"a\" value=\"1\"/>\n  <parameter name=\"b\" value=\"2\"/></parameters>\n",
         ),
         (
+            "<?xml version=\"1.0\"?>\n<parameters><parameter name=\"a\" value=\"1\"/></parameters>",
+            "<?xml version=\"1.0\"?>\n<parameters><parameter name=\"a\" value=\"1\"/><parameter name=\"b\" value=\"2\"/></parameters>",
+        ),
+        (
             "<parameters>\n</parameters>\n",
             "<parameters>\n    <parameter name=\"b\" value=\"2\"/>\n</parameters>\n",
         ),
