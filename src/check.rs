@@ -57,10 +57,15 @@ impl CheckReport {
 pub struct Selected {
     pub inventory: Inventory,
     pub hosts: Vec<Host>,
+    /// The pattern or `--limit` could not be applied (unknown name…); then
+    /// `hosts` is empty.
+    pub pattern_failed: bool,
 }
 
-/// Loads the inventory and resolves the hosts `pattern` ∧ `limit` select.
-/// `None` when an error makes the selection meaningless.
+/// Loads the inventory and resolves the hosts `pattern` ∧ `limit` select,
+/// with every problem in `diagnostics`. It goes on after errors, so that
+/// one run finds them all: a caller that acts on hosts must stop when
+/// `diagnostics` holds an error.
 pub fn select_hosts(
     inventory_paths: &[PathBuf],
     pattern: &str,
@@ -68,55 +73,59 @@ pub fn select_hosts(
     limit: Option<&str>,
     templates: &Templates,
     diagnostics: &mut Diagnostics,
-) -> Option<Selected> {
+) -> Selected {
     let (inventory, loaded) = Inventory::load(inventory_paths);
     diagnostics.extend(loaded);
-    if diagnostics.has_errors() {
-        return None;
-    }
-    let mut names = match inventory.select(pattern, pattern_origin) {
-        Ok(selection) => {
-            selection
-                .warnings
-                .into_iter()
-                .for_each(|warning| diagnostics.push(warning));
-            selection.hosts
-        }
-        Err(errors) => {
-            errors.into_iter().for_each(|error| diagnostics.push(error));
-            return None;
-        }
-    };
-    if let Some(limit) = limit {
-        match inventory.select(limit, None) {
-            Ok(selection) => {
-                selection
-                    .warnings
-                    .into_iter()
-                    .for_each(|warning| diagnostics.push(warning));
-                names.retain(|name| selection.hosts.contains(name));
-            }
-            Err(errors) => {
-                errors.into_iter().for_each(|error| {
-                    diagnostics.push(Diagnostic {
-                        message: format!("--limit: {}", error.message),
-                        ..error
-                    })
-                });
-                return None;
-            }
+    let mut names = apply_pattern(&inventory, pattern, pattern_origin, "", diagnostics);
+    if let (Some(limit), Some(selected)) = (limit, names.as_mut()) {
+        match apply_pattern(&inventory, limit, None, "--limit: ", diagnostics) {
+            Some(limited) => selected.retain(|name| limited.contains(name)),
+            None => names = None,
         }
     }
-    let mut hosts = Vec::with_capacity(names.len());
-    for name in &names {
-        match inventory.resolve(name, templates) {
+    let pattern_failed = names.is_none();
+    let mut hosts = Vec::new();
+    for name in names.unwrap_or_default() {
+        match inventory.resolve(&name, templates) {
             Ok(host) => hosts.push(host),
             Err(problems) => problems
                 .into_iter()
                 .for_each(|problem| diagnostics.push(problem)),
         }
     }
-    Some(Selected { inventory, hosts })
+    Selected {
+        inventory,
+        hosts,
+        pattern_failed,
+    }
+}
+
+/// The host names `pattern` selects, or `None` (with the errors recorded).
+fn apply_pattern(
+    inventory: &Inventory,
+    pattern: &str,
+    origin: Option<&Origin>,
+    prefix: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<Vec<String>> {
+    match inventory.select(pattern, origin) {
+        Ok(selection) => {
+            selection
+                .warnings
+                .into_iter()
+                .for_each(|warning| diagnostics.push(warning));
+            Some(selection.hosts)
+        }
+        Err(errors) => {
+            for error in errors {
+                diagnostics.push(Diagnostic {
+                    message: format!("{prefix}{}", error.message),
+                    ..error
+                });
+            }
+            None
+        }
+    }
 }
 
 /// Runs every offline check and reports all problems.
@@ -128,7 +137,6 @@ pub fn check(request: &CheckRequest) -> CheckReport {
         diagnostics.extend(found);
         playbook
     });
-    let playbook_failed = request.playbook.is_some() && playbook.is_none();
     let (pattern, origin) = match &playbook {
         Some(playbook) => (playbook.hosts.clone(), Some(playbook.hosts_origin.clone())),
         None => ("all".to_string(), None),
@@ -151,41 +159,49 @@ pub fn check(request: &CheckRequest) -> CheckReport {
         &templates,
         &mut diagnostics,
     );
-    if let Some(selected) = &selected {
-        report.inventory_files = selected.inventory.files.clone();
-        report.host_count = selected.inventory.host_count();
-        report.group_count = selected.inventory.groups().count();
-        report.selected = selected
-            .hosts
-            .iter()
-            .map(|host| host.name.clone())
-            .collect();
-        if let (Some(playbook), false) = (&playbook, playbook_failed) {
-            let desired: Vec<DesiredHost> = selected
-                .hosts
-                .iter()
-                .filter_map(|host| match desired::render(playbook, host, &templates) {
-                    Ok(desired) => Some(desired),
-                    Err(problems) => {
-                        problems
-                            .into_iter()
-                            .for_each(|problem| diagnostics.push(problem));
-                        None
-                    }
-                })
-                .collect();
-            if request.resolve_secrets && !diagnostics.has_errors() {
-                report.secrets_resolved = resolve_all(&desired, &mut diagnostics);
+    report.inventory_files = selected.inventory.files.clone();
+    report.host_count = selected.inventory.host_count();
+    report.group_count = selected.inventory.groups().count();
+    report.selected = selected
+        .hosts
+        .iter()
+        .map(|host| host.name.clone())
+        .collect();
+    if selected.pattern_failed {
+        // Still look at every host: their own problems are worth knowing.
+        for entry in selected.inventory.host_entries() {
+            if let Err(problems) = selected.inventory.resolve(&entry.name, &templates) {
+                problems
+                    .into_iter()
+                    .for_each(|problem| diagnostics.push(problem));
             }
         }
-        if report.selected.is_empty() && !diagnostics.has_errors() {
-            diagnostics.push(Diagnostic::warning(
-                origin.clone(),
-                format!("`{pattern}` selects no host"),
-            ));
+    }
+    if let Some(playbook) = &playbook {
+        let desired: Vec<DesiredHost> = selected
+            .hosts
+            .iter()
+            .filter_map(|host| match desired::render(playbook, host, &templates) {
+                Ok(desired) => Some(desired),
+                Err(problems) => {
+                    problems
+                        .into_iter()
+                        .for_each(|problem| diagnostics.push(problem));
+                    None
+                }
+            })
+            .collect();
+        if request.resolve_secrets && !diagnostics.has_errors() {
+            report.secrets_resolved = resolve_all(&desired, &mut diagnostics);
         }
     }
-    report.diagnostics = deduplicated(diagnostics);
+    if report.selected.is_empty() && !diagnostics.has_errors() {
+        diagnostics.push(Diagnostic::warning(
+            origin.clone(),
+            format!("`{pattern}` selects no host"),
+        ));
+    }
+    report.diagnostics = diagnostics.merged();
     report
 }
 
@@ -227,15 +243,4 @@ fn summarize(hosts: &[&str]) -> String {
         [first, rest @ ..] => format!("hosts {first} and {} more", rest.len()),
         [] => "no host".into(),
     }
-}
-
-/// The same problem found through several hosts is reported once.
-fn deduplicated(diagnostics: Diagnostics) -> Vec<Diagnostic> {
-    let mut unique: Vec<Diagnostic> = Vec::new();
-    for diagnostic in diagnostics.into_vec() {
-        if !unique.contains(&diagnostic) {
-            unique.push(diagnostic);
-        }
-    }
-    unique
 }

@@ -91,9 +91,10 @@ pub struct Diagnostic {
     pub severity: Severity,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
-    /// The host it concerns, when it concerns one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
+    /// The hosts it concerns, when it concerns some (the same problem on
+    /// many hosts is one diagnostic).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
@@ -104,7 +105,7 @@ impl Diagnostic {
         Diagnostic {
             severity: Severity::Error,
             origin,
-            host: None,
+            hosts: Vec::new(),
             message: message.into(),
             hint: None,
         }
@@ -123,7 +124,7 @@ impl Diagnostic {
     }
 
     pub fn for_host(mut self, host: &str) -> Diagnostic {
-        self.host = Some(host.to_string());
+        self.hosts = vec![host.to_string()];
         self
     }
 
@@ -139,8 +140,17 @@ impl fmt::Display for Diagnostic {
         if let Some(origin) = &self.origin {
             write!(formatter, "{origin}: ")?;
         }
-        if let Some(host) = &self.host {
-            write!(formatter, "host {host}: ")?;
+        const NAMED: usize = 3;
+        match self.hosts.as_slice() {
+            [] => {}
+            [host] => write!(formatter, "host {host}: ")?,
+            hosts if hosts.len() <= NAMED => write!(formatter, "hosts {}: ", hosts.join(", "))?,
+            hosts => write!(
+                formatter,
+                "hosts {} and {} more: ",
+                hosts[..NAMED].join(", "),
+                hosts.len() - NAMED
+            )?,
         }
         formatter.write_str(&self.message)
     }
@@ -184,6 +194,39 @@ impl Diagnostics {
 
     pub fn into_vec(self) -> Vec<Diagnostic> {
         self.0
+    }
+
+    /// The same problem found on several hosts becomes one diagnostic
+    /// naming them all; exact repeats are dropped. Order of first
+    /// appearance is kept.
+    pub fn merged(self) -> Vec<Diagnostic> {
+        let mut merged: Vec<Diagnostic> = Vec::new();
+        for diagnostic in self.0 {
+            let same = merged.iter_mut().find(|existing| {
+                (
+                    existing.severity,
+                    &existing.origin,
+                    &existing.message,
+                    &existing.hint,
+                ) == (
+                    diagnostic.severity,
+                    &diagnostic.origin,
+                    &diagnostic.message,
+                    &diagnostic.hint,
+                )
+            });
+            match same {
+                Some(existing) => {
+                    for host in diagnostic.hosts {
+                        if !existing.hosts.contains(&host) {
+                            existing.hosts.push(host);
+                        }
+                    }
+                }
+                None => merged.push(diagnostic),
+            }
+        }
+        merged
     }
 
     pub fn is_empty(&self) -> bool {

@@ -143,8 +143,10 @@ impl Rollout {
 }
 
 impl Playbook {
-    /// Reads and checks the playbook at `path`. Problems are collected; the
-    /// playbook is returned only when there is no error.
+    /// Reads and checks the playbook at `path`. Problems are collected, and
+    /// what could be read is returned even when there are errors (so that
+    /// `check` can go on to find more): a caller that acts on the playbook
+    /// must refuse it when the diagnostics hold an error.
     pub fn load(path: &Path) -> (Option<Playbook>, Diagnostics) {
         let mut diagnostics = Diagnostics::new();
         let text = match crate::source_file::read(path) {
@@ -179,11 +181,6 @@ impl Playbook {
             diagnostics: &mut diagnostics,
         };
         let playbook = reader.playbook(&root);
-        let playbook = if diagnostics.has_errors() {
-            None
-        } else {
-            playbook
-        };
         (playbook, diagnostics)
     }
 }

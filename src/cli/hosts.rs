@@ -54,12 +54,13 @@ pub fn run(console: &Console, arguments: &HostsArgs) -> Result<Exit, Failure> {
         &Templates::new(),
         &mut diagnostics,
     );
-    for diagnostic in diagnostics.iter() {
-        console.diagnostic(diagnostic);
+    let failed = diagnostics.has_errors();
+    for diagnostic in diagnostics.merged() {
+        console.diagnostic(&diagnostic);
     }
-    let Some(selected) = selected.filter(|_| !diagnostics.has_errors()) else {
+    if failed {
         return Ok(Exit::Usage);
-    };
+    }
     let rows: Vec<HostRow<'_>> = selected.hosts.iter().map(HostRow::from).collect();
     match console.output {
         OutputFormat::Json => {

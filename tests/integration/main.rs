@@ -2,4 +2,5 @@
 //! it. One test binary (STYLE.md); each area in its own module.
 
 mod edit;
+mod inventory;
 mod support;

@@ -1,0 +1,272 @@
+//! `midfleet hosts` and `midfleet check` on inventories written the way
+//! Ansible users write them, and on broken ones.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::support::midfleet;
+
+const YAML: &str = "tests/fixtures/inventories/ansible-yaml/inventory.yml";
+const INI: &str = "tests/fixtures/inventories/ansible-ini/hosts";
+const BROKEN: &str = "tests/fixtures/inventories/broken";
+
+const PATTERNS: [&str; 7] = [
+    "all",
+    "emea",
+    "europe:!mid-emea-02",
+    "mid-amer-*:&amer",
+    "all:!europe:!lab",
+    "mid-emea-01,mid-lab-01",
+    "!amer",
+];
+
+#[test]
+fn hosts_selects_and_resolves_as_ansible_would() {
+    let mut snapshot = String::new();
+    for pattern in PATTERNS {
+        let run = midfleet(["hosts", "-i", YAML, pattern], &[]);
+        assert_eq!(run.code, 0, "{pattern}: {}", run.stderr);
+        assert_eq!(run.stderr, "", "{pattern}");
+        snapshot.push_str(&format!(
+            "$ midfleet hosts -i inventory.yml '{pattern}'\n{}\n",
+            run.stdout
+        ));
+    }
+    insta::assert_snapshot!("hosts_patterns", snapshot);
+}
+
+#[test]
+fn the_same_fleet_as_ini_with_group_vars_resolves_identically() {
+    for pattern in PATTERNS {
+        let yaml = midfleet(["hosts", "-i", YAML, pattern, "--output", "json"], &[]);
+        let ini = midfleet(["hosts", "-i", INI, pattern, "--output", "json"], &[]);
+        assert_eq!(
+            (yaml.code, ini.code),
+            (0, 0),
+            "{pattern}: {} {}",
+            yaml.stderr,
+            ini.stderr
+        );
+        assert_eq!(yaml.stdout, ini.stdout, "{pattern}");
+    }
+}
+
+#[test]
+fn hosts_json_has_the_documented_keys() {
+    let run = midfleet(
+        ["hosts", "-i", YAML, "mid-emea-02", "--output", "json"],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let hosts: Vec<BTreeMap<String, serde_json::Value>> =
+        serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(hosts.len(), 1);
+    let host = &hosts[0];
+    for key in [
+        "name", "address", "port", "user", "jump", "become", "config", "service",
+    ] {
+        assert!(host.contains_key(key), "missing {key}");
+    }
+    assert_eq!(host["name"], "mid-emea-02");
+    assert_eq!(host["address"], "10.20.0.12");
+    assert_eq!(host["port"], 2222);
+    assert_eq!(host["user"], "ops");
+    assert_eq!(
+        host["jump"],
+        serde_json::json!(["ops@bastion-emea.example.com"])
+    );
+    assert_eq!(host["become"], true);
+    assert_eq!(host["config"], "/opt/servicenow/mid/agent/config.xml");
+    assert_eq!(host["service"], serde_json::json!({ "kind": "auto" }));
+}
+
+#[test]
+fn an_unknown_pattern_name_is_an_error_with_a_suggestion() {
+    let run = midfleet(["hosts", "-i", YAML, "emae:!lab"], &[]);
+    assert_eq!(run.code, 3);
+    assert_eq!(run.stdout, "");
+    insta::assert_snapshot!("hosts_unknown_pattern", run.stderr);
+    let run = midfleet(["hosts", "-i", YAML, "--limit", "mid-emea-1"], &[]);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr
+            .contains("--limit: no group or host is named `mid-emea-1`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("did you mean `mid-emea-01`?"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn check_reports_every_problem_with_its_location() {
+    let inventory = format!("{BROKEN}/inventory.yml");
+    let playbook = format!("{BROKEN}/playbook.yml");
+    let run = midfleet(["check", "-i", &inventory, &playbook], &[]);
+    assert_eq!(run.code, 3);
+    insta::assert_snapshot!("check_broken_inventory_and_playbook", run.stderr);
+    insta::assert_snapshot!("check_broken_summary", run.stdout);
+}
+
+#[test]
+fn check_reports_yaml_syntax_errors_with_line_and_column() {
+    let run = midfleet(["check", "-i", &format!("{BROKEN}/syntax.yml")], &[]);
+    assert_eq!(run.code, 3);
+    insta::assert_snapshot!("check_yaml_syntax", run.stderr);
+}
+
+#[test]
+fn check_names_host_parameter_and_template_of_an_undefined_variable() {
+    let run = midfleet(
+        [
+            "check",
+            "-i",
+            YAML,
+            "tests/fixtures/inventories/undefined-variable.yml",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 3);
+    insta::assert_snapshot!("check_undefined_variable", run.stderr);
+}
+
+#[test]
+fn examples_in_the_repository_pass_check() {
+    let run = midfleet(
+        [
+            "check",
+            "-i",
+            "inventory/example.yml",
+            "playbooks/rotate-user.yml",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stderr, "");
+    assert!(run.stdout.contains("5 hosts selected"), "{}", run.stdout);
+}
+
+#[test]
+fn check_json_is_parseable() {
+    let inventory = format!("{BROKEN}/inventory.yml");
+    let run = midfleet(["check", "-i", &inventory, "--output", "json"], &[]);
+    assert_eq!(run.code, 3);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    let diagnostics = report["diagnostics"].as_array().unwrap();
+    assert_eq!(
+        report["errors"].as_u64().unwrap() as usize,
+        diagnostics
+            .iter()
+            .filter(|d| d["severity"] == "error")
+            .count()
+    );
+    let port = diagnostics
+        .iter()
+        .find(|diagnostic| {
+            diagnostic["message"]
+                .as_str()
+                .unwrap()
+                .contains("ansible_port")
+        })
+        .unwrap();
+    assert_eq!(port["origin"]["file"], inventory);
+    assert_eq!(port["origin"]["line"], 7);
+    assert_eq!(port["origin"]["column"], 64);
+}
+
+/// Every file under `root`, with its bytes.
+fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(directory) = stack.pop() {
+        for entry in std::fs::read_dir(&directory).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.insert(path.clone(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn a_secret_appears_in_nothing_check_and_hosts_print_or_write() {
+    const SECRET: &str = "Zq9-unique-secret-value-7Hx";
+    let home = tempfile::tempdir().unwrap();
+    let secret_file = home.path().join("password");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+    let playbook = home.path().join("playbook.yml");
+    std::fs::write(
+        &playbook,
+        format!(
+            "hosts: all\nset:\n  mid.instance.password: {{ secret: \"env:MID_PASSWORD\" }}\n  mid.proxy.password: {{ secret: \"file:{}\" }}\n  custom.token: {{ secret: \"command:printf %s $MID_PASSWORD\" }}\n",
+            secret_file.display()
+        ),
+    )
+    .unwrap();
+    let before = tree(home.path());
+    let fixtures_before = tree(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .as_path(),
+    );
+    let environment = [
+        ("MID_PASSWORD", SECRET),
+        ("HOME", home.path().to_str().unwrap()),
+    ];
+    let playbook = playbook.to_str().unwrap();
+    let runs = [
+        midfleet(
+            ["check", "-i", YAML, playbook, "--resolve-secrets"],
+            &environment,
+        ),
+        midfleet(
+            [
+                "check",
+                "-i",
+                YAML,
+                playbook,
+                "--resolve-secrets",
+                "--output",
+                "json",
+            ],
+            &environment,
+        ),
+        midfleet(["check", "-i", YAML, playbook, "-v"], &environment),
+        midfleet(["hosts", "-i", YAML], &environment),
+        midfleet(["hosts", "-i", YAML, "--output", "json"], &environment),
+    ];
+    assert_eq!(runs[0].code, 0, "{}", runs[0].stderr);
+    assert!(
+        runs[0].stdout.contains("3 secrets resolved"),
+        "{}",
+        runs[0].stdout
+    );
+    for run in &runs {
+        assert!(
+            !run.all_output().contains(SECRET),
+            "leaked: {}",
+            run.all_output()
+        );
+        assert!(
+            !run.all_output().contains("unique-secret"),
+            "leaked part: {}",
+            run.all_output()
+        );
+    }
+    assert_eq!(tree(home.path()), before, "check and hosts write nothing");
+    assert_eq!(
+        tree(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .as_path()
+        ),
+        fixtures_before
+    );
+}
