@@ -57,6 +57,7 @@ pub enum OutputFormat {
 pub enum Command {
     Check(CheckArgs),
     Hosts(HostsArgs),
+    Facts(FactsArgs),
     Edit(EditArgs),
 }
 
@@ -77,6 +78,101 @@ pub struct InventoryArgs {
     /// playbook's `hosts:`; `@FILE` reads one pattern per line).
     #[arg(long, value_name = "PATTERN")]
     pub limit: Option<String>,
+
+    /// The ssh client configuration to honour (Host, HostName, User, Port,
+    /// IdentityFile, ProxyJump, ConnectTimeout), below inventory variables.
+    #[arg(
+        short = 'F',
+        long = "ssh-config",
+        value_name = "FILE",
+        default_value = "~/.ssh/config"
+    )]
+    pub ssh_config: PathBuf,
+}
+
+impl InventoryArgs {
+    /// The ssh configuration, `~` expanded.
+    pub fn ssh_config(&self) -> Result<crate::transport::SshConfig, super::exit::Failure> {
+        let path = match self.ssh_config.strip_prefix("~") {
+            Ok(rest) => crate::transport::home_directory().join(rest),
+            Err(_) => self.ssh_config.clone(),
+        };
+        crate::transport::SshConfig::load(Some(&path)).map_err(|error| {
+            super::exit::Failure::usage(format!("cannot read the ssh configuration: {error}"))
+        })
+    }
+}
+
+/// How hosts are reached.
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    /// Hosts worked on at once.
+    #[arg(short = 'f', long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub forks: u16,
+
+    /// known_hosts file to check host keys against (default:
+    /// ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+
+    /// Record the keys of hosts seen for the first time (a changed key is
+    /// always refused). Refused by apply: secrets are never sent to a key
+    /// seen for the first time.
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+
+    /// Show where each host's time went (connect, handshake, auth, execs).
+    #[arg(long)]
+    pub timings: bool,
+
+    /// Timeout in seconds of each SSH operation once connected.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub ssh_timeout: u64,
+}
+
+impl ConnectionArgs {
+    /// The transport these options describe. `secrets_follow` refuses
+    /// `--accept-new-host-keys` (apply).
+    pub fn transport(
+        &self,
+        secrets_follow: bool,
+    ) -> Result<crate::transport::Transport, super::exit::Failure> {
+        if secrets_follow && self.accept_new_host_keys {
+            return Err(super::exit::Failure::usage(
+                "--accept-new-host-keys is refused here: secrets are never sent to a host key seen for the first time",
+            )
+            .with_hint("record the keys first with `midfleet facts --accept-new-host-keys`, after checking their fingerprints"));
+        }
+        let known_hosts = crate::transport::KnownHostsPolicy::new(
+            self.known_hosts.as_deref(),
+            self.accept_new_host_keys,
+        );
+        Ok(crate::transport::Transport::new(
+            crate::transport::TransportOptions {
+                known_hosts,
+                operation_timeout: std::time::Duration::from_secs(self.ssh_timeout.max(1)),
+            },
+        ))
+    }
+}
+
+/// Read each host's state over SSH: a read-only table.
+///
+/// One SSH session and one command per host: the instance user, the
+/// password's form (plaintext, encrypted, reference, never the value), the
+/// key pair, the service and its state, config.xml's fingerprint, owner and
+/// mode, and any unfinished midfleet transaction. Exit 1 when any host
+/// failed; the others are still reported.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  midfleet facts -i inventory/example.yml --limit emea
+  midfleet facts -i inventory/ --output json | jq '.[] | select(.password == \"plaintext\") | .host'")]
+pub struct FactsArgs {
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 /// Validate an inventory and a playbook offline; contact nothing.

@@ -10,6 +10,7 @@ use crate::diagnostic::Diagnostics;
 use crate::inventory::{Host, ServiceSpec};
 use crate::report::render_table;
 use crate::template::Templates;
+use crate::transport::Endpoint;
 
 /// One row of `hosts --output json`.
 #[derive(Serialize)]
@@ -17,7 +18,7 @@ struct HostRow<'a> {
     name: &'a str,
     address: &'a str,
     port: u16,
-    user: Option<&'a str>,
+    user: &'a str,
     jump: Vec<String>,
     #[serde(rename = "become")]
     become_root: bool,
@@ -27,14 +28,20 @@ struct HostRow<'a> {
     groups: &'a [String],
 }
 
-impl<'a> From<&'a Host> for HostRow<'a> {
-    fn from(host: &'a Host) -> HostRow<'a> {
+impl<'a> HostRow<'a> {
+    /// The host as it will be reached: inventory settings over
+    /// `~/.ssh/config` over defaults.
+    fn new(host: &'a Host, endpoint: &'a Endpoint) -> HostRow<'a> {
         HostRow {
             name: &host.name,
-            address: &host.address,
-            port: host.port,
-            user: host.user.as_deref(),
-            jump: host.jump.iter().map(ToString::to_string).collect(),
+            address: &endpoint.address,
+            port: endpoint.port,
+            user: &endpoint.user,
+            jump: endpoint
+                .jump
+                .iter()
+                .map(|hop| format!("{}@{}:{}", hop.user, hop.address, hop.port))
+                .collect(),
             become_root: host.become_root,
             config: &host.config,
             service: &host.service,
@@ -61,7 +68,20 @@ pub fn run(console: &Console, arguments: &HostsArgs) -> Result<Exit, Failure> {
     if failed {
         return Ok(Exit::Usage);
     }
-    let rows: Vec<HostRow<'_>> = selected.hosts.iter().map(HostRow::from).collect();
+    let ssh_config = arguments.inventory.ssh_config()?;
+    let mut endpoints = Vec::with_capacity(selected.hosts.len());
+    for host in &selected.hosts {
+        let endpoint = ssh_config
+            .endpoint(host)
+            .map_err(|error| Failure::usage(format!("host {}: {error}", host.name)))?;
+        endpoints.push(endpoint);
+    }
+    let rows: Vec<HostRow<'_>> = selected
+        .hosts
+        .iter()
+        .zip(&endpoints)
+        .map(|(host, endpoint)| HostRow::new(host, endpoint))
+        .collect();
     match console.output {
         OutputFormat::Json => {
             let json = serde_json::to_string_pretty(&rows)
@@ -76,7 +96,7 @@ pub fn run(console: &Console, arguments: &HostsArgs) -> Result<Exit, Failure> {
                         row.name.to_string(),
                         row.address.to_string(),
                         row.port.to_string(),
-                        row.user.unwrap_or("-").to_string(),
+                        row.user.to_string(),
                         if row.jump.is_empty() {
                             "-".into()
                         } else {

@@ -10,7 +10,9 @@ mod check;
 mod console;
 mod edit;
 mod exit;
+mod facts;
 mod hosts;
+mod progress;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -42,6 +44,7 @@ pub fn run(arguments: impl IntoIterator<Item = OsString>) -> ExitCode {
     let outcome = match &cli.command {
         Command::Check(arguments) => check::run(&console, arguments),
         Command::Hosts(arguments) => hosts::run(&console, arguments),
+        Command::Facts(arguments) => facts::run(&console, arguments),
         Command::Edit(arguments) => edit::run(&console, arguments),
     };
     match outcome {

@@ -16,9 +16,7 @@ use super::vars::{
 use super::vars::{JumpHop, Known, KnownValue, ServiceSpec, Var, Vars};
 use super::{Inventory, ALL, UNGROUPED};
 
-/// Defaults of SPEC.md.
-pub const DEFAULT_PORT: u16 = 22;
-pub const DEFAULT_CONNECT_TIMEOUT: u64 = 10;
+/// Default of SPEC.md.
 pub const DEFAULT_MID_HOME: &str = "/opt/servicenow/mid";
 
 /// Passes over templated variables that refer to other templated ones.
@@ -28,8 +26,11 @@ const TEMPLATE_PASSES: usize = 5;
 #[derive(Debug, Clone, Serialize)]
 pub struct Host {
     pub name: String,
+    /// `address`/`ansible_host`, else the host's name (`~/.ssh/config` may
+    /// still map it to another `HostName`).
     pub address: String,
-    pub port: u16,
+    /// `None`: `~/.ssh/config`, then 22, decided at connection time.
+    pub port: Option<u16>,
     /// `None`: decided at connection time (`~/.ssh/config`, then the local
     /// user), as ssh does.
     pub user: Option<String>,
@@ -37,7 +38,8 @@ pub struct Host {
     #[serde(rename = "become")]
     pub become_root: bool,
     pub jump: Vec<JumpHop>,
-    pub connect_timeout: u64,
+    /// Seconds; `None`: `~/.ssh/config`'s `ConnectTimeout`, then 10.
+    pub connect_timeout: Option<u64>,
     pub mid_home: String,
     pub config: String,
     pub mid_cluster: Option<String>,
@@ -58,13 +60,16 @@ impl Inventory {
             .host_entry(name)
             .expect("resolve is called with a host of the inventory");
         let groups = self.groups_of_host(name);
+        // Ansible's VARIABLE_PRECEDENCE: every inventory-file group variable
+        // (by depth), then group_vars/ (`all` first, then by depth), then
+        // the host's inventory variables, then host_vars/.
         let mut layers: Vec<&Vars> = Vec::new();
-        for (group, _) in &groups {
-            if let Some(group) = self.group(group) {
-                layers.push(&group.vars);
-                layers.push(&group.file_vars);
-            }
-        }
+        let group_entries: Vec<&super::Group> = groups
+            .iter()
+            .filter_map(|(group, _)| self.group(group))
+            .collect();
+        layers.extend(group_entries.iter().map(|group| &group.vars));
+        layers.extend(group_entries.iter().map(|group| &group.file_vars));
         layers.push(&entry.vars);
         layers.push(&entry.file_vars);
         let mut merged: IndexMap<String, Var> = IndexMap::new();
@@ -95,15 +100,13 @@ impl Inventory {
         let address = settings
             .text(Known::Address)
             .unwrap_or_else(|| name.to_string());
-        let port = settings.number(Known::Port).map_or(DEFAULT_PORT, |port| {
-            u16::try_from(port).unwrap_or(DEFAULT_PORT)
-        });
+        let port = settings
+            .number(Known::Port)
+            .and_then(|port| u16::try_from(port).ok());
         let user = settings.text(Known::User);
         let identity_file = settings.text(Known::IdentityFile).map(PathBuf::from);
         let become_root = settings.flag(Known::Become).unwrap_or(false);
-        let connect_timeout = settings
-            .number(Known::ConnectTimeout)
-            .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        let connect_timeout = settings.number(Known::ConnectTimeout);
         let jump = settings.jump();
         let mid_home = settings
             .text(Known::MidHome)
@@ -167,9 +170,13 @@ fn render_variables(
         .iter()
         .map(|(key, var)| (key.clone(), var.node.clone()))
         .collect();
+    // Ignored Ansible variables (`ansible_password: "{{ vault_… }}"`) are
+    // never rendered: midfleet does not use them.
     let templated: Vec<&String> = merged
         .iter()
-        .filter(|(_, var)| var.is_template())
+        .filter(|(key, var)| {
+            var.is_template() && super::vars::ignored_ansible_variable(key).is_none()
+        })
         .map(|(key, _)| key)
         .collect();
     if templated.is_empty() {
@@ -202,7 +209,9 @@ fn render_variables(
             match templates.render(&text, &context) {
                 Ok(value) => {
                     let at = merged[*key].node.at;
-                    rendered.insert((*key).clone(), Node::scalar(value, true, at));
+                    // A rendered template is a string, as in Ansible: `01`
+                    // stays `01`, not the number 1.
+                    rendered.insert((*key).clone(), Node::scalar(value, false, at));
                     progressed = true;
                 }
                 Err(message) => {
@@ -309,15 +318,36 @@ impl Settings<'_> {
         }
     }
 
-    /// `jump`, else a ProxyJump in `ansible_ssh_extra_args`, else in
-    /// `ansible_ssh_common_args`.
+    /// The jump chain from the highest-precedence scope that gives one:
+    /// `jump`, or a ProxyJump in `ansible_ssh_extra_args` or
+    /// `ansible_ssh_common_args` (ssh options without a ProxyJump do not
+    /// hide a `jump` below them).
     fn jump(&mut self) -> Vec<JumpHop> {
-        let text = self.text(Known::Jump).or_else(|| {
-            ["ansible_ssh_extra_args", "ansible_ssh_common_args"]
-                .iter()
-                .filter_map(|name| self.rendered.get(*name).and_then(Node::text))
-                .find_map(|arguments| proxy_jump_from_ssh_arguments(arguments).ok().flatten())
-        });
+        let winner =
+            self.layers.iter().rev().find_map(|layer| {
+                if layer.get("jump").is_some() {
+                    return Some("jump");
+                }
+                ["ansible_ssh_extra_args", "ansible_ssh_common_args"]
+                    .into_iter()
+                    .find(|name| {
+                        layer.get(name).is_some()
+                            && self.rendered.get(*name).and_then(Node::text).is_some_and(
+                                |arguments| {
+                                    matches!(proxy_jump_from_ssh_arguments(arguments), Ok(Some(_)))
+                                },
+                            )
+                    })
+            });
+        let text = match winner {
+            Some("jump") => self.text(Known::Jump),
+            Some(name) => self
+                .rendered
+                .get(name)
+                .and_then(Node::text)
+                .and_then(|arguments| proxy_jump_from_ssh_arguments(arguments).ok().flatten()),
+            None => None,
+        };
         match text.map(|text| parse_jump(&text)) {
             Some(Ok(hops)) => hops,
             Some(Err(message)) => {

@@ -147,31 +147,27 @@ fn host_line(
             return;
         }
     };
-    let Some(((pattern, _), assignments)) = words.split_first() else {
+    let Some((first, assignments)) = words.split_first() else {
         return;
     };
+    let pattern = &first.text;
     let mut vars = Vars::default();
-    for (word, quoted) in assignments {
-        let column = line
-            .find(word.split('=').next().unwrap_or(word))
-            .unwrap_or(0);
-        let Some((name, value)) = word.split_once('=') else {
+    for word in assignments {
+        let Some((name, value)) = word.text.split_once('=') else {
+            // Never echo the word: `ansible_password = s3cret` splits into
+            // words that are values.
             diagnostics.push(
-                Diagnostic::error(Some(at(column)), format!("`{word}` is not `name=value`"))
-                    .with_hint(
-                        "host lines are `host name=value name=value …`; quote values with spaces",
-                    ),
+                Diagnostic::error(Some(at(word.offset)), "a word after the host name is not `name=value`")
+                    .with_hint("host lines are `host name=value name=value …`, without spaces around `=`; quote values with spaces"),
             );
             continue;
         };
-        let origin = at(column + name.len() + 1);
+        let origin = at(word.offset + name.len() + 1);
         let location = origin.at.unwrap_or(Location { line: 1, column: 1 });
-        let node = if *quoted {
-            Node::scalar(value, false, location)
-        } else {
-            Node::scalar(value, true, location)
+        let var = Var {
+            node: Node::scalar(value, !word.quoted, location),
+            origin,
         };
-        let var = Var { node, origin };
         check_definition(name, &var, diagnostics);
         vars.insert(name.to_string(), var);
     }

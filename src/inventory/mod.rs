@@ -22,7 +22,7 @@ use indexmap::{IndexMap, IndexSet};
 
 use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Origin};
 
-pub use host::Host;
+pub use host::{Host, DEFAULT_MID_HOME};
 pub use pattern::Selection;
 pub use vars::{parse_jump, JumpHop, Known, ServiceSpec, Var, Vars};
 
@@ -147,11 +147,6 @@ impl Inventory {
     /// After every source: `group_vars/`, `host_vars/`, `ungrouped`, and the
     /// checks that need the whole graph.
     fn finish(&mut self, diagnostics: &mut Diagnostics) {
-        let directories = std::mem::take(&mut self.vars_directories);
-        for directory in &directories {
-            vars_files::load(self, directory, diagnostics);
-        }
-        self.vars_directories = directories;
         let top_level: Vec<String> = self
             .groups
             .keys()
@@ -179,6 +174,12 @@ impl Inventory {
                 .children
                 .insert(UNGROUPED.to_string());
         }
+        // After `ungrouped` exists, so group_vars/ungrouped.yml applies.
+        let directories = std::mem::take(&mut self.vars_directories);
+        for directory in &directories {
+            vars_files::load(self, directory, diagnostics);
+        }
+        self.vars_directories = directories;
         if let Some(cycle) = self.find_cycle() {
             diagnostics.push(
                 Diagnostic::error(
@@ -398,15 +399,20 @@ pub(crate) fn check_name(kind: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Ansible's INI shape, by extension or by a `[section]` line.
+/// Ansible's INI shape: by extension; otherwise a file that is not a YAML
+/// mapping is INI (as Ansible falls back from its yaml plugin to ini).
 fn looks_like_ini(path: &Path, text: &str) -> bool {
     match path.extension().and_then(|extension| extension.to_str()) {
         Some("yml" | "yaml" | "json") => false,
         Some("ini" | "cfg") => true,
-        _ => text.lines().any(|line| {
-            let line = line.trim();
-            line.starts_with('[') && line.ends_with(']')
-        }),
+        _ => {
+            let has_section = text.lines().any(|line| {
+                let line = line.trim();
+                line.starts_with('[') && line.ends_with(']')
+            });
+            has_section
+                || !matches!(crate::yaml::parse(text), Ok(Some(root)) if root.as_mapping().is_some())
+        }
     }
 }
 

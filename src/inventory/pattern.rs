@@ -105,6 +105,10 @@ impl Inventory {
         if term == "all" || term == "*" {
             return Ok((self.hosts_of_group(super::ALL), None));
         }
+        if term == super::UNGROUPED {
+            // Always a group, even when every host has another one.
+            return Ok((self.hosts_of_group(term), None));
+        }
         if term.starts_with('~') {
             return Err(Diagnostic::error(
                 origin.cloned(),

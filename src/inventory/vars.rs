@@ -492,26 +492,40 @@ pub fn proxy_jump_from_ssh_arguments(arguments: &str) -> Result<Option<String>, 
 fn split_shell_words(text: &str) -> Result<Vec<String>, String> {
     Ok(split_words(text)?
         .into_iter()
-        .map(|(word, _)| word)
+        .map(|word| word.text)
         .collect())
 }
 
-/// Like [`split_shell_words`], also telling whether each word was quoted.
-pub(crate) fn split_words(text: &str) -> Result<Vec<(String, bool)>, String> {
+/// One word of a shell-like line.
+pub(crate) struct Word {
+    pub text: String,
+    /// Whether any part of it was quoted.
+    pub quoted: bool,
+    /// Byte offset where it starts in the line.
+    pub offset: usize,
+}
+
+/// Like [`split_shell_words`], also telling whether each word was quoted
+/// and where it starts.
+pub(crate) fn split_words(text: &str) -> Result<Vec<Word>, String> {
     let mut words = Vec::new();
     let mut current = String::new();
     let mut in_word = false;
     let mut quoted = false;
-    let mut characters = text.chars();
-    while let Some(character) = characters.next() {
+    let mut start = 0;
+    let mut characters = text.char_indices();
+    while let Some((offset, character)) = characters.next() {
+        if !in_word && !character.is_whitespace() {
+            start = offset;
+        }
         match character {
             '\'' => {
                 in_word = true;
                 quoted = true;
                 loop {
                     match characters.next() {
-                        Some('\'') => break,
-                        Some(inner) => current.push(inner),
+                        Some((_, '\'')) => break,
+                        Some((_, inner)) => current.push(inner),
                         None => return Err("an unclosed `'`".into()),
                     }
                 }
@@ -521,23 +535,27 @@ pub(crate) fn split_words(text: &str) -> Result<Vec<(String, bool)>, String> {
                 quoted = true;
                 loop {
                     match characters.next() {
-                        Some('"') => break,
-                        Some('\\') => match characters.next() {
-                            Some(escaped) => current.push(escaped),
+                        Some((_, '"')) => break,
+                        Some((_, '\\')) => match characters.next() {
+                            Some((_, escaped)) => current.push(escaped),
                             None => return Err("a trailing `\\`".into()),
                         },
-                        Some(inner) => current.push(inner),
+                        Some((_, inner)) => current.push(inner),
                         None => return Err("an unclosed `\"`".into()),
                     }
                 }
             }
             '\\' => {
                 in_word = true;
-                current.push(characters.next().ok_or("a trailing `\\`")?);
+                current.push(characters.next().ok_or("a trailing `\\`")?.1);
             }
             space if space.is_whitespace() => {
                 if in_word {
-                    words.push((std::mem::take(&mut current), quoted));
+                    words.push(Word {
+                        text: std::mem::take(&mut current),
+                        quoted,
+                        offset: start,
+                    });
                     in_word = false;
                     quoted = false;
                 }
@@ -549,7 +567,11 @@ pub(crate) fn split_words(text: &str) -> Result<Vec<(String, bool)>, String> {
         }
     }
     if in_word {
-        words.push((current, quoted));
+        words.push(Word {
+            text: current,
+            quoted,
+            offset: start,
+        });
     }
     Ok(words)
 }

@@ -22,9 +22,23 @@ pub(super) fn load(inventory: &mut Inventory, directory: &Path, diagnostics: &mu
             .collect();
         entries.sort();
         for entry in entries {
-            let Some(name) = scope_name(&entry) else {
+            let Some(candidates) = scope_names(&entry) else {
                 continue;
             };
+            let exists = |name: &str| {
+                if is_group {
+                    inventory.group(name).is_some()
+                } else {
+                    inventory.host_entry(name).is_some()
+                }
+            };
+            // `mid-01.example.com` (no extension) and `mid-01.yml` both work:
+            // the whole name is tried before the name without its extension.
+            let name = candidates
+                .iter()
+                .find(|candidate| exists(candidate))
+                .unwrap_or_else(|| candidates.last().expect("at least one candidate"))
+                .clone();
             let vars = read_scope(&entry, diagnostics);
             let target = if is_group {
                 inventory
@@ -55,27 +69,31 @@ pub(super) fn load(inventory: &mut Inventory, directory: &Path, diagnostics: &mu
     }
 }
 
-/// The group or host a `group_vars/`/`host_vars/` entry is for, or `None`
-/// for files to skip (hidden, backups).
-fn scope_name(entry: &Path) -> Option<String> {
+/// Files that are never variables files: hidden, backups, notes.
+fn is_skipped(file_name: &str) -> bool {
+    file_name.starts_with('.')
+        || [".retry", ".md", ".txt", ".orig", ".bak", ".swp", "~"]
+            .iter()
+            .any(|suffix| file_name.ends_with(suffix))
+}
+
+/// The names a `group_vars/`/`host_vars/` entry may be for: its whole name,
+/// then, for `.yml`/`.yaml`/`.json`, its name without the extension.
+/// `None` for entries to skip.
+fn scope_names(entry: &Path) -> Option<Vec<String>> {
     let file_name = entry.file_name()?.to_str()?;
-    if file_name.starts_with('.') || file_name.ends_with('~') {
+    if is_skipped(file_name) {
         return None;
     }
-    if entry.is_dir() {
-        return Some(file_name.to_string());
-    }
-    for extension in [".yml", ".yaml", ".json"] {
-        if let Some(stem) = file_name.strip_suffix(extension) {
-            return Some(stem.to_string());
+    let mut names = vec![file_name.to_string()];
+    if !entry.is_dir() {
+        for extension in [".yml", ".yaml", ".json"] {
+            if let Some(stem) = file_name.strip_suffix(extension) {
+                names.push(stem.to_string());
+            }
         }
     }
-    if file_name.contains('.') {
-        // `foo.retry`, `notes.txt`: not a scope file. Ansible takes the
-        // extensionless form too, which holds no dot.
-        return None;
-    }
-    Some(file_name.to_string())
+    Some(names)
 }
 
 fn read_scope(entry: &Path, diagnostics: &mut Diagnostics) -> Vars {
@@ -88,7 +106,13 @@ fn read_scope(entry: &Path, diagnostics: &mut Diagnostics) -> Vars {
                     .collect()
             })
             .unwrap_or_default();
-        files.retain(|file| file.is_file() && scope_name(file).is_some());
+        files.retain(|file| {
+            file.is_file()
+                && file
+                    .file_name()
+                    .and_then(|name| name.to_str())
+                    .is_some_and(|name| !is_skipped(name))
+        });
         files.sort();
         files
     } else {

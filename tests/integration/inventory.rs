@@ -73,7 +73,7 @@ fn hosts_json_has_the_documented_keys() {
     assert_eq!(host["user"], "ops");
     assert_eq!(
         host["jump"],
-        serde_json::json!(["ops@bastion-emea.example.com"])
+        serde_json::json!(["ops@bastion-emea.example.com:22"])
     );
     assert_eq!(host["become"], true);
     assert_eq!(host["config"], "/opt/servicenow/mid/agent/config.xml");

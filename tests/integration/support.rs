@@ -28,7 +28,12 @@ where
     let mut command = Command::new(env!("CARGO_BIN_EXE_midfleet"));
     command
         .args(arguments)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("NO_COLOR", "1")
+        // The operator's own ssh config, agent and keys stay out of tests.
+        .env("HOME", empty_home())
+        .env("USER", "tester")
+        .env_remove("SSH_AUTH_SOCK")
         .env_remove("MID_PASSWORD");
     for (name, value) in environment {
         command.env(name, value);
@@ -39,6 +44,13 @@ where
         stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
         stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
     }
+}
+
+/// An empty directory used as `$HOME` by default.
+pub fn empty_home() -> &'static Path {
+    static HOME: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    HOME.get_or_init(|| tempfile::tempdir().expect("temporary home"))
+        .path()
 }
 
 /// A fixture from `tests/fixtures/`.

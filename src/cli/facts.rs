@@ -1,0 +1,177 @@
+//! `midfleet facts -i INVENTORY`.
+
+use super::args::{FactsArgs, OutputFormat};
+use super::console::Console;
+use super::exit::{Exit, Failure};
+use super::progress::{raise_file_limit, Progress};
+use crate::check::select_hosts;
+use crate::diagnostic::Diagnostics;
+use crate::gather::{gather, FactsSummary};
+use crate::report::render_table;
+use crate::template::Templates;
+
+pub fn run(console: &Console, arguments: &FactsArgs) -> Result<Exit, Failure> {
+    let mut diagnostics = Diagnostics::new();
+    let selected = select_hosts(
+        &arguments.inventory.inventory,
+        "all",
+        None,
+        arguments.inventory.limit.as_deref(),
+        &Templates::new(),
+        &mut diagnostics,
+    );
+    let failed = diagnostics.has_errors();
+    for diagnostic in diagnostics.merged() {
+        console.diagnostic(&diagnostic);
+    }
+    if failed {
+        return Ok(Exit::Usage);
+    }
+    let ssh_config = arguments.inventory.ssh_config()?;
+    let mut hosts = Vec::with_capacity(selected.hosts.len());
+    for host in selected.hosts {
+        let endpoint = ssh_config
+            .endpoint(&host)
+            .map_err(|error| Failure::usage(format!("host {}: {error}", host.name)))?;
+        hosts.push((host, endpoint));
+    }
+    if hosts.is_empty() {
+        console.warning("no host selected");
+        return Ok(Exit::Success);
+    }
+    if let Some(warning) = raise_file_limit(usize::from(arguments.connection.forks)) {
+        console.warning(&warning);
+    }
+    let transport = arguments.connection.transport(false)?;
+    let progress = Progress::new("facts", hosts.len());
+    let reads = gather(
+        &transport,
+        hosts,
+        usize::from(arguments.connection.forks),
+        &progress,
+    )
+    .map_err(Failure::failed)?;
+    progress.finish();
+    let summaries: Vec<FactsSummary> = reads.iter().map(FactsSummary::new).collect();
+    let failures = summaries
+        .iter()
+        .filter(|summary| summary.status != "ok")
+        .count();
+    match console.output {
+        OutputFormat::Json => {
+            let mut values = serde_json::to_value(&summaries)
+                .map_err(|error| Failure::failed(error.to_string()))?;
+            if !arguments.connection.timings {
+                if let Some(array) = values.as_array_mut() {
+                    array.iter_mut().for_each(|value| {
+                        value.as_object_mut().map(|object| object.remove("timings"));
+                    });
+                }
+            }
+            let json = serde_json::to_string_pretty(&values)
+                .map_err(|error| Failure::failed(error.to_string()))?;
+            console.data(&format!("{json}\n"));
+        }
+        OutputFormat::Human => {
+            let rows: Vec<Vec<String>> = summaries.iter().map(row).collect();
+            let headers = [
+                "HOST", "STATUS", "USER", "PASSWORD", "KEYPAIR", "SERVICE", "CONFIG", "OWNER",
+                "MODE", "JOURNAL",
+            ];
+            let mut text = render_table(&headers, &rows);
+            for summary in summaries.iter().filter(|summary| summary.status != "ok") {
+                text.push_str(&format!(
+                    "{}: {}\n",
+                    summary.host,
+                    summary.error.as_deref().unwrap_or("failed")
+                ));
+                if let Some(hint) = &summary.hint {
+                    text.push_str(&format!("  hint: {hint}\n"));
+                }
+            }
+            if arguments.connection.timings {
+                text.push_str(&timings_table(&summaries));
+            }
+            text.push_str(&format!(
+                "{} host{}: {} ok, {} failed\n",
+                summaries.len(),
+                if summaries.len() == 1 { "" } else { "s" },
+                summaries.len() - failures,
+                failures
+            ));
+            console.data(&text);
+        }
+    }
+    Ok(if failures > 0 {
+        Exit::Failed
+    } else {
+        Exit::Success
+    })
+}
+
+fn row(summary: &FactsSummary) -> Vec<String> {
+    let dash = || "-".to_string();
+    let service = summary
+        .service
+        .as_ref()
+        .map_or_else(dash, |service| match &service.unit {
+            Some(unit) => format!("{}:{unit} {}", service.kind, service.state),
+            None => format!("{} {}", service.kind, service.state),
+        });
+    vec![
+        summary.host.clone(),
+        summary.status.to_string(),
+        summary.instance_user.clone().unwrap_or_else(dash),
+        summary.password.map_or_else(dash, str::to_string),
+        summary.key_pair.map_or_else(
+            dash,
+            |present| if present { "yes".into() } else { "no".into() },
+        ),
+        service,
+        summary
+            .config
+            .as_ref()
+            .map_or_else(dash, |config| config.sha256[..12].to_string()),
+        summary
+            .config
+            .as_ref()
+            .map_or_else(dash, |config| format!("{}:{}", config.owner, config.group)),
+        summary
+            .config
+            .as_ref()
+            .map_or_else(dash, |config| config.mode.clone()),
+        if summary.unfinished_journal {
+            "unfinished".into()
+        } else {
+            "-".into()
+        },
+    ]
+}
+
+fn timings_table(summaries: &[FactsSummary]) -> String {
+    let rows: Vec<Vec<String>> = summaries
+        .iter()
+        .filter_map(|summary| {
+            let timings = summary.timings.as_ref()?;
+            Some(vec![
+                summary.host.clone(),
+                format!("{:.1}", timings.connect_ms),
+                format!("{:.1}", timings.handshake_ms),
+                format!("{:.1}", timings.auth_ms),
+                timings
+                    .execs
+                    .iter()
+                    .map(|exec| format!("{exec:.1}"))
+                    .collect::<Vec<_>>()
+                    .join("+"),
+            ])
+        })
+        .collect();
+    format!(
+        "\n{}",
+        render_table(
+            &["HOST", "CONNECT_MS", "HANDSHAKE_MS", "AUTH_MS", "EXEC_MS"],
+            &rows
+        )
+    )
+}

@@ -1,0 +1,432 @@
+//! What one read of a host yields: the remote script that gathers it in a
+//! single exec, and the pure parser of its reply.
+//!
+//! The script takes its parameters as shell-quoted assignments at its top
+//! and arrives on stdin, so no path or name ever sits on a remote command
+//! line. The reply is framed: header lines, and length-prefixed raw blobs
+//! for file contents (no encoding, no size guessing). Must not: decide
+//! anything — planning reads these facts.
+
+use std::fmt;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::config_xml::MAX_CONFIG_BYTES;
+use crate::inventory::{Host, ServiceSpec};
+use crate::transport::shell_quote;
+
+/// The first line of every reply; a different one is refused.
+const MAGIC: &str = "midfleet-facts 1";
+/// Replies larger than this are refused (a config.xml is refused past
+/// 4 MiB by the script itself; state and journal are small).
+pub const MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
+
+/// The facts script for `host`.
+pub fn script(host: &Host) -> String {
+    let (kind, unit, status) = match &host.service {
+        ServiceSpec::Auto => ("auto", "", ""),
+        ServiceSpec::MidSh => ("mid.sh", "", ""),
+        ServiceSpec::Systemd { unit } => ("systemd", unit.as_str(), ""),
+        ServiceSpec::Commands { status, .. } => ("commands", "", status.as_str()),
+    };
+    format!(
+        "MID_HOME={}\nCONFIG={}\nSERVICE_KIND={}\nSERVICE_UNIT={}\nSTATUS_COMMAND={}\nMAX_CONFIG={}\n{}",
+        shell_quote(&host.mid_home),
+        shell_quote(&host.config),
+        shell_quote(kind),
+        shell_quote(unit),
+        shell_quote(status),
+        MAX_CONFIG_BYTES,
+        include_str!("facts.sh")
+    )
+}
+
+/// A file as read on the host.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct RemoteFile {
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
+    /// Lowercase hex SHA-256 of `bytes`, computed here from what arrived.
+    pub sha256: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub owner: String,
+    pub group: String,
+    /// Permission bits, e.g. `0o600`.
+    pub mode: u32,
+}
+
+impl fmt::Debug for RemoteFile {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The bytes may hold a plaintext password: never in Debug output.
+        formatter
+            .debug_struct("RemoteFile")
+            .field("bytes", &self.bytes.len())
+            .field("sha256", &self.sha256)
+            .field("owner", &self.owner)
+            .field("group", &self.group)
+            .field("mode", &format_args!("{:o}", self.mode))
+            .finish()
+    }
+}
+
+/// Why config.xml could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "problem", content = "detail")]
+pub enum ConfigProblem {
+    Missing,
+    Unreadable,
+    NotAFile,
+    Symlink(String),
+    TooLarge(u64),
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigProblem::Missing => formatter.write_str("config.xml does not exist"),
+            ConfigProblem::Unreadable => {
+                formatter.write_str("config.xml is not readable (permission; set become?)")
+            }
+            ConfigProblem::NotAFile => formatter.write_str("config.xml is not a regular file"),
+            ConfigProblem::Symlink(target) => write!(
+                formatter,
+                "config.xml is a symlink (to {target}); midfleet edits only regular files"
+            ),
+            ConfigProblem::TooLarge(size) => write!(
+                formatter,
+                "config.xml is {size} bytes, more than the {MAX_CONFIG_BYTES} accepted"
+            ),
+        }
+    }
+}
+
+/// The state of the MID service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceFacts {
+    /// `systemd`, `mid.sh` or `commands`: how it is started and stopped.
+    pub kind: String,
+    /// The systemd unit, when `kind` is `systemd`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// `running`, `stopped`, or `missing` (no mid.sh / unknown unit).
+    pub state: String,
+}
+
+impl ServiceFacts {
+    pub fn is_running(&self) -> bool {
+        self.state == "running"
+    }
+}
+
+/// Everything one read of a host yields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Facts {
+    /// The uid the script ran as (0 with become).
+    pub uid: u32,
+    pub config: Result<RemoteFile, ConfigProblem>,
+    pub service: ServiceFacts,
+    /// `.midfleet/state.json`, when present.
+    #[serde(skip)]
+    pub state: Option<Vec<u8>>,
+    /// `.midfleet/journal`, when present: a transaction did not finish.
+    #[serde(skip)]
+    pub journal: Option<Vec<u8>>,
+}
+
+/// Why a reply could not be understood. Never holds reply bytes: they may
+/// include a password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unexpected reply from the facts script: {0}")]
+pub struct ReplyError(pub String);
+
+/// Parses the script's reply.
+pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
+    if reply.len() > MAX_REPLY_BYTES {
+        return Err(ReplyError(format!(
+            "{} bytes, more than the {MAX_REPLY_BYTES} accepted",
+            reply.len()
+        )));
+    }
+    let mut reader = Reader {
+        bytes: reply,
+        at: 0,
+    };
+    let magic = reader.line()?;
+    if magic != MAGIC {
+        return Err(ReplyError(format!("it does not start with `{MAGIC}`")));
+    }
+    let mut uid = None;
+    let mut config_stat: Option<(u32, u32, u32, String, String)> = None;
+    let mut config_bytes: Option<Vec<u8>> = None;
+    let mut config_problem = None;
+    let mut service = None;
+    let mut state = None;
+    let mut journal = None;
+    loop {
+        let line = reader.line()?;
+        let mut words = line.split(' ');
+        let keyword = words.next().unwrap_or_default();
+        let rest: Vec<&str> = words.collect();
+        match (keyword, rest.as_slice()) {
+            ("end", []) => break,
+            ("uid", [value]) => uid = Some(number(value)?),
+            ("config-stat", [uid, gid, mode, owner, group]) => {
+                let mode = u32::from_str_radix(mode, 8)
+                    .map_err(|_| ReplyError(format!("bad mode `{mode}`")))?;
+                config_stat = Some((
+                    number(uid)?,
+                    number(gid)?,
+                    mode,
+                    owner.to_string(),
+                    group.to_string(),
+                ));
+            }
+            ("config-missing", []) => config_problem = Some(ConfigProblem::Missing),
+            ("config-unreadable", []) => config_problem = Some(ConfigProblem::Unreadable),
+            ("config-not-a-file", []) => config_problem = Some(ConfigProblem::NotAFile),
+            ("config-symlink", _) => config_problem = Some(ConfigProblem::Symlink(rest.join(" "))),
+            ("config-too-large", [size]) => {
+                config_problem = Some(ConfigProblem::TooLarge(number(size)? as u64))
+            }
+            ("service", [kind, unit, state]) => {
+                service = Some(ServiceFacts {
+                    kind: kind.to_string(),
+                    unit: (*unit != "-").then(|| unit.to_string()),
+                    state: state.to_string(),
+                })
+            }
+            ("blob", [name, length]) => {
+                let length: usize = number(length)? as usize;
+                let bytes = reader.blob(length)?;
+                match *name {
+                    "config" => config_bytes = Some(bytes),
+                    "state" => state = Some(bytes),
+                    "journal" => journal = Some(bytes),
+                    other => return Err(ReplyError(format!("unknown blob `{other}`"))),
+                }
+            }
+            _ => return Err(ReplyError(format!("unknown line `{}`", printable(&line)))),
+        }
+    }
+    if reader.at != reply.len() {
+        return Err(ReplyError("bytes after `end`".into()));
+    }
+    let config = match (config_problem, config_bytes, config_stat) {
+        (Some(problem), _, _) => Err(problem),
+        (None, Some(bytes), Some((uid, gid, mode, owner, group))) => Ok(RemoteFile {
+            sha256: sha256_hex(&bytes),
+            bytes,
+            uid,
+            gid,
+            owner,
+            group,
+            mode,
+        }),
+        _ => return Err(ReplyError("no config.xml contents or status".into())),
+    };
+    Ok(Facts {
+        uid: uid.ok_or_else(|| ReplyError("no uid".into()))?,
+        config,
+        service: service.ok_or_else(|| ReplyError("no service state".into()))?,
+        state,
+        journal,
+    })
+}
+
+/// Lowercase hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn number(text: &str) -> Result<u32, ReplyError> {
+    text.parse()
+        .map_err(|_| ReplyError(format!("`{}` is not a number", printable(text))))
+}
+
+/// At most 60 printable characters of a reply line, for messages.
+fn printable(text: &str) -> String {
+    text.chars()
+        .take(60)
+        .map(|character| {
+            if character.is_control() {
+                '?'
+            } else {
+                character
+            }
+        })
+        .collect()
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn line(&mut self) -> Result<String, ReplyError> {
+        let rest = &self.bytes[self.at..];
+        let end = rest
+            .iter()
+            .take(4096)
+            .position(|byte| *byte == b'\n')
+            .ok_or_else(|| {
+                ReplyError("a header line is missing or too long (was the reply cut short?)".into())
+            })?;
+        self.at += end + 1;
+        String::from_utf8(rest[..end].to_vec())
+            .map_err(|_| ReplyError("a header line is not UTF-8".into()))
+    }
+
+    fn blob(&mut self, length: usize) -> Result<Vec<u8>, ReplyError> {
+        let end = self
+            .at
+            .checked_add(length)
+            .filter(|end| *end < self.bytes.len())
+            .ok_or_else(|| ReplyError("a blob is cut short".into()))?;
+        if self.bytes[end] != b'\n' {
+            return Err(ReplyError(
+                "a blob is not followed by a newline (did the file change while read?)".into(),
+            ));
+        }
+        let blob = self.bytes[self.at..end].to_vec();
+        self.at = end + 1;
+        Ok(blob)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Command;
+
+    use super::*;
+
+    /// Runs the facts script with the local `sh`, as sshd would.
+    fn run_locally(host: &Host) -> Vec<u8> {
+        let mut child = Command::new("sh")
+            .arg("-s")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script(host).as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap().stdout
+    }
+
+    fn host(mid_home: &std::path::Path) -> Host {
+        Host {
+            name: "lab".into(),
+            address: "lab".into(),
+            port: None,
+            user: None,
+            identity_file: None,
+            become_root: false,
+            jump: Vec::new(),
+            connect_timeout: None,
+            mid_home: mid_home.display().to_string(),
+            config: mid_home.join("agent/config.xml").display().to_string(),
+            mid_cluster: None,
+            service: ServiceSpec::Auto,
+            groups: Vec::new(),
+            template_context: Default::default(),
+        }
+    }
+
+    fn agent(running: bool) -> tempfile::TempDir {
+        // A mid_home whose path holds a quote, a space and `$(…)`: data.
+        let directory = tempfile::Builder::new()
+            .prefix("mid 'home' $(id)")
+            .tempdir()
+            .unwrap();
+        let bin = directory.path().join("agent/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let status = if running { 0 } else { 3 };
+        std::fs::write(bin.join("mid.sh"), format!("#!/bin/sh\nexit {status}\n")).unwrap();
+        std::fs::set_permissions(bin.join("mid.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        directory
+    }
+
+    #[test]
+    fn the_script_reads_config_service_and_state_in_one_reply() {
+        let home = agent(true);
+        let config = b"<parameters>\n<parameter name=\"url\" value=\"x\"/>\n</parameters>\n\n";
+        std::fs::write(home.path().join("agent/config.xml"), config).unwrap();
+        std::fs::set_permissions(
+            home.path().join("agent/config.xml"),
+            std::fs::Permissions::from_mode(0o640),
+        )
+        .unwrap();
+        std::fs::create_dir_all(home.path().join(".midfleet")).unwrap();
+        std::fs::write(home.path().join(".midfleet/journal"), b"step stop\n").unwrap();
+        let facts = parse(&run_locally(&host(home.path()))).unwrap();
+        let file = facts.config.as_ref().unwrap();
+        assert_eq!(file.bytes, config);
+        assert_eq!(file.sha256, sha256_hex(config));
+        assert_eq!(file.mode, 0o640);
+        assert_eq!(
+            facts.service,
+            ServiceFacts {
+                kind: "mid.sh".into(),
+                unit: None,
+                state: "running".into()
+            }
+        );
+        assert_eq!(facts.journal.as_deref(), Some(&b"step stop\n"[..]));
+        assert_eq!(facts.state, None);
+    }
+
+    #[test]
+    fn missing_symlinked_and_stopped() {
+        let home = agent(false);
+        let facts = parse(&run_locally(&host(home.path()))).unwrap();
+        assert_eq!(facts.config, Err(ConfigProblem::Missing));
+        assert_eq!(facts.service.state, "stopped");
+        std::fs::write(home.path().join("elsewhere.xml"), "<parameters/>").unwrap();
+        std::os::unix::fs::symlink(
+            home.path().join("elsewhere.xml"),
+            home.path().join("agent/config.xml"),
+        )
+        .unwrap();
+        let facts = parse(&run_locally(&host(home.path()))).unwrap();
+        assert!(
+            matches!(facts.config, Err(ConfigProblem::Symlink(_))),
+            "{:?}",
+            facts.config
+        );
+    }
+
+    #[test]
+    fn garbage_and_truncated_replies_are_refused_without_panic() {
+        let home = agent(true);
+        std::fs::write(home.path().join("agent/config.xml"), "<parameters/>").unwrap();
+        let good = run_locally(&host(home.path()));
+        assert!(parse(&good).is_ok());
+        for cut in 0..good.len() {
+            assert!(
+                parse(&good[..cut]).is_err(),
+                "a reply cut at {cut} must be refused"
+            );
+        }
+        for garbage in [
+            &b""[..],
+            b"hello\n",
+            b"midfleet-facts 1\nblob config 99999999999\n",
+            b"midfleet-facts 1\nuid x\nend\n",
+        ] {
+            assert!(parse(garbage).is_err());
+        }
+        let mut extended = good.clone();
+        extended.extend_from_slice(b"more");
+        assert!(parse(&extended).is_err());
+    }
+}

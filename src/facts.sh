@@ -1,0 +1,81 @@
+# midfleet facts: one read of a MID host. POSIX sh; the assignments above
+# (MID_HOME, CONFIG, SERVICE_KIND, SERVICE_UNIT, STATUS_COMMAND, MAX_CONFIG)
+# are written by midfleet, shell-quoted. Reads only; writes only its own
+# temporary file, which it removes.
+set -u
+umask 077
+LC_ALL=C
+export LC_ALL
+scratch=$(mktemp "${TMPDIR:-/tmp}/midfleet-facts.XXXXXX") || exit 70
+trap 'rm -f "$scratch"' EXIT HUP INT TERM
+
+printf 'midfleet-facts 1\n'
+printf 'uid %s\n' "$(id -u)"
+
+# blob NAME FILE: the file's bytes, length-prefixed, read once.
+blob() {
+    if cat -- "$2" > "$scratch" 2>/dev/null; then
+        size=$(wc -c < "$scratch" | tr -d ' ')
+        printf 'blob %s %s\n' "$1" "$size"
+        cat -- "$scratch"
+        printf '\n'
+    fi
+}
+
+if [ -L "$CONFIG" ]; then
+    printf 'config-symlink %s\n' "$(readlink -- "$CONFIG" | tr '\n' ' ')"
+elif [ ! -e "$CONFIG" ]; then
+    printf 'config-missing\n'
+elif [ ! -f "$CONFIG" ]; then
+    printf 'config-not-a-file\n'
+elif [ ! -r "$CONFIG" ]; then
+    printf 'config-unreadable\n'
+else
+    size=$(wc -c < "$CONFIG" | tr -d ' ')
+    if [ "$size" -gt "$MAX_CONFIG" ]; then
+        printf 'config-too-large %s\n' "$size"
+    else
+        stat_line=$(stat -c '%u %g %a %U %G' -- "$CONFIG" 2>/dev/null) || stat_line=$(
+            ls -lnd -- "$CONFIG" | awk '{ print $3, $4 }'
+        )
+        printf 'config-stat %s\n' "$stat_line"
+        blob config "$CONFIG"
+    fi
+fi
+
+# The service: systemd unit named by APP_NAME (mid_service: auto) when
+# systemd knows it, else agent/bin/mid.sh; or what the inventory says.
+kind=$SERVICE_KIND
+unit=$SERVICE_UNIT
+if [ "$kind" = auto ]; then
+    kind=mid.sh
+    app=
+    for shconf in "$MID_HOME/agent/bin/mid.shconf_override" "$MID_HOME/agent/bin/mid.shconf"; do
+        if [ -z "$app" ] && [ -r "$shconf" ]; then
+            app=$(sed -n 's/^[[:space:]]*APP_NAME[[:space:]]*=[[:space:]]*["'\'']*\([A-Za-z0-9_.@:-]*\).*/\1/p' "$shconf" | tail -n 1)
+        fi
+    done
+    if [ -n "$app" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 \
+        && systemctl cat -- "$app.service" >/dev/null 2>&1; then
+        kind=systemd
+        unit=$app
+    fi
+fi
+case $kind in
+    systemd)
+        if systemctl is-active --quiet -- "$unit" 2>/dev/null; then state=running
+        elif systemctl cat -- "$unit" >/dev/null 2>&1; then state=stopped
+        else state=missing; fi ;;
+    mid.sh)
+        if [ ! -x "$MID_HOME/agent/bin/mid.sh" ]; then state=missing
+        elif "$MID_HOME/agent/bin/mid.sh" status >/dev/null 2>&1 </dev/null; then state=running
+        else state=stopped; fi ;;
+    commands)
+        if sh -c "$STATUS_COMMAND" >/dev/null 2>&1 </dev/null; then state=running; else state=stopped; fi ;;
+esac
+printf 'service %s %s %s\n' "$kind" "${unit:--}" "$state"
+
+# midfleet's own state on the host.
+[ -f "$MID_HOME/.midfleet/state.json" ] && blob state "$MID_HOME/.midfleet/state.json"
+[ -f "$MID_HOME/.midfleet/journal" ] && blob journal "$MID_HOME/.midfleet/journal"
+printf 'end\n'

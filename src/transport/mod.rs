@@ -1,0 +1,584 @@
+//! SSH to MID hosts: sessions, strict host keys, key authentication, jump
+//! hosts, `sudo -n`, and one exec with its input on stdin.
+//!
+//! Owns: turning an inventory host (plus `~/.ssh/config`) into an
+//! [`Endpoint`], connecting to it (directly or through shared hops),
+//! and running commands. Must not: know what a MID Server is — it carries
+//! bytes and exit codes; scripts and their meaning live with their callers.
+
+mod auth;
+mod error;
+mod known_hosts;
+mod tunnel;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use ssh2::Session;
+
+use crate::inventory::{Host, JumpHop};
+
+pub use auth::is_encrypted;
+pub use error::{FailureKind, TransportError};
+pub use known_hosts::{entry_name, KnownHostsPolicy};
+
+/// Seconds to wait for a TCP connection and the SSH handshake when neither
+/// the inventory nor `~/.ssh/config` says.
+pub const DEFAULT_CONNECT_TIMEOUT: u64 = 10;
+/// Keepalive interval asked of libssh2 (sent when [`Connection::keepalive`]
+/// is called, and by hop pumps).
+const KEEPALIVE_SECONDS: u32 = 15;
+/// Host key algorithms in OpenSSH's order of preference.
+const HOST_KEY_PREFERENCE: &str =
+    "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256,ssh-rsa";
+
+/// The home directory (`$HOME`, as ssh uses it).
+pub fn home_directory() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from)
+}
+
+/// The local user name, ssh's default login.
+fn local_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "root".to_string())
+}
+
+/// One machine to reach: a target or a hop, with every setting decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    /// The inventory name (or the hop as written), for messages.
+    pub label: String,
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    /// When set, the only key offered.
+    pub identity_file: Option<PathBuf>,
+    /// `IdentityFile`s from `~/.ssh/config`, offered after the agent's keys.
+    #[serde(skip)]
+    pub configured_identities: Vec<PathBuf>,
+    pub jump: Vec<Endpoint>,
+    pub connect_timeout: u64,
+}
+
+impl Endpoint {
+    /// The chain key of this endpoint as a hop.
+    fn hop_key(chain: &[Endpoint]) -> String {
+        chain
+            .iter()
+            .map(|hop| format!("{}@{}:{}", hop.user, hop.address, hop.port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// `~/.ssh/config`, read once per run; inventory settings win over it.
+#[derive(Default)]
+pub struct SshConfig {
+    config: Option<ssh2_config::SshConfig>,
+}
+
+impl SshConfig {
+    /// Reads `path`, or `~/.ssh/config` when `None`; a missing file is an
+    /// empty configuration. Options midfleet does not use are ignored.
+    pub fn load(path: Option<&Path>) -> Result<SshConfig, String> {
+        let path = path.map_or_else(|| home_directory().join(".ssh/config"), Path::to_path_buf);
+        if !path.exists() {
+            return Ok(SshConfig::default());
+        }
+        let file =
+            std::fs::File::open(&path).map_err(|error| format!("{}: {error}", path.display()))?;
+        let rules = ssh2_config::ParseRule::ALLOW_UNKNOWN_FIELDS
+            | ssh2_config::ParseRule::ALLOW_UNSUPPORTED_FIELDS;
+        let config = ssh2_config::SshConfig::default()
+            .parse(&mut std::io::BufReader::new(file), rules)
+            .map_err(|error| format!("{}: {error}", path.display()))?;
+        Ok(SshConfig {
+            config: Some(config),
+        })
+    }
+
+    fn query(&self, name: &str) -> Option<ssh2_config::HostParams> {
+        self.config.as_ref().map(|config| config.query(name))
+    }
+
+    /// The endpoint for an inventory host.
+    pub fn endpoint(&self, host: &Host) -> Result<Endpoint, String> {
+        let params = self.query(&host.address);
+        let jump = if host.jump.is_empty() {
+            match params.as_ref().and_then(|params| params.proxy_jump.clone()) {
+                Some(hops) if !(hops.len() == 1 && hops[0] == "none") => hops
+                    .iter()
+                    .map(|hop| crate::inventory::parse_jump(hop).map(|mut parsed| parsed.remove(0)))
+                    .collect::<Result<Vec<JumpHop>, String>>()
+                    .map_err(|error| format!("ProxyJump in ~/.ssh/config: {error}"))?,
+                _ => Vec::new(),
+            }
+        } else {
+            host.jump.clone()
+        };
+        let jump = jump.iter().map(|hop| self.hop(hop)).collect();
+        Ok(self.build(
+            &host.name,
+            &host.address,
+            host.port,
+            host.user.clone(),
+            host.identity_file.clone(),
+            host.connect_timeout,
+            jump,
+            params,
+        ))
+    }
+
+    fn hop(&self, hop: &JumpHop) -> Endpoint {
+        let params = self.query(&hop.host);
+        self.build(
+            &hop.to_string(),
+            &hop.host,
+            hop.port,
+            hop.user.clone(),
+            None,
+            None,
+            Vec::new(),
+            params,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        &self,
+        label: &str,
+        address: &str,
+        port: Option<u16>,
+        user: Option<String>,
+        identity_file: Option<PathBuf>,
+        connect_timeout: Option<u64>,
+        jump: Vec<Endpoint>,
+        params: Option<ssh2_config::HostParams>,
+    ) -> Endpoint {
+        let params = params.unwrap_or_else(|| ssh2_config::HostParams::new(&Default::default()));
+        Endpoint {
+            label: label.to_string(),
+            address: params
+                .host_name
+                .clone()
+                .unwrap_or_else(|| address.to_string()),
+            port: port.or(params.port).unwrap_or(22),
+            user: user.or(params.user.clone()).unwrap_or_else(local_user),
+            identity_file,
+            configured_identities: params.identity_file.clone().unwrap_or_default(),
+            jump,
+            connect_timeout: connect_timeout
+                .or(params
+                    .connect_timeout
+                    .map(|timeout| timeout.as_secs().max(1)))
+                .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+        }
+    }
+}
+
+/// Time spent in each step of one connection, for `--timings`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    pub connect_ms: f64,
+    pub handshake_ms: f64,
+    pub auth_ms: f64,
+    pub execs: Vec<f64>,
+}
+
+fn milliseconds(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Settings of a run's SSH connections.
+pub struct TransportOptions {
+    pub known_hosts: KnownHostsPolicy,
+    /// Timeout of each blocking SSH operation once connected.
+    pub operation_timeout: Duration,
+}
+
+/// Opens connections; shares hops between targets and asks each
+/// passphrase once.
+pub struct Transport {
+    options: TransportOptions,
+    passphrases: auth::Passphrases,
+    hops: Mutex<HashMap<String, Arc<HopSlot>>>,
+}
+
+/// A hop, connected on first use by whichever target needs it first.
+#[derive(Default)]
+struct HopSlot {
+    hop: Mutex<Option<Result<Arc<tunnel::Hop>, TransportError>>>,
+}
+
+/// An authenticated session to one target.
+pub struct Connection {
+    session: Session,
+    label: String,
+    pub timings: Timings,
+    /// Keeps the hop chain alive for as long as the connection.
+    _hop: Option<Arc<tunnel::Hop>>,
+}
+
+/// What a command returned.
+#[derive(Debug)]
+pub struct ExecOutput {
+    pub status: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Transport {
+    pub fn new(options: TransportOptions) -> Transport {
+        Transport {
+            options,
+            passphrases: auth::Passphrases::default(),
+            hops: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Connects to `endpoint` (through its hops), checks its host key and
+    /// authenticates.
+    pub fn connect(&self, endpoint: &Endpoint) -> Result<Connection, TransportError> {
+        let mut timings = Timings::default();
+        let started = Instant::now();
+        let timeout = Duration::from_secs(endpoint.connect_timeout);
+        let (session, hop) = match endpoint.jump.is_empty() {
+            true => {
+                let stream = tcp_connect(endpoint, timeout)?;
+                let mut session = new_session(&endpoint.label)?;
+                session.set_tcp_stream(stream);
+                (session, None)
+            }
+            false => {
+                let hop = self.hop(&endpoint.jump)?;
+                let stream = hop
+                    .open(&endpoint.address, endpoint.port, timeout)
+                    .map_err(|error| {
+                        TransportError::new(
+                            FailureKind::Unreachable,
+                            &endpoint.label,
+                            format!(
+                                "through {}: {error}",
+                                endpoint.jump.last().map_or("?", |hop| hop.label.as_str())
+                            ),
+                        )
+                    })?;
+                let mut session = new_session(&endpoint.label)?;
+                session.set_tcp_stream(stream);
+                (session, Some(hop))
+            }
+        };
+        timings.connect_ms = milliseconds(started);
+        let connection = self.establish(session, endpoint, timeout, &mut timings)?;
+        Ok(Connection {
+            session: connection,
+            label: endpoint.label.clone(),
+            timings,
+            _hop: hop,
+        })
+    }
+
+    /// Handshake, host key, authentication.
+    fn establish(
+        &self,
+        mut session: Session,
+        endpoint: &Endpoint,
+        timeout: Duration,
+        timings: &mut Timings,
+    ) -> Result<Session, TransportError> {
+        let label = endpoint.label.as_str();
+        session.set_timeout(timeout.as_millis().min(u32::MAX as u128) as u32);
+        let _ = session.method_pref(ssh2::MethodType::HostKey, HOST_KEY_PREFERENCE);
+        let started = Instant::now();
+        session
+            .handshake()
+            .map_err(|error| TransportError::ssh(label, "SSH handshake", &error))?;
+        timings.handshake_ms = milliseconds(started);
+        known_hosts::verify(
+            &session,
+            label,
+            &endpoint.address,
+            endpoint.port,
+            &self.options.known_hosts,
+        )?;
+        let started = Instant::now();
+        auth::authenticate(
+            &session,
+            label,
+            &endpoint.user,
+            &auth::Identities {
+                explicit: endpoint.identity_file.as_deref(),
+                configured: &endpoint.configured_identities,
+            },
+            &self.passphrases,
+        )?;
+        timings.auth_ms = milliseconds(started);
+        session.set_timeout(
+            self.options
+                .operation_timeout
+                .as_millis()
+                .min(u32::MAX as u128) as u32,
+        );
+        session.set_keepalive(false, KEEPALIVE_SECONDS);
+        Ok(session)
+    }
+
+    /// The hop session for `chain` (the last hop, connected through the
+    /// ones before it), connecting it the first time.
+    fn hop(&self, chain: &[Endpoint]) -> Result<Arc<tunnel::Hop>, TransportError> {
+        let key = Endpoint::hop_key(chain);
+        let slot = {
+            let mut hops = self
+                .hops
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            hops.entry(key).or_default().clone()
+        };
+        let mut state = slot
+            .hop
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(result) = state.as_ref() {
+            return result.clone();
+        }
+        let result = self.connect_hop(chain);
+        *state = Some(result.clone());
+        result
+    }
+
+    fn connect_hop(&self, chain: &[Endpoint]) -> Result<Arc<tunnel::Hop>, TransportError> {
+        let (last, before) = chain.split_last().expect("a hop chain is not empty");
+        let timeout = Duration::from_secs(last.connect_timeout);
+        let mut timings = Timings::default();
+        let (session, fd, previous) = if before.is_empty() {
+            let stream = tcp_connect(last, timeout)?;
+            let fd = stream.as_raw_fd();
+            let mut session = new_session(&last.label)?;
+            session.set_tcp_stream(stream);
+            (session, fd, None)
+        } else {
+            let previous = self.hop(before)?;
+            let stream = previous
+                .open(&last.address, last.port, timeout)
+                .map_err(|error| {
+                    TransportError::new(
+                        FailureKind::Unreachable,
+                        &last.label,
+                        format!("jump host: {error}"),
+                    )
+                })?;
+            let fd = stream.as_raw_fd();
+            let mut session = new_session(&last.label)?;
+            session.set_tcp_stream(stream);
+            (session, fd, Some(previous))
+        };
+        let session = self
+            .establish(session, last, timeout, &mut timings)
+            .map_err(|error| TransportError {
+                message: format!("jump host {}: {}", last.label, error.message),
+                ..error
+            })?;
+        // The previous hop must outlive this one: the pump keeps it.
+        let hop = tunnel::Hop::start(session, fd, last.label.clone(), previous);
+        Ok(Arc::new(hop))
+    }
+}
+
+fn new_session(label: &str) -> Result<Session, TransportError> {
+    Session::new().map_err(|error| TransportError::ssh(label, "creating an SSH session", &error))
+}
+
+/// TCP connection within `timeout`, trying each address the name resolves
+/// to.
+fn tcp_connect(endpoint: &Endpoint, timeout: Duration) -> Result<TcpStream, TransportError> {
+    let label = endpoint.label.as_str();
+    let addresses: Vec<_> = (endpoint.address.as_str(), endpoint.port)
+        .to_socket_addrs()
+        .map_err(|error| {
+            TransportError::new(
+                FailureKind::Unreachable,
+                label,
+                format!("cannot resolve {}: {error}", endpoint.address),
+            )
+        })?
+        .collect();
+    let mut last_error = None;
+    for address in addresses {
+        match TcpStream::connect_timeout(&address, timeout) {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Err(error) => last_error = Some(error),
+        }
+    }
+    let error = last_error.map_or_else(|| "no address".to_string(), |error| error.to_string());
+    let kind = if error.contains("timed out") {
+        FailureKind::Timeout
+    } else {
+        FailureKind::Unreachable
+    };
+    let message = match kind {
+        FailureKind::Timeout => format!(
+            "no answer from {}:{} within {} s",
+            endpoint.address,
+            endpoint.port,
+            timeout.as_secs()
+        ),
+        _ => format!(
+            "cannot connect to {}:{}: {error}",
+            endpoint.address, endpoint.port
+        ),
+    };
+    Err(TransportError::new(kind, label, message).with_hint(
+        "check the address and port, and that sshd runs and a firewall lets the jump host through",
+    ))
+}
+
+impl Connection {
+    /// Runs `command` (fixed text: data goes on `stdin`), feeding `stdin`
+    /// and collecting everything it prints.
+    pub fn exec(&mut self, command: &str, stdin: &[u8]) -> Result<ExecOutput, TransportError> {
+        let started = Instant::now();
+        let label = self.label.clone();
+        let failure = |doing: &str| {
+            let label = label.clone();
+            let doing = doing.to_string();
+            move |error: ssh2::Error| TransportError::ssh(&label, &doing, &error)
+        };
+        let mut channel = self
+            .session
+            .channel_session()
+            .map_err(failure("opening a channel"))?;
+        channel
+            .exec(command)
+            .map_err(failure("starting the remote command"))?;
+        channel.write_all(stdin).map_err(|error| {
+            TransportError::new(
+                FailureKind::Protocol,
+                &self.label,
+                format!("sending input: {error}"),
+            )
+        })?;
+        channel.send_eof().map_err(failure("closing the input"))?;
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        channel
+            .read_to_end(&mut stdout)
+            .map_err(|error| read_failure(&self.label, error))?;
+        channel
+            .stderr()
+            .read_to_end(&mut stderr)
+            .map_err(|error| read_failure(&self.label, error))?;
+        channel
+            .wait_close()
+            .map_err(failure("closing the channel"))?;
+        let status = channel
+            .exit_status()
+            .map_err(failure("reading the exit status"))?;
+        self.timings.execs.push(milliseconds(started));
+        Ok(ExecOutput {
+            status,
+            stdout,
+            stderr,
+        })
+    }
+
+    /// Sends a keepalive now (long waits call this between polls).
+    pub fn keepalive(&self) {
+        let _ = self.session.keepalive_send();
+    }
+}
+
+fn read_failure(label: &str, error: std::io::Error) -> TransportError {
+    let kind = if error.kind() == std::io::ErrorKind::TimedOut {
+        FailureKind::Timeout
+    } else {
+        FailureKind::Protocol
+    };
+    TransportError::new(kind, label, format!("reading the remote output: {error}"))
+}
+
+/// How a command is run on a host: directly, or through `sudo -n` (never a
+/// password, never a tty). The command itself is always `sh -s`: the script
+/// comes on stdin, so no data ever sits on a remote command line.
+pub fn shell_command(become_root: bool) -> &'static str {
+    if become_root {
+        "sudo -n -- sh -s"
+    } else {
+        "sh -s"
+    }
+}
+
+/// Turns `sudo`'s own refusals into a clear error for `host`.
+pub fn check_become(label: &str, output: &ExecOutput) -> Result<(), TransportError> {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if output.status != 0 && stderr.contains("sudo:") {
+        if stderr.contains("password is required") {
+            return Err(TransportError::new(
+                FailureKind::Become,
+                label,
+                "become: sudo wants a password (midfleet runs `sudo -n` and never sends one)",
+            )
+            .with_hint("allow the login user to run `sudo -n sh` without a password (NOPASSWD), or log in as the MID's owner without become"));
+        }
+        if stderr.contains("tty") {
+            return Err(TransportError::new(
+                FailureKind::Become,
+                label,
+                "become: sudo requires a tty (`Defaults requiretty`)",
+            )
+            .with_hint("add `Defaults:<user> !requiretty` for the login user on this host"));
+        }
+        return Err(TransportError::new(
+            FailureKind::Become,
+            label,
+            format!(
+                "become: {}",
+                stderr
+                    .lines()
+                    .find(|line| line.contains("sudo:"))
+                    .unwrap_or("sudo failed")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Quotes `text` for a POSIX shell: the result is one word, whatever it
+/// holds.
+pub fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_survives_hostile_text() {
+        for text in [
+            "plain",
+            "it's",
+            "$(reboot)",
+            "`id`",
+            "a\nb",
+            "'; rm -rf / #",
+            "",
+        ] {
+            let output = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("printf %s {}", shell_quote(text)))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8(output.stdout).unwrap(), text);
+        }
+    }
+}
