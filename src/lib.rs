@@ -29,6 +29,7 @@ pub mod diagnostic;
 pub mod facts;
 pub mod gather;
 pub mod inventory;
+pub mod lab;
 pub mod local_file;
 pub mod playbook;
 pub mod report;

@@ -3,4 +3,5 @@
 
 mod edit;
 mod inventory;
+mod lab;
 mod support;

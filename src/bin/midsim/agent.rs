@@ -1,0 +1,329 @@
+//! `run`: the MID Server itself, in the foreground. After the start delay it
+//! reads config.xml strictly, loads (or, without `keypairs.mid_id`,
+//! replaces) the keystore, opens every secure `encrypted:` value, logs in to
+//! the instance (retrying every 2 s while refused), then seals every
+//! plaintext secure value and adds `keypairs.mid_id` through midfleet's
+//! byte-preserving editor, and runs until SIGTERM or until the lab that
+//! owns it is gone.
+//!
+//! Exit codes: 0 stopped, 1 the start failed (reason in both logs), 2 the
+//! knobs file is wrong (reason in wrapper.log).
+
+use std::fmt;
+use std::fs;
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use midfleet::config_xml::{names, ConfigXml, Operation, ReadError, SecretForm};
+use zeroize::Zeroizing;
+
+use super::knobs::{self, Knobs};
+use super::logs::{Logs, JVM, MID_SERVER, STARTUP, WRAPPER};
+use super::process::{self, PidFile};
+use super::{cipher, config_file, instance, keystore, random};
+
+/// How often a refused MID tries to log in again.
+const LOGIN_RETRY: Duration = Duration::from_secs(2);
+/// How often SIGTERM and the owner are checked.
+const TICK: Duration = Duration::from_millis(100);
+
+pub fn run(agent_dir: &Path) -> u8 {
+    let logs = Logs::new(agent_dir);
+    let code = run_until_stopped(agent_dir, &logs);
+    PidFile::new(agent_dir).remove_if_holds(std::process::id());
+    code
+}
+
+fn run_until_stopped(agent_dir: &Path, logs: &Logs) -> u8 {
+    let knobs = match knobs::read(agent_dir) {
+        Ok(knobs) => knobs,
+        Err(message) => {
+            logs.wrapper("ERROR", WRAPPER, &format!("midsim knobs: {message}"));
+            return 2;
+        }
+    };
+    process::handle_terminate(knobs.stop_hangs);
+    let watch = Watch {
+        owner: knobs.owner_pid,
+    };
+    logs.wrapper("STATUS", WRAPPER, "Launching a JVM...");
+    if let Some(interrupt) = watch.sleep(knobs.start_delay) {
+        logs.wrapper("STATUS", WRAPPER, &interrupt.to_string());
+        return 0;
+    }
+    if knobs.die_at_start {
+        logs.wrapper("ERROR", WRAPPER, "JVM exited unexpectedly.");
+        return 1;
+    }
+    let interrupt = match start(agent_dir, &knobs, logs, &watch) {
+        Ok(()) => watch.wait(),
+        Err(Stop::Interrupted(interrupt)) => interrupt,
+        Err(Stop::Failed(message)) => {
+            logs.agent(STARTUP, &format!("SEVERE *** ERROR *** {message}"));
+            logs.wrapper("INFO", JVM, &format!("*** ERROR *** {message}"));
+            logs.wrapper("ERROR", WRAPPER, "JVM exited unexpectedly with code 1.");
+            return 1;
+        }
+    };
+    logs.agent(MID_SERVER, "MID Server stopping");
+    logs.wrapper("STATUS", WRAPPER, &interrupt.to_string());
+    logs.wrapper("STATUS", WRAPPER, "<-- Wrapper Stopped");
+    0
+}
+
+/// Why the MID stops before it has started.
+enum Stop {
+    Interrupted(Interrupt),
+    Failed(String),
+}
+
+/// The start-up sequence, up to `MID Server started`.
+fn start(agent_dir: &Path, knobs: &Knobs, logs: &Logs, watch: &Watch) -> Result<(), Stop> {
+    logs.agent(STARTUP, "Starting MID Server");
+    let config_path = agent_dir.join("config.xml");
+    let bytes = Zeroizing::new(fs::read(&config_path).map_err(|error| {
+        Stop::Failed(format!("Unable to read {}: {error}", config_path.display()))
+    })?);
+    let config = ConfigXml::parse(&bytes).map_err(|error| Stop::Failed(parser_error(&error)))?;
+
+    let keystore_path = keystore::path(agent_dir);
+    let needs_key_pair = config
+        .get(names::KEY_PAIR_ID)
+        .is_none_or(|parameter| parameter.value().trim().is_empty());
+    let key = if needs_key_pair {
+        logs.agent(
+            STARTUP,
+            "No keypairs.mid_id in config.xml: generating a new key pair",
+        );
+        keystore::create(&keystore_path).map_err(|error| {
+            Stop::Failed(format!(
+                "Unable to create keystore {}: {error}",
+                keystore_path.display()
+            ))
+        })?
+    } else {
+        keystore::load(&keystore_path).map_err(|error| {
+            Stop::Failed(format!(
+                "Unable to load keystore {}: {error}",
+                keystore_path.display()
+            ))
+        })?
+    };
+
+    let secrets = unsecure(&config, &key)?;
+    if let Some(user) = config.get(names::USERNAME) {
+        let password = match config.get(names::PASSWORD) {
+            Some(parameter) => secrets
+                .iter()
+                .find(|secret| secret.name == parameter.name())
+                .map_or_else(
+                    || Zeroizing::new(parameter.value().to_string()),
+                    |secret| secret.plaintext.clone(),
+                ),
+            None => Zeroizing::new(String::new()),
+        };
+        log_in(user.value(), &password, knobs, logs, watch)?;
+    } else {
+        logs.agent(
+            STARTUP,
+            "No mid.instance.username: using mutual TLS authentication",
+        );
+    }
+
+    let mut sealed = Vec::new();
+    for secret in secrets.iter().filter(|secret| secret.was_plaintext) {
+        let value = cipher::encrypt(&key, &secret.plaintext)
+            .map_err(|error| Stop::Failed(format!("Unable to encrypt {}: {error}", secret.name)))?;
+        sealed.push((secret.name.as_str(), value));
+    }
+    let mid_id = if needs_key_pair {
+        Some(random::uuid_v4().map_err(|error| Stop::Failed(error.to_string()))?)
+    } else {
+        None
+    };
+    let mut operations: Vec<Operation<'_>> = sealed
+        .iter()
+        .map(|(name, value)| Operation::Set {
+            name,
+            value,
+            sensitive: true,
+        })
+        .collect();
+    if let Some(mid_id) = &mid_id {
+        operations.push(Operation::Set {
+            name: names::KEY_PAIR_ID,
+            value: mid_id,
+            sensitive: false,
+        });
+    }
+    let edited = config
+        .edit(&operations)
+        .map_err(|error| Stop::Failed(format!("Unable to update config.xml: {error}")))?;
+    if let Some(document) = edited.document {
+        config_file::replace(&config_path, document.bytes()).map_err(|error| {
+            Stop::Failed(format!(
+                "Unable to write {}: {error}",
+                config_path.display()
+            ))
+        })?;
+        let changed: Vec<&str> = edited
+            .changes
+            .iter()
+            .map(|change| change.param.as_str())
+            .collect();
+        logs.agent(
+            STARTUP,
+            &format!("Updated config.xml: {}", changed.join(", ")),
+        );
+    }
+
+    let url = config.get("url").map_or("", |parameter| parameter.value());
+    logs.agent(
+        STARTUP,
+        &format!("Successfully connected to instance: {url}"),
+    );
+    logs.agent(STARTUP, "MID Server started");
+    Ok(())
+}
+
+fn parser_error(error: &ReadError) -> String {
+    match error.location() {
+        Some(at) => format!(
+            "XML parser error: config.xml line {}, column {}: {error}",
+            at.line, at.column
+        ),
+        None => format!("XML parser error: config.xml: {error}"),
+    }
+}
+
+/// A secure parameter's value in the clear.
+struct Secret {
+    name: String,
+    plaintext: Zeroizing<String>,
+    /// Written in the clear: the MID encrypts it once it has logged in.
+    was_plaintext: bool,
+}
+
+/// Opens every secure parameter; empty values and provider references
+/// (`cyberark: …`) are left alone.
+fn unsecure(config: &ConfigXml, key: &keystore::Key) -> Result<Vec<Secret>, Stop> {
+    let mut secrets = Vec::new();
+    for parameter in config
+        .parameters()
+        .iter()
+        .filter(|parameter| parameter.is_secure())
+    {
+        let name = parameter.name().to_string();
+        match SecretForm::classify(parameter.value()) {
+            SecretForm::Encrypted => {
+                let plaintext = cipher::decrypt(key, parameter.value()).map_err(|error| {
+                    Stop::Failed(format!(
+                        "Unable to unsecure parameter {name}: Problem while decrypting: {error}"
+                    ))
+                })?;
+                secrets.push(Secret {
+                    name,
+                    plaintext,
+                    was_plaintext: false,
+                });
+            }
+            SecretForm::Plaintext => secrets.push(Secret {
+                name,
+                plaintext: Zeroizing::new(parameter.value().to_string()),
+                was_plaintext: true,
+            }),
+            SecretForm::Empty | SecretForm::ProviderReference => {}
+        }
+    }
+    Ok(secrets)
+}
+
+/// Logs in, retrying every [`LOGIN_RETRY`] while the instance refuses, as a
+/// real MID does (and so locks users out).
+fn log_in(
+    user: &str,
+    password: &str,
+    knobs: &Knobs,
+    logs: &Logs,
+    watch: &Watch,
+) -> Result<(), Stop> {
+    logs.agent(
+        STARTUP,
+        &format!("Setting basic authentication with user {user}"),
+    );
+    loop {
+        match instance::accepts(knobs.instance.as_deref(), user, password) {
+            Ok(true) => return Ok(()),
+            Ok(false) => logs.agent(
+                STARTUP,
+                &format!("Could not authenticate user '{user}' on the ServiceNow instance."),
+            ),
+            Err(error) => logs.agent(
+                STARTUP,
+                &format!("SEVERE Unable to reach the ServiceNow instance (lab credential store: {error})"),
+            ),
+        }
+        if let Some(interrupt) = watch.sleep(LOGIN_RETRY) {
+            return Err(Stop::Interrupted(interrupt));
+        }
+    }
+}
+
+/// What ends a MID from outside.
+#[derive(Clone, Copy)]
+enum Interrupt {
+    Terminate,
+    OwnerGone(i32),
+}
+
+impl fmt::Display for Interrupt {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Interrupt::Terminate => formatter.write_str("TERM trapped.  Shutting down."),
+            Interrupt::OwnerGone(pid) => {
+                write!(formatter, "Owner process {pid} is gone.  Shutting down.")
+            }
+        }
+    }
+}
+
+/// Watches for SIGTERM and for the owner's exit.
+struct Watch {
+    owner: Option<i32>,
+}
+
+impl Watch {
+    fn interrupted(&self) -> Option<Interrupt> {
+        if process::terminate_requested() {
+            return Some(Interrupt::Terminate);
+        }
+        self.owner
+            .filter(|owner| !process::is_alive(*owner))
+            .map(Interrupt::OwnerGone)
+    }
+
+    /// Sleeps `duration`, or less when interrupted.
+    fn sleep(&self, duration: Duration) -> Option<Interrupt> {
+        let deadline = Instant::now() + duration;
+        loop {
+            if let Some(interrupt) = self.interrupted() {
+                return Some(interrupt);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            thread::sleep(left.min(TICK));
+        }
+    }
+
+    /// Sleeps until interrupted.
+    fn wait(&self) -> Interrupt {
+        loop {
+            if let Some(interrupt) = self.sleep(Duration::from_secs(3600)) {
+                return interrupt;
+            }
+        }
+    }
+}

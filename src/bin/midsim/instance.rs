@@ -1,0 +1,63 @@
+//! The lab's stand-in for the instance's login check: a credential store
+//! file with one `user:<sha256 hex of "user:password">` line per user that
+//! can log in. Read at every attempt, so the lab can change a password
+//! "on the instance" while MIDs keep retrying.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// Whether the instance accepts `user` with `password`. Without a store
+/// every login succeeds.
+pub fn accepts(store: Option<&Path>, user: &str, password: &str) -> io::Result<bool> {
+    let Some(store) = store else {
+        return Ok(true);
+    };
+    let text = fs::read_to_string(store)?;
+    let expected = credential_line(user, password);
+    // ServiceNow user names are case-insensitive, and so is hex.
+    Ok(text
+        .lines()
+        .any(|line| line.trim().eq_ignore_ascii_case(&expected)))
+}
+
+/// The store line that lets `user` log in with `password`.
+pub fn credential_line(user: &str, password: &str) -> String {
+    let pair = Zeroizing::new(format!("{user}:{password}"));
+    let digest = Sha256::digest(pair.as_bytes());
+    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("{user}:{hex}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_is_the_sha256_of_user_colon_password() {
+        // printf 'svc:pw' | sha256sum
+        assert_eq!(
+            credential_line("svc", "pw"),
+            "svc:38f6cc269128f40a89a6de779dfbd6cf807c1508fb46a4b43136be1e49037651"
+        );
+    }
+
+    #[test]
+    fn only_listed_credentials_log_in() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let store = directory.path().join("instance");
+        assert!(accepts(None, "anyone", "anything").expect("no store"));
+        assert!(accepts(Some(&store), "svc", "pw").is_err(), "missing store");
+        fs::write(
+            &store,
+            format!("other:00\n{}\n", credential_line("svc", "pw")),
+        )
+        .expect("write");
+        assert!(accepts(Some(&store), "svc", "pw").expect("read"));
+        assert!(!accepts(Some(&store), "svc", "pw2").expect("read"));
+        assert!(!accepts(Some(&store), "other", "pw").expect("read"));
+    }
+}

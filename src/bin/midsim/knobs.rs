@@ -1,0 +1,161 @@
+//! The lab's knobs, `<mid_home>/.midsim`: `key=value` lines, all optional;
+//! blank lines and `#` comments are skipped. An unknown key or a bad value
+//! is an error, so that a typo in a test fails loudly instead of testing
+//! nothing.
+//!
+//! | key              | default | effect                                          |
+//! |------------------|---------|-------------------------------------------------|
+//! | `instance`       | none    | credential store file (relative: to mid_home); none = every login succeeds |
+//! | `start_delay_ms` | 200     | time before the MID writes its first log line   |
+//! | `die_at_start`   | false   | the JVM exits 1 after the delay, no agent log   |
+//! | `stop_hangs`     | false   | the MID ignores SIGTERM                         |
+//! | `owner_pid`      | none    | the MID exits when this process is gone         |
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Knobs {
+    pub instance: Option<PathBuf>,
+    pub start_delay: Duration,
+    pub die_at_start: bool,
+    pub stop_hangs: bool,
+    pub owner_pid: Option<i32>,
+}
+
+impl Default for Knobs {
+    fn default() -> Knobs {
+        Knobs {
+            instance: None,
+            start_delay: Duration::from_millis(200),
+            die_at_start: false,
+            stop_hangs: false,
+            owner_pid: None,
+        }
+    }
+}
+
+/// `<mid_home>/.midsim` for `<mid_home>/agent`.
+pub fn path(agent_dir: &Path) -> PathBuf {
+    mid_home(agent_dir).join(".midsim")
+}
+
+fn mid_home(agent_dir: &Path) -> PathBuf {
+    match agent_dir.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => agent_dir.join(".."),
+    }
+}
+
+/// The knobs for this agent; defaults when there is no knobs file.
+pub fn read(agent_dir: &Path) -> Result<Knobs, String> {
+    let path = path(agent_dir);
+    match fs::read_to_string(&path) {
+        Ok(text) => parse(&text, &mid_home(agent_dir))
+            .map_err(|(line, message)| format!("{}:{line}: {message}", path.display())),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Knobs::default()),
+        Err(error) => Err(format!("{}: {error}", path.display())),
+    }
+}
+
+/// Parses a knobs file; relative paths are taken from `base`. Errors carry
+/// the 1-based line.
+fn parse(text: &str, base: &Path) -> Result<Knobs, (usize, String)> {
+    let mut knobs = Knobs::default();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fail = |message: String| (index + 1, message);
+        let (key, value) = line
+            .split_once('=')
+            .ok_or_else(|| fail(format!("expected key=value, found {line:?}")))?;
+        let (key, value) = (key.trim(), value.trim());
+        match key {
+            "instance" => knobs.instance = Some(base.join(value)),
+            "start_delay_ms" => {
+                let milliseconds = value
+                    .parse()
+                    .map_err(|_| fail(format!("start_delay_ms: {value:?} is not a number")))?;
+                knobs.start_delay = Duration::from_millis(milliseconds);
+            }
+            "die_at_start" => knobs.die_at_start = boolean(key, value).map_err(fail)?,
+            "stop_hangs" => knobs.stop_hangs = boolean(key, value).map_err(fail)?,
+            "owner_pid" => {
+                let pid = value
+                    .parse()
+                    .ok()
+                    .filter(|pid| *pid > 0)
+                    .ok_or_else(|| fail(format!("owner_pid: {value:?} is not a process id")))?;
+                knobs.owner_pid = Some(pid);
+            }
+            _ => return Err(fail(format!("unknown knob {key:?}"))),
+        }
+    }
+    Ok(knobs)
+}
+
+fn boolean(key: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("{key}: {value:?} is neither true nor false")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_knob() {
+        let text = "# lab\n\ninstance = creds\nstart_delay_ms=50\ndie_at_start=true\n\
+                    stop_hangs=false\nowner_pid=42\n";
+        let knobs = parse(text, Path::new("/mid")).expect("parses");
+        assert_eq!(
+            knobs,
+            Knobs {
+                instance: Some(PathBuf::from("/mid/creds")),
+                start_delay: Duration::from_millis(50),
+                die_at_start: true,
+                stop_hangs: false,
+                owner_pid: Some(42),
+            }
+        );
+        assert_eq!(parse("", Path::new("/")).expect("empty"), Knobs::default());
+    }
+
+    #[test]
+    fn mistakes_are_errors_with_their_line() {
+        let cases = [
+            ("start_delay=50", 1),
+            ("\nstart_delay_ms=soon", 2),
+            ("die_at_start=yes", 1),
+            ("owner_pid=0", 1),
+            ("owner_pid=-1", 1),
+            ("# ok\nstop_hangs", 2),
+        ];
+        for (text, line) in cases {
+            assert_eq!(
+                parse(text, Path::new("/")).err().map(|error| error.0),
+                Some(line),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_knobs_file_lives_in_mid_home() {
+        assert_eq!(
+            path(Path::new("/opt/mid/agent")),
+            PathBuf::from("/opt/mid/.midsim")
+        );
+        assert_eq!(
+            path(Path::new("/opt/mid/agent/")),
+            PathBuf::from("/opt/mid/.midsim")
+        );
+    }
+}

@@ -1,0 +1,864 @@
+//! A local fleet of real OpenSSH `sshd` hosts, each with its own host key,
+//! its own MID agent folder and a simulated MID agent
+//! (`midfleet-midsim`): what the integration tests, the benchmarks and
+//! `midfleet demo` stand on.
+//!
+//! Where the process can make namespaces, each host gets its own mount
+//! namespace (its own `/opt/servicenow`), and hosts behind bastions get
+//! their own network namespaces, reachable only through them; elsewhere
+//! hosts fall back to per-host paths. Addresses are loopback or inside
+//! namespaces the lab made. Everything started is stopped when the `Lab`
+//! is dropped — and, should the owning process die, sshd gets SIGKILL from
+//! the kernel and each MID exits by itself.
+//!
+//! Must not: be used against anything but the machine it runs on.
+
+mod network;
+
+use std::fmt;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+/// Why the lab could not be built.
+#[derive(Debug, Clone)]
+pub struct LabError(pub String);
+
+impl fmt::Display for LabError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LabError {}
+
+/// The instance user every lab MID starts with, and its password.
+pub const INITIAL_USER: &str = "svc_mid_old";
+pub const INITIAL_PASSWORD: &str = "old-lab-password";
+/// A non-root login with passwordless sudo, and one whose sudo wants a
+/// password (created by [`LabSpec::users`]).
+pub const SUDO_USER: &str = "midfleet-lab";
+pub const PASSWORD_SUDO_USER: &str = "midfleet-lab-pw";
+
+const SSHD: &str = "/usr/sbin/sshd";
+const IN_HOST_ROOT: &str = "/opt/servicenow";
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct LabSpec {
+    /// Hosts on loopback addresses, reachable directly.
+    pub hosts: usize,
+    /// Hosts behind one bastion (in network namespaces).
+    pub behind_one_hop: usize,
+    /// Hosts behind two bastions.
+    pub behind_two_hops: usize,
+    /// Addresses that drop every packet (inventory group `silent`).
+    pub silent: usize,
+    /// Addresses where nothing listens (inventory group `closed`).
+    pub closed: usize,
+    /// The MIDs' start time.
+    pub start_delay: Duration,
+    /// Create [`SUDO_USER`] and [`PASSWORD_SUDO_USER`] (and sudoers rules).
+    pub users: bool,
+    /// The `midfleet-midsim` binary.
+    pub midsim: PathBuf,
+}
+
+impl LabSpec {
+    pub fn new(hosts: usize, midsim: &Path) -> LabSpec {
+        LabSpec {
+            hosts,
+            behind_one_hop: 0,
+            behind_two_hops: 0,
+            silent: 0,
+            closed: 0,
+            start_delay: Duration::from_millis(100),
+            users: false,
+            midsim: midsim.to_path_buf(),
+        }
+    }
+}
+
+/// One lab host.
+#[derive(Debug, Clone)]
+pub struct LabHost {
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    /// `mid_home` as seen on the host.
+    pub mid_home: String,
+    /// The same folder as seen from this machine.
+    pub local_mid_home: PathBuf,
+    /// The inventory group: `lab`, `hidden1`, `hidden2`.
+    pub group: &'static str,
+    /// The jump chain, as an inventory `jump:` value.
+    pub jump: Option<String>,
+    /// The sshd host key's public line (`ssh-ed25519 AAAA…`).
+    pub host_key: String,
+    /// The network namespace it lives in, when not this machine's.
+    pub namespace: Option<String>,
+    sshd: Option<u32>,
+}
+
+impl LabHost {
+    /// `agent/` as seen from this machine.
+    pub fn agent(&self) -> PathBuf {
+        self.local_mid_home.join("agent")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.agent().join("config.xml")
+    }
+
+    pub fn config(&self) -> Vec<u8> {
+        fs::read(self.config_path()).unwrap_or_default()
+    }
+
+    /// The agent log as it is now.
+    pub fn agent_log(&self) -> String {
+        fs::read_to_string(self.agent().join("logs/agent0.log.0")).unwrap_or_default()
+    }
+
+    /// Sets a `.midsim` knob (`die_at_start`, `stop_hangs`, …).
+    pub fn set_knob(&self, key: &str, value: &str) -> Result<(), LabError> {
+        let path = self.local_mid_home.join(".midsim");
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|line| line.split('=').next() != Some(key))
+            .map(str::to_string)
+            .collect();
+        lines.push(format!("{key}={value}"));
+        write(&path, &format!("{}\n", lines.join("\n")))
+    }
+
+    /// Runs `mid.sh COMMAND` on the host, as its service would.
+    pub fn mid(&self, command: &str) -> Result<bool, LabError> {
+        let status = Command::new(self.agent().join("bin/mid.sh"))
+            .arg(command)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|error| LabError(format!("{}: mid.sh {command}: {error}", self.name)))?;
+        Ok(status.success())
+    }
+
+    /// Waits until the agent log holds `line` (or `timeout` passes).
+    pub fn wait_for_log(&self, line: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.agent_log().contains(line) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+/// A running lab.
+pub struct Lab {
+    pub directory: PathBuf,
+    pub hosts: Vec<LabHost>,
+    /// Inventory groups `silent` and `closed`: (name, address, port).
+    pub unreachable: Vec<(String, String, u16, &'static str)>,
+    pub inventory: PathBuf,
+    pub known_hosts: PathBuf,
+    pub ssh_config: PathBuf,
+    pub client_key: PathBuf,
+    pub instance: PathBuf,
+    /// Whether hosts have their own mount namespace (`/opt/servicenow`).
+    pub mount_namespaces: bool,
+    bastions: Vec<LabHost>,
+    processes: Vec<Child>,
+    namespaces: Vec<network::Namespace>,
+    route: Option<network::UnreachableRoute>,
+    _temporary: Option<tempfile::TempDir>,
+}
+
+/// Unique per lab in this process, to keep addresses and names apart.
+static LAB_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+impl Lab {
+    /// Builds and starts a lab; every MID has started (and encrypted its
+    /// password) when this returns.
+    pub fn start(spec: &LabSpec) -> Result<Lab, LabError> {
+        if !Path::new(SSHD).exists() {
+            return Err(LabError(format!(
+                "{SSHD} is missing: the lab runs real OpenSSH servers (install the openssh-server package)"
+            )));
+        }
+        if !spec.midsim.exists() {
+            return Err(LabError(format!(
+                "{} is missing: build it with `cargo build`",
+                spec.midsim.display()
+            )));
+        }
+        network::reap_stale();
+        let (mount_namespaces, network_namespaces) = network::capabilities();
+        let needs_network = spec.behind_one_hop + spec.behind_two_hops + spec.silent > 0;
+        if needs_network && !network_namespaces {
+            return Err(LabError(
+                "hosts behind bastions and silent hosts need network namespaces, which this process cannot make (run as root)"
+                    .into(),
+            ));
+        }
+        let _ = fs::create_dir_all("/run/sshd");
+        if mount_namespaces {
+            fs::create_dir_all(IN_HOST_ROOT).map_err(|error| {
+                LabError(format!(
+                    "cannot create the mount point {IN_HOST_ROOT}: {error}"
+                ))
+            })?;
+        }
+        let temporary = tempfile::Builder::new()
+            .prefix("midfleet-lab-")
+            .tempdir()
+            .map_err(|error| LabError(format!("cannot create the lab directory: {error}")))?;
+        let directory = temporary.path().to_path_buf();
+        // Readable by the unprivileged login users (authorized keys).
+        set_mode(&directory, 0o755)?;
+        let counter = LAB_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("{}-{counter}", std::process::id());
+        let slot = 16
+            + (std::process::id()
+                .wrapping_mul(31)
+                .wrapping_add(counter * 7)
+                % 200) as u8;
+        let port = 20_000 + ((std::process::id() % 1000) * 17 + counter * 101) as u16 % 20_000;
+
+        let client_key = directory.join("client_key");
+        keygen(&client_key)?;
+        let client_public = fs::read_to_string(client_key.with_extension("pub"))
+            .map_err(|error| LabError(format!("cannot read the client key: {error}")))?;
+        let keys = directory.join("authorized_keys");
+        fs::create_dir_all(&keys).map_err(|error| LabError(error.to_string()))?;
+        set_mode(&keys, 0o755)?;
+        for user in ["root", SUDO_USER, PASSWORD_SUDO_USER] {
+            write(&keys.join(user), &client_public)?;
+            set_mode(&keys.join(user), 0o644)?;
+        }
+        if spec.users {
+            create_users()?;
+        }
+        let instance = directory.join("instance-credentials");
+        write(
+            &instance,
+            &format!("{}\n", credential_line(INITIAL_USER, INITIAL_PASSWORD)),
+        )?;
+        set_mode(&instance, 0o644)?;
+
+        let mut lab = Lab {
+            directory: directory.clone(),
+            hosts: Vec::new(),
+            unreachable: Vec::new(),
+            inventory: directory.join("inventory.yml"),
+            known_hosts: directory.join("known_hosts"),
+            ssh_config: directory.join("ssh_config"),
+            client_key,
+            instance,
+            mount_namespaces,
+            bastions: Vec::new(),
+            processes: Vec::new(),
+            namespaces: Vec::new(),
+            route: None,
+            _temporary: Some(temporary),
+        };
+        if needs_network {
+            lab.route = Some(network::UnreachableRoute::add(&format!(
+                "10.{slot}.0.0/16"
+            ))?);
+        }
+
+        // Plain hosts on loopback.
+        let plain: Vec<LabHost> = (0..spec.hosts)
+            .map(|index| {
+                let name = format!("lab-{:03}", index + 1);
+                let address = format!("127.{slot}.{}.{}", index / 250, index % 250 + 1);
+                lab.describe_host(&name, address, port, "lab", None)
+            })
+            .collect();
+        // Bastions and hidden hosts in network namespaces.
+        let mut hidden = Vec::new();
+        if spec.behind_one_hop + spec.behind_two_hops > 0 {
+            let b1 = lab.namespace_host(&id, slot, 0, None, "bastion-1", "bastions", None)?;
+            let mut chain = format!("root@{}", b1.address);
+            for index in 0..spec.behind_one_hop {
+                let name = format!("hidden1-{:02}", index + 1);
+                let host = lab.namespace_host(
+                    &id,
+                    slot,
+                    10 + index,
+                    Some(0),
+                    &name,
+                    "hidden1",
+                    Some(chain.clone()),
+                )?;
+                hidden.push(host);
+            }
+            if spec.behind_two_hops > 0 {
+                let b2 = lab.namespace_host(
+                    &id,
+                    slot,
+                    1,
+                    Some(0),
+                    "bastion-2",
+                    "bastions",
+                    Some(chain.clone()),
+                )?;
+                chain = format!("{chain},root@{}", b2.address);
+                for index in 0..spec.behind_two_hops {
+                    let name = format!("hidden2-{:02}", index + 1);
+                    let host = lab.namespace_host(
+                        &id,
+                        slot,
+                        40 + index,
+                        Some(1),
+                        &name,
+                        "hidden2",
+                        Some(chain.clone()),
+                    )?;
+                    hidden.push(host);
+                }
+                lab.bastions.push(b2);
+            }
+            lab.bastions.insert(0, b1);
+        }
+        for index in 0..spec.silent {
+            let link = 80 + index;
+            let (parent, child) = link_addresses(slot, link);
+            let name = format!("mfl{id}-s{index}");
+            let interface = format!("mf{}s{index}", short_id(&id));
+            lab.namespaces
+                .push(network::create(&name, None, &interface, &parent, &child)?);
+            network::black_hole(&interface, &child)?;
+            lab.unreachable
+                .push((format!("silent-{:02}", index + 1), child, 22, "silent"));
+        }
+        for index in 0..spec.closed {
+            let address = format!("127.{slot}.255.{}", 250 - index);
+            lab.unreachable
+                .push((format!("closed-{:02}", index + 1), address, port, "closed"));
+        }
+
+        let mut all: Vec<LabHost> = plain;
+        all.extend(hidden);
+        let bastions = std::mem::take(&mut lab.bastions);
+        // Host keys and files, in parallel (ssh-keygen is the slow part).
+        let prepared: Vec<Result<LabHost, LabError>> = all
+            .into_par_iter()
+            .chain(bastions.into_par_iter())
+            .map(|host| lab.prepare_host(host, spec))
+            .collect();
+        let mut prepared: Vec<LabHost> = prepared.into_iter().collect::<Result<_, _>>()?;
+        for host in &mut prepared {
+            let child = lab.spawn_sshd(host)?;
+            host.sshd = Some(child.id());
+            lab.processes.push(child);
+        }
+        lab.wait_for_sshd(&prepared)?;
+        let (bastions, hosts): (Vec<LabHost>, Vec<LabHost>) = prepared
+            .into_iter()
+            .partition(|host| host.group == "bastions");
+        lab.hosts = hosts;
+        lab.bastions = bastions;
+        lab.start_mids()?;
+        lab.write_client_files()?;
+        Ok(lab)
+    }
+
+    fn describe_host(
+        &self,
+        name: &str,
+        address: String,
+        port: u16,
+        group: &'static str,
+        jump: Option<String>,
+    ) -> LabHost {
+        let local_root = self.directory.join("hosts").join(name).join("servicenow");
+        let mid_home = if self.mount_namespaces {
+            format!("{IN_HOST_ROOT}/mid")
+        } else {
+            local_root.join("mid").display().to_string()
+        };
+        LabHost {
+            name: name.to_string(),
+            address,
+            port,
+            mid_home,
+            local_mid_home: local_root.join("mid"),
+            group,
+            jump,
+            host_key: String::new(),
+            namespace: None,
+            sshd: None,
+        }
+    }
+
+    /// A host in its own network namespace, linked to `parent_link`'s
+    /// namespace (or this machine's), listening on port 22.
+    #[allow(clippy::too_many_arguments)]
+    fn namespace_host(
+        &mut self,
+        id: &str,
+        slot: u8,
+        link: usize,
+        parent_link: Option<usize>,
+        name: &str,
+        group: &'static str,
+        jump: Option<String>,
+    ) -> Result<LabHost, LabError> {
+        let (parent, child) = link_addresses(slot, link);
+        let namespace = format!("mfl{id}-{link}");
+        let parent_namespace = parent_link.map(|parent| format!("mfl{id}-{parent}"));
+        let interface = format!("mf{}l{link}", short_id(id));
+        self.namespaces.push(network::create(
+            &namespace,
+            parent_namespace.as_deref(),
+            &interface,
+            &parent,
+            &child,
+        )?);
+        let mut host = self.describe_host(name, child, 22, group, jump);
+        host.namespace = Some(namespace);
+        Ok(host)
+    }
+
+    /// Host key, sshd_config, agent folder, knobs.
+    fn prepare_host(&self, mut host: LabHost, spec: &LabSpec) -> Result<LabHost, LabError> {
+        let host_directory = self.directory.join("hosts").join(&host.name);
+        fs::create_dir_all(&host_directory).map_err(|error| LabError(error.to_string()))?;
+        let key = host_directory.join("ssh_host_ed25519_key");
+        keygen(&key)?;
+        // The host's own /opt/servicenow, also for bastions (the bind mount
+        // needs it).
+        fs::create_dir_all(&host.local_mid_home).map_err(|error| LabError(error.to_string()))?;
+        host.host_key = fs::read_to_string(key.with_extension("pub"))
+            .map_err(|error| LabError(error.to_string()))?
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let config = format!(
+            "Port {port}\nListenAddress {address}\nHostKey {key}\nPidFile {pid}\n\
+             AuthorizedKeysFile {keys}/%u\nStrictModes no\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nUsePAM no\nPermitRootLogin prohibit-password\n\
+             AllowTcpForwarding yes\nMaxStartups 2000:30:4000\nMaxSessions 200\nUseDNS no\n\
+             LogLevel VERBOSE\nSubsystem sftp internal-sftp\nPrintMotd no\n",
+            port = host.port,
+            address = host.address,
+            key = key.display(),
+            pid = host_directory.join("sshd.pid").display(),
+            keys = self.directory.join("authorized_keys").display(),
+        );
+        write(&host_directory.join("sshd_config"), &config)?;
+        if host.group != "bastions" {
+            self.write_agent(&host, spec)?;
+        }
+        Ok(host)
+    }
+
+    fn write_agent(&self, host: &LabHost, spec: &LabSpec) -> Result<(), LabError> {
+        let agent = host.agent();
+        for folder in ["bin", "logs", "security", "work"] {
+            fs::create_dir_all(agent.join(folder)).map_err(|error| LabError(error.to_string()))?;
+        }
+        let config = include_str!("config.xml")
+            .replace("{NAME}", &host.name)
+            .replace("{USER}", INITIAL_USER)
+            .replace("{PASSWORD}", INITIAL_PASSWORD);
+        write(&agent.join("config.xml"), &config)?;
+        set_mode(&agent.join("config.xml"), 0o600)?;
+        let mid_sh = format!(
+            "#!/bin/sh\n# Lab MID Server wrapper: the simulated agent behind the real interface.\n\
+             exec {} \"$1\" --agent \"$(cd \"$(dirname \"$0\")/..\" && pwd)\"\n",
+            spec.midsim.display()
+        );
+        write(&agent.join("bin/mid.sh"), &mid_sh)?;
+        set_mode(&agent.join("bin/mid.sh"), 0o755)?;
+        write(&agent.join("bin/mid.shconf"), "APP_NAME=mid\n")?;
+        write(
+            &host.local_mid_home.join(".midsim"),
+            &format!(
+                "instance={}\nstart_delay_ms={}\nowner_pid={}\n",
+                self.instance.display(),
+                spec.start_delay.as_millis(),
+                std::process::id()
+            ),
+        )
+    }
+
+    fn spawn_sshd(&self, host: &LabHost) -> Result<Child, LabError> {
+        let host_directory = self.directory.join("hosts").join(&host.name);
+        let config = host_directory.join("sshd_config");
+        let log = host_directory.join("sshd.log");
+        let local_root = host.local_mid_home.parent().unwrap_or(&host.local_mid_home);
+        let mut command = match &host.namespace {
+            Some(namespace) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", namespace]);
+                command
+            }
+            None => Command::new("env"),
+        };
+        if self.mount_namespaces {
+            command.args([
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+            ]);
+            command.arg("mount --bind \"$1\" \"$2\" && exec \"$3\" -D -f \"$4\" -E \"$5\"");
+            command
+                .args(["lab-sshd"])
+                .arg(local_root)
+                .arg(IN_HOST_ROOT)
+                .arg(SSHD)
+                .arg(&config)
+                .arg(&log);
+        } else {
+            command
+                .arg(SSHD)
+                .arg("-D")
+                .arg("-f")
+                .arg(&config)
+                .arg("-E")
+                .arg(&log);
+        }
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: prctl in the child between fork and exec; async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        command
+            .spawn()
+            .map_err(|error| LabError(format!("{}: cannot start sshd: {error}", host.name)))
+    }
+
+    /// sshd writes its pid file once it listens.
+    fn wait_for_sshd(&mut self, hosts: &[LabHost]) -> Result<(), LabError> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for (host, child) in hosts.iter().zip(self.processes.iter_mut()) {
+            let pid_file = self
+                .directory
+                .join("hosts")
+                .join(&host.name)
+                .join("sshd.pid");
+            loop {
+                if pid_file.exists() {
+                    break;
+                }
+                if let Ok(Some(status)) = child.try_wait() {
+                    let log = fs::read_to_string(
+                        self.directory
+                            .join("hosts")
+                            .join(&host.name)
+                            .join("sshd.log"),
+                    )
+                    .unwrap_or_default();
+                    return Err(LabError(format!(
+                        "{}: sshd exited ({status}) before listening on {}:{}: {}",
+                        host.name,
+                        host.address,
+                        host.port,
+                        log.trim()
+                    )));
+                }
+                if Instant::now() > deadline {
+                    return Err(LabError(format!(
+                        "{}: sshd did not start within 20 s",
+                        host.name
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts every MID and waits until each has logged in (and so
+    /// encrypted its password and written its key pair id).
+    fn start_mids(&self) -> Result<(), LabError> {
+        self.hosts.par_iter().try_for_each(|host| {
+            if !host.mid("start")? {
+                return Err(LabError(format!("{}: mid.sh start failed", host.name)));
+            }
+            if !host.wait_for_log("MID Server started", Duration::from_secs(30)) {
+                return Err(LabError(format!(
+                    "{}: the MID did not start; its log:\n{}",
+                    host.name,
+                    host.agent_log()
+                )));
+            }
+            Ok(())
+        })
+    }
+
+    fn write_client_files(&self) -> Result<(), LabError> {
+        let mut known_hosts = String::new();
+        for host in self.hosts.iter().chain(&self.bastions) {
+            known_hosts.push_str(&format!(
+                "{} {}\n",
+                crate::transport::entry_name(&host.address, host.port),
+                host.host_key
+            ));
+        }
+        write(&self.known_hosts, &known_hosts)?;
+        // Bastions are reached with the lab key, as an operator's
+        // ~/.ssh/config would say.
+        let mut ssh_config = String::new();
+        for bastion in &self.bastions {
+            ssh_config.push_str(&format!(
+                "Host {}\n    User root\n    IdentityFile {}\n\n",
+                bastion.address,
+                self.client_key.display()
+            ));
+        }
+        write(&self.ssh_config, &ssh_config)?;
+        write(&self.inventory, &self.inventory_text("root", false))
+    }
+
+    /// The lab as an Ansible-shaped inventory, logging in as `user`.
+    pub fn inventory_text(&self, user: &str, become_root: bool) -> String {
+        let mut text = format!(
+            "# A midfleet lab fleet ({}).\nall:\n  vars:\n    ansible_user: {user}\n    ansible_become: {}\n    \
+             ansible_ssh_private_key_file: {}\n    connect_timeout: 3\n  children:\n",
+            self.directory.display(),
+            if become_root { "yes" } else { "no" },
+            self.client_key.display()
+        );
+        for group in ["lab", "hidden1", "hidden2"] {
+            let members: Vec<&LabHost> = self
+                .hosts
+                .iter()
+                .filter(|host| host.group == group)
+                .collect();
+            if members.is_empty() {
+                continue;
+            }
+            text.push_str(&format!("    {group}:\n"));
+            if let Some(jump) = members[0].jump.as_ref() {
+                text.push_str(&format!("      vars:\n        jump: \"{jump}\"\n"));
+            }
+            text.push_str("      hosts:\n");
+            for host in members {
+                text.push_str(&format!(
+                    "        {}: {{ ansible_host: {}, ansible_port: {}, mid_home: \"{}\", mid_name: {} }}\n",
+                    host.name,
+                    host.address,
+                    host.port,
+                    host.mid_home,
+                    host.name.replace('-', "")
+                ));
+            }
+        }
+        for group in ["silent", "closed"] {
+            let members: Vec<_> = self
+                .unreachable
+                .iter()
+                .filter(|entry| entry.3 == group)
+                .collect();
+            if members.is_empty() {
+                continue;
+            }
+            text.push_str(&format!("    {group}:\n      hosts:\n"));
+            for (name, address, port, _) in members {
+                text.push_str(&format!(
+                    "        {name}: {{ ansible_host: {address}, ansible_port: {port} }}\n"
+                ));
+            }
+        }
+        text
+    }
+
+    /// Lets `user` log in to the lab's instance with `password`.
+    pub fn add_instance_user(&self, user: &str, password: &str) -> Result<(), LabError> {
+        let mut text = fs::read_to_string(&self.instance).unwrap_or_default();
+        text.push_str(&credential_line(user, password));
+        text.push('\n');
+        write(&self.instance, &text)
+    }
+
+    pub fn host(&self, name: &str) -> &LabHost {
+        self.hosts
+            .iter()
+            .find(|host| host.name == name)
+            .expect("a lab host of that name")
+    }
+
+    /// Replaces `host`'s sshd key with a new one (a "reinstalled" host).
+    pub fn change_host_key(&mut self, name: &str) -> Result<(), LabError> {
+        let index = self
+            .hosts
+            .iter()
+            .position(|host| host.name == name)
+            .expect("a lab host of that name");
+        let key = self
+            .directory
+            .join("hosts")
+            .join(name)
+            .join("ssh_host_ed25519_key");
+        let _ = fs::remove_file(&key);
+        let _ = fs::remove_file(key.with_extension("pub"));
+        keygen(&key)?;
+        // Restart that sshd so it loads the new key.
+        let pid = self.hosts[index].sshd;
+        if let Some(position) = self
+            .processes
+            .iter()
+            .position(|child| Some(child.id()) == pid)
+        {
+            let mut child = self.processes.remove(position);
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = fs::remove_file(self.directory.join("hosts").join(name).join("sshd.pid"));
+        let host = self.hosts[index].clone();
+        let child = self.spawn_sshd(&host)?;
+        self.hosts[index].sshd = Some(child.id());
+        self.processes.push(child);
+        let host = self.hosts[index].clone();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self
+            .directory
+            .join("hosts")
+            .join(name)
+            .join("sshd.pid")
+            .exists()
+        {
+            if Instant::now() > deadline {
+                return Err(LabError(format!("{}: sshd did not restart", host.name)));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        // The MIDs first (they hold files in the lab), then sshd, then the
+        // namespaces; the directory goes with the TempDir.
+        for host in &self.hosts {
+            if let Ok(pid) = fs::read_to_string(host.agent().join("work/mid.pid")) {
+                if let Ok(pid) = pid.trim().parse::<i32>() {
+                    // SAFETY: kill(2) on a pid read from the lab's own file.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                    }
+                }
+            }
+        }
+        for child in &mut self.processes {
+            let _ = child.kill();
+        }
+        for child in &mut self.processes {
+            let _ = child.wait();
+        }
+        self.namespaces.clear();
+        self.route.take();
+    }
+}
+
+/// The parent and child addresses of link `link` (a /30 in 10.slot.x.0).
+fn link_addresses(slot: u8, link: usize) -> (String, String) {
+    let base = link * 4;
+    (
+        format!("10.{slot}.{}.{}", base / 256, base % 256 + 1),
+        format!("10.{slot}.{}.{}", base / 256, base % 256 + 2),
+    )
+}
+
+/// A short, interface-name-safe form of a lab id.
+fn short_id(id: &str) -> String {
+    let digest = Sha256::digest(id.as_bytes());
+    digest
+        .iter()
+        .take(3)
+        .map(|byte| format!("{byte:02x}"))
+        .collect::<String>()[..5]
+        .to_string()
+}
+
+/// The credential store line of the lab instance (as midsim reads it).
+pub fn credential_line(user: &str, password: &str) -> String {
+    let digest = Sha256::digest(format!("{user}:{password}").as_bytes());
+    format!(
+        "{user}:{}",
+        digest
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect::<String>()
+    )
+}
+
+fn keygen(path: &Path) -> Result<(), LabError> {
+    let output = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "midfleet-lab", "-f"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|error| LabError(format!("cannot run ssh-keygen: {error}")))?;
+    if !output.status.success() {
+        return Err(LabError(format!(
+            "ssh-keygen failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+fn write(path: &Path, text: &str) -> Result<(), LabError> {
+    fs::write(path, text).map_err(|error| LabError(format!("{}: {error}", path.display())))
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<(), LabError> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(|error| LabError(format!("{}: {error}", path.display())))
+}
+
+/// The lab's login users and their sudo rules (idempotent; they stay on
+/// the machine, harmless: they have no password and only the lab's key).
+fn create_users() -> Result<(), LabError> {
+    for user in [SUDO_USER, PASSWORD_SUDO_USER] {
+        let exists = Command::new("id")
+            .arg(user)
+            .output()
+            .is_ok_and(|output| output.status.success());
+        if !exists {
+            network::run(
+                "useradd",
+                &[
+                    "--no-create-home",
+                    "--shell",
+                    "/bin/sh",
+                    "--user-group",
+                    user,
+                ],
+            )?;
+        }
+        // A locked password would refuse key logins too with UsePAM no.
+        let _ = network::run("usermod", &["-p", "*", user]);
+    }
+    let sudoers =
+        format!("{SUDO_USER} ALL=(ALL) NOPASSWD: ALL\n{PASSWORD_SUDO_USER} ALL=(ALL) ALL\n");
+    let path = Path::new("/etc/sudoers.d/midfleet-lab");
+    write(path, &sudoers)?;
+    set_mode(path, 0o440)
+}

@@ -1,0 +1,376 @@
+//! The lab itself, and `midfleet facts` against it: real sshd hosts.
+
+use std::time::{Duration, Instant};
+
+use midfleet::lab::{Lab, LabSpec};
+
+use crate::support::midfleet;
+
+pub fn midsim() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_BIN_EXE_midfleet-midsim"))
+}
+
+/// A lab, or a loud failure saying what is missing.
+pub fn lab(spec: LabSpec) -> Lab {
+    Lab::start(&spec).unwrap_or_else(|error| panic!("the lab did not start: {error}"))
+}
+
+#[test]
+fn facts_of_twenty_hosts() {
+    let started = Instant::now();
+    let lab = lab(LabSpec::new(20, &midsim()));
+    eprintln!("lab of 20 hosts up in {:?}", started.elapsed());
+    let inventory = lab.inventory.to_str().unwrap();
+    let known_hosts = lab.known_hosts.to_str().unwrap();
+    let run = midfleet(
+        [
+            "facts",
+            "-i",
+            inventory,
+            "--known-hosts",
+            known_hosts,
+            "--output",
+            "json",
+            "-f",
+            "8",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let facts: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(facts.len(), 20);
+    for (host, lab_host) in facts.iter().zip(&lab.hosts) {
+        assert_eq!(host["host"], lab_host.name.as_str());
+        assert_eq!(host["status"], "ok", "{host}");
+        assert_eq!(host["instance_user"], midfleet::lab::INITIAL_USER);
+        assert_eq!(
+            host["password"], "encrypted",
+            "the MID encrypted it at start"
+        );
+        assert_eq!(host["key_pair"], true);
+        assert_eq!(host["service"]["kind"], "mid.sh");
+        assert_eq!(host["service"]["state"], "running");
+        assert_eq!(host["config"]["mode"], "0600");
+        assert_eq!(host["config"]["owner"], "root");
+        assert_eq!(
+            host["config"]["sha256"].as_str().unwrap(),
+            midfleet::facts::sha256_hex(&lab_host.config())
+        );
+        assert_eq!(host["unfinished_journal"], false);
+    }
+    let _ = Duration::from_secs(0);
+}
+
+/// Lines of a host's sshd log that contain `needle`.
+fn sshd_log_count(lab: &Lab, host: &str, needle: &str) -> usize {
+    let log = std::fs::read_to_string(lab.directory.join("hosts").join(host).join("sshd.log"))
+        .unwrap_or_default();
+    log.lines().filter(|line| line.contains(needle)).count()
+}
+
+#[test]
+fn facts_is_one_session_and_one_exec_channel_per_host() {
+    let lab = lab(LabSpec::new(4, &midsim()));
+    let run = midfleet(
+        [
+            "facts",
+            "-i",
+            lab.inventory.to_str().unwrap(),
+            "--known-hosts",
+            lab.known_hosts.to_str().unwrap(),
+            "--timings",
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let facts: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    for host in &facts {
+        let name = host["host"].as_str().unwrap();
+        assert_eq!(
+            host["timings"]["execs"].as_array().unwrap().len(),
+            1,
+            "{name}: client side"
+        );
+        // The server side agrees: one login, one command.
+        assert_eq!(
+            sshd_log_count(&lab, name, "Accepted publickey"),
+            1,
+            "{name}"
+        );
+        assert_eq!(
+            sshd_log_count(&lab, name, "Starting session: command"),
+            1,
+            "{name}"
+        );
+        if lab.mount_namespaces {
+            assert_eq!(host["config_path"], "/opt/servicenow/mid/agent/config.xml");
+        }
+    }
+}
+
+#[test]
+fn unknown_and_changed_host_keys_are_refused_with_their_fingerprint() {
+    let mut lab = lab(LabSpec::new(3, &midsim()));
+    let empty_known_hosts = lab.directory.join("empty_known_hosts");
+    std::fs::write(&empty_known_hosts, "").unwrap();
+    let inventory = lab.inventory.display().to_string();
+    let lab_known_hosts = lab.known_hosts.clone();
+    let arguments = |known_hosts: &std::path::Path, extra: &[&str]| {
+        let mut arguments = vec![
+            "facts".to_string(),
+            "-i".into(),
+            inventory.clone(),
+            "--known-hosts".into(),
+            known_hosts.display().to_string(),
+        ];
+        arguments.extend(extra.iter().map(|argument| argument.to_string()));
+        arguments
+    };
+    // Unknown: refused, with the fingerprint and what to do.
+    let run = midfleet(arguments(&empty_known_hosts, &[]), &[]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.contains("is not known (ssh-ed25519 SHA256:"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("hint: verify SHA256:"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("3 hosts: 0 ok, 3 failed"),
+        "{}",
+        run.stdout
+    );
+    // --accept-new-host-keys records them, then plain runs connect.
+    let run = midfleet(
+        arguments(&empty_known_hosts, &["--accept-new-host-keys"]),
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let recorded = std::fs::read_to_string(&empty_known_hosts).unwrap();
+    assert_eq!(recorded.lines().count(), 3, "{recorded}");
+    for host in &lab.hosts {
+        let expected = format!("[{}]:{} {}", host.address, host.port, host.host_key);
+        assert!(recorded.contains(&expected), "{expected} in {recorded}");
+    }
+    assert_eq!(midfleet(arguments(&empty_known_hosts, &[]), &[]).code, 0);
+
+    // Changed: refused, even with --accept-new-host-keys, and the others
+    // still succeed.
+    lab.change_host_key("lab-002").unwrap();
+    for extra in [&[][..], &["--accept-new-host-keys"][..]] {
+        let run = midfleet(arguments(&lab_known_hosts, extra), &[]);
+        assert_eq!(run.code, 1, "{}", run.stdout);
+        assert!(
+            run.stdout.contains("lab-002: the host key of"),
+            "{}",
+            run.stdout
+        );
+        assert!(run.stdout.contains("has CHANGED"), "{}", run.stdout);
+        assert!(run.stdout.contains("ssh-keygen -R"), "{}", run.stdout);
+        assert!(
+            run.stdout.contains("3 hosts: 2 ok, 1 failed"),
+            "{}",
+            run.stdout
+        );
+    }
+    let known = std::fs::read_to_string(&lab.known_hosts).unwrap();
+    assert_eq!(known.lines().count(), 3, "a changed key is never recorded");
+}
+
+#[test]
+fn hosts_behind_one_and_two_bastions_are_reached_through_them() {
+    let mut spec = LabSpec::new(1, &midsim());
+    spec.behind_one_hop = 2;
+    spec.behind_two_hops = 2;
+    let lab = lab(spec);
+    // Not reachable directly: the hidden hosts live in namespaces this
+    // machine has no route to.
+    let hidden = lab.host("hidden1-01");
+    let direct = std::net::TcpStream::connect_timeout(
+        &format!("{}:22", hidden.address).parse().unwrap(),
+        Duration::from_secs(1),
+    );
+    assert!(
+        direct.is_err(),
+        "hidden hosts must not be reachable directly"
+    );
+    let run = midfleet(
+        [
+            "facts",
+            "-i",
+            lab.inventory.to_str().unwrap(),
+            "--known-hosts",
+            lab.known_hosts.to_str().unwrap(),
+            "-F",
+            lab.ssh_config.to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let facts: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    let names: Vec<&str> = facts
+        .iter()
+        .map(|host| host["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "lab-001",
+            "hidden1-01",
+            "hidden1-02",
+            "hidden2-01",
+            "hidden2-02"
+        ]
+    );
+    for host in &facts {
+        assert_eq!(host["status"], "ok", "{host}");
+        assert_eq!(host["password"], "encrypted", "{host}");
+    }
+    // Each bastion carried its hosts over one session.
+    assert_eq!(sshd_log_count(&lab, "bastion-1", "Accepted publickey"), 1);
+    assert_eq!(sshd_log_count(&lab, "bastion-2", "Accepted publickey"), 1);
+}
+
+#[test]
+fn become_reads_a_root_only_config_and_sudo_refusals_are_clear() {
+    let mut spec = LabSpec::new(1, &midsim());
+    spec.users = true;
+    let lab = lab(spec);
+    let inventory = |user: &str, become_root: bool| {
+        let path = lab
+            .directory
+            .join(format!("inventory-{user}-{become_root}.yml"));
+        std::fs::write(&path, lab.inventory_text(user, become_root)).unwrap();
+        path
+    };
+    let facts = |path: &std::path::Path| {
+        midfleet(
+            [
+                "facts",
+                "-i",
+                path.to_str().unwrap(),
+                "--known-hosts",
+                lab.known_hosts.to_str().unwrap(),
+            ],
+            &[],
+        )
+    };
+    let with_become = facts(&inventory(midfleet::lab::SUDO_USER, true));
+    assert_eq!(
+        with_become.code, 0,
+        "{}{}",
+        with_become.stdout, with_become.stderr
+    );
+    assert!(
+        with_become.stdout.contains("encrypted"),
+        "{}",
+        with_become.stdout
+    );
+
+    let without = facts(&inventory(midfleet::lab::SUDO_USER, false));
+    assert_eq!(without.code, 1);
+    assert!(
+        without.stdout.contains("config.xml is not readable"),
+        "{}",
+        without.stdout
+    );
+    assert!(
+        without.stdout.contains("hint: set `become: yes`"),
+        "{}",
+        without.stdout
+    );
+
+    let password_sudo = facts(&inventory(midfleet::lab::PASSWORD_SUDO_USER, true));
+    assert_eq!(password_sudo.code, 1);
+    assert!(
+        password_sudo
+            .stdout
+            .contains("become: sudo wants a password"),
+        "{}",
+        password_sudo.stdout
+    );
+    assert!(
+        password_sudo.stdout.contains("NOPASSWD"),
+        "{}",
+        password_sudo.stdout
+    );
+}
+
+#[test]
+fn closed_and_silent_hosts_fail_alone_within_their_timeout() {
+    let mut spec = LabSpec::new(3, &midsim());
+    spec.silent = 1;
+    spec.closed = 1;
+    let lab = lab(spec);
+    let started = Instant::now();
+    let run = midfleet(
+        [
+            "facts",
+            "-i",
+            lab.inventory.to_str().unwrap(),
+            "--known-hosts",
+            lab.known_hosts.to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    let elapsed = started.elapsed();
+    assert_eq!(run.code, 1);
+    let facts: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    let status = |name: &str| {
+        facts
+            .iter()
+            .find(|host| host["host"] == name)
+            .unwrap_or_else(|| panic!("{name} reported"))
+            .clone()
+    };
+    for name in ["lab-001", "lab-002", "lab-003"] {
+        assert_eq!(status(name)["status"], "ok");
+    }
+    let silent = status("silent-01");
+    assert_eq!(silent["status"], "unreachable");
+    assert!(
+        silent["error"].as_str().unwrap().contains("no answer"),
+        "{silent}"
+    );
+    let closed = status("closed-01");
+    assert_eq!(closed["status"], "unreachable");
+    assert!(
+        closed["error"].as_str().unwrap().contains("refused"),
+        "{closed}"
+    );
+    // connect_timeout is 3 s in the lab inventory: the silent host must not
+    // hold the run much longer than that.
+    assert!(elapsed < Duration::from_secs(12), "took {elapsed:?}");
+}
+
+#[test]
+fn nothing_the_lab_started_survives_it() {
+    let directory;
+    {
+        let lab = lab(LabSpec::new(2, &midsim()));
+        directory = lab.directory.clone();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let mut survivors = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(command_line) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let command_line = String::from_utf8_lossy(&command_line).replace('\0', " ");
+        if command_line.contains(directory.to_str().unwrap()) {
+            survivors.push(command_line);
+        }
+    }
+    assert!(survivors.is_empty(), "still running: {survivors:#?}");
+    assert!(!directory.exists(), "the lab directory is removed");
+}

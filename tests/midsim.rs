@@ -1,0 +1,398 @@
+//! End-to-end tests of `midfleet-midsim`, the simulated MID agent of the
+//! test lab: the built binary driven as `agent/bin/mid.sh` drives it, each
+//! test with its own `<mid_home>` in a temp dir.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+const MIDSIM: &str = env!("CARGO_BIN_EXE_midfleet-midsim");
+const SHIPPED: &str = include_str!("fixtures/shipped.xml");
+const GLIDESOAP: &str = include_str!("fixtures/glidesoap.xml");
+/// The shipped fixture's password value (a placeholder no key opens).
+const SHIPPED_PASSWORD: &str = "encrypted:QUJDREVGR0hJSktMTU5PUA==";
+const USER: &str = "svc_mid_old";
+/// `N3w&Pa<ss` as written in config.xml.
+const PASSWORD: &str = "N3w&Pa<ss";
+const PASSWORD_ESCAPED: &str = "N3w&amp;Pa&lt;ss";
+const KEY_PAIR_LINE: &str =
+    "    <parameter name=\"keypairs.mid_id\" value=\"8f2f1f6a-6d5b-4c2a-9a53-0d4c2b1e7e10\"/>\n";
+const WAIT: Duration = Duration::from_secs(10);
+
+/// One `<mid_home>` with an agent folder, knobs and a credential store.
+struct Lab {
+    _home: tempfile::TempDir,
+    home: PathBuf,
+    agent: PathBuf,
+}
+
+impl Lab {
+    /// A MID whose config.xml is `config`, a keystore already in place, and
+    /// an instance that accepts [`USER`] with [`PASSWORD`]. `knobs` is added
+    /// to the defaults every test wants.
+    fn new(config: &str, knobs: &str) -> Lab {
+        let home_dir = tempfile::tempdir().expect("temp dir");
+        let home = home_dir.path().to_path_buf();
+        let agent = home.join("agent");
+        fs::create_dir_all(agent.join("security")).expect("agent dir");
+        fs::write(agent.join("config.xml"), config).expect("config.xml");
+        fs::write(agent.join("security/agent_keystore"), [7u8; 32]).expect("keystore");
+        fs::write(
+            home.join("instance.creds"),
+            format!("someone:00\n{}\n", credential_line(USER, PASSWORD)),
+        )
+        .expect("credential store");
+        fs::write(
+            home.join(".midsim"),
+            format!(
+                "instance=instance.creds\nstart_delay_ms=50\nowner_pid={}\n{knobs}",
+                std::process::id()
+            ),
+        )
+        .expect("knobs");
+        Lab {
+            _home: home_dir,
+            home,
+            agent,
+        }
+    }
+
+    fn midsim(&self, command: &str) -> Output {
+        Command::new(MIDSIM)
+            .arg(command)
+            .arg("--agent")
+            .arg(&self.agent)
+            .output()
+            .expect("run midfleet-midsim")
+    }
+
+    fn status_code(&self) -> Option<i32> {
+        self.midsim("status").status.code()
+    }
+
+    fn start(&self) {
+        let output = self.midsim("start");
+        assert!(output.status.success(), "start: {output:?}");
+    }
+
+    fn stop(&self) {
+        let output = self.midsim("stop");
+        assert!(output.status.success(), "stop: {output:?}");
+    }
+
+    fn config(&self) -> String {
+        fs::read_to_string(self.agent.join("config.xml")).expect("config.xml")
+    }
+
+    fn write_config(&self, config: &str) {
+        fs::write(self.agent.join("config.xml"), config).expect("config.xml");
+    }
+
+    fn keystore(&self) -> Vec<u8> {
+        fs::read(self.agent.join("security/agent_keystore")).expect("keystore")
+    }
+
+    fn log(&self, name: &str) -> String {
+        fs::read_to_string(self.agent.join("logs").join(name)).unwrap_or_default()
+    }
+
+    fn agent_log(&self) -> String {
+        self.log("agent0.log.0")
+    }
+
+    /// Waits until the agent log holds `needle` `count` times.
+    fn wait_for_log(&self, needle: &str, count: usize) {
+        let found = wait_until(|| self.agent_log().matches(needle).count() >= count);
+        assert!(
+            found,
+            "no {needle:?} ×{count} in agent0.log.0:\n{}\nwrapper.log:\n{}",
+            self.agent_log(),
+            self.log("wrapper.log")
+        );
+    }
+
+    /// Waits until `status` says not running.
+    fn wait_for_exit(&self) {
+        assert!(
+            wait_until(|| self.status_code() == Some(1)),
+            "the MID is still running:\n{}",
+            self.log("wrapper.log")
+        );
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.midsim("stop");
+    }
+}
+
+fn wait_until(mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    condition()
+}
+
+fn credential_line(user: &str, password: &str) -> String {
+    let digest = Sha256::digest(format!("{user}:{password}").as_bytes());
+    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("{user}:{hex}")
+}
+
+/// The value of parameter `name` in `config`, raw as written.
+fn value_of(config: &str, name: &str) -> Option<String> {
+    let marker = format!("<parameter name=\"{name}\"");
+    let line = config
+        .lines()
+        .find(|line| line.trim_start().starts_with(&marker))?;
+    let (_, rest) = line.split_once("value=\"")?;
+    Some(rest.split_once('"')?.0.to_string())
+}
+
+/// Asserts that `after` is `before` with `old_value` (at its one place)
+/// replaced by an `encrypted:` value, every other byte identical; returns
+/// the new value.
+fn assert_only_sealed(before: &str, after: &str, old_value: &str) -> String {
+    let quoted = format!("value=\"{old_value}\"");
+    assert_eq!(before.matches(&quoted).count(), 1, "one place to seal");
+    let (head, tail) = before.split_once(&quoted).expect("value");
+    let head = format!("{head}value=\"");
+    let tail = format!("\"{tail}");
+    assert!(
+        after.starts_with(&head),
+        "bytes before the value changed:\n{after}"
+    );
+    assert!(
+        after.ends_with(&tail),
+        "bytes after the value changed:\n{after}"
+    );
+    let value = &after[head.len()..after.len() - tail.len()];
+    assert!(value.starts_with("encrypted:"), "{value}");
+    assert!(!value.contains('"') && !value.contains('\n'), "{value}");
+    value.to_string()
+}
+
+fn shipped_with_password(value: &str) -> String {
+    SHIPPED.replacen(SHIPPED_PASSWORD, value, 1)
+}
+
+#[test]
+fn seals_the_password_keeps_every_other_byte_and_regenerates_keys() {
+    let original = shipped_with_password(PASSWORD_ESCAPED);
+    let lab = Lab::new(&original, "");
+    assert_eq!(lab.status_code(), Some(1), "not running before start");
+
+    lab.start();
+    lab.wait_for_log("MID Server started", 1);
+    let log = lab.agent_log();
+    assert!(log.contains(&format!("Setting basic authentication with user {USER}")));
+    assert!(log.contains("Successfully connected to instance: https://acme.service-now.com/"));
+    let sealed_config = lab.config();
+    let sealed = assert_only_sealed(&original, &sealed_config, PASSWORD_ESCAPED);
+    assert!(!sealed_config.contains("N3w"));
+
+    let status = lab.midsim("status");
+    assert_eq!(status.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&status.stdout).starts_with("MID Server is running (PID "));
+    // `start` while running does nothing.
+    lab.start();
+
+    lab.stop();
+    let status = lab.midsim("status");
+    assert_eq!(status.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&status.stdout),
+        "MID Server is not running.\n"
+    );
+    assert!(lab.agent_log().contains("MID Server stopping"));
+    assert!(!lab.agent.join("work/mid.pid").exists());
+    lab.stop(); // stopping a stopped MID is fine
+
+    // The sealed value opens with the same keystore (the MID logs in with
+    // it), and nothing is rewritten.
+    lab.start();
+    lab.wait_for_log("MID Server started", 2);
+    assert_eq!(lab.config(), sealed_config);
+
+    // The user-change procedure: new plaintext password, keypairs.mid_id
+    // removed. The MID makes a new key and writes a new id.
+    let old_key = lab.keystore();
+    let changed = sealed_config
+        .replacen(&sealed, PASSWORD_ESCAPED, 1)
+        .replacen(KEY_PAIR_LINE, "", 1);
+    assert_eq!(value_of(&changed, "keypairs.mid_id"), None);
+    lab.write_config(&changed);
+    let restart = lab.midsim("restart");
+    assert!(restart.status.success(), "restart: {restart:?}");
+    lab.wait_for_log("MID Server started", 3);
+    let new_key = lab.keystore();
+    assert_eq!(new_key.len(), 32);
+    assert_ne!(new_key, old_key, "a new keystore");
+    let regenerated = lab.config();
+    let mid_id = value_of(&regenerated, "keypairs.mid_id").expect("a new keypairs.mid_id");
+    assert_ne!(mid_id, "8f2f1f6a-6d5b-4c2a-9a53-0d4c2b1e7e10");
+    assert_eq!(mid_id.len(), 36);
+    assert_eq!(mid_id.as_bytes()[14], b'4', "UUID v4: {mid_id}");
+    let resealed = value_of(&regenerated, "mid.instance.password").expect("password");
+    assert!(resealed.starts_with("encrypted:") && resealed != sealed);
+    // Only the sealed value changed and the id line was added before
+    // </parameters>; the commented-out CyberArk password is untouched.
+    let expected = changed.replacen(PASSWORD_ESCAPED, &resealed, 1).replacen(
+        "\n</parameters>",
+        &format!("\n    <parameter name=\"keypairs.mid_id\" value=\"{mid_id}\"/>\n</parameters>"),
+        1,
+    );
+    assert_eq!(regenerated, expected);
+    assert!(regenerated.contains("value=\"cyberark: id=mid_user, type=password\""));
+    lab.stop();
+    assert_eq!(lab.status_code(), Some(1));
+}
+
+#[test]
+fn an_old_encrypted_value_does_not_open_with_a_new_keystore() {
+    let lab = Lab::new(&shipped_with_password(PASSWORD_ESCAPED), "");
+    lab.start();
+    lab.wait_for_log("MID Server started", 1);
+    lab.stop();
+    // keypairs.mid_id removed but the password left encrypted: the new key
+    // cannot open it.
+    lab.write_config(&lab.config().replacen(KEY_PAIR_LINE, "", 1));
+    lab.start();
+    lab.wait_for_exit();
+    let log = lab.agent_log();
+    let (_, second_start) = log.rsplit_once("Starting MID Server").expect("two starts");
+    assert!(
+        second_start.contains(
+            "ERROR *** Unable to unsecure parameter mid.instance.password: Problem while decrypting"
+        ),
+        "{log}"
+    );
+    assert!(
+        !second_start.contains("Setting basic authentication"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_refused_login_is_retried_and_nothing_is_written() {
+    let original = shipped_with_password("wrong-password");
+    let lab = Lab::new(&original, "");
+    lab.start();
+    let refused = format!("Could not authenticate user '{USER}' on the ServiceNow instance.");
+    lab.wait_for_log(&refused, 2);
+    assert_eq!(lab.status_code(), Some(0), "a refused MID keeps running");
+    assert_eq!(lab.config(), original, "nothing written");
+    assert!(!lab.agent_log().contains("MID Server started"));
+
+    // The instance learns the password: the next retry gets in.
+    fs::write(
+        lab.home.join("instance.creds"),
+        credential_line(USER, "wrong-password"),
+    )
+    .expect("credential store");
+    lab.wait_for_log("MID Server started", 1);
+    assert_only_sealed(&original, &lab.config(), "wrong-password");
+}
+
+#[test]
+fn a_glidesoap_password_is_sealed_too() {
+    let original = GLIDESOAP.replacen("encrypted:b2xkZXJlbmNyeXB0ZWQ=", "legacy-pw", 1);
+    let lab = Lab::new(&original, "");
+    fs::write(
+        lab.home.join("instance.creds"),
+        credential_line("svc_mid_legacy", "legacy-pw"),
+    )
+    .expect("credential store");
+    lab.start();
+    lab.wait_for_log("MID Server started", 1);
+    assert!(lab
+        .agent_log()
+        .contains("Setting basic authentication with user svc_mid_legacy"));
+    assert_only_sealed(&original, &lab.config(), "legacy-pw");
+}
+
+#[test]
+fn start_failures_are_logged_and_the_process_is_gone() {
+    let unescaped = shipped_with_password("N3w&Pass");
+    let cases: [(&str, &str, &str); 3] = [
+        (&unescaped, "", "XML parser error: config.xml line 14"),
+        (
+            &shipped_with_password(PASSWORD_ESCAPED),
+            "",
+            "*** ERROR *** Unable to load keystore",
+        ),
+        (
+            SHIPPED,
+            "",
+            "Unable to unsecure parameter mid.instance.password: Problem while decrypting",
+        ),
+    ];
+    for (index, (config, knobs, message)) in cases.into_iter().enumerate() {
+        let lab = Lab::new(config, knobs);
+        if index == 1 {
+            fs::remove_file(lab.agent.join("security/agent_keystore")).expect("rm keystore");
+        }
+        let before = lab.config();
+        lab.start();
+        lab.wait_for_exit();
+        assert!(
+            lab.agent_log().contains(message),
+            "{message}: {}",
+            lab.agent_log()
+        );
+        assert!(lab.agent_log().contains("SEVERE *** ERROR ***"));
+        assert!(
+            lab.log("wrapper.log").contains(message),
+            "{}",
+            lab.log("wrapper.log")
+        );
+        assert_eq!(lab.config(), before, "nothing written");
+    }
+}
+
+#[test]
+fn a_jvm_that_dies_at_start_leaves_only_a_wrapper_log_line() {
+    let lab = Lab::new(
+        &shipped_with_password(PASSWORD_ESCAPED),
+        "die_at_start=true\n",
+    );
+    let start = lab.midsim("start");
+    assert!(start.status.success(), "start returns 0 even so: {start:?}");
+    lab.wait_for_exit();
+    assert!(!lab.agent.join("logs/agent0.log.0").exists());
+    assert!(lab.log("wrapper.log").contains("JVM exited unexpectedly."));
+}
+
+#[test]
+fn the_mid_exits_by_itself_when_its_owner_is_gone() {
+    let mut child = Command::new("true").spawn().expect("spawn true");
+    child.wait().expect("reap");
+    let dead = child.id();
+    let lab = Lab::new(
+        &shipped_with_password(PASSWORD_ESCAPED),
+        &format!("owner_pid={dead}\n"),
+    );
+    lab.start();
+    lab.wait_for_exit();
+    assert!(lab
+        .log("wrapper.log")
+        .contains(&format!("Owner process {dead} is gone")));
+}
+
+#[test]
+fn bad_knobs_fail_the_start() {
+    let lab = Lab::new(SHIPPED, "stop_hangs=maybe\n");
+    let start = lab.midsim("start");
+    assert_eq!(start.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&start.stderr).contains(".midsim:4: stop_hangs"));
+    assert_eq!(lab.status_code(), Some(1));
+}
