@@ -68,6 +68,9 @@ pub struct LabSpec {
     pub users: bool,
     /// The `midfleet-midsim` binary.
     pub midsim: PathBuf,
+    /// Use per-host paths even where mount namespaces are possible (the
+    /// fallback every other machine gets, tested here).
+    pub without_mount_namespaces: bool,
 }
 
 impl LabSpec {
@@ -81,6 +84,7 @@ impl LabSpec {
             start_delay: Duration::from_millis(100),
             users: false,
             midsim: midsim.to_path_buf(),
+            without_mount_namespaces: false,
         }
     }
 }
@@ -203,6 +207,7 @@ impl Lab {
         }
         network::reap_stale();
         let (mount_namespaces, network_namespaces) = network::capabilities();
+        let mount_namespaces = mount_namespaces && !spec.without_mount_namespaces;
         let needs_network = spec.behind_one_hop + spec.behind_two_hops + spec.silent > 0;
         if needs_network && !network_namespaces {
             return Err(LabError(

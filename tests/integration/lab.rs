@@ -69,6 +69,33 @@ fn sshd_log_count(lab: &Lab, host: &str, needle: &str) -> usize {
 }
 
 #[test]
+fn without_mount_namespaces_hosts_fall_back_to_their_own_paths() {
+    let mut spec = LabSpec::new(2, &midsim());
+    spec.without_mount_namespaces = true;
+    let lab = lab(spec);
+    assert!(!lab.mount_namespaces);
+    let run = midfleet(
+        [
+            "facts",
+            "-i",
+            lab.inventory.to_str().unwrap(),
+            "--known-hosts",
+            lab.known_hosts.to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let facts: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    for (host, lab_host) in facts.iter().zip(&lab.hosts) {
+        assert_eq!(host["password"], "encrypted");
+        let expected = lab_host.local_mid_home.join("agent/config.xml");
+        assert_eq!(host["config_path"], expected.to_str().unwrap());
+    }
+}
+
+#[test]
 fn facts_is_one_session_and_one_exec_channel_per_host() {
     let lab = lab(LabSpec::new(4, &midsim()));
     let run = midfleet(
@@ -373,4 +400,189 @@ fn nothing_the_lab_started_survives_it() {
     }
     assert!(survivors.is_empty(), "still running: {survivors:#?}");
     assert!(!directory.exists(), "the lab directory is removed");
+}
+
+/// An inventory of the lab's plain hosts written by the test.
+fn write_inventory(lab: &Lab, name: &str, text: &str) -> std::path::PathBuf {
+    let path = lab.directory.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn facts_run(
+    inventory: &std::path::Path,
+    lab: &Lab,
+    extra: &[&str],
+    environment: &[(&str, &str)],
+) -> crate::support::Run {
+    let mut arguments = vec![
+        "facts".to_string(),
+        "-i".into(),
+        inventory.display().to_string(),
+        "--known-hosts".into(),
+        lab.known_hosts.display().to_string(),
+    ];
+    arguments.extend(extra.iter().map(|argument| argument.to_string()));
+    midfleet(arguments, environment)
+}
+
+#[test]
+fn ssh_config_aliases_agent_keys_and_default_keys_are_honoured() {
+    let lab = lab(LabSpec::new(1, &midsim()));
+    let host = &lab.hosts[0];
+    let mid_home = format!("mid_home: \"{}\"", host.mid_home);
+
+    // ~/.ssh/config: an alias with HostName, Port, User and IdentityFile.
+    let config = lab.directory.join("alias_config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host mid-alias\n    HostName {}\n    Port {}\n    User root\n    IdentityFile {}\n",
+            host.address,
+            host.port,
+            lab.client_key.display()
+        ),
+    )
+    .unwrap();
+    let inventory = write_inventory(
+        &lab,
+        "alias.yml",
+        &format!("all:\n  hosts:\n    mid-alias: {{ {mid_home} }}\n"),
+    );
+    let run = facts_run(&inventory, &lab, &["-F", config.to_str().unwrap()], &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    // Without the ssh config, the alias is just an unresolvable name.
+    let run = facts_run(&inventory, &lab, &[], &[]);
+    assert_eq!(run.code, 1);
+
+    // No identity_file: the ssh agent's keys.
+    let plain = write_inventory(
+        &lab,
+        "plain.yml",
+        &format!(
+            "all:\n  hosts:\n    {}: {{ ansible_host: {}, ansible_port: {}, ansible_user: root, {mid_home} }}\n",
+            host.name, host.address, host.port
+        ),
+    );
+    let socket = lab.directory.join("agent.sock");
+    let agent = std::process::Command::new("ssh-agent")
+        .args(["-D", "-a"])
+        .arg(&socket)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ssh-agent");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _agent = Kill(agent);
+    for _ in 0..100 {
+        if socket.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let added = std::process::Command::new("ssh-add")
+        .arg(&lab.client_key)
+        .env("SSH_AUTH_SOCK", &socket)
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let run = facts_run(
+        &plain,
+        &lab,
+        &[],
+        &[("SSH_AUTH_SOCK", socket.to_str().unwrap())],
+    );
+    assert_eq!(run.code, 0, "agent: {}{}", run.stdout, run.stderr);
+    // Without the agent and without default keys: refused, saying what was
+    // tried.
+    let run = facts_run(&plain, &lab, &[], &[]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.contains("authentication as root failed"),
+        "{}",
+        run.stdout
+    );
+
+    // The default ~/.ssh/id_ed25519.
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join(".ssh")).unwrap();
+    std::fs::copy(&lab.client_key, home.path().join(".ssh/id_ed25519")).unwrap();
+    let run = facts_run(
+        &plain,
+        &lab,
+        &[],
+        &[("HOME", home.path().to_str().unwrap())],
+    );
+    assert_eq!(run.code, 0, "default key: {}{}", run.stdout, run.stderr);
+}
+
+#[test]
+fn an_encrypted_key_asks_for_its_passphrase_once() {
+    let lab = lab(LabSpec::new(3, &midsim()));
+    let key = lab.directory.join("encrypted_key");
+    std::fs::copy(&lab.client_key, &key).unwrap();
+    std::fs::copy(
+        lab.client_key.with_extension("pub"),
+        key.with_extension("pub"),
+    )
+    .unwrap();
+    let changed = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-p", "-N", "correct horse", "-P", "", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        changed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&changed.stderr)
+    );
+    assert!(midfleet::transport::is_encrypted(&key));
+    assert!(!midfleet::transport::is_encrypted(&lab.client_key));
+    let text = lab.inventory_text("root", false).replace(
+        &lab.client_key.display().to_string(),
+        &key.display().to_string(),
+    );
+    let inventory = write_inventory(&lab, "encrypted.yml", &text);
+    // A terminal for the prompt: `script` gives midfleet a pty, and the
+    // passphrase is typed once.
+    let command = format!(
+        "{} facts -i {} --known-hosts {} --forks 3",
+        env!("CARGO_BIN_EXE_midfleet"),
+        inventory.display(),
+        lab.known_hosts.display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .env("HOME", crate::support::empty_home())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1)");
+    std::thread::sleep(Duration::from_millis(500));
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    assert_eq!(text.matches("Passphrase for").count(), 1, "{text}");
+    assert!(text.contains("3 hosts: 3 ok, 0 failed"), "{text}");
+    assert!(
+        !text.contains("correct horse"),
+        "the passphrase is not echoed: {text}"
+    );
 }
