@@ -177,6 +177,14 @@ impl ConfigXml {
         })?;
         let bom_length = if bytes.starts_with(BOM) { BOM.len() } else { 0 };
         let body = &text[bom_length..];
+        // A second BOM is not XML; quick-xml would skip it silently and
+        // every offset after it would be off by three bytes.
+        if body.starts_with('\u{feff}') {
+            return Err(ReadError::Malformed {
+                message: "a second byte order mark at the start of the file".into(),
+                at: Location { line: 1, column: 1 },
+            });
+        }
         check_well_formed(body)?;
 
         let mut reader = Reader::from_str(body);
@@ -335,12 +343,16 @@ fn read_parameter(
                 value = Some((unescaped, quote, span_start..span_start + raw.len()));
             }
             "secure" | "encrypt" => {
-                secure |= raw_text.trim().eq_ignore_ascii_case("true");
+                // Compared as an XML parser reads it: `&#116;rue` is `true`.
+                let flag = unescape_attribute(raw_text).map_err(|error| malformed(error.message))?;
+                secure |= flag.trim().eq_ignore_ascii_case("true");
             }
             _ => {}
         }
     }
-    let name = name.ok_or(ReadError::MissingName { at: location })?;
+    let name = name
+        .filter(|name| !name.is_empty())
+        .ok_or(ReadError::MissingName { at: location })?;
     let (value, quote, value_span) = value.ok_or_else(|| ReadError::MissingValue {
         name: name.clone(),
         at: location,

@@ -22,7 +22,7 @@ pub enum ReadError {
         "the root element is <{found}>, not <parameters>: this is not a MID Server config.xml"
     )]
     WrongRoot { found: String, at: Location },
-    #[error("<parameter> without a `name` attribute")]
+    #[error("<parameter> without a `name` attribute (or with an empty one)")]
     MissingName { at: Location },
     #[error("parameter `{name}` has no `value` attribute")]
     MissingValue { name: String, at: Location },
