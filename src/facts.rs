@@ -133,6 +133,20 @@ pub struct Facts {
     /// `.midfleet/journal`, when present: a transaction did not finish.
     #[serde(skip)]
     pub journal: Option<Vec<u8>>,
+    /// `.midfleet/config.after`: config.xml once the MID had started after
+    /// midfleet's last write.
+    #[serde(skip)]
+    pub after: Option<Vec<u8>>,
+    /// `.midfleet/lock`: `RUN DEADLINE` of a run holding the host.
+    #[serde(skip)]
+    pub lock: Option<Vec<u8>>,
+    /// Backup folders under `.midfleet/backups/`, oldest first.
+    pub backups: Vec<String>,
+    /// The newest backup's config.xml.
+    #[serde(skip)]
+    pub backup_config: Option<Vec<u8>>,
+    /// The host's clock (epoch seconds), for lock leases.
+    pub time: Option<u64>,
 }
 
 /// Why a reply could not be understood. Never holds reply bytes: they may
@@ -164,6 +178,11 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
     let mut service = None;
     let mut state = None;
     let mut journal = None;
+    let mut after = None;
+    let mut lock = None;
+    let mut backups = Vec::new();
+    let mut backup_config = None;
+    let mut time = None;
     loop {
         let line = reader.line()?;
         let mut words = line.split(' ');
@@ -172,6 +191,8 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
         match (keyword, rest.as_slice()) {
             ("end", []) => break,
             ("uid", [value]) => uid = Some(number(value)?),
+            ("time", [value]) => time = value.parse::<u64>().ok(),
+            ("backup", [name]) => backups.push(name.to_string()),
             ("config-stat", [uid, gid, mode, owner, group]) => {
                 let mode = u32::from_str_radix(mode, 8)
                     .map_err(|_| ReplyError(format!("bad mode `{mode}`")))?;
@@ -204,6 +225,9 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
                     "config" => config_bytes = Some(bytes),
                     "state" => state = Some(bytes),
                     "journal" => journal = Some(bytes),
+                    "after" => after = Some(bytes),
+                    "lock" => lock = Some(bytes),
+                    "backup-config" => backup_config = Some(bytes),
                     other => return Err(ReplyError(format!("unknown blob `{other}`"))),
                 }
             }
@@ -232,6 +256,11 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
         service: service.ok_or_else(|| ReplyError("no service state".into()))?,
         state,
         journal,
+        after,
+        lock,
+        backups,
+        backup_config,
+        time,
     })
 }
 

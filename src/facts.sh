@@ -75,7 +75,22 @@ case $kind in
 esac
 printf 'service %s %s %s\n' "$kind" "${unit:--}" "$state"
 
-# midfleet's own state on the host.
-[ -f "$MID_HOME/.midfleet/state.json" ] && blob state "$MID_HOME/.midfleet/state.json"
-[ -f "$MID_HOME/.midfleet/journal" ] && blob journal "$MID_HOME/.midfleet/journal"
+# midfleet's own state on the host: its record, the lock and journal of a
+# run, and the backups (newest last), with the newest one's config.xml for
+# `midfleet rollback`.
+printf 'time %s\n' "$(date +%s)"
+M="$MID_HOME/.midfleet"
+[ -f "$M/state.json" ] && blob state "$M/state.json"
+[ -f "$M/config.after" ] && blob after "$M/config.after"
+[ -f "$M/lock" ] && blob lock "$M/lock"
+[ -f "$M/journal" ] && blob journal "$M/journal"
+if [ -d "$M/backups" ]; then
+    newest=
+    for backup in "$M/backups"/*; do
+        [ -f "$backup/config.xml" ] || continue
+        newest=${backup##*/}
+        printf 'backup %s\n' "$newest"
+    done
+    [ -n "$newest" ] && blob backup-config "$M/backups/$newest/config.xml"
+fi
 printf 'end\n'

@@ -21,6 +21,7 @@
 // cold error path; boxing them everywhere would buy nothing.
 #![allow(clippy::result_large_err)]
 
+pub mod apply;
 pub mod check;
 pub mod cli;
 pub mod config_xml;
@@ -31,10 +32,13 @@ pub mod gather;
 pub mod inventory;
 pub mod lab;
 pub mod local_file;
+pub mod plan;
+pub mod planning;
 pub mod playbook;
 pub mod report;
 pub mod secret;
 pub mod source_file;
+pub mod state;
 pub mod template;
 pub mod transport;
 pub mod yaml;

@@ -12,13 +12,13 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
 /// Where a secret comes from. The reference itself is not secret and may be
 /// shown; what it resolves to is.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub enum SecretRef {
     /// An environment variable of midfleet's own process.
     Env(String),
@@ -29,6 +29,14 @@ pub enum SecretRef {
     Command(String),
     /// Asked on the terminal, once per label.
     Prompt(String),
+}
+
+impl TryFrom<String> for SecretRef {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<SecretRef, String> {
+        text.parse().map_err(|error: SecretError| error.to_string())
+    }
 }
 
 impl From<SecretRef> for String {

@@ -58,6 +58,14 @@ pub enum Command {
     Check(CheckArgs),
     Hosts(HostsArgs),
     Facts(FactsArgs),
+    Plan(PlanArgs),
+    Apply(ApplyArgs),
+    Rollback(RollbackArgs),
+    Unlock(UnlockArgs),
+    /// A throwaway local fleet of 5 MID hosts (real sshd, simulated MIDs):
+    /// facts, the plan of the user rotation, apply, and a second, empty
+    /// plan; then everything is torn down. Needs root and openssh-server.
+    Demo,
     Edit(EditArgs),
 }
 
@@ -93,14 +101,21 @@ pub struct InventoryArgs {
 impl InventoryArgs {
     /// The ssh configuration, `~` expanded.
     pub fn ssh_config(&self) -> Result<crate::transport::SshConfig, super::exit::Failure> {
-        let path = match self.ssh_config.strip_prefix("~") {
-            Ok(rest) => crate::transport::home_directory().join(rest),
-            Err(_) => self.ssh_config.clone(),
-        };
-        crate::transport::SshConfig::load(Some(&path)).map_err(|error| {
-            super::exit::Failure::usage(format!("cannot read the ssh configuration: {error}"))
-        })
+        load_ssh_config(&self.ssh_config)
     }
+}
+
+/// Reads an ssh configuration file, `~` expanded.
+pub fn load_ssh_config(
+    path: &std::path::Path,
+) -> Result<crate::transport::SshConfig, super::exit::Failure> {
+    let path = match path.strip_prefix("~") {
+        Ok(rest) => crate::transport::home_directory().join(rest),
+        Err(_) => path.to_path_buf(),
+    };
+    crate::transport::SshConfig::load(Some(&path)).map_err(|error| {
+        super::exit::Failure::usage(format!("cannot read the ssh configuration: {error}"))
+    })
 }
 
 /// How hosts are reached.
@@ -268,4 +283,150 @@ pub struct EditArgs {
     /// Show a unified diff of the change, sensitive values masked.
     #[arg(long)]
     pub diff: bool,
+}
+
+/// Show what a playbook would change on each host, reading every host.
+///
+/// Reads each selected host's config.xml and service over SSH (one exec
+/// per host), compares it with the playbook's desired values and prints a
+/// plan per host: `~` update, `+` add, `-` remove, the restart or start it
+/// needs, and why a value differs when it is not obvious. Changes nothing.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 no changes (or changes, without --detailed-exitcode), 1 a host failed, \
+2 changes pending (--detailed-exitcode), 3 bad inventory, playbook or secret.
+
+Examples:
+  MID_PASSWORD_EMEA01=... midfleet plan -i inventory/example.yml playbooks/rotate-user.yml
+  midfleet plan -i inventory/ playbooks/rotate-user.yml --out rotate.plan --detailed-exitcode"
+)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+
+    /// The playbook: desired parameters, rollout and health settings.
+    pub playbook: PathBuf,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// Also save the plan (JSON, mode 0600, no secret values) for
+    /// `midfleet apply --plan FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Exit 2 when there are changes (0 when none, 1 on errors).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+/// Apply a playbook (or a saved plan): per host, a transaction that
+/// finishes or rolls back on its own.
+///
+/// Plans first (or reads the saved plan), shows it, asks on a terminal
+/// (`--yes` otherwise), then rolls it out in batches: on each host a
+/// detached script stops the MID, checks the file is the one planned,
+/// backs it up, writes the new bytes atomically, starts the MID and waits
+/// for it to log in as the expected user — and puts everything back (and
+/// restarts) when anything fails. A dropped connection or a killed
+/// midfleet changes nothing about how a host's transaction ends.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Results: applied, unchanged, rolled_back (the old files are back and running), failed \
+(rollback failed too: see the backup path), unreachable, error (nothing changed), stale (the file \
+changed since the plan), locked (another run holds the host), skipped (batch cancelled).
+Exit codes: 0 every host applied or unchanged, 1 otherwise or interrupted, 3 bad input.
+
+Examples:
+  midfleet apply -i inventory/example.yml playbooks/rotate-user.yml
+  midfleet apply --plan rotate.plan --yes"
+)]
+pub struct ApplyArgs {
+    /// Inventory file or directory (repeat to merge); not with --plan.
+    #[arg(
+        short = 'i',
+        long = "inventory",
+        value_name = "INVENTORY",
+        required_unless_present = "plan",
+        conflicts_with = "plan"
+    )]
+    pub inventory: Vec<PathBuf>,
+
+    /// Narrow the playbook's hosts (not with --plan).
+    #[arg(long, value_name = "PATTERN", conflicts_with = "plan")]
+    pub limit: Option<String>,
+
+    /// The ssh client configuration to honour.
+    #[arg(
+        short = 'F',
+        long = "ssh-config",
+        value_name = "FILE",
+        default_value = "~/.ssh/config"
+    )]
+    pub ssh_config: PathBuf,
+
+    /// The playbook to apply (not with --plan).
+    #[arg(required_unless_present = "plan", conflicts_with = "plan")]
+    pub playbook: Option<PathBuf>,
+
+    /// Apply exactly this saved plan: hosts whose file changed since are
+    /// `stale` and untouched; a secret that now resolves differently stops
+    /// the run before any host.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+
+    /// Do not ask; required when not on a terminal.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// The local audit log (JSON lines; default
+    /// ~/.local/state/midfleet/audit.jsonl).
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+}
+
+/// Restore the newest backup midfleet made on each host, then restart the
+/// MID and wait for it to log in as the user of that backup.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// Do not ask; required when not on a terminal.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// Seconds to wait for each MID to log in after its start.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub health_timeout: u64,
+
+    /// The local audit log (JSON lines).
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+}
+
+/// Break the lock a dead run left on hosts. Says whose lock it was, and
+/// refuses while that run's lease is live, unless --force.
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    #[command(flatten)]
+    pub inventory: InventoryArgs,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// Break a lock whose lease is still live (only when you know its run
+    /// is gone: its transaction may otherwise still be changing the host).
+    #[arg(long)]
+    pub force: bool,
+
+    /// The local audit log (JSON lines).
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
 }

@@ -5,13 +5,17 @@
 //! stdout (data) and stderr (warnings, errors). Must not: hold logic the
 //! library should own.
 
+mod apply;
 mod args;
 mod check;
 mod console;
+mod demo;
 mod edit;
 mod exit;
 mod facts;
 mod hosts;
+mod maintenance;
+mod plan;
 mod progress;
 
 use std::ffi::OsString;
@@ -28,6 +32,11 @@ pub use exit::{Exit, Failure};
 
 /// Runs midfleet with `arguments` (the first is the program name).
 pub fn run(arguments: impl IntoIterator<Item = OsString>) -> ExitCode {
+    ExitCode::from(run_code(arguments))
+}
+
+/// [`run`], returning the exit code as a number.
+pub fn run_code(arguments: impl IntoIterator<Item = OsString>) -> u8 {
     let cli = match Cli::try_parse_from(arguments) {
         Ok(cli) => cli,
         Err(error) => {
@@ -37,7 +46,7 @@ pub fn run(arguments: impl IntoIterator<Item = OsString>) -> ExitCode {
             };
             // clap writes help to stdout and errors to stderr.
             let _ = error.print();
-            return exit.into();
+            return exit as u8;
         }
     };
     let console = Console::new(&cli.global);
@@ -45,13 +54,18 @@ pub fn run(arguments: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Check(arguments) => check::run(&console, arguments),
         Command::Hosts(arguments) => hosts::run(&console, arguments),
         Command::Facts(arguments) => facts::run(&console, arguments),
+        Command::Plan(arguments) => plan::run(&console, arguments),
+        Command::Apply(arguments) => apply::run(&console, arguments),
         Command::Edit(arguments) => edit::run(&console, arguments),
+        Command::Rollback(arguments) => maintenance::rollback(&console, arguments),
+        Command::Unlock(arguments) => maintenance::unlock_hosts(&console, arguments),
+        Command::Demo => demo::run(&console),
     };
     match outcome {
-        Ok(exit) => exit.into(),
+        Ok(exit) => exit as u8,
         Err(failure) => {
             console.error(&failure);
-            failure.exit.into()
+            failure.exit as u8
         }
     }
 }

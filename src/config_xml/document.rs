@@ -344,7 +344,8 @@ fn read_parameter(
             }
             "secure" | "encrypt" => {
                 // Compared as an XML parser reads it: `&#116;rue` is `true`.
-                let flag = unescape_attribute(raw_text).map_err(|error| malformed(error.message))?;
+                let flag =
+                    unescape_attribute(raw_text).map_err(|error| malformed(error.message))?;
                 secure |= flag.trim().eq_ignore_ascii_case("true");
             }
             _ => {}

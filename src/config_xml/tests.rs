@@ -524,12 +524,20 @@ fn fuzzing_finds_stay_fixed() {
     // Two BOMs: refused (quick-xml would skip the second and shift every
     // offset, so an unset could leave `"/>` behind).
     let double_bom = b"\xEF\xBB\xBF\xEF\xBB\xBF<parameters>\n  <parameter name=\"a\" value=\"1\"/>\n</parameters>\n";
-    assert!(matches!(read_error(double_bom), ReadError::Malformed { .. }));
+    assert!(matches!(
+        read_error(double_bom),
+        ReadError::Malformed { .. }
+    ));
     // `secure` is read as a parser reads it.
-    let document = parse("<parameters><parameter name=\"t\" encrypt=\"&#116;rue\" value=\"s3cret\"/></parameters>");
+    let document = parse(
+        "<parameters><parameter name=\"t\" encrypt=\"&#116;rue\" value=\"s3cret\"/></parameters>",
+    );
     assert!(document.get("t").unwrap().is_secure());
     let edited = document.edit(&[set("t", "other")]).unwrap();
     assert!(!format!("{:?}", edited.changes).contains("s3cret"));
     // An empty name is not a parameter midfleet can address.
-    assert!(matches!(read_error(b"<parameters><parameter name=\"\" value=\"\"/></parameters>"), ReadError::MissingName { .. }));
+    assert!(matches!(
+        read_error(b"<parameters><parameter name=\"\" value=\"\"/></parameters>"),
+        ReadError::MissingName { .. }
+    ));
 }

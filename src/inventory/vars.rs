@@ -5,7 +5,7 @@
 use std::fmt;
 
 use indexmap::IndexMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::Origin;
 use crate::yaml::{Kind, Node, Scalar};
@@ -141,7 +141,7 @@ pub enum KnownValue {
 }
 
 /// How the MID service is started and stopped on a host (`mid_service`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ServiceSpec {
     /// The systemd unit named by `APP_NAME` when it exists, else `mid.sh`;

@@ -1,6 +1,7 @@
 //! Rendering results for people and scripts. The library computes; this
 //! module turns results into text. It never decides what happens.
 
+pub mod audit;
 mod diff;
 mod table;
 
@@ -23,4 +24,49 @@ pub struct Silent;
 impl Reporter for Silent {
     fn host_step(&self, _host: &str, _step: &str) {}
     fn host_done(&self, _host: &str, _ok: bool, _summary: &str) {}
+}
+
+/// Now as RFC 3339 in UTC (`2026-11-27T11:45:00Z`), without a date crate.
+pub fn now_rfc3339() -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    rfc3339(seconds)
+}
+
+/// `seconds` since the epoch as RFC 3339 in UTC.
+pub fn rfc3339(seconds: u64) -> String {
+    let days = seconds / 86_400;
+    let time = seconds % 86_400;
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        time / 3600,
+        time / 60 % 60,
+        time % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_795_779_900), "2026-11-27T11:45:00Z");
+        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
 }

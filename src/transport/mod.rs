@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use ssh2::Session;
 
 use crate::inventory::{Host, JumpHop};
@@ -51,7 +51,7 @@ fn local_user() -> String {
 }
 
 /// One machine to reach: a target or a hop, with every setting decided.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoint {
     /// The inventory name (or the hop as written), for messages.
     pub label: String,
@@ -61,7 +61,7 @@ pub struct Endpoint {
     /// When set, the only key offered.
     pub identity_file: Option<PathBuf>,
     /// `IdentityFile`s from `~/.ssh/config`, offered after the agent's keys.
-    #[serde(skip)]
+    #[serde(default)]
     pub configured_identities: Vec<PathBuf>,
     pub jump: Vec<Endpoint>,
     pub connect_timeout: u64,
@@ -446,6 +446,17 @@ impl Connection {
     /// Runs `command` (fixed text: data goes on `stdin`), feeding `stdin`
     /// and collecting everything it prints.
     pub fn exec(&mut self, command: &str, stdin: &[u8]) -> Result<ExecOutput, TransportError> {
+        self.exec_streaming(command, stdin, &mut |_| {})
+    }
+
+    /// [`exec`](Self::exec), also handing each piece of stdout to
+    /// `on_output` as it arrives (for following long remote work).
+    pub fn exec_streaming(
+        &mut self,
+        command: &str,
+        stdin: &[u8],
+        on_output: &mut dyn FnMut(&[u8]),
+    ) -> Result<ExecOutput, TransportError> {
         let started = Instant::now();
         let label = self.label.clone();
         let failure = |doing: &str| {
@@ -469,10 +480,18 @@ impl Connection {
         })?;
         channel.send_eof().map_err(failure("closing the input"))?;
         let mut stdout = Vec::new();
+        let mut buffer = [0u8; 32 * 1024];
+        loop {
+            match channel.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(count) => {
+                    on_output(&buffer[..count]);
+                    stdout.extend_from_slice(&buffer[..count]);
+                }
+                Err(error) => return Err(read_failure(&self.label, error)),
+            }
+        }
         let mut stderr = Vec::new();
-        channel
-            .read_to_end(&mut stdout)
-            .map_err(|error| read_failure(&self.label, error))?;
         channel
             .stderr()
             .read_to_end(&mut stderr)

@@ -586,3 +586,17 @@ fn an_encrypted_key_asks_for_its_passphrase_once() {
         "the passphrase is not echoed: {text}"
     );
 }
+
+/// Not a test: `cargo test --test integration -- --ignored lab::keep_a_lab_up`
+/// starts a lab and keeps it for ten minutes, for looking around by hand
+/// (its inventory, key and known_hosts are printed).
+#[test]
+#[ignore = "a tool for debugging by hand, not a test"]
+fn keep_a_lab_up() {
+    let lab = lab(LabSpec::new(2, &midsim()));
+    eprintln!("LAB {}", lab.directory.display());
+    for host in &lab.hosts {
+        eprintln!("HOST {} {} {}", host.name, host.address, host.port);
+    }
+    std::thread::sleep(Duration::from_secs(600));
+}

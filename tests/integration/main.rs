@@ -1,6 +1,7 @@
 //! Integration tests: the real `midfleet` binary, run as an operator runs
 //! it. One test binary (STYLE.md); each area in its own module.
 
+mod apply;
 mod edit;
 mod inventory;
 mod lab;

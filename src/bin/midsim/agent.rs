@@ -52,7 +52,18 @@ fn run_until_stopped(agent_dir: &Path, logs: &Logs) -> u8 {
         logs.wrapper("STATUS", WRAPPER, &interrupt.to_string());
         return 0;
     }
-    if knobs.die_at_start {
+    let user_dies = knobs.die_at_start_if_user.as_deref().is_some_and(|user| {
+        std::fs::read(agent_dir.join("config.xml"))
+            .ok()
+            .and_then(|bytes| midfleet::config_xml::ConfigXml::parse(&bytes).ok())
+            .and_then(|document| {
+                document
+                    .get(midfleet::config_xml::names::USERNAME)
+                    .map(|parameter| parameter.value() == user)
+            })
+            .unwrap_or(false)
+    });
+    if knobs.die_at_start || user_dies {
         logs.wrapper("ERROR", WRAPPER, "JVM exited unexpectedly.");
         return 1;
     }

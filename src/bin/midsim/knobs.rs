@@ -8,6 +8,7 @@
 //! | `instance`       | none    | credential store file (relative: to mid_home); none = every login succeeds |
 //! | `start_delay_ms` | 200     | time before the MID writes its first log line   |
 //! | `die_at_start`   | false   | the JVM exits 1 after the delay, no agent log   |
+//! | `die_at_start_if_user` | none | as `die_at_start`, only while config.xml names this instance user (a start that fails with the new config only) |
 //! | `stop_hangs`     | false   | the MID ignores SIGTERM                         |
 //! | `owner_pid`      | none    | the MID exits when this process is gone         |
 
@@ -21,6 +22,7 @@ pub struct Knobs {
     pub instance: Option<PathBuf>,
     pub start_delay: Duration,
     pub die_at_start: bool,
+    pub die_at_start_if_user: Option<String>,
     pub stop_hangs: bool,
     pub owner_pid: Option<i32>,
 }
@@ -31,6 +33,7 @@ impl Default for Knobs {
             instance: None,
             start_delay: Duration::from_millis(200),
             die_at_start: false,
+            die_at_start_if_user: None,
             stop_hangs: false,
             owner_pid: None,
         }
@@ -83,6 +86,7 @@ fn parse(text: &str, base: &Path) -> Result<Knobs, (usize, String)> {
                 knobs.start_delay = Duration::from_millis(milliseconds);
             }
             "die_at_start" => knobs.die_at_start = boolean(key, value).map_err(fail)?,
+            "die_at_start_if_user" => knobs.die_at_start_if_user = Some(value.to_string()),
             "stop_hangs" => knobs.stop_hangs = boolean(key, value).map_err(fail)?,
             "owner_pid" => {
                 let pid = value
@@ -113,7 +117,7 @@ mod tests {
     #[test]
     fn every_knob() {
         let text = "# lab\n\ninstance = creds\nstart_delay_ms=50\ndie_at_start=true\n\
-                    stop_hangs=false\nowner_pid=42\n";
+                    stop_hangs=false\nowner_pid=42\ndie_at_start_if_user=svc_x\n";
         let knobs = parse(text, Path::new("/mid")).expect("parses");
         assert_eq!(
             knobs,
@@ -121,6 +125,7 @@ mod tests {
                 instance: Some(PathBuf::from("/mid/creds")),
                 start_delay: Duration::from_millis(50),
                 die_at_start: true,
+                die_at_start_if_user: Some("svc_x".into()),
                 stop_hangs: false,
                 owner_pid: Some(42),
             }

@@ -1,0 +1,649 @@
+//! Applying a plan: the rollout (batches, forks, one host per `mid_cluster`
+//! at a time, `max_fail`), and per host the transaction of SPEC.md, run on
+//! the host itself as a detached script that finishes or rolls back on its
+//! own, followed through its journal.
+//!
+//! Owns: turning a host's plan into the files of a run (new config.xml,
+//! state record, parameters), staging and starting it in one exec,
+//! following it (reconnecting if the connection drops), and the results.
+//! Must not: print — progress goes to the reporter.
+
+mod maintenance;
+mod rollout;
+pub mod stage;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::config_xml::{names, ConfigXml, Operation};
+use crate::facts;
+use crate::plan::{HostPlan, Plan, PlannedOperation};
+use crate::report::Reporter;
+use crate::secret::{SecretRef, SecretValue};
+use crate::state::{SaltedHash, StateRecord, FORMAT};
+use crate::transport::{
+    check_become, shell_command, shell_quote, FailureKind, Transport, TransportError,
+};
+
+pub use maintenance::{rollback_plan, unlock, UnlockResult};
+pub use rollout::rollout;
+
+/// Seconds a stop may take before it counts as hung.
+pub const STOP_TIMEOUT: u64 = 60;
+/// Backups kept per host.
+pub const KEEP_BACKUPS: u32 = 5;
+
+/// A host's result (SPEC.md's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Unchanged,
+    Applied,
+    RolledBack,
+    Failed,
+    Unreachable,
+    Error,
+    Stale,
+    Locked,
+    Skipped,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Unchanged => "unchanged",
+            Outcome::Applied => "applied",
+            Outcome::RolledBack => "rolled_back",
+            Outcome::Failed => "failed",
+            Outcome::Unreachable => "unreachable",
+            Outcome::Error => "error",
+            Outcome::Stale => "stale",
+            Outcome::Locked => "locked",
+            Outcome::Skipped => "skipped",
+        }
+    }
+
+    /// Success for the exit code: `unchanged` or `applied`.
+    pub fn is_success(self) -> bool {
+        matches!(self, Outcome::Unchanged | Outcome::Applied)
+    }
+
+    fn parse(word: &str) -> Option<Outcome> {
+        Some(match word {
+            "applied" => Outcome::Applied,
+            "unchanged" => Outcome::Unchanged,
+            "rolled_back" => Outcome::RolledBack,
+            "failed" => Outcome::Failed,
+            "error" => Outcome::Error,
+            "stale" => Outcome::Stale,
+            "locked" => Outcome::Locked,
+            _ => return None,
+        })
+    }
+}
+
+/// What happened on one host.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostResult {
+    pub host: String,
+    pub result: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub warnings: Vec<String>,
+    /// Parameters written (names only).
+    pub params: Vec<String>,
+    /// The backup folder on the host, when one was made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+    pub run: String,
+    pub seconds: f64,
+}
+
+/// Where the values of a plan come from at apply time.
+pub struct Values<'a> {
+    pub secrets: &'a BTreeMap<SecretRef, SecretValue>,
+    /// Literal sensitive values by (host, parameter): only when applying a
+    /// plan made in the same run (a plan file never holds them).
+    pub literals: &'a BTreeMap<(String, String), SecretValue>,
+}
+
+/// Settings of one apply run.
+pub struct ApplySettings {
+    pub run: String,
+    pub forks: usize,
+    pub health_timeout: u64,
+}
+
+/// A new run id: sortable by time, unique enough (`20261127T114500Z-1a2b3c`).
+pub fn new_run_id() -> String {
+    let stamp = crate::report::now_rfc3339().replace(['-', ':'], "");
+    let mut random = [0u8; 3];
+    let _ = std::fs::File::open("/dev/urandom")
+        .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut random));
+    format!(
+        "{stamp}-{}",
+        random
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect::<String>()
+    )
+}
+
+/// Applies the plan of every changing host, in the rollout's batches.
+pub fn apply(
+    plan: &Plan,
+    values: &Values<'_>,
+    transport: &Transport,
+    settings: &ApplySettings,
+    reporter: &dyn Reporter,
+    interrupted: &AtomicBool,
+) -> Vec<HostResult> {
+    rollout(plan, settings, interrupted, reporter, &|host: &HostPlan| {
+        let started = Instant::now();
+        reporter.host_step(&host.host, "connecting");
+        let mut result = run_host(host, values, transport, settings, reporter);
+        result.seconds = started.elapsed().as_secs_f64();
+        reporter.host_done(&host.host, result.result.is_success(), &summary(&result));
+        result
+    })
+}
+
+fn summary(result: &HostResult) -> String {
+    match &result.message {
+        Some(message) => format!("{}: {message}", result.result.as_str()),
+        None => result.result.as_str().to_string(),
+    }
+}
+
+fn result(
+    host: &HostPlan,
+    settings: &ApplySettings,
+    outcome: Outcome,
+    message: Option<String>,
+) -> HostResult {
+    HostResult {
+        host: host.host.clone(),
+        result: outcome,
+        message,
+        warnings: Vec::new(),
+        params: Vec::new(),
+        backup: None,
+        run: settings.run.clone(),
+        seconds: 0.0,
+    }
+}
+
+fn from_transport(host: &HostPlan, settings: &ApplySettings, error: &TransportError) -> HostResult {
+    let outcome = if error.kind.is_unreachable() {
+        Outcome::Unreachable
+    } else {
+        Outcome::Error
+    };
+    let mut message = error.message.clone();
+    if let Some(hint) = &error.hint {
+        message = format!("{message} (hint: {hint})");
+    }
+    result(host, settings, outcome, Some(message))
+}
+
+/// One host: read, check the fingerprint, build the run's files, stage and
+/// start the transaction, follow it to its end.
+fn run_host(
+    host: &HostPlan,
+    values: &Values<'_>,
+    transport: &Transport,
+    settings: &ApplySettings,
+    reporter: &dyn Reporter,
+) -> HostResult {
+    let mut connection = match transport.connect(&host.connection) {
+        Ok(connection) => connection,
+        Err(error) => return from_transport(host, settings, &error),
+    };
+    reporter.host_step(&host.host, "reading config.xml");
+    let inventory_host = host_for_facts(host);
+    let read = connection
+        .exec(
+            shell_command(host.become_root),
+            facts::script(&inventory_host).as_bytes(),
+        )
+        .and_then(|output| {
+            check_become(&host.host, &output)?;
+            facts::parse(&output.stdout).map_err(|error| {
+                TransportError::new(FailureKind::Protocol, &host.host, error.to_string())
+            })
+        });
+    let facts = match read {
+        Ok(facts) => facts,
+        Err(error) => return from_transport(host, settings, &error),
+    };
+    let original = match &facts.config {
+        Ok(file) => file,
+        Err(problem) => {
+            return result(
+                host,
+                settings,
+                Outcome::Error,
+                Some(format!("{}: {problem}", host.config)),
+            )
+        }
+    };
+    if host.fingerprint.as_deref() != Some(original.sha256.as_str()) {
+        return result(
+            host,
+            settings,
+            Outcome::Stale,
+            Some(
+                "config.xml changed since the plan was made; nothing was touched (plan again)"
+                    .into(),
+            ),
+        );
+    }
+    let files = match run_files(host, values, &facts, &original.bytes, settings) {
+        Ok(files) => files,
+        Err(message) => return result(host, settings, Outcome::Error, Some(message)),
+    };
+    reporter.host_step(&host.host, "starting the transaction");
+    let staging = stage::staging_script(
+        &host.mid_home,
+        &settings.run,
+        &[
+            stage::StagedFile {
+                name: "params.sh",
+                bytes: files.params.as_bytes(),
+            },
+            stage::StagedFile {
+                name: "original.xml",
+                bytes: &original.bytes,
+            },
+            stage::StagedFile {
+                name: "new.xml",
+                bytes: files.new.as_ref().map_or(&[][..], |bytes| bytes.as_slice()),
+            },
+            stage::StagedFile {
+                name: "state.json",
+                bytes: files.state.as_bytes(),
+            },
+            stage::StagedFile {
+                name: "history.json",
+                bytes: files.history.as_bytes(),
+            },
+        ],
+    );
+    let mut follower = Follower::new(host, reporter);
+    let deadline = Instant::now() + Duration::from_secs(files.lease_seconds + 30);
+    let mut outcome = None;
+    let mut lost: Option<TransportError> = None;
+    {
+        let mut pending = Vec::new();
+        let first = connection.exec_streaming(
+            shell_command(host.become_root),
+            staging.as_bytes(),
+            &mut |chunk| {
+                pending.extend_from_slice(chunk);
+                if let Some(end) = pending.iter().rposition(|byte| *byte == b'\n') {
+                    let complete: Vec<u8> = pending.drain(..=end).collect();
+                    if outcome.is_none() {
+                        outcome = follower.feed(&complete);
+                    }
+                }
+            },
+        );
+        match first {
+            Ok(output) => {
+                if let Err(error) = check_become(&host.host, &output) {
+                    return from_transport(host, settings, &error);
+                }
+            }
+            Err(error) => lost = Some(error),
+        }
+    }
+    drop(staging);
+    // The connection dropped while following: the transaction goes on on
+    // the host; reconnect and follow it while its lease lasts.
+    while outcome.is_none() && follower.started && !follower.gone && Instant::now() < deadline {
+        reporter.host_step(&host.host, "reconnecting to follow the transaction");
+        std::thread::sleep(Duration::from_secs(1));
+        let mut again = match transport.connect(&host.connection) {
+            Ok(again) => again,
+            Err(error) => {
+                lost = Some(error);
+                continue;
+            }
+        };
+        let script = stage::follow_script(&host.mid_home, &settings.run, follower.lines);
+        match again.exec(shell_command(host.become_root), script.as_bytes()) {
+            Ok(output) => outcome = follower.feed(&output.stdout),
+            Err(error) => lost = Some(error),
+        }
+    }
+    let mut host_result = match outcome {
+        Some((outcome, detail)) => result(host, settings, outcome, detail),
+        None if follower.stage_failure.is_some() => result(
+            host,
+            settings,
+            Outcome::Error,
+            Some(format!("staging the run failed: {}", follower.stage_failure.clone().unwrap_or_default())),
+        ),
+        None if !follower.started => result(
+            host,
+            settings,
+            Outcome::Error,
+            Some(match &lost {
+                Some(error) => format!("the transaction did not start: {}", error.message),
+                None => "the transaction did not start".into(),
+            }),
+        ),
+        None => result(
+            host,
+            settings,
+            Outcome::Unreachable,
+            Some(format!(
+                "lost the host while its transaction ran (last step: {}); it finishes or rolls back by itself — `midfleet plan` shows where it ended",
+                follower.last_step
+            )),
+        ),
+    };
+    host_result.params = files.written;
+    host_result.backup = follower.backup.clone();
+    if host_result.result.is_success() {
+        host_result.warnings = host.warnings.clone();
+    }
+    host_result
+}
+
+/// The inventory-shaped host the facts script needs.
+fn host_for_facts(host: &HostPlan) -> crate::inventory::Host {
+    crate::inventory::Host {
+        name: host.host.clone(),
+        address: host.connection.address.clone(),
+        port: Some(host.connection.port),
+        user: Some(host.connection.user.clone()),
+        identity_file: host.connection.identity_file.clone(),
+        become_root: host.become_root,
+        jump: Vec::new(),
+        connect_timeout: Some(host.connection.connect_timeout),
+        mid_home: host.mid_home.clone(),
+        config: host.config.clone(),
+        mid_cluster: host.mid_cluster.clone(),
+        service: host.service.clone(),
+        groups: Vec::new(),
+        template_context: Default::default(),
+    }
+}
+
+/// The files of one run.
+struct RunFiles {
+    params: String,
+    new: Option<zeroize::Zeroizing<Vec<u8>>>,
+    state: String,
+    history: String,
+    written: Vec<String>,
+    lease_seconds: u64,
+}
+
+fn run_files(
+    host: &HostPlan,
+    values: &Values<'_>,
+    facts: &facts::Facts,
+    original: &[u8],
+    settings: &ApplySettings,
+) -> Result<RunFiles, String> {
+    let document =
+        ConfigXml::parse(original).map_err(|error| format!("{}: {error}", host.config))?;
+    let mut resolved: Vec<(String, SecretValue, bool)> = Vec::new();
+    let mut unset: Vec<String> = Vec::new();
+    for operation in &host.operations {
+        match operation {
+            PlannedOperation::Set { param, value } => {
+                resolved.push((param.clone(), SecretValue::new(value.clone()), false))
+            }
+            PlannedOperation::SetSecret { param, reference } => {
+                let value = values.secrets.get(reference).ok_or_else(|| {
+                    format!("the secret {reference} for `{param}` is not resolved")
+                })?;
+                resolved.push((param.clone(), value.clone(), true));
+            }
+            PlannedOperation::SetLiteralSensitive { param } => {
+                let value = values.literals.get(&(host.host.clone(), param.clone())).ok_or_else(|| {
+                    format!("`{param}` has a literal value in the playbook, which a plan file never holds: apply the playbook itself, or use a secret reference")
+                })?;
+                resolved.push((param.clone(), value.clone(), true));
+            }
+            PlannedOperation::Unset { param } => unset.push(param.clone()),
+        }
+    }
+    let operations: Vec<Operation<'_>> = resolved
+        .iter()
+        .map(|(param, value, sensitive)| Operation::Set {
+            name: param,
+            value: value.expose(),
+            sensitive: *sensitive,
+        })
+        .chain(unset.iter().map(|param| Operation::Unset { name: param }))
+        .collect();
+    let edited = document
+        .edit(&operations)
+        .map_err(|error| format!("{}: {error}", host.config))?;
+    let new = edited
+        .document
+        .map(|document| zeroize::Zeroizing::new(document.bytes().to_vec()));
+
+    // The state record: earlier records carried over, new ones for every
+    // sensitive value written now, none for removed parameters.
+    let mut record = facts
+        .state
+        .as_deref()
+        .and_then(|bytes| StateRecord::parse(bytes).ok())
+        .unwrap_or_default();
+    record.format = FORMAT;
+    record.run = settings.run.clone();
+    for param in &unset {
+        record.written.remove(names::canonical(param));
+    }
+    for (param, value, sensitive) in &resolved {
+        let sensitive = *sensitive
+            || names::is_password(param)
+            || document
+                .get(param)
+                .is_some_and(|found| found.is_sensitive());
+        if sensitive {
+            record.written.insert(
+                names::canonical(param).to_string(),
+                SaltedHash::new(value.expose())?,
+            );
+        }
+    }
+    let action = if host.restore_from.is_some() {
+        "rollback"
+    } else if new.is_some() {
+        "apply"
+    } else if host.start_only {
+        "start"
+    } else {
+        "restart"
+    };
+    let written: Vec<String> = resolved
+        .iter()
+        .map(|(param, _, _)| param.clone())
+        .chain(unset.iter().cloned())
+        .collect();
+    let (kind, unit, start, stop, status) = match &host.service {
+        crate::inventory::ServiceSpec::Commands {
+            start,
+            stop,
+            status,
+        } => (
+            "commands",
+            String::new(),
+            start.clone(),
+            stop.clone(),
+            status.clone(),
+        ),
+        _ => (
+            host.service_found.as_deref().unwrap_or("mid.sh"),
+            host.service_unit.clone().unwrap_or_default(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ),
+    };
+    let lease_seconds = STOP_TIMEOUT * 2 + settings.health_timeout * 2 + 60;
+    let deadline = facts.time.unwrap_or_else(now) + lease_seconds;
+    let params = [
+        ("RUN", settings.run.clone()),
+        ("MID_HOME", host.mid_home.clone()),
+        ("CONFIG", host.config.clone()),
+        ("ACTION", action.to_string()),
+        ("SERVICE_KIND", kind.to_string()),
+        ("SERVICE_UNIT", unit),
+        ("START_COMMAND", start),
+        ("STOP_COMMAND", stop),
+        ("STATUS_COMMAND", status),
+        ("EXPECT_USER", host.expect_user.clone().unwrap_or_default()),
+        (
+            "ROLLBACK_USER",
+            host.current_user.clone().unwrap_or_default(),
+        ),
+        (
+            "KEY_PAIR_RESET",
+            if host.key_pair_reset { "1" } else { "0" }.to_string(),
+        ),
+        ("DEADLINE", deadline.to_string()),
+        ("HEALTH_TIMEOUT", settings.health_timeout.to_string()),
+        ("STOP_TIMEOUT", STOP_TIMEOUT.to_string()),
+        ("KEEP_BACKUPS", KEEP_BACKUPS.to_string()),
+        (
+            "RESTORE_FROM",
+            host.restore_from.clone().unwrap_or_default(),
+        ),
+    ]
+    .iter()
+    .map(|(name, value)| format!("{name}={}\n", shell_quote(value)))
+    .collect::<String>();
+    let history = format!(
+        "{{\"run\":{},\"action\":{},\"params\":{},\"user\":{},\"started\":{}",
+        json(&settings.run),
+        json(action),
+        serde_json::to_string(&written).unwrap_or_default(),
+        json(&local_user()),
+        now()
+    );
+    Ok(RunFiles {
+        params,
+        new,
+        state: record.to_json(),
+        history,
+        written,
+        lease_seconds,
+    })
+}
+
+fn json(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_default()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
+
+/// Who runs midfleet (for history and audit).
+pub fn local_user() -> String {
+    std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Reads the transaction's progress lines.
+struct Follower<'a> {
+    host: &'a str,
+    reporter: &'a dyn Reporter,
+    lines: usize,
+    started: bool,
+    gone: bool,
+    last_step: String,
+    backup: Option<String>,
+    stage_failure: Option<String>,
+    outcome: Option<(Outcome, Option<String>)>,
+}
+
+impl<'a> Follower<'a> {
+    fn new(host: &'a HostPlan, reporter: &'a dyn Reporter) -> Follower<'a> {
+        Follower {
+            host: &host.host,
+            reporter,
+            lines: 0,
+            started: false,
+            gone: false,
+            last_step: "none".into(),
+            backup: None,
+            stage_failure: None,
+            outcome: None,
+        }
+    }
+
+    /// Takes a chunk of output; the outcome once the run has ended.
+    fn feed(&mut self, output: &[u8]) -> Option<(Outcome, Option<String>)> {
+        for line in String::from_utf8_lossy(output).lines() {
+            if let Some(failure) = line.strip_prefix("midfleet-stage failed ") {
+                self.stage_failure = Some(failure.to_string());
+                continue;
+            }
+            if line == "midfleet-stage started" {
+                self.started = true;
+                continue;
+            }
+            if line == "midfleet-stage waiting" {
+                continue;
+            }
+            if line == "midfleet-stage gone" {
+                self.gone = true;
+                continue;
+            }
+            self.lines += 1;
+            let mut words = line.splitn(3, ' ');
+            let (_time, step, detail) = (
+                words.next(),
+                words.next().unwrap_or_default(),
+                words.next().unwrap_or_default(),
+            );
+            self.last_step = step.to_string();
+            match step {
+                "stop" => self.reporter.host_step(self.host, "stopping"),
+                "backup" => {
+                    self.backup = Some(detail.to_string());
+                    self.reporter.host_step(self.host, "backing up");
+                }
+                "write" => self.reporter.host_step(self.host, "writing"),
+                "start" => self.reporter.host_step(self.host, "starting"),
+                "health" if detail.is_empty() || detail == "wait" => {
+                    self.reporter.host_step(self.host, "waiting for login")
+                }
+                "rollback" => self.reporter.host_step(self.host, "rolling back"),
+                "result" => {
+                    let mut parts = detail.splitn(2, ' ');
+                    let word = parts.next().unwrap_or_default();
+                    let reason = parts
+                        .next()
+                        .map(str::to_string)
+                        .filter(|reason| !reason.is_empty());
+                    if let Some(outcome) = Outcome::parse(word) {
+                        self.outcome = Some((outcome, reason));
+                    }
+                }
+                "end" => {
+                    return self.outcome.clone().or(Some((
+                        Outcome::Error,
+                        Some("the run ended without a result".into()),
+                    )))
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,171 @@
+//! What one exec sends to a host to run a transaction: a staging script
+//! that writes the run's files into `.midfleet/runs/RUN/`, starts the
+//! transaction detached (`setsid`), and follows its progress until it ends.
+//!
+//! File contents travel inside the staging script (on stdin) as arguments
+//! of the shell's builtin `printf` — never on a command line of an external
+//! process, never in an environment — and each file's length is checked
+//! before anything runs.
+
+use zeroize::Zeroizing;
+
+use crate::transport::shell_quote;
+
+/// The transaction itself (POSIX sh).
+pub const TRANSACTION: &str = include_str!("transaction.sh");
+
+/// One file to stage.
+pub struct StagedFile<'a> {
+    pub name: &'static str,
+    pub bytes: &'a [u8],
+}
+
+/// Encodes `bytes` as a single-quoted `printf` format that prints exactly
+/// them: printable ASCII as is, `%` doubled, everything else (and `\` and
+/// `'`) as a three-digit octal escape.
+pub fn printf_format(bytes: &[u8]) -> String {
+    let mut format = String::with_capacity(bytes.len() + bytes.len() / 8 + 2);
+    format.push('\'');
+    for &byte in bytes {
+        match byte {
+            b'%' => format.push_str("%%"),
+            b'\\' | b'\'' => format.push_str(&format!("\\{byte:03o}")),
+            b' '..=b'~' => format.push(byte as char),
+            b'\n' => format.push('\n'),
+            _ => format.push_str(&format!("\\{byte:03o}")),
+        }
+    }
+    format.push('\'');
+    format
+}
+
+/// The staging script for run `run` under `mid_home`: writes `files`,
+/// starts the transaction, then follows it (see [`FOLLOW`]).
+pub fn staging_script(mid_home: &str, run: &str, files: &[StagedFile<'_>]) -> Zeroizing<String> {
+    let mut script = Zeroizing::new(String::new());
+    script.push_str(&format!(
+        "set -u\numask 077\nMID_HOME={}\nRUN={}\n",
+        shell_quote(mid_home),
+        shell_quote(run)
+    ));
+    script.push_str(STAGE_HEAD);
+    for file in files {
+        script.push_str(&format!(
+            "printf {} > \"$R/{}\" || fail write\n",
+            printf_format(file.bytes),
+            file.name
+        ));
+        script.push_str(&format!(
+            "[ \"$(wc -c < \"$R/{}\" | tr -d ' ')\" -eq {} ] || fail short-write\n",
+            file.name,
+            file.bytes.len()
+        ));
+    }
+    script.push_str(&format!(
+        "printf {} > \"$R/transaction.sh\" || fail write\n",
+        printf_format(TRANSACTION.as_bytes())
+    ));
+    script.push_str(STAGE_LAUNCH);
+    script.push_str(FOLLOW);
+    script
+}
+
+/// A script that only follows run `run` (after a reconnect), printing its
+/// progress from line `from`.
+pub fn follow_script(mid_home: &str, run: &str, from: usize) -> String {
+    format!(
+        "set -u\nMID_HOME={}\nRUN={}\nM=\"$MID_HOME/.midfleet\"\nR=\"$M/runs/$RUN\"\nn={from}\n[ -d \"$R\" ] || {{ echo 'midfleet-stage gone'; exit 0; }}\n{FOLLOW}",
+        shell_quote(mid_home),
+        shell_quote(run)
+    )
+}
+
+/// Checks and creates the run folder. `.midfleet` must be a real directory
+/// owned by the user running this (not a symlink someone planted).
+const STAGE_HEAD: &str = r#"fail() { printf 'midfleet-stage failed %s\n' "$1"; rm -rf "$R" 2>/dev/null; exit 0; }
+case "$(command -v printf)" in
+    printf) ;;
+    *) printf 'midfleet-stage failed no-builtin-printf\n'; exit 0 ;;
+esac
+M="$MID_HOME/.midfleet"
+R="$M/runs/$RUN"
+for d in "$M" "$M/runs" "$M/backups"; do
+    if [ -L "$d" ]; then printf 'midfleet-stage failed symlink %s\n' "$d"; exit 0; fi
+    if [ ! -d "$d" ]; then mkdir "$d" 2>/dev/null || { printf 'midfleet-stage failed mkdir %s\n' "$d"; exit 0; }; fi
+    if [ ! -O "$d" ]; then printf 'midfleet-stage failed owner %s\n' "$d"; exit 0; fi
+    chmod 700 "$d" || { printf 'midfleet-stage failed chmod %s\n' "$d"; exit 0; }
+done
+mkdir "$R" || { printf 'midfleet-stage failed mkdir %s\n' "$R"; exit 0; }
+"#;
+
+/// Starts the transaction detached: a dropped connection or a killed
+/// midfleet changes nothing about how it ends.
+const STAGE_LAUNCH: &str = r#"if command -v setsid >/dev/null 2>&1; then
+    setsid sh "$R/transaction.sh" "$R" </dev/null >"$R/out" 2>&1 &
+else
+    nohup sh "$R/transaction.sh" "$R" </dev/null >"$R/out" 2>&1 &
+fi
+printf 'midfleet-stage started\n'
+n=0
+"#;
+
+/// Prints the run's progress lines as they come, until its last line; a
+/// heartbeat line every few seconds keeps the channel (and any NAT) alive
+/// through a long health wait.
+const FOLLOW: &str = r#"nap() { sleep 0.1 2>/dev/null || sleep 1; }
+beat=0
+while :; do
+    beat=$((beat + 1))
+    if [ "$beat" -ge 50 ]; then
+        printf 'midfleet-stage waiting\n'
+        beat=0
+    fi
+    if [ -f "$R/progress" ]; then
+        total=$(wc -l < "$R/progress" | tr -d ' ')
+        if [ "$total" -gt "$n" ]; then
+            sed -n "$((n + 1)),${total}p" "$R/progress"
+            n=$total
+        fi
+        if tail -n 1 "$R/progress" 2>/dev/null | grep -q ' end$'; then
+            break
+        fi
+    fi
+    if [ ! -d "$R" ]; then
+        printf 'midfleet-stage gone\n'
+        break
+    fi
+    nap
+done
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printf_formats_print_exactly_the_bytes() {
+        let samples: [&[u8]; 5] = [
+            b"plain text\nwith lines\n",
+            b"%s %d %% \\n \\ ' \" $(id) `id` ${HOME}",
+            b"\x00\x01\x7f\xff\xfe\t\r\n",
+            "ünïcødé €".as_bytes(),
+            b"",
+        ];
+        for sample in samples {
+            let script = format!("printf {}", printf_format(sample));
+            let output = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .output()
+                .unwrap();
+            assert_eq!(output.stdout, sample, "{script}");
+            let dash = std::process::Command::new("dash")
+                .arg("-c")
+                .arg(&script)
+                .output();
+            if let Ok(output) = dash {
+                assert_eq!(output.stdout, sample, "dash: {script}");
+            }
+        }
+    }
+}

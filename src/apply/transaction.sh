@@ -1,0 +1,1031 @@
+# midfleet transaction: one apply, start, restart or rollback of one MID
+# Server, run on the MID host itself. POSIX sh. midfleet stages RUN_DIR
+# (`$MID_HOME/.midfleet/runs/$RUN`, 0700) and starts
+#
+#     setsid sh RUN_DIR/transaction.sh RUN_DIR   (stdin /dev/null, output RUN_DIR/out)
+#
+# so that a dropped connection or a killed midfleet never leaves a MID
+# stopped or half-changed. RUN_DIR holds `params.sh` (shell-quoted
+# assignments: RUN MID_HOME CONFIG ACTION SERVICE_KIND SERVICE_UNIT
+# START_COMMAND STOP_COMMAND STATUS_COMMAND EXPECT_USER ROLLBACK_USER
+# KEY_PAIR_RESET DEADLINE HEALTH_TIMEOUT STOP_TIMEOUT KEEP_BACKUPS
+# RESTORE_FROM), `original.xml` (the bytes the plan was made from),
+# `new.xml` (apply), `state.json` and `history.json`.
+#
+# Journal: one line per step, `EPOCH STEP [DETAIL]`, appended to
+# `$MID_HOME/.midfleet/journal` while the lock is held (to RUN_DIR/journal
+# when the lock is not ours: a live run owns .midfleet/journal), and each
+# line also to RUN_DIR/progress, which the staging session follows. Never
+# a secret. Steps and their details, in order:
+#
+#   lock | lock broken OLD_RUN | lock held OTHER_RUN (then: result locked)
+#   stop | stop already-stopped | stop fail timeout|still-running|deadline
+#   check ok | check stale | check stale running (ACTION=start) | check fail unreadable
+#   backup DIR | backup fail REASON
+#   write | write fail disk|mktemp|owner|mode|selinux|acl
+#   rename | rename fail
+#   start | start fail timeout|exit-N|deadline
+#   health ok | health fail could-not-authenticate|problem-while-decrypting|
+#               unable-to-load-keystore|xml-parser-error|not-running|timeout|
+#               deadline|interrupted
+#   rollback REASON          (the failure that made it roll back)
+#   restore DIR | restore fail REASON
+#   state | state fail REASON
+#   unlock
+#   result applied|rolled_back|failed|stale|locked|error [REASON] [BACKUP_DIR]
+#   end
+#
+# After `end` the journal moves to `.midfleet/backups/$RUN/journal` when
+# this run made that backup, else to RUN_DIR/journal; RUN_DIR/result holds
+# the result word; the staged new.xml and original.xml are removed; the
+# lock is removed last (only if it still names this run), so the next run
+# never shares a journal file with this one.
+#
+# Signals. HUP, INT and TERM only raise a flag: the forward steps stop at
+# the next safe point (before the rename: start the MID again, `error
+# interrupted`; after it: roll back); a rollback in progress finishes.
+# SIGKILL cannot be caught: nothing more runs. config.xml is then still
+# whole (every write is temp file + rename), the MID may be stopped, the
+# journal ends without `end` and the lock stays until its deadline; the
+# next midfleet run reads that journal (facts) and breaks the lock once its
+# deadline has passed (`lock broken RUN`), keeping the dead run's journal as
+# `.midfleet/runs/RUN/journal`.
+#
+# Timing. Every wait ends at DEADLINE (the lease in the lock). The forward
+# health wait also leaves room for a rollback (STOP_TIMEOUT + HEALTH_TIMEOUT
+# + 5 s), and a run whose lease cannot hold its worst case is refused before
+# anything is touched (`result error lease-too-short`). Only the start
+# commands of a recovery (putting the old state back) get at least 5 s even
+# at the deadline: a stopped MID is worse than a late one.
+#
+# No value from config.xml, new.xml or original.xml ever reaches the argv
+# or environment of a process: files are copied by path (cat, cp, cmp, mv).
+
+umask 077
+LC_ALL=C
+export LC_ALL
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}
+export PATH
+
+RUN_DIR=${1:-}
+case $RUN_DIR in
+    '') echo 'usage: transaction.sh RUN_DIR' >&2; exit 64 ;;
+    /*) ;;
+    *) RUN_DIR=$(pwd)/$RUN_DIR ;;
+esac
+if [ ! -d "$RUN_DIR" ]; then
+    echo "transaction.sh: $RUN_DIR: no such folder" >&2
+    exit 66
+fi
+exec </dev/null >>"$RUN_DIR/out" 2>&1 || exit 73
+
+interrupted=0
+signals=0
+trap 'interrupted=1; signals=$((signals + 1))' HUP INT TERM
+
+# --- state of this run ------------------------------------------------------
+journal_file=$RUN_DIR/journal   # until the lock is ours
+lock_held=0
+concluded=0
+was_running=0
+stopped_by_us=0      # the MID is down because of this run
+changed=0            # config.xml (or the keystore) differs from before
+backup_dir=
+config_tmp=
+marker=$RUN_DIR/.timed-out
+scratch_agent=$RUN_DIR/.agent-log
+scratch_wrapper=$RUN_DIR/.wrapper-log
+start_mark=$RUN_DIR/.start-mark
+newline='
+'
+
+now() { date +%s; }
+
+# journal STEP [DETAIL...]: one line, never a secret; also appended to
+# RUN_DIR/progress, which the staging session follows.
+journal() {
+    journal_line="$(now) $*"
+    printf '%s\n' "$journal_line" >>"$journal_file" 2>/dev/null
+    printf '%s\n' "$journal_line" >>"$RUN_DIR/progress" 2>/dev/null
+    return 0
+}
+
+if sleep 0.1 2>/dev/null; then
+    tick=0.1
+    ticks_per_check=5    # a status check every 0.5 s
+else
+    tick=1
+    ticks_per_check=1
+fi
+have_setsid=0
+command -v setsid >/dev/null 2>&1 && have_setsid=1
+
+# bounded SECONDS COMMAND [ARG...]: runs COMMAND (stdin /dev/null) in its
+# own session and returns its exit status; at SECONDS it and its session
+# get TERM, 2 s later KILL, and the status is 124. No polling: a watchdog
+# process (in its own session too) does the killing and is killed itself
+# when COMMAND ends first. Every kill names the pid as well as the group:
+# on a busy host a child may not have called setsid(2) yet.
+bounded() {
+    bounded_limit=$1
+    shift
+    [ "$bounded_limit" -ge 1 ] 2>/dev/null || bounded_limit=1
+    rm -f "$marker"
+    if [ "$have_setsid" = 1 ]; then
+        setsid "$@" </dev/null &
+        bounded_pid=$!
+        bounded_group=-$bounded_pid
+    else
+        "$@" </dev/null &
+        bounded_pid=$!
+        bounded_group=$bounded_pid
+    fi
+    # shellcheck disable=SC2016 # the watchdog's own arguments
+    set -- sh -c 'sleep "$1" || exit 0; : >"$4"; kill -TERM "$2" "$3" 2>/dev/null
+        sleep 2; kill -KILL "$2" "$3" 2>/dev/null' midfleet-watchdog \
+        "$bounded_limit" "$bounded_pid" "$bounded_group" "$marker"
+    if [ "$have_setsid" = 1 ]; then
+        setsid "$@" </dev/null >/dev/null 2>&1 &
+    else
+        "$@" </dev/null >/dev/null 2>&1 &
+    fi
+    bounded_watchdog=$!
+    # A trapped signal makes `wait` return early (> 128, nothing reaped):
+    # wait again. Only then: a pid, once reaped, may already be another
+    # process's.
+    while :; do
+        bounded_signals=$signals
+        wait "$bounded_pid"
+        bounded_status=$?
+        if [ "$signals" = "$bounded_signals" ] || [ "$bounded_status" -le 128 ] ||
+            ! kill -0 "$bounded_pid" 2>/dev/null; then
+            break
+        fi
+    done
+    # KILL, by pid first (it may not lead its group yet), then the group
+    # (its sleep): a TERM the watchdog inherited as ignored would not end it.
+    kill -KILL "$bounded_watchdog" 2>/dev/null
+    [ "$have_setsid" = 1 ] && kill -KILL "-$bounded_watchdog" 2>/dev/null
+    wait "$bounded_watchdog" 2>/dev/null
+    if [ -e "$marker" ]; then
+        rm -f "$marker"
+        return 124
+    fi
+    return "$bounded_status"
+}
+
+# limit SECONDS [FLOOR]: SECONDS, cut at the deadline, but at least FLOOR.
+limit() {
+    limit_value=$1
+    limit_left=$((DEADLINE - $(now)))
+    [ "$limit_left" -lt "$limit_value" ] && limit_value=$limit_left
+    [ "$limit_value" -lt "${2:-0}" ] && limit_value=$2
+    echo "$limit_value"
+}
+
+# service start|stop|status SECONDS
+service() {
+    case $SERVICE_KIND in
+        systemd)
+            if [ "$1" = status ]; then
+                bounded "$2" systemctl is-active --quiet -- "$SERVICE_UNIT"
+            else
+                bounded "$2" systemctl "$1" -- "$SERVICE_UNIT"
+            fi ;;
+        mid.sh) bounded "$2" "$MID_HOME/agent/bin/mid.sh" "$1" ;;
+        commands)
+            case $1 in
+                start) service_command=$START_COMMAND ;;
+                stop) service_command=$STOP_COMMAND ;;
+                *) service_command=$STATUS_COMMAND ;;
+            esac
+            bounded "$2" sh -c "$service_command" ;;
+    esac
+}
+
+running() {
+    service status 30 >/dev/null 2>&1
+}
+
+# stop_mid FLOOR: stops a running MID within STOP_TIMEOUT (and the
+# deadline), then confirms with status. Journals `stop …`.
+stop_mid() {
+    if ! running; then
+        journal stop already-stopped
+        return 0
+    fi
+    stop_limit=$(limit "$STOP_TIMEOUT" "${1:-0}")
+    if [ "$stop_limit" -lt 1 ]; then
+        stop_failure=deadline
+        journal stop fail deadline
+        return 1
+    fi
+    stop_began=$(now)
+    service stop "$stop_limit"
+    stop_status=$?
+    stopped_by_us=1
+    while :; do
+        if ! running; then
+            journal stop
+            return 0
+        fi
+        if [ "$stop_status" = 124 ]; then
+            stop_failure=timeout
+            journal stop fail timeout
+            return 1
+        fi
+        if [ $(($(now) - stop_began)) -ge "$stop_limit" ]; then
+            stop_failure=still-running
+            journal stop fail still-running
+            return 1
+        fi
+        sleep "$tick"
+    done
+}
+
+# start_mid SECONDS: runs the start command. Journals `start …`.
+start_mid() {
+    if [ "$1" -lt 1 ]; then
+        journal start fail deadline
+        return 1
+    fi
+    service start "$1"
+    start_status=$?
+    case $start_status in
+        0) journal start; stopped_by_us=0; return 0 ;;
+        124) journal start fail timeout ;;
+        *) journal start fail "exit-$start_status" ;;
+    esac
+    return 1
+}
+
+# recover_start: after a failure that changed nothing, start the MID again
+# when this run found it running and it is not.
+recover_start() {
+    if [ "$was_running" = 1 ] && ! running; then
+        start_mid "$(limit "$HEALTH_TIMEOUT" 5)"
+    fi
+    stopped_by_us=0
+}
+
+# --- health -------------------------------------------------------------------
+
+# file_id FILE: "INODE SIZE", or "- 0" when there is no file.
+file_id() {
+    stat -c '%i %s' -- "$1" 2>/dev/null || echo '- 0'
+}
+
+# mark_logs: remembers where the two logs end, before a start.
+mark_logs() {
+    # shellcheck disable=SC2046
+    set -- $(file_id "$MID_HOME/agent/logs/agent0.log.0") $(file_id "$MID_HOME/agent/logs/wrapper.log")
+    agent_inode=$1 agent_size=$2 wrapper_inode=$3 wrapper_size=$4
+    : >"$start_mark"
+}
+
+# new_text FILE ROTATED INODE SIZE: what FILE gained since (INODE, SIZE).
+# Rotated (another inode) or truncated (smaller): all of FILE, and before
+# it the rest of ROTATED past SIZE when ROTATED is the old file renamed or
+# was written since the start.
+new_text() {
+    new_file=$1 new_rotated=$2 new_inode=$3 new_size=$4
+    # shellcheck disable=SC2046
+    set -- $(file_id "$new_file")
+    if [ "$1" != - ] && [ "$1" = "$new_inode" ] && [ "$2" -ge "$new_size" ]; then
+        tail -c +"$((new_size + 1))" -- "$new_file"
+        return
+    fi
+    if [ "$new_inode" != - ] && [ -f "$new_rotated" ]; then
+        # shellcheck disable=SC2046
+        set -- $(file_id "$new_rotated")
+        if [ "$1" = "$new_inode" ] ||
+            [ -n "$(find "$new_rotated" -prune -newer "$start_mark" 2>/dev/null)" ]; then
+            tail -c +"$((new_size + 1))" -- "$new_rotated"
+        fi
+    fi
+    [ -f "$new_file" ] && cat -- "$new_file"
+}
+
+# logged_in USER: the new agent log text says the MID uses USER (the whole
+# name: `svc` is not `svc_mid`).
+logged_in() {
+    [ -z "$1" ] && return 0
+    grep -F -e "Setting basic authentication with user $1" -- "$scratch_agent" 2>/dev/null |
+        {
+            while IFS= read -r logged_line; do
+                case $logged_line in
+                    *"with user $1" | *"with user $1"[!A-Za-z0-9_.@-]*) exit 0 ;;
+                esac
+            done
+            exit 1
+        }
+}
+
+failure_reason() {
+    for failure in 'Could not authenticate' 'Problem while decrypting' \
+        'Unable to load keystore' 'XML parser error'; do
+        if grep -q -F -e "$failure" -- "$scratch_agent" "$scratch_wrapper" 2>/dev/null; then
+            echo "$failure" | tr 'A-Z ' 'a-z-'
+            return
+        fi
+    done
+}
+
+# health USER END FORWARD: waits until END (epoch) for the MID started after
+# mark_logs to log in as USER. FORWARD=1: an interrupt ends the wait.
+# Sets health_reason; journals `health …`.
+health() {
+    health_user=$1 health_end=$2 health_forward=$3
+    health_ticks=0 health_down=0
+    [ "$health_end" -gt "$DEADLINE" ] && health_end=$DEADLINE
+    while :; do
+        new_text "$MID_HOME/agent/logs/agent0.log.0" "$MID_HOME/agent/logs/agent0.log.1" \
+            "$agent_inode" "$agent_size" >"$scratch_agent" 2>/dev/null
+        new_text "$MID_HOME/agent/logs/wrapper.log" "$MID_HOME/agent/logs/wrapper.log.1" \
+            "$wrapper_inode" "$wrapper_size" >"$scratch_wrapper" 2>/dev/null
+        health_reason=$(failure_reason)
+        [ -n "$health_reason" ] && break
+        if logged_in "$health_user" &&
+            grep -q -F -e 'MID Server started' -e 'Successfully connected to instance' \
+                -- "$scratch_agent" 2>/dev/null && running; then
+            journal health ok
+            return 0
+        fi
+        if [ $((health_ticks % ticks_per_check)) -eq 0 ]; then
+            if running; then
+                health_down=0
+            else
+                health_down=$((health_down + 1))
+                if [ "$health_down" -ge 2 ]; then
+                    health_reason=not-running
+                    break
+                fi
+            fi
+        fi
+        if [ "$health_forward" = 1 ] && [ "$interrupted" = 1 ]; then
+            health_reason=interrupted
+            break
+        fi
+        health_now=$(now)
+        if [ "$health_now" -ge "$DEADLINE" ]; then
+            health_reason=deadline
+            break
+        fi
+        if [ "$health_now" -ge "$health_end" ]; then
+            health_reason=timeout
+            break
+        fi
+        sleep "$tick"
+        health_ticks=$((health_ticks + 1))
+    done
+    journal health fail "$health_reason"
+    return 1
+}
+
+# start_and_check USER END FORWARD: start, then health. Sets health_reason.
+# A recovery start (FORWARD=0) gets at least 5 s, even at the deadline.
+start_and_check() {
+    mark_logs
+    start_end=$2
+    [ "$start_end" -gt "$DEADLINE" ] && start_end=$DEADLINE
+    start_limit=$((start_end - $(now)))
+    if [ "$3" = 0 ] && [ "$start_limit" -lt 5 ]; then
+        start_limit=5
+    fi
+    if ! start_mid "$start_limit"; then
+        health_reason=start
+        return 1
+    fi
+    health "$1" "$2" "$3"
+}
+
+# --- files --------------------------------------------------------------------
+
+# prepare_config SOURCE MODE_REFERENCE LABEL_REFERENCE: an exclusive 0600
+# temp file beside config.xml with SOURCE's bytes, MODE_REFERENCE's owner,
+# group and mode, LABEL_REFERENCE's SELinux context and ACL; verified.
+# Sets config_tmp, or prepare_reason (and removes the temp file).
+prepare_config() {
+    config_tmp=$(mktemp "$config_dir/.config.xml.midfleet.XXXXXX") || {
+        config_tmp=
+        prepare_reason=mktemp
+        return 1
+    }
+    if ! cat -- "$1" >"$config_tmp"; then
+        prepare_failed disk
+        return 1
+    fi
+    if ! reference_stat=$(stat -c '%u %g %a' -- "$2") ||
+        ! temporary_stat=$(stat -c '%u %g' -- "$config_tmp"); then
+        prepare_failed owner
+        return 1
+    fi
+    # shellcheck disable=SC2086
+    set -- "$1" "$2" "$3" $reference_stat $temporary_stat
+    if [ "$4:$5" != "$7:$8" ] && ! chown -- "$4:$5" "$config_tmp"; then
+        prepare_failed owner
+        return 1
+    fi
+    if ! chmod -- "$6" "$config_tmp"; then
+        prepare_failed mode
+        return 1
+    fi
+    if [ -e "$3" ] && command -v chcon >/dev/null 2>&1 && selinux_enabled; then
+        if ! chcon --reference="$3" -- "$config_tmp"; then
+            prepare_failed selinux
+            return 1
+        fi
+    fi
+    if [ -e "$3" ] && command -v getfacl >/dev/null 2>&1 && command -v setfacl >/dev/null 2>&1; then
+        # Only an ACL beyond the mode bits is copied (setfacl on a file
+        # system without ACLs fails even for those).
+        if getfacl --absolute-names --skip-base -- "$3" 2>/dev/null | grep -q .; then
+            if ! getfacl --absolute-names -- "$3" >"$RUN_DIR/.acl" ||
+                ! setfacl --set-file="$RUN_DIR/.acl" -- "$config_tmp"; then
+                rm -f "$RUN_DIR/.acl"
+                prepare_failed acl
+                return 1
+            fi
+            rm -f "$RUN_DIR/.acl"
+        fi
+    fi
+    # A full disk or a short write shows here, before anything changed.
+    if ! cmp -s -- "$1" "$config_tmp"; then
+        prepare_failed disk
+        return 1
+    fi
+    sync -- "$config_tmp" 2>/dev/null || sync
+    return 0
+}
+
+prepare_failed() {
+    prepare_reason=$1
+    rm -f -- "$config_tmp"
+    config_tmp=
+}
+
+selinux_enabled() {
+    if command -v selinuxenabled >/dev/null 2>&1; then
+        selinuxenabled
+    else
+        [ -e /sys/fs/selinux/enforce ]
+    fi
+}
+
+# commit_config: renames the prepared temp file over config.xml.
+commit_config() {
+    if mv -f -- "$config_tmp" "$CONFIG"; then
+        config_tmp=
+        sync -- "$config_dir" 2>/dev/null || sync
+        return 0
+    fi
+    rm -f -- "$config_tmp"
+    config_tmp=
+    return 1
+}
+
+keystore_folders='security keystore'
+
+# make_backup DIR WITH_KEYSTORE: config.xml and, when asked, the keystore
+# folders (`folders` lists which were present, so that a restore also
+# removes one the MID created since). On failure sets backup_reason and
+# removes what it made.
+make_backup() {
+    if { [ ! -d "$MIDFLEET/backups" ] && ! mkdir -m 700 -- "$MIDFLEET/backups"; } ||
+        ! mkdir -m 700 -- "$1"; then
+        backup_reason='mkdir'
+        return 1
+    fi
+    if ! cp -p -- "$CONFIG" "$1/config.xml" || ! cmp -s -- "$CONFIG" "$1/config.xml"; then
+        backup_failed "$1"
+        return 1
+    fi
+    if [ "$2" = 1 ]; then
+        : >"$1/folders" || { backup_failed "$1"; return 1; }
+        for folder in $keystore_folders; do
+            if [ -e "$AGENT/$folder" ]; then
+                if ! cp -Rp -- "$AGENT/$folder" "$1/$folder" || ! same_tree "$AGENT/$folder" "$1/$folder"; then
+                    backup_failed "$1"
+                    return 1
+                fi
+                echo "$folder present" >>"$1/folders"
+            else
+                echo "$folder absent" >>"$1/folders"
+            fi
+        done
+    fi
+    sync 2>/dev/null
+    return 0
+}
+
+backup_failed() {
+    backup_reason=disk
+    rm -rf -- "$1"
+}
+
+same_tree() {
+    if command -v diff >/dev/null 2>&1; then
+        diff -r -- "$1" "$2" >/dev/null 2>&1
+    else
+        return 0
+    fi
+}
+
+# prune_backups: keeps the newest KEEP_BACKUPS backup folders (names sort
+# by time), never this run's nor the one a rollback restores.
+prune_backups() {
+    prune_count=0
+    for prune_folder in "$MIDFLEET/backups"/*/; do
+        [ -d "$prune_folder" ] && prune_count=$((prune_count + 1))
+    done
+    prune_excess=$((prune_count - KEEP_BACKUPS))
+    for prune_folder in "$MIDFLEET/backups"/*/; do
+        [ "$prune_excess" -gt 0 ] || break
+        [ -d "$prune_folder" ] || continue
+        prune_folder=${prune_folder%/}
+        case ${prune_folder##*/} in
+            "$RUN" | "$RESTORE_FROM") continue ;;
+        esac
+        rm -rf -- "$prune_folder" && prune_excess=$((prune_excess - 1))
+    done
+}
+
+# restore_from DIR: config.xml (temp + rename) and the keystore folders
+# DIR holds, byte for byte. Journals `restore …`.
+restore_from() {
+    if [ ! -f "$1/config.xml" ]; then
+        journal restore fail no-config-in-backup
+        return 1
+    fi
+    if ! cmp -s -- "$1/config.xml" "$CONFIG"; then
+        if ! prepare_config "$1/config.xml" "$1/config.xml" "$CONFIG"; then
+            journal restore fail "$prepare_reason"
+            return 1
+        fi
+        if ! commit_config; then
+            journal restore fail rename
+            return 1
+        fi
+    fi
+    if [ -f "$1/folders" ]; then
+        while read -r restore_folder restore_presence; do
+            case $restore_folder in security | keystore) ;; *) continue ;; esac
+            if [ "$restore_presence" = present ]; then
+                replace_folder "$1/$restore_folder" "$AGENT/$restore_folder" || {
+                    journal restore fail "$restore_folder"
+                    return 1
+                }
+            elif [ -e "$AGENT/$restore_folder" ]; then
+                rm -rf -- "${AGENT:?}/$restore_folder" || {
+                    journal restore fail "$restore_folder"
+                    return 1
+                }
+            fi
+        done <"$1/folders"
+    fi
+    sync 2>/dev/null
+    journal restore "$1"
+    return 0
+}
+
+# replace_folder SOURCE LIVE: LIVE becomes a copy of SOURCE; the copy is
+# made and checked beside LIVE first, then swapped in by renames.
+replace_folder() {
+    replace_new=$(dirname -- "$2")/.${2##*/}.midfleet-new.$RUN
+    replace_old=$(dirname -- "$2")/.${2##*/}.midfleet-old.$RUN
+    rm -rf -- "$replace_new" "$replace_old"
+    if ! cp -Rp -- "$1" "$replace_new" || ! same_tree "$1" "$replace_new"; then
+        rm -rf -- "$replace_new"
+        return 1
+    fi
+    if [ -e "$2" ] && ! mv -- "$2" "$replace_old"; then
+        rm -rf -- "$replace_new"
+        return 1
+    fi
+    if ! mv -- "$replace_new" "$2"; then
+        [ -e "$replace_old" ] && mv -- "$replace_old" "$2"
+        return 1
+    fi
+    rm -rf -- "$replace_old"
+    return 0
+}
+
+# record_state: config.xml as the healthy MID left it, and state.json; both
+# 0600, both temp + rename. Journals `state …`.
+record_state() {
+    if ! install_file "$CONFIG" "$MIDFLEET/config.after"; then
+        journal state fail config-after
+        return 1
+    fi
+    if [ -f "$RUN_DIR/state.json" ] && ! install_file "$RUN_DIR/state.json" "$MIDFLEET/state.json"; then
+        journal state fail state-json
+        return 1
+    fi
+    journal state
+    return 0
+}
+
+# install_file SOURCE TARGET: TARGET (0600) gets SOURCE's bytes atomically.
+install_file() {
+    install_tmp=$(mktemp "$MIDFLEET/.install.XXXXXX") || return 1
+    if cat -- "$1" >"$install_tmp" && cmp -s -- "$1" "$install_tmp" &&
+        mv -f -- "$install_tmp" "$2"; then
+        return 0
+    fi
+    rm -f -- "$install_tmp"
+    return 1
+}
+
+# --- lock -------------------------------------------------------------------------
+
+# take_lock: `.midfleet/lock` holds "RUN DEADLINE", created by link(2)
+# (atomic, and whole from its first instant). Returns 1 when another run
+# holds it (result concluded).
+take_lock() {
+    printf '%s %s\n' "$RUN" "$DEADLINE" >"$RUN_DIR/lock" || {
+        conclude error lock
+        return 1
+    }
+    lock_attempts=0
+    while [ "$lock_attempts" -lt 3 ]; do
+        lock_attempts=$((lock_attempts + 1))
+        if ln -- "$RUN_DIR/lock" "$LOCK" 2>/dev/null; then
+            lock_taken
+            journal lock
+            return 0
+        fi
+        if [ ! -e "$LOCK" ]; then
+            # No hard links here: an exclusive create (noclobber) instead.
+            if (set -C; cat -- "$RUN_DIR/lock" >"$LOCK") 2>/dev/null; then
+                lock_taken
+                journal lock
+                return 0
+            fi
+            [ -e "$LOCK" ] || { conclude error lock; return 1; }
+        fi
+        held_run='' held_deadline=''
+        read -r held_run held_deadline <"$LOCK" 2>/dev/null
+        case $held_deadline in '' | *[!0-9]*) held_deadline=0 ;; esac
+        if [ "$(now)" -le "$held_deadline" ]; then
+            journal lock held "$held_run"
+            conclude locked "$held_run"
+            return 1
+        fi
+        # Expired: take it away by rename, then make sure it was the lock
+        # we read (another run may have broken it and taken it meanwhile).
+        mv -f -- "$LOCK" "$RUN_DIR/lock.broken" 2>/dev/null || continue
+        broken_run='' broken_deadline=''
+        read -r broken_run broken_deadline <"$RUN_DIR/lock.broken" 2>/dev/null
+        case $broken_deadline in '' | *[!0-9]*) broken_deadline=0 ;; esac
+        if [ "$broken_run" != "$held_run" ] || [ "$broken_deadline" != "$held_deadline" ]; then
+            ln -- "$RUN_DIR/lock.broken" "$LOCK" 2>/dev/null
+            rm -f -- "$RUN_DIR/lock.broken"
+            continue
+        fi
+        rm -f -- "$RUN_DIR/lock.broken"
+        if ln -- "$RUN_DIR/lock" "$LOCK" 2>/dev/null; then
+            lock_taken "$held_run"
+            journal lock broken "$held_run"
+            return 0
+        fi
+    done
+    held_run=
+    read -r held_run held_deadline <"$LOCK" 2>/dev/null
+    journal lock held "$held_run"
+    conclude locked "$held_run"
+    return 1
+}
+
+# lock_taken [OLD_RUN]: the journal is now .midfleet/journal. A journal
+# left there belongs to a run that died without `end`: it is kept as that
+# run's journal (or this run's previous-journal when its owner is unknown).
+lock_taken() {
+    lock_held=1
+    if [ -e "$MIDFLEET/journal" ]; then
+        leftover=$RUN_DIR/previous-journal
+        if [ -n "${1:-}" ] && [ -d "$MIDFLEET/runs/$1" ] && [ ! -e "$MIDFLEET/runs/$1/journal" ]; then
+            leftover=$MIDFLEET/runs/$1/journal
+        fi
+        mv -f -- "$MIDFLEET/journal" "$leftover" 2>/dev/null || rm -f -- "$MIDFLEET/journal"
+    fi
+    journal_file=$MIDFLEET/journal
+}
+
+release_lock() {
+    released_run=''
+    read -r released_run _ <"$LOCK" 2>/dev/null
+    [ "$released_run" = "$RUN" ] && rm -f -- "$LOCK"
+    lock_held=0
+}
+
+# --- the end ------------------------------------------------------------------------
+
+# conclude RESULT [REASON...]: unlock, result, history, end; then move the
+# journal, remove the staged files and release the lock.
+conclude() {
+    [ "$concluded" = 1 ] && return 0
+    concluded=1
+    result=$1
+    [ "$lock_held" = 1 ] && journal unlock
+    journal result "$@"
+    printf '%s\n' "$result" >"$RUN_DIR/result.tmp" && mv -f -- "$RUN_DIR/result.tmp" "$RUN_DIR/result"
+    if [ -f "$RUN_DIR/history.json" ] && [ -n "${MIDFLEET:-}" ] && [ -d "$MIDFLEET" ]; then
+        history_head=$(cat -- "$RUN_DIR/history.json")
+        history_line="$history_head,\"result\":\"$result\",\"finished\":$(now)}"
+        printf '%s\n' "$history_line" >>"$MIDFLEET/history.jsonl"
+    fi
+    journal end
+    if [ "$lock_held" = 1 ]; then
+        journal_target=$RUN_DIR/journal
+        [ -n "$backup_dir" ] && [ -d "$backup_dir" ] && journal_target=$backup_dir/journal
+        mv -f -- "$journal_file" "$journal_target"
+        journal_file=$journal_target
+    fi
+    rm -f -- "$RUN_DIR/new.xml" "$RUN_DIR/original.xml" "$scratch_agent" "$scratch_wrapper" \
+        "$start_mark" "$marker"
+    [ -n "$config_tmp" ] && rm -f -- "$config_tmp"
+    [ "$lock_held" = 1 ] && release_lock
+    return 0
+}
+
+# The last resort, should the shell exit anywhere else (it should not).
+on_exit() {
+    [ "$concluded" = 1 ] && return
+    if [ "$changed" = 1 ] && [ "$ACTION" = rollback ]; then
+        put_back_current script-exit
+    elif [ "$changed" = 1 ]; then
+        roll_back script-exit
+    else
+        [ -n "$config_tmp" ] && rm -f -- "$config_tmp"
+        [ "$stopped_by_us" = 1 ] && recover_start
+        conclude error script-exit
+    fi
+}
+trap on_exit EXIT
+
+# --- parameters -----------------------------------------------------------------
+
+fail_early() {
+    conclude error "$1"
+    exit 1
+}
+
+[ -r "$RUN_DIR/params.sh" ] || fail_early params-missing
+sh -n "$RUN_DIR/params.sh" 2>/dev/null || fail_early params-syntax
+# shellcheck disable=SC1091
+. "$RUN_DIR/params.sh"
+RUN=${RUN:-} MID_HOME=${MID_HOME:-} CONFIG=${CONFIG:-} ACTION=${ACTION:-}
+SERVICE_KIND=${SERVICE_KIND:-} SERVICE_UNIT=${SERVICE_UNIT:-}
+START_COMMAND=${START_COMMAND:-} STOP_COMMAND=${STOP_COMMAND:-} STATUS_COMMAND=${STATUS_COMMAND:-}
+EXPECT_USER=${EXPECT_USER:-} ROLLBACK_USER=${ROLLBACK_USER:-} KEY_PAIR_RESET=${KEY_PAIR_RESET:-0}
+DEADLINE=${DEADLINE:-} HEALTH_TIMEOUT=${HEALTH_TIMEOUT:-} STOP_TIMEOUT=${STOP_TIMEOUT:-}
+KEEP_BACKUPS=${KEEP_BACKUPS:-5} RESTORE_FROM=${RESTORE_FROM:-}
+
+case $RUN in '' | *[!A-Za-z0-9._-]* | .*) fail_early params-run ;; esac
+for absolute in "$MID_HOME" "$CONFIG"; do
+    case $absolute in /*) ;; *) fail_early params-path ;; esac
+    case $absolute in *"$newline"*) fail_early params-path ;; esac
+done
+for number in "$DEADLINE" "$HEALTH_TIMEOUT" "$STOP_TIMEOUT" "$KEEP_BACKUPS"; do
+    case $number in '' | *[!0-9]*) fail_early params-number ;; esac
+done
+[ "$KEEP_BACKUPS" -ge 1 ] || fail_early params-number
+case $KEY_PAIR_RESET in 0 | 1) ;; *) fail_early params-key-pair-reset ;; esac
+case $ACTION in apply | start | restart | rollback) ;; *) fail_early params-action ;; esac
+case $SERVICE_KIND in
+    systemd) [ -n "$SERVICE_UNIT" ] || fail_early params-service ;;
+    mid.sh) ;;
+    commands)
+        if [ -z "$START_COMMAND" ] || [ -z "$STOP_COMMAND" ] || [ -z "$STATUS_COMMAND" ]; then
+            fail_early params-service
+        fi ;;
+    *) fail_early params-service ;;
+esac
+MIDFLEET=$MID_HOME/.midfleet
+LOCK=$MIDFLEET/lock
+AGENT=$MID_HOME/agent
+config_dir=$(dirname -- "$CONFIG")
+[ -d "$MIDFLEET" ] || fail_early no-midfleet-folder
+case $ACTION in
+    apply)
+        if [ ! -s "$RUN_DIR/new.xml" ] || [ ! -f "$RUN_DIR/original.xml" ]; then
+            fail_early staged-files-missing
+        fi ;;
+    rollback)
+        case $RESTORE_FROM in '' | *[!A-Za-z0-9._-]* | .*) fail_early no-backup ;; esac
+        [ -f "$MIDFLEET/backups/$RESTORE_FROM/config.xml" ] || fail_early no-backup ;;
+esac
+case $ACTION in
+    apply | rollback)
+        if [ ! -f "$CONFIG" ] || [ -L "$CONFIG" ]; then
+            fail_early config-not-a-regular-file
+        fi ;;
+esac
+
+# The lease must hold the worst case: the forward stop and health, and a
+# rollback's stop and health after them.
+rollback_reserve=$((STOP_TIMEOUT + HEALTH_TIMEOUT + 5))
+case $ACTION in
+    apply | rollback) lease_needed=$((STOP_TIMEOUT + HEALTH_TIMEOUT + rollback_reserve)) ;;
+    restart) lease_needed=$((STOP_TIMEOUT + HEALTH_TIMEOUT)); rollback_reserve=0 ;;
+    start) lease_needed=$HEALTH_TIMEOUT; rollback_reserve=0 ;;
+esac
+[ $((DEADLINE - $(now))) -ge "$lease_needed" ] || fail_early lease-too-short
+
+# --- the transaction ------------------------------------------------------------
+
+# check_plan: config.xml still holds the bytes the plan was made from.
+# Journals `check …`; concludes on a mismatch. (The MID is stopped, or was
+# found stopped, so the file is stable.)
+check_plan() {
+    if [ "$ACTION" = start ] && running; then
+        journal check stale running
+        conclude stale running
+        return 1
+    fi
+    if [ -f "$RUN_DIR/original.xml" ]; then
+        cmp -s -- "$CONFIG" "$RUN_DIR/original.xml"
+        case $? in
+            0) ;;
+            1)
+                journal check stale
+                recover_start
+                conclude stale
+                return 1 ;;
+            *)
+                journal check fail unreadable
+                recover_start
+                conclude error unreadable
+                return 1 ;;
+        esac
+    fi
+    journal check ok
+    return 0
+}
+
+# interrupted_before_change: an interrupt before the first change ends the
+# run with nothing changed.
+interrupted_before_change() {
+    [ "$interrupted" = 1 ] || return 1
+    [ -n "$config_tmp" ] && rm -f -- "$config_tmp" && config_tmp=
+    recover_start
+    conclude error interrupted
+    return 0
+}
+
+stop_or_conclude() {
+    running && was_running=1
+    if ! stop_mid; then
+        # Nothing changed: the MID runs on as it was, or is started again.
+        recover_start
+        conclude error "stop-$stop_failure"
+        return 1
+    fi
+    return 0
+}
+
+# roll_back REASON: after a failure past the first change.
+roll_back() {
+    journal rollback "$1"
+    stop_mid 5
+    if ! restore_from "$backup_dir"; then
+        start_and_check "$ROLLBACK_USER" $(($(now) + HEALTH_TIMEOUT)) 0
+        conclude failed restore "$backup_dir"
+        return
+    fi
+    changed=0
+    if start_and_check "$ROLLBACK_USER" $(($(now) + HEALTH_TIMEOUT)) 0; then
+        conclude rolled_back "$1"
+    else
+        conclude failed "rollback-$health_reason" "$backup_dir"
+    fi
+}
+
+forward_end() {
+    forward_end_value=$(($(now) + HEALTH_TIMEOUT))
+    forward_limit=$((DEADLINE - rollback_reserve))
+    [ "$forward_end_value" -gt "$forward_limit" ] && forward_end_value=$forward_limit
+    echo "$forward_end_value"
+}
+
+run_apply() {
+    take_lock || return
+    interrupted_before_change && return
+    stop_or_conclude || return
+    check_plan || return
+    interrupted_before_change && return
+    backup_dir=$MIDFLEET/backups/$RUN
+    if ! make_backup "$backup_dir" "$KEY_PAIR_RESET"; then
+        journal backup fail "$backup_reason"
+        backup_dir=
+        recover_start
+        conclude error "backup-$backup_reason"
+        return
+    fi
+    journal backup "$backup_dir"
+    prune_backups
+    if ! prepare_config "$RUN_DIR/new.xml" "$CONFIG" "$CONFIG"; then
+        journal write fail "$prepare_reason"
+        recover_start
+        conclude error "$prepare_reason"
+        return
+    fi
+    journal write
+    interrupted_before_change && return
+    if ! commit_config; then
+        journal rename fail
+        recover_start
+        conclude error rename
+        return
+    fi
+    changed=1
+    journal rename
+    if start_and_check "$EXPECT_USER" "$(forward_end)" 1; then
+        changed=0
+        if record_state; then
+            conclude applied
+        else
+            conclude applied state-not-recorded
+        fi
+    else
+        roll_back "$health_reason"
+    fi
+}
+
+run_start() {
+    take_lock || return
+    interrupted_before_change && return
+    check_plan || return
+    if start_and_check "$EXPECT_USER" "$(forward_end)" 1; then
+        if record_state; then conclude applied; else conclude applied state-not-recorded; fi
+    else
+        conclude failed "$health_reason"
+    fi
+}
+
+run_restart() {
+    take_lock || return
+    interrupted_before_change && return
+    stop_or_conclude || return
+    check_plan || return
+    interrupted_before_change && return
+    if start_and_check "$EXPECT_USER" "$(forward_end)" 1; then
+        if record_state; then conclude applied; else conclude applied state-not-recorded; fi
+    else
+        conclude failed "$health_reason"
+    fi
+}
+
+# ACTION=rollback: the current files are saved first, then the named backup
+# is restored; when the MID does not come up on it, the saved files go back.
+run_rollback() {
+    take_lock || return
+    interrupted_before_change && return
+    stop_or_conclude || return
+    check_plan || return
+    interrupted_before_change && return
+    source_dir=$MIDFLEET/backups/$RESTORE_FROM
+    with_keystore=$KEY_PAIR_RESET
+    [ -f "$source_dir/folders" ] && with_keystore=1
+    backup_dir=$MIDFLEET/backups/$RUN
+    if ! make_backup "$backup_dir" "$with_keystore"; then
+        journal backup fail "$backup_reason"
+        backup_dir=
+        recover_start
+        conclude error "backup-$backup_reason"
+        return
+    fi
+    journal backup "$backup_dir"
+    prune_backups
+    changed=1
+    if ! restore_from "$source_dir"; then
+        put_back_current restore
+        return
+    fi
+    if start_and_check "$ROLLBACK_USER" "$(forward_end)" 1; then
+        changed=0
+        if record_state; then conclude applied; else conclude applied state-not-recorded; fi
+        return
+    fi
+    put_back_current "$health_reason"
+}
+
+# put_back_current REASON: ACTION=rollback failed; the files saved before
+# it go back and the MID is started on them. Always `failed`.
+put_back_current() {
+    journal rollback "$1"
+    stop_mid 5
+    restore_from "$backup_dir" && changed=0
+    start_mid "$(limit "$HEALTH_TIMEOUT" 5)"
+    conclude failed "$1" "$backup_dir"
+}
+
+case $ACTION in
+    apply) run_apply ;;
+    start) run_start ;;
+    restart) run_restart ;;
+    rollback) run_rollback ;;
+esac
+[ "$concluded" = 1 ] || conclude error script-exit
+trap - EXIT
+[ "$result" = applied ]

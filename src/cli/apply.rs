@@ -1,0 +1,283 @@
+//! `midfleet apply`.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::Serialize;
+
+use super::args::{load_ssh_config, ApplyArgs, OutputFormat};
+use super::console::Console;
+use super::exit::{Exit, Failure};
+use super::progress::Progress;
+use crate::apply::{apply, local_user, new_run_id, ApplySettings, HostResult, Outcome, Values};
+use crate::plan::{Plan, FORMAT_VERSION};
+use crate::planning::PlanRequest;
+use crate::report::{audit, render_table};
+use crate::secret::{SecretRef, SecretResolver, SecretValue};
+
+/// Set by Ctrl-C: no new host starts.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_signal: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+    // A second Ctrl-C ends midfleet at once; the hosts' transactions go on
+    // by themselves.
+    // SAFETY: signal(2) is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+    }
+}
+
+#[derive(Serialize)]
+struct AuditRecord<'a> {
+    time: String,
+    user: String,
+    command: &'static str,
+    run: &'a str,
+    playbook: &'a str,
+    hosts: Vec<AuditHost<'a>>,
+    interrupted: bool,
+}
+
+#[derive(Serialize)]
+struct AuditHost<'a> {
+    host: &'a str,
+    result: Outcome,
+    params: &'a [String],
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    run: &'a str,
+    results: &'a [HostResult],
+    interrupted: bool,
+}
+
+pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
+    let transport = arguments.connection.transport(true)?;
+    let forks = usize::from(arguments.connection.forks);
+    let (plan, secrets, literals) = match &arguments.plan {
+        Some(path) => {
+            let plan = read_plan(path)?;
+            let secrets = re_resolve(&plan)?;
+            (plan, secrets, Default::default())
+        }
+        None => {
+            let ssh_config = load_ssh_config(&arguments.ssh_config)?;
+            let playbook = arguments
+                .playbook
+                .as_deref()
+                .ok_or_else(|| Failure::usage("a playbook or --plan is needed"))?;
+            let planned = super::plan::plan(
+                console,
+                &transport,
+                &PlanRequest {
+                    inventory: &arguments.inventory,
+                    playbook,
+                    limit: arguments.limit.as_deref(),
+                    ssh_config: &ssh_config,
+                    forks,
+                },
+            )?;
+            (planned.plan, planned.secrets, planned.literals)
+        }
+    };
+    // The plan goes to stdout for people; with --output json, stdout is the
+    // results, so the plan is shown on stderr.
+    let shown = super::plan::human(console, &plan);
+    match console.output {
+        OutputFormat::Human => console.data(&shown),
+        OutputFormat::Json => eprint!("{shown}"),
+    }
+    if !plan.has_changes() {
+        eprintln!("Nothing to apply.");
+    } else if !confirm(arguments.yes, plan.changing().count())? {
+        eprintln!("Apply cancelled; nothing was changed.");
+        return Ok(Exit::Failed);
+    }
+    let run = new_run_id();
+    let health_timeout = plan.rollout.health_timeout;
+    // SAFETY: installing a handler that only stores to an atomic.
+    unsafe {
+        libc::signal(
+            libc::SIGINT,
+            on_interrupt as *const () as libc::sighandler_t,
+        );
+    }
+    let progress = Progress::new("apply", plan.changing().count());
+    let results = apply(
+        &plan,
+        &Values {
+            secrets: &secrets,
+            literals: &literals,
+        },
+        &transport,
+        &ApplySettings {
+            run: run.clone(),
+            forks,
+            health_timeout,
+        },
+        &progress,
+        &INTERRUPTED,
+    );
+    progress.finish();
+    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+    let audit_path = arguments
+        .audit_log
+        .clone()
+        .unwrap_or_else(audit::default_path);
+    let record = AuditRecord {
+        time: crate::report::now_rfc3339(),
+        user: local_user(),
+        command: "apply",
+        run: &run,
+        playbook: &plan.playbook.path,
+        hosts: results
+            .iter()
+            .map(|result| AuditHost {
+                host: &result.host,
+                result: result.result,
+                params: &result.params,
+            })
+            .collect(),
+        interrupted,
+    };
+    if let Err(error) = audit::append(&audit_path, &record) {
+        console.warning(&format!("cannot write the audit log: {error}"));
+    }
+    match console.output {
+        OutputFormat::Json => {
+            let json = serde_json::to_string_pretty(&Report {
+                run: &run,
+                results: &results,
+                interrupted,
+            })
+            .map_err(|error| Failure::failed(error.to_string()))?;
+            console.data(&format!("{json}\n"));
+        }
+        OutputFormat::Human => console.data(&human_results(&run, &results, interrupted)),
+    }
+    let all_good = results.iter().all(|result| result.result.is_success());
+    Ok(if all_good && !interrupted {
+        Exit::Success
+    } else {
+        Exit::Failed
+    })
+}
+
+pub fn human_results(run: &str, results: &[HostResult], interrupted: bool) -> String {
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .filter(|result| result.result != Outcome::Unchanged)
+        .map(|result| {
+            vec![
+                result.host.clone(),
+                result.result.as_str().to_string(),
+                format!("{:.1}s", result.seconds),
+                result.message.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let mut text = String::new();
+    if !rows.is_empty() {
+        text.push('\n');
+        text.push_str(&render_table(&["HOST", "RESULT", "TIME", "DETAIL"], &rows));
+    }
+    for result in results {
+        for warning in &result.warnings {
+            text.push_str(&format!("warning: {}: {warning}\n", result.host));
+        }
+        if let (Some(backup), Outcome::Failed) = (&result.backup, result.result) {
+            text.push_str(&format!("{}: the backup is in {backup}\n", result.host));
+        }
+    }
+    let mut counts: Vec<(Outcome, usize)> = Vec::new();
+    for result in results {
+        match counts
+            .iter_mut()
+            .find(|(outcome, _)| *outcome == result.result)
+        {
+            Some((_, count)) => *count += 1,
+            None => counts.push((result.result, 1)),
+        }
+    }
+    let summary: Vec<String> = counts
+        .iter()
+        .map(|(outcome, count)| format!("{count} {}", outcome.as_str()))
+        .collect();
+    text.push_str(&format!("\nApply {run}: {}.\n", summary.join(", ")));
+    if interrupted {
+        text.push_str("Interrupted: hosts not started were skipped; running transactions finished on their hosts.\n");
+    }
+    text
+}
+
+/// Asks on the terminal; without one, `--yes` is required.
+pub fn confirm(yes: bool, hosts: usize) -> Result<bool, Failure> {
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(Failure::usage(
+            "apply changes hosts and needs --yes when not run on a terminal",
+        )
+        .with_hint("review the plan (`midfleet plan`), then run apply with --yes"));
+    }
+    eprint!(
+        "\nApply these changes to {hosts} host{}? Only 'yes' is accepted: ",
+        if hosts == 1 { "" } else { "s" }
+    );
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|error| Failure::failed(error.to_string()))?;
+    Ok(answer.trim() == "yes")
+}
+
+fn read_plan(path: &std::path::Path) -> Result<Plan, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| Failure::usage(format!("{}: {error}", path.display())))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|error| {
+        Failure::usage(format!("{}: not a midfleet plan: {error}", path.display()))
+    })?;
+    let version = value
+        .get("format_version")
+        .and_then(serde_json::Value::as_u64);
+    if version != Some(u64::from(FORMAT_VERSION)) {
+        return Err(Failure::usage(format!(
+            "{}: plan format {} is not the {FORMAT_VERSION} this midfleet applies",
+            path.display(),
+            version.map_or("unknown".to_string(), |version| version.to_string())
+        ))
+        .with_hint("make the plan again with this version of midfleet"));
+    }
+    serde_json::from_value(value).map_err(|error| {
+        Failure::usage(format!("{}: not a midfleet plan: {error}", path.display()))
+    })
+}
+
+/// Resolves the plan's secrets again; any that now resolves to another
+/// value stops the run before any host is touched.
+fn re_resolve(plan: &Plan) -> Result<std::collections::BTreeMap<SecretRef, SecretValue>, Failure> {
+    let mut resolver = SecretResolver::new();
+    let mut values = std::collections::BTreeMap::new();
+    for info in &plan.secrets {
+        let reference: SecretRef = info
+            .reference
+            .parse()
+            .map_err(|error: crate::secret::SecretError| Failure::usage(error.to_string()))?;
+        let value = resolver.resolve(&reference).map_err(|error| {
+            let hint = error.hint().map(str::to_string);
+            Failure::usage(error.to_string()).with_optional_hint(hint)
+        })?;
+        if !info.value_hash.matches(value.expose()) {
+            return Err(Failure::failed(format!(
+                "secret {reference} now resolves to a different value than when the plan was made; no host was touched"
+            ))
+            .with_hint("make the plan again (`midfleet plan … --out FILE`)"));
+        }
+        values.insert(reference, value);
+    }
+    Ok(values)
+}

@@ -1,0 +1,214 @@
+//! `midfleet rollback` and `midfleet unlock`.
+
+use serde::Serialize;
+
+use super::args::{OutputFormat, RollbackArgs, UnlockArgs};
+use super::console::Console;
+use super::exit::{Exit, Failure};
+use super::progress::Progress;
+use crate::apply::{apply, local_user, new_run_id, rollback_plan, unlock, ApplySettings, Values};
+use crate::check::select_hosts;
+use crate::diagnostic::Diagnostics;
+use crate::gather::{gather, HostFacts};
+use crate::plan::{Plan, PlaybookInfo, RolloutSettings, FORMAT_VERSION};
+use crate::report::{audit, render_table};
+use crate::template::Templates;
+use crate::transport::Transport;
+
+/// Reads every selected host (for rollback and unlock).
+fn read_hosts(
+    console: &Console,
+    inventory: &super::args::InventoryArgs,
+    transport: &Transport,
+    forks: usize,
+    task: &str,
+) -> Result<Vec<HostFacts>, Failure> {
+    let mut diagnostics = Diagnostics::new();
+    let selected = select_hosts(
+        &inventory.inventory,
+        "all",
+        None,
+        inventory.limit.as_deref(),
+        &Templates::new(),
+        &mut diagnostics,
+    );
+    let failed = diagnostics.has_errors();
+    for diagnostic in diagnostics.merged() {
+        console.diagnostic(&diagnostic);
+    }
+    if failed {
+        return Err(Failure::usage(
+            "the inventory has errors; no host was contacted",
+        ));
+    }
+    let ssh_config = inventory.ssh_config()?;
+    let mut pairs = Vec::new();
+    for host in selected.hosts {
+        let endpoint = ssh_config
+            .endpoint(&host)
+            .map_err(|error| Failure::usage(format!("host {}: {error}", host.name)))?;
+        pairs.push((host, endpoint));
+    }
+    let progress = Progress::new(task, pairs.len());
+    let reads = gather(transport, pairs, forks, &progress).map_err(Failure::failed)?;
+    progress.finish();
+    Ok(reads)
+}
+
+#[derive(Serialize)]
+struct Audit<'a, T: Serialize> {
+    time: String,
+    user: String,
+    command: &'static str,
+    run: &'a str,
+    hosts: &'a [T],
+}
+
+pub fn rollback(console: &Console, arguments: &RollbackArgs) -> Result<Exit, Failure> {
+    let transport = arguments.connection.transport(false)?;
+    let forks = usize::from(arguments.connection.forks);
+    let reads = read_hosts(console, &arguments.inventory, &transport, forks, "read")?;
+    let plan = Plan {
+        format_version: FORMAT_VERSION,
+        midfleet_version: env!("CARGO_PKG_VERSION").to_string(),
+        created_at: crate::report::now_rfc3339(),
+        playbook: PlaybookInfo {
+            path: "(rollback)".into(),
+            name: None,
+        },
+        rollout: RolloutSettings {
+            serial: vec!["100%".into()],
+            max_fail: "100%".into(),
+            health_timeout: arguments.health_timeout,
+            restart: "on-change".into(),
+        },
+        secrets: Vec::new(),
+        hosts: reads.iter().map(rollback_plan).collect(),
+        instance_changes: Vec::new(),
+    };
+    let shown = super::plan::human(console, &plan);
+    match console.output {
+        OutputFormat::Human => console.data(&shown),
+        OutputFormat::Json => eprint!("{shown}"),
+    }
+    if !plan.has_changes() {
+        eprintln!("Nothing to roll back.");
+        return Ok(if plan.has_errors() {
+            Exit::Failed
+        } else {
+            Exit::Success
+        });
+    }
+    if !super::apply::confirm(arguments.yes, plan.changing().count())? {
+        eprintln!("Rollback cancelled; nothing was changed.");
+        return Ok(Exit::Failed);
+    }
+    let run = new_run_id();
+    let progress = Progress::new("rollback", plan.changing().count());
+    let empty = Default::default();
+    let results = apply(
+        &plan,
+        &Values {
+            secrets: &empty,
+            literals: &Default::default(),
+        },
+        &transport,
+        &ApplySettings {
+            run: run.clone(),
+            forks,
+            health_timeout: arguments.health_timeout,
+        },
+        &progress,
+        &std::sync::atomic::AtomicBool::new(false),
+    );
+    progress.finish();
+    let audit_path = arguments
+        .audit_log
+        .clone()
+        .unwrap_or_else(audit::default_path);
+    let record = Audit {
+        time: crate::report::now_rfc3339(),
+        user: local_user(),
+        command: "rollback",
+        run: &run,
+        hosts: &results,
+    };
+    if let Err(error) = audit::append(&audit_path, &record) {
+        console.warning(&format!("cannot write the audit log: {error}"));
+    }
+    match console.output {
+        OutputFormat::Json => console.data(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&results)
+                .map_err(|error| Failure::failed(error.to_string()))?
+        )),
+        OutputFormat::Human => console.data(&super::apply::human_results(&run, &results, false)),
+    }
+    Ok(if results.iter().all(|result| result.result.is_success()) {
+        Exit::Success
+    } else {
+        Exit::Failed
+    })
+}
+
+pub fn unlock_hosts(console: &Console, arguments: &UnlockArgs) -> Result<Exit, Failure> {
+    let transport = arguments.connection.transport(false)?;
+    let forks = usize::from(arguments.connection.forks);
+    let reads = read_hosts(console, &arguments.inventory, &transport, forks, "read")?;
+    let results: Vec<_> = reads
+        .iter()
+        .map(|read| unlock(&transport, read, arguments.force))
+        .collect();
+    let run = new_run_id();
+    let audit_path = arguments
+        .audit_log
+        .clone()
+        .unwrap_or_else(audit::default_path);
+    let touched: Vec<_> = results
+        .iter()
+        .filter(|result| result.result == "unlocked")
+        .cloned()
+        .collect();
+    if !touched.is_empty() {
+        let record = Audit {
+            time: crate::report::now_rfc3339(),
+            user: local_user(),
+            command: "unlock",
+            run: &run,
+            hosts: &touched,
+        };
+        if let Err(error) = audit::append(&audit_path, &record) {
+            console.warning(&format!("cannot write the audit log: {error}"));
+        }
+    }
+    match console.output {
+        OutputFormat::Json => console.data(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&results)
+                .map_err(|error| Failure::failed(error.to_string()))?
+        )),
+        OutputFormat::Human => {
+            let rows: Vec<Vec<String>> = results
+                .iter()
+                .map(|result| {
+                    vec![
+                        result.host.clone(),
+                        result.result.to_string(),
+                        result.message.clone(),
+                    ]
+                })
+                .collect();
+            console.data(&render_table(&["HOST", "RESULT", "DETAIL"], &rows));
+        }
+    }
+    Ok(
+        if results
+            .iter()
+            .any(|result| matches!(result.result, "refused" | "error"))
+        {
+            Exit::Failed
+        } else {
+            Exit::Success
+        },
+    )
+}

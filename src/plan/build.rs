@@ -1,0 +1,328 @@
+//! Building one host's plan: desired state × facts, a pure function.
+
+use crate::config_xml::{names, ConfigXml, SecretForm};
+use crate::desired::{DesiredHost, DesiredValue};
+use crate::facts::Facts;
+use crate::playbook::Restart;
+use crate::secret::SecretRef;
+use crate::state::StateRecord;
+use crate::transport::{Endpoint, TransportError};
+
+use super::{HostPlan, HostStatus, PlannedChange, PlannedOperation};
+
+/// What one host's plan is built from.
+pub struct PlanInputs<'a> {
+    pub desired: &'a DesiredHost,
+    pub endpoint: &'a Endpoint,
+    pub facts: Result<&'a Facts, &'a TransportError>,
+    /// The value a secret reference resolved to.
+    pub secret: &'a dyn Fn(&SecretRef) -> Option<String>,
+    pub restart: Restart,
+}
+
+/// The plan for one host.
+pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
+    let host = &inputs.desired.host;
+    let mut plan = HostPlan {
+        host: host.name.clone(),
+        connection: inputs.endpoint.clone(),
+        become_root: host.become_root,
+        mid_home: host.mid_home.clone(),
+        config: host.config.clone(),
+        mid_cluster: host.mid_cluster.clone(),
+        service: host.service.clone(),
+        service_found: None,
+        service_unit: None,
+        fingerprint: None,
+        status: HostStatus::Unchanged,
+        changes: Vec::new(),
+        restart: false,
+        start_only: false,
+        key_pair_reset: false,
+        expect_user: None,
+        current_user: None,
+        operations: Vec::new(),
+        error: None,
+        warnings: Vec::new(),
+        restore_from: None,
+    };
+    let facts = match inputs.facts {
+        Ok(facts) => facts,
+        Err(error) => return failed(plan, error.message.clone()),
+    };
+    plan.service_found = Some(facts.service.kind.clone());
+    plan.service_unit = facts.service.unit.clone();
+    if facts.service.state == "missing" {
+        return failed(
+            plan,
+            format!(
+                "the MID service ({}) was not found on the host",
+                facts.service.kind
+            ),
+        );
+    }
+    let file = match &facts.config {
+        Ok(file) => file,
+        Err(problem) => return failed(plan, format!("{}: {problem}", host.config)),
+    };
+    plan.fingerprint = Some(file.sha256.clone());
+    let document = match ConfigXml::parse(&file.bytes) {
+        Ok(document) => document,
+        Err(error) => {
+            let location = error
+                .location()
+                .map(|at| format!(":{at}"))
+                .unwrap_or_default();
+            return failed(plan, format!("{}{location}: {error}", host.config));
+        }
+    };
+    if let Some(journal) = &facts.journal {
+        let last = String::from_utf8_lossy(journal)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string();
+        plan.warnings.push(format!(
+            "an earlier midfleet run did not finish on this host (last journal line: `{}`)",
+            last.chars().take(120).collect::<String>()
+        ));
+    }
+    let record = facts.state.as_deref().map(StateRecord::parse);
+    if let Some(Err(problem)) = &record {
+        plan.warnings
+            .push(format!("{problem}; sensitive values are rewritten once"));
+    }
+    let record = record.and_then(Result::ok);
+    let after = facts
+        .after
+        .as_deref()
+        .and_then(|bytes| ConfigXml::parse(bytes).ok());
+    plan.current_user = document
+        .get(names::USERNAME)
+        .map(|parameter| parameter.value().to_string());
+    plan.expect_user = plan.current_user.clone();
+
+    let mut username_changes = false;
+    for parameter in &inputs.desired.set {
+        let existing = document.get(&parameter.name);
+        let spelled = existing.map_or(parameter.name.clone(), |found| found.name().to_string());
+        let (value, operation) = match &parameter.value {
+            DesiredValue::Literal(value) => {
+                let operation = if parameter.sensitive {
+                    PlannedOperation::SetLiteralSensitive {
+                        param: parameter.name.clone(),
+                    }
+                } else {
+                    PlannedOperation::Set {
+                        param: parameter.name.clone(),
+                        value: value.clone(),
+                    }
+                };
+                (Some(value.clone()), operation)
+            }
+            DesiredValue::Secret(reference) => (
+                (inputs.secret)(reference),
+                PlannedOperation::SetSecret {
+                    param: parameter.name.clone(),
+                    reference: reference.clone(),
+                },
+            ),
+        };
+        let Some(value) = value else {
+            return failed(
+                plan,
+                format!("the secret for `{}` is not resolved", parameter.name),
+            );
+        };
+        let sensitive = parameter.sensitive || existing.is_some_and(|found| found.is_sensitive());
+        if names::canonical(&parameter.name) == names::USERNAME {
+            plan.expect_user = Some(value.clone());
+        }
+        let reason = match existing {
+            None => Some("missing".to_string()),
+            Some(found) if found.value() == value => None,
+            Some(found) if sensitive => {
+                let canonical = names::canonical(&parameter.name).to_string();
+                let recorded = record
+                    .as_ref()
+                    .and_then(|record| record.written.get(&canonical));
+                let made_by_mid = after
+                    .as_ref()
+                    .and_then(|after| after.get(&parameter.name))
+                    .is_some_and(|after| after.value() == found.value());
+                match recorded {
+                    Some(hash) if hash.matches(&value) && made_by_mid => None,
+                    Some(hash) if hash.matches(&value) => {
+                        Some("changed outside midfleet".to_string())
+                    }
+                    Some(_) => {
+                        Some("the desired value differs from the one midfleet wrote".to_string())
+                    }
+                    None if SecretForm::classify(found.value()) == SecretForm::Encrypted => Some(
+                        "encrypted, and midfleet has no record of writing it: written once"
+                            .to_string(),
+                    ),
+                    None => Some("differs".to_string()),
+                }
+            }
+            Some(_) => Some(String::new()),
+        };
+        let Some(reason) = reason else {
+            continue;
+        };
+        if names::canonical(&parameter.name) == names::USERNAME {
+            username_changes = true;
+        }
+        plan.changes.push(PlannedChange {
+            action: if existing.is_some() { "update" } else { "add" }.into(),
+            param: Some(spelled),
+            before: existing
+                .filter(|_| !sensitive)
+                .map(|found| found.value().to_string()),
+            after: (!sensitive).then(|| value.clone()),
+            sensitive,
+            reason: (!reason.is_empty()).then_some(reason),
+        });
+        plan.operations.push(operation);
+    }
+    for name in &inputs.desired.unset {
+        if let Some(found) = document.get(name) {
+            plan.changes.push(PlannedChange {
+                action: "remove".into(),
+                param: Some(found.name().to_string()),
+                before: (!found.is_sensitive()).then(|| found.value().to_string()),
+                after: None,
+                sensitive: found.is_sensitive(),
+                reason: None,
+            });
+            plan.operations.push(PlannedOperation::Unset {
+                param: name.clone(),
+            });
+        }
+    }
+    if username_changes {
+        // The documented procedure: a new user means a new key pair.
+        plan.key_pair_reset = true;
+        if let Some(found) = document.get(names::KEY_PAIR_ID) {
+            plan.changes.push(PlannedChange {
+                action: "remove".into(),
+                param: Some(found.name().to_string()),
+                before: Some(found.value().to_string()),
+                after: None,
+                sensitive: false,
+                reason: Some(
+                    "the instance user changes: the MID makes a new key pair at start".into(),
+                ),
+            });
+            plan.operations.push(PlannedOperation::Unset {
+                param: names::KEY_PAIR_ID.to_string(),
+            });
+        }
+        plan.warnings
+            .push("key pair reset: validate this MID on the instance (there is no `instance:` section to do it)".into());
+    }
+    let running = facts.service.is_running();
+    if !plan.operations.is_empty() {
+        plan.restart = true;
+        plan.status = HostStatus::Change;
+        plan.changes.push(PlannedChange {
+            action: "restart".into(),
+            param: None,
+            before: None,
+            after: None,
+            sensitive: false,
+            reason: Some(
+                if running {
+                    "to read the new values"
+                } else {
+                    "the MID is stopped"
+                }
+                .into(),
+            ),
+        });
+    } else if !running {
+        plan.start_only = true;
+        plan.restart = true;
+        plan.status = HostStatus::Change;
+        plan.changes.push(PlannedChange {
+            action: "start".into(),
+            param: None,
+            before: None,
+            after: None,
+            sensitive: false,
+            reason: Some("the MID is stopped; desired state includes a running MID".into()),
+        });
+    } else if inputs.restart == Restart::Always {
+        plan.restart = true;
+        plan.status = HostStatus::Change;
+        plan.changes.push(PlannedChange {
+            action: "restart".into(),
+            param: None,
+            before: None,
+            after: None,
+            sensitive: false,
+            reason: Some("restart: always".into()),
+        });
+    }
+    if plan.status == HostStatus::Unchanged {
+        plan.warnings
+            .retain(|warning| !warning.starts_with("key pair reset"));
+    }
+    // The edit itself must be possible (characters, aliases…): check it now
+    // with the resolved values, never keeping the result.
+    if !plan.operations.is_empty() {
+        let values: Vec<(String, String)> = plan
+            .operations
+            .iter()
+            .filter_map(|operation| match operation {
+                PlannedOperation::Set { param, value } => Some((param.clone(), value.clone())),
+                PlannedOperation::SetSecret { param, reference } => {
+                    (inputs.secret)(reference).map(|value| (param.clone(), value))
+                }
+                PlannedOperation::SetLiteralSensitive { param } => inputs
+                    .desired
+                    .set
+                    .iter()
+                    .find_map(|parameter| match &parameter.value {
+                        DesiredValue::Literal(value) if &parameter.name == param => {
+                            Some((param.clone(), value.clone()))
+                        }
+                        _ => None,
+                    }),
+                PlannedOperation::Unset { .. } => None,
+            })
+            .collect();
+        let operations: Vec<crate::config_xml::Operation<'_>> = plan
+            .operations
+            .iter()
+            .filter_map(|operation| match operation {
+                PlannedOperation::Unset { param } => {
+                    Some(crate::config_xml::Operation::Unset { name: param })
+                }
+                _ => None,
+            })
+            .chain(
+                values
+                    .iter()
+                    .map(|(param, value)| crate::config_xml::Operation::Set {
+                        name: param,
+                        value,
+                        sensitive: true,
+                    }),
+            )
+            .collect();
+        if let Err(error) = document.edit(&operations) {
+            return failed(plan, format!("{}: {error}", host.config));
+        }
+    }
+    plan
+}
+
+fn failed(mut plan: HostPlan, error: String) -> HostPlan {
+    plan.status = HostStatus::Error;
+    plan.error = Some(error);
+    plan.changes.clear();
+    plan.operations.clear();
+    plan.restart = false;
+    plan
+}

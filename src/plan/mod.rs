@@ -1,0 +1,177 @@
+//! The plan: per host, what changes, the restart it needs, and the
+//! fingerprint of the file it was computed from. Plain data (serde), saved
+//! with `plan --out` and applied exactly with `apply --plan`: apply reads
+//! only the plan and the secrets it re-resolves.
+//!
+//! Owns: the plan's types and its versioned JSON form (`mod.rs`), building
+//! it from desired state × facts (`build.rs`, pure), and the human
+//! rendering (`render.rs`). Must not: contact a host, or hold a secret value.
+
+mod build;
+pub mod render;
+
+use serde::{Deserialize, Serialize};
+
+use crate::inventory::ServiceSpec;
+use crate::playbook::{Health, Restart, Rollout};
+use crate::secret::SecretRef;
+use crate::state::SaltedHash;
+use crate::transport::Endpoint;
+
+pub use build::{build_host_plan, PlanInputs};
+pub use render::render;
+
+/// The version of the plan file format.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A whole run's plan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub midfleet_version: String,
+    /// When it was made (RFC 3339, UTC).
+    pub created_at: String,
+    pub playbook: PlaybookInfo,
+    pub rollout: RolloutSettings,
+    /// Each secret reference the plan uses, with a salted hash of the value
+    /// it resolved to (so `apply --plan` can refuse a changed secret).
+    pub secrets: Vec<SecretInfo>,
+    pub hosts: Vec<HostPlan>,
+    /// Instance-side changes (the `instance:` section is not supported yet).
+    pub instance_changes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlaybookInfo {
+    pub path: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RolloutSettings {
+    pub serial: Vec<String>,
+    pub max_fail: String,
+    pub health_timeout: u64,
+    pub restart: String,
+}
+
+impl RolloutSettings {
+    pub fn new(rollout: &Rollout, health: &Health, restart: Restart) -> RolloutSettings {
+        RolloutSettings {
+            serial: rollout.serial.iter().map(ToString::to_string).collect(),
+            max_fail: rollout.max_fail.to_string(),
+            health_timeout: health.timeout,
+            restart: match restart {
+                Restart::OnChange => "on-change".into(),
+                Restart::Always => "always".into(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecretInfo {
+    pub reference: String,
+    pub value_hash: SaltedHash,
+}
+
+/// One host's plan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HostPlan {
+    pub host: String,
+    pub connection: Endpoint,
+    #[serde(rename = "become")]
+    pub become_root: bool,
+    pub mid_home: String,
+    pub config: String,
+    pub mid_cluster: Option<String>,
+    /// How the service is run, as configured and as found on the host.
+    pub service: ServiceSpec,
+    pub service_found: Option<String>,
+    pub service_unit: Option<String>,
+    /// SHA-256 of config.xml when planned.
+    pub fingerprint: Option<String>,
+    pub status: HostStatus,
+    pub changes: Vec<PlannedChange>,
+    /// The MID must be (re)started: restarted after a write, or started
+    /// because it is stopped.
+    pub restart: bool,
+    pub start_only: bool,
+    pub key_pair_reset: bool,
+    /// The user the MID must log in as after the start.
+    pub expect_user: Option<String>,
+    /// The user it logs in as now (expected after a rollback).
+    pub current_user: Option<String>,
+    /// What to write: parameters and where their values come from.
+    pub operations: Vec<PlannedOperation>,
+    pub error: Option<String>,
+    pub warnings: Vec<String>,
+    /// `midfleet rollback`: the backup folder to restore instead of
+    /// writing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_from: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostStatus {
+    Change,
+    Unchanged,
+    Error,
+}
+
+/// One change as shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedChange {
+    /// `update`, `add`, `remove`, `start`, `restart`.
+    pub action: String,
+    pub param: Option<String>,
+    /// Absent for sensitive values.
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub sensitive: bool,
+    pub reason: Option<String>,
+}
+
+/// One parameter to write at apply time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PlannedOperation {
+    /// A literal, non-sensitive value (kept in the plan).
+    Set {
+        param: String,
+        value: String,
+    },
+    /// A value from a secret reference, re-resolved at apply.
+    SetSecret {
+        param: String,
+        reference: SecretRef,
+    },
+    /// A literal sensitive value from the playbook: never stored in a plan
+    /// file, so only a plan applied at once (not `apply --plan`) can write it.
+    SetLiteralSensitive {
+        param: String,
+    },
+    Unset {
+        param: String,
+    },
+}
+
+impl Plan {
+    /// Hosts with something to do.
+    pub fn changing(&self) -> impl Iterator<Item = &HostPlan> {
+        self.hosts
+            .iter()
+            .filter(|host| host.status == HostStatus::Change)
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.changing().next().is_some()
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.hosts
+            .iter()
+            .any(|host| host.status == HostStatus::Error)
+    }
+}

@@ -1,0 +1,177 @@
+//! Making a plan from an inventory and a playbook: validate (as `check`),
+//! resolve the secrets, read every host (one exec each), and build each
+//! host's plan. Shared by `plan` and `apply`.
+//!
+//! Must not: print (progress goes to the reporter) or change a host.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::check::select_hosts;
+use crate::desired::{self, DesiredHost, DesiredValue};
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::gather::gather;
+use crate::plan::{
+    build_host_plan, Plan, PlanInputs, PlaybookInfo, RolloutSettings, SecretInfo, FORMAT_VERSION,
+};
+use crate::playbook::Playbook;
+use crate::report::Reporter;
+use crate::secret::{SecretRef, SecretResolver, SecretValue};
+use crate::state::SaltedHash;
+use crate::template::Templates;
+use crate::transport::{SshConfig, Transport};
+
+/// What a plan is made from.
+pub struct PlanRequest<'a> {
+    pub inventory: &'a [PathBuf],
+    pub playbook: &'a std::path::Path,
+    pub limit: Option<&'a str>,
+    pub ssh_config: &'a SshConfig,
+    pub forks: usize,
+}
+
+/// A plan, and what is needed to apply it at once.
+pub struct Planned {
+    pub plan: Plan,
+    pub playbook: Playbook,
+    /// Resolved secret values, by reference (never serialised).
+    pub secrets: BTreeMap<SecretRef, SecretValue>,
+    /// Literal values of sensitive parameters, by host and parameter.
+    pub literals: BTreeMap<(String, String), SecretValue>,
+}
+
+/// Why no plan could be made.
+pub enum PlanFailure {
+    /// Bad inventory, playbook or secrets: nothing was contacted.
+    Input(Vec<Diagnostic>),
+    /// Something else (worker threads…).
+    Other(String),
+}
+
+/// Validates, resolves secrets, reads every selected host and plans.
+pub fn make_plan(
+    request: &PlanRequest<'_>,
+    transport: &Transport,
+    reporter: &dyn Reporter,
+) -> Result<Planned, PlanFailure> {
+    let templates = Templates::new();
+    let mut diagnostics = Diagnostics::new();
+    let (playbook, found) = Playbook::load(request.playbook);
+    diagnostics.extend(found);
+    let Some(playbook) = playbook.filter(|_| !diagnostics.has_errors()) else {
+        return Err(PlanFailure::Input(diagnostics.merged()));
+    };
+    let selected = select_hosts(
+        request.inventory,
+        &playbook.hosts,
+        Some(&playbook.hosts_origin),
+        request.limit,
+        &templates,
+        &mut diagnostics,
+    );
+    let mut desired_hosts: Vec<DesiredHost> = Vec::new();
+    for host in &selected.hosts {
+        match desired::render(&playbook, host, &templates) {
+            Ok(desired) => desired_hosts.push(desired),
+            Err(problems) => problems
+                .into_iter()
+                .for_each(|problem| diagnostics.push(problem)),
+        }
+    }
+    let mut endpoints = Vec::new();
+    for desired in &desired_hosts {
+        match request.ssh_config.endpoint(&desired.host) {
+            Ok(endpoint) => endpoints.push(endpoint),
+            Err(error) => {
+                diagnostics.push(Diagnostic::error(None, error).for_host(&desired.host.name))
+            }
+        }
+    }
+    if diagnostics.has_errors() {
+        return Err(PlanFailure::Input(diagnostics.merged()));
+    }
+    // Secrets: each distinct reference once, before any host is contacted.
+    let mut resolver = SecretResolver::new();
+    let mut secrets = BTreeMap::new();
+    let mut literals = BTreeMap::new();
+    for desired in &desired_hosts {
+        for parameter in &desired.set {
+            match &parameter.value {
+                DesiredValue::Secret(reference) if !secrets.contains_key(reference) => {
+                    match resolver.resolve(reference) {
+                        Ok(value) => {
+                            secrets.insert(reference.clone(), value);
+                        }
+                        Err(error) => {
+                            let hint = error.hint().map(str::to_string);
+                            let mut diagnostic = Diagnostic::error(None, error.to_string());
+                            diagnostic.hint = hint;
+                            diagnostics.push(diagnostic);
+                        }
+                    }
+                }
+                DesiredValue::Literal(value) if parameter.sensitive => {
+                    literals.insert(
+                        (desired.host.name.clone(), parameter.name.clone()),
+                        SecretValue::new(value.clone()),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+    if diagnostics.has_errors() {
+        return Err(PlanFailure::Input(diagnostics.merged()));
+    }
+    let mut secret_infos = Vec::new();
+    for (reference, value) in &secrets {
+        let value_hash = SaltedHash::new(value.expose()).map_err(PlanFailure::Other)?;
+        secret_infos.push(SecretInfo {
+            reference: reference.to_string(),
+            value_hash,
+        });
+    }
+    let pairs = desired_hosts
+        .iter()
+        .map(|desired| desired.host.clone())
+        .zip(endpoints.iter().cloned())
+        .collect();
+    let reads = gather(transport, pairs, request.forks, reporter).map_err(PlanFailure::Other)?;
+    let lookup = |reference: &SecretRef| {
+        secrets
+            .get(reference)
+            .map(|value| value.expose().to_string())
+    };
+    let hosts = desired_hosts
+        .iter()
+        .zip(&reads)
+        .map(|(desired, read)| {
+            build_host_plan(&PlanInputs {
+                desired,
+                endpoint: &read.endpoint,
+                facts: read.facts.as_ref(),
+                secret: &lookup,
+                restart: playbook.restart,
+            })
+        })
+        .collect();
+    let plan = Plan {
+        format_version: FORMAT_VERSION,
+        midfleet_version: env!("CARGO_PKG_VERSION").to_string(),
+        created_at: crate::report::now_rfc3339(),
+        playbook: PlaybookInfo {
+            path: request.playbook.display().to_string(),
+            name: playbook.name.clone(),
+        },
+        rollout: RolloutSettings::new(&playbook.rollout, &playbook.health, playbook.restart),
+        secrets: secret_infos,
+        hosts,
+        instance_changes: Vec::new(),
+    };
+    Ok(Planned {
+        plan,
+        playbook,
+        secrets,
+        literals,
+    })
+}

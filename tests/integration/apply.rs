@@ -1,0 +1,495 @@
+//! `midfleet plan` and `midfleet apply` against the lab: the rotation, its
+//! idempotency, rollbacks, the rollout, saved plans, and secrets.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use midfleet::config_xml::{names, ConfigXml, Operation};
+use midfleet::lab::{Lab, LabHost, LabSpec};
+
+use crate::lab::{lab, midsim};
+use crate::support::{midfleet, Run};
+
+const PASSWORD: &str = "N3w-Rotated_pw&<'\"x";
+
+/// The rotation playbook, written into the lab.
+fn rotation(lab: &Lab, extra: &str) -> PathBuf {
+    let path = lab.directory.join("rotate.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "name: rotate\nhosts: lab\nset:\n  mid.instance.username: \"svc_{{{{ mid_name }}}}\"\n  \
+             mid.instance.password: {{ secret: \"env:MIDFLEET_TEST_PASSWORD\" }}\nhealth:\n  timeout: 20\n{extra}"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn new_user(host: &LabHost) -> String {
+    format!("svc_{}", host.name.replace('-', ""))
+}
+
+/// Lets every lab host's new user log in with `PASSWORD`, except `except`.
+fn accept_new_users(lab: &Lab, except: &[&str]) {
+    for host in &lab.hosts {
+        if !except.contains(&host.name.as_str()) {
+            lab.add_instance_user(&new_user(host), PASSWORD).unwrap();
+        }
+    }
+}
+
+fn run(lab: &Lab, command: &str, playbook: &Path, extra: &[&str]) -> Run {
+    let mut arguments = vec![
+        command.to_string(),
+        "-i".into(),
+        lab.inventory.display().to_string(),
+        playbook.display().to_string(),
+        "--known-hosts".into(),
+        lab.known_hosts.display().to_string(),
+        "--forks".into(),
+        "8".into(),
+    ];
+    if command == "apply" {
+        arguments.push("--yes".into());
+        arguments.push("--audit-log".into());
+        arguments.push(lab.directory.join("audit.jsonl").display().to_string());
+    }
+    arguments.extend(extra.iter().map(|argument| argument.to_string()));
+    midfleet(arguments, &[("MIDFLEET_TEST_PASSWORD", PASSWORD)])
+}
+
+/// The journals and transaction output of every run on the lab's hosts,
+/// for failure messages.
+fn journals(lab: &Lab) -> String {
+    let mut text = String::new();
+    for host in &lab.hosts {
+        let log = host.agent_log();
+        let tail: Vec<&str> = log.lines().rev().take(12).collect();
+        text.push_str(&format!(
+            "--- {} agent log (last lines, newest first)\n{}\n",
+            host.name,
+            tail.join("\n")
+        ));
+        let wrapper =
+            std::fs::read_to_string(host.agent().join("logs/wrapper.log")).unwrap_or_default();
+        let tail: Vec<&str> = wrapper.lines().rev().take(8).collect();
+        text.push_str(&format!(
+            "--- {} wrapper log (newest first)\n{}\n",
+            host.name,
+            tail.join("\n")
+        ));
+        for folder in ["runs", "backups"] {
+            let Ok(entries) = std::fs::read_dir(host.local_mid_home.join(".midfleet").join(folder))
+            else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                for file in ["journal", "progress", "out"] {
+                    if let Ok(content) = std::fs::read_to_string(entry.path().join(file)) {
+                        text.push_str(&format!(
+                            "--- {} {folder}/{}/{file}\n{content}",
+                            host.name,
+                            entry.file_name().to_string_lossy()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    text
+}
+
+fn started_count(host: &LabHost) -> usize {
+    host.agent_log().matches("MID Server started").count()
+}
+
+/// config.xml before, for byte comparisons.
+fn snapshot(lab: &Lab) -> Vec<(Vec<u8>, Vec<u8>)> {
+    lab.hosts
+        .iter()
+        .map(|host| {
+            (
+                host.config(),
+                std::fs::read(host.agent().join("security/agent_keystore")).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn rotating_twenty_hosts_changes_only_what_the_procedure_says() {
+    let lab = lab(LabSpec::new(20, &midsim()));
+    accept_new_users(&lab, &[]);
+    let playbook = rotation(&lab, "rollout:\n  serial: [1, 50%]\n");
+    let before = snapshot(&lab);
+
+    let plan = run(&lab, "plan", &playbook, &["--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}{}", plan.stdout, plan.stderr);
+    assert!(
+        plan.stdout
+            .contains("Plan: 20 to change, 0 to start, 0 unchanged, 0 errors."),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("mid.instance.password = (sensitive)"),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("key pair reset"), "{}", plan.stdout);
+
+    let applied = run(&lab, "apply", &playbook, &[]);
+    assert_eq!(
+        applied.code,
+        0,
+        "{}{}{}",
+        applied.stdout,
+        applied.stderr,
+        journals(&lab)
+    );
+    assert!(applied.stdout.contains("20 applied"), "{}", applied.stdout);
+    for (host, (original, _)) in lab.hosts.iter().zip(&before) {
+        let user = new_user(host);
+        let log = host.agent_log();
+        assert!(
+            log.contains(&format!("Setting basic authentication with user {user}")),
+            "{}: {log}",
+            host.name
+        );
+        assert!(host.mid("status").unwrap(), "{} runs", host.name);
+        // The file differs from the original only in the two values, the
+        // removed keypairs.mid_id line, and what the MID wrote at start.
+        let now = ConfigXml::parse(&host.config()).unwrap();
+        let encrypted = now.get(names::PASSWORD).unwrap().value().to_string();
+        assert!(
+            encrypted.starts_with("encrypted:"),
+            "{}: {encrypted}",
+            host.name
+        );
+        let new_id = now.get(names::KEY_PAIR_ID).unwrap().value().to_string();
+        let old_document = ConfigXml::parse(original).unwrap();
+        assert_ne!(
+            old_document.get(names::KEY_PAIR_ID).unwrap().value(),
+            new_id,
+            "a new key pair"
+        );
+        let expected = old_document
+            .edit(&[
+                Operation::Set {
+                    name: names::USERNAME,
+                    value: &user,
+                    sensitive: false,
+                },
+                Operation::Set {
+                    name: names::PASSWORD,
+                    value: &encrypted,
+                    sensitive: true,
+                },
+                Operation::Unset {
+                    name: names::KEY_PAIR_ID,
+                },
+            ])
+            .unwrap()
+            .document
+            .unwrap()
+            .edit(&[Operation::Set {
+                name: names::KEY_PAIR_ID,
+                value: &new_id,
+                sensitive: false,
+            }])
+            .unwrap()
+            .document
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&host.config()),
+            String::from_utf8_lossy(expected.bytes()),
+            "{}",
+            host.name
+        );
+    }
+
+    // Idempotent although the MID rewrote its file: no change, no restart.
+    let plan = run(&lab, "plan", &playbook, &["--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    let starts: Vec<usize> = lab.hosts.iter().map(started_count).collect();
+    let again = run(&lab, "apply", &playbook, &[]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert!(
+        again.stderr.contains("Nothing to apply."),
+        "{}",
+        again.stderr
+    );
+    let after: Vec<usize> = lab.hosts.iter().map(started_count).collect();
+    assert_eq!(starts, after, "a second apply restarts no MID");
+
+    // A MID stopped by hand is planned and applied as a start.
+    let stopped = &lab.hosts[3];
+    assert!(stopped.mid("stop").unwrap());
+    let plan = run(&lab, "plan", &playbook, &[]);
+    assert!(
+        plan.stdout
+            .contains("Plan: 0 to change, 1 to start, 19 unchanged"),
+        "{}",
+        plan.stdout
+    );
+    let started = run(&lab, "apply", &playbook, &[]);
+    assert_eq!(started.code, 0, "{}{}", started.stdout, started.stderr);
+    assert!(stopped.mid("status").unwrap());
+    assert_eq!(
+        run(&lab, "plan", &playbook, &["--detailed-exitcode"]).code,
+        0
+    );
+}
+
+#[test]
+fn failures_roll_back_byte_for_byte_and_the_rest_apply() {
+    let lab = lab(LabSpec::new(6, &midsim()));
+    // lab-002's new credentials are refused by the instance; lab-004's MID
+    // dies at start without a log line.
+    accept_new_users(&lab, &["lab-002"]);
+    lab.host("lab-004")
+        .set_knob("die_at_start_if_user", "svc_lab004")
+        .unwrap();
+    let before = snapshot(&lab);
+    let playbook = rotation(&lab, "rollout:\n  serial: [100%]\n  max_fail: 2\n");
+    let applied = run(&lab, "apply", &playbook, &["--output", "json"]);
+    assert_eq!(applied.code, 1, "{}{}", applied.stdout, applied.stderr);
+    let report: serde_json::Value = serde_json::from_str(&applied.stdout).unwrap();
+    for result in report["results"].as_array().unwrap() {
+        let name = result["host"].as_str().unwrap();
+        let expected = if ["lab-002", "lab-004"].contains(&name) {
+            "rolled_back"
+        } else {
+            "applied"
+        };
+        assert_eq!(result["result"], expected, "{result}");
+    }
+    let reason = |name: &str| {
+        report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|result| result["host"] == name)
+            .unwrap()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        reason("lab-002").contains("could-not-authenticate"),
+        "{}",
+        reason("lab-002")
+    );
+    assert!(
+        reason("lab-004").contains("not-running"),
+        "{}",
+        reason("lab-004")
+    );
+    for (index, name) in [(1, "lab-002"), (3, "lab-004")] {
+        let host = lab.host(name);
+        assert_eq!(
+            host.config(),
+            before[index].0,
+            "{name}: config.xml byte-identical"
+        );
+        assert_eq!(
+            std::fs::read(host.agent().join("security/agent_keystore")).unwrap(),
+            before[index].1,
+            "{name}: keystore byte-identical"
+        );
+        {
+            assert!(host.mid("status").unwrap(), "{name} runs on the old files");
+            let log = host.agent_log();
+            let last_login = log.rfind("Setting basic authentication with user").unwrap();
+            assert!(
+                log[last_login..].contains(midfleet::lab::INITIAL_USER),
+                "{name}: {}",
+                &log[last_login..]
+            );
+        }
+    }
+}
+
+#[test]
+fn a_failed_canary_cancels_the_rest() {
+    let lab = lab(LabSpec::new(5, &midsim()));
+    accept_new_users(&lab, &["lab-001"]);
+    let before = snapshot(&lab);
+    let playbook = rotation(&lab, "rollout:\n  serial: [1, 25%]\n  max_fail: 0\n");
+    let applied = run(&lab, "apply", &playbook, &["--output", "json"]);
+    assert_eq!(applied.code, 1);
+    let report: serde_json::Value = serde_json::from_str(&applied.stdout).unwrap();
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results[0]["result"], "rolled_back", "{}", results[0]);
+    for (result, (host, (config, _))) in results.iter().zip(lab.hosts.iter().zip(&before)).skip(1) {
+        assert_eq!(result["result"], "skipped", "{result}");
+        assert_eq!(&host.config(), config, "{} untouched", host.name);
+    }
+}
+
+#[test]
+fn a_saved_plan_refuses_a_host_whose_file_changed() {
+    let lab = lab(LabSpec::new(3, &midsim()));
+    accept_new_users(&lab, &[]);
+    let playbook = rotation(&lab, "rollout:\n  serial: [100%]\n");
+    let saved = lab.directory.join("rotate.plan");
+    let plan = run(&lab, "plan", &playbook, &["--out", saved.to_str().unwrap()]);
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&saved).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let text = std::fs::read_to_string(&saved).unwrap();
+    assert!(!text.contains(PASSWORD), "no secret in the plan file");
+    // Someone edits lab-002's file after the plan.
+    let changed = lab.host("lab-002");
+    let edited = String::from_utf8(changed.config())
+        .unwrap()
+        .replace("value=\"25\"", "value=\"26\"");
+    std::fs::write(changed.config_path(), &edited).unwrap();
+    let applied = midfleet(
+        [
+            "apply",
+            "--plan",
+            saved.to_str().unwrap(),
+            "--yes",
+            "--known-hosts",
+            lab.known_hosts.to_str().unwrap(),
+            "--audit-log",
+            lab.directory.join("audit.jsonl").to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+        &[("MIDFLEET_TEST_PASSWORD", PASSWORD)],
+    );
+    assert_eq!(applied.code, 1, "{}{}", applied.stdout, applied.stderr);
+    let report: serde_json::Value = serde_json::from_str(&applied.stdout).unwrap();
+    let outcome: Vec<&str> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|result| result["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcome, ["applied", "stale", "applied"]);
+    assert_eq!(
+        changed.config(),
+        edited.as_bytes(),
+        "the stale host is untouched"
+    );
+
+    // A secret that now resolves differently stops the run before any host.
+    let other = midfleet(
+        [
+            "apply",
+            "--plan",
+            saved.to_str().unwrap(),
+            "--yes",
+            "--known-hosts",
+            lab.known_hosts.to_str().unwrap(),
+        ],
+        &[("MIDFLEET_TEST_PASSWORD", "something else")],
+    );
+    assert_eq!(other.code, 1);
+    assert!(
+        other.stderr.contains("now resolves to a different value"),
+        "{}",
+        other.stderr
+    );
+}
+
+/// Everything a process on this machine shows of itself: argv and environ.
+fn process_texts() -> Vec<String> {
+    let mut texts = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        for file in ["cmdline", "environ"] {
+            if let Ok(bytes) = std::fs::read(entry.path().join(file)) {
+                let text = String::from_utf8_lossy(&bytes).replace('\0', " ");
+                // Only the matching part is kept (environments are long).
+                if let Some(at) = text.find("Zr7-only") {
+                    texts.push(format!(
+                        "{}: …{}…",
+                        entry.path().display(),
+                        &text[at.saturating_sub(40)..(at + 20).min(text.len())]
+                    ));
+                }
+            }
+        }
+    }
+    texts
+}
+
+#[test]
+fn the_password_appears_nowhere_but_where_the_mid_reads_it() {
+    let lab = lab(LabSpec::new(3, &midsim()));
+    // A password of its own (other tests run midfleet with theirs in the
+    // environment), from a file: reference.
+    const SECRET: &str = "Zr7-only-in-a-file&<x";
+    for host in &lab.hosts {
+        lab.add_instance_user(&new_user(host), SECRET).unwrap();
+    }
+    let secret_file = lab.directory.join("password");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+    let playbook = lab.directory.join("rotate-file.yml");
+    std::fs::write(
+        &playbook,
+        format!(
+            "hosts: lab\nset:\n  mid.instance.username: \"svc_{{{{ mid_name }}}}\"\n  mid.instance.password: {{ secret: \"file:{}\" }}\nrollout:\n  serial: [100%]\n",
+            secret_file.display()
+        ),
+    )
+    .unwrap();
+    let saved = lab.directory.join("plan.json");
+    let plan = run(&lab, "plan", &playbook, &["--out", saved.to_str().unwrap()]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut leaks = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                leaks.extend(
+                    process_texts()
+                        .into_iter()
+                        .filter(|text| text.contains("Zr7-only")),
+                );
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            leaks
+        })
+    };
+    let applied = run(&lab, "apply", &playbook, &[]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let leaks = watcher.join().unwrap();
+    assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+    assert!(
+        leaks.is_empty(),
+        "the password was in a process's argv or environment: {leaks:?}"
+    );
+    let escaped = "Zr7-only-in-a-file&amp;";
+    for text in [&plan.stdout, &plan.stderr, &applied.stdout, &applied.stderr] {
+        assert!(!text.contains("Zr7-only"), "{text}");
+    }
+    let mut files = vec![saved, lab.directory.join("audit.jsonl")];
+    for host in &lab.hosts {
+        let midfleet_directory = host.local_mid_home.join(".midfleet");
+        let mut stack = vec![midfleet_directory];
+        while let Some(directory) = stack.pop() {
+            for entry in std::fs::read_dir(&directory).unwrap().flatten() {
+                if entry.path().is_dir() {
+                    stack.push(entry.path());
+                } else {
+                    files.push(entry.path());
+                }
+            }
+        }
+    }
+    assert!(files.len() > 5, "{files:?}");
+    for file in files {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+        assert!(
+            !text.contains("Zr7-only") && !text.contains(escaped),
+            "{} holds the password",
+            file.display()
+        );
+    }
+}
