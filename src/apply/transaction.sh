@@ -81,7 +81,7 @@ exec </dev/null >>"$RUN_DIR/out" 2>&1 || exit 73
 
 interrupted=0
 signals=0
-trap 'interrupted=1; signals=$((signals + 1))' HUP INT TERM
+trap '' HUP INT TERM
 
 # --- state of this run ------------------------------------------------------
 journal_file=$RUN_DIR/journal   # until the lock is ours

@@ -142,6 +142,54 @@ impl LabHost {
         write(&path, &format!("{}\n", lines.join("\n")))
     }
 
+    /// The pid of the host's listening sshd.
+    pub fn sshd_pid(&self) -> Option<u32> {
+        self.sshd
+    }
+
+    /// Drops every SSH connection to the host (kills the sshd processes
+    /// serving them; the listener stays), as a network cut would.
+    pub fn cut_connections(&self) -> usize {
+        let Some(listener) = self.sshd else {
+            return 0;
+        };
+        let parent = |pid: u32| -> Option<u32> {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // The fields after the command name (which may hold spaces).
+            let rest = &stat[stat.rfind(')')? + 2..];
+            rest.split_whitespace().nth(1)?.parse().ok()
+        };
+        let mut killed = 0;
+        for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|name| name.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            // A session process is a child or grandchild of the listener.
+            let mut ancestor = parent(pid);
+            let mut depth = 0;
+            while let Some(current) = ancestor {
+                if current == listener {
+                    // SAFETY: kill(2) on a process of the lab's own sshd.
+                    unsafe {
+                        libc::kill(pid as i32, libc::SIGKILL);
+                    }
+                    killed += 1;
+                    break;
+                }
+                depth += 1;
+                if depth > 2 || current <= 1 {
+                    break;
+                }
+                ancestor = parent(current);
+            }
+        }
+        killed
+    }
+
     /// Runs `mid.sh COMMAND` on the host, as its service would.
     pub fn mid(&self, command: &str) -> Result<bool, LabError> {
         let status = Command::new(self.agent().join("bin/mid.sh"))

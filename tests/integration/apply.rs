@@ -493,3 +493,202 @@ fn the_password_appears_nowhere_but_where_the_mid_reads_it() {
         );
     }
 }
+
+/// Waits until every run on the lab's hosts has ended; the result word of
+/// each host's run (or `none` when no run was staged there).
+fn wait_for_runs(lab: &Lab, timeout: Duration) -> Vec<String> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let mut results = Vec::new();
+        let mut pending = false;
+        for host in &lab.hosts {
+            let runs = host.local_mid_home.join(".midfleet/runs");
+            let mut result = "none".to_string();
+            for entry in std::fs::read_dir(&runs).into_iter().flatten().flatten() {
+                match std::fs::read_to_string(entry.path().join("result")) {
+                    Ok(word) => result = word.trim().to_string(),
+                    Err(_) => pending = true,
+                }
+            }
+            results.push(result);
+        }
+        if !pending {
+            return results;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "runs did not end: {results:?}\n{}",
+            journals(lab)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// After an interrupted apply: every host ended applied, rolled back or
+/// untouched; every MID runs; every config.xml is the old or the new one.
+fn assert_every_host_whole(lab: &Lab, before: &[(Vec<u8>, Vec<u8>)], results: &[String]) {
+    for ((host, (original, _)), result) in lab.hosts.iter().zip(before).zip(results) {
+        assert!(
+            ["applied", "rolled_back", "none"].contains(&result.as_str()),
+            "{}: {result}\n{}",
+            host.name,
+            journals(lab)
+        );
+        assert!(host.mid("status").unwrap(), "{} runs", host.name);
+        let now = host.config();
+        let document =
+            ConfigXml::parse(&now).unwrap_or_else(|error| panic!("{}: {error}", host.name));
+        let user = document.get(names::USERNAME).unwrap().value().to_string();
+        if result == "applied" {
+            assert_eq!(user, new_user(host), "{}", host.name);
+        } else {
+            assert_eq!(
+                &now, original,
+                "{}: untouched or restored byte for byte",
+                host.name
+            );
+        }
+    }
+}
+
+#[test]
+fn killing_midfleet_mid_apply_leaves_every_transaction_to_finish() {
+    let lab = lab(LabSpec::new(20, &midsim()));
+    accept_new_users(&lab, &[]);
+    for host in &lab.hosts {
+        host.set_knob("start_delay_ms", "1500").unwrap();
+    }
+    let before = snapshot(&lab);
+    let playbook = rotation(&lab, "rollout:\n  serial: [100%]\n");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_midfleet"))
+        .args(["apply", "-i"])
+        .arg(&lab.inventory)
+        .arg(&playbook)
+        .args(["--known-hosts"])
+        .arg(&lab.known_hosts)
+        .args(["--yes", "--forks", "20", "--audit-log"])
+        .arg(lab.directory.join("audit.jsonl"))
+        .env("MIDFLEET_TEST_PASSWORD", PASSWORD)
+        .env("HOME", crate::support::empty_home())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once some hosts are mid-transaction.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let started = lab
+            .hosts
+            .iter()
+            .filter(|host| {
+                std::fs::read_dir(host.local_mid_home.join(".midfleet/runs"))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .any(|run| {
+                        std::fs::read_to_string(run.path().join("progress"))
+                            .is_ok_and(|text| text.contains(" start"))
+                    })
+            })
+            .count();
+        if started >= 3 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no transaction started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: SIGKILL to the child we spawned.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    let _ = child.wait();
+    let results = wait_for_runs(&lab, Duration::from_secs(120));
+    assert!(
+        results.iter().any(|result| result == "applied"),
+        "{results:?}"
+    );
+    assert_every_host_whole(&lab, &before, &results);
+    // The next apply converges.
+    for host in &lab.hosts {
+        host.set_knob("start_delay_ms", "100").unwrap();
+    }
+    let again = run(&lab, "apply", &playbook, &[]);
+    assert_eq!(
+        again.code,
+        0,
+        "{}{}{}",
+        again.stdout,
+        again.stderr,
+        journals(&lab)
+    );
+    assert_eq!(
+        run(&lab, "plan", &playbook, &["--detailed-exitcode"]).code,
+        0
+    );
+}
+
+#[test]
+fn a_cut_connection_mid_apply_is_followed_again_and_ends_applied() {
+    let lab = lab(LabSpec::new(4, &midsim()));
+    accept_new_users(&lab, &[]);
+    for host in &lab.hosts {
+        host.set_knob("start_delay_ms", "2500").unwrap();
+    }
+    let playbook = rotation(&lab, "rollout:\n  serial: [100%]\n");
+    let cutter = {
+        let hosts = lab.hosts.clone();
+        std::thread::spawn(move || {
+            // Cut every host's connections while its MID is starting.
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            let mut cut = vec![false; hosts.len()];
+            while cut.iter().any(|done| !done) && std::time::Instant::now() < deadline {
+                for (index, host) in hosts.iter().enumerate() {
+                    if cut[index] {
+                        continue;
+                    }
+                    let starting = std::fs::read_dir(host.local_mid_home.join(".midfleet/runs"))
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                        .any(|run| {
+                            std::fs::read_to_string(run.path().join("progress"))
+                                .is_ok_and(|text| text.contains(" start"))
+                        });
+                    if starting && host.cut_connections() > 0 {
+                        cut[index] = true;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            cut
+        })
+    };
+    let applied = run(&lab, "apply", &playbook, &["--output", "json"]);
+    let cut = cutter.join().unwrap();
+    assert!(
+        cut.iter().all(|done| *done),
+        "every host's connection was cut: {cut:?}"
+    );
+    assert_eq!(
+        applied.code,
+        0,
+        "{}{}{}",
+        applied.stdout,
+        applied.stderr,
+        journals(&lab)
+    );
+    let report: serde_json::Value = serde_json::from_str(&applied.stdout).unwrap();
+    for result in report["results"].as_array().unwrap() {
+        assert_eq!(result["result"], "applied", "{result}");
+    }
+    for host in &lab.hosts {
+        assert!(host.mid("status").unwrap());
+        assert!(host.agent_log().contains(&format!(
+            "Setting basic authentication with user {}",
+            new_user(host)
+        )));
+    }
+}
