@@ -54,9 +54,10 @@
 # Timing. Every wait ends at DEADLINE (the lease in the lock). The forward
 # health wait also leaves room for a rollback (STOP_TIMEOUT + HEALTH_TIMEOUT
 # + 5 s), and a run whose lease cannot hold its worst case is refused before
-# anything is touched (`result error lease-too-short`). Only the start
-# commands of a recovery (putting the old state back) get at least 5 s even
-# at the deadline: a stopped MID is worse than a late one.
+# anything is touched (`result error lease-too-short`). Only the stop and
+# start commands of a recovery (putting the old state back) get at least
+# 5 s even at the deadline: a stopped MID is worse than a late one. Every
+# command runs in its own session under a watchdog (see `bounded`).
 #
 # No value from config.xml, new.xml or original.xml ever reaches the argv
 # or environment of a process: files are copied by path (cat, cp, cmp, mv).
@@ -81,7 +82,7 @@ exec </dev/null >>"$RUN_DIR/out" 2>&1 || exit 73
 
 interrupted=0
 signals=0
-trap '' HUP INT TERM
+trap 'interrupted=1; signals=$((signals + 1))' HUP INT TERM
 
 # --- state of this run ------------------------------------------------------
 journal_file=$RUN_DIR/journal   # until the lock is ours
