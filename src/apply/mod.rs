@@ -303,7 +303,10 @@ fn run_host(
     drop(staging);
     // The connection dropped while following: the transaction goes on on
     // the host; reconnect and follow it while its lease lasts.
-    while outcome.is_none() && follower.started && !follower.gone && Instant::now() < deadline {
+    // Also when the loss came before `started` was seen: staging may have
+    // gone through (the follow script reports a run that never began).
+    let staged_or_unknown = follower.stage_failure.is_none();
+    while outcome.is_none() && staged_or_unknown && !follower.gone && Instant::now() < deadline {
         reporter.host_step(&host.host, "reconnecting to follow the transaction");
         std::thread::sleep(Duration::from_secs(1));
         let mut again = match transport.connect(&host.connection) {
@@ -315,7 +318,12 @@ fn run_host(
         };
         let script = stage::follow_script(&host.mid_home, &settings.run, follower.lines);
         match again.exec(shell_command(host.become_root), script.as_bytes()) {
-            Ok(output) => outcome = follower.feed(&output.stdout),
+            Ok(output) => {
+                outcome = follower.feed(&output.stdout);
+                if outcome.is_some() || follower.gone {
+                    break;
+                }
+            }
             Err(error) => lost = Some(error),
         }
     }
@@ -326,6 +334,12 @@ fn run_host(
             settings,
             Outcome::Error,
             Some(format!("staging the run failed: {}", follower.stage_failure.clone().unwrap_or_default())),
+        ),
+        None if follower.gone && follower.lines == 0 => result(
+            host,
+            settings,
+            Outcome::Error,
+            Some("the connection was lost while staging the run; the transaction never began and nothing was changed".into()),
         ),
         None if !follower.started => result(
             host,

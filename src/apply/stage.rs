@@ -110,15 +110,18 @@ n=0
 "#;
 
 /// Prints the run's progress lines as they come, until its last line; a
-/// heartbeat line every few seconds keeps the channel (and any NAT) alive
-/// through a long health wait.
+/// heartbeat line every 5 s keeps the channel (and any NAT) alive through a
+/// long health wait. A run folder whose transaction never began (a
+/// connection lost while staging) is removed after 60 s — it may hold the
+/// new password — and reported `gone`.
 const FOLLOW: &str = r#"nap() { sleep 0.1 2>/dev/null || sleep 1; }
-beat=0
+beat=$(date +%s)
+began=$beat
 while :; do
-    beat=$((beat + 1))
-    if [ "$beat" -ge 50 ]; then
+    now=$(date +%s)
+    if [ $((now - beat)) -ge 5 ]; then
         printf 'midfleet-stage waiting\n'
-        beat=0
+        beat=$now
     fi
     if [ -f "$R/progress" ]; then
         total=$(wc -l < "$R/progress" | tr -d ' ')
@@ -126,9 +129,13 @@ while :; do
             sed -n "$((n + 1)),${total}p" "$R/progress"
             n=$total
         fi
-        if tail -n 1 "$R/progress" 2>/dev/null | grep -q ' end$'; then
+        # The last line printed, not the file's last line: `end` may have
+        # been appended since `wc` counted.
+        if [ "$n" -gt 0 ] && sed -n "${n}p" "$R/progress" | grep -q ' end$'; then
             break
         fi
+    elif [ -d "$R" ] && [ $((now - began)) -ge 60 ]; then
+        rm -rf "$R"
     fi
     if [ ! -d "$R" ]; then
         printf 'midfleet-stage gone\n'

@@ -31,9 +31,6 @@ pub use known_hosts::{entry_name, KnownHostsPolicy};
 /// Seconds to wait for a TCP connection and the SSH handshake when neither
 /// the inventory nor `~/.ssh/config` says.
 pub const DEFAULT_CONNECT_TIMEOUT: u64 = 10;
-/// Keepalive interval asked of libssh2 (sent when [`Connection::keepalive`]
-/// is called, and by hop pumps).
-const KEEPALIVE_SECONDS: u32 = 15;
 /// Host key algorithms in OpenSSH's order of preference.
 const HOST_KEY_PREFERENCE: &str =
     "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256,ssh-rsa";
@@ -326,7 +323,11 @@ impl Transport {
                 .as_millis()
                 .min(u32::MAX as u128) as u32,
         );
-        session.set_keepalive(false, KEEPALIVE_SECONDS);
+        // No libssh2 keepalive on blocking sessions: libssh2 then waits for
+        // the socket only until the next keepalive is due and reports
+        // "Timed out waiting on socket" — a read timeout of the keepalive
+        // interval. TCP keepalives guard the socket instead, and long remote
+        // work prints a heartbeat.
         Ok(session)
     }
 
@@ -391,6 +392,40 @@ impl Transport {
     }
 }
 
+/// TCP keepalives (every 15 s after 30 s idle), so a dead peer is noticed
+/// during a long wait without libssh2's keepalive (see `establish`).
+fn set_tcp_keepalive(stream: &TcpStream) {
+    let fd = stream.as_raw_fd();
+    let on: libc::c_int = 1;
+    let idle: libc::c_int = 30;
+    let interval: libc::c_int = 15;
+    let size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: setsockopt on a socket we own, with pointers to live ints.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_KEEPALIVE,
+            (&on as *const libc::c_int).cast(),
+            size,
+        );
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_KEEPIDLE,
+            (&idle as *const libc::c_int).cast(),
+            size,
+        );
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_KEEPINTVL,
+            (&interval as *const libc::c_int).cast(),
+            size,
+        );
+    }
+}
+
 fn new_session(label: &str) -> Result<Session, TransportError> {
     Session::new().map_err(|error| TransportError::ssh(label, "creating an SSH session", &error))
 }
@@ -414,6 +449,7 @@ fn tcp_connect(endpoint: &Endpoint, timeout: Duration) -> Result<TcpStream, Tran
         match TcpStream::connect_timeout(&address, timeout) {
             Ok(stream) => {
                 let _ = stream.set_nodelay(true);
+                set_tcp_keepalive(&stream);
                 return Ok(stream);
             }
             Err(error) => last_error = Some(error),
@@ -508,11 +544,6 @@ impl Connection {
             stdout,
             stderr,
         })
-    }
-
-    /// Sends a keepalive now (long waits call this between polls).
-    pub fn keepalive(&self) {
-        let _ = self.session.keepalive_send();
     }
 }
 

@@ -600,3 +600,26 @@ fn keep_a_lab_up() {
     }
     std::thread::sleep(Duration::from_secs(600));
 }
+
+#[test]
+fn the_demo_rotates_a_throwaway_fleet_and_cleans_up() {
+    let run = midfleet(["demo"], &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("Plan: 5 to change"), "{}", run.stdout);
+    assert!(run.stdout.contains("5 applied"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("Plan: 0 to change, 0 to start, 5 unchanged, 0 errors."),
+        "{}",
+        run.stdout
+    );
+    let directory = run
+        .stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("  lab in "))
+        .expect("the demo names its lab directory");
+    assert!(
+        !std::path::Path::new(directory).exists(),
+        "the lab is removed"
+    );
+}
