@@ -64,7 +64,10 @@ pub fn rollback_plan(read: &HostFacts) -> HostPlan {
     });
     plan.status = HostStatus::Change;
     plan.restore_from = Some(newest.clone());
+    // The restored files log in as the backup's user: the transaction's
+    // health check after a restore expects ROLLBACK_USER.
     plan.expect_user = user.clone();
+    plan.current_user = user.clone();
     plan.changes.push(PlannedChange {
         action: "restore".into(),
         param: None,

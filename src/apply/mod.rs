@@ -306,7 +306,12 @@ fn run_host(
     // Also when the loss came before `started` was seen: staging may have
     // gone through (the follow script reports a run that never began).
     let staged_or_unknown = follower.stage_failure.is_none();
-    while outcome.is_none() && staged_or_unknown && !follower.gone && Instant::now() < deadline {
+    while outcome.is_none()
+        && staged_or_unknown
+        && !follower.gone
+        && !follower.dead
+        && Instant::now() < deadline
+    {
         reporter.host_step(&host.host, "reconnecting to follow the transaction");
         std::thread::sleep(Duration::from_secs(1));
         let mut again = match transport.connect(&host.connection) {
@@ -334,6 +339,15 @@ fn run_host(
             settings,
             Outcome::Error,
             Some(format!("staging the run failed: {}", follower.stage_failure.clone().unwrap_or_default())),
+        ),
+        None if follower.dead => result(
+            host,
+            settings,
+            Outcome::Failed,
+            Some(format!(
+                "the transaction on the host died without finishing (last step: {}); config.xml is whole (every write is a rename), but the MID may be stopped: see `midfleet facts`, and `midfleet rollback` restores the backup",
+                follower.last_step
+            )),
         ),
         None if follower.gone && follower.lines == 0 => result(
             host,
@@ -579,6 +593,8 @@ struct Follower<'a> {
     lines: usize,
     started: bool,
     gone: bool,
+    /// The transaction process is gone without its `end`.
+    dead: bool,
     last_step: String,
     backup: Option<String>,
     stage_failure: Option<String>,
@@ -593,6 +609,7 @@ impl<'a> Follower<'a> {
             lines: 0,
             started: false,
             gone: false,
+            dead: false,
             last_step: "none".into(),
             backup: None,
             stage_failure: None,
@@ -612,6 +629,10 @@ impl<'a> Follower<'a> {
                 continue;
             }
             if line == "midfleet-stage waiting" {
+                continue;
+            }
+            if line == "midfleet-stage dead" {
+                self.dead = true;
                 continue;
             }
             if line == "midfleet-stage gone" {

@@ -105,6 +105,7 @@ const STAGE_LAUNCH: &str = r#"if command -v setsid >/dev/null 2>&1; then
 else
     nohup sh "$R/transaction.sh" "$R" </dev/null >"$R/out" 2>&1 &
 fi
+printf '%s\n' "$!" > "$R/pid"
 printf 'midfleet-stage started\n'
 n=0
 "#;
@@ -140,6 +141,15 @@ while :; do
     if [ ! -d "$R" ]; then
         printf 'midfleet-stage gone\n'
         break
+    fi
+    # A transaction that died without its `end` (killed, host trouble)
+    # will never end: say so rather than wait forever.
+    if [ -f "$R/pid" ] && ! kill -0 "$(cat "$R/pid")" 2>/dev/null; then
+        sleep 1
+        if ! sed -n '$p' "$R/progress" 2>/dev/null | grep -q ' end$'; then
+            printf 'midfleet-stage dead\n'
+            break
+        fi
     fi
     nap
 done

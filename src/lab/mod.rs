@@ -168,6 +168,12 @@ impl LabHost {
             else {
                 continue;
             };
+            // Only sshd's own session processes: a cut network kills no
+            // process on the host (the transaction must live on).
+            let command = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if !command.starts_with(b"sshd") {
+                continue;
+            }
             // A session process is a child or grandchild of the listener.
             let mut ancestor = parent(pid);
             let mut depth = 0;

@@ -692,3 +692,147 @@ fn a_cut_connection_mid_apply_is_followed_again_and_ends_applied() {
         )));
     }
 }
+
+/// Pids of `transaction.sh` processes working in `host`'s mid_home.
+fn transaction_pids(host: &LabHost) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let command = String::from_utf8_lossy(
+            &std::fs::read(entry.path().join("cmdline")).unwrap_or_default(),
+        )
+        .replace('\0', " ");
+        let root = std::fs::read_link(entry.path().join("root")).unwrap_or_default();
+        let _ = root;
+        if command.contains("transaction.sh") {
+            // In the host's own mount namespace the path is /opt/servicenow;
+            // the run folder's name is unique to this lab's run either way.
+            let runs = host.local_mid_home.join(".midfleet/runs");
+            let ours = std::fs::read_dir(&runs)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|run| command.contains(&run.file_name().to_string_lossy().into_owned()));
+            if ours {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
+}
+
+#[test]
+fn a_transaction_killed_on_its_host_is_reported_then_unlock_and_rollback_repair() {
+    let lab = lab(LabSpec::new(1, &midsim()));
+    accept_new_users(&lab, &[]);
+    let host = &lab.hosts[0];
+    host.set_knob("start_delay_ms", "4000").unwrap();
+    let before = snapshot(&lab);
+    let playbook = rotation(&lab, "");
+    let killer = {
+        let host = host.clone();
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while std::time::Instant::now() < deadline {
+                let started = std::fs::read_dir(host.local_mid_home.join(".midfleet/runs"))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .any(|run| {
+                        std::fs::read_to_string(run.path().join("progress"))
+                            .is_ok_and(|text| text.contains(" start\n"))
+                    });
+                if started {
+                    let pids = transaction_pids(&host);
+                    for pid in &pids {
+                        // SAFETY: SIGKILL to the lab's own transaction.
+                        unsafe {
+                            libc::kill(*pid, libc::SIGKILL);
+                        }
+                    }
+                    if !pids.is_empty() {
+                        return true;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            false
+        })
+    };
+    let applied = run(&lab, "apply", &playbook, &["--output", "json"]);
+    assert!(killer.join().unwrap(), "the transaction was killed");
+    assert_eq!(applied.code, 1, "{}{}", applied.stdout, applied.stderr);
+    let report: serde_json::Value = serde_json::from_str(&applied.stdout).unwrap();
+    let result = &report["results"][0];
+    assert_eq!(result["result"], "failed", "{result}");
+    assert!(
+        result["message"]
+            .as_str()
+            .unwrap()
+            .contains("died without finishing"),
+        "{result}"
+    );
+    ConfigXml::parse(&host.config()).expect("config.xml is whole");
+
+    let base = |command: &str| {
+        vec![
+            command.to_string(),
+            "-i".into(),
+            lab.inventory.display().to_string(),
+            "--known-hosts".into(),
+            lab.known_hosts.display().to_string(),
+            "--audit-log".into(),
+            lab.directory.join("audit.jsonl").display().to_string(),
+        ]
+    };
+    // The dead run's lock is still leased: unlock says whose it is and
+    // refuses; --force breaks it.
+    let refused = midfleet(base("unlock"), &[]);
+    assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
+    assert!(
+        refused.stdout.contains("refused") && refused.stdout.contains("locked by run"),
+        "{}",
+        refused.stdout
+    );
+    let mut forced = base("unlock");
+    forced.push("--force".into());
+    let unlocked = midfleet(forced, &[]);
+    assert_eq!(unlocked.code, 0, "{}{}", unlocked.stdout, unlocked.stderr);
+    assert!(unlocked.stdout.contains("unlocked"), "{}", unlocked.stdout);
+    assert!(!host.local_mid_home.join(".midfleet/lock").exists());
+
+    // rollback puts the backed-up files back and the MID runs on them.
+    host.set_knob("start_delay_ms", "100").unwrap();
+    let mut rollback = base("rollback");
+    rollback.extend(["--yes".to_string(), "--health-timeout".into(), "20".into()]);
+    let rolled = midfleet(rollback, &[]);
+    assert_eq!(
+        rolled.code,
+        0,
+        "{}{}{}",
+        rolled.stdout,
+        rolled.stderr,
+        journals(&lab)
+    );
+    assert_eq!(
+        host.config(),
+        before[0].0,
+        "config.xml restored byte for byte"
+    );
+    assert_eq!(
+        std::fs::read(host.agent().join("security/agent_keystore")).unwrap(),
+        before[0].1,
+        "keystore restored"
+    );
+    assert!(host.mid("status").unwrap());
+    let audit = std::fs::read_to_string(lab.directory.join("audit.jsonl")).unwrap();
+    for command in ["\"apply\"", "\"unlock\"", "\"rollback\""] {
+        assert!(audit.contains(command), "{command} in {audit}");
+    }
+}
