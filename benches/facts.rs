@@ -26,29 +26,17 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
-/// user+sys CPU seconds of this process's finished children so far.
-fn children_cpu() -> f64 {
+/// user+sys CPU seconds so far of `who` (`RUSAGE_SELF`, or
+/// `RUSAGE_CHILDREN` for finished children).
+fn cpu_seconds(who: libc::c_int) -> f64 {
     // SAFETY: getrusage fills a struct we own.
-    unsafe {
+    let usage = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
-        usage.ru_utime.tv_sec as f64
-            + usage.ru_utime.tv_usec as f64 / 1e6
-            + usage.ru_stime.tv_sec as f64
-            + usage.ru_stime.tv_usec as f64 / 1e6
-    }
-}
-
-fn self_cpu() -> f64 {
-    // SAFETY: as above.
-    unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage.ru_utime.tv_sec as f64
-            + usage.ru_utime.tv_usec as f64 / 1e6
-            + usage.ru_stime.tv_sec as f64
-            + usage.ru_stime.tv_usec as f64 / 1e6
-    }
+        libc::getrusage(who, &mut usage);
+        usage
+    };
+    let seconds = |time: libc::timeval| time.tv_sec as f64 + time.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 fn main() {
@@ -89,7 +77,7 @@ fn main() {
             operation_timeout: Duration::from_secs(60),
         });
         let started = Instant::now();
-        let cpu = self_cpu();
+        let cpu = cpu_seconds(libc::RUSAGE_SELF);
         pool.install(|| {
             endpoints.par_iter().for_each(|endpoint| {
                 let mut connection = transport.connect(endpoint).expect("floor connect");
@@ -97,11 +85,11 @@ fn main() {
                 assert_eq!(output.status, 0);
             })
         });
-        (started.elapsed(), self_cpu() - cpu)
+        (started.elapsed(), cpu_seconds(libc::RUSAGE_SELF) - cpu)
     };
     let facts_round = || {
         let started = Instant::now();
-        let cpu = children_cpu();
+        let cpu = cpu_seconds(libc::RUSAGE_CHILDREN);
         let output = Command::new(midfleet)
             .args(["facts", "-i"])
             .arg(&lab.inventory)
@@ -116,7 +104,7 @@ fn main() {
             "facts failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        (started.elapsed(), children_cpu() - cpu)
+        (started.elapsed(), cpu_seconds(libc::RUSAGE_CHILDREN) - cpu)
     };
 
     // Warm up both (page cache, sshd's first forks), then alternate rounds

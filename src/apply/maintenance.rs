@@ -11,29 +11,9 @@ use crate::transport::{check_become, shell_command, shell_quote, Transport};
 /// The plan that restores `read`'s newest backup (with restart and health).
 pub fn rollback_plan(read: &HostFacts) -> HostPlan {
     let host = &read.host;
-    let mut plan = HostPlan {
-        host: host.name.clone(),
-        connection: read.endpoint.clone(),
-        become_root: host.become_root,
-        mid_home: host.mid_home.clone(),
-        config: host.config.clone(),
-        mid_cluster: host.mid_cluster.clone(),
-        service: host.service.clone(),
-        service_found: None,
-        service_unit: None,
-        fingerprint: None,
-        status: HostStatus::Error,
-        changes: Vec::new(),
-        restart: true,
-        start_only: false,
-        key_pair_reset: false,
-        expect_user: None,
-        current_user: None,
-        operations: Vec::new(),
-        error: None,
-        warnings: Vec::new(),
-        restore_from: None,
-    };
+    let mut plan = HostPlan::new(host, &read.endpoint);
+    plan.status = HostStatus::Error;
+    plan.restart = true;
     let facts = match &read.facts {
         Ok(facts) => facts,
         Err(error) => {

@@ -122,10 +122,6 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
     );
     progress.finish();
     let interrupted = INTERRUPTED.load(Ordering::SeqCst);
-    let audit_path = arguments
-        .audit_log
-        .clone()
-        .unwrap_or_else(audit::default_path);
     let record = AuditRecord {
         time: crate::report::now_rfc3339(),
         user: local_user(),
@@ -142,9 +138,7 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
             .collect(),
         interrupted,
     };
-    if let Err(error) = audit::append(&audit_path, &record) {
-        console.warning(&format!("cannot write the audit log: {error}"));
-    }
+    record_audit(console, arguments.audit_log.as_deref(), &record);
     match console.output {
         OutputFormat::Json => {
             let json = serde_json::to_string_pretty(&Report {
@@ -280,4 +274,13 @@ fn re_resolve(plan: &Plan) -> Result<std::collections::BTreeMap<SecretRef, Secre
         values.insert(reference, value);
     }
     Ok(values)
+}
+
+/// Appends `record` to the audit log (`--audit-log`, else the default); a
+/// failure is a warning, never a reason to hide the results.
+pub fn record_audit<T: Serialize>(console: &Console, path: Option<&std::path::Path>, record: &T) {
+    let path = path.map_or_else(audit::default_path, std::path::Path::to_path_buf);
+    if let Err(error) = audit::append(&path, record) {
+        console.warning(&format!("cannot write the audit log: {error}"));
+    }
 }

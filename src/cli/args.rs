@@ -103,6 +103,47 @@ impl InventoryArgs {
     pub fn ssh_config(&self) -> Result<crate::transport::SshConfig, super::exit::Failure> {
         load_ssh_config(&self.ssh_config)
     }
+
+    /// The hosts `pattern` ∧ `--limit` select, each with the endpoint it
+    /// is reached at. Every problem is printed; any error is bad input
+    /// (exit 3): nothing is contacted.
+    pub fn select(
+        &self,
+        console: &super::console::Console,
+        pattern: &str,
+    ) -> Result<Vec<(crate::inventory::Host, crate::transport::Endpoint)>, super::exit::Failure>
+    {
+        let mut diagnostics = crate::diagnostic::Diagnostics::new();
+        let selected = crate::check::select_hosts(
+            &self.inventory,
+            pattern,
+            None,
+            self.limit.as_deref(),
+            &crate::template::Templates::new(),
+            &mut diagnostics,
+        );
+        let errors = diagnostics.error_count();
+        for diagnostic in diagnostics.merged() {
+            console.diagnostic(&diagnostic);
+        }
+        if errors > 0 {
+            return Err(super::exit::Failure::usage(format!(
+                "{errors} problem{} in the inventory or pattern; no host was contacted",
+                if errors == 1 { "" } else { "s" }
+            )));
+        }
+        let ssh_config = self.ssh_config()?;
+        selected
+            .hosts
+            .into_iter()
+            .map(|host| {
+                let endpoint = ssh_config.endpoint(&host).map_err(|error| {
+                    super::exit::Failure::usage(format!("host {}: {error}", host.name))
+                })?;
+                Ok((host, endpoint))
+            })
+            .collect()
+    }
 }
 
 /// Reads an ssh configuration file, `~` expanded.

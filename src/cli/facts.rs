@@ -4,37 +4,11 @@ use super::args::{FactsArgs, OutputFormat};
 use super::console::Console;
 use super::exit::{Exit, Failure};
 use super::progress::{raise_file_limit, Progress};
-use crate::check::select_hosts;
-use crate::diagnostic::Diagnostics;
 use crate::gather::{gather, FactsSummary};
 use crate::report::render_table;
-use crate::template::Templates;
 
 pub fn run(console: &Console, arguments: &FactsArgs) -> Result<Exit, Failure> {
-    let mut diagnostics = Diagnostics::new();
-    let selected = select_hosts(
-        &arguments.inventory.inventory,
-        "all",
-        None,
-        arguments.inventory.limit.as_deref(),
-        &Templates::new(),
-        &mut diagnostics,
-    );
-    let failed = diagnostics.has_errors();
-    for diagnostic in diagnostics.merged() {
-        console.diagnostic(&diagnostic);
-    }
-    if failed {
-        return Ok(Exit::Usage);
-    }
-    let ssh_config = arguments.inventory.ssh_config()?;
-    let mut hosts = Vec::with_capacity(selected.hosts.len());
-    for host in selected.hosts {
-        let endpoint = ssh_config
-            .endpoint(&host)
-            .map_err(|error| Failure::usage(format!("host {}: {error}", host.name)))?;
-        hosts.push((host, endpoint));
-    }
+    let hosts = arguments.inventory.select(console, "all")?;
     if hosts.is_empty() {
         console.warning("no host selected");
         return Ok(Exit::Success);

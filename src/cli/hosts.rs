@@ -5,11 +5,8 @@ use serde::Serialize;
 use super::args::{HostsArgs, OutputFormat};
 use super::console::Console;
 use super::exit::{Exit, Failure};
-use crate::check::select_hosts;
-use crate::diagnostic::Diagnostics;
 use crate::inventory::{Host, ServiceSpec};
 use crate::report::render_table;
-use crate::template::Templates;
 use crate::transport::Endpoint;
 
 /// One row of `hosts --output json`.
@@ -52,34 +49,9 @@ impl<'a> HostRow<'a> {
 }
 
 pub fn run(console: &Console, arguments: &HostsArgs) -> Result<Exit, Failure> {
-    let mut diagnostics = Diagnostics::new();
-    let selected = select_hosts(
-        &arguments.inventory.inventory,
-        &arguments.pattern,
-        None,
-        arguments.inventory.limit.as_deref(),
-        &Templates::new(),
-        &mut diagnostics,
-    );
-    let failed = diagnostics.has_errors();
-    for diagnostic in diagnostics.merged() {
-        console.diagnostic(&diagnostic);
-    }
-    if failed {
-        return Ok(Exit::Usage);
-    }
-    let ssh_config = arguments.inventory.ssh_config()?;
-    let mut endpoints = Vec::with_capacity(selected.hosts.len());
-    for host in &selected.hosts {
-        let endpoint = ssh_config
-            .endpoint(host)
-            .map_err(|error| Failure::usage(format!("host {}: {error}", host.name)))?;
-        endpoints.push(endpoint);
-    }
+    let selected = arguments.inventory.select(console, &arguments.pattern)?;
     let rows: Vec<HostRow<'_>> = selected
-        .hosts
         .iter()
-        .zip(&endpoints)
         .map(|(host, endpoint)| HostRow::new(host, endpoint))
         .collect();
     match console.output {

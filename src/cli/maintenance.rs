@@ -7,12 +7,9 @@ use super::console::Console;
 use super::exit::{Exit, Failure};
 use super::progress::Progress;
 use crate::apply::{apply, local_user, new_run_id, rollback_plan, unlock, ApplySettings, Values};
-use crate::check::select_hosts;
-use crate::diagnostic::Diagnostics;
 use crate::gather::{gather, HostFacts};
 use crate::plan::{Plan, PlaybookInfo, RolloutSettings, FORMAT_VERSION};
-use crate::report::{audit, render_table};
-use crate::template::Templates;
+use crate::report::render_table;
 use crate::transport::Transport;
 
 /// Reads every selected host (for rollback and unlock).
@@ -23,32 +20,7 @@ fn read_hosts(
     forks: usize,
     task: &str,
 ) -> Result<Vec<HostFacts>, Failure> {
-    let mut diagnostics = Diagnostics::new();
-    let selected = select_hosts(
-        &inventory.inventory,
-        "all",
-        None,
-        inventory.limit.as_deref(),
-        &Templates::new(),
-        &mut diagnostics,
-    );
-    let failed = diagnostics.has_errors();
-    for diagnostic in diagnostics.merged() {
-        console.diagnostic(&diagnostic);
-    }
-    if failed {
-        return Err(Failure::usage(
-            "the inventory has errors; no host was contacted",
-        ));
-    }
-    let ssh_config = inventory.ssh_config()?;
-    let mut pairs = Vec::new();
-    for host in selected.hosts {
-        let endpoint = ssh_config
-            .endpoint(&host)
-            .map_err(|error| Failure::usage(format!("host {}: {error}", host.name)))?;
-        pairs.push((host, endpoint));
-    }
+    let pairs = inventory.select(console, "all")?;
     let progress = Progress::new(task, pairs.len());
     let reads = gather(transport, pairs, forks, &progress).map_err(Failure::failed)?;
     progress.finish();
@@ -122,10 +94,6 @@ pub fn rollback(console: &Console, arguments: &RollbackArgs) -> Result<Exit, Fai
         &std::sync::atomic::AtomicBool::new(false),
     );
     progress.finish();
-    let audit_path = arguments
-        .audit_log
-        .clone()
-        .unwrap_or_else(audit::default_path);
     let record = Audit {
         time: crate::report::now_rfc3339(),
         user: local_user(),
@@ -133,9 +101,7 @@ pub fn rollback(console: &Console, arguments: &RollbackArgs) -> Result<Exit, Fai
         run: &run,
         hosts: &results,
     };
-    if let Err(error) = audit::append(&audit_path, &record) {
-        console.warning(&format!("cannot write the audit log: {error}"));
-    }
+    super::apply::record_audit(console, arguments.audit_log.as_deref(), &record);
     match console.output {
         OutputFormat::Json => console.data(&format!(
             "{}\n",
@@ -160,10 +126,6 @@ pub fn unlock_hosts(console: &Console, arguments: &UnlockArgs) -> Result<Exit, F
         .map(|read| unlock(&transport, read, arguments.force))
         .collect();
     let run = new_run_id();
-    let audit_path = arguments
-        .audit_log
-        .clone()
-        .unwrap_or_else(audit::default_path);
     let touched: Vec<_> = results
         .iter()
         .filter(|result| result.result == "unlocked")
@@ -177,9 +139,7 @@ pub fn unlock_hosts(console: &Console, arguments: &UnlockArgs) -> Result<Exit, F
             run: &run,
             hosts: &touched,
         };
-        if let Err(error) = audit::append(&audit_path, &record) {
-            console.warning(&format!("cannot write the audit log: {error}"));
-        }
+        super::apply::record_audit(console, arguments.audit_log.as_deref(), &record);
     }
     match console.output {
         OutputFormat::Json => console.data(&format!(

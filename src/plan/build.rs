@@ -23,29 +23,7 @@ pub struct PlanInputs<'a> {
 /// The plan for one host.
 pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
     let host = &inputs.desired.host;
-    let mut plan = HostPlan {
-        host: host.name.clone(),
-        connection: inputs.endpoint.clone(),
-        become_root: host.become_root,
-        mid_home: host.mid_home.clone(),
-        config: host.config.clone(),
-        mid_cluster: host.mid_cluster.clone(),
-        service: host.service.clone(),
-        service_found: None,
-        service_unit: None,
-        fingerprint: None,
-        status: HostStatus::Unchanged,
-        changes: Vec::new(),
-        restart: false,
-        start_only: false,
-        key_pair_reset: false,
-        expect_user: None,
-        current_user: None,
-        operations: Vec::new(),
-        error: None,
-        warnings: Vec::new(),
-        restore_from: None,
-    };
+    let mut plan = HostPlan::new(host, inputs.endpoint);
     let facts = match inputs.facts {
         Ok(facts) => facts,
         Err(error) => return failed(plan, error.message.clone()),
@@ -222,46 +200,34 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
             .push("key pair reset: validate this MID on the instance (there is no `instance:` section to do it)".into());
     }
     let running = facts.service.is_running();
-    if !plan.operations.is_empty() {
-        plan.restart = true;
-        plan.status = HostStatus::Change;
-        plan.changes.push(PlannedChange {
-            action: "restart".into(),
-            param: None,
-            before: None,
-            after: None,
-            sensitive: false,
-            reason: Some(
-                if running {
-                    "to read the new values"
-                } else {
-                    "the MID is stopped"
-                }
-                .into(),
-            ),
-        });
+    let service_change = if !plan.operations.is_empty() {
+        let reason = if running {
+            "to read the new values"
+        } else {
+            "the MID is stopped"
+        };
+        Some(("restart", reason))
     } else if !running {
         plan.start_only = true;
-        plan.restart = true;
-        plan.status = HostStatus::Change;
-        plan.changes.push(PlannedChange {
-            action: "start".into(),
-            param: None,
-            before: None,
-            after: None,
-            sensitive: false,
-            reason: Some("the MID is stopped; desired state includes a running MID".into()),
-        });
+        Some((
+            "start",
+            "the MID is stopped; desired state includes a running MID",
+        ))
     } else if inputs.restart == Restart::Always {
+        Some(("restart", "restart: always"))
+    } else {
+        None
+    };
+    if let Some((action, reason)) = service_change {
         plan.restart = true;
         plan.status = HostStatus::Change;
         plan.changes.push(PlannedChange {
-            action: "restart".into(),
+            action: action.into(),
             param: None,
             before: None,
             after: None,
             sensitive: false,
-            reason: Some("restart: always".into()),
+            reason: Some(reason.into()),
         });
     }
     if plan.status == HostStatus::Unchanged {

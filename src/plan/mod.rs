@@ -157,6 +157,36 @@ pub enum PlannedOperation {
     },
 }
 
+impl HostPlan {
+    /// An empty plan for `host`, reached at `endpoint`: unchanged until
+    /// changes are added.
+    pub fn new(host: &crate::inventory::Host, endpoint: &Endpoint) -> HostPlan {
+        HostPlan {
+            host: host.name.clone(),
+            connection: endpoint.clone(),
+            become_root: host.become_root,
+            mid_home: host.mid_home.clone(),
+            config: host.config.clone(),
+            mid_cluster: host.mid_cluster.clone(),
+            service: host.service.clone(),
+            service_found: None,
+            service_unit: None,
+            fingerprint: None,
+            status: HostStatus::Unchanged,
+            changes: Vec::new(),
+            restart: false,
+            start_only: false,
+            key_pair_reset: false,
+            expect_user: None,
+            current_user: None,
+            operations: Vec::new(),
+            error: None,
+            warnings: Vec::new(),
+            restore_from: None,
+        }
+    }
+}
+
 impl Plan {
     /// Hosts with something to do.
     pub fn changing(&self) -> impl Iterator<Item = &HostPlan> {
