@@ -64,7 +64,9 @@ pub enum Command {
     Unlock(UnlockArgs),
     /// A throwaway local fleet of 5 MID hosts (real sshd, simulated MIDs):
     /// facts, the plan of the user rotation, apply, and a second, empty
-    /// plan; then everything is torn down. Needs root and openssh-server.
+    /// plan; then everything is torn down. Needs openssh-server; as root
+    /// each host gets its own /opt/servicenow, as a normal user its own
+    /// folder.
     Demo,
     Edit(EditArgs),
 }

@@ -263,6 +263,13 @@ impl Lab {
         let (mount_namespaces, network_namespaces) = network::capabilities();
         let mount_namespaces = mount_namespaces && !spec.without_mount_namespaces;
         let needs_network = spec.behind_one_hop + spec.behind_two_hops + spec.silent > 0;
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        if !root && (spec.users || needs_network) {
+            return Err(LabError(
+                "bastion, silent and become hosts need root (namespaces, users); plain hosts work as any user".into(),
+            ));
+        }
         if needs_network && !network_namespaces {
             return Err(LabError(
                 "hosts behind bastions and silent hosts need network namespaces, which this process cannot make (run as root)"
@@ -300,7 +307,8 @@ impl Lab {
         let keys = directory.join("authorized_keys");
         fs::create_dir_all(&keys).map_err(|error| LabError(error.to_string()))?;
         set_mode(&keys, 0o755)?;
-        for user in ["root", SUDO_USER, PASSWORD_SUDO_USER] {
+        let login = login_user();
+        for user in [login.as_str(), SUDO_USER, PASSWORD_SUDO_USER] {
             write(&keys.join(user), &client_public)?;
             set_mode(&keys.join(user), 0o644)?;
         }
@@ -690,7 +698,7 @@ impl Lab {
             ));
         }
         write(&self.ssh_config, &ssh_config)?;
-        write(&self.inventory, &self.inventory_text("root", false))
+        write(&self.inventory, &self.inventory_text(&login_user(), false))
     }
 
     /// The lab as an Ansible-shaped inventory, logging in as `user`.
@@ -835,6 +843,18 @@ impl Drop for Lab {
     }
 }
 
+/// Who logs in to lab hosts: root when the lab runs as root, else the user
+/// running it (an unprivileged sshd serves logins as its own user only).
+pub fn login_user() -> String {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return "root".into();
+    }
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "root".into())
+}
+
 /// The parent and child addresses of link `link` (a /30 in 10.slot.x.0).
 fn link_addresses(slot: u8, link: usize) -> (String, String) {
     let base = link * 4;
@@ -894,7 +914,7 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), LabError> {
 
 /// The lab's login users and their sudo rules (idempotent; they stay on
 /// the machine, harmless: they have no password and only the lab's key).
-fn create_users() -> Result<(), LabError> {
+pub fn create_users() -> Result<(), LabError> {
     for user in [SUDO_USER, PASSWORD_SUDO_USER] {
         let exists = Command::new("id")
             .arg(user)

@@ -623,3 +623,50 @@ fn the_demo_rotates_a_throwaway_fleet_and_cleans_up() {
         "the lab is removed"
     );
 }
+
+#[test]
+fn the_demo_also_runs_as_a_normal_user() {
+    midfleet::lab::create_users().expect("the lab's users");
+    // The binaries where that user can run them, and a home of its own.
+    let place = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        place.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    for binary in [
+        env!("CARGO_BIN_EXE_midfleet"),
+        env!("CARGO_BIN_EXE_midfleet-midsim"),
+    ] {
+        let name = std::path::Path::new(binary).file_name().unwrap();
+        std::fs::copy(binary, place.path().join(name)).unwrap();
+    }
+    let home = place.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let owner = std::process::Command::new("chown")
+        .args([midfleet::lab::SUDO_USER, home.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(owner.success());
+    let command = format!(
+        "cd {home} && HOME={home} USER={user} NO_COLOR=1 {midfleet} demo",
+        home = home.display(),
+        user = midfleet::lab::SUDO_USER,
+        midfleet = place.path().join("midfleet").display()
+    );
+    let output = std::process::Command::new("su")
+        .args([midfleet::lab::SUDO_USER, "-s", "/bin/sh", "-c", &command])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("5 applied"), "{stdout}");
+    assert!(
+        stdout.contains("Plan: 0 to change, 0 to start, 5 unchanged, 0 errors."),
+        "{stdout}"
+    );
+}
