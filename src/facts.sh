@@ -7,7 +7,8 @@ umask 077
 LC_ALL=C
 export LC_ALL
 scratch=$(mktemp "${TMPDIR:-/tmp}/midfleet-facts.XXXXXX") || exit 70
-trap 'rm -f "$scratch"' EXIT HUP INT TERM
+trap 'rm -f "$scratch"' EXIT
+trap 'rm -f "$scratch"; exit 1' HUP INT TERM PIPE
 
 printf 'midfleet-facts 1\n'
 printf 'uid %s\n' "$(id -u)"

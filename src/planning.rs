@@ -110,7 +110,9 @@ pub fn make_plan(
                         }
                     }
                 }
-                DesiredValue::Literal(value) if parameter.sensitive => {
+                // Every literal: one may be sensitive only because a
+                // host's file marks the parameter secure.
+                DesiredValue::Literal(value) => {
                     literals.insert(
                         (desired.host.name.clone(), parameter.name.clone()),
                         SecretValue::new(value.clone()),

@@ -381,6 +381,12 @@ impl Reader<'_> {
                     Some(Scalar::Bool(flag)) => SetValue::Template(flag.to_string()),
                     _ => SetValue::Template(text.clone()),
                 },
+                yaml::Kind::Mapping(_) if names::canonical(&name) == names::USERNAME => {
+                    self.error(value, format!("`{name}` cannot come from a secret reference")).hint = Some(
+                        "the MID logs its user name in clear, and midfleet checks the login by it: write it as a value".into(),
+                    );
+                    continue;
+                }
                 yaml::Kind::Mapping(_) => match self.secret(&name, value) {
                     Some(reference) => SetValue::Secret(reference),
                     None => continue,
@@ -626,6 +632,25 @@ impl Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_instance_user_cannot_be_a_secret_reference() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("p.yml");
+        std::fs::write(
+            &path,
+            "hosts: all\nset:\n  mid.instance.username: { secret: \"env:U\" }\n",
+        )
+        .unwrap();
+        let (_, diagnostics) = Playbook::load(&path);
+        let messages: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+        assert!(
+            messages
+                .iter()
+                .any(|message| message.contains("cannot come from a secret reference")),
+            "{messages:?}"
+        );
+    }
 
     #[test]
     fn batches_follow_serial_and_the_last_size_repeats() {

@@ -374,7 +374,9 @@ fn run_host(
             )),
         ),
     };
-    host_result.params = files.written;
+    if host_result.result == Outcome::Applied {
+        host_result.params = files.written;
+    }
     host_result.backup = follower.backup.clone();
     if host_result.result.is_success() {
         host_result.warnings = host.warnings.clone();
@@ -468,6 +470,11 @@ fn run_files(
         .unwrap_or_default();
     record.format = FORMAT;
     record.run = settings.run.clone();
+    if host.restore_from.is_some() {
+        // The restored files are not what midfleet last wrote: no record,
+        // so the next plan shows the drift and rewrites.
+        record.written.clear();
+    }
     for param in &unset {
         record.written.remove(names::canonical(param));
     }
@@ -518,7 +525,20 @@ fn run_files(
             String::new(),
         ),
     };
-    let lease_seconds = STOP_TIMEOUT * 2 + settings.health_timeout * 2 + 60;
+    // The MID will rewrite the file when midfleet wrote a plaintext value
+    // into a parameter marked secure (or one it adds as secure).
+    let expect_rewrite = new.as_ref().is_some_and(|bytes| {
+        ConfigXml::parse(bytes).is_ok_and(|document| {
+            resolved.iter().any(|(param, _, _)| {
+                document.get(param).is_some_and(|found| {
+                    found.is_secure()
+                        && crate::config_xml::SecretForm::classify(found.value())
+                            == crate::config_xml::SecretForm::Plaintext
+                })
+            })
+        })
+    });
+    let lease_seconds = STOP_TIMEOUT * 2 + settings.health_timeout * 2 + 90;
     let deadline = facts.time.unwrap_or_else(now) + lease_seconds;
     let params = [
         ("RUN", settings.run.clone()),
@@ -546,6 +566,10 @@ fn run_files(
         (
             "RESTORE_FROM",
             host.restore_from.clone().unwrap_or_default(),
+        ),
+        (
+            "EXPECT_REWRITE",
+            if expect_rewrite { "1" } else { "0" }.to_string(),
         ),
     ]
     .iter()

@@ -614,6 +614,26 @@ replace_folder() {
 # record_state: config.xml as the healthy MID left it, and state.json; both
 # 0600, both temp + rename. Journals `state …`.
 record_state() {
+    # When midfleet wrote plaintext the MID encrypts (EXPECT_REWRITE=1),
+    # wait (up to 30 s) for the MID to rewrite config.xml: config.after
+    # must hold its encrypted: values, never midfleet's plaintext. If it
+    # does not rewrite in time, no config.after is kept (the next plan then
+    # rewrites once instead of trusting a plaintext copy).
+    if [ "${EXPECT_REWRITE:-0}" = 1 ] && [ -f "$RUN_DIR/new.xml" ]; then
+        rewrite_end=$(($(now) + 30))
+        while cmp -s -- "$CONFIG" "$RUN_DIR/new.xml"; do
+            if [ "$(now)" -ge "$rewrite_end" ]; then
+                rm -f -- "$MIDFLEET/config.after"
+                if [ -f "$RUN_DIR/state.json" ] && ! install_file "$RUN_DIR/state.json" "$MIDFLEET/state.json"; then
+                    journal state fail state-json
+                    return 1
+                fi
+                journal state no-rewrite
+                return 0
+            fi
+            sleep "$tick"
+        done
+    fi
     if ! install_file "$CONFIG" "$MIDFLEET/config.after"; then
         journal state fail config-after
         return 1

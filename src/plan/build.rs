@@ -84,9 +84,13 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
     for parameter in &inputs.desired.set {
         let existing = document.get(&parameter.name);
         let spelled = existing.map_or(parameter.name.clone(), |found| found.name().to_string());
+        // Sensitive: a password name, a secret reference, or marked
+        // secure/encrypt in this host's file (then a literal must not be
+        // kept in a plan file either).
+        let sensitive = parameter.sensitive || existing.is_some_and(|found| found.is_sensitive());
         let (value, operation) = match &parameter.value {
             DesiredValue::Literal(value) => {
-                let operation = if parameter.sensitive {
+                let operation = if sensitive {
                     PlannedOperation::SetLiteralSensitive {
                         param: parameter.name.clone(),
                     }
@@ -112,7 +116,6 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
                 format!("the secret for `{}` is not resolved", parameter.name),
             );
         };
-        let sensitive = parameter.sensitive || existing.is_some_and(|found| found.is_sensitive());
         if names::canonical(&parameter.name) == names::USERNAME {
             plan.expect_user = Some(value.clone());
         }
@@ -124,10 +127,14 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
                 let recorded = record
                     .as_ref()
                     .and_then(|record| record.written.get(&canonical));
+                // Only an encrypted: value counts as what the MID made.
                 let made_by_mid = after
                     .as_ref()
                     .and_then(|after| after.get(&parameter.name))
-                    .is_some_and(|after| after.value() == found.value());
+                    .is_some_and(|after| {
+                        after.value() == found.value()
+                            && SecretForm::classify(after.value()) == SecretForm::Encrypted
+                    });
                 match recorded {
                     Some(hash) if hash.matches(&value) && made_by_mid => None,
                     Some(hash) if hash.matches(&value) => {

@@ -831,8 +831,67 @@ fn a_transaction_killed_on_its_host_is_reported_then_unlock_and_rollback_repair(
         "keystore restored"
     );
     assert!(host.mid("status").unwrap());
+    // The rolled-back host no longer holds what midfleet last wrote: the
+    // playbook's plan shows the change again.
+    let again = run(&lab, "plan", &playbook, &["--detailed-exitcode"]);
+    assert_eq!(again.code, 2, "{}{}", again.stdout, again.stderr);
     let audit = std::fs::read_to_string(lab.directory.join("audit.jsonl")).unwrap();
     for command in ["\"apply\"", "\"unlock\"", "\"rollback\""] {
         assert!(audit.contains(command), "{command} in {audit}");
     }
+}
+
+#[test]
+fn a_literal_for_a_parameter_the_file_marks_secure_never_reaches_a_plan_file() {
+    let lab = lab(LabSpec::new(1, &midsim()));
+    let host = &lab.hosts[0];
+    // A secure parameter of the file's own (not a password name).
+    let config = String::from_utf8(host.config()).unwrap().replace(
+        "</parameters>",
+        "    <parameter name=\"custom.token\" secure=\"true\" value=\"old-token\"/>\n</parameters>",
+    );
+    std::fs::write(host.config_path(), config).unwrap();
+    let playbook = lab.directory.join("token.yml");
+    std::fs::write(
+        &playbook,
+        "hosts: lab\nset:\n  custom.token: Literal-Token-42\nhealth:\n  timeout: 20\n",
+    )
+    .unwrap();
+    let saved = lab.directory.join("token.plan");
+    let plan = run(
+        &lab,
+        "plan",
+        &playbook,
+        &["--out", saved.to_str().unwrap(), "--output", "json"],
+    );
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    for text in [
+        plan.stdout.clone(),
+        plan.stderr.clone(),
+        std::fs::read_to_string(&saved).unwrap(),
+    ] {
+        assert!(!text.contains("Literal-Token-42"), "{text}");
+    }
+    assert!(
+        plan.stdout.contains("set_literal_sensitive"),
+        "{}",
+        plan.stdout
+    );
+    // Applying the playbook itself writes it; the saved plan cannot.
+    let applied = run(&lab, "apply", &playbook, &[]);
+    assert_eq!(
+        applied.code,
+        0,
+        "{}{}{}",
+        applied.stdout,
+        applied.stderr,
+        journals(&lab)
+    );
+    assert!(!applied.stdout.contains("Literal-Token-42"));
+    let document = ConfigXml::parse(&host.config()).unwrap();
+    assert!(document
+        .get("custom.token")
+        .unwrap()
+        .value()
+        .starts_with("encrypted:"));
 }
