@@ -248,6 +248,7 @@ fn run_host(
     reporter.host_step(&host.host, "starting the transaction");
     let staging = stage::staging_script(
         &host.mid_home,
+        &host.config,
         &settings.run,
         &[
             stage::StagedFile {

@@ -41,11 +41,17 @@ pub fn printf_format(bytes: &[u8]) -> String {
 
 /// The staging script for run `run` under `mid_home`: writes `files`,
 /// starts the transaction, then follows it (see [`FOLLOW`]).
-pub fn staging_script(mid_home: &str, run: &str, files: &[StagedFile<'_>]) -> Zeroizing<String> {
+pub fn staging_script(
+    mid_home: &str,
+    config: &str,
+    run: &str,
+    files: &[StagedFile<'_>],
+) -> Zeroizing<String> {
     let mut script = Zeroizing::new(String::new());
     script.push_str(&format!(
-        "set -u\numask 077\nMID_HOME={}\nRUN={}\n",
+        "set -u\numask 077\nMID_HOME={}\nCONFIG={}\nRUN={}\n",
         shell_quote(mid_home),
+        shell_quote(config),
         shell_quote(run)
     ));
     script.push_str(STAGE_HEAD);
@@ -96,6 +102,24 @@ for d in "$M" "$M/runs" "$M/backups"; do
     chmod 700 "$d" || { printf 'midfleet-stage failed chmod %s\n' "$d"; exit 0; }
 done
 mkdir "$R" || { printf 'midfleet-stage failed mkdir %s\n' "$R"; exit 0; }
+# Earlier runs that ended or died: their staged files may hold a password
+# (a transaction killed outright cannot clean up). Keep the newest 10.
+kept=0
+for old in $(ls -1 "$M/runs" | sort -r); do
+    [ "$old" = "$RUN" ] && continue
+    d="$M/runs/$old"
+    live=0
+    if [ ! -f "$d/result" ] && [ -f "$d/pid" ] && kill -0 "$(cat "$d/pid")" 2>/dev/null; then live=1; fi
+    [ "$live" = 1 ] && continue
+    rm -f "$d/new.xml" "$d/original.xml"
+    kept=$((kept + 1))
+    [ "$kept" -gt 10 ] && rm -rf "$d"
+done
+# A temp file beside config.xml left by a killed transaction, when no run
+# holds the host (a live run's temp file is its own).
+if [ ! -f "$M/lock" ]; then
+    rm -f "$(dirname "$CONFIG")"/.config.xml.midfleet.* 2>/dev/null
+fi
 "#;
 
 /// Starts the transaction detached: a dropped connection or a killed

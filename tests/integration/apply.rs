@@ -831,6 +831,25 @@ fn a_transaction_killed_on_its_host_is_reported_then_unlock_and_rollback_repair(
         "keystore restored"
     );
     assert!(host.mid("status").unwrap());
+    // The killed run's staged files (the new password among them) and any
+    // temp file beside config.xml are gone once the next run staged.
+    for entry in std::fs::read_dir(host.local_mid_home.join(".midfleet/runs"))
+        .unwrap()
+        .flatten()
+    {
+        assert!(
+            !entry.path().join("new.xml").exists(),
+            "{} keeps new.xml",
+            entry.path().display()
+        );
+    }
+    for entry in std::fs::read_dir(host.agent()).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        assert!(
+            !name.starts_with(".config.xml.midfleet."),
+            "{name} left beside config.xml"
+        );
+    }
     // The rolled-back host no longer holds what midfleet last wrote: the
     // playbook's plan shows the change again.
     let again = run(&lab, "plan", &playbook, &["--detailed-exitcode"]);
