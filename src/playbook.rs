@@ -166,13 +166,7 @@ impl Playbook {
                 return (None, diagnostics);
             }
             Err(error) => {
-                diagnostics.push(
-                    Diagnostic::error(
-                        Some(Origin::new(path, error.at)),
-                        format!("YAML syntax: {}", error.message),
-                    )
-                    .with_hint("check the indentation and the `:` after each key"),
-                );
+                diagnostics.push(error.diagnostic(path));
                 return (None, diagnostics);
             }
         };

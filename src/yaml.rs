@@ -173,6 +173,17 @@ pub struct YamlError {
     pub at: Location,
 }
 
+impl YamlError {
+    /// The error as a diagnostic of `file`, with the usual hint.
+    pub fn diagnostic(&self, file: &std::path::Path) -> crate::diagnostic::Diagnostic {
+        crate::diagnostic::Diagnostic::error(
+            Some(crate::diagnostic::Origin::new(file, self.at)),
+            format!("YAML syntax: {}", self.message),
+        )
+        .with_hint("check the indentation and the `:` after each key")
+    }
+}
+
 impl fmt::Display for YamlError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str(&self.message)

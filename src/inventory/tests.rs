@@ -1739,7 +1739,7 @@ fn yaml_errors_name_file_line_and_column() {
                 "group_vars/all.yml",
                 Some((2, 9)),
                 "YAML syntax: mapping values are not allowed in this context",
-                None,
+                Some("check the indentation and the `:` after each key"),
             )],
         ),
         (

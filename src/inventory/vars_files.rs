@@ -129,10 +129,7 @@ fn read_scope(entry: &Path, diagnostics: &mut Diagnostics) -> Vars {
         match yaml::parse(&text) {
             Ok(Some(node)) => vars.merge(&read_vars(&node, &file, "a variables file", diagnostics)),
             Ok(None) => {}
-            Err(error) => diagnostics.push(Diagnostic::error(
-                Some(Origin::new(&file, error.at)),
-                format!("YAML syntax: {}", error.message),
-            )),
+            Err(error) => diagnostics.push(error.diagnostic(&file)),
         }
     }
     vars

@@ -34,13 +34,7 @@ pub(super) fn load(
             return;
         }
         Err(error) => {
-            diagnostics.push(
-                Diagnostic::error(
-                    Some(Origin::new(path, error.at)),
-                    format!("YAML syntax: {}", error.message),
-                )
-                .with_hint("check the indentation and the `:` after each key"),
-            );
+            diagnostics.push(error.diagnostic(path));
             return;
         }
     };
