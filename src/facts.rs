@@ -142,7 +142,9 @@ pub struct Facts {
     pub lock: Option<Vec<u8>>,
     /// Backup folders under `.midfleet/backups/`, oldest first.
     pub backups: Vec<String>,
-    /// The newest backup's config.xml.
+    /// The newest backup that differs from config.xml (what `rollback`
+    /// restores), and its config.xml.
+    pub backup_chosen: Option<String>,
     #[serde(skip)]
     pub backup_config: Option<Vec<u8>>,
     /// The host's clock (epoch seconds), for lock leases.
@@ -182,6 +184,7 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
     let mut lock = None;
     let mut backups = Vec::new();
     let mut backup_config = None;
+    let mut backup_chosen = None;
     let mut time = None;
     loop {
         let line = reader.line()?;
@@ -193,6 +196,7 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
             ("uid", [value]) => uid = Some(number(value)?),
             ("time", [value]) => time = value.parse::<u64>().ok(),
             ("backup", [name]) => backups.push(name.to_string()),
+            ("backup-chosen", [name]) => backup_chosen = Some(name.to_string()),
             ("config-stat", [uid, gid, mode, owner, group]) => {
                 let mode = u32::from_str_radix(mode, 8)
                     .map_err(|_| ReplyError(format!("bad mode `{mode}`")))?;
@@ -259,6 +263,7 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
         after,
         lock,
         backups,
+        backup_chosen,
         backup_config,
         time,
     })

@@ -86,12 +86,17 @@ M="$MID_HOME/.midfleet"
 [ -f "$M/lock" ] && blob lock "$M/lock"
 [ -f "$M/journal" ] && blob journal "$M/journal"
 if [ -d "$M/backups" ]; then
-    newest=
+    # `rollback` restores the newest backup that differs from config.xml
+    # (a run that rolled back leaves a backup equal to the current file).
+    chosen=
     for backup in "$M/backups"/*; do
         [ -f "$backup/config.xml" ] || continue
-        newest=${backup##*/}
-        printf 'backup %s\n' "$newest"
+        printf 'backup %s\n' "${backup##*/}"
+        cmp -s -- "$backup/config.xml" "$CONFIG" || chosen=${backup##*/}
     done
-    [ -n "$newest" ] && blob backup-config "$M/backups/$newest/config.xml"
+    if [ -n "$chosen" ]; then
+        printf 'backup-chosen %s\n' "$chosen"
+        blob backup-config "$M/backups/$chosen/config.xml"
+    fi
 fi
 printf 'end\n'

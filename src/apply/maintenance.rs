@@ -33,8 +33,13 @@ pub fn rollback_plan(read: &HostFacts) -> HostPlan {
             .get(names::USERNAME)
             .map(|parameter| parameter.value().to_string())
     });
-    let (Some(newest), Some(backup)) = (facts.backups.last(), &facts.backup_config) else {
-        plan.error = Some("there is no midfleet backup on this host".into());
+    let (Some(newest), Some(backup)) = (&facts.backup_chosen, &facts.backup_config) else {
+        plan.error = Some(if facts.backups.is_empty() {
+            "there is no midfleet backup on this host".into()
+        } else {
+            "every midfleet backup on this host equals the current config.xml: nothing to restore"
+                .into()
+        });
         return plan;
     };
     let user = ConfigXml::parse(backup).ok().and_then(|document| {
