@@ -3,6 +3,7 @@
 
 mod apply;
 mod edit;
+mod faults;
 mod inventory;
 mod lab;
 mod support;

@@ -1,0 +1,230 @@
+//! Faults between plan and apply, and concurrent runs (the fault matrix of
+//! docs/reliability.md). After each: no host with a broken config, and a
+//! rerun converges.
+
+use std::time::Duration;
+
+use midfleet::config_xml::ConfigXml;
+use midfleet::lab::{Lab, LabSpec};
+
+use crate::lab::{lab, midsim};
+use crate::support::midfleet;
+
+const PASSWORD: &str = "Fault-Matrix-pw1";
+
+fn setup(hosts: usize) -> (Lab, std::path::PathBuf) {
+    let lab = lab(LabSpec::new(hosts, &midsim()));
+    for host in &lab.hosts {
+        lab.add_instance_user(&format!("svc_{}", host.name.replace('-', "")), PASSWORD)
+            .unwrap();
+    }
+    let playbook = lab.directory.join("rotate.yml");
+    std::fs::write(
+        &playbook,
+        "hosts: lab\nset:\n  mid.instance.username: \"svc_{{ mid_name }}\"\n  mid.instance.password: { secret: \"env:FAULT_PASSWORD\" }\nhealth:\n  timeout: 20\nrollout:\n  serial: [100%]\n  max_fail: 100%\n",
+    )
+    .unwrap();
+    (lab, playbook)
+}
+
+fn command(lab: &Lab, verb: &str, extra: &[&str]) -> Vec<String> {
+    let mut arguments = vec![
+        verb.to_string(),
+        "--known-hosts".into(),
+        lab.known_hosts.display().to_string(),
+    ];
+    if verb == "apply" {
+        arguments.extend([
+            "--yes".into(),
+            "--audit-log".into(),
+            lab.directory.join("audit.jsonl").display().to_string(),
+        ]);
+    }
+    arguments.extend(extra.iter().map(|argument| argument.to_string()));
+    arguments
+}
+
+fn results(stdout: &str) -> Vec<String> {
+    let report: serde_json::Value =
+        serde_json::from_str(stdout).unwrap_or_else(|error| panic!("{error}: {stdout}"));
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|result| result["result"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn assert_whole_and_running(lab: &Lab) {
+    for host in &lab.hosts {
+        ConfigXml::parse(&host.config()).unwrap_or_else(|error| panic!("{}: {error}", host.name));
+        assert!(host.mid("status").unwrap(), "{} runs", host.name);
+    }
+}
+
+fn converges(lab: &Lab, playbook: &std::path::Path) {
+    let inventory = lab.inventory.display().to_string();
+    let playbook = playbook.display().to_string();
+    let again = midfleet(
+        command(lab, "apply", &["-i", &inventory, &playbook]),
+        &[("FAULT_PASSWORD", PASSWORD)],
+    );
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    let plan = midfleet(
+        command(
+            lab,
+            "plan",
+            &["-i", &inventory, &playbook, "--detailed-exitcode"],
+        ),
+        &[("FAULT_PASSWORD", PASSWORD)],
+    );
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+}
+
+#[test]
+fn two_runs_at_once_never_both_change_a_host() {
+    let (lab, playbook) = setup(6);
+    for host in &lab.hosts {
+        host.set_knob("start_delay_ms", "1500").unwrap();
+    }
+    let inventory = lab.inventory.display().to_string();
+    let playbook_text = playbook.display().to_string();
+    let spawn = || {
+        let arguments = command(
+            &lab,
+            "apply",
+            &["-i", &inventory, &playbook_text, "--output", "json"],
+        );
+        std::process::Command::new(env!("CARGO_BIN_EXE_midfleet"))
+            .args(arguments)
+            .env("FAULT_PASSWORD", PASSWORD)
+            .env("HOME", crate::support::empty_home())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let first = spawn();
+    std::thread::sleep(Duration::from_millis(300));
+    let second = spawn();
+    let first = first.wait_with_output().unwrap();
+    let second = second.wait_with_output().unwrap();
+    let first = results(&String::from_utf8_lossy(&first.stdout));
+    let second = results(&String::from_utf8_lossy(&second.stdout));
+    for (index, (one, other)) in first.iter().zip(&second).enumerate() {
+        let applied = [one, other]
+            .iter()
+            .filter(|result| result.as_str() == "applied")
+            .count();
+        assert_eq!(
+            applied, 1,
+            "host {index} applied by exactly one run: {one} / {other}"
+        );
+        assert!(
+            ["applied", "locked", "stale"].contains(&one.as_str())
+                && ["applied", "locked", "stale"].contains(&other.as_str()),
+            "host {index}: {one} / {other}"
+        );
+    }
+    for host in &lab.hosts {
+        host.set_knob("start_delay_ms", "100").unwrap();
+    }
+    assert_whole_and_running(&lab);
+    converges(&lab, &playbook);
+}
+
+#[test]
+fn a_host_key_changed_between_plan_and_apply_is_refused() {
+    let (mut lab, playbook) = setup(3);
+    let saved = lab.directory.join("rotate.plan");
+    let inventory = lab.inventory.display().to_string();
+    let plan = midfleet(
+        command(
+            &lab,
+            "plan",
+            &[
+                "-i",
+                &inventory,
+                playbook.to_str().unwrap(),
+                "--out",
+                saved.to_str().unwrap(),
+            ],
+        ),
+        &[("FAULT_PASSWORD", PASSWORD)],
+    );
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let before = lab.host("lab-002").config();
+    lab.change_host_key("lab-002").unwrap();
+    let applied = midfleet(
+        command(
+            &lab,
+            "apply",
+            &["--plan", saved.to_str().unwrap(), "--output", "json"],
+        ),
+        &[("FAULT_PASSWORD", PASSWORD)],
+    );
+    assert_eq!(applied.code, 1);
+    assert_eq!(results(&applied.stdout), ["applied", "error", "applied"]);
+    assert!(applied.stdout.contains("has CHANGED"), "{}", applied.stdout);
+    assert_eq!(
+        lab.host("lab-002").config(),
+        before,
+        "the refused host is untouched"
+    );
+    assert_whole_and_running(&lab);
+}
+
+#[test]
+fn a_symlinked_or_huge_config_is_refused_and_left_alone() {
+    let (lab, playbook) = setup(3);
+    let linked = lab.host("lab-001");
+    let real = linked.agent().join("config.real.xml");
+    std::fs::rename(linked.config_path(), &real).unwrap();
+    std::os::unix::fs::symlink(&real, linked.config_path()).unwrap();
+    let huge = lab.host("lab-002");
+    let mut bytes = huge.config();
+    let padding = format!("<!-- {} -->\n", "x".repeat(5 * 1024 * 1024));
+    let at = bytes.len() - "</parameters>\n".len();
+    bytes.splice(at..at, padding.into_bytes());
+    std::fs::write(huge.config_path(), &bytes).unwrap();
+    let inventory = lab.inventory.display().to_string();
+    let plan = midfleet(
+        command(
+            &lab,
+            "plan",
+            &["-i", &inventory, playbook.to_str().unwrap()],
+        ),
+        &[("FAULT_PASSWORD", PASSWORD)],
+    );
+    assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
+    assert!(
+        plan.stdout.contains("lab-001  error:") && plan.stdout.contains("symlink"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout.contains("lab-002  error:") && plan.stdout.contains("more than the"),
+        "{}",
+        plan.stdout
+    );
+    let applied = midfleet(
+        command(
+            &lab,
+            "apply",
+            &[
+                "-i",
+                &inventory,
+                playbook.to_str().unwrap(),
+                "--output",
+                "json",
+            ],
+        ),
+        &[("FAULT_PASSWORD", PASSWORD)],
+    );
+    assert_eq!(results(&applied.stdout), ["error", "error", "applied"]);
+    assert!(std::fs::symlink_metadata(linked.config_path())
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(huge.config(), bytes, "the huge file is untouched");
+}
