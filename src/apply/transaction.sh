@@ -532,6 +532,22 @@ same_tree() {
     fi
 }
 
+# take_backup WITH_KEYSTORE: backs config.xml (and the keystore folders
+# when WITH_KEYSTORE=1) up into backups/$RUN and journals `backup DIR`; on
+# failure starts the MID again and concludes `error`, returning 1.
+take_backup() {
+    backup_dir=$MIDFLEET/backups/$RUN
+    if ! make_backup "$backup_dir" "$1"; then
+        journal backup fail "$backup_reason"
+        backup_dir=
+        recover_start
+        conclude error "backup-$backup_reason"
+        return 1
+    fi
+    journal backup "$backup_dir"
+    prune_backups
+}
+
 # prune_backups: keeps the newest KEEP_BACKUPS backup folders (names sort
 # by time), never this run's nor the one a rollback restores.
 prune_backups() {
@@ -935,16 +951,7 @@ run_apply() {
     stop_or_conclude || return
     check_plan || return
     interrupted_before_change && return
-    backup_dir=$MIDFLEET/backups/$RUN
-    if ! make_backup "$backup_dir" "$KEY_PAIR_RESET"; then
-        journal backup fail "$backup_reason"
-        backup_dir=
-        recover_start
-        conclude error "backup-$backup_reason"
-        return
-    fi
-    journal backup "$backup_dir"
-    prune_backups
+    take_backup "$KEY_PAIR_RESET" || return
     if ! prepare_config "$RUN_DIR/new.xml" "$CONFIG" "$CONFIG"; then
         journal write fail "$prepare_reason"
         recover_start
@@ -1008,16 +1015,7 @@ run_rollback() {
     source_dir=$MIDFLEET/backups/$RESTORE_FROM
     with_keystore=$KEY_PAIR_RESET
     [ -f "$source_dir/folders" ] && with_keystore=1
-    backup_dir=$MIDFLEET/backups/$RUN
-    if ! make_backup "$backup_dir" "$with_keystore"; then
-        journal backup fail "$backup_reason"
-        backup_dir=
-        recover_start
-        conclude error "backup-$backup_reason"
-        return
-    fi
-    journal backup "$backup_dir"
-    prune_backups
+    take_backup "$with_keystore" || return
     changed=1
     if ! restore_from "$source_dir"; then
         put_back_current restore
