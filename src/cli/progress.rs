@@ -108,6 +108,14 @@ impl Reporter for Progress {
                 if !ok {
                     bars.overall.set_message(format!("{host}: {summary}"));
                 }
+                // `plan` does not know its host count when it starts.
+                if bars
+                    .overall
+                    .length()
+                    .is_some_and(|length| bars.overall.position() >= length)
+                {
+                    bars.overall.inc_length(1);
+                }
                 bars.overall.inc(1);
             }
             Progress::Lines { task } => {
