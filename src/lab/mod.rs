@@ -71,6 +71,9 @@ pub struct LabSpec {
     /// Use per-host paths even where mount namespaces are possible (the
     /// fallback every other machine gets, tested here).
     pub without_mount_namespaces: bool,
+    /// Give the first host a filesystem of its own of this many KiB (a
+    /// tmpfs; root only), so a test can fill it.
+    pub small_disk_kib: Option<u64>,
 }
 
 impl LabSpec {
@@ -85,6 +88,7 @@ impl LabSpec {
             users: false,
             midsim: midsim.to_path_buf(),
             without_mount_namespaces: false,
+            small_disk_kib: None,
         }
     }
 }
@@ -507,6 +511,22 @@ impl Lab {
         // The host's own /opt/servicenow, also for bastions (the bind mount
         // needs it).
         fs::create_dir_all(&host.local_mid_home).map_err(|error| LabError(error.to_string()))?;
+        if let (Some(kib), true) = (spec.small_disk_kib, host.name == "lab-001") {
+            let root = host.local_mid_home.parent().unwrap_or(&host.local_mid_home);
+            network::run(
+                "mount",
+                &[
+                    "-t",
+                    "tmpfs",
+                    "-o",
+                    &format!("size={kib}k,mode=0755"),
+                    "midfleet-lab",
+                    &root.display().to_string(),
+                ],
+            )?;
+            fs::create_dir_all(&host.local_mid_home)
+                .map_err(|error| LabError(error.to_string()))?;
+        }
         host.host_key = fs::read_to_string(key.with_extension("pub"))
             .map_err(|error| LabError(error.to_string()))?
             .split_whitespace()
@@ -840,6 +860,20 @@ impl Drop for Lab {
         }
         self.namespaces.clear();
         self.route.take();
+        if let Some(host) = self.hosts.iter().find(|host| host.name == "lab-001") {
+            if let Some(root) = host.local_mid_home.parent() {
+                // Only a tmpfs the lab mounted (LabSpec::small_disk_kib).
+                let mounted = fs::read_to_string("/proc/mounts")
+                    .unwrap_or_default()
+                    .lines()
+                    .any(|line| {
+                        line.starts_with("midfleet-lab ") && line.split(' ').nth(1) == root.to_str()
+                    });
+                if mounted {
+                    let _ = Command::new("umount").arg("-l").arg(root).output();
+                }
+            }
+        }
     }
 }
 

@@ -228,3 +228,54 @@ fn a_symlinked_or_huge_config_is_refused_and_left_alone() {
         .is_symlink());
     assert_eq!(huge.config(), bytes, "the huge file is untouched");
 }
+
+#[test]
+fn a_full_disk_changes_nothing_and_a_rerun_converges() {
+    let mut spec = LabSpec::new(2, &midsim());
+    spec.small_disk_kib = Some(2048);
+    let lab = lab(spec);
+    for host in &lab.hosts {
+        lab.add_instance_user(&format!("svc_{}", host.name.replace('-', "")), PASSWORD)
+            .unwrap();
+    }
+    let playbook = lab.directory.join("rotate.yml");
+    std::fs::write(
+        &playbook,
+        "hosts: lab\nset:\n  mid.instance.username: \"svc_{{ mid_name }}\"\n  mid.instance.password: { secret: \"env:FAULT_PASSWORD\" }\nhealth:\n  timeout: 20\nrollout:\n  serial: [100%]\n  max_fail: 100%\n",
+    )
+    .unwrap();
+    let full = lab.host("lab-001");
+    let before = full.config();
+    // Fill lab-001's filesystem to the last few KiB.
+    let filler = full.local_mid_home.parent().unwrap().join("filler");
+    let mut size = 2048 * 1024;
+    while size > 0 && std::fs::write(&filler, vec![0u8; size]).is_err() {
+        size -= 16 * 1024;
+    }
+    let inventory = lab.inventory.display().to_string();
+    let applied = midfleet(
+        command(
+            &lab,
+            "apply",
+            &[
+                "-i",
+                &inventory,
+                playbook.to_str().unwrap(),
+                "--output",
+                "json",
+            ],
+        ),
+        &[("FAULT_PASSWORD", PASSWORD)],
+    );
+    let outcome = results(&applied.stdout);
+    assert_eq!(outcome[1], "applied", "{}", applied.stdout);
+    assert_eq!(outcome[0], "error", "{}", applied.stdout);
+    assert_eq!(
+        full.config(),
+        before,
+        "the full host's config.xml is untouched"
+    );
+    assert!(full.mid("status").unwrap(), "the full host's MID runs");
+    std::fs::remove_file(&filler).unwrap();
+    converges(&lab, &playbook);
+}
