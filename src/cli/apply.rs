@@ -16,7 +16,7 @@ use crate::report::{audit, render_table};
 use crate::secret::{SecretRef, SecretResolver, SecretValue};
 
 /// Set by Ctrl-C: no new host starts.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_interrupt(_signal: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
@@ -25,6 +25,17 @@ extern "C" fn on_interrupt(_signal: libc::c_int) {
     // SAFETY: signal(2) is async-signal-safe.
     unsafe {
         libc::signal(libc::SIGINT, libc::SIG_DFL);
+    }
+}
+
+/// From here on, Ctrl-C stops starting new hosts (apply, rollback).
+pub fn catch_interrupt() {
+    // SAFETY: installing a handler that only stores to an atomic.
+    unsafe {
+        libc::signal(
+            libc::SIGINT,
+            on_interrupt as *const () as libc::sighandler_t,
+        );
     }
 }
 
@@ -97,13 +108,7 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
     }
     let run = new_run_id();
     let health_timeout = plan.rollout.health_timeout;
-    // SAFETY: installing a handler that only stores to an atomic.
-    unsafe {
-        libc::signal(
-            libc::SIGINT,
-            on_interrupt as *const () as libc::sighandler_t,
-        );
-    }
+    catch_interrupt();
     let progress = Progress::new("apply", plan.changing().count());
     let results = apply(
         &plan,

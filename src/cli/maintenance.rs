@@ -76,6 +76,7 @@ pub fn rollback(console: &Console, arguments: &RollbackArgs) -> Result<Exit, Fai
         return Ok(Exit::Failed);
     }
     let run = new_run_id();
+    super::apply::catch_interrupt();
     let progress = Progress::new("rollback", plan.changing().count());
     let empty = Default::default();
     let results = apply(
@@ -91,7 +92,7 @@ pub fn rollback(console: &Console, arguments: &RollbackArgs) -> Result<Exit, Fai
             health_timeout: arguments.health_timeout,
         },
         &progress,
-        &std::sync::atomic::AtomicBool::new(false),
+        &super::apply::INTERRUPTED,
     );
     progress.finish();
     let record = Audit {

@@ -279,3 +279,70 @@ fn a_full_disk_changes_nothing_and_a_rerun_converges() {
     std::fs::remove_file(&filler).unwrap();
     converges(&lab, &playbook);
 }
+
+#[test]
+fn ctrl_c_starts_no_new_host_and_lets_the_running_one_finish() {
+    let (lab, playbook) = setup(4);
+    for host in &lab.hosts {
+        host.set_knob("start_delay_ms", "1500").unwrap();
+    }
+    let inventory = lab.inventory.display().to_string();
+    let arguments = command(
+        &lab,
+        "apply",
+        &[
+            "-i",
+            &inventory,
+            playbook.to_str().unwrap(),
+            "--output",
+            "json",
+            "--forks",
+            "1",
+        ],
+    );
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_midfleet"))
+        .args(arguments)
+        .env("FAULT_PASSWORD", PASSWORD)
+        .env("HOME", crate::support::empty_home())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Ctrl-C once the first host's transaction is under way.
+    let first = lab.host("lab-001");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_dir(first.local_mid_home.join(".midfleet/runs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|run| {
+            std::fs::read_to_string(run.path().join("progress"))
+                .is_ok_and(|text| text.contains(" start"))
+        })
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first transaction never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: SIGINT to the child we spawned.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        results(&stdout),
+        ["applied", "skipped", "skipped", "skipped"],
+        "{stdout}"
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["interrupted"], true);
+    for host in &lab.hosts {
+        host.set_knob("start_delay_ms", "100").unwrap();
+    }
+    assert_whole_and_running(&lab);
+    converges(&lab, &playbook);
+}
