@@ -146,6 +146,19 @@ impl LabHost {
         write(&path, &format!("{}\n", lines.join("\n")))
     }
 
+    /// Whether the progress of any midfleet run on the host holds `needle`
+    /// (`" start"`: a transaction has reached its start step).
+    pub fn run_progress_contains(&self, needle: &str) -> bool {
+        fs::read_dir(self.local_mid_home.join(".midfleet/runs"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|run| {
+                fs::read_to_string(run.path().join("progress"))
+                    .is_ok_and(|text| text.contains(needle))
+            })
+    }
+
     /// The pid of the host's listening sshd.
     pub fn sshd_pid(&self) -> Option<u32> {
         self.sshd

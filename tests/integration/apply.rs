@@ -580,16 +580,7 @@ fn killing_midfleet_mid_apply_leaves_every_transaction_to_finish() {
         let started = lab
             .hosts
             .iter()
-            .filter(|host| {
-                std::fs::read_dir(host.local_mid_home.join(".midfleet/runs"))
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .any(|run| {
-                        std::fs::read_to_string(run.path().join("progress"))
-                            .is_ok_and(|text| text.contains(" start"))
-                    })
-            })
+            .filter(|host| host.run_progress_contains(" start"))
             .count();
         if started >= 3 {
             break;
@@ -649,14 +640,7 @@ fn a_cut_connection_mid_apply_is_followed_again_and_ends_applied() {
                     if cut[index] {
                         continue;
                     }
-                    let starting = std::fs::read_dir(host.local_mid_home.join(".midfleet/runs"))
-                        .into_iter()
-                        .flatten()
-                        .flatten()
-                        .any(|run| {
-                            std::fs::read_to_string(run.path().join("progress"))
-                                .is_ok_and(|text| text.contains(" start"))
-                        });
+                    let starting = host.run_progress_contains(" start");
                     if starting && host.cut_connections() > 0 {
                         cut[index] = true;
                     }
@@ -740,14 +724,7 @@ fn a_transaction_killed_on_its_host_is_reported_then_unlock_and_rollback_repair(
         std::thread::spawn(move || {
             let deadline = std::time::Instant::now() + Duration::from_secs(60);
             while std::time::Instant::now() < deadline {
-                let started = std::fs::read_dir(host.local_mid_home.join(".midfleet/runs"))
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .any(|run| {
-                        std::fs::read_to_string(run.path().join("progress"))
-                            .is_ok_and(|text| text.contains(" start\n"))
-                    });
+                let started = host.run_progress_contains(" start\n");
                 if started {
                     let pids = transaction_pids(&host);
                     for pid in &pids {

@@ -13,7 +13,13 @@ use crate::support::midfleet;
 const PASSWORD: &str = "Fault-Matrix-pw1";
 
 fn setup(hosts: usize) -> (Lab, std::path::PathBuf) {
-    let lab = lab(LabSpec::new(hosts, &midsim()));
+    setup_lab(LabSpec::new(hosts, &midsim()))
+}
+
+/// A lab whose hosts' new users log in with `PASSWORD`, and the rotation
+/// playbook (one batch, every failure tolerated).
+fn setup_lab(spec: LabSpec) -> (Lab, std::path::PathBuf) {
+    let lab = lab(spec);
     for host in &lab.hosts {
         lab.add_instance_user(&format!("svc_{}", host.name.replace('-', "")), PASSWORD)
             .unwrap();
@@ -236,17 +242,7 @@ fn a_symlinked_or_huge_config_is_refused_and_left_alone() {
 fn a_full_disk_changes_nothing_and_a_rerun_converges() {
     let mut spec = LabSpec::new(2, &midsim());
     spec.small_disk_kib = Some(2048);
-    let lab = lab(spec);
-    for host in &lab.hosts {
-        lab.add_instance_user(&format!("svc_{}", host.name.replace('-', "")), PASSWORD)
-            .unwrap();
-    }
-    let playbook = lab.directory.join("rotate.yml");
-    std::fs::write(
-        &playbook,
-        "hosts: lab\nset:\n  mid.instance.username: \"svc_{{ mid_name }}\"\n  mid.instance.password: { secret: \"env:FAULT_PASSWORD\" }\nhealth:\n  timeout: 20\nrollout:\n  serial: [100%]\n  max_fail: 100%\n",
-    )
-    .unwrap();
+    let (lab, playbook) = setup_lab(spec);
     let full = lab.host("lab-001");
     let before = full.config();
     // Fill lab-001's filesystem to the last few KiB.
@@ -314,15 +310,7 @@ fn ctrl_c_starts_no_new_host_and_lets_the_running_one_finish() {
     // Ctrl-C once the first host's transaction is under way.
     let first = lab.host("lab-001");
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !std::fs::read_dir(first.local_mid_home.join(".midfleet/runs"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|run| {
-            std::fs::read_to_string(run.path().join("progress"))
-                .is_ok_and(|text| text.contains(" start"))
-        })
-    {
+    while !first.run_progress_contains(" start") {
         assert!(
             std::time::Instant::now() < deadline,
             "the first transaction never started"
