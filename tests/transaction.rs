@@ -642,27 +642,10 @@ fn epoch() -> u64 {
 fn run_id() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let seconds = epoch();
-    let (days, time) = (seconds / 86_400, seconds % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = era * 400 + year_of_era + i64::from(month <= 2);
+    // midfleet's own date form, without `-` and `:` (as apply's run ids).
+    let stamp = midfleet::report::rfc3339(seconds).replace(['-', ':'], "");
     format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z-{:06x}",
-        time / 3600,
-        time / 60 % 60,
-        time % 60,
+        "{stamp}-{:06x}",
         (std::process::id() << 8 | COUNTER.fetch_add(1, Ordering::SeqCst)) & 0xff_ffff
     )
 }
