@@ -149,6 +149,11 @@ pub struct Facts {
     pub backup_config: Option<Vec<u8>>,
     /// The host's clock (epoch seconds), for lock leases.
     pub time: Option<u64>,
+    /// Folders a change writes to that the script's user cannot write:
+    /// `midfleet-folder` (`.midfleet`, or mid_home to make it) and
+    /// `config-folder`. Empty when both are writable.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_writable: Vec<String>,
 }
 
 /// Why a reply could not be understood. Never holds reply bytes: they may
@@ -186,6 +191,7 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
     let mut backup_config = None;
     let mut backup_chosen = None;
     let mut time = None;
+    let mut not_writable = Vec::new();
     loop {
         let line = reader.line()?;
         let mut words = line.split(' ');
@@ -196,6 +202,9 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
             ("uid", [value]) => uid = Some(number(value)?),
             ("time", [value]) => time = value.parse::<u64>().ok(),
             ("backup", [name]) => backups.push(name.to_string()),
+            ("not-writable", [what @ ("midfleet-folder" | "config-folder")]) => {
+                not_writable.push(what.to_string())
+            }
             ("backup-chosen", [name]) => backup_chosen = Some(name.to_string()),
             ("config-stat", [uid, gid, mode, owner, group]) => {
                 let mode = u32::from_str_radix(mode, 8)
@@ -266,6 +275,7 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
         backup_chosen,
         backup_config,
         time,
+        not_writable,
     })
 }
 

@@ -81,6 +81,15 @@ printf 'service %s %s %s\n' "$kind" "${unit:--}" "$state"
 # `midfleet rollback`.
 printf 'time %s\n' "$(date +%s)"
 M="$MID_HOME/.midfleet"
+# Where a change writes: .midfleet (made in mid_home when missing) and
+# config.xml's folder. `test -w` is access(2): it also says no on a
+# read-only file system, even to root.
+if [ -d "$M" ]; then
+    [ -w "$M" ] || printf 'not-writable midfleet-folder\n'
+else
+    [ -w "$MID_HOME" ] || printf 'not-writable midfleet-folder\n'
+fi
+[ -w "$(dirname -- "$CONFIG")" ] || printf 'not-writable config-folder\n'
 [ -f "$M/state.json" ] && blob state "$M/state.json"
 [ -f "$M/config.after" ] && blob after "$M/config.after"
 [ -f "$M/lock" ] && blob lock "$M/lock"

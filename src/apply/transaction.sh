@@ -19,6 +19,7 @@
 # a secret. Steps and their details, in order:
 #
 #   lock | lock broken OLD_RUN | lock held OTHER_RUN (then: result locked)
+#   failpoint NAME           (tests only, see `failpoint`; between steps)
 #   stop | stop already-stopped | stop fail timeout|still-running|deadline
 #   check ok | check stale | check stale running (ACTION=start) | check fail unreadable
 #   backup DIR | backup fail REASON
@@ -871,6 +872,26 @@ esac
 
 # --- the transaction ------------------------------------------------------------
 
+# failpoint NAME: a test hook, as etcd's gofail and TiKV's fail-rs have.
+# When `.midfleet/failpoints/NAME` exists — .midfleet is the runner's own
+# 0700 folder, so only the runner or root can make one — the transaction
+# journals `failpoint NAME` and pauses for the seconds the file holds (at
+# most 120; an interrupt ends the pause). Without that file: nothing. Points:
+# backup (the MID stopped, nothing written), write (the backup made, the
+# temp file not yet written), rename (the temp file written and checked),
+# start (config.xml replaced, the MID not started yet).
+failpoint() {
+    [ -f "$MIDFLEET/failpoints/$1" ] || return 0
+    failpoint_seconds=$(head -c 8 -- "$MIDFLEET/failpoints/$1" | tr -cd '0-9')
+    [ -n "$failpoint_seconds" ] || failpoint_seconds=0
+    [ "$failpoint_seconds" -le 120 ] || failpoint_seconds=120
+    journal failpoint "$1"
+    while [ "$failpoint_seconds" -gt 0 ] && [ "$interrupted" = 0 ]; do
+        sleep 1
+        failpoint_seconds=$((failpoint_seconds - 1))
+    done
+}
+
 # check_plan: config.xml still holds the bytes the plan was made from.
 # Journals `check …`; concludes on a mismatch. (The MID is stopped, or was
 # found stopped, so the file is stable.)
@@ -951,7 +972,9 @@ run_apply() {
     stop_or_conclude || return
     check_plan || return
     interrupted_before_change && return
+    failpoint backup
     take_backup "$KEY_PAIR_RESET" || return
+    failpoint write
     if ! prepare_config "$RUN_DIR/new.xml" "$CONFIG" "$CONFIG"; then
         journal write fail "$prepare_reason"
         recover_start
@@ -959,6 +982,7 @@ run_apply() {
         return
     fi
     journal write
+    failpoint rename
     interrupted_before_change && return
     if ! commit_config; then
         journal rename fail
@@ -968,6 +992,7 @@ run_apply() {
     fi
     changed=1
     journal rename
+    failpoint start
     if start_and_check "$EXPECT_USER" "$(forward_end)" 1; then
         changed=0
         if record_state; then

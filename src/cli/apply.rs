@@ -18,24 +18,26 @@ use crate::secret::{SecretRef, SecretResolver, SecretValue};
 /// Set by Ctrl-C: no new host starts.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_interrupt(_signal: libc::c_int) {
+extern "C" fn on_interrupt(signal: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
-    // A second Ctrl-C ends midfleet at once; the hosts' transactions go on
-    // by themselves.
+    // A second Ctrl-C (or TERM) ends midfleet at once; the hosts'
+    // transactions go on by themselves.
     // SAFETY: signal(2) is async-signal-safe.
     unsafe {
-        libc::signal(libc::SIGINT, libc::SIG_DFL);
+        libc::signal(signal, libc::SIG_DFL);
     }
 }
 
-/// From here on, Ctrl-C stops starting new hosts (apply, rollback).
+/// From here on, Ctrl-C and SIGTERM (a service manager, `timeout`, a CI
+/// job cancelled) stop starting new hosts (apply, rollback); the running
+/// ones are followed to their end and reported.
 pub fn catch_interrupt() {
-    // SAFETY: installing a handler that only stores to an atomic.
-    unsafe {
-        libc::signal(
-            libc::SIGINT,
-            on_interrupt as *const () as libc::sighandler_t,
-        );
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: installing a handler that only stores to an atomic and
+        // calls signal(2).
+        unsafe {
+            libc::signal(signal, on_interrupt as *const () as libc::sighandler_t);
+        }
     }
 }
 

@@ -149,14 +149,68 @@ impl LabHost {
     /// Whether the progress of any midfleet run on the host holds `needle`
     /// (`" start"`: a transaction has reached its start step).
     pub fn run_progress_contains(&self, needle: &str) -> bool {
+        self.runs_whose_progress_contains(needle) > 0
+    }
+
+    /// How many midfleet runs on the host have `needle` in their progress
+    /// (a test that runs several times waits for this to grow).
+    pub fn runs_whose_progress_contains(&self, needle: &str) -> usize {
         fs::read_dir(self.local_mid_home.join(".midfleet/runs"))
             .into_iter()
             .flatten()
             .flatten()
-            .any(|run| {
+            .filter(|run| {
                 fs::read_to_string(run.path().join("progress"))
                     .is_ok_and(|text| text.contains(needle))
             })
+            .count()
+    }
+
+    /// Makes every later transaction on the host pause `seconds` at
+    /// `point` (`backup`, `write`, `rename`, `start`: see `failpoint` in
+    /// the transaction script); `None` removes it.
+    pub fn set_failpoint(&self, point: &str, seconds: Option<u32>) -> Result<(), LabError> {
+        let folder = self.local_mid_home.join(".midfleet/failpoints");
+        let path = folder.join(point);
+        match seconds {
+            Some(seconds) => {
+                fs::create_dir_all(&folder).map_err(|error| LabError(error.to_string()))?;
+                set_mode(&self.local_mid_home.join(".midfleet"), 0o700)?;
+                write(&path, &format!("{seconds}\n"))
+            }
+            None => match fs::remove_file(&path) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                    Err(LabError(format!("{}: {error}", path.display())))
+                }
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// Fills the filesystem holding mid_home until `leave_kib` KiB are
+    /// free (for the lab's small disk); returns the filler file, whose
+    /// removal frees the space again.
+    pub fn fill_disk(&self, leave_kib: u64) -> Result<PathBuf, LabError> {
+        let root = self.local_mid_home.parent().unwrap_or(&self.local_mid_home);
+        let filler = root.join("filler");
+        let free = free_bytes(root)?;
+        let size = free.saturating_sub(leave_kib * 1024);
+        let existing = fs::metadata(&filler).map(|found| found.len()).unwrap_or(0);
+        write_bytes(&filler, existing + size)?;
+        Ok(filler)
+    }
+
+    /// Runs `program arguments` in the host's own mount namespace (what
+    /// its sshd, and so midfleet, sees of /opt/servicenow). Root labs
+    /// with mount namespaces only.
+    pub fn in_mount_namespace(&self, program: &str, arguments: &[&str]) -> Result<(), LabError> {
+        let pid = self
+            .sshd
+            .ok_or_else(|| LabError(format!("{}: no sshd", self.name)))?
+            .to_string();
+        let mut all = vec!["-t", pid.as_str(), "-m", "--", program];
+        all.extend_from_slice(arguments);
+        network::run("nsenter", &all)
     }
 
     /// The pid of the host's listening sshd.
@@ -952,6 +1006,38 @@ fn keygen(path: &Path) -> Result<(), LabError> {
 
 fn write(path: &Path, text: &str) -> Result<(), LabError> {
     fs::write(path, text).map_err(|error| LabError(format!("{}: {error}", path.display())))
+}
+
+/// Free bytes for an unprivileged writer on the filesystem of `path`.
+fn free_bytes(path: &Path) -> Result<u64, LabError> {
+    let name = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|error| LabError(error.to_string()))?;
+    // SAFETY: statvfs(3) fills the zeroed struct; the name is NUL-terminated.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(name.as_ptr(), &mut stat) } != 0 {
+        return Err(LabError(format!(
+            "{}: statvfs: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(stat.f_bavail as u64 * stat.f_frsize as u64)
+}
+
+/// Makes `path` `size` bytes of zeros, as far as the disk allows.
+fn write_bytes(path: &Path, size: u64) -> Result<(), LabError> {
+    use std::io::Write;
+    let mut file = fs::File::create(path).map_err(|error| LabError(error.to_string()))?;
+    let chunk = vec![0u8; 64 * 1024];
+    let mut left = size;
+    while left > 0 {
+        let take = left.min(chunk.len() as u64) as usize;
+        if file.write_all(&chunk[..take]).is_err() {
+            break;
+        }
+        left -= take as u64;
+    }
+    Ok(())
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<(), LabError> {

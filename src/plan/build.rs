@@ -81,6 +81,9 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
     plan.expect_user = plan.current_user.clone();
 
     let mut username_changes = false;
+    // Sensitive values the MID already encrypted as desired: kept, unless
+    // the key pair is reset (then they must be written again, see below).
+    let mut kept_encrypted: Vec<(PlannedChange, PlannedOperation)> = Vec::new();
     for parameter in &inputs.desired.set {
         let existing = document.get(&parameter.name);
         let spelled = existing.map_or(parameter.name.clone(), |found| found.name().to_string());
@@ -153,6 +156,24 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
             Some(_) => Some(String::new()),
         };
         let Some(reason) = reason else {
+            if let Some(found) = existing.filter(|found| {
+                sensitive && SecretForm::classify(found.value()) == SecretForm::Encrypted
+            }) {
+                kept_encrypted.push((
+                    PlannedChange {
+                        action: "update".into(),
+                        param: Some(found.name().to_string()),
+                        before: None,
+                        after: None,
+                        sensitive: true,
+                        reason: Some(
+                            "the key pair is reset: written again for the MID to encrypt with its new key"
+                                .into(),
+                        ),
+                    },
+                    operation,
+                ));
+            }
             continue;
         };
         if names::canonical(&parameter.name) == names::USERNAME {
@@ -186,7 +207,37 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
         }
     }
     if username_changes {
-        // The documented procedure: a new user means a new key pair.
+        // The documented procedure: a new user means a new key pair. The
+        // new key pair cannot decrypt what the old one encrypted, so every
+        // `encrypted:` value must be written again in plaintext — which
+        // only the playbook can do.
+        let orphaned: Vec<&str> = document
+            .parameters()
+            .iter()
+            .filter(|found| SecretForm::classify(found.value()) == SecretForm::Encrypted)
+            .filter(|found| {
+                !inputs
+                    .desired
+                    .set
+                    .iter()
+                    .any(|wanted| names::same_parameter(&wanted.name, found.name()))
+            })
+            .map(|found| found.name())
+            .collect();
+        if !orphaned.is_empty() {
+            return failed(
+                plan,
+                format!(
+                    "the instance user changes, so the MID makes a new key pair, which cannot decrypt {}: add {} to the playbook's `set:` (as a secret) so that it is written again",
+                    orphaned.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", "),
+                    if orphaned.len() == 1 { "it" } else { "them" }
+                ),
+            );
+        }
+        for (change, operation) in kept_encrypted {
+            plan.changes.push(change);
+            plan.operations.push(operation);
+        }
         plan.key_pair_reset = true;
         if let Some(found) = document.get(names::KEY_PAIR_ID) {
             plan.changes.push(PlannedChange {
@@ -240,6 +291,32 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
     if plan.status == HostStatus::Unchanged {
         plan.warnings
             .retain(|warning| !warning.starts_with("key pair reset"));
+    }
+    // Every change stages its run in .midfleet; an edit also writes a temp
+    // file beside config.xml. Refuse now rather than stop a MID for it.
+    if plan.status == HostStatus::Change {
+        for (what, folder) in [
+            ("midfleet-folder", format!("{}/.midfleet", host.mid_home)),
+            ("config-folder", parent_folder(&host.config)),
+        ] {
+            if what == "config-folder" && plan.operations.is_empty() {
+                continue;
+            }
+            if facts.not_writable.iter().any(|found| found == what) {
+                let hint = if facts.uid == 0 {
+                    "a read-only file system?"
+                } else {
+                    "set `become: yes`?"
+                };
+                return failed(
+                    plan,
+                    format!(
+                        "{folder} is not writable as uid {} ({hint}); nothing was changed",
+                        facts.uid
+                    ),
+                );
+            }
+        }
     }
     // The edit itself must be possible (characters, aliases…): check it now
     // with the resolved values, never keeping the result.
@@ -298,4 +375,13 @@ fn failed(mut plan: HostPlan, error: String) -> HostPlan {
     plan.operations.clear();
     plan.restart = false;
     plan
+}
+
+/// The folder holding `path` (`/` for a top-level file).
+fn parent_folder(path: &str) -> String {
+    match path.trim_end_matches('/').rsplit_once('/') {
+        Some(("", _)) => "/".into(),
+        Some((parent, _)) => parent.into(),
+        None => ".".into(),
+    }
 }

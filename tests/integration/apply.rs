@@ -756,6 +756,19 @@ fn a_transaction_killed_on_its_host_is_reported_then_unlock_and_rollback_repair(
         "{result}"
     );
     ConfigXml::parse(&host.config()).expect("config.xml is whole");
+    // The MID the dead transaction started goes on starting (and rewrites
+    // config.xml when it is up): a rollback planned before that would
+    // rightly find the file changed (`stale`).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !host
+        .agent_log()
+        .lines()
+        .last()
+        .is_some_and(|line| line.ends_with("MID Server started"))
+    {
+        assert!(std::time::Instant::now() < deadline, "{}", host.agent_log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     let base = |command: &str| {
         vec![

@@ -10,15 +10,15 @@ use midfleet::lab::{Lab, LabSpec};
 use crate::lab::{lab, midsim};
 use crate::support::midfleet;
 
-const PASSWORD: &str = "Fault-Matrix-pw1";
+pub(crate) const PASSWORD: &str = "Fault-Matrix-pw1";
 
-fn setup(hosts: usize) -> (Lab, std::path::PathBuf) {
+pub(crate) fn setup(hosts: usize) -> (Lab, std::path::PathBuf) {
     setup_lab(LabSpec::new(hosts, &midsim()))
 }
 
 /// A lab whose hosts' new users log in with `PASSWORD`, and the rotation
 /// playbook (one batch, every failure tolerated).
-fn setup_lab(spec: LabSpec) -> (Lab, std::path::PathBuf) {
+pub(crate) fn setup_lab(spec: LabSpec) -> (Lab, std::path::PathBuf) {
     let lab = lab(spec);
     for host in &lab.hosts {
         lab.add_instance_user(&format!("svc_{}", host.name.replace('-', "")), PASSWORD)
@@ -33,7 +33,7 @@ fn setup_lab(spec: LabSpec) -> (Lab, std::path::PathBuf) {
     (lab, playbook)
 }
 
-fn command(lab: &Lab, verb: &str, extra: &[&str]) -> Vec<String> {
+pub(crate) fn command(lab: &Lab, verb: &str, extra: &[&str]) -> Vec<String> {
     let mut arguments = vec![
         verb.to_string(),
         "--known-hosts".into(),
@@ -50,7 +50,7 @@ fn command(lab: &Lab, verb: &str, extra: &[&str]) -> Vec<String> {
     arguments
 }
 
-fn results(stdout: &str) -> Vec<String> {
+pub(crate) fn results(stdout: &str) -> Vec<String> {
     let report: serde_json::Value =
         serde_json::from_str(stdout).unwrap_or_else(|error| panic!("{error}: {stdout}"));
     report["results"]
@@ -61,14 +61,14 @@ fn results(stdout: &str) -> Vec<String> {
         .collect()
 }
 
-fn assert_whole_and_running(lab: &Lab) {
+pub(crate) fn assert_whole_and_running(lab: &Lab) {
     for host in &lab.hosts {
         ConfigXml::parse(&host.config()).unwrap_or_else(|error| panic!("{}: {error}", host.name));
         assert!(host.mid("status").unwrap(), "{} runs", host.name);
     }
 }
 
-fn converges(lab: &Lab, playbook: &std::path::Path) {
+pub(crate) fn converges(lab: &Lab, playbook: &std::path::Path) {
     let inventory = lab.inventory.display().to_string();
     let playbook = playbook.display().to_string();
     let again = midfleet(
@@ -87,6 +87,31 @@ fn converges(lab: &Lab, playbook: &std::path::Path) {
     assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
 }
 
+/// midfleet started in the background (stdout piped, for `results`).
+pub(crate) fn spawn(arguments: &[String]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_midfleet"))
+        .args(arguments)
+        .env("FAULT_PASSWORD", PASSWORD)
+        .env("HOME", crate::support::empty_home())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Polls `condition` every 10 ms; panics naming `what` after `timeout`.
+pub(crate) fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn two_runs_at_once_never_both_change_a_host() {
     let (lab, playbook) = setup(6);
@@ -95,24 +120,14 @@ fn two_runs_at_once_never_both_change_a_host() {
     }
     let inventory = lab.inventory.display().to_string();
     let playbook_text = playbook.display().to_string();
-    let spawn = || {
-        let arguments = command(
-            &lab,
-            "apply",
-            &["-i", &inventory, &playbook_text, "--output", "json"],
-        );
-        std::process::Command::new(env!("CARGO_BIN_EXE_midfleet"))
-            .args(arguments)
-            .env("FAULT_PASSWORD", PASSWORD)
-            .env("HOME", crate::support::empty_home())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    let first = spawn();
+    let arguments = command(
+        &lab,
+        "apply",
+        &["-i", &inventory, &playbook_text, "--output", "json"],
+    );
+    let first = spawn(&arguments);
     std::thread::sleep(Duration::from_millis(300));
-    let second = spawn();
+    let second = spawn(&arguments);
     let first = first.wait_with_output().unwrap();
     let second = second.wait_with_output().unwrap();
     let first = results(&String::from_utf8_lossy(&first.stdout));
@@ -299,24 +314,14 @@ fn ctrl_c_starts_no_new_host_and_lets_the_running_one_finish() {
             "1",
         ],
     );
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_midfleet"))
-        .args(arguments)
-        .env("FAULT_PASSWORD", PASSWORD)
-        .env("HOME", crate::support::empty_home())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = spawn(&arguments);
     // Ctrl-C once the first host's transaction is under way.
     let first = lab.host("lab-001");
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !first.run_progress_contains(" start") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first transaction never started"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(
+        "the first transaction's start",
+        Duration::from_secs(60),
+        || first.run_progress_contains(" start"),
+    );
     // SAFETY: SIGINT to the child we spawned.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
@@ -336,4 +341,152 @@ fn ctrl_c_starts_no_new_host_and_lets_the_running_one_finish() {
     }
     assert_whole_and_running(&lab);
     converges(&lab, &playbook);
+}
+
+/// A login that can read config.xml but not write its folders, without
+/// `become`: refused at plan and apply before the MID is stopped, with the
+/// hint; with `become`, the rerun converges.
+#[test]
+fn a_folder_not_writable_without_become_is_refused_with_a_hint() {
+    let mut spec = LabSpec::new(1, &midsim());
+    spec.users = true;
+    let (lab, playbook) = setup_lab(spec);
+    let host = lab.host("lab-001");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(host.config_path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let before = host.config();
+    let inventory = lab.directory.join("no-become.yml");
+    std::fs::write(
+        &inventory,
+        lab.inventory_text(midfleet::lab::SUDO_USER, false),
+    )
+    .unwrap();
+    let inventory = inventory.display().to_string();
+    for verb in ["plan", "apply"] {
+        let run = midfleet(
+            command(&lab, verb, &["-i", &inventory, playbook.to_str().unwrap()]),
+            &[("FAULT_PASSWORD", PASSWORD)],
+        );
+        assert_eq!(run.code, 1, "{verb}: {}{}", run.stdout, run.stderr);
+        assert!(
+            run.stdout.contains("is not writable as uid")
+                && run.stdout.contains("set `become: yes`?"),
+            "{verb}: {}",
+            run.stdout
+        );
+    }
+    assert_eq!(host.config(), before, "config.xml untouched");
+    assert!(host.mid("status").unwrap(), "the MID was never stopped");
+    assert!(!host.agent_log().contains("MID Server stopping"));
+    converges(&lab, &playbook);
+}
+
+/// The agent log rotated (renamed, a new file begun) or truncated in the
+/// middle of the MID's start: the health wait still finds the login.
+#[test]
+fn logs_rotated_or_truncated_during_the_health_wait_are_still_read() {
+    let (lab, playbook) = setup(2);
+    lab.host("lab-001")
+        .set_knob("logs_at_start", "rotate")
+        .unwrap();
+    lab.host("lab-002")
+        .set_knob("logs_at_start", "truncate")
+        .unwrap();
+    let inventory = lab.inventory.display().to_string();
+    let applied = midfleet(
+        command(
+            &lab,
+            "apply",
+            &[
+                "-i",
+                &inventory,
+                playbook.to_str().unwrap(),
+                "--output",
+                "json",
+            ],
+        ),
+        &[("FAULT_PASSWORD", PASSWORD)],
+    );
+    assert_eq!(
+        results(&applied.stdout),
+        ["applied", "applied"],
+        "{}{}",
+        applied.stdout,
+        applied.stderr
+    );
+    let rotated = lab.host("lab-001").agent().join("logs/agent0.log.1");
+    assert!(rotated.exists(), "the log was rotated");
+    assert!(
+        !lab.host("lab-002")
+            .agent_log()
+            .contains("MID Server stopping"),
+        "the log was truncated after the stop"
+    );
+    assert_whole_and_running(&lab);
+    converges(&lab, &playbook);
+}
+
+/// A new instance user means a new key pair, which cannot decrypt what the
+/// old one encrypted: an `encrypted:` value the playbook does not set is
+/// refused at plan (it would be lost); the password the playbook sets is
+/// written again even when the MID had encrypted exactly that value.
+#[test]
+fn a_key_pair_reset_rewrites_encrypted_values_or_refuses_to_orphan_them() {
+    let (lab, playbook) = setup(1);
+    let host = lab.host("lab-001");
+    let inventory = lab.inventory.display().to_string();
+    let apply = |playbook: &std::path::Path| {
+        midfleet(
+            command(
+                &lab,
+                "apply",
+                &[
+                    "-i",
+                    &inventory,
+                    playbook.to_str().unwrap(),
+                    "--output",
+                    "json",
+                ],
+            ),
+            &[("FAULT_PASSWORD", PASSWORD)],
+        )
+    };
+    let first = apply(&playbook);
+    assert_eq!(results(&first.stdout), ["applied"], "{}", first.stdout);
+    // The same password, another user: the password is written again.
+    lab.add_instance_user("svc_other", PASSWORD).unwrap();
+    let other = lab.directory.join("other.yml");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&playbook)
+            .unwrap()
+            .replace("svc_{{ mid_name }}", "svc_other"),
+    )
+    .unwrap();
+    let plan = midfleet(
+        command(&lab, "plan", &["-i", &inventory, other.to_str().unwrap()]),
+        &[("FAULT_PASSWORD", PASSWORD)],
+    );
+    assert!(
+        plan.stdout.contains("the key pair is reset: written again"),
+        "{}",
+        plan.stdout
+    );
+    let second = apply(&other);
+    assert_eq!(results(&second.stdout), ["applied"], "{}", second.stdout);
+    // An encrypted value no playbook sets: refused, the file untouched.
+    let mut bytes = host.config();
+    let line = "  <parameter name=\"mid.proxy.password\" secure=\"true\" value=\"encrypted:QUJDREVGR0g=\"/>\n";
+    let at = bytes.len() - "</parameters>\n".len();
+    bytes.splice(at..at, line.bytes());
+    std::fs::write(host.config_path(), &bytes).unwrap();
+    let refused = apply(&playbook);
+    assert_eq!(results(&refused.stdout), ["error"], "{}", refused.stdout);
+    assert!(
+        refused.stdout.contains("`mid.proxy.password`"),
+        "{}",
+        refused.stdout
+    );
+    assert_eq!(host.config(), bytes, "config.xml untouched");
+    assert!(host.mid("status").unwrap());
 }

@@ -4,6 +4,8 @@
 mod apply;
 mod edit;
 mod faults;
+mod hostile;
 mod inventory;
 mod lab;
+mod steps;
 mod support;

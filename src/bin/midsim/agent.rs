@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use midfleet::config_xml::{names, ConfigXml, Operation, ReadError, SecretForm};
 use zeroize::Zeroizing;
 
-use super::knobs::{self, Knobs};
+use super::knobs::{self, Knobs, LogsAtStart};
 use super::logs::{Logs, JVM, MID_SERVER, STARTUP, WRAPPER};
 use super::process::{self, PidFile};
 use super::{cipher, config_file, instance, keystore, random};
@@ -92,6 +92,11 @@ enum Stop {
 /// The start-up sequence, up to `MID Server started`.
 fn start(agent_dir: &Path, knobs: &Knobs, logs: &Logs, watch: &Watch) -> Result<(), Stop> {
     logs.agent(STARTUP, "Starting MID Server");
+    match knobs.logs_at_start {
+        LogsAtStart::Keep => {}
+        LogsAtStart::Rotate => logs.rotate(),
+        LogsAtStart::Truncate => logs.truncate(),
+    }
     let config_path = agent_dir.join("config.xml");
     let bytes = Zeroizing::new(fs::read(&config_path).map_err(|error| {
         Stop::Failed(format!("Unable to read {}: {error}", config_path.display()))

@@ -11,6 +11,7 @@
 //! | `die_at_start_if_user` | none | as `die_at_start`, only while config.xml names this instance user (a start that fails with the new config only) |
 //! | `stop_hangs`     | false   | the MID ignores SIGTERM                         |
 //! | `owner_pid`      | none    | the MID exits when this process is gone         |
+//! | `logs_at_start`  | keep    | `rotate`: agent0.log.0 and wrapper.log move to `.1` and start again; `truncate`: agent0.log.0 is emptied — both after the first start-up line, as log rotation in the middle of a start would |
 
 use std::fs;
 use std::io;
@@ -25,6 +26,15 @@ pub struct Knobs {
     pub die_at_start_if_user: Option<String>,
     pub stop_hangs: bool,
     pub owner_pid: Option<i32>,
+    pub logs_at_start: LogsAtStart,
+}
+
+/// What happens to the logs in the middle of a start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogsAtStart {
+    Keep,
+    Rotate,
+    Truncate,
 }
 
 impl Default for Knobs {
@@ -36,6 +46,7 @@ impl Default for Knobs {
             die_at_start_if_user: None,
             stop_hangs: false,
             owner_pid: None,
+            logs_at_start: LogsAtStart::Keep,
         }
     }
 }
@@ -96,6 +107,18 @@ fn parse(text: &str, base: &Path) -> Result<Knobs, (usize, String)> {
                     .ok_or_else(|| fail(format!("owner_pid: {value:?} is not a process id")))?;
                 knobs.owner_pid = Some(pid);
             }
+            "logs_at_start" => {
+                knobs.logs_at_start = match value {
+                    "keep" => LogsAtStart::Keep,
+                    "rotate" => LogsAtStart::Rotate,
+                    "truncate" => LogsAtStart::Truncate,
+                    _ => {
+                        return Err(fail(format!(
+                            "logs_at_start: {value:?} is not keep, rotate or truncate"
+                        )))
+                    }
+                }
+            }
             _ => return Err(fail(format!("unknown knob {key:?}"))),
         }
     }
@@ -117,7 +140,8 @@ mod tests {
     #[test]
     fn every_knob() {
         let text = "# lab\n\ninstance = creds\nstart_delay_ms=50\ndie_at_start=true\n\
-                    stop_hangs=false\nowner_pid=42\ndie_at_start_if_user=svc_x\n";
+                    stop_hangs=false\nowner_pid=42\ndie_at_start_if_user=svc_x\n\
+                    logs_at_start=rotate\n";
         let knobs = parse(text, Path::new("/mid")).expect("parses");
         assert_eq!(
             knobs,
@@ -128,6 +152,7 @@ mod tests {
                 die_at_start_if_user: Some("svc_x".into()),
                 stop_hangs: false,
                 owner_pid: Some(42),
+                logs_at_start: LogsAtStart::Rotate,
             }
         );
         assert_eq!(parse("", Path::new("/")).expect("empty"), Knobs::default());
@@ -142,6 +167,7 @@ mod tests {
             ("owner_pid=0", 1),
             ("owner_pid=-1", 1),
             ("# ok\nstop_hangs", 2),
+            ("logs_at_start=gzip", 1),
         ];
         for (text, line) in cases {
             assert_eq!(

@@ -1,5 +1,5 @@
-//! The MID's two logs, appended to line by line (rotation is not
-//! simulated):
+//! The MID's two logs, appended to line by line (rotated or truncated
+//! only when a knob asks, see [`Logs::rotate`]):
 //!
 //! ```text
 //! logs/agent0.log.0  11/27/26 11:02:03 (123) StartupSequencer MID Server started
@@ -36,6 +36,34 @@ impl Logs {
 
     pub fn wrapper_path(&self) -> &Path {
         &self.wrapper
+    }
+
+    /// Log rotation as log4j and the wrapper do it: each log renamed to
+    /// `.1` (replacing an older one), the next line starting a new file.
+    pub fn rotate(&self) {
+        // agent0.log.0 → agent0.log.1, wrapper.log → wrapper.log.1.
+        for (log, rotated) in [
+            (&self.agent, self.agent.with_extension("1")),
+            (&self.wrapper, self.wrapper.with_extension("log.1")),
+        ] {
+            if let Err(error) = fs::rename(log, &rotated) {
+                eprintln!("midfleet-midsim: cannot rotate {}: {error}", log.display());
+            }
+        }
+    }
+
+    /// The agent log emptied in place (copytruncate).
+    pub fn truncate(&self) {
+        if let Err(error) = OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&self.agent)
+        {
+            eprintln!(
+                "midfleet-midsim: cannot truncate {}: {error}",
+                self.agent.display()
+            );
+        }
     }
 
     /// A line of the MID's own log.
@@ -148,5 +176,23 @@ mod tests {
             wrapper.ends_with(" | --> Wrapper Started as Daemon\n"),
             "{wrapper}"
         );
+    }
+
+    #[test]
+    fn rotation_and_truncation_start_the_logs_again() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let logs = Logs::new(directory.path());
+        logs.agent(STARTUP, "before");
+        logs.wrapper("STATUS", WRAPPER, "before");
+        logs.rotate();
+        logs.agent(STARTUP, "after");
+        let read =
+            |name: &str| fs::read_to_string(directory.path().join("logs").join(name)).expect(name);
+        assert!(read("agent0.log.1").ends_with("before\n"));
+        assert!(read("wrapper.log.1").ends_with("before\n"));
+        assert!(read("agent0.log.0").ends_with("after\n"));
+        assert_eq!(read("agent0.log.0").lines().count(), 1);
+        logs.truncate();
+        assert_eq!(read("agent0.log.0"), "");
     }
 }
