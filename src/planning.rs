@@ -142,7 +142,7 @@ pub fn make_plan(
     let lookup = |reference: &SecretRef| {
         secrets
             .get(reference)
-            .map(|value| value.expose().to_string())
+            .map(|value| zeroize::Zeroizing::new(value.expose().to_string()))
     };
     let hosts = desired_hosts
         .iter()

@@ -7,6 +7,7 @@ use crate::playbook::Restart;
 use crate::secret::SecretRef;
 use crate::state::StateRecord;
 use crate::transport::{Endpoint, TransportError};
+use zeroize::Zeroizing;
 
 use super::{HostPlan, HostStatus, PlannedChange, PlannedOperation};
 
@@ -15,8 +16,8 @@ pub struct PlanInputs<'a> {
     pub desired: &'a DesiredHost,
     pub endpoint: &'a Endpoint,
     pub facts: Result<&'a Facts, &'a TransportError>,
-    /// The value a secret reference resolved to.
-    pub secret: &'a dyn Fn(&SecretRef) -> Option<String>,
+    /// The value a secret reference resolved to (a copy wiped on drop).
+    pub secret: &'a dyn Fn(&SecretRef) -> Option<Zeroizing<String>>,
     pub restart: Restart,
 }
 
@@ -103,7 +104,7 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
                         value: value.clone(),
                     }
                 };
-                (Some(value.clone()), operation)
+                (Some(Zeroizing::new(value.clone())), operation)
             }
             DesiredValue::Secret(reference) => (
                 (inputs.secret)(reference),
@@ -120,11 +121,11 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
             );
         };
         if names::canonical(&parameter.name) == names::USERNAME {
-            plan.expect_user = Some(value.clone());
+            plan.expect_user = Some(value.to_string());
         }
         let reason = match existing {
             None => Some("missing".to_string()),
-            Some(found) if found.value() == value => None,
+            Some(found) if found.value() == value.as_str() => None,
             Some(found) if sensitive => {
                 let canonical = names::canonical(&parameter.name).to_string();
                 let recorded = record
@@ -185,7 +186,7 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
             before: existing
                 .filter(|_| !sensitive)
                 .map(|found| found.value().to_string()),
-            after: (!sensitive).then(|| value.clone()),
+            after: (!sensitive).then(|| value.to_string()),
             sensitive,
             reason: (!reason.is_empty()).then_some(reason),
         });
@@ -321,11 +322,13 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
     // The edit itself must be possible (characters, aliases…): check it now
     // with the resolved values, never keeping the result.
     if !plan.operations.is_empty() {
-        let values: Vec<(String, String)> = plan
+        let values: Vec<(String, Zeroizing<String>)> = plan
             .operations
             .iter()
             .filter_map(|operation| match operation {
-                PlannedOperation::Set { param, value } => Some((param.clone(), value.clone())),
+                PlannedOperation::Set { param, value } => {
+                    Some((param.clone(), Zeroizing::new(value.clone())))
+                }
                 PlannedOperation::SetSecret { param, reference } => {
                     (inputs.secret)(reference).map(|value| (param.clone(), value))
                 }
@@ -335,7 +338,7 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
                     .iter()
                     .find_map(|parameter| match &parameter.value {
                         DesiredValue::Literal(value) if &parameter.name == param => {
-                            Some((param.clone(), value.clone()))
+                            Some((param.clone(), Zeroizing::new(value.clone())))
                         }
                         _ => None,
                     }),
