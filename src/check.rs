@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::desired::{self, DesiredHost, DesiredValue};
 use crate::diagnostic::{Diagnostic, Diagnostics, Origin};
-use crate::inventory::{Host, Inventory};
+use crate::inventory::{Host, Inventory, Shard};
 use crate::playbook::Playbook;
 use crate::secret::{SecretRef, SecretResolver};
 use crate::template::Templates;
@@ -22,6 +22,7 @@ pub struct CheckRequest {
     pub inventory: Vec<PathBuf>,
     pub playbook: Option<PathBuf>,
     pub limit: Option<String>,
+    pub shard: Option<Shard>,
     pub resolve_secrets: bool,
 }
 
@@ -71,6 +72,7 @@ pub fn select_hosts(
     pattern: &str,
     pattern_origin: Option<&Origin>,
     limit: Option<&str>,
+    shard: Option<Shard>,
     templates: &Templates,
     diagnostics: &mut Diagnostics,
 ) -> Selected {
@@ -82,6 +84,9 @@ pub fn select_hosts(
             Some(limited) => selected.retain(|name| limited.contains(name)),
             None => names = None,
         }
+    }
+    if let (Some(shard), Some(selected)) = (shard, names.as_mut()) {
+        selected.retain(|name| shard.holds(name));
     }
     let pattern_failed = names.is_none();
     let mut hosts = Vec::new();
@@ -156,6 +161,7 @@ pub fn check(request: &CheckRequest) -> CheckReport {
         &pattern,
         origin.as_ref(),
         request.limit.as_deref(),
+        request.shard,
         &templates,
         &mut diagnostics,
     );

@@ -26,6 +26,7 @@ pub struct PlanRequest<'a> {
     pub inventory: &'a [PathBuf],
     pub playbook: &'a std::path::Path,
     pub limit: Option<&'a str>,
+    pub shard: Option<crate::inventory::Shard>,
     pub ssh_config: &'a SshConfig,
     pub forks: usize,
 }
@@ -66,6 +67,7 @@ pub fn make_plan(
         &playbook.hosts,
         Some(&playbook.hosts_origin),
         request.limit,
+        request.shard,
         &templates,
         &mut diagnostics,
     );

@@ -88,6 +88,7 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
                     inventory: &arguments.inventory,
                     playbook,
                     limit: arguments.limit.as_deref(),
+                    shard: arguments.shard,
                     ssh_config: &ssh_config,
                     forks,
                 },

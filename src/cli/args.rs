@@ -89,6 +89,12 @@ pub struct InventoryArgs {
     #[arg(long, value_name = "PATTERN")]
     pub limit: Option<String>,
 
+    /// Only the K-th of N parts of the selected hosts, to split one run
+    /// across N jump hosts (each runs the same command with its own K). A
+    /// host's part depends only on its name: stable as the inventory grows.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::inventory::Shard>,
+
     /// The ssh client configuration to honour (Host, HostName, User, Port,
     /// IdentityFile, ProxyJump, ConnectTimeout), below inventory variables.
     #[arg(
@@ -121,6 +127,7 @@ impl InventoryArgs {
             pattern,
             None,
             self.limit.as_deref(),
+            self.shard,
             &crate::template::Templates::new(),
             &mut diagnostics,
         );
@@ -398,6 +405,11 @@ pub struct ApplyArgs {
     /// Narrow the playbook's hosts (not with --plan).
     #[arg(long, value_name = "PATTERN", conflicts_with = "plan")]
     pub limit: Option<String>,
+
+    /// Only the K-th of N parts of the playbook's hosts (see `plan
+    /// --help`; not with --plan: a saved plan is already one part).
+    #[arg(long, value_name = "K/N", conflicts_with = "plan")]
+    pub shard: Option<crate::inventory::Shard>,
 
     /// The ssh client configuration to honour.
     #[arg(

@@ -21,6 +21,7 @@ pub fn run(console: &Console, arguments: &CheckArgs) -> Result<Exit, Failure> {
         inventory: arguments.inventory.inventory.clone(),
         playbook: arguments.playbook.clone(),
         limit: arguments.inventory.limit.clone(),
+        shard: arguments.inventory.shard,
         resolve_secrets: arguments.resolve_secrets,
     });
     let ok = report.errors() == 0;

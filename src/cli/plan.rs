@@ -21,6 +21,7 @@ pub fn run(console: &Console, arguments: &PlanArgs) -> Result<Exit, Failure> {
             inventory: &arguments.inventory.inventory,
             playbook: &arguments.playbook,
             limit: arguments.inventory.limit.as_deref(),
+            shard: arguments.inventory.shard,
             ssh_config: &ssh_config,
             forks: usize::from(arguments.connection.forks),
         },

@@ -270,3 +270,41 @@ fn a_secret_appears_in_nothing_check_and_hosts_print_or_write() {
         fixtures_before
     );
 }
+
+#[test]
+fn shards_split_the_selection_into_disjoint_parts_that_cover_it() {
+    let names = |arguments: &[&str]| -> Vec<String> {
+        let mut all = vec!["hosts", "-i", YAML, "--output", "json"];
+        all.extend_from_slice(arguments);
+        let run = midfleet(all, &[]);
+        assert_eq!(run.code, 0, "{arguments:?}: {}", run.stderr);
+        let hosts: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        hosts
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|host| host["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let everything = names(&[]);
+    assert!(everything.len() >= 4, "{everything:?}");
+    let mut seen: Vec<String> = Vec::new();
+    for part in ["1/3", "2/3", "3/3"] {
+        let hosts = names(&["--shard", part]);
+        assert!(hosts.len() < everything.len(), "{part}: {hosts:?}");
+        for host in hosts {
+            assert!(!seen.contains(&host), "{host} in two parts");
+            seen.push(host);
+        }
+        // With a pattern and --limit, the part is taken of their selection.
+        let limited = names(&["emea", "--shard", part]);
+        assert!(limited.iter().all(|host| seen.contains(host)));
+    }
+    seen.sort();
+    let mut expected = everything.clone();
+    expected.sort();
+    assert_eq!(seen, expected, "the parts cover the selection");
+    let refused = midfleet(["hosts", "-i", YAML, "--shard", "4/3"], &[]);
+    assert_eq!(refused.code, 3);
+    assert!(refused.stderr.contains("K/N"), "{}", refused.stderr);
+}
