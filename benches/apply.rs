@@ -6,48 +6,18 @@
 //! (default 32), `MIDFLEET_BENCH_START_MS` (the MIDs' start time, default
 //! 200; 30000 for a realistic MID).
 
+mod common;
+
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use midfleet::lab::{Lab, LabSpec};
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Peak resident memory (KiB) of the largest child waited for so far.
-fn children_max_rss_kib() -> i64 {
-    // SAFETY: getrusage fills a struct we own.
-    unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
-        usage.ru_maxrss
-    }
-}
-
-fn starts(lab: &Lab) -> usize {
-    lab.hosts
-        .iter()
-        .map(|host| host.agent_log().matches("MID Server started").count())
-        .sum()
-}
+use common::{children_max_rss_kib, setting, start_lab, starts};
 
 fn main() {
-    let hosts = setting("MIDFLEET_BENCH_HOSTS", 100) as usize;
+    let hosts = setting("MIDFLEET_BENCH_HOSTS", 100);
     let forks = setting("MIDFLEET_BENCH_FORKS", 32);
     let start_ms = setting("MIDFLEET_BENCH_START_MS", 200);
-    let midsim = std::path::PathBuf::from(env!("CARGO_BIN_EXE_midfleet-midsim"));
-    let mut spec = LabSpec::new(hosts, &midsim);
-    spec.start_delay = Duration::from_millis(start_ms);
-    let started = Instant::now();
-    let lab = Lab::start(&spec).unwrap_or_else(|error| panic!("lab: {error}"));
-    eprintln!(
-        "lab of {hosts} hosts up in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    let lab = start_lab(hosts, start_ms);
     for host in &lab.hosts {
         lab.add_instance_user(
             &format!("svc_{}", host.name.replace('-', "")),

@@ -7,37 +7,13 @@
 //! Environment: `MIDFLEET_BENCH_HOSTS` (default 100), `MIDFLEET_BENCH_FORKS`
 //! (default 32), `MIDFLEET_BENCH_ROUNDS` (default 5).
 
+mod common;
+
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use common::{cpu_seconds, median, setting, Floor};
 use midfleet::lab::{Lab, LabSpec};
-use midfleet::transport::{KnownHostsPolicy, SshConfig, Transport, TransportOptions};
-use rayon::prelude::*;
-
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-/// user+sys CPU seconds so far of `who` (`RUSAGE_SELF`, or
-/// `RUSAGE_CHILDREN` for finished children).
-fn cpu_seconds(who: libc::c_int) -> f64 {
-    // SAFETY: getrusage fills a struct we own.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(who, &mut usage);
-        usage
-    };
-    let seconds = |time: libc::timeval| time.tv_sec as f64 + time.tv_usec as f64 / 1e6;
-    seconds(usage.ru_utime) + seconds(usage.ru_stime)
-}
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is taken.
@@ -54,39 +30,8 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    let inventory = midfleet::inventory::Inventory::load(std::slice::from_ref(&lab.inventory)).0;
-    let templates = midfleet::template::Templates::new();
-    let ssh_config = SshConfig::default();
-    let endpoints: Vec<_> = inventory
-        .host_entries()
-        .map(|entry| {
-            let host = inventory
-                .resolve(&entry.name, &templates)
-                .expect("lab host resolves");
-            ssh_config.endpoint(&host).expect("lab endpoint")
-        })
-        .collect();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(forks)
-        .build()
-        .expect("pool");
-
-    let floor_round = || {
-        let transport = Transport::new(TransportOptions {
-            known_hosts: KnownHostsPolicy::new(Some(&lab.known_hosts), false),
-            operation_timeout: Duration::from_secs(60),
-        });
-        let started = Instant::now();
-        let cpu = cpu_seconds(libc::RUSAGE_SELF);
-        pool.install(|| {
-            endpoints.par_iter().for_each(|endpoint| {
-                let mut connection = transport.connect(endpoint).expect("floor connect");
-                let output = connection.exec("true", b"").expect("floor exec");
-                assert_eq!(output.status, 0);
-            })
-        });
-        (started.elapsed(), cpu_seconds(libc::RUSAGE_SELF) - cpu)
-    };
+    let floor_bench = Floor::new(&lab, forks);
+    let floor_round = || floor_bench.round(&lab);
     let facts_round = || {
         let started = Instant::now();
         let cpu = cpu_seconds(libc::RUSAGE_CHILDREN);

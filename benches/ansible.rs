@@ -1,0 +1,353 @@
+//! `cargo bench --bench ansible`: midfleet against the tool operators use
+//! today — Ansible with `community.general.xml` and a restart handler — on
+//! the same lab hosts, at the same forks, in one run:
+//!
+//! 1. the floor (connect + auth + `true` per host, in-process);
+//! 2. `midfleet plan` vs `ansible-playbook --check --diff`;
+//! 3. the Ansible rotation, then the same playbook again;
+//! 4. the midfleet rotation, then the same playbook again;
+//!
+//! counting MID restarts (the lab MIDs' `MID Server started` lines) and
+//! client CPU per host (user+sys of the controlling process tree, including
+//! Ansible's persistent ssh control masters, divided by hosts). Ansible is
+//! installed when missing: `ansible` and `lxml` from PyPI into a venv under
+//! `target/ansible-venv` (the `ansible` package carries community.general).
+//!
+//! Environment: `MIDFLEET_BENCH_HOSTS` (default 100), `MIDFLEET_BENCH_FORKS`
+//! (default 32), `MIDFLEET_BENCH_START_MS` (the MIDs' start, default 200),
+//! `MIDFLEET_BENCH_ROUNDS` (plan/check rounds, default 3).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{cpu_seconds, median, setting, start_lab, starts, Floor};
+
+const PASSWORD: &str = "bench-Password-1";
+
+/// The venv's bin folder, with Ansible and lxml in it.
+fn ansible() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ansible-venv");
+    let bin = venv.join("bin");
+    if !bin.join("ansible-playbook").exists() {
+        eprintln!("installing ansible and lxml into {}", venv.display());
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 -m venv");
+        assert!(made.success(), "python3 -m venv failed");
+        let installed = Command::new(bin.join("pip"))
+            .args(["install", "--quiet", "ansible", "lxml"])
+            .status()
+            .expect("pip install ansible lxml");
+        assert!(installed.success(), "pip install ansible lxml failed");
+    }
+    bin
+}
+
+/// The rotation as an Ansible user writes it.
+const ANSIBLE_PLAYBOOK: &str = r#"- name: Rotate the MID Server instance user
+  hosts: lab
+  gather_facts: false
+  vars:
+    mid_config: "{{ mid_home }}/agent/config.xml"
+  tasks:
+    - name: Set the instance user
+      community.general.xml:
+        path: "{{ mid_config }}"
+        xpath: "/parameters/parameter[@name='mid.instance.username']"
+        attribute: value
+        value: "{{ user_prefix }}_{{ mid_name }}"
+      notify: Restart the MID
+    - name: Set the instance password
+      community.general.xml:
+        path: "{{ mid_config }}"
+        xpath: "/parameters/parameter[@name='mid.instance.password']"
+        attribute: value
+        value: "{{ lookup('ansible.builtin.env', 'BENCH_PASSWORD') }}"
+      no_log: true
+      notify: Restart the MID
+    - name: Remove the key pair id (a new user needs a new key pair)
+      community.general.xml:
+        path: "{{ mid_config }}"
+        xpath: "/parameters/parameter[@name='keypairs.mid_id']"
+        state: absent
+      notify: Restart the MID
+  handlers:
+    - name: Restart the MID
+      ansible.builtin.command: "{{ mid_home }}/agent/bin/mid.sh restart"
+"#;
+
+/// CPU seconds of Ansible's persistent ssh control masters (not children
+/// of anything this process waits for), which are then stopped.
+fn control_masters_cpu(control_dir: &Path) -> f64 {
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let needle = control_dir.display().to_string();
+    let mut total = 0.0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let command = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let command = String::from_utf8_lossy(&command);
+        if !command.starts_with("ssh") || !command.contains(&needle) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rfind(')').map(|at| &stat[at + 2..]) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of stat: 11 and 12 after `)`.
+        let used: f64 =
+            fields[11].parse::<f64>().unwrap_or(0.0) + fields[12].parse::<f64>().unwrap_or(0.0);
+        total += used / ticks;
+        // SAFETY: SIGTERM to an ssh master this benchmark's Ansible started.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+    total
+}
+
+struct Measured {
+    wall: Duration,
+    cpu_ms_per_host: f64,
+    restarts: usize,
+    /// Peak RSS of the largest process of the run.
+    peak_kib: i64,
+}
+
+fn main() {
+    let hosts = setting("MIDFLEET_BENCH_HOSTS", 100);
+    let forks = setting("MIDFLEET_BENCH_FORKS", 32);
+    let start_ms = setting("MIDFLEET_BENCH_START_MS", 200);
+    let rounds = setting("MIDFLEET_BENCH_ROUNDS", 3).max(1);
+    let bin = ansible();
+    let lab = start_lab(hosts, start_ms);
+    for host in &lab.hosts {
+        for prefix in ["ans", "svc"] {
+            lab.add_instance_user(
+                &format!("{prefix}_{}", host.name.replace('-', "")),
+                PASSWORD,
+            )
+            .unwrap();
+        }
+    }
+    let control_dir = lab.directory.join("cp");
+    std::fs::create_dir_all(&control_dir).unwrap();
+    let ansible_playbook = lab.directory.join("rotate-ansible.yml");
+    std::fs::write(&ansible_playbook, ANSIBLE_PLAYBOOK).unwrap();
+    let midfleet_playbook = lab.directory.join("rotate.yml");
+    std::fs::write(
+        &midfleet_playbook,
+        "hosts: lab\nset:\n  mid.instance.username: \"svc_{{ mid_name }}\"\n  mid.instance.password: { secret: \"env:BENCH_PASSWORD\" }\nhealth:\n  timeout: 300\nrollout:\n  serial: [100%]\n",
+    )
+    .unwrap();
+    let measure = |command: &mut Command, label: &str| -> Measured {
+        let before = starts(&lab);
+        let cpu = cpu_seconds(libc::RUSAGE_CHILDREN);
+        let started = Instant::now();
+        let stdout = tempfile::tempfile().unwrap();
+        let stderr = tempfile::tempfile().unwrap();
+        // Reaped by wait4 below, which Child::wait cannot replace.
+        #[allow(clippy::zombie_processes)]
+        let child = command
+            .env("BENCH_PASSWORD", PASSWORD)
+            .env("HOME", &lab.directory)
+            .stdout(stdout.try_clone().unwrap())
+            .stderr(stderr.try_clone().unwrap())
+            .spawn()
+            .unwrap_or_else(|error| panic!("{label}: {error}"));
+        // wait4, not Child::wait: its rusage is this process tree's alone
+        // (peak RSS of the largest process in it).
+        let (status, peak_kib) = unsafe {
+            let mut status = 0;
+            let mut usage: libc::rusage = std::mem::zeroed();
+            libc::wait4(child.id() as i32, &mut status, 0, &mut usage);
+            (status, usage.ru_maxrss)
+        };
+        let read = |mut file: std::fs::File| {
+            use std::io::{Read, Seek};
+            let mut text = String::new();
+            file.seek(std::io::SeekFrom::Start(0)).unwrap();
+            file.read_to_string(&mut text).unwrap();
+            text
+        };
+        let wall = started.elapsed();
+        let masters = control_masters_cpu(&control_dir);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "{label} failed ({status}): {}{}",
+            read(stdout),
+            read(stderr)
+        );
+        // Let restarts the run triggered finish logging before counting.
+        std::thread::sleep(Duration::from_millis(start_ms as u64 + 500));
+        Measured {
+            wall,
+            cpu_ms_per_host: (cpu_seconds(libc::RUSAGE_CHILDREN) - cpu + masters) * 1000.0
+                / hosts as f64,
+            restarts: starts(&lab) - before,
+            peak_kib,
+        }
+    };
+    let ansible_command = |check: bool, prefix: &str| {
+        let mut command = Command::new(bin.join("ansible-playbook"));
+        command
+            .arg("-i")
+            .arg(&lab.inventory)
+            .arg(&ansible_playbook)
+            .args(["-f", &forks.to_string(), "-e"])
+            .arg(format!(
+                "user_prefix={prefix} ansible_python_interpreter={}",
+                bin.join("python").display()
+            ))
+            .env("ANSIBLE_PIPELINING", "True")
+            .env("ANSIBLE_HOST_KEY_CHECKING", "True")
+            .env(
+                "ANSIBLE_SSH_ARGS",
+                format!(
+                    "-C -o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile={}",
+                    lab.known_hosts.display()
+                ),
+            )
+            .env("ANSIBLE_SSH_CONTROL_PATH_DIR", &control_dir)
+            .env("ANSIBLE_LOCAL_TEMP", lab.directory.join("ansible-tmp"))
+            .env("ANSIBLE_NOCOLOR", "1")
+            .env("ANSIBLE_RETRY_FILES_ENABLED", "False");
+        if check {
+            command.args(["--check", "--diff"]);
+        }
+        command
+    };
+    let midfleet_command = |verb: &str| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_midfleet"));
+        command
+            .arg(verb)
+            .arg("-i")
+            .arg(&lab.inventory)
+            .arg(&midfleet_playbook)
+            .arg("--known-hosts")
+            .arg(&lab.known_hosts)
+            .args(["--forks", &forks.to_string()]);
+        if verb == "apply" {
+            command
+                .arg("--yes")
+                .arg("--audit-log")
+                .arg(lab.directory.join("audit.jsonl"));
+        }
+        command
+    };
+
+    // 1–2: the floor, plan and check, alternated; medians.
+    let floor = Floor::new(&lab, forks);
+    floor.round(&lab);
+    let (mut floor_walls, mut floor_cpu) = (Vec::new(), Vec::new());
+    let (mut plans, mut checks) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        eprintln!(
+            "round {}/{rounds}: floor, midfleet plan, ansible --check",
+            round + 1
+        );
+        let (wall, cpu) = floor.round(&lab);
+        floor_walls.push(wall);
+        floor_cpu.push(cpu * 1000.0 / hosts as f64);
+        plans.push(measure(&mut midfleet_command("plan"), "midfleet plan"));
+        checks.push(measure(
+            &mut ansible_command(true, "ans"),
+            "ansible-playbook --check",
+        ));
+    }
+    let middle = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let floor_wall = median(floor_walls);
+    let floor_cpu = middle(floor_cpu);
+    let plan_wall = median(plans.iter().map(|run| run.wall).collect());
+    let plan_cpu = middle(plans.iter().map(|run| run.cpu_ms_per_host).collect());
+    let check_wall = median(checks.iter().map(|run| run.wall).collect());
+    let check_cpu = middle(checks.iter().map(|run| run.cpu_ms_per_host).collect());
+
+    // 3–4: each tool's rotation and its rerun.
+    eprintln!("ansible rotation");
+    let ansible_apply = measure(&mut ansible_command(false, "ans"), "ansible-playbook");
+    let ansible_again = measure(&mut ansible_command(false, "ans"), "ansible-playbook again");
+    eprintln!("midfleet rotation");
+    let midfleet_apply = measure(&mut midfleet_command("apply"), "midfleet apply");
+    let midfleet_again = measure(&mut midfleet_command("apply"), "midfleet apply again");
+    let rss = plans
+        .iter()
+        .chain([&midfleet_apply, &midfleet_again])
+        .map(|run| run.peak_kib)
+        .max()
+        .unwrap_or(0);
+
+    let seconds = |duration: Duration| duration.as_secs_f64();
+    let floor_s = seconds(floor_wall);
+    println!(
+        "hosts {hosts}, forks {forks}, MID start {start_ms} ms, {rounds} rounds of plan/check (medians)"
+    );
+    println!("| run | wall | × floor | client CPU per host | MID restarts |");
+    println!("|---|---|---|---|---|");
+    println!("| floor: connect + auth + `true` | {floor_s:.2} s | 1.00 | {floor_cpu:.2} ms | 0 |");
+    for (label, wall, cpu, restarts) in [
+        ("`midfleet plan`", plan_wall, plan_cpu, 0),
+        (
+            "`ansible-playbook --check --diff`",
+            check_wall,
+            check_cpu,
+            0,
+        ),
+        (
+            "`midfleet apply` (rotation)",
+            midfleet_apply.wall,
+            midfleet_apply.cpu_ms_per_host,
+            midfleet_apply.restarts,
+        ),
+        (
+            "`ansible-playbook` (rotation)",
+            ansible_apply.wall,
+            ansible_apply.cpu_ms_per_host,
+            ansible_apply.restarts,
+        ),
+        (
+            "`midfleet apply` again",
+            midfleet_again.wall,
+            midfleet_again.cpu_ms_per_host,
+            midfleet_again.restarts,
+        ),
+        (
+            "`ansible-playbook` again",
+            ansible_again.wall,
+            ansible_again.cpu_ms_per_host,
+            ansible_again.restarts,
+        ),
+    ] {
+        println!(
+            "| {label} | {:.2} s | {:.2} | {cpu:.2} ms | {restarts} |",
+            seconds(wall),
+            seconds(wall) / floor_s
+        );
+    }
+    println!(
+        "plan/floor {:.2} (target ≤ 1.3); check/plan {:.1}× (target ≥ 10); ansible apply/midfleet apply {:.1}× (target ≥ 6); midfleet peak RSS {:.1} MiB (ansible's largest process: {:.1} MiB)",
+        seconds(plan_wall) / floor_s,
+        seconds(check_wall) / seconds(plan_wall),
+        seconds(ansible_apply.wall) / seconds(midfleet_apply.wall),
+        rss as f64 / 1024.0,
+        checks
+            .iter()
+            .chain([&ansible_apply, &ansible_again])
+            .map(|run| run.peak_kib)
+            .max()
+            .unwrap_or(0) as f64
+            / 1024.0,
+    );
+}

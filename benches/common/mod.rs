@@ -1,0 +1,115 @@
+//! What the benchmarks share: settings, medians, CPU and memory readings,
+//! MID start counts and the floor. Each bench uses part of it.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use midfleet::lab::Lab;
+use midfleet::transport::{KnownHostsPolicy, SshConfig, Transport, TransportOptions};
+use rayon::prelude::*;
+
+/// An integer from the environment, or `default`.
+pub fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+pub fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// user+sys CPU seconds so far of `who` (`RUSAGE_SELF`, or
+/// `RUSAGE_CHILDREN` for finished children and their descendants).
+pub fn cpu_seconds(who: libc::c_int) -> f64 {
+    // SAFETY: getrusage fills a struct we own.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(who, &mut usage);
+        usage
+    };
+    let seconds = |time: libc::timeval| time.tv_sec as f64 + time.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// Peak resident memory (KiB) of the largest child waited for so far.
+pub fn children_max_rss_kib() -> i64 {
+    // SAFETY: getrusage fills a struct we own.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage.ru_maxrss
+    }
+}
+
+/// A lab of `hosts` hosts whose MIDs start in `start_ms`, timed.
+pub fn start_lab(hosts: usize, start_ms: usize) -> Lab {
+    let midsim = std::path::PathBuf::from(env!("CARGO_BIN_EXE_midfleet-midsim"));
+    let mut spec = midfleet::lab::LabSpec::new(hosts, &midsim);
+    spec.start_delay = Duration::from_millis(start_ms as u64);
+    let started = Instant::now();
+    let lab = Lab::start(&spec).unwrap_or_else(|error| panic!("lab: {error}"));
+    eprintln!(
+        "lab of {hosts} hosts up in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    lab
+}
+
+/// MID starts logged so far, over the lab.
+pub fn starts(lab: &Lab) -> usize {
+    lab.hosts
+        .iter()
+        .map(|host| host.agent_log().matches("MID Server started").count())
+        .sum()
+}
+
+/// The floor: connect, authenticate and run one trivial exec (`true`) on
+/// every lab host, `forks` at a time, with midfleet's own transport in this
+/// process. Returns the wall time and this process's CPU seconds for it.
+pub struct Floor {
+    endpoints: Vec<midfleet::transport::Endpoint>,
+    pool: rayon::ThreadPool,
+}
+
+impl Floor {
+    pub fn new(lab: &Lab, forks: usize) -> Floor {
+        let inventory =
+            midfleet::inventory::Inventory::load(std::slice::from_ref(&lab.inventory)).0;
+        let templates = midfleet::template::Templates::new();
+        let ssh_config = SshConfig::default();
+        let endpoints = inventory
+            .host_entries()
+            .map(|entry| {
+                let host = inventory
+                    .resolve(&entry.name, &templates)
+                    .expect("lab host resolves");
+                ssh_config.endpoint(&host).expect("lab endpoint")
+            })
+            .collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(forks)
+            .build()
+            .expect("pool");
+        Floor { endpoints, pool }
+    }
+
+    pub fn round(&self, lab: &Lab) -> (Duration, f64) {
+        let transport = Transport::new(TransportOptions {
+            known_hosts: KnownHostsPolicy::new(Some(&lab.known_hosts), false),
+            operation_timeout: Duration::from_secs(60),
+        });
+        let started = Instant::now();
+        let cpu = cpu_seconds(libc::RUSAGE_SELF);
+        self.pool.install(|| {
+            self.endpoints.par_iter().for_each(|endpoint| {
+                let mut connection = transport.connect(endpoint).expect("floor connect");
+                let output = connection.exec("true", b"").expect("floor exec");
+                assert_eq!(output.status, 0);
+            })
+        });
+        (started.elapsed(), cpu_seconds(libc::RUSAGE_SELF) - cpu)
+    }
+}
