@@ -21,9 +21,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{cpu_seconds, median, setting, start_lab, starts, Floor};
+use common::{median, run_tree, setting, start_lab, starts, Floor};
 
 const PASSWORD: &str = "bench-Password-1";
 
@@ -151,50 +151,20 @@ fn main() {
     .unwrap();
     let measure = |command: &mut Command, label: &str| -> Measured {
         let before = starts(&lab);
-        let cpu = cpu_seconds(libc::RUSAGE_CHILDREN);
-        let started = Instant::now();
-        let stdout = tempfile::tempfile().unwrap();
-        let stderr = tempfile::tempfile().unwrap();
-        // Reaped by wait4 below, which Child::wait cannot replace.
-        #[allow(clippy::zombie_processes)]
-        let child = command
-            .env("BENCH_PASSWORD", PASSWORD)
-            .env("HOME", &lab.directory)
-            .stdout(stdout.try_clone().unwrap())
-            .stderr(stderr.try_clone().unwrap())
-            .spawn()
-            .unwrap_or_else(|error| panic!("{label}: {error}"));
-        // wait4, not Child::wait: its rusage is this process tree's alone
-        // (peak RSS of the largest process in it).
-        let (status, peak_kib) = unsafe {
-            let mut status = 0;
-            let mut usage: libc::rusage = std::mem::zeroed();
-            libc::wait4(child.id() as i32, &mut status, 0, &mut usage);
-            (status, usage.ru_maxrss)
-        };
-        let read = |mut file: std::fs::File| {
-            use std::io::{Read, Seek};
-            let mut text = String::new();
-            file.seek(std::io::SeekFrom::Start(0)).unwrap();
-            file.read_to_string(&mut text).unwrap();
-            text
-        };
-        let wall = started.elapsed();
-        let masters = control_masters_cpu(&control_dir);
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "{label} failed ({status}): {}{}",
-            read(stdout),
-            read(stderr)
+        let run = run_tree(
+            command
+                .env("BENCH_PASSWORD", PASSWORD)
+                .env("HOME", &lab.directory),
+            label,
         );
+        let masters = control_masters_cpu(&control_dir);
         // Let restarts the run triggered finish logging before counting.
         std::thread::sleep(Duration::from_millis(start_ms as u64 + 500));
         Measured {
-            wall,
-            cpu_ms_per_host: (cpu_seconds(libc::RUSAGE_CHILDREN) - cpu + masters) * 1000.0
-                / hosts as f64,
+            wall: run.wall,
+            cpu_ms_per_host: (run.cpu_seconds + masters) * 1000.0 / hosts as f64,
             restarts: starts(&lab) - before,
-            peak_kib,
+            peak_kib: run.peak_kib,
         }
     };
     let ansible_command = |check: bool, prefix: &str| {

@@ -113,3 +113,57 @@ impl Floor {
         (started.elapsed(), cpu_seconds(libc::RUSAGE_SELF) - cpu)
     }
 }
+
+/// One finished run of a command's whole process tree.
+pub struct TreeRun {
+    pub wall: Duration,
+    /// user+sys of the process and every descendant it waited for.
+    pub cpu_seconds: f64,
+    /// Peak RSS of the tree's largest process.
+    pub peak_kib: i64,
+    pub stdout: String,
+}
+
+/// Runs `command` to its end (stdout and stderr to temporary files);
+/// panics naming `label` unless it exits 0.
+pub fn run_tree(command: &mut std::process::Command, label: &str) -> TreeRun {
+    use std::io::{Read, Seek};
+    let cpu = cpu_seconds(libc::RUSAGE_CHILDREN);
+    let stdout = tempfile::tempfile().unwrap();
+    let stderr = tempfile::tempfile().unwrap();
+    let started = Instant::now();
+    // Reaped by wait4 below, which Child::wait cannot replace.
+    #[allow(clippy::zombie_processes)]
+    let child = command
+        .stdout(stdout.try_clone().unwrap())
+        .stderr(stderr.try_clone().unwrap())
+        .spawn()
+        .unwrap_or_else(|error| panic!("{label}: {error}"));
+    // wait4, not Child::wait: its rusage is this process tree's alone.
+    // SAFETY: wait4 on our own child, into structs we own.
+    let (status, peak_kib) = unsafe {
+        let mut status = 0;
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::wait4(child.id() as i32, &mut status, 0, &mut usage);
+        (status, usage.ru_maxrss)
+    };
+    let wall = started.elapsed();
+    let read = |mut file: std::fs::File| {
+        let mut text = String::new();
+        file.seek(std::io::SeekFrom::Start(0)).unwrap();
+        file.read_to_string(&mut text).unwrap();
+        text
+    };
+    let output = read(stdout);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{label} failed ({status}): {output}{}",
+        read(stderr)
+    );
+    TreeRun {
+        wall,
+        cpu_seconds: cpu_seconds(libc::RUSAGE_CHILDREN) - cpu,
+        peak_kib,
+        stdout: output,
+    }
+}

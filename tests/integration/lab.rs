@@ -670,3 +670,51 @@ fn the_demo_also_runs_as_a_normal_user() {
         "{stdout}"
     );
 }
+
+/// `--forks 256` needs about 1,100 open files: midfleet raises its soft
+/// limit up to the hard one, and says so (with the `ulimit` to run) when
+/// the hard limit is lower; the run goes on either way.
+#[test]
+fn many_forks_raise_the_open_files_limit_or_say_why_not() {
+    use std::os::unix::process::CommandExt;
+    let lab = lab(LabSpec::new(3, &midsim()));
+    let facts = |soft: u64, hard: u64| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_midfleet"));
+        command
+            .args(["facts", "-i"])
+            .arg(&lab.inventory)
+            .arg("--known-hosts")
+            .arg(&lab.known_hosts)
+            .args(["--forks", "256"])
+            .env("HOME", crate::support::empty_home())
+            .env("NO_COLOR", "1");
+        // SAFETY: setrlimit in the child between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: soft,
+                    rlim_max: hard,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let output = command.output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = facts(64, 4096);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("open files"), "{stderr}");
+    let (code, stderr) = facts(64, 64);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("--forks 256 needs about 1088 open files, but the limit is 64")
+            && stderr.contains("ulimit -n 1088"),
+        "{stderr}"
+    );
+}
