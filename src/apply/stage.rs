@@ -138,28 +138,31 @@ n=0
 /// heartbeat line every 5 s keeps the channel (and any NAT) alive through a
 /// long health wait. A run folder whose transaction never began (a
 /// connection lost while staging) is removed after 60 s — it may hold the
-/// new password — and reported `gone`.
-const FOLLOW: &str = r#"nap() { sleep 0.1 2>/dev/null || sleep 1; }
-beat=$(date +%s)
-began=$beat
+/// new password — and reported `gone`. Cheap on the host: a poll is one
+/// `sleep` and one `wc` (plus a `sed` when lines came); time is counted in
+/// polls (10 a second for the first 2 s, then 4), not read with `date`.
+const FOLLOW: &str = r#"nap() { sleep "$1" 2>/dev/null || sleep 1; }
+polls=0
+waited=0
+pid=
 while :; do
-    now=$(date +%s)
-    if [ $((now - beat)) -ge 5 ]; then
+    if [ -z "$pid" ] && [ -f "$R/pid" ]; then pid=$(cat "$R/pid"); fi
+    if [ "$polls" -lt 20 ]; then step=100; else step=250; fi
+    if [ $((waited / 5000)) -ne $(((waited + step) / 5000)) ]; then
         printf 'midfleet-stage waiting\n'
-        beat=$now
     fi
     if [ -f "$R/progress" ]; then
-        total=$(wc -l < "$R/progress" | tr -d ' ')
+        total=$(wc -l < "$R/progress")
+        total=$((total + 0))
         if [ "$total" -gt "$n" ]; then
-            sed -n "$((n + 1)),${total}p" "$R/progress"
+            # The last line printed, not the file's last line: `end` may
+            # have been appended since `wc` counted.
+            lines=$(sed -n "$((n + 1)),${total}p" "$R/progress")
+            printf '%s\n' "$lines"
             n=$total
+            case $lines in *' end') break ;; esac
         fi
-        # The last line printed, not the file's last line: `end` may have
-        # been appended since `wc` counted.
-        if [ "$n" -gt 0 ] && sed -n "${n}p" "$R/progress" | grep -q ' end$'; then
-            break
-        fi
-    elif [ -d "$R" ] && [ $((now - began)) -ge 60 ]; then
+    elif [ -d "$R" ] && [ "$waited" -ge 60000 ]; then
         rm -rf "$R"
     fi
     if [ ! -d "$R" ]; then
@@ -168,14 +171,16 @@ while :; do
     fi
     # A transaction that died without its `end` (killed, host trouble)
     # will never end: say so rather than wait forever.
-    if [ -f "$R/pid" ] && ! kill -0 "$(cat "$R/pid")" 2>/dev/null; then
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
         sleep 1
         if ! sed -n '$p' "$R/progress" 2>/dev/null | grep -q ' end$'; then
             printf 'midfleet-stage dead\n'
             break
         fi
     fi
-    nap
+    if [ "$step" = 100 ]; then nap 0.1; else nap 0.25; fi
+    polls=$((polls + 1))
+    waited=$((waited + step))
 done
 "#;
 

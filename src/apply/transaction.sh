@@ -112,11 +112,19 @@ journal() {
     return 0
 }
 
+# The health wait looks every 0.1 s for its first 2 s (a quick start is
+# seen at once), then every 0.5 s: a real MID takes 30–120 s to come up,
+# and a host running a JVM start should not also run ten processes a
+# tenth of a second for midfleet.
 if sleep 0.1 2>/dev/null; then
     tick=0.1
+    slow_tick=0.5
+    fast_ticks=20
     ticks_per_check=5    # a status check every 0.5 s
 else
     tick=1
+    slow_tick=1
+    fast_ticks=0
     ticks_per_check=1
 fi
 have_setsid=0
@@ -323,14 +331,34 @@ logged_in() {
         }
 }
 
-failure_reason() {
-    for failure in 'Could not authenticate' 'Problem while decrypting' \
-        'Unable to load keystore' 'XML parser error'; do
-        if grep -q -F -e "$failure" -- "$scratch_agent" "$scratch_wrapper" 2>/dev/null; then
-            echo "$failure" | tr 'A-Z ' 'a-z-'
-            return
-        fi
-    done
+# seen_lines: one grep over both new texts for every line health decides
+# on; prints `FILE:LINE` for each found (failures in either log, success
+# only in the agent log, as the caller checks).
+seen_lines() {
+    grep -o -F -e 'Could not authenticate' -e 'Problem while decrypting' \
+        -e 'Unable to load keystore' -e 'XML parser error' \
+        -e 'MID Server started' -e 'Successfully connected to instance' \
+        -- "$scratch_agent" "$scratch_wrapper" 2>/dev/null
+}
+
+# failure_of SEEN: sets health_reason to the first failure in SEEN
+# (seen_lines) as a word, or to nothing. No subshell: this runs each tick.
+failure_of() {
+    case $1 in
+        *'Could not authenticate'*) health_reason=could-not-authenticate ;;
+        *'Problem while decrypting'*) health_reason=problem-while-decrypting ;;
+        *'Unable to load keystore'*) health_reason=unable-to-load-keystore ;;
+        *'XML parser error'*) health_reason=xml-parser-error ;;
+        *) health_reason= ;;
+    esac
+}
+
+# started SEEN: the agent log says the MID is up.
+started() {
+    case $1 in
+        *"$scratch_agent:MID Server started"* | *"$scratch_agent:Successfully connected to instance"*) return 0 ;;
+    esac
+    return 1
 }
 
 # health USER END FORWARD: waits until END (epoch) for the MID started after
@@ -345,15 +373,15 @@ health() {
             "$agent_inode" "$agent_size" >"$scratch_agent" 2>/dev/null
         new_text "$MID_HOME/agent/logs/wrapper.log" "$MID_HOME/agent/logs/wrapper.log.1" \
             "$wrapper_inode" "$wrapper_size" >"$scratch_wrapper" 2>/dev/null
-        health_reason=$(failure_reason)
+        health_seen=$(seen_lines)
+        failure_of "$health_seen"
         [ -n "$health_reason" ] && break
-        if logged_in "$health_user" &&
-            grep -q -F -e 'MID Server started' -e 'Successfully connected to instance' \
-                -- "$scratch_agent" 2>/dev/null && running; then
+        if started "$health_seen" && logged_in "$health_user" && running; then
             journal health ok
             return 0
         fi
-        if [ $((health_ticks % ticks_per_check)) -eq 0 ]; then
+        if [ "$health_ticks" -ge "$fast_ticks" ] ||
+            [ $((health_ticks % ticks_per_check)) -eq 0 ]; then
             if running; then
                 health_down=0
             else
@@ -377,7 +405,11 @@ health() {
             health_reason=timeout
             break
         fi
-        sleep "$tick"
+        if [ "$health_ticks" -lt "$fast_ticks" ]; then
+            sleep "$tick"
+        else
+            sleep "$slow_tick"
+        fi
         health_ticks=$((health_ticks + 1))
     done
     journal health fail "$health_reason"
