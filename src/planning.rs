@@ -39,6 +39,8 @@ pub struct Planned {
     pub secrets: BTreeMap<SecretRef, SecretValue>,
     /// Literal values of sensitive parameters, by host and parameter.
     pub literals: BTreeMap<(String, String), SecretValue>,
+    /// Each host's read session (`--timings`).
+    pub timings: Vec<(String, crate::transport::Timings)>,
 }
 
 /// Why no plan could be made.
@@ -172,10 +174,15 @@ pub fn make_plan(
         hosts,
         instance_changes: Vec::new(),
     };
+    let timings = reads
+        .iter()
+        .filter_map(|read| Some((read.host.name.clone(), read.timings.clone()?)))
+        .collect();
     Ok(Planned {
         plan,
         playbook,
         secrets,
         literals,
+        timings,
     })
 }

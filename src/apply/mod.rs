@@ -100,6 +100,9 @@ pub struct HostResult {
     pub backup: Option<String>,
     pub run: String,
     pub seconds: f64,
+    /// The SSH sessions the apply took on this host, in order (`--timings`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timings: Vec<crate::transport::Timings>,
 }
 
 /// Where the values of a plan come from at apply time.
@@ -173,6 +176,7 @@ fn result(
         backup: None,
         run: settings.run.clone(),
         seconds: 0.0,
+        timings: Vec::new(),
     }
 }
 
@@ -302,6 +306,7 @@ fn run_host(
         }
     }
     drop(staging);
+    let mut sessions = vec![connection.timings.clone()];
     // The connection dropped while following: the transaction goes on on
     // the host; reconnect and follow it while its lease lasts.
     // Also when the loss came before `started` was seen: staging may have
@@ -323,7 +328,9 @@ fn run_host(
             }
         };
         let script = stage::follow_script(&host.mid_home, &settings.run, follower.lines);
-        match again.exec(shell_command(host.become_root), script.as_bytes()) {
+        let followed = again.exec(shell_command(host.become_root), script.as_bytes());
+        sessions.push(again.timings.clone());
+        match followed {
             Ok(output) => {
                 outcome = follower.feed(&output.stdout);
                 if outcome.is_some() || follower.gone {
@@ -379,6 +386,7 @@ fn run_host(
         host_result.params = files.written;
     }
     host_result.backup = follower.backup.clone();
+    host_result.timings = sessions;
     if host_result.result.is_success() {
         host_result.warnings = host.warnings.clone();
     }

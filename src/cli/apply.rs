@@ -69,6 +69,7 @@ struct Report<'a> {
 pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
     let transport = arguments.connection.transport(true)?;
     let forks = usize::from(arguments.connection.forks);
+    let mut read_timings: Vec<(String, crate::transport::Timings)> = Vec::new();
     let (plan, secrets, literals) = match &arguments.plan {
         Some(path) => {
             let plan = read_plan(path)?;
@@ -93,6 +94,7 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
                     forks,
                 },
             )?;
+            read_timings = planned.timings;
             (planned.plan, planned.secrets, planned.literals)
         }
     };
@@ -113,7 +115,7 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
     let health_timeout = plan.rollout.health_timeout;
     catch_interrupt();
     let progress = Progress::new("apply", plan.changing().count());
-    let results = apply(
+    let mut results = apply(
         &plan,
         &Values {
             secrets: &secrets,
@@ -147,6 +149,9 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
         interrupted,
     };
     record_audit(console, arguments.audit_log.as_deref(), &record);
+    if !arguments.connection.timings {
+        results.iter_mut().for_each(|result| result.timings.clear());
+    }
     match console.output {
         OutputFormat::Json => {
             let json = serde_json::to_string_pretty(&Report {
@@ -158,6 +163,20 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
             console.data(&format!("{json}\n"));
         }
         OutputFormat::Human => console.data(&human_results(&run, &results, interrupted)),
+    }
+    if arguments.connection.timings {
+        // Per host: the plan's read session, then the apply's sessions.
+        let rows: Vec<(String, Vec<&crate::transport::Timings>)> = results
+            .iter()
+            .map(|result| {
+                let read = read_timings
+                    .iter()
+                    .filter(|(host, _)| *host == result.host)
+                    .map(|(_, timings)| timings);
+                (result.host.clone(), read.chain(&result.timings).collect())
+            })
+            .collect();
+        eprint!("{}", crate::report::render_timings(&rows));
     }
     let all_good = results.iter().all(|result| result.result.is_success());
     Ok(if all_good && !interrupted {

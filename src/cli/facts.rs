@@ -123,29 +123,9 @@ fn row(summary: &FactsSummary) -> Vec<String> {
 }
 
 fn timings_table(summaries: &[FactsSummary]) -> String {
-    let rows: Vec<Vec<String>> = summaries
+    let rows: Vec<(String, Vec<&crate::transport::Timings>)> = summaries
         .iter()
-        .filter_map(|summary| {
-            let timings = summary.timings.as_ref()?;
-            Some(vec![
-                summary.host.clone(),
-                format!("{:.1}", timings.connect_ms),
-                format!("{:.1}", timings.handshake_ms),
-                format!("{:.1}", timings.auth_ms),
-                timings
-                    .execs
-                    .iter()
-                    .map(|exec| format!("{exec:.1}"))
-                    .collect::<Vec<_>>()
-                    .join("+"),
-            ])
-        })
+        .map(|summary| (summary.host.clone(), summary.timings.iter().collect()))
         .collect();
-    format!(
-        "\n{}",
-        render_table(
-            &["HOST", "CONNECT_MS", "HANDSHAKE_MS", "AUTH_MS", "EXEC_MS"],
-            &rows
-        )
-    )
+    crate::report::render_timings(&rows)
 }

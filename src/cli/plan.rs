@@ -31,6 +31,10 @@ pub fn run(console: &Console, arguments: &PlanArgs) -> Result<Exit, Failure> {
         OutputFormat::Json => console.data(&format!("{}\n", to_json(plan)?)),
         OutputFormat::Human => console.data(&human(console, plan)),
     }
+    if arguments.connection.timings {
+        // Beside the plan, never in it (plan files stay the plan): stderr.
+        eprint!("{}", read_timings(&planned));
+    }
     if let Some(path) = &arguments.out {
         save(path, plan)?;
         eprintln!(
@@ -77,6 +81,16 @@ pub fn plan(
         }
         Err(PlanFailure::Other(message)) => Err(Failure::failed(message)),
     }
+}
+
+/// `--timings` of the plan's reads: one session and one exec per host.
+pub fn read_timings(planned: &Planned) -> String {
+    let rows: Vec<(String, Vec<&crate::transport::Timings>)> = planned
+        .timings
+        .iter()
+        .map(|(host, timings)| (host.clone(), vec![timings]))
+        .collect();
+    crate::report::render_timings(&rows)
 }
 
 pub fn to_json(plan: &Plan) -> Result<String, Failure> {

@@ -6,7 +6,7 @@ mod diff;
 mod table;
 
 pub use diff::masked_unified_diff;
-pub use table::render_table;
+pub use table::{render_table, render_timings};
 
 /// Where the library reports progress. Implementations are in the CLI
 /// (live bars on a terminal, plain lines otherwise); the library never

@@ -36,6 +36,52 @@ pub fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
     text
 }
 
+/// `--timings`: per host, each SSH session it took (in order) — TCP
+/// connect, SSH handshake (key exchange and host key), authentication and
+/// each exec, in milliseconds. A host's sessions are summed; `SESSIONS`
+/// and the `+`-joined execs show how many there were.
+pub fn render_timings(rows: &[(String, Vec<&crate::transport::Timings>)]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .filter(|(_, sessions)| !sessions.is_empty())
+        .map(|(host, sessions)| {
+            let sum = |part: fn(&crate::transport::Timings) -> f64| {
+                format!(
+                    "{:.1}",
+                    sessions.iter().map(|timings| part(timings)).sum::<f64>()
+                )
+            };
+            vec![
+                host.clone(),
+                sessions.len().to_string(),
+                sum(|timings| timings.connect_ms),
+                sum(|timings| timings.handshake_ms),
+                sum(|timings| timings.auth_ms),
+                sessions
+                    .iter()
+                    .flat_map(|timings| timings.execs.iter())
+                    .map(|exec| format!("{exec:.1}"))
+                    .collect::<Vec<_>>()
+                    .join("+"),
+            ]
+        })
+        .collect();
+    format!(
+        "\n{}",
+        render_table(
+            &[
+                "HOST",
+                "SESSIONS",
+                "CONNECT_MS",
+                "HANDSHAKE_MS",
+                "AUTH_MS",
+                "EXEC_MS"
+            ],
+            &rows
+        )
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

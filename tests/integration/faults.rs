@@ -490,3 +490,63 @@ fn a_key_pair_reset_rewrites_encrypted_values_or_refuses_to_orphan_them() {
     assert_eq!(host.config(), bytes, "config.xml untouched");
     assert!(host.mid("status").unwrap());
 }
+
+/// `--timings` on plan and apply: where each host's time went, session by
+/// session. A plan reads each host in one session and one exec; an apply
+/// adds one session of two execs (the read that checks the file is still
+/// the planned one, and the staging exec that follows the transaction).
+#[test]
+fn timings_show_each_hosts_sessions_and_execs() {
+    let (lab, playbook) = setup(2);
+    let inventory = lab.inventory.display().to_string();
+    let plan = midfleet(
+        command(
+            &lab,
+            "plan",
+            &["-i", &inventory, playbook.to_str().unwrap(), "--timings"],
+        ),
+        &[("FAULT_PASSWORD", PASSWORD)],
+    );
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let rows = |text: &str| -> Vec<Vec<String>> {
+        text.lines()
+            .filter(|line| line.starts_with("lab-00"))
+            .map(|line| line.split_whitespace().map(str::to_string).collect())
+            .filter(|fields: &Vec<String>| fields.len() == 6)
+            .collect()
+    };
+    let planned = rows(&plan.stderr);
+    assert_eq!(planned.len(), 2, "{}", plan.stderr);
+    for row in &planned {
+        assert_eq!(row[1], "1", "one session: {row:?}");
+        assert_eq!(row[5].split('+').count(), 1, "one exec: {row:?}");
+        for number in &row[2..] {
+            number
+                .split('+')
+                .for_each(|part| assert!(part.parse::<f64>().unwrap() >= 0.0, "{row:?}"));
+        }
+    }
+    let applied = midfleet(
+        command(
+            &lab,
+            "apply",
+            &[
+                "-i",
+                &inventory,
+                playbook.to_str().unwrap(),
+                "--timings",
+                "--output",
+                "json",
+            ],
+        ),
+        &[("FAULT_PASSWORD", PASSWORD)],
+    );
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    for row in rows(&applied.stderr) {
+        assert_eq!(row[1], "2", "the plan's session and the apply's: {row:?}");
+        assert_eq!(row[5].split('+').count(), 3, "three execs: {row:?}");
+    }
+    assert_eq!(rows(&applied.stderr).len(), 2, "{}", applied.stderr);
+    let report: serde_json::Value = serde_json::from_str(&applied.stdout).unwrap();
+    assert_eq!(report["results"][0]["timings"].as_array().unwrap().len(), 1);
+}
