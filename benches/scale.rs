@@ -46,6 +46,9 @@ fn main() {
             .arg("--known-hosts")
             .arg(&lab.known_hosts)
             .args(["--forks", &forks.to_string(), "--output", "json"])
+            // The lab's 1,000 sshd and MID processes share this machine's
+            // cores with the client: a session can wait minutes for CPU.
+            .args(["--ssh-timeout", "600"])
             .args(["--shard", &format!("1/{parts}")])
             .env("BENCH_PASSWORD", PASSWORD)
             .env("HOME", &lab.directory);

@@ -548,12 +548,24 @@ impl Connection {
 }
 
 fn read_failure(label: &str, error: std::io::Error) -> TransportError {
-    let kind = if error.kind() == std::io::ErrorKind::TimedOut {
-        FailureKind::Timeout
+    let timed_out = error.kind() == std::io::ErrorKind::TimedOut
+        || error.to_string().contains("Timed out");
+    let failure = TransportError::new(
+        if timed_out {
+            FailureKind::Timeout
+        } else {
+            FailureKind::Protocol
+        },
+        label,
+        format!("reading the remote output: {error}"),
+    );
+    if timed_out {
+        failure.with_hint(
+            "the host sent nothing for --ssh-timeout seconds (60 by default): a host too busy to answer, or fewer --forks / a larger --ssh-timeout",
+        )
     } else {
-        FailureKind::Protocol
-    };
-    TransportError::new(kind, label, format!("reading the remote output: {error}"))
+        failure
+    }
 }
 
 /// How a command is run on a host: directly, or through `sudo -n` (never a
