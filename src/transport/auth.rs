@@ -75,7 +75,7 @@ pub fn authenticate(
             )
             .with_hint("fix identity_file / ansible_ssh_private_key_file for this host"));
         }
-        try_file(session, user, &key, passphrases)?;
+        try_file(label, session, user, &key, passphrases)?;
         if session.authenticated() {
             return Ok(());
         }
@@ -92,8 +92,12 @@ pub fn authenticate(
                     attempts += 1;
                     offered_blobs.push(identity.blob().to_vec());
                     tried.push(format!("agent key {}", identity.comment()));
-                    if agent.userauth(user, &identity).is_ok() && session.authenticated() {
-                        return Ok(());
+                    match agent.userauth(user, &identity) {
+                        Ok(()) if session.authenticated() => return Ok(()),
+                        Err(error) if super::error::is_timeout(&error) => {
+                            return Err(timeout(label))
+                        }
+                        _ => {}
                     }
                 }
                 let _ = agent.disconnect();
@@ -119,7 +123,7 @@ pub fn authenticate(
         }
         attempts += 1;
         tried.push(file.display().to_string());
-        try_file(session, user, &file, passphrases)?;
+        try_file(label, session, user, &file, passphrases)?;
         if session.authenticated() {
             return Ok(());
         }
@@ -139,6 +143,7 @@ fn refused(label: &str, user: &str, tried: &[String]) -> TransportError {
 
 /// Offers one key file; an encrypted key is tried with its passphrase.
 fn try_file(
+    label: &str,
     session: &Session,
     user: &str,
     key: &Path,
@@ -154,13 +159,26 @@ fn try_file(
     } else {
         None
     };
-    let _ = session.userauth_pubkey_file(
+    match session.userauth_pubkey_file(
         user,
         public,
         key,
         passphrase.as_ref().map(SecretValue::expose),
-    );
-    Ok(())
+    ) {
+        // A refusal is not an error here (the next key may be accepted);
+        // a server too slow to answer is, and must not read as a refusal.
+        Err(error) if super::error::is_timeout(&error) => Err(timeout(label)),
+        _ => Ok(()),
+    }
+}
+
+fn timeout(label: &str) -> TransportError {
+    TransportError::new(
+        FailureKind::Timeout,
+        label,
+        "authentication: timed out (the server did not answer within connect_timeout)",
+    )
+    .with_hint("a host too busy to answer: raise connect_timeout, or use fewer --forks")
 }
 
 /// Whether a private key file is passphrase-protected (OpenSSH's own format

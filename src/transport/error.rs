@@ -55,10 +55,7 @@ impl TransportError {
     /// From an ssh2 error during `doing`; libssh2's timeout becomes
     /// [`FailureKind::Timeout`].
     pub fn ssh(host: &str, doing: &str, error: &ssh2::Error) -> TransportError {
-        let timed_out = matches!(
-            error.code(),
-            ssh2::ErrorCode::Session(libssh2_sys::LIBSSH2_ERROR_TIMEOUT)
-        );
+        let timed_out = is_timeout(error);
         let kind = if timed_out {
             FailureKind::Timeout
         } else {
@@ -71,6 +68,15 @@ impl TransportError {
         };
         TransportError::new(kind, host, message)
     }
+}
+
+/// Whether libssh2 gave up waiting (the session's timeout), as opposed to
+/// the server answering no.
+pub(crate) fn is_timeout(error: &ssh2::Error) -> bool {
+    matches!(
+        error.code(),
+        ssh2::ErrorCode::Session(libssh2_sys::LIBSSH2_ERROR_TIMEOUT)
+    )
 }
 
 impl fmt::Display for TransportError {

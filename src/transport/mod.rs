@@ -548,8 +548,8 @@ impl Connection {
 }
 
 fn read_failure(label: &str, error: std::io::Error) -> TransportError {
-    let timed_out = error.kind() == std::io::ErrorKind::TimedOut
-        || error.to_string().contains("Timed out");
+    let timed_out =
+        error.kind() == std::io::ErrorKind::TimedOut || error.to_string().contains("Timed out");
     let failure = TransportError::new(
         if timed_out {
             FailureKind::Timeout
