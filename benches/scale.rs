@@ -84,8 +84,8 @@ fn main() {
             .map_or(0, Vec::len)
     };
     println!("lab of {hosts} hosts; MIDs start in 200 ms");
-    println!("| command | hosts | forks | wall | wall / (hosts/forks) | client CPU per host | peak RSS |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| command | hosts | forks | wall | wall per host | wall / (hosts/forks) | client CPU per host | peak RSS |");
+    println!("|---|---|---|---|---|---|---|---|");
     for &forks in &forks_list {
         for parts in [4, 2, 1] {
             for verb in ["facts", "plan"] {
@@ -93,7 +93,8 @@ fn main() {
                 let selected = count(&run.stdout).max(1);
                 let wall = run.wall.as_secs_f64();
                 println!(
-                    "| `{verb}` | {selected} | {forks} | {wall:.2} s | {:.3} s | {:.2} ms | {:.1} MiB |",
+                    "| `{verb}` | {selected} | {forks} | {wall:.2} s | {:.1} ms | {:.3} s | {:.2} ms | {:.1} MiB |",
+                    wall * 1000.0 / selected as f64,
                     wall / (selected as f64 / forks as f64),
                     run.cpu_seconds * 1000.0 / selected as f64,
                     run.peak_kib as f64 / 1024.0
