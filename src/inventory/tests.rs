@@ -1921,6 +1921,19 @@ fn a_missing_inventory_is_an_error() {
 }
 
 #[test]
+fn from_text_reads_a_file_as_load_does() {
+    let fixture = Fixture::new();
+    let text = "[emea]\nmid-0[1:2] ansible_port=0\n[europe:children]\nemea\n";
+    let path = fixture.write("hosts", text);
+    let (loaded, loaded_diagnostics) = load(std::slice::from_ref(&path));
+    let (read, read_diagnostics) = Inventory::from_text(&path, text);
+    let names = |inventory: &Inventory| inventory.names().map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(names(&read), names(&loaded));
+    assert_eq!(read.files, loaded.files);
+    assert_eq!(read_diagnostics.into_vec(), loaded_diagnostics.into_vec());
+}
+
+#[test]
 fn a_group_cycle_does_not_hang_selection_or_resolution() {
     let fixture = Fixture::new();
     let path = fixture.write(
