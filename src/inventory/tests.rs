@@ -1900,6 +1900,28 @@ fn ini_value_columns_when_the_host_name_holds_the_variable_name() {
 }
 
 #[test]
+fn ini_columns_count_characters_not_bytes() {
+    check_problems(
+        "non-ASCII before the value",
+        &[("hosts", "[emea]\n\u{3000}müd-01 ansible_port=0 x\n")],
+        &[
+            error(
+                "hosts",
+                Some((2, 22)),
+                "`ansible_port` must be a number from 1 to 65535, not `0`",
+                None,
+            ),
+            error(
+                "hosts",
+                Some((2, 24)),
+                "a word after the host name is not `name=value`",
+                Some("host lines are `host name=value name=value …`, without spaces around `=`; quote values with spaces"),
+            ),
+        ],
+    );
+}
+
+#[test]
 fn a_missing_inventory_is_an_error() {
     let fixture = Fixture::new();
     let missing = fixture.path("nope.yml");
