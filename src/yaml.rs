@@ -16,6 +16,11 @@ use crate::diagnostic::Location;
 /// More nodes than this (counting every alias expansion) is refused: a
 /// "billion laughs" file must not exhaust memory.
 const MAX_NODES: usize = 1_000_000;
+/// More scalar text than this coming from alias expansions is refused too:
+/// an alias of a long string costs its length, not one node (a 3 KB file
+/// aliasing a 2,000-character string under 1,000,000 nodes would take 2 GB).
+/// As much as the largest input file (`source_file`).
+const MAX_ALIAS_TEXT_BYTES: usize = 16 * 1024 * 1024;
 
 /// One YAML node and where it starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,6 +202,7 @@ pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
         anchors: HashMap::new(),
         stack: Vec::new(),
         nodes: 0,
+        alias_text_bytes: 0,
         document: None,
         documents: 0,
         lines: Lines::new(text),
@@ -293,6 +299,7 @@ struct Builder {
     anchors: HashMap<usize, Node>,
     stack: Vec<Open>,
     nodes: usize,
+    alias_text_bytes: usize,
     document: Option<Node>,
     documents: usize,
     lines: Lines,
@@ -363,12 +370,22 @@ impl Builder {
                 self.complete(node, anchor)?;
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().ok_or_else(|| YamlError {
-                    message: "an alias to an unknown anchor".into(),
-                    at,
-                })?;
-                self.count(count_nodes(&node), at)?;
-                let mut node = node;
+                let (nodes, text_bytes) =
+                    self.anchors.get(&id).map(size).ok_or_else(|| YamlError {
+                        message: "an alias to an unknown anchor".into(),
+                        at,
+                    })?;
+                self.count(nodes, at)?;
+                self.alias_text_bytes += text_bytes;
+                if self.alias_text_bytes > MAX_ALIAS_TEXT_BYTES {
+                    return Err(YamlError {
+                        message: format!(
+                            "aliases expand to more than {MAX_ALIAS_TEXT_BYTES} bytes of text (runaway aliases?)"
+                        ),
+                        at,
+                    });
+                }
+                let mut node = self.anchors[&id].clone();
                 node.at = at;
                 self.complete(node, 0)?;
             }
@@ -476,14 +493,20 @@ fn same_key(left: &Node, right: &Node) -> bool {
     }
 }
 
-fn count_nodes(node: &Node) -> usize {
-    1 + match &node.kind {
-        Kind::Scalar { .. } => 0,
-        Kind::Sequence(items) => items.iter().map(count_nodes).sum(),
+/// How many nodes `node` holds, itself included, and the bytes of their
+/// scalar text.
+fn size(node: &Node) -> (usize, usize) {
+    let add = |(nodes, bytes): (usize, usize), child: &Node| {
+        let (child_nodes, child_bytes) = size(child);
+        (nodes + child_nodes, bytes + child_bytes)
+    };
+    match &node.kind {
+        Kind::Scalar { text, .. } => (1, text.len()),
+        Kind::Sequence(items) => items.iter().fold((1, 0), add),
         Kind::Mapping(entries) => entries
             .iter()
-            .map(|(key, value)| count_nodes(key) + count_nodes(value))
-            .sum(),
+            .flat_map(|(key, value)| [key, value])
+            .fold((1, 0), add),
     }
 }
 
@@ -566,6 +589,19 @@ mod tests {
         }
         let error = parse(&bomb).unwrap_err();
         assert!(error.message.contains("runaway aliases"), "{error}");
+
+        // Few nodes, long strings: 960,000 copies of 2,000 characters.
+        let long = "x".repeat(2000);
+        let stars = |name: &str, count: usize| vec![format!("*{name}"); count].join(", ");
+        let bomb = format!(
+            "s: &s {long}\nl1: &l1 [{}]\nl2: &l2 [{}]\nl3: [{}]\n",
+            stars("s", 100),
+            stars("l1", 100),
+            stars("l2", 96)
+        );
+        let error = parse(&bomb).unwrap_err();
+        assert!(error.message.contains("bytes of text"), "{error}");
+        assert_eq!(error.at.line, 3, "{error:?}");
     }
 
     #[test]
