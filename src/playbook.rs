@@ -148,15 +148,21 @@ impl Playbook {
     /// `check` can go on to find more): a caller that acts on the playbook
     /// must refuse it when the diagnostics hold an error.
     pub fn load(path: &Path) -> (Option<Playbook>, Diagnostics) {
-        let mut diagnostics = Diagnostics::new();
-        let text = match crate::source_file::read(path) {
-            Ok(text) => text,
+        match crate::source_file::read(path) {
+            Ok(text) => Playbook::from_text(path, &text),
             Err(diagnostic) => {
+                let mut diagnostics = Diagnostics::new();
                 diagnostics.push(diagnostic);
-                return (None, diagnostics);
+                (None, diagnostics)
             }
-        };
-        let root = match yaml::parse(&text) {
+        }
+    }
+
+    /// Checks a playbook's text as [`Playbook::load`] checks the file's;
+    /// `path` names it in diagnostics. For tests and fuzzing.
+    pub fn from_text(path: &Path, text: &str) -> (Option<Playbook>, Diagnostics) {
+        let mut diagnostics = Diagnostics::new();
+        let root = match yaml::parse(text) {
             Ok(Some(root)) => root,
             Ok(None) => {
                 diagnostics.push(Diagnostic::error(

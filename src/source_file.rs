@@ -29,6 +29,13 @@ pub fn read(path: &Path) -> Result<String, Diagnostic> {
     }
     let bytes = std::fs::read(path)
         .map_err(|error| Diagnostic::error(origin.clone(), format!("cannot read: {error}")))?;
+    decode(path, bytes)
+}
+
+/// The text of a file's `bytes` as [`read`] takes it (UTF-8, BOM removed,
+/// Ansible Vault refused); `path` only names the file in the diagnostic.
+pub fn decode(path: &Path, bytes: Vec<u8>) -> Result<String, Diagnostic> {
+    let origin = Some(Origin::file(path));
     let text = String::from_utf8(bytes).map_err(|error| {
         let at = Location::of_offset(error.as_bytes(), error.utf8_error().valid_up_to());
         Diagnostic::error(Some(Origin::new(path, at)), "not UTF-8 text")

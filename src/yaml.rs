@@ -9,13 +9,18 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use saphyr_parser::{Event, Marker, Parser, ScalarStyle, Span};
 
 use crate::diagnostic::Location;
 
 /// More nodes than this (counting every alias expansion) is refused: a
 /// "billion laughs" file must not exhaust memory.
 const MAX_NODES: usize = 1_000_000;
+/// More scalar text than this coming from alias expansions is refused too:
+/// an alias of a long string costs its length, not one node (a 3 KB file
+/// aliasing a 2,000-character string under 1,000,000 nodes would take 2 GB).
+/// As much as the largest input file (`source_file`).
+const MAX_ALIAS_TEXT_BYTES: usize = 16 * 1024 * 1024;
 
 /// One YAML node and where it starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,23 +202,81 @@ pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
         anchors: HashMap::new(),
         stack: Vec::new(),
         nodes: 0,
+        alias_text_bytes: 0,
         document: None,
         documents: 0,
+        lines: Lines::new(text),
     };
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|error| YamlError {
             message: error.info().to_string(),
-            at: location(error.marker().line(), error.marker().col()),
+            at: builder.lines.location(*error.marker()),
         })?;
         builder.event(event, span)?;
     }
     Ok(builder.document)
 }
 
-fn location(line: usize, column_from_zero: usize) -> Location {
-    Location {
-        line: line.max(1),
-        column: column_from_zero + 1,
+/// Turns saphyr's markers into [`Location`]s whose lines end at `\n` only,
+/// as `Location::of_offset` and the INI reader count them. saphyr also
+/// ends a line at a lone `\r`, puts the end of a file that lacks a final
+/// newline on a line past the last, and (0.3.4) advances its column by
+/// bytes instead of characters over a reserved directive (`%ü`): so its
+/// line and column are mapped back to a character offset, kept within that
+/// line, and placed again.
+struct Lines {
+    /// Each of saphyr's lines: the character offsets of its start and of
+    /// its line break (or the end of the text).
+    yaml: Vec<(usize, usize)>,
+    /// The character offset where each `\n`-ended line starts.
+    starts: Vec<usize>,
+    /// The length of the text in characters.
+    length: usize,
+}
+
+impl Lines {
+    fn new(text: &str) -> Lines {
+        let mut yaml = Vec::new();
+        let mut starts = vec![0];
+        let mut start = 0;
+        let mut index = 0;
+        let mut characters = text.chars().peekable();
+        while let Some(character) = characters.next() {
+            if character == '\r' && characters.peek() == Some(&'\n') {
+                characters.next();
+                yaml.push((start, index));
+                index += 1;
+                start = index + 1;
+                starts.push(start);
+            } else if character == '\n' {
+                yaml.push((start, index));
+                start = index + 1;
+                starts.push(start);
+            } else if character == '\r' {
+                yaml.push((start, index));
+                start = index + 1;
+            }
+            index += 1;
+        }
+        yaml.push((start, index));
+        Lines {
+            yaml,
+            starts,
+            length: index,
+        }
+    }
+
+    fn location(&self, marker: Marker) -> Location {
+        let offset = match self.yaml.get(marker.line().max(1) - 1) {
+            Some(&(start, end)) => (start + marker.col()).min(end),
+            None => self.length,
+        };
+        // At least 1: the first line starts at 0.
+        let line = self.starts.partition_point(|start| *start <= offset);
+        Location {
+            line,
+            column: offset - self.starts[line - 1] + 1,
+        }
     }
 }
 
@@ -236,13 +299,15 @@ struct Builder {
     anchors: HashMap<usize, Node>,
     stack: Vec<Open>,
     nodes: usize,
+    alias_text_bytes: usize,
     document: Option<Node>,
     documents: usize,
+    lines: Lines,
 }
 
 impl Builder {
     fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), YamlError> {
-        let at = location(span.start.line(), span.start.col());
+        let at = self.lines.location(span.start);
         match event {
             Event::DocumentStart(_) => {
                 self.documents += 1;
@@ -305,12 +370,22 @@ impl Builder {
                 self.complete(node, anchor)?;
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().ok_or_else(|| YamlError {
-                    message: "an alias to an unknown anchor".into(),
-                    at,
-                })?;
-                self.count(count_nodes(&node), at)?;
-                let mut node = node;
+                let (nodes, text_bytes) =
+                    self.anchors.get(&id).map(size).ok_or_else(|| YamlError {
+                        message: "an alias to an unknown anchor".into(),
+                        at,
+                    })?;
+                self.count(nodes, at)?;
+                self.alias_text_bytes += text_bytes;
+                if self.alias_text_bytes > MAX_ALIAS_TEXT_BYTES {
+                    return Err(YamlError {
+                        message: format!(
+                            "aliases expand to more than {MAX_ALIAS_TEXT_BYTES} bytes of text (runaway aliases?)"
+                        ),
+                        at,
+                    });
+                }
+                let mut node = self.anchors[&id].clone();
                 node.at = at;
                 self.complete(node, 0)?;
             }
@@ -418,14 +493,20 @@ fn same_key(left: &Node, right: &Node) -> bool {
     }
 }
 
-fn count_nodes(node: &Node) -> usize {
-    1 + match &node.kind {
-        Kind::Scalar { .. } => 0,
-        Kind::Sequence(items) => items.iter().map(count_nodes).sum(),
+/// How many nodes `node` holds, itself included, and the bytes of their
+/// scalar text.
+fn size(node: &Node) -> (usize, usize) {
+    let add = |(nodes, bytes): (usize, usize), child: &Node| {
+        let (child_nodes, child_bytes) = size(child);
+        (nodes + child_nodes, bytes + child_bytes)
+    };
+    match &node.kind {
+        Kind::Scalar { text, .. } => (1, text.len()),
+        Kind::Sequence(items) => items.iter().fold((1, 0), add),
         Kind::Mapping(entries) => entries
             .iter()
-            .map(|(key, value)| count_nodes(key) + count_nodes(value))
-            .sum(),
+            .flat_map(|(key, value)| [key, value])
+            .fold((1, 0), add),
     }
 }
 
@@ -508,6 +589,43 @@ mod tests {
         }
         let error = parse(&bomb).unwrap_err();
         assert!(error.message.contains("runaway aliases"), "{error}");
+
+        // Few nodes, long strings: 960,000 copies of 2,000 characters.
+        let long = "x".repeat(2000);
+        let stars = |name: &str, count: usize| vec![format!("*{name}"); count].join(", ");
+        let bomb = format!(
+            "s: &s {long}\nl1: &l1 [{}]\nl2: &l2 [{}]\nl3: [{}]\n",
+            stars("s", 100),
+            stars("l1", 100),
+            stars("l2", 96)
+        );
+        let error = parse(&bomb).unwrap_err();
+        assert!(error.message.contains("bytes of text"), "{error}");
+        assert_eq!(error.at.line, 3, "{error:?}");
+    }
+
+    #[test]
+    fn locations_end_lines_at_newlines_only() {
+        // The end of a file without a final newline is on its last line.
+        let error = parse("a: 1\nb: { c: 2").unwrap_err();
+        assert_eq!(
+            error.at,
+            Location {
+                line: 2,
+                column: 10
+            }
+        );
+        // A lone `\r` does not end a line (a `\r\n` does, by its `\n`).
+        let error = parse("a: 1\rb: 2\r\nc: 3\r\na: 4\r\n").unwrap_err();
+        assert_eq!(error.at, Location { line: 3, column: 1 });
+        // saphyr counts a reserved directive's name in bytes (its column
+        // would be 8): the location stays on the line.
+        let error = parse("%üü x\u{feff}").unwrap_err();
+        assert_eq!(error.at, Location { line: 1, column: 7 });
+        let root = parsed("a: 1\r\nb:  é\r\nc: [x, ü]\n");
+        let c = root.get("c").unwrap().as_sequence().unwrap();
+        assert_eq!(root.get("b").unwrap().at, Location { line: 2, column: 5 });
+        assert_eq!(c[1].at, Location { line: 3, column: 8 });
     }
 
     #[test]

@@ -1,12 +1,27 @@
-//! Shared checks for the fuzz targets in `fuzz_targets/`.
+//! Shared checks for the fuzz targets in `fuzz_targets/`: the config.xml
+//! reader and editor ([`check_document`], [`check_edit`]), and the input
+//! loaders ([`check_inventory`], [`check_playbook`], [`check_facts`]).
 //!
 //! Every check panics (with a message that names the broken invariant) when
-//! midfleet's reader or editor does something it must never do; an input
-//! that midfleet refuses with an error is never a failure here.
+//! midfleet does something it must never do; an input that midfleet
+//! refuses with an error (or reports in its diagnostics) is never a failure
+//! here.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::OnceLock;
 
 use midfleet::config_xml::{
-    names, unescape_attribute, ConfigXml, EditError, Location, Operation, Shown, BOM,
+    check_xml_chars, names, unescape_attribute, ConfigXml, EditError, Location, Operation, Shown,
+    BOM,
 };
+use midfleet::diagnostic::{self, Diagnostic};
+use midfleet::facts::{self, ConfigProblem, Facts};
+use midfleet::inventory::{Host, Inventory, ALL, UNGROUPED};
+use midfleet::playbook::{Amount, Playbook, SetValue};
+use midfleet::template::Templates;
+use sha2::{Digest, Sha256};
 
 /// How many operations one edit input may carry (more only slows the fuzzer).
 pub const MAX_OPERATIONS: usize = 8;
@@ -524,4 +539,651 @@ pub fn check_edit(file: &[u8], operations: &[OwnedOperation]) {
             .map(|change| &change.param)
             .collect::<Vec<_>>()
     );
+}
+
+// ---------------------------------------------------------------------------
+// The input loaders: inventory, playbook, facts reply.
+
+/// Hosts, groups and patterns checked one by one per input (a range can
+/// expand to 100,000 hosts; checking each would only slow the fuzzer).
+pub const MAX_NAMES_CHECKED: usize = 8;
+
+/// Panics unless `at` is a position in `text`: an existing line (lines end
+/// at `\n`, as `Location::of_offset` and the INI reader count them) and a
+/// column from 1 to one past the line's last character.
+pub fn check_text_location(text: &str, at: diagnostic::Location, what: &dyn std::fmt::Display) {
+    let lines = text.split('\n').count();
+    let line = at
+        .line
+        .checked_sub(1)
+        .and_then(|index| text.split('\n').nth(index))
+        .unwrap_or_else(|| panic!("{what}: line {} of a text of {lines} lines", at.line));
+    let width = line.chars().count();
+    assert!(
+        (1..=width + 1).contains(&at.column),
+        "{what}: column {} of line {}, which has {width} characters",
+        at.column,
+        at.line
+    );
+}
+
+/// Every location `diagnostics` give lies in `text`, and every origin is
+/// the one file read (`path`).
+pub fn check_diagnostic_locations<'a>(
+    path: &Path,
+    text: &str,
+    diagnostics: impl IntoIterator<Item = &'a Diagnostic>,
+) {
+    for diagnostic in diagnostics {
+        assert!(
+            !diagnostic.message.is_empty(),
+            "a diagnostic without a message"
+        );
+        let Some(origin) = &diagnostic.origin else {
+            continue;
+        };
+        assert_eq!(
+            origin.file, path,
+            "diagnostic `{diagnostic}` names another file"
+        );
+        if let Some(at) = origin.at {
+            check_text_location(text, at, diagnostic);
+        }
+    }
+}
+
+/// The text of an input file as midfleet's file readers take it; when it
+/// is refused (not UTF-8, Ansible Vault), checks the refusal instead and
+/// returns `None`. A not-UTF-8 location counts characters of the raw bytes
+/// (a byte that does not continue a UTF-8 sequence starts one).
+pub fn decode_input(path: &Path, bytes: &[u8]) -> Option<String> {
+    let diagnostic = match midfleet::source_file::decode(path, bytes.to_vec()) {
+        Ok(text) => {
+            assert!(
+                !text.starts_with('\u{feff}') || bytes.starts_with(b"\xEF\xBB\xBF\xEF\xBB\xBF"),
+                "a BOM left at the start of the text"
+            );
+            return Some(text);
+        }
+        Err(diagnostic) => diagnostic,
+    };
+    assert!(diagnostic.is_error(), "a refusal that is not an error");
+    let origin = diagnostic
+        .origin
+        .as_ref()
+        .expect("a refusal without a file");
+    assert_eq!(origin.file, path, "a refusal names another file");
+    if let Some(at) = origin.at {
+        let lines = bytes.split(|byte| *byte == b'\n').count();
+        let line = at
+            .line
+            .checked_sub(1)
+            .and_then(|index| bytes.split(|byte| *byte == b'\n').nth(index))
+            .unwrap_or_else(|| panic!("{diagnostic}: line {} of {lines}", at.line));
+        let line = if at.line == 1 {
+            line.strip_prefix(BOM).unwrap_or(line)
+        } else {
+            line
+        };
+        let width = line.iter().filter(|byte| (**byte & 0xC0) != 0x80).count();
+        assert!(
+            (1..=width + 1).contains(&at.column),
+            "{diagnostic}: column {} of a line of {width} characters",
+            at.column
+        );
+    }
+    None
+}
+
+/// The SHA-256 of `value`'s `Debug` text, hashed as it is written (the
+/// text of a large inventory would double the memory the check takes).
+fn debug_digest(value: &impl std::fmt::Debug) -> [u8; 32] {
+    struct Hashing(Sha256);
+    impl std::fmt::Write for Hashing {
+        fn write_str(&mut self, text: &str) -> std::fmt::Result {
+            self.0.update(text.as_bytes());
+            Ok(())
+        }
+    }
+    let mut hashing = Hashing(Sha256::new());
+    write!(hashing, "{value:?}").expect("Debug never fails");
+    hashing.0.finalize().into()
+}
+
+/// The rule `check_name` enforces on every host and group name.
+fn is_clean_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('-')
+        && !name.chars().any(|character| {
+            character.is_whitespace() || character.is_control() || ",:!&".contains(character)
+        })
+}
+
+/// Splits an inventory input: the first byte picks the file name (`i`:
+/// `hosts.ini`, `y`: `inventory.yml`, anything else: `hosts`, whose format
+/// is sniffed as Ansible does), the file is the rest up to the first NUL,
+/// and what follows the NUL (lossy UTF-8) is a host pattern to select.
+pub fn split_inventory_input(data: &[u8]) -> Option<(&'static Path, &[u8], Option<String>)> {
+    let (&kind, rest) = data.split_first()?;
+    let path = Path::new(match kind {
+        b'i' => "hosts.ini",
+        b'y' => "inventory.yml",
+        _ => "hosts",
+    });
+    Some(match rest.iter().position(|byte| *byte == 0) {
+        Some(nul) => (
+            path,
+            &rest[..nul],
+            Some(String::from_utf8_lossy(&rest[nul + 1..]).into_owned()),
+        ),
+        None => (path, rest, None),
+    })
+}
+
+/// Loads an inventory file's bytes through midfleet's reader and checks:
+///
+/// - every diagnostic's location is in the text, and names this file;
+/// - loading the same text again gives the same inventory and diagnostics;
+/// - the graph: `all` exists; every host and group name is clean (see
+///   `check_name`); group members and children exist; no group is its own
+///   child; every host is in some group other than `all` (`ungrouped` at
+///   least);
+/// - patterns: `all` selects every host; a group selects its hosts, a host
+///   itself, `all:!G` all but G's hosts, `G:&H` the hosts in both, `NAME*`
+///   at least NAME; any selection is inventory hosts in inventory order;
+/// - resolving a host (variables, templates) gives diagnostics in the text,
+///   and a host with its own name, a `mid_home` without trailing `/` and an
+///   absolute `config`.
+pub fn check_inventory(data: &[u8]) {
+    let Some((path, file, pattern)) = split_inventory_input(data) else {
+        return;
+    };
+    let Some(text) = decode_input(path, file) else {
+        return;
+    };
+    // One inventory at a time: a range can make one of hundreds of MB.
+    let (first, first_diagnostics) = Inventory::from_text(path, &text);
+    let first_digest = debug_digest(&first);
+    drop(first);
+    let (inventory, diagnostics) = Inventory::from_text(path, &text);
+    assert!(
+        debug_digest(&inventory) == first_digest,
+        "loading the same text twice gives two inventories"
+    );
+    assert!(
+        first_diagnostics.into_vec() == diagnostics.clone().into_vec(),
+        "loading the same text twice gives other diagnostics"
+    );
+    check_diagnostic_locations(path, &text, diagnostics.iter());
+
+    check_inventory_graph(&inventory);
+    check_selections(&inventory, pattern.as_deref());
+
+    let templates = Templates::new();
+    let hosts: Vec<String> = inventory
+        .host_entries()
+        .take(MAX_NAMES_CHECKED)
+        .map(|entry| entry.name.clone())
+        .collect();
+    for name in hosts {
+        match inventory.resolve(&name, &templates) {
+            Ok(host) => {
+                assert_eq!(host.name, name, "resolved under another name");
+                assert!(
+                    !host.mid_home.ends_with('/'),
+                    "host {name}: mid_home ends with `/`"
+                );
+                assert!(
+                    host.config.starts_with('/'),
+                    "host {name}: config is not absolute"
+                );
+                // The facts script quotes every value: building it must work
+                // for any host that resolves.
+                let script = facts::script(&host);
+                assert!(script.contains("midfleet-facts 1"));
+            }
+            Err(problems) => {
+                assert!(!problems.is_empty(), "host {name}: Err without a problem");
+                assert!(
+                    problems.iter().all(Diagnostic::is_error),
+                    "host {name}: a warning returned as a failure"
+                );
+                check_diagnostic_locations(path, &text, &problems);
+            }
+        }
+    }
+}
+
+fn check_inventory_graph(inventory: &Inventory) {
+    assert!(inventory.group(ALL).is_some(), "no group `all`");
+    let host_names: Vec<&str> = inventory
+        .host_entries()
+        .map(|entry| entry.name.as_str())
+        .collect();
+    let mut in_a_group = BTreeSet::new();
+    for group in inventory.groups() {
+        assert!(is_clean_name(&group.name), "group {:?}", group.name);
+        assert!(
+            !group.children.contains(&group.name),
+            "group {} is its own child",
+            group.name
+        );
+        for child in &group.children {
+            assert!(
+                inventory.group(child).is_some(),
+                "group {}: child {child} does not exist",
+                group.name
+            );
+        }
+        for host in &group.hosts {
+            assert!(
+                inventory.host_entry(host).is_some(),
+                "group {}: host {host} does not exist",
+                group.name
+            );
+            if group.name != ALL {
+                in_a_group.insert(host.as_str());
+            }
+        }
+    }
+    for entry in inventory.host_entries() {
+        assert!(is_clean_name(&entry.name), "host {:?}", entry.name);
+        assert!(
+            in_a_group.contains(entry.name.as_str()),
+            "host {} is in no group (not even `ungrouped`)",
+            entry.name
+        );
+    }
+    let all: Vec<String> = inventory.hosts_of_group(ALL).into_iter().collect();
+    assert!(all == host_names, "the hosts of `all` are not every host");
+}
+
+/// Each host's position in the inventory.
+type Positions<'a> = HashMap<&'a str, usize>;
+
+/// The hosts `pattern` selects; checks they are inventory hosts in
+/// inventory order. `None` when the pattern is refused.
+fn selected(inventory: &Inventory, positions: &Positions, pattern: &str) -> Option<Vec<String>> {
+    let selection = inventory.select(pattern, None).ok()?;
+    let mut last = None;
+    for host in &selection.hosts {
+        let index = *positions.get(host.as_str()).unwrap_or_else(|| {
+            panic!("pattern {pattern:?} selects {host:?}, not in the inventory")
+        });
+        assert!(
+            last.is_none_or(|last| index > last),
+            "pattern {pattern:?}: hosts out of inventory order or repeated"
+        );
+        last = Some(index);
+    }
+    Some(selection.hosts)
+}
+
+/// A name that `select` takes as that group or host, and nothing else.
+fn plain_term(name: &str) -> bool {
+    !matches!(name, "all" | "*" | UNGROUPED) && !name.starts_with(['@', '~'])
+}
+
+fn check_selections(inventory: &Inventory, pattern: Option<&str>) {
+    let every: Vec<String> = inventory
+        .host_entries()
+        .map(|entry| entry.name.clone())
+        .collect();
+    let positions: Positions = every
+        .iter()
+        .enumerate()
+        .map(|(index, host)| (host.as_str(), index))
+        .collect();
+    let selected = |pattern: &str| selected(inventory, &positions, pattern);
+    assert!(
+        selected("all").as_ref() == Some(&every),
+        "`all` does not select every host"
+    );
+    // `@FILE` reads a file: never from fuzz input.
+    if let Some(pattern) = pattern.filter(|pattern| !pattern.contains('@')) {
+        selected(pattern);
+    }
+    let hosts_of =
+        |group: &str| -> Vec<String> { inventory.hosts_of_group(group).into_iter().collect() };
+    let groups: Vec<String> = inventory
+        .groups()
+        .map(|group| group.name.clone())
+        .filter(|name| plain_term(name))
+        .take(MAX_NAMES_CHECKED)
+        .collect();
+    for (index, group) in groups.iter().enumerate() {
+        let members = hosts_of(group);
+        assert!(
+            selected(group).as_ref() == Some(&members),
+            "group {group:?} does not select its hosts"
+        );
+        let member_set: HashSet<&String> = members.iter().collect();
+        let rest: Vec<String> = every
+            .iter()
+            .filter(|host| !member_set.contains(host))
+            .cloned()
+            .collect();
+        assert!(
+            selected(&format!("all:!{group}")).as_ref() == Some(&rest),
+            "`all:!{group}` does not select all but the group's hosts"
+        );
+        let other = &groups[(index + 1) % groups.len()];
+        let other_members: HashSet<String> = hosts_of(other).into_iter().collect();
+        let both: Vec<String> = members
+            .iter()
+            .filter(|host| other_members.contains(*host))
+            .cloned()
+            .collect();
+        assert!(
+            selected(&format!("{group}:&{other}")).as_ref() == Some(&both),
+            "`{group}:&{other}` does not select the hosts in both"
+        );
+    }
+    for host in every
+        .iter()
+        .filter(|host| plain_term(host) && inventory.group(host).is_none())
+        .take(MAX_NAMES_CHECKED)
+    {
+        assert!(
+            selected(host).as_deref() == Some(std::slice::from_ref(host)),
+            "host {host:?} does not select itself"
+        );
+        if !host.contains(['*', '?', '[']) {
+            let glob = format!("{host}*");
+            if inventory.group(&glob).is_none() && inventory.host_entry(&glob).is_none() {
+                let found = selected(&glob).unwrap_or_else(|| panic!("glob {glob:?} refused"));
+                assert!(found.contains(host), "glob {glob:?} misses {host:?}");
+            }
+        }
+    }
+}
+
+/// Loads a playbook's bytes through midfleet's reader and checks:
+///
+/// - every diagnostic's location, and every origin the playbook keeps
+///   (`hosts`, each `set` and `unset` entry), is in the text;
+/// - loading the same text again gives the same playbook and diagnostics;
+/// - what was accepted is in range: a non-empty `hosts`, parameter names
+///   that are words and not the MID's own, serial sizes of at least one host
+///   (percentages up to 100), a health timeout of 1 s to 1 day; the
+///   rollout's batches cover the hosts exactly, each at least one host;
+///   without errors, no parameter is given twice (aliases counted);
+/// - rendering it for a host terminates (fuel; libFuzzer's `-timeout`
+///   catches a hang) and gives, per `set` entry, a value XML can hold of at
+///   most 64 KiB, sensitive when the name is a password or the value a
+///   secret; or problems located in the text.
+pub fn check_playbook(data: &[u8]) {
+    let path = Path::new("playbook.yml");
+    let Some(text) = decode_input(path, data) else {
+        return;
+    };
+    let (playbook, diagnostics) = Playbook::from_text(path, &text);
+    check_diagnostic_locations(path, &text, diagnostics.iter());
+    let (again, diagnostics_again) = Playbook::from_text(path, &text);
+    assert!(
+        debug_digest(&playbook) == debug_digest(&again),
+        "loading the same text twice gives two playbooks"
+    );
+    assert!(
+        diagnostics.clone().into_vec() == diagnostics_again.into_vec(),
+        "loading the same text twice gives other diagnostics"
+    );
+    let Some(playbook) = playbook else {
+        assert!(diagnostics.has_errors(), "no playbook, and no error");
+        return;
+    };
+    let origins = std::iter::once(&playbook.hosts_origin)
+        .chain(playbook.set.iter().map(|entry| &entry.origin))
+        .chain(playbook.unset.iter().map(|entry| &entry.origin));
+    for origin in origins {
+        assert_eq!(origin.file, path, "an origin names another file");
+        let at = origin.at.expect("an entry without a location");
+        check_text_location(&text, at, &format!("origin {origin}"));
+    }
+    assert!(!playbook.hosts.trim().is_empty(), "empty hosts accepted");
+    let names = playbook
+        .set
+        .iter()
+        .map(|entry| &entry.name)
+        .chain(playbook.unset.iter().map(|entry| &entry.name));
+    for name in names {
+        assert!(
+            !name.is_empty()
+                && !name
+                    .chars()
+                    .any(|character| character.is_control() || character.is_whitespace()),
+            "parameter name {name:?} accepted"
+        );
+        assert!(
+            !names::WRITTEN_BY_MID.contains(&name.as_str()),
+            "{name} accepted"
+        );
+    }
+    let rollout = &playbook.rollout;
+    assert!(!rollout.serial.is_empty(), "empty serial");
+    for amount in &rollout.serial {
+        assert!(
+            matches!(amount, Amount::Count(1..) | Amount::Percent(1..=100)),
+            "serial {amount} accepted"
+        );
+    }
+    assert!(
+        matches!(
+            rollout.max_fail,
+            Amount::Count(_) | Amount::Percent(0..=100)
+        ),
+        "max_fail {} accepted",
+        rollout.max_fail
+    );
+    assert!(
+        (1..=86_400).contains(&playbook.health.timeout),
+        "health timeout {} accepted",
+        playbook.health.timeout
+    );
+    for total in [0, 1, 2, 7, 100, 1000] {
+        let batches = rollout.batches(total);
+        assert!(
+            batches.iter().all(|size| *size >= 1) && batches.iter().sum::<usize>() == total,
+            "{total} hosts in batches {batches:?}"
+        );
+    }
+    if !diagnostics.has_errors() {
+        let all: Vec<&str> = playbook
+            .set
+            .iter()
+            .map(|entry| entry.name.as_str())
+            .chain(playbook.unset.iter().map(|entry| entry.name.as_str()))
+            .collect();
+        for (index, name) in all.iter().enumerate() {
+            assert!(
+                !all[..index]
+                    .iter()
+                    .any(|earlier| names::same_parameter(earlier, name)),
+                "{name} given twice without an error"
+            );
+        }
+    }
+
+    match midfleet::desired::render(&playbook, fuzz_host(), &Templates::new()) {
+        Ok(desired) => {
+            assert_eq!(desired.set.len(), playbook.set.len(), "set entries lost");
+            for (parameter, entry) in desired.set.iter().zip(&playbook.set) {
+                assert_eq!(parameter.name, entry.name, "set entries reordered");
+                match (&parameter.value, &entry.value) {
+                    (midfleet::desired::DesiredValue::Literal(value), SetValue::Template(_)) => {
+                        assert!(
+                            check_xml_chars(value).is_ok(),
+                            "{}: a value XML cannot hold",
+                            entry.name
+                        );
+                        assert!(value.len() <= 64 * 1024, "{}: value too long", entry.name);
+                        assert_eq!(
+                            parameter.sensitive,
+                            names::is_password(&entry.name),
+                            "{}: sensitive flag",
+                            entry.name
+                        );
+                    }
+                    (midfleet::desired::DesiredValue::Secret(_), SetValue::Secret(_)) => {
+                        assert!(
+                            parameter.sensitive,
+                            "{}: a secret not sensitive",
+                            entry.name
+                        );
+                    }
+                    _ => panic!("{}: a template became a secret or back", entry.name),
+                }
+            }
+            let unset: Vec<&String> = playbook.unset.iter().map(|entry| &entry.name).collect();
+            assert!(
+                desired.unset.iter().collect::<Vec<_>>() == unset,
+                "unset entries changed"
+            );
+        }
+        Err(problems) => {
+            assert!(!problems.is_empty(), "Err without a problem");
+            check_diagnostic_locations(path, &text, &problems);
+        }
+    }
+}
+
+/// The inventory of the host a fuzzed playbook is rendered for: variables
+/// of each type a real inventory gives.
+const FUZZ_HOST_INVENTORY: &str = "\
+all:
+  vars: { ansible_user: ops, ansible_become: yes }
+  children:
+    emea:
+      vars: { mid_cluster: emea, instance: acme }
+      hosts:
+        mid-emea-01:
+          ansible_host: 10.20.0.11
+          ansible_port: 2222
+          mid_name: emea01
+          proxy: { host: proxy.example.com, port: 3128 }
+          ports: [8080, 8443]
+          ratio: 0.5
+";
+
+/// The host a fuzzed playbook is rendered for, resolved by midfleet from
+/// [`FUZZ_HOST_INVENTORY`] (once).
+pub fn fuzz_host() -> &'static Host {
+    static HOST: OnceLock<Host> = OnceLock::new();
+    HOST.get_or_init(|| {
+        let (inventory, diagnostics) =
+            Inventory::from_text(Path::new("fuzz-host.yml"), FUZZ_HOST_INVENTORY);
+        assert!(diagnostics.is_empty(), "{:?}", diagnostics.into_vec());
+        inventory
+            .resolve("mid-emea-01", &Templates::new())
+            .expect("the fuzz host resolves")
+    })
+}
+
+/// A reply to the facts script that holds exactly `facts`, written from
+/// the reply format (`src/facts.sh`), not from the parser: the oracle the
+/// parser must agree with (`parse(facts_reply(parse(x))) == parse(x)`).
+pub fn facts_reply(facts: &Facts) -> Vec<u8> {
+    fn line(reply: &mut Vec<u8>, text: &str) {
+        reply.extend_from_slice(text.as_bytes());
+        reply.push(b'\n');
+    }
+    let mut reply = Vec::new();
+    line(&mut reply, "midfleet-facts 1");
+    line(&mut reply, &format!("uid {}", facts.uid));
+    if let Some(time) = facts.time {
+        line(&mut reply, &format!("time {time}"));
+    }
+    let mut blobs: Vec<(&str, &[u8])> = Vec::new();
+    let config = match &facts.config {
+        Ok(file) => {
+            blobs.push(("config", &file.bytes));
+            format!(
+                "config-stat {} {} {:o} {} {}",
+                file.uid, file.gid, file.mode, file.owner, file.group
+            )
+        }
+        Err(ConfigProblem::Missing) => "config-missing".into(),
+        Err(ConfigProblem::Unreadable) => "config-unreadable".into(),
+        Err(ConfigProblem::NotAFile) => "config-not-a-file".into(),
+        Err(ConfigProblem::Symlink(target)) => format!("config-symlink {target}"),
+        Err(ConfigProblem::TooLarge(size)) => format!("config-too-large {size}"),
+    };
+    line(&mut reply, &config);
+    let service = &facts.service;
+    line(
+        &mut reply,
+        &format!(
+            "service {} {} {}",
+            service.kind,
+            service.unit.as_deref().unwrap_or("-"),
+            service.state
+        ),
+    );
+    for backup in &facts.backups {
+        line(&mut reply, &format!("backup {backup}"));
+    }
+    if let Some(chosen) = &facts.backup_chosen {
+        line(&mut reply, &format!("backup-chosen {chosen}"));
+    }
+    let optional = [
+        ("state", &facts.state),
+        ("journal", &facts.journal),
+        ("after", &facts.after),
+        ("lock", &facts.lock),
+        ("backup-config", &facts.backup_config),
+    ];
+    for (name, bytes) in optional {
+        if let Some(bytes) = bytes {
+            blobs.push((name, bytes));
+        }
+    }
+    for (name, bytes) in blobs {
+        line(&mut reply, &format!("blob {name} {}", bytes.len()));
+        reply.extend_from_slice(bytes);
+        reply.push(b'\n');
+    }
+    line(&mut reply, "end");
+    reply
+}
+
+/// Parses a facts reply and, when it is accepted, checks:
+///
+/// - config.xml's `sha256` is the SHA-256 of its bytes (computed here with
+///   `sha2`), as 64 lowercase hex digits;
+/// - the reply written back from the parsed facts (`facts_reply`) parses
+///   to the same facts: every blob has the length and bytes its header
+///   says, every header field reads back;
+/// - a reply cut short anywhere is refused (three cuts per input), and one
+///   with bytes after `end` too.
+pub fn check_facts(data: &[u8]) {
+    let Ok(parsed) = facts::parse(data) else {
+        return;
+    };
+    if let Ok(file) = &parsed.config {
+        let digest = Sha256::digest(&file.bytes);
+        let mut hex = String::with_capacity(64);
+        for byte in digest {
+            write!(hex, "{byte:02x}").unwrap();
+        }
+        assert_eq!(file.sha256, hex, "config.xml's sha256 is not its bytes'");
+    }
+    let reply = facts_reply(&parsed);
+    let again = facts::parse(&reply)
+        .unwrap_or_else(|error| panic!("the facts written back are refused: {error}"));
+    assert!(again == parsed, "the facts written back read differently");
+    let cuts = [
+        data.len() - 1,
+        data.len() / 2,
+        usize::from(data[data.len() / 3]) * data.len() / 256,
+    ];
+    for cut in cuts {
+        assert!(
+            facts::parse(&data[..cut]).is_err(),
+            "a reply cut at {cut} of {} bytes is accepted",
+            data.len()
+        );
+    }
+    let mut longer = data.to_vec();
+    longer.push(b'\n');
+    assert!(facts::parse(&longer).is_err(), "bytes after `end` accepted");
 }

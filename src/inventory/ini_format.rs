@@ -39,12 +39,15 @@ pub(super) fn load(
             continue;
         }
         let indent = raw_line.len() - raw_line.trim_start().len();
+        // `offset` is in bytes of the trimmed line; a column counts
+        // characters (bytes that do not continue a UTF-8 sequence).
         let at = |offset: usize| {
+            let before = &raw_line.as_bytes()[..(indent + offset).min(raw_line.len())];
             Origin::new(
                 path,
                 Location {
                     line: line_number,
-                    column: indent + offset + 1,
+                    column: 1 + before.iter().filter(|byte| (**byte & 0xC0) != 0x80).count(),
                 },
             )
         };

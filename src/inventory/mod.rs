@@ -81,6 +81,19 @@ impl Inventory {
         (inventory, diagnostics)
     }
 
+    /// Reads the text of one inventory file as [`Inventory::load`] reads
+    /// each file (`path` names it in diagnostics and its extension picks the
+    /// format), without looking for `group_vars/` or `host_vars/`: the
+    /// inventory is this text alone. For tests and fuzzing.
+    pub fn from_text(path: &Path, text: &str) -> (Inventory, Diagnostics) {
+        let mut inventory = Inventory::default();
+        inventory.group_mut(ALL, None);
+        let mut diagnostics = Diagnostics::new();
+        inventory.load_text(path, text, &mut diagnostics);
+        inventory.finish(&mut diagnostics);
+        (inventory, diagnostics)
+    }
+
     fn load_source(&mut self, source: &Path, diagnostics: &mut Diagnostics) {
         let metadata = match std::fs::metadata(source) {
             Ok(metadata) => metadata,
@@ -138,11 +151,15 @@ impl Inventory {
                 return;
             }
         };
+        self.load_text(path, &text, diagnostics);
+    }
+
+    fn load_text(&mut self, path: &Path, text: &str, diagnostics: &mut Diagnostics) {
         self.files.push(path.to_path_buf());
-        if looks_like_ini(path, &text) {
-            ini_format::load(self, path, &text, diagnostics);
+        if looks_like_ini(path, text) {
+            ini_format::load(self, path, text, diagnostics);
         } else {
-            yaml_format::load(self, path, &text, diagnostics);
+            yaml_format::load(self, path, text, diagnostics);
         }
     }
 

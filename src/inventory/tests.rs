@@ -1900,6 +1900,28 @@ fn ini_value_columns_when_the_host_name_holds_the_variable_name() {
 }
 
 #[test]
+fn ini_columns_count_characters_not_bytes() {
+    check_problems(
+        "non-ASCII before the value",
+        &[("hosts", "[emea]\n\u{3000}müd-01 ansible_port=0 x\n")],
+        &[
+            error(
+                "hosts",
+                Some((2, 22)),
+                "`ansible_port` must be a number from 1 to 65535, not `0`",
+                None,
+            ),
+            error(
+                "hosts",
+                Some((2, 24)),
+                "a word after the host name is not `name=value`",
+                Some("host lines are `host name=value name=value …`, without spaces around `=`; quote values with spaces"),
+            ),
+        ],
+    );
+}
+
+#[test]
 fn a_missing_inventory_is_an_error() {
     let fixture = Fixture::new();
     let missing = fixture.path("nope.yml");
@@ -1918,6 +1940,19 @@ fn a_missing_inventory_is_an_error() {
         Some("give the inventory file or directory with -i")
     );
     assert_eq!(inventory.host_count(), 0);
+}
+
+#[test]
+fn from_text_reads_a_file_as_load_does() {
+    let fixture = Fixture::new();
+    let text = "[emea]\nmid-0[1:2] ansible_port=0\n[europe:children]\nemea\n";
+    let path = fixture.write("hosts", text);
+    let (loaded, loaded_diagnostics) = load(std::slice::from_ref(&path));
+    let (read, read_diagnostics) = Inventory::from_text(&path, text);
+    let names = |inventory: &Inventory| inventory.names().map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(names(&read), names(&loaded));
+    assert_eq!(read.files, loaded.files);
+    assert_eq!(read_diagnostics.into_vec(), loaded_diagnostics.into_vec());
 }
 
 #[test]

@@ -1,0 +1,2 @@
+yansible_user: ops
+ansible_become: yes

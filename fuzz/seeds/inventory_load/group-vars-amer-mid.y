@@ -1,0 +1,2 @@
+ymid_service: systemd:mid
+mid_name: "amer{{ inventory_hostname[-2:] }}"

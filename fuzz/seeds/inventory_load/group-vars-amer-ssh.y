@@ -1,0 +1,1 @@
+yansible_ssh_private_key_file: ~/.ssh/mid_amer
