@@ -222,7 +222,12 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
             ("config-not-a-file", []) => config_problem = Some(ConfigProblem::NotAFile),
             ("config-symlink", _) => config_problem = Some(ConfigProblem::Symlink(rest.join(" "))),
             ("config-too-large", [size]) => {
-                config_problem = Some(ConfigProblem::TooLarge(number(size)? as u64))
+                // A size, not an id: a config.xml past 4 GiB is still
+                // "too large", not an unreadable reply.
+                let size = size.parse::<u64>().map_err(|_| {
+                    ReplyError(format!("`{}` is not a number", printable(size)))
+                })?;
+                config_problem = Some(ConfigProblem::TooLarge(size))
             }
             ("service", [kind, unit, state]) => {
                 service = Some(ServiceFacts {
@@ -472,5 +477,12 @@ mod tests {
         let mut extended = good.clone();
         extended.extend_from_slice(b"more");
         assert!(parse(&extended).is_err());
+    }
+
+    #[test]
+    fn a_config_past_four_gib_is_too_large_not_unreadable() {
+        let reply = b"midfleet-facts 1\nuid 0\nconfig-too-large 5000000000\nservice mid.sh - running\nend\n";
+        let facts = parse(reply).expect("a well-formed reply");
+        assert_eq!(facts.config, Err(ConfigProblem::TooLarge(5_000_000_000)));
     }
 }

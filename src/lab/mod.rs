@@ -507,7 +507,7 @@ impl Lab {
             .partition(|host| host.group == "bastions");
         lab.hosts = hosts;
         lab.bastions = bastions;
-        lab.start_mids()?;
+        lab.start_mids(spec.start_delay)?;
         lab.write_client_files()?;
         Ok(lab)
     }
@@ -748,20 +748,27 @@ impl Lab {
 
     /// Starts every MID and waits until each has logged in (and so
     /// encrypted its password and written its key pair id).
-    fn start_mids(&self) -> Result<(), LabError> {
+    fn start_mids(&self, start_delay: Duration) -> Result<(), LabError> {
+        // Start every MID first, then wait for them all: a wait per host
+        // on rayon's few threads would start a slow fleet a few at a time.
         self.hosts.par_iter().try_for_each(|host| {
             if !host.mid("start")? {
                 return Err(LabError(format!("{}: mid.sh start failed", host.name)));
             }
-            if !host.wait_for_log("MID Server started", Duration::from_secs(30)) {
+            Ok(())
+        })?;
+        let deadline = Instant::now() + start_delay + Duration::from_secs(30);
+        for host in &self.hosts {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !host.wait_for_log("MID Server started", left.max(Duration::from_secs(1))) {
                 return Err(LabError(format!(
                     "{}: the MID did not start; its log:\n{}",
                     host.name,
                     host.agent_log()
                 )));
             }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 
     fn write_client_files(&self) -> Result<(), LabError> {
