@@ -29,6 +29,7 @@ pub mod desired;
 pub mod diagnostic;
 pub mod facts;
 pub mod gather;
+pub mod instance;
 pub mod inventory;
 pub mod lab;
 pub mod local_file;
