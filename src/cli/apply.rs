@@ -10,6 +10,7 @@ use super::console::Console;
 use super::exit::{Exit, Failure};
 use super::progress::Progress;
 use crate::apply::{apply, local_user, new_run_id, ApplySettings, HostResult, Outcome, Values};
+use crate::instance::preflight;
 use crate::plan::{Plan, FORMAT_VERSION};
 use crate::planning::PlanRequest;
 use crate::report::{audit, render_table};
@@ -62,8 +63,18 @@ struct AuditHost<'a> {
 #[derive(Serialize)]
 struct Report<'a> {
     run: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instance: Option<InstanceReport>,
     results: &'a [HostResult],
     interrupted: bool,
+}
+
+/// What was done on the instance before the hosts.
+#[derive(Serialize)]
+struct InstanceReport {
+    changes: Vec<crate::plan::InstanceChange>,
+    /// The new MID users whose login the instance accepted.
+    logins_accepted: Vec<String>,
 }
 
 pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
@@ -103,12 +114,31 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
         OutputFormat::Human => console.data(&shown),
         OutputFormat::Json => eprint!("{shown}"),
     }
+    if plan.instance_failed() && plan.has_changes() {
+        return Err(Failure::failed(
+            "the instance preflight failed (shown above); no host was touched",
+        )
+        .with_hint(
+            "fix the new credentials (or the instance section) and run again; nothing was changed",
+        ));
+    }
     if !plan.has_changes() {
         eprintln!("Nothing to apply.");
     } else if !confirm(arguments.yes, plan.changing().count())? {
         eprintln!("Apply cancelled; nothing was changed.");
         return Ok(Exit::Failed);
     }
+    let instance = match &plan.instance {
+        Some(instance) if plan.has_changes() => Some(prepare_instance(
+            instance,
+            &plan,
+            &Values {
+                secrets: &secrets,
+                literals: &literals,
+            },
+        )?),
+        _ => None,
+    };
     let run = new_run_id();
     let health_timeout = plan.rollout.health_timeout;
     catch_interrupt();
@@ -151,6 +181,7 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
         OutputFormat::Json => {
             let json = serde_json::to_string_pretty(&Report {
                 run: &run,
+                instance,
                 results: &results,
                 interrupted,
             })
@@ -212,6 +243,67 @@ pub fn human_results(run: &str, results: &[HostResult], interrupted: bool) -> St
         text.push_str("Interrupted: hosts not started were skipped; running transactions finished on their hosts.\n");
     }
     text
+}
+
+/// The instance steps before any host (`docs/instance.md`): with
+/// `ensure_user`, missing users created and `mid_server` granted; then
+/// every new login checked. A failure stops the run: no host is touched.
+fn prepare_instance(
+    instance: &crate::plan::InstancePlan,
+    plan: &Plan,
+    values: &Values<'_>,
+) -> Result<InstanceReport, Failure> {
+    let (logins, _) = preflight::logins(plan, values);
+    if logins.is_empty() {
+        return Ok(InstanceReport {
+            changes: Vec::new(),
+            logins_accepted: Vec::new(),
+        });
+    }
+    let (client, admin) = preflight::connect(instance, values.secrets)
+        .map_err(|message| Failure::failed(format!("instance: {message}; no host was touched")))?;
+    match preflight::prepare(&client, &admin, instance.ensure_user, &logins) {
+        Ok(prepared) => {
+            for change in &prepared.changes {
+                eprintln!(
+                    "instance: {} {}{}",
+                    change.action,
+                    change.user,
+                    change
+                        .role
+                        .as_deref()
+                        .map(|role| format!(" {role}"))
+                        .unwrap_or_default()
+                );
+            }
+            for user in &prepared.accepted {
+                eprintln!("instance: the new login of {user} is accepted");
+            }
+            Ok(InstanceReport {
+                changes: prepared.changes,
+                logins_accepted: prepared.accepted,
+            })
+        }
+        Err(failure) => {
+            let mut message = format!(
+                "instance preflight: {} (for {}); no host was touched",
+                failure.message,
+                failure.hosts.join(", ")
+            );
+            if !failure.changes.is_empty() {
+                let done: Vec<String> = failure
+                    .changes
+                    .iter()
+                    .map(|change| format!("{} {}", change.action, change.user))
+                    .collect();
+                message.push_str(&format!(
+                    "; already done on the instance: {}",
+                    done.join(", ")
+                ));
+            }
+            Err(Failure::failed(message).with_optional_hint(failure.hint))
+        }
+    }
 }
 
 /// Asks on the terminal; without one, `--yes` is required.

@@ -30,7 +30,8 @@ pub struct Settings {
     pub connect_timeout: Duration,
     /// Attempts per call, the first included.
     pub attempts: u32,
-    /// All attempts of one call and the waits between them.
+    /// All attempts of one call and the waits between them: an attempt is
+    /// started only when it can end (timeout included) within this.
     pub total: Duration,
     /// The first wait between attempts; it doubles each time.
     pub first_backoff: Duration,
@@ -274,7 +275,12 @@ impl Client {
                 .unwrap_or_else(|| backoff(&self.settings, attempt))
                 .min(self.settings.max_backoff);
             let now = Instant::now();
-            if !retry || attempt >= self.settings.attempts || now + wait >= deadline {
+            // Another attempt only when it can end, wait and timeout
+            // included, within the call's budget.
+            if !retry
+                || attempt >= self.settings.attempts
+                || now + wait + self.settings.timeout > deadline
+            {
                 return Err(with_totals(failure, attempt, started.elapsed()));
             }
             std::thread::sleep(wait);

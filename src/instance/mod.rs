@@ -10,6 +10,7 @@
 
 pub mod client;
 mod error;
+pub mod preflight;
 pub mod table;
 
 pub use client::{Client, Credentials, Method, Settings};

@@ -73,8 +73,11 @@ pub fn run(options: Options) -> Result<(), String> {
         let shared = Arc::clone(&shared);
         let tls = tls.clone();
         std::thread::spawn(move || {
-            if let Err(error) = connection(stream, &shared, tls) {
-                eprintln!("midfleet-instancesim: connection: {error}");
+            match connection(stream, &shared, tls) {
+                // A client that gave up (or refused our certificate).
+                Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => {}
+                Err(error) => eprintln!("midfleet-instancesim: connection: {error}"),
+                Ok(()) => {}
             }
         });
     }

@@ -1,0 +1,274 @@
+//! The instance steps of a run, before any host is touched: which new MID
+//! logins a plan writes, what `ensure_user` must change, and the login
+//! check of each (`docs/instance.md`).
+//!
+//! Owns: deriving the logins from a plan (pure), surveying the instance
+//! when planning (reads only), and at apply time creating users, granting
+//! `mid_server` and checking every login. Must not: print, or touch a host.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::table::{self, MID_SERVER_ROLE};
+use super::{Client, Credentials, InstanceError, Settings};
+use crate::apply::Values;
+use crate::config_xml::names;
+use crate::plan::{
+    HostStatus, InstanceChange, InstancePlan, InstanceUserPlan, LoginStatus, Plan,
+    PlannedOperation, PreflightLogin,
+};
+use crate::secret::{SecretRef, SecretValue};
+
+/// A new MID login: a user, the password the plan writes for it, and the
+/// hosts that will use them.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub user: String,
+    pub password: SecretValue,
+    pub hosts: Vec<String>,
+}
+
+/// Each distinct (user, password) the changing hosts of `plan` will be
+/// given, in host order; and the changing hosts whose password this plan
+/// does not write (nothing to check for them).
+pub fn logins(plan: &Plan, values: &Values<'_>) -> (Vec<Login>, Vec<String>) {
+    let mut logins: Vec<Login> = Vec::new();
+    let mut unchecked = Vec::new();
+    for host in plan
+        .hosts
+        .iter()
+        .filter(|host| host.status == HostStatus::Change)
+    {
+        let password = host
+            .operations
+            .iter()
+            .find_map(|operation| match operation {
+                PlannedOperation::SetSecret { param, reference }
+                    if names::canonical(param) == names::PASSWORD =>
+                {
+                    Some(values.secrets.get(reference).cloned())
+                }
+                PlannedOperation::SetLiteralSensitive { param }
+                    if names::canonical(param) == names::PASSWORD =>
+                {
+                    Some(
+                        values
+                            .literals
+                            .get(&(host.host.clone(), param.clone()))
+                            .cloned(),
+                    )
+                }
+                _ => None,
+            });
+        let writes_user = host.operations.iter().any(|operation| {
+            matches!(operation, PlannedOperation::Set { param, .. } if names::canonical(param) == names::USERNAME)
+        });
+        let (Some(Some(password)), Some(user)) = (password, host.expect_user.clone()) else {
+            if writes_user || host.key_pair_reset {
+                unchecked.push(host.host.clone());
+            }
+            continue;
+        };
+        match logins
+            .iter_mut()
+            .find(|login| login.user == user && login.password.expose() == password.expose())
+        {
+            Some(login) => login.hosts.push(host.host.clone()),
+            None => logins.push(Login {
+                user,
+                password,
+                hosts: vec![host.host.clone()],
+            }),
+        }
+    }
+    (logins, unchecked)
+}
+
+/// The client and the integration user's credentials for `instance`.
+pub fn connect(
+    instance: &InstancePlan,
+    secrets: &BTreeMap<SecretRef, SecretValue>,
+) -> Result<(Client, Credentials), String> {
+    let resolved = |reference: &SecretRef| {
+        secrets.get(reference).cloned().ok_or_else(|| {
+            format!("the secret {reference} of the instance section is not resolved")
+        })
+    };
+    let user = match &instance.user {
+        InstanceUserPlan::Name(name) => name.clone(),
+        InstanceUserPlan::Secret(reference) => resolved(reference)?.expose().to_string(),
+    };
+    let password = resolved(&instance.password)?;
+    let client = Client::new(
+        &instance.url,
+        instance.ca_file.as_deref().map(Path::new),
+        Settings::with_timeout(instance.timeout),
+    )
+    .map_err(|error| error.to_string())?;
+    Ok((client, Credentials { user, password }))
+}
+
+/// When planning: what `ensure_user` would change, and whether each login
+/// is accepted now. Reads only.
+pub fn survey(
+    client: &Client,
+    admin: &Credentials,
+    instance: &mut InstancePlan,
+    logins: &[Login],
+) -> Vec<InstanceChange> {
+    let mut changes = Vec::new();
+    for login in logins {
+        let mut status = None;
+        if instance.ensure_user {
+            match table::user_state(client, admin, &login.user) {
+                Ok(state) if state.sys_id.is_none() => {
+                    changes.extend(creation(&login.user));
+                    status = Some((LoginStatus::AfterCreation, None));
+                }
+                Ok(state) => {
+                    if !state.has_mid_server_role {
+                        changes.push(grant(&login.user));
+                    }
+                }
+                Err(error) => status = Some((LoginStatus::Error, Some(with_hint(&error)))),
+            }
+        }
+        let (status, message) = status.unwrap_or_else(|| {
+            match table::login_check(client, &login.user, &login.password) {
+                Ok(()) => (LoginStatus::Accepted, None),
+                Err(error @ InstanceError::Unauthorized { .. }) => {
+                    (LoginStatus::Refused, Some(refusal(&login.user, &error)))
+                }
+                Err(error) => (LoginStatus::Error, Some(with_hint(&error))),
+            }
+        });
+        instance.preflight.push(PreflightLogin {
+            user: login.user.clone(),
+            hosts: login.hosts.clone(),
+            status,
+            message,
+        });
+    }
+    changes
+}
+
+/// What was done on the instance before the hosts.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    pub changes: Vec<InstanceChange>,
+    /// Users whose login was checked.
+    pub accepted: Vec<String>,
+}
+
+/// Why the run stops before any host: the user concerned (never a
+/// password) and what happened.
+#[derive(Debug)]
+pub struct PreflightFailure {
+    pub user: Option<String>,
+    pub hosts: Vec<String>,
+    pub message: String,
+    pub hint: Option<String>,
+    /// Changes already made on the instance (ensure_user) before the stop.
+    pub changes: Vec<InstanceChange>,
+}
+
+/// At apply time, before any host: with `ensure_user`, create each
+/// missing user with its new password and grant `mid_server`; then log in
+/// with every new user and password. The first failure stops.
+pub fn prepare(
+    client: &Client,
+    admin: &Credentials,
+    ensure_user: bool,
+    logins: &[Login],
+) -> Result<Prepared, PreflightFailure> {
+    let mut prepared = Prepared::default();
+    let failure = |login: &Login, error: &InstanceError, changes: &[InstanceChange]| {
+        PreflightFailure {
+            user: Some(login.user.clone()),
+            hosts: login.hosts.clone(),
+            message: if matches!(error, InstanceError::Unauthorized { user, .. } if *user == login.user)
+            {
+                refusal(&login.user, error)
+            } else {
+                error.to_string()
+            },
+            hint: error.hint().map(str::to_string),
+            changes: changes.to_vec(),
+        }
+    };
+    if ensure_user {
+        for login in logins {
+            let state = table::user_state(client, admin, &login.user)
+                .map_err(|error| failure(login, &error, &prepared.changes))?;
+            let sys_id = match state.sys_id {
+                Some(sys_id) => sys_id,
+                None => {
+                    let sys_id = table::create_user(client, admin, &login.user, &login.password)
+                        .map_err(|error| failure(login, &error, &prepared.changes))?;
+                    prepared
+                        .changes
+                        .extend(creation(&login.user).into_iter().take(2));
+                    sys_id
+                }
+            };
+            if !state.has_mid_server_role {
+                table::grant_role(client, admin, &sys_id, MID_SERVER_ROLE)
+                    .map_err(|error| failure(login, &error, &prepared.changes))?;
+                prepared.changes.push(grant(&login.user));
+            }
+        }
+    }
+    for login in logins {
+        table::login_check(client, &login.user, &login.password)
+            .map_err(|error| failure(login, &error, &prepared.changes))?;
+        prepared.accepted.push(login.user.clone());
+    }
+    Ok(prepared)
+}
+
+fn refusal(user: &str, error: &InstanceError) -> String {
+    format!(
+        "the instance refused the new password of `{user}` ({})",
+        error
+            .status()
+            .map_or("no answer".to_string(), |status| status.to_string())
+    )
+}
+
+fn with_hint(error: &InstanceError) -> String {
+    match error.hint() {
+        Some(hint) => format!("{error} (hint: {hint})"),
+        None => error.to_string(),
+    }
+}
+
+/// Creating `user`: the record, its password, the role.
+fn creation(user: &str) -> Vec<InstanceChange> {
+    vec![
+        InstanceChange {
+            action: "create_user".into(),
+            table: "sys_user".into(),
+            user: user.to_string(),
+            role: None,
+            detail: Some("active, web_services_access_only, internal_integration_user".into()),
+        },
+        InstanceChange {
+            action: "set_password".into(),
+            table: "sys_user".into(),
+            user: user.to_string(),
+            role: None,
+            detail: Some("the new MID password (sysparm_input_display_value=true)".into()),
+        },
+        grant(user),
+    ]
+}
+
+fn grant(user: &str) -> InstanceChange {
+    InstanceChange {
+        action: "grant_role".into(),
+        table: "sys_user_has_role".into(),
+        user: user.to_string(),
+        role: Some(MID_SERVER_ROLE.into()),
+        detail: None,
+    }
+}

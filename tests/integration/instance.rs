@@ -1,0 +1,294 @@
+//! The `instance:` section end to end: the lab's hosts and an emulated
+//! instance (`midfleet-instancesim`). Nothing touches a host before every
+//! new login has been accepted by the instance.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use midfleet::lab::{Lab, LabHost, LabSpec};
+use serde_json::json;
+
+use crate::instancesim::{test_ca, user_record, Instance, ADMIN_PASSWORD};
+use crate::lab::{lab, midsim};
+use crate::support::{midfleet, Run};
+
+const PASSWORD: &str = "Inst4nce-Rotated_pw";
+const WRONG: &str = "Wr0ng-N3w-pw";
+
+fn new_user(host: &LabHost) -> String {
+    format!("svc_{}", host.name.replace('-', ""))
+}
+
+/// A lab of `hosts` whose MIDs accept their new users with `PASSWORD`.
+fn instance_lab(hosts: usize) -> Lab {
+    let lab = lab(LabSpec::new(hosts, &midsim()));
+    for host in &lab.hosts {
+        lab.add_instance_user(&new_user(host), PASSWORD).unwrap();
+    }
+    lab
+}
+
+/// An instance that knows the lab's new users with `password`.
+fn seeded_instance(lab: &Lab, password: &str, arguments: &[&str]) -> Instance {
+    let users: Vec<serde_json::Value> = lab
+        .hosts
+        .iter()
+        .map(|host| user_record(&new_user(host), password))
+        .collect();
+    Instance::start(Some(json!({ "tables": { "sys_user": users } })), arguments)
+}
+
+/// The rotation playbook with an `instance:` section (`extra` lines
+/// indented under it).
+fn playbook(lab: &Lab, url: &str, extra: &str) -> PathBuf {
+    let path = lab.directory.join("rotate-instance.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "hosts: lab\nset:\n  mid.instance.username: \"svc_{{{{ mid_name }}}}\"\n  \
+             mid.instance.password: {{ secret: \"env:MIDFLEET_TEST_PASSWORD\" }}\nhealth:\n  timeout: 20\n\
+             rollout:\n  serial: [100%]\ninstance:\n  url: {url}\n  user: admin\n  \
+             password: {{ secret: \"env:MIDFLEET_TEST_ADMIN\" }}\n{extra}"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn run(lab: &Lab, command: &str, playbook: &Path, password: &str, extra: &[&str]) -> Run {
+    let mut arguments = vec![
+        command.to_string(),
+        "-i".into(),
+        lab.inventory.display().to_string(),
+        playbook.display().to_string(),
+        "--known-hosts".into(),
+        lab.known_hosts.display().to_string(),
+    ];
+    if command == "apply" {
+        arguments.push("--yes".into());
+        arguments.push("--audit-log".into());
+        arguments.push(lab.directory.join("audit.jsonl").display().to_string());
+    }
+    arguments.extend(extra.iter().map(|argument| argument.to_string()));
+    midfleet(
+        arguments,
+        &[
+            ("MIDFLEET_TEST_PASSWORD", password),
+            ("MIDFLEET_TEST_ADMIN", ADMIN_PASSWORD),
+        ],
+    )
+}
+
+fn configs(lab: &Lab) -> Vec<Vec<u8>> {
+    lab.hosts.iter().map(LabHost::config).collect()
+}
+
+/// No midfleet run folder on any host: nothing was staged.
+fn untouched(lab: &Lab) -> bool {
+    lab.hosts
+        .iter()
+        .all(|host| !host.local_mid_home.join(".midfleet/runs").exists())
+}
+
+#[test]
+fn a_wrong_new_password_stops_the_run_before_any_host() {
+    let lab = instance_lab(2);
+    // The instance knows the new users with another password than the
+    // playbook's.
+    let instance = seeded_instance(&lab, PASSWORD, &[]);
+    let playbook = playbook(&lab, &instance.url, "");
+    let before = configs(&lab);
+
+    let plan = run(&lab, "plan", &playbook, WRONG, &[]);
+    assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
+    assert!(
+        plan.stdout.contains(
+            "login svc_lab001 (lab-001): the instance refused the new password of `svc_lab001` (401)"
+        ),
+        "{}",
+        plan.stdout
+    );
+
+    let applied = run(&lab, "apply", &playbook, WRONG, &[]);
+    assert_eq!(applied.code, 1, "{}{}", applied.stdout, applied.stderr);
+    let output = applied.all_output();
+    assert!(output.contains("svc_lab001"), "{output}");
+    assert!(output.contains("no host was touched"), "{output}");
+    assert!(!output.contains(WRONG), "the password shows: {output}");
+    assert!(!plan.all_output().contains(WRONG), "the password shows");
+    assert_eq!(configs(&lab), before, "config.xml changed");
+    assert!(untouched(&lab));
+    // One login attempt per distinct user and password, per run: the
+    // instance's lock-out counter is not run up.
+    let refused = instance
+        .requests()
+        .iter()
+        .filter(|request| request["status"] == 401)
+        .count();
+    assert_eq!(
+        refused,
+        2 * 2,
+        "2 users, plan and apply: {:?}",
+        instance.requests()
+    );
+}
+
+#[test]
+fn ensure_user_creates_the_users_grants_the_role_then_rotates() {
+    let lab = instance_lab(2);
+    let instance = Instance::start(None, &[]);
+    let playbook = playbook(&lab, &instance.url, "  ensure_user: true\n");
+
+    let plan = run(&lab, "plan", &playbook, PASSWORD, &["--output", "json"]);
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    let json: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let actions: Vec<String> = json["instance_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|change| {
+            format!(
+                "{} {}",
+                change["action"].as_str().unwrap(),
+                change["user"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "create_user svc_lab001",
+            "set_password svc_lab001",
+            "grant_role svc_lab001",
+            "create_user svc_lab002",
+            "set_password svc_lab002",
+            "grant_role svc_lab002"
+        ]
+    );
+    assert_eq!(json["instance"]["preflight"][0]["status"], "after_creation");
+    assert!(!plan.stdout.contains(PASSWORD));
+    assert!(
+        instance.user("svc_lab001").is_none(),
+        "plan changes nothing"
+    );
+
+    let human = run(&lab, "plan", &playbook, PASSWORD, &[]);
+    assert!(
+        human.stdout.contains("+ create_user svc_lab001"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human
+            .stdout
+            .contains("+ set_password svc_lab001 = (sensitive)"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human
+            .stdout
+            .contains("+ grant_role mid_server to svc_lab001"),
+        "{}",
+        human.stdout
+    );
+
+    let applied = run(&lab, "apply", &playbook, PASSWORD, &[]);
+    assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+    assert!(!applied.all_output().contains(PASSWORD));
+    for host in &lab.hosts {
+        let user = new_user(host);
+        let record = instance
+            .user(&user)
+            .unwrap_or_else(|| panic!("{user} created"));
+        assert_eq!(record["active"], "true");
+        assert_eq!(record["web_services_access_only"], "true");
+        assert_eq!(record["internal_integration_user"], "true");
+        assert_eq!(record["user_password"], PASSWORD, "set as a display value");
+        assert_eq!(instance.roles_of(&user), ["mid_server"]);
+        let config = String::from_utf8(host.config()).unwrap();
+        assert!(config.contains(&format!("value=\"{user}\"")), "{config}");
+    }
+    // Idempotent: nothing left to do, on the hosts or the instance.
+    let again = run(&lab, "plan", &playbook, PASSWORD, &["--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert!(
+        again.stdout.contains("Instance: 0 changes, 0 new logins"),
+        "{}",
+        again.stdout
+    );
+}
+
+#[test]
+fn two_503s_then_answers_and_the_run_succeeds() {
+    let lab = instance_lab(2);
+    let instance = seeded_instance(&lab, PASSWORD, &["--fail-first", "2"]);
+    let playbook = playbook(&lab, &instance.url, "");
+    let applied = run(&lab, "apply", &playbook, PASSWORD, &[]);
+    assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+    let statuses: Vec<u64> = instance
+        .requests()
+        .iter()
+        .map(|request| request["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(&statuses[..3], [503, 503, 200], "{statuses:?}");
+    assert!(
+        applied
+            .stderr
+            .contains("instance: the new login of svc_lab001 is accepted"),
+        "{}",
+        applied.stderr
+    );
+}
+
+#[test]
+fn an_instance_that_never_answers_is_a_clear_timeout() {
+    let lab = instance_lab(1);
+    let instance = Instance::start(None, &["--hang"]);
+    let playbook = playbook(&lab, &instance.url, "  timeout: 2\n");
+    let before = configs(&lab);
+    let started = Instant::now();
+    let applied = run(&lab, "apply", &playbook, PASSWORD, &[]);
+    let elapsed = started.elapsed();
+    assert_eq!(applied.code, 1, "{}{}", applied.stdout, applied.stderr);
+    assert!(
+        applied
+            .all_output()
+            .contains("GET /api/now/table/sys_user: the instance did not answer within 2 s"),
+        "{}",
+        applied.all_output()
+    );
+    // 3 × 2 s per call, plus the lab's own work.
+    assert!(elapsed < Duration::from_secs(30), "{elapsed:?}");
+    assert_eq!(configs(&lab), before);
+    assert!(untouched(&lab));
+}
+
+#[test]
+fn https_with_the_private_ca_in_ca_file_and_not_without() {
+    let lab = instance_lab(1);
+    let ca = test_ca(&lab.directory);
+    let instance = seeded_instance(
+        &lab,
+        PASSWORD,
+        &[
+            "--cert",
+            ca.cert.to_str().unwrap(),
+            "--key",
+            ca.key.to_str().unwrap(),
+        ],
+    );
+    assert!(instance.url.starts_with("https://"));
+    // Without the CA first: once applied, there is nothing left to check.
+    let without = playbook(&lab, &instance.url, "");
+    let plan = run(&lab, "plan", &without, PASSWORD, &[]);
+    assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
+    assert!(plan.stdout.contains("UnknownIssuer"), "{}", plan.stdout);
+    let with_ca = playbook(
+        &lab,
+        &instance.url,
+        &format!("  ca_file: {}\n", ca.ca_file.display()),
+    );
+    let applied = run(&lab, "apply", &with_ca, PASSWORD, &[]);
+    assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+}
