@@ -247,20 +247,21 @@ fn survey_instance(
         timeout: instance.timeout,
         preflight: Vec::new(),
         unchecked_hosts: Vec::new(),
+        retire_old_user: instance.retire_old_user,
         error: None,
     };
     let values = Values { secrets, literals };
     let (logins, unchecked) = preflight::logins(plan, &values);
     instance_plan.unchecked_hosts = unchecked;
-    if logins.is_empty() {
-        return (instance_plan, Vec::new());
-    }
-    let changes = match preflight::connect(&instance_plan, secrets) {
-        Ok((client, admin)) => preflight::survey(&client, &admin, &mut instance_plan, &logins),
-        Err(message) => {
-            instance_plan.error = Some(message);
-            Vec::new()
+    let mut changes = Vec::new();
+    if !logins.is_empty() {
+        match preflight::connect(&instance_plan, secrets) {
+            Ok((client, admin)) => {
+                changes = preflight::survey(&client, &admin, &mut instance_plan, &logins)
+            }
+            Err(message) => instance_plan.error = Some(message),
         }
-    };
+    }
+    changes.extend(preflight::retirements(plan, instance.retire_old_user));
     (instance_plan, changes)
 }

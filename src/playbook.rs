@@ -68,10 +68,12 @@ pub enum InstanceUser {
     Secret(SecretRef),
 }
 
-/// What to do with the MID user a rotation moved away from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// What to do with the MID user a rotation moved away from, after the
+/// run, when nothing uses it any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RetireOldUser {
+    #[default]
     Keep,
     Lock,
     Deactivate,
@@ -452,11 +454,8 @@ impl Reader<'_> {
                 },
                 "retire_old_user" => match value.text() {
                     Some("keep") => retire_old_user = RetireOldUser::Keep,
-                    Some(word @ ("lock" | "deactivate")) => {
-                        self.error(value, format!("`instance.retire_old_user: {word}` is not implemented yet")).hint =
-                            Some("use `keep` (the default) and retire the old user on the instance by hand once no ecc_agent record uses it".into());
-                        problems = true;
-                    }
+                    Some("lock") => retire_old_user = RetireOldUser::Lock,
+                    Some("deactivate") => retire_old_user = RetireOldUser::Deactivate,
                     _ => {
                         self.error(
                             value,
@@ -916,7 +915,7 @@ mod tests {
     fn the_instance_section_is_read_with_its_defaults() {
         let (playbook, messages) = load_text(
             "hosts: all\nset: { a: b }\ninstance:\n  url: https://acme.service-now.com/\n  user: midfleet_admin\n  \
-             password: { secret: \"env:ADMIN_PW\" }\n  ca_file: ca.pem\n  ensure_user: true\n",
+             password: { secret: \"env:ADMIN_PW\" }\n  ca_file: ca.pem\n  ensure_user: true\n  retire_old_user: lock\n",
         );
         let instance = playbook.unwrap().instance.unwrap();
         assert_eq!(instance.url, "https://acme.service-now.com");
@@ -924,7 +923,7 @@ mod tests {
         assert_eq!(instance.password, SecretRef::Env("ADMIN_PW".into()));
         assert!(instance.ca_file.unwrap().ends_with("ca.pem"));
         assert!(instance.ensure_user);
-        assert_eq!(instance.retire_old_user, RetireOldUser::Keep);
+        assert_eq!(instance.retire_old_user, RetireOldUser::Lock);
         assert_eq!(instance.timeout, DEFAULT_INSTANCE_TIMEOUT);
         assert_eq!(messages.len(), 1, "{messages:?}");
         assert!(
@@ -940,7 +939,6 @@ mod tests {
         let cases = [
             (format!("{base}  password: hunter2\n"), "p.yml:6:13", "must be a secret reference"),
             (format!("{base}{password}  validate: true\n"), "p.yml:7:13", "`instance.validate: true` is not implemented yet"),
-            (format!("{base}{password}  retire_old_user: lock\n"), "p.yml:7:20", "`instance.retire_old_user: lock` is not implemented yet"),
             (format!("{base}{password}  retire_old_user: delete\n"), "p.yml:7:20", "`keep`, `lock` or `deactivate`"),
             (format!("{base}{password}  ensure_users: true\n"), "p.yml:7:3", "unknown key `instance.ensure_users`"),
             (format!("{base}{password}  ensure_user: maybe\n"), "p.yml:7:16", "must be true or false"),

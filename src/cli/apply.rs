@@ -13,6 +13,7 @@ use crate::apply::{apply, local_user, new_run_id, ApplySettings, HostResult, Out
 use crate::instance::preflight;
 use crate::plan::{Plan, FORMAT_VERSION};
 use crate::planning::PlanRequest;
+use crate::playbook::RetireOldUser;
 use crate::report::{audit, render_table};
 use crate::secret::{SecretRef, SecretResolver, SecretValue};
 
@@ -75,6 +76,9 @@ struct InstanceReport {
     changes: Vec<crate::plan::InstanceChange>,
     /// The new MID users whose login the instance accepted.
     logins_accepted: Vec<String>,
+    /// After the run: the old users locked, deactivated or kept.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    retired: Vec<preflight::Retired>,
 }
 
 pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
@@ -128,7 +132,7 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
         eprintln!("Apply cancelled; nothing was changed.");
         return Ok(Exit::Failed);
     }
-    let instance = match &plan.instance {
+    let mut instance = match &plan.instance {
         Some(instance) if plan.has_changes() => Some(prepare_instance(
             instance,
             &plan,
@@ -160,6 +164,52 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
     );
     progress.finish();
     let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+    let mut retire_failed = false;
+    if let (Some(section), Some(report)) = (&plan.instance, instance.as_mut()) {
+        if section.retire_old_user != RetireOldUser::Keep && !interrupted {
+            let applied = |host: &str| {
+                results
+                    .iter()
+                    .any(|result| result.host == host && result.result == Outcome::Applied)
+            };
+            report.retired = match preflight::connect(section, &secrets) {
+                Ok((client, admin)) => {
+                    preflight::retire(&client, &admin, &plan, &applied, section.retire_old_user)
+                }
+                Err(message) => preflight::old_users(&plan)
+                    .into_iter()
+                    .map(|user| preflight::Retired {
+                        user,
+                        outcome: "failed",
+                        reason: Some(message.clone()),
+                    })
+                    .collect(),
+            };
+            for retired in &report.retired {
+                let reason = retired
+                    .reason
+                    .as_deref()
+                    .map(|reason| format!(": {reason}"))
+                    .unwrap_or_default();
+                match retired.outcome {
+                    "locked" | "deactivated" => {
+                        eprintln!("instance: old user {} {}", retired.user, retired.outcome)
+                    }
+                    "failed" => {
+                        retire_failed = true;
+                        console.warning(&format!(
+                            "instance: could not retire the old user {}{reason}",
+                            retired.user
+                        ));
+                    }
+                    _ => console.warning(&format!(
+                        "instance: the old user {} is kept{reason}; retire it by hand once nothing uses it",
+                        retired.user
+                    )),
+                }
+            }
+        }
+    }
     let record = AuditRecord {
         time: crate::report::now_rfc3339(),
         user: local_user(),
@@ -191,7 +241,7 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
         OutputFormat::Human => console.data(&human_results(&run, &results, interrupted)),
     }
     let all_good = results.iter().all(|result| result.result.is_success());
-    Ok(if all_good && !interrupted {
+    Ok(if all_good && !interrupted && !retire_failed {
         Exit::Success
     } else {
         Exit::Failed
@@ -258,6 +308,7 @@ fn prepare_instance(
         return Ok(InstanceReport {
             changes: Vec::new(),
             logins_accepted: Vec::new(),
+            retired: Vec::new(),
         });
     }
     let (client, admin) = preflight::connect(instance, values.secrets)
@@ -282,6 +333,7 @@ fn prepare_instance(
             Ok(InstanceReport {
                 changes: prepared.changes,
                 logins_accepted: prepared.accepted,
+                retired: Vec::new(),
             })
         }
         Err(failure) => {

@@ -17,6 +17,7 @@ use crate::plan::{
     HostStatus, InstanceChange, InstancePlan, InstanceUserPlan, LoginStatus, Plan,
     PlannedOperation, PreflightLogin,
 };
+use crate::playbook::RetireOldUser;
 use crate::secret::{SecretRef, SecretValue};
 
 /// A new MID login: a user, the password the plan writes for it, and the
@@ -271,4 +272,156 @@ fn grant(user: &str) -> InstanceChange {
         role: Some(MID_SERVER_ROLE.into()),
         detail: None,
     }
+}
+
+/// The users the changing hosts of `plan` move away from, in host order:
+/// what `retire_old_user` would lock or deactivate. A user some host of
+/// the plan moves *to* is never one.
+pub fn old_users(plan: &Plan) -> Vec<String> {
+    let new_users: Vec<&str> = plan
+        .hosts
+        .iter()
+        .filter_map(|host| host.expect_user.as_deref())
+        .collect();
+    let mut old = Vec::new();
+    for host in plan.changing() {
+        if let Some(user) = host.current_user.as_deref() {
+            if host.expect_user.as_deref() != Some(user)
+                && !new_users.contains(&user)
+                && !old.iter().any(|known: &String| known == user)
+            {
+                old.push(user.to_string());
+            }
+        }
+    }
+    old
+}
+
+/// The planned `lock_user`/`deactivate_user` changes (none for `keep`).
+pub fn retirements(plan: &Plan, mode: RetireOldUser) -> Vec<InstanceChange> {
+    let action = match mode {
+        RetireOldUser::Keep => return Vec::new(),
+        RetireOldUser::Lock => "lock_user",
+        RetireOldUser::Deactivate => "deactivate_user",
+    };
+    old_users(plan)
+        .into_iter()
+        .map(|user| InstanceChange {
+            action: action.into(),
+            table: "sys_user".into(),
+            user,
+            role: None,
+            detail: Some(
+                "after the run, when every host on it was applied and no ecc_agent record uses it"
+                    .into(),
+            ),
+        })
+        .collect()
+}
+
+/// What became of one old user after the run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Retired {
+    pub user: String,
+    /// `locked`, `deactivated`, `kept` (still in use: `reason` says by
+    /// what) or `failed`.
+    pub outcome: &'static str,
+    pub reason: Option<String>,
+}
+
+/// After the run: locks or deactivates each old user that no host of the
+/// plan still uses (`applied(host)` says which hosts moved) and no
+/// `ecc_agent` record names.
+pub fn retire(
+    client: &Client,
+    admin: &Credentials,
+    plan: &Plan,
+    applied: &dyn Fn(&str) -> bool,
+    mode: RetireOldUser,
+) -> Vec<Retired> {
+    let (field, value, done) = match mode {
+        RetireOldUser::Keep => return Vec::new(),
+        RetireOldUser::Lock => ("locked_out", "true", "locked"),
+        RetireOldUser::Deactivate => ("active", "false", "deactivated"),
+    };
+    let kept = |user: &str, reason: String| Retired {
+        user: user.to_string(),
+        outcome: "kept",
+        reason: Some(reason),
+    };
+    let mut retired = Vec::new();
+    for user in old_users(plan) {
+        let still: Vec<&str> = plan
+            .hosts
+            .iter()
+            .filter(|host| host.current_user.as_deref() == Some(user.as_str()))
+            .filter(|host| {
+                host.status != HostStatus::Change
+                    || host.expect_user.as_deref() == Some(user.as_str())
+                    || !applied(&host.host)
+            })
+            .map(|host| host.host.as_str())
+            .collect();
+        if !still.is_empty() {
+            retired.push(kept(&user, format!("still used by {}", still.join(", "))));
+            continue;
+        }
+        let outcome = table::query(
+            client,
+            admin,
+            "ecc_agent",
+            &format!("user_name={user}"),
+            &["name", "status"],
+            20,
+        )
+        .and_then(|agents| {
+            if !agents.is_empty() {
+                let names: Vec<String> = agents
+                    .iter()
+                    .map(|agent| {
+                        format!(
+                            "{} ({})",
+                            table::field(agent, "name"),
+                            table::field(agent, "status")
+                        )
+                    })
+                    .collect();
+                return Ok(kept(
+                    &user,
+                    format!("ecc_agent records still use it: {}", names.join(", ")),
+                ));
+            }
+            let users = table::query(
+                client,
+                admin,
+                "sys_user",
+                &format!("user_name={user}"),
+                &["sys_id"],
+                1,
+            )?;
+            let Some(record) = users.first() else {
+                return Ok(kept(&user, "no such user on the instance".into()));
+            };
+            let sys_id = table::field(record, "sys_id").to_string();
+            table::update(
+                client,
+                admin,
+                "sys_user",
+                &sys_id,
+                &serde_json::json!({ field: value }),
+                false,
+            )?;
+            Ok(Retired {
+                user: user.clone(),
+                outcome: done,
+                reason: None,
+            })
+        });
+        retired.push(outcome.unwrap_or_else(|error| Retired {
+            user: user.clone(),
+            outcome: "failed",
+            reason: Some(with_hint(&error)),
+        }));
+    }
+    retired
 }

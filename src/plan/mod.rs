@@ -13,7 +13,7 @@ pub mod render;
 use serde::{Deserialize, Serialize};
 
 use crate::inventory::ServiceSpec;
-use crate::playbook::{Health, Restart, Rollout};
+use crate::playbook::{Health, Restart, RetireOldUser, Rollout};
 use crate::secret::SecretRef;
 use crate::state::SaltedHash;
 use crate::transport::Endpoint;
@@ -40,8 +40,8 @@ pub struct Plan {
     /// The `instance:` section, when the playbook has one.
     #[serde(default)]
     pub instance: Option<InstancePlan>,
-    /// Instance-side changes (`instance.ensure_user`), made before any host
-    /// is touched.
+    /// Instance-side changes: `instance.ensure_user`'s, made before any
+    /// host is touched; `instance.retire_old_user`'s, after the run.
     #[serde(default)]
     pub instance_changes: Vec<InstanceChange>,
 }
@@ -63,6 +63,10 @@ pub struct InstancePlan {
     /// Changing hosts whose new credentials cannot be checked (their
     /// password is not written by this plan).
     pub unchecked_hosts: Vec<String>,
+    /// After the run: lock or deactivate the users the hosts moved away
+    /// from, when nothing uses them any more.
+    #[serde(default)]
+    pub retire_old_user: RetireOldUser,
     /// Why the instance could not be asked when planning.
     pub error: Option<String>,
 }
@@ -100,7 +104,8 @@ pub enum LoginStatus {
 /// One change on the instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceChange {
-    /// `create_user`, `set_password`, `grant_role`.
+    /// `create_user`, `set_password`, `grant_role`; after the run
+    /// `lock_user` or `deactivate_user`.
     pub action: String,
     /// The Table API table written.
     pub table: String,

@@ -292,3 +292,67 @@ fn https_with_the_private_ca_in_ca_file_and_not_without() {
     let applied = run(&lab, "apply", &with_ca, PASSWORD, &[]);
     assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
 }
+
+#[test]
+fn retire_old_user_locks_it_once_nothing_uses_it() {
+    let lab = instance_lab(2);
+    let mut users: Vec<serde_json::Value> = lab
+        .hosts
+        .iter()
+        .map(|host| user_record(&new_user(host), PASSWORD))
+        .collect();
+    users.push(user_record(
+        midfleet::lab::INITIAL_USER,
+        midfleet::lab::INITIAL_PASSWORD,
+    ));
+    let instance = Instance::start(Some(json!({ "tables": { "sys_user": users } })), &[]);
+    let playbook = playbook(&lab, &instance.url, "  retire_old_user: lock\n");
+    let plan = run(&lab, "plan", &playbook, PASSWORD, &[]);
+    assert!(
+        plan.stdout.contains("+ lock_user svc_mid_old"),
+        "{}",
+        plan.stdout
+    );
+    assert_eq!(instance.user("svc_mid_old").unwrap()["locked_out"], "false");
+
+    let applied = run(&lab, "apply", &playbook, PASSWORD, &["--output", "json"]);
+    assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+    assert!(
+        applied
+            .stderr
+            .contains("instance: old user svc_mid_old locked"),
+        "{}",
+        applied.stderr
+    );
+    let report: serde_json::Value = serde_json::from_str(&applied.stdout).unwrap();
+    assert_eq!(report["instance"]["retired"][0]["outcome"], "locked");
+    assert_eq!(instance.user("svc_mid_old").unwrap()["locked_out"], "true");
+    assert_eq!(instance.user("svc_lab001").unwrap()["locked_out"], "false");
+}
+
+#[test]
+fn retire_old_user_keeps_a_user_an_ecc_agent_record_still_uses() {
+    let lab = instance_lab(1);
+    let instance = Instance::start(
+        Some(json!({ "tables": {
+            "sys_user": [
+                user_record("svc_lab001", PASSWORD),
+                user_record(midfleet::lab::INITIAL_USER, midfleet::lab::INITIAL_PASSWORD),
+            ],
+            // A MID outside this run still logs in as the old user.
+            "ecc_agent": [{ "name": "mid-elsewhere", "status": "Up", "user_name": "svc_mid_old" }],
+        } })),
+        &[],
+    );
+    let playbook = playbook(&lab, &instance.url, "  retire_old_user: deactivate\n");
+    let applied = run(&lab, "apply", &playbook, PASSWORD, &[]);
+    assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+    assert!(
+        applied.stderr.contains(
+            "the old user svc_mid_old is kept: ecc_agent records still use it: mid-elsewhere (Up)"
+        ),
+        "{}",
+        applied.stderr
+    );
+    assert_eq!(instance.user("svc_mid_old").unwrap()["active"], "true");
+}
