@@ -134,6 +134,7 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
     }
     let mut instance = match &plan.instance {
         Some(instance) if plan.has_changes() => Some(prepare_instance(
+            console,
             instance,
             &plan,
             &Values {
@@ -299,11 +300,18 @@ pub fn human_results(run: &str, results: &[HostResult], interrupted: bool) -> St
 /// `ensure_user`, missing users created and `mid_server` granted; then
 /// every new login checked. A failure stops the run: no host is touched.
 fn prepare_instance(
+    console: &Console,
     instance: &crate::plan::InstancePlan,
     plan: &Plan,
     values: &Values<'_>,
 ) -> Result<InstanceReport, Failure> {
-    let (logins, _) = preflight::logins(plan, values);
+    let (logins, unchecked) = preflight::logins(plan, values);
+    if !unchecked.is_empty() {
+        console.warning(&format!(
+            "instance: the new login of {} cannot be checked: the plan does not write its password",
+            unchecked.join(", ")
+        ));
+    }
     if logins.is_empty() {
         return Ok(InstanceReport {
             changes: Vec::new(),

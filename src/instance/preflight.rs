@@ -65,7 +65,7 @@ pub fn logins(plan: &Plan, values: &Values<'_>) -> (Vec<Login>, Vec<String>) {
             matches!(operation, PlannedOperation::Set { param, .. } if names::canonical(param) == names::USERNAME)
         });
         let (Some(Some(password)), Some(user)) = (password, host.expect_user.clone()) else {
-            if writes_user || host.key_pair_reset {
+            if writes_user || host.key_pair_reset || host.expect_user != host.current_user {
                 unchecked.push(host.host.clone());
             }
             continue;
@@ -424,4 +424,138 @@ pub fn retire(
         }));
     }
     retired
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{Host, ServiceSpec};
+    use crate::plan::{HostPlan, PlaybookInfo, RolloutSettings, FORMAT_VERSION};
+    use crate::transport::Endpoint;
+
+    fn host_plan(name: &str, from: &str, to: &str, password: Option<&str>) -> HostPlan {
+        let host = Host {
+            name: name.into(),
+            address: name.into(),
+            port: None,
+            user: None,
+            identity_file: None,
+            become_root: false,
+            jump: Vec::new(),
+            connect_timeout: None,
+            mid_home: "/mid".into(),
+            config: "/mid/agent/config.xml".into(),
+            mid_cluster: None,
+            service: ServiceSpec::Auto,
+            groups: Vec::new(),
+            template_context: Default::default(),
+        };
+        let endpoint = Endpoint {
+            label: name.into(),
+            address: name.into(),
+            port: 22,
+            user: "root".into(),
+            identity_file: None,
+            configured_identities: Vec::new(),
+            jump: Vec::new(),
+            connect_timeout: 10,
+        };
+        let mut plan = HostPlan::new(&host, &endpoint);
+        plan.current_user = Some(from.into());
+        plan.expect_user = Some(to.into());
+        if from != to || password.is_some() {
+            plan.status = HostStatus::Change;
+        }
+        if let Some(reference) = password {
+            plan.operations.push(PlannedOperation::SetSecret {
+                param: "glide.glidesoap.password".into(),
+                reference: SecretRef::Env(reference.into()),
+            });
+        }
+        plan
+    }
+
+    fn plan(hosts: Vec<HostPlan>) -> Plan {
+        Plan {
+            format_version: FORMAT_VERSION,
+            midfleet_version: String::new(),
+            created_at: String::new(),
+            playbook: PlaybookInfo {
+                path: String::new(),
+                name: None,
+            },
+            rollout: RolloutSettings::new(
+                &Default::default(),
+                &crate::playbook::Health { timeout: 1 },
+                crate::playbook::Restart::OnChange,
+            ),
+            secrets: Vec::new(),
+            hosts,
+            instance: None,
+            instance_changes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn logins_are_the_distinct_users_and_passwords_of_changing_hosts() {
+        let secrets: BTreeMap<SecretRef, SecretValue> =
+            [("A", "pw-a"), ("B", "pw-b"), ("A2", "pw-a")]
+                .into_iter()
+                .map(|(name, value)| (SecretRef::Env(name.into()), SecretValue::new(value.into())))
+                .collect();
+        let literals = BTreeMap::new();
+        let plan = plan(vec![
+            host_plan("h1", "old", "svc_a", Some("A")),
+            // Same user, same password through another reference: one login.
+            host_plan("h2", "old", "svc_a", Some("A2")),
+            // Same user, another password: a login of its own, which the
+            // instance will refuse for one of them.
+            host_plan("h3", "old", "svc_a", Some("B")),
+            // The user changes but the plan does not write the password.
+            host_plan("h4", "old", "svc_d", None),
+            // Unchanged: nothing to check.
+            host_plan("h5", "svc_e", "svc_e", None),
+        ]);
+        let (logins, unchecked) = logins(
+            &plan,
+            &Values {
+                secrets: &secrets,
+                literals: &literals,
+            },
+        );
+        let shown: Vec<(String, Vec<String>)> = logins
+            .iter()
+            .map(|login| (login.user.clone(), login.hosts.clone()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (
+                    "svc_a".to_string(),
+                    vec!["h1".to_string(), "h2".to_string()]
+                ),
+                ("svc_a".to_string(), vec!["h3".to_string()]),
+            ]
+        );
+        assert_eq!(unchecked, ["h4"]);
+        assert!(!format!("{logins:?}").contains("pw-"), "{logins:?}");
+    }
+
+    #[test]
+    fn old_users_are_the_ones_hosts_move_away_from_and_to_none() {
+        let plan = plan(vec![
+            host_plan("h1", "old1", "svc_a", Some("A")),
+            host_plan("h2", "old1", "svc_b", Some("A")),
+            host_plan("h3", "old2", "svc_c", Some("A")),
+            // h4 moves from svc_c's predecessor to old2: old2 is in use.
+            host_plan("h4", "old3", "old2", Some("A")),
+            // A password-only rotation keeps its user.
+            host_plan("h5", "svc_e", "svc_e", Some("A")),
+        ]);
+        assert_eq!(old_users(&plan), ["old1", "old3"]);
+        let changes = retirements(&plan, RetireOldUser::Lock);
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes[0].action, "lock_user");
+        assert!(retirements(&plan, RetireOldUser::Keep).is_empty());
+    }
 }

@@ -356,3 +356,50 @@ fn retire_old_user_keeps_a_user_an_ecc_agent_record_still_uses() {
     );
     assert_eq!(instance.user("svc_mid_old").unwrap()["active"], "true");
 }
+
+#[test]
+fn a_saved_plan_carries_the_instance_section_and_checks_again_at_apply() {
+    let lab = instance_lab(1);
+    let instance = seeded_instance(&lab, PASSWORD, &[]);
+    let playbook = playbook(&lab, &instance.url, "");
+    let saved = lab.directory.join("saved.plan");
+    let plan = run(
+        &lab,
+        "plan",
+        &playbook,
+        PASSWORD,
+        &["--out", saved.to_str().unwrap()],
+    );
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    let text = std::fs::read_to_string(&saved).unwrap();
+    assert!(!text.contains(PASSWORD) && !text.contains(ADMIN_PASSWORD));
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["instance"]["password"], "env:MIDFLEET_TEST_ADMIN");
+    assert_eq!(json["instance"]["preflight"][0]["status"], "accepted");
+    let logins_before = instance.requests().len();
+
+    let applied = midfleet(
+        [
+            "apply",
+            "--plan",
+            saved.to_str().unwrap(),
+            "--known-hosts",
+            lab.known_hosts.to_str().unwrap(),
+            "--yes",
+            "--audit-log",
+            lab.directory.join("audit.jsonl").to_str().unwrap(),
+        ],
+        &[
+            ("MIDFLEET_TEST_PASSWORD", PASSWORD),
+            ("MIDFLEET_TEST_ADMIN", ADMIN_PASSWORD),
+        ],
+    );
+    assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+    assert!(
+        instance.requests().len() > logins_before,
+        "checked again before the hosts"
+    );
+    assert!(applied
+        .stderr
+        .contains("instance: the new login of svc_lab001 is accepted"));
+}
