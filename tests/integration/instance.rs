@@ -137,6 +137,11 @@ fn a_wrong_new_password_stops_the_run_before_any_host() {
 fn ensure_user_creates_the_users_grants_the_role_then_rotates() {
     let lab = instance_lab(2);
     let instance = Instance::start(None, &[]);
+    // The MIDs log in against the emulated instance: only the users
+    // midfleet creates, with the password it set, let them start.
+    for host in &lab.hosts {
+        host.set_knob("instance_url", &instance.url).unwrap();
+    }
     let playbook = playbook(&lab, &instance.url, "  ensure_user: true\n");
 
     let plan = run(&lab, "plan", &playbook, PASSWORD, &["--output", "json"]);
@@ -208,6 +213,13 @@ fn ensure_user_creates_the_users_grants_the_role_then_rotates() {
         assert_eq!(instance.roles_of(&user), ["mid_server"]);
         let config = String::from_utf8(host.config()).unwrap();
         assert!(config.contains(&format!("value=\"{user}\"")), "{config}");
+        // Two logins as the new user: midfleet's check, then the MID's.
+        let logins = instance
+            .requests()
+            .iter()
+            .filter(|request| request["user"] == user.as_str() && request["status"] == 200)
+            .count();
+        assert_eq!(logins, 2, "{:?}", instance.requests());
     }
     // Idempotent: nothing left to do, on the hosts or the instance.
     let again = run(&lab, "plan", &playbook, PASSWORD, &["--detailed-exitcode"]);

@@ -269,7 +269,11 @@ fn log_in(
         &format!("Setting basic authentication with user {user}"),
     );
     loop {
-        match instance::accepts(knobs.instance.as_deref(), user, password) {
+        let accepted = match &knobs.instance_url {
+            Some(url) => instance::accepts_url(url, user, password),
+            None => instance::accepts(knobs.instance.as_deref(), user, password),
+        };
+        match accepted {
             Ok(true) => return Ok(()),
             Ok(false) => logs.agent(
                 STARTUP,
@@ -277,7 +281,7 @@ fn log_in(
             ),
             Err(error) => logs.agent(
                 STARTUP,
-                &format!("SEVERE Unable to reach the ServiceNow instance (lab credential store: {error})"),
+                &format!("SEVERE Unable to reach the ServiceNow instance (lab: {error})"),
             ),
         }
         if let Some(interrupt) = watch.sleep(LOGIN_RETRY) {

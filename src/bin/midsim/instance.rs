@@ -1,7 +1,8 @@
 //! The lab's stand-in for the instance's login check: a credential store
 //! file with one `user:<sha256 hex of "user:password">` line per user that
 //! can log in. Read at every attempt, so the lab can change a password
-//! "on the instance" while MIDs keep retrying.
+//! "on the instance" while MIDs keep retrying. Or, with the `instance_url`
+//! knob, an emulated instance (`midfleet-instancesim`) over HTTP.
 
 use std::fs;
 use std::io;
@@ -22,6 +23,20 @@ pub fn accepts(store: Option<&Path>, user: &str, password: &str) -> io::Result<b
     Ok(text
         .lines()
         .any(|line| line.trim().eq_ignore_ascii_case(&expected)))
+}
+
+/// Whether the emulated instance at `url` accepts `user` with `password`:
+/// the same login check midfleet's preflight makes (a GET of the user's
+/// own `sys_user` record), as a MID's first call would be.
+pub fn accepts_url(url: &str, user: &str, password: &str) -> io::Result<bool> {
+    use midfleet::instance::{table, Client, InstanceError, Settings};
+    let client = Client::new(url, None, Settings::with_timeout(5)).map_err(io::Error::other)?;
+    let password = midfleet::secret::SecretValue::new(password.to_string());
+    match table::login_check(&client, user, &password) {
+        Ok(()) => Ok(true),
+        Err(InstanceError::Unauthorized { .. }) => Ok(false),
+        Err(error) => Err(io::Error::other(error.to_string())),
+    }
 }
 
 /// The store line that lets `user` log in with `password`.
