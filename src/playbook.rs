@@ -492,15 +492,6 @@ impl Reader<'_> {
                 problems = true;
             }
         }
-        if !problems {
-            self.diagnostics.push(
-                Diagnostic::warning(
-                    Some(self.origin(node)),
-                    "with `instance:`, midfleet checks the new credentials on the instance before any host is touched, but health does not yet wait for the MID's ecc_agent record to be Up (not implemented yet)",
-                )
-                .with_hint("health still waits for the MID's own log to show the login; check the MIDs' status on the instance after the run"),
-            );
-        }
         Some(Instance {
             url: url?,
             user: user?,
@@ -925,11 +916,7 @@ mod tests {
         assert!(instance.ensure_user);
         assert_eq!(instance.retire_old_user, RetireOldUser::Lock);
         assert_eq!(instance.timeout, DEFAULT_INSTANCE_TIMEOUT);
-        assert_eq!(messages.len(), 1, "{messages:?}");
-        assert!(
-            messages[0].contains("ecc_agent") && messages[0].contains("not implemented yet"),
-            "{messages:?}"
-        );
+        assert!(messages.is_empty(), "{messages:?}");
     }
 
     #[test]

@@ -146,6 +146,20 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
     };
     let run = new_run_id();
     let health_timeout = plan.rollout.health_timeout;
+    // With an instance section, health also waits for each MID's
+    // ecc_agent record to be Up as its new user.
+    let after_apply: Option<crate::apply::AfterApply> = match &plan.instance {
+        Some(section) if plan.has_changes() => {
+            let (client, admin) = preflight::connect(section, &secrets).map_err(|message| {
+                Failure::failed(format!("instance: {message}; no host was touched"))
+            })?;
+            let timeout = std::time::Duration::from_secs(health_timeout);
+            Some(std::sync::Arc::new(move |host: &crate::plan::HostPlan| {
+                preflight::wait_up(&client, &admin, host, timeout)
+            }))
+        }
+        _ => None,
+    };
     catch_interrupt();
     let progress = Progress::new("apply", plan.changing().count());
     let results = apply(
@@ -159,6 +173,7 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
             run: run.clone(),
             forks,
             health_timeout,
+            after_apply,
         },
         &progress,
         &INTERRUPTED,

@@ -91,6 +91,7 @@ pub fn rollback(console: &Console, arguments: &RollbackArgs) -> Result<Exit, Fai
             run: run.clone(),
             forks,
             health_timeout: arguments.health_timeout,
+            after_apply: None,
         },
         &progress,
         &super::apply::INTERRUPTED,

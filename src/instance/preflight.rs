@@ -426,6 +426,66 @@ pub fn retire(
     retired
 }
 
+/// How often the `ecc_agent` record is read while waiting.
+const UP_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// After a host's restart: waits up to `timeout` for the MID's
+/// `ecc_agent` record (by its `name` parameter) to show `status` Up and
+/// `user_name` the user the plan expects. `Ok` carries warnings (a MID
+/// without a name or a user cannot be checked); `Err` says what was last
+/// seen.
+pub fn wait_up(
+    client: &Client,
+    admin: &Credentials,
+    host: &crate::plan::HostPlan,
+    timeout: std::time::Duration,
+) -> Result<Vec<String>, String> {
+    let (Some(name), Some(user)) = (host.mid_name.as_deref(), host.expect_user.as_deref()) else {
+        return Ok(vec![
+            "the MID has no `name` or no instance user in config.xml: its ecc_agent record was not checked".into(),
+        ]);
+    };
+    if name.is_empty() || name.contains(['^', '=']) || name.chars().any(char::is_control) {
+        return Ok(vec![format!(
+            "the MID name `{name}` cannot be looked up: its ecc_agent record was not checked"
+        )]);
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let last = match table::query(
+            client,
+            admin,
+            "ecc_agent",
+            &format!("name={name}"),
+            &["name", "status", "user_name"],
+            1,
+        ) {
+            Ok(records) => match records.first() {
+                Some(record)
+                    if table::field(record, "status") == "Up"
+                        && table::field(record, "user_name").eq_ignore_ascii_case(user) =>
+                {
+                    return Ok(Vec::new())
+                }
+                Some(record) => format!(
+                    "status {}, user {}",
+                    table::field(record, "status"),
+                    table::field(record, "user_name")
+                ),
+                None => "no such record".into(),
+            },
+            Err(error) => error.to_string(),
+        };
+        if std::time::Instant::now() + UP_POLL > deadline {
+            return Err(format!(
+                "the instance's ecc_agent record `{name}` did not show status Up as `{user}` within {} s (last seen: {last})",
+                timeout.as_secs()
+            ));
+        }
+        std::thread::sleep(UP_POLL);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -176,6 +176,9 @@ pub struct HostPlan {
     pub expect_user: Option<String>,
     /// The user it logs in as now (expected after a rollback).
     pub current_user: Option<String>,
+    /// The MID's `name` parameter: its `ecc_agent` record on the instance.
+    #[serde(default)]
+    pub mid_name: Option<String>,
     /// What to write: parameters and where their values come from.
     pub operations: Vec<PlannedOperation>,
     pub error: Option<String>,
@@ -253,6 +256,7 @@ impl HostPlan {
             key_pair_reset: false,
             expect_user: None,
             current_user: None,
+            mid_name: None,
             operations: Vec::new(),
             error: None,
             warnings: Vec::new(),

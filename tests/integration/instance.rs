@@ -19,7 +19,8 @@ fn new_user(host: &LabHost) -> String {
     format!("svc_{}", host.name.replace('-', ""))
 }
 
-/// A lab of `hosts` whose MIDs accept their new users with `PASSWORD`.
+/// A lab of `hosts` whose MIDs accept their new users with `PASSWORD`
+/// (in the lab's credential store, used until `connect_mids`).
 fn instance_lab(hosts: usize) -> Lab {
     let lab = lab(LabSpec::new(hosts, &midsim()));
     for host in &lab.hosts {
@@ -28,14 +29,66 @@ fn instance_lab(hosts: usize) -> Lab {
     lab
 }
 
+/// An instance's seed: `users` (name, password), each granted
+/// `mid_server`, and `agents` as `ecc_agent` records.
+fn seed(users: &[(String, &str)], agents: Vec<serde_json::Value>) -> serde_json::Value {
+    let records: Vec<serde_json::Value> = users
+        .iter()
+        .map(|(user, password)| {
+            let mut record = user_record(user, password);
+            record["sys_id"] = json!(format!("user-{user}"));
+            record
+        })
+        .collect();
+    let grants: Vec<serde_json::Value> = users
+        .iter()
+        .map(|(user, _)| json!({ "user": format!("user-{user}"), "role": "role-mid-server" }))
+        .collect();
+    json!({ "tables": {
+        "sys_user": records,
+        "sys_user_role": [{ "sys_id": "role-mid-server", "name": "mid_server" }],
+        "sys_user_has_role": grants,
+        "ecc_agent": agents,
+    } })
+}
+
 /// An instance that knows the lab's new users with `password`.
 fn seeded_instance(lab: &Lab, password: &str, arguments: &[&str]) -> Instance {
-    let users: Vec<serde_json::Value> = lab
+    let users: Vec<(String, &str)> = lab
         .hosts
         .iter()
-        .map(|host| user_record(&new_user(host), password))
+        .map(|host| (new_user(host), password))
         .collect();
-    Instance::start(Some(json!({ "tables": { "sys_user": users } })), arguments)
+    Instance::start(Some(seed(&users, Vec::new())), arguments)
+}
+
+/// From their next start, the lab's MIDs log in against `instance` and
+/// report their `ecc_agent` records there, Up and Down.
+fn connect_mids(lab: &Lab, instance: &Instance, ca_file: Option<&Path>) {
+    for host in &lab.hosts {
+        host.set_knob("instance_url", &instance.url).unwrap();
+        if let Some(ca_file) = ca_file {
+            host.set_knob("instance_ca", ca_file.to_str().unwrap())
+                .unwrap();
+        }
+    }
+}
+
+/// The `ecc_agent` record of the lab host's MID, as `status user_name`.
+fn agent(instance: &Instance, host: &LabHost) -> String {
+    let name = host.name.clone();
+    instance
+        .records("ecc_agent")
+        .iter()
+        .find(|record| record["name"] == name.as_str())
+        .map(|record| {
+            format!(
+                "{} {}",
+                record["status"].as_str().unwrap(),
+                record["user_name"].as_str().unwrap()
+            )
+        })
+        .unwrap_or_else(|| format!("no record {name}: {:?}", instance.records("ecc_agent")))
 }
 
 /// The rotation playbook with an `instance:` section (`extra` lines
@@ -139,9 +192,7 @@ fn ensure_user_creates_the_users_grants_the_role_then_rotates() {
     let instance = Instance::start(None, &[]);
     // The MIDs log in against the emulated instance: only the users
     // midfleet creates, with the password it set, let them start.
-    for host in &lab.hosts {
-        host.set_knob("instance_url", &instance.url).unwrap();
-    }
+    connect_mids(&lab, &instance, None);
     let playbook = playbook(&lab, &instance.url, "  ensure_user: true\n");
 
     let plan = run(&lab, "plan", &playbook, PASSWORD, &["--output", "json"]);
@@ -217,9 +268,15 @@ fn ensure_user_creates_the_users_grants_the_role_then_rotates() {
         let logins = instance
             .requests()
             .iter()
-            .filter(|request| request["user"] == user.as_str() && request["status"] == 200)
+            .filter(|request| {
+                request["user"] == user.as_str()
+                    && request["status"] == 200
+                    && request["path"] == "/api/now/table/sys_user"
+            })
             .count();
         assert_eq!(logins, 2, "{:?}", instance.requests());
+        // And health waited for the MID's record to be Up as the new user.
+        assert_eq!(agent(&instance, host), format!("Up {user}"));
     }
     // Idempotent: nothing left to do, on the hosts or the instance.
     let again = run(&lab, "plan", &playbook, PASSWORD, &["--detailed-exitcode"]);
@@ -235,6 +292,7 @@ fn ensure_user_creates_the_users_grants_the_role_then_rotates() {
 fn two_503s_then_answers_and_the_run_succeeds() {
     let lab = instance_lab(2);
     let instance = seeded_instance(&lab, PASSWORD, &["--fail-first", "2"]);
+    connect_mids(&lab, &instance, None);
     let playbook = playbook(&lab, &instance.url, "");
     let applied = run(&lab, "apply", &playbook, PASSWORD, &[]);
     assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
@@ -296,6 +354,7 @@ fn https_with_the_private_ca_in_ca_file_and_not_without() {
     let plan = run(&lab, "plan", &without, PASSWORD, &[]);
     assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
     assert!(plan.stdout.contains("UnknownIssuer"), "{}", plan.stdout);
+    connect_mids(&lab, &instance, Some(&ca.ca_file));
     let with_ca = playbook(
         &lab,
         &instance.url,
@@ -303,21 +362,23 @@ fn https_with_the_private_ca_in_ca_file_and_not_without() {
     );
     let applied = run(&lab, "apply", &with_ca, PASSWORD, &[]);
     assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+    assert_eq!(agent(&instance, &lab.hosts[0]), "Up svc_lab001");
 }
 
 #[test]
 fn retire_old_user_locks_it_once_nothing_uses_it() {
     let lab = instance_lab(2);
-    let mut users: Vec<serde_json::Value> = lab
+    let mut users: Vec<(String, &str)> = lab
         .hosts
         .iter()
-        .map(|host| user_record(&new_user(host), PASSWORD))
+        .map(|host| (new_user(host), PASSWORD))
         .collect();
-    users.push(user_record(
-        midfleet::lab::INITIAL_USER,
+    users.push((
+        midfleet::lab::INITIAL_USER.to_string(),
         midfleet::lab::INITIAL_PASSWORD,
     ));
-    let instance = Instance::start(Some(json!({ "tables": { "sys_user": users } })), &[]);
+    let instance = Instance::start(Some(seed(&users, Vec::new())), &[]);
+    connect_mids(&lab, &instance, None);
     let playbook = playbook(&lab, &instance.url, "  retire_old_user: lock\n");
     let plan = run(&lab, "plan", &playbook, PASSWORD, &[]);
     assert!(
@@ -346,16 +407,20 @@ fn retire_old_user_locks_it_once_nothing_uses_it() {
 fn retire_old_user_keeps_a_user_an_ecc_agent_record_still_uses() {
     let lab = instance_lab(1);
     let instance = Instance::start(
-        Some(json!({ "tables": {
-            "sys_user": [
-                user_record("svc_lab001", PASSWORD),
-                user_record(midfleet::lab::INITIAL_USER, midfleet::lab::INITIAL_PASSWORD),
+        Some(seed(
+            &[
+                ("svc_lab001".to_string(), PASSWORD),
+                (
+                    midfleet::lab::INITIAL_USER.to_string(),
+                    midfleet::lab::INITIAL_PASSWORD,
+                ),
             ],
             // A MID outside this run still logs in as the old user.
-            "ecc_agent": [{ "name": "mid-elsewhere", "status": "Up", "user_name": "svc_mid_old" }],
-        } })),
+            vec![json!({ "name": "mid-elsewhere", "status": "Up", "user_name": "svc_mid_old" })],
+        )),
         &[],
     );
+    connect_mids(&lab, &instance, None);
     let playbook = playbook(&lab, &instance.url, "  retire_old_user: deactivate\n");
     let applied = run(&lab, "apply", &playbook, PASSWORD, &[]);
     assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
@@ -373,6 +438,7 @@ fn retire_old_user_keeps_a_user_an_ecc_agent_record_still_uses() {
 fn a_saved_plan_carries_the_instance_section_and_checks_again_at_apply() {
     let lab = instance_lab(1);
     let instance = seeded_instance(&lab, PASSWORD, &[]);
+    connect_mids(&lab, &instance, None);
     let playbook = playbook(&lab, &instance.url, "");
     let saved = lab.directory.join("saved.plan");
     let plan = run(
@@ -414,4 +480,32 @@ fn a_saved_plan_carries_the_instance_section_and_checks_again_at_apply() {
     assert!(applied
         .stderr
         .contains("instance: the new login of svc_lab001 is accepted"));
+}
+
+#[test]
+fn a_mid_whose_ecc_agent_record_never_shows_up_is_rolled_back() {
+    let lab = instance_lab(1);
+    // The instance knows the new user, but the MID never reports to it
+    // (it logs in against the lab's credential store): no ecc_agent record.
+    let instance = seeded_instance(&lab, PASSWORD, &[]);
+    let playbook = playbook(&lab, &instance.url, "");
+    let text = std::fs::read_to_string(&playbook)
+        .unwrap()
+        .replace("timeout: 20", "timeout: 3");
+    std::fs::write(&playbook, text).unwrap();
+    let before = configs(&lab);
+    let applied = run(&lab, "apply", &playbook, PASSWORD, &["--output", "json"]);
+    assert_eq!(applied.code, 1, "{}{}", applied.stdout, applied.stderr);
+    let report: serde_json::Value = serde_json::from_str(&applied.stdout).unwrap();
+    let result = &report["results"][0];
+    assert_eq!(result["result"], "rolled_back", "{result}");
+    let message = result["message"].as_str().unwrap();
+    assert!(
+        message.contains("ecc_agent record `lab-001` did not show status Up as `svc_lab001` within 3 s (last seen: no such record)"),
+        "{message}"
+    );
+    assert_eq!(configs(&lab), before, "the old files are back");
+    assert!(lab.hosts[0]
+        .agent_log()
+        .contains("Setting basic authentication with user svc_mid_old"));
 }

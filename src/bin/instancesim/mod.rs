@@ -11,7 +11,7 @@
 //!   `sysparm_input_display_value=true` (without it a `user_password` is
 //!   stored as if already hashed, so it never logs in); basic auth against
 //!   `sys_user` (active, not locked out, password); writes need the
-//!   `admin` role; the business rule that refuses `mid_server` with
+//!   `admin` role (`mid_server` for `ecc_agent`, which a MID updates); the business rule that refuses `mid_server` with
 //!   `security_admin` on one user. Seeded: the roles `admin`, `mid_server`
 //!   and `security_admin`, and the integration user `admin`.
 

@@ -178,11 +178,15 @@ impl State {
         if !TABLES.contains(&table) {
             return Answer::error(400, "Invalid table", table);
         }
-        let admin = self.roles_of(user).iter().any(|role| role == "admin");
+        let roles = self.roles_of(user);
+        let admin = roles.iter().any(|role| role == "admin");
+        // A MID (mid_server) reads and writes its own ecc_agent record.
+        let trusted =
+            admin || (table == "ecc_agent" && roles.iter().any(|role| role == "mid_server"));
         let display_values = request.query_value("sysparm_input_display_value") == Some("true");
         match (request.method.as_str(), sys_id) {
-            ("GET", None) => self.get(request, table, user, admin),
-            ("POST", None) | ("PATCH", Some(_)) if !admin => {
+            ("GET", None) => self.get(request, table, user, trusted),
+            ("POST", None) | ("PATCH", Some(_)) if !trusted => {
                 Answer::error(403, "Operation Failed", "the user may not write this table")
             }
             ("POST", None) => match body_record(request) {

@@ -6,7 +6,8 @@
 //! | key              | default | effect                                          |
 //! |------------------|---------|-------------------------------------------------|
 //! | `instance`       | none    | credential store file (relative: to mid_home); none = every login succeeds |
-//! | `instance_url`   | none    | log in against this emulated instance (`midfleet-instancesim`, `http://…`) instead of the credential store |
+//! | `instance_url`   | none    | log in against this emulated instance (`midfleet-instancesim`) instead of the credential store, and report the MID's `ecc_agent` record Up and Down there |
+//! | `instance_ca`    | none    | a PEM CA file trusted for an `https://` `instance_url` |
 //! | `start_delay_ms` | 200     | time before the MID writes its first log line   |
 //! | `die_at_start`   | false   | the JVM exits 1 after the delay, no agent log   |
 //! | `die_at_start_if_user` | none | as `die_at_start`, only while config.xml names this instance user (a start that fails with the new config only) |
@@ -23,6 +24,7 @@ use std::time::Duration;
 pub struct Knobs {
     pub instance: Option<PathBuf>,
     pub instance_url: Option<String>,
+    pub instance_ca: Option<PathBuf>,
     pub start_delay: Duration,
     pub die_at_start: bool,
     pub die_at_start_if_user: Option<String>,
@@ -44,6 +46,7 @@ impl Default for Knobs {
         Knobs {
             instance: None,
             instance_url: None,
+            instance_ca: None,
             start_delay: Duration::from_millis(200),
             die_at_start: false,
             die_at_start_if_user: None,
@@ -94,6 +97,7 @@ fn parse(text: &str, base: &Path) -> Result<Knobs, (usize, String)> {
         match key {
             "instance" => knobs.instance = Some(base.join(value)),
             "instance_url" => knobs.instance_url = Some(value.to_string()),
+            "instance_ca" => knobs.instance_ca = Some(base.join(value)),
             "start_delay_ms" => {
                 let milliseconds = value
                     .parse()
@@ -152,6 +156,7 @@ mod tests {
             Knobs {
                 instance: Some(PathBuf::from("/mid/creds")),
                 instance_url: Some("http://127.0.0.1:9".into()),
+                instance_ca: None,
                 start_delay: Duration::from_millis(50),
                 die_at_start: true,
                 die_at_start_if_user: Some("svc_x".into()),
