@@ -192,7 +192,10 @@ pub fn make_plan(
         for host in &mut hosts {
             for warning in &mut host.warnings {
                 if warning.starts_with("key pair reset: validate this MID") {
-                    *warning = "key pair reset: validate this MID on the instance (midfleet does not Invalidate/Validate yet)".into();
+                    *warning = format!(
+                        "key pair reset: validate this MID on the instance (ecc_agent `{}`: Invalidate, then Validate; midfleet does not do it yet)",
+                        host.mid_name.as_deref().unwrap_or("?")
+                    );
                 }
             }
         }
