@@ -14,6 +14,8 @@
 //! - [`config_xml`]: byte-preserving read and edit of a MID's
 //!   `agent/config.xml`. Pure: no I/O.
 //! - [`secret`]: secret references and values that cannot be printed.
+//! - [`instance`]: the ServiceNow instance's Table API: new credentials
+//!   checked, MID users ensured, before any host is touched.
 //! - [`local_file`]: atomic replacement of a file on this machine (`edit`).
 //! - [`report`]: rendering results (masked diffs, tables, JSON).
 
@@ -29,6 +31,7 @@ pub mod desired;
 pub mod diagnostic;
 pub mod facts;
 pub mod gather;
+pub mod instance;
 pub mod inventory;
 pub mod lab;
 pub mod local_file;

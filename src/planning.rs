@@ -7,14 +7,17 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::apply::Values;
 use crate::check::select_hosts;
 use crate::desired::{self, DesiredHost, DesiredValue};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::gather::gather;
+use crate::instance::preflight;
 use crate::plan::{
-    build_host_plan, Plan, PlanInputs, PlaybookInfo, RolloutSettings, SecretInfo, FORMAT_VERSION,
+    build_host_plan, InstanceChange, InstancePlan, InstanceUserPlan, Plan, PlanInputs,
+    PlaybookInfo, RolloutSettings, SecretInfo, FORMAT_VERSION,
 };
-use crate::playbook::Playbook;
+use crate::playbook::{Instance, InstanceUser, Playbook};
 use crate::report::Reporter;
 use crate::secret::{SecretRef, SecretResolver, SecretValue};
 use crate::state::SaltedHash;
@@ -126,6 +129,32 @@ pub fn make_plan(
             }
         }
     }
+    // The instance section's own secrets, also before any host.
+    if let Some(instance) = &playbook.instance {
+        let mut references = vec![&instance.password];
+        if let InstanceUser::Secret(reference) = &instance.user {
+            references.push(reference);
+        }
+        for reference in references {
+            if secrets.contains_key(reference) {
+                continue;
+            }
+            match resolver.resolve(reference) {
+                Ok(value) => {
+                    secrets.insert(reference.clone(), value);
+                }
+                Err(error) => {
+                    let hint = error.hint().map(str::to_string);
+                    let mut diagnostic = Diagnostic::error(
+                        Some(instance.origin.clone()),
+                        format!("instance: {error}"),
+                    );
+                    diagnostic.hint = hint;
+                    diagnostics.push(diagnostic);
+                }
+            }
+        }
+    }
     if diagnostics.has_errors() {
         return Err(PlanFailure::Input(diagnostics.merged()));
     }
@@ -148,7 +177,7 @@ pub fn make_plan(
             .get(reference)
             .map(|value| zeroize::Zeroizing::new(value.expose().to_string()))
     };
-    let hosts = desired_hosts
+    let mut hosts: Vec<crate::plan::HostPlan> = desired_hosts
         .iter()
         .zip(&reads)
         .map(|(desired, read)| {
@@ -161,7 +190,19 @@ pub fn make_plan(
             })
         })
         .collect();
-    let plan = Plan {
+    if playbook.instance.is_some() {
+        for host in &mut hosts {
+            for warning in &mut host.warnings {
+                if warning.starts_with("key pair reset: validate this MID") {
+                    *warning = format!(
+                        "key pair reset: validate this MID on the instance (ecc_agent `{}`: Invalidate, then Validate; midfleet does not do it yet)",
+                        host.mid_name.as_deref().unwrap_or("?")
+                    );
+                }
+            }
+        }
+    }
+    let mut plan = Plan {
         format_version: FORMAT_VERSION,
         midfleet_version: env!("CARGO_PKG_VERSION").to_string(),
         created_at: crate::report::now_rfc3339(),
@@ -172,12 +213,18 @@ pub fn make_plan(
         rollout: RolloutSettings::new(&playbook.rollout, &playbook.health, playbook.restart),
         secrets: secret_infos,
         hosts,
+        instance: None,
         instance_changes: Vec::new(),
     };
     let timings = reads
         .iter()
         .filter_map(|read| Some((read.host.name.clone(), read.timings.clone()?)))
         .collect();
+    if let Some(instance) = &playbook.instance {
+        let (instance_plan, changes) = survey_instance(instance, &plan, &secrets, &literals);
+        plan.instance = Some(instance_plan);
+        plan.instance_changes = changes;
+    }
     Ok(Planned {
         plan,
         playbook,
@@ -185,4 +232,46 @@ pub fn make_plan(
         literals,
         timings,
     })
+}
+
+/// The instance part of a plan: its settings (references only), and what
+/// the instance says now about each new login and about `ensure_user`.
+fn survey_instance(
+    instance: &Instance,
+    plan: &Plan,
+    secrets: &BTreeMap<SecretRef, SecretValue>,
+    literals: &BTreeMap<(String, String), SecretValue>,
+) -> (InstancePlan, Vec<InstanceChange>) {
+    let mut instance_plan = InstancePlan {
+        url: instance.url.clone(),
+        user: match &instance.user {
+            InstanceUser::Name(name) => InstanceUserPlan::Name(name.clone()),
+            InstanceUser::Secret(reference) => InstanceUserPlan::Secret(reference.clone()),
+        },
+        password: instance.password.clone(),
+        ca_file: instance
+            .ca_file
+            .as_ref()
+            .map(|path| path.display().to_string()),
+        ensure_user: instance.ensure_user,
+        timeout: instance.timeout,
+        preflight: Vec::new(),
+        unchecked_hosts: Vec::new(),
+        retire_old_user: instance.retire_old_user,
+        error: None,
+    };
+    let values = Values { secrets, literals };
+    let (logins, unchecked) = preflight::logins(plan, &values);
+    instance_plan.unchecked_hosts = unchecked;
+    let mut changes = Vec::new();
+    if !logins.is_empty() {
+        match preflight::connect(&instance_plan, secrets) {
+            Ok((client, admin)) => {
+                changes = preflight::survey(&client, &admin, &mut instance_plan, &logins)
+            }
+            Err(message) => instance_plan.error = Some(message),
+        }
+    }
+    changes.extend(preflight::retirements(plan, instance.retire_old_user));
+    (instance_plan, changes)
 }

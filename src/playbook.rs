@@ -33,7 +33,64 @@ pub struct Playbook {
     pub restart: Restart,
     pub health: Health,
     pub rollout: Rollout,
+    /// The `instance:` section (`docs/instance.md`).
+    pub instance: Option<Instance>,
 }
+
+/// The `instance:` section: how to reach the instance, and what to do there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// The base URL, e.g. `https://acme.service-now.com`.
+    pub url: String,
+    /// The integration user allowed to manage users.
+    pub user: InstanceUser,
+    /// Its password: always a secret reference.
+    pub password: SecretRef,
+    /// A PEM file of CA certificates added to this machine's roots
+    /// (relative paths: to the playbook's folder).
+    pub ca_file: Option<PathBuf>,
+    /// Create the MID user and grant `mid_server` when missing.
+    pub ensure_user: bool,
+    /// Invalidate + Validate after a key pair reset (not implemented yet:
+    /// only `false` is accepted).
+    pub validate: Option<bool>,
+    pub retire_old_user: RetireOldUser,
+    /// Seconds per request to the instance.
+    pub timeout: u64,
+    /// Where the section starts.
+    pub origin: Origin,
+}
+
+/// The integration user's name: written out, or a secret reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceUser {
+    Name(String),
+    Secret(SecretRef),
+}
+
+/// What to do with the MID user a rotation moved away from, after the
+/// run, when nothing uses it any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetireOldUser {
+    #[default]
+    Keep,
+    Lock,
+    Deactivate,
+}
+
+const INSTANCE_KEYS: [&str; 8] = [
+    "url",
+    "user",
+    "password",
+    "ca_file",
+    "ensure_user",
+    "validate",
+    "retire_old_user",
+    "timeout",
+];
+/// Seconds per request to the instance, by default.
+pub const DEFAULT_INSTANCE_TIMEOUT: u64 = 30;
 
 /// `name: value` under `set:`.
 #[derive(Debug, Clone)]
@@ -225,6 +282,7 @@ impl Reader<'_> {
             timeout: DEFAULT_HEALTH_TIMEOUT,
         };
         let mut rollout = Rollout::default();
+        let mut instance = None;
         for (key, value) in entries {
             match key.text().unwrap_or_default() {
                 "name" => name = self.string(value, "name").map(str::to_string),
@@ -244,12 +302,7 @@ impl Reader<'_> {
                 },
                 "health" => health = self.health(value),
                 "rollout" => rollout = self.rollout(value),
-                "instance" => {
-                    self.error(key, "the `instance:` section is not supported by this version of midfleet")
-                        .hint = Some(
-                        "remove it for now and create the user and validate the MIDs on the instance by hand".into(),
-                    );
-                }
+                "instance" => instance = self.instance(value),
                 other => {
                     let hint =
                         did_you_mean(other, KEYS).map(|close| format!("did you mean `{close}`?"));
@@ -282,7 +335,181 @@ impl Reader<'_> {
             restart,
             health,
             rollout,
+            instance,
         })
+    }
+
+    fn boolean(&mut self, node: &Node, what: &str) -> Option<bool> {
+        match node.typed() {
+            Some(Scalar::Bool(flag)) => Some(flag),
+            _ => {
+                self.error(
+                    node,
+                    format!("`{what}` must be true or false, not {}", node.describe()),
+                );
+                None
+            }
+        }
+    }
+
+    /// A `{ secret: REF }` that needs no template: the instance section is
+    /// the same for every host.
+    fn instance_secret(&mut self, name: &str, node: &Node) -> Option<SecretRef> {
+        let text = self.secret(name, node)?;
+        if Templates::is_template(&text) {
+            let at = node
+                .as_mapping()
+                .and_then(|entries| entries.first())
+                .map_or(node, |(_, value)| value);
+            self.error(at, format!("`{name}`: the instance section is the same for every host, so its secret reference cannot be a template"));
+            return None;
+        }
+        text.parse().ok()
+    }
+
+    fn instance(&mut self, node: &Node) -> Option<Instance> {
+        let Some(entries) = node.as_mapping() else {
+            self.error(
+                node,
+                format!(
+                    "`instance` must be a mapping (url, user, password, …), not {}",
+                    node.describe()
+                ),
+            );
+            return None;
+        };
+        let mut url = None;
+        let mut user = None;
+        let mut password = None;
+        let mut ca_file = None;
+        let mut ensure_user = false;
+        let mut validate = None;
+        let mut retire_old_user = RetireOldUser::Keep;
+        let mut timeout = DEFAULT_INSTANCE_TIMEOUT;
+        let mut problems = false;
+        for (key, value) in entries {
+            match key.text().unwrap_or_default() {
+                "url" => {
+                    match self.string(value, "instance.url") {
+                        Some(text) => match instance_url_problem(text) {
+                            None => {
+                                if text.starts_with("http://") {
+                                    self.diagnostics.push(
+                                    Diagnostic::warning(
+                                        Some(self.origin(value)),
+                                        "`instance.url` is plain http: the integration user's and the MID users' passwords would cross the network in clear",
+                                    )
+                                    .with_hint("use https:// (a private CA goes in `ca_file`)"),
+                                );
+                                }
+                                url = Some(text.trim_end_matches('/').to_string());
+                            }
+                            Some(reason) => {
+                                self.error(value, format!("`instance.url`: {reason}")).hint =
+                                Some("write the instance's base URL, e.g. https://acme.service-now.com".into());
+                                problems = true;
+                            }
+                        },
+                        None => problems = true,
+                    }
+                }
+                "user" => {
+                    user = if value.as_mapping().is_some() {
+                        self.instance_secret("instance.user", value)
+                            .map(InstanceUser::Secret)
+                    } else {
+                        self.string(value, "instance.user")
+                            .filter(|name| !name.trim().is_empty())
+                            .map(|name| InstanceUser::Name(name.to_string()))
+                    };
+                    problems |= user.is_none();
+                }
+                "password" => {
+                    if value.as_mapping().is_some() {
+                        password = self.instance_secret("instance.password", value);
+                    } else {
+                        self.error(value, "`instance.password` must be a secret reference").hint = Some(
+                            "write `password: { secret: \"env:NAME\" }` (or file:, command:, prompt:)".into(),
+                        );
+                    }
+                    problems |= password.is_none();
+                }
+                "ca_file" => match self.string(value, "instance.ca_file") {
+                    Some(text) if !text.is_empty() => {
+                        let path = PathBuf::from(text);
+                        ca_file = Some(if path.is_relative() {
+                            self.path.parent().unwrap_or(Path::new(".")).join(path)
+                        } else {
+                            path
+                        });
+                    }
+                    _ => problems = true,
+                },
+                "ensure_user" => match self.boolean(value, "instance.ensure_user") {
+                    Some(flag) => ensure_user = flag,
+                    None => problems = true,
+                },
+                "validate" => match self.boolean(value, "instance.validate") {
+                    Some(true) => {
+                        self.error(value, "`instance.validate: true` is not implemented yet: midfleet cannot Invalidate and Validate MIDs on the instance").hint =
+                            Some("set `validate: false` (or remove it) and validate each MID whose key pair was reset on the instance by hand; the results say which".into());
+                        problems = true;
+                    }
+                    Some(false) => validate = Some(false),
+                    None => problems = true,
+                },
+                "retire_old_user" => match value.text() {
+                    Some("keep") => retire_old_user = RetireOldUser::Keep,
+                    Some("lock") => retire_old_user = RetireOldUser::Lock,
+                    Some("deactivate") => retire_old_user = RetireOldUser::Deactivate,
+                    _ => {
+                        self.error(
+                            value,
+                            "`instance.retire_old_user` is `keep`, `lock` or `deactivate`",
+                        );
+                        problems = true;
+                    }
+                },
+                "timeout" => match self.seconds(value, "instance.timeout", 600) {
+                    Some(seconds) => timeout = seconds,
+                    None => problems = true,
+                },
+                other => {
+                    let hint = did_you_mean(other, INSTANCE_KEYS).map_or_else(
+                        || format!("`instance` takes {}", INSTANCE_KEYS.join(", ")),
+                        |close| format!("did you mean `{close}`?"),
+                    );
+                    self.error(key, format!("unknown key `instance.{other}`"))
+                        .hint = Some(hint);
+                    problems = true;
+                }
+            }
+        }
+        for (present, name) in [
+            (url.is_some(), "url"),
+            (user.is_some(), "user"),
+            (password.is_some(), "password"),
+        ] {
+            let given = entries.iter().any(|(key, _)| key.text() == Some(name));
+            if !present && !given {
+                self.error(node, format!("the `instance` section has no `{name}`")).hint = Some(
+                    "`instance` needs url, user (the integration user) and password: { secret: REF }".into(),
+                );
+                problems = true;
+            }
+        }
+        Some(Instance {
+            url: url?,
+            user: user?,
+            password: password?,
+            ca_file,
+            ensure_user,
+            validate,
+            retire_old_user,
+            timeout,
+            origin: self.origin(node),
+        })
+        .filter(|_| !problems)
     }
 
     fn string<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n str> {
@@ -629,6 +856,26 @@ impl Reader<'_> {
     }
 }
 
+/// Why `url` cannot be an instance's base URL, if it cannot.
+fn instance_url_problem(url: &str) -> Option<&'static str> {
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return Some("it must start with https:// (or http:// for a test instance)");
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() {
+        Some("it has no host")
+    } else if authority.contains('@') {
+        Some("it must not hold credentials; use `user` and `password`")
+    } else if url.contains(['?', '#', ' ']) || url.chars().any(char::is_control) {
+        Some("it must be a base URL, without query, fragment or spaces")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -650,6 +897,62 @@ mod tests {
                 .any(|message| message.contains("cannot come from a secret reference")),
             "{messages:?}"
         );
+    }
+
+    fn load_text(text: &str) -> (Option<Playbook>, Vec<String>) {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("p.yml");
+        std::fs::write(&path, text).unwrap();
+        let (playbook, diagnostics) = Playbook::load(&path);
+        let messages = diagnostics.iter().map(ToString::to_string).collect();
+        (playbook, messages)
+    }
+
+    #[test]
+    fn the_instance_section_is_read_with_its_defaults() {
+        let (playbook, messages) = load_text(
+            "hosts: all\nset: { a: b }\ninstance:\n  url: https://acme.service-now.com/\n  user: midfleet_admin\n  \
+             password: { secret: \"env:ADMIN_PW\" }\n  ca_file: ca.pem\n  ensure_user: true\n  retire_old_user: lock\n",
+        );
+        let instance = playbook.unwrap().instance.unwrap();
+        assert_eq!(instance.url, "https://acme.service-now.com");
+        assert_eq!(instance.user, InstanceUser::Name("midfleet_admin".into()));
+        assert_eq!(instance.password, SecretRef::Env("ADMIN_PW".into()));
+        assert!(instance.ca_file.unwrap().ends_with("ca.pem"));
+        assert!(instance.ensure_user);
+        assert_eq!(instance.retire_old_user, RetireOldUser::Lock);
+        assert_eq!(instance.timeout, DEFAULT_INSTANCE_TIMEOUT);
+        assert!(messages.is_empty(), "{messages:?}");
+    }
+
+    #[test]
+    fn instance_problems_are_found_with_their_line() {
+        let base = "hosts: all\nset: { a: b }\ninstance:\n  url: https://x.service-now.com\n  user: admin\n";
+        let password = "  password: { secret: \"env:P\" }\n";
+        let cases = [
+            (format!("{base}  password: hunter2\n"), "p.yml:6:13", "must be a secret reference"),
+            (format!("{base}{password}  validate: true\n"), "p.yml:7:13", "`instance.validate: true` is not implemented yet"),
+            (format!("{base}{password}  retire_old_user: delete\n"), "p.yml:7:20", "`keep`, `lock` or `deactivate`"),
+            (format!("{base}{password}  ensure_users: true\n"), "p.yml:7:3", "unknown key `instance.ensure_users`"),
+            (format!("{base}{password}  ensure_user: maybe\n"), "p.yml:7:16", "must be true or false"),
+            (format!("{base}  password: {{ secret: \"env:P_{{{{ mid_name }}}}\" }}\n"), "p.yml:6:23", "cannot be a template"),
+            ("hosts: all\ninstance:\n  user: admin\n  password: { secret: \"env:P\" }\n".to_string(), "p.yml:3:3", "has no `url`"),
+            ("hosts: all\ninstance:\n  url: acme.service-now.com\n  user: a\n  password: { secret: \"env:P\" }\n".to_string(), "p.yml:3:8", "must start with https://"),
+            ("hosts: all\ninstance:\n  url: https://u:p@acme\n  user: a\n  password: { secret: \"env:P\" }\n".to_string(), "p.yml:3:8", "must not hold credentials"),
+        ];
+        for (text, at, expected) in cases {
+            let (playbook, messages) = load_text(&text);
+            assert!(
+                messages
+                    .iter()
+                    .any(|message| message.contains(at) && message.contains(expected)),
+                "{expected} at {at}: {messages:?}"
+            );
+            assert!(
+                playbook.is_none_or(|playbook| playbook.instance.is_none()),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -113,11 +113,19 @@ pub struct Values<'a> {
     pub literals: &'a BTreeMap<(String, String), SecretValue>,
 }
 
+/// A check made after a host's transaction ended `applied` (the
+/// instance's `ecc_agent` record, `docs/instance.md`): warnings to add to
+/// the result, or why the host failed — then it is rolled back.
+pub type AfterApply =
+    std::sync::Arc<dyn Fn(&HostPlan) -> Result<Vec<String>, String> + Send + Sync>;
+
 /// Settings of one apply run.
 pub struct ApplySettings {
     pub run: String,
     pub forks: usize,
     pub health_timeout: u64,
+    /// Health beyond the host: see [`AfterApply`].
+    pub after_apply: Option<AfterApply>,
 }
 
 /// A new run id: sortable by time, unique enough (`20261127T114500Z-1a2b3c`).
@@ -148,10 +156,83 @@ pub fn apply(
         let started = Instant::now();
         reporter.host_step(&host.host, "connecting");
         let mut result = run_host(host, values, transport, settings, reporter);
+        if let (Outcome::Applied, Some(check)) = (result.result, &settings.after_apply) {
+            reporter.host_step(&host.host, "waiting for the instance");
+            match check(host) {
+                Ok(warnings) => result.warnings.extend(warnings),
+                Err(reason) => {
+                    result = roll_back_after(host, result, &reason, transport, settings, reporter)
+                }
+            }
+        }
         result.seconds = started.elapsed().as_secs_f64();
         reporter.host_done(&host.host, result.result.is_success(), &summary(&result));
         result
     })
+}
+
+/// Puts back the files `applied` replaced, because a check after the
+/// transaction failed for `reason`: the host's newest backup (the one this
+/// run made) is restored, restarted and checked, as `midfleet rollback`
+/// does, under a run of its own.
+fn roll_back_after(
+    host: &HostPlan,
+    applied: HostResult,
+    reason: &str,
+    transport: &Transport,
+    settings: &ApplySettings,
+    reporter: &dyn Reporter,
+) -> HostResult {
+    reporter.host_step(&host.host, "rolling back");
+    let mut result = applied;
+    let pair = (host_for_facts(host), host.connection.clone());
+    let read = crate::gather::gather(transport, vec![pair], 1, reporter)
+        .ok()
+        .and_then(|reads| reads.into_iter().next());
+    let restore = match read.as_ref().map(rollback_plan) {
+        Some(restore) if restore.status == crate::plan::HostStatus::Change => restore,
+        other => {
+            let why = other
+                .and_then(|restore| restore.error)
+                .unwrap_or_else(|| "the host could not be read again".into());
+            result.result = Outcome::Failed;
+            result.message = Some(format!("{reason}; not rolled back: {why}"));
+            return result;
+        }
+    };
+    let rollback_settings = ApplySettings {
+        run: new_run_id(),
+        forks: 1,
+        health_timeout: settings.health_timeout,
+        after_apply: None,
+    };
+    let empty = BTreeMap::new();
+    let literals = BTreeMap::new();
+    let restored = run_host(
+        &restore,
+        &Values {
+            secrets: &empty,
+            literals: &literals,
+        },
+        transport,
+        &rollback_settings,
+        reporter,
+    );
+    if restored.result == Outcome::Applied {
+        result.result = Outcome::RolledBack;
+        result.message = Some(format!(
+            "{reason}; rolled back: the previous files are back and the MID runs on them"
+        ));
+    } else {
+        result.result = Outcome::Failed;
+        result.message = Some(format!(
+            "{reason}; the rollback failed too: {}",
+            restored
+                .message
+                .unwrap_or_else(|| restored.result.as_str().into())
+        ));
+    }
+    result
 }
 
 fn summary(result: &HostResult) -> String {

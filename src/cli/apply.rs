@@ -10,8 +10,10 @@ use super::console::Console;
 use super::exit::{Exit, Failure};
 use super::progress::Progress;
 use crate::apply::{apply, local_user, new_run_id, ApplySettings, HostResult, Outcome, Values};
+use crate::instance::preflight;
 use crate::plan::{Plan, FORMAT_VERSION};
 use crate::planning::PlanRequest;
+use crate::playbook::RetireOldUser;
 use crate::report::{audit, render_table};
 use crate::secret::{SecretRef, SecretResolver, SecretValue};
 
@@ -62,8 +64,21 @@ struct AuditHost<'a> {
 #[derive(Serialize)]
 struct Report<'a> {
     run: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instance: Option<InstanceReport>,
     results: &'a [HostResult],
     interrupted: bool,
+}
+
+/// What was done on the instance before the hosts.
+#[derive(Serialize)]
+struct InstanceReport {
+    changes: Vec<crate::plan::InstanceChange>,
+    /// The new MID users whose login the instance accepted.
+    logins_accepted: Vec<String>,
+    /// After the run: the old users locked, deactivated or kept.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    retired: Vec<preflight::Retired>,
 }
 
 pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
@@ -105,14 +120,48 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
         OutputFormat::Human => console.data(&shown),
         OutputFormat::Json => eprint!("{shown}"),
     }
+    if plan.instance_failed() && plan.has_changes() {
+        return Err(Failure::failed(
+            "the instance preflight failed (shown above); no host was touched",
+        )
+        .with_hint(
+            "fix the new credentials (or the instance section) and run again; nothing was changed",
+        ));
+    }
     if !plan.has_changes() {
         eprintln!("Nothing to apply.");
     } else if !confirm(arguments.yes, plan.changing().count())? {
         eprintln!("Apply cancelled; nothing was changed.");
         return Ok(Exit::Failed);
     }
+    let mut instance = match &plan.instance {
+        Some(instance) if plan.has_changes() => Some(prepare_instance(
+            console,
+            instance,
+            &plan,
+            &Values {
+                secrets: &secrets,
+                literals: &literals,
+            },
+        )?),
+        _ => None,
+    };
     let run = new_run_id();
     let health_timeout = plan.rollout.health_timeout;
+    // With an instance section, health also waits for each MID's
+    // ecc_agent record to be Up as its new user.
+    let after_apply: Option<crate::apply::AfterApply> = match &plan.instance {
+        Some(section) if plan.has_changes() => {
+            let (client, admin) = preflight::connect(section, &secrets).map_err(|message| {
+                Failure::failed(format!("instance: {message}; no host was touched"))
+            })?;
+            let timeout = std::time::Duration::from_secs(health_timeout);
+            Some(std::sync::Arc::new(move |host: &crate::plan::HostPlan| {
+                preflight::wait_up(&client, &admin, host, timeout)
+            }))
+        }
+        _ => None,
+    };
     catch_interrupt();
     let progress = Progress::new("apply", plan.changing().count());
     let mut results = apply(
@@ -126,12 +175,59 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
             run: run.clone(),
             forks,
             health_timeout,
+            after_apply,
         },
         &progress,
         &INTERRUPTED,
     );
     progress.finish();
     let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+    let mut retire_failed = false;
+    if let (Some(section), Some(report)) = (&plan.instance, instance.as_mut()) {
+        if section.retire_old_user != RetireOldUser::Keep && !interrupted {
+            let applied = |host: &str| {
+                results
+                    .iter()
+                    .any(|result| result.host == host && result.result == Outcome::Applied)
+            };
+            report.retired = match preflight::connect(section, &secrets) {
+                Ok((client, admin)) => {
+                    preflight::retire(&client, &admin, &plan, &applied, section.retire_old_user)
+                }
+                Err(message) => preflight::old_users(&plan)
+                    .into_iter()
+                    .map(|user| preflight::Retired {
+                        user,
+                        outcome: "failed",
+                        reason: Some(message.clone()),
+                    })
+                    .collect(),
+            };
+            for retired in &report.retired {
+                let reason = retired
+                    .reason
+                    .as_deref()
+                    .map(|reason| format!(": {reason}"))
+                    .unwrap_or_default();
+                match retired.outcome {
+                    "locked" | "deactivated" => {
+                        eprintln!("instance: old user {} {}", retired.user, retired.outcome)
+                    }
+                    "failed" => {
+                        retire_failed = true;
+                        console.warning(&format!(
+                            "instance: could not retire the old user {}{reason}",
+                            retired.user
+                        ));
+                    }
+                    _ => console.warning(&format!(
+                        "instance: the old user {} is kept{reason}; retire it by hand once nothing uses it",
+                        retired.user
+                    )),
+                }
+            }
+        }
+    }
     let record = AuditRecord {
         time: crate::report::now_rfc3339(),
         user: local_user(),
@@ -156,6 +252,7 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
         OutputFormat::Json => {
             let json = serde_json::to_string_pretty(&Report {
                 run: &run,
+                instance,
                 results: &results,
                 interrupted,
             })
@@ -179,7 +276,7 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
         eprint!("{}", crate::report::render_timings(&rows));
     }
     let all_good = results.iter().all(|result| result.result.is_success());
-    Ok(if all_good && !interrupted {
+    Ok(if all_good && !interrupted && !retire_failed {
         Exit::Success
     } else {
         Exit::Failed
@@ -231,6 +328,76 @@ pub fn human_results(run: &str, results: &[HostResult], interrupted: bool) -> St
         text.push_str("Interrupted: hosts not started were skipped; running transactions finished on their hosts.\n");
     }
     text
+}
+
+/// The instance steps before any host (`docs/instance.md`): with
+/// `ensure_user`, missing users created and `mid_server` granted; then
+/// every new login checked. A failure stops the run: no host is touched.
+fn prepare_instance(
+    console: &Console,
+    instance: &crate::plan::InstancePlan,
+    plan: &Plan,
+    values: &Values<'_>,
+) -> Result<InstanceReport, Failure> {
+    let (logins, unchecked) = preflight::logins(plan, values);
+    if !unchecked.is_empty() {
+        console.warning(&format!(
+            "instance: the new login of {} cannot be checked: the plan does not write its password",
+            unchecked.join(", ")
+        ));
+    }
+    if logins.is_empty() {
+        return Ok(InstanceReport {
+            changes: Vec::new(),
+            logins_accepted: Vec::new(),
+            retired: Vec::new(),
+        });
+    }
+    let (client, admin) = preflight::connect(instance, values.secrets)
+        .map_err(|message| Failure::failed(format!("instance: {message}; no host was touched")))?;
+    match preflight::prepare(&client, &admin, instance.ensure_user, &logins) {
+        Ok(prepared) => {
+            for change in &prepared.changes {
+                eprintln!(
+                    "instance: {} {}{}",
+                    change.action,
+                    change.user,
+                    change
+                        .role
+                        .as_deref()
+                        .map(|role| format!(" {role}"))
+                        .unwrap_or_default()
+                );
+            }
+            for user in &prepared.accepted {
+                eprintln!("instance: the new login of {user} is accepted");
+            }
+            Ok(InstanceReport {
+                changes: prepared.changes,
+                logins_accepted: prepared.accepted,
+                retired: Vec::new(),
+            })
+        }
+        Err(failure) => {
+            let mut message = format!(
+                "instance preflight: {} (for {}); no host was touched",
+                failure.message,
+                failure.hosts.join(", ")
+            );
+            if !failure.changes.is_empty() {
+                let done: Vec<String> = failure
+                    .changes
+                    .iter()
+                    .map(|change| format!("{} {}", change.action, change.user))
+                    .collect();
+                message.push_str(&format!(
+                    "; already done on the instance: {}",
+                    done.join(", ")
+                ));
+            }
+            Err(Failure::failed(message).with_optional_hint(failure.hint))
+        }
+    }
 }
 
 /// Asks on the terminal; without one, `--yes` is required.

@@ -56,6 +56,7 @@ pub fn rollback(console: &Console, arguments: &RollbackArgs) -> Result<Exit, Fai
         },
         secrets: Vec::new(),
         hosts: reads.iter().map(rollback_plan).collect(),
+        instance: None,
         instance_changes: Vec::new(),
     };
     let shown = super::plan::human(console, &plan);
@@ -90,6 +91,7 @@ pub fn rollback(console: &Console, arguments: &RollbackArgs) -> Result<Exit, Fai
             run: run.clone(),
             forks,
             health_timeout: arguments.health_timeout,
+            after_apply: None,
         },
         &progress,
         &super::apply::INTERRUPTED,

@@ -80,6 +80,9 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
         .get(names::USERNAME)
         .map(|parameter| parameter.value().to_string());
     plan.expect_user = plan.current_user.clone();
+    plan.mid_name = document
+        .get("name")
+        .map(|parameter| parameter.value().to_string());
 
     let mut username_changes = false;
     // Sensitive values the MID already encrypted as desired: kept, unless

@@ -13,7 +13,7 @@ pub mod render;
 use serde::{Deserialize, Serialize};
 
 use crate::inventory::ServiceSpec;
-use crate::playbook::{Health, Restart, Rollout};
+use crate::playbook::{Health, Restart, RetireOldUser, Rollout};
 use crate::secret::SecretRef;
 use crate::state::SaltedHash;
 use crate::transport::Endpoint;
@@ -37,8 +37,82 @@ pub struct Plan {
     /// it resolved to (so `apply --plan` can refuse a changed secret).
     pub secrets: Vec<SecretInfo>,
     pub hosts: Vec<HostPlan>,
-    /// Instance-side changes (the `instance:` section is not supported yet).
-    pub instance_changes: Vec<String>,
+    /// The `instance:` section, when the playbook has one.
+    #[serde(default)]
+    pub instance: Option<InstancePlan>,
+    /// Instance-side changes: `instance.ensure_user`'s, made before any
+    /// host is touched; `instance.retire_old_user`'s, after the run.
+    #[serde(default)]
+    pub instance_changes: Vec<InstanceChange>,
+}
+
+/// The `instance:` section as the plan applies it: references, never
+/// values.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstancePlan {
+    pub url: String,
+    pub user: InstanceUserPlan,
+    pub password: SecretRef,
+    pub ca_file: Option<String>,
+    pub ensure_user: bool,
+    /// Seconds per request.
+    pub timeout: u64,
+    /// Each distinct new MID user and password, logged in with before any
+    /// host is touched.
+    pub preflight: Vec<PreflightLogin>,
+    /// Changing hosts whose new credentials cannot be checked (their
+    /// password is not written by this plan).
+    pub unchecked_hosts: Vec<String>,
+    /// After the run: lock or deactivate the users the hosts moved away
+    /// from, when nothing uses them any more.
+    #[serde(default)]
+    pub retire_old_user: RetireOldUser,
+    /// Why the instance could not be asked when planning.
+    pub error: Option<String>,
+}
+
+/// The integration user: its name, or the reference it comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceUserPlan {
+    Name(String),
+    Secret(SecretRef),
+}
+
+/// One new MID login and what the instance said to it when planning.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PreflightLogin {
+    pub user: String,
+    pub hosts: Vec<String>,
+    pub status: LoginStatus,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginStatus {
+    /// The instance accepted the user and password.
+    Accepted,
+    /// The instance refused them (401): applying would stop here.
+    Refused,
+    /// The user does not exist yet; `ensure_user` creates it first.
+    AfterCreation,
+    /// The instance could not be asked.
+    Error,
+}
+
+/// One change on the instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceChange {
+    /// `create_user`, `set_password`, `grant_role`; after the run
+    /// `lock_user` or `deactivate_user`.
+    pub action: String,
+    /// The Table API table written.
+    pub table: String,
+    pub user: String,
+    pub role: Option<String>,
+    /// For people: what exactly is written.
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,6 +176,9 @@ pub struct HostPlan {
     pub expect_user: Option<String>,
     /// The user it logs in as now (expected after a rollback).
     pub current_user: Option<String>,
+    /// The MID's `name` parameter: its `ecc_agent` record on the instance.
+    #[serde(default)]
+    pub mid_name: Option<String>,
     /// What to write: parameters and where their values come from.
     pub operations: Vec<PlannedOperation>,
     pub error: Option<String>,
@@ -179,6 +256,7 @@ impl HostPlan {
             key_pair_reset: false,
             expect_user: None,
             current_user: None,
+            mid_name: None,
             operations: Vec::new(),
             error: None,
             warnings: Vec::new(),
@@ -203,5 +281,18 @@ impl Plan {
         self.hosts
             .iter()
             .any(|host| host.status == HostStatus::Error)
+            || self.instance_failed()
+    }
+
+    /// The instance could not be asked, or refused a new login: applying
+    /// would stop before touching any host.
+    pub fn instance_failed(&self) -> bool {
+        self.instance.as_ref().is_some_and(|instance| {
+            instance.error.is_some()
+                || instance
+                    .preflight
+                    .iter()
+                    .any(|login| matches!(login.status, LoginStatus::Refused | LoginStatus::Error))
+        })
     }
 }

@@ -1,6 +1,6 @@
 //! The plan for people: one block per host, Terraform-like.
 
-use super::{HostStatus, Plan};
+use super::{HostStatus, LoginStatus, Plan};
 
 /// Styles the caller's terminal supports (identity when colour is off).
 pub struct Paint<'a> {
@@ -91,6 +91,9 @@ pub fn render(plan: &Plan, verbose: bool, paint: &Paint<'_>) -> String {
             }
         }
     }
+    if let Some(instance) = &plan.instance {
+        text.push_str(&instance_block(plan, instance, paint));
+    }
     let count = |status| {
         plan.hosts
             .iter()
@@ -111,5 +114,91 @@ pub fn render(plan: &Plan, verbose: bool, paint: &Paint<'_>) -> String {
             "s"
         }
     ));
+    if let Some(instance) = &plan.instance {
+        let refused = instance
+            .preflight
+            .iter()
+            .filter(|login| matches!(login.status, LoginStatus::Refused | LoginStatus::Error))
+            .count();
+        text.push_str(&format!(
+            "Instance: {} change{}, {} new login{} to check before any host{}.\n",
+            plan.instance_changes.len(),
+            if plan.instance_changes.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            instance.preflight.len(),
+            if instance.preflight.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            if refused > 0 || instance.error.is_some() {
+                " (failing now: apply would stop before any host)"
+            } else {
+                ""
+            }
+        ));
+    }
+    text
+}
+
+/// The instance's block: its changes, then each new login's status.
+fn instance_block(plan: &Plan, instance: &super::InstancePlan, paint: &Paint<'_>) -> String {
+    let mut text = format!(
+        "  {} instance {}\n",
+        (paint.change)("~"),
+        (paint.bold)(&instance.url)
+    );
+    for change in &plan.instance_changes {
+        let what = match (change.action.as_str(), &change.role) {
+            ("grant_role", Some(role)) => format!("grant_role {role} to {}", change.user),
+            ("set_password", _) => format!("set_password {} = (sensitive)", change.user),
+            (action, _) => format!("{action} {}", change.user),
+        };
+        let detail = change
+            .detail
+            .as_deref()
+            .filter(|_| change.action != "set_password")
+            .map(|detail| format!("   # {}: {detail}", change.table))
+            .unwrap_or_else(|| format!("   # {}", change.table));
+        text.push_str(&format!("      {} {what}{detail}\n", (paint.add)("+")));
+    }
+    for login in &instance.preflight {
+        let hosts = if login.hosts.len() <= 3 {
+            login.hosts.join(", ")
+        } else {
+            format!("{} hosts", login.hosts.len())
+        };
+        let (mark, status) = match login.status {
+            LoginStatus::Accepted => ("=".to_string(), "accepted".to_string()),
+            LoginStatus::AfterCreation => (
+                "=".to_string(),
+                "checked after the user is created".to_string(),
+            ),
+            LoginStatus::Refused | LoginStatus::Error => (
+                (paint.error)("!"),
+                (paint.error)(login.message.as_deref().unwrap_or("failed")),
+            ),
+        };
+        text.push_str(&format!(
+            "      {mark} login {} ({hosts}): {status}\n",
+            login.user
+        ));
+    }
+    if let Some(error) = &instance.error {
+        text.push_str(&format!(
+            "      {} {}\n",
+            (paint.error)("!"),
+            (paint.error)(&format!("error: {error}"))
+        ));
+    }
+    if !instance.unchecked_hosts.is_empty() {
+        text.push_str(&format!(
+            "      warning: the new login of {} cannot be checked: the plan does not write its password\n",
+            instance.unchecked_hosts.join(", ")
+        ));
+    }
     text
 }

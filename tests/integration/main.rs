@@ -5,6 +5,9 @@ mod apply;
 mod edit;
 mod faults;
 mod hostile;
+mod instance;
+#[path = "../support/instancesim.rs"]
+mod instancesim;
 mod inventory;
 mod lab;
 mod steps;

@@ -67,9 +67,9 @@ fn run_until_stopped(agent_dir: &Path, logs: &Logs) -> u8 {
         logs.wrapper("ERROR", WRAPPER, "JVM exited unexpectedly.");
         return 1;
     }
-    let interrupt = match start(agent_dir, &knobs, logs, &watch) {
-        Ok(()) => watch.wait(),
-        Err(Stop::Interrupted(interrupt)) => interrupt,
+    let (interrupt, registration) = match start(agent_dir, &knobs, logs, &watch) {
+        Ok(registration) => (watch.wait(), registration),
+        Err(Stop::Interrupted(interrupt)) => (interrupt, None),
         Err(Stop::Failed(message)) => {
             logs.agent(STARTUP, &format!("SEVERE *** ERROR *** {message}"));
             logs.wrapper("INFO", JVM, &format!("*** ERROR *** {message}"));
@@ -78,6 +78,9 @@ fn run_until_stopped(agent_dir: &Path, logs: &Logs) -> u8 {
         }
     };
     logs.agent(MID_SERVER, "MID Server stopping");
+    if let Some(registration) = &registration {
+        report(registration, "Down", logs);
+    }
     logs.wrapper("STATUS", WRAPPER, &interrupt.to_string());
     logs.wrapper("STATUS", WRAPPER, "<-- Wrapper Stopped");
     0
@@ -89,8 +92,32 @@ enum Stop {
     Failed(String),
 }
 
-/// The start-up sequence, up to `MID Server started`.
-fn start(agent_dir: &Path, knobs: &Knobs, logs: &Logs, watch: &Watch) -> Result<(), Stop> {
+/// Updates the MID's `ecc_agent` record on the emulated instance; a
+/// failure is logged, as a real MID's would be, and changes nothing else.
+fn report(registration: &instance::Registration, status: &str, logs: &Logs) {
+    match instance::report(registration, status) {
+        Ok(()) => logs.agent(
+            MID_SERVER,
+            &format!("ecc_agent {} is {status}", registration.name),
+        ),
+        Err(error) => logs.agent(
+            MID_SERVER,
+            &format!(
+                "WARNING Unable to update ecc_agent {}: {error}",
+                registration.name
+            ),
+        ),
+    }
+}
+
+/// The start-up sequence, up to `MID Server started`; with the
+/// `instance_url` knob, the MID's record on the instance, reported Up.
+fn start(
+    agent_dir: &Path,
+    knobs: &Knobs,
+    logs: &Logs,
+    watch: &Watch,
+) -> Result<Option<instance::Registration>, Stop> {
     logs.agent(STARTUP, "Starting MID Server");
     match knobs.logs_at_start {
         LogsAtStart::Keep => {}
@@ -128,6 +155,7 @@ fn start(agent_dir: &Path, knobs: &Knobs, logs: &Logs, watch: &Watch) -> Result<
     };
 
     let secrets = unsecure(&config, &key)?;
+    let mut registration = None;
     if let Some(user) = config.get(names::USERNAME) {
         let password = match config.get(names::PASSWORD) {
             Some(parameter) => secrets
@@ -140,6 +168,19 @@ fn start(agent_dir: &Path, knobs: &Knobs, logs: &Logs, watch: &Watch) -> Result<
             None => Zeroizing::new(String::new()),
         };
         log_in(user.value(), &password, knobs, logs, watch)?;
+        registration = knobs
+            .instance_url
+            .as_ref()
+            .map(|url| instance::Registration {
+                url: url.clone(),
+                ca_file: knobs.instance_ca.clone(),
+                user: user.value().to_string(),
+                password: password.clone(),
+                name: config
+                    .get("name")
+                    .map_or("", |parameter| parameter.value())
+                    .to_string(),
+            });
     } else {
         logs.agent(
             STARTUP,
@@ -200,7 +241,10 @@ fn start(agent_dir: &Path, knobs: &Knobs, logs: &Logs, watch: &Watch) -> Result<
         &format!("Successfully connected to instance: {url}"),
     );
     logs.agent(STARTUP, "MID Server started");
-    Ok(())
+    if let Some(registration) = &registration {
+        report(registration, "Up", logs);
+    }
+    Ok(registration)
 }
 
 fn parser_error(error: &ReadError) -> String {
@@ -269,7 +313,11 @@ fn log_in(
         &format!("Setting basic authentication with user {user}"),
     );
     loop {
-        match instance::accepts(knobs.instance.as_deref(), user, password) {
+        let accepted = match &knobs.instance_url {
+            Some(url) => instance::accepts_url(url, knobs.instance_ca.as_deref(), user, password),
+            None => instance::accepts(knobs.instance.as_deref(), user, password),
+        };
+        match accepted {
             Ok(true) => return Ok(()),
             Ok(false) => logs.agent(
                 STARTUP,
@@ -277,7 +325,7 @@ fn log_in(
             ),
             Err(error) => logs.agent(
                 STARTUP,
-                &format!("SEVERE Unable to reach the ServiceNow instance (lab credential store: {error})"),
+                &format!("SEVERE Unable to reach the ServiceNow instance (lab: {error})"),
             ),
         }
         if let Some(interrupt) = watch.sleep(LOGIN_RETRY) {

@@ -1,7 +1,8 @@
 //! The lab's stand-in for the instance's login check: a credential store
 //! file with one `user:<sha256 hex of "user:password">` line per user that
 //! can log in. Read at every attempt, so the lab can change a password
-//! "on the instance" while MIDs keep retrying.
+//! "on the instance" while MIDs keep retrying. Or, with the `instance_url`
+//! knob, an emulated instance (`midfleet-instancesim`) over HTTP.
 
 use std::fs;
 use std::io;
@@ -22,6 +23,81 @@ pub fn accepts(store: Option<&Path>, user: &str, password: &str) -> io::Result<b
     Ok(text
         .lines()
         .any(|line| line.trim().eq_ignore_ascii_case(&expected)))
+}
+
+/// Whether the emulated instance at `url` accepts `user` with `password`:
+/// the same login check midfleet's preflight makes (a GET of the user's
+/// own `sys_user` record), as a MID's first call would be.
+pub fn accepts_url(
+    url: &str,
+    ca_file: Option<&Path>,
+    user: &str,
+    password: &str,
+) -> io::Result<bool> {
+    use midfleet::instance::{table, Client, InstanceError, Settings};
+    let client = Client::new(url, ca_file, Settings::with_timeout(5)).map_err(io::Error::other)?;
+    let password = midfleet::secret::SecretValue::new(password.to_string());
+    match table::login_check(&client, user, &password) {
+        Ok(()) => Ok(true),
+        Err(InstanceError::Unauthorized { .. }) => Ok(false),
+        Err(error) => Err(io::Error::other(error.to_string())),
+    }
+}
+
+/// A MID's record on the emulated instance: what it reports as it goes
+/// Up and Down.
+pub struct Registration {
+    pub url: String,
+    pub ca_file: Option<std::path::PathBuf>,
+    pub user: String,
+    pub password: Zeroizing<String>,
+    /// The MID's `name` parameter.
+    pub name: String,
+}
+
+/// Creates or updates the MID's `ecc_agent` record with `status`, as the
+/// MID's user (which needs the `mid_server` role).
+pub fn report(registration: &Registration, status: &str) -> io::Result<()> {
+    use midfleet::instance::{table, Client, Credentials, Settings};
+    let client = Client::new(
+        &registration.url,
+        registration.ca_file.as_deref(),
+        Settings::with_timeout(5),
+    )
+    .map_err(io::Error::other)?;
+    let credentials = Credentials {
+        user: registration.user.clone(),
+        password: midfleet::secret::SecretValue::new(registration.password.to_string()),
+    };
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let body = serde_json::json!({
+        "name": registration.name,
+        "status": status,
+        "user_name": registration.user,
+        "host_name": host_name.trim(),
+    });
+    let found = table::query(
+        &client,
+        &credentials,
+        "ecc_agent",
+        &format!("name={}", registration.name),
+        &["sys_id"],
+        1,
+    )
+    .map_err(io::Error::other)?;
+    match found.first() {
+        Some(record) => table::update(
+            &client,
+            &credentials,
+            "ecc_agent",
+            table::field(record, "sys_id"),
+            &body,
+            false,
+        ),
+        None => table::insert(&client, &credentials, "ecc_agent", &body, false),
+    }
+    .map(|_| ())
+    .map_err(io::Error::other)
 }
 
 /// The store line that lets `user` log in with `password`.

@@ -6,6 +6,8 @@
 //! | key              | default | effect                                          |
 //! |------------------|---------|-------------------------------------------------|
 //! | `instance`       | none    | credential store file (relative: to mid_home); none = every login succeeds |
+//! | `instance_url`   | none    | log in against this emulated instance (`midfleet-instancesim`) instead of the credential store, and report the MID's `ecc_agent` record Up and Down there |
+//! | `instance_ca`    | none    | a PEM CA file trusted for an `https://` `instance_url` |
 //! | `start_delay_ms` | 200     | time before the MID writes its first log line   |
 //! | `die_at_start`   | false   | the JVM exits 1 after the delay, no agent log   |
 //! | `die_at_start_if_user` | none | as `die_at_start`, only while config.xml names this instance user (a start that fails with the new config only) |
@@ -21,6 +23,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Knobs {
     pub instance: Option<PathBuf>,
+    pub instance_url: Option<String>,
+    pub instance_ca: Option<PathBuf>,
     pub start_delay: Duration,
     pub die_at_start: bool,
     pub die_at_start_if_user: Option<String>,
@@ -41,6 +45,8 @@ impl Default for Knobs {
     fn default() -> Knobs {
         Knobs {
             instance: None,
+            instance_url: None,
+            instance_ca: None,
             start_delay: Duration::from_millis(200),
             die_at_start: false,
             die_at_start_if_user: None,
@@ -90,6 +96,8 @@ fn parse(text: &str, base: &Path) -> Result<Knobs, (usize, String)> {
         let (key, value) = (key.trim(), value.trim());
         match key {
             "instance" => knobs.instance = Some(base.join(value)),
+            "instance_url" => knobs.instance_url = Some(value.to_string()),
+            "instance_ca" => knobs.instance_ca = Some(base.join(value)),
             "start_delay_ms" => {
                 let milliseconds = value
                     .parse()
@@ -141,12 +149,14 @@ mod tests {
     fn every_knob() {
         let text = "# lab\n\ninstance = creds\nstart_delay_ms=50\ndie_at_start=true\n\
                     stop_hangs=false\nowner_pid=42\ndie_at_start_if_user=svc_x\n\
-                    logs_at_start=rotate\n";
+                    logs_at_start=rotate\ninstance_url=http://127.0.0.1:9\n";
         let knobs = parse(text, Path::new("/mid")).expect("parses");
         assert_eq!(
             knobs,
             Knobs {
                 instance: Some(PathBuf::from("/mid/creds")),
+                instance_url: Some("http://127.0.0.1:9".into()),
+                instance_ca: None,
                 start_delay: Duration::from_millis(50),
                 die_at_start: true,
                 die_at_start_if_user: Some("svc_x".into()),

@@ -1,0 +1,178 @@
+//! Listening, one thread per connection, TLS, the fault knobs, the request
+//! log and the state file.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde_json::json;
+
+use super::http::{read_request, write_response};
+use super::tables::State;
+
+/// The command line, resolved.
+pub struct Options {
+    pub listen: String,
+    pub state: Option<PathBuf>,
+    /// `(certificate chain, private key)` PEM files: serve HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub admin_password: String,
+    pub fail_first: u64,
+    pub retry_after: Option<u64>,
+    pub hang: bool,
+    pub log: Option<PathBuf>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    options: Options,
+    requests: AtomicU64,
+    log: Mutex<()>,
+}
+
+trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
+/// Serves until killed.
+pub fn run(options: Options) -> Result<(), String> {
+    let mut state = match &options.state {
+        Some(path) if path.exists() => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|error| format!("{}: {error}", path.display()))?;
+            serde_json::from_str(&text).map_err(|error| format!("{}: {error}", path.display()))?
+        }
+        _ => State::default(),
+    };
+    state.seed(&options.admin_password);
+    if let Some(path) = &options.state {
+        save(path, &state).map_err(|error| format!("{}: {error}", path.display()))?;
+    }
+    let tls = match &options.tls {
+        Some((cert, key)) => Some(server_config(cert, key)?),
+        None => None,
+    };
+    let listener = TcpListener::bind(&options.listen)
+        .map_err(|error| format!("{}: {error}", options.listen))?;
+    let address = listener.local_addr().map_err(|error| error.to_string())?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("listening on {scheme}://{address}");
+    io::stdout().flush().map_err(|error| error.to_string())?;
+    let shared = Arc::new(Shared {
+        state: Mutex::new(state),
+        options,
+        requests: AtomicU64::new(0),
+        log: Mutex::new(()),
+    });
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let shared = Arc::clone(&shared);
+        let tls = tls.clone();
+        std::thread::spawn(move || {
+            match connection(stream, &shared, tls) {
+                // A client that gave up (or refused our certificate).
+                Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => {}
+                Err(error) => eprintln!("midfleet-instancesim: connection: {error}"),
+                Ok(()) => {}
+            }
+        });
+    }
+    Ok(())
+}
+
+fn connection(
+    tcp: TcpStream,
+    shared: &Shared,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> io::Result<()> {
+    if shared.options.hang {
+        // Accept, read nothing, answer nothing, keep the connection open.
+        let _held = tcp;
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+    tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut stream: Box<dyn Stream> = match tls {
+        Some(config) => {
+            let connection = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
+            Box::new(rustls::StreamOwned::new(connection, tcp))
+        }
+        None => Box::new(tcp),
+    };
+    let Some(request) = read_request(&mut stream)? else {
+        return Ok(());
+    };
+    let number = shared.requests.fetch_add(1, Ordering::SeqCst) + 1;
+    let (status, body, user, headers) = if number <= shared.options.fail_first {
+        let headers: Vec<(&str, String)> = shared
+            .options
+            .retry_after
+            .map(|seconds| vec![("Retry-After", seconds.to_string())])
+            .unwrap_or_default();
+        let body = json!({ "error": { "message": "Service Unavailable", "detail": "fault knob --fail-first" }, "status": "failure" });
+        (503, body, None, headers)
+    } else {
+        let mut state = shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let answer = state.handle(&request);
+        if answer.changed {
+            if let Some(path) = &shared.options.state {
+                save(path, &state)?;
+            }
+        }
+        (answer.status, answer.body, answer.user, Vec::new())
+    };
+    if let Some(path) = &shared.options.log {
+        // The query's parameter values are user names and field lists;
+        // bodies (which may hold a password) are never logged.
+        let line = json!({
+            "method": request.method,
+            "path": request.path,
+            "query": request.query.iter().map(|(key, value)| format!("{key}={value}")).collect::<Vec<_>>(),
+            "user": user,
+            "status": status,
+        });
+        let _guard = shared
+            .log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        writeln!(file, "{line}")?;
+    }
+    write_response(&mut stream, status, &headers, &body.to_string())
+}
+
+/// Writes the state atomically (temp file + rename).
+fn save(path: &Path, state: &State) -> io::Result<()> {
+    let temporary = path.with_extension("tmp-instancesim");
+    let text = serde_json::to_string_pretty(state).map_err(io::Error::other)?;
+    std::fs::write(&temporary, text)?;
+    std::fs::rename(&temporary, path)
+}
+
+fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|certificates| certificates.collect())
+        .map_err(|error| format!("{}: {error}", cert.display()))?;
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|error| format!("{}: {error}", key.display()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|error| error.to_string())?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .map_err(|error| error.to_string())?;
+    Ok(Arc::new(config))
+}

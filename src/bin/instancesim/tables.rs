@@ -1,0 +1,564 @@
+//! The instance's records and the Table API subset over them.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::http::Request;
+
+/// The tables served.
+pub const TABLES: [&str; 4] = [
+    "sys_user",
+    "sys_user_role",
+    "sys_user_has_role",
+    "ecc_agent",
+];
+/// Stored in place of a `user_password` written without
+/// `sysparm_input_display_value=true`: the instance would take the value as
+/// already hashed, so no password logs in with it.
+const HASHED_PREFIX: &str = "(stored as a hash) ";
+
+pub type Record = Map<String, Value>;
+
+/// Everything the instance holds; the `--state` file's shape.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct State {
+    #[serde(default)]
+    pub tables: BTreeMap<String, Vec<Record>>,
+    #[serde(default)]
+    pub next_id: u64,
+}
+
+/// What one request gets back.
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    /// Whether the state changed (to be saved).
+    pub changed: bool,
+    /// The user who logged in, for the request log.
+    pub user: Option<String>,
+}
+
+impl Answer {
+    fn error(status: u16, message: &str, detail: &str) -> Answer {
+        Answer {
+            status,
+            body: json!({ "error": { "message": message, "detail": detail }, "status": "failure" }),
+            changed: false,
+            user: None,
+        }
+    }
+}
+
+impl State {
+    /// Adds what a fresh instance has, unless the state already holds it:
+    /// the roles `admin`, `mid_server`, `security_admin`, and the
+    /// integration user `admin` holding `admin`.
+    pub fn seed(&mut self, admin_password: &str) {
+        for table in TABLES {
+            self.tables.entry(table.to_string()).or_default();
+        }
+        // Records loaded without a sys_id get one.
+        for table in TABLES {
+            let count = self.tables[table].len();
+            for index in 0..count {
+                if self.tables[table][index].get("sys_id").is_none() {
+                    let id = self.new_id();
+                    self.tables.get_mut(table).expect("seeded")[index]
+                        .insert("sys_id".into(), Value::String(id));
+                }
+            }
+        }
+        for role in ["admin", "mid_server", "security_admin"] {
+            if self.find("sys_user_role", "name", role).is_none() {
+                let id = self.new_id();
+                self.push("sys_user_role", json!({ "sys_id": id, "name": role }));
+            }
+        }
+        if self.find("sys_user", "user_name", "admin").is_none() {
+            let id = self.new_id();
+            self.push(
+                "sys_user",
+                json!({
+                    "sys_id": id, "user_name": "admin", "user_password": admin_password,
+                    "active": "true", "locked_out": "false",
+                    "web_services_access_only": "false", "internal_integration_user": "true",
+                }),
+            );
+            let role = self.find("sys_user_role", "name", "admin").expect("seeded");
+            let grant = self.new_id();
+            self.push(
+                "sys_user_has_role",
+                json!({ "sys_id": grant, "user": id, "role": role }),
+            );
+        }
+    }
+
+    fn new_id(&mut self) -> String {
+        self.next_id += 1;
+        format!("{:032x}", self.next_id)
+    }
+
+    fn push(&mut self, table: &str, record: Value) {
+        if let Value::Object(record) = record {
+            self.tables.entry(table.into()).or_default().push(record);
+        }
+    }
+
+    /// The sys_id of the first `table` record whose `field` is `value`.
+    fn find(&self, table: &str, field: &str, value: &str) -> Option<String> {
+        self.tables.get(table)?.iter().find_map(|record| {
+            (text(record, field) == value).then(|| text(record, "sys_id").to_string())
+        })
+    }
+
+    fn roles_of(&self, user_sys_id: &str) -> Vec<String> {
+        let grants = &self.tables["sys_user_has_role"];
+        grants
+            .iter()
+            .filter(|grant| text(grant, "user") == user_sys_id)
+            .filter_map(|grant| {
+                self.tables["sys_user_role"]
+                    .iter()
+                    .find(|role| text(role, "sys_id") == text(grant, "role"))
+                    .map(|role| text(role, "name").to_string())
+            })
+            .collect()
+    }
+
+    /// The sys_id of the user the `Authorization` header logs in.
+    fn authenticate(&self, authorization: Option<&str>) -> Option<String> {
+        let encoded = authorization?.strip_prefix("Basic ")?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()?;
+        let decoded = String::from_utf8(decoded).ok()?;
+        let (user, password) = decoded.split_once(':')?;
+        self.tables["sys_user"].iter().find_map(|record| {
+            let accepted = text(record, "user_name").eq_ignore_ascii_case(user)
+                && text(record, "active") == "true"
+                && text(record, "locked_out") != "true"
+                && text(record, "user_password") == password;
+            accepted.then(|| text(record, "sys_id").to_string())
+        })
+    }
+
+    /// Serves one Table API request.
+    pub fn handle(&mut self, request: &Request) -> Answer {
+        let Some(user) = self.authenticate(request.authorization.as_deref()) else {
+            return Answer::error(
+                401,
+                "User Not Authenticated",
+                "Required to provide Auth information",
+            );
+        };
+        let user_name = self.tables["sys_user"]
+            .iter()
+            .find(|record| text(record, "sys_id") == user)
+            .map(|record| text(record, "user_name").to_string());
+        let mut answer = self.route(request, &user);
+        answer.user = user_name;
+        answer
+    }
+
+    fn route(&mut self, request: &Request, user: &str) -> Answer {
+        let Some(rest) = request.path.strip_prefix("/api/now/table/") else {
+            return Answer::error(
+                400,
+                "Requested URI does not represent any resource",
+                &request.path,
+            );
+        };
+        let (table, sys_id) = match rest.split_once('/') {
+            Some((table, sys_id)) => (table, Some(sys_id)),
+            None => (rest, None),
+        };
+        if !TABLES.contains(&table) {
+            return Answer::error(400, "Invalid table", table);
+        }
+        let roles = self.roles_of(user);
+        let admin = roles.iter().any(|role| role == "admin");
+        // A MID (mid_server) reads and writes its own ecc_agent record.
+        let trusted =
+            admin || (table == "ecc_agent" && roles.iter().any(|role| role == "mid_server"));
+        let display_values = request.query_value("sysparm_input_display_value") == Some("true");
+        match (request.method.as_str(), sys_id) {
+            ("GET", None) => self.get(request, table, user, trusted),
+            ("POST", None) | ("PATCH", Some(_)) if !trusted => {
+                Answer::error(403, "Operation Failed", "the user may not write this table")
+            }
+            ("POST", None) => match body_record(request) {
+                Ok(record) => self.insert(table, record, display_values),
+                Err(answer) => answer,
+            },
+            ("PATCH", Some(sys_id)) => match body_record(request) {
+                Ok(record) => self.update(table, sys_id, record, display_values),
+                Err(answer) => answer,
+            },
+            _ => Answer::error(405, "Method not supported", &request.method),
+        }
+    }
+
+    fn get(&self, request: &Request, table: &str, user: &str, admin: bool) -> Answer {
+        let conditions = match parse_query(request.query_value("sysparm_query").unwrap_or("")) {
+            Ok(conditions) => conditions,
+            Err(detail) => return Answer::error(400, "Invalid query", &detail),
+        };
+        let limit = match request
+            .query_value("sysparm_limit")
+            .map(str::parse::<usize>)
+        {
+            None => usize::MAX,
+            Some(Ok(limit)) => limit,
+            Some(Err(_)) => return Answer::error(400, "Invalid sysparm_limit", ""),
+        };
+        let fields: Option<Vec<&str>> = request
+            .query_value("sysparm_fields")
+            .filter(|fields| !fields.is_empty())
+            .map(|fields| fields.split(',').map(str::trim).collect());
+        let result: Vec<Value> = self.tables[table]
+            .iter()
+            // ACLs: other users see only their own sys_user record.
+            .filter(|record| admin || (table == "sys_user" && text(record, "sys_id") == user))
+            .filter(|record| {
+                conditions
+                    .iter()
+                    .all(|(field, value)| text(record, field) == value)
+            })
+            .take(limit)
+            .map(|record| {
+                let shown: Record = record
+                    .iter()
+                    .filter(|(name, _)| *name != "user_password")
+                    .filter(|(name, _)| {
+                        fields
+                            .as_ref()
+                            .is_none_or(|fields| fields.contains(&name.as_str()))
+                    })
+                    .map(|(name, value)| (name.clone(), value.clone()))
+                    .collect();
+                Value::Object(shown)
+            })
+            .collect();
+        Answer {
+            status: 200,
+            body: json!({ "result": result }),
+            changed: false,
+            user: None,
+        }
+    }
+
+    fn insert(&mut self, table: &str, mut record: Record, display_values: bool) -> Answer {
+        if let Some(refusal) = self.business_rules(table, &record) {
+            return refusal;
+        }
+        store_password(&mut record, display_values);
+        let id = self.new_id();
+        record.insert("sys_id".into(), Value::String(id));
+        if table == "sys_user" {
+            for (field, default) in [("active", "true"), ("locked_out", "false")] {
+                record.entry(field).or_insert(Value::String(default.into()));
+            }
+        }
+        self.tables
+            .get_mut(table)
+            .expect("known table")
+            .push(record.clone());
+        record.remove("user_password");
+        Answer {
+            status: 201,
+            body: json!({ "result": record }),
+            changed: true,
+            user: None,
+        }
+    }
+
+    fn update(
+        &mut self,
+        table: &str,
+        sys_id: &str,
+        mut fields: Record,
+        display_values: bool,
+    ) -> Answer {
+        store_password(&mut fields, display_values);
+        let Some(record) = self
+            .tables
+            .get_mut(table)
+            .expect("known table")
+            .iter_mut()
+            .find(|record| text(record, "sys_id") == sys_id)
+        else {
+            return Answer::error(
+                404,
+                "No Record found",
+                "Record doesn't exist or ACL restricts the record retrieval",
+            );
+        };
+        fields.remove("sys_id");
+        record.extend(fields);
+        let mut shown = record.clone();
+        shown.remove("user_password");
+        Answer {
+            status: 200,
+            body: json!({ "result": shown }),
+            changed: true,
+            user: None,
+        }
+    }
+
+    /// The instance's business rule: `mid_server` and `security_admin`
+    /// cannot share a user.
+    fn business_rules(&self, table: &str, record: &Record) -> Option<Answer> {
+        if table != "sys_user_has_role" {
+            return None;
+        }
+        let role = self.tables["sys_user_role"]
+            .iter()
+            .find(|role| text(role, "sys_id") == text(record, "role"))
+            .map(|role| text(role, "name").to_string())?;
+        let mut roles = self.roles_of(text(record, "user"));
+        roles.push(role);
+        let both = ["mid_server", "security_admin"]
+            .iter()
+            .all(|needed| roles.iter().any(|role| role == needed));
+        both.then(|| {
+            Answer::error(
+                403,
+                "Operation Failed",
+                "Error during insert of sys_user_has_role: the mid_server and security_admin roles cannot be granted to the same user",
+            )
+        })
+    }
+}
+
+fn text<'a>(record: &'a Record, field: &str) -> &'a str {
+    record
+        .get(field)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// Without display values, a password is taken as an already hashed value.
+fn store_password(record: &mut Record, display_values: bool) {
+    if let Some(Value::String(password)) = record.get_mut("user_password") {
+        if !display_values {
+            *password = format!("{HASHED_PREFIX}{password}");
+        }
+    }
+}
+
+/// The JSON object of a POST or PATCH body, every value as a string (as
+/// the instance stores them).
+fn body_record(request: &Request) -> Result<Record, Answer> {
+    let value: Value = serde_json::from_slice(&request.body).map_err(|error| {
+        Answer::error(400, "Exception while reading request", &error.to_string())
+    })?;
+    let Value::Object(object) = value else {
+        return Err(Answer::error(
+            400,
+            "Exception while reading request",
+            "not a JSON object",
+        ));
+    };
+    Ok(object
+        .into_iter()
+        .map(|(name, value)| {
+            let value = match value {
+                Value::String(text) => Value::String(text),
+                Value::Bool(flag) => Value::String(flag.to_string()),
+                other => Value::String(other.to_string()),
+            };
+            (name, value)
+        })
+        .collect())
+}
+
+/// `field=value^field=value` → conditions. Other operators are refused
+/// (a real instance would ignore them and match every record).
+pub fn parse_query(query: &str) -> Result<Vec<(String, String)>, String> {
+    query
+        .split('^')
+        .filter(|condition| !condition.is_empty())
+        .map(|condition| {
+            let (field, value) = condition
+                .split_once('=')
+                .ok_or_else(|| format!("`{condition}` is not field=value"))?;
+            if field.is_empty() || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!("`{condition}` is not field=value"));
+            }
+            Ok((field.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, target: &str, user: &str, password: &str, body: &str) -> Request {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        Request {
+            method: method.into(),
+            path: path.into(),
+            query: super::super::http::parse_query(query),
+            authorization: Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+            )),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn seeded() -> State {
+        let mut state = State::default();
+        state.seed("pw");
+        state
+    }
+
+    #[test]
+    fn basic_auth_needs_an_active_unlocked_user_with_that_password() {
+        let mut state = seeded();
+        let get = |user: &str, password: &str| {
+            request("GET", "/api/now/table/sys_user", user, password, "")
+        };
+        assert_eq!(state.handle(&get("admin", "pw")).status, 200);
+        assert_eq!(state.handle(&get("admin", "wrong")).status, 401);
+        assert_eq!(state.handle(&get("nobody", "pw")).status, 401);
+        let admin_id = state.find("sys_user", "user_name", "admin").unwrap();
+        state.tables.get_mut("sys_user").unwrap()[0].insert("locked_out".into(), "true".into());
+        assert_eq!(state.handle(&get("admin", "pw")).status, 401, "{admin_id}");
+    }
+
+    #[test]
+    fn a_password_set_without_display_values_never_logs_in() {
+        let mut state = seeded();
+        let created = state.handle(&request(
+            "POST",
+            "/api/now/table/sys_user",
+            "admin",
+            "pw",
+            r#"{"user_name":"svc_a","user_password":"s3cret","active":true}"#,
+        ));
+        assert_eq!(created.status, 201);
+        assert!(!created.body.to_string().contains("s3cret"));
+        let login = request(
+            "GET",
+            "/api/now/table/sys_user?sysparm_query=user_name=svc_a",
+            "svc_a",
+            "s3cret",
+            "",
+        );
+        assert_eq!(state.handle(&login).status, 401);
+        let created = state.handle(&request(
+            "POST",
+            "/api/now/table/sys_user?sysparm_input_display_value=true",
+            "admin",
+            "pw",
+            r#"{"user_name":"svc_b","user_password":"s3cret"}"#,
+        ));
+        assert_eq!(created.status, 201);
+        let login = request(
+            "GET",
+            "/api/now/table/sys_user?sysparm_query=user_name=svc_b",
+            "svc_b",
+            "s3cret",
+            "",
+        );
+        let answer = state.handle(&login);
+        assert_eq!(answer.status, 200);
+        assert_eq!(
+            answer.body["result"].as_array().unwrap().len(),
+            1,
+            "its own record"
+        );
+    }
+
+    #[test]
+    fn queries_fields_and_limits() {
+        let mut state = seeded();
+        let answer = state.handle(&request(
+            "GET",
+            "/api/now/table/sys_user_role?sysparm_query=name%3Dmid_server&sysparm_fields=name&sysparm_limit=5",
+            "admin",
+            "pw",
+            "",
+        ));
+        assert_eq!(answer.body, json!({ "result": [{ "name": "mid_server" }] }));
+        let answer = state.handle(&request(
+            "GET",
+            "/api/now/table/sys_user_role?sysparm_limit=2",
+            "admin",
+            "pw",
+            "",
+        ));
+        assert_eq!(answer.body["result"].as_array().unwrap().len(), 2);
+        let answer = state.handle(&request(
+            "GET",
+            "/api/now/table/sys_user_role?sysparm_query=nameLIKEmid",
+            "admin",
+            "pw",
+            "",
+        ));
+        assert_eq!(answer.status, 400);
+        let answer = state.handle(&request(
+            "GET",
+            "/api/now/table/incident",
+            "admin",
+            "pw",
+            "",
+        ));
+        assert_eq!(answer.status, 400);
+    }
+
+    #[test]
+    fn mid_server_and_security_admin_cannot_share_a_user() {
+        let mut state = seeded();
+        let admin = state.find("sys_user", "user_name", "admin").unwrap();
+        let grant = |state: &mut State, role: &str| {
+            let role = state.find("sys_user_role", "name", role).unwrap();
+            state
+                .handle(&request(
+                    "POST",
+                    "/api/now/table/sys_user_has_role",
+                    "admin",
+                    "pw",
+                    &format!(r#"{{"user":"{admin}","role":"{role}"}}"#),
+                ))
+                .status
+        };
+        assert_eq!(grant(&mut state, "security_admin"), 201);
+        assert_eq!(grant(&mut state, "mid_server"), 403);
+    }
+
+    #[test]
+    fn only_admins_write() {
+        let mut state = seeded();
+        state.handle(&request(
+            "POST",
+            "/api/now/table/sys_user?sysparm_input_display_value=true",
+            "admin",
+            "pw",
+            r#"{"user_name":"svc_c","user_password":"x"}"#,
+        ));
+        let answer = state.handle(&request(
+            "POST",
+            "/api/now/table/sys_user",
+            "svc_c",
+            "x",
+            r#"{"user_name":"evil"}"#,
+        ));
+        assert_eq!(answer.status, 403);
+        let id = state.find("sys_user", "user_name", "svc_c").unwrap();
+        let answer = state.handle(&request(
+            "PATCH",
+            &format!("/api/now/table/sys_user/{id}"),
+            "admin",
+            "pw",
+            r#"{"locked_out":"true"}"#,
+        ));
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.body["result"]["locked_out"], "true");
+    }
+}

@@ -1,0 +1,67 @@
+//! `midfleet-instancesim`: an emulated ServiceNow instance for midfleet's
+//! tests — the Table API subset midfleet uses, over HTTP or HTTPS, with
+//! its state in memory or in a JSON file, and failure knobs. What it
+//! implements is described in [`instancesim`].
+
+mod instancesim;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// An emulated ServiceNow instance (Table API subset) for midfleet's tests.
+#[derive(Parser)]
+#[command(name = "midfleet-instancesim", version)]
+struct Arguments {
+    /// Address to listen on; port 0 picks a free one. The first line on
+    /// stdout is `listening on URL`.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    /// JSON state: loaded at start when it exists, written after each change.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (needs --key).
+    #[arg(long, value_name = "PEM", requires = "key")]
+    cert: Option<PathBuf>,
+    /// The PEM private key of --cert.
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    key: Option<PathBuf>,
+    /// The password of the seeded integration user `admin`.
+    #[arg(long, default_value = "admin")]
+    admin_password: String,
+    /// Answer 503 to the first N requests.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    fail_first: u64,
+    /// With --fail-first: send `Retry-After: SECONDS` with each 503.
+    #[arg(long, value_name = "SECONDS")]
+    retry_after: Option<u64>,
+    /// Accept connections and never answer.
+    #[arg(long)]
+    hang: bool,
+    /// Append one JSON line per request (method, path, query, user,
+    /// status; never a password).
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let arguments = Arguments::parse();
+    let options = instancesim::server::Options {
+        listen: arguments.listen,
+        state: arguments.state,
+        tls: arguments.cert.zip(arguments.key),
+        admin_password: arguments.admin_password,
+        fail_first: arguments.fail_first,
+        retry_after: arguments.retry_after,
+        hang: arguments.hang,
+        log: arguments.log,
+    };
+    match instancesim::server::run(options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("midfleet-instancesim: {error}");
+            ExitCode::from(2)
+        }
+    }
+}

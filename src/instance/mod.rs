@@ -1,0 +1,17 @@
+//! The instance side: what midfleet asks of the ServiceNow instance through
+//! its REST Table API (`docs/instance.md`).
+//!
+//! - [`client`]: the blocking HTTP client (ureq + rustls): timeouts,
+//!   bounded retries with backoff, basic auth, no secret in any error.
+//! - [`table`]: the Table API calls midfleet makes (users, roles, the login
+//!   check).
+//!
+//! Must not: print, or touch a host.
+
+pub mod client;
+mod error;
+pub mod preflight;
+pub mod table;
+
+pub use client::{Client, Credentials, Method, Settings};
+pub use error::InstanceError;

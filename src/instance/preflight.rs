@@ -1,0 +1,621 @@
+//! The instance steps of a run, before any host is touched: which new MID
+//! logins a plan writes, what `ensure_user` must change, and the login
+//! check of each (`docs/instance.md`).
+//!
+//! Owns: deriving the logins from a plan (pure), surveying the instance
+//! when planning (reads only), and at apply time creating users, granting
+//! `mid_server` and checking every login. Must not: print, or touch a host.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::table::{self, MID_SERVER_ROLE};
+use super::{Client, Credentials, InstanceError, Settings};
+use crate::apply::Values;
+use crate::config_xml::names;
+use crate::plan::{
+    HostStatus, InstanceChange, InstancePlan, InstanceUserPlan, LoginStatus, Plan,
+    PlannedOperation, PreflightLogin,
+};
+use crate::playbook::RetireOldUser;
+use crate::secret::{SecretRef, SecretValue};
+
+/// A new MID login: a user, the password the plan writes for it, and the
+/// hosts that will use them.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub user: String,
+    pub password: SecretValue,
+    pub hosts: Vec<String>,
+}
+
+/// Each distinct (user, password) the changing hosts of `plan` will be
+/// given, in host order; and the changing hosts whose password this plan
+/// does not write (nothing to check for them).
+pub fn logins(plan: &Plan, values: &Values<'_>) -> (Vec<Login>, Vec<String>) {
+    let mut logins: Vec<Login> = Vec::new();
+    let mut unchecked = Vec::new();
+    for host in plan
+        .hosts
+        .iter()
+        .filter(|host| host.status == HostStatus::Change)
+    {
+        let password = host
+            .operations
+            .iter()
+            .find_map(|operation| match operation {
+                PlannedOperation::SetSecret { param, reference }
+                    if names::canonical(param) == names::PASSWORD =>
+                {
+                    Some(values.secrets.get(reference).cloned())
+                }
+                PlannedOperation::SetLiteralSensitive { param }
+                    if names::canonical(param) == names::PASSWORD =>
+                {
+                    Some(
+                        values
+                            .literals
+                            .get(&(host.host.clone(), param.clone()))
+                            .cloned(),
+                    )
+                }
+                _ => None,
+            });
+        let writes_user = host.operations.iter().any(|operation| {
+            matches!(operation, PlannedOperation::Set { param, .. } if names::canonical(param) == names::USERNAME)
+        });
+        let (Some(Some(password)), Some(user)) = (password, host.expect_user.clone()) else {
+            if writes_user || host.key_pair_reset || host.expect_user != host.current_user {
+                unchecked.push(host.host.clone());
+            }
+            continue;
+        };
+        match logins
+            .iter_mut()
+            .find(|login| login.user == user && login.password.expose() == password.expose())
+        {
+            Some(login) => login.hosts.push(host.host.clone()),
+            None => logins.push(Login {
+                user,
+                password,
+                hosts: vec![host.host.clone()],
+            }),
+        }
+    }
+    (logins, unchecked)
+}
+
+/// The client and the integration user's credentials for `instance`.
+pub fn connect(
+    instance: &InstancePlan,
+    secrets: &BTreeMap<SecretRef, SecretValue>,
+) -> Result<(Client, Credentials), String> {
+    let resolved = |reference: &SecretRef| {
+        secrets.get(reference).cloned().ok_or_else(|| {
+            format!("the secret {reference} of the instance section is not resolved")
+        })
+    };
+    let user = match &instance.user {
+        InstanceUserPlan::Name(name) => name.clone(),
+        InstanceUserPlan::Secret(reference) => resolved(reference)?.expose().to_string(),
+    };
+    let password = resolved(&instance.password)?;
+    let client = Client::new(
+        &instance.url,
+        instance.ca_file.as_deref().map(Path::new),
+        Settings::with_timeout(instance.timeout),
+    )
+    .map_err(|error| error.to_string())?;
+    Ok((client, Credentials { user, password }))
+}
+
+/// When planning: what `ensure_user` would change, and whether each login
+/// is accepted now. Reads only.
+pub fn survey(
+    client: &Client,
+    admin: &Credentials,
+    instance: &mut InstancePlan,
+    logins: &[Login],
+) -> Vec<InstanceChange> {
+    let mut changes = Vec::new();
+    for login in logins {
+        let mut status = None;
+        if instance.ensure_user {
+            match table::user_state(client, admin, &login.user) {
+                Ok(state) if state.sys_id.is_none() => {
+                    changes.extend(creation(&login.user));
+                    status = Some((LoginStatus::AfterCreation, None));
+                }
+                Ok(state) => {
+                    if !state.has_mid_server_role {
+                        changes.push(grant(&login.user));
+                    }
+                }
+                Err(error) => status = Some((LoginStatus::Error, Some(with_hint(&error)))),
+            }
+        }
+        let (status, message) = status.unwrap_or_else(|| {
+            match table::login_check(client, &login.user, &login.password) {
+                Ok(()) => (LoginStatus::Accepted, None),
+                Err(error @ InstanceError::Unauthorized { .. }) => {
+                    (LoginStatus::Refused, Some(refusal(&login.user, &error)))
+                }
+                Err(error) => (LoginStatus::Error, Some(with_hint(&error))),
+            }
+        });
+        instance.preflight.push(PreflightLogin {
+            user: login.user.clone(),
+            hosts: login.hosts.clone(),
+            status,
+            message,
+        });
+    }
+    changes
+}
+
+/// What was done on the instance before the hosts.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    pub changes: Vec<InstanceChange>,
+    /// Users whose login was checked.
+    pub accepted: Vec<String>,
+}
+
+/// Why the run stops before any host: the user concerned (never a
+/// password) and what happened.
+#[derive(Debug)]
+pub struct PreflightFailure {
+    pub user: Option<String>,
+    pub hosts: Vec<String>,
+    pub message: String,
+    pub hint: Option<String>,
+    /// Changes already made on the instance (ensure_user) before the stop.
+    pub changes: Vec<InstanceChange>,
+}
+
+/// At apply time, before any host: with `ensure_user`, create each
+/// missing user with its new password and grant `mid_server`; then log in
+/// with every new user and password. The first failure stops.
+pub fn prepare(
+    client: &Client,
+    admin: &Credentials,
+    ensure_user: bool,
+    logins: &[Login],
+) -> Result<Prepared, PreflightFailure> {
+    let mut prepared = Prepared::default();
+    let failure = |login: &Login, error: &InstanceError, changes: &[InstanceChange]| {
+        PreflightFailure {
+            user: Some(login.user.clone()),
+            hosts: login.hosts.clone(),
+            message: if matches!(error, InstanceError::Unauthorized { user, .. } if *user == login.user)
+            {
+                refusal(&login.user, error)
+            } else {
+                error.to_string()
+            },
+            hint: error.hint().map(str::to_string),
+            changes: changes.to_vec(),
+        }
+    };
+    if ensure_user {
+        for login in logins {
+            let state = table::user_state(client, admin, &login.user)
+                .map_err(|error| failure(login, &error, &prepared.changes))?;
+            let sys_id = match state.sys_id {
+                Some(sys_id) => sys_id,
+                None => {
+                    let sys_id = table::create_user(client, admin, &login.user, &login.password)
+                        .map_err(|error| failure(login, &error, &prepared.changes))?;
+                    prepared
+                        .changes
+                        .extend(creation(&login.user).into_iter().take(2));
+                    sys_id
+                }
+            };
+            if !state.has_mid_server_role {
+                table::grant_role(client, admin, &sys_id, MID_SERVER_ROLE)
+                    .map_err(|error| failure(login, &error, &prepared.changes))?;
+                prepared.changes.push(grant(&login.user));
+            }
+        }
+    }
+    for login in logins {
+        table::login_check(client, &login.user, &login.password)
+            .map_err(|error| failure(login, &error, &prepared.changes))?;
+        prepared.accepted.push(login.user.clone());
+    }
+    Ok(prepared)
+}
+
+fn refusal(user: &str, error: &InstanceError) -> String {
+    format!(
+        "the instance refused the new password of `{user}` ({})",
+        error
+            .status()
+            .map_or("no answer".to_string(), |status| status.to_string())
+    )
+}
+
+fn with_hint(error: &InstanceError) -> String {
+    match error.hint() {
+        Some(hint) => format!("{error} (hint: {hint})"),
+        None => error.to_string(),
+    }
+}
+
+/// Creating `user`: the record, its password, the role.
+fn creation(user: &str) -> Vec<InstanceChange> {
+    vec![
+        InstanceChange {
+            action: "create_user".into(),
+            table: "sys_user".into(),
+            user: user.to_string(),
+            role: None,
+            detail: Some("active, web_services_access_only, internal_integration_user".into()),
+        },
+        InstanceChange {
+            action: "set_password".into(),
+            table: "sys_user".into(),
+            user: user.to_string(),
+            role: None,
+            detail: Some("the new MID password (sysparm_input_display_value=true)".into()),
+        },
+        grant(user),
+    ]
+}
+
+fn grant(user: &str) -> InstanceChange {
+    InstanceChange {
+        action: "grant_role".into(),
+        table: "sys_user_has_role".into(),
+        user: user.to_string(),
+        role: Some(MID_SERVER_ROLE.into()),
+        detail: None,
+    }
+}
+
+/// The users the changing hosts of `plan` move away from, in host order:
+/// what `retire_old_user` would lock or deactivate. A user some host of
+/// the plan moves *to* is never one.
+pub fn old_users(plan: &Plan) -> Vec<String> {
+    let new_users: Vec<&str> = plan
+        .hosts
+        .iter()
+        .filter_map(|host| host.expect_user.as_deref())
+        .collect();
+    let mut old = Vec::new();
+    for host in plan.changing() {
+        if let Some(user) = host.current_user.as_deref() {
+            if host.expect_user.as_deref() != Some(user)
+                && !new_users.contains(&user)
+                && !old.iter().any(|known: &String| known == user)
+            {
+                old.push(user.to_string());
+            }
+        }
+    }
+    old
+}
+
+/// The planned `lock_user`/`deactivate_user` changes (none for `keep`).
+pub fn retirements(plan: &Plan, mode: RetireOldUser) -> Vec<InstanceChange> {
+    let action = match mode {
+        RetireOldUser::Keep => return Vec::new(),
+        RetireOldUser::Lock => "lock_user",
+        RetireOldUser::Deactivate => "deactivate_user",
+    };
+    old_users(plan)
+        .into_iter()
+        .map(|user| InstanceChange {
+            action: action.into(),
+            table: "sys_user".into(),
+            user,
+            role: None,
+            detail: Some(
+                "after the run, when every host on it was applied and no ecc_agent record uses it"
+                    .into(),
+            ),
+        })
+        .collect()
+}
+
+/// What became of one old user after the run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Retired {
+    pub user: String,
+    /// `locked`, `deactivated`, `kept` (still in use: `reason` says by
+    /// what) or `failed`.
+    pub outcome: &'static str,
+    pub reason: Option<String>,
+}
+
+/// After the run: locks or deactivates each old user that no host of the
+/// plan still uses (`applied(host)` says which hosts moved) and no
+/// `ecc_agent` record names.
+pub fn retire(
+    client: &Client,
+    admin: &Credentials,
+    plan: &Plan,
+    applied: &dyn Fn(&str) -> bool,
+    mode: RetireOldUser,
+) -> Vec<Retired> {
+    let (field, value, done) = match mode {
+        RetireOldUser::Keep => return Vec::new(),
+        RetireOldUser::Lock => ("locked_out", "true", "locked"),
+        RetireOldUser::Deactivate => ("active", "false", "deactivated"),
+    };
+    let kept = |user: &str, reason: String| Retired {
+        user: user.to_string(),
+        outcome: "kept",
+        reason: Some(reason),
+    };
+    let mut retired = Vec::new();
+    for user in old_users(plan) {
+        let still: Vec<&str> = plan
+            .hosts
+            .iter()
+            .filter(|host| host.current_user.as_deref() == Some(user.as_str()))
+            .filter(|host| {
+                host.status != HostStatus::Change
+                    || host.expect_user.as_deref() == Some(user.as_str())
+                    || !applied(&host.host)
+            })
+            .map(|host| host.host.as_str())
+            .collect();
+        if !still.is_empty() {
+            retired.push(kept(&user, format!("still used by {}", still.join(", "))));
+            continue;
+        }
+        let outcome = table::query(
+            client,
+            admin,
+            "ecc_agent",
+            &format!("user_name={user}"),
+            &["name", "status"],
+            20,
+        )
+        .and_then(|agents| {
+            if !agents.is_empty() {
+                let names: Vec<String> = agents
+                    .iter()
+                    .map(|agent| {
+                        format!(
+                            "{} ({})",
+                            table::field(agent, "name"),
+                            table::field(agent, "status")
+                        )
+                    })
+                    .collect();
+                return Ok(kept(
+                    &user,
+                    format!("ecc_agent records still use it: {}", names.join(", ")),
+                ));
+            }
+            let users = table::query(
+                client,
+                admin,
+                "sys_user",
+                &format!("user_name={user}"),
+                &["sys_id"],
+                1,
+            )?;
+            let Some(record) = users.first() else {
+                return Ok(kept(&user, "no such user on the instance".into()));
+            };
+            let sys_id = table::field(record, "sys_id").to_string();
+            table::update(
+                client,
+                admin,
+                "sys_user",
+                &sys_id,
+                &serde_json::json!({ field: value }),
+                false,
+            )?;
+            Ok(Retired {
+                user: user.clone(),
+                outcome: done,
+                reason: None,
+            })
+        });
+        retired.push(outcome.unwrap_or_else(|error| Retired {
+            user: user.clone(),
+            outcome: "failed",
+            reason: Some(with_hint(&error)),
+        }));
+    }
+    retired
+}
+
+/// How often the `ecc_agent` record is read while waiting.
+const UP_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// After a host's restart: waits up to `timeout` for the MID's
+/// `ecc_agent` record (by its `name` parameter) to show `status` Up and
+/// `user_name` the user the plan expects. `Ok` carries warnings (a MID
+/// without a name or a user cannot be checked); `Err` says what was last
+/// seen.
+pub fn wait_up(
+    client: &Client,
+    admin: &Credentials,
+    host: &crate::plan::HostPlan,
+    timeout: std::time::Duration,
+) -> Result<Vec<String>, String> {
+    let (Some(name), Some(user)) = (host.mid_name.as_deref(), host.expect_user.as_deref()) else {
+        return Ok(vec![
+            "the MID has no `name` or no instance user in config.xml: its ecc_agent record was not checked".into(),
+        ]);
+    };
+    if name.is_empty() || name.contains(['^', '=']) || name.chars().any(char::is_control) {
+        return Ok(vec![format!(
+            "the MID name `{name}` cannot be looked up: its ecc_agent record was not checked"
+        )]);
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let last = match table::query(
+            client,
+            admin,
+            "ecc_agent",
+            &format!("name={name}"),
+            &["name", "status", "user_name"],
+            1,
+        ) {
+            Ok(records) => match records.first() {
+                Some(record)
+                    if table::field(record, "status") == "Up"
+                        && table::field(record, "user_name").eq_ignore_ascii_case(user) =>
+                {
+                    return Ok(Vec::new())
+                }
+                Some(record) => format!(
+                    "status {}, user {}",
+                    table::field(record, "status"),
+                    table::field(record, "user_name")
+                ),
+                None => "no such record".into(),
+            },
+            Err(error) => error.to_string(),
+        };
+        if std::time::Instant::now() + UP_POLL > deadline {
+            return Err(format!(
+                "the instance's ecc_agent record `{name}` did not show status Up as `{user}` within {} s (last seen: {last})",
+                timeout.as_secs()
+            ));
+        }
+        std::thread::sleep(UP_POLL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{Host, ServiceSpec};
+    use crate::plan::{HostPlan, PlaybookInfo, RolloutSettings, FORMAT_VERSION};
+    use crate::transport::Endpoint;
+
+    fn host_plan(name: &str, from: &str, to: &str, password: Option<&str>) -> HostPlan {
+        let host = Host {
+            name: name.into(),
+            address: name.into(),
+            port: None,
+            user: None,
+            identity_file: None,
+            become_root: false,
+            jump: Vec::new(),
+            connect_timeout: None,
+            mid_home: "/mid".into(),
+            config: "/mid/agent/config.xml".into(),
+            mid_cluster: None,
+            service: ServiceSpec::Auto,
+            groups: Vec::new(),
+            template_context: Default::default(),
+        };
+        let endpoint = Endpoint {
+            label: name.into(),
+            address: name.into(),
+            port: 22,
+            user: "root".into(),
+            identity_file: None,
+            configured_identities: Vec::new(),
+            jump: Vec::new(),
+            connect_timeout: 10,
+        };
+        let mut plan = HostPlan::new(&host, &endpoint);
+        plan.current_user = Some(from.into());
+        plan.expect_user = Some(to.into());
+        if from != to || password.is_some() {
+            plan.status = HostStatus::Change;
+        }
+        if let Some(reference) = password {
+            plan.operations.push(PlannedOperation::SetSecret {
+                param: "glide.glidesoap.password".into(),
+                reference: SecretRef::Env(reference.into()),
+            });
+        }
+        plan
+    }
+
+    fn plan(hosts: Vec<HostPlan>) -> Plan {
+        Plan {
+            format_version: FORMAT_VERSION,
+            midfleet_version: String::new(),
+            created_at: String::new(),
+            playbook: PlaybookInfo {
+                path: String::new(),
+                name: None,
+            },
+            rollout: RolloutSettings::new(
+                &Default::default(),
+                &crate::playbook::Health { timeout: 1 },
+                crate::playbook::Restart::OnChange,
+            ),
+            secrets: Vec::new(),
+            hosts,
+            instance: None,
+            instance_changes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn logins_are_the_distinct_users_and_passwords_of_changing_hosts() {
+        let secrets: BTreeMap<SecretRef, SecretValue> =
+            [("A", "pw-a"), ("B", "pw-b"), ("A2", "pw-a")]
+                .into_iter()
+                .map(|(name, value)| (SecretRef::Env(name.into()), SecretValue::new(value.into())))
+                .collect();
+        let literals = BTreeMap::new();
+        let plan = plan(vec![
+            host_plan("h1", "old", "svc_a", Some("A")),
+            // Same user, same password through another reference: one login.
+            host_plan("h2", "old", "svc_a", Some("A2")),
+            // Same user, another password: a login of its own, which the
+            // instance will refuse for one of them.
+            host_plan("h3", "old", "svc_a", Some("B")),
+            // The user changes but the plan does not write the password.
+            host_plan("h4", "old", "svc_d", None),
+            // Unchanged: nothing to check.
+            host_plan("h5", "svc_e", "svc_e", None),
+        ]);
+        let (logins, unchecked) = logins(
+            &plan,
+            &Values {
+                secrets: &secrets,
+                literals: &literals,
+            },
+        );
+        let shown: Vec<(String, Vec<String>)> = logins
+            .iter()
+            .map(|login| (login.user.clone(), login.hosts.clone()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (
+                    "svc_a".to_string(),
+                    vec!["h1".to_string(), "h2".to_string()]
+                ),
+                ("svc_a".to_string(), vec!["h3".to_string()]),
+            ]
+        );
+        assert_eq!(unchecked, ["h4"]);
+        assert!(!format!("{logins:?}").contains("pw-"), "{logins:?}");
+    }
+
+    #[test]
+    fn old_users_are_the_ones_hosts_move_away_from_and_to_none() {
+        let plan = plan(vec![
+            host_plan("h1", "old1", "svc_a", Some("A")),
+            host_plan("h2", "old1", "svc_b", Some("A")),
+            host_plan("h3", "old2", "svc_c", Some("A")),
+            // h4 moves from svc_c's predecessor to old2: old2 is in use.
+            host_plan("h4", "old3", "old2", Some("A")),
+            // A password-only rotation keeps its user.
+            host_plan("h5", "svc_e", "svc_e", Some("A")),
+        ]);
+        assert_eq!(old_users(&plan), ["old1", "old3"]);
+        let changes = retirements(&plan, RetireOldUser::Lock);
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes[0].action, "lock_user");
+        assert!(retirements(&plan, RetireOldUser::Keep).is_empty());
+    }
+}

@@ -1,0 +1,264 @@
+//! The Table API calls midfleet makes: reading and creating users, the
+//! `mid_server` role, and the login check. Every call goes through
+//! [`Client::call`] (retries, timeouts, errors without secrets).
+
+use serde_json::{json, Map, Value};
+
+use super::{Client, Credentials, InstanceError, Method};
+use crate::secret::SecretValue;
+
+/// The role a MID Server's user needs.
+pub const MID_SERVER_ROLE: &str = "mid_server";
+
+/// A record as the Table API returns it (every value a string).
+pub type Record = Map<String, Value>;
+
+/// A field of a record, as text.
+pub fn field<'a>(record: &'a Record, name: &str) -> &'a str {
+    record.get(name).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// A user name that can go into an encoded query (`^` joins conditions).
+pub fn check_user_name(user: &str) -> Result<(), InstanceError> {
+    if user.is_empty()
+        || user.contains(['^', '=', '\n', '\r'])
+        || user.chars().any(char::is_control)
+    {
+        return Err(InstanceError::Url {
+            url: String::new(),
+            reason: format!("`{user}` is not a user name the instance can be asked about"),
+        });
+    }
+    Ok(())
+}
+
+/// GET `table` records matching an encoded `query` (`field=value^…`).
+pub fn query(
+    client: &Client,
+    credentials: &Credentials,
+    table: &str,
+    query: &str,
+    fields: &[&str],
+    limit: usize,
+) -> Result<Vec<Record>, InstanceError> {
+    let fields = fields.join(",");
+    let limit = limit.to_string();
+    let path = Client::table_path(table, None);
+    let answer = client.call(
+        Method::Get,
+        &path,
+        &[
+            ("sysparm_query", query),
+            ("sysparm_fields", &fields),
+            ("sysparm_limit", &limit),
+            ("sysparm_exclude_reference_link", "true"),
+        ],
+        None,
+        credentials,
+    )?;
+    match answer.json.get("result") {
+        Some(Value::Array(records)) => Ok(records
+            .iter()
+            .filter_map(|record| record.as_object().cloned())
+            .collect()),
+        _ => Err(InstanceError::Body {
+            method: "GET",
+            path,
+            reason: "no `result` list".into(),
+        }),
+    }
+}
+
+/// POST a new `table` record; `display_values` sends
+/// `sysparm_input_display_value=true`, without which the instance stores
+/// a `user_password` as if it were already hashed.
+pub fn insert(
+    client: &Client,
+    credentials: &Credentials,
+    table: &str,
+    body: &Value,
+    display_values: bool,
+) -> Result<Record, InstanceError> {
+    let path = Client::table_path(table, None);
+    let mut query = vec![("sysparm_exclude_reference_link", "true")];
+    if display_values {
+        query.push(("sysparm_input_display_value", "true"));
+    }
+    let answer = client.call(Method::Post, &path, &query, Some(body), credentials)?;
+    result_record(answer.json, "POST", &path)
+}
+
+/// PATCH fields of one `table` record.
+pub fn update(
+    client: &Client,
+    credentials: &Credentials,
+    table: &str,
+    sys_id: &str,
+    body: &Value,
+    display_values: bool,
+) -> Result<Record, InstanceError> {
+    let path = Client::table_path(table, Some(sys_id));
+    let mut query = vec![("sysparm_exclude_reference_link", "true")];
+    if display_values {
+        query.push(("sysparm_input_display_value", "true"));
+    }
+    let answer = client.call(Method::Patch, &path, &query, Some(body), credentials)?;
+    result_record(answer.json, "PATCH", &path)
+}
+
+fn result_record(json: Value, method: &'static str, path: &str) -> Result<Record, InstanceError> {
+    match json {
+        Value::Object(mut object) => match object.remove("result") {
+            Some(Value::Object(record)) => Ok(record),
+            _ => Err(InstanceError::Body {
+                method,
+                path: path.to_string(),
+                reason: "no `result` record".into(),
+            }),
+        },
+        _ => Err(InstanceError::Body {
+            method,
+            path: path.to_string(),
+            reason: "not a JSON object".into(),
+        }),
+    }
+}
+
+/// Logs in as `user` with `password`: a GET of the user's own `sys_user`
+/// record. Any 2xx proves the password (ACLs may hide the record itself);
+/// a refusal is [`InstanceError::Unauthorized`].
+pub fn login_check(
+    client: &Client,
+    user: &str,
+    password: &SecretValue,
+) -> Result<(), InstanceError> {
+    check_user_name(user)?;
+    let credentials = Credentials {
+        user: user.to_string(),
+        password: password.clone(),
+    };
+    query(
+        client,
+        &credentials,
+        "sys_user",
+        &format!("user_name={user}"),
+        &["sys_id"],
+        1,
+    )
+    .map(|_| ())
+}
+
+/// What the instance holds about a MID user.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UserState {
+    /// `None`: no such user.
+    pub sys_id: Option<String>,
+    pub active: bool,
+    pub locked_out: bool,
+    pub has_mid_server_role: bool,
+}
+
+/// Reads `user`'s record and whether it holds `mid_server`, as the
+/// integration user `admin`.
+pub fn user_state(
+    client: &Client,
+    admin: &Credentials,
+    user: &str,
+) -> Result<UserState, InstanceError> {
+    check_user_name(user)?;
+    let users = query(
+        client,
+        admin,
+        "sys_user",
+        &format!("user_name={user}"),
+        &["sys_id", "user_name", "active", "locked_out"],
+        1,
+    )?;
+    let Some(record) = users.first() else {
+        return Ok(UserState::default());
+    };
+    let sys_id = field(record, "sys_id").to_string();
+    let has_role = match role_id(client, admin, MID_SERVER_ROLE)? {
+        Some(role) => !query(
+            client,
+            admin,
+            "sys_user_has_role",
+            &format!("user={sys_id}^role={role}"),
+            &["sys_id"],
+            1,
+        )?
+        .is_empty(),
+        None => false,
+    };
+    Ok(UserState {
+        sys_id: Some(sys_id),
+        active: field(record, "active") == "true",
+        locked_out: field(record, "locked_out") == "true",
+        has_mid_server_role: has_role,
+    })
+}
+
+/// The sys_id of the role named `name`.
+pub fn role_id(
+    client: &Client,
+    admin: &Credentials,
+    name: &str,
+) -> Result<Option<String>, InstanceError> {
+    let roles = query(
+        client,
+        admin,
+        "sys_user_role",
+        &format!("name={name}"),
+        &["sys_id", "name"],
+        1,
+    )?;
+    Ok(roles
+        .first()
+        .map(|record| field(record, "sys_id").to_string()))
+}
+
+/// Creates `user` as a MID Server user: active, web services access only,
+/// internal integration user, with `password`. Returns its sys_id.
+pub fn create_user(
+    client: &Client,
+    admin: &Credentials,
+    user: &str,
+    password: &SecretValue,
+) -> Result<String, InstanceError> {
+    check_user_name(user)?;
+    let body = json!({
+        "user_name": user,
+        "user_password": password.expose(),
+        "active": "true",
+        "web_services_access_only": "true",
+        "internal_integration_user": "true",
+    });
+    let record = insert(client, admin, "sys_user", &body, true)?;
+    drop(body);
+    Ok(field(&record, "sys_id").to_string())
+}
+
+/// Grants the role named `role` to the user with `user_sys_id`.
+pub fn grant_role(
+    client: &Client,
+    admin: &Credentials,
+    user_sys_id: &str,
+    role: &str,
+) -> Result<(), InstanceError> {
+    let Some(role_sys_id) = role_id(client, admin, role)? else {
+        return Err(InstanceError::Status {
+            method: "GET",
+            path: Client::table_path("sys_user_role", None),
+            status: 404,
+            detail: Some(format!("the instance has no `{role}` role")),
+        });
+    };
+    insert(
+        client,
+        admin,
+        "sys_user_has_role",
+        &json!({ "user": user_sys_id, "role": role_sys_id }),
+        false,
+    )
+    .map(|_| ())
+}

@@ -1,0 +1,238 @@
+//! The instance client against `midfleet-instancesim`: the Table API
+//! subset, retries, timeouts, HTTPS with a private CA, and errors that
+//! never hold a password. No root, no lab: plain loopback HTTP(S).
+
+#[path = "support/instancesim.rs"]
+mod instancesim;
+
+use std::time::{Duration, Instant};
+
+use midfleet::instance::{table, Client, Credentials, InstanceError, Settings};
+use midfleet::secret::SecretValue;
+use serde_json::json;
+
+use instancesim::{test_ca, user_record, Instance, ADMIN_PASSWORD};
+
+fn admin() -> Credentials {
+    Credentials {
+        user: "admin".into(),
+        password: SecretValue::new(ADMIN_PASSWORD.into()),
+    }
+}
+
+fn quick() -> Settings {
+    Settings {
+        first_backoff: Duration::from_millis(100),
+        ..Settings::with_timeout(5)
+    }
+}
+
+fn client(instance: &Instance) -> Client {
+    Client::new(&instance.url, None, quick()).expect("client")
+}
+
+fn secret(text: &str) -> SecretValue {
+    SecretValue::new(text.into())
+}
+
+#[test]
+fn a_user_is_created_with_its_password_and_the_mid_server_role() {
+    let instance = Instance::start(None, &[]);
+    let client = client(&instance);
+    let state = table::user_state(&client, &admin(), "svc_mid").unwrap();
+    assert_eq!(state.sys_id, None);
+    let sys_id = table::create_user(&client, &admin(), "svc_mid", &secret("Mid-pw-1")).unwrap();
+    table::grant_role(&client, &admin(), &sys_id, table::MID_SERVER_ROLE).unwrap();
+    let state = table::user_state(&client, &admin(), "svc_mid").unwrap();
+    assert_eq!(state.sys_id.as_deref(), Some(sys_id.as_str()));
+    assert!(state.active && !state.locked_out && state.has_mid_server_role);
+    table::login_check(&client, "svc_mid", &secret("Mid-pw-1")).unwrap();
+    let record = instance.user("svc_mid").unwrap();
+    assert_eq!(record["web_services_access_only"], "true");
+    assert_eq!(record["internal_integration_user"], "true");
+    assert_eq!(instance.roles_of("svc_mid"), ["mid_server"]);
+    // The password was sent as a display value: the emulator stores it as
+    // given only then.
+    assert_eq!(record["user_password"], "Mid-pw-1");
+}
+
+#[test]
+fn a_wrong_password_is_a_401_naming_the_user_only() {
+    let instance = Instance::start(
+        Some(json!({ "tables": { "sys_user": [user_record("svc_mid", "right-pw")] } })),
+        &[],
+    );
+    let client = client(&instance);
+    table::login_check(&client, "svc_mid", &secret("right-pw")).unwrap();
+    let error = table::login_check(&client, "svc_mid", &secret("Wr0ng-S3cret")).unwrap_err();
+    assert!(
+        matches!(error, InstanceError::Unauthorized { .. }),
+        "{error:?}"
+    );
+    let shown = format!("{error} {error:?} {}", error.hint().unwrap_or_default());
+    assert!(shown.contains("svc_mid"), "{shown}");
+    assert!(shown.contains("/api/now/table/sys_user"), "{shown}");
+    assert!(shown.contains("401"), "{shown}");
+    assert!(!shown.contains("Wr0ng-S3cret"), "{shown}");
+    assert!(
+        !shown.contains("sysparm_query"),
+        "no query in errors: {shown}"
+    );
+    // A 401 is an answer: not retried.
+    assert_eq!(instance.requests().len(), 2);
+}
+
+#[test]
+fn the_business_rule_refusal_names_path_and_status() {
+    let instance = Instance::start(None, &[]);
+    let client = client(&instance);
+    let sys_id = table::create_user(&client, &admin(), "svc_both", &secret("pw")).unwrap();
+    table::grant_role(&client, &admin(), &sys_id, "security_admin").unwrap();
+    let error = table::grant_role(&client, &admin(), &sys_id, table::MID_SERVER_ROLE).unwrap_err();
+    let shown = error.to_string();
+    assert_eq!(error.status(), Some(403), "{shown}");
+    assert!(
+        shown.starts_with("POST /api/now/table/sys_user_has_role: the instance answered 403"),
+        "{shown}"
+    );
+    assert!(shown.contains("mid_server and security_admin"), "{shown}");
+}
+
+#[test]
+fn two_503s_then_an_answer_succeed_with_backoff() {
+    let instance = Instance::start(None, &["--fail-first", "2"]);
+    let client = client(&instance);
+    let started = Instant::now();
+    table::login_check(&client, "admin", &secret(ADMIN_PASSWORD)).unwrap();
+    let elapsed = started.elapsed();
+    let statuses: Vec<u64> = instance
+        .requests()
+        .iter()
+        .map(|request| request["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [503, 503, 200]);
+    // 100 ms, then 200 ms.
+    assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
+}
+
+#[test]
+fn retry_after_is_waited_for() {
+    let instance = Instance::start(None, &["--fail-first", "1", "--retry-after", "1"]);
+    let client = client(&instance);
+    let started = Instant::now();
+    table::login_check(&client, "admin", &secret(ADMIN_PASSWORD)).unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn retries_are_bounded_in_number() {
+    let instance = Instance::start(None, &["--fail-first", "100"]);
+    let client = client(&instance);
+    let error = table::login_check(&client, "admin", &secret(ADMIN_PASSWORD)).unwrap_err();
+    assert_eq!(error.status(), Some(503), "{error}");
+    assert_eq!(instance.requests().len(), quick().attempts as usize);
+}
+
+#[test]
+fn an_instance_that_never_answers_times_out_in_bounded_time() {
+    let instance = Instance::start(None, &["--hang"]);
+    let settings = Settings::with_timeout(1);
+    let client = Client::new(&instance.url, None, settings).unwrap();
+    let started = Instant::now();
+    let error = table::login_check(&client, "admin", &secret(ADMIN_PASSWORD)).unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(matches!(error, InstanceError::Timeout { .. }), "{error:?}");
+    let shown = error.to_string();
+    assert!(shown.contains("did not answer within 1 s"), "{shown}");
+    // Three attempts of 1 s fit in the 3 s budget at most, with the waits.
+    assert!(
+        elapsed <= settings.total + Duration::from_secs(2),
+        "{elapsed:?}"
+    );
+}
+
+#[test]
+fn a_refused_connection_is_retried_then_reported() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let client = Client::new(&format!("http://127.0.0.1:{port}"), None, quick()).unwrap();
+    let error = table::login_check(&client, "admin", &secret(ADMIN_PASSWORD)).unwrap_err();
+    let shown = error.to_string();
+    assert!(shown.contains("connection refused"), "{shown}");
+    assert!(shown.contains("5 attempts"), "{shown}");
+}
+
+#[test]
+fn https_with_the_private_ca_in_ca_file_and_not_without() {
+    let certificates = tempfile::tempdir().unwrap();
+    let ca = test_ca(certificates.path());
+    let instance = Instance::start(
+        None,
+        &[
+            "--cert",
+            ca.cert.to_str().unwrap(),
+            "--key",
+            ca.key.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        instance.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        instance.url
+    );
+    let trusted = Client::new(&instance.url, Some(&ca.ca_file), quick()).unwrap();
+    table::login_check(&trusted, "admin", &secret(ADMIN_PASSWORD)).unwrap();
+
+    let untrusted = Client::new(&instance.url, None, quick()).unwrap();
+    let started = Instant::now();
+    let error = table::login_check(&untrusted, "admin", &secret(ADMIN_PASSWORD)).unwrap_err();
+    let shown = error.to_string();
+    assert!(
+        shown.contains("TLS") && shown.contains("certificate"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("1 attempt"),
+        "a certificate problem is not retried: {shown}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+
+    let error = Client::new(&instance.url, Some(&ca.key), quick()).unwrap_err();
+    assert!(error.to_string().contains("no PEM certificate"), "{error}");
+}
+
+#[test]
+fn state_is_seeded_from_and_saved_to_the_file() {
+    let instance = Instance::start(
+        Some(json!({ "tables": { "sys_user": [user_record("svc_old", "old-pw")] } })),
+        &[],
+    );
+    assert!(
+        instance.user("svc_old").unwrap()["sys_id"].is_string(),
+        "given an id"
+    );
+    assert!(instance.user("admin").is_some(), "seeded");
+    let client = client(&instance);
+    let sys_id = table::user_state(&client, &admin(), "svc_old")
+        .unwrap()
+        .sys_id
+        .unwrap();
+    table::update(
+        &client,
+        &admin(),
+        "sys_user",
+        &sys_id,
+        &json!({ "locked_out": "true" }),
+        false,
+    )
+    .unwrap();
+    assert_eq!(instance.user("svc_old").unwrap()["locked_out"], "true");
+    let error = table::login_check(&client, "svc_old", &secret("old-pw")).unwrap_err();
+    assert_eq!(error.status(), Some(401), "a locked out user cannot log in");
+}
