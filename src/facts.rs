@@ -224,9 +224,9 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
             ("config-too-large", [size]) => {
                 // A size, not an id: a config.xml past 4 GiB is still
                 // "too large", not an unreadable reply.
-                let size = size.parse::<u64>().map_err(|_| {
-                    ReplyError(format!("`{}` is not a number", printable(size)))
-                })?;
+                let size = size
+                    .parse::<u64>()
+                    .map_err(|_| ReplyError(format!("`{}` is not a number", printable(size))))?;
                 config_problem = Some(ConfigProblem::TooLarge(size))
             }
             ("service", [kind, unit, state]) => {
