@@ -85,9 +85,6 @@ pub fn select_hosts(
             None => names = None,
         }
     }
-    if let (Some(shard), Some(selected)) = (shard, names.as_mut()) {
-        selected.retain(|name| shard.holds(name));
-    }
     let pattern_failed = names.is_none();
     let mut hosts = Vec::new();
     for name in names.unwrap_or_default() {
@@ -97,6 +94,12 @@ pub fn select_hosts(
                 .into_iter()
                 .for_each(|problem| diagnostics.push(problem)),
         }
+    }
+    // A cluster's members stay in one part (keyed by the cluster's name):
+    // parts run their rollouts independently, and members must never
+    // restart together.
+    if let Some(shard) = shard {
+        hosts.retain(|host| shard.holds(host.mid_cluster.as_deref().unwrap_or(&host.name)));
     }
     Selected {
         inventory,

@@ -154,6 +154,9 @@ pub struct Facts {
     /// `config-folder`. Empty when both are writable.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_writable: Vec<String>,
+    /// Test failpoints set on the host (`.midfleet/failpoints/`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failpoints: Vec<String>,
 }
 
 /// Why a reply could not be understood. Never holds reply bytes: they may
@@ -192,6 +195,7 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
     let mut backup_chosen = None;
     let mut time = None;
     let mut not_writable = Vec::new();
+    let mut failpoints = Vec::new();
     loop {
         let line = reader.line()?;
         let mut words = line.split(' ');
@@ -202,6 +206,9 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
             ("uid", [value]) => uid = Some(number(value)?),
             ("time", [value]) => time = value.parse::<u64>().ok(),
             ("backup", [name]) => backups.push(name.to_string()),
+            ("failpoint", [point @ ("backup" | "write" | "rename" | "start")]) => {
+                failpoints.push(point.to_string())
+            }
             ("not-writable", [what @ ("midfleet-folder" | "config-folder")]) => {
                 not_writable.push(what.to_string())
             }
@@ -281,6 +288,7 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
         backup_config,
         time,
         not_writable,
+        failpoints,
     })
 }
 

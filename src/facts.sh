@@ -82,8 +82,10 @@ printf 'service %s %s %s\n' "$kind" "${unit:--}" "$state"
 printf 'time %s\n' "$(date +%s)"
 M="$MID_HOME/.midfleet"
 # Where a change writes: .midfleet (made in mid_home when missing) and
-# config.xml's folder. `test -w` is access(2): it also says no on a
-# read-only file system, even to root.
+# config.xml's folder. `test -w` is access(2) in dash and bash: it also
+# says no on a read-only file system, even to root (busybox answers from
+# the mode bits; the transaction probes with a real file before it stops
+# the MID, so such a host is still refused before anything changes).
 if [ -d "$M" ]; then
     [ -w "$M" ] || printf 'not-writable midfleet-folder\n'
 else
@@ -94,6 +96,11 @@ fi
 [ -f "$M/config.after" ] && blob after "$M/config.after"
 [ -f "$M/lock" ] && blob lock "$M/lock"
 [ -f "$M/journal" ] && blob journal "$M/journal"
+# Test failpoints left on the host (transaction.sh `failpoint`): every run
+# would pause there.
+for failpoint in backup write rename start; do
+    [ -f "$M/failpoints/$failpoint" ] && printf 'failpoint %s\n' "$failpoint"
+done
 if [ -d "$M/backups" ]; then
     # `rollback` restores the newest backup that differs from config.xml
     # (a run that rolled back leaves a backup equal to the current file).

@@ -140,14 +140,15 @@ n=0
 /// connection lost while staging) is removed after 60 s — it may hold the
 /// new password — and reported `gone`. Cheap on the host: a poll is one
 /// `sleep` and one `wc` (plus a `sed` when lines came); time is counted in
-/// polls (10 a second for the first 2 s, then 4), not read with `date`.
-const FOLLOW: &str = r#"nap() { sleep "$1" 2>/dev/null || sleep 1; }
+/// polls (10 a second for the first 2 s, then 4; 1 a second where `sleep`
+/// takes no fractions), not read with `date`.
+const FOLLOW: &str = r#"if sleep 0.1 2>/dev/null; then fast=100 slow=250; else fast=1000 slow=1000; fi
 polls=0
 waited=0
 pid=
 while :; do
     if [ -z "$pid" ] && [ -f "$R/pid" ]; then pid=$(cat "$R/pid"); fi
-    if [ "$polls" -lt 20 ]; then step=100; else step=250; fi
+    if [ "$polls" -lt 20 ]; then step=$fast; else step=$slow; fi
     if [ $((waited / 5000)) -ne $(((waited + step) / 5000)) ]; then
         printf 'midfleet-stage waiting\n'
     fi
@@ -178,7 +179,7 @@ while :; do
             break
         fi
     fi
-    if [ "$step" = 100 ]; then nap 0.1; else nap 0.25; fi
+    case $step in 100) sleep 0.1 ;; 250) sleep 0.25 ;; *) sleep 1 ;; esac
     polls=$((polls + 1))
     waited=$((waited + step))
 done

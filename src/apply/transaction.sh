@@ -21,7 +21,7 @@
 #   lock | lock broken OLD_RUN | lock held OTHER_RUN (then: result locked)
 #   failpoint NAME           (tests only, see `failpoint`; between steps)
 #   stop | stop already-stopped | stop fail timeout|still-running|deadline
-#   check ok | check stale | check stale running (ACTION=start) | check fail unreadable
+#   check ok | check stale | check stale running (ACTION=start) | check fail unreadable|not-writable
 #   backup DIR | backup fail REASON
 #   write | write fail disk|mktemp|owner|mode|selinux|acl
 #   rename | rename fail
@@ -320,7 +320,7 @@ new_text() {
 # name: `svc` is not `svc_mid`).
 logged_in() {
     [ -z "$1" ] && return 0
-    grep -F -e "Setting basic authentication with user $1" -- "$scratch_agent" 2>/dev/null |
+    grep -a -F -e "Setting basic authentication with user $1" -- "$scratch_agent" 2>/dev/null |
         {
             while IFS= read -r logged_line; do
                 case $logged_line in
@@ -335,7 +335,7 @@ logged_in() {
 # on; prints `FILE:LINE` for each found (failures in either log, success
 # only in the agent log, as the caller checks).
 seen_lines() {
-    grep -o -F -e 'Could not authenticate' -e 'Problem while decrypting' \
+    grep -a -o -F -e 'Could not authenticate' -e 'Problem while decrypting' \
         -e 'Unable to load keystore' -e 'XML parser error' \
         -e 'MID Server started' -e 'Successfully connected to instance' \
         -- "$scratch_agent" "$scratch_wrapper" 2>/dev/null
@@ -914,7 +914,8 @@ esac
 # start (config.xml replaced, the MID not started yet).
 failpoint() {
     [ -f "$MIDFLEET/failpoints/$1" ] || return 0
-    failpoint_seconds=$(head -c 8 -- "$MIDFLEET/failpoints/$1" | tr -cd '0-9')
+    # Digits only, at most three, no leading zero (sh reads 08 as octal).
+    failpoint_seconds=$(head -c 8 -- "$MIDFLEET/failpoints/$1" | tr -cd '0-9' | sed 's/^0*//' | cut -c1-3)
     [ -n "$failpoint_seconds" ] || failpoint_seconds=0
     [ "$failpoint_seconds" -le 120 ] || failpoint_seconds=120
     journal failpoint "$1"
@@ -998,9 +999,24 @@ forward_end() {
     echo "$forward_end_value"
 }
 
+# writable_or_conclude: a real file created (and removed) beside
+# config.xml before the MID is stopped: a read-only mount or a folder the
+# login cannot write ends the run here, with nothing changed. (`test -w`
+# is not enough: busybox answers it from the mode bits, yes to root.)
+writable_or_conclude() {
+    if probe=$(mktemp "$config_dir/.config.xml.midfleet.XXXXXX" 2>/dev/null); then
+        rm -f -- "$probe"
+        return 0
+    fi
+    journal check fail not-writable
+    conclude error config-folder-not-writable
+    return 1
+}
+
 run_apply() {
     take_lock || return
     interrupted_before_change && return
+    writable_or_conclude || return
     stop_or_conclude || return
     check_plan || return
     interrupted_before_change && return
@@ -1066,6 +1082,7 @@ run_restart() {
 run_rollback() {
     take_lock || return
     interrupted_before_change && return
+    writable_or_conclude || return
     stop_or_conclude || return
     check_plan || return
     interrupted_before_change && return

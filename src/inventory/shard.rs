@@ -1,8 +1,11 @@
 //! `--shard K/N`: the K-th of N parts of the selected hosts, for a run
 //! split across several jump hosts.
 //!
-//! A host's part depends only on its inventory name: the first 8 bytes of
-//! SHA-256(name), as a big-endian number, mod N. So every jump host
+//! A host's part depends only on its inventory name — or, for a member of a
+//! `mid_cluster`, on the cluster's name, so that a cluster stays whole in
+//! one part (each part runs its own rollout, and members must never
+//! restart together): the first 8 bytes of SHA-256(key), as a big-endian
+//! number, mod N. So every jump host
 //! computes the same split from the same inventory without talking to the
 //! others, every host is in exactly one part, and adding or removing a
 //! host never moves another between parts. Parts are equal in expectation

@@ -192,6 +192,20 @@ impl LabHost {
     /// removal frees the space again.
     pub fn fill_disk(&self, leave_kib: u64) -> Result<PathBuf, LabError> {
         let root = self.local_mid_home.parent().unwrap_or(&self.local_mid_home);
+        // Only the lab's own small disk: never this machine's real one.
+        let mounted = fs::read_to_string("/proc/mounts")
+            .unwrap_or_default()
+            .lines()
+            .any(|line| {
+                line.starts_with("midfleet-lab ") && line.split(' ').nth(1) == root.to_str()
+            });
+        if !mounted {
+            return Err(LabError(format!(
+                "{}: no small disk of its own (LabSpec::small_disk_kib): refusing to fill {}",
+                self.name,
+                root.display()
+            )));
+        }
         let filler = root.join("filler");
         let free = free_bytes(root)?;
         let size = free.saturating_sub(leave_kib * 1024);

@@ -66,6 +66,12 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
             last.chars().take(120).collect::<String>()
         ));
     }
+    for point in &facts.failpoints {
+        plan.warnings.push(format!(
+            "a test failpoint is set on this host: every transaction pauses at `{point}` (remove {}/.midfleet/failpoints/{point})",
+            host.mid_home
+        ));
+    }
     let record = facts.state.as_deref().map(StateRecord::parse);
     if let Some(Err(problem)) = &record {
         plan.warnings
@@ -88,6 +94,7 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
     // Sensitive values the MID already encrypted as desired: kept, unless
     // the key pair is reset (then they must be written again, see below).
     let mut kept_encrypted: Vec<(PlannedChange, PlannedOperation)> = Vec::new();
+    let mut encrypted_desired: Option<String> = None;
     for parameter in &inputs.desired.set {
         let existing = document.get(&parameter.name);
         let spelled = existing.map_or(parameter.name.clone(), |found| found.name().to_string());
@@ -123,6 +130,9 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
                 format!("the secret for `{}` is not resolved", parameter.name),
             );
         };
+        if SecretForm::classify(&value) == SecretForm::Encrypted {
+            encrypted_desired.get_or_insert_with(|| parameter.name.clone());
+        }
         if names::canonical(&parameter.name) == names::USERNAME {
             plan.expect_user = Some(value.to_string());
         }
@@ -215,6 +225,16 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
         // new key pair cannot decrypt what the old one encrypted, so every
         // `encrypted:` value must be written again in plaintext — which
         // only the playbook can do.
+        // A desired value that is itself `encrypted:` was made with the
+        // old key: written back, the new key pair could not read it.
+        if let Some(name) = &encrypted_desired {
+            return failed(
+                plan,
+                format!(
+                    "the instance user changes, so the MID makes a new key pair, which cannot decrypt the `encrypted:` value desired for `{name}`: give the plaintext (as a secret)"
+                ),
+            );
+        }
         let orphaned: Vec<&str> = document
             .parameters()
             .iter()
@@ -225,6 +245,11 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
                     .set
                     .iter()
                     .any(|wanted| names::same_parameter(&wanted.name, found.name()))
+                    && !inputs
+                        .desired
+                        .unset
+                        .iter()
+                        .any(|unset| names::same_parameter(unset, found.name()))
             })
             .map(|found| found.name())
             .collect();

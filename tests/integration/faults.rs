@@ -489,6 +489,30 @@ fn a_key_pair_reset_rewrites_encrypted_values_or_refuses_to_orphan_them() {
     );
     assert_eq!(host.config(), bytes, "config.xml untouched");
     assert!(host.mid("status").unwrap());
+    // Unsetting it instead is fine: nothing is left that the new key
+    // cannot read.
+    let unsetting = lab.directory.join("unsetting.yml");
+    std::fs::write(
+        &unsetting,
+        std::fs::read_to_string(&playbook)
+            .unwrap()
+            .replace("health:", "unset: [mid.proxy.password]\nhealth:"),
+    )
+    .unwrap();
+    let plan = midfleet(
+        command(
+            &lab,
+            "plan",
+            &["-i", &inventory, unsetting.to_str().unwrap()],
+        ),
+        &[("FAULT_PASSWORD", PASSWORD)],
+    );
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    assert!(
+        plan.stdout.contains("- mid.proxy.password"),
+        "{}",
+        plan.stdout
+    );
 }
 
 /// `--timings` on plan and apply: where each host's time went, session by

@@ -3,7 +3,7 @@
 //! run — and a MID user who can write the agent folder cannot make midfleet
 //! touch a file outside its own.
 //!
-//! Every hostile value calls `midfleet-canary`, a program installed for the
+//! Every hostile value calls `midfleet-canary-PID`, a program installed for the
 //! test in /usr/local/bin (on the PATH of midfleet, of the hosts' shells and
 //! of the transaction), which appends to a log: had anything run it, the
 //! log would exist.
@@ -19,7 +19,15 @@ use crate::faults::{command, converges, results, setup_lab, PASSWORD};
 use crate::lab::midsim;
 use crate::support::midfleet;
 
-const CANARY: &str = "/usr/local/bin/midfleet-canary";
+/// The canary's name: one per test process, so that two runs on one
+/// machine never share (or remove) each other's.
+fn canary_name() -> String {
+    format!("midfleet-canary-{}", std::process::id())
+}
+
+fn canary_path() -> PathBuf {
+    Path::new("/usr/local/bin").join(canary_name())
+}
 
 /// The canary program, removed again when dropped.
 struct Canary {
@@ -31,13 +39,13 @@ impl Canary {
     fn install(directory: &Path) -> Option<Canary> {
         let log = directory.join("canary.log");
         let script = format!("#!/bin/sh\necho \"ran: $*\" >> '{}'\n", log.display());
-        std::fs::write(CANARY, script).ok()?;
-        std::fs::set_permissions(CANARY, std::fs::Permissions::from_mode(0o755)).ok()?;
+        std::fs::write(canary_path(), script).ok()?;
         let canary = Canary { log };
+        std::fs::set_permissions(canary_path(), std::fs::Permissions::from_mode(0o755)).ok()?;
         // It works: a substitution in a shell runs it from the PATH.
         std::process::Command::new("sh")
             .arg("-c")
-            .arg("true \"$(midfleet-canary selfa)\"")
+            .arg(format!("true \"$({} selfa)\"", canary_name()))
             .output()
             .unwrap();
         let ran = std::fs::read_to_string(&canary.log).unwrap_or_default();
@@ -57,7 +65,7 @@ impl Canary {
 
 impl Drop for Canary {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(CANARY);
+        let _ = std::fs::remove_file(canary_path());
     }
 }
 
@@ -66,8 +74,9 @@ impl Drop for Canary {
 /// (printf), `\`, globs and `${IFS}`. No `/` (a path component), `:` or
 /// newline (the lab instance's user list).
 fn hostile(tag: &str) -> String {
+    let canary = canary_name();
     format!(
-        "{tag} '\"$(midfleet-canary {tag}a)`midfleet-canary {tag}b`;midfleet-canary {tag}c&&midfleet-canary {tag}d|midfleet-canary {tag}e&midfleet-canary${{IFS}}{tag}f %s %n \\ * ?"
+        "{tag} '\"$({canary} {tag}a)`{canary} {tag}b`;{canary} {tag}c&&{canary} {tag}d|{canary} {tag}e&{canary}${{IFS}}{tag}f %s %n \\ * ?"
     )
 }
 

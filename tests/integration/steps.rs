@@ -42,6 +42,38 @@ fn pause_at_each_step(lab: &Lab, seconds: u32) {
     }
 }
 
+/// The last progress line of the host's newest run.
+fn last_progress_line(host: &midfleet::lab::LabHost) -> String {
+    let newest = std::fs::read_dir(host.local_mid_home.join(".midfleet/runs"))
+        .unwrap()
+        .flatten()
+        .max_by_key(|run| run.file_name())
+        .unwrap();
+    std::fs::read_to_string(newest.path().join("progress"))
+        .unwrap_or_default()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The cut landed while the host was still paused where it should be.
+fn assert_still_paused(host: &midfleet::lab::LabHost, index: usize) {
+    let last = last_progress_line(host);
+    match POINTS.get(index) {
+        Some(point) => assert!(
+            last.ends_with(&format!("failpoint {point}")),
+            "{}: the fault landed after the pause: {last}",
+            host.name
+        ),
+        None => assert!(
+            last.ends_with(" start"),
+            "{}: the fault landed after the health wait: {last}",
+            host.name
+        ),
+    }
+}
+
 fn clear_pauses(lab: &Lab) {
     for (host, point) in lab.hosts.iter().zip(POINTS) {
         host.set_failpoint(point, None).unwrap();
@@ -96,7 +128,7 @@ fn apply_arguments(lab: &Lab, playbook: &std::path::Path) -> Vec<String> {
 #[test]
 fn a_connection_cut_at_each_step_is_followed_to_the_end() {
     let (lab, playbook) = setup(5);
-    pause_at_each_step(&lab, 3);
+    pause_at_each_step(&lab, 10);
     let child = spawn(&apply_arguments(&lab, &playbook));
     for (index, host) in lab.hosts.iter().enumerate() {
         let needle = pause_needle(index);
@@ -110,6 +142,7 @@ fn a_connection_cut_at_each_step_is_followed_to_the_end() {
             "{}: no connection to cut",
             host.name
         );
+        assert_still_paused(host, index);
     }
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -158,13 +191,16 @@ fn midfleet_killed_at_each_step_leaves_every_transaction_to_finish() {
             ),
         )
         .unwrap();
-        pause_at_each_step(&lab, 3);
+        pause_at_each_step(&lab, 10);
         let earlier = paused_runs(&lab);
         let child = spawn(&apply_arguments(&lab, &playbook));
         wait_for_pauses(&lab, &earlier);
         // SAFETY: a signal to the child this test spawned.
         unsafe {
             libc::kill(child.id() as i32, signal);
+        }
+        for (index, host) in lab.hosts.iter().enumerate() {
+            assert_still_paused(host, index);
         }
         let output = child.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
@@ -241,7 +277,25 @@ fn a_disk_full_at_the_backup_or_the_temp_file_changes_nothing() {
     let at = bytes.len() - "</parameters>\n".len();
     bytes.splice(at..at, padding.into_bytes());
     std::fs::write(host.config_path(), &bytes).unwrap();
-    for (point, reason) in [("backup", "backup-disk"), ("write", "disk")] {
+    let backups = || {
+        std::fs::read_dir(host.local_mid_home.join(".midfleet/backups"))
+            .map(|entries| entries.count())
+            .unwrap_or(0)
+    };
+    let temp_files = || {
+        std::fs::read_dir(host.agent())
+            .unwrap()
+            .flatten()
+            .filter(|entry| {
+                entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".config.xml.midfleet.")
+            })
+            .count()
+    };
+    for (point, reason, new_backups) in [("backup", "backup-disk", 0), ("write", "disk", 1)] {
+        let backups_before = backups();
         host.set_failpoint(point, Some(4)).unwrap();
         let child = spawn(&apply_arguments(&lab, &playbook));
         wait_until(
@@ -257,6 +311,12 @@ fn a_disk_full_at_the_backup_or_the_temp_file_changes_nothing() {
         let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
         let message = report["results"][0]["message"].as_str().unwrap_or_default();
         assert!(message.contains(reason), "{point}: {message}");
+        if point == "write" {
+            assert!(!message.contains("backup"), "{point}: {message}");
+        }
+        // What failed was removed: the partial backup, the temp file.
+        assert_eq!(backups() - backups_before, new_backups, "{point}: backups");
+        assert_eq!(temp_files(), 0, "{point}: a temp file was left");
         assert_eq!(host.config(), bytes, "{point}: config.xml untouched");
         assert!(host.mid("status").unwrap(), "{point}: the MID runs again");
         std::fs::remove_file(filler).unwrap();
