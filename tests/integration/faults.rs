@@ -296,6 +296,16 @@ fn a_full_disk_changes_nothing_and_a_rerun_converges() {
 
 #[test]
 fn ctrl_c_starts_no_new_host_and_lets_the_running_one_finish() {
+    interrupt_starts_no_new_host(libc::SIGINT);
+}
+
+/// SIGTERM (a service manager, `timeout`, a cancelled CI job) is Ctrl-C.
+#[test]
+fn sigterm_starts_no_new_host_and_lets_the_running_one_finish() {
+    interrupt_starts_no_new_host(libc::SIGTERM);
+}
+
+fn interrupt_starts_no_new_host(signal: libc::c_int) {
     let (lab, playbook) = setup(4);
     for host in &lab.hosts {
         host.set_knob("start_delay_ms", "1500").unwrap();
@@ -315,19 +325,19 @@ fn ctrl_c_starts_no_new_host_and_lets_the_running_one_finish() {
         ],
     );
     let child = spawn(&arguments);
-    // Ctrl-C once the first host's transaction is under way.
+    // The signal once the first host's transaction is under way.
     let first = lab.host("lab-001");
     wait_until(
         "the first transaction's start",
         Duration::from_secs(60),
         || first.run_progress_contains(" start"),
     );
-    // SAFETY: SIGINT to the child we spawned.
+    // SAFETY: a signal to the child we spawned.
     unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
+        libc::kill(child.id() as i32, signal);
     }
     let output = child.wait_with_output().unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(1), "signal {signal}");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         results(&stdout),
