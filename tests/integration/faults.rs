@@ -50,6 +50,33 @@ pub(crate) fn command(lab: &Lab, verb: &str, extra: &[&str]) -> Vec<String> {
     arguments
 }
 
+/// `VERB -i <the lab's inventory> PLAYBOOK EXTRA…`, as [`command`] makes it.
+pub(crate) fn lab_arguments(
+    lab: &Lab,
+    verb: &str,
+    playbook: &std::path::Path,
+    extra: &[&str],
+) -> Vec<String> {
+    let inventory = lab.inventory.display().to_string();
+    let playbook = playbook.display().to_string();
+    let mut arguments = vec!["-i", inventory.as_str(), playbook.as_str()];
+    arguments.extend_from_slice(extra);
+    command(lab, verb, &arguments)
+}
+
+/// Runs [`lab_arguments`] with the new users' password in the environment.
+pub(crate) fn run_on_lab(
+    lab: &Lab,
+    verb: &str,
+    playbook: &std::path::Path,
+    extra: &[&str],
+) -> crate::support::Run {
+    midfleet(
+        lab_arguments(lab, verb, playbook, extra),
+        &[("FAULT_PASSWORD", PASSWORD)],
+    )
+}
+
 pub(crate) fn results(stdout: &str) -> Vec<String> {
     let report: serde_json::Value =
         serde_json::from_str(stdout).unwrap_or_else(|error| panic!("{error}: {stdout}"));
@@ -69,21 +96,9 @@ pub(crate) fn assert_whole_and_running(lab: &Lab) {
 }
 
 pub(crate) fn converges(lab: &Lab, playbook: &std::path::Path) {
-    let inventory = lab.inventory.display().to_string();
-    let playbook = playbook.display().to_string();
-    let again = midfleet(
-        command(lab, "apply", &["-i", &inventory, &playbook]),
-        &[("FAULT_PASSWORD", PASSWORD)],
-    );
+    let again = run_on_lab(lab, "apply", playbook, &[]);
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
-    let plan = midfleet(
-        command(
-            lab,
-            "plan",
-            &["-i", &inventory, &playbook, "--detailed-exitcode"],
-        ),
-        &[("FAULT_PASSWORD", PASSWORD)],
-    );
+    let plan = run_on_lab(lab, "plan", playbook, &["--detailed-exitcode"]);
     assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
 }
 
@@ -118,13 +133,7 @@ fn two_runs_at_once_never_both_change_a_host() {
     for host in &lab.hosts {
         host.set_knob("start_delay_ms", "1500").unwrap();
     }
-    let inventory = lab.inventory.display().to_string();
-    let playbook_text = playbook.display().to_string();
-    let arguments = command(
-        &lab,
-        "apply",
-        &["-i", &inventory, &playbook_text, "--output", "json"],
-    );
+    let arguments = lab_arguments(&lab, "apply", &playbook, &["--output", "json"]);
     let first = spawn(&arguments);
     std::thread::sleep(Duration::from_millis(300));
     let second = spawn(&arguments);
@@ -161,21 +170,7 @@ fn two_runs_at_once_never_both_change_a_host() {
 fn a_host_key_changed_between_plan_and_apply_is_refused() {
     let (mut lab, playbook) = setup(3);
     let saved = lab.directory.join("rotate.plan");
-    let inventory = lab.inventory.display().to_string();
-    let plan = midfleet(
-        command(
-            &lab,
-            "plan",
-            &[
-                "-i",
-                &inventory,
-                playbook.to_str().unwrap(),
-                "--out",
-                saved.to_str().unwrap(),
-            ],
-        ),
-        &[("FAULT_PASSWORD", PASSWORD)],
-    );
+    let plan = run_on_lab(&lab, "plan", &playbook, &["--out", saved.to_str().unwrap()]);
     assert_eq!(plan.code, 0, "{}", plan.stderr);
     let before = lab.host("lab-002").config();
     lab.change_host_key("lab-002").unwrap();
@@ -211,15 +206,7 @@ fn a_symlinked_or_huge_config_is_refused_and_left_alone() {
     let at = bytes.len() - "</parameters>\n".len();
     bytes.splice(at..at, padding.into_bytes());
     std::fs::write(huge.config_path(), &bytes).unwrap();
-    let inventory = lab.inventory.display().to_string();
-    let plan = midfleet(
-        command(
-            &lab,
-            "plan",
-            &["-i", &inventory, playbook.to_str().unwrap()],
-        ),
-        &[("FAULT_PASSWORD", PASSWORD)],
-    );
+    let plan = run_on_lab(&lab, "plan", &playbook, &[]);
     assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
     assert!(
         plan.stdout.contains("lab-001  error:") && plan.stdout.contains("symlink"),
@@ -231,20 +218,7 @@ fn a_symlinked_or_huge_config_is_refused_and_left_alone() {
         "{}",
         plan.stdout
     );
-    let applied = midfleet(
-        command(
-            &lab,
-            "apply",
-            &[
-                "-i",
-                &inventory,
-                playbook.to_str().unwrap(),
-                "--output",
-                "json",
-            ],
-        ),
-        &[("FAULT_PASSWORD", PASSWORD)],
-    );
+    let applied = run_on_lab(&lab, "apply", &playbook, &["--output", "json"]);
     assert_eq!(results(&applied.stdout), ["error", "error", "applied"]);
     assert!(std::fs::symlink_metadata(linked.config_path())
         .unwrap()
@@ -260,27 +234,9 @@ fn a_full_disk_changes_nothing_and_a_rerun_converges() {
     let (lab, playbook) = setup_lab(spec);
     let full = lab.host("lab-001");
     let before = full.config();
-    // Fill lab-001's filesystem to the last few KiB.
-    let filler = full.local_mid_home.parent().unwrap().join("filler");
-    let mut size = 2048 * 1024;
-    while size > 0 && std::fs::write(&filler, vec![0u8; size]).is_err() {
-        size -= 16 * 1024;
-    }
-    let inventory = lab.inventory.display().to_string();
-    let applied = midfleet(
-        command(
-            &lab,
-            "apply",
-            &[
-                "-i",
-                &inventory,
-                playbook.to_str().unwrap(),
-                "--output",
-                "json",
-            ],
-        ),
-        &[("FAULT_PASSWORD", PASSWORD)],
-    );
+    // Fill lab-001's filesystem to its last byte.
+    let filler = full.fill_disk(0).unwrap();
+    let applied = run_on_lab(&lab, "apply", &playbook, &["--output", "json"]);
     let outcome = results(&applied.stdout);
     assert_eq!(outcome[1], "applied", "{}", applied.stdout);
     assert_eq!(outcome[0], "error", "{}", applied.stdout);
@@ -310,19 +266,11 @@ fn interrupt_starts_no_new_host(signal: libc::c_int) {
     for host in &lab.hosts {
         host.set_knob("start_delay_ms", "1500").unwrap();
     }
-    let inventory = lab.inventory.display().to_string();
-    let arguments = command(
+    let arguments = lab_arguments(
         &lab,
         "apply",
-        &[
-            "-i",
-            &inventory,
-            playbook.to_str().unwrap(),
-            "--output",
-            "json",
-            "--forks",
-            "1",
-        ],
+        &playbook,
+        &["--output", "json", "--forks", "1"],
     );
     let child = spawn(&arguments);
     // The signal once the first host's transaction is under way.
@@ -402,21 +350,7 @@ fn logs_rotated_or_truncated_during_the_health_wait_are_still_read() {
     lab.host("lab-002")
         .set_knob("logs_at_start", "truncate")
         .unwrap();
-    let inventory = lab.inventory.display().to_string();
-    let applied = midfleet(
-        command(
-            &lab,
-            "apply",
-            &[
-                "-i",
-                &inventory,
-                playbook.to_str().unwrap(),
-                "--output",
-                "json",
-            ],
-        ),
-        &[("FAULT_PASSWORD", PASSWORD)],
-    );
+    let applied = run_on_lab(&lab, "apply", &playbook, &["--output", "json"]);
     assert_eq!(
         results(&applied.stdout),
         ["applied", "applied"],
@@ -444,23 +378,8 @@ fn logs_rotated_or_truncated_during_the_health_wait_are_still_read() {
 fn a_key_pair_reset_rewrites_encrypted_values_or_refuses_to_orphan_them() {
     let (lab, playbook) = setup(1);
     let host = lab.host("lab-001");
-    let inventory = lab.inventory.display().to_string();
-    let apply = |playbook: &std::path::Path| {
-        midfleet(
-            command(
-                &lab,
-                "apply",
-                &[
-                    "-i",
-                    &inventory,
-                    playbook.to_str().unwrap(),
-                    "--output",
-                    "json",
-                ],
-            ),
-            &[("FAULT_PASSWORD", PASSWORD)],
-        )
-    };
+    let apply =
+        |playbook: &std::path::Path| run_on_lab(&lab, "apply", playbook, &["--output", "json"]);
     let first = apply(&playbook);
     assert_eq!(results(&first.stdout), ["applied"], "{}", first.stdout);
     // The same password, another user: the password is written again.
@@ -473,10 +392,7 @@ fn a_key_pair_reset_rewrites_encrypted_values_or_refuses_to_orphan_them() {
             .replace("svc_{{ mid_name }}", "svc_other"),
     )
     .unwrap();
-    let plan = midfleet(
-        command(&lab, "plan", &["-i", &inventory, other.to_str().unwrap()]),
-        &[("FAULT_PASSWORD", PASSWORD)],
-    );
+    let plan = run_on_lab(&lab, "plan", &other, &[]);
     assert!(
         plan.stdout.contains("the key pair is reset: written again"),
         "{}",
@@ -509,14 +425,7 @@ fn a_key_pair_reset_rewrites_encrypted_values_or_refuses_to_orphan_them() {
             .replace("health:", "unset: [mid.proxy.password]\nhealth:"),
     )
     .unwrap();
-    let plan = midfleet(
-        command(
-            &lab,
-            "plan",
-            &["-i", &inventory, unsetting.to_str().unwrap()],
-        ),
-        &[("FAULT_PASSWORD", PASSWORD)],
-    );
+    let plan = run_on_lab(&lab, "plan", &unsetting, &[]);
     assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
     assert!(
         plan.stdout.contains("- mid.proxy.password"),
@@ -532,15 +441,7 @@ fn a_key_pair_reset_rewrites_encrypted_values_or_refuses_to_orphan_them() {
 #[test]
 fn timings_show_each_hosts_sessions_and_execs() {
     let (lab, playbook) = setup(2);
-    let inventory = lab.inventory.display().to_string();
-    let plan = midfleet(
-        command(
-            &lab,
-            "plan",
-            &["-i", &inventory, playbook.to_str().unwrap(), "--timings"],
-        ),
-        &[("FAULT_PASSWORD", PASSWORD)],
-    );
+    let plan = run_on_lab(&lab, "plan", &playbook, &["--timings"]);
     assert_eq!(plan.code, 0, "{}", plan.stderr);
     let rows = |text: &str| -> Vec<Vec<String>> {
         text.lines()
@@ -560,21 +461,7 @@ fn timings_show_each_hosts_sessions_and_execs() {
                 .for_each(|part| assert!(part.parse::<f64>().unwrap() >= 0.0, "{row:?}"));
         }
     }
-    let applied = midfleet(
-        command(
-            &lab,
-            "apply",
-            &[
-                "-i",
-                &inventory,
-                playbook.to_str().unwrap(),
-                "--timings",
-                "--output",
-                "json",
-            ],
-        ),
-        &[("FAULT_PASSWORD", PASSWORD)],
-    );
+    let applied = run_on_lab(&lab, "apply", &playbook, &["--timings", "--output", "json"]);
     assert_eq!(applied.code, 0, "{}", applied.stderr);
     for row in rows(&applied.stderr) {
         assert_eq!(row[1], "2", "the plan's session and the apply's: {row:?}");

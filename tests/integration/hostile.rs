@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use midfleet::config_xml::ConfigXml;
 use midfleet::lab::{login_user, LabSpec};
 
-use crate::faults::{command, converges, results, setup_lab, PASSWORD};
+use crate::faults::{command, converges, results, run_on_lab, setup_lab, PASSWORD};
 use crate::lab::midsim;
 use crate::support::midfleet;
 
@@ -362,21 +362,7 @@ fn symlinks_a_mid_user_plants_never_lead_midfleet_outside() {
             &victim.join("config.xml"),
         );
     }
-    let inventory = lab.inventory.display().to_string();
-    let applied = midfleet(
-        command(
-            &lab,
-            "apply",
-            &[
-                "-i",
-                &inventory,
-                playbook.to_str().unwrap(),
-                "--output",
-                "json",
-            ],
-        ),
-        &[("FAULT_PASSWORD", PASSWORD)],
-    );
+    let applied = run_on_lab(&lab, "apply", &playbook, &["--output", "json"]);
     assert_eq!(
         results(&applied.stdout),
         ["error", "error", "applied"],

@@ -11,11 +11,10 @@ use midfleet::config_xml::ConfigXml;
 use midfleet::lab::{Lab, LabSpec};
 
 use crate::faults::{
-    assert_whole_and_running, command, converges, results, setup, setup_lab, spawn, wait_until,
-    PASSWORD,
+    assert_whole_and_running, converges, lab_arguments, results, run_on_lab, setup, setup_lab,
+    spawn, wait_until, PASSWORD,
 };
 use crate::lab::midsim;
-use crate::support::midfleet;
 
 /// The points a transaction can be paused at, in order.
 const POINTS: [&str; 4] = ["backup", "write", "rename", "start"];
@@ -111,18 +110,9 @@ fn paused_runs(lab: &Lab) -> Vec<usize> {
         .collect()
 }
 
+/// `apply --output json` of `playbook` on the lab.
 fn apply_arguments(lab: &Lab, playbook: &std::path::Path) -> Vec<String> {
-    command(
-        lab,
-        "apply",
-        &[
-            "-i",
-            &lab.inventory.display().to_string(),
-            &playbook.display().to_string(),
-            "--output",
-            "json",
-        ],
-    )
+    lab_arguments(lab, "apply", playbook, &["--output", "json"])
 }
 
 #[test]
@@ -241,19 +231,7 @@ fn midfleet_killed_at_each_step_leaves_every_transaction_to_finish() {
         }
         clear_pauses(&lab);
         // The next run converges: nothing left to do.
-        let plan = midfleet(
-            command(
-                &lab,
-                "plan",
-                &[
-                    "-i",
-                    &lab.inventory.display().to_string(),
-                    playbook.to_str().unwrap(),
-                    "--detailed-exitcode",
-                ],
-            ),
-            &[("FAULT_PASSWORD", PASSWORD)],
-        );
+        let plan = run_on_lab(&lab, "plan", &playbook, &["--detailed-exitcode"]);
         assert_eq!(
             plan.code, 0,
             "signal {signal}: {}{}",
@@ -349,15 +327,7 @@ fn a_read_only_file_system_is_refused_before_anything_stops() {
         ],
     )
     .unwrap();
-    let inventory = lab.inventory.display().to_string();
-    let plan = midfleet(
-        command(
-            &lab,
-            "plan",
-            &["-i", &inventory, playbook.to_str().unwrap()],
-        ),
-        &[("FAULT_PASSWORD", PASSWORD)],
-    );
+    let plan = run_on_lab(&lab, "plan", &playbook, &[]);
     assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
     assert!(
         plan.stdout.contains("lab-001  error:")
@@ -367,10 +337,7 @@ fn a_read_only_file_system_is_refused_before_anything_stops() {
         "{}",
         plan.stdout
     );
-    let applied = midfleet(
-        apply_arguments(&lab, &playbook),
-        &[("FAULT_PASSWORD", PASSWORD)],
-    );
+    let applied = run_on_lab(&lab, "apply", &playbook, &["--output", "json"]);
     assert_eq!(
         results(&applied.stdout),
         ["error", "applied"],
