@@ -326,7 +326,13 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
     if plan.status == HostStatus::Change {
         for (what, folder) in [
             ("midfleet-folder", format!("{}/.midfleet", host.mid_home)),
-            ("config-folder", parent_folder(&host.config)),
+            (
+                "config-folder",
+                std::path::Path::new(&host.config).parent().map_or_else(
+                    || host.config.clone(),
+                    |folder| folder.display().to_string(),
+                ),
+            ),
         ] {
             if what == "config-folder" && plan.operations.is_empty() {
                 continue;
@@ -406,13 +412,4 @@ fn failed(mut plan: HostPlan, error: String) -> HostPlan {
     plan.operations.clear();
     plan.restart = false;
     plan
-}
-
-/// The folder holding `path` (`/` for a top-level file).
-fn parent_folder(path: &str) -> String {
-    match path.trim_end_matches('/').rsplit_once('/') {
-        Some(("", _)) => "/".into(),
-        Some((parent, _)) => parent.into(),
-        None => ".".into(),
-    }
 }
