@@ -193,13 +193,7 @@ impl LabHost {
     pub fn fill_disk(&self, leave_kib: u64) -> Result<PathBuf, LabError> {
         let root = self.local_mid_home.parent().unwrap_or(&self.local_mid_home);
         // Only the lab's own small disk: never this machine's real one.
-        let mounted = fs::read_to_string("/proc/mounts")
-            .unwrap_or_default()
-            .lines()
-            .any(|line| {
-                line.starts_with("midfleet-lab ") && line.split(' ').nth(1) == root.to_str()
-            });
-        if !mounted {
+        if !is_small_disk(root) {
             return Err(LabError(format!(
                 "{}: no small disk of its own (LabSpec::small_disk_kib): refusing to fill {}",
                 self.name,
@@ -951,13 +945,7 @@ impl Drop for Lab {
         if let Some(host) = self.hosts.iter().find(|host| host.name == "lab-001") {
             if let Some(root) = host.local_mid_home.parent() {
                 // Only a tmpfs the lab mounted (LabSpec::small_disk_kib).
-                let mounted = fs::read_to_string("/proc/mounts")
-                    .unwrap_or_default()
-                    .lines()
-                    .any(|line| {
-                        line.starts_with("midfleet-lab ") && line.split(' ').nth(1) == root.to_str()
-                    });
-                if mounted {
+                if is_small_disk(root) {
                     let _ = Command::new("umount").arg("-l").arg(root).output();
                 }
             }
@@ -1027,6 +1015,14 @@ fn keygen(path: &Path) -> Result<(), LabError> {
 
 fn write(path: &Path, text: &str) -> Result<(), LabError> {
     fs::write(path, text).map_err(|error| LabError(format!("{}: {error}", path.display())))
+}
+
+/// Whether `root` is a small disk the lab mounted (`LabSpec::small_disk_kib`).
+fn is_small_disk(root: &Path) -> bool {
+    fs::read_to_string("/proc/mounts")
+        .unwrap_or_default()
+        .lines()
+        .any(|line| line.starts_with("midfleet-lab ") && line.split(' ').nth(1) == root.to_str())
 }
 
 /// Free bytes for an unprivileged writer on the filesystem of `path`.
