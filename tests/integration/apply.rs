@@ -759,16 +759,16 @@ fn a_transaction_killed_on_its_host_is_reported_then_unlock_and_rollback_repair(
     // The MID the dead transaction started goes on starting (and rewrites
     // config.xml when it is up): a rollback planned before that would
     // rightly find the file changed (`stale`).
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !host
-        .agent_log()
-        .lines()
-        .last()
-        .is_some_and(|line| line.ends_with("MID Server started"))
-    {
-        assert!(std::time::Instant::now() < deadline, "{}", host.agent_log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::faults::wait_until(
+        "the dead run's MID to finish starting",
+        Duration::from_secs(30),
+        || {
+            host.agent_log()
+                .lines()
+                .last()
+                .is_some_and(|line| line.ends_with("MID Server started"))
+        },
+    );
 
     let base = |command: &str| {
         vec![
