@@ -190,18 +190,10 @@ pub fn make_plan(
             })
         })
         .collect();
-    if playbook.instance.is_some() {
-        for host in &mut hosts {
-            for warning in &mut host.warnings {
-                if warning.starts_with("key pair reset: validate this MID") {
-                    *warning = format!(
-                        "key pair reset: validate this MID on the instance (ecc_agent `{}`: Invalidate, then Validate; midfleet does not do it yet)",
-                        host.mid_name.as_deref().unwrap_or("?")
-                    );
-                }
-            }
-        }
-    }
+    let validations = match &playbook.instance {
+        Some(instance) => crate::instance::validation::plan(&mut hosts, instance.validate),
+        None => Vec::new(),
+    };
     let mut plan = Plan {
         format_version: FORMAT_VERSION,
         midfleet_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -221,7 +213,10 @@ pub fn make_plan(
         .filter_map(|read| Some((read.host.name.clone(), read.timings.clone()?)))
         .collect();
     if let Some(instance) = &playbook.instance {
-        let (instance_plan, changes) = survey_instance(instance, &plan, &secrets, &literals);
+        let (instance_plan, mut changes) = survey_instance(instance, &plan, &secrets, &literals);
+        // Made before any host, after each restart, after the run.
+        changes.extend(validations);
+        changes.extend(preflight::retirements(&plan, instance.retire_old_user));
         plan.instance = Some(instance_plan);
         plan.instance_changes = changes;
     }
@@ -258,6 +253,7 @@ fn survey_instance(
         preflight: Vec::new(),
         unchecked_hosts: Vec::new(),
         retire_old_user: instance.retire_old_user,
+        validate: instance.validate,
         error: None,
     };
     let values = Values { secrets, literals };
@@ -272,6 +268,5 @@ fn survey_instance(
             Err(message) => instance_plan.error = Some(message),
         }
     }
-    changes.extend(preflight::retirements(plan, instance.retire_old_user));
     (instance_plan, changes)
 }

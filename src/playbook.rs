@@ -51,8 +51,9 @@ pub struct Instance {
     pub ca_file: Option<PathBuf>,
     /// Create the MID user and grant `mid_server` when missing.
     pub ensure_user: bool,
-    /// Invalidate + Validate after a key pair reset (not implemented yet:
-    /// only `false` is accepted).
+    /// Invalidate, then Validate, each MID after its restart: unset, the
+    /// MIDs whose key pair is reset; `true`, every changing MID; `false`,
+    /// none (each reset one then carries a warning to do it by hand).
     pub validate: Option<bool>,
     pub retire_old_user: RetireOldUser,
     /// Seconds per request to the instance.
@@ -450,12 +451,7 @@ impl Reader<'_> {
                     None => problems = true,
                 },
                 "validate" => match self.boolean(value, "instance.validate") {
-                    Some(true) => {
-                        self.error(value, "`instance.validate: true` is not implemented yet: midfleet cannot Invalidate and Validate MIDs on the instance").hint =
-                            Some("set `validate: false` (or remove it) and validate each MID whose key pair was reset on the instance by hand; the results say which".into());
-                        problems = true;
-                    }
-                    Some(false) => validate = Some(false),
+                    Some(flag) => validate = Some(flag),
                     None => problems = true,
                 },
                 "retire_old_user" => match value.text() {
@@ -931,7 +927,7 @@ mod tests {
         let password = "  password: { secret: \"env:P\" }\n";
         let cases = [
             (format!("{base}  password: hunter2\n"), "p.yml:6:13", "must be a secret reference"),
-            (format!("{base}{password}  validate: true\n"), "p.yml:7:13", "`instance.validate: true` is not implemented yet"),
+            (format!("{base}{password}  validate: yes please\n"), "p.yml:7:13", "must be true or false"),
             (format!("{base}{password}  retire_old_user: delete\n"), "p.yml:7:20", "`keep`, `lock` or `deactivate`"),
             (format!("{base}{password}  ensure_users: true\n"), "p.yml:7:3", "unknown key `instance.ensure_users`"),
             (format!("{base}{password}  ensure_user: maybe\n"), "p.yml:7:16", "must be true or false"),

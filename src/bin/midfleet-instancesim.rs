@@ -39,6 +39,10 @@ struct Arguments {
     /// Accept connections and never answer.
     #[arg(long)]
     hang: bool,
+    /// Refuse every write (POST, PATCH) to TABLE with 403, as an instance
+    /// whose ACLs forbid it would. Repeatable.
+    #[arg(long, value_name = "TABLE")]
+    read_only: Vec<String>,
     /// Append one JSON line per request (method, path, query, user,
     /// status; never a password).
     #[arg(long, value_name = "FILE")]
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         fail_first: arguments.fail_first,
         retry_after: arguments.retry_after,
         hang: arguments.hang,
+        read_only: arguments.read_only,
         log: arguments.log,
     };
     match instancesim::server::run(options) {

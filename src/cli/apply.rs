@@ -10,7 +10,7 @@ use super::console::Console;
 use super::exit::{Exit, Failure};
 use super::progress::Progress;
 use crate::apply::{apply, local_user, new_run_id, ApplySettings, HostResult, Outcome, Values};
-use crate::instance::preflight;
+use crate::instance::{preflight, validation};
 use crate::plan::{Plan, FORMAT_VERSION};
 use crate::planning::PlanRequest;
 use crate::playbook::RetireOldUser;
@@ -76,9 +76,55 @@ struct InstanceReport {
     changes: Vec<crate::plan::InstanceChange>,
     /// The new MID users whose login the instance accepted.
     logins_accepted: Vec<String>,
+    /// After each host's restart: the MIDs invalidated and validated.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    validated: Vec<Validated>,
     /// After the run: the old users locked, deactivated or kept.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     retired: Vec<preflight::Retired>,
+}
+
+/// One MID's Invalidate and Validate.
+#[derive(Serialize)]
+struct Validated {
+    host: String,
+    /// The MID's name: its `ecc_agent` record.
+    mid: String,
+    /// `validated`, or `not_validated` (`reason` says where it stopped).
+    outcome: &'static str,
+    /// The record's `validated` value before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    before: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+/// Invalidates, then validates, `host`'s MID when the plan says so
+/// ([`validation::wanted`]) and midfleet can ([`validation::impossible`]:
+/// the plan carries those hosts' warnings).
+fn validate_mid(
+    client: &crate::instance::Client,
+    admin: &crate::instance::Credentials,
+    host: &crate::plan::HostPlan,
+    validate: Option<bool>,
+    timeout: std::time::Duration,
+) -> Option<Validated> {
+    if !validation::wanted(host, validate) || validation::impossible(host).is_some() {
+        return None;
+    }
+    let (mid, user) = (host.mid_name.clone()?, host.expect_user.clone()?);
+    let outcome = validation::invalidate_then_validate(client, admin, &mid, &user, timeout);
+    Some(Validated {
+        host: host.host.clone(),
+        mid,
+        outcome: if outcome.is_ok() {
+            "validated"
+        } else {
+            "not_validated"
+        },
+        before: outcome.as_ref().ok().cloned(),
+        reason: outcome.err().map(|validation::NotValidated(reason)| reason),
+    })
 }
 
 pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
@@ -149,15 +195,32 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
     let run = new_run_id();
     let health_timeout = plan.rollout.health_timeout;
     // With an instance section, health also waits for each MID's
-    // ecc_agent record to be Up as its new user.
+    // ecc_agent record to be Up as its new user; then the MIDs whose key
+    // pair was reset are invalidated and validated.
+    let validated: std::sync::Arc<std::sync::Mutex<Vec<Validated>>> = Default::default();
     let after_apply: Option<crate::apply::AfterApply> = match &plan.instance {
         Some(section) if plan.has_changes() => {
             let (client, admin) = preflight::connect(section, &secrets).map_err(|message| {
                 Failure::failed(format!("instance: {message}; no host was touched"))
             })?;
             let timeout = std::time::Duration::from_secs(health_timeout);
+            let validate = section.validate;
+            let validated = std::sync::Arc::clone(&validated);
             Some(std::sync::Arc::new(move |host: &crate::plan::HostPlan| {
-                preflight::wait_up(&client, &admin, host, timeout)
+                let mut warnings = preflight::wait_up(&client, &admin, host, timeout)?;
+                if let Some(outcome) = validate_mid(&client, &admin, host, validate, timeout) {
+                    if let Some(reason) = &outcome.reason {
+                        warnings.push(format!(
+                            "not validated: {reason}; validate ecc_agent `{}` on the instance by hand (Invalidate, then Validate)",
+                            outcome.mid
+                        ));
+                    }
+                    validated
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(outcome);
+                }
+                Ok(warnings)
             }))
         }
         _ => None,
@@ -183,6 +246,38 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
     progress.finish();
     let interrupted = INTERRUPTED.load(Ordering::SeqCst);
     let mut retire_failed = false;
+    let mut validations = std::mem::take(
+        &mut *validated
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    validations.sort_by(|one, other| one.host.cmp(&other.host));
+    let validate_failed = validations.iter().any(|outcome| outcome.reason.is_some());
+    if !validations.is_empty() {
+        let done = validations
+            .iter()
+            .filter(|outcome| outcome.reason.is_none())
+            .count();
+        eprintln!(
+            "instance: {done} of {} MID{} validated (Invalidate, then Validate)",
+            validations.len(),
+            if validations.len() == 1 { "" } else { "s" }
+        );
+        for outcome in validations
+            .iter()
+            .filter(|outcome| outcome.reason.is_some())
+        {
+            console.warning(&format!(
+                "instance: ecc_agent `{}` ({}) is not validated: {}",
+                outcome.mid,
+                outcome.host,
+                outcome.reason.as_deref().unwrap_or_default()
+            ));
+        }
+    }
+    if let Some(report) = instance.as_mut() {
+        report.validated = validations;
+    }
     if let (Some(section), Some(report)) = (&plan.instance, instance.as_mut()) {
         if section.retire_old_user != RetireOldUser::Keep && !interrupted {
             let applied = |host: &str| {
@@ -276,11 +371,13 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
         eprint!("{}", crate::report::render_timings(&rows));
     }
     let all_good = results.iter().all(|result| result.result.is_success());
-    Ok(if all_good && !interrupted && !retire_failed {
-        Exit::Success
-    } else {
-        Exit::Failed
-    })
+    Ok(
+        if all_good && !interrupted && !retire_failed && !validate_failed {
+            Exit::Success
+        } else {
+            Exit::Failed
+        },
+    )
 }
 
 pub fn human_results(run: &str, results: &[HostResult], interrupted: bool) -> String {
@@ -350,6 +447,7 @@ fn prepare_instance(
         return Ok(InstanceReport {
             changes: Vec::new(),
             logins_accepted: Vec::new(),
+            validated: Vec::new(),
             retired: Vec::new(),
         });
     }
@@ -375,6 +473,7 @@ fn prepare_instance(
             Ok(InstanceReport {
                 changes: prepared.changes,
                 logins_accepted: prepared.accepted,
+                validated: Vec::new(),
                 retired: Vec::new(),
             })
         }

@@ -4,7 +4,11 @@
 //! - [`client`]: the blocking HTTP client (ureq + rustls): timeouts,
 //!   bounded retries with backoff, basic auth, no secret in any error.
 //! - [`table`]: the Table API calls midfleet makes (users, roles, the login
-//!   check).
+//!   check, the ECC queue's `SystemCommand`s).
+//! - [`preflight`]: the logins checked before any host, `ensure_user`,
+//!   the wait for each MID's record to be Up, `retire_old_user`.
+//! - [`validation`]: Invalidate, then Validate, a MID whose key pair was
+//!   reset.
 //!
 //! Must not: print, or touch a host.
 
@@ -12,6 +16,7 @@ pub mod client;
 mod error;
 pub mod preflight;
 pub mod table;
+pub mod validation;
 
 pub use client::{Client, Credentials, Method, Settings};
 pub use error::InstanceError;

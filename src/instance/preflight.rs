@@ -445,9 +445,9 @@ pub fn wait_up(
             "the MID has no `name` or no instance user in config.xml: its ecc_agent record was not checked".into(),
         ]);
     };
-    if name.is_empty() || name.contains(['^', '=']) || name.chars().any(char::is_control) {
+    if let Err(reason) = table::check_mid_name(name) {
         return Ok(vec![format!(
-            "the MID name `{name}` cannot be looked up: its ecc_agent record was not checked"
+            "{reason}: its ecc_agent record was not checked"
         )]);
     }
     let deadline = std::time::Instant::now() + timeout;
@@ -487,13 +487,15 @@ pub fn wait_up(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::inventory::{Host, ServiceSpec};
     use crate::plan::{HostPlan, PlaybookInfo, RolloutSettings, FORMAT_VERSION};
     use crate::transport::Endpoint;
 
-    fn host_plan(name: &str, from: &str, to: &str, password: Option<&str>) -> HostPlan {
+    /// A host moving from user `from` to `to`, writing the password from
+    /// `env:PASSWORD` when given.
+    pub(crate) fn host_plan(name: &str, from: &str, to: &str, password: Option<&str>) -> HostPlan {
         let host = Host {
             name: name.into(),
             address: name.into(),

@@ -262,3 +262,92 @@ pub fn grant_role(
     )
     .map(|_| ())
 }
+
+/// The `ecc_queue` topic of the commands the instance sends a MID about
+/// itself (restart, invalidate, …).
+pub const SYSTEM_COMMAND: &str = "SystemCommand";
+
+/// The `ecc_queue` agent of the MID named `name`.
+pub fn mid_agent(name: &str) -> String {
+    format!("mid.server.{name}")
+}
+
+/// A MID name that can go into an encoded query.
+pub fn check_mid_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.contains(['^', '=']) || name.chars().any(char::is_control) {
+        return Err(format!(
+            "the MID name `{name}` cannot be looked up on the instance"
+        ));
+    }
+    Ok(())
+}
+
+/// Queues a `SystemCommand` for the MID named `mid_name`, as the
+/// instance's own `MIDServerManage` does: an output record, ready, at
+/// interactive priority, `source` the command and `name` its argument.
+pub fn queue_system_command(
+    client: &Client,
+    credentials: &Credentials,
+    mid_name: &str,
+    source: &str,
+    name: Option<&str>,
+) -> Result<Record, InstanceError> {
+    let mut body = json!({
+        "agent": mid_agent(mid_name),
+        "queue": "output",
+        "state": "ready",
+        "topic": SYSTEM_COMMAND,
+        "source": source,
+        "priority": "0",
+    });
+    if let Some(name) = name {
+        body["name"] = json!(name);
+    }
+    insert(client, credentials, "ecc_queue", &body, false)
+}
+
+/// The `SystemCommand`s queued for the MID named `mid_name` that no one
+/// has picked up yet (`state` ready), oldest first; only those with
+/// `source` when given.
+pub fn ready_system_commands(
+    client: &Client,
+    credentials: &Credentials,
+    mid_name: &str,
+    source: Option<&str>,
+) -> Result<Vec<Record>, InstanceError> {
+    let mut condition = format!(
+        "agent={}^queue=output^topic={SYSTEM_COMMAND}^state=ready",
+        mid_agent(mid_name)
+    );
+    if let Some(source) = source {
+        condition.push_str(&format!("^source={source}"));
+    }
+    condition.push_str("^ORDERBYsys_created_on");
+    query(
+        client,
+        credentials,
+        "ecc_queue",
+        &condition,
+        &["sys_id", "source", "name", "state"],
+        100,
+    )
+}
+
+/// Sets the `state` of the `ecc_queue` record `sys_id` (`processing`,
+/// `processed`).
+pub fn set_queue_state(
+    client: &Client,
+    credentials: &Credentials,
+    sys_id: &str,
+    state: &str,
+) -> Result<(), InstanceError> {
+    update(
+        client,
+        credentials,
+        "ecc_queue",
+        sys_id,
+        &json!({ "state": state }),
+        false,
+    )
+    .map(|_| ())
+}

@@ -133,6 +133,11 @@ impl LabHost {
         fs::read_to_string(self.agent().join("logs/agent0.log.0")).unwrap_or_default()
     }
 
+    /// The wrapper log as it is now.
+    pub fn wrapper_log(&self) -> String {
+        fs::read_to_string(self.agent().join("logs/wrapper.log")).unwrap_or_default()
+    }
+
     /// Sets a `.midsim` knob (`die_at_start`, `stop_hangs`, …).
     pub fn set_knob(&self, key: &str, value: &str) -> Result<(), LabError> {
         let path = self.local_mid_home.join(".midsim");

@@ -283,8 +283,10 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
                 param: names::KEY_PAIR_ID.to_string(),
             });
         }
-        plan.warnings
-            .push("key pair reset: validate this MID on the instance (there is no `instance:` section to do it)".into());
+        plan.warnings.push(format!(
+            "{} (there is no `instance:` section to do it)",
+            crate::instance::validation::KEY_PAIR_WARNING
+        ));
     }
     let running = facts.service.is_running();
     let service_change = if !plan.operations.is_empty() {

@@ -67,6 +67,10 @@ pub struct InstancePlan {
     /// from, when nothing uses them any more.
     #[serde(default)]
     pub retire_old_user: RetireOldUser,
+    /// `instance.validate`: Invalidate, then Validate, after each restart
+    /// (unset: the MIDs whose key pair is reset).
+    #[serde(default)]
+    pub validate: Option<bool>,
     /// Why the instance could not be asked when planning.
     pub error: Option<String>,
 }
@@ -104,8 +108,9 @@ pub enum LoginStatus {
 /// One change on the instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceChange {
-    /// `create_user`, `set_password`, `grant_role`; after the run
-    /// `lock_user` or `deactivate_user`.
+    /// `create_user`, `set_password`, `grant_role`; after each host's
+    /// restart `validate_mid` (`user` is then the MID's name); after the
+    /// run `lock_user` or `deactivate_user`.
     pub action: String,
     /// The Table API table written.
     pub table: String,

@@ -71,8 +71,7 @@ fn journals(lab: &Lab) -> String {
             host.name,
             tail.join("\n")
         ));
-        let wrapper =
-            std::fs::read_to_string(host.agent().join("logs/wrapper.log")).unwrap_or_default();
+        let wrapper = host.wrapper_log();
         let tail: Vec<&str> = wrapper.lines().rev().take(8).collect();
         text.push_str(&format!(
             "--- {} wrapper log (newest first)\n{}\n",

@@ -187,13 +187,28 @@ fn a_wrong_new_password_stops_the_run_before_any_host() {
 }
 
 #[test]
-fn ensure_user_creates_the_users_grants_the_role_then_rotates() {
+fn ensure_user_creates_the_users_grants_the_role_rotates_validates_and_locks_the_old_user() {
     let lab = instance_lab(2);
-    let instance = Instance::start(None, &[]);
+    // An instance that knows the fleet's old user and its validated MIDs,
+    // but not the new users.
+    let old = [(
+        midfleet::lab::INITIAL_USER.to_string(),
+        midfleet::lab::INITIAL_PASSWORD,
+    )];
+    let records = lab
+        .hosts
+        .iter()
+        .map(|host| json!({ "name": host.name, "status": "Up", "user_name": midfleet::lab::INITIAL_USER, "validated": "true" }))
+        .collect();
+    let instance = Instance::start(Some(seed(&old, records)), &[]);
     // The MIDs log in against the emulated instance: only the users
     // midfleet creates, with the password it set, let them start.
     connect_mids(&lab, &instance, None);
-    let playbook = playbook(&lab, &instance.url, "  ensure_user: true\n");
+    let playbook = playbook(
+        &lab,
+        &instance.url,
+        "  ensure_user: true\n  retire_old_user: lock\n",
+    );
 
     let plan = run(&lab, "plan", &playbook, PASSWORD, &["--output", "json"]);
     assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
@@ -218,9 +233,15 @@ fn ensure_user_creates_the_users_grants_the_role_then_rotates() {
             "grant_role svc_lab001",
             "create_user svc_lab002",
             "set_password svc_lab002",
-            "grant_role svc_lab002"
+            "grant_role svc_lab002",
+            // The key pair is reset (the user changes): after each restart.
+            "validate_mid lab-001",
+            "validate_mid lab-002",
+            "lock_user svc_mid_old",
         ]
     );
+    let warnings = json["hosts"][0]["warnings"].to_string();
+    assert!(!warnings.contains("key pair reset"), "{warnings}");
     assert_eq!(json["instance"]["preflight"][0]["status"], "after_creation");
     assert!(!plan.stdout.contains(PASSWORD));
     assert!(
@@ -264,7 +285,8 @@ fn ensure_user_creates_the_users_grants_the_role_then_rotates() {
         assert_eq!(instance.roles_of(&user), ["mid_server"]);
         let config = String::from_utf8(host.config()).unwrap();
         assert!(config.contains(&format!("value=\"{user}\"")), "{config}");
-        // Two logins as the new user: midfleet's check, then the MID's.
+        // Three logins as the new user: midfleet's check, the MID's at
+        // its start, and again at the restart Validate asked for.
         let logins = instance
             .requests()
             .iter()
@@ -274,10 +296,69 @@ fn ensure_user_creates_the_users_grants_the_role_then_rotates() {
                     && request["path"] == "/api/now/table/sys_user"
             })
             .count();
-        assert_eq!(logins, 2, "{:?}", instance.requests());
+        assert_eq!(logins, 3, "{:?}", instance.requests());
         // And health waited for the MID's record to be Up as the new user.
         assert_eq!(agent(&instance, host), format!("Up {user}"));
+        // Then Invalidate, then Validate, as the UI actions do: the record
+        // is validated again, and the MID picked up and answered both
+        // commands, in that order.
+        let record = instance
+            .records("ecc_agent")
+            .into_iter()
+            .find(|record| record["name"] == host.name.as_str())
+            .unwrap();
+        assert_eq!(record["validated"], "true", "{record}");
+        let agent_name = format!("mid.server.{}", host.name);
+        let queue: Vec<String> = instance
+            .records("ecc_queue")
+            .iter()
+            .filter(|record| record["agent"] == agent_name.as_str())
+            .map(|record| {
+                format!(
+                    "{} {} {} {} {}",
+                    record["queue"].as_str().unwrap(),
+                    record["topic"].as_str().unwrap(),
+                    record["source"].as_str().unwrap(),
+                    record["name"].as_str().unwrap_or("-"),
+                    record["state"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            queue,
+            [
+                "output SystemCommand delete_mid_keypair Invalidate processed",
+                "input SystemCommand delete_mid_keypair Invalidate ready",
+                "output SystemCommand restartService - processed",
+                "input SystemCommand restartService - ready",
+            ],
+            "{:?}",
+            instance.records("ecc_queue")
+        );
+        assert!(host.wrapper_log().contains("JVM requested a restart."));
+        assert!(host
+            .agent_log()
+            .contains(&format!("ecc_agent {} is validated", host.name)));
     }
+    let report: serde_json::Value =
+        serde_json::from_str(&run(&lab, "plan", &playbook, PASSWORD, &["--output", "json"]).stdout)
+            .unwrap();
+    assert_eq!(report["instance_changes"], json!([]), "{report}");
+    assert!(
+        applied
+            .stderr
+            .contains("instance: 2 of 2 MIDs validated (Invalidate, then Validate)"),
+        "{}",
+        applied.stderr
+    );
+    assert!(
+        applied
+            .stderr
+            .contains("instance: old user svc_mid_old locked"),
+        "{}",
+        applied.stderr
+    );
+    assert_eq!(instance.user("svc_mid_old").unwrap()["locked_out"], "true");
     // Idempotent: nothing left to do, on the hosts or the instance.
     let again = run(&lab, "plan", &playbook, PASSWORD, &["--detailed-exitcode"]);
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
@@ -508,4 +589,111 @@ fn a_mid_whose_ecc_agent_record_never_shows_up_is_rolled_back() {
     assert!(lab.hosts[0]
         .agent_log()
         .contains("Setting basic authentication with user svc_mid_old"));
+}
+
+/// The lab (one host) rotated with `instance` and the playbook's
+/// `extra` lines, health timing out after 3 s; the JSON report.
+fn rotate_with(lab: &Lab, instance: &Instance, extra: &str) -> (Run, serde_json::Value) {
+    connect_mids(lab, instance, None);
+    let playbook = playbook(lab, &instance.url, extra);
+    let text = std::fs::read_to_string(&playbook)
+        .unwrap()
+        .replace("timeout: 20", "timeout: 3");
+    std::fs::write(&playbook, text).unwrap();
+    let applied = run(lab, "apply", &playbook, PASSWORD, &["--output", "json"]);
+    let report = serde_json::from_str(&applied.stdout)
+        .unwrap_or_else(|_| panic!("{}{}", applied.stdout, applied.stderr));
+    (applied, report)
+}
+
+/// The host is applied, its MID Up as the new user on the new config: a
+/// validation that did not happen is a warning and exit 1, never a
+/// rollback of a MID that works.
+fn applied_but_not_validated(lab: &Lab, applied: &Run, report: &serde_json::Value, reason: &str) {
+    assert_eq!(applied.code, 1, "{}{}", applied.stdout, applied.stderr);
+    let result = &report["results"][0];
+    assert_eq!(result["result"], "applied", "{result}");
+    let warnings = result["warnings"].to_string();
+    assert!(
+        warnings.contains(reason)
+            && warnings.contains(
+                "validate ecc_agent `lab-001` on the instance by hand (Invalidate, then Validate)"
+            ),
+        "{warnings}"
+    );
+    assert_eq!(
+        report["instance"]["validated"][0]["outcome"],
+        "not_validated"
+    );
+    assert!(
+        applied
+            .stderr
+            .contains("instance: 0 of 1 MID validated (Invalidate, then Validate)"),
+        "{}",
+        applied.stderr
+    );
+    let config = String::from_utf8(lab.hosts[0].config()).unwrap();
+    assert!(config.contains("value=\"svc_lab001\""), "{config}");
+    assert!(lab.hosts[0].mid("status").unwrap(), "the MID runs");
+}
+
+#[test]
+fn a_mid_that_never_picks_up_its_commands_is_applied_with_a_warning_and_exit_1() {
+    let lab = instance_lab(1);
+    let instance = seeded_instance(&lab, PASSWORD, &[]);
+    lab.hosts[0].set_knob("ecc_commands", "ignore").unwrap();
+    let (applied, report) = rotate_with(&lab, &instance, "");
+    applied_but_not_validated(
+        &lab,
+        &applied,
+        &report,
+        "not validated: the MID did not pick up the Invalidate command",
+    );
+    // Invalidated, the Invalidate command still waiting: what a person
+    // finds on the instance, and what the warning asks them to finish.
+    let record = &instance.records("ecc_agent")[0];
+    assert_eq!(record["validated"], "false", "{record}");
+    // A later run's Invalidate cancels the one still waiting.
+    let waiting: Vec<String> = instance
+        .records("ecc_queue")
+        .iter()
+        .map(|record| format!("{} {}", record["source"], record["state"]))
+        .collect();
+    assert_eq!(waiting, ["\"delete_mid_keypair\" \"ready\""]);
+}
+
+#[test]
+fn an_instance_whose_acls_refuse_the_ecc_queue_is_a_warning_naming_the_call() {
+    let lab = instance_lab(1);
+    let users = [(new_user(&lab.hosts[0]), PASSWORD)];
+    let instance = Instance::start(
+        Some(seed(&users, Vec::new())),
+        &["--read-only", "ecc_queue"],
+    );
+    let (applied, report) = rotate_with(&lab, &instance, "");
+    applied_but_not_validated(
+        &lab,
+        &applied,
+        &report,
+        "not validated: Invalidate (queueing delete_mid_keypair): ",
+    );
+    assert!(
+        report["results"][0]["warnings"].to_string().contains("403"),
+        "{report}"
+    );
+}
+
+#[test]
+fn validate_false_leaves_each_reset_mid_to_validate_by_hand() {
+    let lab = instance_lab(1);
+    let instance = seeded_instance(&lab, PASSWORD, &[]);
+    let (applied, report) = rotate_with(&lab, &instance, "  validate: false\n");
+    assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+    let warnings = report["results"][0]["warnings"].to_string();
+    assert!(
+        warnings.contains("key pair reset: validate this MID on the instance by hand (ecc_agent `lab-001`: Invalidate, then Validate): `instance.validate` is false"),
+        "{warnings}"
+    );
+    assert!(instance.records("ecc_queue").is_empty());
+    assert!(report["instance"].get("validated").is_none(), "{report}");
 }

@@ -2,16 +2,20 @@
 //!
 //! - [`server`]: the accept loop (one thread per connection), HTTP or
 //!   HTTPS (rustls), the fault knobs (`--fail-first N`: 503 to the first N
-//!   requests; `--hang`: accept and never answer), the request log.
+//!   requests; `--hang`: accept and never answer; `--read-only TABLE`:
+//!   403 to every write of TABLE), the request log.
 //! - [`http`]: one HTTP/1.1 request in, one answer out (`Connection:
 //!   close`), query decoding.
 //! - [`tables`]: the Table API subset: GET/POST/PATCH on `sys_user`,
-//!   `sys_user_role`, `sys_user_has_role`, `ecc_agent`; `sysparm_query`
-//!   (`field=value` joined by `^`), `sysparm_fields`, `sysparm_limit`,
+//!   `sys_user_role`, `sys_user_has_role`, `ecc_agent` (new records not
+//!   `validated`), `ecc_queue` (new records `ready`, with
+//!   `sys_created_on`); `sysparm_query` (`field=value` joined by `^`,
+//!   `ORDERBYfield`, `ORDERBYDESCfield`), `sysparm_fields`, `sysparm_limit`,
 //!   `sysparm_input_display_value=true` (without it a `user_password` is
 //!   stored as if already hashed, so it never logs in); basic auth against
 //!   `sys_user` (active, not locked out, password); writes need the
-//!   `admin` role (`mid_server` for `ecc_agent`, which a MID updates); the business rule that refuses `mid_server` with
+//!   `admin` role (`mid_server` for `ecc_agent` and `ecc_queue`, which a
+//!   MID updates); the business rule that refuses `mid_server` with
 //!   `security_admin` on one user. Seeded: the roles `admin`, `mid_server`
 //!   and `security_admin`, and the integration user `admin`.
 

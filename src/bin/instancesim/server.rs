@@ -25,6 +25,7 @@ pub struct Options {
     pub fail_first: u64,
     pub retry_after: Option<u64>,
     pub hang: bool,
+    pub read_only: Vec<String>,
     pub log: Option<PathBuf>,
 }
 
@@ -49,6 +50,7 @@ pub fn run(options: Options) -> Result<(), String> {
         _ => State::default(),
     };
     state.seed(&options.admin_password);
+    state.read_only = options.read_only.clone();
     if let Some(path) = &options.state {
         save(path, &state).map_err(|error| format!("{}: {error}", path.display()))?;
     }

@@ -9,11 +9,12 @@ use serde_json::{json, Map, Value};
 use super::http::Request;
 
 /// The tables served.
-pub const TABLES: [&str; 4] = [
+pub const TABLES: [&str; 5] = [
     "sys_user",
     "sys_user_role",
     "sys_user_has_role",
     "ecc_agent",
+    "ecc_queue",
 ];
 /// Stored in place of a `user_password` written without
 /// `sysparm_input_display_value=true`: the instance would take the value as
@@ -29,6 +30,10 @@ pub struct State {
     pub tables: BTreeMap<String, Vec<Record>>,
     #[serde(default)]
     pub next_id: u64,
+    /// Tables whose writes every user is refused (`--read-only TABLE`): an
+    /// instance whose ACLs answer otherwise than midfleet expects.
+    #[serde(skip)]
+    pub read_only: Vec<String>,
 }
 
 /// What one request gets back.
@@ -180,9 +185,20 @@ impl State {
         }
         let roles = self.roles_of(user);
         let admin = roles.iter().any(|role| role == "admin");
-        // A MID (mid_server) reads and writes its own ecc_agent record.
-        let trusted =
-            admin || (table == "ecc_agent" && roles.iter().any(|role| role == "mid_server"));
+        // A MID (mid_server) reads and writes its own ecc_agent record,
+        // and its ecc_queue records.
+        let trusted = admin
+            || (matches!(table, "ecc_agent" | "ecc_queue")
+                && roles.iter().any(|role| role == "mid_server"));
+        if matches!(request.method.as_str(), "POST" | "PATCH")
+            && self.read_only.iter().any(|name| name == table)
+        {
+            return Answer::error(
+                403,
+                "Operation Failed",
+                &format!("ACL restricts writing {table} (fault knob --read-only)"),
+            );
+        }
         let display_values = request.query_value("sysparm_input_display_value") == Some("true");
         match (request.method.as_str(), sys_id) {
             ("GET", None) => self.get(request, table, user, trusted),
@@ -202,10 +218,11 @@ impl State {
     }
 
     fn get(&self, request: &Request, table: &str, user: &str, admin: bool) -> Answer {
-        let conditions = match parse_query(request.query_value("sysparm_query").unwrap_or("")) {
-            Ok(conditions) => conditions,
-            Err(detail) => return Answer::error(400, "Invalid query", &detail),
-        };
+        let (conditions, order) =
+            match parse_query(request.query_value("sysparm_query").unwrap_or("")) {
+                Ok(query) => query,
+                Err(detail) => return Answer::error(400, "Invalid query", &detail),
+            };
         let limit = match request
             .query_value("sysparm_limit")
             .map(str::parse::<usize>)
@@ -218,7 +235,7 @@ impl State {
             .query_value("sysparm_fields")
             .filter(|fields| !fields.is_empty())
             .map(|fields| fields.split(',').map(str::trim).collect());
-        let result: Vec<Value> = self.tables[table]
+        let mut found: Vec<&Record> = self.tables[table]
             .iter()
             // ACLs: other users see only their own sys_user record.
             .filter(|record| admin || (table == "sys_user" && text(record, "sys_id") == user))
@@ -227,6 +244,20 @@ impl State {
                     .iter()
                     .all(|(field, value)| text(record, field) == value)
             })
+            .collect();
+        // A stable sort: ties keep the order the records were made in.
+        if let Some(order) = &order {
+            found.sort_by(|one, other| {
+                let ordering = text(one, &order.field).cmp(text(other, &order.field));
+                if order.descending {
+                    ordering.reverse()
+                } else {
+                    ordering
+                }
+            });
+        }
+        let result: Vec<Value> = found
+            .into_iter()
             .take(limit)
             .map(|record| {
                 let shown: Record = record
@@ -257,10 +288,20 @@ impl State {
         store_password(&mut record, display_values);
         let id = self.new_id();
         record.insert("sys_id".into(), Value::String(id));
-        if table == "sys_user" {
-            for (field, default) in [("active", "true"), ("locked_out", "false")] {
-                record.entry(field).or_insert(Value::String(default.into()));
-            }
+        let defaults: &[(&str, &str)] = match table {
+            "sys_user" => &[("active", "true"), ("locked_out", "false")],
+            // A MID's record is not validated until someone validates it.
+            "ecc_agent" => &[("validated", "false")],
+            "ecc_queue" => &[("state", "ready"), ("queue", "input")],
+            _ => &[],
+        };
+        for (field, default) in defaults {
+            record
+                .entry(*field)
+                .or_insert(Value::String((*default).into()));
+        }
+        if table == "ecc_queue" {
+            record.insert("sys_created_on".into(), Value::String(created_on()));
         }
         self.tables
             .get_mut(table)
@@ -377,20 +418,52 @@ fn body_record(request: &Request) -> Result<Record, Answer> {
 
 /// `field=value^field=value` → conditions. Other operators are refused
 /// (a real instance would ignore them and match every record).
-pub fn parse_query(query: &str) -> Result<Vec<(String, String)>, String> {
-    query
-        .split('^')
-        .filter(|condition| !condition.is_empty())
-        .map(|condition| {
-            let (field, value) = condition
+pub fn parse_query(query: &str) -> Result<Query, String> {
+    let is_field = |field: &str| {
+        !field.is_empty() && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let mut conditions = Vec::new();
+    let mut order = None;
+    for term in query.split('^').filter(|term| !term.is_empty()) {
+        let by = |field: &str, descending: bool| {
+            is_field(field).then(|| Order {
+                field: field.to_string(),
+                descending,
+            })
+        };
+        if let Some(field) = term.strip_prefix("ORDERBYDESC") {
+            order = Some(by(field, true).ok_or_else(|| format!("`{term}`: no field to order by"))?);
+        } else if let Some(field) = term.strip_prefix("ORDERBY") {
+            order =
+                Some(by(field, false).ok_or_else(|| format!("`{term}`: no field to order by"))?);
+        } else {
+            let (field, value) = term
                 .split_once('=')
-                .ok_or_else(|| format!("`{condition}` is not field=value"))?;
-            if field.is_empty() || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!("`{condition}` is not field=value"));
+                .ok_or_else(|| format!("`{term}` is not field=value"))?;
+            if !is_field(field) {
+                return Err(format!("`{term}` is not field=value"));
             }
-            Ok((field.to_string(), value.to_string()))
-        })
-        .collect()
+            conditions.push((field.to_string(), value.to_string()));
+        }
+    }
+    Ok((conditions, order))
+}
+
+/// An encoded query: its `field=value` conditions (all must hold) and
+/// its order.
+pub type Query = (Vec<(String, String)>, Option<Order>);
+
+/// `ORDERBYfield` / `ORDERBYDESCfield` in an encoded query.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Order {
+    pub field: String,
+    pub descending: bool,
+}
+
+/// Now, as the instance writes `sys_created_on` (UTC, to the second).
+fn created_on() -> String {
+    let stamp = midfleet::report::now_rfc3339();
+    stamp.trim_end_matches('Z').replacen('T', " ", 1)
 }
 
 #[cfg(test)]
@@ -560,5 +633,141 @@ mod tests {
         ));
         assert_eq!(answer.status, 200);
         assert_eq!(answer.body["result"]["locked_out"], "true");
+    }
+
+    #[test]
+    fn a_mid_reads_and_answers_its_ecc_queue_in_order() {
+        let mut state = seeded();
+        // A MID user: mid_server only.
+        state.handle(&request(
+            "POST",
+            "/api/now/table/sys_user?sysparm_input_display_value=true",
+            "admin",
+            "pw",
+            r#"{"user_name":"svc_mid","user_password":"m"}"#,
+        ));
+        let user = state.find("sys_user", "user_name", "svc_mid").unwrap();
+        let role = state.find("sys_user_role", "name", "mid_server").unwrap();
+        state.push(
+            "sys_user_has_role",
+            json!({ "sys_id": "g", "user": user, "role": role }),
+        );
+        let agent = state.handle(&request(
+            "POST",
+            "/api/now/table/ecc_agent",
+            "svc_mid",
+            "m",
+            r#"{"name":"mid1","status":"Up"}"#,
+        ));
+        assert_eq!(agent.status, 201);
+        assert_eq!(
+            agent.body["result"]["validated"], "false",
+            "new MIDs are not validated"
+        );
+        for source in ["delete_mid_keypair", "restartService"] {
+            let queued = state.handle(&request(
+                "POST",
+                "/api/now/table/ecc_queue",
+                "admin",
+                "pw",
+                &format!(r#"{{"agent":"mid.server.mid1","queue":"output","topic":"SystemCommand","source":"{source}"}}"#),
+            ));
+            assert_eq!(queued.status, 201);
+            assert_eq!(queued.body["result"]["state"], "ready");
+            assert!(
+                queued.body["result"]["sys_created_on"]
+                    .as_str()
+                    .unwrap()
+                    .len()
+                    == 19
+            );
+        }
+        let read = |state: &mut State, order: &str| {
+            let answer = state.handle(&request(
+                "GET",
+                &format!("/api/now/table/ecc_queue?sysparm_query=agent=mid.server.mid1^state=ready^{order}&sysparm_fields=source"),
+                "svc_mid",
+                "m",
+                "",
+            ));
+            assert_eq!(answer.status, 200);
+            answer.body["result"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|record| record["source"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            read(&mut state, "ORDERBYsource"),
+            ["delete_mid_keypair", "restartService"]
+        );
+        assert_eq!(
+            read(&mut state, "ORDERBYDESCsource"),
+            ["restartService", "delete_mid_keypair"]
+        );
+        // Ties keep the order the records were made in.
+        assert_eq!(
+            read(&mut state, "ORDERBYsys_created_on"),
+            ["delete_mid_keypair", "restartService"]
+        );
+        let answer = state.handle(&request(
+            "GET",
+            "/api/now/table/ecc_queue?sysparm_query=ORDERBY",
+            "admin",
+            "pw",
+            "",
+        ));
+        assert_eq!(answer.status, 400);
+        // A MID marks its command processed; a user without mid_server
+        // or admin may not.
+        let id = state.find("ecc_queue", "source", "restartService").unwrap();
+        let patch = |state: &mut State, user: &str, password: &str| {
+            state
+                .handle(&request(
+                    "PATCH",
+                    &format!("/api/now/table/ecc_queue/{id}"),
+                    user,
+                    password,
+                    r#"{"state":"processed"}"#,
+                ))
+                .status
+        };
+        state.handle(&request(
+            "POST",
+            "/api/now/table/sys_user?sysparm_input_display_value=true",
+            "admin",
+            "pw",
+            r#"{"user_name":"svc_other","user_password":"o"}"#,
+        ));
+        assert_eq!(patch(&mut state, "svc_other", "o"), 403);
+        assert_eq!(patch(&mut state, "svc_mid", "m"), 200);
+        assert_eq!(read(&mut state, ""), ["delete_mid_keypair"]);
+    }
+
+    #[test]
+    fn read_only_tables_refuse_every_write() {
+        let mut state = seeded();
+        state.read_only = vec!["ecc_queue".into()];
+        let answer = state.handle(&request(
+            "POST",
+            "/api/now/table/ecc_queue",
+            "admin",
+            "pw",
+            r#"{"agent":"mid.server.x","topic":"SystemCommand"}"#,
+        ));
+        assert_eq!(answer.status, 403);
+        assert!(answer
+            .body
+            .to_string()
+            .contains("ACL restricts writing ecc_queue"));
+        let answer = state.handle(&request(
+            "POST",
+            "/api/now/table/ecc_agent",
+            "admin",
+            "pw",
+            r#"{"name":"x"}"#,
+        ));
+        assert_eq!(answer.status, 201);
     }
 }

@@ -4,7 +4,11 @@
 //! the instance (retrying every 2 s while refused), then seals every
 //! plaintext secure value and adds `keypairs.mid_id` through midfleet's
 //! byte-preserving editor, and runs until SIGTERM or until the lab that
-//! owns it is gone.
+//! owns it is gone. With an emulated instance, it reports its `ecc_agent`
+//! record Up and Down (completing a Validate: `validating` becomes `true`
+//! when it goes Up) and answers the `SystemCommand`s queued for it
+//! (`restartService` restarts the JVM in this same process, as Tanuki's
+//! wrapper does).
 //!
 //! Exit codes: 0 stopped, 1 the start failed (reason in both logs), 2 the
 //! knobs file is wrong (reason in wrapper.log).
@@ -47,10 +51,35 @@ fn run_until_stopped(agent_dir: &Path, logs: &Logs) -> u8 {
     let watch = Watch {
         owner: knobs.owner_pid,
     };
+    loop {
+        match run_jvm(agent_dir, &knobs, logs, &watch) {
+            Jvm::Stopped(interrupt) => {
+                logs.wrapper("STATUS", WRAPPER, &interrupt.to_string());
+                logs.wrapper("STATUS", WRAPPER, "<-- Wrapper Stopped");
+                return 0;
+            }
+            Jvm::Failed => return 1,
+            // The wrapper (this process, its pid file unchanged) launches
+            // the JVM again, as Tanuki's does.
+            Jvm::Restart => logs.wrapper("STATUS", WRAPPER, "JVM requested a restart."),
+        }
+    }
+}
+
+/// How one run of the JVM ended.
+enum Jvm {
+    Stopped(Interrupt),
+    Failed,
+    /// The instance asked for a restart (`restartService`).
+    Restart,
+}
+
+/// One run of the JVM: the start delay, the start-up sequence, then
+/// serving until stopped or asked to restart.
+fn run_jvm(agent_dir: &Path, knobs: &Knobs, logs: &Logs, watch: &Watch) -> Jvm {
     logs.wrapper("STATUS", WRAPPER, "Launching a JVM...");
     if let Some(interrupt) = watch.sleep(knobs.start_delay) {
-        logs.wrapper("STATUS", WRAPPER, &interrupt.to_string());
-        return 0;
+        return Jvm::Stopped(interrupt);
     }
     let user_dies = knobs.die_at_start_if_user.as_deref().is_some_and(|user| {
         std::fs::read(agent_dir.join("config.xml"))
@@ -65,25 +94,110 @@ fn run_until_stopped(agent_dir: &Path, logs: &Logs) -> u8 {
     });
     if knobs.die_at_start || user_dies {
         logs.wrapper("ERROR", WRAPPER, "JVM exited unexpectedly.");
-        return 1;
+        return Jvm::Failed;
     }
-    let (interrupt, registration) = match start(agent_dir, &knobs, logs, &watch) {
-        Ok(registration) => (watch.wait(), registration),
-        Err(Stop::Interrupted(interrupt)) => (interrupt, None),
+    let (end, registration) = match start(agent_dir, knobs, logs, watch) {
+        Ok(registration) => (
+            serve(registration.as_ref(), knobs, logs, watch),
+            registration,
+        ),
+        Err(Stop::Interrupted(interrupt)) => (Jvm::Stopped(interrupt), None),
         Err(Stop::Failed(message)) => {
             logs.agent(STARTUP, &format!("SEVERE *** ERROR *** {message}"));
             logs.wrapper("INFO", JVM, &format!("*** ERROR *** {message}"));
             logs.wrapper("ERROR", WRAPPER, "JVM exited unexpectedly with code 1.");
-            return 1;
+            return Jvm::Failed;
         }
     };
     logs.agent(MID_SERVER, "MID Server stopping");
     if let Some(registration) = &registration {
         report(registration, "Down", logs);
     }
-    logs.wrapper("STATUS", WRAPPER, &interrupt.to_string());
-    logs.wrapper("STATUS", WRAPPER, "<-- Wrapper Stopped");
-    0
+    end
+}
+
+/// How often a running MID looks for the commands queued for it.
+const ECC_POLL: Duration = Duration::from_millis(500);
+
+/// Runs until stopped; with an instance to answer, also picks up the
+/// `SystemCommand`s queued for this MID, oldest first: `restartService`
+/// (what the instance's Validate queues) restarts the JVM;
+/// `delete_mid_keypair` (Invalidate) is acknowledged — the key pair this
+/// MID made at its start is what Validate will have the instance trust.
+fn serve(
+    registration: Option<&instance::Registration>,
+    knobs: &Knobs,
+    logs: &Logs,
+    watch: &Watch,
+) -> Jvm {
+    let Some(registration) = registration.filter(|_| knobs.answer_commands) else {
+        return Jvm::Stopped(watch.wait());
+    };
+    loop {
+        if let Some(interrupt) = watch.sleep(ECC_POLL) {
+            return Jvm::Stopped(interrupt);
+        }
+        let commands = match instance::commands(registration) {
+            Ok(commands) => commands,
+            Err(error) => {
+                logs.agent(
+                    MID_SERVER,
+                    &format!("WARNING Unable to read the ECC queue: {error}"),
+                );
+                continue;
+            }
+        };
+        for command in commands {
+            if let Err(error) = instance::mark(registration, &command, "processing") {
+                logs.agent(
+                    MID_SERVER,
+                    &format!(
+                        "WARNING Unable to pick up SystemCommand {}: {error}",
+                        command.source
+                    ),
+                );
+                continue;
+            }
+            let restart = match command.source.as_str() {
+                "restartService" => {
+                    logs.agent(
+                        MID_SERVER,
+                        "SystemCommand restartService: restarting the MID Server",
+                    );
+                    true
+                }
+                "delete_mid_keypair" => {
+                    logs.agent(
+                        MID_SERVER,
+                        &format!(
+                            "SystemCommand delete_mid_keypair ({}): the instance drops this MID's key pair until it is validated",
+                            command.name
+                        ),
+                    );
+                    false
+                }
+                other => {
+                    logs.agent(
+                        MID_SERVER,
+                        &format!("WARNING SystemCommand {other} is not simulated: ignored"),
+                    );
+                    false
+                }
+            };
+            if let Err(error) = instance::mark(registration, &command, "processed") {
+                logs.agent(
+                    MID_SERVER,
+                    &format!(
+                        "WARNING Unable to answer SystemCommand {}: {error}",
+                        command.source
+                    ),
+                );
+            }
+            if restart {
+                return Jvm::Restart;
+            }
+        }
+    }
 }
 
 /// Why the MID stops before it has started.
@@ -96,10 +210,18 @@ enum Stop {
 /// failure is logged, as a real MID's would be, and changes nothing else.
 fn report(registration: &instance::Registration, status: &str, logs: &Logs) {
     match instance::report(registration, status) {
-        Ok(()) => logs.agent(
-            MID_SERVER,
-            &format!("ecc_agent {} is {status}", registration.name),
-        ),
+        Ok(reported) => {
+            logs.agent(
+                MID_SERVER,
+                &format!("ecc_agent {} is {status}", registration.name),
+            );
+            if reported == instance::Reported::Validated {
+                logs.agent(
+                    MID_SERVER,
+                    &format!("ecc_agent {} is validated", registration.name),
+                );
+            }
+        }
         Err(error) => logs.agent(
             MID_SERVER,
             &format!(

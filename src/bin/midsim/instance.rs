@@ -55,22 +55,41 @@ pub struct Registration {
     pub name: String,
 }
 
+impl Registration {
+    fn connect(&self) -> io::Result<(midfleet::instance::Client, midfleet::instance::Credentials)> {
+        use midfleet::instance::{Client, Credentials, Settings};
+        let client = Client::new(
+            &self.url,
+            self.ca_file.as_deref(),
+            Settings::with_timeout(5),
+        )
+        .map_err(io::Error::other)?;
+        let credentials = Credentials {
+            user: self.user.clone(),
+            password: midfleet::secret::SecretValue::new(self.password.to_string()),
+        };
+        Ok((client, credentials))
+    }
+}
+
+/// What [`report`] did besides the status.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reported {
+    Plain,
+    /// The record said `validating` (the instance's Validate had asked
+    /// for this restart): going Up completed the validation.
+    Validated,
+}
+
 /// Creates or updates the MID's `ecc_agent` record with `status`, as the
-/// MID's user (which needs the `mid_server` role).
-pub fn report(registration: &Registration, status: &str) -> io::Result<()> {
-    use midfleet::instance::{table, Client, Credentials, Settings};
-    let client = Client::new(
-        &registration.url,
-        registration.ca_file.as_deref(),
-        Settings::with_timeout(5),
-    )
-    .map_err(io::Error::other)?;
-    let credentials = Credentials {
-        user: registration.user.clone(),
-        password: midfleet::secret::SecretValue::new(registration.password.to_string()),
-    };
+/// MID's user (which needs the `mid_server` role). Going Up while the
+/// record is `validating` sets it `validated` — what a MID does after the
+/// restart the instance's Validate action queues.
+pub fn report(registration: &Registration, status: &str) -> io::Result<Reported> {
+    use midfleet::instance::table;
+    let (client, credentials) = registration.connect()?;
     let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "name": registration.name,
         "status": status,
         "user_name": registration.user,
@@ -81,23 +100,81 @@ pub fn report(registration: &Registration, status: &str) -> io::Result<()> {
         &credentials,
         "ecc_agent",
         &format!("name={}", registration.name),
-        &["sys_id"],
+        &["sys_id", "validated"],
         1,
     )
     .map_err(io::Error::other)?;
+    let mut reported = Reported::Plain;
     match found.first() {
-        Some(record) => table::update(
-            &client,
-            &credentials,
-            "ecc_agent",
-            table::field(record, "sys_id"),
-            &body,
-            false,
-        ),
+        Some(record) => {
+            if status == "Up" && table::field(record, "validated") == "validating" {
+                body["validated"] = serde_json::json!("true");
+                reported = Reported::Validated;
+            }
+            table::update(
+                &client,
+                &credentials,
+                "ecc_agent",
+                table::field(record, "sys_id"),
+                &body,
+                false,
+            )
+        }
         None => table::insert(&client, &credentials, "ecc_agent", &body, false),
     }
-    .map(|_| ())
+    .map(|_| reported)
     .map_err(io::Error::other)
+}
+
+/// A `SystemCommand` the instance queued for this MID.
+pub struct Command {
+    pub sys_id: String,
+    /// The command: `restartService`, `delete_mid_keypair`, …
+    pub source: String,
+    /// Its argument (`Invalidate` for `delete_mid_keypair`).
+    pub name: String,
+}
+
+/// The commands queued for this MID and not picked up yet, oldest first.
+pub fn commands(registration: &Registration) -> io::Result<Vec<Command>> {
+    use midfleet::instance::table;
+    let (client, credentials) = registration.connect()?;
+    let records = table::ready_system_commands(&client, &credentials, &registration.name, None)
+        .map_err(io::Error::other)?;
+    Ok(records
+        .iter()
+        .map(|record| Command {
+            sys_id: table::field(record, "sys_id").to_string(),
+            source: table::field(record, "source").to_string(),
+            name: table::field(record, "name").to_string(),
+        })
+        .collect())
+}
+
+/// Marks `command` picked up (`processing`) or done (`processed`); once
+/// done, also answers it with an input record (`response_to`), as a MID
+/// answers every probe.
+pub fn mark(registration: &Registration, command: &Command, state: &str) -> io::Result<()> {
+    use midfleet::instance::table;
+    let (client, credentials) = registration.connect()?;
+    table::set_queue_state(&client, &credentials, &command.sys_id, state)
+        .map_err(io::Error::other)?;
+    if state == "processed" {
+        let mut answer = serde_json::json!({
+            "agent": table::mid_agent(&registration.name),
+            "queue": "input",
+            "state": "ready",
+            "topic": table::SYSTEM_COMMAND,
+            "source": command.source,
+            "response_to": command.sys_id,
+        });
+        if !command.name.is_empty() {
+            answer["name"] = serde_json::json!(command.name);
+        }
+        table::insert(&client, &credentials, "ecc_queue", &answer, false)
+            .map_err(io::Error::other)?;
+    }
+    Ok(())
 }
 
 /// The store line that lets `user` log in with `password`.

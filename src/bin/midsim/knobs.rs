@@ -14,6 +14,7 @@
 //! | `stop_hangs`     | false   | the MID ignores SIGTERM                         |
 //! | `owner_pid`      | none    | the MID exits when this process is gone         |
 //! | `logs_at_start`  | keep    | `rotate`: agent0.log.0 and wrapper.log move to `.1` and start again; `truncate`: agent0.log.0 is emptied — both after the first start-up line, as log rotation in the middle of a start would |
+//! | `ecc_commands`   | answer  | with `instance_url`: `answer` polls `ecc_queue` for the `SystemCommand`s queued for `mid.server.<name>` and answers them (`delete_mid_keypair`, `restartService`); `ignore` never picks them up |
 
 use std::fs;
 use std::io;
@@ -31,6 +32,11 @@ pub struct Knobs {
     pub stop_hangs: bool,
     pub owner_pid: Option<i32>,
     pub logs_at_start: LogsAtStart,
+    /// Whether a running MID with `instance_url` picks up and answers the
+    /// `SystemCommand`s the instance queues for it in `ecc_queue`
+    /// (`ecc_commands = answer | ignore`; ignore: a MID the instance cannot
+    /// reach).
+    pub answer_commands: bool,
 }
 
 /// What happens to the logs in the middle of a start.
@@ -53,6 +59,7 @@ impl Default for Knobs {
             stop_hangs: false,
             owner_pid: None,
             logs_at_start: LogsAtStart::Keep,
+            answer_commands: true,
         }
     }
 }
@@ -127,6 +134,17 @@ fn parse(text: &str, base: &Path) -> Result<Knobs, (usize, String)> {
                     }
                 }
             }
+            "ecc_commands" => {
+                knobs.answer_commands = match value {
+                    "answer" => true,
+                    "ignore" => false,
+                    _ => {
+                        return Err(fail(format!(
+                            "ecc_commands: {value:?} is neither answer nor ignore"
+                        )))
+                    }
+                }
+            }
             _ => return Err(fail(format!("unknown knob {key:?}"))),
         }
     }
@@ -149,7 +167,8 @@ mod tests {
     fn every_knob() {
         let text = "# lab\n\ninstance = creds\nstart_delay_ms=50\ndie_at_start=true\n\
                     stop_hangs=false\nowner_pid=42\ndie_at_start_if_user=svc_x\n\
-                    logs_at_start=rotate\ninstance_url=http://127.0.0.1:9\n";
+                    logs_at_start=rotate\ninstance_url=http://127.0.0.1:9\n\
+                    ecc_commands=ignore\n";
         let knobs = parse(text, Path::new("/mid")).expect("parses");
         assert_eq!(
             knobs,
@@ -163,6 +182,7 @@ mod tests {
                 stop_hangs: false,
                 owner_pid: Some(42),
                 logs_at_start: LogsAtStart::Rotate,
+                answer_commands: false,
             }
         );
         assert_eq!(parse("", Path::new("/")).expect("empty"), Knobs::default());

@@ -1,0 +1,298 @@
+//! Invalidate, then Validate, a MID whose key pair was reset, after its
+//! restart (`docs/instance.md`, "Validate").
+//!
+//! Both are UI actions on the `ecc_agent` form with no REST endpoint. What
+//! they do is the instance's script include `MIDServerManage`
+//! (`invalidate`, `validate`), and midfleet makes the same Table API calls:
+//!
+//! - Invalidate: mark any `delete_mid_keypair` command still waiting for
+//!   the MID `processed` (cancelled), set the record's `validated` to
+//!   `false`, and queue a `SystemCommand` `delete_mid_keypair` named
+//!   `Invalidate` for `mid.server.<name>`.
+//! - Validate: set `validated` to `validating`, and queue a
+//!   `SystemCommand` `restartService`; the MID restarts and, finding its
+//!   record `validating`, sets it `true`.
+//!
+//! midfleet waits for the MID to pick up the Invalidate command before it
+//! validates (a person would too), and at the end for the record to show
+//! `validated` true, `status` Up and the new user.
+//!
+//! Owns: the calls and the waits. Must not: touch a host, print.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::table::{self, Record};
+use super::{Client, Credentials, InstanceError};
+use crate::plan::{HostPlan, HostStatus, InstanceChange};
+
+/// How every key-pair-reset warning starts (`plan::build`).
+pub const KEY_PAIR_WARNING: &str = "key pair reset: validate this MID on the instance";
+
+/// Whether `host`'s MID is to be validated after its restart: `validate`
+/// unset means the MIDs whose key pair is reset.
+pub fn wanted(host: &HostPlan, validate: Option<bool>) -> bool {
+    host.status == HostStatus::Change && validate.unwrap_or(host.key_pair_reset)
+}
+
+/// Why midfleet cannot validate `host`'s MID, if it cannot.
+pub fn impossible(host: &HostPlan) -> Option<String> {
+    match (host.mid_name.as_deref(), host.expect_user.as_deref()) {
+        (None, _) => Some("the MID has no `name` in config.xml".into()),
+        (_, None) => Some(
+            "the MID has no instance user (mutual TLS): it is validated by its certificate".into(),
+        ),
+        (Some(name), Some(_)) => table::check_mid_name(name).err(),
+    }
+}
+
+/// The MIDs a plan validates, as `validate_mid` instance changes; the
+/// key-pair-reset warning of each host says what is left to do by hand
+/// (nothing, when midfleet validates it).
+pub fn plan(hosts: &mut [HostPlan], validate: Option<bool>) -> Vec<InstanceChange> {
+    let mut changes = Vec::new();
+    for host in hosts.iter_mut() {
+        host.warnings
+            .retain(|warning| !warning.starts_with(KEY_PAIR_WARNING));
+        let name = host.mid_name.clone().unwrap_or_default();
+        if wanted(host, validate) {
+            match impossible(host) {
+                None => changes.push(InstanceChange {
+                    action: "validate_mid".into(),
+                    table: "ecc_agent".into(),
+                    user: name,
+                    role: None,
+                    detail: Some(
+                        "after its restart: Invalidate, then Validate (ecc_queue SystemCommands delete_mid_keypair, then restartService)"
+                            .into(),
+                    ),
+                }),
+                Some(reason) if host.key_pair_reset => host.warnings.push(format!(
+                    "{KEY_PAIR_WARNING} by hand: midfleet cannot ({reason})"
+                )),
+                Some(reason) => host
+                    .warnings
+                    .push(format!("not validated on the instance: {reason}")),
+            }
+        } else if host.key_pair_reset && host.status == HostStatus::Change {
+            host.warnings.push(format!(
+                "{KEY_PAIR_WARNING} by hand (ecc_agent `{name}`: Invalidate, then Validate): `instance.validate` is false"
+            ));
+        }
+    }
+    changes
+}
+
+/// How often the instance is read while waiting.
+const POLL: Duration = Duration::from_secs(1);
+
+/// The command Invalidate queues, and the one Validate queues.
+pub const INVALIDATE_COMMAND: &str = "delete_mid_keypair";
+pub const VALIDATE_COMMAND: &str = "restartService";
+
+/// Why a MID was not seen validated: the step and what the instance said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotValidated(pub String);
+
+/// Invalidates, then validates, the MID named `name`, and waits (up to
+/// `timeout` per wait) until its record shows `validated` true, Up, as
+/// `user`. The record's `validated` value before, for the result.
+pub fn invalidate_then_validate(
+    client: &Client,
+    admin: &Credentials,
+    name: &str,
+    user: &str,
+    timeout: Duration,
+) -> Result<String, NotValidated> {
+    table::check_mid_name(name).map_err(NotValidated)?;
+    let call = |step: &str, error: InstanceError| NotValidated(format!("{step}: {error}"));
+    let record = agent_record(client, admin, name)
+        .map_err(|error| call("reading its ecc_agent record", error))?
+        .ok_or_else(|| NotValidated(format!("the instance has no ecc_agent record `{name}`")))?;
+    let sys_id = table::field(&record, "sys_id").to_string();
+    let before = table::field(&record, "validated").to_string();
+
+    // Invalidate.
+    for waiting in table::ready_system_commands(client, admin, name, Some(INVALIDATE_COMMAND))
+        .map_err(|error| call("reading the ECC queue", error))?
+    {
+        table::set_queue_state(client, admin, table::field(&waiting, "sys_id"), "processed")
+            .map_err(|error| call("cancelling an earlier Invalidate", error))?;
+    }
+    set_validated(client, admin, &sys_id, "false")
+        .map_err(|error| call("Invalidate (setting validated false)", error))?;
+    let command =
+        table::queue_system_command(client, admin, name, INVALIDATE_COMMAND, Some("Invalidate"))
+            .map_err(|error| call("Invalidate (queueing delete_mid_keypair)", error))?;
+    let command_id = table::field(&command, "sys_id").to_string();
+    let mut last = String::new();
+    wait(timeout, || {
+        let records = table::query(
+            client,
+            admin,
+            "ecc_queue",
+            &format!("sys_id={command_id}"),
+            &["sys_id", "state"],
+            1,
+        );
+        last = match &records {
+            Ok(records) => match records.first() {
+                Some(record) => format!("state {}", table::field(record, "state")),
+                None => "no such record".into(),
+            },
+            Err(error) => error.to_string(),
+        };
+        records.is_ok_and(|records| {
+            records
+                .first()
+                .is_some_and(|record| table::field(record, "state") == "processed")
+        })
+    })
+    .map_err(|seconds| {
+        NotValidated(format!(
+            "the MID did not pick up the Invalidate command (ecc_queue {command_id}) within {seconds} s (last seen: {last})"
+        ))
+    })?;
+
+    // Validate.
+    set_validated(client, admin, &sys_id, "validating")
+        .map_err(|error| call("Validate (setting validated validating)", error))?;
+    table::queue_system_command(client, admin, name, VALIDATE_COMMAND, None)
+        .map_err(|error| call("Validate (queueing restartService)", error))?;
+    let mut last = String::new();
+    wait(timeout, || {
+        let found = agent_record(client, admin, name);
+        last = match &found {
+            Ok(Some(record)) => format!(
+                "validated {}, status {}, user {}",
+                table::field(record, "validated"),
+                table::field(record, "status"),
+                table::field(record, "user_name")
+            ),
+            Ok(None) => "no such record".into(),
+            Err(error) => error.to_string(),
+        };
+        matches!(&found, Ok(Some(record)) if table::field(record, "validated") == "true"
+            && table::field(record, "status") == "Up"
+            && table::field(record, "user_name").eq_ignore_ascii_case(user))
+    })
+    .map_err(|seconds| {
+        NotValidated(format!(
+            "the record did not show validated true, Up as `{user}` within {seconds} s of Validate (last seen: {last})"
+        ))
+    })?;
+    Ok(before)
+}
+
+fn agent_record(
+    client: &Client,
+    admin: &Credentials,
+    name: &str,
+) -> Result<Option<Record>, InstanceError> {
+    let records = table::query(
+        client,
+        admin,
+        "ecc_agent",
+        &format!("name={name}"),
+        &["sys_id", "name", "validated", "status", "user_name"],
+        1,
+    )?;
+    Ok(records.into_iter().next())
+}
+
+fn set_validated(
+    client: &Client,
+    admin: &Credentials,
+    sys_id: &str,
+    value: &str,
+) -> Result<(), InstanceError> {
+    table::update(
+        client,
+        admin,
+        "ecc_agent",
+        sys_id,
+        &json!({ "validated": value }),
+        false,
+    )
+    .map(|_| ())
+}
+
+/// Calls `done` every [`POLL`] until it says yes; `Err(seconds)` when
+/// `timeout` passed first.
+fn wait(timeout: Duration, mut done: impl FnMut() -> bool) -> Result<(), u64> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if done() {
+            return Ok(());
+        }
+        if Instant::now() + POLL > deadline {
+            return Err(timeout.as_secs());
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instance::preflight::tests::host_plan;
+
+    fn reset(name: &str) -> HostPlan {
+        let mut host = host_plan(name, "svc_old", "svc_new", Some("P"));
+        host.key_pair_reset = true;
+        host.mid_name = Some(name.into());
+        host.warnings.push(format!(
+            "{KEY_PAIR_WARNING} (there is no `instance:` section to do it)"
+        ));
+        host
+    }
+
+    #[test]
+    fn by_default_the_reset_mids_are_validated_and_lose_their_warning() {
+        let mut same_user = host_plan("b", "svc_new", "svc_new", Some("P"));
+        same_user.mid_name = Some("b".into());
+        let mut hosts = vec![reset("a"), same_user, host_plan("c", "svc", "svc", None)];
+        let changes = plan(&mut hosts, None);
+        let planned: Vec<String> = changes
+            .iter()
+            .map(|change| format!("{} {} {}", change.action, change.table, change.user))
+            .collect();
+        assert_eq!(planned, ["validate_mid ecc_agent a"]);
+        assert!(
+            hosts.iter().all(|host| host.warnings.is_empty()),
+            "{hosts:?}"
+        );
+        // `true`: every changing MID, reset or not; never an unchanged one.
+        let changes = plan(&mut hosts, Some(true));
+        assert_eq!(changes.len(), 2);
+        assert!(!wanted(&hosts[2], Some(true)));
+    }
+
+    #[test]
+    fn what_midfleet_cannot_validate_is_a_warning_to_do_it_by_hand() {
+        let mut no_name = reset("a");
+        no_name.mid_name = None;
+        let mut mutual_tls = reset("b");
+        mutual_tls.expect_user = None;
+        let mut odd_name = reset("c");
+        odd_name.mid_name = Some("c^name=x".into());
+        let mut declined = reset("d");
+        let mut hosts = vec![no_name, mutual_tls, odd_name];
+        assert!(plan(&mut hosts, None).is_empty());
+        let warnings: Vec<&str> = hosts.iter().map(|host| host.warnings[0].as_str()).collect();
+        assert_eq!(
+            warnings,
+            [
+                "key pair reset: validate this MID on the instance by hand: midfleet cannot (the MID has no `name` in config.xml)",
+                "key pair reset: validate this MID on the instance by hand: midfleet cannot (the MID has no instance user (mutual TLS): it is validated by its certificate)",
+                "key pair reset: validate this MID on the instance by hand: midfleet cannot (the MID name `c^name=x` cannot be looked up on the instance)",
+            ]
+        );
+        assert!(plan(std::slice::from_mut(&mut declined), Some(false)).is_empty());
+        assert_eq!(
+            declined.warnings,
+            ["key pair reset: validate this MID on the instance by hand (ecc_agent `d`: Invalidate, then Validate): `instance.validate` is false"]
+        );
+    }
+}
