@@ -270,6 +270,13 @@ fn ensure_user_creates_the_users_grants_the_role_rotates_validates_and_locks_the
         human.stdout
     );
 
+    assert!(
+        human.stdout.contains(
+            "+ validate_mid lab-001   # ecc_agent: after its restart: Invalidate, then Validate"
+        ),
+        "{}",
+        human.stdout
+    );
     let applied = run(&lab, "apply", &playbook, PASSWORD, &[]);
     assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
     assert!(!applied.all_output().contains(PASSWORD));
