@@ -127,6 +127,32 @@ fn validate_mid(
     })
 }
 
+/// Says on stderr how many MIDs were validated, and warns about each that
+/// was not; true when any was not.
+fn report_validations(console: &Console, validations: &[Validated]) -> bool {
+    if validations.is_empty() {
+        return false;
+    }
+    let done = validations
+        .iter()
+        .filter(|outcome| outcome.reason.is_none())
+        .count();
+    eprintln!(
+        "instance: {done} of {} MID{} validated (Invalidate, then Validate)",
+        validations.len(),
+        if validations.len() == 1 { "" } else { "s" }
+    );
+    for outcome in validations {
+        if let Some(reason) = &outcome.reason {
+            console.warning(&format!(
+                "instance: ecc_agent `{}` ({}) is not validated: {reason}",
+                outcome.mid, outcome.host
+            ));
+        }
+    }
+    done < validations.len()
+}
+
 pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
     let transport = arguments.connection.transport(true)?;
     let forks = usize::from(arguments.connection.forks);
@@ -252,29 +278,7 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
             .unwrap_or_else(std::sync::PoisonError::into_inner),
     );
     validations.sort_by(|one, other| one.host.cmp(&other.host));
-    let validate_failed = validations.iter().any(|outcome| outcome.reason.is_some());
-    if !validations.is_empty() {
-        let done = validations
-            .iter()
-            .filter(|outcome| outcome.reason.is_none())
-            .count();
-        eprintln!(
-            "instance: {done} of {} MID{} validated (Invalidate, then Validate)",
-            validations.len(),
-            if validations.len() == 1 { "" } else { "s" }
-        );
-        for outcome in validations
-            .iter()
-            .filter(|outcome| outcome.reason.is_some())
-        {
-            console.warning(&format!(
-                "instance: ecc_agent `{}` ({}) is not validated: {}",
-                outcome.mid,
-                outcome.host,
-                outcome.reason.as_deref().unwrap_or_default()
-            ));
-        }
-    }
+    let validate_failed = report_validations(console, &validations);
     if let Some(report) = instance.as_mut() {
         report.validated = validations;
     }
