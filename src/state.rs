@@ -154,6 +154,23 @@ mod tests {
     }
 
     #[test]
+    fn records_written_before_keep_matching() {
+        // Argon2id, 256 KiB, 2 passes, 1 lane, from an independent
+        // implementation (Python's argon2-cffi, `hash_secret_raw`): a
+        // change of the argon2 crate must not orphan the records on hosts.
+        let record = SaltedHash {
+            algorithm: "argon2id".into(),
+            memory_kib: 256,
+            passes: 2,
+            lanes: 1,
+            salt: "bWlkZmxlZXQtc2FsdC0xNg".into(),
+            hash: "r1B/8+DGALl4ekQKFX1jgyB8z5DExXtU1DAKT/+XkPM".into(),
+        };
+        assert!(record.matches("s3cr3t & <x>"));
+        assert!(!record.matches("s3cr3t & <y>"));
+    }
+
+    #[test]
     fn tampered_records_do_not_match_or_cost() {
         let mut hash = SaltedHash::new("v").unwrap();
         hash.memory_kib = u32::MAX;
