@@ -37,6 +37,10 @@ pub struct CheckReport {
     pub parameters_set: usize,
     pub parameters_unset: usize,
     pub secrets_resolved: usize,
+    /// What the playbook's `instance:` section will do, in words (`None`:
+    /// no section).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -51,6 +55,28 @@ impl CheckReport {
     pub fn warnings(&self) -> usize {
         self.diagnostics.len() - self.errors()
     }
+}
+
+/// `instance URL: STEP, STEP…` — what the `instance:` section will do.
+fn instance_summary(instance: &crate::playbook::Instance) -> String {
+    let mut steps = vec!["check each new login before any host"];
+    if instance.ensure_user {
+        steps.push("create missing users with mid_server");
+    }
+    steps.push("wait for each ecc_agent record Up as its new user");
+    steps.push(match instance.validate {
+        None => "Invalidate and Validate the MIDs whose key pair is reset",
+        Some(true) => "Invalidate and Validate every changing MID",
+        Some(false) => "no Validate (reset MIDs are left to validate by hand)",
+    });
+    match instance.retire_old_user {
+        crate::playbook::RetireOldUser::Keep => {}
+        crate::playbook::RetireOldUser::Lock => steps.push("lock the old users after the run"),
+        crate::playbook::RetireOldUser::Deactivate => {
+            steps.push("deactivate the old users after the run")
+        }
+    }
+    format!("instance {}: {}", instance.url, steps.join(", "))
 }
 
 /// A loaded inventory and the hosts a pattern and `--limit` select,
@@ -157,6 +183,10 @@ pub fn check(request: &CheckRequest) -> CheckReport {
         parameters_set: playbook.as_ref().map_or(0, |playbook| playbook.set.len()),
         parameters_unset: playbook.as_ref().map_or(0, |playbook| playbook.unset.len()),
         secrets_resolved: 0,
+        instance: playbook
+            .as_ref()
+            .and_then(|playbook| playbook.instance.as_ref())
+            .map(instance_summary),
         diagnostics: Vec::new(),
     };
     let selected = select_hosts(

@@ -65,6 +65,9 @@ pub fn run(console: &Console, arguments: &CheckArgs) -> Result<Exit, Failure> {
                     ));
                 }
                 text.push('\n');
+                if let Some(instance) = &report.instance {
+                    text.push_str(&format!("{instance}\n"));
+                }
             } else if arguments.inventory.limit.is_some() {
                 text.push_str(&format!(
                     "--limit selects {} host{}\n",

@@ -147,6 +147,44 @@ fn examples_in_the_repository_pass_check() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stderr, "");
     assert!(run.stdout.contains("5 hosts selected"), "{}", run.stdout);
+    assert!(!run.stdout.contains("instance"), "{}", run.stdout);
+
+    // Its commented-out instance section, switched on, passes too, and
+    // check says what it will do.
+    let directory = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string("playbooks/rotate-user.yml").unwrap();
+    let enabled: String = text
+        .lines()
+        .map(|line| match line.strip_prefix("# instance:") {
+            Some(_) => "instance:".to_string(),
+            None => match line.strip_prefix("#   ") {
+                Some(rest) => format!("  {rest}"),
+                None => line.to_string(),
+            },
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let playbook = directory.path().join("rotate-user.yml");
+    std::fs::write(&playbook, enabled).unwrap();
+    let run = midfleet(
+        [
+            "check",
+            "-i",
+            "inventory/example.yml",
+            playbook.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains(
+            "instance https://acme.service-now.com: check each new login before any host, \
+             create missing users with mid_server, wait for each ecc_agent record Up as its new user, \
+             Invalidate and Validate the MIDs whose key pair is reset, lock the old users after the run"
+        ),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
