@@ -447,15 +447,16 @@ fn timings_show_each_hosts_sessions_and_execs() {
         text.lines()
             .filter(|line| line.starts_with("lab-00"))
             .map(|line| line.split_whitespace().map(str::to_string).collect())
-            .filter(|fields: &Vec<String>| fields.len() == 6)
+            .filter(|fields: &Vec<String>| fields.len() == 7)
             .collect()
     };
     let planned = rows(&plan.stderr);
     assert_eq!(planned.len(), 2, "{}", plan.stderr);
     for row in &planned {
         assert_eq!(row[1], "1", "one session: {row:?}");
-        assert_eq!(row[5].split('+').count(), 1, "one exec: {row:?}");
-        for number in &row[2..] {
+        assert_eq!(row[2], "1", "one exec channel: {row:?}");
+        assert_eq!(row[6].split('+').count(), 1, "one exec: {row:?}");
+        for number in &row[3..] {
             number
                 .split('+')
                 .for_each(|part| assert!(part.parse::<f64>().unwrap() >= 0.0, "{row:?}"));
@@ -465,7 +466,8 @@ fn timings_show_each_hosts_sessions_and_execs() {
     assert_eq!(applied.code, 0, "{}", applied.stderr);
     for row in rows(&applied.stderr) {
         assert_eq!(row[1], "2", "the plan's session and the apply's: {row:?}");
-        assert_eq!(row[5].split('+').count(), 3, "three execs: {row:?}");
+        assert_eq!(row[2], "3", "three exec channels: {row:?}");
+        assert_eq!(row[6].split('+').count(), 3, "three execs: {row:?}");
     }
     assert_eq!(rows(&applied.stderr).len(), 2, "{}", applied.stderr);
     let report: serde_json::Value = serde_json::from_str(&applied.stdout).unwrap();
