@@ -198,11 +198,6 @@ impl Shell {
         self.closed_output(stdout, started)
     }
 
-    /// The connection, once the shell is done with.
-    pub fn into_connection(self) -> Connection {
-        self.connection
-    }
-
     fn usable(&self) -> Result<(), TransportError> {
         if self.closed {
             return Err(TransportError::new(

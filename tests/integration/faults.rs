@@ -438,38 +438,154 @@ fn a_key_pair_reset_rewrites_encrypted_values_or_refuses_to_orphan_them() {
 /// session. A plan reads each host in one session and one exec; an apply
 /// adds one session of two execs (the read that checks the file is still
 /// the planned one, and the staging exec that follows the transaction).
+/// `--timings` rows: HOST SESSIONS CHANNELS CONNECT HANDSHAKE AUTH EXECS.
+fn timing_rows(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .filter(|line| line.starts_with("lab-00"))
+        .map(|line| line.split_whitespace().map(str::to_string).collect())
+        .filter(|fields: &Vec<String>| fields.len() == 7)
+        .collect()
+}
+
+/// Lines of a host's sshd log that contain `needle`.
+fn sshd_log_count(lab: &Lab, host: &str, needle: &str) -> usize {
+    let log = std::fs::read_to_string(lab.directory.join("hosts").join(host).join("sshd.log"))
+        .unwrap_or_default();
+    log.lines().filter(|line| line.contains(needle)).count()
+}
+
 #[test]
 fn timings_show_each_hosts_sessions_and_execs() {
     let (lab, playbook) = setup(2);
-    let plan = run_on_lab(&lab, "plan", &playbook, &["--timings"]);
-    assert_eq!(plan.code, 0, "{}", plan.stderr);
-    let rows = |text: &str| -> Vec<Vec<String>> {
-        text.lines()
-            .filter(|line| line.starts_with("lab-00"))
-            .map(|line| line.split_whitespace().map(str::to_string).collect())
-            .filter(|fields: &Vec<String>| fields.len() == 7)
+    let count = |needle: &str| -> Vec<usize> {
+        ["lab-001", "lab-002"]
+            .iter()
+            .map(|host| sshd_log_count(&lab, host, needle))
             .collect()
     };
-    let planned = rows(&plan.stderr);
+    // A saved plan: one session and one exec per host.
+    let saved = lab.directory.join("rotate.plan");
+    let plan = run_on_lab(
+        &lab,
+        "plan",
+        &playbook,
+        &["--timings", "--out", saved.to_str().unwrap()],
+    );
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let planned = timing_rows(&plan.stderr);
     assert_eq!(planned.len(), 2, "{}", plan.stderr);
     for row in &planned {
         assert_eq!(row[1], "1", "one session: {row:?}");
         assert_eq!(row[2], "1", "one exec channel: {row:?}");
-        assert_eq!(row[6].split('+').count(), 1, "one exec: {row:?}");
+        assert_eq!(row[6].split('+').count(), 1, "one script: {row:?}");
         for number in &row[3..] {
             number
                 .split('+')
                 .for_each(|part| assert!(part.parse::<f64>().unwrap() >= 0.0, "{row:?}"));
         }
     }
-    let applied = run_on_lab(&lab, "apply", &playbook, &["--timings", "--output", "json"]);
+    assert_eq!(count("Accepted publickey"), [1, 1]);
+    assert_eq!(count("Starting session: command"), [1, 1]);
+    // Applying it: a session of its own per host, whose one shell reads
+    // config.xml again and then stages the run.
+    let applied = midfleet(
+        command(
+            &lab,
+            "apply",
+            &["--plan", saved.to_str().unwrap(), "--timings"],
+        ),
+        &[("FAULT_PASSWORD", PASSWORD)],
+    );
     assert_eq!(applied.code, 0, "{}", applied.stderr);
-    for row in rows(&applied.stderr) {
-        assert_eq!(row[1], "2", "the plan's session and the apply's: {row:?}");
-        assert_eq!(row[2], "3", "three exec channels: {row:?}");
-        assert_eq!(row[6].split('+').count(), 3, "three execs: {row:?}");
+    let rows = timing_rows(&applied.stderr);
+    assert_eq!(rows.len(), 2, "{}", applied.stderr);
+    for row in &rows {
+        assert_eq!(row[1], "1", "the apply's session: {row:?}");
+        assert_eq!(row[2], "1", "one exec channel: {row:?}");
+        assert_eq!(row[6].split('+').count(), 2, "re-read and staging: {row:?}");
     }
-    assert_eq!(rows(&applied.stderr).len(), 2, "{}", applied.stderr);
+    assert_eq!(count("Accepted publickey"), [2, 2]);
+    assert_eq!(count("Starting session: command"), [2, 2]);
+    // `apply PLAYBOOK --yes`: the plan's read session is the apply's, and
+    // its one shell reads, then stages: one session, one channel per host.
+    let other = lab.directory.join("threads.yml");
+    std::fs::write(
+        &other,
+        "hosts: lab\nset:\n  mid.threads.max: \"30\"\nhealth:\n  timeout: 20\nrollout:\n  serial: [100%]\n",
+    )
+    .unwrap();
+    let applied = run_on_lab(&lab, "apply", &other, &["--timings", "--output", "json"]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let rows = timing_rows(&applied.stderr);
+    assert_eq!(rows.len(), 2, "{}", applied.stderr);
+    for row in &rows {
+        assert_eq!(row[1], "1", "the plan's session, continued: {row:?}");
+        assert_eq!(row[2], "1", "one exec channel: {row:?}");
+        assert_eq!(
+            row[6].split('+').count(),
+            2,
+            "the read and the staging: {row:?}"
+        );
+    }
+    assert_eq!(count("Accepted publickey"), [3, 3]);
+    assert_eq!(count("Starting session: command"), [3, 3]);
     let report: serde_json::Value = serde_json::from_str(&applied.stdout).unwrap();
-    assert_eq!(report["results"][0]["timings"].as_array().unwrap().len(), 1);
+    for result in report["results"].as_array().unwrap() {
+        assert_eq!(result["result"], "applied", "{result}");
+        assert_eq!(result["continued_plan_session"], true, "{result}");
+        let timings = result["timings"].as_array().unwrap();
+        assert_eq!(timings.len(), 1, "{result}");
+        assert_eq!(timings[0]["channels"], 1, "{result}");
+    }
+}
+
+#[test]
+fn a_kept_session_cut_before_its_turn_is_replaced_by_a_new_one() {
+    let (lab, _) = setup(2);
+    // A canary first: lab-002's read session waits, kept, while lab-001's
+    // transaction pauses; then it is cut, as a NAT or a restarted sshd
+    // would.
+    let playbook = lab.directory.join("canary.yml");
+    std::fs::write(
+        &playbook,
+        "hosts: lab\nset:\n  mid.instance.username: \"svc_{{ mid_name }}\"\n  mid.instance.password: { secret: \"env:FAULT_PASSWORD\" }\nhealth:\n  timeout: 20\nrollout:\n  serial: [1, 100%]\n",
+    )
+    .unwrap();
+    let canary = lab.host("lab-001");
+    canary.set_failpoint("start", Some(4)).unwrap();
+    let arguments = lab_arguments(&lab, "apply", &playbook, &["--timings", "--output", "json"]);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            sender
+                .send(midfleet(arguments, &[("FAULT_PASSWORD", PASSWORD)]))
+                .unwrap()
+        });
+        wait_until("the canary's pause", Duration::from_secs(30), || {
+            canary.run_progress_contains("failpoint start")
+        });
+        assert!(
+            lab.host("lab-002").cut_connections() > 0,
+            "lab-002's kept session was open"
+        );
+    });
+    canary.set_failpoint("start", None).unwrap();
+    let applied = receiver.recv().unwrap();
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    assert_eq!(results(&applied.stdout), ["applied", "applied"]);
+    let report: serde_json::Value = serde_json::from_str(&applied.stdout).unwrap();
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results[0]["continued_plan_session"], true);
+    assert!(
+        results[1].get("continued_plan_session").is_none(),
+        "{}",
+        results[1]
+    );
+    // lab-002: the plan's session (cut), then a new one that read again.
+    let rows = timing_rows(&applied.stderr);
+    assert_eq!(rows[1][0], "lab-002");
+    assert_eq!(rows[1][1], "2", "{:?}", rows[1]);
+    assert_eq!(rows[1][6].split('+').count(), 3, "{:?}", rows[1]);
+    assert_eq!(sshd_log_count(&lab, "lab-002", "Accepted publickey"), 2);
+    assert_whole_and_running(&lab);
 }
