@@ -272,7 +272,13 @@ impl Host {
             ),
         )
         .expect("history.json");
-        fs::copy(TRANSACTION, directory.join("transaction.sh")).expect("transaction.sh");
+        let mut script = fs::read_to_string(TRANSACTION).expect("transaction.sh");
+        if plan.without_gnu_timeout {
+            let probe = "case $(timeout --version 2>/dev/null)";
+            assert!(script.contains(probe), "the probe for GNU timeout");
+            script = script.replace(probe, "case $(no-such-timeout --version 2>/dev/null)");
+        }
+        fs::write(directory.join("transaction.sh"), script).expect("transaction.sh");
         Run {
             name,
             directory,
@@ -349,6 +355,9 @@ struct Plan {
     lease: u64,
     restore_from: String,
     service: Service,
+    /// Run the script as on a host without GNU `timeout` (its watchdog
+    /// way of bounding commands).
+    without_gnu_timeout: bool,
 }
 
 impl Plan {
@@ -364,6 +373,7 @@ impl Plan {
             lease: 300,
             restore_from: String::new(),
             service: Service::MidSh,
+            without_gnu_timeout: false,
         }
     }
 
@@ -652,6 +662,15 @@ fn run_id() -> String {
 
 #[test]
 fn a_rotation_to_a_new_user_is_applied_and_rolled_back_on_request() {
+    a_rotation_applied_and_rolled_back(false);
+}
+
+#[test]
+fn a_rotation_is_applied_and_rolled_back_the_same_without_gnu_timeout() {
+    a_rotation_applied_and_rolled_back(true);
+}
+
+fn a_rotation_applied_and_rolled_back(without_gnu_timeout: bool) {
     let host = Host::new();
     let original = host.config();
     let old_keystore = host.keystore();
@@ -659,6 +678,7 @@ fn a_rotation_to_a_new_user_is_applied_and_rolled_back_on_request() {
     let mut plan = Plan::apply(host.rotated_config(NEW_USER, NEW_PASSWORD));
     plan.expect_user = NEW_USER;
     plan.key_pair_reset = true;
+    plan.without_gnu_timeout = without_gnu_timeout;
     let run = host.stage(&plan);
     let outcome = run.run_foreground();
     assert_eq!(outcome.result, "applied", "{}", run.report());
@@ -739,6 +759,7 @@ fn a_rotation_to_a_new_user_is_applied_and_rolled_back_on_request() {
     rollback.restore_from = run.name.clone();
     rollback.expect_user = NEW_USER;
     rollback.rollback_user = OLD_USER;
+    rollback.without_gnu_timeout = without_gnu_timeout;
     let second = host.stage(&rollback);
     let outcome = second.run_foreground();
     assert_eq!(outcome.result, "applied", "{}", second.report());
@@ -1097,6 +1118,15 @@ fn backups_are_pruned_to_the_newest_five() {
 
 #[test]
 fn a_stop_that_hangs_is_an_error_and_changes_nothing() {
+    a_stop_that_hangs(false);
+}
+
+#[test]
+fn a_stop_that_hangs_is_bounded_without_gnu_timeout_too() {
+    a_stop_that_hangs(true);
+}
+
+fn a_stop_that_hangs(without_gnu_timeout: bool) {
     let host = Host::new();
     host.stop_mid();
     host.set_knob("stop_hangs=true");
@@ -1105,6 +1135,7 @@ fn a_stop_that_hangs_is_an_error_and_changes_nothing() {
     let starts = host.starts();
     let mut plan = Plan::apply(host.threads_config("30"));
     plan.stop_timeout = 2;
+    plan.without_gnu_timeout = without_gnu_timeout;
     let run = host.stage(&plan);
     let outcome = run.run_foreground();
     assert_eq!(outcome.result, "error", "{}", run.report());
