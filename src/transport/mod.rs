@@ -486,6 +486,25 @@ fn tcp_connect(endpoint: &Endpoint, timeout: Duration) -> Result<TcpStream, Tran
 }
 
 impl Connection {
+    /// A new exec channel running `command`: one remote process start,
+    /// counted in the timings.
+    fn open_channel(&mut self, command: &str) -> Result<ssh2::Channel, TransportError> {
+        let label = self.label.clone();
+        let failure = |doing: &'static str| {
+            let label = label.clone();
+            move |error: ssh2::Error| TransportError::ssh(&label, doing, &error)
+        };
+        let mut channel = self
+            .session
+            .channel_session()
+            .map_err(failure("opening a channel"))?;
+        channel
+            .exec(command)
+            .map_err(failure("starting the remote command"))?;
+        self.timings.channels += 1;
+        Ok(channel)
+    }
+
     /// Starts `command` (a shell reading scripts on stdin) on one exec
     /// channel and keeps it open for several scripts: see [`Shell`].
     pub fn shell(self, command: &str) -> Result<Shell, TransportError> {
@@ -513,14 +532,7 @@ impl Connection {
             let doing = doing.to_string();
             move |error: ssh2::Error| TransportError::ssh(&label, &doing, &error)
         };
-        let mut channel = self
-            .session
-            .channel_session()
-            .map_err(failure("opening a channel"))?;
-        channel
-            .exec(command)
-            .map_err(failure("starting the remote command"))?;
-        self.timings.channels += 1;
+        let mut channel = self.open_channel(command)?;
         channel.write_all(stdin).map_err(|error| {
             TransportError::new(
                 FailureKind::Protocol,

@@ -38,19 +38,7 @@ impl Shell {
     /// Starts `command` (a shell that reads its script on stdin, such as
     /// `sh -s`) on a new exec channel of `connection`.
     pub(super) fn open(mut connection: Connection, command: &str) -> Result<Shell, TransportError> {
-        let label = connection.label.clone();
-        let failure = |doing: &'static str| {
-            let label = label.clone();
-            move |error: ssh2::Error| TransportError::ssh(&label, doing, &error)
-        };
-        let mut channel = connection
-            .session
-            .channel_session()
-            .map_err(failure("opening a channel"))?;
-        channel
-            .exec(command)
-            .map_err(failure("starting the remote shell"))?;
-        connection.timings.channels += 1;
+        let channel = connection.open_channel(command)?;
         Ok(Shell {
             connection,
             channel,
@@ -72,14 +60,11 @@ impl Shell {
     pub fn run(&mut self, script: &[u8]) -> Result<ExecOutput, TransportError> {
         self.usable()?;
         let started = Instant::now();
-        let mut wrapped = Vec::with_capacity(script.len() + 128);
-        wrapped.extend_from_slice(b"(\n");
-        wrapped.extend_from_slice(script);
-        wrapped.extend_from_slice(b"\n) </dev/null\n");
-        wrapped.extend_from_slice(
-            format!("printf '\\n%s %s\\n' '{}' \"$?\"\n", self.end_word()).as_bytes(),
+        let end_line = format!(
+            "\n) </dev/null\nprintf '\\n%s %s\\n' '{}' \"$?\"\n",
+            self.end_word()
         );
-        if let Err(error) = self.send(&wrapped) {
+        if let Err(error) = self.send(&enclosed(b"(\n", script, end_line.as_bytes())) {
             return self.ended_instead(error, started);
         }
         let end = format!("\n{} ", self.end_word()).into_bytes();
@@ -172,11 +157,7 @@ impl Shell {
     ) -> Result<ExecOutput, TransportError> {
         self.usable()?;
         let started = Instant::now();
-        let mut grouped = Vec::with_capacity(script.len() + 8);
-        grouped.extend_from_slice(b"{\n");
-        grouped.extend_from_slice(script);
-        grouped.extend_from_slice(b"\n}\n");
-        if let Err(error) = self.send(&grouped) {
+        if let Err(error) = self.send(&enclosed(b"{\n", script, b"\n}\n")) {
             return self.ended_instead(error, started);
         }
         let label = self.connection.label.clone();
@@ -285,6 +266,15 @@ impl Shell {
         session.set_blocking(true);
         stderr
     }
+}
+
+/// `script` between `open` and `close`.
+fn enclosed(open: &[u8], script: &[u8], close: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(open.len() + script.len() + close.len());
+    bytes.extend_from_slice(open);
+    bytes.extend_from_slice(script);
+    bytes.extend_from_slice(close);
+    bytes
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

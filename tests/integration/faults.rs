@@ -7,7 +7,7 @@ use std::time::Duration;
 use midfleet::config_xml::ConfigXml;
 use midfleet::lab::{Lab, LabSpec};
 
-use crate::lab::{lab, midsim};
+use crate::lab::{lab, midsim, sshd_log_count};
 use crate::support::midfleet;
 
 pub(crate) const PASSWORD: &str = "Fault-Matrix-pw1";
@@ -447,11 +447,20 @@ fn timing_rows(text: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// Lines of a host's sshd log that contain `needle`.
-fn sshd_log_count(lab: &Lab, host: &str, needle: &str) -> usize {
-    let log = std::fs::read_to_string(lab.directory.join("hosts").join(host).join("sshd.log"))
-        .unwrap_or_default();
-    log.lines().filter(|line| line.contains(needle)).count()
+/// Each row has `sessions` sessions, `channels` exec channels and
+/// `scripts` script runs, and only numbers where times are.
+fn assert_rows(rows: &[Vec<String>], sessions: usize, channels: usize, scripts: usize) {
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for row in rows {
+        assert_eq!(row[1], sessions.to_string(), "sessions: {row:?}");
+        assert_eq!(row[2], channels.to_string(), "exec channels: {row:?}");
+        assert_eq!(row[6].split('+').count(), scripts, "script runs: {row:?}");
+        for number in &row[3..] {
+            number
+                .split('+')
+                .for_each(|part| assert!(part.parse::<f64>().unwrap() >= 0.0, "{row:?}"));
+        }
+    }
 }
 
 #[test]
@@ -472,18 +481,7 @@ fn timings_show_each_hosts_sessions_and_execs() {
         &["--timings", "--out", saved.to_str().unwrap()],
     );
     assert_eq!(plan.code, 0, "{}", plan.stderr);
-    let planned = timing_rows(&plan.stderr);
-    assert_eq!(planned.len(), 2, "{}", plan.stderr);
-    for row in &planned {
-        assert_eq!(row[1], "1", "one session: {row:?}");
-        assert_eq!(row[2], "1", "one exec channel: {row:?}");
-        assert_eq!(row[6].split('+').count(), 1, "one script: {row:?}");
-        for number in &row[3..] {
-            number
-                .split('+')
-                .for_each(|part| assert!(part.parse::<f64>().unwrap() >= 0.0, "{row:?}"));
-        }
-    }
+    assert_rows(&timing_rows(&plan.stderr), 1, 1, 1);
     assert_eq!(count("Accepted publickey"), [1, 1]);
     assert_eq!(count("Starting session: command"), [1, 1]);
     // Applying it: a session of its own per host, whose one shell reads
@@ -497,13 +495,8 @@ fn timings_show_each_hosts_sessions_and_execs() {
         &[("FAULT_PASSWORD", PASSWORD)],
     );
     assert_eq!(applied.code, 0, "{}", applied.stderr);
-    let rows = timing_rows(&applied.stderr);
-    assert_eq!(rows.len(), 2, "{}", applied.stderr);
-    for row in &rows {
-        assert_eq!(row[1], "1", "the apply's session: {row:?}");
-        assert_eq!(row[2], "1", "one exec channel: {row:?}");
-        assert_eq!(row[6].split('+').count(), 2, "re-read and staging: {row:?}");
-    }
+    // The apply's session, whose shell reads again, then stages.
+    assert_rows(&timing_rows(&applied.stderr), 1, 1, 2);
     assert_eq!(count("Accepted publickey"), [2, 2]);
     assert_eq!(count("Starting session: command"), [2, 2]);
     // `apply PLAYBOOK --yes`: the plan's read session is the apply's, and
@@ -516,17 +509,8 @@ fn timings_show_each_hosts_sessions_and_execs() {
     .unwrap();
     let applied = run_on_lab(&lab, "apply", &other, &["--timings", "--output", "json"]);
     assert_eq!(applied.code, 0, "{}", applied.stderr);
-    let rows = timing_rows(&applied.stderr);
-    assert_eq!(rows.len(), 2, "{}", applied.stderr);
-    for row in &rows {
-        assert_eq!(row[1], "1", "the plan's session, continued: {row:?}");
-        assert_eq!(row[2], "1", "one exec channel: {row:?}");
-        assert_eq!(
-            row[6].split('+').count(),
-            2,
-            "the read and the staging: {row:?}"
-        );
-    }
+    // The plan's session, continued: its read and the staging.
+    assert_rows(&timing_rows(&applied.stderr), 1, 1, 2);
     assert_eq!(count("Accepted publickey"), [3, 3]);
     assert_eq!(count("Starting session: command"), [3, 3]);
     let report: serde_json::Value = serde_json::from_str(&applied.stdout).unwrap();
