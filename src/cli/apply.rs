@@ -9,9 +9,7 @@ use super::args::{load_ssh_config, ApplyArgs, OutputFormat};
 use super::console::Console;
 use super::exit::{Exit, Failure};
 use super::progress::Progress;
-use crate::apply::{
-    apply, local_user, new_run_id, ApplySettings, HostResult, Outcome, Values, KEEP_SESSIONS,
-};
+use crate::apply::{apply, local_user, new_run_id, ApplySettings, HostResult, Outcome, Values};
 use crate::instance::preflight;
 use crate::plan::{Plan, FORMAT_VERSION};
 use crate::planning::PlanRequest;
@@ -112,7 +110,11 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
                     // With --yes nobody is asked: the apply follows the
                     // plan at once, on the read's own sessions. A plan that
                     // waits for a person's `yes` keeps none open.
-                    keep_sessions: if arguments.yes { KEEP_SESSIONS } else { 0 },
+                    keep_sessions: if arguments.yes {
+                        crate::apply::KEEP_SESSIONS
+                    } else {
+                        0
+                    },
                 },
             )?;
             read_timings = planned.timings;
