@@ -828,6 +828,13 @@ impl<'a> Follower<'a> {
                         .map(str::to_string)
                         .filter(|reason| !reason.is_empty());
                     if let Some(outcome) = Outcome::parse(word) {
+                        let reason = match (outcome, reason) {
+                            (Outcome::Stale, None) => Some(
+                                "config.xml changed since the plan was made; it was left as it is (plan again)"
+                                    .to_string(),
+                            ),
+                            (_, reason) => reason,
+                        };
                         self.outcome = Some((outcome, reason));
                     }
                 }

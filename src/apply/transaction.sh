@@ -20,6 +20,7 @@
 #
 #   lock | lock broken OLD_RUN | lock held OTHER_RUN (then: result locked)
 #   failpoint NAME           (tests only, see `failpoint`; between steps)
+#   check stale              (before the stop: config.xml already changed; the MID untouched)
 #   stop | stop already-stopped | stop fail timeout|still-running|deadline
 #   check ok | check stale | check stale running (ACTION=start) | check fail unreadable|not-writable
 #   backup DIR | backup fail REASON
@@ -1048,6 +1049,19 @@ check_plan() {
     return 0
 }
 
+# stale_before_stop: config.xml already differs from the bytes the plan
+# was made from, before the MID is touched: `check stale`, and the MID is
+# left as it is. (check_plan still compares after the stop: the file may
+# change until the MID is down.) Returns 0 when it concluded.
+stale_before_stop() {
+    [ -f "$RUN_DIR/original.xml" ] || return 1
+    cmp -s -- "$CONFIG" "$RUN_DIR/original.xml"
+    [ "$?" = 1 ] || return 1
+    journal check stale
+    conclude stale
+    return 0
+}
+
 # interrupted_before_change: an interrupt before the first change ends the
 # run with nothing changed.
 interrupted_before_change() {
@@ -1115,6 +1129,7 @@ writable_or_conclude() {
 run_apply() {
     take_lock || return
     interrupted_before_change && return
+    stale_before_stop && return
     writable_or_conclude || return
     stop_or_conclude || return
     check_plan || return
@@ -1168,6 +1183,7 @@ run_start() {
 run_restart() {
     take_lock || return
     interrupted_before_change && return
+    stale_before_stop && return
     stop_or_conclude || return
     check_plan || return
     interrupted_before_change && return
@@ -1184,6 +1200,7 @@ run_restart() {
 run_rollback() {
     take_lock || return
     interrupted_before_change && return
+    stale_before_stop && return
     writable_or_conclude || return
     stop_or_conclude || return
     check_plan || return

@@ -523,12 +523,10 @@ fn timings_show_each_hosts_sessions_and_execs() {
     }
 }
 
-#[test]
-fn a_kept_session_cut_before_its_turn_is_replaced_by_a_new_one() {
-    let (lab, _) = setup(2);
-    // A canary first: lab-002's read session waits, kept, while lab-001's
-    // transaction pauses; then it is cut, as a NAT or a restarted sshd
-    // would.
+/// `apply --yes` of the rotation with a canary first, lab-001, paused
+/// before its start while lab-002's read session waits, kept, for its
+/// turn; `meanwhile` runs during the pause.
+fn apply_while_the_canary_pauses(lab: &Lab, meanwhile: impl FnOnce()) -> crate::support::Run {
     let playbook = lab.directory.join("canary.yml");
     std::fs::write(
         &playbook,
@@ -537,7 +535,7 @@ fn a_kept_session_cut_before_its_turn_is_replaced_by_a_new_one() {
     .unwrap();
     let canary = lab.host("lab-001");
     canary.set_failpoint("start", Some(4)).unwrap();
-    let arguments = lab_arguments(&lab, "apply", &playbook, &["--timings", "--output", "json"]);
+    let arguments = lab_arguments(lab, "apply", &playbook, &["--timings", "--output", "json"]);
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::scope(|scope| {
         scope.spawn(|| {
@@ -548,13 +546,22 @@ fn a_kept_session_cut_before_its_turn_is_replaced_by_a_new_one() {
         wait_until("the canary's pause", Duration::from_secs(30), || {
             canary.run_progress_contains("failpoint start")
         });
+        meanwhile();
+    });
+    canary.set_failpoint("start", None).unwrap();
+    receiver.recv().unwrap()
+}
+
+#[test]
+fn a_kept_session_cut_before_its_turn_is_replaced_by_a_new_one() {
+    let (lab, _) = setup(2);
+    // Cut as a NAT or a restarted sshd would.
+    let applied = apply_while_the_canary_pauses(&lab, || {
         assert!(
             lab.host("lab-002").cut_connections() > 0,
             "lab-002's kept session was open"
         );
     });
-    canary.set_failpoint("start", None).unwrap();
-    let applied = receiver.recv().unwrap();
     assert_eq!(applied.code, 0, "{}", applied.stderr);
     assert_eq!(results(&applied.stdout), ["applied", "applied"]);
     let report: serde_json::Value = serde_json::from_str(&applied.stdout).unwrap();
@@ -571,5 +578,36 @@ fn a_kept_session_cut_before_its_turn_is_replaced_by_a_new_one() {
     assert_eq!(rows[1][1], "2", "{:?}", rows[1]);
     assert_eq!(rows[1][6].split('+').count(), 3, "{:?}", rows[1]);
     assert_eq!(sshd_log_count(&lab, "lab-002", "Accepted publickey"), 2);
+    assert_whole_and_running(&lab);
+}
+
+#[test]
+fn a_config_changed_while_its_kept_session_waits_is_stale_and_the_mid_untouched() {
+    let (lab, _) = setup(2);
+    let waiting = lab.host("lab-002");
+    let starts = waiting.agent_log().matches("MID Server started").count();
+    let mut changed = waiting.config();
+    changed.extend_from_slice(b"<!-- edited by hand -->\n");
+    let applied = apply_while_the_canary_pauses(&lab, || {
+        std::fs::write(waiting.config_path(), &changed).unwrap()
+    });
+    assert_eq!(applied.code, 1, "{}", applied.stderr);
+    assert_eq!(results(&applied.stdout), ["applied", "stale"]);
+    let report: serde_json::Value = serde_json::from_str(&applied.stdout).unwrap();
+    let stale = &report["results"][1];
+    assert_eq!(stale["continued_plan_session"], true, "{stale}");
+    assert!(
+        stale["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("changed since the plan"),
+        "{stale}"
+    );
+    assert_eq!(waiting.config(), changed, "left as it is");
+    assert_eq!(
+        waiting.agent_log().matches("MID Server started").count(),
+        starts,
+        "the MID was not restarted"
+    );
     assert_whole_and_running(&lab);
 }
