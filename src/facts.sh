@@ -16,8 +16,8 @@ printf 'uid %s\n' "$(id -u)"
 # blob NAME FILE: the file's bytes, length-prefixed, read once.
 blob() {
     if cat -- "$2" > "$scratch" 2>/dev/null; then
-        size=$(wc -c < "$scratch" | tr -d ' ')
-        printf 'blob %s %s\n' "$1" "$size"
+        size=$(wc -c < "$scratch")
+        printf 'blob %s %s\n' "$1" "$((size + 0))"
         cat -- "$scratch"
         printf '\n'
     fi
@@ -32,7 +32,8 @@ elif [ ! -f "$CONFIG" ]; then
 elif [ ! -r "$CONFIG" ]; then
     printf 'config-unreadable\n'
 else
-    size=$(wc -c < "$CONFIG" | tr -d ' ')
+    size=$(wc -c < "$CONFIG")
+    size=$((size + 0))
     if [ "$size" -gt "$MAX_CONFIG" ]; then
         printf 'config-too-large %s\n' "$size"
     else
@@ -91,7 +92,8 @@ if [ -d "$M" ]; then
 else
     [ -w "$MID_HOME" ] || printf 'not-writable midfleet-folder\n'
 fi
-[ -w "$(dirname -- "$CONFIG")" ] || printf 'not-writable config-folder\n'
+config_dir=${CONFIG%/*}
+[ -w "${config_dir:-/}" ] || printf 'not-writable config-folder\n'
 [ -f "$M/state.json" ] && blob state "$M/state.json"
 [ -f "$M/config.after" ] && blob after "$M/config.after"
 [ -f "$M/lock" ] && blob lock "$M/lock"
@@ -103,12 +105,21 @@ for failpoint in backup write rename start; do
 done
 if [ -d "$M/backups" ]; then
     # `rollback` restores the newest backup that differs from config.xml
-    # (a run that rolled back leaves a backup equal to the current file).
+    # (a run that rolled back leaves a backup equal to the current file):
+    # compared newest first, and only until one differs. (Names are run
+    # ids; another name can never be restored, and is not compared.)
     chosen=
+    newest_first=
     for backup in "$M/backups"/*; do
         [ -f "$backup/config.xml" ] || continue
         printf 'backup %s\n' "${backup##*/}"
-        cmp -s -- "$backup/config.xml" "$CONFIG" || chosen=${backup##*/}
+        case ${backup##*/} in *[!A-Za-z0-9._-]* | .*) ;; *) newest_first="${backup##*/} $newest_first" ;; esac
+    done
+    for backup in $newest_first; do
+        if ! cmp -s -- "$M/backups/$backup/config.xml" "$CONFIG"; then
+            chosen=$backup
+            break
+        fi
     done
     if [ -n "$chosen" ]; then
         printf 'backup-chosen %s\n' "$chosen"

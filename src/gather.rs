@@ -5,6 +5,9 @@
 //! facts script, parse). Must not: print — progress goes to a
 //! [`Reporter`](crate::report::Reporter).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
 use serde::Serialize;
 
 use crate::config_xml::{names, ConfigXml, SecretForm};
@@ -12,7 +15,8 @@ use crate::facts::{self, ConfigProblem, Facts};
 use crate::inventory::Host;
 use crate::report::Reporter;
 use crate::transport::{
-    check_become, shell_command, Endpoint, FailureKind, Timings, Transport, TransportError,
+    check_become, shell_command, Endpoint, ExecOutput, FailureKind, Shell, Timings, Transport,
+    TransportError,
 };
 
 /// One host's read.
@@ -21,6 +25,16 @@ pub struct HostFacts {
     pub endpoint: Endpoint,
     pub facts: Result<Facts, TransportError>,
     pub timings: Option<Timings>,
+    /// The read's remote shell, still open, when the read was asked to
+    /// keep it ([`gather_keeping`]) and succeeded.
+    pub kept: Option<KeptShell>,
+}
+
+/// A host's read session, left open after the read for what follows.
+pub struct KeptShell {
+    pub shell: Shell,
+    /// When the facts were read (their `time` is the host's clock then).
+    pub read_at: Instant,
 }
 
 /// Reads every host in `hosts` (paired with its endpoint) with at most
@@ -31,7 +45,21 @@ pub fn gather(
     forks: usize,
     reporter: &dyn Reporter,
 ) -> Result<Vec<HostFacts>, String> {
+    gather_keeping(transport, hosts, forks, 0, reporter)
+}
+
+/// [`gather`], keeping up to `keep` hosts' sessions open after their read
+/// (the facts script runs on a kept [`Shell`], which can run the apply's
+/// script next on the same channel).
+pub fn gather_keeping(
+    transport: &Transport,
+    hosts: Vec<(Host, Endpoint)>,
+    forks: usize,
+    keep: usize,
+    reporter: &dyn Reporter,
+) -> Result<Vec<HostFacts>, String> {
     use rayon::prelude::*;
+    let kept = AtomicUsize::new(0);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(forks.max(1))
         .thread_name(|index| format!("midfleet-host-{index}"))
@@ -42,7 +70,12 @@ pub fn gather(
             .into_par_iter()
             .map(|(host, endpoint)| {
                 reporter.host_step(&host.name, "reading facts");
-                let (facts, timings) = read_one(transport, &host, &endpoint);
+                let keep_this = kept
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |count| {
+                        (count < keep).then_some(count + 1)
+                    })
+                    .is_ok();
+                let (facts, timings, kept) = read_one(transport, &host, &endpoint, keep_this);
                 match &facts {
                     Ok(_) => reporter.host_done(&host.name, true, "ok"),
                     Err(error) => reporter.host_done(&host.name, false, &error.message),
@@ -52,44 +85,65 @@ pub fn gather(
                     endpoint,
                     facts,
                     timings,
+                    kept,
                 }
             })
             .collect()
     }))
 }
 
-/// Connect, one exec of the facts script, parse.
+/// Connect, one exec of the facts script, parse; with `keep`, the script
+/// runs on a [`Shell`] that stays open when the read succeeds.
 fn read_one(
     transport: &Transport,
     host: &Host,
     endpoint: &Endpoint,
-) -> (Result<Facts, TransportError>, Option<Timings>) {
+    keep: bool,
+) -> (
+    Result<Facts, TransportError>,
+    Option<Timings>,
+    Option<KeptShell>,
+) {
     let mut connection = match transport.connect(endpoint) {
         Ok(connection) => connection,
-        Err(error) => return (Err(error), None),
+        Err(error) => return (Err(error), None, None),
     };
     let script = facts::script(host);
-    let result = connection
-        .exec(shell_command(host.become_root), script.as_bytes())
-        .and_then(|output| {
-            check_become(&host.name, &output)?;
-            if output.status != 0 {
-                let stderr = String::from_utf8_lossy(&output.stderr);
-                return Err(TransportError::new(
-                    FailureKind::Protocol,
-                    &host.name,
-                    format!(
-                        "the facts script failed (exit {}): {}",
-                        output.status,
-                        stderr.lines().next().unwrap_or("no message")
-                    ),
-                ));
-            }
-            facts::parse(&output.stdout).map_err(|error| {
-                TransportError::new(FailureKind::Protocol, &host.name, error.to_string())
-            })
-        });
-    (result, Some(connection.timings))
+    if !keep {
+        let output = connection.exec(shell_command(host.become_root), script.as_bytes());
+        let facts = output.and_then(|output| parse_read(host, &output));
+        return (facts, Some(connection.timings), None);
+    }
+    let mut shell = match connection.shell(shell_command(host.become_root)) {
+        Ok(shell) => shell,
+        Err(error) => return (Err(error), None, None),
+    };
+    let read_at = Instant::now();
+    let facts = shell
+        .run(script.as_bytes())
+        .and_then(|output| parse_read(host, &output));
+    let timings = Some(shell.connection().timings.clone());
+    let kept = facts.is_ok().then_some(KeptShell { shell, read_at });
+    (facts, timings, kept)
+}
+
+/// The facts in one read's output, or why there are none.
+pub fn parse_read(host: &Host, output: &ExecOutput) -> Result<Facts, TransportError> {
+    check_become(&host.name, output)?;
+    if output.status != 0 {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(TransportError::new(
+            FailureKind::Protocol,
+            &host.name,
+            format!(
+                "the facts script failed (exit {}): {}",
+                output.status,
+                stderr.lines().next().unwrap_or("no message")
+            ),
+        ));
+    }
+    facts::parse(&output.stdout)
+        .map_err(|error| TransportError::new(FailureKind::Protocol, &host.name, error.to_string()))
 }
 
 /// What `midfleet facts` shows for one host.

@@ -7,11 +7,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::apply::Values;
+use crate::apply::{KeptRead, Values};
 use crate::check::select_hosts;
 use crate::desired::{self, DesiredHost, DesiredValue};
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::gather::gather;
+use crate::gather::gather_keeping;
 use crate::instance::preflight;
 use crate::plan::{
     build_host_plan, InstanceChange, InstancePlan, InstanceUserPlan, Plan, PlanInputs,
@@ -32,6 +32,9 @@ pub struct PlanRequest<'a> {
     pub shard: Option<crate::inventory::Shard>,
     pub ssh_config: &'a SshConfig,
     pub forks: usize,
+    /// Hosts whose read session to keep open for an apply that follows at
+    /// once (0: none; see `KeptRead`).
+    pub keep_sessions: usize,
 }
 
 /// A plan, and what is needed to apply it at once.
@@ -44,6 +47,9 @@ pub struct Planned {
     pub literals: BTreeMap<(String, String), SecretValue>,
     /// Each host's read session (`--timings`).
     pub timings: Vec<(String, crate::transport::Timings)>,
+    /// Read sessions kept open for the apply, by host: only hosts whose
+    /// plan changes something.
+    pub kept: BTreeMap<String, KeptRead>,
 }
 
 /// Why no plan could be made.
@@ -171,7 +177,14 @@ pub fn make_plan(
         .map(|desired| desired.host.clone())
         .zip(endpoints.iter().cloned())
         .collect();
-    let reads = gather(transport, pairs, request.forks, reporter).map_err(PlanFailure::Other)?;
+    let reads = gather_keeping(
+        transport,
+        pairs,
+        request.forks,
+        request.keep_sessions,
+        reporter,
+    )
+    .map_err(PlanFailure::Other)?;
     let lookup = |reference: &SecretRef| {
         secrets
             .get(reference)
@@ -212,6 +225,25 @@ pub fn make_plan(
         .iter()
         .filter_map(|read| Some((read.host.name.clone(), read.timings.clone()?)))
         .collect();
+    // Only a host that changes has a use for its session: the others'
+    // close here.
+    let kept = reads
+        .into_iter()
+        .zip(&plan.hosts)
+        .filter(|(_, host)| host.status == crate::plan::HostStatus::Change)
+        .filter_map(|(read, _)| {
+            let kept = read.kept?;
+            let facts = read.facts.ok()?;
+            Some((
+                read.host.name,
+                KeptRead {
+                    shell: kept.shell,
+                    facts,
+                    read_at: kept.read_at,
+                },
+            ))
+        })
+        .collect();
     if let Some(instance) = &playbook.instance {
         let (instance_plan, mut changes) = survey_instance(instance, &plan, &secrets, &literals);
         // Made before any host, after each restart, after the run.
@@ -226,6 +258,7 @@ pub fn make_plan(
         secrets,
         literals,
         timings,
+        kept,
     })
 }
 

@@ -272,7 +272,13 @@ impl Host {
             ),
         )
         .expect("history.json");
-        fs::copy(TRANSACTION, directory.join("transaction.sh")).expect("transaction.sh");
+        let mut script = fs::read_to_string(TRANSACTION).expect("transaction.sh");
+        if plan.without_gnu_timeout {
+            let probe = "case $(timeout --version 2>/dev/null)";
+            assert!(script.contains(probe), "the probe for GNU timeout");
+            script = script.replace(probe, "case $(no-such-timeout --version 2>/dev/null)");
+        }
+        fs::write(directory.join("transaction.sh"), script).expect("transaction.sh");
         Run {
             name,
             directory,
@@ -349,6 +355,9 @@ struct Plan {
     lease: u64,
     restore_from: String,
     service: Service,
+    /// Run the script as on a host without GNU `timeout` (its watchdog
+    /// way of bounding commands).
+    without_gnu_timeout: bool,
 }
 
 impl Plan {
@@ -364,6 +373,7 @@ impl Plan {
             lease: 300,
             restore_from: String::new(),
             service: Service::MidSh,
+            without_gnu_timeout: false,
         }
     }
 
@@ -652,6 +662,15 @@ fn run_id() -> String {
 
 #[test]
 fn a_rotation_to_a_new_user_is_applied_and_rolled_back_on_request() {
+    a_rotation_applied_and_rolled_back(false);
+}
+
+#[test]
+fn a_rotation_is_applied_and_rolled_back_the_same_without_gnu_timeout() {
+    a_rotation_applied_and_rolled_back(true);
+}
+
+fn a_rotation_applied_and_rolled_back(without_gnu_timeout: bool) {
     let host = Host::new();
     let original = host.config();
     let old_keystore = host.keystore();
@@ -659,6 +678,7 @@ fn a_rotation_to_a_new_user_is_applied_and_rolled_back_on_request() {
     let mut plan = Plan::apply(host.rotated_config(NEW_USER, NEW_PASSWORD));
     plan.expect_user = NEW_USER;
     plan.key_pair_reset = true;
+    plan.without_gnu_timeout = without_gnu_timeout;
     let run = host.stage(&plan);
     let outcome = run.run_foreground();
     assert_eq!(outcome.result, "applied", "{}", run.report());
@@ -739,6 +759,7 @@ fn a_rotation_to_a_new_user_is_applied_and_rolled_back_on_request() {
     rollback.restore_from = run.name.clone();
     rollback.expect_user = NEW_USER;
     rollback.rollback_user = OLD_USER;
+    rollback.without_gnu_timeout = without_gnu_timeout;
     let second = host.stage(&rollback);
     let outcome = second.run_foreground();
     assert_eq!(outcome.result, "applied", "{}", second.report());
@@ -904,10 +925,42 @@ fn a_mid_that_dies_at_start_is_rolled_back() {
 fn a_config_changed_since_the_plan_is_stale_and_left_alone() {
     let host = Host::new();
     let run = host.stage(&Plan::apply(host.threads_config("30")));
-    // Someone edits the file after the plan was made.
+    // Someone edits the file after the plan was made: seen before the MID
+    // is touched.
     let mut changed = host.config();
     changed.extend_from_slice(b"<!-- edited by hand -->\n");
     fs::write(host.agent.join("config.xml"), &changed).expect("edit");
+    let starts = host.starts();
+    let outcome = run.run_foreground();
+    assert_eq!(outcome.result, "stale", "{}", run.report());
+    assert_eq!(
+        outcome.steps,
+        ["lock", "check stale", "unlock", "result stale", "end"]
+    );
+    assert_eq!(host.config(), changed, "untouched");
+    assert!(host.running(), "never stopped");
+    assert_eq!(host.starts(), starts, "not restarted");
+    assert!(!run.backup().exists());
+    assert!(run.directory.join("journal").exists());
+    assert!(!host.midfleet().join("lock").exists());
+    assert!(!host.midfleet().join("state.json").exists());
+    assert_eq!(host.history()[0]["result"], "stale");
+}
+
+#[test]
+fn a_config_changed_while_the_mid_stops_is_stale_and_started_again() {
+    let host = Host::new();
+    // The stop itself changes config.xml (as a MID writing its file at
+    // shutdown would): only the check after the stop can see it.
+    let mid_sh = shell_quote(host.mid_sh().to_str().expect("utf-8"));
+    let config = shell_quote(host.agent.join("config.xml").to_str().expect("utf-8"));
+    let mut plan = Plan::apply(host.threads_config("30"));
+    plan.service = Service::Commands([
+        format!("{mid_sh} start"),
+        format!("{mid_sh} stop && printf '<!-- written at stop -->\\n' >> {config}"),
+        format!("{mid_sh} status"),
+    ]);
+    let run = host.stage(&plan);
     let starts = host.starts();
     let outcome = run.run_foreground();
     assert_eq!(outcome.result, "stale", "{}", run.report());
@@ -923,14 +976,12 @@ fn a_config_changed_since_the_plan_is_stale_and_left_alone() {
             "end"
         ]
     );
-    assert_eq!(host.config(), changed, "untouched");
+    assert!(String::from_utf8_lossy(&host.config()).ends_with("<!-- written at stop -->\n"));
     assert!(host.running(), "started again");
     host.wait_for(|| host.starts() > starts);
     assert!(!run.backup().exists());
-    assert!(run.directory.join("journal").exists());
     assert!(!host.midfleet().join("lock").exists());
     assert!(!host.midfleet().join("state.json").exists());
-    assert_eq!(host.history()[0]["result"], "stale");
 }
 
 #[test]
@@ -1097,6 +1148,15 @@ fn backups_are_pruned_to_the_newest_five() {
 
 #[test]
 fn a_stop_that_hangs_is_an_error_and_changes_nothing() {
+    a_stop_that_hangs(false);
+}
+
+#[test]
+fn a_stop_that_hangs_is_bounded_without_gnu_timeout_too() {
+    a_stop_that_hangs(true);
+}
+
+fn a_stop_that_hangs(without_gnu_timeout: bool) {
     let host = Host::new();
     host.stop_mid();
     host.set_knob("stop_hangs=true");
@@ -1105,6 +1165,7 @@ fn a_stop_that_hangs_is_an_error_and_changes_nothing() {
     let starts = host.starts();
     let mut plan = Plan::apply(host.threads_config("30"));
     plan.stop_timeout = 2;
+    plan.without_gnu_timeout = without_gnu_timeout;
     let run = host.stage(&plan);
     let outcome = run.run_foreground();
     assert_eq!(outcome.result, "error", "{}", run.report());

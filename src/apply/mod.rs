@@ -25,7 +25,7 @@ use crate::report::Reporter;
 use crate::secret::{SecretRef, SecretValue};
 use crate::state::{SaltedHash, StateRecord, FORMAT};
 use crate::transport::{
-    check_become, shell_command, shell_quote, FailureKind, Transport, TransportError,
+    check_become, shell_command, shell_quote, Shell, Transport, TransportError,
 };
 
 pub use maintenance::{rollback_plan, unlock, UnlockResult};
@@ -35,6 +35,11 @@ pub use rollout::rollout;
 pub const STOP_TIMEOUT: u64 = 60;
 /// Backups kept per host.
 pub const KEEP_BACKUPS: u32 = 5;
+/// At most this many hosts' plan-time sessions are kept open for an
+/// `apply --yes` (`KeptRead`); the others are read again on a session of
+/// their own. Each kept session holds a socket here and an sshd and a
+/// shell on its host while earlier hosts run.
+pub const KEEP_SESSIONS: usize = 512;
 
 /// A host's result (SPEC.md's names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -103,6 +108,21 @@ pub struct HostResult {
     /// The SSH sessions the apply took on this host, in order (`--timings`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub timings: Vec<crate::transport::Timings>,
+    /// The first of `timings` is the plan's read session, continued (its
+    /// read is in it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub continued_plan_session: bool,
+}
+
+/// A host's plan-time read whose session is still open: the apply stages
+/// its transaction on the same remote shell, so the whole run on that host
+/// is one session and one exec channel. The transaction itself still
+/// refuses a config.xml that is not the planned one (`check stale`).
+pub struct KeptRead {
+    pub shell: Shell,
+    pub facts: facts::Facts,
+    /// When `facts` were read (their `time` is the host's clock then).
+    pub read_at: Instant,
 }
 
 /// Where the values of a plan come from at apply time.
@@ -143,7 +163,8 @@ pub fn new_run_id() -> String {
     )
 }
 
-/// Applies the plan of every changing host, in the rollout's batches.
+/// Applies the plan of every changing host, in the rollout's batches;
+/// `kept` holds the plan's read sessions still open, by host.
 pub fn apply(
     plan: &Plan,
     values: &Values<'_>,
@@ -151,11 +172,16 @@ pub fn apply(
     settings: &ApplySettings,
     reporter: &dyn Reporter,
     interrupted: &AtomicBool,
+    kept: BTreeMap<String, KeptRead>,
 ) -> Vec<HostResult> {
+    let kept = std::sync::Mutex::new(kept);
     rollout(plan, settings, interrupted, reporter, &|host: &HostPlan| {
         let started = Instant::now();
-        reporter.host_step(&host.host, "connecting");
-        let mut result = run_host(host, values, transport, settings, reporter);
+        let read = kept
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&host.host);
+        let mut result = run_host(host, values, transport, settings, reporter, read);
         if let (Outcome::Applied, Some(check)) = (result.result, &settings.after_apply) {
             reporter.host_step(&host.host, "waiting for the instance");
             match check(host) {
@@ -217,6 +243,7 @@ fn roll_back_after(
         transport,
         &rollback_settings,
         reporter,
+        None,
     );
     if restored.result == Outcome::Applied {
         result.result = Outcome::RolledBack;
@@ -258,6 +285,7 @@ fn result(
         run: settings.run.clone(),
         seconds: 0.0,
         timings: Vec::new(),
+        continued_plan_session: false,
     }
 }
 
@@ -275,34 +303,49 @@ fn from_transport(host: &HostPlan, settings: &ApplySettings, error: &TransportEr
 }
 
 /// One host: read, check the fingerprint, build the run's files, stage and
-/// start the transaction, follow it to its end.
+/// start the transaction, follow it to its end. The read is the plan's,
+/// when its session is still open (`kept`); else a new session reads
+/// config.xml again. Either way the read and the staging run on one
+/// remote shell: one session, one exec channel.
 fn run_host(
     host: &HostPlan,
     values: &Values<'_>,
     transport: &Transport,
     settings: &ApplySettings,
     reporter: &dyn Reporter,
+    kept: Option<KeptRead>,
 ) -> HostResult {
-    let mut connection = match transport.connect(&host.connection) {
-        Ok(connection) => connection,
-        Err(error) => return from_transport(host, settings, &error),
-    };
-    reporter.host_step(&host.host, "reading config.xml");
-    let inventory_host = host_for_facts(host);
-    let read = connection
-        .exec(
-            shell_command(host.become_root),
-            facts::script(&inventory_host).as_bytes(),
-        )
-        .and_then(|output| {
-            check_become(&host.host, &output)?;
-            facts::parse(&output.stdout).map_err(|error| {
-                TransportError::new(FailureKind::Protocol, &host.host, error.to_string())
-            })
-        });
-    let facts = match read {
-        Ok(facts) => facts,
-        Err(error) => return from_transport(host, settings, &error),
+    // A kept session may have been cut while it waited: it is used only
+    // when its shell still answers (a builtin echo), else the host is read
+    // again on a new session, as a host whose session was not kept. The
+    // plan's `--timings` already show the read session either way.
+    let kept = kept.and_then(|mut kept| {
+        let timeout = Duration::from_secs(host.connection.connect_timeout);
+        kept.shell.alive(timeout).is_ok().then_some(kept)
+    });
+    let continued = kept.is_some();
+    let (mut shell, facts, read_at) = match kept {
+        Some(kept) => (kept.shell, kept.facts, kept.read_at),
+        None => {
+            reporter.host_step(&host.host, "connecting");
+            let shell = transport
+                .connect(&host.connection)
+                .and_then(|connection| connection.shell(shell_command(host.become_root)));
+            let mut shell = match shell {
+                Ok(shell) => shell,
+                Err(error) => return from_transport(host, settings, &error),
+            };
+            reporter.host_step(&host.host, "reading config.xml");
+            let inventory_host = host_for_facts(host);
+            let read_at = Instant::now();
+            let read = shell
+                .run(facts::script(&inventory_host).as_bytes())
+                .and_then(|output| crate::gather::parse_read(&inventory_host, &output));
+            match read {
+                Ok(facts) => (shell, facts, read_at),
+                Err(error) => return from_transport(host, settings, &error),
+            }
+        }
     };
     let original = match &facts.config {
         Ok(file) => file,
@@ -326,7 +369,7 @@ fn run_host(
             ),
         );
     }
-    let files = match run_files(host, values, &facts, &original.bytes, settings) {
+    let files = match run_files(host, values, &facts, read_at, &original.bytes, settings) {
         Ok(files) => files,
         Err(message) => return result(host, settings, Outcome::Error, Some(message)),
     };
@@ -364,19 +407,15 @@ fn run_host(
     let mut lost: Option<TransportError> = None;
     {
         let mut pending = Vec::new();
-        let first = connection.exec_streaming(
-            shell_command(host.become_root),
-            staging.as_bytes(),
-            &mut |chunk| {
-                pending.extend_from_slice(chunk);
-                if let Some(end) = pending.iter().rposition(|byte| *byte == b'\n') {
-                    let complete: Vec<u8> = pending.drain(..=end).collect();
-                    if outcome.is_none() {
-                        outcome = follower.feed(&complete);
-                    }
+        let first = shell.finish(staging.as_bytes(), &mut |chunk| {
+            pending.extend_from_slice(chunk);
+            if let Some(end) = pending.iter().rposition(|byte| *byte == b'\n') {
+                let complete: Vec<u8> = pending.drain(..=end).collect();
+                if outcome.is_none() {
+                    outcome = follower.feed(&complete);
                 }
-            },
-        );
+            }
+        });
         match first {
             Ok(output) => {
                 if let Err(error) = check_become(&host.host, &output) {
@@ -387,7 +426,8 @@ fn run_host(
         }
     }
     drop(staging);
-    let mut sessions = vec![connection.timings.clone()];
+    let mut sessions = vec![shell.connection().timings.clone()];
+    drop(shell);
     // The connection dropped while following: the transaction goes on on
     // the host; reconnect and follow it while its lease lasts.
     // Also when the loss came before `started` was seen: staging may have
@@ -468,6 +508,7 @@ fn run_host(
     }
     host_result.backup = follower.backup.clone();
     host_result.timings = sessions;
+    host_result.continued_plan_session = continued;
     if host_result.result.is_success() {
         host_result.warnings = host.warnings.clone();
     }
@@ -508,6 +549,7 @@ fn run_files(
     host: &HostPlan,
     values: &Values<'_>,
     facts: &facts::Facts,
+    read_at: Instant,
     original: &[u8],
     settings: &ApplySettings,
 ) -> Result<RunFiles, String> {
@@ -629,7 +671,12 @@ fn run_files(
         })
     });
     let lease_seconds = STOP_TIMEOUT * 2 + settings.health_timeout * 2 + 90;
-    let deadline = facts.time.unwrap_or_else(now) + lease_seconds;
+    // The host's clock when it was read, plus the time since: a kept read
+    // may be minutes old when a later batch stages it.
+    let host_now = facts
+        .time
+        .map_or_else(now, |time| time + read_at.elapsed().as_secs());
+    let deadline = host_now + lease_seconds;
     let params = [
         ("RUN", settings.run.clone()),
         ("MID_HOME", host.mid_home.clone()),
@@ -781,6 +828,13 @@ impl<'a> Follower<'a> {
                         .map(str::to_string)
                         .filter(|reason| !reason.is_empty());
                     if let Some(outcome) = Outcome::parse(word) {
+                        let reason = match (outcome, reason) {
+                            (Outcome::Stale, None) => Some(
+                                "config.xml changed since the plan was made; it was left as it is (plan again)"
+                                    .to_string(),
+                            ),
+                            (_, reason) => reason,
+                        };
                         self.outcome = Some((outcome, reason));
                     }
                 }

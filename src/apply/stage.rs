@@ -55,21 +55,41 @@ pub fn staging_script(
         shell_quote(run)
     ));
     script.push_str(STAGE_HEAD);
-    for file in files {
+    let transaction = StagedFile {
+        name: "transaction.sh",
+        bytes: TRANSACTION.as_bytes(),
+    };
+    for file in files.iter().chain([&transaction]) {
         script.push_str(&format!(
             "printf {} > \"$R/{}\" || fail write\n",
             printf_format(file.bytes),
             file.name
         ));
-        script.push_str(&format!(
-            "[ \"$(wc -c < \"$R/{}\" | tr -d ' ')\" -eq {} ] || fail short-write\n",
-            file.name,
-            file.bytes.len()
-        ));
     }
+    // Every file's length, with one `wc` for all: what it prints, words
+    // joined by spaces, must be exactly this (a short write, a full disk).
+    let names: Vec<&str> = files
+        .iter()
+        .chain([&transaction])
+        .map(|file| file.name)
+        .collect();
+    let mut expected: Vec<String> = files
+        .iter()
+        .chain([&transaction])
+        .map(|file| format!("{} {}", file.bytes.len(), file.name))
+        .collect();
+    let total: usize = files
+        .iter()
+        .chain([&transaction])
+        .map(|file| file.bytes.len())
+        .sum();
+    expected.push(format!("{total} total"));
     script.push_str(&format!(
-        "printf {} > \"$R/transaction.sh\" || fail write\n",
-        printf_format(TRANSACTION.as_bytes())
+        "sizes=$(cd -- \"$R\" && wc -c -- {}) || fail short-write\n\
+         # shellcheck disable=SC2086\nset -- $sizes\n\
+         [ \"$*\" = '{}' ] || fail short-write\n",
+        names.join(" "),
+        expected.join(" ")
     ));
     script.push_str(STAGE_LAUNCH);
     script.push_str(FOLLOW);
@@ -95,94 +115,166 @@ case "$(command -v printf)" in
 esac
 M="$MID_HOME/.midfleet"
 R="$M/runs/$RUN"
+# .midfleet is made 0700 before its folders are looked at: then no one
+# else can swap them between the look and the use.
 for d in "$M" "$M/runs" "$M/backups"; do
     if [ -L "$d" ]; then printf 'midfleet-stage failed symlink %s\n' "$d"; exit 0; fi
     if [ ! -d "$d" ]; then mkdir "$d" 2>/dev/null || { printf 'midfleet-stage failed mkdir %s\n' "$d"; exit 0; }; fi
     if [ ! -O "$d" ]; then printf 'midfleet-stage failed owner %s\n' "$d"; exit 0; fi
-    chmod 700 "$d" || { printf 'midfleet-stage failed chmod %s\n' "$d"; exit 0; }
+    if [ "$d" = "$M" ]; then
+        chmod 700 "$d" || { printf 'midfleet-stage failed chmod %s\n' "$d"; exit 0; }
+    fi
 done
+chmod 700 "$M/runs" "$M/backups" || { printf 'midfleet-stage failed chmod %s\n' "$M/runs"; exit 0; }
 mkdir "$R" || { printf 'midfleet-stage failed mkdir %s\n' "$R"; exit 0; }
 # Earlier runs that ended or died: their staged files may hold a password
-# (a transaction killed outright cannot clean up). Keep the newest 10.
-kept=0
-for old in $(ls -1 "$M/runs" | sort -r); do
-    [ "$old" = "$RUN" ] && continue
-    d="$M/runs/$old"
-    live=0
-    if [ ! -f "$d/result" ] && [ -f "$d/pid" ] && kill -0 "$(cat "$d/pid")" 2>/dev/null; then live=1; fi
-    [ "$live" = 1 ] && continue
-    rm -f "$d/new.xml" "$d/original.xml"
-    kept=$((kept + 1))
-    [ "$kept" -gt 10 ] && rm -rf "$d"
+# (a transaction killed outright cannot clean up). Keep the newest 10
+# (names sort by time). Shell builtins only, unless there is something to
+# remove.
+ended_run() {
+    [ -d "$1" ] && [ "${1##*/}" != "$RUN" ] || return 1
+    if [ ! -f "$1/result" ] && [ -f "$1/pid" ]; then
+        old_pid=
+        read -r old_pid <"$1/pid" 2>/dev/null
+        case $old_pid in '' | *[!0-9]*) ;; *) ! kill -0 "$old_pid" 2>/dev/null || return 1 ;; esac
+    fi
+    return 0
+}
+excess=-10
+for d in "$M/runs"/*; do ended_run "$d" && excess=$((excess + 1)); done
+for d in "$M/runs"/*; do
+    ended_run "$d" || continue
+    if [ "$excess" -gt 0 ]; then
+        rm -rf "$d"
+        excess=$((excess - 1))
+    elif [ -e "$d/new.xml" ] || [ -e "$d/original.xml" ]; then
+        rm -f "$d/new.xml" "$d/original.xml"
+    fi
 done
 # A temp file beside config.xml left by a killed transaction, when no run
 # holds the host (a live run's temp file is its own).
 if [ ! -f "$M/lock" ]; then
-    rm -f "$(dirname "$CONFIG")"/.config.xml.midfleet.* 2>/dev/null
+    set -- "${CONFIG%/*}"/.config.xml.midfleet.*
+    if [ -e "$1" ] || [ -L "$1" ]; then rm -f "$@" 2>/dev/null; fi
 fi
 "#;
 
 /// Starts the transaction detached: a dropped connection or a killed
-/// midfleet changes nothing about how it ends.
-const STAGE_LAUNCH: &str = r#"if command -v setsid >/dev/null 2>&1; then
-    setsid sh "$R/transaction.sh" "$R" </dev/null >"$R/out" 2>&1 &
-else
-    nohup sh "$R/transaction.sh" "$R" </dev/null >"$R/out" 2>&1 &
-fi
-printf '%s\n' "$!" > "$R/pid"
+/// midfleet changes nothing about how it ends. It is started by a subshell
+/// that exits at once, so it is not this shell's child: when it ends, init
+/// reaps it, and `kill -0` (here and in `tail --pid`) sees it gone — a
+/// zombie child would look alive for as long as this shell waits. Its
+/// `progress` is made (empty, never truncated) only once it was launched:
+/// a run folder without it is one whose staging never finished.
+const STAGE_LAUNCH: &str = r#"(
+    if command -v setsid >/dev/null 2>&1; then
+        setsid sh "$R/transaction.sh" "$R" </dev/null >"$R/out" 2>&1 &
+    else
+        nohup sh "$R/transaction.sh" "$R" </dev/null >"$R/out" 2>&1 &
+    fi
+    printf '%s\n' "$!" > "$R/pid"
+)
+: >>"$R/progress"
 printf 'midfleet-stage started\n'
 n=0
 "#;
 
-/// Prints the run's progress lines as they come, until its last line; a
-/// heartbeat line every 5 s keeps the channel (and any NAT) alive through a
-/// long health wait. A run folder whose transaction never began (a
-/// connection lost while staging) is removed after 60 s — it may hold the
-/// new password — and reported `gone`. Cheap on the host: a poll is one
-/// `sleep` and one `wc` (plus a `sed` when lines came); time is counted in
-/// polls (10 a second for the first 2 s, then 4; 1 a second where `sleep`
-/// takes no fractions), not read with `date`.
-const FOLLOW: &str = r#"if sleep 0.1 2>/dev/null; then fast=100 slow=250; else fast=1000 slow=1000; fi
-polls=0
-waited=0
-pid=
-while :; do
-    if [ -z "$pid" ] && [ -f "$R/pid" ]; then pid=$(cat "$R/pid"); fi
-    if [ "$polls" -lt 20 ]; then step=$fast; else step=$slow; fi
-    if [ $((waited / 5000)) -ne $(((waited + step) / 5000)) ]; then
-        printf 'midfleet-stage waiting\n'
+/// Prints the run's progress lines from line `n` + 1 as they come, until
+/// its last line (`end`); a heartbeat line every 5 s keeps the channel
+/// (and any NAT) alive through a long health wait.
+///
+/// Where GNU `tail` follows (`--pid`), it does the waiting: the kernel
+/// wakes it for each new line (inotify), and it ends with the transaction;
+/// the shell only reads its lines through a FIFO. Otherwise, and for what
+/// is left when `tail` ends without `end`, the shell polls: a poll is one
+/// `sleep` (10 a second for the first 2 s, then 4; 1 a second where
+/// `sleep` takes no fractions), the new lines read by the shell's own
+/// `read` from the file, and time is counted in polls. A run folder whose
+/// transaction never began (a connection lost while staging) is removed
+/// after 60 s — it may hold the new password — and reported `gone`; a
+/// transaction that died without its `end` is reported `dead`.
+const FOLLOW: &str = r#"pid=
+if [ -f "$R/pid" ]; then read -r pid <"$R/pid" 2>/dev/null; fi
+case $pid in *[!0-9]*) pid= ;; esac
+ended=0
+if [ -n "$pid" ] && [ -f "$R/progress" ] && tail --pid="$pid" -n 0 /dev/null 2>/dev/null; then
+    [ ! -e "$R/.follow" ] || rm -f "$R/.follow"
+    if mkfifo -m 600 "$R/.follow" 2>/dev/null; then
+        tail -n "+$((n + 1))" -f --pid="$pid" -s 0.2 -- "$R/progress" >"$R/.follow" 2>/dev/null &
+        (while sleep 5 >/dev/null 2>&1; do printf 'midfleet-stage waiting\n' || exit 0; done) &
+        beating=$!
+        exec 3<"$R/.follow"
+        while IFS= read -r line <&3; do
+            printf '%s\n' "$line"
+            n=$((n + 1))
+            case $line in *' end') ended=1; break ;; esac
+        done
+        exec 3<&-
+        kill "$beating" 2>/dev/null
+        rm -f "$R/.follow"
     fi
-    if [ -f "$R/progress" ]; then
-        total=$(wc -l < "$R/progress")
-        total=$((total + 0))
-        if [ "$total" -gt "$n" ]; then
-            # The last line printed, not the file's last line: `end` may
-            # have been appended since `wc` counted.
-            lines=$(sed -n "$((n + 1)),${total}p" "$R/progress")
-            printf '%s\n' "$lines"
-            n=$total
-            case $lines in *' end') break ;; esac
+fi
+# follow_lines: prints the whole lines the progress file (fd 3) gained;
+# 0 once the last one was `end`.
+follow_lines() {
+    while IFS= read -r line <&3; do
+        line=$partial$line
+        partial=
+        printf '%s\n' "$line"
+        n=$((n + 1))
+        case $line in *' end') return 0 ;; esac
+    done
+    partial=$partial$line
+    return 1
+}
+# open_progress: fd 3 on the progress file, past the n lines printed.
+open_progress() {
+    [ "$opened" = 0 ] && [ -f "$R/progress" ] && [ -r "$R/progress" ] || return 0
+    exec 3<"$R/progress"
+    opened=1
+    skip=$n
+    while [ "$skip" -gt 0 ] && IFS= read -r line <&3; do skip=$((skip - 1)); done
+}
+if [ "$ended" = 0 ]; then
+    if sleep 0.1 2>/dev/null; then fast=100 slow=250; else fast=1000 slow=1000; fi
+    polls=0
+    waited=0
+    opened=0
+    partial=
+    line=
+    while :; do
+        if [ -z "$pid" ] && [ -f "$R/pid" ]; then
+            read -r pid <"$R/pid" 2>/dev/null
+            case $pid in *[!0-9]*) pid= ;; esac
         fi
-    elif [ -d "$R" ] && [ "$waited" -ge 60000 ]; then
-        rm -rf "$R"
-    fi
-    if [ ! -d "$R" ]; then
-        printf 'midfleet-stage gone\n'
-        break
-    fi
-    # A transaction that died without its `end` (killed, host trouble)
-    # will never end: say so rather than wait forever.
-    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
-        sleep 1
-        if ! sed -n '$p' "$R/progress" 2>/dev/null | grep -q ' end$'; then
+        if [ "$polls" -lt 20 ]; then step=$fast; else step=$slow; fi
+        if [ $((waited / 5000)) -ne $(((waited + step) / 5000)) ]; then
+            printf 'midfleet-stage waiting\n'
+        fi
+        open_progress
+        if [ "$opened" = 1 ]; then
+            follow_lines && break
+        elif [ -d "$R" ] && [ "$waited" -ge 60000 ]; then
+            rm -rf "$R"
+        fi
+        if [ ! -d "$R" ]; then
+            printf 'midfleet-stage gone\n'
+            break
+        fi
+        # A transaction that died without its `end` (killed, host trouble)
+        # will never end: say so rather than wait forever.
+        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+            sleep 1
+            open_progress
+            if [ "$opened" = 1 ] && follow_lines; then break; fi
             printf 'midfleet-stage dead\n'
             break
         fi
-    fi
-    case $step in 100) sleep 0.1 ;; 250) sleep 0.25 ;; *) sleep 1 ;; esac
-    polls=$((polls + 1))
-    waited=$((waited + step))
-done
+        case $step in 100) sleep 0.1 ;; 250) sleep 0.25 ;; *) sleep 1 ;; esac
+        polls=$((polls + 1))
+        waited=$((waited + step))
+    done
+fi
 "#;
 
 #[cfg(test)]

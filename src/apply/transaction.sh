@@ -20,6 +20,7 @@
 #
 #   lock | lock broken OLD_RUN | lock held OTHER_RUN (then: result locked)
 #   failpoint NAME           (tests only, see `failpoint`; between steps)
+#   check stale              (before the stop: config.xml already changed; the MID untouched)
 #   stop | stop already-stopped | stop fail timeout|still-running|deadline
 #   check ok | check stale | check stale running (ACTION=start) | check fail unreadable|not-writable
 #   backup DIR | backup fail REASON
@@ -101,12 +102,30 @@ start_mark=$RUN_DIR/.start-mark
 newline='
 '
 
-now() { date +%s; }
+# clock: sets `now` to the host's clock in seconds. Without a process
+# where the shell can read /proc/uptime: `date` once, then the uptime
+# since (every wait below looks at the clock, on a host that may be
+# starting a JVM); `date` each time elsewhere.
+clock_start=$(date +%s)
+clock_uptime=
+if [ -r /proc/uptime ]; then
+    read -r clock_uptime _ </proc/uptime 2>/dev/null
+    clock_uptime=${clock_uptime%%.*}
+fi
+case $clock_uptime in '' | *[!0-9]*) clock_uptime= ;; esac
+clock() {
+    if [ -n "$clock_uptime" ] && read -r clock_now _ </proc/uptime 2>/dev/null; then
+        now=$((clock_start + ${clock_now%%.*} - clock_uptime))
+    else
+        now=$(date +%s)
+    fi
+}
 
 # journal STEP [DETAIL...]: one line, never a secret; also appended to
 # RUN_DIR/progress, which the staging session follows.
 journal() {
-    journal_line="$(now) $*"
+    clock
+    journal_line="$now $*"
     printf '%s\n' "$journal_line" >>"$journal_file" 2>/dev/null
     printf '%s\n' "$journal_line" >>"$RUN_DIR/progress" 2>/dev/null
     return 0
@@ -115,12 +134,13 @@ journal() {
 # The health wait looks every 0.1 s for its first 2 s (a quick start is
 # seen at once), then every 0.5 s: a real MID takes 30–120 s to come up,
 # and a host running a JVM start should not also run ten processes a
-# tenth of a second for midfleet.
-if sleep 0.1 2>/dev/null; then
+# tenth of a second for midfleet. (`sleep 0.0`: does sleep take
+# fractions? — without waiting.)
+if sleep 0.0 2>/dev/null; then
     tick=0.1
     slow_tick=0.5
     fast_ticks=20
-    ticks_per_check=5    # a status check every 0.5 s
+    ticks_per_check=5    # a status check every 0.5 s, the first 0.5 s after the start
 else
     tick=1
     slow_tick=1
@@ -129,18 +149,40 @@ else
 fi
 have_setsid=0
 command -v setsid >/dev/null 2>&1 && have_setsid=1
+# GNU timeout bounds a command in one process (see `bounded`). The test
+# suite runs the transaction once more with this probe failing, for the
+# other way.
+have_timeout=0
+case $(timeout --version 2>/dev/null) in *'GNU coreutils'*) have_timeout=1 ;; esac
 
-# bounded SECONDS COMMAND [ARG...]: runs COMMAND (stdin /dev/null) in its
-# own session and returns its exit status; at SECONDS it and its session
-# get TERM, 2 s later KILL, and the status is 124. No polling: a watchdog
-# process (in its own session too) does the killing and is killed itself
-# when COMMAND ends first. Every kill names the pid as well as the group:
-# on a busy host a child may not have called setsid(2) yet.
+# bounded SECONDS COMMAND [ARG...]: runs COMMAND (stdin /dev/null) apart
+# from this script (a process group or session of its own) and returns its
+# exit status; at SECONDS it and its group get TERM, 2 s later KILL, and
+# the status is 124. No polling. With GNU timeout (`have_timeout`), that is
+# `timeout`: one process. Elsewhere COMMAND runs in its own session and a
+# watchdog process (in its own session too) does the killing and is killed
+# itself when COMMAND ends first; every kill names the pid as well as the
+# group: on a busy host a child may not have called setsid(2) yet.
 bounded() {
     bounded_limit=$1
     shift
     [ "$bounded_limit" -ge 1 ] 2>/dev/null || bounded_limit=1
-    rm -f "$marker"
+    if [ "$have_timeout" = 1 ]; then
+        clock
+        bounded_began=$now
+        timeout -k 2 "$bounded_limit" "$@" </dev/null &
+        bounded_pid=$!
+        bounded_wait
+        # 124: TERM ended it in time; 137: it took the KILL too.
+        case $bounded_status in
+            124) return 124 ;;
+            137)
+                clock
+                [ $((now - bounded_began)) -ge "$bounded_limit" ] && return 124 ;;
+        esac
+        return "$bounded_status"
+    fi
+    [ ! -e "$marker" ] || rm -f -- "$marker"
     if [ "$have_setsid" = 1 ]; then
         setsid "$@" </dev/null &
         bounded_pid=$!
@@ -160,18 +202,7 @@ bounded() {
         "$@" </dev/null >/dev/null 2>&1 &
     fi
     bounded_watchdog=$!
-    # A trapped signal makes `wait` return early (> 128, nothing reaped):
-    # wait again. Only then: a pid, once reaped, may already be another
-    # process's.
-    while :; do
-        bounded_signals=$signals
-        wait "$bounded_pid"
-        bounded_status=$?
-        if [ "$signals" = "$bounded_signals" ] || [ "$bounded_status" -le 128 ] ||
-            ! kill -0 "$bounded_pid" 2>/dev/null; then
-            break
-        fi
-    done
+    bounded_wait
     # KILL, by pid first (it may not lead its group yet), then the group
     # (its sleep): a TERM the watchdog inherited as ignored would not end it.
     kill -KILL "$bounded_watchdog" 2>/dev/null
@@ -184,13 +215,30 @@ bounded() {
     return "$bounded_status"
 }
 
-# limit SECONDS [FLOOR]: SECONDS, cut at the deadline, but at least FLOOR.
+# bounded_wait: waits for bounded_pid and sets bounded_status. A trapped
+# signal makes `wait` return early (> 128, nothing reaped): wait again.
+# Only then: a pid, once reaped, may already be another process's.
+bounded_wait() {
+    while :; do
+        bounded_signals=$signals
+        wait "$bounded_pid"
+        bounded_status=$?
+        if [ "$signals" = "$bounded_signals" ] || [ "$bounded_status" -le 128 ] ||
+            ! kill -0 "$bounded_pid" 2>/dev/null; then
+            break
+        fi
+    done
+}
+
+# limit SECONDS [FLOOR]: sets limit_value to SECONDS, cut at the deadline,
+# but at least FLOOR.
 limit() {
     limit_value=$1
-    limit_left=$((DEADLINE - $(now)))
+    clock
+    limit_left=$((DEADLINE - now))
     [ "$limit_left" -lt "$limit_value" ] && limit_value=$limit_left
     [ "$limit_value" -lt "${2:-0}" ] && limit_value=$2
-    echo "$limit_value"
+    return 0
 }
 
 # service start|stop|status SECONDS
@@ -217,20 +265,29 @@ running() {
     service status 30 >/dev/null 2>&1
 }
 
-# stop_mid FLOOR: stops a running MID within STOP_TIMEOUT (and the
-# deadline), then confirms with status. Journals `stop …`.
+# stop_mid FLOOR [RUNNING]: stops a running MID within STOP_TIMEOUT (and
+# the deadline), then confirms with status. RUNNING: 1 or 0 when the
+# caller has just asked the service (no second status check). Journals
+# `stop …`.
 stop_mid() {
-    if ! running; then
+    case ${2:-} in
+        1) stop_found=1 ;;
+        0) stop_found=0 ;;
+        *) if running; then stop_found=1; else stop_found=0; fi ;;
+    esac
+    if [ "$stop_found" = 0 ]; then
         journal stop already-stopped
         return 0
     fi
-    stop_limit=$(limit "$STOP_TIMEOUT" "${1:-0}")
+    limit "$STOP_TIMEOUT" "${1:-0}"
+    stop_limit=$limit_value
     if [ "$stop_limit" -lt 1 ]; then
         stop_failure=deadline
         journal stop fail deadline
         return 1
     fi
-    stop_began=$(now)
+    clock
+    stop_began=$now
     service stop "$stop_limit"
     stop_status=$?
     stopped_by_us=1
@@ -244,7 +301,8 @@ stop_mid() {
             journal stop fail timeout
             return 1
         fi
-        if [ $(($(now) - stop_began)) -ge "$stop_limit" ]; then
+        clock
+        if [ $((now - stop_began)) -ge "$stop_limit" ]; then
             stop_failure=still-running
             journal stop fail still-running
             return 1
@@ -273,42 +331,59 @@ start_mid() {
 # when this run found it running and it is not.
 recover_start() {
     if [ "$was_running" = 1 ] && ! running; then
-        start_mid "$(limit "$HEALTH_TIMEOUT" 5)"
+        limit "$HEALTH_TIMEOUT" 5
+        start_mid "$limit_value"
     fi
     stopped_by_us=0
 }
 
 # --- health -------------------------------------------------------------------
 
-# file_id FILE: "INODE SIZE", or "- 0" when there is no file.
-file_id() {
-    stat -c '%i %s' -- "$1" 2>/dev/null || echo '- 0'
+# log_ids: sets agent_id, agent_rotated_id, wrapper_id and
+# wrapper_rotated_id to "INODE SIZE" of agent0.log.0, agent0.log.1,
+# wrapper.log and wrapper.log.1 ("- 0" for a file that is not there), with
+# one `stat` for the four; logs_now to all four.
+log_ids() {
+    agent_id='- 0' agent_rotated_id='- 0' wrapper_id='- 0' wrapper_rotated_id='- 0'
+    # shellcheck disable=SC2046
+    set -- $(cd -- "$AGENT/logs" 2>/dev/null &&
+        stat -c '%n %i %s' -- agent0.log.0 agent0.log.1 wrapper.log wrapper.log.1 2>/dev/null)
+    while [ "$#" -ge 3 ]; do
+        case $1 in
+            agent0.log.0) agent_id="$2 $3" ;;
+            agent0.log.1) agent_rotated_id="$2 $3" ;;
+            wrapper.log) wrapper_id="$2 $3" ;;
+            wrapper.log.1) wrapper_rotated_id="$2 $3" ;;
+        esac
+        shift 3
+    done
+    logs_now="$agent_id $agent_rotated_id $wrapper_id $wrapper_rotated_id"
 }
 
 # mark_logs: remembers where the two logs end, before a start.
 mark_logs() {
-    # shellcheck disable=SC2046
-    set -- $(file_id "$MID_HOME/agent/logs/agent0.log.0") $(file_id "$MID_HOME/agent/logs/wrapper.log")
+    log_ids
+    # shellcheck disable=SC2086
+    set -- $agent_id $wrapper_id
     agent_inode=$1 agent_size=$2 wrapper_inode=$3 wrapper_size=$4
     : >"$start_mark"
 }
 
-# new_text FILE ROTATED INODE SIZE: what FILE gained since (INODE, SIZE).
-# Rotated (another inode) or truncated (smaller): all of FILE, and before
-# it the rest of ROTATED past SIZE when ROTATED is the old file renamed or
-# was written since the start.
+# new_text FILE ROTATED INODE SIZE "FILE_INODE FILE_SIZE" "ROTATED_INODE
+# ROTATED_SIZE": what FILE gained since (INODE, SIZE), given both files'
+# ids now (log_ids). Rotated (another inode) or truncated (smaller): all
+# of FILE, and before it the rest of ROTATED past SIZE when ROTATED is the
+# old file renamed or was written since the start.
 new_text() {
     new_file=$1 new_rotated=$2 new_inode=$3 new_size=$4
-    # shellcheck disable=SC2046
-    set -- $(file_id "$new_file")
+    # shellcheck disable=SC2086
+    set -- $5 $6
     if [ "$1" != - ] && [ "$1" = "$new_inode" ] && [ "$2" -ge "$new_size" ]; then
         tail -c +"$((new_size + 1))" -- "$new_file"
         return
     fi
-    if [ "$new_inode" != - ] && [ -f "$new_rotated" ]; then
-        # shellcheck disable=SC2046
-        set -- $(file_id "$new_rotated")
-        if [ "$1" = "$new_inode" ] ||
+    if [ "$new_inode" != - ] && [ "$3" != - ] && [ -f "$new_rotated" ]; then
+        if [ "$3" = "$new_inode" ] ||
             [ -n "$(find "$new_rotated" -prune -newer "$start_mark" 2>/dev/null)" ]; then
             tail -c +"$((new_size + 1))" -- "$new_rotated"
         fi
@@ -363,25 +438,37 @@ started() {
 
 # health USER END FORWARD: waits until END (epoch) for the MID started after
 # mark_logs to log in as USER. FORWARD=1: an interrupt ends the wait.
-# Sets health_reason; journals `health …`.
+# Sets health_reason; journals `health …`. Each tick looks at the logs'
+# ids (one `stat`); only when they changed does it read what is new and
+# decide again from the text.
 health() {
     health_user=$1 health_end=$2 health_forward=$3
-    health_ticks=0 health_down=0
+    health_ticks=0 health_down=0 health_logs='' health_up=0 health_reason=''
     [ "$health_end" -gt "$DEADLINE" ] && health_end=$DEADLINE
     while :; do
-        new_text "$MID_HOME/agent/logs/agent0.log.0" "$MID_HOME/agent/logs/agent0.log.1" \
-            "$agent_inode" "$agent_size" >"$scratch_agent" 2>/dev/null
-        new_text "$MID_HOME/agent/logs/wrapper.log" "$MID_HOME/agent/logs/wrapper.log.1" \
-            "$wrapper_inode" "$wrapper_size" >"$scratch_wrapper" 2>/dev/null
-        health_seen=$(seen_lines)
-        failure_of "$health_seen"
-        [ -n "$health_reason" ] && break
-        if started "$health_seen" && logged_in "$health_user" && running; then
+        log_ids
+        if [ "$logs_now" != "$health_logs" ]; then
+            health_logs=$logs_now
+            new_text "$AGENT/logs/agent0.log.0" "$AGENT/logs/agent0.log.1" \
+                "$agent_inode" "$agent_size" "$agent_id" "$agent_rotated_id" \
+                >"$scratch_agent" 2>/dev/null
+            new_text "$AGENT/logs/wrapper.log" "$AGENT/logs/wrapper.log.1" \
+                "$wrapper_inode" "$wrapper_size" "$wrapper_id" "$wrapper_rotated_id" \
+                >"$scratch_wrapper" 2>/dev/null
+            health_seen=$(seen_lines)
+            failure_of "$health_seen"
+            [ -n "$health_reason" ] && break
+            health_up=0
+            if started "$health_seen" && logged_in "$health_user"; then
+                health_up=1
+            fi
+        fi
+        if [ "$health_up" = 1 ] && running; then
             journal health ok
             return 0
         fi
         if [ "$health_ticks" -ge "$fast_ticks" ] ||
-            [ $((health_ticks % ticks_per_check)) -eq 0 ]; then
+            [ $(((health_ticks + 1) % ticks_per_check)) -eq 0 ]; then
             if running; then
                 health_down=0
             else
@@ -396,12 +483,12 @@ health() {
             health_reason=interrupted
             break
         fi
-        health_now=$(now)
-        if [ "$health_now" -ge "$DEADLINE" ]; then
+        clock
+        if [ "$now" -ge "$DEADLINE" ]; then
             health_reason=deadline
             break
         fi
-        if [ "$health_now" -ge "$health_end" ]; then
+        if [ "$now" -ge "$health_end" ]; then
             health_reason=timeout
             break
         fi
@@ -422,7 +509,8 @@ start_and_check() {
     mark_logs
     start_end=$2
     [ "$start_end" -gt "$DEADLINE" ] && start_end=$DEADLINE
-    start_limit=$((start_end - $(now)))
+    clock
+    start_limit=$((start_end - now))
     if [ "$3" = 0 ] && [ "$start_limit" -lt 5 ]; then
         start_limit=5
     fi
@@ -473,7 +561,7 @@ prepare_config() {
     if [ -e "$3" ] && command -v getfacl >/dev/null 2>&1 && command -v setfacl >/dev/null 2>&1; then
         # Only an ACL beyond the mode bits is copied (setfacl on a file
         # system without ACLs fails even for those).
-        if getfacl --absolute-names --skip-base -- "$3" 2>/dev/null | grep -q .; then
+        if [ -n "$(getfacl --absolute-names --skip-base -- "$3" 2>/dev/null)" ]; then
             if ! getfacl --absolute-names -- "$3" >"$RUN_DIR/.acl" ||
                 ! setfacl --set-file="$RUN_DIR/.acl" -- "$config_tmp"; then
                 rm -f "$RUN_DIR/.acl"
@@ -669,9 +757,11 @@ record_state() {
     # does not rewrite in time, no config.after is kept (the next plan then
     # rewrites once instead of trusting a plaintext copy).
     if [ "${EXPECT_REWRITE:-0}" = 1 ] && [ -f "$RUN_DIR/new.xml" ]; then
-        rewrite_end=$(($(now) + 30))
+        clock
+        rewrite_end=$((now + 30))
         while cmp -s -- "$CONFIG" "$RUN_DIR/new.xml"; do
-            if [ "$(now)" -ge "$rewrite_end" ]; then
+            clock
+            if [ "$now" -ge "$rewrite_end" ]; then
                 rm -f -- "$MIDFLEET/config.after"
                 if [ -f "$RUN_DIR/state.json" ] && ! install_file "$RUN_DIR/state.json" "$MIDFLEET/state.json"; then
                     journal state fail state-json
@@ -736,7 +826,8 @@ take_lock() {
         held_run='' held_deadline=''
         read -r held_run held_deadline <"$LOCK" 2>/dev/null
         case $held_deadline in '' | *[!0-9]*) held_deadline=0 ;; esac
-        if [ "$(now)" -le "$held_deadline" ]; then
+        clock
+        if [ "$now" -le "$held_deadline" ]; then
             journal lock held "$held_run"
             conclude locked "$held_run"
             return 1
@@ -800,8 +891,10 @@ conclude() {
     journal result "$@"
     printf '%s\n' "$result" >"$RUN_DIR/result.tmp" && mv -f -- "$RUN_DIR/result.tmp" "$RUN_DIR/result"
     if [ -f "$RUN_DIR/history.json" ] && [ -n "${MIDFLEET:-}" ] && [ -d "$MIDFLEET" ]; then
-        history_head=$(cat -- "$RUN_DIR/history.json")
-        history_line="$history_head,\"result\":\"$result\",\"finished\":$(now)}"
+        history_head=
+        IFS= read -r history_head <"$RUN_DIR/history.json"
+        clock
+        history_line="$history_head,\"result\":\"$result\",\"finished\":$now}"
         printf '%s\n' "$history_line" >>"$MIDFLEET/history.jsonl"
     fi
     journal end
@@ -874,7 +967,8 @@ esac
 MIDFLEET=$MID_HOME/.midfleet
 LOCK=$MIDFLEET/lock
 AGENT=$MID_HOME/agent
-config_dir=$(dirname -- "$CONFIG")
+config_dir=${CONFIG%/*}
+[ -n "$config_dir" ] || config_dir=/
 [ -d "$MIDFLEET" ] || fail_early no-midfleet-folder
 case $ACTION in
     apply)
@@ -900,7 +994,8 @@ case $ACTION in
     restart) lease_needed=$((STOP_TIMEOUT + HEALTH_TIMEOUT)); rollback_reserve=0 ;;
     start) lease_needed=$HEALTH_TIMEOUT; rollback_reserve=0 ;;
 esac
-[ $((DEADLINE - $(now))) -ge "$lease_needed" ] || fail_early lease-too-short
+clock
+[ $((DEADLINE - now)) -ge "$lease_needed" ] || fail_early lease-too-short
 
 # --- the transaction ------------------------------------------------------------
 
@@ -954,6 +1049,19 @@ check_plan() {
     return 0
 }
 
+# stale_before_stop: config.xml already differs from the bytes the plan
+# was made from, before the MID is touched: `check stale`, and the MID is
+# left as it is. (check_plan still compares after the stop: the file may
+# change until the MID is down.) Returns 0 when it concluded.
+stale_before_stop() {
+    [ -f "$RUN_DIR/original.xml" ] || return 1
+    cmp -s -- "$CONFIG" "$RUN_DIR/original.xml"
+    [ "$?" = 1 ] || return 1
+    journal check stale
+    conclude stale
+    return 0
+}
+
 # interrupted_before_change: an interrupt before the first change ends the
 # run with nothing changed.
 interrupted_before_change() {
@@ -966,7 +1074,7 @@ interrupted_before_change() {
 
 stop_or_conclude() {
     running && was_running=1
-    if ! stop_mid; then
+    if ! stop_mid 0 "$was_running"; then
         # Nothing changed: the MID runs on as it was, or is started again.
         recover_start
         conclude error "stop-$stop_failure"
@@ -980,23 +1088,28 @@ roll_back() {
     journal rollback "$1"
     stop_mid 5
     if ! restore_from "$backup_dir"; then
-        start_and_check "$ROLLBACK_USER" $(($(now) + HEALTH_TIMEOUT)) 0
+        clock
+        start_and_check "$ROLLBACK_USER" $((now + HEALTH_TIMEOUT)) 0
         conclude failed restore "$backup_dir"
         return
     fi
     changed=0
-    if start_and_check "$ROLLBACK_USER" $(($(now) + HEALTH_TIMEOUT)) 0; then
+    clock
+    if start_and_check "$ROLLBACK_USER" $((now + HEALTH_TIMEOUT)) 0; then
         conclude rolled_back "$1"
     else
         conclude failed "rollback-$health_reason" "$backup_dir"
     fi
 }
 
+# forward_end: sets forward_end_value to when the forward health wait
+# ends: HEALTH_TIMEOUT from now, leaving the rollback its reserve.
 forward_end() {
-    forward_end_value=$(($(now) + HEALTH_TIMEOUT))
+    clock
+    forward_end_value=$((now + HEALTH_TIMEOUT))
     forward_limit=$((DEADLINE - rollback_reserve))
     [ "$forward_end_value" -gt "$forward_limit" ] && forward_end_value=$forward_limit
-    echo "$forward_end_value"
+    return 0
 }
 
 # writable_or_conclude: a real file created (and removed) beside
@@ -1016,6 +1129,7 @@ writable_or_conclude() {
 run_apply() {
     take_lock || return
     interrupted_before_change && return
+    stale_before_stop && return
     writable_or_conclude || return
     stop_or_conclude || return
     check_plan || return
@@ -1041,7 +1155,8 @@ run_apply() {
     changed=1
     journal rename
     failpoint start
-    if start_and_check "$EXPECT_USER" "$(forward_end)" 1; then
+    forward_end
+    if start_and_check "$EXPECT_USER" "$forward_end_value" 1; then
         changed=0
         if record_state; then
             conclude applied
@@ -1057,7 +1172,8 @@ run_start() {
     take_lock || return
     interrupted_before_change && return
     check_plan || return
-    if start_and_check "$EXPECT_USER" "$(forward_end)" 1; then
+    forward_end
+    if start_and_check "$EXPECT_USER" "$forward_end_value" 1; then
         if record_state; then conclude applied; else conclude applied state-not-recorded; fi
     else
         conclude failed "$health_reason"
@@ -1067,10 +1183,12 @@ run_start() {
 run_restart() {
     take_lock || return
     interrupted_before_change && return
+    stale_before_stop && return
     stop_or_conclude || return
     check_plan || return
     interrupted_before_change && return
-    if start_and_check "$EXPECT_USER" "$(forward_end)" 1; then
+    forward_end
+    if start_and_check "$EXPECT_USER" "$forward_end_value" 1; then
         if record_state; then conclude applied; else conclude applied state-not-recorded; fi
     else
         conclude failed "$health_reason"
@@ -1082,6 +1200,7 @@ run_restart() {
 run_rollback() {
     take_lock || return
     interrupted_before_change && return
+    stale_before_stop && return
     writable_or_conclude || return
     stop_or_conclude || return
     check_plan || return
@@ -1095,7 +1214,8 @@ run_rollback() {
         put_back_current restore
         return
     fi
-    if start_and_check "$ROLLBACK_USER" "$(forward_end)" 1; then
+    forward_end
+    if start_and_check "$ROLLBACK_USER" "$forward_end_value" 1; then
         changed=0
         if record_state; then conclude applied; else conclude applied state-not-recorded; fi
         return
@@ -1109,7 +1229,8 @@ put_back_current() {
     journal rollback "$1"
     stop_mid 5
     restore_from "$backup_dir" && changed=0
-    start_mid "$(limit "$HEALTH_TIMEOUT" 5)"
+    limit "$HEALTH_TIMEOUT" 5
+    start_mid "$limit_value"
     conclude failed "$1" "$backup_dir"
 }
 

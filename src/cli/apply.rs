@@ -157,11 +157,11 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
     let transport = arguments.connection.transport(true)?;
     let forks = usize::from(arguments.connection.forks);
     let mut read_timings: Vec<(String, crate::transport::Timings)> = Vec::new();
-    let (plan, secrets, literals) = match &arguments.plan {
+    let (plan, secrets, literals, kept) = match &arguments.plan {
         Some(path) => {
             let plan = read_plan(path)?;
             let secrets = re_resolve(&plan)?;
-            (plan, secrets, Default::default())
+            (plan, secrets, Default::default(), Default::default())
         }
         None => {
             let ssh_config = load_ssh_config(&arguments.ssh_config)?;
@@ -179,10 +179,23 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
                     shard: arguments.shard,
                     ssh_config: &ssh_config,
                     forks,
+                    // With --yes nobody is asked: the apply follows the
+                    // plan at once, on the read's own sessions. A plan that
+                    // waits for a person's `yes` keeps none open.
+                    keep_sessions: if arguments.yes {
+                        crate::apply::KEEP_SESSIONS
+                    } else {
+                        0
+                    },
                 },
             )?;
             read_timings = planned.timings;
-            (planned.plan, planned.secrets, planned.literals)
+            (
+                planned.plan,
+                planned.secrets,
+                planned.literals,
+                planned.kept,
+            )
         }
     };
     // The plan goes to stdout for people; with --output json, stdout is the
@@ -268,6 +281,7 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
         },
         &progress,
         &INTERRUPTED,
+        kept,
     );
     progress.finish();
     let interrupted = INTERRUPTED.load(Ordering::SeqCst);
@@ -361,13 +375,14 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
         OutputFormat::Human => console.data(&human_results(&run, &results, interrupted)),
     }
     if arguments.connection.timings {
-        // Per host: the plan's read session, then the apply's sessions.
+        // Per host: the plan's read session, then the apply's sessions
+        // (the first of which may be the read's, continued).
         let rows: Vec<(String, Vec<&crate::transport::Timings>)> = results
             .iter()
             .map(|result| {
                 let read = read_timings
                     .iter()
-                    .filter(|(host, _)| *host == result.host)
+                    .filter(|(host, _)| *host == result.host && !result.continued_plan_session)
                     .map(|(_, timings)| timings);
                 (result.host.clone(), read.chain(&result.timings).collect())
             })

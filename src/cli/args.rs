@@ -186,7 +186,8 @@ pub struct ConnectionArgs {
     #[arg(long)]
     pub accept_new_host_keys: bool,
 
-    /// Show where each host's time went (connect, handshake, auth, execs).
+    /// Show where each host's time went (connect, handshake, auth, exec
+    /// channels, script runs).
     #[arg(long)]
     pub timings: bool,
 
@@ -430,7 +431,9 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "FILE")]
     pub plan: Option<PathBuf>,
 
-    /// Do not ask; required when not on a terminal.
+    /// Do not ask; required when not on a terminal. With a playbook, each
+    /// changing host's read session then stays open and its transaction is
+    /// staged on it (one login per host for plan and apply).
     #[arg(short = 'y', long)]
     pub yes: bool,
 

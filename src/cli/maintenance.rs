@@ -95,6 +95,7 @@ pub fn rollback(console: &Console, arguments: &RollbackArgs) -> Result<Exit, Fai
         },
         &progress,
         &super::apply::INTERRUPTED,
+        Default::default(),
     );
     progress.finish();
     let record = Audit {

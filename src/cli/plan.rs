@@ -6,7 +6,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use super::args::{OutputFormat, PlanArgs};
 use super::console::{Console, Style};
 use super::exit::{Exit, Failure};
-use super::progress::{raise_file_limit, Progress};
+use super::progress::{raise_file_limit_keeping, Progress};
 use crate::plan::{render, render::Paint, Plan};
 use crate::planning::{make_plan, PlanFailure, PlanRequest, Planned};
 use crate::transport::Transport;
@@ -24,6 +24,7 @@ pub fn run(console: &Console, arguments: &PlanArgs) -> Result<Exit, Failure> {
             shard: arguments.inventory.shard,
             ssh_config: &ssh_config,
             forks: usize::from(arguments.connection.forks),
+            keep_sessions: 0,
         },
     )?;
     let plan = &planned.plan;
@@ -58,11 +59,19 @@ pub fn plan(
     transport: &Transport,
     request: &PlanRequest<'_>,
 ) -> Result<Planned, Failure> {
-    if let Some(warning) = raise_file_limit(request.forks) {
+    let (keep_sessions, warning) = raise_file_limit_keeping(request.forks, request.keep_sessions);
+    if let Some(warning) = warning {
         console.warning(&warning);
     }
     let progress = Progress::new("plan", 0);
-    let result = make_plan(request, transport, &progress);
+    let result = make_plan(
+        &PlanRequest {
+            keep_sessions,
+            ..*request
+        },
+        transport,
+        &progress,
+    );
     progress.finish();
     match result {
         Ok(planned) => Ok(planned),

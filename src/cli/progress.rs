@@ -152,20 +152,41 @@ fn terminal_rows() -> Option<usize> {
 /// Raises the soft limit on open files so `forks` sessions (a socket, and
 /// for jump hosts a socket pair, each) fit; a warning when it cannot.
 pub fn raise_file_limit(forks: usize) -> Option<String> {
+    raise_file_limit_keeping(forks, 0).1
+}
+
+/// [`raise_file_limit`], with room for up to `keep` more sessions kept
+/// open between a plan and its apply (two descriptors each at most):
+/// returns how many of them fit (the rest are not kept), and the warning
+/// about the forks, if any.
+pub fn raise_file_limit_keeping(forks: usize, keep: usize) -> (usize, Option<String>) {
     let needed = (forks as u64) * 4 + 64;
+    let wanted = needed + 2 * keep as u64;
     // SAFETY: getrlimit/setrlimit with a struct we own.
     unsafe {
         let mut limit: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 || limit.rlim_cur >= needed {
-            return None;
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return (0, None);
         }
-        let wanted = needed.min(limit.rlim_max);
-        limit.rlim_cur = wanted;
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 || wanted < needed {
-            return Some(format!(
-                "--forks {forks} needs about {needed} open files, but the limit is {wanted}; raise it with `ulimit -n {needed}` or use fewer forks"
-            ));
+        if limit.rlim_cur < wanted {
+            let raised = wanted.min(limit.rlim_max);
+            let mut new_limit = limit;
+            new_limit.rlim_cur = raised;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &new_limit) == 0 {
+                limit = new_limit;
+            }
         }
+        let room = limit.rlim_cur.saturating_sub(needed) / 2;
+        let kept = (keep as u64).min(room) as usize;
+        if limit.rlim_cur < needed {
+            return (
+                kept,
+                Some(format!(
+                    "--forks {forks} needs about {needed} open files, but the limit is {}; raise it with `ulimit -n {needed}` or use fewer forks",
+                    limit.rlim_cur
+                )),
+            );
+        }
+        (kept, None)
     }
-    None
 }

@@ -38,8 +38,9 @@ pub fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
 
 /// `--timings`: per host, each SSH session it took (in order) — TCP
 /// connect, SSH handshake (key exchange and host key), authentication and
-/// each exec, in milliseconds. A host's sessions are summed; `SESSIONS`
-/// and the `+`-joined execs show how many there were.
+/// each script run, in milliseconds. A host's sessions are summed;
+/// `SESSIONS`, `CHANNELS` (exec channels: remote process starts) and the
+/// `+`-joined script runs show how many there were.
 pub fn render_timings(rows: &[(String, Vec<&crate::transport::Timings>)]) -> String {
     let rows: Vec<Vec<String>> = rows
         .iter()
@@ -54,6 +55,11 @@ pub fn render_timings(rows: &[(String, Vec<&crate::transport::Timings>)]) -> Str
             vec![
                 host.clone(),
                 sessions.len().to_string(),
+                sessions
+                    .iter()
+                    .map(|timings| timings.channels)
+                    .sum::<usize>()
+                    .to_string(),
                 sum(|timings| timings.connect_ms),
                 sum(|timings| timings.handshake_ms),
                 sum(|timings| timings.auth_ms),
@@ -72,6 +78,7 @@ pub fn render_timings(rows: &[(String, Vec<&crate::transport::Timings>)]) -> Str
             &[
                 "HOST",
                 "SESSIONS",
+                "CHANNELS",
                 "CONNECT_MS",
                 "HANDSHAKE_MS",
                 "AUTH_MS",

@@ -9,6 +9,7 @@
 mod auth;
 mod error;
 mod known_hosts;
+mod shell;
 mod tunnel;
 
 use std::collections::HashMap;
@@ -27,6 +28,7 @@ use crate::inventory::{Host, JumpHop};
 pub use auth::is_encrypted;
 pub use error::{FailureKind, TransportError};
 pub use known_hosts::{entry_name, KnownHostsPolicy};
+pub use shell::Shell;
 
 /// Seconds to wait for a TCP connection and the SSH handshake when neither
 /// the inventory nor `~/.ssh/config` says.
@@ -186,6 +188,11 @@ pub struct Timings {
     pub connect_ms: f64,
     pub handshake_ms: f64,
     pub auth_ms: f64,
+    /// Exec channels opened: each is a remote process start (sshd's
+    /// session child, the login shell, `sudo`).
+    pub channels: usize,
+    /// Each script run, in milliseconds: one per exec, or several on one
+    /// kept [`Shell`].
     pub execs: Vec<f64>,
 }
 
@@ -479,6 +486,31 @@ fn tcp_connect(endpoint: &Endpoint, timeout: Duration) -> Result<TcpStream, Tran
 }
 
 impl Connection {
+    /// A new exec channel running `command`: one remote process start,
+    /// counted in the timings.
+    fn open_channel(&mut self, command: &str) -> Result<ssh2::Channel, TransportError> {
+        let label = self.label.clone();
+        let failure = |doing: &'static str| {
+            let label = label.clone();
+            move |error: ssh2::Error| TransportError::ssh(&label, doing, &error)
+        };
+        let mut channel = self
+            .session
+            .channel_session()
+            .map_err(failure("opening a channel"))?;
+        channel
+            .exec(command)
+            .map_err(failure("starting the remote command"))?;
+        self.timings.channels += 1;
+        Ok(channel)
+    }
+
+    /// Starts `command` (a shell reading scripts on stdin) on one exec
+    /// channel and keeps it open for several scripts: see [`Shell`].
+    pub fn shell(self, command: &str) -> Result<Shell, TransportError> {
+        Shell::open(self, command)
+    }
+
     /// Runs `command` (fixed text: data goes on `stdin`), feeding `stdin`
     /// and collecting everything it prints.
     pub fn exec(&mut self, command: &str, stdin: &[u8]) -> Result<ExecOutput, TransportError> {
@@ -500,13 +532,7 @@ impl Connection {
             let doing = doing.to_string();
             move |error: ssh2::Error| TransportError::ssh(&label, &doing, &error)
         };
-        let mut channel = self
-            .session
-            .channel_session()
-            .map_err(failure("opening a channel"))?;
-        channel
-            .exec(command)
-            .map_err(failure("starting the remote command"))?;
+        let mut channel = self.open_channel(command)?;
         channel.write_all(stdin).map_err(|error| {
             TransportError::new(
                 FailureKind::Protocol,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use midfleet::config_xml::ConfigXml;
 use midfleet::lab::{Lab, LabSpec};
 
-use crate::lab::{lab, midsim};
+use crate::lab::{lab, midsim, sshd_log_count};
 use crate::support::midfleet;
 
 pub(crate) const PASSWORD: &str = "Fault-Matrix-pw1";
@@ -438,36 +438,176 @@ fn a_key_pair_reset_rewrites_encrypted_values_or_refuses_to_orphan_them() {
 /// session. A plan reads each host in one session and one exec; an apply
 /// adds one session of two execs (the read that checks the file is still
 /// the planned one, and the staging exec that follows the transaction).
-#[test]
-fn timings_show_each_hosts_sessions_and_execs() {
-    let (lab, playbook) = setup(2);
-    let plan = run_on_lab(&lab, "plan", &playbook, &["--timings"]);
-    assert_eq!(plan.code, 0, "{}", plan.stderr);
-    let rows = |text: &str| -> Vec<Vec<String>> {
-        text.lines()
-            .filter(|line| line.starts_with("lab-00"))
-            .map(|line| line.split_whitespace().map(str::to_string).collect())
-            .filter(|fields: &Vec<String>| fields.len() == 6)
-            .collect()
-    };
-    let planned = rows(&plan.stderr);
-    assert_eq!(planned.len(), 2, "{}", plan.stderr);
-    for row in &planned {
-        assert_eq!(row[1], "1", "one session: {row:?}");
-        assert_eq!(row[5].split('+').count(), 1, "one exec: {row:?}");
-        for number in &row[2..] {
+/// `--timings` rows: HOST SESSIONS CHANNELS CONNECT HANDSHAKE AUTH EXECS.
+fn timing_rows(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .filter(|line| line.starts_with("lab-00"))
+        .map(|line| line.split_whitespace().map(str::to_string).collect())
+        .filter(|fields: &Vec<String>| fields.len() == 7)
+        .collect()
+}
+
+/// Each row has `sessions` sessions, `channels` exec channels and
+/// `scripts` script runs, and only numbers where times are.
+fn assert_rows(rows: &[Vec<String>], sessions: usize, channels: usize, scripts: usize) {
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for row in rows {
+        assert_eq!(row[1], sessions.to_string(), "sessions: {row:?}");
+        assert_eq!(row[2], channels.to_string(), "exec channels: {row:?}");
+        assert_eq!(row[6].split('+').count(), scripts, "script runs: {row:?}");
+        for number in &row[3..] {
             number
                 .split('+')
                 .for_each(|part| assert!(part.parse::<f64>().unwrap() >= 0.0, "{row:?}"));
         }
     }
-    let applied = run_on_lab(&lab, "apply", &playbook, &["--timings", "--output", "json"]);
+}
+
+#[test]
+fn timings_show_each_hosts_sessions_and_execs() {
+    let (lab, playbook) = setup(2);
+    let count = |needle: &str| -> Vec<usize> {
+        ["lab-001", "lab-002"]
+            .iter()
+            .map(|host| sshd_log_count(&lab, host, needle))
+            .collect()
+    };
+    // A saved plan: one session and one exec per host.
+    let saved = lab.directory.join("rotate.plan");
+    let plan = run_on_lab(
+        &lab,
+        "plan",
+        &playbook,
+        &["--timings", "--out", saved.to_str().unwrap()],
+    );
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert_rows(&timing_rows(&plan.stderr), 1, 1, 1);
+    assert_eq!(count("Accepted publickey"), [1, 1]);
+    assert_eq!(count("Starting session: command"), [1, 1]);
+    // Applying it: a session of its own per host, whose one shell reads
+    // config.xml again and then stages the run.
+    let applied = midfleet(
+        command(
+            &lab,
+            "apply",
+            &["--plan", saved.to_str().unwrap(), "--timings"],
+        ),
+        &[("FAULT_PASSWORD", PASSWORD)],
+    );
     assert_eq!(applied.code, 0, "{}", applied.stderr);
-    for row in rows(&applied.stderr) {
-        assert_eq!(row[1], "2", "the plan's session and the apply's: {row:?}");
-        assert_eq!(row[5].split('+').count(), 3, "three execs: {row:?}");
-    }
-    assert_eq!(rows(&applied.stderr).len(), 2, "{}", applied.stderr);
+    // The apply's session, whose shell reads again, then stages.
+    assert_rows(&timing_rows(&applied.stderr), 1, 1, 2);
+    assert_eq!(count("Accepted publickey"), [2, 2]);
+    assert_eq!(count("Starting session: command"), [2, 2]);
+    // `apply PLAYBOOK --yes`: the plan's read session is the apply's, and
+    // its one shell reads, then stages: one session, one channel per host.
+    let other = lab.directory.join("threads.yml");
+    std::fs::write(
+        &other,
+        "hosts: lab\nset:\n  mid.threads.max: \"30\"\nhealth:\n  timeout: 20\nrollout:\n  serial: [100%]\n",
+    )
+    .unwrap();
+    let applied = run_on_lab(&lab, "apply", &other, &["--timings", "--output", "json"]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    // The plan's session, continued: its read and the staging.
+    assert_rows(&timing_rows(&applied.stderr), 1, 1, 2);
+    assert_eq!(count("Accepted publickey"), [3, 3]);
+    assert_eq!(count("Starting session: command"), [3, 3]);
     let report: serde_json::Value = serde_json::from_str(&applied.stdout).unwrap();
-    assert_eq!(report["results"][0]["timings"].as_array().unwrap().len(), 1);
+    for result in report["results"].as_array().unwrap() {
+        assert_eq!(result["result"], "applied", "{result}");
+        assert_eq!(result["continued_plan_session"], true, "{result}");
+        let timings = result["timings"].as_array().unwrap();
+        assert_eq!(timings.len(), 1, "{result}");
+        assert_eq!(timings[0]["channels"], 1, "{result}");
+    }
+}
+
+/// `apply --yes` of the rotation with a canary first, lab-001, paused
+/// before its start while lab-002's read session waits, kept, for its
+/// turn; `meanwhile` runs during the pause.
+fn apply_while_the_canary_pauses(lab: &Lab, meanwhile: impl FnOnce()) -> crate::support::Run {
+    let playbook = lab.directory.join("canary.yml");
+    std::fs::write(
+        &playbook,
+        "hosts: lab\nset:\n  mid.instance.username: \"svc_{{ mid_name }}\"\n  mid.instance.password: { secret: \"env:FAULT_PASSWORD\" }\nhealth:\n  timeout: 20\nrollout:\n  serial: [1, 100%]\n",
+    )
+    .unwrap();
+    let canary = lab.host("lab-001");
+    canary.set_failpoint("start", Some(4)).unwrap();
+    let arguments = lab_arguments(lab, "apply", &playbook, &["--timings", "--output", "json"]);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            sender
+                .send(midfleet(arguments, &[("FAULT_PASSWORD", PASSWORD)]))
+                .unwrap()
+        });
+        wait_until("the canary's pause", Duration::from_secs(30), || {
+            canary.run_progress_contains("failpoint start")
+        });
+        meanwhile();
+    });
+    canary.set_failpoint("start", None).unwrap();
+    receiver.recv().unwrap()
+}
+
+#[test]
+fn a_kept_session_cut_before_its_turn_is_replaced_by_a_new_one() {
+    let (lab, _) = setup(2);
+    // Cut as a NAT or a restarted sshd would.
+    let applied = apply_while_the_canary_pauses(&lab, || {
+        assert!(
+            lab.host("lab-002").cut_connections() > 0,
+            "lab-002's kept session was open"
+        );
+    });
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    assert_eq!(results(&applied.stdout), ["applied", "applied"]);
+    let report: serde_json::Value = serde_json::from_str(&applied.stdout).unwrap();
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results[0]["continued_plan_session"], true);
+    assert!(
+        results[1].get("continued_plan_session").is_none(),
+        "{}",
+        results[1]
+    );
+    // lab-002: the plan's session (cut), then a new one that read again.
+    let rows = timing_rows(&applied.stderr);
+    assert_eq!(rows[1][0], "lab-002");
+    assert_eq!(rows[1][1], "2", "{:?}", rows[1]);
+    assert_eq!(rows[1][6].split('+').count(), 3, "{:?}", rows[1]);
+    assert_eq!(sshd_log_count(&lab, "lab-002", "Accepted publickey"), 2);
+    assert_whole_and_running(&lab);
+}
+
+#[test]
+fn a_config_changed_while_its_kept_session_waits_is_stale_and_the_mid_untouched() {
+    let (lab, _) = setup(2);
+    let waiting = lab.host("lab-002");
+    let starts = waiting.agent_log().matches("MID Server started").count();
+    let mut changed = waiting.config();
+    changed.extend_from_slice(b"<!-- edited by hand -->\n");
+    let applied = apply_while_the_canary_pauses(&lab, || {
+        std::fs::write(waiting.config_path(), &changed).unwrap()
+    });
+    assert_eq!(applied.code, 1, "{}", applied.stderr);
+    assert_eq!(results(&applied.stdout), ["applied", "stale"]);
+    let report: serde_json::Value = serde_json::from_str(&applied.stdout).unwrap();
+    let stale = &report["results"][1];
+    assert_eq!(stale["continued_plan_session"], true, "{stale}");
+    assert!(
+        stale["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("changed since the plan"),
+        "{stale}"
+    );
+    assert_eq!(waiting.config(), changed, "left as it is");
+    assert_eq!(
+        waiting.agent_log().matches("MID Server started").count(),
+        starts,
+        "the MID was not restarted"
+    );
+    assert_whole_and_running(&lab);
 }

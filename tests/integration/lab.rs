@@ -62,7 +62,7 @@ fn facts_of_twenty_hosts() {
 }
 
 /// Lines of a host's sshd log that contain `needle`.
-fn sshd_log_count(lab: &Lab, host: &str, needle: &str) -> usize {
+pub(crate) fn sshd_log_count(lab: &Lab, host: &str, needle: &str) -> usize {
     let log = std::fs::read_to_string(lab.directory.join("hosts").join(host).join("sshd.log"))
         .unwrap_or_default();
     log.lines().filter(|line| line.contains(needle)).count()

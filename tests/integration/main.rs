@@ -10,5 +10,6 @@ mod instance;
 mod instancesim;
 mod inventory;
 mod lab;
+mod shell;
 mod steps;
 mod support;
