@@ -426,9 +426,6 @@ pub fn retire(
     retired
 }
 
-/// How often the `ecc_agent` record is read while waiting.
-const UP_POLL: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// After a host's restart: waits up to `timeout` for the MID's
 /// `ecc_agent` record (by its `name` parameter) to show `status` Up and
 /// `user_name` the user the plan expects. `Ok` carries warnings (a MID
@@ -450,23 +447,18 @@ pub fn wait_up(
             "{reason}: its ecc_agent record was not checked"
         )]);
     }
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        let last = match table::query(
+    let mut last = String::new();
+    super::validation::poll(timeout, || {
+        let records = table::query(
             client,
             admin,
             "ecc_agent",
             &format!("name={name}"),
             &["name", "status", "user_name"],
             1,
-        ) {
+        );
+        last = match &records {
             Ok(records) => match records.first() {
-                Some(record)
-                    if table::field(record, "status") == "Up"
-                        && table::field(record, "user_name").eq_ignore_ascii_case(user) =>
-                {
-                    return Ok(Vec::new())
-                }
                 Some(record) => format!(
                     "status {}, user {}",
                     table::field(record, "status"),
@@ -476,14 +468,19 @@ pub fn wait_up(
             },
             Err(error) => error.to_string(),
         };
-        if std::time::Instant::now() + UP_POLL > deadline {
-            return Err(format!(
-                "the instance's ecc_agent record `{name}` did not show status Up as `{user}` within {} s (last seen: {last})",
-                timeout.as_secs()
-            ));
-        }
-        std::thread::sleep(UP_POLL);
-    }
+        records.is_ok_and(|records| {
+            records.first().is_some_and(|record| {
+                table::field(record, "status") == "Up"
+                    && table::field(record, "user_name").eq_ignore_ascii_case(user)
+            })
+        })
+    })
+    .map(|()| Vec::new())
+    .map_err(|seconds| {
+        format!(
+            "the instance's ecc_agent record `{name}` did not show status Up as `{user}` within {seconds} s (last seen: {last})"
+        )
+    })
 }
 
 #[cfg(test)]

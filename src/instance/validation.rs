@@ -127,7 +127,7 @@ pub fn invalidate_then_validate(
             .map_err(|error| call("Invalidate (queueing delete_mid_keypair)", error))?;
     let command_id = table::field(&command, "sys_id").to_string();
     let mut last = String::new();
-    wait(timeout, || {
+    poll(timeout, || {
         let records = table::query(
             client,
             admin,
@@ -161,7 +161,7 @@ pub fn invalidate_then_validate(
     table::queue_system_command(client, admin, name, VALIDATE_COMMAND, None)
         .map_err(|error| call("Validate (queueing restartService)", error))?;
     let mut last = String::new();
-    wait(timeout, || {
+    poll(timeout, || {
         let found = agent_record(client, admin, name);
         last = match &found {
             Ok(Some(record)) => format!(
@@ -219,8 +219,8 @@ fn set_validated(
 }
 
 /// Calls `done` every [`POLL`] until it says yes; `Err(seconds)` when
-/// `timeout` passed first.
-fn wait(timeout: Duration, mut done: impl FnMut() -> bool) -> Result<(), u64> {
+/// `timeout` passed first. Every wait on the instance goes through here.
+pub fn poll(timeout: Duration, mut done: impl FnMut() -> bool) -> Result<(), u64> {
     let deadline = Instant::now() + timeout;
     loop {
         if done() {

@@ -302,6 +302,7 @@ fn start(
                     .get("name")
                     .map_or("", |parameter| parameter.value())
                     .to_string(),
+                connection: std::sync::OnceLock::new(),
             });
     } else {
         logs.agent(

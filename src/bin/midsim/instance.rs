@@ -53,21 +53,36 @@ pub struct Registration {
     pub password: Zeroizing<String>,
     /// The MID's `name` parameter.
     pub name: String,
+    /// The client, made at the first call and kept: the ECC queue is read
+    /// every 0.5 s, and an HTTPS client loads the CA store when made.
+    pub connection: std::sync::OnceLock<Connection>,
 }
 
+type Connection = (midfleet::instance::Client, midfleet::instance::Credentials);
+
 impl Registration {
-    fn connect(&self) -> io::Result<(midfleet::instance::Client, midfleet::instance::Credentials)> {
+    fn connect(
+        &self,
+    ) -> io::Result<(
+        &midfleet::instance::Client,
+        &midfleet::instance::Credentials,
+    )> {
         use midfleet::instance::{Client, Credentials, Settings};
-        let client = Client::new(
-            &self.url,
-            self.ca_file.as_deref(),
-            Settings::with_timeout(5),
-        )
-        .map_err(io::Error::other)?;
-        let credentials = Credentials {
-            user: self.user.clone(),
-            password: midfleet::secret::SecretValue::new(self.password.to_string()),
-        };
+        if self.connection.get().is_none() {
+            let client = Client::new(
+                &self.url,
+                self.ca_file.as_deref(),
+                Settings::with_timeout(5),
+            )
+            .map_err(io::Error::other)?;
+            let credentials = Credentials {
+                user: self.user.clone(),
+                password: midfleet::secret::SecretValue::new(self.password.to_string()),
+            };
+            // Only this MID's one thread calls: the first set wins.
+            let _ = self.connection.set((client, credentials));
+        }
+        let (client, credentials) = self.connection.get().expect("set above");
         Ok((client, credentials))
     }
 }
@@ -96,8 +111,8 @@ pub fn report(registration: &Registration, status: &str) -> io::Result<Reported>
         "host_name": host_name.trim(),
     });
     let found = table::query(
-        &client,
-        &credentials,
+        client,
+        credentials,
         "ecc_agent",
         &format!("name={}", registration.name),
         &["sys_id", "validated"],
@@ -112,15 +127,15 @@ pub fn report(registration: &Registration, status: &str) -> io::Result<Reported>
                 reported = Reported::Validated;
             }
             table::update(
-                &client,
-                &credentials,
+                client,
+                credentials,
                 "ecc_agent",
                 table::field(record, "sys_id"),
                 &body,
                 false,
             )
         }
-        None => table::insert(&client, &credentials, "ecc_agent", &body, false),
+        None => table::insert(client, credentials, "ecc_agent", &body, false),
     }
     .map(|_| reported)
     .map_err(io::Error::other)
@@ -139,7 +154,7 @@ pub struct Command {
 pub fn commands(registration: &Registration) -> io::Result<Vec<Command>> {
     use midfleet::instance::table;
     let (client, credentials) = registration.connect()?;
-    let records = table::ready_system_commands(&client, &credentials, &registration.name, None)
+    let records = table::ready_system_commands(client, credentials, &registration.name, None)
         .map_err(io::Error::other)?;
     Ok(records
         .iter()
@@ -157,7 +172,7 @@ pub fn commands(registration: &Registration) -> io::Result<Vec<Command>> {
 pub fn mark(registration: &Registration, command: &Command, state: &str) -> io::Result<()> {
     use midfleet::instance::table;
     let (client, credentials) = registration.connect()?;
-    table::set_queue_state(&client, &credentials, &command.sys_id, state)
+    table::set_queue_state(client, credentials, &command.sys_id, state)
         .map_err(io::Error::other)?;
     if state == "processed" {
         let mut answer = serde_json::json!({
@@ -171,7 +186,7 @@ pub fn mark(registration: &Registration, command: &Command, state: &str) -> io::
         if !command.name.is_empty() {
             answer["name"] = serde_json::json!(command.name);
         }
-        table::insert(&client, &credentials, "ecc_queue", &answer, false)
+        table::insert(client, credentials, "ecc_queue", &answer, false)
             .map_err(io::Error::other)?;
     }
     Ok(())
