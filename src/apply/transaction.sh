@@ -40,8 +40,9 @@
 # After `end` the journal moves to `.midfleet/backups/$RUN/journal` when
 # this run made that backup, else to RUN_DIR/journal; RUN_DIR/result holds
 # the result word; the staged new.xml and original.xml are removed; the
-# lock is removed last (only if it still names this run), so the next run
-# never shares a journal file with this one.
+# lock is removed (only if it still names this run), so the next run
+# never shares a journal file with this one. Only then is `end` appended
+# to RUN_DIR/progress: when midfleet sees it, the host is settled.
 #
 # Signals. HUP, INT and TERM only raise a flag: the forward steps stop at
 # the next safe point (before the rename: start the MID again, `error
@@ -897,7 +898,13 @@ conclude() {
         history_line="$history_head,\"result\":\"$result\",\"finished\":$now}"
         printf '%s\n' "$history_line" >>"$MIDFLEET/history.jsonl"
     fi
-    journal end
+    # `end` goes to the journal now, but to progress (what the staging
+    # session follows) only once everything below is done: midfleet
+    # reports the host when it reads `end`, and a next run must find the
+    # lock released and the staged files gone.
+    clock
+    end_line="$now end"
+    printf '%s\n' "$end_line" >>"$journal_file" 2>/dev/null
     if [ "$lock_held" = 1 ]; then
         journal_target=$RUN_DIR/journal
         [ -n "$backup_dir" ] && [ -d "$backup_dir" ] && journal_target=$backup_dir/journal
@@ -908,6 +915,7 @@ conclude() {
         "$start_mark" "$marker"
     [ -n "$config_tmp" ] && rm -f -- "$config_tmp"
     [ "$lock_held" = 1 ] && release_lock
+    printf '%s\n' "$end_line" >>"$RUN_DIR/progress" 2>/dev/null
     return 0
 }
 

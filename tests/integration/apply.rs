@@ -116,6 +116,30 @@ fn snapshot(lab: &Lab) -> Vec<(Vec<u8>, Vec<u8>)> {
         .collect()
 }
 
+/// When midfleet has reported a host, its transaction is over: the lock is
+/// released and no staged copy of the file (with its password) is left —
+/// a next run, started at once, finds the host free.
+fn assert_settled(lab: &Lab) {
+    for host in &lab.hosts {
+        let midfleet = host.local_mid_home.join(".midfleet");
+        assert!(
+            !midfleet.join("lock").exists(),
+            "{} is still locked",
+            host.name
+        );
+        for run in std::fs::read_dir(midfleet.join("runs")).unwrap().flatten() {
+            for staged in ["new.xml", "original.xml"] {
+                assert!(
+                    !run.path().join(staged).exists(),
+                    "{}: {} is left",
+                    host.name,
+                    run.path().join(staged).display()
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn rotating_twenty_hosts_changes_only_what_the_procedure_says() {
     let lab = lab(LabSpec::new(20, &midsim()));
@@ -148,6 +172,7 @@ fn rotating_twenty_hosts_changes_only_what_the_procedure_says() {
         journals(&lab)
     );
     assert!(applied.stdout.contains("20 applied"), "{}", applied.stdout);
+    assert_settled(&lab);
     for (host, (original, _)) in lab.hosts.iter().zip(&before) {
         let user = new_user(host);
         let log = host.agent_log();
