@@ -225,25 +225,7 @@ pub fn make_plan(
         .iter()
         .filter_map(|read| Some((read.host.name.clone(), read.timings.clone()?)))
         .collect();
-    // Only a host that changes has a use for its session: the others'
-    // close here.
-    let kept = reads
-        .into_iter()
-        .zip(&plan.hosts)
-        .filter(|(_, host)| host.status == crate::plan::HostStatus::Change)
-        .filter_map(|(read, _)| {
-            let kept = read.kept?;
-            let facts = read.facts.ok()?;
-            Some((
-                read.host.name,
-                KeptRead {
-                    shell: kept.shell,
-                    facts,
-                    read_at: kept.read_at,
-                },
-            ))
-        })
-        .collect();
+    let kept = crate::apply::kept_for_changes(reads, &plan.hosts);
     if let Some(instance) = &playbook.instance {
         let (instance_plan, mut changes) = survey_instance(instance, &plan, &secrets, &literals);
         // Made before any host, after each restart, after the run.

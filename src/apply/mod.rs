@@ -125,6 +125,32 @@ pub struct KeptRead {
     pub read_at: Instant,
 }
 
+/// The read sessions kept open for the hosts that change, by host name
+/// (`reads` and `hosts` in the same order). Only a host that changes has a
+/// use for its session: the others' close here.
+pub fn kept_for_changes(
+    reads: Vec<crate::gather::HostFacts>,
+    hosts: &[HostPlan],
+) -> BTreeMap<String, KeptRead> {
+    reads
+        .into_iter()
+        .zip(hosts)
+        .filter(|(_, host)| host.status == crate::plan::HostStatus::Change)
+        .filter_map(|(read, _)| {
+            let kept = read.kept?;
+            let facts = read.facts.ok()?;
+            Some((
+                read.host.name,
+                KeptRead {
+                    shell: kept.shell,
+                    facts,
+                    read_at: kept.read_at,
+                },
+            ))
+        })
+        .collect()
+}
+
 /// Where the values of a plan come from at apply time.
 pub struct Values<'a> {
     pub secrets: &'a BTreeMap<SecretRef, SecretValue>,
@@ -302,6 +328,18 @@ fn from_transport(host: &HostPlan, settings: &ApplySettings, error: &TransportEr
     result(host, settings, outcome, Some(message))
 }
 
+/// A host that ended on its first session: that session's timings
+/// (`--timings`) go with its result.
+fn with_session(
+    mut ended: HostResult,
+    shell: &crate::transport::Shell,
+    continued: bool,
+) -> HostResult {
+    ended.timings = vec![shell.connection().timings.clone()];
+    ended.continued_plan_session = continued;
+    ended
+}
+
 /// One host: read, check the fingerprint, build the run's files, stage and
 /// start the transaction, follow it to its end. The read is the plan's,
 /// when its session is still open (`kept`); else a new session reads
@@ -343,35 +381,35 @@ fn run_host(
                 .and_then(|output| crate::gather::parse_read(&inventory_host, &output));
             match read {
                 Ok(facts) => (shell, facts, read_at),
-                Err(error) => return from_transport(host, settings, &error),
+                Err(error) => {
+                    let failed = from_transport(host, settings, &error);
+                    return with_session(failed, &shell, false);
+                }
             }
         }
+    };
+    let ended_early = |outcome, message: String| {
+        with_session(
+            result(host, settings, outcome, Some(message)),
+            &shell,
+            continued,
+        )
     };
     let original = match &facts.config {
         Ok(file) => file,
         Err(problem) => {
-            return result(
-                host,
-                settings,
-                Outcome::Error,
-                Some(format!("{}: {problem}", host.config)),
-            )
+            return ended_early(Outcome::Error, format!("{}: {problem}", host.config));
         }
     };
     if host.fingerprint.as_deref() != Some(original.sha256.as_str()) {
-        return result(
-            host,
-            settings,
+        return ended_early(
             Outcome::Stale,
-            Some(
-                "config.xml changed since the plan was made; nothing was touched (plan again)"
-                    .into(),
-            ),
+            "config.xml changed since the plan was made; nothing was touched (plan again)".into(),
         );
     }
     let files = match run_files(host, values, &facts, read_at, &original.bytes, settings) {
         Ok(files) => files,
-        Err(message) => return result(host, settings, Outcome::Error, Some(message)),
+        Err(message) => return ended_early(Outcome::Error, message),
     };
     reporter.host_step(&host.host, "starting the transaction");
     let staging = stage::staging_script(
@@ -419,7 +457,7 @@ fn run_host(
         match first {
             Ok(output) => {
                 if let Err(error) = check_become(&host.host, &output) {
-                    return from_transport(host, settings, &error);
+                    return with_session(from_transport(host, settings, &error), &shell, continued);
                 }
             }
             Err(error) => lost = Some(error),

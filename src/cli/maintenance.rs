@@ -6,23 +6,28 @@ use super::args::{OutputFormat, RollbackArgs, UnlockArgs};
 use super::console::Console;
 use super::exit::{Exit, Failure};
 use super::progress::Progress;
-use crate::apply::{apply, local_user, new_run_id, rollback_plan, unlock, ApplySettings, Values};
-use crate::gather::{gather, HostFacts};
+use crate::apply::{
+    apply, kept_for_changes, local_user, new_run_id, rollback_plan, unlock, ApplySettings, Values,
+};
+use crate::gather::{gather_keeping, HostFacts};
 use crate::plan::{Plan, PlaybookInfo, RolloutSettings, FORMAT_VERSION};
 use crate::report::render_table;
 use crate::transport::Transport;
 
-/// Reads every selected host (for rollback and unlock).
+/// Reads every selected host (for rollback and unlock), keeping up to
+/// `keep` read sessions open for what follows.
 fn read_hosts(
     console: &Console,
     inventory: &super::args::InventoryArgs,
     transport: &Transport,
     forks: usize,
+    keep: usize,
     task: &str,
 ) -> Result<Vec<HostFacts>, Failure> {
     let pairs = inventory.select(console, "all")?;
     let progress = Progress::new(task, pairs.len());
-    let reads = gather(transport, pairs, forks, &progress).map_err(Failure::failed)?;
+    let reads =
+        gather_keeping(transport, pairs, forks, keep, &progress).map_err(Failure::failed)?;
     progress.finish();
     Ok(reads)
 }
@@ -39,7 +44,21 @@ struct Audit<'a, T: Serialize> {
 pub fn rollback(console: &Console, arguments: &RollbackArgs) -> Result<Exit, Failure> {
     let transport = arguments.connection.transport(false)?;
     let forks = usize::from(arguments.connection.forks);
-    let reads = read_hosts(console, &arguments.inventory, &transport, forks, "read")?;
+    // With --yes nobody is asked: the rollback follows the read at once,
+    // on the read's own sessions (as `apply PLAYBOOK --yes`).
+    let keep = if arguments.yes {
+        crate::apply::KEEP_SESSIONS
+    } else {
+        0
+    };
+    let reads = read_hosts(
+        console,
+        &arguments.inventory,
+        &transport,
+        forks,
+        keep,
+        "read",
+    )?;
     let plan = Plan {
         format_version: FORMAT_VERSION,
         midfleet_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -59,6 +78,7 @@ pub fn rollback(console: &Console, arguments: &RollbackArgs) -> Result<Exit, Fai
         instance: None,
         instance_changes: Vec::new(),
     };
+    let kept = kept_for_changes(reads, &plan.hosts);
     let shown = super::plan::human(console, &plan);
     match console.output {
         OutputFormat::Human => console.data(&shown),
@@ -95,7 +115,7 @@ pub fn rollback(console: &Console, arguments: &RollbackArgs) -> Result<Exit, Fai
         },
         &progress,
         &super::apply::INTERRUPTED,
-        Default::default(),
+        kept,
     );
     progress.finish();
     let record = Audit {
@@ -124,7 +144,7 @@ pub fn rollback(console: &Console, arguments: &RollbackArgs) -> Result<Exit, Fai
 pub fn unlock_hosts(console: &Console, arguments: &UnlockArgs) -> Result<Exit, Failure> {
     let transport = arguments.connection.transport(false)?;
     let forks = usize::from(arguments.connection.forks);
-    let reads = read_hosts(console, &arguments.inventory, &transport, forks, "read")?;
+    let reads = read_hosts(console, &arguments.inventory, &transport, forks, 0, "read")?;
     let results: Vec<_> = reads
         .iter()
         .map(|read| unlock(&transport, read, arguments.force))

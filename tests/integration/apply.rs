@@ -383,6 +383,7 @@ fn a_saved_plan_refuses_a_host_whose_file_changed() {
             lab.directory.join("audit.jsonl").to_str().unwrap(),
             "--output",
             "json",
+            "--timings",
         ],
         &[("MIDFLEET_TEST_PASSWORD", PASSWORD)],
     );
@@ -395,6 +396,17 @@ fn a_saved_plan_refuses_a_host_whose_file_changed() {
         .map(|result| result["result"].as_str().unwrap())
         .collect();
     assert_eq!(outcome, ["applied", "stale", "applied"]);
+    // The stale host's session (one read, nothing staged) is in its
+    // timings, as the applied hosts' are.
+    let stale_timings = report["results"][1]["timings"].as_array().unwrap();
+    assert_eq!(stale_timings.len(), 1, "{}", report["results"][1]);
+    assert_eq!(stale_timings[0]["channels"], 1, "{}", report["results"][1]);
+    assert_eq!(
+        stale_timings[0]["execs"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        report["results"][1]
+    );
     assert_eq!(
         changed.config(),
         edited.as_bytes(),
@@ -825,6 +837,8 @@ fn a_transaction_killed_on_its_host_is_reported_then_unlock_and_rollback_repair(
     host.set_knob("start_delay_ms", "100").unwrap();
     let mut rollback = base("rollback");
     rollback.extend(["--yes".to_string(), "--health-timeout".into(), "20".into()]);
+    let sessions = || crate::lab::sshd_log_count(&lab, &host.name, "Accepted publickey");
+    let sessions_before = sessions();
     let rolled = midfleet(rollback, &[]);
     assert_eq!(
         rolled.code,
@@ -845,6 +859,12 @@ fn a_transaction_killed_on_its_host_is_reported_then_unlock_and_rollback_repair(
         "keystore restored"
     );
     assert!(host.mid("status").unwrap());
+    // With --yes, the rollback runs on its read's session: one in all.
+    assert_eq!(
+        sessions() - sessions_before,
+        1,
+        "SSH sessions of the rollback"
+    );
     // The killed run's staged files (the new password among them) and any
     // temp file beside config.xml are gone once the next run staged.
     for entry in std::fs::read_dir(host.local_mid_home.join(".midfleet/runs"))
