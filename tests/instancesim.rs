@@ -14,10 +14,7 @@ use serde_json::json;
 use instancesim::{test_ca, user_record, Instance, ADMIN_PASSWORD};
 
 fn admin() -> Credentials {
-    Credentials {
-        user: "admin".into(),
-        password: SecretValue::new(ADMIN_PASSWORD.into()),
-    }
+    Credentials::new("admin".into(), SecretValue::new(ADMIN_PASSWORD.into()))
 }
 
 fn quick() -> Settings {
@@ -48,7 +45,7 @@ fn a_user_is_created_with_its_password_and_the_mid_server_role() {
     assert!(state.active && !state.locked_out && state.has_mid_server_role);
     table::login_check(&client, "svc_mid", &secret("Mid-pw-1")).unwrap();
     let record = instance.user("svc_mid").unwrap();
-    assert_eq!(record["web_services_access_only"], "true");
+    assert_eq!(record["web_service_access_only"], "true");
     assert_eq!(record["internal_integration_user"], "true");
     assert_eq!(instance.roles_of("svc_mid"), ["mid_server"]);
     // The password was sent as a display value: the emulator stores it as
@@ -80,6 +77,50 @@ fn a_wrong_password_is_a_401_naming_the_user_only() {
     );
     // A 401 is an answer: not retried.
     assert_eq!(instance.requests().len(), 2);
+}
+
+#[test]
+fn an_integration_user_from_a_secret_is_named_by_its_reference() {
+    let instance = Instance::start(None, &[]);
+    let client = client(&instance);
+    let credentials = Credentials {
+        user: "admin".into(),
+        password: SecretValue::new("not-its-password".into()),
+        shown_as: Some("the integration user (env:SN_USER)".into()),
+    };
+    let error = table::user_state(&client, &credentials, "svc_mid").unwrap_err();
+    let shown = format!("{error} {error:?} {credentials:?}");
+    assert!(
+        shown.contains("the integration user (env:SN_USER)"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("`admin`") && !shown.contains("\"admin\""),
+        "{shown}"
+    );
+    assert!(!shown.contains("not-its-password"), "{shown}");
+}
+
+#[test]
+fn a_login_whose_read_an_acl_refuses_is_accepted_a_wrong_password_is_not() {
+    let instance = Instance::start(
+        Some(json!({ "tables": { "sys_user": [user_record("svc_mid", "right-pw")] } })),
+        &["--deny-read", "sys_user"],
+    );
+    let client = client(&instance);
+    // 403: the instance took the login; only its read ACL said no.
+    table::login_check(&client, "svc_mid", &secret("right-pw")).unwrap();
+    let error = table::login_check(&client, "svc_mid", &secret("wrong-pw")).unwrap_err();
+    assert!(
+        matches!(error, InstanceError::Unauthorized { .. }),
+        "{error:?}"
+    );
+    let statuses: Vec<u64> = instance
+        .requests()
+        .iter()
+        .map(|request| request["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [403, 401]);
 }
 
 #[test]

@@ -43,6 +43,10 @@ struct Arguments {
     /// whose ACLs forbid it would. Repeatable.
     #[arg(long, value_name = "TABLE")]
     read_only: Vec<String>,
+    /// Refuse every read (GET) of TABLE by a user without `admin` with 403,
+    /// as an instance whose read ACL does not cover them would. Repeatable.
+    #[arg(long, value_name = "TABLE")]
+    deny_read: Vec<String>,
     /// Append one JSON line per request (method, path, query, user,
     /// status; never a password).
     #[arg(long, value_name = "FILE")]
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
         retry_after: arguments.retry_after,
         hang: arguments.hang,
         read_only: arguments.read_only,
+        deny_read: arguments.deny_read,
         log: arguments.log,
     };
     match instancesim::server::run(options) {

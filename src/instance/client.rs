@@ -61,14 +61,40 @@ impl Default for Settings {
     }
 }
 
-/// A user and password for basic auth. `Debug` shows the user only.
-#[derive(Debug, Clone)]
+/// A user and password for basic auth. `Debug` and errors show the user
+/// only — or, for a user that came from a secret reference, the reference.
+#[derive(Clone)]
 pub struct Credentials {
     pub user: String,
     pub password: SecretValue,
+    /// How errors name the user when its name is itself a secret.
+    pub shown_as: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Credentials")
+            .field("user", &self.shown())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Credentials {
+    /// A user named in the open.
+    pub fn new(user: String, password: SecretValue) -> Credentials {
+        Credentials {
+            user,
+            password,
+            shown_as: None,
+        }
+    }
+
+    /// The user as errors and logs may name it.
+    pub fn shown(&self) -> &str {
+        self.shown_as.as_deref().unwrap_or(&self.user)
+    }
+
     fn header(&self) -> Result<ureq::http::HeaderValue, InstanceError> {
         let pair = Zeroizing::new(format!("{}:{}", self.user, self.password.expose()));
         let encoded = Zeroizing::new(format!(
@@ -227,7 +253,7 @@ impl Client {
                     return Err(InstanceError::Unauthorized {
                         method: method.as_str(),
                         path: path.to_string(),
-                        user: credentials.user.clone(),
+                        user: credentials.shown().to_string(),
                     })
                 }
                 Ok((status, retry_after, text)) => {
@@ -550,10 +576,8 @@ mod tests {
 
     #[test]
     fn credentials_debug_and_errors_hold_no_password() {
-        let credentials = Credentials {
-            user: "svc_mid".into(),
-            password: SecretValue::new("hunter2-secret".into()),
-        };
+        let credentials =
+            Credentials::new("svc_mid".into(), SecretValue::new("hunter2-secret".into()));
         let shown = format!("{credentials:?}");
         assert!(
             shown.contains("svc_mid") && !shown.contains("hunter2"),

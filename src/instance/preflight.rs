@@ -85,6 +85,36 @@ pub fn logins(plan: &Plan, values: &Values<'_>) -> (Vec<Login>, Vec<String>) {
     (logins, unchecked)
 }
 
+/// When hosts give one user (names compared as the instance does,
+/// ignoring case) different passwords: at most one of them can be right,
+/// and `ensure_user` could create the user with only one. Names the user
+/// and the hosts, never a password.
+fn conflict(logins: &[Login], login: &Login) -> Option<String> {
+    let same_user: Vec<&Login> = logins
+        .iter()
+        .filter(|other| other.user.eq_ignore_ascii_case(&login.user))
+        .collect();
+    let mut passwords: Vec<&str> = same_user
+        .iter()
+        .map(|other| other.password.expose())
+        .collect();
+    passwords.sort_unstable();
+    passwords.dedup();
+    if passwords.len() < 2 {
+        return None;
+    }
+    let hosts: Vec<&str> = same_user
+        .iter()
+        .flat_map(|other| other.hosts.iter().map(String::as_str))
+        .collect();
+    Some(format!(
+        "hosts {} give the MID user `{}` {} different passwords: a user has one (give them all the same secret)",
+        hosts.join(", "),
+        login.user,
+        passwords.len()
+    ))
+}
+
 /// The client and the integration user's credentials for `instance`.
 pub fn connect(
     instance: &InstancePlan,
@@ -95,9 +125,12 @@ pub fn connect(
             format!("the secret {reference} of the instance section is not resolved")
         })
     };
-    let user = match &instance.user {
-        InstanceUserPlan::Name(name) => name.clone(),
-        InstanceUserPlan::Secret(reference) => resolved(reference)?.expose().to_string(),
+    let (user, shown_as) = match &instance.user {
+        InstanceUserPlan::Name(name) => (name.clone(), None),
+        InstanceUserPlan::Secret(reference) => (
+            resolved(reference)?.expose().to_string(),
+            Some(format!("the integration user ({reference})")),
+        ),
     };
     let password = resolved(&instance.password)?;
     let client = Client::new(
@@ -106,7 +139,14 @@ pub fn connect(
         Settings::with_timeout(instance.timeout),
     )
     .map_err(|error| error.to_string())?;
-    Ok((client, Credentials { user, password }))
+    Ok((
+        client,
+        Credentials {
+            user,
+            password,
+            shown_as,
+        },
+    ))
 }
 
 /// When planning: what `ensure_user` would change, and whether each login
@@ -119,6 +159,15 @@ pub fn survey(
 ) -> Vec<InstanceChange> {
     let mut changes = Vec::new();
     for login in logins {
+        if let Some(message) = conflict(logins, login) {
+            instance.preflight.push(PreflightLogin {
+                user: login.user.clone(),
+                hosts: login.hosts.clone(),
+                status: LoginStatus::Error,
+                message: Some(message),
+            });
+            continue;
+        }
         let mut status = None;
         if instance.ensure_user {
             match table::user_state(client, admin, &login.user) {
@@ -182,6 +231,17 @@ pub fn prepare(
     ensure_user: bool,
     logins: &[Login],
 ) -> Result<Prepared, PreflightFailure> {
+    for login in logins {
+        if let Some(message) = conflict(logins, login) {
+            return Err(PreflightFailure {
+                user: Some(login.user.clone()),
+                hosts: login.hosts.clone(),
+                message,
+                hint: None,
+                changes: Vec::new(),
+            });
+        }
+    }
     let mut prepared = Prepared::default();
     let failure = |login: &Login, error: &InstanceError, changes: &[InstanceChange]| {
         PreflightFailure {
@@ -251,7 +311,7 @@ fn creation(user: &str) -> Vec<InstanceChange> {
             table: "sys_user".into(),
             user: user.to_string(),
             role: None,
-            detail: Some("active, web_services_access_only, internal_integration_user".into()),
+            detail: Some("active, web_service_access_only, internal_integration_user".into()),
         },
         InstanceChange {
             action: "set_password".into(),
@@ -366,57 +426,72 @@ pub fn retire(
             retired.push(kept(&user, format!("still used by {}", still.join(", "))));
             continue;
         }
-        let outcome = table::query(
-            client,
-            admin,
-            "ecc_agent",
-            &format!("user_name={user}"),
-            &["name", "status"],
-            20,
-        )
-        .and_then(|agents| {
-            if !agents.is_empty() {
-                let names: Vec<String> = agents
-                    .iter()
-                    .map(|agent| {
-                        format!(
-                            "{} ({})",
-                            table::field(agent, "name"),
-                            table::field(agent, "status")
-                        )
-                    })
-                    .collect();
-                return Ok(kept(
-                    &user,
-                    format!("ecc_agent records still use it: {}", names.join(", ")),
-                ));
-            }
-            let users = table::query(
-                client,
-                admin,
-                "sys_user",
-                &format!("user_name={user}"),
-                &["sys_id"],
-                1,
-            )?;
-            let Some(record) = users.first() else {
-                return Ok(kept(&user, "no such user on the instance".into()));
-            };
-            let sys_id = table::field(record, "sys_id").to_string();
-            table::update(
-                client,
-                admin,
-                "sys_user",
-                &sys_id,
-                &serde_json::json!({ field: value }),
-                false,
-            )?;
-            Ok(Retired {
-                user: user.clone(),
-                outcome: done,
-                reason: None,
+        if user.eq_ignore_ascii_case(&admin.user) {
+            retired.push(kept(
+                &user,
+                "it is the instance section's integration user".into(),
+            ));
+            continue;
+        }
+        // The name comes from a host's config.xml: it goes into a query
+        // only when it cannot widen it (`^OR…` would find another user).
+        let outcome = table::check_user_name(&user)
+            .and_then(|()| {
+                table::query(
+                    client,
+                    admin,
+                    "ecc_agent",
+                    &format!("user_name={user}"),
+                    &["name", "status"],
+                    20,
+                )
             })
-        });
+            .and_then(|agents| {
+                if !agents.is_empty() {
+                    let names: Vec<String> = agents
+                        .iter()
+                        .map(|agent| {
+                            format!(
+                                "{} ({})",
+                                table::field(agent, "name"),
+                                table::field(agent, "status")
+                            )
+                        })
+                        .collect();
+                    return Ok(kept(
+                        &user,
+                        format!("ecc_agent records still use it: {}", names.join(", ")),
+                    ));
+                }
+                let users = table::query(
+                    client,
+                    admin,
+                    "sys_user",
+                    &format!("user_name={user}"),
+                    &["sys_id", "user_name"],
+                    1,
+                )?;
+                let Some(record) = users
+                    .first()
+                    .filter(|record| table::field(record, "user_name").eq_ignore_ascii_case(&user))
+                else {
+                    return Ok(kept(&user, "no such user on the instance".into()));
+                };
+                let sys_id = table::field(record, "sys_id").to_string();
+                table::update(
+                    client,
+                    admin,
+                    "sys_user",
+                    &sys_id,
+                    &serde_json::json!({ field: value }),
+                    false,
+                )?;
+                Ok(Retired {
+                    user: user.clone(),
+                    outcome: done,
+                    reason: None,
+                })
+            });
         retired.push(outcome.unwrap_or_else(|error| Retired {
             user: user.clone(),
             outcome: "failed",
@@ -598,6 +673,34 @@ pub(crate) mod tests {
         );
         assert_eq!(unchecked, ["h4"]);
         assert!(!format!("{logins:?}").contains("pw-"), "{logins:?}");
+        // svc_a with two passwords: refused for each of its logins, naming
+        // the user and every host, never a password.
+        for login in &logins {
+            let message = conflict(&logins, login).expect("two passwords for svc_a");
+            assert_eq!(
+                message,
+                "hosts h1, h2, h3 give the MID user `svc_a` 2 different passwords: a user has one (give them all the same secret)"
+            );
+        }
+        let one = [logins[0].clone()];
+        assert_eq!(conflict(&one, &one[0]), None);
+        // The instance compares user names ignoring case.
+        let mut upper = logins[1].clone();
+        upper.user = "SVC_A".into();
+        let mixed = [logins[0].clone(), upper];
+        assert!(conflict(&mixed, &mixed[0]).is_some());
+        // At apply time the run stops there, before any call: the client
+        // points where nothing answers.
+        let client = Client::new("http://127.0.0.1:9", None, Settings::with_timeout(1)).unwrap();
+        let admin = Credentials::new("admin".into(), SecretValue::new("x".into()));
+        let failure = prepare(&client, &admin, true, &logins).unwrap_err();
+        assert_eq!(failure.user.as_deref(), Some("svc_a"));
+        assert!(failure.changes.is_empty());
+        assert!(
+            failure.message.contains("2 different passwords"),
+            "{}",
+            failure.message
+        );
     }
 
     #[test]

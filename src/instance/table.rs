@@ -125,27 +125,27 @@ fn result_record(json: Value, method: &'static str, path: &str) -> Result<Record
 }
 
 /// Logs in as `user` with `password`: a GET of the user's own `sys_user`
-/// record. Any 2xx proves the password (ACLs may hide the record itself);
-/// a refusal is [`InstanceError::Unauthorized`].
+/// record. Any 2xx proves the password (ACLs may hide the record itself),
+/// and so does a 403: the login was accepted, and only a read ACL refused
+/// the table. A refusal of the login is [`InstanceError::Unauthorized`].
 pub fn login_check(
     client: &Client,
     user: &str,
     password: &SecretValue,
 ) -> Result<(), InstanceError> {
     check_user_name(user)?;
-    let credentials = Credentials {
-        user: user.to_string(),
-        password: password.clone(),
-    };
-    query(
+    let credentials = Credentials::new(user.to_string(), password.clone());
+    match query(
         client,
         &credentials,
         "sys_user",
         &format!("user_name={user}"),
         &["sys_id"],
         1,
-    )
-    .map(|_| ())
+    ) {
+        Ok(_) | Err(InstanceError::Status { status: 403, .. }) => Ok(()),
+        Err(error) => Err(error),
+    }
 }
 
 /// What the instance holds about a MID user.
@@ -230,7 +230,7 @@ pub fn create_user(
         "user_name": user,
         "user_password": password.expose(),
         "active": "true",
-        "web_services_access_only": "true",
+        "web_service_access_only": "true",
         "internal_integration_user": "true",
     });
     let record = insert(client, admin, "sys_user", &body, true)?;

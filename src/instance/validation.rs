@@ -122,9 +122,33 @@ pub fn invalidate_then_validate(
     }
     set_validated(client, admin, &sys_id, "false")
         .map_err(|error| call("Invalidate (setting validated false)", error))?;
+    // Until the MID has taken the Invalidate, a failure puts the record
+    // back as it was: no MID is left invalidated by a half-done step.
+    let put_back = |command: Option<&str>, why: String| {
+        let mut undone = match command {
+            Some(command) => table::set_queue_state(client, admin, command, "processed")
+                .map_err(|error| format!("cancelling ecc_queue {command}: {error}")),
+            None => Ok(()),
+        };
+        if undone.is_ok() {
+            undone = set_validated(client, admin, &sys_id, &before)
+                .map_err(|error| format!("setting validated back: {error}"));
+        }
+        NotValidated(match undone {
+            Ok(()) => format!("{why}; the record was put back to validated {before}"),
+            Err(error) => format!(
+                "{why}; putting the record back failed too ({error}): it may show validated false"
+            ),
+        })
+    };
     let command =
         table::queue_system_command(client, admin, name, INVALIDATE_COMMAND, Some("Invalidate"))
-            .map_err(|error| call("Invalidate (queueing delete_mid_keypair)", error))?;
+            .map_err(|error| {
+                put_back(
+                    None,
+                    format!("Invalidate (queueing delete_mid_keypair): {error}"),
+                )
+            })?;
     let command_id = table::field(&command, "sys_id").to_string();
     let mut last = String::new();
     poll(timeout, || {
@@ -150,9 +174,12 @@ pub fn invalidate_then_validate(
         })
     })
     .map_err(|seconds| {
-        NotValidated(format!(
-            "the MID did not pick up the Invalidate command (ecc_queue {command_id}) within {seconds} s (last seen: {last})"
-        ))
+        put_back(
+            Some(&command_id),
+            format!(
+                "the MID did not pick up the Invalidate command (ecc_queue {command_id}) within {seconds} s (last seen: {last})"
+            ),
+        )
     })?;
 
     // Validate.
@@ -226,10 +253,12 @@ pub fn poll(timeout: Duration, mut done: impl FnMut() -> bool) -> Result<(), u64
         if done() {
             return Ok(());
         }
-        if Instant::now() + POLL > deadline {
+        // The last look is at the deadline itself, not a poll before it.
+        let now = Instant::now();
+        if now >= deadline {
             return Err(timeout.as_secs());
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(POLL.min(deadline - now));
     }
 }
 
@@ -246,6 +275,31 @@ mod tests {
             "{KEY_PAIR_WARNING} (there is no `instance:` section to do it)"
         ));
         host
+    }
+
+    #[test]
+    fn a_wait_looks_one_last_time_at_its_deadline() {
+        let started = Instant::now();
+        let timeout = Duration::from_millis(1500);
+        let mut looks = Vec::new();
+        assert_eq!(
+            poll(timeout, || {
+                looks.push(started.elapsed());
+                false
+            }),
+            Err(1)
+        );
+        assert!(looks.len() >= 2, "{looks:?}");
+        assert!(*looks.last().unwrap() >= timeout, "{looks:?}");
+        let mut calls = 0;
+        assert_eq!(
+            poll(timeout, || {
+                calls += 1;
+                true
+            }),
+            Ok(())
+        );
+        assert_eq!(calls, 1);
     }
 
     #[test]

@@ -286,7 +286,7 @@ fn ensure_user_creates_the_users_grants_the_role_rotates_validates_and_locks_the
             .user(&user)
             .unwrap_or_else(|| panic!("{user} created"));
         assert_eq!(record["active"], "true");
-        assert_eq!(record["web_services_access_only"], "true");
+        assert_eq!(record["web_service_access_only"], "true");
         assert_eq!(record["internal_integration_user"], "true");
         assert_eq!(record["user_password"], PASSWORD, "set as a display value");
         assert_eq!(instance.roles_of(&user), ["mid_server"]);
@@ -644,10 +644,21 @@ fn applied_but_not_validated(lab: &Lab, applied: &Run, report: &serde_json::Valu
     assert!(lab.hosts[0].mid("status").unwrap(), "the MID runs");
 }
 
+/// An instance whose lab-001 MID has long been Up and validated, under
+/// its old user; the lab's new users known with `PASSWORD`.
+fn validated_instance(lab: &Lab, arguments: &[&str]) -> Instance {
+    let users = [(new_user(&lab.hosts[0]), PASSWORD)];
+    let agent = json!({
+        "sys_id": "agent-lab-001", "name": "lab-001", "status": "Up",
+        "user_name": "svc_old", "validated": "true",
+    });
+    Instance::start(Some(seed(&users, vec![agent])), arguments)
+}
+
 #[test]
 fn a_mid_that_never_picks_up_its_commands_is_applied_with_a_warning_and_exit_1() {
     let lab = instance_lab(1);
-    let instance = seeded_instance(&lab, PASSWORD, &[]);
+    let instance = validated_instance(&lab, &[]);
     lab.hosts[0].set_knob("ecc_commands", "ignore").unwrap();
     let (applied, report) = rotate_with(&lab, &instance, "");
     applied_but_not_validated(
@@ -656,27 +667,29 @@ fn a_mid_that_never_picks_up_its_commands_is_applied_with_a_warning_and_exit_1()
         &report,
         "not validated: the MID did not pick up the Invalidate command",
     );
-    // Invalidated, the Invalidate command still waiting: what a person
-    // finds on the instance, and what the warning asks them to finish.
+    // The Invalidate never took effect: the record is put back as it was
+    // and the command cancelled, so no MID is left invalidated by a
+    // half-done step; the warning asks a person to finish it.
+    assert!(
+        report["results"][0]["warnings"]
+            .to_string()
+            .contains("the record was put back to validated true"),
+        "{report}"
+    );
     let record = &instance.records("ecc_agent")[0];
-    assert_eq!(record["validated"], "false", "{record}");
-    // A later run's Invalidate cancels the one still waiting.
+    assert_eq!(record["validated"], "true", "{record}");
     let waiting: Vec<String> = instance
         .records("ecc_queue")
         .iter()
         .map(|record| format!("{} {}", record["source"], record["state"]))
         .collect();
-    assert_eq!(waiting, ["\"delete_mid_keypair\" \"ready\""]);
+    assert_eq!(waiting, ["\"delete_mid_keypair\" \"processed\""]);
 }
 
 #[test]
 fn an_instance_whose_acls_refuse_the_ecc_queue_is_a_warning_naming_the_call() {
     let lab = instance_lab(1);
-    let users = [(new_user(&lab.hosts[0]), PASSWORD)];
-    let instance = Instance::start(
-        Some(seed(&users, Vec::new())),
-        &["--read-only", "ecc_queue"],
-    );
+    let instance = validated_instance(&lab, &["--read-only", "ecc_queue"]);
     let (applied, report) = rotate_with(&lab, &instance, "");
     applied_but_not_validated(
         &lab,
@@ -684,10 +697,14 @@ fn an_instance_whose_acls_refuse_the_ecc_queue_is_a_warning_naming_the_call() {
         &report,
         "not validated: Invalidate (queueing delete_mid_keypair): ",
     );
+    let warnings = report["results"][0]["warnings"].to_string();
+    assert!(warnings.contains("403"), "{report}");
     assert!(
-        report["results"][0]["warnings"].to_string().contains("403"),
-        "{report}"
+        warnings.contains("the record was put back to validated true"),
+        "{warnings}"
     );
+    let record = &instance.records("ecc_agent")[0];
+    assert_eq!(record["validated"], "true", "{record}");
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //! - [`server`]: the accept loop (one thread per connection), HTTP or
 //!   HTTPS (rustls), the fault knobs (`--fail-first N`: 503 to the first N
 //!   requests; `--hang`: accept and never answer; `--read-only TABLE`:
-//!   403 to every write of TABLE), the request log.
+//!   403 to every write of TABLE; `--deny-read TABLE`: 403 to every read
+//!   of TABLE but the admin's), the request log.
 //! - [`http`]: one HTTP/1.1 request in, one answer out (`Connection:
 //!   close`), query decoding.
 //! - [`tables`]: the Table API subset: GET/POST/PATCH on `sys_user`,

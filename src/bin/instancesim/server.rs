@@ -26,6 +26,7 @@ pub struct Options {
     pub retry_after: Option<u64>,
     pub hang: bool,
     pub read_only: Vec<String>,
+    pub deny_read: Vec<String>,
     pub log: Option<PathBuf>,
 }
 
@@ -51,6 +52,7 @@ pub fn run(options: Options) -> Result<(), String> {
     };
     state.seed(&options.admin_password);
     state.read_only = options.read_only.clone();
+    state.deny_read = options.deny_read.clone();
     if let Some(path) = &options.state {
         save(path, &state).map_err(|error| format!("{}: {error}", path.display()))?;
     }

@@ -16,6 +16,55 @@ pub const TABLES: [&str; 5] = [
     "ecc_agent",
     "ecc_queue",
 ];
+/// The columns of each table that the emulator keeps. A real instance
+/// ignores a field its table does not have, without an error: so does the
+/// emulator, and a misspelt field is then missing when read back.
+fn columns(table: &str) -> &'static [&'static str] {
+    match table {
+        "sys_user" => &[
+            "sys_id",
+            "user_name",
+            "user_password",
+            "first_name",
+            "last_name",
+            "email",
+            "active",
+            "locked_out",
+            "password_needs_reset",
+            "web_service_access_only",
+            "internal_integration_user",
+        ],
+        "sys_user_role" => &["sys_id", "name", "description"],
+        "sys_user_has_role" => &["sys_id", "user", "role", "state", "inherited"],
+        "ecc_agent" => &[
+            "sys_id",
+            "name",
+            "status",
+            "validated",
+            "user_name",
+            "host_name",
+            "ip_address",
+            "version",
+            "last_refreshed",
+        ],
+        "ecc_queue" => &[
+            "sys_id",
+            "agent",
+            "topic",
+            "name",
+            "source",
+            "queue",
+            "state",
+            "priority",
+            "payload",
+            "response_to",
+            "error_string",
+            "sys_created_on",
+        ],
+        _ => &[],
+    }
+}
+
 /// Stored in place of a `user_password` written without
 /// `sysparm_input_display_value=true`: the instance would take the value as
 /// already hashed, so no password logs in with it.
@@ -34,6 +83,10 @@ pub struct State {
     /// instance whose ACLs answer otherwise than midfleet expects.
     #[serde(skip)]
     pub read_only: Vec<String>,
+    /// Tables that only `admin` may read (`--deny-read TABLE`): others get
+    /// 403, as from an instance whose read ACL does not cover them.
+    #[serde(skip)]
+    pub deny_read: Vec<String>,
 }
 
 /// What one request gets back.
@@ -89,7 +142,7 @@ impl State {
                 json!({
                     "sys_id": id, "user_name": "admin", "user_password": admin_password,
                     "active": "true", "locked_out": "false",
-                    "web_services_access_only": "false", "internal_integration_user": "true",
+                    "web_service_access_only": "false", "internal_integration_user": "true",
                 }),
             );
             let role = self.find("sys_user_role", "name", "admin").expect("seeded");
@@ -199,6 +252,13 @@ impl State {
                 &format!("ACL restricts writing {table} (fault knob --read-only)"),
             );
         }
+        if request.method == "GET" && !admin && self.deny_read.iter().any(|name| name == table) {
+            return Answer::error(
+                403,
+                "Operation Failed",
+                &format!("ACL restricts reading {table} (fault knob --deny-read)"),
+            );
+        }
         let display_values = request.query_value("sysparm_input_display_value") == Some("true");
         match (request.method.as_str(), sys_id) {
             ("GET", None) => self.get(request, table, user, trusted),
@@ -282,6 +342,7 @@ impl State {
     }
 
     fn insert(&mut self, table: &str, mut record: Record, display_values: bool) -> Answer {
+        record.retain(|name, _| columns(table).contains(&name.as_str()));
         if let Some(refusal) = self.business_rules(table, &record) {
             return refusal;
         }
@@ -323,6 +384,7 @@ impl State {
         mut fields: Record,
         display_values: bool,
     ) -> Answer {
+        fields.retain(|name, _| columns(table).contains(&name.as_str()));
         store_password(&mut fields, display_values);
         let Some(record) = self
             .tables
@@ -417,10 +479,15 @@ fn body_record(request: &Request) -> Result<Record, Answer> {
 }
 
 /// `field=value^field=value` → conditions. Other operators are refused
-/// (a real instance would ignore them and match every record).
+/// (a real instance would ignore them and match every record), and so is
+/// a condition joined by `^OR`/`^NQ` (a field name is lower case: `OR…`
+/// is the operator, which would widen what a query matches).
 pub fn parse_query(query: &str) -> Result<Query, String> {
     let is_field = |field: &str| {
-        !field.is_empty() && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        !field.is_empty()
+            && field
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
     };
     let mut conditions = Vec::new();
     let mut order = None;
@@ -575,6 +642,15 @@ mod tests {
             "",
         ));
         assert_eq!(answer.status, 400);
+        // `^OR` would widen a query to another record: refused.
+        let answer = state.handle(&request(
+            "GET",
+            "/api/now/table/sys_user?sysparm_query=user_name%3Dx%5EORuser_name%3Dadmin",
+            "admin",
+            "pw",
+            "",
+        ));
+        assert_eq!(answer.status, 400, "{}", answer.body);
         let answer = state.handle(&request(
             "GET",
             "/api/now/table/incident",
@@ -583,6 +659,33 @@ mod tests {
             "",
         ));
         assert_eq!(answer.status, 400);
+    }
+
+    #[test]
+    fn a_field_the_table_has_not_is_dropped_as_a_real_instance_does() {
+        let mut state = seeded();
+        let created = state.handle(&request(
+            "POST",
+            "/api/now/table/sys_user",
+            "admin",
+            "pw",
+            r#"{"user_name":"svc_a","web_services_access_only":"true","web_service_access_only":"true"}"#,
+        ));
+        assert_eq!(created.status, 201);
+        let record = &created.body["result"];
+        assert_eq!(record["web_service_access_only"], "true");
+        assert!(record.get("web_services_access_only").is_none(), "{record}");
+        let sys_id = record["sys_id"].as_str().unwrap();
+        let updated = state.handle(&request(
+            "PATCH",
+            &format!("/api/now/table/sys_user/{sys_id}"),
+            "admin",
+            "pw",
+            r#"{"lockedout":"true"}"#,
+        ));
+        assert_eq!(updated.status, 200);
+        assert!(updated.body["result"].get("lockedout").is_none());
+        assert_eq!(updated.body["result"]["locked_out"], "false");
     }
 
     #[test]

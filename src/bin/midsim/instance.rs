@@ -75,10 +75,10 @@ impl Registration {
                 Settings::with_timeout(5),
             )
             .map_err(io::Error::other)?;
-            let credentials = Credentials {
-                user: self.user.clone(),
-                password: midfleet::secret::SecretValue::new(self.password.to_string()),
-            };
+            let credentials = Credentials::new(
+                self.user.clone(),
+                midfleet::secret::SecretValue::new(self.password.to_string()),
+            );
             // Only this MID's one thread calls: the first set wins.
             let _ = self.connection.set((client, credentials));
         }
