@@ -75,7 +75,11 @@ pub fn gather_keeping(
                         (count < keep).then_some(count + 1)
                     })
                     .is_ok();
-                let (facts, timings, kept) = read_one(transport, &host, &endpoint, keep_this);
+                let (facts, timings, shell) = read_one(transport, &host, &endpoint, keep_this);
+                if keep_this && shell.is_none() {
+                    // A read that failed keeps nothing: its slot is free.
+                    kept.fetch_sub(1, Ordering::SeqCst);
+                }
                 match &facts {
                     Ok(_) => reporter.host_done(&host.name, true, "ok"),
                     Err(error) => reporter.host_done(&host.name, false, &error.message),
@@ -85,7 +89,7 @@ pub fn gather_keeping(
                     endpoint,
                     facts,
                     timings,
-                    kept,
+                    kept: shell,
                 }
             })
             .collect()

@@ -127,28 +127,50 @@ pub struct KeptRead {
 
 /// The read sessions kept open for the hosts that change, by host name
 /// (`reads` and `hosts` in the same order). Only a host that changes has a
-/// use for its session: the others' close here.
+/// use for its session: the others' close here, side by side (each close
+/// waits for its host's answer).
 pub fn kept_for_changes(
     reads: Vec<crate::gather::HostFacts>,
     hosts: &[HostPlan],
 ) -> BTreeMap<String, KeptRead> {
-    reads
-        .into_iter()
-        .zip(hosts)
-        .filter(|(_, host)| host.status == crate::plan::HostStatus::Change)
-        .filter_map(|(read, _)| {
-            let kept = read.kept?;
-            let facts = read.facts.ok()?;
-            Some((
-                read.host.name,
-                KeptRead {
-                    shell: kept.shell,
-                    facts,
-                    read_at: kept.read_at,
-                },
-            ))
-        })
-        .collect()
+    let mut kept = BTreeMap::new();
+    let mut unused = Vec::new();
+    for (read, host) in reads.into_iter().zip(hosts) {
+        let Some(shell) = read.kept else { continue };
+        match read.facts {
+            Ok(facts) if host.status == crate::plan::HostStatus::Change => {
+                kept.insert(
+                    read.host.name,
+                    KeptRead {
+                        shell: shell.shell,
+                        facts,
+                        read_at: shell.read_at,
+                    },
+                );
+            }
+            _ => unused.push(shell),
+        }
+    }
+    close_side_by_side(unused);
+    kept
+}
+
+/// Drops `items` on up to 32 threads at once.
+fn close_side_by_side<T: Send>(items: Vec<T>) {
+    const AT_ONCE: usize = 32;
+    if items.len() <= 1 {
+        return;
+    }
+    let mut groups: Vec<Vec<T>> = (0..AT_ONCE.min(items.len())).map(|_| Vec::new()).collect();
+    let count = groups.len();
+    for (index, item) in items.into_iter().enumerate() {
+        groups[index % count].push(item);
+    }
+    std::thread::scope(|scope| {
+        for group in groups {
+            scope.spawn(move || drop(group));
+        }
+    });
 }
 
 /// Where the values of a plan come from at apply time.

@@ -174,6 +174,11 @@ const STAGE_LAUNCH: &str = r#"(
     fi
     printf '%s\n' "$!" > "$R/pid"
 )
+# The boot the pid belongs to: after a reboot, the number may be another
+# process's, and the transaction is gone.
+if read -r boot </proc/sys/kernel/random/boot_id 2>/dev/null; then
+    printf '%s\n' "$boot" >"$R/boot"
+fi
 : >>"$R/progress"
 printf 'midfleet-stage started\n'
 n=0
@@ -196,8 +201,16 @@ n=0
 const FOLLOW: &str = r#"pid=
 if [ -f "$R/pid" ]; then read -r pid <"$R/pid" 2>/dev/null; fi
 case $pid in *[!0-9]*) pid= ;; esac
+# Started before the host's last boot: the transaction died with it, and
+# its pid may be another process's now.
+rebooted=0
+if [ -f "$R/boot" ] && read -r boot_then <"$R/boot" 2>/dev/null \
+    && read -r boot_now </proc/sys/kernel/random/boot_id 2>/dev/null \
+    && [ "$boot_then" != "$boot_now" ]; then
+    rebooted=1
+fi
 ended=0
-if [ -n "$pid" ] && [ -f "$R/progress" ] && tail --pid="$pid" -n 0 /dev/null 2>/dev/null; then
+if [ "$rebooted" = 0 ] && [ -n "$pid" ] && [ -f "$R/progress" ] && tail --pid="$pid" -n 0 /dev/null 2>/dev/null; then
     [ ! -e "$R/.follow" ] || rm -f "$R/.follow"
     if mkfifo -m 600 "$R/.follow" 2>/dev/null; then
         tail -n "+$((n + 1))" -f --pid="$pid" -s 0.2 -- "$R/progress" >"$R/.follow" 2>/dev/null &
@@ -263,7 +276,7 @@ if [ "$ended" = 0 ]; then
         fi
         # A transaction that died without its `end` (killed, host trouble)
         # will never end: say so rather than wait forever.
-        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+        if [ "$rebooted" = 1 ] || { [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; }; then
             sleep 1
             open_progress
             if [ "$opened" = 1 ] && follow_lines; then break; fi
@@ -280,6 +293,39 @@ fi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_from_before_the_hosts_last_boot_is_dead_though_its_pid_lives() {
+        if !std::path::Path::new("/proc/sys/kernel/random/boot_id").exists() {
+            return;
+        }
+        let home = tempfile::tempdir().unwrap();
+        let run = home.path().join(".midfleet/runs/R1");
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(run.join("progress"), "1 lock\n2 stop\n").unwrap();
+        // A live process now holds the number the transaction had.
+        let mut other = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        std::fs::write(run.join("pid"), format!("{}\n", other.id())).unwrap();
+        let follow = |boot: &str| {
+            std::fs::write(run.join("boot"), boot).unwrap();
+            let script = follow_script(home.path().to_str().unwrap(), "R1", 0);
+            let output = std::process::Command::new("timeout")
+                .args(["20", "sh", "-c", &script])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        };
+        let shown = follow("an-earlier-boot\n");
+        other.kill().unwrap();
+        other.wait().unwrap();
+        assert_eq!(shown, "1 lock\n2 stop\nmidfleet-stage dead\n");
+        // This boot's run whose process ended: dead too, by its pid.
+        let this_boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+        assert_eq!(follow(&this_boot), "1 lock\n2 stop\nmidfleet-stage dead\n");
+    }
 
     #[test]
     fn printf_formats_print_exactly_the_bytes() {

@@ -60,7 +60,9 @@
 # anything is touched (`result error lease-too-short`). Only the stop and
 # start commands of a recovery (putting the old state back) get at least
 # 5 s even at the deadline: a stopped MID is worse than a late one. Every
-# command runs in its own session under a watchdog (see `bounded`).
+# command runs apart from this script and is killed, with its process
+# group, at its time (see `bounded`: GNU timeout, else a session of its own
+# and a watchdog).
 #
 # No value from config.xml, new.xml or original.xml ever reaches the argv
 # or environment of a process: files are copied by path (cat, cp, cmp, mv).

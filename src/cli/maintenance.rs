@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::args::{OutputFormat, RollbackArgs, UnlockArgs};
 use super::console::Console;
 use super::exit::{Exit, Failure};
-use super::progress::Progress;
+use super::progress::{raise_file_limit_keeping, Progress};
 use crate::apply::{
     apply, kept_for_changes, local_user, new_run_id, rollback_plan, unlock, ApplySettings, Values,
 };
@@ -25,6 +25,11 @@ fn read_hosts(
     task: &str,
 ) -> Result<Vec<HostFacts>, Failure> {
     let pairs = inventory.select(console, "all")?;
+    // Room for the forks' sessions, and for as many kept ones as fit.
+    let (keep, warning) = raise_file_limit_keeping(forks, keep);
+    if let Some(warning) = warning {
+        console.warning(&warning);
+    }
     let progress = Progress::new(task, pairs.len());
     let reads =
         gather_keeping(transport, pairs, forks, keep, &progress).map_err(Failure::failed)?;

@@ -117,7 +117,11 @@ impl Shell {
         let previous = session.timeout();
         session.set_timeout(timeout.as_millis().clamp(1, u32::MAX as u128) as u32);
         let answered = self.echo();
-        session.set_timeout(previous);
+        // A shell that did not answer is dropped next: its close keeps the
+        // short timeout, not a whole operation timeout on a dead link.
+        if answered.is_ok() {
+            session.set_timeout(previous);
+        }
         answered
     }
 
@@ -268,9 +272,11 @@ impl Shell {
     }
 }
 
-/// `script` between `open` and `close`.
-fn enclosed(open: &[u8], script: &[u8], close: &[u8]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(open.len() + script.len() + close.len());
+/// `script` between `open` and `close`; wiped when dropped (a staging
+/// script holds the new password).
+fn enclosed(open: &[u8], script: &[u8], close: &[u8]) -> zeroize::Zeroizing<Vec<u8>> {
+    let mut bytes =
+        zeroize::Zeroizing::new(Vec::with_capacity(open.len() + script.len() + close.len()));
     bytes.extend_from_slice(open);
     bytes.extend_from_slice(script);
     bytes.extend_from_slice(close);
