@@ -102,9 +102,11 @@ impl Credentials {
             base64::engine::general_purpose::STANDARD.encode(pair.as_bytes())
         ));
         let mut value =
-            ureq::http::HeaderValue::from_str(&encoded).map_err(|_| InstanceError::Url {
-                url: String::new(),
-                reason: format!("the user name `{}` cannot be sent in a header", self.user),
+            ureq::http::HeaderValue::from_str(&encoded).map_err(|_| InstanceError::Name {
+                reason: format!(
+                    "the user name of {} cannot be sent in a header",
+                    self.shown()
+                ),
             })?;
         value.set_sensitive(true);
         Ok(value)

@@ -7,6 +7,10 @@ pub enum InstanceError {
     /// The `url:` of the `instance:` section cannot be used.
     #[error("instance url `{url}`: {reason}")]
     Url { url: String, reason: String },
+    /// A user name that cannot be sent to the instance as it is (in a
+    /// header, or in a query it could widen).
+    #[error("{reason}")]
+    Name { reason: String },
     /// The `ca_file:` cannot be read or holds no certificate.
     #[error("instance ca_file {path}: {reason}")]
     CaFile { path: String, reason: String },
@@ -63,6 +67,7 @@ impl InstanceError {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             InstanceError::Url { .. } => Some("write the instance's base URL, e.g. https://acme.service-now.com"),
+            InstanceError::Name { .. } => None,
             InstanceError::CaFile { .. } => Some("ca_file is a PEM file with the CA certificate(s) that signed the instance's certificate"),
             InstanceError::Status { status: 403, .. } => Some("the integration user lacks a role or ACL for this table, or a business rule refused the change"),
             InstanceError::Status { .. } => None,

@@ -435,63 +435,67 @@ pub fn retire(
         }
         // The name comes from a host's config.xml: it goes into a query
         // only when it cannot widen it (`^OR…` would find another user).
-        let outcome = table::check_user_name(&user)
-            .and_then(|()| {
-                table::query(
-                    client,
-                    admin,
-                    "ecc_agent",
-                    &format!("user_name={user}"),
-                    &["name", "status"],
-                    20,
-                )
+        if table::check_user_name(&user).is_err() {
+            retired.push(kept(
+                &user,
+                "its name holds `^`, `=` or a control character, which could widen the lookup to other users".into(),
+            ));
+            continue;
+        }
+        let outcome = table::query(
+            client,
+            admin,
+            "ecc_agent",
+            &format!("user_name={user}"),
+            &["name", "status"],
+            20,
+        )
+        .and_then(|agents| {
+            if !agents.is_empty() {
+                let names: Vec<String> = agents
+                    .iter()
+                    .map(|agent| {
+                        format!(
+                            "{} ({})",
+                            table::field(agent, "name"),
+                            table::field(agent, "status")
+                        )
+                    })
+                    .collect();
+                return Ok(kept(
+                    &user,
+                    format!("ecc_agent records still use it: {}", names.join(", ")),
+                ));
+            }
+            let users = table::query(
+                client,
+                admin,
+                "sys_user",
+                &format!("user_name={user}"),
+                &["sys_id", "user_name"],
+                1,
+            )?;
+            let Some(record) = users
+                .first()
+                .filter(|record| table::field(record, "user_name").eq_ignore_ascii_case(&user))
+            else {
+                return Ok(kept(&user, "no such user on the instance".into()));
+            };
+            let sys_id = table::field(record, "sys_id").to_string();
+            table::update(
+                client,
+                admin,
+                "sys_user",
+                &sys_id,
+                &serde_json::json!({ field: value }),
+                false,
+            )?;
+            Ok(Retired {
+                user: user.clone(),
+                outcome: done,
+                reason: None,
             })
-            .and_then(|agents| {
-                if !agents.is_empty() {
-                    let names: Vec<String> = agents
-                        .iter()
-                        .map(|agent| {
-                            format!(
-                                "{} ({})",
-                                table::field(agent, "name"),
-                                table::field(agent, "status")
-                            )
-                        })
-                        .collect();
-                    return Ok(kept(
-                        &user,
-                        format!("ecc_agent records still use it: {}", names.join(", ")),
-                    ));
-                }
-                let users = table::query(
-                    client,
-                    admin,
-                    "sys_user",
-                    &format!("user_name={user}"),
-                    &["sys_id", "user_name"],
-                    1,
-                )?;
-                let Some(record) = users
-                    .first()
-                    .filter(|record| table::field(record, "user_name").eq_ignore_ascii_case(&user))
-                else {
-                    return Ok(kept(&user, "no such user on the instance".into()));
-                };
-                let sys_id = table::field(record, "sys_id").to_string();
-                table::update(
-                    client,
-                    admin,
-                    "sys_user",
-                    &sys_id,
-                    &serde_json::json!({ field: value }),
-                    false,
-                )?;
-                Ok(Retired {
-                    user: user.clone(),
-                    outcome: done,
-                    reason: None,
-                })
-            });
+        });
         retired.push(outcome.unwrap_or_else(|error| Retired {
             user: user.clone(),
             outcome: "failed",
@@ -700,6 +704,42 @@ pub(crate) mod tests {
             failure.message.contains("2 different passwords"),
             "{}",
             failure.message
+        );
+    }
+
+    #[test]
+    fn retire_never_asks_about_a_name_that_widens_a_query_nor_its_own_user() {
+        let plan = plan(vec![
+            host_plan("h1", "x^ORuser_name=admin", "svc_a", Some("A")),
+            host_plan("h2", "Midfleet_Admin", "svc_b", Some("A")),
+        ]);
+        // Nothing answers there: a call would end `failed`.
+        let client = Client::new("http://127.0.0.1:9", None, Settings::with_timeout(1)).unwrap();
+        let admin = Credentials::new("midfleet_admin".into(), SecretValue::new("x".into()));
+        let retired = retire(&client, &admin, &plan, &|_| true, RetireOldUser::Lock);
+        let shown: Vec<(&str, &str)> = retired
+            .iter()
+            .map(|retired| (retired.user.as_str(), retired.outcome))
+            .collect();
+        assert_eq!(
+            shown,
+            [("x^ORuser_name=admin", "kept"), ("Midfleet_Admin", "kept")]
+        );
+        assert!(
+            retired[0]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("could widen"),
+            "{retired:?}"
+        );
+        assert!(
+            retired[1]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("integration user"),
+            "{retired:?}"
         );
     }
 

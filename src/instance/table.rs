@@ -24,8 +24,7 @@ pub fn check_user_name(user: &str) -> Result<(), InstanceError> {
         || user.contains(['^', '=', '\n', '\r'])
         || user.chars().any(char::is_control)
     {
-        return Err(InstanceError::Url {
-            url: String::new(),
+        return Err(InstanceError::Name {
             reason: format!("`{user}` is not a user name the instance can be asked about"),
         });
     }
