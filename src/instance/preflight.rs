@@ -481,14 +481,13 @@ pub fn retire(
             else {
                 return Ok(kept(&user, "no such user on the instance".into()));
             };
-            let sys_id = table::field(record, "sys_id").to_string();
-            table::update(
+            table::set_field(
                 client,
                 admin,
                 "sys_user",
-                &sys_id,
-                &serde_json::json!({ field: value }),
-                false,
+                table::field(record, "sys_id"),
+                field,
+                value,
             )?;
             Ok(Retired {
                 user: user.clone(),
@@ -528,31 +527,17 @@ pub fn wait_up(
     }
     let mut last = String::new();
     super::validation::poll(timeout, || {
-        let records = table::query(
-            client,
-            admin,
-            "ecc_agent",
-            &format!("name={name}"),
-            &["name", "status", "user_name"],
-            1,
-        );
-        last = match &records {
-            Ok(records) => match records.first() {
-                Some(record) => format!(
-                    "status {}, user {}",
-                    table::field(record, "status"),
-                    table::field(record, "user_name")
-                ),
-                None => "no such record".into(),
-            },
+        let found = table::mid_record(client, admin, name);
+        last = match &found {
+            Ok(Some(record)) => format!(
+                "status {}, user {}",
+                table::field(record, "status"),
+                table::field(record, "user_name")
+            ),
+            Ok(None) => "no such record".into(),
             Err(error) => error.to_string(),
         };
-        records.is_ok_and(|records| {
-            records.first().is_some_and(|record| {
-                table::field(record, "status") == "Up"
-                    && table::field(record, "user_name").eq_ignore_ascii_case(user)
-            })
-        })
+        matches!(&found, Ok(Some(record)) if table::up_as(record, user))
     })
     .map(|()| Vec::new())
     .map_err(|seconds| {

@@ -332,6 +332,26 @@ pub fn ready_system_commands(
     )
 }
 
+/// Sets one `field` of the `table` record `sys_id` to `value`.
+pub fn set_field(
+    client: &Client,
+    credentials: &Credentials,
+    table: &str,
+    sys_id: &str,
+    field: &str,
+    value: &str,
+) -> Result<(), InstanceError> {
+    update(
+        client,
+        credentials,
+        table,
+        sys_id,
+        &json!({ field: value }),
+        false,
+    )
+    .map(|_| ())
+}
+
 /// Sets the `state` of the `ecc_queue` record `sys_id` (`processing`,
 /// `processed`).
 pub fn set_queue_state(
@@ -340,13 +360,29 @@ pub fn set_queue_state(
     sys_id: &str,
     state: &str,
 ) -> Result<(), InstanceError> {
-    update(
+    set_field(client, credentials, "ecc_queue", sys_id, "state", state)
+}
+
+/// The `ecc_agent` record of the MID named `name` (its `name` parameter),
+/// with the fields midfleet and the lab's MIDs read.
+pub fn mid_record(
+    client: &Client,
+    credentials: &Credentials,
+    name: &str,
+) -> Result<Option<Record>, InstanceError> {
+    let records = query(
         client,
         credentials,
-        "ecc_queue",
-        sys_id,
-        &json!({ "state": state }),
-        false,
-    )
-    .map(|_| ())
+        "ecc_agent",
+        &format!("name={name}"),
+        &["sys_id", "name", "validated", "status", "user_name"],
+        1,
+    )?;
+    Ok(records.into_iter().next())
+}
+
+/// Whether an `ecc_agent` record shows its MID Up, logged in as `user`
+/// (user names compared as the instance does, ignoring case).
+pub fn up_as(record: &Record, user: &str) -> bool {
+    field(record, "status") == "Up" && field(record, "user_name").eq_ignore_ascii_case(user)
 }

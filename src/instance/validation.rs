@@ -21,9 +21,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
-use super::table::{self, Record};
+use super::table;
 use super::{Client, Credentials, InstanceError};
 use crate::plan::{HostPlan, HostStatus, InstanceChange};
 
@@ -107,7 +105,7 @@ pub fn invalidate_then_validate(
 ) -> Result<String, NotValidated> {
     table::check_mid_name(name).map_err(NotValidated)?;
     let call = |step: &str, error: InstanceError| NotValidated(format!("{step}: {error}"));
-    let record = agent_record(client, admin, name)
+    let record = table::mid_record(client, admin, name)
         .map_err(|error| call("reading its ecc_agent record", error))?
         .ok_or_else(|| NotValidated(format!("the instance has no ecc_agent record `{name}`")))?;
     let sys_id = table::field(&record, "sys_id").to_string();
@@ -189,7 +187,7 @@ pub fn invalidate_then_validate(
         .map_err(|error| call("Validate (queueing restartService)", error))?;
     let mut last = String::new();
     poll(timeout, || {
-        let found = agent_record(client, admin, name);
+        let found = table::mid_record(client, admin, name);
         last = match &found {
             Ok(Some(record)) => format!(
                 "validated {}, status {}, user {}",
@@ -201,8 +199,7 @@ pub fn invalidate_then_validate(
             Err(error) => error.to_string(),
         };
         matches!(&found, Ok(Some(record)) if table::field(record, "validated") == "true"
-            && table::field(record, "status") == "Up"
-            && table::field(record, "user_name").eq_ignore_ascii_case(user))
+            && table::up_as(record, user))
     })
     .map_err(|seconds| {
         NotValidated(format!(
@@ -212,37 +209,13 @@ pub fn invalidate_then_validate(
     Ok(before)
 }
 
-fn agent_record(
-    client: &Client,
-    admin: &Credentials,
-    name: &str,
-) -> Result<Option<Record>, InstanceError> {
-    let records = table::query(
-        client,
-        admin,
-        "ecc_agent",
-        &format!("name={name}"),
-        &["sys_id", "name", "validated", "status", "user_name"],
-        1,
-    )?;
-    Ok(records.into_iter().next())
-}
-
 fn set_validated(
     client: &Client,
     admin: &Credentials,
     sys_id: &str,
     value: &str,
 ) -> Result<(), InstanceError> {
-    table::update(
-        client,
-        admin,
-        "ecc_agent",
-        sys_id,
-        &json!({ "validated": value }),
-        false,
-    )
-    .map(|_| ())
+    table::set_field(client, admin, "ecc_agent", sys_id, "validated", value)
 }
 
 /// Calls `done` every [`POLL`] until it says yes; `Err(seconds)` when

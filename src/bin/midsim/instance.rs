@@ -110,17 +110,10 @@ pub fn report(registration: &Registration, status: &str) -> io::Result<Reported>
         "user_name": registration.user,
         "host_name": host_name.trim(),
     });
-    let found = table::query(
-        client,
-        credentials,
-        "ecc_agent",
-        &format!("name={}", registration.name),
-        &["sys_id", "validated"],
-        1,
-    )
-    .map_err(io::Error::other)?;
+    let found =
+        table::mid_record(client, credentials, &registration.name).map_err(io::Error::other)?;
     let mut reported = Reported::Plain;
-    match found.first() {
+    match &found {
         Some(record) => {
             if status == "Up" && table::field(record, "validated") == "validating" {
                 body["validated"] = serde_json::json!("true");
