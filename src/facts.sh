@@ -1,21 +1,34 @@
 # midfleet facts: one read of a MID host. POSIX sh; the assignments above
 # (MID_HOME, CONFIG, SERVICE_KIND, SERVICE_UNIT, STATUS_COMMAND, MAX_CONFIG)
 # are written by midfleet, shell-quoted. Reads only; writes only its own
-# temporary file, which it removes.
+# temporary file, which it removes. Runs nothing from the MID's folders
+# (the MID's user may write them; this may run as root): the service state
+# of a mid.sh MID comes from its pid file, not from `mid.sh status`.
 set -u
 umask 077
 LC_ALL=C
 export LC_ALL
 scratch=$(mktemp "${TMPDIR:-/tmp}/midfleet-facts.XXXXXX") || exit 70
-trap 'rm -f "$scratch"' EXIT
-trap 'rm -f "$scratch"; exit 1' HUP INT TERM PIPE
+config_copy=
+trap 'rm -f "$scratch" ${config_copy:+"$config_copy"}' EXIT
+trap 'rm -f "$scratch" ${config_copy:+"$config_copy"}; exit 1' HUP INT TERM PIPE
 
 printf 'midfleet-facts 1\n'
 printf 'uid %s\n' "$(id -u)"
 
-# blob NAME FILE: the file's bytes, length-prefixed, read once.
+# blob NAME FILE: the file's bytes, length-prefixed, read once; with GNU
+# dd never through a link and never waiting on a FIFO.
+have_gnu_dd=0
+dd if=/dev/null iflag=nofollow,nonblock status=none 2>/dev/null && have_gnu_dd=1
+read_file() {
+    if [ "$have_gnu_dd" = 1 ]; then
+        dd if="$1" iflag=nofollow,nonblock bs=65536 status=none 2>/dev/null
+    else
+        [ -f "$1" ] && [ ! -L "$1" ] && cat -- "$1"
+    fi
+}
 blob() {
-    if cat -- "$2" > "$scratch" 2>/dev/null; then
+    if read_file "$2" > "$scratch"; then
         size=$(wc -c < "$scratch")
         printf 'blob %s %s\n' "$1" "$((size + 0))"
         cat -- "$scratch"
@@ -23,7 +36,21 @@ blob() {
     fi
 }
 
-if [ -L "$CONFIG" ]; then
+# config.xml's folder, when inside mid_home, is reached through no link
+# below mid_home (the transaction refuses such a folder too).
+config_dir=${CONFIG%/*}
+linked_folder=
+case $config_dir in
+    "$MID_HOME"/*)
+        home_real=$(cd -P -- "$MID_HOME" 2>/dev/null && pwd -P)
+        folder_real=$(cd -P -- "$config_dir" 2>/dev/null && pwd -P)
+        if [ -n "$folder_real" ] && [ "$folder_real" != "${home_real%/}/${config_dir#"$MID_HOME"/}" ]; then
+            linked_folder=$folder_real
+        fi ;;
+esac
+if [ -n "$linked_folder" ]; then
+    printf 'config-symlink %s\n' "$(printf '%s/%s' "$linked_folder" "${CONFIG##*/}" | tr '\n' ' ')"
+elif [ -L "$CONFIG" ]; then
     printf 'config-symlink %s\n' "$(readlink -- "$CONFIG" | tr '\n' ' ')"
 elif [ ! -e "$CONFIG" ]; then
     printf 'config-missing\n'
@@ -32,7 +59,7 @@ elif [ ! -f "$CONFIG" ]; then
 elif [ ! -r "$CONFIG" ]; then
     printf 'config-unreadable\n'
 else
-    size=$(wc -c < "$CONFIG")
+    size=$(stat -c %s -- "$CONFIG" 2>/dev/null) || size=$(wc -c < "$CONFIG")
     size=$((size + 0))
     if [ "$size" -gt "$MAX_CONFIG" ]; then
         printf 'config-too-large %s\n' "$size"
@@ -42,25 +69,35 @@ else
         )
         printf 'config-stat %s\n' "$stat_line"
         blob config "$CONFIG"
+        config_copy=$(mktemp "${TMPDIR:-/tmp}/midfleet-facts.XXXXXX") && cp -- "$scratch" "$config_copy"
     fi
 fi
 
-# The service: systemd unit named by APP_NAME (mid_service: auto) when
-# systemd knows it, else agent/bin/mid.sh; or what the inventory says.
+# The service: what the inventory says, else (mid_service: auto) the
+# systemd unit named by APP_NAME in mid.shconf_override or mid.shconf when
+# systemd knows it and the unit itself (root's) runs this MID's agent
+# folder — APP_NAME is in a file the MID's user may write, and must never
+# pick another service for root to stop — else agent/bin/mid.sh.
 kind=$SERVICE_KIND
 unit=$SERVICE_UNIT
+agent=$MID_HOME/agent
 if [ "$kind" = auto ]; then
     kind=mid.sh
     app=
-    for shconf in "$MID_HOME/agent/bin/mid.shconf_override" "$MID_HOME/agent/bin/mid.shconf"; do
-        if [ -z "$app" ] && [ -r "$shconf" ]; then
-            app=$(sed -n 's/^[[:space:]]*APP_NAME[[:space:]]*=[[:space:]]*["'\'']*\([A-Za-z0-9_.@:-]*\).*/\1/p' "$shconf" | tail -n 1)
+    for shconf in "$agent/bin/mid.shconf_override" "$agent/bin/mid.shconf"; do
+        if [ -z "$app" ] && [ -f "$shconf" ] && [ ! -L "$shconf" ]; then
+            app=$(read_file "$shconf" | head -c 65536 |
+                sed -n 's/^[[:space:]]*APP_NAME[[:space:]]*=[[:space:]]*["'\'']*\([A-Za-z0-9_.@:-]*\).*/\1/p' | tail -n 1)
         fi
     done
     if [ -n "$app" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 \
         && systemctl cat -- "$app.service" >/dev/null 2>&1; then
-        kind=systemd
-        unit=$app
+        home_real=$(cd -P -- "$MID_HOME" 2>/dev/null && pwd -P)
+        case $(systemctl show -p ExecStart -p ExecStop -p WorkingDirectory -- "$app.service" 2>/dev/null) in
+            *"$MID_HOME/agent/"* | *"$MID_HOME/agent"[!A-Za-z0-9._-]* | *"${home_real:-$MID_HOME}/agent/"*)
+                kind=systemd
+                unit=$app ;;
+        esac
     fi
 fi
 case $kind in
@@ -69,9 +106,21 @@ case $kind in
         elif systemctl cat -- "$unit" >/dev/null 2>&1; then state=stopped
         else state=missing; fi ;;
     mid.sh)
-        if [ ! -x "$MID_HOME/agent/bin/mid.sh" ]; then state=missing
-        elif "$MID_HOME/agent/bin/mid.sh" status >/dev/null 2>&1 </dev/null; then state=running
-        else state=stopped; fi ;;
+        # The wrapper's pid file (agent/work/APP_NAME.pid): running when
+        # it names a live process that is not a zombie.
+        if [ ! -f "$agent/bin/mid.sh" ]; then state=missing
+        else
+            state=stopped
+            pid=
+            pid_file=$agent/work/${app:-mid}.pid
+            [ -f "$pid_file" ] || pid_file=$agent/work/mid.pid
+            [ -f "$pid_file" ] && pid=$(read_file "$pid_file" | head -c 32 | tr -cd '0-9')
+            if [ -n "$pid" ] && [ "$pid" -gt 1 ] 2>/dev/null && [ -d "/proc/$pid" ]; then
+                proc_state=
+                read -r proc_stat </proc/"$pid"/stat 2>/dev/null && proc_state=${proc_stat##*) } && proc_state=${proc_state%% *}
+                [ "$proc_state" != Z ] && state=running
+            fi
+        fi ;;
     commands)
         if sh -c "$STATUS_COMMAND" >/dev/null 2>&1 </dev/null; then state=running; else state=stopped; fi ;;
 esac
@@ -82,6 +131,13 @@ printf 'service %s %s %s\n' "$kind" "${unit:--}" "$state"
 # `midfleet rollback`.
 printf 'time %s\n' "$(date +%s)"
 M="$MID_HOME/.midfleet"
+# .midfleet is read only when it is this user's own folder where mid_home
+# says (not a link the MID's user planted, not a folder of its own).
+trusted=0
+if [ -d "$M" ] && [ ! -L "$M" ] && [ -O "$M" ]; then
+    home_real=$(cd -P -- "$MID_HOME" 2>/dev/null && pwd -P)
+    [ "$(cd -P -- "$M" 2>/dev/null && pwd -P)" = "${home_real%/}/.midfleet" ] && trusted=1
+fi
 # Where a change writes: .midfleet (made in mid_home when missing) and
 # config.xml's folder. `test -w` is access(2) in dash and bash: it also
 # says no on a read-only file system, even to root (busybox answers from
@@ -92,8 +148,10 @@ if [ -d "$M" ]; then
 else
     [ -w "$MID_HOME" ] || printf 'not-writable midfleet-folder\n'
 fi
-config_dir=${CONFIG%/*}
 [ -w "${config_dir:-/}" ] || printf 'not-writable config-folder\n'
+if [ "$trusted" = 0 ]; then
+    M=/nonexistent/midfleet-untrusted
+fi
 [ -f "$M/state.json" ] && blob state "$M/state.json"
 [ -f "$M/config.after" ] && blob after "$M/config.after"
 [ -f "$M/lock" ] && blob lock "$M/lock"
@@ -116,7 +174,7 @@ if [ -d "$M/backups" ]; then
         case ${backup##*/} in *[!A-Za-z0-9._-]* | .*) ;; *) newest_first="${backup##*/} $newest_first" ;; esac
     done
     for backup in $newest_first; do
-        if ! cmp -s -- "$M/backups/$backup/config.xml" "$CONFIG"; then
+        if [ -z "$config_copy" ] || ! cmp -s -- "$M/backups/$backup/config.xml" "$config_copy"; then
             chosen=$backup
             break
         fi

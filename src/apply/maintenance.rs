@@ -115,7 +115,11 @@ pub fn unlock(transport: &Transport, read: &HostFacts, force: bool) -> UnlockRes
         );
     }
     let script = format!(
-        "L={}/.midfleet/lock\nif [ \"$(cat \"$L\" 2>/dev/null)\" = {} ]; then rm -f \"$L\" && echo unlocked; else echo changed; fi\n",
+        // .midfleet entered once and checked (where mid_home says, this
+        // user's own): the MID's user may swap entries of mid_home.
+        "cd -P -- {} 2>/dev/null && home=$(pwd -P) && cd .midfleet 2>/dev/null \
+         && [ \"$(pwd -P)\" = \"${{home%/}}/.midfleet\" ] && [ -O . ] || {{ echo changed; exit 0; }}\n\
+         if [ \"$(cat lock 2>/dev/null)\" = {} ]; then rm -f lock && echo unlocked; else echo changed; fi\n",
         shell_quote(&read.host.mid_home),
         shell_quote(&text)
     );

@@ -54,6 +54,7 @@ pub fn staging_script(
         shell_quote(config),
         shell_quote(run)
     ));
+    script.push_str(ENTER);
     script.push_str(STAGE_HEAD);
     let transaction = StagedFile {
         name: "transaction.sh",
@@ -61,7 +62,7 @@ pub fn staging_script(
     };
     for file in files.iter().chain([&transaction]) {
         script.push_str(&format!(
-            "printf {} > \"$R/{}\" || fail write\n",
+            "printf {} > {} || fail write\n",
             printf_format(file.bytes),
             file.name
         ));
@@ -85,7 +86,7 @@ pub fn staging_script(
         .sum();
     expected.push(format!("{total} total"));
     script.push_str(&format!(
-        "sizes=$(cd -- \"$R\" && wc -c -- {}) || fail short-write\n\
+        "sizes=$(wc -c -- {}) || fail short-write\n\
          # shellcheck disable=SC2086\nset -- $sizes\n\
          [ \"$*\" = '{}' ] || fail short-write\n",
         names.join(" "),
@@ -100,33 +101,53 @@ pub fn staging_script(
 /// progress from line `from`.
 pub fn follow_script(mid_home: &str, run: &str, from: usize) -> String {
     format!(
-        "set -u\nMID_HOME={}\nRUN={}\nM=\"$MID_HOME/.midfleet\"\nR=\"$M/runs/$RUN\"\nn={from}\n[ -d \"$R\" ] || {{ echo 'midfleet-stage gone'; exit 0; }}\n{FOLLOW}",
+        "set -u\nMID_HOME={}\nRUN={}\nn={from}\n{ENTER}[ -d \"runs/$RUN\" ] && [ ! -L \"runs/$RUN\" ] && cd \"runs/$RUN\" || {{ echo 'midfleet-stage gone'; exit 0; }}\n{FOLLOW}",
         shell_quote(mid_home),
         shell_quote(run)
     )
 }
 
-/// Checks and creates the run folder. `.midfleet` must be a real directory
-/// owned by the user running this (not a symlink someone planted).
-const STAGE_HEAD: &str = r#"fail() { printf 'midfleet-stage failed %s\n' "$1"; rm -rf "$R" 2>/dev/null; exit 0; }
-case "$(command -v printf)" in
+/// Enters `.midfleet` (made when missing): the working directory becomes
+/// it, checked to be where mid_home says, this user's own and 0700.
+///
+/// mid_home is named as the inventory says (links above it are the
+/// operator's); below it nothing is reached through a link. The MID's user
+/// may own mid_home and rename or swap its entries at any moment, so
+/// `.midfleet` is entered once, by one `cd` checked with `pwd -P`, and
+/// from then on everything in it is named relative to the working
+/// directory, which a rename elsewhere cannot move. Only the runner (root
+/// with `become`) can then change anything in it.
+const ENTER: &str = r#"entered=0
+fail() {
+    printf 'midfleet-stage failed %s\n' "$1"
+    if [ "$entered" = 1 ]; then cd .. && rm -rf -- "$RUN" 2>/dev/null; fi
+    exit 0
+}
+cd -P -- "$MID_HOME" 2>/dev/null || fail "mkdir $MID_HOME/.midfleet"
+home_real=$(pwd -P)
+if [ ! -e .midfleet ] && [ ! -L .midfleet ]; then
+    mkdir -m 700 .midfleet 2>/dev/null || fail "mkdir $MID_HOME/.midfleet"
+fi
+[ -L .midfleet ] && fail "symlink $MID_HOME/.midfleet"
+cd .midfleet 2>/dev/null || fail "mkdir $MID_HOME/.midfleet"
+[ "$(pwd -P)" = "${home_real%/}/.midfleet" ] || fail "symlink $MID_HOME/.midfleet"
+[ -O . ] || fail "owner $MID_HOME/.midfleet"
+chmod 700 . || fail "chmod $MID_HOME/.midfleet"
+"#;
+
+/// Checks and creates the run folder inside `.midfleet` (see [`ENTER`]),
+/// and makes it the working directory: every file below is named
+/// relative to it.
+const STAGE_HEAD: &str = r#"case "$(command -v printf)" in
     printf) ;;
     *) printf 'midfleet-stage failed no-builtin-printf\n'; exit 0 ;;
 esac
-M="$MID_HOME/.midfleet"
-R="$M/runs/$RUN"
-# .midfleet is made 0700 before its folders are looked at: then no one
-# else can swap them between the look and the use.
-for d in "$M" "$M/runs" "$M/backups"; do
-    if [ -L "$d" ]; then printf 'midfleet-stage failed symlink %s\n' "$d"; exit 0; fi
-    if [ ! -d "$d" ]; then mkdir "$d" 2>/dev/null || { printf 'midfleet-stage failed mkdir %s\n' "$d"; exit 0; }; fi
-    if [ ! -O "$d" ]; then printf 'midfleet-stage failed owner %s\n' "$d"; exit 0; fi
-    if [ "$d" = "$M" ]; then
-        chmod 700 "$d" || { printf 'midfleet-stage failed chmod %s\n' "$d"; exit 0; }
-    fi
+for d in runs backups; do
+    [ -L "$d" ] && fail "symlink $MID_HOME/.midfleet/$d"
+    if [ ! -d "$d" ]; then mkdir -m 700 "$d" 2>/dev/null || fail "mkdir $MID_HOME/.midfleet/$d"; fi
+    [ -O "$d" ] || fail "owner $MID_HOME/.midfleet/$d"
 done
-chmod 700 "$M/runs" "$M/backups" || { printf 'midfleet-stage failed chmod %s\n' "$M/runs"; exit 0; }
-mkdir "$R" || { printf 'midfleet-stage failed mkdir %s\n' "$R"; exit 0; }
+chmod 700 runs backups || fail "chmod $MID_HOME/.midfleet/runs"
 # Earlier runs that ended or died: their staged files may hold a password
 # (a transaction killed outright cannot clean up). Keep the newest 10
 # (names sort by time). Shell builtins only, unless there is something to
@@ -141,22 +162,26 @@ ended_run() {
     return 0
 }
 excess=-10
-for d in "$M/runs"/*; do ended_run "$d" && excess=$((excess + 1)); done
-for d in "$M/runs"/*; do
+for d in runs/*; do ended_run "$d" && excess=$((excess + 1)); done
+for d in runs/*; do
     ended_run "$d" || continue
     if [ "$excess" -gt 0 ]; then
-        rm -rf "$d"
+        rm -rf -- "$d"
         excess=$((excess - 1))
-    elif [ -e "$d/new.xml" ] || [ -e "$d/original.xml" ]; then
-        rm -f "$d/new.xml" "$d/original.xml"
+    elif [ -e "$d/new.xml" ] || [ -e "$d/original.xml" ] || [ -e "$d/current.xml" ] || [ -e "$d/config.new" ]; then
+        rm -f -- "$d/new.xml" "$d/original.xml" "$d/current.xml" "$d/config.new"
     fi
 done
-# A temp file beside config.xml left by a killed transaction, when no run
-# holds the host (a live run's temp file is its own).
-if [ ! -f "$M/lock" ]; then
+# A temp file beside config.xml left by a transaction of an earlier
+# midfleet (this one builds its files in the run folder), when no run
+# holds the host: unlinked by name, never opened.
+if [ ! -f lock ]; then
     set -- "${CONFIG%/*}"/.config.xml.midfleet.*
-    if [ -e "$1" ] || [ -L "$1" ]; then rm -f "$@" 2>/dev/null; fi
+    if [ -e "$1" ] || [ -L "$1" ]; then rm -f -- "$@" 2>/dev/null; fi
 fi
+mkdir -m 700 "runs/$RUN" 2>/dev/null || fail "mkdir $MID_HOME/.midfleet/runs/$RUN"
+cd "runs/$RUN" || fail "mkdir $MID_HOME/.midfleet/runs/$RUN"
+entered=1
 "#;
 
 /// Starts the transaction detached: a dropped connection or a killed
@@ -168,18 +193,18 @@ fi
 /// a run folder without it is one whose staging never finished.
 const STAGE_LAUNCH: &str = r#"(
     if command -v setsid >/dev/null 2>&1; then
-        setsid sh "$R/transaction.sh" "$R" </dev/null >"$R/out" 2>&1 &
+        setsid sh transaction.sh . </dev/null >out 2>&1 &
     else
-        nohup sh "$R/transaction.sh" "$R" </dev/null >"$R/out" 2>&1 &
+        nohup sh transaction.sh . </dev/null >out 2>&1 &
     fi
-    printf '%s\n' "$!" > "$R/pid"
+    printf '%s\n' "$!" > "pid"
 )
 # The boot the pid belongs to: after a reboot, the number may be another
 # process's, and the transaction is gone.
 if read -r boot </proc/sys/kernel/random/boot_id 2>/dev/null; then
-    printf '%s\n' "$boot" >"$R/boot"
+    printf '%s\n' "$boot" >"boot"
 fi
-: >>"$R/progress"
+: >>"progress"
 printf 'midfleet-stage started\n'
 n=0
 "#;
@@ -199,24 +224,24 @@ n=0
 /// after 60 s — it may hold the new password — and reported `gone`; a
 /// transaction that died without its `end` is reported `dead`.
 const FOLLOW: &str = r#"pid=
-if [ -f "$R/pid" ]; then read -r pid <"$R/pid" 2>/dev/null; fi
+if [ -f "pid" ]; then read -r pid <"pid" 2>/dev/null; fi
 case $pid in *[!0-9]*) pid= ;; esac
 # Started before the host's last boot: the transaction died with it, and
 # its pid may be another process's now.
 rebooted=0
-if [ -f "$R/boot" ] && read -r boot_then <"$R/boot" 2>/dev/null \
+if [ -f "boot" ] && read -r boot_then <"boot" 2>/dev/null \
     && read -r boot_now </proc/sys/kernel/random/boot_id 2>/dev/null \
     && [ "$boot_then" != "$boot_now" ]; then
     rebooted=1
 fi
 ended=0
-if [ "$rebooted" = 0 ] && [ -n "$pid" ] && [ -f "$R/progress" ] && tail --pid="$pid" -n 0 /dev/null 2>/dev/null; then
-    [ ! -e "$R/.follow" ] || rm -f "$R/.follow"
-    if mkfifo -m 600 "$R/.follow" 2>/dev/null; then
-        tail -n "+$((n + 1))" -f --pid="$pid" -s 0.2 -- "$R/progress" >"$R/.follow" 2>/dev/null &
+if [ "$rebooted" = 0 ] && [ -n "$pid" ] && [ -f "progress" ] && tail --pid="$pid" -n 0 /dev/null 2>/dev/null; then
+    [ ! -e ".follow" ] || rm -f ".follow"
+    if mkfifo -m 600 ".follow" 2>/dev/null; then
+        tail -n "+$((n + 1))" -f --pid="$pid" -s 0.2 -- "progress" >".follow" 2>/dev/null &
         (while sleep 5 >/dev/null 2>&1; do printf 'midfleet-stage waiting\n' || exit 0; done) &
         beating=$!
-        exec 3<"$R/.follow"
+        exec 3<".follow"
         while IFS= read -r line <&3; do
             printf '%s\n' "$line"
             n=$((n + 1))
@@ -224,7 +249,7 @@ if [ "$rebooted" = 0 ] && [ -n "$pid" ] && [ -f "$R/progress" ] && tail --pid="$
         done
         exec 3<&-
         kill "$beating" 2>/dev/null
-        rm -f "$R/.follow"
+        rm -f ".follow"
     fi
 fi
 # follow_lines: prints the whole lines the progress file (fd 3) gained;
@@ -242,8 +267,8 @@ follow_lines() {
 }
 # open_progress: fd 3 on the progress file, past the n lines printed.
 open_progress() {
-    [ "$opened" = 0 ] && [ -f "$R/progress" ] && [ -r "$R/progress" ] || return 0
-    exec 3<"$R/progress"
+    [ "$opened" = 0 ] && [ -f "progress" ] && [ -r "progress" ] || return 0
+    exec 3<"progress"
     opened=1
     skip=$n
     while [ "$skip" -gt 0 ] && IFS= read -r line <&3; do skip=$((skip - 1)); done
@@ -256,8 +281,8 @@ if [ "$ended" = 0 ]; then
     partial=
     line=
     while :; do
-        if [ -z "$pid" ] && [ -f "$R/pid" ]; then
-            read -r pid <"$R/pid" 2>/dev/null
+        if [ -z "$pid" ] && [ -f "pid" ]; then
+            read -r pid <"pid" 2>/dev/null
             case $pid in *[!0-9]*) pid= ;; esac
         fi
         if [ "$polls" -lt 20 ]; then step=$fast; else step=$slow; fi
@@ -267,10 +292,10 @@ if [ "$ended" = 0 ]; then
         open_progress
         if [ "$opened" = 1 ]; then
             follow_lines && break
-        elif [ -d "$R" ] && [ "$waited" -ge 60000 ]; then
-            rm -rf "$R"
+        elif [ -d "../$RUN" ] && [ "$waited" -ge 60000 ]; then
+            rm -rf -- "../$RUN"
         fi
-        if [ ! -d "$R" ]; then
+        if [ ! -d "../$RUN" ]; then
             printf 'midfleet-stage gone\n'
             break
         fi

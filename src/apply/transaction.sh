@@ -74,14 +74,28 @@ PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}
 export PATH
 
 RUN_DIR=${1:-}
-case $RUN_DIR in
-    '') echo 'usage: transaction.sh RUN_DIR' >&2; exit 64 ;;
-    /*) ;;
-    *) RUN_DIR=$(pwd)/$RUN_DIR ;;
-esac
-if [ ! -d "$RUN_DIR" ]; then
+if [ -z "$RUN_DIR" ]; then
+    echo 'usage: transaction.sh RUN_DIR' >&2
+    exit 64
+fi
+if ! cd -- "$RUN_DIR" 2>/dev/null; then
     echo "transaction.sh: $RUN_DIR: no such folder" >&2
     exit 66
+fi
+# Folder handles. The run folder's path runs through mid_home, a folder
+# the MID's user may own and so rename entries in: after this `cd` the
+# path is never used again. The run folder is this shell's working
+# directory and fd 6, and every path below is /proc/self/fd/N/NAME: each
+# process resolves it through its own copy of the descriptor, so a folder
+# renamed or swapped for a symlink later changes nothing (Linux's /proc).
+# Which folders the descriptors hold is checked once the parameters are
+# read (`open_folders`). Commands run as another user get none of them.
+exec 6<.
+RUN_SHOWN=$(pwd -P)
+RUN_DIR=/proc/self/fd/6
+if [ ! -d "$RUN_DIR/." ]; then
+    echo "transaction.sh: /proc/self/fd is not available: midfleet needs Linux's /proc on the MID host" >&2
+    exit 69
 fi
 exec </dev/null >>"$RUN_DIR/out" 2>&1 || exit 73
 
@@ -151,6 +165,7 @@ else
     ticks_per_check=1
 fi
 have_setsid=0
+bounded_close=0
 command -v setsid >/dev/null 2>&1 && have_setsid=1
 # GNU timeout bounds a command in one process (see `bounded`). The test
 # suite runs the transaction once more with this probe failing, for the
@@ -173,7 +188,11 @@ bounded() {
     if [ "$have_timeout" = 1 ]; then
         clock
         bounded_began=$now
-        timeout -k 2 "$bounded_limit" "$@" </dev/null &
+        if [ "$bounded_close" = 1 ]; then
+            timeout -k 2 "$bounded_limit" "$@" </dev/null 5<&- 6<&- 7<&- 8<&- &
+        else
+            timeout -k 2 "$bounded_limit" "$@" </dev/null &
+        fi
         bounded_pid=$!
         bounded_wait
         # 124: TERM ended it in time; 137: it took the KILL too.
@@ -186,10 +205,18 @@ bounded() {
         return "$bounded_status"
     fi
     [ ! -e "$marker" ] || rm -f -- "$marker"
-    if [ "$have_setsid" = 1 ]; then
+    if [ "$have_setsid" = 1 ] && [ "$bounded_close" = 1 ]; then
+        setsid "$@" </dev/null 5<&- 6<&- 7<&- 8<&- &
+        bounded_pid=$!
+        bounded_group=-$bounded_pid
+    elif [ "$have_setsid" = 1 ]; then
         setsid "$@" </dev/null &
         bounded_pid=$!
         bounded_group=-$bounded_pid
+    elif [ "$bounded_close" = 1 ]; then
+        "$@" </dev/null 5<&- 6<&- 7<&- 8<&- &
+        bounded_pid=$!
+        bounded_group=$bounded_pid
     else
         "$@" </dev/null &
         bounded_pid=$!
@@ -253,7 +280,23 @@ service() {
             else
                 bounded "$2" systemctl "$1" -- "$SERVICE_UNIT"
             fi ;;
-        mid.sh) bounded "$2" "$MID_HOME/agent/bin/mid.sh" "$1" ;;
+        mid.sh)
+            # As mid_sh_user says, without midfleet's folder descriptors,
+            # with the user's own HOME, USER and LOGNAME.
+            bounded_close=1
+            if [ -z "$mid_sh_as" ]; then
+                bounded "$2" "$mid_sh" "$1"
+            elif [ "$mid_sh_prefix" = su ]; then
+                # shellcheck disable=SC2016 # su's shell expands them
+                bounded "$2" su -s /bin/sh -c 'exec "$0" "$1"' "$mid_sh_name" "$mid_sh" "$1"
+            else
+                # shellcheck disable=SC2086 # the prefix is words midfleet made
+                bounded "$2" $mid_sh_prefix env HOME="$mid_sh_home" USER="${mid_sh_name:-$mid_sh_as}" \
+                    LOGNAME="${mid_sh_name:-$mid_sh_as}" "$mid_sh" "$1"
+            fi
+            service_status=$?
+            bounded_close=0
+            return "$service_status" ;;
         commands)
             case $1 in
                 start) service_command=$START_COMMAND ;;
@@ -345,20 +388,24 @@ recover_start() {
 # log_ids: sets agent_id, agent_rotated_id, wrapper_id and
 # wrapper_rotated_id to "INODE SIZE" of agent0.log.0, agent0.log.1,
 # wrapper.log and wrapper.log.1 ("- 0" for a file that is not there), with
-# one `stat` for the four; logs_now to all four.
+# one `stat` for the four; logs_now to all four. Only regular files
+# count: a link or a FIFO in their place is "not there".
 log_ids() {
     agent_id='- 0' agent_rotated_id='- 0' wrapper_id='- 0' wrapper_rotated_id='- 0'
     # shellcheck disable=SC2046
     set -- $(cd -- "$AGENT/logs" 2>/dev/null &&
-        stat -c '%n %i %s' -- agent0.log.0 agent0.log.1 wrapper.log wrapper.log.1 2>/dev/null)
-    while [ "$#" -ge 3 ]; do
-        case $1 in
-            agent0.log.0) agent_id="$2 $3" ;;
-            agent0.log.1) agent_rotated_id="$2 $3" ;;
-            wrapper.log) wrapper_id="$2 $3" ;;
-            wrapper.log.1) wrapper_rotated_id="$2 $3" ;;
+        stat -c '%n %i %s %A' -- agent0.log.0 agent0.log.1 wrapper.log wrapper.log.1 2>/dev/null)
+    while [ "$#" -ge 4 ]; do
+        case $4 in
+            -*)
+                case $1 in
+                    agent0.log.0) agent_id="$2 $3" ;;
+                    agent0.log.1) agent_rotated_id="$2 $3" ;;
+                    wrapper.log) wrapper_id="$2 $3" ;;
+                    wrapper.log.1) wrapper_rotated_id="$2 $3" ;;
+                esac ;;
         esac
-        shift 3
+        shift 4
     done
     logs_now="$agent_id $agent_rotated_id $wrapper_id $wrapper_rotated_id"
 }
@@ -382,59 +429,85 @@ new_text() {
     # shellcheck disable=SC2086
     set -- $5 $6
     if [ "$1" != - ] && [ "$1" = "$new_inode" ] && [ "$2" -ge "$new_size" ]; then
-        tail -c +"$((new_size + 1))" -- "$new_file"
+        log_from "$new_file" "$new_size"
         return
     fi
     if [ "$new_inode" != - ] && [ "$3" != - ] && [ -f "$new_rotated" ]; then
         if [ "$3" = "$new_inode" ] ||
             [ -n "$(find "$new_rotated" -prune -newer "$start_mark" 2>/dev/null)" ]; then
-            tail -c +"$((new_size + 1))" -- "$new_rotated"
+            log_from "$new_rotated" "$new_size"
         fi
     fi
-    [ -f "$new_file" ] && cat -- "$new_file"
+    [ "$1" != - ] && log_from "$new_file" 0
 }
 
-# logged_in USER: the new agent log text says the MID uses USER (the whole
-# name: `svc` is not `svc_mid`).
-logged_in() {
-    [ -z "$1" ] && return 0
-    grep -a -F -e "Setting basic authentication with user $1" -- "$scratch_agent" 2>/dev/null |
-        {
-            while IFS= read -r logged_line; do
-                case $logged_line in
-                    *"with user $1" | *"with user $1"[!A-Za-z0-9_.@-]*) exit 0 ;;
-                esac
-            done
-            exit 1
-        }
+# log_from FILE OFFSET: FILE's bytes from OFFSET on. The logs are in the
+# MID user's folder: with GNU dd, never through a link (O_NOFOLLOW) and
+# never waiting on a FIFO (O_NONBLOCK); elsewhere a regular file, checked
+# just before.
+have_gnu_dd=0
+dd if=/dev/null iflag=nofollow,nonblock,skip_bytes skip=0 status=none 2>/dev/null && have_gnu_dd=1
+log_from() {
+    if [ "$have_gnu_dd" = 1 ]; then
+        dd if="$1" iflag=nofollow,nonblock,skip_bytes skip="$2" bs=65536 status=none 2>/dev/null
+    elif [ -f "$1" ] && [ ! -L "$1" ]; then
+        tail -c +"$(($2 + 1))" -- "$1"
+    fi
 }
 
-# seen_lines: one grep over both new texts for every line health decides
-# on; prints `FILE:LINE` for each found (failures in either log, success
-# only in the agent log, as the caller checks).
+# Health reads only lines in the shapes the MID itself writes, from the
+# text its logs gained since the start (`new_text`):
+#   agent0.log.0: `MM/dd/yy HH:mm:ss (mmm) THREAD MESSAGE`, THREAD the
+#   MID's own startup loggers (MIDServer, StartupSequencer), and MESSAGE
+#   one of the MID's login lines whole, optionally after `SEVERE *** ERROR
+#   *** `;
+#   wrapper.log: `LEVEL | jvm N | yyyy/MM/dd HH:mm:ss | MESSAGE`, the
+#   JVM's own output, for the failures a JVM that dies at start leaves
+#   only there.
+# A line about another system ("Could not authenticate (bad key)" from a
+# probe) or from another logger decides nothing. Success counts only from
+# the agent log. Anyone who can write the MID's logs — the MID's user —
+# can still write such lines: with an `instance:` section the MID's
+# ecc_agent record, Up as the new user, is the proof (midfleet waits for
+# it after `health ok`); docs/reliability.md says what the log proof is.
+agent_line='^[0-9]{2}/[0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} \([0-9]{3}\) (MIDServer|StartupSequencer) (SEVERE )?(\*\*\* ERROR \*\*\* )?'
+wrapper_line='^(INFO|ERROR|STATUS|WARN|FATAL|DEBUG) *\| jvm [0-9]+ *\| [0-9]{4}/[0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{3})? \| (SEVERE )?(\*\*\* ERROR \*\*\* )?'
+failure_messages="(Could not authenticate user '.*' on the ServiceNow instance\\.|Unable to unsecure parameter [^ ]+: Problem while decrypting.*|Unable to load keystore.*|XML parser error.*)"
+agent_messages="(MID Server started|Successfully connected to instance: .*|Setting basic authentication with user .*|$failure_messages)"
+
+# seen_lines: the lines health decides on, one per line, as `agent:MESSAGE`
+# or `wrapper:MESSAGE`, from both new texts (one sed each).
 seen_lines() {
-    grep -a -o -F -e 'Could not authenticate' -e 'Problem while decrypting' \
-        -e 'Unable to load keystore' -e 'XML parser error' \
-        -e 'MID Server started' -e 'Successfully connected to instance' \
-        -- "$scratch_agent" "$scratch_wrapper" 2>/dev/null
+    sed -n -E "s#${agent_line}${agent_messages}\$#agent:\\4#p" -- "$scratch_agent" 2>/dev/null
+    sed -n -E "s#${wrapper_line}${failure_messages}\$#wrapper:\\5#p" -- "$scratch_wrapper" 2>/dev/null
 }
 
 # failure_of SEEN: sets health_reason to the first failure in SEEN
 # (seen_lines) as a word, or to nothing. No subshell: this runs each tick.
 failure_of() {
     case $1 in
-        *'Could not authenticate'*) health_reason=could-not-authenticate ;;
-        *'Problem while decrypting'*) health_reason=problem-while-decrypting ;;
-        *'Unable to load keystore'*) health_reason=unable-to-load-keystore ;;
-        *'XML parser error'*) health_reason=xml-parser-error ;;
+        *':Could not authenticate user '*) health_reason=could-not-authenticate ;;
+        *':Unable to unsecure parameter '*) health_reason=problem-while-decrypting ;;
+        *':Unable to load keystore'*) health_reason=unable-to-load-keystore ;;
+        *':XML parser error'*) health_reason=xml-parser-error ;;
         *) health_reason= ;;
     esac
 }
 
 # started SEEN: the agent log says the MID is up.
 started() {
-    case $1 in
-        *"$scratch_agent:MID Server started"* | *"$scratch_agent:Successfully connected to instance"*) return 0 ;;
+    case "$newline$1$newline" in
+        *"${newline}agent:MID Server started$newline"* | *"${newline}agent:Successfully connected to instance: "*) return 0 ;;
+    esac
+    return 1
+}
+
+# logged_in USER SEEN: the agent log says the MID uses USER (the whole
+# name: `svc` is not `svc_mid`).
+logged_in() {
+    [ -z "$1" ] && return 0
+    case "$newline$2$newline" in
+        *"${newline}agent:Setting basic authentication with user $1$newline"*) return 0 ;;
     esac
     return 1
 }
@@ -462,7 +535,7 @@ health() {
             failure_of "$health_seen"
             [ -n "$health_reason" ] && break
             health_up=0
-            if started "$health_seen" && logged_in "$health_user"; then
+            if started "$health_seen" && logged_in "$health_user" "$health_seen"; then
                 health_up=1
             fi
         fi
@@ -525,54 +598,117 @@ start_and_check() {
 }
 
 # --- files --------------------------------------------------------------------
+#
+# config.xml's folder and agent/ belong to the MID's user, who may swap any
+# entry in them for a link, a FIFO or another file at any moment. So:
+# nothing is created, copied into, chmod'ed or labelled by a path in them.
+# A new file or folder is built in the run folder (root's, 0700, the same
+# file system and mount: `open_folders`), given its owner, mode, SELinux
+# context and ACL there, checked, synced, and then renamed into place: one
+# rename(2), which replaces the entry itself and follows no link. A live
+# file is read only through one descriptor checked to be that file
+# (`read_config`); folders are copied with `cp -RP` (links as links).
 
-# prepare_config SOURCE MODE_REFERENCE LABEL_REFERENCE: an exclusive 0600
-# temp file beside config.xml with SOURCE's bytes, MODE_REFERENCE's owner,
-# group and mode, LABEL_REFERENCE's SELinux context and ACL; verified.
-# Sets config_tmp, or prepare_reason (and removes the temp file).
+# shown PATH: PATH as the operator knows it (the descriptor paths are this
+# script's own).
+shown() {
+    case $1 in
+        "$MIDFLEET"/*) printf '%s\n' "$MIDFLEET_SHOWN/${1#"$MIDFLEET"/}" ;;
+        *) printf '%s\n' "$1" ;;
+    esac
+}
+
+# read_config: config.xml's bytes into RUN_DIR/current.xml and its owner,
+# group and mode into config_stat ("UID GID MODE"), through one descriptor
+# opened by a bounded child: the name must be a regular file with one link
+# (not a link, FIFO, device or another file's hard link), and the
+# descriptor's file must be the one the name holds. Past 4 MiB it stops
+# reading (such a file is never the planned one). Sets read_reason and
+# returns 1 when it cannot.
+# shellcheck disable=SC2016 # the child's own arguments
+config_reader='[ -f "$1" ] && [ ! -L "$1" ] || exit 4
+exec 3<"$1" || exit 3
+[ -f /proc/self/fd/3 ] || exit 4
+opened=$(stat -L -c "%d:%i %h %u %g %a" /proc/self/fd/3) || exit 3
+named=$(stat -c "%d:%i" -- "$1") || exit 3
+[ "${opened%% *}" = "$named" ] || exit 4
+set -- "$@" $opened
+[ "$4" = 1 ] || exit 5
+head -c 4194305 <&3 >"$2" || exit 6
+printf "%s %s %s\n" "$5" "$6" "$7" >"$2.stat"'
+read_config() {
+    rm -f -- "$RUN_DIR/current.xml" "$RUN_DIR/current.xml.stat"
+    bounded 10 sh -c "$config_reader" midfleet-read "$CONFIG" "$RUN_DIR/current.xml"
+    case $? in
+        0) ;;
+        3 | 6) read_reason=unreadable; return 1 ;;
+        4) read_reason=config-not-a-regular-file; return 1 ;;
+        5) read_reason=config-hard-linked; return 1 ;;
+        124) read_reason=config-not-a-regular-file; return 1 ;;
+        *) read_reason=unreadable; return 1 ;;
+    esac
+    config_stat=
+    read -r config_stat <"$RUN_DIR/current.xml.stat"
+    [ -n "$config_stat" ] || { read_reason=unreadable; return 1; }
+    return 0
+}
+
+# label_config FILE: FILE (in the run folder) gets the live config.xml's
+# SELinux context and ACL (one beyond the mode bits), read through one
+# descriptor checked as read_config checks it. Sets prepare_reason.
+# shellcheck disable=SC2016 # the child's own arguments
+config_labeller='[ -f "$1" ] && [ ! -L "$1" ] || exit 4
+exec 3<"$1" || exit 4
+[ -f /proc/self/fd/3 ] || exit 4
+[ "$(stat -L -c "%d:%i" /proc/self/fd/3)" = "$(stat -c "%d:%i" -- "$1")" ] || exit 4
+if [ "$4" = 1 ]; then chcon --reference=/proc/self/fd/3 -- "$2" || exit 5; fi
+if command -v getfacl >/dev/null 2>&1 && command -v setfacl >/dev/null 2>&1 &&
+    [ -n "$(getfacl --absolute-names --skip-base /proc/self/fd/3 2>/dev/null)" ]; then
+    getfacl --absolute-names /proc/self/fd/3 >"$3" && setfacl --set-file="$3" -- "$2" || exit 6
+fi
+exit 0'
+label_config() {
+    label_selinux=0
+    command -v chcon >/dev/null 2>&1 && selinux_enabled && label_selinux=1
+    if [ "$label_selinux" = 0 ] && ! command -v getfacl >/dev/null 2>&1; then
+        return 0
+    fi
+    bounded 10 sh -c "$config_labeller" midfleet-label "$CONFIG" "$1" "$RUN_DIR/.acl" "$label_selinux"
+    label_status=$?
+    rm -f -- "$RUN_DIR/.acl"
+    case $label_status in
+        0) return 0 ;;
+        5) prepare_reason=selinux ;;
+        6) prepare_reason=acl ;;
+        *) prepare_reason=config-not-a-regular-file ;;
+    esac
+    return 1
+}
+
+# prepare_config SOURCE "UID GID MODE": RUN_DIR/config.new with SOURCE's
+# bytes, that owner, group and mode, and the live config.xml's context and
+# ACL; checked byte for byte and synced. Sets config_tmp, or prepare_reason
+# (and removes the file).
 prepare_config() {
-    config_tmp=$(mktemp "$config_dir/.config.xml.midfleet.XXXXXX") || {
-        config_tmp=
-        prepare_reason=mktemp
-        return 1
-    }
+    config_tmp=$RUN_DIR/config.new
+    rm -f -- "$config_tmp"
     if ! cat -- "$1" >"$config_tmp"; then
         prepare_failed disk
         return 1
     fi
-    if ! reference_stat=$(stat -c '%u %g %a' -- "$2") ||
-        ! temporary_stat=$(stat -c '%u %g' -- "$config_tmp"); then
-        prepare_failed owner
-        return 1
-    fi
     # shellcheck disable=SC2086
-    set -- "$1" "$2" "$3" $reference_stat $temporary_stat
-    if [ "$4:$5" != "$7:$8" ] && ! chown -- "$4:$5" "$config_tmp"; then
+    set -- "$1" $2
+    if [ "$#" != 4 ] || ! chown -- "$2:$3" "$config_tmp"; then
         prepare_failed owner
         return 1
     fi
-    if ! chmod -- "$6" "$config_tmp"; then
+    if ! chmod -- "$4" "$config_tmp"; then
         prepare_failed mode
         return 1
     fi
-    if [ -e "$3" ] && command -v chcon >/dev/null 2>&1 && selinux_enabled; then
-        if ! chcon --reference="$3" -- "$config_tmp"; then
-            prepare_failed selinux
-            return 1
-        fi
-    fi
-    if [ -e "$3" ] && command -v getfacl >/dev/null 2>&1 && command -v setfacl >/dev/null 2>&1; then
-        # Only an ACL beyond the mode bits is copied (setfacl on a file
-        # system without ACLs fails even for those).
-        if [ -n "$(getfacl --absolute-names --skip-base -- "$3" 2>/dev/null)" ]; then
-            if ! getfacl --absolute-names -- "$3" >"$RUN_DIR/.acl" ||
-                ! setfacl --set-file="$RUN_DIR/.acl" -- "$config_tmp"; then
-                rm -f "$RUN_DIR/.acl"
-                prepare_failed acl
-                return 1
-            fi
-            rm -f "$RUN_DIR/.acl"
-        fi
+    if [ -f "$CONFIG" ] && ! label_config "$config_tmp"; then
+        prepare_failed "$prepare_reason"
+        return 1
     fi
     # A full disk or a short write shows here, before anything changed.
     if ! cmp -s -- "$1" "$config_tmp"; then
@@ -597,11 +733,12 @@ selinux_enabled() {
     fi
 }
 
-# commit_config: renames the prepared temp file over config.xml.
+# commit_config: renames the prepared file over config.xml (-T: never
+# into a folder someone put there).
 commit_config() {
-    if mv -f -- "$config_tmp" "$CONFIG"; then
+    if mv -f -T -- "$config_tmp" "$CONFIG"; then
         config_tmp=
-        sync -- "$config_dir" 2>/dev/null || sync
+        sync -- "$config_dir/." 2>/dev/null || sync
         return 0
     fi
     rm -f -- "$config_tmp"
@@ -611,25 +748,40 @@ commit_config() {
 
 keystore_folders='security keystore'
 
-# make_backup DIR WITH_KEYSTORE: config.xml and, when asked, the keystore
-# folders (`folders` lists which were present, so that a restore also
-# removes one the MID created since). On failure sets backup_reason and
-# removes what it made.
+# present NAME: an entry NAME is in agent/ (a dangling link too).
+present() {
+    [ -e "$AGENT/$1" ] || [ -L "$AGENT/$1" ]
+}
+
+# make_backup DIR WITH_KEYSTORE: config.xml (the bytes read_config read,
+# with its owner, group and mode) and, when asked, the keystore folders
+# (`folders` lists which were present, so that a restore also removes one
+# the MID created since). On failure sets backup_reason and removes what
+# it made.
 make_backup() {
     if { [ ! -d "$MIDFLEET/backups" ] && ! mkdir -m 700 -- "$MIDFLEET/backups"; } ||
         ! mkdir -m 700 -- "$1"; then
         backup_reason='mkdir'
         return 1
     fi
-    if ! cp -p -- "$CONFIG" "$1/config.xml" || ! cmp -s -- "$CONFIG" "$1/config.xml"; then
+    if ! read_config; then
+        backup_reason=$read_reason
+        rm -rf -- "$1"
+        return 1
+    fi
+    # shellcheck disable=SC2086
+    set -- "$1" "$2" $config_stat
+    if ! cp -- "$RUN_DIR/current.xml" "$1/config.xml" ||
+        ! cmp -s -- "$RUN_DIR/current.xml" "$1/config.xml" ||
+        ! chown -- "$3:$4" "$1/config.xml" || ! chmod -- "$5" "$1/config.xml"; then
         backup_failed "$1"
         return 1
     fi
     if [ "$2" = 1 ]; then
         : >"$1/folders" || { backup_failed "$1"; return 1; }
         for folder in $keystore_folders; do
-            if [ -e "$AGENT/$folder" ]; then
-                if ! cp -Rp -- "$AGENT/$folder" "$1/$folder" || ! same_tree "$AGENT/$folder" "$1/$folder"; then
+            if present "$folder"; then
+                if ! cp -RPp -- "$AGENT/$folder" "$1/$folder" || ! same_tree "$AGENT/$folder" "$1/$folder"; then
                     backup_failed "$1"
                     return 1
                 fi
@@ -648,9 +800,13 @@ backup_failed() {
     rm -rf -- "$1"
 }
 
+# same_tree A B: the two trees hold the same entries and bytes; links are
+# compared as links, never followed (GNU diff), else as far as cp -R got.
+diff_no_dereference=0
+diff --no-dereference /dev/null /dev/null >/dev/null 2>&1 && diff_no_dereference=1
 same_tree() {
-    if command -v diff >/dev/null 2>&1; then
-        diff -r -- "$1" "$2" >/dev/null 2>&1
+    if [ "$diff_no_dereference" = 1 ]; then
+        diff -r --no-dereference -- "$1" "$2" >/dev/null 2>&1
     else
         return 0
     fi
@@ -668,7 +824,7 @@ take_backup() {
         conclude error "backup-$backup_reason"
         return 1
     fi
-    journal backup "$backup_dir"
+    journal backup "$(shown "$backup_dir")"
     prune_backups
 }
 
@@ -691,16 +847,18 @@ prune_backups() {
     done
 }
 
-# restore_from DIR: config.xml (temp + rename) and the keystore folders
-# DIR holds, byte for byte. Journals `restore …`.
+# restore_from DIR: config.xml (built in the run folder, renamed into
+# place) and the keystore folders DIR holds, byte for byte. Journals
+# `restore …`.
 restore_from() {
     if [ ! -f "$1/config.xml" ]; then
         journal restore fail no-config-in-backup
         return 1
     fi
-    if ! cmp -s -- "$1/config.xml" "$CONFIG"; then
-        if ! prepare_config "$1/config.xml" "$1/config.xml" "$CONFIG"; then
-            journal restore fail "$prepare_reason"
+    if ! read_config || ! cmp -s -- "$1/config.xml" "$RUN_DIR/current.xml"; then
+        if ! restore_stat=$(stat -c '%u %g %a' -- "$1/config.xml") ||
+            ! prepare_config "$1/config.xml" "$restore_stat"; then
+            journal restore fail "${prepare_reason:-owner}"
             return 1
         fi
         if ! commit_config; then
@@ -712,12 +870,12 @@ restore_from() {
         while read -r restore_folder restore_presence; do
             case $restore_folder in security | keystore) ;; *) continue ;; esac
             if [ "$restore_presence" = present ]; then
-                replace_folder "$1/$restore_folder" "$AGENT/$restore_folder" || {
+                replace_folder "$1/$restore_folder" "$restore_folder" || {
                     journal restore fail "$restore_folder"
                     return 1
                 }
-            elif [ -e "$AGENT/$restore_folder" ]; then
-                rm -rf -- "${AGENT:?}/$restore_folder" || {
+            elif present "$restore_folder"; then
+                remove_folder "$restore_folder" || {
                     journal restore fail "$restore_folder"
                     return 1
                 }
@@ -725,34 +883,47 @@ restore_from() {
         done <"$1/folders"
     fi
     sync 2>/dev/null
-    journal restore "$1"
+    journal restore "$(shown "$1")"
     return 0
 }
 
-# replace_folder SOURCE LIVE: LIVE becomes a copy of SOURCE; the copy is
-# made and checked beside LIVE first, then swapped in by renames.
+# replace_folder SOURCE NAME: agent/NAME becomes a copy of SOURCE. The copy
+# is made and checked in the run folder, the live folder is renamed into
+# the run folder, the copy renamed into its place; then the old one is
+# removed inside the run folder.
 replace_folder() {
-    replace_new=$(dirname -- "$2")/.${2##*/}.midfleet-new.$RUN
-    replace_old=$(dirname -- "$2")/.${2##*/}.midfleet-old.$RUN
+    replace_new=$RUN_DIR/$2.new
+    replace_old=$RUN_DIR/$2.old
     rm -rf -- "$replace_new" "$replace_old"
-    if ! cp -Rp -- "$1" "$replace_new" || ! same_tree "$1" "$replace_new"; then
+    if ! cp -RPp -- "$1" "$replace_new" || ! same_tree "$1" "$replace_new"; then
         rm -rf -- "$replace_new"
         return 1
     fi
-    if [ -e "$2" ] && ! mv -- "$2" "$replace_old"; then
+    if present "$2" && ! mv -f -T -- "$AGENT/$2" "$replace_old"; then
         rm -rf -- "$replace_new"
         return 1
     fi
-    if ! mv -- "$replace_new" "$2"; then
-        [ -e "$replace_old" ] && mv -- "$replace_old" "$2"
+    if ! mv -T -- "$replace_new" "$AGENT/$2"; then
+        rm -rf -- "$replace_new"
+        if [ -e "$replace_old" ] || [ -L "$replace_old" ]; then
+            mv -T -- "$replace_old" "$AGENT/$2"
+        fi
         return 1
     fi
     rm -rf -- "$replace_old"
     return 0
 }
 
+# remove_folder NAME: agent/NAME leaves agent/ by one rename into the run
+# folder, and is removed there.
+remove_folder() {
+    rm -rf -- "$RUN_DIR/$1.old"
+    mv -f -T -- "$AGENT/$1" "$RUN_DIR/$1.old" || return 1
+    rm -rf -- "$RUN_DIR/$1.old"
+}
+
 # record_state: config.xml as the healthy MID left it, and state.json; both
-# 0600, both temp + rename. Journals `state …`.
+# 0600, both temp + rename inside .midfleet. Journals `state …`.
 record_state() {
     # When midfleet wrote plaintext the MID encrypts (EXPECT_REWRITE=1),
     # wait (up to 30 s) for the MID to rewrite config.xml: config.after
@@ -762,10 +933,10 @@ record_state() {
     if [ "${EXPECT_REWRITE:-0}" = 1 ] && [ -f "$RUN_DIR/new.xml" ]; then
         clock
         rewrite_end=$((now + 30))
-        while cmp -s -- "$CONFIG" "$RUN_DIR/new.xml"; do
+        while ! read_config || cmp -s -- "$RUN_DIR/current.xml" "$RUN_DIR/new.xml"; do
             clock
             if [ "$now" -ge "$rewrite_end" ]; then
-                rm -f -- "$MIDFLEET/config.after"
+                rm -f -- "$MIDFLEET/config.after" "$RUN_DIR/current.xml"
                 if [ -f "$RUN_DIR/state.json" ] && ! install_file "$RUN_DIR/state.json" "$MIDFLEET/state.json"; then
                     journal state fail state-json
                     return 1
@@ -775,11 +946,16 @@ record_state() {
             fi
             sleep "$tick"
         done
-    fi
-    if ! install_file "$CONFIG" "$MIDFLEET/config.after"; then
+    elif ! read_config; then
         journal state fail config-after
         return 1
     fi
+    if ! install_file "$RUN_DIR/current.xml" "$MIDFLEET/config.after"; then
+        rm -f -- "$RUN_DIR/current.xml"
+        journal state fail config-after
+        return 1
+    fi
+    rm -f -- "$RUN_DIR/current.xml"
     if [ -f "$RUN_DIR/state.json" ] && ! install_file "$RUN_DIR/state.json" "$MIDFLEET/state.json"; then
         journal state fail state-json
         return 1
@@ -913,9 +1089,11 @@ conclude() {
         mv -f -- "$journal_file" "$journal_target"
         journal_file=$journal_target
     fi
-    rm -f -- "$RUN_DIR/new.xml" "$RUN_DIR/original.xml" "$scratch_agent" "$scratch_wrapper" \
-        "$start_mark" "$marker"
-    [ -n "$config_tmp" ] && rm -f -- "$config_tmp"
+    rm -f -- "$RUN_DIR/new.xml" "$RUN_DIR/original.xml" "$RUN_DIR/current.xml" \
+        "$RUN_DIR/current.xml.stat" "$RUN_DIR/config.new" "$RUN_DIR/.acl" \
+        "$scratch_agent" "$scratch_wrapper" "$start_mark" "$marker"
+    rm -rf -- "$RUN_DIR/security.new" "$RUN_DIR/security.old" "$RUN_DIR/keystore.new" \
+        "$RUN_DIR/keystore.old"
     [ "$lock_held" = 1 ] && release_lock
     printf '%s\n' "$end_line" >>"$RUN_DIR/progress" 2>/dev/null
     return 0
@@ -935,6 +1113,112 @@ on_exit() {
     fi
 }
 trap on_exit EXIT
+
+# --- folders and the user mid.sh runs as ----------------------------------------
+
+# open_folders: opens fd 5 (.midfleet), 7 (config.xml's folder) and 8
+# (agent/) and checks what they are. The run folder (fd 6) and .midfleet
+# must be this user's own, 0700, and where mid_home says (a renamed or
+# linked .midfleet is refused); agent/ and a config folder inside
+# mid_home must be reached without a symlink below mid_home; the run
+# folder must be on config.xml's and agent/'s file system and mount, so
+# that every file is built in the run folder and renamed into place, never
+# copied. Sets folders_reason and returns 1 when one does not hold.
+open_folders() {
+    folders_reason=mid-home-missing
+    home_real=$(cd -P -- "$MID_HOME" 2>/dev/null && pwd -P) || return 1
+    home_real=${home_real%/}
+    folders_reason=run-folder-moved
+    [ "$RUN_SHOWN" = "$home_real/.midfleet/runs/$RUN" ] || return 1
+    exec 5<"$RUN_DIR/../.."
+    folders_reason=midfleet-folder-moved
+    [ "$(readlink "/proc/$$/fd/5")" = "$home_real/.midfleet" ] || return 1
+    folders_me=$(id -u)
+    folders_reason=midfleet-folder-owner
+    [ "$(stat -c '%u %a' -- "$RUN_DIR/." /proc/self/fd/5/. 2>/dev/null | tr '\n' ' ')" = "$folders_me 700 $folders_me 700 " ] ||
+        return 1
+    folders_reason=agent-folder-missing
+    cd -- "$MID_HOME/agent" 2>/dev/null || return 1
+    agent_real=$(pwd -P)
+    folders_reason=agent-folder-symlink
+    [ "$agent_real" = "$home_real/agent" ] || return 1
+    exec 8<.
+    folders_reason=config-folder-missing
+    cd -- "$config_path" 2>/dev/null || return 1
+    config_real=$(pwd -P)
+    case $config_path in
+        "$MID_HOME"/*)
+            folders_reason=config-folder-symlink
+            [ "$config_real" = "$home_real/${config_path#"$MID_HOME"/}" ] || return 1 ;;
+    esac
+    exec 7<.
+    cd -- "$RUN_DIR/." || return 1
+    folders_reason=other-file-system
+    folders_where=$(stat -c '%d %m' -- "$RUN_DIR/." /proc/self/fd/7/. /proc/self/fd/8/. 2>/dev/null | tr '\n' ' ')
+    set -- $folders_where
+    [ "$#" -ge 6 ] && [ "$1 $2" = "$3 $4" ] && [ "$1 $2" = "$5 $6" ] || return 1
+    folders_reason=
+    return 0
+}
+
+# mid_sh_user: who runs agent/bin/mid.sh (SERVICE_KIND=mid.sh). Whoever
+# can write mid.sh or a folder on its way can change what it runs, so it
+# runs as that user: the owner of mid_home, agent/, agent/bin and mid.sh
+# when one of them is not root (all the same user), root only when root
+# owns all four and none is writable by group or others. The drop goes
+# through setpriv, else runuser, else su; without one, nothing runs
+# (`mid-sh-no-setpriv`). Sets mid_sh_as (empty: root) and mid_sh_prefix,
+# or mid_sh_reason and returns 1.
+mid_sh_user() {
+    mid_sh_as='' mid_sh_prefix='' mid_sh_reason=''
+    [ "$SERVICE_KIND" = mid.sh ] || return 0
+    mid_sh=$agent_real/bin/mid.sh
+    # shellcheck disable=SC2046 # four words a file: UID GID MODE TYPE
+    set -- $(stat -c '%u %g %a %A' -- "$home_real/." "$AGENT/." "$AGENT/bin/." "$AGENT/bin/mid.sh" 2>/dev/null)
+    if [ "$#" != 16 ]; then
+        mid_sh_reason=mid-sh-missing
+        return 1
+    fi
+    mid_sh_uid='' mid_sh_gid='' mid_sh_open=0
+    while [ "$#" -ge 4 ]; do
+        if [ "$1" != 0 ]; then
+            if [ -n "$mid_sh_uid" ] && [ "$mid_sh_uid" != "$1" ]; then
+                mid_sh_reason=mid-sh-owners
+                return 1
+            fi
+            mid_sh_uid=$1 mid_sh_gid=$2
+        fi
+        case $3 in *[2367][0-7] | *[2367]) mid_sh_open=1 ;; esac
+        case $4 in -* | d*) ;; *) mid_sh_open=1 ;; esac
+        shift 4
+    done
+    if [ -z "$mid_sh_uid" ]; then
+        if [ "$mid_sh_open" = 1 ]; then
+            mid_sh_reason=mid-sh-writable-by-others
+            return 1
+        fi
+        return 0
+    fi
+    mid_sh_as=$mid_sh_uid
+    mid_sh_name=$(getent passwd "$mid_sh_uid" 2>/dev/null | cut -d: -f1)
+    mid_sh_home=$(getent passwd "$mid_sh_uid" 2>/dev/null | cut -d: -f6)
+    mid_sh_primary=$(getent passwd "$mid_sh_uid" 2>/dev/null | cut -d: -f4)
+    [ -n "$mid_sh_primary" ] && mid_sh_gid=$mid_sh_primary
+    [ -n "$mid_sh_home" ] || mid_sh_home=/
+    if command -v setpriv >/dev/null 2>&1; then
+        if [ -n "$mid_sh_name" ]; then mid_sh_groups=--init-groups; else mid_sh_groups=--clear-groups; fi
+        mid_sh_prefix="setpriv --reuid=$mid_sh_uid --regid=$mid_sh_gid $mid_sh_groups --"
+    elif [ -n "$mid_sh_name" ] && command -v runuser >/dev/null 2>&1; then
+        mid_sh_prefix="runuser -u $mid_sh_name --"
+    elif [ -n "$mid_sh_name" ] && command -v su >/dev/null 2>&1; then
+        mid_sh_prefix=su
+    else
+        mid_sh_reason=mid-sh-no-setpriv
+        return 1
+    fi
+    case $mid_sh_name in *[!A-Za-z0-9._-]*) mid_sh_reason=mid-sh-user-name; return 1 ;; esac
+    return 0
+}
 
 # --- parameters -----------------------------------------------------------------
 
@@ -974,12 +1258,17 @@ case $SERVICE_KIND in
         fi ;;
     *) fail_early params-service ;;
 esac
-MIDFLEET=$MID_HOME/.midfleet
+MIDFLEET_SHOWN=$MID_HOME/.midfleet
+config_name=${CONFIG##*/}
+config_path=${CONFIG%/*}
+[ -n "$config_path" ] || config_path=/
+case $config_name in '' | . | ..) fail_early params-path ;; esac
+open_folders || fail_early "$folders_reason"
+MIDFLEET=/proc/self/fd/5
 LOCK=$MIDFLEET/lock
-AGENT=$MID_HOME/agent
-config_dir=${CONFIG%/*}
-[ -n "$config_dir" ] || config_dir=/
-[ -d "$MIDFLEET" ] || fail_early no-midfleet-folder
+AGENT=/proc/self/fd/8
+config_dir=/proc/self/fd/7
+CONFIG=$config_dir/$config_name
 case $ACTION in
     apply)
         if [ ! -s "$RUN_DIR/new.xml" ] || [ ! -f "$RUN_DIR/original.xml" ]; then
@@ -991,10 +1280,14 @@ case $ACTION in
 esac
 case $ACTION in
     apply | rollback)
+        # Refused before anything reads it (a FIFO would block a reader,
+        # a link would lead it elsewhere); read_config checks again
+        # through the descriptor it reads from.
         if [ ! -f "$CONFIG" ] || [ -L "$CONFIG" ]; then
             fail_early config-not-a-regular-file
         fi ;;
 esac
+mid_sh_user || fail_early "$mid_sh_reason"
 
 # The lease must hold the worst case: the forward stop and health, and a
 # rollback's stop and health after them.
@@ -1040,20 +1333,18 @@ check_plan() {
         return 1
     fi
     if [ -f "$RUN_DIR/original.xml" ]; then
-        cmp -s -- "$CONFIG" "$RUN_DIR/original.xml"
-        case $? in
-            0) ;;
-            1)
-                journal check stale
-                recover_start
-                conclude stale
-                return 1 ;;
-            *)
-                journal check fail unreadable
-                recover_start
-                conclude error unreadable
-                return 1 ;;
-        esac
+        if ! read_config; then
+            journal check fail "$read_reason"
+            recover_start
+            conclude error "$read_reason"
+            return 1
+        fi
+        if ! cmp -s -- "$RUN_DIR/current.xml" "$RUN_DIR/original.xml"; then
+            journal check stale
+            recover_start
+            conclude stale
+            return 1
+        fi
     fi
     journal check ok
     return 0
@@ -1065,8 +1356,8 @@ check_plan() {
 # change until the MID is down.) Returns 0 when it concluded.
 stale_before_stop() {
     [ -f "$RUN_DIR/original.xml" ] || return 1
-    cmp -s -- "$CONFIG" "$RUN_DIR/original.xml"
-    [ "$?" = 1 ] || return 1
+    read_config || return 1
+    ! cmp -s -- "$RUN_DIR/current.xml" "$RUN_DIR/original.xml" || return 1
     journal check stale
     conclude stale
     return 0
@@ -1100,7 +1391,7 @@ roll_back() {
     if ! restore_from "$backup_dir"; then
         clock
         start_and_check "$ROLLBACK_USER" $((now + HEALTH_TIMEOUT)) 0
-        conclude failed restore "$backup_dir"
+        conclude failed restore "$(shown "$backup_dir")"
         return
     fi
     changed=0
@@ -1108,7 +1399,7 @@ roll_back() {
     if start_and_check "$ROLLBACK_USER" $((now + HEALTH_TIMEOUT)) 0; then
         conclude rolled_back "$1"
     else
-        conclude failed "rollback-$health_reason" "$backup_dir"
+        conclude failed "rollback-$health_reason" "$(shown "$backup_dir")"
     fi
 }
 
@@ -1122,12 +1413,13 @@ forward_end() {
     return 0
 }
 
-# writable_or_conclude: a real file created (and removed) beside
-# config.xml before the MID is stopped: a read-only mount or a folder the
-# login cannot write ends the run here, with nothing changed. (`test -w`
-# is not enough: busybox answers it from the mode bits, yes to root.)
+# writable_or_conclude: before the MID is stopped, a real file created
+# (and removed) in the run folder — on config.xml's mount, so a read-only
+# mount shows here — and config.xml's folder writable by this login: else
+# the run ends here, with nothing changed. (`test -w` alone is not enough:
+# busybox answers it from the mode bits, yes to root.)
 writable_or_conclude() {
-    if probe=$(mktemp "$config_dir/.config.xml.midfleet.XXXXXX" 2>/dev/null); then
+    if [ -w "$config_dir/." ] && probe=$(mktemp "$RUN_DIR/.probe.XXXXXX" 2>/dev/null); then
         rm -f -- "$probe"
         return 0
     fi
@@ -1147,7 +1439,7 @@ run_apply() {
     failpoint backup
     take_backup "$KEY_PAIR_RESET" || return
     failpoint write
-    if ! prepare_config "$RUN_DIR/new.xml" "$CONFIG" "$CONFIG"; then
+    if ! prepare_config "$RUN_DIR/new.xml" "$config_stat"; then
         journal write fail "$prepare_reason"
         recover_start
         conclude error "$prepare_reason"
@@ -1241,7 +1533,7 @@ put_back_current() {
     restore_from "$backup_dir" && changed=0
     limit "$HEALTH_TIMEOUT" 5
     start_mid "$limit_value"
-    conclude failed "$1" "$backup_dir"
+    conclude failed "$1" "$(shown "$backup_dir")"
 }
 
 case $ACTION in
