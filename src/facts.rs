@@ -406,11 +406,86 @@ mod tests {
             .unwrap();
         let bin = directory.path().join("agent/bin");
         std::fs::create_dir_all(&bin).unwrap();
-        let status = if running { 0 } else { 3 };
-        std::fs::write(bin.join("mid.sh"), format!("#!/bin/sh\nexit {status}\n")).unwrap();
+        std::fs::create_dir_all(directory.path().join("agent/work")).unwrap();
+        // The facts read must never run it (the MID's user may write it):
+        // if it ran, it would leave a mark and claim the opposite state.
+        let status = if running { 3 } else { 0 };
+        std::fs::write(
+            bin.join("mid.sh"),
+            format!("#!/bin/sh\ntouch \"$(dirname \"$0\")/ran\"\nexit {status}\n"),
+        )
+        .unwrap();
         std::fs::set_permissions(bin.join("mid.sh"), std::fs::Permissions::from_mode(0o755))
             .unwrap();
+        // The wrapper's pid file: this test process while "running"; a
+        // pid no process has (beyond pid_max) while "stopped".
+        let pid = if running {
+            std::process::id()
+        } else {
+            4_194_305
+        };
+        std::fs::write(
+            directory.path().join("agent/work/mid.pid"),
+            format!("{pid}\n"),
+        )
+        .unwrap();
         directory
+    }
+
+    #[test]
+    fn the_state_of_a_mid_sh_mid_comes_from_its_pid_file_and_nothing_in_agent_runs() {
+        for running in [true, false] {
+            let home = agent(running);
+            let facts = parse(&run_locally(&host(home.path()))).unwrap();
+            let expected = if running { "running" } else { "stopped" };
+            assert_eq!(facts.service.state, expected);
+            assert!(
+                !home.path().join("agent/bin/ran").exists(),
+                "the facts read ran agent/bin/mid.sh"
+            );
+        }
+        // No pid file: stopped; no mid.sh at all: missing.
+        let home = agent(true);
+        std::fs::remove_file(home.path().join("agent/work/mid.pid")).unwrap();
+        assert_eq!(
+            parse(&run_locally(&host(home.path())))
+                .unwrap()
+                .service
+                .state,
+            "stopped"
+        );
+        std::fs::remove_file(home.path().join("agent/bin/mid.sh")).unwrap();
+        assert_eq!(
+            parse(&run_locally(&host(home.path())))
+                .unwrap()
+                .service
+                .state,
+            "missing"
+        );
+    }
+
+    #[test]
+    fn a_midfleet_folder_the_mid_user_planted_is_not_read() {
+        let home = agent(true);
+        std::fs::write(home.path().join("agent/config.xml"), "<parameters/>").unwrap();
+        // A link in .midfleet's place: its journal is someone else's file.
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::write(elsewhere.path().join("journal"), b"planted\n").unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), home.path().join(".midfleet")).unwrap();
+        let facts = parse(&run_locally(&host(home.path()))).unwrap();
+        assert_eq!(facts.journal, None);
+        // agent/ itself a link below mid_home: reported as a linked config.
+        let home = agent(true);
+        let real = tempfile::tempdir().unwrap();
+        std::fs::write(real.path().join("config.xml"), "<parameters/>").unwrap();
+        std::fs::rename(home.path().join("agent"), home.path().join("agent.real")).unwrap();
+        std::os::unix::fs::symlink(real.path(), home.path().join("agent")).unwrap();
+        let facts = parse(&run_locally(&host(home.path()))).unwrap();
+        assert!(
+            matches!(facts.config, Err(ConfigProblem::Symlink(_))),
+            "{:?}",
+            facts.config
+        );
     }
 
     #[test]

@@ -1316,3 +1316,285 @@ fn owner_mode_and_acl_are_carried_over() {
         assert_eq!(Some(after), before);
     }
 }
+
+/// Who owns the MID in the tests that hand it to another user.
+const MID_USER: (u32, u32) = (65534, 65534);
+
+/// Hands the MID of `host` to `nobody`, as a real install's service user:
+/// it owns mid_home and everything in it but `.midfleet` (root's), and
+/// `mid.sh` records the uid it runs as in `agent/work/uids` before it
+/// starts the MID. The MID is started again as that user.
+fn hand_to_mid_user(host: &Host) {
+    host.stop_mid();
+    fs::write(
+        host.mid_sh(),
+        format!(
+            "#!/bin/sh\nid -u >>\"$(dirname \"$0\")/../work/uids\"\n\
+             exec {MIDSIM} \"$1\" --agent \"$(cd \"$(dirname \"$0\")/..\" && pwd)\"\n"
+        ),
+    )
+    .expect("mid.sh");
+    // The temp folder above mid_home is 0700: the MID's user must reach it.
+    set_mode(host.home.parent().expect("parent"), 0o755);
+    let status = Command::new("chown")
+        .args(["-R", &format!("{}:{}", MID_USER.0, MID_USER.1)])
+        .arg(&host.home)
+        .status()
+        .expect("chown");
+    assert!(status.success());
+    let status = Command::new("chown")
+        .args(["-R", "0:0"])
+        .arg(host.midfleet())
+        .status()
+        .expect("chown");
+    assert!(status.success());
+    let started = Command::new("setpriv")
+        .args([
+            &format!("--reuid={}", MID_USER.0),
+            &format!("--regid={}", MID_USER.1),
+            "--clear-groups",
+            "--",
+        ])
+        .arg(host.mid_sh())
+        .arg("start")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("setpriv");
+    assert!(started.success(), "mid.sh start as the MID's user");
+    host.wait_for(|| host.running());
+}
+
+fn recorded_uids(host: &Host) -> Vec<String> {
+    fs::read_to_string(host.agent.join("work/uids"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn mid_sh_its_user_owns_runs_as_that_user_never_as_root() {
+    let host = Host::new();
+    hand_to_mid_user(&host);
+    let before = recorded_uids(&host).len();
+    host.add_credentials(NEW_USER, NEW_PASSWORD);
+    let mut plan = Plan::apply(host.rotated_config(NEW_USER, NEW_PASSWORD));
+    plan.expect_user = NEW_USER;
+    plan.key_pair_reset = true;
+    let run = host.stage(&plan);
+    let outcome = run.run_foreground();
+    assert_eq!(outcome.result, "applied", "{}", run.report());
+    // (Before: this test's own `mid.sh status`, as root.)
+    let uids = recorded_uids(&host).split_off(before);
+    assert!(
+        uids.len() > 2,
+        "mid.sh ran for stop, start and status: {uids:?}"
+    );
+    assert!(
+        uids.iter().all(|uid| uid == &MID_USER.0.to_string()),
+        "mid.sh ran as {uids:?}"
+    );
+    assert_eq!(host.logged_in_user().as_deref(), Some(NEW_USER));
+    // The new config.xml keeps the MID user's ownership.
+    let owner = Command::new("stat")
+        .args(["-c", "%u:%g %a"])
+        .arg(host.agent.join("config.xml"))
+        .output()
+        .expect("stat");
+    assert_eq!(
+        String::from_utf8_lossy(&owner.stdout).trim(),
+        format!("{}:{} 640", MID_USER.0, MID_USER.1)
+    );
+    // And a rollback restores the old files, also through the MID's user.
+    let mut back = Plan::action("rollback");
+    back.restore_from = run.name.clone();
+    back.expect_user = OLD_USER;
+    back.rollback_user = OLD_USER;
+    back.key_pair_reset = true;
+    let rolled = host.stage(&back).run_foreground();
+    assert_eq!(rolled.result, "applied", "{rolled:?}");
+    assert_eq!(host.logged_in_user().as_deref(), Some(OLD_USER));
+    assert!(recorded_uids(&host)
+        .split_off(before)
+        .split_off(before)
+        .iter()
+        .all(|uid| uid == &MID_USER.0.to_string()));
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn a_mid_sh_that_root_does_not_own_alone_is_never_run_as_root() {
+    // mid_home and agent/ root's, agent/bin/mid.sh the MID user's: it
+    // still runs as that user.
+    let host = Host::new();
+    host.stop_mid();
+    let status = Command::new("chown")
+        .arg(format!("{}:{}", MID_USER.0, MID_USER.1))
+        .arg(host.mid_sh())
+        .status()
+        .expect("chown");
+    assert!(status.success());
+    fs::write(host.agent.join("work/uids"), b"").expect("uids");
+    set_mode(&host.agent.join("work"), 0o777);
+    set_mode(&host.agent.join("work/uids"), 0o666);
+    let script = fs::read_to_string(host.mid_sh()).expect("mid.sh");
+    fs::write(
+        host.mid_sh(),
+        script.replacen(
+            "#!/bin/sh\n",
+            "#!/bin/sh\nid -u >>\"$(dirname \"$0\")/../work/uids\"\nexit 3\n",
+            1,
+        ),
+    )
+    .expect("mid.sh");
+    let run = host.stage(&Plan::action("start"));
+    let outcome = run.run_foreground();
+    assert_ne!(outcome.result, "applied", "{}", run.report());
+    let uids = recorded_uids(&host);
+    assert!(!uids.is_empty(), "mid.sh ran");
+    assert!(
+        !uids.iter().any(|uid| uid == "0"),
+        "mid.sh ran as root: {uids:?}"
+    );
+}
+
+#[test]
+fn a_config_that_is_a_fifo_or_a_hard_link_is_refused_without_waiting() {
+    let host = Host::new();
+    let config = host.agent.join("config.xml");
+    let original = host.config();
+    let plan = Plan::apply(host.threads_config("30"));
+    // Staged while config.xml was the real file; then the MID's user puts
+    // a FIFO in its place: nothing may open it and wait.
+    let run = host.stage(&plan);
+    fs::rename(&config, host.agent.join("config.xml.real")).expect("rename");
+    let status = Command::new("mkfifo")
+        .arg(&config)
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    let outcome = run.run_foreground();
+    assert_eq!(outcome.result, "error", "{}", run.report());
+    assert!(
+        outcome
+            .steps
+            .iter()
+            .any(|step| step.contains("config-not-a-regular-file")),
+        "{outcome:?}"
+    );
+    assert!(outcome.seconds < 15.0, "it waited: {outcome:?}");
+    fs::remove_file(&config).expect("fifo");
+    fs::rename(host.agent.join("config.xml.real"), &config).expect("rename back");
+    assert!(host.running(), "the MID was never stopped");
+    // A hard link to another file (here: a root-only file beside it).
+    let victim = host.home.join("victim");
+    fs::write(&victim, &original).expect("victim");
+    set_mode(&victim, 0o600);
+    fs::remove_file(&config).expect("remove");
+    fs::hard_link(&victim, &config).expect("link");
+    let run = host.stage(&Plan::apply(host.threads_config("31")));
+    let outcome = run.run_foreground();
+    assert_eq!(outcome.result, "error", "{}", run.report());
+    assert!(
+        outcome
+            .steps
+            .iter()
+            .any(|step| step.contains("config-hard-linked")),
+        "{outcome:?}"
+    );
+    assert_eq!(fs::read(&victim).expect("victim"), original);
+    assert_eq!(mode(&victim), 0o600);
+}
+
+#[test]
+fn a_foreign_could_not_authenticate_line_never_rolls_back_a_healthy_start() {
+    let host = Host::new();
+    host.set_knob("start_delay_ms=800");
+    let run = host.stage(&Plan::apply(host.threads_config("30")));
+    // As soon as the transaction starts the MID: lines about another
+    // system, from another logger, in both logs; and one in the MID's
+    // format that is not the MID's login line.
+    let agent_log = host.agent.join("logs/agent0.log.0");
+    let wrapper_log = host.agent.join("logs/wrapper.log");
+    let progress = run.directory.join("progress");
+    let injector = thread::spawn(move || {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            let text = fs::read_to_string(&progress).unwrap_or_default();
+            if text.lines().any(|line| line.ends_with(" start")) {
+                let append = |path: &Path, line: &str| {
+                    let mut file = fs::OpenOptions::new().append(true).open(path).expect("log");
+                    std::io::Write::write_all(&mut file, line.as_bytes()).expect("append");
+                };
+                append(
+                    &agent_log,
+                    "12/06/26 10:00:00 (123) Worker-Standard:SSHCommand Could not authenticate user 'probe' on the ServiceNow instance.\n\
+                     12/06/26 10:00:00 (124) MIDServer Probe: Could not authenticate (bad key) on 10.0.0.5\n",
+                );
+                append(
+                    &wrapper_log,
+                    "INFO   | jvm 1    | 2026/12/06 10:00:00 | Probe: Could not authenticate (bad key)\n",
+                );
+                return true;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        false
+    });
+    let outcome = run.run_foreground();
+    assert!(
+        injector.join().expect("injector"),
+        "the lines were injected"
+    );
+    assert_eq!(outcome.result, "applied", "{}", run.report());
+}
+
+#[test]
+fn lines_not_in_the_mids_own_shape_never_make_a_failed_start_healthy() {
+    let host = Host::new();
+    host.set_knob("start_delay_ms=800");
+    // The instance does not know this password: the MID will not log in.
+    let mut plan = Plan::apply(host.rotated_config(NEW_USER, "not-the-password"));
+    plan.expect_user = NEW_USER;
+    plan.key_pair_reset = true;
+    let run = host.stage(&plan);
+    let agent_log = host.agent.join("logs/agent0.log.0");
+    let progress = run.directory.join("progress");
+    let injector = thread::spawn(move || {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            let text = fs::read_to_string(&progress).unwrap_or_default();
+            if text.lines().any(|line| line.ends_with(" start")) {
+                let mut file = fs::OpenOptions::new()
+                    .append(true)
+                    .open(&agent_log)
+                    .expect("log");
+                // Success text, but not the MID's lines: another logger,
+                // a prefix, a longer user name.
+                std::io::Write::write_all(
+                    &mut file,
+                    format!(
+                        "12/06/26 10:00:00 (123) Probe MID Server started\n\
+                         echo: 12/06/26 10:00:00 (123) MIDServer Setting basic authentication with user {NEW_USER}\n\
+                         12/06/26 10:00:00 (123) MIDServer Setting basic authentication with user {NEW_USER}x\n\
+                         Successfully connected to instance: https://example.service-now.com\n"
+                    )
+                    .as_bytes(),
+                )
+                .expect("append");
+                return true;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        false
+    });
+    let original = host.config();
+    let outcome = run.run_foreground();
+    assert!(
+        injector.join().expect("injector"),
+        "the lines were injected"
+    );
+    assert_eq!(outcome.result, "rolled_back", "{}", run.report());
+    assert_eq!(host.config(), original);
+}
