@@ -715,36 +715,21 @@ fn a_cut_connection_mid_apply_is_followed_again_and_ends_applied() {
 
 /// Pids of `transaction.sh` processes working in `host`'s mid_home.
 fn transaction_pids(host: &LabHost) -> Vec<i32> {
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let command = String::from_utf8_lossy(
-            &std::fs::read(entry.path().join("cmdline")).unwrap_or_default(),
-        )
-        .replace('\0', " ");
-        let root = std::fs::read_link(entry.path().join("root")).unwrap_or_default();
-        let _ = root;
-        if command.contains("transaction.sh") {
-            // In the host's own mount namespace the path is /opt/servicenow;
-            // the run folder's name is unique to this lab's run either way.
-            let runs = host.local_mid_home.join(".midfleet/runs");
-            let ours = std::fs::read_dir(&runs)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .any(|run| command.contains(&run.file_name().to_string_lossy().into_owned()));
-            if ours {
-                pids.push(pid);
-            }
-        }
-    }
-    pids
+    // The stager records each transaction's pid in its run folder (the
+    // transaction runs as `sh transaction.sh .` in it, so its command line
+    // names no run).
+    let runs = host.local_mid_home.join(".midfleet/runs");
+    std::fs::read_dir(&runs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|run| std::fs::read_to_string(run.path().join("pid")).ok())
+        .filter_map(|pid| pid.trim().parse::<i32>().ok())
+        .filter(|pid| {
+            let command = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&command).contains("transaction.sh")
+        })
+        .collect()
 }
 
 #[test]
