@@ -464,6 +464,94 @@ mod tests {
         );
     }
 
+    /// The facts script run with `bin` first on its PATH.
+    fn run_with_path(host: &Host, bin: &std::path::Path) -> Vec<u8> {
+        let mut child = Command::new("sh")
+            .arg("-s")
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    bin.display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script(host).as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap().stdout
+    }
+
+    #[test]
+    fn app_name_picks_only_a_systemd_unit_that_runs_this_mid() {
+        // A systemd host, as far as the script can tell: /run/systemd/system
+        // (made here only when missing, and removed again) and a systemctl
+        // that knows two units: `mid`, which runs this MID's agent folder,
+        // and `sshd`, which does not.
+        let marker = std::path::Path::new("/run/systemd/system");
+        let made = !marker.exists() && std::fs::create_dir_all(marker).is_ok();
+        if !marker.exists() {
+            eprintln!("cannot make /run/systemd/system here: skipped");
+            return;
+        }
+        let home = agent(true);
+        let bin = tempfile::tempdir().unwrap();
+        let agent_bin = home.path().join("agent/bin");
+        // (mid_home's name holds quotes: the unit's text is in a file.)
+        std::fs::write(
+            bin.path().join("mid.show"),
+            format!(
+                "ExecStart={{ path={bin}/mid.sh ; argv[]={bin}/mid.sh start }}\n",
+                bin = agent_bin.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            bin.path().join("systemctl"),
+            "#!/bin/sh\nfor a; do last=$a; done\ncase \"$1 $last\" in\n\
+             'cat mid.service' | 'cat sshd.service') exit 0 ;;\n\
+             'show mid.service') cat \"$(dirname \"$0\")/mid.show\" ;;\n\
+             'show sshd.service') echo 'ExecStart={ path=/usr/sbin/sshd ; argv[]=/usr/sbin/sshd -D }' ;;\n\
+             'is-active '*) exit 0 ;;\n\
+             *) exit 1 ;;\nesac\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            bin.path().join("systemctl"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        let service = |app: &str| {
+            std::fs::write(
+                agent_bin.join("mid.shconf_override"),
+                format!("APP_NAME={app}\n"),
+            )
+            .unwrap();
+            parse(&run_with_path(&host(home.path()), bin.path()))
+                .unwrap()
+                .service
+        };
+        let mid = service("mid");
+        let sshd = service("sshd");
+        if made {
+            let _ = std::fs::remove_dir(marker);
+        }
+        assert_eq!(
+            (mid.kind.as_str(), mid.unit.as_deref()),
+            ("systemd", Some("mid"))
+        );
+        // The MID's user wrote APP_NAME=sshd: never a unit root would stop.
+        assert_eq!((sshd.kind.as_str(), sshd.unit), ("mid.sh", None));
+    }
+
     #[test]
     fn a_midfleet_folder_the_mid_user_planted_is_not_read() {
         let home = agent(true);
