@@ -231,7 +231,11 @@ impl Host {
             ("MID_HOME", self.home.to_str().expect("utf-8 path")),
             (
                 "CONFIG",
-                self.agent.join("config.xml").to_str().expect("utf-8"),
+                plan.config
+                    .clone()
+                    .unwrap_or_else(|| self.agent.join("config.xml"))
+                    .to_str()
+                    .expect("utf-8"),
             ),
             ("ACTION", plan.action),
             ("SERVICE_KIND", plan.service.kind()),
@@ -358,6 +362,8 @@ struct Plan {
     /// Run the script as on a host without GNU `timeout` (its watchdog
     /// way of bounding commands).
     without_gnu_timeout: bool,
+    /// config.xml elsewhere than `agent/config.xml` (`mid_config`).
+    config: Option<PathBuf>,
 }
 
 impl Plan {
@@ -374,6 +380,7 @@ impl Plan {
             restore_from: String::new(),
             service: Service::MidSh,
             without_gnu_timeout: false,
+            config: None,
         }
     }
 
@@ -1597,4 +1604,42 @@ fn lines_not_in_the_mids_own_shape_never_make_a_failed_start_healthy() {
     );
     assert_eq!(outcome.result, "rolled_back", "{}", run.report());
     assert_eq!(host.config(), original);
+}
+
+#[test]
+fn a_config_on_another_mount_than_the_run_folder_is_refused_before_the_stop() {
+    // mid_config on a file system of its own: the new file could not be
+    // renamed from the run folder into place, and a copy would write by
+    // path into the MID user's folder. Refused, the MID never stopped.
+    let host = Host::new();
+    let elsewhere = host.home.parent().expect("parent").join("elsewhere");
+    fs::create_dir_all(&elsewhere).expect("elsewhere");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "midfleet-test"])
+        .arg(&elsewhere)
+        .status()
+        .is_ok_and(|status| status.success());
+    if !mounted {
+        eprintln!("cannot mount a tmpfs here (not root?): skipped");
+        return;
+    }
+    let config = elsewhere.join("config.xml");
+    fs::write(&config, host.config()).expect("config");
+    let mut plan = Plan::apply(host.threads_config("30"));
+    plan.config = Some(config.clone());
+    let run = host.stage(&plan);
+    fs::write(run.directory.join("original.xml"), host.config()).expect("original");
+    let outcome = run.run_foreground();
+    let before = fs::read(&config).expect("config");
+    let _ = Command::new("umount").arg(&elsewhere).status();
+    assert_eq!(outcome.result, "error", "{}", run.report());
+    assert!(
+        outcome
+            .steps
+            .iter()
+            .any(|step| step == "result error other-file-system"),
+        "{outcome:?}"
+    );
+    assert_eq!(before, host.config(), "untouched");
+    assert!(host.running(), "the MID was never stopped");
 }
