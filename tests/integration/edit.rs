@@ -502,3 +502,83 @@ fn a_killed_edit_leaves_only_a_0600_temp_file_and_the_next_edit_removes_it() {
         0o644
     );
 }
+
+/// A midfleet that holds a resolved secret (the first `command:`) while
+/// it waits for the second, running as an unprivileged user: its core
+/// limit is 0, and its own user cannot read its memory or environment.
+#[test]
+fn a_process_holding_a_secret_dumps_no_core_and_its_user_cannot_read_it() {
+    assert_eq!(effective_uid(), 0, "running midfleet as nobody needs root");
+    const NOBODY: u32 = 65534;
+    let scratch = Scratch::new("config.xml", &fixture("shipped.xml"));
+    let directory = scratch.directory.path();
+    std::fs::set_permissions(directory, PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&scratch.path, PermissionsExt::from_mode(0o644)).unwrap();
+    let signals = directory.join("signals");
+    std::fs::create_dir(&signals).unwrap();
+    std::fs::set_permissions(&signals, PermissionsExt::from_mode(0o777)).unwrap();
+    let waiting = signals.join("waiting");
+    let go = signals.join("go");
+    let second = format!(
+        "command:touch {waiting}; while [ ! -e {go} ]; do sleep 0.05; done; echo svc_mid_new",
+        waiting = waiting.display(),
+        go = go.display()
+    );
+
+    let mut child = midfleet_command(
+        [
+            "edit".to_string(),
+            scratch.path.display().to_string(),
+            "--set-secret".into(),
+            "mid.instance.password=command:echo s3cret-held".into(),
+            "--set-secret".into(),
+            format!("mid.instance.username={second}"),
+        ],
+        &[],
+    )
+    .uid(NOBODY)
+    .gid(NOBODY)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    wait_until("midfleet to hold the first secret", || waiting.exists());
+    let proc = std::path::PathBuf::from(format!("/proc/{}", child.id()));
+
+    let status = std::fs::read_to_string(proc.join("status")).unwrap();
+    assert!(
+        status
+            .lines()
+            .any(|line| line.starts_with("Uid:") && line.contains(&NOBODY.to_string())),
+        "{status}"
+    );
+    let limits = std::fs::read_to_string(proc.join("limits")).unwrap();
+    let core = limits
+        .lines()
+        .find(|line| line.starts_with("Max core file size"))
+        .unwrap();
+    assert_eq!(
+        core.split_whitespace().collect::<Vec<_>>()[4..6],
+        ["0", "0"],
+        "soft and hard core limits: {core}"
+    );
+    // Not dumpable: the kernel gives the process's /proc files to root...
+    assert_eq!(std::fs::metadata(proc.join("environ")).unwrap().uid(), 0);
+    assert_eq!(std::fs::metadata(proc.join("mem")).unwrap().uid(), 0);
+    // ...and another process of the same user cannot read them.
+    let read = std::process::Command::new("cat")
+        .arg(proc.join("environ"))
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!read.success(), "nobody read midfleet's environ");
+
+    std::fs::write(&go, "").unwrap();
+    // It then fails to write (nobody cannot create the temp file in a
+    // root-owned directory); that it ends at all is what matters here.
+    child.wait().unwrap();
+    assert_eq!(scratch.entries(), ["config.xml", "signals"]);
+}
