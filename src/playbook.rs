@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::config_xml::names;
 use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Origin};
+use crate::instance::client::{is_loopback_authority, PLAIN_HTTP_REFUSED};
 use crate::secret::SecretRef;
 use crate::template::Templates;
 use crate::yaml::{self, Node, Scalar};
@@ -390,30 +391,27 @@ impl Reader<'_> {
         let mut problems = false;
         for (key, value) in entries {
             match key.text().unwrap_or_default() {
-                "url" => {
-                    match self.string(value, "instance.url") {
-                        Some(text) => match instance_url_problem(text) {
-                            None => {
-                                if text.starts_with("http://") {
-                                    self.diagnostics.push(
-                                    Diagnostic::warning(
-                                        Some(self.origin(value)),
-                                        "`instance.url` is plain http: the integration user's and the MID users' passwords would cross the network in clear",
-                                    )
-                                    .with_hint("use https:// (a private CA goes in `ca_file`)"),
-                                );
-                                }
-                                url = Some(text.trim_end_matches('/').to_string());
-                            }
-                            Some(reason) => {
-                                self.error(value, format!("`instance.url`: {reason}")).hint =
-                                Some("write the instance's base URL, e.g. https://acme.service-now.com".into());
-                                problems = true;
-                            }
-                        },
-                        None => problems = true,
-                    }
-                }
+                "url" => match self.string(value, "instance.url") {
+                    Some(text) => match instance_url_problem(text) {
+                        None => {
+                            url = Some(text.trim_end_matches('/').to_string());
+                        }
+                        Some(PLAIN_HTTP_REFUSED) => {
+                            self.error(value, format!("`instance.url`: {PLAIN_HTTP_REFUSED}"))
+                                .hint =
+                                Some("use https:// (a private CA goes in `ca_file`)".into());
+                            problems = true;
+                        }
+                        Some(reason) => {
+                            self.error(value, format!("`instance.url`: {reason}")).hint = Some(
+                                "write the instance's base URL, e.g. https://acme.service-now.com"
+                                    .into(),
+                            );
+                            problems = true;
+                        }
+                    },
+                    None => problems = true,
+                },
                 "user" => {
                     user = if value.as_mapping().is_some() {
                         self.instance_secret("instance.user", value)
@@ -854,11 +852,14 @@ impl Reader<'_> {
 
 /// Why `url` cannot be an instance's base URL, if it cannot.
 fn instance_url_problem(url: &str) -> Option<&'static str> {
-    let Some(rest) = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-    else {
-        return Some("it must start with https:// (or http:// for a test instance)");
+    let (https, rest) = if let Some(rest) = url.strip_prefix("https://") {
+        (true, rest)
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        (false, rest)
+    } else {
+        return Some(
+            "it must start with https:// (or http:// for a test instance on this machine)",
+        );
     };
     let authority = rest.split('/').next().unwrap_or_default();
     if authority.is_empty() {
@@ -867,6 +868,8 @@ fn instance_url_problem(url: &str) -> Option<&'static str> {
         Some("it must not hold credentials; use `user` and `password`")
     } else if url.contains(['?', '#', ' ']) || url.chars().any(char::is_control) {
         Some("it must be a base URL, without query, fragment or spaces")
+    } else if !https && !is_loopback_authority(authority) {
+        Some(PLAIN_HTTP_REFUSED)
     } else {
         None
     }
@@ -935,6 +938,8 @@ mod tests {
             ("hosts: all\ninstance:\n  user: admin\n  password: { secret: \"env:P\" }\n".to_string(), "p.yml:3:3", "has no `url`"),
             ("hosts: all\ninstance:\n  url: acme.service-now.com\n  user: a\n  password: { secret: \"env:P\" }\n".to_string(), "p.yml:3:8", "must start with https://"),
             ("hosts: all\ninstance:\n  url: https://u:p@acme\n  user: a\n  password: { secret: \"env:P\" }\n".to_string(), "p.yml:3:8", "must not hold credentials"),
+            ("hosts: all\ninstance:\n  url: http://acme.service-now.com\n  user: a\n  password: { secret: \"env:P\" }\n".to_string(), "p.yml:3:8", "plain http:// is accepted only for an instance on this machine"),
+            ("hosts: all\ninstance:\n  url: http://10.1.2.3:8080/\n  user: a\n  password: { secret: \"env:P\" }\n".to_string(), "p.yml:3:8", "passwords would cross the network in clear"),
         ];
         for (text, at, expected) in cases {
             let (playbook, messages) = load_text(&text);
@@ -947,6 +952,38 @@ mod tests {
             assert!(
                 playbook.is_none_or(|playbook| playbook.instance.is_none()),
                 "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn plain_http_is_refused_with_a_hint_except_on_loopback() {
+        let text = |url: &str| {
+            format!("hosts: all\nset: {{ a: b }}\ninstance:\n  url: {url}\n  user: a\n  password: {{ secret: \"env:P\" }}\n")
+        };
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("p.yml");
+        std::fs::write(&path, text("http://acme.service-now.com")).unwrap();
+        let (_, diagnostics) = Playbook::load(&path);
+        let refusal = diagnostics
+            .iter()
+            .find(|diagnostic| diagnostic.is_error())
+            .expect("an error");
+        assert_eq!(
+            refusal.hint.as_deref(),
+            Some("use https:// (a private CA goes in `ca_file`)")
+        );
+        for url in [
+            "http://127.0.0.1:8080",
+            "http://[::1]:9/x",
+            "http://localhost",
+            "https://acme.service-now.com",
+        ] {
+            let (playbook, messages) = load_text(&text(url));
+            assert!(messages.is_empty(), "{url}: {messages:?}");
+            assert_eq!(
+                playbook.unwrap().instance.unwrap().url,
+                url.trim_end_matches('/')
             );
         }
     }

@@ -5,6 +5,9 @@
 //! [`SecretValue`] type, which redacts itself in `Debug`/`Display`,
 //! serialises to `null`, and zeroises its memory when dropped. Must not:
 //! put a value in an error message, an argv or an environment.
+//!
+//! Also owns [`protect_process`]: the process that holds resolved values
+//! writes no core dump and cannot be read by others of its user.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -14,6 +17,30 @@ use std::process::{Command, Stdio};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
+
+/// Keeps this process's memory, which will hold secrets, out of core dumps
+/// and away from other processes of the same user: a core size limit of 0
+/// (soft and hard, so a child cannot raise it back) and not dumpable (no
+/// core even when the limit is raised by a debugger, `/proc/PID/mem`,
+/// `environ` and friends owned by root, no same-user `ptrace`). Call it
+/// first thing in `main`, before any secret is read. Children started
+/// with `exec` (`command:` secrets, ssh helpers) are dumpable again, as
+/// the kernel resets the flag on `execve`; the core limit they inherit.
+pub fn protect_process() -> std::io::Result<()> {
+    let none = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: setrlimit reads the struct passed by reference; prctl with
+    // PR_SET_DUMPABLE takes plain integers.
+    if unsafe { libc::setrlimit(libc::RLIMIT_CORE, &none) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
 
 /// Where a secret comes from. The reference itself is not secret and may be
 /// shown; what it resolves to is.

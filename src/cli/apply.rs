@@ -154,7 +154,7 @@ fn report_validations(console: &Console, validations: &[Validated]) -> bool {
 }
 
 pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
-    let transport = arguments.connection.transport(true)?;
+    let transport = arguments.connection.transport(true, console)?;
     let forks = usize::from(arguments.connection.forks);
     let mut read_timings: Vec<(String, crate::transport::Timings)> = Vec::new();
     let (plan, secrets, literals, kept) = match &arguments.plan {

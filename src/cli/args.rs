@@ -176,7 +176,8 @@ pub struct ConnectionArgs {
     pub forks: u16,
 
     /// known_hosts file to check host keys against (default:
-    /// ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts).
+    /// ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts). `@revoked` lines
+    /// are honoured; `@cert-authority` (host certificates) is not supported.
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
 
@@ -202,6 +203,7 @@ impl ConnectionArgs {
     pub fn transport(
         &self,
         secrets_follow: bool,
+        console: &super::Console,
     ) -> Result<crate::transport::Transport, super::exit::Failure> {
         if secrets_follow && self.accept_new_host_keys {
             return Err(super::exit::Failure::usage(
@@ -213,6 +215,9 @@ impl ConnectionArgs {
             self.known_hosts.as_deref(),
             self.accept_new_host_keys,
         );
+        for line in known_hosts.unsupported_lines() {
+            console.warning(&line);
+        }
         Ok(crate::transport::Transport::new(
             crate::transport::TransportOptions {
                 known_hosts,

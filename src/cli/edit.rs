@@ -135,16 +135,35 @@ pub fn run(console: &Console, arguments: &EditArgs) -> Result<Exit, Failure> {
         _ => None,
     };
 
-    let written = match (&edited.document, arguments.check) {
-        (Some(after), false) => {
-            local_file::replace(&file, after.bytes()).map_err(|error| {
-                let hint = error.hint();
-                Failure::failed(error.to_string()).with_optional_hint(hint)
-            })?;
-            true
-        }
-        _ => false,
+    let local_failure = |error: local_file::LocalFileError| {
+        let hint = error.hint();
+        Failure::failed(error.to_string()).with_optional_hint(hint)
     };
+    let (written, removed) = match (&edited.document, arguments.check) {
+        (Some(after), false) => {
+            if let Some(pause) = local_file::failpoint(&file) {
+                console.warning(&format!(
+                    "a test failpoint is set: this edit pauses {} s before the rename (remove {})",
+                    pause.as_secs(),
+                    file.path
+                        .with_file_name(local_file::FAILPOINT_NAME)
+                        .display()
+                ));
+            }
+            (
+                true,
+                local_file::replace(&file, after.bytes()).map_err(local_failure)?,
+            )
+        }
+        (None, false) => (false, local_file::sweep(&file).map_err(local_failure)?),
+        (_, true) => (false, Vec::new()),
+    };
+    for path in &removed {
+        console.warning(&format!(
+            "removed {}, left by an earlier edit that was killed (it may have held a password)",
+            path.display()
+        ));
+    }
     let changed = edited.document.is_some();
 
     match console.output {

@@ -16,7 +16,7 @@ pub fn run(console: &Console, arguments: &FactsArgs) -> Result<Exit, Failure> {
     if let Some(warning) = raise_file_limit(usize::from(arguments.connection.forks)) {
         console.warning(&warning);
     }
-    let transport = arguments.connection.transport(false)?;
+    let transport = arguments.connection.transport(false, console)?;
     let progress = Progress::new("facts", hosts.len());
     let reads = gather(
         &transport,

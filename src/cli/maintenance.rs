@@ -47,7 +47,7 @@ struct Audit<'a, T: Serialize> {
 }
 
 pub fn rollback(console: &Console, arguments: &RollbackArgs) -> Result<Exit, Failure> {
-    let transport = arguments.connection.transport(false)?;
+    let transport = arguments.connection.transport(false, console)?;
     let forks = usize::from(arguments.connection.forks);
     // With --yes nobody is asked: the rollback follows the read at once,
     // on the read's own sessions (as `apply PLAYBOOK --yes`).
@@ -147,7 +147,7 @@ pub fn rollback(console: &Console, arguments: &RollbackArgs) -> Result<Exit, Fai
 }
 
 pub fn unlock_hosts(console: &Console, arguments: &UnlockArgs) -> Result<Exit, Failure> {
-    let transport = arguments.connection.transport(false)?;
+    let transport = arguments.connection.transport(false, console)?;
     let forks = usize::from(arguments.connection.forks);
     let reads = read_hosts(console, &arguments.inventory, &transport, forks, 0, "read")?;
     let results: Vec<_> = reads

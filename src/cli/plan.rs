@@ -13,7 +13,7 @@ use crate::transport::Transport;
 
 pub fn run(console: &Console, arguments: &PlanArgs) -> Result<Exit, Failure> {
     let ssh_config = arguments.inventory.ssh_config()?;
-    let transport = arguments.connection.transport(false)?;
+    let transport = arguments.connection.transport(false, console)?;
     let planned = plan(
         console,
         &transport,

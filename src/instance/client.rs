@@ -460,6 +460,37 @@ fn error_detail(text: &str) -> Option<String> {
     Some(joined.chars().take(300).collect())
 }
 
+/// Why plain http is refused: what `check`, `plan` and `apply` say.
+pub const PLAIN_HTTP_REFUSED: &str =
+    "plain http:// is accepted only for an instance on this machine (127.0.0.0/8, ::1, localhost): \
+     anywhere else the integration user's and the MID users' passwords would cross the network in clear";
+
+/// Whether the host of `authority` (`host`, `host:port`, `[v6]:port`) is
+/// a loopback address or `localhost`, the only hosts plain http may reach.
+pub fn is_loopback_authority(authority: &str) -> bool {
+    let host = if let Some(rest) = authority.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((host, after)) if after.is_empty() || after.starts_with(':') => host,
+            _ => return false,
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port))
+                if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                host
+            }
+            Some(_) => return false,
+            None => authority,
+        }
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.parse::<std::net::IpAddr>()
+        .is_ok_and(|address| address.is_loopback())
+}
+
 /// `(base, base_path, https)` of an instance URL.
 fn check_url(url: &str) -> Result<(String, String, bool), InstanceError> {
     let failure = |reason: &str| InstanceError::Url {
@@ -472,7 +503,7 @@ fn check_url(url: &str) -> Result<(String, String, bool), InstanceError> {
         (false, rest)
     } else {
         return Err(failure(
-            "must start with https:// (or http:// for a test instance)",
+            "must start with https:// (or http:// for a test instance on this machine)",
         ));
     };
     if url.contains(['?', '#', ' ']) || url.chars().any(char::is_control) {
@@ -488,6 +519,9 @@ fn check_url(url: &str) -> Result<(String, String, bool), InstanceError> {
         return Err(failure(
             "must not hold credentials; use `user` and `password`",
         ));
+    }
+    if !https && !is_loopback_authority(authority) {
+        return Err(failure(PLAIN_HTTP_REFUSED));
     }
     let path = path.trim_end_matches('/').to_string();
     let scheme = if https { "https" } else { "http" };
@@ -561,10 +595,47 @@ mod tests {
             "https://",
             "https://admin:pw@acme.service-now.com",
             "https://acme.service-now.com/?x=1",
+            "http://acme.service-now.com",
+            "http://10.0.0.1:8080",
+            "http://127.0.0.1.example.com",
         ] {
             let error = check_url(bad).unwrap_err().to_string();
             assert!(!error.contains("pw@") || bad.contains("pw@"), "{error}");
         }
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        let cases = [
+            ("127.0.0.1", true),
+            ("127.0.0.1:8080", true),
+            ("127.255.3.4:1", true),
+            ("[::1]:8080", true),
+            ("[::1]", true),
+            ("localhost", true),
+            ("LocalHost:80", true),
+            ("10.0.0.1", false),
+            ("128.0.0.1", false),
+            ("acme.service-now.com", false),
+            ("localhost.example.com", false),
+            ("127.0.0.1.nip.io", false),
+            ("[::2]:80", false),
+            ("[::1]x", false),
+            ("::1", false),
+            ("localhost:x", false),
+            ("[::ffff:127.0.0.1]", false),
+        ];
+        for (authority, expected) in cases {
+            assert_eq!(is_loopback_authority(authority), expected, "{authority}");
+        }
+        let error = check_url("http://acme.service-now.com").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("only for an instance on this machine"),
+            "{error}"
+        );
+        assert!(check_url("http://[::1]:8080").is_ok());
     }
 
     #[test]

@@ -1,6 +1,14 @@
 //! Strict host key checking against OpenSSH `known_hosts` files (hashed
 //! entries and `[host]:port` included, through libssh2's parser), and
 //! recording a first-seen key when the operator asked for it.
+//!
+//! libssh2 knows no markers: it would read `@revoked` or `@cert-authority`
+//! as a host name. So each line is read here first, and only plain lines
+//! reach libssh2. `@revoked HOSTS KEY` refuses that key for those hosts
+//! (OpenSSH patterns, `!` negation and hashed names included), before and
+//! whatever any other line accepts. `@cert-authority` (host certificates)
+//! is not supported: such lines are reported and skipped, and a host only
+//! a CA line vouches for is refused with that reason.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -43,6 +51,170 @@ impl KnownHostsPolicy {
             }
         }
     }
+}
+
+impl KnownHostsPolicy {
+    /// The lines of the files midfleet does not use, each as
+    /// `FILE:LINE: why`, for the operator to be told once per run.
+    pub fn unsupported_lines(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for file in &self.files {
+            let Ok(text) = std::fs::read_to_string(file) else {
+                continue;
+            };
+            for (index, line) in text.lines().enumerate() {
+                let why = match parse_line(line) {
+                    Some(Entry::CertAuthority { .. }) => {
+                        "@cert-authority (host certificates) is not supported by midfleet; the line is ignored, \
+                         so list the host keys themselves"
+                            .to_string()
+                    }
+                    Some(Entry::Unsupported { reason }) => format!("{reason}; the line is ignored"),
+                    _ => continue,
+                };
+                problems.push(format!("{}:{}: {why}", file.display(), index + 1));
+            }
+        }
+        problems
+    }
+}
+
+/// One line of a `known_hosts` file, as far as midfleet reads it itself.
+#[derive(Debug, PartialEq, Eq)]
+enum Entry<'a> {
+    /// An ordinary line, given to libssh2 as it is.
+    Plain(&'a str),
+    /// `@revoked HOSTS TYPE KEY`: the key (its wire blob) is refused for
+    /// the hosts.
+    Revoked {
+        hosts: &'a str,
+        key_type: &'a str,
+        key: Vec<u8>,
+    },
+    /// `@cert-authority HOSTS TYPE KEY`: a CA for host certificates.
+    CertAuthority { hosts: &'a str },
+    /// Another marker, or a marker line that cannot be read.
+    Unsupported { reason: String },
+}
+
+/// Reads one line; `None` for a blank line or a comment.
+fn parse_line(line: &str) -> Option<Entry<'_>> {
+    let line = line.trim_start();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    if !line.starts_with('@') {
+        return Some(Entry::Plain(line));
+    }
+    let mut fields = line.split_ascii_whitespace();
+    let marker = fields.next().unwrap_or_default();
+    let (hosts, key_type, key) = (fields.next(), fields.next(), fields.next());
+    match marker {
+        "@revoked" => {
+            let (Some(hosts), Some(key_type), Some(key)) = (hosts, key_type, key) else {
+                return Some(Entry::Unsupported {
+                    reason: "this @revoked line has no host, key type or key".to_string(),
+                });
+            };
+            match base64::engine::general_purpose::STANDARD.decode(key) {
+                Ok(key) => Some(Entry::Revoked {
+                    hosts,
+                    key_type,
+                    key,
+                }),
+                Err(_) => Some(Entry::Unsupported {
+                    reason: "the key of this @revoked line is not base64".to_string(),
+                }),
+            }
+        }
+        "@cert-authority" => Some(Entry::CertAuthority {
+            hosts: hosts.unwrap_or_default(),
+        }),
+        other => Some(Entry::Unsupported {
+            reason: format!(
+                "unknown marker `{}`",
+                other.chars().take(40).collect::<String>()
+            ),
+        }),
+    }
+}
+
+/// OpenSSH's `match_pattern`: `*` any run of characters, `?` one.
+fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && (pattern[p] == b'?' || pattern[p] == text[t]) {
+            p += 1;
+            t += 1;
+        } else if p < pattern.len() && pattern[p] == b'*' {
+            backtrack = Some((p, t));
+            p += 1;
+        } else if let Some((star, matched)) = backtrack {
+            p = star + 1;
+            t = matched + 1;
+            backtrack = Some((star, matched + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&byte| byte == b'*')
+}
+
+/// OpenSSH's `match_hostname` on a plain (not hashed) list: a negated
+/// pattern that matches wins over everything, else any pattern.
+fn plain_hosts_match(patterns: &str, name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    let mut matched = false;
+    for pattern in patterns.split(',') {
+        let pattern = pattern.to_ascii_lowercase();
+        let (negated, pattern) = match pattern.strip_prefix('!') {
+            Some(rest) => (true, rest.to_string()),
+            None => (false, pattern),
+        };
+        if wildcard_match(pattern.as_bytes(), name.as_bytes()) {
+            if negated {
+                return false;
+            }
+            matched = true;
+        }
+    }
+    matched
+}
+
+/// Whether a line's host field names `address:port`. Hashed names
+/// (`|1|salt|hash`) are left to libssh2, given a line with the offered key.
+fn hosts_match(
+    session: &Session,
+    hosts: &str,
+    address: &str,
+    port: u16,
+    offered: (&[u8], HostKeyType),
+) -> bool {
+    if hosts.starts_with('|') {
+        let Ok(mut known) = session.known_hosts() else {
+            return false;
+        };
+        let line = format!(
+            "{hosts} {} {}",
+            key_type_name(offered.1),
+            base64::engine::general_purpose::STANDARD.encode(offered.0)
+        );
+        return known.read_str(&line, KnownHostFileKind::OpenSSH).is_ok()
+            && matches!(
+                known.check_port(address, port, offered.0),
+                CheckResult::Match
+            );
+    }
+    plain_hosts_match(hosts, &entry_name(address, port))
+}
+
+/// A marker line kept for the check, with where it was.
+struct Marked<'a> {
+    file: &'a Path,
+    line: usize,
+    hosts: String,
+    key: Option<Vec<u8>>,
 }
 
 /// Serialises appends to the user's file within this process.
@@ -96,21 +268,83 @@ pub fn verify(
     let mut known = session
         .known_hosts()
         .map_err(|error| TransportError::ssh(label, "reading known hosts", &error))?;
+    let mut revoked = Vec::new();
+    let mut authorities = Vec::new();
     for file in &policy.files {
         if file.exists() {
             // A line libssh2 cannot parse (an unsupported key type) must not
-            // make the whole file unusable: it is read line by line.
+            // make the whole file unusable: it is read line by line, and
+            // only plain lines reach libssh2.
             let text = std::fs::read_to_string(file).unwrap_or_default();
-            for line in text.lines() {
-                let _ = known.read_str(line, KnownHostFileKind::OpenSSH);
+            for (index, line) in text.lines().enumerate() {
+                match parse_line(line) {
+                    Some(Entry::Plain(line)) => {
+                        let _ = known.read_str(line, KnownHostFileKind::OpenSSH);
+                    }
+                    Some(Entry::Revoked { hosts, key, .. }) => revoked.push(Marked {
+                        file,
+                        line: index + 1,
+                        hosts: hosts.to_string(),
+                        key: Some(key),
+                    }),
+                    Some(Entry::CertAuthority { hosts }) => authorities.push(Marked {
+                        file,
+                        line: index + 1,
+                        hosts: hosts.to_string(),
+                        key: None,
+                    }),
+                    Some(Entry::Unsupported { .. }) | None => {}
+                }
             }
         }
     }
     let name = entry_name(address, port);
     let fingerprint = fingerprint(session);
     let type_name = key_type_name(key_type);
+    // A revoked key is refused whatever another line says.
+    if let Some(entry) = revoked.iter().find(|entry| {
+        entry.key.as_deref() == Some(key)
+            && hosts_match(session, &entry.hosts, address, port, (key, key_type))
+    }) {
+        return Err(TransportError::new(
+            FailureKind::HostKey,
+            label,
+            format!(
+                "the host key {fingerprint} of {name} is marked @revoked in {}:{}",
+                entry.file.display(),
+                entry.line
+            ),
+        )
+        .with_hint(
+            "a revoked key is never trusted: the host must get a new key, to be verified out of band and added; \
+             remove the @revoked line only if the revocation was a mistake",
+        ));
+    }
+    let authority = || {
+        authorities
+            .iter()
+            .find(|entry| hosts_match(session, &entry.hosts, address, port, (key, key_type)))
+    };
     match known.check_port(address, port, key) {
         CheckResult::Match => Ok(()),
+        // Not a key seen for the first time: the operator meant a CA to
+        // vouch for it, which midfleet cannot check. Never recorded.
+        CheckResult::NotFound if authority().is_some() => {
+            let entry = authority().expect("just found");
+            Err(TransportError::new(
+                FailureKind::HostKey,
+                label,
+                format!(
+                    "host certificates (@cert-authority, {}:{}) are not supported; the host key of {name} ({type_name} {fingerprint}) is not in known_hosts",
+                    entry.file.display(),
+                    entry.line
+                ),
+            )
+            .with_hint(format!(
+                "add the host key: verify {fingerprint} out of band, then `ssh-keyscan -p {port} {address} >> {}`",
+                policy.user_file.display()
+            )))
+        }
         CheckResult::Mismatch => Err(TransportError::new(
             FailureKind::HostKey,
             label,
@@ -174,6 +408,115 @@ fn append(file: &Path, name: &str, type_name: &str, key: &[u8]) -> std::io::Resu
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    const KEY: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIE0pJ3n4G8m0b2cCrn2uZ6VZ6vEJ1b0q4G2l1k0G3c3K";
+
+    #[test]
+    fn markers_are_read_here_and_never_reach_libssh2() {
+        let blob = base64::engine::general_purpose::STANDARD
+            .decode(KEY)
+            .unwrap();
+        let plain = format!("[10.0.0.1]:2222 ssh-ed25519 {KEY}");
+        let cases = [
+            (String::new(), None),
+            ("   # a comment".to_string(), None),
+            (plain.clone(), Some(Entry::Plain(&plain))),
+            (
+                format!("@revoked * ssh-ed25519 {KEY} old key"),
+                Some(Entry::Revoked {
+                    hosts: "*",
+                    key_type: "ssh-ed25519",
+                    key: blob.clone(),
+                }),
+            ),
+            (
+                format!("  @revoked\tmid-*,10.0.0.? ssh-ed25519 {KEY}"),
+                Some(Entry::Revoked {
+                    hosts: "mid-*,10.0.0.?",
+                    key_type: "ssh-ed25519",
+                    key: blob,
+                }),
+            ),
+            (
+                format!("@cert-authority *.example.com ssh-ed25519 {KEY}"),
+                Some(Entry::CertAuthority {
+                    hosts: "*.example.com",
+                }),
+            ),
+            (
+                "@revoked * ssh-ed25519".to_string(),
+                Some(Entry::Unsupported {
+                    reason: "this @revoked line has no host, key type or key".into(),
+                }),
+            ),
+            (
+                "@revoked * ssh-ed25519 not-base64!".to_string(),
+                Some(Entry::Unsupported {
+                    reason: "the key of this @revoked line is not base64".into(),
+                }),
+            ),
+            (
+                format!("@future * ssh-ed25519 {KEY}"),
+                Some(Entry::Unsupported {
+                    reason: "unknown marker `@future`".into(),
+                }),
+            ),
+        ];
+        for (line, expected) in &cases {
+            assert_eq!(&parse_line(line), expected, "{line}");
+        }
+    }
+
+    #[test]
+    fn host_patterns_follow_openssh() {
+        let cases = [
+            ("*", "[10.0.0.1]:2222", true),
+            ("10.0.0.1", "10.0.0.1", true),
+            ("10.0.0.1", "[10.0.0.1]:2222", false),
+            ("[10.0.0.1]:2222", "[10.0.0.1]:2222", true),
+            ("[10.0.0.?]:2222", "[10.0.0.7]:2222", true),
+            ("[10.0.0.?]:2222", "[10.0.0.17]:2222", false),
+            ("MID-*.Example.com", "mid-01.example.com", true),
+            ("a,b,mid-*", "mid-01", true),
+            ("mid-*,!mid-02", "mid-02", false),
+            ("!mid-02,mid-*", "mid-01", true),
+            ("!mid-02", "mid-01", false),
+            ("*.example.com", "example.com", false),
+            ("mid*01", "mid-x-01", true),
+            ("mid*01", "mid-x-011", false),
+        ];
+        for (patterns, name, expected) in cases {
+            assert_eq!(
+                plain_hosts_match(patterns, name),
+                expected,
+                "{patterns} against {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn unsupported_lines_are_named_with_file_and_line() {
+        let directory = tempfile::tempdir().unwrap();
+        let file = directory.path().join("known_hosts");
+        std::fs::write(
+            &file,
+            format!(
+                "host ssh-ed25519 {KEY}\n@revoked * ssh-ed25519 {KEY}\n@cert-authority * ssh-ed25519 {KEY}\n@bogus x\n"
+            ),
+        )
+        .unwrap();
+        let policy = KnownHostsPolicy::new(Some(&file), false);
+        let path = file.display();
+        assert_eq!(
+            policy.unsupported_lines(),
+            [
+                format!("{path}:3: @cert-authority (host certificates) is not supported by midfleet; the line is ignored, so list the host keys themselves"),
+                format!("{path}:4: unknown marker `@bogus`; the line is ignored"),
+            ]
+        );
+    }
+
     #[test]
     fn entry_names_follow_openssh() {
         assert_eq!(super::entry_name("10.0.0.1", 22), "10.0.0.1");

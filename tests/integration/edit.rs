@@ -1,9 +1,12 @@
 //! `midfleet edit` on local files: the Must-show list of the engine's issue.
 
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::time::Duration;
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
-use crate::support::{fixture, midfleet, settings_for, Scratch};
+use crate::support::{fixture, midfleet, midfleet_command, settings_for, Scratch};
 
 const PASSWORD: &str = "N3w&<Pass>\"word'";
 
@@ -389,4 +392,193 @@ fn effective_uid() -> u32 {
         .and_then(|ids| ids.split_whitespace().nth(1))
         .and_then(|uid| uid.parse().ok())
         .unwrap()
+}
+
+/// The password as `edit` writes it into the file.
+const PASSWORD_ESCAPED: &str = "N3w&amp;&lt;Pass&gt;&quot;word'";
+
+/// Waits (at most 20 s) until `ready` holds.
+fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The pause at the rename comes from a failpoint file beside the target
+/// that only root can arm (`local_file::failpoint`): deterministic, scoped
+/// to this test's directory (other runs on the machine are not slowed),
+/// and nothing an unprivileged user or a production run can trigger.
+#[test]
+fn a_killed_edit_leaves_only_a_0600_temp_file_and_the_next_edit_removes_it() {
+    assert_eq!(effective_uid(), 0, "arming the failpoint needs root");
+    let original = fixture("shipped.xml");
+    let scratch = Scratch::new("config.xml", &original);
+    std::fs::set_permissions(&scratch.path, PermissionsExt::from_mode(0o644)).unwrap();
+    let failpoint = scratch
+        .directory
+        .path()
+        .join(".midfleet-failpoint-edit-rename");
+    std::fs::write(&failpoint, "60").unwrap();
+    std::fs::set_permissions(&failpoint, PermissionsExt::from_mode(0o644)).unwrap();
+
+    let mut child = midfleet_command(
+        rotate_arguments(&scratch, &[]),
+        &[("MID_PASSWORD", PASSWORD)],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(
+        line.contains("a test failpoint is set: this edit pauses 60 s before the rename"),
+        "{line:?}"
+    );
+    let temporary_files = || {
+        scratch
+            .entries()
+            .into_iter()
+            .filter(|name| name.starts_with(".config.xml.") && name.ends_with(".midfleet-tmp"))
+            .map(|name| scratch.directory.path().join(name))
+            .collect::<Vec<_>>()
+    };
+    // Paused at the rename: the temp file holds the whole new file, secret
+    // included, flushed, and only its owner can read it.
+    wait_until("the temp file to be written", || {
+        temporary_files().iter().any(|path| {
+            std::fs::read_to_string(path).is_ok_and(|text| {
+                text.contains(PASSWORD_ESCAPED) && text.ends_with("</parameters>\n")
+            })
+        })
+    });
+    let [temporary] = temporary_files().try_into().unwrap();
+    assert_eq!(
+        std::fs::metadata(&temporary).unwrap().mode() & 0o7777,
+        0o600,
+        "the temp file holding the secret is the owner's only until the rename"
+    );
+    assert_eq!(scratch.bytes(), original, "the original is untouched");
+    assert!(child.try_wait().unwrap().is_none(), "still paused");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(temporary.exists(), "a killed run cannot clean up");
+    assert_eq!(
+        std::fs::metadata(&temporary).unwrap().mode() & 0o7777,
+        0o600
+    );
+    std::fs::remove_file(&failpoint).unwrap();
+
+    // Another name that is not midfleet's is never touched.
+    let other = scratch
+        .directory
+        .path()
+        .join(".config.xml.abcdef.midfleet-tmp.keep");
+    std::fs::write(&other, "kept").unwrap();
+    let run = midfleet(
+        rotate_arguments(&scratch, &[]),
+        &[("MID_PASSWORD", PASSWORD)],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "warning: removed {}, left by an earlier edit that was killed",
+            temporary.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        scratch.entries(),
+        [".config.xml.abcdef.midfleet-tmp.keep", "config.xml"]
+    );
+    assert!(scratch.text().contains(PASSWORD_ESCAPED));
+    assert!(scratch.text().contains("value=\"svc_mid_new\""));
+    assert_eq!(
+        std::fs::metadata(&scratch.path).unwrap().mode() & 0o7777,
+        0o644
+    );
+}
+
+/// A midfleet that holds a resolved secret (the first `command:`) while
+/// it waits for the second, running as an unprivileged user: its core
+/// limit is 0, and its own user cannot read its memory or environment.
+#[test]
+fn a_process_holding_a_secret_dumps_no_core_and_its_user_cannot_read_it() {
+    assert_eq!(effective_uid(), 0, "running midfleet as nobody needs root");
+    const NOBODY: u32 = 65534;
+    let scratch = Scratch::new("config.xml", &fixture("shipped.xml"));
+    let directory = scratch.directory.path();
+    std::fs::set_permissions(directory, PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&scratch.path, PermissionsExt::from_mode(0o644)).unwrap();
+    let signals = directory.join("signals");
+    std::fs::create_dir(&signals).unwrap();
+    std::fs::set_permissions(&signals, PermissionsExt::from_mode(0o777)).unwrap();
+    let waiting = signals.join("waiting");
+    let go = signals.join("go");
+    let second = format!(
+        "command:touch {waiting}; while [ ! -e {go} ]; do sleep 0.05; done; echo svc_mid_new",
+        waiting = waiting.display(),
+        go = go.display()
+    );
+
+    let mut child = midfleet_command(
+        [
+            "edit".to_string(),
+            scratch.path.display().to_string(),
+            "--set-secret".into(),
+            "mid.instance.password=command:echo s3cret-held".into(),
+            "--set-secret".into(),
+            format!("mid.instance.username={second}"),
+        ],
+        &[],
+    )
+    .uid(NOBODY)
+    .gid(NOBODY)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    wait_until("midfleet to hold the first secret", || waiting.exists());
+    let proc = std::path::PathBuf::from(format!("/proc/{}", child.id()));
+
+    let status = std::fs::read_to_string(proc.join("status")).unwrap();
+    assert!(
+        status
+            .lines()
+            .any(|line| line.starts_with("Uid:") && line.contains(&NOBODY.to_string())),
+        "{status}"
+    );
+    let limits = std::fs::read_to_string(proc.join("limits")).unwrap();
+    let core = limits
+        .lines()
+        .find(|line| line.starts_with("Max core file size"))
+        .unwrap();
+    assert_eq!(
+        core.split_whitespace().collect::<Vec<_>>()[4..6],
+        ["0", "0"],
+        "soft and hard core limits: {core}"
+    );
+    // Not dumpable: the kernel gives the process's /proc files to root...
+    assert_eq!(std::fs::metadata(proc.join("environ")).unwrap().uid(), 0);
+    assert_eq!(std::fs::metadata(proc.join("mem")).unwrap().uid(), 0);
+    // ...and another process of the same user cannot read them.
+    let read = std::process::Command::new("cat")
+        .arg(proc.join("environ"))
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!read.success(), "nobody read midfleet's environ");
+
+    std::fs::write(&go, "").unwrap();
+    // It then fails to write (nobody cannot create the temp file in a
+    // root-owned directory); that it ends at all is what matters here.
+    child.wait().unwrap();
+    assert_eq!(scratch.entries(), ["config.xml", "signals"]);
 }

@@ -187,6 +187,63 @@ fn examples_in_the_repository_pass_check() {
     );
 }
 
+/// `check` (and `plan`, `apply`, which load the playbook the same way)
+/// refuse an `http://` instance that is not on this machine, at its line
+/// and column, and accept one on loopback without a word.
+#[test]
+fn check_refuses_plain_http_to_a_remote_instance_but_not_to_loopback() {
+    let directory = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string("playbooks/rotate-user.yml").unwrap();
+    let with_url = |url: &str| -> String {
+        let enabled: Vec<String> = text
+            .lines()
+            .map(|line| match line.strip_prefix("# instance:") {
+                Some(_) => "instance:".to_string(),
+                None => match line.strip_prefix("#   ") {
+                    Some(rest) => {
+                        format!("  {}", rest.replace("https://acme.service-now.com", url))
+                    }
+                    None => line.to_string(),
+                },
+            })
+            .collect();
+        let line = enabled
+            .iter()
+            .position(|line| line.starts_with("  url: "))
+            .expect("the example's instance url");
+        let playbook = directory.path().join("rotate-user.yml");
+        std::fs::write(&playbook, enabled.join("\n")).unwrap();
+        format!("{}:{}:8", playbook.display(), line + 1)
+    };
+    let at = with_url("http://acme.service-now.com");
+    let playbook = at.split(':').next().unwrap().to_string();
+    let run = midfleet(["check", "-i", "inventory/example.yml", &playbook], &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "error: {at}: `instance.url`: plain http:// is accepted only for an instance on this machine"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("hint: use https:// (a private CA goes in `ca_file`)"),
+        "{}",
+        run.stderr
+    );
+
+    with_url("http://127.0.0.1:8080");
+    let run = midfleet(["check", "-i", "inventory/example.yml", &playbook], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stderr, "");
+    assert!(
+        run.stdout.contains("instance http://127.0.0.1:8080"),
+        "{}",
+        run.stdout
+    );
+}
+
 #[test]
 fn check_json_is_parseable() {
     let inventory = format!("{BROKEN}/inventory.yml");

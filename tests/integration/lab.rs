@@ -210,6 +210,109 @@ fn unknown_and_changed_host_keys_are_refused_with_their_fingerprint() {
     assert_eq!(known.lines().count(), 3, "a changed key is never recorded");
 }
 
+/// `@revoked` refuses a key even though another line accepts it;
+/// `@cert-authority` is reported as unsupported with its file and line,
+/// never read as a host name, and a host only a CA vouches for is refused
+/// for that reason (its key is not recorded, even when new keys are).
+#[test]
+fn revoked_keys_are_refused_and_cert_authority_lines_are_reported() {
+    let lab = lab(LabSpec::new(2, &midsim()));
+    let inventory = lab.inventory.display().to_string();
+    let facts = |known_hosts: &std::path::Path, extra: &[&str]| {
+        let mut arguments = vec![
+            "facts".to_string(),
+            "-i".into(),
+            inventory.clone(),
+            "--known-hosts".into(),
+            known_hosts.display().to_string(),
+        ];
+        arguments.extend(extra.iter().map(|argument| argument.to_string()));
+        midfleet(arguments, &[])
+    };
+    let known = std::fs::read_to_string(&lab.known_hosts).unwrap();
+    let (first, second) = (&lab.hosts[0], &lab.hosts[1]);
+    let name = |host: &midfleet::lab::LabHost| format!("[{}]:{}", host.address, host.port);
+
+    // lab-001's key is listed as usual, and revoked on line 3.
+    let revoked = lab.directory.join("known_hosts_revoked");
+    std::fs::write(
+        &revoked,
+        format!("{known}@revoked {} {}\n", name(first), first.host_key),
+    )
+    .unwrap();
+    assert_eq!(known.lines().count(), 2, "{known}");
+    for extra in [&[][..], &["--accept-new-host-keys"][..]] {
+        let run = facts(&revoked, extra);
+        assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+        assert!(
+            run.stdout
+                .contains(&format!("{}: the host key SHA256:", first.name))
+                && run.stdout.contains(&format!(
+                    " of {} is marked @revoked in {}:3",
+                    name(first),
+                    revoked.display()
+                )),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("2 hosts: 1 ok, 1 failed"),
+            "{}",
+            run.stdout
+        );
+    }
+
+    // lab-002 has no key line, only a CA that "signs" every host.
+    let authority = lab.directory.join("known_hosts_authority");
+    let without_second: String = known
+        .lines()
+        .filter(|line| !line.starts_with(&name(second)))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(
+        &authority,
+        format!("{without_second}@cert-authority * {}\n", first.host_key),
+    )
+    .unwrap();
+    for extra in [&[][..], &["--accept-new-host-keys"][..]] {
+        let run = facts(&authority, extra);
+        assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains(&format!(
+                "warning: {}:2: @cert-authority (host certificates) is not supported by midfleet",
+                authority.display()
+            )),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stdout.contains(&format!(
+                "{}: host certificates (@cert-authority, {}:2) are not supported; the host key of {} (ssh-ed25519 SHA256:",
+                second.name,
+                authority.display(),
+                name(second)
+            )),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("hint: add the host key"),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("2 hosts: 1 ok, 1 failed"),
+            "{}",
+            run.stdout
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&authority).unwrap().lines().count(),
+        2,
+        "the key of a host meant to be vouched for by a CA is never recorded"
+    );
+}
+
 #[test]
 fn hosts_behind_one_and_two_bastions_are_reached_through_them() {
     let mut spec = LabSpec::new(1, &midsim());

@@ -25,6 +25,22 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    let output = midfleet_command(arguments, environment)
+        .output()
+        .expect("run midfleet");
+    Run {
+        code: output.status.code().expect("midfleet exited, not killed"),
+        stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
+    }
+}
+
+/// The command [`midfleet`] runs, for a test that starts it itself.
+pub fn midfleet_command<I, S>(arguments: I, environment: &[(&str, &str)]) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let mut command = Command::new(env!("CARGO_BIN_EXE_midfleet"));
     command
         .args(arguments)
@@ -38,12 +54,7 @@ where
     for (name, value) in environment {
         command.env(name, value);
     }
-    let output = command.output().expect("run midfleet");
-    Run {
-        code: output.status.code().expect("midfleet exited, not killed"),
-        stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
-    }
+    command
 }
 
 /// An empty directory used as `$HOME` by default.
