@@ -19,7 +19,7 @@ use crate::plan::{
 };
 use crate::playbook::{Instance, InstanceUser, Playbook};
 use crate::report::Reporter;
-use crate::secret::{SecretRef, SecretResolver, SecretValue};
+use crate::secret::{SecretRef, SecretResolver, SecretValue, SecretWarning};
 use crate::state::SaltedHash;
 use crate::template::Templates;
 use crate::transport::{SshConfig, Transport};
@@ -41,6 +41,9 @@ pub struct PlanRequest<'a> {
 pub struct Planned {
     pub plan: Plan,
     pub playbook: Playbook,
+    /// What resolving the secrets warned about (a secret file others can
+    /// read…), for the operator.
+    pub warnings: Vec<Diagnostic>,
     /// Resolved secret values, by reference (never serialised).
     pub secrets: BTreeMap<SecretRef, SecretValue>,
     /// Literal values of sensitive parameters, by host and parameter.
@@ -111,7 +114,7 @@ pub fn make_plan(
         for parameter in &desired.set {
             match &parameter.value {
                 DesiredValue::Secret(reference) if !secrets.contains_key(reference) => {
-                    match resolver.resolve(reference) {
+                    match resolver.resolve_in(reference, parameter.scope.as_ref()) {
                         Ok(value) => {
                             secrets.insert(reference.clone(), value);
                         }
@@ -161,7 +164,15 @@ pub fn make_plan(
             }
         }
     }
+    let warnings: Vec<Diagnostic> = resolver
+        .take_warnings()
+        .iter()
+        .map(secret_warning)
+        .collect();
     if diagnostics.has_errors() {
+        warnings
+            .iter()
+            .for_each(|warning| diagnostics.push(warning.clone()));
         return Err(PlanFailure::Input(diagnostics.merged()));
     }
     let mut secret_infos = Vec::new();
@@ -237,11 +248,17 @@ pub fn make_plan(
     Ok(Planned {
         plan,
         playbook,
+        warnings,
         secrets,
         literals,
         timings,
         kept,
     })
+}
+
+/// A secret's warning as a diagnostic.
+pub fn secret_warning(warning: &SecretWarning) -> Diagnostic {
+    Diagnostic::warning(None, warning.to_string()).with_hint(warning.hint.clone())
 }
 
 /// The instance part of a plan: its settings (references only), and what
