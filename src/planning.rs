@@ -76,6 +76,14 @@ pub fn make_plan(
     let Some(playbook) = playbook.filter(|_| !diagnostics.has_errors()) else {
         return Err(PlanFailure::Input(diagnostics.merged()));
     };
+    // Recorded so that `apply --plan` resolves only this playbook's secrets.
+    let (playbook_file, playbook_sha256) = crate::plan::file::playbook_digest(request.playbook)
+        .map_err(|message| {
+            PlanFailure::Input(vec![Diagnostic::error(
+                Some(crate::diagnostic::Origin::file(request.playbook)),
+                format!("cannot read the playbook again: {message}"),
+            )])
+        })?;
     let selected = select_hosts(
         request.inventory,
         &playbook.hosts,
@@ -225,6 +233,8 @@ pub fn make_plan(
         playbook: PlaybookInfo {
             path: request.playbook.display().to_string(),
             name: playbook.name.clone(),
+            file: Some(playbook_file),
+            sha256: Some(playbook_sha256),
         },
         rollout: RolloutSettings::new(&playbook.rollout, &playbook.health, playbook.restart),
         secrets: secret_infos,

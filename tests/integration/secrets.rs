@@ -114,3 +114,148 @@ fn a_host_variable_cannot_make_an_env_name_of_other_characters() {
         assert!(run.stderr.contains("playbook.yml:3:"), "{}", run.stderr);
     }
 }
+
+const PASSWORD: &str = "Pl4n-file_pw&<x";
+
+fn apply_plan(lab: &midfleet::lab::Lab, plan: &Path) -> crate::support::Run {
+    midfleet(
+        [
+            "apply",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--yes",
+            "--known-hosts",
+            lab.known_hosts.to_str().unwrap(),
+            "--audit-log",
+            lab.directory.join("audit.jsonl").to_str().unwrap(),
+        ],
+        &[("MIDFLEET_TEST_PASSWORD", PASSWORD)],
+    )
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// `plan` with a `command:` reference added to its secrets, the way an
+/// attacker who can write the file would: the hash is copied from a real
+/// one, so only the reference check can stop it.
+fn inject(plan: &str, command: &str) -> String {
+    let mut value: serde_json::Value = serde_json::from_str(plan).unwrap();
+    let secrets = value["secrets"].as_array_mut().unwrap();
+    let mut injected = secrets[0].clone();
+    injected["reference"] = serde_json::Value::from(format!("command:{command}"));
+    secrets.insert(0, injected);
+    serde_json::to_string_pretty(&value).unwrap()
+}
+
+#[test]
+fn apply_plan_runs_only_what_its_own_playbook_says_from_a_file_only_its_user_can_write() {
+    use midfleet::lab::LabSpec;
+    let lab = crate::lab::lab(LabSpec::new(2, &crate::lab::midsim()));
+    for host in &lab.hosts {
+        lab.add_instance_user(&format!("svc_{}", host.name.replace('-', "")), PASSWORD)
+            .unwrap();
+    }
+    let playbook = lab.directory.join("rotate.yml");
+    std::fs::write(
+        &playbook,
+        "name: rotate\nhosts: lab\nset:\n  mid.instance.username: \"svc_{{ mid_name }}\"\n  \
+         mid.instance.password: { secret: \"env:MIDFLEET_TEST_PASSWORD\" }\nhealth:\n  timeout: 20\nrollout:\n  serial: [100%]\n",
+    )
+    .unwrap();
+    let saved = lab.directory.join("rotate.plan");
+    let planned = midfleet(
+        [
+            "plan",
+            "-i",
+            lab.inventory.to_str().unwrap(),
+            playbook.to_str().unwrap(),
+            "--known-hosts",
+            lab.known_hosts.to_str().unwrap(),
+            "--out",
+            saved.to_str().unwrap(),
+        ],
+        &[("MIDFLEET_TEST_PASSWORD", PASSWORD)],
+    );
+    assert_eq!(planned.code, 0, "{}", planned.all_output());
+    let text = std::fs::read_to_string(&saved).unwrap();
+    let recorded: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(recorded["format_version"], 2);
+    assert_eq!(
+        recorded["playbook"]["file"].as_str(),
+        playbook.to_str(),
+        "the playbook's absolute path"
+    );
+    assert_eq!(
+        recorded["playbook"]["sha256"].as_str().map(str::len),
+        Some(64)
+    );
+    let configs = || {
+        lab.hosts
+            .iter()
+            .map(|host| host.config())
+            .collect::<Vec<_>>()
+    };
+    let before = configs();
+    let marker = lab.directory.join("pwned");
+    let injected_text = inject(&text, &format!("touch {}", marker.display()));
+    let refusals = |plan: &Path, expected: &[&str]| {
+        let run = apply_plan(&lab, plan);
+        assert_eq!(run.code, 3, "{}", run.all_output());
+        for text in expected {
+            assert!(run.stderr.contains(text), "`{text}` in {}", run.stderr);
+        }
+        assert!(!marker.exists(), "the injected command ran: {}", run.stderr);
+        assert_eq!(configs(), before, "a host was touched: {}", run.stderr);
+    };
+
+    // An injected command: the references are checked against the
+    // playbook before the first is resolved.
+    let injected = lab.directory.join("injected.plan");
+    std::fs::write(&injected, &injected_text).unwrap();
+    chmod(&injected, 0o600);
+    refusals(
+        &injected,
+        &[
+            &format!("error: the plan's secret reference `command:touch {}` is not in its playbook {}; nothing was resolved or run", marker.display(), playbook.display()),
+            "hint: the plan file was edited, or made from another playbook; make the plan again with `midfleet plan",
+        ],
+    );
+    // The same file, writable by others or owned by another user, is not
+    // even read.
+    chmod(&injected, 0o666);
+    refusals(
+        &injected,
+        &[
+            &format!("error: the plan file {} can be written by group or others (mode 0666, owner uid 0); it was not read", injected.display()),
+            &format!("chmod 600 {}", injected.display()),
+            "midfleet plan -i INVENTORY PLAYBOOK --out FILE",
+        ],
+    );
+    chmod(&injected, 0o600);
+    std::os::unix::fs::chown(&injected, Some(65534), Some(65534)).unwrap();
+    refusals(
+        &injected,
+        &[
+            &format!("error: the plan file {} is owned by uid 65534 (mode 0600), not by the user running midfleet (uid 0); it was not read", injected.display()),
+            &format!("chmod 600 {}", injected.display()),
+        ],
+    );
+    // Nor through a link.
+    let link = lab.directory.join("link.plan");
+    std::os::unix::fs::symlink(&saved, &link).unwrap();
+    refusals(&link, &["is a symbolic link"]);
+    // A plan whose playbook changed since.
+    let original = std::fs::read(&playbook).unwrap();
+    std::fs::write(&playbook, [original.as_slice(), b"# edited\n"].concat()).unwrap();
+    refusals(&saved, &["changed since the plan was made"]);
+    std::fs::write(&playbook, &original).unwrap();
+
+    // The plan as made still applies.
+    let applied = apply_plan(&lab, &saved);
+    assert_eq!(applied.code, 0, "{}", applied.all_output());
+    assert_ne!(configs(), before);
+    assert!(!applied.all_output().contains(PASSWORD));
+}
