@@ -91,7 +91,6 @@ impl PlanFileError {
             PlanFileError::Foreign { .. } => format!(
                 "the plan file was edited, or made from another playbook; {REGENERATE}"
             ),
-            PlanFileError::Unreadable { .. } => REGENERATE.to_string(),
             _ => REGENERATE.to_string(),
         }
     }
