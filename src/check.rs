@@ -14,7 +14,7 @@ use crate::desired::{self, DesiredHost, DesiredValue};
 use crate::diagnostic::{Diagnostic, Diagnostics, Origin};
 use crate::inventory::{Host, Inventory, Shard};
 use crate::playbook::Playbook;
-use crate::secret::{SecretRef, SecretResolver};
+use crate::secret::{FileScope, SecretRef, SecretResolver};
 use crate::template::Templates;
 
 /// What to check.
@@ -247,12 +247,12 @@ pub fn check(request: &CheckRequest) -> CheckReport {
 /// Resolves each distinct secret reference once; the values are dropped
 /// (and zeroised) at once. Returns how many resolved.
 fn resolve_all(desired: &[DesiredHost], diagnostics: &mut Diagnostics) -> usize {
-    let mut references: BTreeMap<SecretRef, Vec<&str>> = BTreeMap::new();
+    let mut references: BTreeMap<(SecretRef, Option<FileScope>), Vec<&str>> = BTreeMap::new();
     for host in desired {
         for parameter in &host.set {
             if let DesiredValue::Secret(reference) = &parameter.value {
                 references
-                    .entry(reference.clone())
+                    .entry((reference.clone(), parameter.scope.clone()))
                     .or_default()
                     .push(&host.host.name);
             }
@@ -260,8 +260,15 @@ fn resolve_all(desired: &[DesiredHost], diagnostics: &mut Diagnostics) -> usize 
     }
     let mut resolver = SecretResolver::new();
     let mut resolved = 0;
-    for (reference, hosts) in &references {
-        match resolver.resolve(reference) {
+    for ((reference, scope), hosts) in &references {
+        let result = resolver.resolve_in(reference, scope.as_ref());
+        for warning in resolver.take_warnings() {
+            diagnostics.push(
+                Diagnostic::warning(None, format!("{warning} (used by {})", summarize(hosts)))
+                    .with_hint(warning.hint),
+            );
+        }
+        match result {
             Ok(_) => resolved += 1,
             Err(error) => {
                 let mut diagnostic =

@@ -10,7 +10,7 @@ use crate::config_xml::{check_xml_chars, names};
 use crate::diagnostic::Diagnostic;
 use crate::inventory::Host;
 use crate::playbook::{Playbook, SetValue};
-use crate::secret::SecretRef;
+use crate::secret::{FileScope, SecretRef};
 use crate::template::Templates;
 
 /// What one host must hold.
@@ -26,6 +26,10 @@ pub struct DesiredHost {
 pub struct DesiredParameter {
     pub name: String,
     pub value: DesiredValue,
+    /// For a `file:` reference rendered from a template: the folder it
+    /// must stay in.
+    #[serde(skip)]
+    pub scope: Option<FileScope>,
     /// Never shown: a password name, or a value from a secret reference.
     pub sensitive: bool,
 }
@@ -57,9 +61,12 @@ pub fn render(
     let mut set = Vec::new();
     for entry in &playbook.set {
         let failure = |message: String, template: &str| {
-            Diagnostic::error(Some(entry.origin.clone()), format!("`{}`: {message} in `{template}`", entry.name))
-                .for_host(&host.name)
-                .with_hint("define the variable for this host (inventory vars, group_vars/, host_vars/) or fix the template")
+            Diagnostic::error(
+                Some(entry.origin.clone()),
+                format!("`{}`: {message} in `{template}`", entry.name),
+            )
+            .for_host(&host.name)
+            .with_hint(TEMPLATE_HINT)
         };
         let sensitive_name = names::is_password(&entry.name);
         match &entry.value {
@@ -82,6 +89,7 @@ pub fn render(
                         set.push(DesiredParameter {
                             name: entry.name.clone(),
                             value: DesiredValue::Literal(value),
+                            scope: None,
                             sensitive: sensitive_name,
                         });
                     }
@@ -89,12 +97,15 @@ pub fn render(
                 }
             }
             SetValue::Secret(reference) => match render_reference(reference, templates, host) {
-                Ok(reference) => set.push(DesiredParameter {
+                Ok((rendered, scope)) => set.push(DesiredParameter {
                     name: entry.name.clone(),
-                    value: DesiredValue::Secret(reference),
+                    value: DesiredValue::Secret(rendered),
+                    scope,
                     sensitive: true,
                 }),
-                Err(message) => problems.push(failure(message, reference)),
+                Err(problem) => {
+                    problems.push(failure(problem.message, reference).with_hint(problem.hint))
+                }
             },
         }
     }
@@ -112,24 +123,285 @@ pub fn render(
     })
 }
 
+/// Why a secret reference could not be rendered for a host.
+struct ReferenceProblem {
+    message: String,
+    hint: String,
+}
+
+const TEMPLATE_HINT: &str =
+    "define the variable for this host (inventory vars, group_vars/, host_vars/) or fix the template";
+const CONFINED_HINT: &str = "a file: path rendered from host variables must stay in the folder its template starts with; fix the host's variable, or write the path out without a template";
+
 /// A secret reference for `host`: the name of an `env:` reference and the
 /// path of a `file:` one are templates; `command:` and `prompt:` are taken
-/// as written, so inventory values can never become a command.
+/// as written, so inventory values can never become a command. A templated
+/// `file:` path must stay in the folder of its literal prefix
+/// ([`SecretTemplate`]); the returned scope lets the resolver check that
+/// again on the real path.
 fn render_reference(
     reference: &str,
     templates: &Templates,
     host: &Host,
-) -> Result<SecretRef, String> {
+) -> Result<(SecretRef, Option<FileScope>), ReferenceProblem> {
+    let template = SecretTemplate::new(reference);
     let rendered = match reference.split_once(':') {
-        Some((scheme @ ("env" | "file"), rest)) => {
-            format!(
-                "{scheme}:{}",
-                templates.render(rest, &host.template_context)?
-            )
-        }
+        Some((scheme @ ("env" | "file"), rest)) => format!(
+            "{scheme}:{}",
+            templates
+                .render(rest, &host.template_context)
+                .map_err(|message| ReferenceProblem {
+                    message,
+                    hint: TEMPLATE_HINT.to_string(),
+                })?
+        ),
         _ => reference.to_string(),
     };
-    rendered
+    let parsed = rendered
         .parse::<SecretRef>()
-        .map_err(|error| error.to_string())
+        .map_err(|error| ReferenceProblem {
+            message: error.to_string(),
+            hint: error.hint().unwrap_or(TEMPLATE_HINT).to_string(),
+        })?;
+    let scope = match &parsed {
+        SecretRef::File(path) => {
+            template
+                .file_scope(&path.to_string_lossy())
+                .map_err(|message| ReferenceProblem {
+                    message,
+                    hint: CONFINED_HINT.to_string(),
+                })?
+        }
+        _ => None,
+    };
+    Ok((parsed, scope))
+}
+
+/// A secret reference as the playbook writes it, perhaps a template.
+pub struct SecretTemplate<'a> {
+    text: &'a str,
+}
+
+impl<'a> SecretTemplate<'a> {
+    pub fn new(text: &'a str) -> SecretTemplate<'a> {
+        SecretTemplate { text }
+    }
+
+    /// The body of a templated `env:`/`file:` reference split around its
+    /// template parts: the literal text before the first tag and after the
+    /// last one. `None` when it is no template (or not of those schemes).
+    fn literal_ends(&self) -> Option<(&'a str, &'a str, &'a str)> {
+        let (scheme, body) = self.text.split_once(':')?;
+        if !matches!(scheme, "env" | "file") || !Templates::is_template(body) {
+            return None;
+        }
+        let start = ["{{", "{%", "{#"]
+            .iter()
+            .filter_map(|open| body.find(open))
+            .min()?;
+        let end = ["}}", "%}", "#}"]
+            .iter()
+            .filter_map(|close| body.rfind(close).map(|at| at + close.len()))
+            .max()
+            .filter(|end| *end >= start)
+            .unwrap_or(body.len());
+        Some((scheme, &body[..start], &body[end..]))
+    }
+
+    /// For a templated `file:` reference rendered to `path`: the folder
+    /// of its literal prefix (the prefix up to its last `/`; `.` when it
+    /// has none), after checking that the rendered part neither is
+    /// absolute nor holds a `..` component. `None` for a path written out.
+    pub fn file_scope(&self, path: &str) -> Result<Option<FileScope>, String> {
+        let Some(("file", prefix, _)) = self.literal_ends() else {
+            return Ok(None);
+        };
+        // `{{-` trims the whitespace before it.
+        let prefix = prefix.trim_end();
+        let folder = &prefix[..prefix.rfind('/').map_or(0, |slash| slash + 1)];
+        let leaves = |why: &str| {
+            format!(
+                "the file: path `{path}` leaves {}: {why}",
+                if folder.is_empty() { "." } else { folder }
+            )
+        };
+        let (Some(inside), Some(rendered)) = (path.strip_prefix(folder), path.strip_prefix(prefix))
+        else {
+            return Err(leaves(
+                "it does not start with the template's literal prefix",
+            ));
+        };
+        if rendered.starts_with('/') || inside.starts_with('/') {
+            return Err(leaves(
+                "the part rendered from host variables is an absolute path",
+            ));
+        }
+        if inside.split('/').any(|component| component == "..") {
+            return Err(leaves(
+                "the part rendered from host variables holds a `..` component",
+            ));
+        }
+        let folder = if folder.is_empty() { "." } else { folder };
+        Ok(Some(FileScope::new(folder)))
+    }
+
+    /// Whether this reference, rendered for some host, can be `reference`:
+    /// the same reference when it is written out; for a template, the same
+    /// scheme, starting and ending with its literal text (and, for `file:`,
+    /// staying in its folder). The `file:` scope comes with it.
+    pub fn admits(&self, reference: &SecretRef) -> Option<Option<FileScope>> {
+        let Some((scheme, prefix, suffix)) = self.literal_ends() else {
+            let written = self.text.parse::<SecretRef>().ok()?;
+            return (written == *reference).then_some(None);
+        };
+        let body = match (scheme, reference) {
+            ("env", SecretRef::Env(name)) => name.clone(),
+            ("file", SecretRef::File(path)) => path.to_str()?.to_string(),
+            _ => return None,
+        };
+        let (prefix, suffix) = (prefix.trim_end(), suffix.trim_start());
+        if body.len() < prefix.len() + suffix.len()
+            || !body.starts_with(prefix)
+            || !body.ends_with(suffix)
+        {
+            return None;
+        }
+        match reference {
+            SecretRef::File(_) => self.file_scope(&body).ok(),
+            _ => Some(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_templated_file_path_stays_in_the_folder_of_its_literal_prefix() {
+        let cases = [
+            // (template, rendered path, the folder it must stay in, or the refusal)
+            (
+                "file:/run/secrets/{{ mid_name }}",
+                "/run/secrets/emea01",
+                Ok(Some("/run/secrets/")),
+            ),
+            (
+                "file:/run/secrets/mid-{{ n }}.txt",
+                "/run/secrets/mid-01.txt",
+                Ok(Some("/run/secrets/")),
+            ),
+            (
+                "file:/run/secrets/{{ g }}/{{ n }}",
+                "/run/secrets/emea/01",
+                Ok(Some("/run/secrets/")),
+            ),
+            ("file:{{ n }}", "secrets/01", Ok(Some("."))),
+            ("file:/run/secrets/pw", "/etc/hostname", Ok(None)),
+            (
+                "file:../shared/{{ n }}",
+                "../shared/01",
+                Ok(Some("../shared/")),
+            ),
+            (
+                "file:/run/secrets/{{ mid_name }}",
+                "/run/secrets/../../../../etc/hostname",
+                Err("holds a `..` component"),
+            ),
+            (
+                "file:/run/secrets/{{ mid_name }}",
+                "/run/secrets/a/../../etc",
+                Err("holds a `..` component"),
+            ),
+            // The prefix ends inside a name: the rendered part completes it.
+            (
+                "file:/run/secrets/.{{ n }}",
+                "/run/secrets/../etc/hostname",
+                Err("holds a `..` component"),
+            ),
+            (
+                "file:/run/secrets/{{ n }}",
+                "/run/secrets//etc/hostname",
+                Err("is an absolute path"),
+            ),
+            (
+                "file:/run/secrets/mid-{{ n }}",
+                "/run/secrets/mid-/etc/hostname",
+                Err("is an absolute path"),
+            ),
+            ("file:{{ n }}", "/etc/hostname", Err("is an absolute path")),
+            (
+                "file:{{ n }}",
+                "../etc/hostname",
+                Err("holds a `..` component"),
+            ),
+        ];
+        for (template, path, expected) in cases {
+            let found = SecretTemplate::new(template).file_scope(path);
+            match expected {
+                Ok(folder) => {
+                    assert_eq!(found, Ok(folder.map(FileScope::new)), "{template} → {path}")
+                }
+                Err(reason) => {
+                    let message = found.unwrap_err();
+                    assert!(message.contains(reason), "{template} → {path}: {message}");
+                    assert!(message.contains(path), "{message}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_template_admits_only_references_it_can_render_to() {
+        let admits = |template: &str, reference: &str| {
+            SecretTemplate::new(template).admits(&reference.parse().unwrap())
+        };
+        assert_eq!(admits("env:MID_PASSWORD", "env:MID_PASSWORD"), Some(None));
+        assert_eq!(admits("env:MID_PASSWORD", "env:OTHER"), None);
+        assert_eq!(
+            admits("command:pass show mid", "command:pass show mid"),
+            Some(None)
+        );
+        assert_eq!(
+            admits("command:pass show mid", "command:touch /tmp/pwned"),
+            None
+        );
+        // command: and prompt: are never templates: `{{` is text.
+        assert_eq!(
+            admits("command:pass show {{ x }}", "command:pass show y"),
+            None
+        );
+        assert_eq!(
+            admits("env:PW_{{ n | upper }}", "env:PW_EMEA01"),
+            Some(None)
+        );
+        assert_eq!(admits("env:PW_{{ n | upper }}", "env:OTHER"), None);
+        assert_eq!(admits("env:PW_{{ n }}", "file:/run/PW_x"), None);
+        assert_eq!(
+            admits(
+                "file:/run/secrets/{{ n }}.pw",
+                "file:/run/secrets/emea01.pw"
+            ),
+            Some(Some(FileScope::new("/run/secrets/")))
+        );
+        assert_eq!(
+            admits("file:/run/secrets/{{ n }}.pw", "file:/run/secrets/emea01"),
+            None
+        );
+        assert_eq!(
+            admits("file:/run/secrets/{{ n }}", "file:/etc/shadow"),
+            None
+        );
+        assert_eq!(
+            admits(
+                "file:/run/secrets/{{ n }}",
+                "file:/run/secrets/../../etc/shadow"
+            ),
+            None
+        );
+        assert_eq!(
+            admits("file:/run/secrets/{{ n }}", "command:touch /tmp/pwned"),
+            None
+        );
+    }
 }

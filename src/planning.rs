@@ -19,7 +19,7 @@ use crate::plan::{
 };
 use crate::playbook::{Instance, InstanceUser, Playbook};
 use crate::report::Reporter;
-use crate::secret::{SecretRef, SecretResolver, SecretValue};
+use crate::secret::{SecretRef, SecretResolver, SecretValue, SecretWarning};
 use crate::state::SaltedHash;
 use crate::template::Templates;
 use crate::transport::{SshConfig, Transport};
@@ -41,6 +41,9 @@ pub struct PlanRequest<'a> {
 pub struct Planned {
     pub plan: Plan,
     pub playbook: Playbook,
+    /// What resolving the secrets warned about (a secret file others can
+    /// read…), for the operator.
+    pub warnings: Vec<Diagnostic>,
     /// Resolved secret values, by reference (never serialised).
     pub secrets: BTreeMap<SecretRef, SecretValue>,
     /// Literal values of sensitive parameters, by host and parameter.
@@ -73,6 +76,14 @@ pub fn make_plan(
     let Some(playbook) = playbook.filter(|_| !diagnostics.has_errors()) else {
         return Err(PlanFailure::Input(diagnostics.merged()));
     };
+    // Recorded so that `apply --plan` resolves only this playbook's secrets.
+    let (playbook_file, playbook_sha256) = crate::plan::file::playbook_digest(request.playbook)
+        .map_err(|message| {
+            PlanFailure::Input(vec![Diagnostic::error(
+                Some(crate::diagnostic::Origin::file(request.playbook)),
+                format!("cannot read the playbook again: {message}"),
+            )])
+        })?;
     let selected = select_hosts(
         request.inventory,
         &playbook.hosts,
@@ -111,7 +122,7 @@ pub fn make_plan(
         for parameter in &desired.set {
             match &parameter.value {
                 DesiredValue::Secret(reference) if !secrets.contains_key(reference) => {
-                    match resolver.resolve(reference) {
+                    match resolver.resolve_in(reference, parameter.scope.as_ref()) {
                         Ok(value) => {
                             secrets.insert(reference.clone(), value);
                         }
@@ -161,7 +172,15 @@ pub fn make_plan(
             }
         }
     }
+    let warnings: Vec<Diagnostic> = resolver
+        .take_warnings()
+        .iter()
+        .map(secret_warning)
+        .collect();
     if diagnostics.has_errors() {
+        warnings
+            .iter()
+            .for_each(|warning| diagnostics.push(warning.clone()));
         return Err(PlanFailure::Input(diagnostics.merged()));
     }
     let mut secret_infos = Vec::new();
@@ -214,6 +233,8 @@ pub fn make_plan(
         playbook: PlaybookInfo {
             path: request.playbook.display().to_string(),
             name: playbook.name.clone(),
+            file: Some(playbook_file),
+            sha256: Some(playbook_sha256),
         },
         rollout: RolloutSettings::new(&playbook.rollout, &playbook.health, playbook.restart),
         secrets: secret_infos,
@@ -237,11 +258,17 @@ pub fn make_plan(
     Ok(Planned {
         plan,
         playbook,
+        warnings,
         secrets,
         literals,
         timings,
         kept,
     })
+}
+
+/// A secret's warning as a diagnostic.
+pub fn secret_warning(warning: &SecretWarning) -> Diagnostic {
+    Diagnostic::warning(None, warning.to_string()).with_hint(warning.hint.clone())
 }
 
 /// The instance part of a plan: its settings (references only), and what

@@ -11,7 +11,7 @@ use super::exit::{Exit, Failure};
 use super::progress::Progress;
 use crate::apply::{apply, local_user, new_run_id, ApplySettings, HostResult, Outcome, Values};
 use crate::instance::{preflight, validation};
-use crate::plan::{Plan, FORMAT_VERSION};
+use crate::plan::Plan;
 use crate::planning::PlanRequest;
 use crate::playbook::RetireOldUser;
 use crate::report::{audit, render_table};
@@ -160,7 +160,7 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
     let (plan, secrets, literals, kept) = match &arguments.plan {
         Some(path) => {
             let plan = read_plan(path)?;
-            let secrets = re_resolve(&plan)?;
+            let secrets = re_resolve(console, &plan)?;
             (plan, secrets, Default::default(), Default::default())
         }
         None => {
@@ -541,39 +541,35 @@ pub fn confirm(yes: bool, hosts: usize) -> Result<bool, Failure> {
     Ok(answer.trim() == "yes")
 }
 
+/// Reads the plan file, refusing one that is not the effective user's
+/// alone (`plan::file`).
 fn read_plan(path: &std::path::Path) -> Result<Plan, Failure> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| Failure::usage(format!("{}: {error}", path.display())))?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|error| {
-        Failure::usage(format!("{}: not a midfleet plan: {error}", path.display()))
-    })?;
-    let version = value
-        .get("format_version")
-        .and_then(serde_json::Value::as_u64);
-    if version != Some(u64::from(FORMAT_VERSION)) {
-        return Err(Failure::usage(format!(
-            "{}: plan format {} is not the {FORMAT_VERSION} this midfleet applies",
-            path.display(),
-            version.map_or("unknown".to_string(), |version| version.to_string())
-        ))
-        .with_hint("make the plan again with this version of midfleet"));
-    }
-    serde_json::from_value(value).map_err(|error| {
-        Failure::usage(format!("{}: not a midfleet plan: {error}", path.display()))
-    })
+    crate::plan::file::read(path).map_err(plan_file_failure)
 }
 
-/// Resolves the plan's secrets again; any that now resolves to another
-/// value stops the run before any host is touched.
-fn re_resolve(plan: &Plan) -> Result<std::collections::BTreeMap<SecretRef, SecretValue>, Failure> {
+fn plan_file_failure(error: crate::plan::file::PlanFileError) -> Failure {
+    let hint = error.hint();
+    Failure::usage(error.to_string()).with_hint(hint)
+}
+
+/// Resolves the plan's secrets again — only those its playbook, read again
+/// and unchanged, holds; any that now resolves to another value stops the
+/// run before any host is touched.
+fn re_resolve(
+    console: &Console,
+    plan: &Plan,
+) -> Result<std::collections::BTreeMap<SecretRef, SecretValue>, Failure> {
+    // Every reference is checked before the first is resolved: a plan
+    // file edited to add a `command:` never runs it.
+    let references = crate::plan::file::secret_references(plan).map_err(plan_file_failure)?;
     let mut resolver = SecretResolver::new();
     let mut values = std::collections::BTreeMap::new();
-    for info in &plan.secrets {
-        let reference: SecretRef = info
-            .reference
-            .parse()
-            .map_err(|error: crate::secret::SecretError| Failure::usage(error.to_string()))?;
-        let value = resolver.resolve(&reference).map_err(|error| {
+    for (info, (reference, scope)) in plan.secrets.iter().zip(references) {
+        let value = resolver.resolve_in(&reference, scope.as_ref());
+        for warning in resolver.take_warnings() {
+            console.diagnostic(&crate::planning::secret_warning(&warning));
+        }
+        let value = value.map_err(|error| {
             let hint = error.hint().map(str::to_string);
             Failure::usage(error.to_string()).with_optional_hint(hint)
         })?;

@@ -60,7 +60,11 @@ pub fn run(console: &Console, arguments: &EditArgs) -> Result<Exit, Failure> {
     let mut secrets: Vec<(usize, SecretValue)> = Vec::new();
     for (index, operation) in requested.iter().enumerate() {
         if let Requested::SetSecret { reference, .. } = operation {
-            let value = resolver.resolve(reference).map_err(|error| {
+            let value = resolver.resolve(reference);
+            for warning in resolver.take_warnings() {
+                console.diagnostic(&crate::planning::secret_warning(&warning));
+            }
+            let value = value.map_err(|error| {
                 let hint = error.hint().map(str::to_string);
                 Failure::failed(error.to_string()).with_optional_hint(hint)
             })?;

@@ -71,6 +71,8 @@ pub fn rollback(console: &Console, arguments: &RollbackArgs) -> Result<Exit, Fai
         playbook: PlaybookInfo {
             path: "(rollback)".into(),
             name: None,
+            file: None,
+            sha256: None,
         },
         rollout: RolloutSettings {
             serial: vec!["100%".into()],

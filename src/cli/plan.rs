@@ -74,7 +74,12 @@ pub fn plan(
     );
     progress.finish();
     match result {
-        Ok(planned) => Ok(planned),
+        Ok(planned) => {
+            for warning in &planned.warnings {
+                console.diagnostic(warning);
+            }
+            Ok(planned)
+        }
         Err(PlanFailure::Input(diagnostics)) => {
             let errors = diagnostics
                 .iter()

@@ -364,9 +364,17 @@ fn splice(original: &[u8], mut splices: Vec<Splice>) -> Vec<u8> {
 
 /// Re-reads the result strictly and checks it holds what was asked.
 fn verify(bytes: Vec<u8>, operations: &[Operation<'_>]) -> Result<ConfigXml, EditError> {
-    let document =
-        ConfigXml::parse(&bytes).map_err(|error| EditError::Verification(error.to_string()))?;
-    drop(zeroize::Zeroizing::new(bytes));
+    let bytes = zeroize::Zeroizing::new(bytes);
+    let document = ConfigXml::parse(&bytes).map_err(|error| {
+        EditError::Verification(match error {
+            // Its size would tell how long the values written are.
+            super::ReadError::TooLarge { limit, .. } => {
+                format!("the edited file would be larger than the {limit} bytes accepted")
+            }
+            error => error.to_string(),
+        })
+    })?;
+    drop(bytes);
     for operation in operations {
         let found = document.get(operation.name());
         let holds = match operation {

@@ -541,3 +541,32 @@ fn fuzzing_finds_stay_fixed() {
         ReadError::MissingName { .. }
     ));
 }
+
+#[test]
+fn an_edit_past_the_size_limit_does_not_tell_the_new_size() {
+    // A file just under the limit: any value written pushes it over, and
+    // the new size would tell the value's length.
+    let filler = "f".repeat(MAX_CONFIG_BYTES - 200);
+    let text = format!(
+        "<?xml version=\"1.0\"?>\n<parameters>\n<parameter name=\"filler\" value=\"{filler}\"/>\n</parameters>\n"
+    );
+    let document = parse(&text);
+    let secret = "s".repeat(4321);
+    let error = document
+        .edit(&[set(names::PASSWORD, &secret)])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(&format!(
+            "the edited file would be larger than the {MAX_CONFIG_BYTES} bytes accepted"
+        )),
+        "{error}"
+    );
+    // No other number: neither the new size nor the value's length.
+    let rest = error.replace(&MAX_CONFIG_BYTES.to_string(), "");
+    assert!(
+        !rest.chars().any(|character| character.is_ascii_digit()),
+        "{error}"
+    );
+    assert!(!error.contains("sss"), "{error}");
+}

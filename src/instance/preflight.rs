@@ -606,6 +606,8 @@ pub(crate) mod tests {
             playbook: PlaybookInfo {
                 path: String::new(),
                 name: None,
+                file: None,
+                sha256: None,
             },
             rollout: RolloutSettings::new(
                 &Default::default(),

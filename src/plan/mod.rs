@@ -1,13 +1,16 @@
 //! The plan: per host, what changes, the restart it needs, and the
 //! fingerprint of the file it was computed from. Plain data (serde), saved
 //! with `plan --out` and applied exactly with `apply --plan`: apply reads
-//! only the plan and the secrets it re-resolves.
+//! only the plan, the secrets it re-resolves, and the playbook it was made
+//! from (unchanged, by SHA-256), which says which secrets those may be.
 //!
-//! Owns: the plan's types and its versioned JSON form (`mod.rs`), building
-//! it from desired state × facts (`build.rs`, pure), and the human
-//! rendering (`render.rs`). Must not: contact a host, or hold a secret value.
+//! Owns: the plan's types and its versioned JSON form (`mod.rs`), reading
+//! a plan file back with its owner, mode and playbook checked (`file.rs`),
+//! building it from desired state × facts (`build.rs`, pure), and the
+//! human rendering (`render.rs`). Must not: contact a host, or hold a secret value.
 
 mod build;
+pub mod file;
 pub mod render;
 
 use serde::{Deserialize, Serialize};
@@ -21,8 +24,10 @@ use crate::transport::Endpoint;
 pub use build::{build_host_plan, PlanInputs};
 pub use render::render;
 
-/// The version of the plan file format.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the plan file format. 2: the playbook's absolute path
+/// and SHA-256 (`apply --plan` resolves only the secrets that playbook
+/// holds); a plan of format 1 is refused, to be made again.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// A whole run's plan.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -122,8 +127,17 @@ pub struct InstanceChange {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlaybookInfo {
+    /// As given on the command line (for people and the audit log).
     pub path: String,
     pub name: Option<String>,
+    /// The absolute path `apply --plan` reads the playbook again from
+    /// (none for a rollback's plan, which is never saved).
+    #[serde(default)]
+    pub file: Option<String>,
+    /// Lowercase hex SHA-256 of the playbook's bytes when the plan was
+    /// made.
+    #[serde(default)]
+    pub sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
