@@ -99,11 +99,44 @@ pub fn read(path: &Path, limit: usize) -> Result<LocalFile, LocalFileError> {
             ),
         ));
     }
-    let bytes = fs::read(&real).map_err(|error| LocalFileError::new(path, "cannot read", error))?;
-    Ok(LocalFile {
-        path: real,
-        bytes: Zeroizing::new(bytes),
-    })
+    let bytes = read_regular(&real, limit)
+        .map_err(|error| LocalFileError::new(path, "cannot read", error))?;
+    if bytes.len() > limit {
+        return Err(LocalFileError::new(
+            path,
+            "cannot edit",
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("more than the {limit} bytes accepted for a config.xml"),
+            ),
+        ));
+    }
+    Ok(LocalFile { path: real, bytes })
+}
+
+/// The bytes of the regular file at `path`, at most `limit` + 1 of them
+/// (more than `limit`: the caller decides): opened without following a
+/// final link and without waiting (a FIFO put in its place is refused at
+/// once, never read), checked on the open file.
+fn read_regular(path: &Path, limit: usize) -> io::Result<Zeroizing<Vec<u8>>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    // Sized once: a growing buffer would leave unwiped copies behind.
+    let size = metadata.len().min(limit as u64) as usize + 1;
+    let mut bytes = Zeroizing::new(Vec::with_capacity(size));
+    file.take(limit as u64 + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// The file's name, as its temp files start with it.
@@ -277,7 +310,7 @@ pub fn replace(file: &LocalFile, new_bytes: &[u8]) -> Result<Vec<PathBuf>, Local
         std::thread::sleep(pause);
     }
 
-    let current = Zeroizing::new(fs::read(path).map_err(fail("cannot re-read"))?);
+    let current = read_regular(path, file.bytes.len()).map_err(fail("cannot re-read"))?;
     if *current != *file.bytes {
         return Err(LocalFileError::new(
             path,
@@ -326,6 +359,32 @@ pub fn replace(file: &LocalFile, new_bytes: &[u8]) -> Result<Vec<PathBuf>, Local
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fifo_or_link_in_the_files_place_is_refused_without_waiting() {
+        let directory = tempfile::tempdir().unwrap();
+        let fifo = directory.path().join("config.xml");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let began = std::time::Instant::now();
+        let error = read_regular(&fifo, 100).unwrap_err();
+        assert_eq!(error.to_string(), "not a regular file");
+        assert!(began.elapsed() < std::time::Duration::from_secs(5));
+        let target = directory.path().join("target.xml");
+        fs::write(&target, "<parameters/>").unwrap();
+        let link = directory.path().join("link.xml");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(
+            read_regular(&link, 100).is_err(),
+            "a final link is never followed"
+        );
+        assert_eq!(&*read_regular(&target, 100).unwrap(), b"<parameters/>");
+        // Past the limit: one byte more, for the caller to refuse.
+        assert_eq!(read_regular(&target, 4).unwrap().len(), 5);
+    }
 
     #[test]
     fn temporary_names_match_exactly() {

@@ -282,8 +282,11 @@ service() {
             fi ;;
         mid.sh)
             # As mid_sh_user says, without midfleet's folder descriptors,
-            # with the user's own HOME, USER and LOGNAME.
+            # with the user's own HOME, USER and LOGNAME, and the usual
+            # umask (not this script's 077: the MID's files keep the
+            # modes its own start gives them).
             bounded_close=1
+            umask 022
             if [ -z "$mid_sh_as" ]; then
                 bounded "$2" "$mid_sh" "$1"
             elif [ "$mid_sh_prefix" = su ]; then
@@ -296,6 +299,7 @@ service() {
             fi
             service_status=$?
             bounded_close=0
+            umask 077
             return "$service_status" ;;
         commands)
             case $1 in
