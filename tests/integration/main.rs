@@ -10,6 +10,7 @@ mod instance;
 mod instancesim;
 mod inventory;
 mod lab;
+mod racer;
 mod shell;
 mod steps;
 mod support;
