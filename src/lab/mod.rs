@@ -45,6 +45,9 @@ pub const INITIAL_PASSWORD: &str = "old-lab-password";
 /// password (created by [`LabSpec::users`]).
 pub const SUDO_USER: &str = "midfleet-lab";
 pub const PASSWORD_SUDO_USER: &str = "midfleet-lab-pw";
+/// The service user of a MID installed as a real one is
+/// ([`LabSpec::mid_user`]): it owns mid_home and runs the MID.
+pub const MID_USER: &str = "midfleet-mid";
 
 const SSHD: &str = "/usr/sbin/sshd";
 const IN_HOST_ROOT: &str = "/opt/servicenow";
@@ -74,6 +77,11 @@ pub struct LabSpec {
     /// Give the first host a filesystem of its own of this many KiB (a
     /// tmpfs; root only), so a test can fill it.
     pub small_disk_kib: Option<u64>,
+    /// Install each host's MID as a real install is (root only): the
+    /// system user [`MID_USER`] owns mid_home and everything in it
+    /// (folders 0755, or 0750 for `logs`, `security`, `work`; config.xml
+    /// 0640), and the lab starts and stops the MID as that user.
+    pub mid_user: bool,
 }
 
 impl LabSpec {
@@ -89,6 +97,7 @@ impl LabSpec {
             midsim: midsim.to_path_buf(),
             without_mount_namespaces: false,
             small_disk_kib: None,
+            mid_user: false,
         }
     }
 }
@@ -112,6 +121,9 @@ pub struct LabHost {
     /// The network namespace it lives in, when not this machine's.
     pub namespace: Option<String>,
     sshd: Option<u32>,
+    /// The uid and gid owning mid_home and running the MID
+    /// ([`LabSpec::mid_user`]); `None`: the lab's own user.
+    mid_owner: Option<(u32, u32)>,
 }
 
 impl LabHost {
@@ -280,16 +292,52 @@ impl LabHost {
         killed
     }
 
-    /// Runs `mid.sh COMMAND` on the host, as its service would.
+    /// Runs `mid.sh COMMAND` on the host, as its service would: as the
+    /// MID's own user when it has one ([`LabSpec::mid_user`]).
     pub fn mid(&self, command: &str) -> Result<bool, LabError> {
-        let status = Command::new(self.agent().join("bin/mid.sh"))
+        let mut mid_sh = Command::new(self.agent().join("bin/mid.sh"));
+        mid_sh
             .arg(command)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some((uid, gid)) = self.mid_owner {
+            // std drops the supplementary groups too (setgroups) when it
+            // changes the uid of a root process.
+            mid_sh.uid(uid).gid(gid);
+        }
+        let status = mid_sh
             .status()
             .map_err(|error| LabError(format!("{}: mid.sh {command}: {error}", self.name)))?;
         Ok(status.success())
+    }
+
+    /// The uid and gid of the MID's own user ([`LabSpec::mid_user`]).
+    pub fn mid_owner(&self) -> Option<(u32, u32)> {
+        self.mid_owner
+    }
+
+    /// The running MID, read as root from `agent/work/mid.pid` whoever
+    /// wrote it: its pid and the uid it runs as; `None` when no live
+    /// process holds the pid file's number.
+    pub fn mid_process(&self) -> Option<(u32, u32)> {
+        let pid: u32 = fs::read_to_string(self.agent().join("work/mid.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .map(str::trim)
+        };
+        if field("State:")?.starts_with('Z') {
+            return None;
+        }
+        let uid = field("Uid:")?.split_whitespace().next()?.parse().ok()?;
+        Some((pid, uid))
     }
 
     /// Waits until the agent log holds `line` (or `timeout` passes).
@@ -318,6 +366,11 @@ pub struct Lab {
     pub instance: PathBuf,
     /// Whether hosts have their own mount namespace (`/opt/servicenow`).
     pub mount_namespaces: bool,
+    /// The `midfleet-midsim` every mid.sh runs: the spec's, or a copy in
+    /// the lab directory when the MID's own user could not run that one.
+    midsim: PathBuf,
+    /// [`LabHost::mid_owner`] of every host.
+    mid_owner: Option<(u32, u32)>,
     bastions: Vec<LabHost>,
     processes: Vec<Child>,
     namespaces: Vec<network::Namespace>,
@@ -349,9 +402,9 @@ impl Lab {
         let needs_network = spec.behind_one_hop + spec.behind_two_hops + spec.silent > 0;
         // SAFETY: geteuid has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
-        if !root && (spec.users || needs_network) {
+        if !root && (spec.users || spec.mid_user || needs_network) {
             return Err(LabError(
-                "bastion, silent and become hosts need root (namespaces, users); plain hosts work as any user".into(),
+                "bastion, silent and become hosts and MID users need root (namespaces, users); plain hosts work as any user".into(),
             ));
         }
         if needs_network && !network_namespaces {
@@ -399,6 +452,24 @@ impl Lab {
         if spec.users {
             create_users()?;
         }
+        let mid_owner = if spec.mid_user {
+            Some(create_mid_user()?)
+        } else {
+            None
+        };
+        let midsim = if mid_owner.is_some() && !runnable_by_anyone(&spec.midsim) {
+            let copy = directory.join("midfleet-midsim");
+            fs::copy(&spec.midsim, &copy).map_err(|error| {
+                LabError(format!(
+                    "cannot copy {} for the MID user: {error}",
+                    spec.midsim.display()
+                ))
+            })?;
+            set_mode(&copy, 0o755)?;
+            copy
+        } else {
+            spec.midsim.clone()
+        };
         let instance = directory.join("instance-credentials");
         write(
             &instance,
@@ -416,6 +487,8 @@ impl Lab {
             client_key,
             instance,
             mount_namespaces,
+            midsim,
+            mid_owner,
             bastions: Vec::new(),
             processes: Vec::new(),
             namespaces: Vec::new(),
@@ -550,6 +623,7 @@ impl Lab {
             host_key: String::new(),
             namespace: None,
             sshd: None,
+            mid_owner: self.mid_owner,
         }
     }
 
@@ -646,7 +720,7 @@ impl Lab {
         let mid_sh = format!(
             "#!/bin/sh\n# Lab MID Server wrapper: the simulated agent behind the real interface.\n\
              exec {} \"$1\" --agent \"$(cd \"$(dirname \"$0\")/..\" && pwd)\"\n",
-            spec.midsim.display()
+            self.midsim.display()
         );
         write(&agent.join("bin/mid.sh"), &mid_sh)?;
         set_mode(&agent.join("bin/mid.sh"), 0o755)?;
@@ -659,7 +733,11 @@ impl Lab {
                 spec.start_delay.as_millis(),
                 std::process::id()
             ),
-        )
+        )?;
+        match host.mid_owner {
+            Some(owner) => install_as_mid_user(&host.local_mid_home, owner),
+            None => Ok(()),
+        }
     }
 
     fn spawn_sshd(&self, host: &LabHost) -> Result<Child, LabError> {
@@ -1065,6 +1143,102 @@ fn write_bytes(path: &Path, size: u64) -> Result<(), LabError> {
 fn set_mode(path: &Path, mode: u32) -> Result<(), LabError> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode))
         .map_err(|error| LabError(format!("{}: {error}", path.display())))
+}
+
+/// What a real MID install looks like on disk: `owner` owns mid_home and
+/// everything in it; folders 0755, those holding the MID's logs, keys and
+/// state 0750; config.xml 0640; the knobs file (the lab's, in mid_home)
+/// 0644.
+fn install_as_mid_user(mid_home: &Path, owner: (u32, u32)) -> Result<(), LabError> {
+    let agent = mid_home.join("agent");
+    for (path, mode) in [
+        (mid_home.to_path_buf(), 0o755),
+        (agent.clone(), 0o755),
+        (agent.join("bin"), 0o755),
+        (agent.join("logs"), 0o750),
+        (agent.join("security"), 0o750),
+        (agent.join("work"), 0o750),
+        (agent.join("config.xml"), 0o640),
+        (agent.join("bin/mid.sh"), 0o755),
+        (agent.join("bin/mid.shconf"), 0o644),
+        (mid_home.join(".midsim"), 0o644),
+    ] {
+        set_mode(&path, mode)?;
+    }
+    chown_tree(mid_home, owner)
+}
+
+/// `chown -R -h`: every entry under `path` (links themselves, never what
+/// they point to).
+fn chown_tree(path: &Path, (uid, gid): (u32, u32)) -> Result<(), LabError> {
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+        .map_err(|error| LabError(format!("chown {}: {error}", path.display())))?;
+    let metadata = fs::symlink_metadata(path)
+        .map_err(|error| LabError(format!("{}: {error}", path.display())))?;
+    if metadata.is_dir() {
+        for entry in fs::read_dir(path).map_err(|error| LabError(error.to_string()))? {
+            let entry = entry.map_err(|error| LabError(error.to_string()))?;
+            chown_tree(&entry.path(), (uid, gid))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether any user can run `program`: it and every folder above it are
+/// executable by others.
+fn runnable_by_anyone(program: &Path) -> bool {
+    let Ok(program) = fs::canonicalize(program) else {
+        return false;
+    };
+    program.ancestors().all(|path| {
+        fs::metadata(path).is_ok_and(|metadata| metadata.permissions().mode() & 0o001 != 0)
+    })
+}
+
+/// The MID service user, as a MID install creates it: a system user and
+/// group, no home, no login (idempotent; it stays on the machine,
+/// harmless). Its uid and gid.
+pub fn create_mid_user() -> Result<(u32, u32), LabError> {
+    let exists = Command::new("id")
+        .arg(MID_USER)
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !exists {
+        let created = network::run(
+            "useradd",
+            &[
+                "--system",
+                "--no-create-home",
+                "--home-dir",
+                "/nonexistent",
+                "--shell",
+                "/usr/sbin/nologin",
+                "--user-group",
+                MID_USER,
+            ],
+        );
+        // Another lab in another process may have created it meanwhile.
+        if let Err(error) = created {
+            if !Command::new("id")
+                .arg(MID_USER)
+                .output()
+                .is_ok_and(|output| output.status.success())
+            {
+                return Err(error);
+            }
+        }
+    }
+    let id = |flag: &str| -> Result<u32, LabError> {
+        let output = Command::new("id")
+            .args([flag, MID_USER])
+            .output()
+            .map_err(|error| LabError(format!("cannot run id: {error}")))?;
+        String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .map_err(|_| LabError(format!("`id {flag} {MID_USER}` gave no number")))
+    };
+    Ok((id("-u")?, id("-g")?))
 }
 
 /// The lab's login users and their sudo rules (idempotent; they stay on

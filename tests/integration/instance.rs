@@ -12,7 +12,7 @@ use crate::instancesim::{test_ca, user_record, Instance, ADMIN_PASSWORD};
 use crate::lab::{lab, midsim};
 use crate::support::{midfleet, Run};
 
-const PASSWORD: &str = "Inst4nce-Rotated_pw";
+pub(crate) const PASSWORD: &str = "Inst4nce-Rotated_pw";
 const WRONG: &str = "Wr0ng-N3w-pw";
 
 fn new_user(host: &LabHost) -> String {
@@ -31,7 +31,7 @@ fn instance_lab(hosts: usize) -> Lab {
 
 /// An instance's seed: `users` (name, password), each granted
 /// `mid_server`, and `agents` as `ecc_agent` records.
-fn seed(users: &[(String, &str)], agents: Vec<serde_json::Value>) -> serde_json::Value {
+pub(crate) fn seed(users: &[(String, &str)], agents: Vec<serde_json::Value>) -> serde_json::Value {
     let records: Vec<serde_json::Value> = users
         .iter()
         .map(|(user, password)| {
@@ -64,7 +64,7 @@ fn seeded_instance(lab: &Lab, password: &str, arguments: &[&str]) -> Instance {
 
 /// From their next start, the lab's MIDs log in against `instance` and
 /// report their `ecc_agent` records there, Up and Down.
-fn connect_mids(lab: &Lab, instance: &Instance, ca_file: Option<&Path>) {
+pub(crate) fn connect_mids(lab: &Lab, instance: &Instance, ca_file: Option<&Path>) {
     for host in &lab.hosts {
         host.set_knob("instance_url", &instance.url).unwrap();
         if let Some(ca_file) = ca_file {
@@ -93,7 +93,7 @@ fn agent(instance: &Instance, host: &LabHost) -> String {
 
 /// The rotation playbook with an `instance:` section (`extra` lines
 /// indented under it).
-fn playbook(lab: &Lab, url: &str, extra: &str) -> PathBuf {
+pub(crate) fn playbook(lab: &Lab, url: &str, extra: &str) -> PathBuf {
     let path = lab.directory.join("rotate-instance.yml");
     std::fs::write(
         &path,
@@ -108,7 +108,13 @@ fn playbook(lab: &Lab, url: &str, extra: &str) -> PathBuf {
     path
 }
 
-fn run(lab: &Lab, command: &str, playbook: &Path, password: &str, extra: &[&str]) -> Run {
+pub(crate) fn run(
+    lab: &Lab,
+    command: &str,
+    playbook: &Path,
+    password: &str,
+    extra: &[&str],
+) -> Run {
     let mut arguments = vec![
         command.to_string(),
         "-i".into(),

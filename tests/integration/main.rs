@@ -10,6 +10,7 @@ mod instance;
 mod instancesim;
 mod inventory;
 mod lab;
+mod racer;
 mod secrets;
 mod shell;
 mod steps;

@@ -435,6 +435,10 @@ fn log_in(
         STARTUP,
         &format!("Setting basic authentication with user {user}"),
     );
+    if knobs.login_stalls_if_user.as_deref() == Some(user) {
+        // Stalled at the login: not a line more until stopped.
+        return Err(Stop::Interrupted(watch.wait()));
+    }
     loop {
         let accepted = match &knobs.instance_url {
             Some(url) => instance::accepts_url(url, knobs.instance_ca.as_deref(), user, password),

@@ -11,6 +11,7 @@
 //! | `start_delay_ms` | 200     | time before the MID writes its first log line   |
 //! | `die_at_start`   | false   | the JVM exits 1 after the delay, no agent log   |
 //! | `die_at_start_if_user` | none | as `die_at_start`, only while config.xml names this instance user (a start that fails with the new config only) |
+//! | `login_stalls_if_user` | none | while config.xml names this instance user, the MID logs `Setting basic authentication with user …` and then nothing until stopped: a start stalled at its login (MID-SERVER.md: an instance still holding an Up record of the same name) |
 //! | `stop_hangs`     | false   | the MID ignores SIGTERM                         |
 //! | `owner_pid`      | none    | the MID exits when this process is gone         |
 //! | `logs_at_start`  | keep    | `rotate`: agent0.log.0 and wrapper.log move to `.1` and start again; `truncate`: agent0.log.0 is emptied — both after the first start-up line, as log rotation in the middle of a start would |
@@ -29,6 +30,7 @@ pub struct Knobs {
     pub start_delay: Duration,
     pub die_at_start: bool,
     pub die_at_start_if_user: Option<String>,
+    pub login_stalls_if_user: Option<String>,
     pub stop_hangs: bool,
     pub owner_pid: Option<i32>,
     pub logs_at_start: LogsAtStart,
@@ -56,6 +58,7 @@ impl Default for Knobs {
             start_delay: Duration::from_millis(200),
             die_at_start: false,
             die_at_start_if_user: None,
+            login_stalls_if_user: None,
             stop_hangs: false,
             owner_pid: None,
             logs_at_start: LogsAtStart::Keep,
@@ -113,6 +116,7 @@ fn parse(text: &str, base: &Path) -> Result<Knobs, (usize, String)> {
             }
             "die_at_start" => knobs.die_at_start = boolean(key, value).map_err(fail)?,
             "die_at_start_if_user" => knobs.die_at_start_if_user = Some(value.to_string()),
+            "login_stalls_if_user" => knobs.login_stalls_if_user = Some(value.to_string()),
             "stop_hangs" => knobs.stop_hangs = boolean(key, value).map_err(fail)?,
             "owner_pid" => {
                 let pid = value
@@ -168,7 +172,7 @@ mod tests {
         let text = "# lab\n\ninstance = creds\nstart_delay_ms=50\ndie_at_start=true\n\
                     stop_hangs=false\nowner_pid=42\ndie_at_start_if_user=svc_x\n\
                     logs_at_start=rotate\ninstance_url=http://127.0.0.1:9\n\
-                    ecc_commands=ignore\n";
+                    ecc_commands=ignore\nlogin_stalls_if_user=svc_y\n";
         let knobs = parse(text, Path::new("/mid")).expect("parses");
         assert_eq!(
             knobs,
@@ -179,6 +183,7 @@ mod tests {
                 start_delay: Duration::from_millis(50),
                 die_at_start: true,
                 die_at_start_if_user: Some("svc_x".into()),
+                login_stalls_if_user: Some("svc_y".into()),
                 stop_hangs: false,
                 owner_pid: Some(42),
                 logs_at_start: LogsAtStart::Rotate,
