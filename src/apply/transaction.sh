@@ -1171,7 +1171,8 @@ open_folders() {
 # when one of them is not root (all the same user), root only when root
 # owns all four and none is writable by group or others. The drop goes
 # through setpriv, else runuser, else su; without one, nothing runs
-# (`mid-sh-no-setpriv`). Sets mid_sh_as (empty: root) and mid_sh_prefix,
+# (`mid-sh-no-setpriv`). A login that is not root runs it only when it is
+# that user (or root owns it all): `mid-sh-other-user` otherwise. Sets mid_sh_as (empty: root) and mid_sh_prefix,
 # or mid_sh_reason and returns 1.
 mid_sh_user() {
     mid_sh_as='' mid_sh_prefix='' mid_sh_reason=''
@@ -1202,6 +1203,14 @@ mid_sh_user() {
             return 1
         fi
         return 0
+    fi
+    # Already that user (a login without become): nothing to drop. Another
+    # login that is not root cannot switch, and running that user's
+    # script as this one would hand this login to it.
+    [ "$mid_sh_uid" = "$folders_me" ] && return 0
+    if [ "$folders_me" != 0 ]; then
+        mid_sh_reason=mid-sh-other-user
+        return 1
     fi
     mid_sh_as=$mid_sh_uid
     mid_sh_name=$(getent passwd "$mid_sh_uid" 2>/dev/null | cut -d: -f1)
