@@ -363,20 +363,7 @@ mod tests {
 
     /// Runs the facts script with the local `sh`, as sshd would.
     fn run_locally(host: &Host) -> Vec<u8> {
-        let mut child = Command::new("sh")
-            .arg("-s")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script(host).as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap().stdout
+        run_with_path(host, None)
     }
 
     fn host(mid_home: &std::path::Path) -> Host {
@@ -464,18 +451,22 @@ mod tests {
         );
     }
 
-    /// The facts script run with `bin` first on its PATH.
-    fn run_with_path(host: &Host, bin: &std::path::Path) -> Vec<u8> {
-        let mut child = Command::new("sh")
-            .arg("-s")
-            .env(
+    /// The facts script run locally, with `bin` (when given) first on its
+    /// PATH.
+    fn run_with_path(host: &Host, bin: Option<&std::path::Path>) -> Vec<u8> {
+        let mut command = Command::new("sh");
+        command.arg("-s");
+        if let Some(bin) = bin {
+            command.env(
                 "PATH",
                 format!(
                     "{}:{}",
                     bin.display(),
                     std::env::var("PATH").unwrap_or_default()
                 ),
-            )
+            );
+        }
+        let mut child = command
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -535,7 +526,7 @@ mod tests {
                 format!("APP_NAME={app}\n"),
             )
             .unwrap();
-            parse(&run_with_path(&host(home.path()), bin.path()))
+            parse(&run_with_path(&host(home.path()), Some(bin.path())))
                 .unwrap()
                 .service
         };

@@ -1482,14 +1482,7 @@ fn a_config_that_is_a_fifo_or_a_hard_link_is_refused_without_waiting() {
         .expect("mkfifo");
     assert!(status.success());
     let outcome = run.run_foreground();
-    assert_eq!(outcome.result, "error", "{}", run.report());
-    assert!(
-        outcome
-            .steps
-            .iter()
-            .any(|step| step.contains("config-not-a-regular-file")),
-        "{outcome:?}"
-    );
+    assert_ended_in_error(&outcome, &run, "config-not-a-regular-file");
     assert!(outcome.seconds < 15.0, "it waited: {outcome:?}");
     fs::remove_file(&config).expect("fifo");
     fs::rename(host.agent.join("config.xml.real"), &config).expect("rename back");
@@ -1502,14 +1495,7 @@ fn a_config_that_is_a_fifo_or_a_hard_link_is_refused_without_waiting() {
     fs::hard_link(&victim, &config).expect("link");
     let run = host.stage(&Plan::apply(host.threads_config("31")));
     let outcome = run.run_foreground();
-    assert_eq!(outcome.result, "error", "{}", run.report());
-    assert!(
-        outcome
-            .steps
-            .iter()
-            .any(|step| step.contains("config-hard-linked")),
-        "{outcome:?}"
-    );
+    assert_ended_in_error(&outcome, &run, "config-hard-linked");
     assert_eq!(fs::read(&victim).expect("victim"), original);
     assert_eq!(mode(&victim), 0o600);
 }
@@ -1522,33 +1508,22 @@ fn a_foreign_could_not_authenticate_line_never_rolls_back_a_healthy_start() {
     // As soon as the transaction starts the MID: lines about another
     // system, from another logger, in both logs; and one in the MID's
     // format that is not the MID's login line.
-    let agent_log = host.agent.join("logs/agent0.log.0");
-    let wrapper_log = host.agent.join("logs/wrapper.log");
-    let progress = run.directory.join("progress");
-    let injector = thread::spawn(move || {
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            let text = fs::read_to_string(&progress).unwrap_or_default();
-            if text.lines().any(|line| line.ends_with(" start")) {
-                let append = |path: &Path, line: &str| {
-                    let mut file = fs::OpenOptions::new().append(true).open(path).expect("log");
-                    std::io::Write::write_all(&mut file, line.as_bytes()).expect("append");
-                };
-                append(
-                    &agent_log,
-                    "12/06/26 10:00:00 (123) Worker-Standard:SSHCommand Could not authenticate user 'probe' on the ServiceNow instance.\n\
-                     12/06/26 10:00:00 (124) MIDServer Probe: Could not authenticate (bad key) on 10.0.0.5\n",
-                );
-                append(
-                    &wrapper_log,
-                    "INFO   | jvm 1    | 2026/12/06 10:00:00 | Probe: Could not authenticate (bad key)\n",
-                );
-                return true;
-            }
-            thread::sleep(Duration::from_millis(5));
-        }
-        false
-    });
+    let injector = append_once_started(
+        &run,
+        vec![
+            (
+                host.agent.join("logs/agent0.log.0"),
+                "12/06/26 10:00:00 (123) Worker-Standard:SSHCommand Could not authenticate user 'probe' on the ServiceNow instance.\n\
+                 12/06/26 10:00:00 (124) MIDServer Probe: Could not authenticate (bad key) on 10.0.0.5\n"
+                    .to_string(),
+            ),
+            (
+                host.agent.join("logs/wrapper.log"),
+                "INFO   | jvm 1    | 2026/12/06 10:00:00 | Probe: Could not authenticate (bad key)\n"
+                    .to_string(),
+            ),
+        ],
+    );
     let outcome = run.run_foreground();
     assert!(
         injector.join().expect("injector"),
@@ -1566,36 +1541,20 @@ fn lines_not_in_the_mids_own_shape_never_make_a_failed_start_healthy() {
     plan.expect_user = NEW_USER;
     plan.key_pair_reset = true;
     let run = host.stage(&plan);
-    let agent_log = host.agent.join("logs/agent0.log.0");
-    let progress = run.directory.join("progress");
-    let injector = thread::spawn(move || {
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            let text = fs::read_to_string(&progress).unwrap_or_default();
-            if text.lines().any(|line| line.ends_with(" start")) {
-                let mut file = fs::OpenOptions::new()
-                    .append(true)
-                    .open(&agent_log)
-                    .expect("log");
-                // Success text, but not the MID's lines: another logger,
-                // a prefix, a longer user name.
-                std::io::Write::write_all(
-                    &mut file,
-                    format!(
-                        "12/06/26 10:00:00 (123) Probe MID Server started\n\
-                         echo: 12/06/26 10:00:00 (123) MIDServer Setting basic authentication with user {NEW_USER}\n\
-                         12/06/26 10:00:00 (123) MIDServer Setting basic authentication with user {NEW_USER}x\n\
-                         Successfully connected to instance: https://example.service-now.com\n"
-                    )
-                    .as_bytes(),
-                )
-                .expect("append");
-                return true;
-            }
-            thread::sleep(Duration::from_millis(5));
-        }
-        false
-    });
+    // Success text, but not the MID's lines: another logger, a prefix, a
+    // longer user name, no line format.
+    let injector = append_once_started(
+        &run,
+        vec![(
+            host.agent.join("logs/agent0.log.0"),
+            format!(
+                "12/06/26 10:00:00 (123) Probe MID Server started\n\
+                 echo: 12/06/26 10:00:00 (123) MIDServer Setting basic authentication with user {NEW_USER}\n\
+                 12/06/26 10:00:00 (123) MIDServer Setting basic authentication with user {NEW_USER}x\n\
+                 Successfully connected to instance: https://example.service-now.com\n"
+            ),
+        )],
+    );
     let original = host.config();
     let outcome = run.run_foreground();
     assert!(
@@ -1642,4 +1601,35 @@ fn a_config_on_another_mount_than_the_run_folder_is_refused_before_the_stop() {
     );
     assert_eq!(before, host.config(), "untouched");
     assert!(host.running(), "the MID was never stopped");
+}
+
+/// The run ended `error`, with a journal step naming `word`.
+fn assert_ended_in_error(outcome: &Outcome, run: &Run, word: &str) {
+    assert_eq!(outcome.result, "error", "{}", run.report());
+    assert!(
+        outcome.steps.iter().any(|step| step.contains(word)),
+        "{outcome:?}"
+    );
+}
+
+/// Appends each text to its file as soon as `run`'s progress shows the
+/// MID being started (before it logs in: the tests slow its start); the
+/// thread answers whether it did.
+fn append_once_started(run: &Run, texts: Vec<(PathBuf, String)>) -> thread::JoinHandle<bool> {
+    let progress = run.directory.join("progress");
+    thread::spawn(move || {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            let text = fs::read_to_string(&progress).unwrap_or_default();
+            if text.lines().any(|line| line.ends_with(" start")) {
+                for (path, text) in &texts {
+                    let mut file = fs::OpenOptions::new().append(true).open(path).expect("log");
+                    std::io::Write::write_all(&mut file, text.as_bytes()).expect("append");
+                }
+                return true;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        false
+    })
 }

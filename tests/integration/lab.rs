@@ -145,15 +145,7 @@ fn unknown_and_changed_host_keys_are_refused_with_their_fingerprint() {
     let inventory = lab.inventory.display().to_string();
     let lab_known_hosts = lab.known_hosts.clone();
     let arguments = |known_hosts: &std::path::Path, extra: &[&str]| {
-        let mut arguments = vec![
-            "facts".to_string(),
-            "-i".into(),
-            inventory.clone(),
-            "--known-hosts".into(),
-            known_hosts.display().to_string(),
-        ];
-        arguments.extend(extra.iter().map(|argument| argument.to_string()));
-        arguments
+        facts_arguments(&inventory, known_hosts, extra)
     };
     // Unknown: refused, with the fingerprint and what to do.
     let run = midfleet(arguments(&empty_known_hosts, &[]), &[]);
@@ -219,15 +211,7 @@ fn revoked_keys_are_refused_and_cert_authority_lines_are_reported() {
     let lab = lab(LabSpec::new(2, &midsim()));
     let inventory = lab.inventory.display().to_string();
     let facts = |known_hosts: &std::path::Path, extra: &[&str]| {
-        let mut arguments = vec![
-            "facts".to_string(),
-            "-i".into(),
-            inventory.clone(),
-            "--known-hosts".into(),
-            known_hosts.display().to_string(),
-        ];
-        arguments.extend(extra.iter().map(|argument| argument.to_string()));
-        midfleet(arguments, &[])
+        midfleet(facts_arguments(&inventory, known_hosts, extra), &[])
     };
     let known = std::fs::read_to_string(&lab.known_hosts).unwrap();
     let (first, second) = (&lab.hosts[0], &lab.hosts[1]);
@@ -820,4 +804,17 @@ fn many_forks_raise_the_open_files_limit_or_say_why_not() {
             && stderr.contains("ulimit -n 1088"),
         "{stderr}"
     );
+}
+
+/// `facts -i INVENTORY --known-hosts KNOWN_HOSTS EXTRA…`.
+fn facts_arguments(inventory: &str, known_hosts: &std::path::Path, extra: &[&str]) -> Vec<String> {
+    let mut arguments = vec![
+        "facts".to_string(),
+        "-i".into(),
+        inventory.to_string(),
+        "--known-hosts".into(),
+        known_hosts.display().to_string(),
+    ];
+    arguments.extend(extra.iter().map(|argument| argument.to_string()));
+    arguments
 }
