@@ -1633,3 +1633,60 @@ fn append_once_started(run: &Run, texts: Vec<(PathBuf, String)>) -> thread::Join
         false
     })
 }
+
+/// Review of issue 14 (h-review): the MID's user makes agent0.log.0 a
+/// huge sparse file during the health wait (one `truncate`, no disk of its
+/// own used). Health copies everything the log "gained" since the start
+/// into the root-only run folder (`log_from`: dd with no size cap) and runs
+/// `sed` over it — 1 GiB of zeros is one 1 GiB line — again on every tick
+/// the log changes. On the MID's file system that is root's disk (root
+/// also fills the blocks reserved for root) and root's memory; 100 GiB
+/// fills the disk or gets the host's OOM killer going. The scratch file
+/// must stay small.
+#[test]
+fn a_huge_sparse_log_is_never_copied_whole_into_the_run_folder() {
+    let host = Host::new();
+    host.set_knob("start_delay_ms=3000");
+    let run = host.stage(&Plan::apply(host.threads_config("30")));
+    let agent_log = host.agent.join("logs/agent0.log.0");
+    let progress = run.directory.join("progress");
+    let scratch = run.directory.join(".agent-log");
+    let attacker = thread::spawn(move || {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            let text = fs::read_to_string(&progress).unwrap_or_default();
+            if text.lines().any(|line| line.ends_with(" start")) {
+                // What `truncate -s +1G` does: a hole, no disk used.
+                let file = fs::OpenOptions::new()
+                    .append(true)
+                    .open(&agent_log)
+                    .expect("log");
+                let size = file.metadata().expect("size").len();
+                file.set_len(size + (1 << 30)).expect("sparse");
+                let mut largest = 0;
+                let watch = Instant::now();
+                while watch.elapsed() < Duration::from_secs(8) {
+                    if let Ok(meta) = fs::metadata(&scratch) {
+                        largest = largest.max(meta.len());
+                    }
+                    thread::sleep(Duration::from_millis(20));
+                }
+                return largest;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        0
+    });
+    let outcome = run.run_foreground();
+    let largest = attacker.join().expect("attacker");
+    // Whatever the result: the log the MID's user grew must not become
+    // root's gigabyte in the run folder.
+    let _ = fs::OpenOptions::new()
+        .write(true)
+        .open(host.agent.join("logs/agent0.log.0"))
+        .and_then(|file| file.set_len(0));
+    assert!(
+        largest < 64 << 20,
+        "root copied {largest} bytes of the MID user's sparse log into the run folder ({outcome:?})"
+    );
+}
