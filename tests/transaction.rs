@@ -1690,3 +1690,51 @@ fn a_huge_sparse_log_is_never_copied_whole_into_the_run_folder() {
         "root copied {largest} bytes of the MID user's sparse log into the run folder ({outcome:?})"
     );
 }
+
+/// Review of issue 14 (h-review): root owns mid_home, agent/, agent/bin and
+/// mid.sh (a hardened install: code root's, data the MID user's), so
+/// `mid_sh_user` runs mid.sh as root. But mid.sh is not all the code it
+/// runs: ServiceNow's mid.sh sources `bin/mid.shconf` and
+/// `bin/mid.shconf_override` (APP_NAME, RUN_AS_USER …) — the same files
+/// facts.sh treats as the MID user's — and starts `bin/wrapper-*` and
+/// `conf/wrapper.conf`'s java. When one of them is the MID user's, its code
+/// runs as root.
+#[test]
+fn a_root_owned_mid_sh_never_sources_a_file_the_mid_user_owns_as_root() {
+    let host = Host::new();
+    host.stop_mid();
+    let override_file = host.agent.join("bin/mid.shconf_override");
+    // The MID user's file, as the installer writes it for its service.
+    fs::write(
+        &override_file,
+        format!(
+            "APP_NAME=mid\nid -u >>'{}'\n",
+            host.agent.join("work/uids").display()
+        ),
+    )
+    .expect("override");
+    let status = Command::new("chown")
+        .arg(format!("{}:{}", MID_USER.0, MID_USER.1))
+        .arg(&override_file)
+        .status()
+        .expect("chown");
+    assert!(status.success());
+    let script = fs::read_to_string(host.mid_sh()).expect("mid.sh");
+    fs::write(
+        host.mid_sh(),
+        script.replacen(
+            "#!/bin/sh\n",
+            "#!/bin/sh\n. \"$(dirname \"$0\")/mid.shconf_override\"\n",
+            1,
+        ),
+    )
+    .expect("mid.sh");
+    let run = host.stage(&Plan::action("start"));
+    let outcome = run.run_foreground();
+    let uids = recorded_uids(&host);
+    assert!(!uids.is_empty(), "mid.sh ran: {outcome:?}");
+    assert!(
+        !uids.iter().any(|uid| uid == "0"),
+        "the MID user's mid.shconf_override ran as root: {uids:?} ({outcome:?})"
+    );
+}
