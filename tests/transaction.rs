@@ -1738,3 +1738,76 @@ fn a_root_owned_mid_sh_never_sources_a_file_the_mid_user_owns_as_root() {
         "the MID user's mid.shconf_override ran as root: {uids:?} ({outcome:?})"
     );
 }
+
+/// Review of issue 14 (h-review): root owns mid_home and all of the MID's
+/// code (so mid.sh runs as root), but the folder above mid_home is the MID
+/// user's (e.g. /opt/servicenow made for it by the installer's docs).
+/// `mid_sh_user` checks owners once, then every `service` call runs
+/// mid.sh by path (`$agent_real/bin/mid.sh`): the MID's user renames
+/// mid_home away once the MID is stopped and puts a mid_home of its own
+/// there; the next `mid.sh start` as root is its script.
+#[test]
+fn a_mid_home_swapped_in_a_folder_the_mid_user_owns_never_runs_its_mid_sh_as_root() {
+    let host = Host::new();
+    let parent = host.home.parent().expect("parent").to_path_buf();
+    let status = Command::new("chown")
+        .arg(format!("{}:{}", MID_USER.0, MID_USER.1))
+        .arg(&parent)
+        .status()
+        .expect("chown");
+    assert!(status.success());
+    set_mode(&parent, 0o755);
+    let marker = parent.join("ran-as");
+    let run = host.stage(&Plan::action("restart"));
+    let progress = run.directory.join("progress");
+    let home = host.home.clone();
+    let real = parent.join("mid.real");
+    let attacker = {
+        let marker = marker.clone();
+        let real = real.clone();
+        thread::spawn(move || {
+            let deadline = Instant::now() + WAIT;
+            while Instant::now() < deadline {
+                let text = fs::read_to_string(&progress).unwrap_or_default();
+                if text.lines().any(|line| line.ends_with(" stop")) {
+                    // What the MID user may do in its own folder.
+                    fs::rename(&home, &real).expect("rename mid_home");
+                    fs::create_dir_all(home.join("agent/bin")).expect("own mid_home");
+                    fs::write(
+                        home.join("agent/bin/mid.sh"),
+                        format!(
+                            "#!/bin/sh\nid -u >>'{}'\nexec '{}/agent/bin/mid.sh' \"$@\"\n",
+                            marker.display(),
+                            real.display()
+                        ),
+                    )
+                    .expect("mid.sh");
+                    set_mode(&home.join("agent/bin/mid.sh"), 0o755);
+                    return true;
+                }
+                thread::sleep(Duration::from_millis(2));
+            }
+            false
+        })
+    };
+    // Run as run_foreground does, but read the journal only once mid_home
+    // is back where it was.
+    let status = Command::new(shell())
+        .arg(run.directory.join("transaction.sh"))
+        .arg(&run.directory)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("transaction");
+    assert!(attacker.join().expect("attacker"), "swapped");
+    // Put the real mid_home back for Drop and cleanup.
+    let _ = fs::remove_dir_all(&host.home);
+    let _ = fs::rename(&real, &host.home);
+    let outcome = (status, run.final_journal());
+    let ran_as = fs::read_to_string(&marker).unwrap_or_default();
+    assert!(
+        !ran_as.lines().any(|uid| uid == "0"),
+        "the MID user's own mid.sh ran as root: {ran_as:?} ({outcome:?})"
+    );
+}
