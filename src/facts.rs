@@ -511,6 +511,8 @@ mod tests {
              'cat mid.service' | 'cat sshd.service') exit 0 ;;\n\
              'show mid.service') cat \"$(dirname \"$0\")/mid.show\" ;;\n\
              'show sshd.service') echo 'ExecStart={ path=/usr/sbin/sshd ; argv[]=/usr/sbin/sshd -D }' ;;\n\
+             'cat other.service') exit 0 ;;\n\
+             'show other.service') sed 's#=#=/srv#g' \"$(dirname \"$0\")/mid.show\" ;;\n\
              'is-active '*) exit 0 ;;\n\
              *) exit 1 ;;\nesac\n",
         )
@@ -532,6 +534,8 @@ mod tests {
         };
         let mid = service("mid");
         let sshd = service("sshd");
+        // A unit of another folder whose path merely ends like this one's.
+        let other = service("other");
         if made {
             let _ = std::fs::remove_dir(marker);
         }
@@ -541,6 +545,7 @@ mod tests {
         );
         // The MID's user wrote APP_NAME=sshd: never a unit root would stop.
         assert_eq!((sshd.kind.as_str(), sshd.unit), ("mid.sh", None));
+        assert_eq!((other.kind.as_str(), other.unit), ("mid.sh", None));
     }
 
     #[test]

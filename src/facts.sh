@@ -16,15 +16,18 @@ trap 'rm -f "$scratch" ${config_copy:+"$config_copy"}; exit 1' HUP INT TERM PIPE
 printf 'midfleet-facts 1\n'
 printf 'uid %s\n' "$(id -u)"
 
-# blob NAME FILE: the file's bytes, length-prefixed, read once; with GNU
-# dd never through a link and never waiting on a FIFO.
+# blob NAME FILE: the file's bytes, length-prefixed, read once, at most
+# MAX_CONFIG + 1 of them (a file the MID's user swaps for a huge one after
+# its size was checked is cut there, and then refused for its size); with
+# GNU dd never through a link and never waiting on a FIFO.
 have_gnu_dd=0
-dd if=/dev/null iflag=nofollow,nonblock status=none 2>/dev/null && have_gnu_dd=1
+dd if=/dev/null iflag=nofollow,nonblock,count_bytes count=1 status=none 2>/dev/null && have_gnu_dd=1
 read_file() {
     if [ "$have_gnu_dd" = 1 ]; then
-        dd if="$1" iflag=nofollow,nonblock bs=65536 status=none 2>/dev/null
+        dd if="$1" iflag=nofollow,nonblock,count_bytes count=$((MAX_CONFIG + 1)) bs=65536 \
+            status=none 2>/dev/null
     else
-        [ -f "$1" ] && [ ! -L "$1" ] && cat -- "$1"
+        [ -f "$1" ] && [ ! -L "$1" ] && head -c $((MAX_CONFIG + 1)) -- "$1"
     fi
 }
 blob() {
@@ -67,9 +70,19 @@ else
         stat_line=$(stat -c '%u %g %a %U %G' -- "$CONFIG" 2>/dev/null) || stat_line=$(
             ls -lnd -- "$CONFIG" | awk '{ print $3, $4 }'
         )
-        printf 'config-stat %s\n' "$stat_line"
-        blob config "$CONFIG"
-        config_copy=$(mktemp "${TMPDIR:-/tmp}/midfleet-facts.XXXXXX") && cp -- "$scratch" "$config_copy"
+        read_file "$CONFIG" > "$scratch"
+        size=$(wc -c < "$scratch")
+        size=$((size + 0))
+        if [ "$size" -gt "$MAX_CONFIG" ]; then
+            # Grown (or swapped) since its size was read: cut, refused.
+            printf 'config-too-large %s\n' "$size"
+        else
+            printf 'config-stat %s\n' "$stat_line"
+            printf 'blob config %s\n' "$size"
+            cat -- "$scratch"
+            printf '\n'
+            config_copy=$(mktemp "${TMPDIR:-/tmp}/midfleet-facts.XXXXXX") && cp -- "$scratch" "$config_copy"
+        fi
     fi
 fi
 
@@ -93,11 +106,18 @@ if [ "$kind" = auto ]; then
     if [ -n "$app" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 \
         && systemctl cat -- "$app.service" >/dev/null 2>&1; then
         home_real=$(cd -P -- "$MID_HOME" 2>/dev/null && pwd -P)
-        case $(systemctl show -p ExecStart -p ExecStop -p WorkingDirectory -- "$app.service" 2>/dev/null) in
-            *"$MID_HOME/agent/"* | *"$MID_HOME/agent"[!A-Za-z0-9._-]* | *"${home_real:-$MID_HOME}/agent/"*)
-                kind=systemd
-                unit=$app ;;
-        esac
+        # A path that starts at a `=` or a space: `/srv/opt/…` is not `/opt/…`.
+        unit_text="
+$(systemctl show -p ExecStart -p ExecStop -p WorkingDirectory -- "$app.service" 2>/dev/null)
+"
+        for agent_path in "$MID_HOME/agent" "${home_real:-$MID_HOME}/agent"; do
+            case $unit_text in
+                *"=$agent_path/"* | *" $agent_path/"* | *"=$agent_path
+"*)
+                    kind=systemd
+                    unit=$app ;;
+            esac
+        done
     fi
 fi
 case $kind in

@@ -55,7 +55,13 @@ fn a_config_swapped_for_a_huge_file_after_its_size_check_is_never_sent_whole() {
         .success());
     fs::write(directory.path().join("racer.py"), RACER).expect("racer");
     let mut racer = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--", python])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            python,
+        ])
         .arg(directory.path().join("racer.py"))
         .arg(agent.join("config.xml"))
         .arg(agent.join("big"))

@@ -1729,6 +1729,12 @@ fn a_root_owned_mid_sh_never_sources_a_file_the_mid_user_owns_as_root() {
         ),
     )
     .expect("mid.sh");
+    // Whoever runs it can record its uid (the rest of agent/ stays root's:
+    // run as the override's owner, the MID itself may not start, and that
+    // is not what this checks).
+    fs::write(host.agent.join("work/uids"), b"").expect("uids");
+    set_mode(&host.agent.join("work"), 0o777);
+    set_mode(&host.agent.join("work/uids"), 0o666);
     let run = host.stage(&Plan::action("start"));
     let outcome = run.run_foreground();
     let uids = recorded_uids(&host);
@@ -1769,6 +1775,9 @@ fn a_mid_home_swapped_in_a_folder_the_mid_user_owns_never_runs_its_mid_sh_as_roo
             let deadline = Instant::now() + WAIT;
             while Instant::now() < deadline {
                 let text = fs::read_to_string(&progress).unwrap_or_default();
+                if text.lines().any(|line| line.ends_with(" end")) {
+                    return false;
+                }
                 if text.lines().any(|line| line.ends_with(" stop")) {
                     // What the MID user may do in its own folder.
                     fs::rename(&home, &real).expect("rename mid_home");
@@ -1800,14 +1809,133 @@ fn a_mid_home_swapped_in_a_folder_the_mid_user_owns_never_runs_its_mid_sh_as_roo
         .stderr(Stdio::null())
         .status()
         .expect("transaction");
-    assert!(attacker.join().expect("attacker"), "swapped");
+    let swapped = attacker.join().expect("attacker");
     // Put the real mid_home back for Drop and cleanup.
-    let _ = fs::remove_dir_all(&host.home);
-    let _ = fs::rename(&real, &host.home);
+    if swapped {
+        let _ = fs::remove_dir_all(&host.home);
+        let _ = fs::rename(&real, &host.home);
+    }
     let outcome = (status, run.final_journal());
+    if !swapped {
+        // Refused before the stop: a folder above mid_home that another
+        // user can write is no place for root to run mid.sh from.
+        let journal = outcome.1.clone().unwrap_or_default();
+        assert!(
+            journal.contains("result error mid-sh-writable-by-others"),
+            "{journal}"
+        );
+    }
     let ran_as = fs::read_to_string(&marker).unwrap_or_default();
     assert!(
         !ran_as.lines().any(|uid| uid == "0"),
         "the MID user's own mid.sh ran as root: {ran_as:?} ({outcome:?})"
     );
+}
+
+/// A racer that exchanges two names in a loop (renameat2 RENAME_EXCHANGE),
+/// as the MID's user can in its own folders.
+const EXCHANGER: &str = r#"
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+a, b = (s.encode() for s in sys.argv[1:3])
+while True:
+    libc.renameat2(-100, a, -100, b, 2)
+"#;
+
+/// Review of issue 14: while the keystore folder is backed up, the MID's
+/// user exchanges a real subfolder of `agent/security` with a link to a
+/// root-only folder, over and over. A copy that walks by path (`cp -R`)
+/// sometimes walks through the link and copies root's file into the
+/// backup, from where a rollback would put it in the MID user's folder.
+/// The backup must never hold it: every folder is entered and checked
+/// where it is (`copy_tree`), links are copied as links.
+#[test]
+fn a_keystore_folder_swapped_for_a_link_while_it_is_backed_up_never_copies_roots_files() {
+    let Some(python) = ["/usr/bin/python3", "/usr/local/bin/python3"]
+        .into_iter()
+        .find(|path| Path::new(path).exists())
+    else {
+        eprintln!("no python3: skipped");
+        return;
+    };
+    let host = Host::new();
+    host.stop_mid();
+    // A MID stand-in that starts and stops at once: many backups a second.
+    let flag = host.home.join("running");
+    let log = host.agent.join("logs/agent0.log.0");
+    let service = Service::Commands([
+        format!(
+            "touch '{}' && printf '%s\\n' '12/06/26 10:00:00 (123) StartupSequencer MID Server started' >>'{}'",
+            flag.display(),
+            log.display()
+        ),
+        format!("rm -f '{}'", flag.display()),
+        format!("test -f '{}'", flag.display()),
+    ]);
+    let secret = b"ROOT-ONLY SECRET 6f1c\n";
+    let victim = host.home.parent().expect("parent").join("victim");
+    fs::create_dir_all(&victim).expect("victim");
+    set_mode(&victim, 0o700);
+    fs::write(victim.join("sub-file"), secret).expect("secret");
+    set_mode(&victim.join("sub-file"), 0o644);
+    let security = host.agent.join("security");
+    fs::create_dir_all(security.join("sub")).expect("sub");
+    fs::write(security.join("sub/sub-file"), b"the MID's own\n").expect("own");
+    std::os::unix::fs::symlink(&victim, security.join("sublink")).expect("link");
+    let script = host.home.parent().expect("parent").join("exchanger.py");
+    fs::write(&script, EXCHANGER).expect("exchanger");
+    let mut racer = Command::new(python)
+        .arg(&script)
+        .arg(security.join("sub"))
+        .arg(security.join("sublink"))
+        .spawn()
+        .expect("racer");
+    let mut backed_up = 0;
+    for round in 0..60 {
+        let mut plan = Plan::apply(host.threads_config(&format!("{}", 40 + round)));
+        plan.key_pair_reset = true;
+        plan.expect_user = "";
+        plan.service = Service::Commands(service_commands(&service));
+        let run = host.stage(&plan);
+        let outcome = run.run_foreground();
+        if outcome
+            .steps
+            .iter()
+            .any(|step| step.starts_with("backup ") && !step.starts_with("backup fail"))
+        {
+            backed_up += 1;
+        }
+    }
+    let _ = racer.kill();
+    let _ = racer.wait();
+    // Every file midfleet keeps, walked without following a link.
+    fn holds(path: &Path, secret: &[u8]) -> bool {
+        let Ok(meta) = fs::symlink_metadata(path) else {
+            return false;
+        };
+        if meta.is_dir() {
+            fs::read_dir(path)
+                .expect("dir")
+                .flatten()
+                .any(|entry| holds(&entry.path(), secret))
+        } else if meta.is_file() {
+            fs::read(path).is_ok_and(|bytes| bytes == secret)
+        } else {
+            false
+        }
+    }
+    assert!(backed_up > 0, "no run got as far as its backup");
+    assert!(
+        !holds(&host.midfleet(), secret),
+        "root copied the root-only file into midfleet's folders"
+    );
+    assert!(
+        !holds(&host.agent, secret),
+        "root put the root-only file into the MID's folder"
+    );
+    assert_eq!(fs::read(victim.join("sub-file")).expect("victim"), secret);
+}
+
+fn service_commands(service: &Service) -> [String; 3] {
+    [0, 1, 2].map(|index| service.command(index).to_string())
 }

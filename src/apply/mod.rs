@@ -893,7 +893,7 @@ impl<'a> Follower<'a> {
                                 "config.xml changed since the plan was made; it was left as it is (plan again)"
                                     .to_string(),
                             ),
-                            (_, reason) => reason,
+                            (_, reason) => reason.map(|reason| explain(&reason)),
                         };
                         self.outcome = Some((outcome, reason));
                     }
@@ -908,5 +908,81 @@ impl<'a> Follower<'a> {
             }
         }
         None
+    }
+}
+
+/// The transaction's reason word, with what it means and what to do where
+/// the word alone would not say (the refusals that keep root out of what
+/// the MID's user can write, `docs/apply.md`). Other reasons as they are.
+fn explain(reason: &str) -> String {
+    let (meaning, hint) = match reason {
+        "agent-folder-symlink" => (
+            "agent/ is reached through a symlink below mid_home; midfleet acts only in real folders there",
+            "set mid_home to the real folder that holds agent/",
+        ),
+        "config-folder-symlink" => (
+            "config.xml's folder is reached through a symlink below mid_home",
+            "set mid_config to config.xml's real path",
+        ),
+        "other-file-system" => (
+            "config.xml's folder or agent/ is on another file system or mount than mid_home/.midfleet, where midfleet builds each file before one rename puts it in place",
+            "keep mid_home/.midfleet on the same mount as agent/",
+        ),
+        "run-folder-moved" | "midfleet-folder-moved" => (
+            "mid_home/.midfleet was moved or replaced while the run started (someone who can write mid_home)",
+            "look at who changed mid_home/.midfleet; run again",
+        ),
+        "midfleet-folder-owner" => (
+            "mid_home/.midfleet is not this login's own 0700 folder",
+            "remove it (midfleet makes it again) or chown it to the login",
+        ),
+        "config-not-a-regular-file" => (
+            "config.xml is not a regular file (a link, a FIFO, a device), or changed while it was read; nothing read it",
+            "make config.xml a regular file again",
+        ),
+        "config-hard-linked" => (
+            "config.xml has more than one hard link, so it may be another file too; nothing was written",
+            "give config.xml a single link (copy it, then rename the copy over it)",
+        ),
+        "mid-sh-missing" => (
+            "agent/bin/mid.sh is missing or not a regular file",
+            "name the service with mid_service (systemd:UNIT or commands)",
+        ),
+        "mid-sh-owners" => (
+            "mid_home and the files under agent/ belong to more than one user besides root; mid.sh runs as the one user who can change it, and that is not clear",
+            "chown mid_home and agent/ to the MID's service user",
+        ),
+        "mid-sh-writable-by-others" => (
+            "mid.sh would run as root, but a folder from / to mid_home, or something under agent/, is writable by others than root",
+            "chown agent/ to the MID's service user (mid.sh then runs as that user), or make that path root's alone",
+        ),
+        "mid-sh-no-setpriv" => (
+            "the host has no setpriv, runuser or su to run mid.sh as its owner, and midfleet never runs another user's mid.sh as root",
+            "install util-linux, or name the service with mid_service",
+        ),
+        "mid-sh-other-user" => (
+            "mid.sh belongs to another user than this login, which cannot switch to it",
+            "set become: yes",
+        ),
+        "mid-sh-unreadable" => (
+            "the owners of mid_home and agent/ could not be read",
+            "check that the login can read agent/ (become: yes)",
+        ),
+        other => return other.to_string(),
+    };
+    format!("{reason}: {meaning} (hint: {hint})")
+}
+
+#[cfg(test)]
+mod explain_tests {
+    use super::explain;
+
+    #[test]
+    fn refusals_say_what_they_mean_and_what_to_do() {
+        let text = explain("other-file-system");
+        assert!(text.starts_with("other-file-system: "), "{text}");
+        assert!(text.contains("(hint: "), "{text}");
+        assert_eq!(explain("could-not-authenticate"), "could-not-authenticate");
+        assert_eq!(explain("restore /x/backups/R"), "restore /x/backups/R");
     }
 }

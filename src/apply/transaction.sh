@@ -70,7 +70,8 @@
 umask 077
 LC_ALL=C
 export LC_ALL
-PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}
+mid_sh_path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+PATH=$mid_sh_path${PATH:+:$PATH}
 export PATH
 
 RUN_DIR=${1:-}
@@ -110,6 +111,7 @@ concluded=0
 was_running=0
 stopped_by_us=0      # the MID is down because of this run
 changed=0            # config.xml (or the keystore) differs from before
+config_id=           # dev:inode of the config.xml read_config last read
 backup_dir=
 config_tmp=
 marker=$RUN_DIR/.timed-out
@@ -291,11 +293,15 @@ service() {
                 bounded "$2" "$mid_sh" "$1"
             elif [ "$mid_sh_prefix" = su ]; then
                 # shellcheck disable=SC2016 # su's shell expands them
-                bounded "$2" su -s /bin/sh -c 'exec "$0" "$1"' "$mid_sh_name" "$mid_sh" "$1"
+                bounded "$2" su -s /bin/sh -c 'exec "$0" "$1"' "$mid_sh_name" "$mid_sh" "$1" \
+                    >/dev/null 2>&1
             else
+                # A clean environment, and no output into root's folder:
+                # the MID it starts lives on with what it inherits.
                 # shellcheck disable=SC2086 # the prefix is words midfleet made
-                bounded "$2" $mid_sh_prefix env HOME="$mid_sh_home" USER="${mid_sh_name:-$mid_sh_as}" \
-                    LOGNAME="${mid_sh_name:-$mid_sh_as}" "$mid_sh" "$1"
+                bounded "$2" $mid_sh_prefix env -i PATH="$mid_sh_path" HOME="$mid_sh_home" \
+                    USER="${mid_sh_name:-$mid_sh_as}" LOGNAME="${mid_sh_name:-$mid_sh_as}" SHELL=/bin/sh \
+                    ${LANG:+LANG="$LANG"} "$mid_sh" "$1" >/dev/null 2>&1
             fi
             service_status=$?
             bounded_close=0
@@ -445,17 +451,23 @@ new_text() {
     [ "$1" != - ] && log_from "$new_file" 0
 }
 
-# log_from FILE OFFSET: FILE's bytes from OFFSET on. The logs are in the
-# MID user's folder: with GNU dd, never through a link (O_NOFOLLOW) and
-# never waiting on a FIFO (O_NONBLOCK); elsewhere a regular file, checked
-# just before.
+# log_from FILE OFFSET: FILE's bytes from OFFSET on, at most log_cap of
+# them. The logs are in the MID user's folder: with GNU dd, never through
+# a link (O_NOFOLLOW) and never waiting on a FIFO (O_NONBLOCK); elsewhere
+# a regular file, checked just before. The cap: a MID logs its login
+# within its first kilobytes after a start, and the MID's user can grow a
+# log by any size in an instant (a sparse file) — root copies no more
+# than this into its run folder, however large the log.
+log_cap=1048576
 have_gnu_dd=0
-dd if=/dev/null iflag=nofollow,nonblock,skip_bytes skip=0 status=none 2>/dev/null && have_gnu_dd=1
+dd if=/dev/null iflag=nofollow,nonblock,skip_bytes,count_bytes skip=0 count=1 status=none 2>/dev/null &&
+    have_gnu_dd=1
 log_from() {
     if [ "$have_gnu_dd" = 1 ]; then
-        dd if="$1" iflag=nofollow,nonblock,skip_bytes skip="$2" bs=65536 status=none 2>/dev/null
+        dd if="$1" iflag=nofollow,nonblock,skip_bytes,count_bytes skip="$2" count="$log_cap" \
+            bs=65536 status=none 2>/dev/null
     elif [ -f "$1" ] && [ ! -L "$1" ]; then
-        tail -c +"$(($2 + 1))" -- "$1"
+        tail -c +"$(($2 + 1))" -- "$1" | head -c "$log_cap"
     fi
 }
 
@@ -622,70 +634,67 @@ shown() {
     esac
 }
 
-# read_config: config.xml's bytes into RUN_DIR/current.xml and its owner,
-# group and mode into config_stat ("UID GID MODE"), through one descriptor
-# opened by a bounded child: the name must be a regular file with one link
-# (not a link, FIFO, device or another file's hard link), and the
-# descriptor's file must be the one the name holds. Past 4 MiB it stops
-# reading (such a file is never the planned one). Sets read_reason and
-# returns 1 when it cannot.
-# shellcheck disable=SC2016 # the child's own arguments
-config_reader='[ -f "$1" ] && [ ! -L "$1" ] || exit 4
-exec 3<"$1" || exit 3
-[ -f /proc/self/fd/3 ] || exit 4
-opened=$(stat -L -c "%d:%i %h %u %g %a" /proc/self/fd/3) || exit 3
-named=$(stat -c "%d:%i" -- "$1") || exit 3
-[ "${opened%% *}" = "$named" ] || exit 4
-set -- "$@" $opened
-[ "$4" = 1 ] || exit 5
-head -c 4194305 <&3 >"$2" || exit 6
-printf "%s %s %s\n" "$5" "$6" "$7" >"$2.stat"'
+# read_config: config.xml's bytes into RUN_DIR/current.xml, its owner,
+# group and mode into config_stat ("UID GID MODE") and its identity into
+# config_id. The name must be a regular file with one link (not a link, a
+# FIFO, a device or another file's hard link) before and after the read,
+# the same file both times; with GNU dd the read itself opens it
+# O_NOFOLLOW|O_NONBLOCK, so root never opens what a link or a FIFO put in
+# its place leads to (a device's open alone can act: a watchdog arms).
+# Past 4 MiB it stops reading (such a file is never the planned one). Sets
+# read_reason and returns 1 when it cannot.
 read_config() {
-    rm -f -- "$RUN_DIR/current.xml" "$RUN_DIR/current.xml.stat"
-    bounded 10 sh -c "$config_reader" midfleet-read "$CONFIG" "$RUN_DIR/current.xml"
-    case $? in
-        0) ;;
-        3 | 6) read_reason=unreadable; return 1 ;;
-        4) read_reason=config-not-a-regular-file; return 1 ;;
-        5) read_reason=config-hard-linked; return 1 ;;
-        124) read_reason=config-not-a-regular-file; return 1 ;;
-        *) read_reason=unreadable; return 1 ;;
-    esac
-    config_stat=
-    read -r config_stat <"$RUN_DIR/current.xml.stat"
-    [ -n "$config_stat" ] || { read_reason=unreadable; return 1; }
+    rm -f -- "$RUN_DIR/current.xml"
+    read_reason=config-not-a-regular-file
+    read_before=$(stat -c '%d:%i %h %u %g %a %A' -- "$CONFIG" 2>/dev/null) || return 1
+    # shellcheck disable=SC2086
+    set -- $read_before
+    case $6 in -*) ;; *) return 1 ;; esac
+    read_reason=config-hard-linked
+    [ "$2" = 1 ] || return 1
+    read_reason=unreadable
+    if [ "$have_gnu_dd" = 1 ]; then
+        dd if="$CONFIG" of="$RUN_DIR/current.xml" iflag=nofollow,nonblock,count_bytes \
+            count=4194305 bs=65536 status=none 2>/dev/null || return 1
+    else
+        head -c 4194305 -- "$CONFIG" >"$RUN_DIR/current.xml" 2>/dev/null || return 1
+    fi
+    read_reason=config-not-a-regular-file
+    [ "$(stat -c '%d:%i %h %u %g %a %A' -- "$CONFIG" 2>/dev/null)" = "$read_before" ] || return 1
+    config_stat="$3 $4 $5"
+    config_id=$1
+    read_reason=
     return 0
 }
 
 # label_config FILE: FILE (in the run folder) gets the live config.xml's
-# SELinux context and ACL (one beyond the mode bits), read through one
-# descriptor checked as read_config checks it. Sets prepare_reason.
-# shellcheck disable=SC2016 # the child's own arguments
-config_labeller='[ -f "$1" ] && [ ! -L "$1" ] || exit 4
-exec 3<"$1" || exit 4
-[ -f /proc/self/fd/3 ] || exit 4
-[ "$(stat -L -c "%d:%i" /proc/self/fd/3)" = "$(stat -c "%d:%i" -- "$1")" ] || exit 4
-if [ "$4" = 1 ]; then chcon --reference=/proc/self/fd/3 -- "$2" || exit 5; fi
-if command -v getfacl >/dev/null 2>&1 && command -v setfacl >/dev/null 2>&1 &&
-    [ -n "$(getfacl --absolute-names --skip-base /proc/self/fd/3 2>/dev/null)" ]; then
-    getfacl --absolute-names /proc/self/fd/3 >"$3" && setfacl --set-file="$3" -- "$2" || exit 6
-fi
-exit 0'
+# SELinux context and ACL (one beyond the mode bits), read from its inode
+# without opening it (getfilecon, getxattr: nothing a device's open could
+# set off), and only while the name is still the file read_config read
+# (config_id; none: nothing to copy). Sets prepare_reason.
 label_config() {
-    label_selinux=0
-    command -v chcon >/dev/null 2>&1 && selinux_enabled && label_selinux=1
-    if [ "$label_selinux" = 0 ] && ! command -v getfacl >/dev/null 2>&1; then
-        return 0
+    [ -n "$config_id" ] || return 0
+    if command -v chcon >/dev/null 2>&1 && selinux_enabled &&
+        ! chcon --reference="$CONFIG" -- "$1" 2>/dev/null; then
+        prepare_reason=selinux
+        return 1
     fi
-    bounded 10 sh -c "$config_labeller" midfleet-label "$CONFIG" "$1" "$RUN_DIR/.acl" "$label_selinux"
-    label_status=$?
-    rm -f -- "$RUN_DIR/.acl"
-    case $label_status in
-        0) return 0 ;;
-        5) prepare_reason=selinux ;;
-        6) prepare_reason=acl ;;
-        *) prepare_reason=config-not-a-regular-file ;;
+    if command -v getfacl >/dev/null 2>&1 && command -v setfacl >/dev/null 2>&1 &&
+        [ -n "$(getfacl --physical --absolute-names --skip-base -- "$CONFIG" 2>/dev/null)" ]; then
+        if ! getfacl --physical --absolute-names -- "$CONFIG" >"$RUN_DIR/.acl" 2>/dev/null ||
+            ! setfacl --set-file="$RUN_DIR/.acl" -- "$1"; then
+            rm -f -- "$RUN_DIR/.acl"
+            prepare_reason=acl
+            return 1
+        fi
+        rm -f -- "$RUN_DIR/.acl"
+    fi
+    # shellcheck disable=SC2046
+    set -- $(stat -c '%d:%i %h %A' -- "$CONFIG" 2>/dev/null)
+    case "$1 $2 $3" in
+        "$config_id 1 -"*) return 0 ;;
     esac
+    prepare_reason=config-not-a-regular-file
     return 1
 }
 
@@ -710,7 +719,7 @@ prepare_config() {
         prepare_failed mode
         return 1
     fi
-    if [ -f "$CONFIG" ] && ! label_config "$config_tmp"; then
+    if ! label_config "$config_tmp"; then
         prepare_failed "$prepare_reason"
         return 1
     fi
@@ -785,7 +794,7 @@ make_backup() {
         : >"$1/folders" || { backup_failed "$1"; return 1; }
         for folder in $keystore_folders; do
             if present "$folder"; then
-                if ! cp -RPp -- "$AGENT/$folder" "$1/$folder" || ! same_tree "$AGENT/$folder" "$1/$folder"; then
+                if ! copy_tree "$agent_real/$folder" "$1/$folder"; then
                     backup_failed "$1"
                     return 1
                 fi
@@ -798,6 +807,47 @@ make_backup() {
     sync 2>/dev/null
     return 0
 }
+
+# copy_tree FROM TO: copies the MID's folder FROM (its real path) to TO,
+# in midfleet's own folders, without following a link anywhere: every
+# folder is entered by `cd` and must then be where its path says (`pwd
+# -P`), so a folder swapped for a link is refused rather than walked into;
+# files are read O_NOFOLLOW|O_NONBLOCK (GNU dd; elsewhere a regular file
+# checked just before), must have one link and keep their size; links are copied as links; anything else (FIFOs,
+# sockets, devices) is refused. Owner, group and mode kept.
+copy_tree() (
+    cd -- "$1" 2>/dev/null && [ "$(pwd -P)" = "$1" ] || exit 1
+    mkdir -m 700 -- "$2" || exit 1
+    for copy_entry in * .[!.]* ..?*; do
+        [ -e "$copy_entry" ] || [ -L "$copy_entry" ] || continue
+        # shellcheck disable=SC2046
+        set -- "$1" "$2" $(stat -c '%u %g %a %h %s %A' -- "$copy_entry") || exit 1
+        [ "$#" = 8 ] || exit 1
+        case $8 in
+            l*)
+                ln -s -- "$(readlink -- "$copy_entry")" "$2/$copy_entry" &&
+                    chown -h -- "$3:$4" "$2/$copy_entry" || exit 1 ;;
+            -*)
+                [ "$6" = 1 ] || exit 1
+                if [ "$have_gnu_dd" = 1 ]; then
+                    dd if="$copy_entry" of="$2/$copy_entry" iflag=nofollow,nonblock bs=65536 \
+                        status=none 2>/dev/null || exit 1
+                else
+                    [ -f "$copy_entry" ] && [ ! -L "$copy_entry" ] &&
+                        cat -- "$copy_entry" >"$2/$copy_entry" || exit 1
+                fi
+                [ "$(stat -c %s -- "$2/$copy_entry")" = "$7" ] || exit 1
+                chown -- "$3:$4" "$2/$copy_entry" && chmod -- "$5" "$2/$copy_entry" || exit 1 ;;
+            d*)
+                copy_tree "$1/$copy_entry" "$2/$copy_entry" || exit 1
+                chown -- "$3:$4" "$2/$copy_entry" && chmod -- "$5" "$2/$copy_entry" || exit 1 ;;
+            *) exit 1 ;;
+        esac
+    done
+    # shellcheck disable=SC2046
+    set -- "$1" "$2" $(stat -c '%u %g %a' -- .) || exit 1
+    chown -- "$3:$4" "$2" && chmod -- "$5" "$2"
+)
 
 backup_failed() {
     backup_reason=disk
@@ -859,7 +909,11 @@ restore_from() {
         journal restore fail no-config-in-backup
         return 1
     fi
+    config_id=
     if ! read_config || ! cmp -s -- "$1/config.xml" "$RUN_DIR/current.xml"; then
+        # (config.xml not the regular file it should be: no labels are
+        # copied from it; the backup's owner and mode still are.)
+        [ -n "$read_reason" ] && config_id=
         if ! restore_stat=$(stat -c '%u %g %a' -- "$1/config.xml") ||
             ! prepare_config "$1/config.xml" "$restore_stat"; then
             journal restore fail "${prepare_reason:-owner}"
@@ -1166,44 +1220,61 @@ open_folders() {
 }
 
 # mid_sh_user: who runs agent/bin/mid.sh (SERVICE_KIND=mid.sh). Whoever
-# can write mid.sh or a folder on its way can change what it runs, so it
-# runs as that user: the owner of mid_home, agent/, agent/bin and mid.sh
-# when one of them is not root (all the same user), root only when root
-# owns all four and none is writable by group or others. The drop goes
-# through setpriv, else runuser, else su; without one, nothing runs
-# (`mid-sh-no-setpriv`). A login that is not root runs it only when it is
-# that user (or root owns it all): `mid-sh-other-user` otherwise. Sets mid_sh_as (empty: root) and mid_sh_prefix,
-# or mid_sh_reason and returns 1.
+# can change what it runs — mid.sh, what it sources (mid.shconf*), the
+# wrapper and its configuration, a folder on the way — runs code as
+# whoever runs it. So it runs as the user who owns mid_home or anything
+# under agent/ when that is not root (one such user; two or more:
+# `mid-sh-owners`), and as root only when root owns mid_home and all of
+# agent/, nothing there but links is writable by group or others, and no
+# folder from / down to mid_home is writable by anyone but root (sticky
+# folders aside): then no one else can change a byte or a name on the way
+# (`mid-sh-writable-by-others` otherwise). A find or stat that fails
+# refuses too. The drop goes through setpriv, else runuser, else su;
+# without one, nothing runs (`mid-sh-no-setpriv`). A login that is not
+# root runs it only when it is that user (or root owns it all):
+# `mid-sh-other-user` otherwise. Sets mid_sh_as (empty: this login runs
+# it) and mid_sh_prefix, or mid_sh_reason and returns 1.
 mid_sh_user() {
     mid_sh_as='' mid_sh_prefix='' mid_sh_reason=''
     [ "$SERVICE_KIND" = mid.sh ] || return 0
     mid_sh=$agent_real/bin/mid.sh
-    # shellcheck disable=SC2046 # four words a file: UID GID MODE TYPE
-    set -- $(stat -c '%u %g %a %A' -- "$home_real/." "$AGENT/." "$AGENT/bin/." "$AGENT/bin/mid.sh" 2>/dev/null)
-    if [ "$#" != 16 ]; then
+    if [ ! -f "$AGENT/bin/mid.sh" ] || [ -L "$AGENT/bin/mid.sh" ]; then
         mid_sh_reason=mid-sh-missing
         return 1
     fi
-    mid_sh_uid='' mid_sh_gid='' mid_sh_open=0
-    while [ "$#" -ge 4 ]; do
-        if [ "$1" != 0 ]; then
-            if [ -n "$mid_sh_uid" ] && [ "$mid_sh_uid" != "$1" ]; then
-                mid_sh_reason=mid-sh-owners
-                return 1
-            fi
-            mid_sh_uid=$1 mid_sh_gid=$2
-        fi
-        case $3 in *[2367][0-7] | *[2367]) mid_sh_open=1 ;; esac
-        case $4 in -* | d*) ;; *) mid_sh_open=1 ;; esac
-        shift 4
-    done
-    if [ -z "$mid_sh_uid" ]; then
-        if [ "$mid_sh_open" = 1 ]; then
+    mid_sh_reason=mid-sh-unreadable
+    mid_sh_owners=$({ stat -c '%u' -- "$home_real/." &&
+        find "$AGENT/." ! -user 0 -exec stat -c '%u' -- {} +; } 2>/dev/null) || return 1
+    mid_sh_owners=$(printf '%s\n' "$mid_sh_owners" | sort -u | sed '/^0$/d; /^$/d')
+    case $mid_sh_owners in
+        '')
+            # Root's alone: and nobody else may write on the way.
+            mid_sh_open=$(find "$AGENT/." ! -type l -perm /022 -print -quit 2>/dev/null) || return 1
             mid_sh_reason=mid-sh-writable-by-others
-            return 1
-        fi
-        return 0
-    fi
+            [ -z "$mid_sh_open" ] || return 1
+            mid_sh_dir=$home_real
+            while :; do
+                # shellcheck disable=SC2046
+                set -- $(stat -c '%u %a' -- "$mid_sh_dir/." 2>/dev/null)
+                [ "$#" = 2 ] && [ "$1" = 0 ] || return 1
+                case $2 in
+                    *[2367][0-7] | *[2367])
+                        # Writable by others: only a sticky folder
+                        # (they cannot rename root's entries in it).
+                        [ -k "$mid_sh_dir/." ] && [ "$mid_sh_dir" != "$home_real" ] || return 1 ;;
+                esac
+                [ -z "$mid_sh_dir" ] && break
+                mid_sh_dir=${mid_sh_dir%/*}
+            done
+            mid_sh_reason=
+            return 0 ;;
+        *[!0-9]*)
+            mid_sh_reason=mid-sh-owners
+            return 1 ;;
+    esac
+    mid_sh_uid=$mid_sh_owners
+    mid_sh_gid=$(stat -c '%g' -- "$AGENT/.")
+    mid_sh_reason=
     # Already that user (a login without become): nothing to drop. Another
     # login that is not root cannot switch, and running that user's
     # script as this one would hand this login to it.

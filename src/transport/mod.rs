@@ -548,7 +548,7 @@ impl Connection {
                 Ok(0) => break,
                 Ok(count) => {
                     on_output(&buffer[..count]);
-                    stdout.extend_from_slice(&buffer[..count]);
+                    push_output(&mut stdout, &buffer[..count], &self.label)?;
                 }
                 Err(error) => return Err(read_failure(&self.label, error)),
             }
@@ -556,6 +556,7 @@ impl Connection {
         let mut stderr = Vec::new();
         channel
             .stderr()
+            .take(MAX_OUTPUT as u64)
             .read_to_end(&mut stderr)
             .map_err(|error| read_failure(&self.label, error))?;
         channel
@@ -571,6 +572,34 @@ impl Connection {
             stderr,
         })
     }
+}
+
+/// The most one exec may send back on stdout (or stderr): far past any
+/// reply midfleet asks for (a facts read is a config.xml of at most 4 MiB
+/// and a few small files), and small enough that a host whose files
+/// someone swapped for a huge one cannot run the operator's midfleet out
+/// of memory.
+pub const MAX_OUTPUT: usize = 64 << 20;
+
+/// Appends `piece` to `output`, or fails once the output would pass
+/// [`MAX_OUTPUT`].
+pub(crate) fn push_output(
+    output: &mut Vec<u8>,
+    piece: &[u8],
+    label: &str,
+) -> Result<(), TransportError> {
+    if output.len() + piece.len() > MAX_OUTPUT {
+        return Err(TransportError::new(
+            FailureKind::Protocol,
+            label,
+            format!(
+                "the host sent more than {} MiB: midfleet stopped reading (a file swapped for a huge one?)",
+                MAX_OUTPUT >> 20
+            ),
+        ));
+    }
+    output.extend_from_slice(piece);
+    Ok(())
 }
 
 fn read_failure(label: &str, error: std::io::Error) -> TransportError {
@@ -649,6 +678,18 @@ pub fn shell_quote(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_past_the_cap_is_an_error_not_memory() {
+        let mut output = Vec::new();
+        let piece = vec![b'x'; 1 << 20];
+        for _ in 0..(MAX_OUTPUT >> 20) {
+            push_output(&mut output, &piece, "lab-001").unwrap();
+        }
+        let error = push_output(&mut output, b"y", "lab-001").unwrap_err();
+        assert!(error.to_string().contains("more than 64 MiB"), "{error}");
+        assert_eq!(output.len(), MAX_OUTPUT, "nothing past the cap was kept");
+    }
 
     #[test]
     fn quoting_survives_hostile_text() {

@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use ssh2::Channel;
 
-use super::{milliseconds, read_failure, Connection, ExecOutput, FailureKind, TransportError};
+use super::{
+    milliseconds, push_output, read_failure, Connection, ExecOutput, FailureKind, TransportError,
+};
 
 /// A shell waiting for scripts on its stdin. Dropping it closes the
 /// channel: the shell reads end of input and exits.
@@ -92,7 +94,15 @@ impl Shell {
                     // The shell ended before the script's end line.
                     return self.closed_output(stdout, started);
                 }
-                Ok(count) => stdout.extend_from_slice(&buffer[..count]),
+                Ok(count) => {
+                    if let Err(error) =
+                        push_output(&mut stdout, &buffer[..count], &self.connection.label)
+                    {
+                        // The shell's stream is no longer in step: never reused.
+                        self.closed = true;
+                        return Err(error);
+                    }
+                }
                 Err(error) => {
                     self.closed = true;
                     return Err(read_failure(&self.connection.label, error));
@@ -175,7 +185,10 @@ impl Shell {
                 Ok(0) => break,
                 Ok(count) => {
                     on_output(&buffer[..count]);
-                    stdout.extend_from_slice(&buffer[..count]);
+                    if let Err(error) = push_output(&mut stdout, &buffer[..count], &label) {
+                        self.closed = true;
+                        return Err(error);
+                    }
                 }
                 Err(error) => return Err(read_failure(&label, error)),
             }
@@ -237,6 +250,7 @@ impl Shell {
         let mut stderr = Vec::new();
         self.channel
             .stderr()
+            .take(super::MAX_OUTPUT as u64)
             .read_to_end(&mut stderr)
             .map_err(|error| read_failure(&label, error))?;
         self.channel
@@ -262,7 +276,7 @@ impl Shell {
         let mut buffer = [0u8; 4096];
         session.set_blocking(false);
         while let Ok(count) = self.channel.stderr().read(&mut buffer) {
-            if count == 0 {
+            if count == 0 || stderr.len() + count > super::MAX_OUTPUT {
                 break;
             }
             stderr.extend_from_slice(&buffer[..count]);
