@@ -65,7 +65,9 @@
 # and a watchdog).
 #
 # No value from config.xml, new.xml or original.xml ever reaches the argv
-# or environment of a process: files are copied by path (cat, cp, cmp, mv).
+# or environment of a process: files are handed to commands by name (dd,
+# cat, cmp, mv), never by content. Which names, and why never a name in a
+# folder the MID's user can write but for one rename: see "files" below.
 
 umask 077
 LC_ALL=C
