@@ -1939,3 +1939,58 @@ fn a_keystore_folder_swapped_for_a_link_while_it_is_backed_up_never_copies_roots
 fn service_commands(service: &Service) -> [String; 3] {
     [0, 1, 2].map(|index| service.command(index).to_string())
 }
+
+/// Review 2 (h-review): a MID user with no passwd entry (a numeric uid, as
+/// `chown -R 1500 agent/…` in a container-style install leaves, or an
+/// LDAP/SSSD user while the directory is down) owns mid.sh; agent/ keeps
+/// root's group. `mid_sh_user` then takes the gid from agent/'s group —
+/// 0 — and runs `setpriv --reuid=UID --regid=0 --clear-groups`: the MID
+/// user's code runs with group root.
+#[test]
+fn a_mid_user_without_a_passwd_entry_never_gets_roots_group() {
+    const NO_ENTRY: u32 = 4242;
+    let lookup = Command::new("getent")
+        .args(["passwd", &NO_ENTRY.to_string()])
+        .output()
+        .expect("getent");
+    assert!(!lookup.status.success(), "uid {NO_ENTRY} has a passwd entry here");
+    let host = Host::new();
+    host.stop_mid();
+    let status = Command::new("chown")
+        .arg(NO_ENTRY.to_string())
+        .arg(host.mid_sh())
+        .status()
+        .expect("chown");
+    assert!(status.success());
+    let agent_group = Command::new("stat")
+        .args(["-c", "%g"])
+        .arg(&host.agent)
+        .output()
+        .expect("stat");
+    assert_eq!(String::from_utf8_lossy(&agent_group.stdout).trim(), "0");
+    fs::write(host.agent.join("work/uids"), b"").expect("uids");
+    set_mode(&host.agent.join("work"), 0o777);
+    set_mode(&host.agent.join("work/uids"), 0o666);
+    let script = fs::read_to_string(host.mid_sh()).expect("mid.sh");
+    fs::write(
+        host.mid_sh(),
+        script.replacen(
+            "#!/bin/sh\n",
+            "#!/bin/sh\necho \"$(id -u) $(id -g) $(id -G)\" >>\"$(dirname \"$0\")/../work/uids\"\nexit 3\n",
+            1,
+        ),
+    )
+    .expect("mid.sh");
+    let run = host.stage(&Plan::action("start"));
+    let outcome = run.run_foreground();
+    let ids = recorded_uids(&host);
+    assert!(!ids.is_empty(), "mid.sh ran: {outcome:?}");
+    for line in &ids {
+        let mut fields = line.split_whitespace();
+        assert_eq!(fields.next(), Some("4242"), "{ids:?}");
+        assert!(
+            !fields.any(|gid| gid == "0"),
+            "the MID user's mid.sh ran with group root: uid gid groups = {ids:?}"
+        );
+    }
+}
