@@ -1994,3 +1994,74 @@ fn a_mid_user_without_a_passwd_entry_never_gets_roots_group() {
         );
     }
 }
+
+/// Review 2 (h-review): the keystore backup (`copy_tree`) forks five or
+/// more processes per entry (stat, dd, stat, chown, chmod) and never looks
+/// at the clock: the MID's user, who may write agent/security, fills it
+/// with small files, and the run that stopped the MID is still copying
+/// long after its lease (DEADLINE) ended. The lock says the run is dead
+/// then: the next run breaks it and works on the same MID and files while
+/// the first one goes on writing.
+#[test]
+fn a_keystore_backup_never_outlives_the_lease_so_no_second_run_breaks_a_live_lock() {
+    let host = Host::new();
+    host.stop_mid();
+    let flag = host.home.join("running");
+    let log = host.agent.join("logs/agent0.log.0");
+    let service = Service::Commands([
+        format!(
+            "touch '{}' && printf '%s\\n' '12/06/26 10:00:00 (123) StartupSequencer MID Server started' >>'{}'",
+            flag.display(),
+            log.display()
+        ),
+        format!("rm -f '{}'", flag.display()),
+        format!("test -f '{}'", flag.display()),
+    ]);
+    fs::write(&flag, b"").expect("running");
+    // What the MID user can put in its own keystore folder in a second.
+    let security = host.agent.join("security");
+    fs::create_dir_all(&security).expect("security");
+    for index in 0..4000 {
+        fs::write(security.join(format!("f{index}")), b"x").expect("file");
+    }
+    let mut plan = Plan::apply(host.threads_config("41"));
+    plan.key_pair_reset = true;
+    plan.expect_user = "";
+    plan.stop_timeout = 1;
+    plan.health_timeout = 1;
+    plan.lease = 10;
+    plan.service = Service::Commands(service_commands(&service));
+    let first = host.stage(&plan);
+    let first_deadline = epoch() + plan.lease;
+    thread::scope(|scope| {
+        let first_run = scope.spawn(|| first.run_foreground());
+        // Past the first run's lease, while it still runs: the operator
+        // (or a retry) starts the next one.
+        while epoch() <= first_deadline + 1 {
+            thread::sleep(Duration::from_millis(200));
+        }
+        let still_running = !first_run.is_finished();
+        let mut again = Plan::action("restart");
+        again.expect_user = "";
+        again.stop_timeout = 1;
+        again.health_timeout = 1;
+        again.lease = 10;
+        again.service = Service::Commands(service_commands(&service));
+        let second = host.stage(&again).run_foreground();
+        let broke = second.steps.iter().any(|step| step.starts_with("lock broken"));
+        let first_outcome = first_run.join();
+        assert!(
+            !(still_running && broke),
+            "a second run broke the lock of a run still working on the MID \
+             (the first one's own records then fail the harness's checks: {}): {second:?}",
+            if first_outcome.is_err() { "they did" } else { "they did not" }
+        );
+        let first_outcome = first_outcome.expect("first run");
+        assert!(
+            first_outcome.seconds <= (plan.lease + 5) as f64,
+            "the first run outlived its {} s lease by far: {:.0} s ({first_outcome:?})",
+            plan.lease,
+            first_outcome.seconds
+        );
+    });
+}
