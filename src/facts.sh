@@ -106,14 +106,17 @@ if [ "$kind" = auto ]; then
     if [ -n "$app" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 \
         && systemctl cat -- "$app.service" >/dev/null 2>&1; then
         home_real=$(cd -P -- "$MID_HOME" 2>/dev/null && pwd -P)
-        # A path that starts at a `=` or a space: `/srv/opt/…` is not `/opt/…`.
+        # The program the unit starts or stops (`path=`) is in this
+        # agent/, or the unit works in it: not a unit that merely names
+        # a file there (a log shipper's `tail -F …/agent0.log.0`), and
+        # `/srv/opt/…` is not `/opt/…`.
         unit_text="
 $(systemctl show -p ExecStart -p ExecStop -p WorkingDirectory -- "$app.service" 2>/dev/null)
 "
         for agent_path in "$MID_HOME/agent" "${home_real:-$MID_HOME}/agent"; do
             case $unit_text in
-                *"=$agent_path/"* | *" $agent_path/"* | *"=$agent_path
-"*)
+                *"{ path=$agent_path/"* | *"WorkingDirectory=$agent_path
+"* | *"WorkingDirectory=$agent_path/"*)
                     kind=systemd
                     unit=$app ;;
             esac

@@ -964,6 +964,18 @@ fn explain(reason: &str) -> String {
             "mid.sh belongs to another user than this login, which cannot switch to it",
             "set become: yes",
         ),
+        "mid-sh-user-unknown" => (
+            "the user who owns mid.sh has no passwd entry, so it has no group of its own to run with",
+            "give the MID's service user a passwd entry (or bring its directory service back)",
+        ),
+        "mid-sh-mount-inside" => (
+            "mid.sh would run as root, but something is mounted below mid_home, whose files may say any owner",
+            "unmount it, or chown agent/ to the MID's service user",
+        ),
+        "keystore-too-large" => (
+            "agent/security or agent/keystore holds more than 1000 entries; a MID's hold a handful, and their backup must end within the run's lease",
+            "look at what filled the keystore folders and remove it",
+        ),
         "mid-sh-unreadable" => (
             "the owners of mid_home and agent/ could not be read",
             "check that the login can read agent/ (become: yes)",

@@ -648,7 +648,8 @@ shown() {
 read_config() {
     rm -f -- "$RUN_DIR/current.xml"
     read_reason=config-not-a-regular-file
-    read_before=$(stat -c '%d:%i %h %u %g %a %A' -- "$CONFIG" 2>/dev/null) || return 1
+    # %z (change time): a rename of the file away and back changes it.
+    read_before=$(stat -c '%d:%i %h %u %g %a %A %z' -- "$CONFIG" 2>/dev/null) || return 1
     # shellcheck disable=SC2086
     set -- $read_before
     case $6 in -*) ;; *) return 1 ;; esac
@@ -662,7 +663,7 @@ read_config() {
         head -c 4194305 -- "$CONFIG" >"$RUN_DIR/current.xml" 2>/dev/null || return 1
     fi
     read_reason=config-not-a-regular-file
-    [ "$(stat -c '%d:%i %h %u %g %a %A' -- "$CONFIG" 2>/dev/null)" = "$read_before" ] || return 1
+    [ "$(stat -c '%d:%i %h %u %g %a %A %z' -- "$CONFIG" 2>/dev/null)" = "$read_before" ] || return 1
     config_stat="$3 $4 $5"
     config_id=$1
     read_reason=
@@ -822,6 +823,9 @@ copy_tree() (
     mkdir -m 700 -- "$2" || exit 1
     for copy_entry in * .[!.]* ..?*; do
         [ -e "$copy_entry" ] || [ -L "$copy_entry" ] || continue
+        # Within the forward part of the lease (the MID is stopped).
+        clock
+        [ "$now" -lt "$((DEADLINE - rollback_reserve))" ] || exit 1
         # shellcheck disable=SC2046
         set -- "$1" "$2" $(stat -c '%u %g %a %h %s %A' -- "$copy_entry") || exit 1
         [ "$#" = 8 ] || exit 1
@@ -831,6 +835,9 @@ copy_tree() (
                     chown -h -- "$3:$4" "$2/$copy_entry" || exit 1 ;;
             -*)
                 [ "$6" = 1 ] || exit 1
+                # The same file before and after the read (a rename away
+                # and back changes its change time).
+                copy_id=$(stat -c '%i %h %s %z' -- "$copy_entry") || exit 1
                 if [ "$have_gnu_dd" = 1 ]; then
                     dd if="$copy_entry" of="$2/$copy_entry" iflag=nofollow,nonblock bs=65536 \
                         status=none 2>/dev/null || exit 1
@@ -838,6 +845,7 @@ copy_tree() (
                     [ -f "$copy_entry" ] && [ ! -L "$copy_entry" ] &&
                         cat -- "$copy_entry" >"$2/$copy_entry" || exit 1
                 fi
+                [ "$(stat -c '%i %h %s %z' -- "$copy_entry")" = "$copy_id" ] || exit 1
                 [ "$(stat -c %s -- "$2/$copy_entry")" = "$7" ] || exit 1
                 chown -- "$3:$4" "$2/$copy_entry" && chmod -- "$5" "$2/$copy_entry" || exit 1 ;;
             d*)
@@ -1066,7 +1074,7 @@ take_lock() {
         read -r held_run held_deadline <"$LOCK" 2>/dev/null
         case $held_deadline in '' | *[!0-9]*) held_deadline=0 ;; esac
         clock
-        if [ "$now" -le "$held_deadline" ]; then
+        if [ "$now" -le "$held_deadline" ] || holder_alive "$held_run"; then
             journal lock held "$held_run"
             conclude locked "$held_run"
             return 1
@@ -1093,6 +1101,28 @@ take_lock() {
     read -r held_run held_deadline <"$LOCK" 2>/dev/null
     journal lock held "$held_run"
     conclude locked "$held_run"
+    return 1
+}
+
+# holder_alive RUN: the transaction of run RUN still runs (its pid, from
+# its run folder, is alive in this boot and a transaction.sh): its lock is
+# never broken, lease or not — two runs must never work on one MID.
+holder_alive() {
+    case $1 in '' | *[!A-Za-z0-9._-]* | .*) return 1 ;; esac
+    [ "$1" != "$RUN" ] || return 1
+    holder_pid=
+    read -r holder_pid <"$MIDFLEET/runs/$1/pid" 2>/dev/null || return 1
+    case $holder_pid in '' | *[!0-9]*) return 1 ;; esac
+    holder_boot='' boot_now=''
+    if read -r holder_boot <"$MIDFLEET/runs/$1/boot" 2>/dev/null &&
+        read -r boot_now </proc/sys/kernel/random/boot_id 2>/dev/null &&
+        [ "$holder_boot" != "$boot_now" ]; then
+        return 1
+    fi
+    kill -0 "$holder_pid" 2>/dev/null || return 1
+    case $(tr '\0' ' ' <"/proc/$holder_pid/cmdline" 2>/dev/null) in
+        *transaction.sh*) return 0 ;;
+    esac
     return 1
 }
 
@@ -1254,6 +1284,12 @@ mid_sh_user() {
             mid_sh_open=$(find "$AGENT/." ! -type l -perm /022 -print -quit 2>/dev/null) || return 1
             mid_sh_reason=mid-sh-writable-by-others
             [ -z "$mid_sh_open" ] || return 1
+            # No mount below mid_home (a FUSE mount can say anything of
+            # its owners): the owners found are the files' own.
+            mid_sh_reason=mid-sh-mount-inside
+            ! awk -v home="$home_real/" 'index($5, home) == 1 { found = 1 } END { exit !found }' \
+                /proc/self/mountinfo 2>/dev/null || return 1
+            mid_sh_reason=mid-sh-writable-by-others
             mid_sh_dir=$home_real
             while :; do
                 # shellcheck disable=SC2046
@@ -1275,7 +1311,6 @@ mid_sh_user() {
             return 1 ;;
     esac
     mid_sh_uid=$mid_sh_owners
-    mid_sh_gid=$(stat -c '%g' -- "$AGENT/.")
     mid_sh_reason=
     # Already that user (a login without become): nothing to drop. Another
     # login that is not root cannot switch, and running that user's
@@ -1289,14 +1324,19 @@ mid_sh_user() {
     mid_sh_name=$(getent passwd "$mid_sh_uid" 2>/dev/null | cut -d: -f1)
     mid_sh_home=$(getent passwd "$mid_sh_uid" 2>/dev/null | cut -d: -f6)
     mid_sh_primary=$(getent passwd "$mid_sh_uid" 2>/dev/null | cut -d: -f4)
-    [ -n "$mid_sh_primary" ] && mid_sh_gid=$mid_sh_primary
+    # The user's own groups only: without a passwd entry there is no group
+    # of its own to give it (a file's group may be root's).
+    if [ -z "$mid_sh_name" ] || [ -z "$mid_sh_primary" ]; then
+        mid_sh_reason=mid-sh-user-unknown
+        return 1
+    fi
+    mid_sh_gid=$mid_sh_primary
     [ -n "$mid_sh_home" ] || mid_sh_home=/
     if command -v setpriv >/dev/null 2>&1; then
-        if [ -n "$mid_sh_name" ]; then mid_sh_groups=--init-groups; else mid_sh_groups=--clear-groups; fi
-        mid_sh_prefix="setpriv --reuid=$mid_sh_uid --regid=$mid_sh_gid $mid_sh_groups --"
-    elif [ -n "$mid_sh_name" ] && command -v runuser >/dev/null 2>&1; then
+        mid_sh_prefix="setpriv --reuid=$mid_sh_uid --regid=$mid_sh_gid --init-groups --"
+    elif command -v runuser >/dev/null 2>&1; then
         mid_sh_prefix="runuser -u $mid_sh_name --"
-    elif [ -n "$mid_sh_name" ] && command -v su >/dev/null 2>&1; then
+    elif command -v su >/dev/null 2>&1; then
         mid_sh_prefix=su
     else
         mid_sh_reason=mid-sh-no-setpriv
@@ -1514,11 +1554,27 @@ writable_or_conclude() {
     return 1
 }
 
+# keystore_small_or_conclude WITH_KEYSTORE: before the MID is stopped,
+# the keystore folders hold at most keystore_limit entries (a MID's hold a
+# handful): the MID's user may fill them, and their backup must end well
+# within the lease.
+keystore_limit=1000
+keystore_small_or_conclude() {
+    [ "$1" = 1 ] || return 0
+    keystore_count=$(find "$AGENT/security/." "$AGENT/keystore/." 2>/dev/null |
+        head -n "$((keystore_limit + 1))" | wc -l)
+    [ "$keystore_count" -le "$keystore_limit" ] && return 0
+    journal check fail keystore-too-large
+    conclude error keystore-too-large
+    return 1
+}
+
 run_apply() {
     take_lock || return
     interrupted_before_change && return
     stale_before_stop && return
     writable_or_conclude || return
+    keystore_small_or_conclude "$KEY_PAIR_RESET" || return
     stop_or_conclude || return
     check_plan || return
     interrupted_before_change && return
@@ -1590,12 +1646,13 @@ run_rollback() {
     interrupted_before_change && return
     stale_before_stop && return
     writable_or_conclude || return
-    stop_or_conclude || return
-    check_plan || return
-    interrupted_before_change && return
     source_dir=$MIDFLEET/backups/$RESTORE_FROM
     with_keystore=$KEY_PAIR_RESET
     [ -f "$source_dir/folders" ] && with_keystore=1
+    keystore_small_or_conclude "$with_keystore" || return
+    stop_or_conclude || return
+    check_plan || return
+    interrupted_before_change && return
     take_backup "$with_keystore" || return
     changed=1
     if ! restore_from "$source_dir"; then
