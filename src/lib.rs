@@ -29,6 +29,7 @@ pub mod cli;
 pub mod config_xml;
 pub mod desired;
 pub mod diagnostic;
+pub mod endpoint;
 pub mod facts;
 pub mod gather;
 pub mod instance;

@@ -22,7 +22,8 @@ use crate::report::Reporter;
 use crate::secret::{SecretRef, SecretResolver, SecretValue, SecretWarning};
 use crate::state::SaltedHash;
 use crate::template::Templates;
-use crate::transport::{SshConfig, Transport};
+use crate::endpoint::SshConfig;
+use crate::transport::Transport;
 
 /// What a plan is made from.
 pub struct PlanRequest<'a> {

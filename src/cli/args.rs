@@ -108,7 +108,7 @@ pub struct InventoryArgs {
 
 impl InventoryArgs {
     /// The ssh configuration, `~` expanded.
-    pub fn ssh_config(&self) -> Result<crate::transport::SshConfig, super::exit::Failure> {
+    pub fn ssh_config(&self) -> Result<crate::endpoint::SshConfig, super::exit::Failure> {
         load_ssh_config(&self.ssh_config)
     }
 
@@ -158,12 +158,12 @@ impl InventoryArgs {
 /// Reads an ssh configuration file, `~` expanded.
 pub fn load_ssh_config(
     path: &std::path::Path,
-) -> Result<crate::transport::SshConfig, super::exit::Failure> {
+) -> Result<crate::endpoint::SshConfig, super::exit::Failure> {
     let path = match path.strip_prefix("~") {
         Ok(rest) => crate::transport::home_directory().join(rest),
         Err(_) => path.to_path_buf(),
     };
-    crate::transport::SshConfig::load(Some(&path)).map_err(|error| {
+    crate::endpoint::SshConfig::load(Some(&path)).map_err(|error| {
         super::exit::Failure::usage(format!("cannot read the ssh configuration: {error}"))
     })
 }

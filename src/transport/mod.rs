@@ -1,10 +1,11 @@
 //! SSH to MID hosts: sessions, strict host keys, key authentication, jump
 //! hosts, `sudo -n`, and one exec with its input on stdin.
 //!
-//! Owns: turning an inventory host (plus `~/.ssh/config`) into an
-//! [`Endpoint`], connecting to it (directly or through shared hops),
-//! and running commands. Must not: know what a MID Server is — it carries
-//! bytes and exit codes; scripts and their meaning live with their callers.
+//! Owns: connecting to an [`Endpoint`] (directly or through shared hops)
+//! and running commands. Must not: know an inventory (an endpoint is all
+//! it takes: [`crate::endpoint`] makes one of a host) or what a MID Server
+//! is — it carries bytes and exit codes; scripts and their meaning live
+//! with their callers.
 
 mod auth;
 mod error;
@@ -16,170 +17,31 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use ssh2::Session;
 
-use crate::inventory::{Host, JumpHop};
+pub use crate::endpoint::{home_directory, Endpoint};
 
 pub use auth::is_encrypted;
 pub use error::{FailureKind, TransportError};
 pub use known_hosts::{entry_name, KnownHostsPolicy};
 pub use shell::Shell;
 
-/// Seconds to wait for a TCP connection and the SSH handshake when neither
-/// the inventory nor `~/.ssh/config` says.
-pub const DEFAULT_CONNECT_TIMEOUT: u64 = 10;
 /// Host key algorithms in OpenSSH's order of preference.
 const HOST_KEY_PREFERENCE: &str =
     "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256,ssh-rsa";
 
-/// The home directory (`$HOME`, as ssh uses it).
-pub fn home_directory() -> PathBuf {
-    std::env::var_os("HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from)
-}
-
-/// The local user name, ssh's default login.
-fn local_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "root".to_string())
-}
-
-/// One machine to reach: a target or a hop, with every setting decided.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Endpoint {
-    /// The inventory name (or the hop as written), for messages.
-    pub label: String,
-    pub address: String,
-    pub port: u16,
-    pub user: String,
-    /// When set, the only key offered.
-    pub identity_file: Option<PathBuf>,
-    /// `IdentityFile`s from `~/.ssh/config`, offered after the agent's keys.
-    #[serde(default)]
-    pub configured_identities: Vec<PathBuf>,
-    pub jump: Vec<Endpoint>,
-    pub connect_timeout: u64,
-}
-
-impl Endpoint {
-    /// The chain key of this endpoint as a hop.
-    fn hop_key(chain: &[Endpoint]) -> String {
-        chain
-            .iter()
-            .map(|hop| format!("{}@{}:{}", hop.user, hop.address, hop.port))
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-}
-
-/// `~/.ssh/config`, read once per run; inventory settings win over it.
-#[derive(Default)]
-pub struct SshConfig {
-    config: Option<ssh2_config::SshConfig>,
-}
-
-impl SshConfig {
-    /// Reads `path`, or `~/.ssh/config` when `None`; a missing file is an
-    /// empty configuration. Options midfleet does not use are ignored.
-    pub fn load(path: Option<&Path>) -> Result<SshConfig, String> {
-        let path = path.map_or_else(|| home_directory().join(".ssh/config"), Path::to_path_buf);
-        if !path.exists() {
-            return Ok(SshConfig::default());
-        }
-        let file =
-            std::fs::File::open(&path).map_err(|error| format!("{}: {error}", path.display()))?;
-        let rules = ssh2_config::ParseRule::ALLOW_UNKNOWN_FIELDS
-            | ssh2_config::ParseRule::ALLOW_UNSUPPORTED_FIELDS;
-        let config = ssh2_config::SshConfig::default()
-            .parse(&mut std::io::BufReader::new(file), rules)
-            .map_err(|error| format!("{}: {error}", path.display()))?;
-        Ok(SshConfig {
-            config: Some(config),
-        })
-    }
-
-    fn query(&self, name: &str) -> Option<ssh2_config::HostParams> {
-        self.config.as_ref().map(|config| config.query(name))
-    }
-
-    /// The endpoint for an inventory host.
-    pub fn endpoint(&self, host: &Host) -> Result<Endpoint, String> {
-        let params = self.query(&host.address);
-        let jump = if host.jump.is_empty() {
-            match params.as_ref().and_then(|params| params.proxy_jump.clone()) {
-                Some(hops) if !(hops.len() == 1 && hops[0] == "none") => hops
-                    .iter()
-                    .map(|hop| crate::inventory::parse_jump(hop).map(|mut parsed| parsed.remove(0)))
-                    .collect::<Result<Vec<JumpHop>, String>>()
-                    .map_err(|error| format!("ProxyJump in ~/.ssh/config: {error}"))?,
-                _ => Vec::new(),
-            }
-        } else {
-            host.jump.clone()
-        };
-        let jump = jump.iter().map(|hop| self.hop(hop)).collect();
-        Ok(self.build(
-            &host.name,
-            &host.address,
-            host.port,
-            host.user.clone(),
-            host.identity_file.clone(),
-            host.connect_timeout,
-            jump,
-            params,
-        ))
-    }
-
-    fn hop(&self, hop: &JumpHop) -> Endpoint {
-        let params = self.query(&hop.host);
-        self.build(
-            &hop.to_string(),
-            &hop.host,
-            hop.port,
-            hop.user.clone(),
-            None,
-            None,
-            Vec::new(),
-            params,
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn build(
-        &self,
-        label: &str,
-        address: &str,
-        port: Option<u16>,
-        user: Option<String>,
-        identity_file: Option<PathBuf>,
-        connect_timeout: Option<u64>,
-        jump: Vec<Endpoint>,
-        params: Option<ssh2_config::HostParams>,
-    ) -> Endpoint {
-        let params = params.unwrap_or_else(|| ssh2_config::HostParams::new(&Default::default()));
-        Endpoint {
-            label: label.to_string(),
-            address: params
-                .host_name
-                .clone()
-                .unwrap_or_else(|| address.to_string()),
-            port: port.or(params.port).unwrap_or(22),
-            user: user.or(params.user.clone()).unwrap_or_else(local_user),
-            identity_file,
-            configured_identities: params.identity_file.clone().unwrap_or_default(),
-            jump,
-            connect_timeout: connect_timeout
-                .or(params
-                    .connect_timeout
-                    .map(|timeout| timeout.as_secs().max(1)))
-                .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
-        }
-    }
+/// The chain key of a jump chain.
+fn hop_key(chain: &[Endpoint]) -> String {
+    chain
+        .iter()
+        .map(|hop| format!("{}@{}:{}", hop.user, hop.address, hop.port))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Time spent in each step of one connection, for `--timings`.
@@ -341,7 +203,7 @@ impl Transport {
     /// The hop session for `chain` (the last hop, connected through the
     /// ones before it), connecting it the first time.
     fn hop(&self, chain: &[Endpoint]) -> Result<Arc<tunnel::Hop>, TransportError> {
-        let key = Endpoint::hop_key(chain);
+        let key = hop_key(chain);
         let slot = {
             let mut hops = self
                 .hops
