@@ -68,15 +68,14 @@ pub fn binary(name: &str) -> PathBuf {
     }
     let path = folder.join(name);
     if !path.is_file() {
-        let release = if folder.file_name().is_some_and(|name| name == "release") {
-            " --release"
+        let how = if folder.file_name().is_some_and(|name| name == "release") {
+            "`cargo build --release --workspace` before `cargo bench`"
         } else {
-            ""
+            "`cargo build --workspace`, or `cargo test --workspace` as scripts/test does"
         };
         panic!(
             "{} is missing: it is a binary of the midfleet-lab crate, which tests and benchmarks \
-             find beside their own executable; build the whole workspace \
-             (`cargo build{release} --workspace`, or `cargo test --workspace` as scripts/test does)",
+             find beside their own executable; build the whole workspace ({how})",
             path.display()
         );
     }
