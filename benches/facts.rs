@@ -13,14 +13,14 @@ use std::process::Command;
 use std::time::Instant;
 
 use common::{cpu_seconds, median, setting, Floor};
-use midfleet::lab::{Lab, LabSpec};
+use midfleet_lab::{Lab, LabSpec};
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is taken.
     let hosts = setting("MIDFLEET_BENCH_HOSTS", 100);
     let forks = setting("MIDFLEET_BENCH_FORKS", 32);
     let rounds = setting("MIDFLEET_BENCH_ROUNDS", 5).max(1);
-    let midsim = std::path::PathBuf::from(env!("CARGO_BIN_EXE_midfleet-midsim"));
+    let midsim = midfleet_lab::midsim();
     let midfleet = env!("CARGO_BIN_EXE_midfleet");
     let started = Instant::now();
     let lab =

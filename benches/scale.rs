@@ -41,7 +41,7 @@ fn main() {
     let inventory = lab.directory.join("scale-inventory.yml");
     std::fs::write(
         &inventory,
-        lab.inventory_text(&midfleet::lab::login_user(), false)
+        lab.inventory_text(&midfleet_lab::login_user(), false)
             .replace("connect_timeout: 3\n", "connect_timeout: 300\n"),
     )
     .unwrap();

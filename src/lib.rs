@@ -34,7 +34,6 @@ pub mod facts;
 pub mod gather;
 pub mod instance;
 pub mod inventory;
-pub mod lab;
 pub mod local_file;
 pub mod plan;
 pub mod planning;

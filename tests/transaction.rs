@@ -16,9 +16,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use midfleet::config_xml::{names, ConfigXml, Operation};
 use sha2::{Digest, Sha256};
 
-const MIDSIM: &str = env!("CARGO_BIN_EXE_midfleet-midsim");
 const TRANSACTION: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/apply/transaction.sh");
-const LAB_CONFIG: &str = include_str!("../src/lab/config.xml");
+const LAB_CONFIG: &str = include_str!("../crates/lab/src/config.xml");
 const OLD_USER: &str = "svc_mid_old";
 const OLD_PASSWORD: &str = "0ld-Passw0rd";
 const NEW_USER: &str = "svc_mid_new";
@@ -51,10 +50,11 @@ impl Host {
             .replace("{PASSWORD}", OLD_PASSWORD);
         fs::write(agent.join("config.xml"), config).expect("config.xml");
         set_mode(&agent.join("config.xml"), 0o640);
+        let midsim = midfleet_lab::midsim().display().to_string();
         fs::write(
             agent.join("bin/mid.sh"),
             format!(
-                "#!/bin/sh\nexec {MIDSIM} \"$1\" --agent \"$(cd \"$(dirname \"$0\")/..\" && pwd)\"\n"
+                "#!/bin/sh\nexec {midsim} \"$1\" --agent \"$(cd \"$(dirname \"$0\")/..\" && pwd)\"\n"
             ),
         )
         .expect("mid.sh");
@@ -1333,11 +1333,12 @@ const MID_USER: (u32, u32) = (65534, 65534);
 /// starts the MID. The MID is started again as that user.
 fn hand_to_mid_user(host: &Host) {
     host.stop_mid();
+    let midsim = midfleet_lab::midsim().display().to_string();
     fs::write(
         host.mid_sh(),
         format!(
             "#!/bin/sh\nid -u >>\"$(dirname \"$0\")/../work/uids\"\n\
-             exec {MIDSIM} \"$1\" --agent \"$(cd \"$(dirname \"$0\")/..\" && pwd)\"\n"
+             exec {midsim} \"$1\" --agent \"$(cd \"$(dirname \"$0\")/..\" && pwd)\"\n"
         ),
     )
     .expect("mid.sh");

@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use midfleet::lab::Lab;
 use midfleet::transport::{KnownHostsPolicy, SshConfig, Transport, TransportOptions};
+use midfleet_lab::Lab;
 use rayon::prelude::*;
 
 /// An integer from the environment, or `default`.
@@ -46,8 +46,8 @@ pub fn children_max_rss_kib() -> i64 {
 
 /// A lab of `hosts` hosts whose MIDs start in `start_ms`, timed.
 pub fn start_lab(hosts: usize, start_ms: usize) -> Lab {
-    let midsim = std::path::PathBuf::from(env!("CARGO_BIN_EXE_midfleet-midsim"));
-    let mut spec = midfleet::lab::LabSpec::new(hosts, &midsim);
+    let midsim = midfleet_lab::midsim();
+    let mut spec = midfleet_lab::LabSpec::new(hosts, &midsim);
     spec.start_delay = Duration::from_millis(start_ms as u64);
     let started = Instant::now();
     let lab = Lab::start(&spec).unwrap_or_else(|error| panic!("lab: {error}"));

@@ -67,6 +67,10 @@ pub enum Command {
     /// plan; then everything is torn down. Needs openssh-server; as root
     /// each host gets its own /opt/servicenow, as a normal user its own
     /// folder.
+    ///
+    /// The demo stands on test doubles kept out of midfleet: this runs
+    /// `midfleet-demo` from beside midfleet (`cargo build --release
+    /// --workspace` builds both).
     Demo,
     Edit(EditArgs),
 }

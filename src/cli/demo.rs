@@ -1,104 +1,34 @@
-//! `midfleet demo`: a throwaway lab fleet, planned and applied.
+//! `midfleet demo`: a launcher. The demo stands on the lab (real sshd
+//! hosts, simulated MIDs), which is a test double and stays out of the
+//! product: its body is `midfleet-demo`, a binary of the `midfleet-lab`
+//! crate built with the workspace. This execs it from beside the running
+//! `midfleet`, with the same arguments; its output and exit code are the
+//! demo's.
 
 use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
 
-use super::console::Console;
 use super::exit::{Exit, Failure};
-use crate::lab::{Lab, LabSpec};
 
-const HOSTS: usize = 5;
-const PASSWORD: &str = "demo-Rotated-pw";
+/// The demo's binary, looked for beside `midfleet`.
+const DEMO: &str = "midfleet-demo";
 
-pub fn run(console: &Console) -> Result<Exit, Failure> {
-    let midsim = std::env::current_exe()
+/// Replaces this process with `midfleet-demo arguments…` (`arguments`
+/// without the program name); returns only when that cannot be done.
+pub fn run(arguments: &[OsString]) -> Result<Exit, Failure> {
+    let demo = std::env::current_exe()
         .map_err(|error| Failure::failed(format!("cannot find midfleet itself: {error}")))?
-        .with_file_name("midfleet-midsim");
-    if !midsim.exists() {
-        return Err(Failure::failed(format!("{} is missing", midsim.display()))
-            .with_hint("build both binaries with `cargo build --release` (the demo's MIDs are simulated by it)"));
+        .with_file_name(DEMO);
+    if !demo.is_file() {
+        return Err(Failure::failed(format!(
+            "{} is missing: the demo is a binary of the midfleet-lab crate, beside midfleet",
+            demo.display()
+        ))
+        .with_hint("build it with `cargo build --release --workspace` (scripts/demo does)"));
     }
-    if !std::path::Path::new("/usr/sbin/sshd").exists() {
-        return Err(Failure::failed(
-            "the demo runs real OpenSSH servers, and /usr/sbin/sshd is missing",
-        )
-        .with_hint(
-            "install the openssh-server package (as root: apt-get install openssh-server)",
-        ));
-    }
-    step(console, &format!("Starting a throwaway fleet of {HOSTS} MID hosts: real sshd servers, simulated MID agents"));
-    let lab = Lab::start(&LabSpec::new(HOSTS, &midsim))
-        .map_err(|error| Failure::failed(format!("the lab did not start: {error}")))?;
-    println!("  lab in {}", lab.directory.display());
-    for host in &lab.hosts {
-        let user = format!("svc_mid_{}", host.name.replace('-', ""));
-        lab.add_instance_user(&user, PASSWORD)
-            .map_err(|error| Failure::failed(error.to_string()))?;
-    }
-    let playbook = lab.directory.join("rotate-user.yml");
-    std::fs::write(
-        &playbook,
-        "name: Rotate the MID Server instance user\nhosts: all\nset:\n  mid.instance.username: \"svc_mid_{{ mid_name }}\"\n  \
-         mid.instance.password: { secret: \"env:MIDFLEET_DEMO_PASSWORD\" }\nrollout:\n  serial: [1, 100%]\nhealth:\n  timeout: 30\n",
-    )
-    .map_err(|error| Failure::failed(error.to_string()))?;
-    // The demo's own password, for its own child invocations only.
-    std::env::set_var("MIDFLEET_DEMO_PASSWORD", PASSWORD);
-    let inventory = lab.inventory.display().to_string();
-    let known_hosts = lab.known_hosts.display().to_string();
-    let playbook = playbook.display().to_string();
-    let common = ["--known-hosts", known_hosts.as_str()];
-
-    step(console, "midfleet facts — what each host runs now");
-    invoke(&["facts", "-i", &inventory, common[0], common[1]]);
-    step(
-        console,
-        "midfleet plan — the user rotation (new user, new password, key pair reset)",
-    );
-    invoke(&["plan", "-i", &inventory, &playbook, common[0], common[1]]);
-    step(console, "midfleet apply — a canary, then the rest; each host a transaction that rolls back by itself");
-    let applied = invoke(&[
-        "apply", "-i", &inventory, &playbook, common[0], common[1], "--yes",
-    ]);
-    step(
-        console,
-        "midfleet plan — again: empty, although every MID encrypted its new password",
-    );
-    let again = invoke(&[
-        "plan",
-        "-i",
-        &inventory,
-        &playbook,
-        common[0],
-        common[1],
-        "--detailed-exitcode",
-    ]);
-    step(
-        console,
-        "midfleet facts — every MID logged in as its new user",
-    );
-    invoke(&["facts", "-i", &inventory, common[0], common[1]]);
-    drop(lab);
-    step(
-        console,
-        "The lab is torn down: sshd servers, MIDs and files are gone.",
-    );
-    Ok(if applied == 0 && again == 0 {
-        Exit::Success
-    } else {
-        Exit::Failed
-    })
-}
-
-fn step(_console: &Console, text: &str) {
-    println!("\n==> {text}\n");
-}
-
-/// Runs one midfleet command in this process, as a user would type it.
-fn invoke(arguments: &[&str]) -> u8 {
-    let mut full: Vec<OsString> = vec!["midfleet".into()];
-    full.extend(arguments.iter().map(OsString::from));
-    println!("$ midfleet {}", arguments.join(" "));
-    let code = super::run_code(full);
-    println!("(exit {code})");
-    code
+    let error = std::process::Command::new(&demo).args(arguments).exec();
+    Err(Failure::failed(format!(
+        "cannot run {}: {error}",
+        demo.display()
+    )))
 }

@@ -37,7 +37,8 @@ pub fn run(arguments: impl IntoIterator<Item = OsString>) -> ExitCode {
 
 /// [`run`], returning the exit code as a number.
 pub fn run_code(arguments: impl IntoIterator<Item = OsString>) -> u8 {
-    let cli = match Cli::try_parse_from(arguments) {
+    let arguments: Vec<OsString> = arguments.into_iter().collect();
+    let cli = match Cli::try_parse_from(&arguments) {
         Ok(cli) => cli,
         Err(error) => {
             let exit = match error.kind() {
@@ -59,7 +60,7 @@ pub fn run_code(arguments: impl IntoIterator<Item = OsString>) -> u8 {
         Command::Edit(arguments) => edit::run(&console, arguments),
         Command::Rollback(arguments) => maintenance::rollback(&console, arguments),
         Command::Unlock(arguments) => maintenance::unlock_hosts(&console, arguments),
-        Command::Demo => demo::run(&console),
+        Command::Demo => demo::run(arguments.get(1..).unwrap_or_default()),
     };
     match outcome {
         Ok(exit) => exit as u8,

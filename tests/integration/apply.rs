@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use midfleet::config_xml::{names, ConfigXml, Operation};
-use midfleet::lab::{Lab, LabHost, LabSpec};
+use midfleet_lab::{Lab, LabHost, LabSpec};
 
 use crate::lab::{lab, midsim};
 use crate::support::{midfleet, Run};
@@ -327,7 +327,7 @@ fn failures_roll_back_byte_for_byte_and_the_rest_apply() {
             let log = host.agent_log();
             let last_login = log.rfind("Setting basic authentication with user").unwrap();
             assert!(
-                log[last_login..].contains(midfleet::lab::INITIAL_USER),
+                log[last_login..].contains(midfleet_lab::INITIAL_USER),
                 "{name}: {}",
                 &log[last_login..]
             );

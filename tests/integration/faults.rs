@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use midfleet::config_xml::ConfigXml;
-use midfleet::lab::{Lab, LabSpec};
+use midfleet_lab::{Lab, LabSpec};
 
 use crate::lab::{lab, midsim, sshd_log_count};
 use crate::support::midfleet;
@@ -316,7 +316,7 @@ fn a_folder_not_writable_without_become_is_refused_with_a_hint() {
     let inventory = lab.directory.join("no-become.yml");
     std::fs::write(
         &inventory,
-        lab.inventory_text(midfleet::lab::SUDO_USER, false),
+        lab.inventory_text(midfleet_lab::SUDO_USER, false),
     )
     .unwrap();
     let inventory = inventory.display().to_string();

@@ -13,7 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use midfleet::config_xml::ConfigXml;
-use midfleet::lab::{login_user, LabSpec};
+use midfleet_lab::{login_user, LabSpec};
 
 use crate::faults::{command, converges, results, run_on_lab, setup_lab, PASSWORD};
 use crate::lab::midsim;
@@ -287,7 +287,7 @@ fn hostile_values_in_every_field_are_data_never_run() {
 }
 
 /// Puts the lab's usual names back for `converges`.
-fn converges_hostile_cleanup(lab: &midfleet::lab::Lab) {
+fn converges_hostile_cleanup(lab: &midfleet_lab::Lab) {
     let playbook = lab.directory.join("rotate.yml");
     converges(lab, &playbook);
 }
@@ -326,7 +326,7 @@ fn symlinks_a_mid_user_plants_never_lead_midfleet_outside() {
     std::fs::write(victim.join("precious"), "keep me\n").unwrap();
     std::fs::write(victim.join("config.xml"), "<parameters/>\n").unwrap();
     let before = snapshot(&victim);
-    let mid_user = midfleet::lab::SUDO_USER;
+    let mid_user = midfleet_lab::SUDO_USER;
     let chown = |path: &Path| {
         let status = std::process::Command::new("chown")
             .args(["-h", "-R", &format!("{mid_user}:{mid_user}")])

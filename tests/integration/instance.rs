@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use midfleet::lab::{Lab, LabHost, LabSpec};
+use midfleet_lab::{Lab, LabHost, LabSpec};
 use serde_json::json;
 
 use crate::instancesim::{test_ca, user_record, Instance, ADMIN_PASSWORD};
@@ -198,13 +198,13 @@ fn ensure_user_creates_the_users_grants_the_role_rotates_validates_and_locks_the
     // An instance that knows the fleet's old user and its validated MIDs,
     // but not the new users.
     let old = [(
-        midfleet::lab::INITIAL_USER.to_string(),
-        midfleet::lab::INITIAL_PASSWORD,
+        midfleet_lab::INITIAL_USER.to_string(),
+        midfleet_lab::INITIAL_PASSWORD,
     )];
     let records = lab
         .hosts
         .iter()
-        .map(|host| json!({ "name": host.name, "status": "Up", "user_name": midfleet::lab::INITIAL_USER, "validated": "true" }))
+        .map(|host| json!({ "name": host.name, "status": "Up", "user_name": midfleet_lab::INITIAL_USER, "validated": "true" }))
         .collect();
     let instance = Instance::start(Some(seed(&old, records)), &[]);
     // The MIDs log in against the emulated instance: only the users
@@ -468,8 +468,8 @@ fn retire_old_user_locks_it_once_nothing_uses_it() {
         .map(|host| (new_user(host), PASSWORD))
         .collect();
     users.push((
-        midfleet::lab::INITIAL_USER.to_string(),
-        midfleet::lab::INITIAL_PASSWORD,
+        midfleet_lab::INITIAL_USER.to_string(),
+        midfleet_lab::INITIAL_PASSWORD,
     ));
     let instance = Instance::start(Some(seed(&users, Vec::new())), &[]);
     connect_mids(&lab, &instance, None);
@@ -505,8 +505,8 @@ fn retire_old_user_keeps_a_user_an_ecc_agent_record_still_uses() {
             &[
                 ("svc_lab001".to_string(), PASSWORD),
                 (
-                    midfleet::lab::INITIAL_USER.to_string(),
-                    midfleet::lab::INITIAL_PASSWORD,
+                    midfleet_lab::INITIAL_USER.to_string(),
+                    midfleet_lab::INITIAL_PASSWORD,
                 ),
             ],
             // A MID outside this run still logs in as the old user.

@@ -2,12 +2,12 @@
 
 use std::time::{Duration, Instant};
 
-use midfleet::lab::{Lab, LabSpec};
+use midfleet_lab::{Lab, LabSpec};
 
 use crate::support::midfleet;
 
 pub fn midsim() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_BIN_EXE_midfleet-midsim"))
+    midfleet_lab::midsim()
 }
 
 /// A lab, or a loud failure saying what is missing.
@@ -42,7 +42,7 @@ fn facts_of_twenty_hosts() {
     for (host, lab_host) in facts.iter().zip(&lab.hosts) {
         assert_eq!(host["host"], lab_host.name.as_str());
         assert_eq!(host["status"], "ok", "{host}");
-        assert_eq!(host["instance_user"], midfleet::lab::INITIAL_USER);
+        assert_eq!(host["instance_user"], midfleet_lab::INITIAL_USER);
         assert_eq!(
             host["password"], "encrypted",
             "the MID encrypted it at start"
@@ -215,7 +215,7 @@ fn revoked_keys_are_refused_and_cert_authority_lines_are_reported() {
     };
     let known = std::fs::read_to_string(&lab.known_hosts).unwrap();
     let (first, second) = (&lab.hosts[0], &lab.hosts[1]);
-    let name = |host: &midfleet::lab::LabHost| format!("[{}]:{}", host.address, host.port);
+    let name = |host: &midfleet_lab::LabHost| format!("[{}]:{}", host.address, host.port);
 
     // lab-001's key is listed as usual, and revoked on line 3.
     let revoked = lab.directory.join("known_hosts_revoked");
@@ -377,7 +377,7 @@ fn become_reads_a_root_only_config_and_sudo_refusals_are_clear() {
             &[],
         )
     };
-    let with_become = facts(&inventory(midfleet::lab::SUDO_USER, true));
+    let with_become = facts(&inventory(midfleet_lab::SUDO_USER, true));
     assert_eq!(
         with_become.code, 0,
         "{}{}",
@@ -389,7 +389,7 @@ fn become_reads_a_root_only_config_and_sudo_refusals_are_clear() {
         with_become.stdout
     );
 
-    let without = facts(&inventory(midfleet::lab::SUDO_USER, false));
+    let without = facts(&inventory(midfleet_lab::SUDO_USER, false));
     assert_eq!(without.code, 1);
     assert!(
         without.stdout.contains("config.xml is not readable"),
@@ -402,7 +402,7 @@ fn become_reads_a_root_only_config_and_sudo_refusals_are_clear() {
         without.stdout
     );
 
-    let password_sudo = facts(&inventory(midfleet::lab::PASSWORD_SUDO_USER, true));
+    let password_sudo = facts(&inventory(midfleet_lab::PASSWORD_SUDO_USER, true));
     assert_eq!(password_sudo.code, 1);
     assert!(
         password_sudo
@@ -688,6 +688,33 @@ fn keep_a_lab_up() {
     std::thread::sleep(Duration::from_secs(600));
 }
 
+/// `midfleet demo` runs `midfleet-demo` from beside itself; without it,
+/// it says what is missing and how to build it (and starts nothing).
+#[test]
+fn the_demo_without_its_binary_says_how_to_build_it() {
+    let place = tempfile::tempdir().unwrap();
+    let midfleet = place.path().join("midfleet");
+    std::fs::copy(env!("CARGO_BIN_EXE_midfleet"), &midfleet).unwrap();
+    let output = std::process::Command::new(&midfleet)
+        .args(["--no-color", "demo"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(output.stdout.is_empty(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "error: {} is missing",
+            place.path().join("midfleet-demo").display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: build it with `cargo build --release --workspace`"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn the_demo_rotates_a_throwaway_fleet_and_cleans_up() {
     let run = midfleet(["demo"], &[]);
@@ -713,7 +740,7 @@ fn the_demo_rotates_a_throwaway_fleet_and_cleans_up() {
 
 #[test]
 fn the_demo_also_runs_as_a_normal_user() {
-    midfleet::lab::create_users().expect("the lab's users");
+    midfleet_lab::create_users().expect("the lab's users");
     // The binaries where that user can run them, and a home of its own.
     let place = tempfile::tempdir().unwrap();
     std::fs::set_permissions(
@@ -722,27 +749,28 @@ fn the_demo_also_runs_as_a_normal_user() {
     )
     .unwrap();
     for binary in [
-        env!("CARGO_BIN_EXE_midfleet"),
-        env!("CARGO_BIN_EXE_midfleet-midsim"),
+        std::path::PathBuf::from(env!("CARGO_BIN_EXE_midfleet")),
+        midfleet_lab::binary("midfleet-demo"),
+        midfleet_lab::midsim(),
     ] {
-        let name = std::path::Path::new(binary).file_name().unwrap();
-        std::fs::copy(binary, place.path().join(name)).unwrap();
+        let name = binary.file_name().unwrap();
+        std::fs::copy(&binary, place.path().join(name)).unwrap();
     }
     let home = place.path().join("home");
     std::fs::create_dir(&home).unwrap();
     let owner = std::process::Command::new("chown")
-        .args([midfleet::lab::SUDO_USER, home.to_str().unwrap()])
+        .args([midfleet_lab::SUDO_USER, home.to_str().unwrap()])
         .status()
         .unwrap();
     assert!(owner.success());
     let command = format!(
         "cd {home} && HOME={home} USER={user} NO_COLOR=1 {midfleet} demo",
         home = home.display(),
-        user = midfleet::lab::SUDO_USER,
+        user = midfleet_lab::SUDO_USER,
         midfleet = place.path().join("midfleet").display()
     );
     let output = std::process::Command::new("su")
-        .args([midfleet::lab::SUDO_USER, "-s", "/bin/sh", "-c", &command])
+        .args([midfleet_lab::SUDO_USER, "-s", "/bin/sh", "-c", &command])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

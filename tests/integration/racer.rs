@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use midfleet::config_xml::ConfigXml;
-use midfleet::lab::{Lab, LabHost, LabSpec, INITIAL_PASSWORD, INITIAL_USER};
+use midfleet_lab::{Lab, LabHost, LabSpec, INITIAL_PASSWORD, INITIAL_USER};
 
 use crate::faults::{command, run_on_lab, setup_lab, wait_until};
 use crate::instancesim::Instance;

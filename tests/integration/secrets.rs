@@ -117,7 +117,7 @@ fn a_host_variable_cannot_make_an_env_name_of_other_characters() {
 
 const PASSWORD: &str = "Pl4n-file_pw&<x";
 
-fn apply_plan(lab: &midfleet::lab::Lab, plan: &Path) -> crate::support::Run {
+fn apply_plan(lab: &midfleet_lab::Lab, plan: &Path) -> crate::support::Run {
     midfleet(
         [
             "apply",
@@ -152,7 +152,7 @@ fn inject(plan: &str, command: &str) -> String {
 
 #[test]
 fn apply_plan_runs_only_what_its_own_playbook_says_from_a_file_only_its_user_can_write() {
-    use midfleet::lab::LabSpec;
+    use midfleet_lab::LabSpec;
     let lab = crate::lab::lab(LabSpec::new(2, &crate::lab::midsim()));
     for host in &lab.hosts {
         lab.add_instance_user(&format!("svc_{}", host.name.replace('-', "")), PASSWORD)

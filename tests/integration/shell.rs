@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use midfleet::lab::{Lab, LabSpec};
 use midfleet::transport::{Connection, KnownHostsPolicy, SshConfig, Transport, TransportOptions};
+use midfleet_lab::{Lab, LabSpec};
 
 use crate::lab::{lab, midsim};
 

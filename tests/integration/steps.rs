@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use midfleet::config_xml::ConfigXml;
-use midfleet::lab::{Lab, LabSpec};
+use midfleet_lab::{Lab, LabSpec};
 
 use crate::faults::{
     assert_whole_and_running, converges, lab_arguments, results, run_on_lab, setup, setup_lab,
@@ -42,7 +42,7 @@ fn pause_at_each_step(lab: &Lab, seconds: u32) {
 }
 
 /// The last progress line of the host's newest run.
-fn last_progress_line(host: &midfleet::lab::LabHost) -> String {
+fn last_progress_line(host: &midfleet_lab::LabHost) -> String {
     let newest = std::fs::read_dir(host.local_mid_home.join(".midfleet/runs"))
         .unwrap()
         .flatten()
@@ -57,7 +57,7 @@ fn last_progress_line(host: &midfleet::lab::LabHost) -> String {
 }
 
 /// The cut landed while the host was still paused where it should be.
-fn assert_still_paused(host: &midfleet::lab::LabHost, index: usize) {
+fn assert_still_paused(host: &midfleet_lab::LabHost, index: usize) {
     let last = last_progress_line(host);
     match POINTS.get(index) {
         Some(point) => assert!(

@@ -39,7 +39,7 @@ impl Instance {
         if let Some(seed) = seed {
             std::fs::write(&state, seed.to_string()).expect("write the seed");
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_midfleet-instancesim"))
+        let mut child = Command::new(midfleet_lab::instancesim())
             .arg("--state")
             .arg(&state)
             .arg("--log")

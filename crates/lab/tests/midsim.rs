@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 const MIDSIM: &str = env!("CARGO_BIN_EXE_midfleet-midsim");
-const SHIPPED: &str = include_str!("fixtures/shipped.xml");
-const GLIDESOAP: &str = include_str!("fixtures/glidesoap.xml");
+const SHIPPED: &str = include_str!("../../../tests/fixtures/shipped.xml");
+const GLIDESOAP: &str = include_str!("../../../tests/fixtures/glidesoap.xml");
 /// The shipped fixture's password value (a placeholder no key opens).
 const SHIPPED_PASSWORD: &str = "encrypted:QUJDREVGR0hJSktMTU5PUA==";
 const USER: &str = "svc_mid_old";

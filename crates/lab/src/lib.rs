@@ -12,6 +12,12 @@
 //! the kernel and each MID exits by itself.
 //!
 //! Must not: be used against anything but the machine it runs on.
+//!
+//! This crate holds midfleet's test doubles, out of the product: the lab
+//! (here), `midfleet-midsim` (the simulated MID), `midfleet-instancesim`
+//! (the emulated instance) and `midfleet-demo` (what `midfleet demo` runs).
+//! It depends on `midfleet`; `midfleet` takes it only as a dev-dependency,
+//! for its tests and benchmarks. Tests find the binaries with [`binary`].
 
 mod network;
 
@@ -25,6 +31,56 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
+
+/// The simulated MID agent, for [`LabSpec::new`]: [`binary`]`("midfleet-midsim")`.
+pub fn midsim() -> PathBuf {
+    binary("midfleet-midsim")
+}
+
+/// The emulated instance: [`binary`]`("midfleet-instancesim")`.
+pub fn instancesim() -> PathBuf {
+    binary("midfleet-instancesim")
+}
+
+/// One of this crate's binaries (`midfleet-midsim`, `midfleet-instancesim`,
+/// `midfleet-demo`) as a test or benchmark of the workspace finds it: in
+/// the target folder its own executable was built into (`target/debug`
+/// for `target/debug/deps/integration-…`, `target/release` for a bench).
+///
+/// Binaries of another package are not `CARGO_BIN_EXE_` variables of the
+/// tests, so `cargo test --workspace` (scripts/test) builds them: it builds
+/// every member's binaries before any test runs.
+///
+/// # Panics
+///
+/// When the binary is missing, saying how to build it.
+pub fn binary(name: &str) -> PathBuf {
+    let executable = std::env::current_exe()
+        .unwrap_or_else(|error| panic!("cannot find the running executable: {error}"));
+    let mut folder = executable
+        .parent()
+        .unwrap_or_else(|| panic!("{} has no folder", executable.display()));
+    if folder
+        .file_name()
+        .is_some_and(|name| name == "deps" || name == "examples")
+    {
+        folder = folder.parent().unwrap_or(folder);
+    }
+    let path = folder.join(name);
+    if !path.is_file() {
+        let how = if folder.file_name().is_some_and(|name| name == "release") {
+            "`cargo build --release --workspace` before `cargo bench`"
+        } else {
+            "`cargo build --workspace`, or `cargo test --workspace` as scripts/test does"
+        };
+        panic!(
+            "{} is missing: it is a binary of the midfleet-lab crate, which tests and benchmarks \
+             find beside their own executable; build the whole workspace ({how})",
+            path.display()
+        );
+    }
+    path
+}
 
 /// Why the lab could not be built.
 #[derive(Debug, Clone)]
@@ -867,7 +923,7 @@ impl Lab {
         for host in self.hosts.iter().chain(&self.bastions) {
             known_hosts.push_str(&format!(
                 "{} {}\n",
-                crate::transport::entry_name(&host.address, host.port),
+                midfleet::transport::entry_name(&host.address, host.port),
                 host.host_key
             ));
         }
