@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use midfleet::transport::{KnownHostsPolicy, SshConfig, Transport, TransportOptions};
+use midfleet::endpoint::SshConfig;
+use midfleet::transport::{KnownHostsPolicy, Transport, TransportOptions};
 use midfleet_lab::Lab;
 use rayon::prelude::*;
 

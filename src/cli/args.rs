@@ -164,7 +164,7 @@ pub fn load_ssh_config(
     path: &std::path::Path,
 ) -> Result<crate::endpoint::SshConfig, super::exit::Failure> {
     let path = match path.strip_prefix("~") {
-        Ok(rest) => crate::transport::home_directory().join(rest),
+        Ok(rest) => crate::endpoint::home_directory().join(rest),
         Err(_) => path.to_path_buf(),
     };
     crate::endpoint::SshConfig::load(Some(&path)).map_err(|error| {

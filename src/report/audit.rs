@@ -14,7 +14,7 @@ pub fn default_path() -> PathBuf {
     let base = std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
         .filter(|path| path.is_absolute())
-        .unwrap_or_else(|| crate::transport::home_directory().join(".local/state"));
+        .unwrap_or_else(|| crate::endpoint::home_directory().join(".local/state"));
     base.join("midfleet/audit.jsonl")
 }
 

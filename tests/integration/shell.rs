@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use midfleet::transport::{Connection, KnownHostsPolicy, SshConfig, Transport, TransportOptions};
+use midfleet::endpoint::SshConfig;
+use midfleet::transport::{Connection, KnownHostsPolicy, Transport, TransportOptions};
 use midfleet_lab::{Lab, LabSpec};
 
 use crate::lab::{lab, midsim};
