@@ -24,19 +24,16 @@
 #![allow(clippy::result_large_err)]
 
 pub mod apply;
-pub mod check;
 pub mod cli;
 pub mod config_xml;
-pub mod desired;
 pub mod diagnostic;
 pub mod endpoint;
 pub mod facts;
-pub mod gather;
 pub mod instance;
 pub mod inventory;
 pub mod local_file;
+pub mod ops;
 pub mod plan;
-pub mod planning;
 pub mod playbook;
 pub mod report;
 pub mod secret;

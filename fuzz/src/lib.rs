@@ -1004,13 +1004,13 @@ pub fn check_playbook(data: &[u8]) {
         }
     }
 
-    match midfleet::desired::render(&playbook, fuzz_host(), &Templates::new()) {
+    match midfleet::playbook::desired::render(&playbook, fuzz_host(), &Templates::new()) {
         Ok(desired) => {
             assert_eq!(desired.set.len(), playbook.set.len(), "set entries lost");
             for (parameter, entry) in desired.set.iter().zip(&playbook.set) {
                 assert_eq!(parameter.name, entry.name, "set entries reordered");
                 match (&parameter.value, &entry.value) {
-                    (midfleet::desired::DesiredValue::Literal(value), SetValue::Template(_)) => {
+                    (midfleet::playbook::desired::DesiredValue::Literal(value), SetValue::Template(_)) => {
                         assert!(
                             check_xml_chars(value).is_ok(),
                             "{}: a value XML cannot hold",
@@ -1024,7 +1024,7 @@ pub fn check_playbook(data: &[u8]) {
                             entry.name
                         );
                     }
-                    (midfleet::desired::DesiredValue::Secret(_), SetValue::Secret(_)) => {
+                    (midfleet::playbook::desired::DesiredValue::Secret(_), SetValue::Secret(_)) => {
                         assert!(
                             parameter.sensitive,
                             "{}: a secret not sensitive",
@@ -1080,7 +1080,7 @@ pub fn fuzz_host() -> &'static Host {
 }
 
 /// A reply to the facts script that holds exactly `facts`, written from
-/// the reply format (`src/facts.sh`), not from the parser: the oracle the
+/// the reply format (`src/facts/facts.sh`), not from the parser: the oracle the
 /// parser must agree with (`parse(facts_reply(parse(x))) == parse(x)`).
 pub fn facts_reply(facts: &Facts) -> Vec<u8> {
     fn line(reply: &mut Vec<u8>, text: &str) {

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::config_xml::{names, ConfigXml};
-use crate::gather::HostFacts;
+use crate::facts::gather::HostFacts;
 use crate::plan::{HostPlan, HostStatus, PlannedChange};
 use crate::transport::{check_become, shell_command, shell_quote, Transport};
 

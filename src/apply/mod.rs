@@ -130,7 +130,7 @@ pub struct KeptRead {
 /// use for its session: the others' close here, side by side (each close
 /// waits for its host's answer).
 pub fn kept_for_changes(
-    reads: Vec<crate::gather::HostFacts>,
+    reads: Vec<crate::facts::gather::HostFacts>,
     hosts: &[HostPlan],
 ) -> BTreeMap<String, KeptRead> {
     let mut kept = BTreeMap::new();
@@ -260,7 +260,7 @@ fn roll_back_after(
     reporter.host_step(&host.host, "rolling back");
     let mut result = applied;
     let pair = (host_for_facts(host), host.connection.clone());
-    let read = crate::gather::gather(transport, vec![pair], 1, reporter)
+    let read = crate::facts::gather::gather(transport, vec![pair], 1, reporter)
         .ok()
         .and_then(|reads| reads.into_iter().next());
     let restore = match read.as_ref().map(rollback_plan) {
@@ -400,7 +400,7 @@ fn run_host(
             let read_at = Instant::now();
             let read = shell
                 .run(facts::script(&inventory_host).as_bytes())
-                .and_then(|output| crate::gather::parse_read(&inventory_host, &output));
+                .and_then(|output| crate::facts::gather::parse_read(&inventory_host, &output));
             match read {
                 Ok(facts) => (shell, facts, read_at),
                 Err(error) => {

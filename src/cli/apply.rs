@@ -11,8 +11,8 @@ use super::exit::{Exit, Failure};
 use super::progress::Progress;
 use crate::apply::{apply, local_user, new_run_id, ApplySettings, HostResult, Outcome, Values};
 use crate::instance::{preflight, validation};
+use crate::ops::plan::PlanRequest;
 use crate::plan::Plan;
-use crate::planning::PlanRequest;
 use crate::playbook::RetireOldUser;
 use crate::report::{audit, render_table};
 use crate::secret::{SecretRef, SecretResolver, SecretValue};
@@ -567,7 +567,7 @@ fn re_resolve(
     for (info, (reference, scope)) in plan.secrets.iter().zip(references) {
         let value = resolver.resolve_in(&reference, scope.as_ref());
         for warning in resolver.take_warnings() {
-            console.diagnostic(&crate::planning::secret_warning(&warning));
+            console.diagnostic(&crate::ops::plan::secret_warning(&warning));
         }
         let value = value.map_err(|error| {
             let hint = error.hint().map(str::to_string);

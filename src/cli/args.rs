@@ -126,7 +126,7 @@ impl InventoryArgs {
     ) -> Result<Vec<(crate::inventory::Host, crate::transport::Endpoint)>, super::exit::Failure>
     {
         let mut diagnostics = crate::diagnostic::Diagnostics::new();
-        let selected = crate::check::select_hosts(
+        let selected = crate::ops::check::select_hosts(
             &self.inventory,
             pattern,
             None,

@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::args::{CheckArgs, OutputFormat};
 use super::console::Console;
 use super::exit::{Exit, Failure};
-use crate::check::{check, CheckReport, CheckRequest};
+use crate::ops::check::{check, CheckReport, CheckRequest};
 
 #[derive(Serialize)]
 struct JsonReport<'a> {

@@ -62,7 +62,7 @@ pub fn run(console: &Console, arguments: &EditArgs) -> Result<Exit, Failure> {
         if let Requested::SetSecret { reference, .. } = operation {
             let value = resolver.resolve(reference);
             for warning in resolver.take_warnings() {
-                console.diagnostic(&crate::planning::secret_warning(&warning));
+                console.diagnostic(&crate::ops::plan::secret_warning(&warning));
             }
             let value = value.map_err(|error| {
                 let hint = error.hint().map(str::to_string);

@@ -4,7 +4,7 @@ use super::args::{FactsArgs, OutputFormat};
 use super::console::Console;
 use super::exit::{Exit, Failure};
 use super::progress::{raise_file_limit, Progress};
-use crate::gather::{gather, FactsSummary};
+use crate::facts::gather::{gather, FactsSummary};
 use crate::report::render_table;
 
 pub fn run(console: &Console, arguments: &FactsArgs) -> Result<Exit, Failure> {

@@ -9,7 +9,7 @@ use super::progress::{raise_file_limit_keeping, Progress};
 use crate::apply::{
     apply, kept_for_changes, local_user, new_run_id, rollback_plan, unlock, ApplySettings, Values,
 };
-use crate::gather::{gather_keeping, HostFacts};
+use crate::facts::gather::{gather_keeping, HostFacts};
 use crate::plan::{Plan, PlaybookInfo, RolloutSettings, FORMAT_VERSION};
 use crate::report::render_table;
 use crate::transport::Transport;

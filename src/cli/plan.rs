@@ -7,8 +7,8 @@ use super::args::{OutputFormat, PlanArgs};
 use super::console::{Console, Style};
 use super::exit::{Exit, Failure};
 use super::progress::{raise_file_limit_keeping, Progress};
+use crate::ops::plan::{make_plan, PlanFailure, PlanRequest, Planned};
 use crate::plan::{render, render::Paint, Plan};
-use crate::planning::{make_plan, PlanFailure, PlanRequest, Planned};
 use crate::transport::Transport;
 
 pub fn run(console: &Console, arguments: &PlanArgs) -> Result<Exit, Failure> {

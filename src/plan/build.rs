@@ -1,8 +1,8 @@
 //! Building one host's plan: desired state × facts, a pure function.
 
 use crate::config_xml::{names, ConfigXml, SecretForm};
-use crate::desired::{DesiredHost, DesiredValue};
 use crate::facts::Facts;
+use crate::playbook::desired::{DesiredHost, DesiredValue};
 use crate::playbook::Restart;
 use crate::secret::SecretRef;
 use crate::state::StateRecord;

@@ -14,7 +14,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::{Plan, FORMAT_VERSION};
-use crate::desired::SecretTemplate;
+use crate::playbook::desired::SecretTemplate;
 use crate::playbook::{InstanceUser, Playbook, SetValue};
 use crate::secret::{FileScope, SecretRef};
 

@@ -7,6 +7,8 @@
 //! for file contents (no encoding, no size guessing). Must not: decide
 //! anything — planning reads these facts.
 
+pub mod gather;
+
 use std::fmt;
 
 use serde::Serialize;

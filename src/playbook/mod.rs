@@ -5,6 +5,8 @@
 //! line and column), and the rollout arithmetic. Must not: read the
 //! inventory or resolve secrets.
 
+pub mod desired;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 

@@ -10,9 +10,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::desired::{self, DesiredHost, DesiredValue};
 use crate::diagnostic::{Diagnostic, Diagnostics, Origin};
 use crate::inventory::{Host, Inventory, Shard};
+use crate::playbook::desired::{self, DesiredHost, DesiredValue};
 use crate::playbook::Playbook;
 use crate::secret::{FileScope, SecretRef, SecretResolver};
 use crate::template::Templates;

@@ -8,21 +8,21 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::apply::{KeptRead, Values};
-use crate::check::select_hosts;
-use crate::desired::{self, DesiredHost, DesiredValue};
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::gather::gather_keeping;
+use crate::endpoint::SshConfig;
+use crate::facts::gather::gather_keeping;
 use crate::instance::preflight;
+use crate::ops::check::select_hosts;
 use crate::plan::{
     build_host_plan, InstanceChange, InstancePlan, InstanceUserPlan, Plan, PlanInputs,
     PlaybookInfo, RolloutSettings, SecretInfo, FORMAT_VERSION,
 };
+use crate::playbook::desired::{self, DesiredHost, DesiredValue};
 use crate::playbook::{Instance, InstanceUser, Playbook};
 use crate::report::Reporter;
 use crate::secret::{SecretRef, SecretResolver, SecretValue, SecretWarning};
 use crate::state::SaltedHash;
 use crate::template::Templates;
-use crate::endpoint::SshConfig;
 use crate::transport::Transport;
 
 /// What a plan is made from.
