@@ -716,6 +716,14 @@ impl Drop for Terminal {
     }
 }
 
+/// Where the values of a plan come from at apply time.
+pub struct Values<'a> {
+    pub secrets: &'a std::collections::BTreeMap<SecretRef, SecretValue>,
+    /// Literal sensitive values by (host, parameter): only when applying a
+    /// plan made in the same run (a plan file never holds them).
+    pub literals: &'a std::collections::BTreeMap<(String, String), SecretValue>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

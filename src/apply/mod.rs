@@ -22,7 +22,8 @@ use crate::config_xml::{names, ConfigXml, Operation};
 use crate::facts;
 use crate::plan::{HostPlan, Plan, PlannedOperation};
 use crate::report::Reporter;
-use crate::secret::{SecretRef, SecretValue};
+use crate::secret::SecretValue;
+pub use crate::secret::Values;
 use crate::state::{SaltedHash, StateRecord, FORMAT};
 use crate::transport::{
     check_become, shell_command, shell_quote, Shell, Transport, TransportError,
@@ -171,14 +172,6 @@ fn close_side_by_side<T: Send>(items: Vec<T>) {
             scope.spawn(move || drop(group));
         }
     });
-}
-
-/// Where the values of a plan come from at apply time.
-pub struct Values<'a> {
-    pub secrets: &'a BTreeMap<SecretRef, SecretValue>,
-    /// Literal sensitive values by (host, parameter): only when applying a
-    /// plan made in the same run (a plan file never holds them).
-    pub literals: &'a BTreeMap<(String, String), SecretValue>,
 }
 
 /// A check made after a host's transaction ended `applied` (the

@@ -11,13 +11,13 @@ use std::path::Path;
 
 use super::table::{self, MID_SERVER_ROLE};
 use super::{Client, Credentials, InstanceError, Settings};
-use crate::apply::Values;
 use crate::config_xml::names;
 use crate::plan::{
     HostStatus, InstanceChange, InstancePlan, InstanceUserPlan, LoginStatus, Plan,
     PlannedOperation, PreflightLogin,
 };
 use crate::playbook::RetireOldUser;
+use crate::secret::Values;
 use crate::secret::{SecretRef, SecretValue};
 
 /// A new MID login: a user, the password the plan writes for it, and the

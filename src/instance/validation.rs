@@ -26,7 +26,7 @@ use super::{Client, Credentials, InstanceError};
 use crate::plan::{HostPlan, HostStatus, InstanceChange};
 
 /// How every key-pair-reset warning starts (`plan::build`).
-pub const KEY_PAIR_WARNING: &str = "key pair reset: validate this MID on the instance";
+pub use crate::plan::KEY_PAIR_WARNING;
 
 /// Whether `host`'s MID is to be validated after its restart: `validate`
 /// unset means the MIDs whose key pair is reset.

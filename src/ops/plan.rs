@@ -217,7 +217,7 @@ pub fn make_plan(
             build_host_plan(&PlanInputs {
                 desired,
                 endpoint: &read.endpoint,
-                facts: read.facts.as_ref(),
+                facts: read.facts.as_ref().map_err(|error| error.message.as_str()),
                 secret: &lookup,
                 restart: playbook.restart,
             })

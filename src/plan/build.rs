@@ -1,12 +1,12 @@
 //! Building one host's plan: desired state × facts, a pure function.
 
 use crate::config_xml::{names, ConfigXml, SecretForm};
+use crate::endpoint::Endpoint;
 use crate::facts::Facts;
 use crate::playbook::desired::{DesiredHost, DesiredValue};
 use crate::playbook::Restart;
 use crate::secret::SecretRef;
 use crate::state::StateRecord;
-use crate::transport::{Endpoint, TransportError};
 use zeroize::Zeroizing;
 
 use super::{HostPlan, HostStatus, PlannedChange, PlannedOperation};
@@ -15,7 +15,8 @@ use super::{HostPlan, HostStatus, PlannedChange, PlannedOperation};
 pub struct PlanInputs<'a> {
     pub desired: &'a DesiredHost,
     pub endpoint: &'a Endpoint,
-    pub facts: Result<&'a Facts, &'a TransportError>,
+    /// The host's facts, or why they could not be read.
+    pub facts: Result<&'a Facts, &'a str>,
     /// The value a secret reference resolved to (a copy wiped on drop).
     pub secret: &'a dyn Fn(&SecretRef) -> Option<Zeroizing<String>>,
     pub restart: Restart,
@@ -27,7 +28,7 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
     let mut plan = HostPlan::new(host, inputs.endpoint);
     let facts = match inputs.facts {
         Ok(facts) => facts,
-        Err(error) => return failed(plan, error.message.clone()),
+        Err(error) => return failed(plan, error.to_string()),
     };
     plan.service_found = Some(facts.service.kind.clone());
     plan.service_unit = facts.service.unit.clone();
@@ -285,7 +286,7 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
         }
         plan.warnings.push(format!(
             "{} (there is no `instance:` section to do it)",
-            crate::instance::validation::KEY_PAIR_WARNING
+            super::KEY_PAIR_WARNING
         ));
     }
     let running = facts.service.is_running();

@@ -15,15 +15,18 @@ pub mod render;
 
 use serde::{Deserialize, Serialize};
 
+use crate::endpoint::Endpoint;
 use crate::inventory::ServiceSpec;
 use crate::playbook::{Health, Restart, RetireOldUser, Rollout};
 use crate::secret::SecretRef;
 use crate::state::SaltedHash;
-use crate::transport::Endpoint;
 
 pub use build::{build_host_plan, PlanInputs};
 pub use render::render;
 
+/// The warning a key pair reset carries until the MID is validated again
+/// on the instance (which the `instance:` section can do).
+pub const KEY_PAIR_WARNING: &str = "key pair reset: validate this MID on the instance";
 /// The version of the plan file format. 2: the playbook's absolute path
 /// and SHA-256 (`apply --plan` resolves only the secrets that playbook
 /// holds); a plan of format 1 is refused, to be made again.
