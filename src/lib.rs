@@ -41,4 +41,5 @@ pub mod source_file;
 pub mod state;
 pub mod template;
 pub mod transport;
+pub mod xml_char;
 pub mod yaml;

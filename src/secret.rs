@@ -377,7 +377,7 @@ fn value_of(bytes: &[u8], trim: bool) -> Result<SecretValue, Refusal> {
         ));
     }
     let text = std::str::from_utf8(bytes).map_err(|_| Refusal::new("is not valid UTF-8", None))?;
-    if crate::config_xml::check_xml_chars(text).is_err() {
+    if !text.chars().all(crate::xml_char::is_xml_char) {
         return Err(Refusal::new(
             "holds a control character or another character config.xml cannot store",
             Some("a password is printable text; check what the reference resolves to by hand"),

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use midfleet::endpoint::SshConfig;
+use midfleet::inventory::SshConfig;
 use midfleet::transport::{KnownHostsPolicy, Transport, TransportOptions};
 use midfleet_lab::Lab;
 use rayon::prelude::*;

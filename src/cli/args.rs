@@ -112,7 +112,7 @@ pub struct InventoryArgs {
 
 impl InventoryArgs {
     /// The ssh configuration, `~` expanded.
-    pub fn ssh_config(&self) -> Result<crate::endpoint::SshConfig, super::exit::Failure> {
+    pub fn ssh_config(&self) -> Result<crate::inventory::SshConfig, super::exit::Failure> {
         load_ssh_config(&self.ssh_config)
     }
 
@@ -162,12 +162,12 @@ impl InventoryArgs {
 /// Reads an ssh configuration file, `~` expanded.
 pub fn load_ssh_config(
     path: &std::path::Path,
-) -> Result<crate::endpoint::SshConfig, super::exit::Failure> {
+) -> Result<crate::inventory::SshConfig, super::exit::Failure> {
     let path = match path.strip_prefix("~") {
         Ok(rest) => crate::endpoint::home_directory().join(rest),
         Err(_) => path.to_path_buf(),
     };
-    crate::endpoint::SshConfig::load(Some(&path)).map_err(|error| {
+    crate::inventory::SshConfig::load(Some(&path)).map_err(|error| {
         super::exit::Failure::usage(format!("cannot read the ssh configuration: {error}"))
     })
 }

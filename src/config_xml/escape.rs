@@ -25,13 +25,7 @@ impl fmt::Display for InvalidCharacter {
     }
 }
 
-/// Whether XML 1.0 allows `character` anywhere in a document.
-pub fn is_xml_char(character: char) -> bool {
-    matches!(character, '\t' | '\n' | '\r')
-        || ('\u{20}'..='\u{D7FF}').contains(&character)
-        || ('\u{E000}'..='\u{FFFD}').contains(&character)
-        || character >= '\u{10000}'
-}
+pub use crate::xml_char::is_xml_char;
 
 /// Checks that every character of `value` can be written into XML.
 pub fn check_xml_chars(value: &str) -> Result<(), InvalidCharacter> {

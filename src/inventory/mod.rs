@@ -12,6 +12,7 @@ mod ini_format;
 mod pattern;
 mod range;
 mod shard;
+mod ssh_config;
 mod vars;
 mod vars_files;
 mod yaml_format;
@@ -26,6 +27,7 @@ use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Origin};
 pub use host::{Host, DEFAULT_MID_HOME};
 pub use pattern::Selection;
 pub use shard::Shard;
+pub use ssh_config::SshConfig;
 pub use vars::{parse_jump, JumpHop, Known, ServiceSpec, Var, Vars};
 
 /// The implicit group every host belongs to.

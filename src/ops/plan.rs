@@ -9,9 +9,9 @@ use std::path::PathBuf;
 
 use crate::apply::{KeptRead, Values};
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::endpoint::SshConfig;
 use crate::facts::gather::gather_keeping;
 use crate::instance::preflight;
+use crate::inventory::SshConfig;
 use crate::ops::check::select_hosts;
 use crate::plan::{
     build_host_plan, InstanceChange, InstancePlan, InstanceUserPlan, Plan, PlanInputs,

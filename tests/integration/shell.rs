@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use midfleet::endpoint::SshConfig;
+use midfleet::inventory::SshConfig;
 use midfleet::transport::{Connection, KnownHostsPolicy, Transport, TransportOptions};
 use midfleet_lab::{Lab, LabSpec};
 
