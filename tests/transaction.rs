@@ -17,7 +17,7 @@ use midfleet::config_xml::{names, ConfigXml, Operation};
 use sha2::{Digest, Sha256};
 
 const MIDSIM: &str = env!("CARGO_BIN_EXE_midfleet-midsim");
-const TRANSACTION: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/apply/transaction.sh");
+const TRANSACTION: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/apply/transaction/00-head.sh");
 const LAB_CONFIG: &str = include_str!("../src/lab/config.xml");
 const OLD_USER: &str = "svc_mid_old";
 const OLD_PASSWORD: &str = "0ld-Passw0rd";

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 use crate::transport::shell_quote;
 
 /// The transaction itself (POSIX sh).
-pub const TRANSACTION: &str = include_str!("transaction.sh");
+pub const TRANSACTION: &str = include_str!("transaction/00-head.sh");
 
 /// One file to stage.
 pub struct StagedFile<'a> {
