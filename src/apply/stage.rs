@@ -359,7 +359,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_transaction_part_is_assembled_in_its_numbered_order() {
+    fn the_transaction_is_its_numbered_parts_in_order_each_with_its_header() {
         let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/src/apply/transaction");
         let mut on_disk: Vec<String> = std::fs::read_dir(folder)
             .unwrap()
@@ -374,9 +374,23 @@ mod tests {
             // A part that did not end its last line would join it to the
             // next part's first.
             assert!(text.ends_with('\n'), "{part} ends with a newline");
+            // Each part says what it owns and must not do.
+            let header = format!("\n# ==== part {part}: ");
+            assert!(
+                format!("\n{text}").contains(&header),
+                "{part} has its header"
+            );
+            assert!(text.contains("\n# Owns: ") && text.contains("\n# Must not: "));
             assembled.push_str(&text);
         }
         assert_eq!(TRANSACTION, assembled);
+        // The test hook is fenced off from the transaction on both sides.
+        let hook = TRANSACTION
+            .find("# ==== part 65-failpoints.sh: TEST HOOK")
+            .unwrap();
+        let hook_end = TRANSACTION.find("# ==== end of the TEST HOOK").unwrap();
+        let definition = TRANSACTION.find("\nfailpoint() {").unwrap();
+        assert!(hook < definition && definition < hook_end);
     }
 
     #[test]

@@ -69,6 +69,16 @@
 # cat, cmp, mv), never by content. Which names, and why never a name in a
 # folder the MID's user can write but for one rename: see "files" below.
 
+# ==== part 00-head.sh: the prologue =========================================
+# Owns: the contract above; umask 077, LC_ALL=C and PATH (mid_sh_path);
+# the RUN_DIR argument, the run folder as fd 6 (RUN_DIR=/proc/self/fd/6)
+# and this script's output into RUN_DIR/out; the signal flag (`interrupted`,
+# `signals`) and the run's state variables every later part reads.
+# Must not: call a function (none is defined yet), read params.sh, touch
+# anything outside the run folder, or use the path it was given after the
+# `cd`.
+# ============================================================================
+
 umask 077
 LC_ALL=C
 export LC_ALL

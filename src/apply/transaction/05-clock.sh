@@ -1,3 +1,10 @@
+# ==== part 05-clock.sh: the clock ===========================================
+# Owns: `clock`, which sets `now` (seconds): `date` once, then
+# /proc/uptime.
+# Must not: journal, wait, or start a process per call where /proc/uptime
+# is readable (every wait calls it).
+# ============================================================================
+
 # clock: sets `now` to the host's clock in seconds. Without a process
 # where the shell can read /proc/uptime: `date` once, then the uptime
 # since (every wait below looks at the clock, on a host that may be

@@ -1,3 +1,13 @@
+# ==== part 15-bounded.sh: waits and bounded commands ========================
+# Owns: the ticks of every wait (tick, slow_tick, fast_ticks,
+# ticks_per_check); the probes have_setsid and have_timeout (tests/
+# transaction.rs replaces the `timeout --version` line to run without GNU
+# timeout: keep its text); `bounded` (every command that may hang runs
+# through it), `bounded_wait`, and `limit` (a time cut at DEADLINE).
+# Must not: know what a MID, a service or a file is; return while the
+# command, its group or its watchdog still runs.
+# ============================================================================
+
 # The health wait looks every 0.1 s for its first 2 s (a quick start is
 # seen at once), then every 0.5 s: a real MID takes 30–120 s to come up,
 # and a host running a JVM start should not also run ten processes a

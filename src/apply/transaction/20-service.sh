@@ -1,3 +1,12 @@
+# ==== part 20-service.sh: service control ===================================
+# Owns: `service start|stop|status` for SERVICE_KIND systemd, mid.sh (as
+# the user 55-folders.sh chose, clean environment, umask 022, without
+# midfleet's folder descriptors) and commands; `running`, `stop_mid`,
+# `start_mid`, `recover_start`; the journal steps `stop` and `start`.
+# Must not: run a command outside `bounded`; decide who runs mid.sh
+# (55-folders.sh); read the MID's logs (25-health.sh); touch a file.
+# ============================================================================
+
 # service start|stop|status SECONDS
 service() {
     case $SERVICE_KIND in

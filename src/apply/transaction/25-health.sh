@@ -1,3 +1,15 @@
+# ==== part 25-health.sh: health =============================================
+# Owns: whether the MID came up, logged in as the expected user, from the
+# text its own logs (agent0.log.0, wrapper.log and their rotations) gained
+# since `mark_logs`, in the shapes the MID writes: log_ids, mark_logs,
+# new_text, log_from, the line shapes, seen_lines, failure_of, started,
+# logged_in, `health`, `start_and_check`; the journal step `health`; the
+# probe have_gnu_dd (30-files.sh and 35-backup.sh read with it too).
+# Must not: open a log through a link or a FIFO, copy more than log_cap
+# bytes of one, write in agent/, or decide on a line of another shape or
+# logger.
+# ============================================================================
+
 # --- health -------------------------------------------------------------------
 
 # log_ids: sets agent_id, agent_rotated_id, wrapper_id and

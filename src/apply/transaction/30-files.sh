@@ -1,3 +1,14 @@
+# ==== part 30-files.sh: config.xml ==========================================
+# Owns: reading config.xml (`read_config`: one checked read by name
+# through the folder's descriptor), building its replacement in the run
+# folder (`prepare_config`, `label_config`: bytes, owner, mode, SELinux
+# context, ACL, checked and synced) and the one rename into place
+# (`commit_config`); `shown` (a path as the operator knows it).
+# Must not: create, copy into, chmod or label anything by a path in a
+# folder the MID's user owns; follow a link; hand a file's content to a
+# command line or an environment.
+# ============================================================================
+
 # --- files --------------------------------------------------------------------
 #
 # config.xml's folder and agent/ belong to the MID's user, who may swap any

@@ -1,3 +1,15 @@
+# ==== part 35-backup.sh: backup and restore =================================
+# Owns: `.midfleet/backups/RUN` (config.xml with its owner and mode, and
+# the keystore folders when asked): make_backup, take_backup, copy_tree,
+# same_tree (probe diff_no_dereference), prune_backups; putting a backup
+# back: restore_from, replace_folder, remove_folder; the journal steps
+# `backup` and `restore`.
+# Must not: walk a link or copy a FIFO or a device out of agent/; copy
+# past the forward part of the lease (DEADLINE - rollback_reserve); prune
+# this run's backup or the one being restored; change agent/ but by
+# rename.
+# ============================================================================
+
 keystore_folders='security keystore'
 
 # present NAME: an entry NAME is in agent/ (a dangling link too).

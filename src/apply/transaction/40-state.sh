@@ -1,3 +1,12 @@
+# ==== part 40-state.sh: the state record ====================================
+# Owns: what a healthy MID leaves in .midfleet: `record_state`
+# (config.after as the MID rewrote it, state.json) and `install_file`
+# (0600, temp file + rename); the journal step `state`.
+# Must not: keep midfleet's plaintext as config.after (with
+# EXPECT_REWRITE=1 it waits for the MID's rewrite, else keeps none); write
+# outside .midfleet.
+# ============================================================================
+
 # record_state: config.xml as the healthy MID left it, and state.json; both
 # 0600, both temp + rename inside .midfleet. Journals `state …`.
 record_state() {

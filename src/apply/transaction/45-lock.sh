@@ -1,3 +1,12 @@
+# ==== part 45-lock.sh: the lock =============================================
+# Owns: `.midfleet/lock` ("RUN DEADLINE"): take_lock (link(2), else an
+# exclusive create; an expired lock is broken by rename and checked),
+# holder_alive, lock_taken (the journal moves to .midfleet/journal, a dead
+# run's is kept), release_lock; the journal step `lock`.
+# Must not: break a lock whose lease lives or whose transaction still
+# runs; remove a lock that names another run.
+# ============================================================================
+
 # --- lock -------------------------------------------------------------------------
 
 # take_lock: `.midfleet/lock` holds "RUN DEADLINE", created by link(2)

@@ -1,3 +1,11 @@
+# ==== part 50-conclude.sh: the end of a run =================================
+# Owns: `conclude` (result, history.jsonl, `end`, the journal moved, the
+# staged files removed, the lock released, then `end` to progress), and
+# `on_exit` with the EXIT trap, the last resort.
+# Must not: conclude twice; append `end` to progress before the lock is
+# released and the staged files are gone (midfleet reads it as: settled).
+# ============================================================================
+
 # --- the end ------------------------------------------------------------------------
 
 # conclude RESULT [REASON...]: unlock, result, history, end; then move the

@@ -1,3 +1,11 @@
+# ==== part 55-folders.sh: folders and the user mid.sh runs as ===============
+# Owns: `open_folders` (fds 5, 7 and 8, and what they must be) and
+# `mid_sh_user` (who runs mid.sh, and through setpriv, runuser or su).
+# Only defines them: 60-parameters.sh calls them.
+# Must not: run mid.sh or anything the MID's user can change; use a path
+# below mid_home once its descriptor is open.
+# ============================================================================
+
 # --- folders and the user mid.sh runs as ----------------------------------------
 
 # open_folders: opens fd 5 (.midfleet), 7 (config.xml's folder) and 8

@@ -1,3 +1,12 @@
+# ==== part 60-parameters.sh: parameters and refusals before the lock ========
+# Owns: `fail_early`; reading RUN_DIR/params.sh and checking every value;
+# the folder handles (MIDFLEET, LOCK, AGENT, config_dir, CONFIG as
+# descriptor paths) once open_folders has checked them; the staged files;
+# mid_sh_user's answer; rollback_reserve and the lease check.
+# Must not: take the lock, touch the MID or change a file: every refusal
+# here is `result error REASON` with nothing changed.
+# ============================================================================
+
 # --- parameters -----------------------------------------------------------------
 
 fail_early() {

@@ -1,3 +1,12 @@
+# ==== part 65-failpoints.sh: TEST HOOK: failpoints ==========================
+# !!! A test hook, not a step of the transaction. !!!
+# Owns: `failpoint NAME`. Enabled only by a file
+# .midfleet/failpoints/NAME (the runner's own 0700 folder: the test lab
+# sets it, LabHost::set_failpoint); without it, one `test -f`.
+# Must not: change anything; pause past 120 s or an interrupt; be called
+# but between steps of 70-actions.sh. The hook ends at the fence below.
+# ============================================================================
+
 # --- the transaction ------------------------------------------------------------
 
 # failpoint NAME: a test hook, as etcd's gofail and TiKV's fail-rs have.
@@ -20,4 +29,9 @@ failpoint() {
         failpoint_seconds=$((failpoint_seconds - 1))
     done
 }
+
+# ==== end of the TEST HOOK (65-failpoints.sh) ===============================
+# Nothing after this line belongs to the hook; 70-actions.sh calls
+# `failpoint` between its steps.
+# ============================================================================
 

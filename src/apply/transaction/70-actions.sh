@@ -1,3 +1,14 @@
+# ==== part 70-actions.sh: the actions =======================================
+# Owns: the order of steps of apply, start, restart and rollback: the
+# checks before the stop (interrupted_before_change, stale_before_stop,
+# writable_or_conclude, keystore_small_or_conclude), stop_or_conclude,
+# check_plan, forward_end, roll_back, run_apply, run_start, run_restart,
+# run_rollback, put_back_current.
+# Must not: do a step's work itself (the parts above do); change anything
+# after an interrupt before the first change; leave a path that does not
+# conclude.
+# ============================================================================
+
 # check_plan: config.xml still holds the bytes the plan was made from.
 # Journals `check …`; concludes on a mismatch. (The MID is stopped, or was
 # found stopped, so the file is stable.)

@@ -1,3 +1,8 @@
+# ==== part 75-main.sh: dispatch =============================================
+# Owns: running the ACTION and the exit status (0 only for `applied`).
+# Must not: anything else.
+# ============================================================================
+
 case $ACTION in
     apply) run_apply ;;
     start) run_start ;;
