@@ -67,7 +67,14 @@
 # No value from config.xml, new.xml or original.xml ever reaches the argv
 # or environment of a process: files are handed to commands by name (dd,
 # cat, cmp, mv), never by content. Which names, and why never a name in a
-# folder the MID's user can write but for one rename: see "files" below.
+# folder the MID's user can write but for one rename: see "files" below
+# (30-files.sh).
+#
+# Source. This one file is assembled at build time from parts, one concern
+# a part, in src/apply/transaction/ of midfleet's source (stage.rs lists
+# them in order); each opens with a `# ==== part NAME` header saying what
+# it owns and must not do. The host runs the parts' bytes one after
+# another, nothing added: edit the parts, never a staged copy.
 
 # ==== part 00-head.sh: the prologue =========================================
 # Owns: the contract above; umask 077, LC_ALL=C and PATH (mid_sh_path);
