@@ -1,4 +1,5 @@
-//! The on-host transaction, `src/apply/transaction.sh`, run locally (no
+//! The on-host transaction, as `midfleet::apply::stage::TRANSACTION`
+//! assembles it from `src/apply/transaction/`, run locally (no
 //! SSH) as the stager runs it on a host: a run folder under
 //! `<mid_home>/.midfleet/runs/` staged by hand, the script started with
 //! `sh transaction.sh RUN_DIR` (once detached with `setsid`), against a
@@ -13,10 +14,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use midfleet::apply::stage::TRANSACTION;
 use midfleet::config_xml::{names, ConfigXml, Operation};
 use sha2::{Digest, Sha256};
 
-const TRANSACTION: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/apply/transaction.sh");
 const LAB_CONFIG: &str = include_str!("../crates/lab/src/config.xml");
 const OLD_USER: &str = "svc_mid_old";
 const OLD_PASSWORD: &str = "0ld-Passw0rd";
@@ -276,7 +277,7 @@ impl Host {
             ),
         )
         .expect("history.json");
-        let mut script = fs::read_to_string(TRANSACTION).expect("transaction.sh");
+        let mut script = TRANSACTION.to_string();
         if plan.without_gnu_timeout {
             let probe = "case $(timeout --version 2>/dev/null)";
             assert!(script.contains(probe), "the probe for GNU timeout");

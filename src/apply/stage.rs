@@ -11,8 +11,47 @@ use zeroize::Zeroizing;
 
 use crate::transport::shell_quote;
 
-/// The transaction itself (POSIX sh).
-pub const TRANSACTION: &str = include_str!("transaction.sh");
+/// Lists the transaction's parts once, in order, and assembles them at
+/// build time: [`TRANSACTION_PARTS`] names them, [`TRANSACTION`] is their
+/// bytes one after the other.
+macro_rules! transaction_parts {
+    ($($part:literal),+ $(,)?) => {
+        /// The parts of the on-host transaction, in the order they run, each
+        /// a file in `src/apply/transaction/` that owns one concern (its
+        /// header says which, and what it must not do).
+        pub const TRANSACTION_PARTS: &[&str] = &[$($part),+];
+
+        /// The transaction itself (POSIX sh), as it goes to the host: the
+        /// parts of `src/apply/transaction/` in order, nothing added
+        /// between them. Staged as one file, `transaction.sh`.
+        pub const TRANSACTION: &str =
+            concat!($(include_str!(concat!("transaction/", $part))),+);
+    };
+}
+
+// Top-level statements run in this order on the host: the prologue, the
+// probes (`have_timeout`, `have_gnu_dd`, `diff_no_dereference`), the EXIT
+// trap, the parameters, `open_folders`, `mid_sh_user`, the lease check,
+// the dispatch. A function is defined before the first statement that
+// calls it. Keep the order; a new part gets a number that places it.
+transaction_parts!(
+    "00-head.sh",
+    "05-clock.sh",
+    "10-journal.sh",
+    "15-bounded.sh",
+    "20-service.sh",
+    "25-health.sh",
+    "30-files.sh",
+    "35-backup.sh",
+    "40-state.sh",
+    "45-lock.sh",
+    "50-conclude.sh",
+    "55-folders.sh",
+    "60-parameters.sh",
+    "65-failpoints.sh",
+    "70-actions.sh",
+    "75-main.sh",
+);
 
 /// One file to stage.
 pub struct StagedFile<'a> {
@@ -318,6 +357,41 @@ fi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_transaction_is_its_numbered_parts_in_order_each_with_its_header() {
+        let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/src/apply/transaction");
+        let mut on_disk: Vec<String> = std::fs::read_dir(folder)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name.ends_with(".sh"))
+            .collect();
+        on_disk.sort();
+        assert_eq!(TRANSACTION_PARTS, on_disk.as_slice());
+        let mut assembled = String::new();
+        for part in TRANSACTION_PARTS {
+            let text = std::fs::read_to_string(format!("{folder}/{part}")).unwrap();
+            // A part that did not end its last line would join it to the
+            // next part's first.
+            assert!(text.ends_with('\n'), "{part} ends with a newline");
+            // Each part says what it owns and must not do.
+            let header = format!("\n# ==== part {part}: ");
+            assert!(
+                format!("\n{text}").contains(&header),
+                "{part} has its header"
+            );
+            assert!(text.contains("\n# Owns: ") && text.contains("\n# Must not: "));
+            assembled.push_str(&text);
+        }
+        assert_eq!(TRANSACTION, assembled);
+        // The test hook is fenced off from the transaction on both sides.
+        let hook = TRANSACTION
+            .find("# ==== part 65-failpoints.sh: TEST HOOK")
+            .unwrap();
+        let hook_end = TRANSACTION.find("# ==== end of the TEST HOOK").unwrap();
+        let definition = TRANSACTION.find("\nfailpoint() {").unwrap();
+        assert!(hook < definition && definition < hook_end);
+    }
 
     #[test]
     fn a_run_from_before_the_hosts_last_boot_is_dead_though_its_pid_lives() {

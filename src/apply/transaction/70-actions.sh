@@ -1,0 +1,241 @@
+# ==== part 70-actions.sh: the actions =======================================
+# Owns: the order of steps of apply, start, restart and rollback: the
+# checks before the stop (interrupted_before_change, stale_before_stop,
+# writable_or_conclude, keystore_small_or_conclude), stop_or_conclude,
+# check_plan, forward_end, roll_back, run_apply, run_start, run_restart,
+# run_rollback, put_back_current.
+# Must not: do a step's work itself (the parts above do); change anything
+# after an interrupt before the first change; leave a path that does not
+# conclude.
+# ============================================================================
+
+# check_plan: config.xml still holds the bytes the plan was made from.
+# Journals `check …`; concludes on a mismatch. (The MID is stopped, or was
+# found stopped, so the file is stable.)
+check_plan() {
+    if [ "$ACTION" = start ] && running; then
+        journal check stale running
+        conclude stale running
+        return 1
+    fi
+    if [ -f "$RUN_DIR/original.xml" ]; then
+        if ! read_config; then
+            journal check fail "$read_reason"
+            recover_start
+            conclude error "$read_reason"
+            return 1
+        fi
+        if ! cmp -s -- "$RUN_DIR/current.xml" "$RUN_DIR/original.xml"; then
+            journal check stale
+            recover_start
+            conclude stale
+            return 1
+        fi
+    fi
+    journal check ok
+    return 0
+}
+
+# stale_before_stop: config.xml already differs from the bytes the plan
+# was made from, before the MID is touched: `check stale`, and the MID is
+# left as it is. (check_plan still compares after the stop: the file may
+# change until the MID is down.) Returns 0 when it concluded.
+stale_before_stop() {
+    [ -f "$RUN_DIR/original.xml" ] || return 1
+    read_config || return 1
+    ! cmp -s -- "$RUN_DIR/current.xml" "$RUN_DIR/original.xml" || return 1
+    journal check stale
+    conclude stale
+    return 0
+}
+
+# interrupted_before_change: an interrupt before the first change ends the
+# run with nothing changed.
+interrupted_before_change() {
+    [ "$interrupted" = 1 ] || return 1
+    [ -n "$config_tmp" ] && rm -f -- "$config_tmp" && config_tmp=
+    recover_start
+    conclude error interrupted
+    return 0
+}
+
+stop_or_conclude() {
+    running && was_running=1
+    if ! stop_mid 0 "$was_running"; then
+        # Nothing changed: the MID runs on as it was, or is started again.
+        recover_start
+        conclude error "stop-$stop_failure"
+        return 1
+    fi
+    return 0
+}
+
+# roll_back REASON: after a failure past the first change.
+roll_back() {
+    journal rollback "$1"
+    stop_mid 5
+    if ! restore_from "$backup_dir"; then
+        clock
+        start_and_check "$ROLLBACK_USER" $((now + HEALTH_TIMEOUT)) 0
+        conclude failed restore "$(shown "$backup_dir")"
+        return
+    fi
+    changed=0
+    clock
+    if start_and_check "$ROLLBACK_USER" $((now + HEALTH_TIMEOUT)) 0; then
+        conclude rolled_back "$1"
+    else
+        conclude failed "rollback-$health_reason" "$(shown "$backup_dir")"
+    fi
+}
+
+# forward_end: sets forward_end_value to when the forward health wait
+# ends: HEALTH_TIMEOUT from now, leaving the rollback its reserve.
+forward_end() {
+    clock
+    forward_end_value=$((now + HEALTH_TIMEOUT))
+    forward_limit=$((DEADLINE - rollback_reserve))
+    [ "$forward_end_value" -gt "$forward_limit" ] && forward_end_value=$forward_limit
+    return 0
+}
+
+# writable_or_conclude: before the MID is stopped, a real file created
+# (and removed) in the run folder — on config.xml's mount, so a read-only
+# mount shows here — and config.xml's folder writable by this login: else
+# the run ends here, with nothing changed. (`test -w` alone is not enough:
+# busybox answers it from the mode bits, yes to root.)
+writable_or_conclude() {
+    if [ -w "$config_dir/." ] && probe=$(mktemp "$RUN_DIR/.probe.XXXXXX" 2>/dev/null); then
+        rm -f -- "$probe"
+        return 0
+    fi
+    journal check fail not-writable
+    conclude error config-folder-not-writable
+    return 1
+}
+
+# keystore_small_or_conclude WITH_KEYSTORE: before the MID is stopped,
+# the keystore folders hold at most keystore_limit entries (a MID's hold a
+# handful): the MID's user may fill them, and their backup must end well
+# within the lease.
+keystore_limit=1000
+keystore_small_or_conclude() {
+    [ "$1" = 1 ] || return 0
+    keystore_count=$(find "$AGENT/security/." "$AGENT/keystore/." 2>/dev/null |
+        head -n "$((keystore_limit + 1))" | wc -l)
+    [ "$keystore_count" -le "$keystore_limit" ] && return 0
+    journal check fail keystore-too-large
+    conclude error keystore-too-large
+    return 1
+}
+
+run_apply() {
+    take_lock || return
+    interrupted_before_change && return
+    stale_before_stop && return
+    writable_or_conclude || return
+    keystore_small_or_conclude "$KEY_PAIR_RESET" || return
+    stop_or_conclude || return
+    check_plan || return
+    interrupted_before_change && return
+    failpoint backup
+    take_backup "$KEY_PAIR_RESET" || return
+    failpoint write
+    if ! prepare_config "$RUN_DIR/new.xml" "$config_stat"; then
+        journal write fail "$prepare_reason"
+        recover_start
+        conclude error "$prepare_reason"
+        return
+    fi
+    journal write
+    failpoint rename
+    interrupted_before_change && return
+    if ! commit_config; then
+        journal rename fail
+        recover_start
+        conclude error rename
+        return
+    fi
+    changed=1
+    journal rename
+    failpoint start
+    forward_end
+    if start_and_check "$EXPECT_USER" "$forward_end_value" 1; then
+        changed=0
+        if record_state; then
+            conclude applied
+        else
+            conclude applied state-not-recorded
+        fi
+    else
+        roll_back "$health_reason"
+    fi
+}
+
+run_start() {
+    take_lock || return
+    interrupted_before_change && return
+    check_plan || return
+    forward_end
+    if start_and_check "$EXPECT_USER" "$forward_end_value" 1; then
+        if record_state; then conclude applied; else conclude applied state-not-recorded; fi
+    else
+        conclude failed "$health_reason"
+    fi
+}
+
+run_restart() {
+    take_lock || return
+    interrupted_before_change && return
+    stale_before_stop && return
+    stop_or_conclude || return
+    check_plan || return
+    interrupted_before_change && return
+    forward_end
+    if start_and_check "$EXPECT_USER" "$forward_end_value" 1; then
+        if record_state; then conclude applied; else conclude applied state-not-recorded; fi
+    else
+        conclude failed "$health_reason"
+    fi
+}
+
+# ACTION=rollback: the current files are saved first, then the named backup
+# is restored; when the MID does not come up on it, the saved files go back.
+run_rollback() {
+    take_lock || return
+    interrupted_before_change && return
+    stale_before_stop && return
+    writable_or_conclude || return
+    source_dir=$MIDFLEET/backups/$RESTORE_FROM
+    with_keystore=$KEY_PAIR_RESET
+    [ -f "$source_dir/folders" ] && with_keystore=1
+    keystore_small_or_conclude "$with_keystore" || return
+    stop_or_conclude || return
+    check_plan || return
+    interrupted_before_change && return
+    take_backup "$with_keystore" || return
+    changed=1
+    if ! restore_from "$source_dir"; then
+        put_back_current restore
+        return
+    fi
+    forward_end
+    if start_and_check "$ROLLBACK_USER" "$forward_end_value" 1; then
+        changed=0
+        if record_state; then conclude applied; else conclude applied state-not-recorded; fi
+        return
+    fi
+    put_back_current "$health_reason"
+}
+
+# put_back_current REASON: ACTION=rollback failed; the files saved before
+# it go back and the MID is started on them. Always `failed`.
+put_back_current() {
+    journal rollback "$1"
+    stop_mid 5
+    restore_from "$backup_dir" && changed=0
+    limit "$HEALTH_TIMEOUT" 5
+    start_mid "$limit_value"
+    conclude failed "$1" "$(shown "$backup_dir")"
+}
+
