@@ -1,0 +1,228 @@
+//! The files of one run: the new config.xml (with the plan's values
+//! resolved), the state record, the transaction's parameters and the
+//! history line. Secrets live in zeroizing buffers only.
+//!
+//! Must not: talk to a host.
+
+use std::time::Instant;
+
+use crate::config_xml::{names, ConfigXml, Operation};
+use crate::facts;
+use crate::plan::{HostPlan, PlannedOperation};
+use crate::secret::SecretValue;
+use crate::state::{SaltedHash, StateRecord, FORMAT};
+use crate::transport::shell_quote;
+
+use super::*;
+
+/// The files of one run.
+pub(super) struct RunFiles {
+    pub(super) params: String,
+    pub(super) new: Option<zeroize::Zeroizing<Vec<u8>>>,
+    pub(super) state: String,
+    pub(super) history: String,
+    pub(super) written: Vec<String>,
+    pub(super) lease_seconds: u64,
+}
+
+pub(super) fn run_files(
+    host: &HostPlan,
+    values: &Values<'_>,
+    facts: &facts::Facts,
+    read_at: Instant,
+    original: &[u8],
+    settings: &ApplySettings,
+) -> Result<RunFiles, String> {
+    let document =
+        ConfigXml::parse(original).map_err(|error| format!("{}: {error}", host.config))?;
+    let mut resolved: Vec<(String, SecretValue, bool)> = Vec::new();
+    let mut unset: Vec<String> = Vec::new();
+    for operation in &host.operations {
+        match operation {
+            PlannedOperation::Set { param, value } => {
+                resolved.push((param.clone(), SecretValue::new(value.clone()), false))
+            }
+            PlannedOperation::SetSecret { param, reference } => {
+                let value = values.secrets.get(reference).ok_or_else(|| {
+                    format!("the secret {reference} for `{param}` is not resolved")
+                })?;
+                resolved.push((param.clone(), value.clone(), true));
+            }
+            PlannedOperation::SetLiteralSensitive { param } => {
+                let value = values.literals.get(&(host.host.clone(), param.clone())).ok_or_else(|| {
+                    format!("`{param}` has a literal value in the playbook, which a plan file never holds: apply the playbook itself, or use a secret reference")
+                })?;
+                resolved.push((param.clone(), value.clone(), true));
+            }
+            PlannedOperation::Unset { param } => unset.push(param.clone()),
+        }
+    }
+    let operations: Vec<Operation<'_>> = resolved
+        .iter()
+        .map(|(param, value, sensitive)| Operation::Set {
+            name: param,
+            value: value.expose(),
+            sensitive: *sensitive,
+        })
+        .chain(unset.iter().map(|param| Operation::Unset { name: param }))
+        .collect();
+    let edited = document
+        .edit(&operations)
+        .map_err(|error| format!("{}: {error}", host.config))?;
+    let new = edited
+        .document
+        .map(|document| zeroize::Zeroizing::new(document.bytes().to_vec()));
+
+    // The state record: earlier records carried over, new ones for every
+    // sensitive value written now, none for removed parameters.
+    let mut record = facts
+        .state
+        .as_deref()
+        .and_then(|bytes| StateRecord::parse(bytes).ok())
+        .unwrap_or_default();
+    record.format = FORMAT;
+    record.run = settings.run.clone();
+    if host.restore_from.is_some() {
+        // The restored files are not what midfleet last wrote: no record,
+        // so the next plan shows the drift and rewrites.
+        record.written.clear();
+    }
+    for param in &unset {
+        record.written.remove(names::canonical(param));
+    }
+    for (param, value, sensitive) in &resolved {
+        let sensitive = *sensitive
+            || names::is_password(param)
+            || document
+                .get(param)
+                .is_some_and(|found| found.is_sensitive());
+        if sensitive {
+            record.written.insert(
+                names::canonical(param).to_string(),
+                SaltedHash::new(value.expose())?,
+            );
+        }
+    }
+    let action = if host.restore_from.is_some() {
+        "rollback"
+    } else if new.is_some() {
+        "apply"
+    } else if host.start_only {
+        "start"
+    } else {
+        "restart"
+    };
+    let written: Vec<String> = resolved
+        .iter()
+        .map(|(param, _, _)| param.clone())
+        .chain(unset.iter().cloned())
+        .collect();
+    let (kind, unit, start, stop, status) = match &host.service {
+        crate::inventory::ServiceSpec::Commands {
+            start,
+            stop,
+            status,
+        } => (
+            "commands",
+            String::new(),
+            start.clone(),
+            stop.clone(),
+            status.clone(),
+        ),
+        _ => (
+            host.service_found.as_deref().unwrap_or("mid.sh"),
+            host.service_unit.clone().unwrap_or_default(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ),
+    };
+    // The MID will rewrite the file when midfleet wrote a plaintext value
+    // into a parameter marked secure (or one it adds as secure).
+    let expect_rewrite = new.as_ref().is_some_and(|bytes| {
+        ConfigXml::parse(bytes).is_ok_and(|document| {
+            resolved.iter().any(|(param, _, _)| {
+                document.get(param).is_some_and(|found| {
+                    found.is_secure()
+                        && crate::config_xml::SecretForm::classify(found.value())
+                            == crate::config_xml::SecretForm::Plaintext
+                })
+            })
+        })
+    });
+    let lease_seconds = STOP_TIMEOUT * 2 + settings.health_timeout * 2 + 90;
+    // The host's clock when it was read, plus the time since: a kept read
+    // may be minutes old when a later batch stages it.
+    let host_now = facts
+        .time
+        .map_or_else(now, |time| time + read_at.elapsed().as_secs());
+    let deadline = host_now + lease_seconds;
+    let params = [
+        ("RUN", settings.run.clone()),
+        ("MID_HOME", host.mid_home.clone()),
+        ("CONFIG", host.config.clone()),
+        ("ACTION", action.to_string()),
+        ("SERVICE_KIND", kind.to_string()),
+        ("SERVICE_UNIT", unit),
+        ("START_COMMAND", start),
+        ("STOP_COMMAND", stop),
+        ("STATUS_COMMAND", status),
+        ("EXPECT_USER", host.expect_user.clone().unwrap_or_default()),
+        (
+            "ROLLBACK_USER",
+            host.current_user.clone().unwrap_or_default(),
+        ),
+        (
+            "KEY_PAIR_RESET",
+            if host.key_pair_reset { "1" } else { "0" }.to_string(),
+        ),
+        ("DEADLINE", deadline.to_string()),
+        ("HEALTH_TIMEOUT", settings.health_timeout.to_string()),
+        ("STOP_TIMEOUT", STOP_TIMEOUT.to_string()),
+        ("KEEP_BACKUPS", KEEP_BACKUPS.to_string()),
+        (
+            "RESTORE_FROM",
+            host.restore_from.clone().unwrap_or_default(),
+        ),
+        (
+            "EXPECT_REWRITE",
+            if expect_rewrite { "1" } else { "0" }.to_string(),
+        ),
+    ]
+    .iter()
+    .map(|(name, value)| format!("{name}={}\n", shell_quote(value)))
+    .collect::<String>();
+    let history = format!(
+        "{{\"run\":{},\"action\":{},\"params\":{},\"user\":{},\"started\":{}",
+        json(&settings.run),
+        json(action),
+        serde_json::to_string(&written).unwrap_or_default(),
+        json(&local_user()),
+        now()
+    );
+    Ok(RunFiles {
+        params,
+        new,
+        state: record.to_json(),
+        history,
+        written,
+        lease_seconds,
+    })
+}
+
+pub(super) fn json(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_default()
+}
+
+pub(super) fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
+
+/// Who runs midfleet (for history and audit).
+pub fn local_user() -> String {
+    std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into())
+}
