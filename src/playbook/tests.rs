@@ -1,0 +1,133 @@
+//! The playbook reader's tests: every problem with its line and column.
+
+use super::*;
+
+#[test]
+fn the_instance_user_cannot_be_a_secret_reference() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("p.yml");
+    std::fs::write(
+        &path,
+        "hosts: all\nset:\n  mid.instance.username: { secret: \"env:U\" }\n",
+    )
+    .unwrap();
+    let (_, diagnostics) = Playbook::load(&path);
+    let messages: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+    assert!(
+        messages
+            .iter()
+            .any(|message| message.contains("cannot come from a secret reference")),
+        "{messages:?}"
+    );
+}
+
+fn load_text(text: &str) -> (Option<Playbook>, Vec<String>) {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("p.yml");
+    std::fs::write(&path, text).unwrap();
+    let (playbook, diagnostics) = Playbook::load(&path);
+    let messages = diagnostics.iter().map(ToString::to_string).collect();
+    (playbook, messages)
+}
+
+#[test]
+fn the_instance_section_is_read_with_its_defaults() {
+    let (playbook, messages) = load_text(
+        "hosts: all\nset: { a: b }\ninstance:\n  url: https://acme.service-now.com/\n  user: midfleet_admin\n  \
+         password: { secret: \"env:ADMIN_PW\" }\n  ca_file: ca.pem\n  ensure_user: true\n  retire_old_user: lock\n",
+    );
+    let instance = playbook.unwrap().instance.unwrap();
+    assert_eq!(instance.url, "https://acme.service-now.com");
+    assert_eq!(instance.user, InstanceUser::Name("midfleet_admin".into()));
+    assert_eq!(instance.password, SecretRef::Env("ADMIN_PW".into()));
+    assert!(instance.ca_file.unwrap().ends_with("ca.pem"));
+    assert!(instance.ensure_user);
+    assert_eq!(instance.retire_old_user, RetireOldUser::Lock);
+    assert_eq!(instance.timeout, DEFAULT_INSTANCE_TIMEOUT);
+    assert!(messages.is_empty(), "{messages:?}");
+}
+
+#[test]
+fn instance_problems_are_found_with_their_line() {
+    let base =
+        "hosts: all\nset: { a: b }\ninstance:\n  url: https://x.service-now.com\n  user: admin\n";
+    let password = "  password: { secret: \"env:P\" }\n";
+    let cases = [
+        (format!("{base}  password: hunter2\n"), "p.yml:6:13", "must be a secret reference"),
+        (format!("{base}{password}  validate: yes please\n"), "p.yml:7:13", "must be true or false"),
+        (format!("{base}{password}  retire_old_user: delete\n"), "p.yml:7:20", "`keep`, `lock` or `deactivate`"),
+        (format!("{base}{password}  ensure_users: true\n"), "p.yml:7:3", "unknown key `instance.ensure_users`"),
+        (format!("{base}{password}  ensure_user: maybe\n"), "p.yml:7:16", "must be true or false"),
+        (format!("{base}  password: {{ secret: \"env:P_{{{{ mid_name }}}}\" }}\n"), "p.yml:6:23", "cannot be a template"),
+        ("hosts: all\ninstance:\n  user: admin\n  password: { secret: \"env:P\" }\n".to_string(), "p.yml:3:3", "has no `url`"),
+        ("hosts: all\ninstance:\n  url: acme.service-now.com\n  user: a\n  password: { secret: \"env:P\" }\n".to_string(), "p.yml:3:8", "must start with https://"),
+        ("hosts: all\ninstance:\n  url: https://u:p@acme\n  user: a\n  password: { secret: \"env:P\" }\n".to_string(), "p.yml:3:8", "must not hold credentials"),
+        ("hosts: all\ninstance:\n  url: http://acme.service-now.com\n  user: a\n  password: { secret: \"env:P\" }\n".to_string(), "p.yml:3:8", "plain http:// is accepted only for an instance on this machine"),
+        ("hosts: all\ninstance:\n  url: http://10.1.2.3:8080/\n  user: a\n  password: { secret: \"env:P\" }\n".to_string(), "p.yml:3:8", "passwords would cross the network in clear"),
+    ];
+    for (text, at, expected) in cases {
+        let (playbook, messages) = load_text(&text);
+        assert!(
+            messages
+                .iter()
+                .any(|message| message.contains(at) && message.contains(expected)),
+            "{expected} at {at}: {messages:?}"
+        );
+        assert!(
+            playbook.is_none_or(|playbook| playbook.instance.is_none()),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn plain_http_is_refused_with_a_hint_except_on_loopback() {
+    let text = |url: &str| {
+        format!("hosts: all\nset: {{ a: b }}\ninstance:\n  url: {url}\n  user: a\n  password: {{ secret: \"env:P\" }}\n")
+    };
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("p.yml");
+    std::fs::write(&path, text("http://acme.service-now.com")).unwrap();
+    let (_, diagnostics) = Playbook::load(&path);
+    let refusal = diagnostics
+        .iter()
+        .find(|diagnostic| diagnostic.is_error())
+        .expect("an error");
+    assert_eq!(
+        refusal.hint.as_deref(),
+        Some("use https:// (a private CA goes in `ca_file`)")
+    );
+    for url in [
+        "http://127.0.0.1:8080",
+        "http://[::1]:9/x",
+        "http://localhost",
+        "https://acme.service-now.com",
+    ] {
+        let (playbook, messages) = load_text(&text(url));
+        assert!(messages.is_empty(), "{url}: {messages:?}");
+        assert_eq!(
+            playbook.unwrap().instance.unwrap().url,
+            url.trim_end_matches('/')
+        );
+    }
+}
+
+#[test]
+fn batches_follow_serial_and_the_last_size_repeats() {
+    let rollout = |serial: Vec<Amount>| Rollout {
+        serial,
+        max_fail: Amount::Count(0),
+    };
+    assert_eq!(Rollout::default().batches(20), [1, 19]);
+    assert_eq!(Rollout::default().batches(1), [1]);
+    assert_eq!(Rollout::default().batches(0), Vec::<usize>::new());
+    assert_eq!(
+        rollout(vec![Amount::Count(1), Amount::Percent(25)]).batches(20),
+        [1, 5, 5, 5, 4]
+    );
+    assert_eq!(
+        rollout(vec![Amount::Percent(10)]).batches(5),
+        [1, 1, 1, 1, 1]
+    );
+    assert_eq!(rollout(vec![Amount::Count(3)]).batches(7), [3, 3, 1]);
+}
