@@ -1,0 +1,202 @@
+//! Fixture tests of [`build_host_plan`], in pyinfra's style: given a
+//! desired state and a host's facts, the plan is exactly this — with no
+//! host.
+//!
+//! One folder per planning rule under `fixtures/`, named as its test:
+//! - `playbook.yml`: the desired state, a real playbook (its `name:` says
+//!   the rule), rendered for the host below as `plan` renders it;
+//! - `secrets.json` (optional): what each secret reference resolves to;
+//! - `facts.txt`: the facts script's reply, line for line, where
+//!   `blob NAME @FILE` stands for that file of the folder sent as a blob
+//!   (`config.xml`, `state.json`, `config.after`, `journal`); or
+//!   `facts-error.txt`: why the host could not be read;
+//! - `plan.snap`: the expected plan, as `plan --output json` shows a host
+//!   (insta; review a new one by eye before accepting it).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use super::{build_host_plan, HostPlan, PlanInputs};
+use crate::endpoint::Endpoint;
+use crate::facts::{self, Facts};
+use crate::inventory::{Host, ServiceSpec};
+use crate::playbook::{desired, Playbook};
+use crate::secret::SecretRef;
+use crate::template::Templates;
+
+fn folder(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src/plan/fixtures")
+        .join(name)
+}
+
+/// Every fixture plans the same host: `mid-emea-01`, its MID in
+/// `/opt/servicenow/mid`, reached as root.
+fn host() -> Host {
+    Host {
+        name: "mid-emea-01".into(),
+        address: "10.0.8.21".into(),
+        port: None,
+        user: None,
+        identity_file: None,
+        become_root: false,
+        jump: Vec::new(),
+        connect_timeout: None,
+        mid_home: "/opt/servicenow/mid".into(),
+        config: "/opt/servicenow/mid/agent/config.xml".into(),
+        mid_cluster: None,
+        service: ServiceSpec::Auto,
+        groups: Vec::new(),
+        template_context: Default::default(),
+    }
+}
+
+fn endpoint() -> Endpoint {
+    Endpoint {
+        label: "mid-emea-01".into(),
+        address: "10.0.8.21".into(),
+        port: 22,
+        user: "root".into(),
+        identity_file: None,
+        configured_identities: Vec::new(),
+        jump: Vec::new(),
+        connect_timeout: 10,
+    }
+}
+
+/// `facts.txt` made a reply: each `blob NAME @FILE` line becomes the blob
+/// header with the file's length, the file's bytes and a newline.
+fn reply(folder: &Path, facts: &str) -> Vec<u8> {
+    let mut reply = Vec::new();
+    for line in facts.lines() {
+        match line.split(' ').collect::<Vec<_>>().as_slice() {
+            ["blob", name, file] if file.starts_with('@') => {
+                let path = folder.join(file.trim_start_matches('@'));
+                let bytes = std::fs::read(&path)
+                    .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+                reply.extend_from_slice(format!("blob {name} {}\n", bytes.len()).as_bytes());
+                reply.extend_from_slice(&bytes);
+                reply.push(b'\n');
+            }
+            _ => {
+                reply.extend_from_slice(line.as_bytes());
+                reply.push(b'\n');
+            }
+        }
+    }
+    reply
+}
+
+/// A fixture's inputs, read.
+struct Fixture {
+    playbook: Playbook,
+    secrets: BTreeMap<String, String>,
+    facts: Result<Facts, String>,
+}
+
+fn read(name: &str) -> Fixture {
+    let folder = folder(name);
+    let text = |file: &str| std::fs::read_to_string(folder.join(file)).ok();
+    let path = folder.join("playbook.yml");
+    let (playbook, diagnostics) =
+        Playbook::from_text(&path, &text("playbook.yml").expect("playbook.yml"));
+    assert!(!diagnostics.has_errors(), "{name}: {diagnostics:?}");
+    let secrets = text("secrets.json")
+        .map(|json| serde_json::from_str(&json).expect("secrets.json: a map of strings"))
+        .unwrap_or_default();
+    let facts = match (text("facts.txt"), text("facts-error.txt")) {
+        (Some(facts), None) => Ok(facts::parse(&reply(&folder, &facts))
+            .unwrap_or_else(|error| panic!("{name}/facts.txt: {error}"))),
+        (None, Some(error)) => Err(error.trim_end().to_string()),
+        _ => panic!("{name}: give facts.txt or facts-error.txt"),
+    };
+    Fixture {
+        playbook: playbook.expect("a playbook"),
+        secrets,
+        facts,
+    }
+}
+
+fn plan(fixture: &Fixture) -> HostPlan {
+    let desired = desired::render(&fixture.playbook, &host(), &Templates::new())
+        .expect("the playbook renders for the host");
+    let lookup = |reference: &SecretRef| {
+        fixture
+            .secrets
+            .get(&reference.to_string())
+            .map(|value| Zeroizing::new(value.clone()))
+    };
+    build_host_plan(&PlanInputs {
+        desired: &desired,
+        endpoint: &endpoint(),
+        facts: fixture.facts.as_ref().map_err(String::as_str),
+        secret: &lookup,
+        restart: fixture.playbook.restart,
+    })
+}
+
+/// The fixture's plan, compared with its `plan.snap`.
+fn check(name: &str) -> HostPlan {
+    let fixture = read(name);
+    let plan = plan(&fixture);
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(folder(name));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.set_description(fixture.playbook.name.clone().unwrap_or_default());
+    settings.bind(|| insta::assert_snapshot!("plan", decided(&plan)));
+    plan
+}
+
+/// The plan as JSON without what it copies from the inventory (the same
+/// in every fixture, checked here once): what planning decided.
+fn decided(plan: &HostPlan) -> String {
+    let host = host();
+    assert_eq!(plan.host, host.name);
+    assert_eq!(plan.connection, endpoint());
+    assert_eq!(
+        (
+            plan.become_root,
+            &plan.mid_home,
+            &plan.config,
+            &plan.mid_cluster
+        ),
+        (
+            host.become_root,
+            &host.mid_home,
+            &host.config,
+            &host.mid_cluster
+        )
+    );
+    assert_eq!(plan.service, host.service);
+    let mut json = serde_json::to_value(plan).expect("a plan serializes");
+    let object = json.as_object_mut().expect("an object");
+    for copied in [
+        "connection",
+        "become",
+        "mid_home",
+        "config",
+        "mid_cluster",
+        "service",
+    ] {
+        object.remove(copied);
+    }
+    serde_json::to_string_pretty(&json).expect("JSON")
+}
+
+macro_rules! fixtures {
+    ($($name:ident),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            check(stringify!($name));
+        }
+    )*};
+}
+
+fixtures! {
+    // Plain values.
+    unchanged_host,
+    literal_update_add_and_remove,
+}
