@@ -199,4 +199,13 @@ fixtures! {
     // Plain values.
     unchanged_host,
     literal_update_add_and_remove,
+    // Sensitive values and idempotency (docs/state.md's table).
+    idempotent_through_the_state_record,
+    changed_outside_midfleet,
+    desired_secret_changed_since_midfleet_wrote_it,
+    encrypted_value_the_mid_wrote_without_a_record,
+    unreadable_state_record_is_ignored_with_a_warning,
+    desired_plaintext_in_the_file_is_unchanged,
+    secure_marked_literal,
+    alias_spelling_kept,
 }
