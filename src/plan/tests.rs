@@ -208,4 +208,54 @@ fixtures! {
     desired_plaintext_in_the_file_is_unchanged,
     secure_marked_literal,
     alias_spelling_kept,
+    // A new instance user: the key pair reset.
+    key_pair_reset,
+    key_pair_reset_refuses_to_orphan_an_encrypted_value,
+    key_pair_reset_refuses_a_desired_encrypted_value,
+    // The service.
+    stopped_mid_is_planned_as_start,
+    stopped_mid_with_changes_is_restarted,
+    restart_always,
+    service_missing,
+    // Warnings that leave the plan as it is.
+    journal_left_over_warns,
+    failpoint_warns,
+    // Hosts planned as errors: nothing to do on them.
+    facts_read_failed,
+    config_missing,
+    config_does_not_parse,
+    secret_not_resolved,
+    value_xml_cannot_hold,
+    midfleet_folder_not_writable_without_become,
+    config_folder_not_writable_as_root,
+    start_does_not_need_the_config_folder,
+}
+
+/// Stale: the plan is for the exact bytes it read. Its fingerprint is
+/// their SHA-256 (written out here, as `sha256sum` prints it), and a file
+/// that differs only where no parameter is (a comment) gives the same
+/// changes but another fingerprint, which apply then finds `stale`.
+#[test]
+fn stale_fingerprint() {
+    let planned = check("stale_fingerprint");
+    assert_eq!(
+        planned.fingerprint.as_deref(),
+        Some("955b0cc32b90551dea7df85bc37133f8f31745da22ae0421ec7ced2e499c1214")
+    );
+    let mut fixture = read("stale_fingerprint");
+    let Ok(facts) = fixture.facts.as_mut() else {
+        panic!("stale_fingerprint has facts");
+    };
+    let Ok(file) = facts.config.as_mut() else {
+        panic!("stale_fingerprint has a config.xml");
+    };
+    file.bytes
+        .extend_from_slice(b"<!-- edited on the host after the plan -->\n");
+    file.sha256 = facts::sha256_hex(&file.bytes);
+    let edited_sha256 = file.sha256.clone();
+    let edited = plan(&fixture);
+    assert_eq!(edited.changes, planned.changes);
+    assert_eq!(edited.operations, planned.operations);
+    assert_ne!(edited.fingerprint, planned.fingerprint);
+    assert_eq!(edited.fingerprint, Some(edited_sha256));
 }
