@@ -12,6 +12,8 @@
 mod build;
 pub mod file;
 pub mod render;
+#[cfg(test)]
+mod tests;
 
 use serde::{Deserialize, Serialize};
 
