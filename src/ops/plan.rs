@@ -107,9 +107,8 @@ pub fn make_plan(
     for desired in &desired_hosts {
         match request.ssh_config.endpoint(&desired.host) {
             Ok(endpoint) => endpoints.push(endpoint),
-            Err(error) => {
-                diagnostics.push(Diagnostic::error(None, error).for_host(&desired.host.name))
-            }
+            Err(error) => diagnostics
+                .push(Diagnostic::error(None, error.to_string()).for_host(&desired.host.name)),
         }
     }
     if diagnostics.has_errors() {
