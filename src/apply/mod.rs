@@ -8,6 +8,7 @@
 //! following it (reconnecting if the connection drops), and the results.
 //! Must not: print — progress goes to the reporter.
 
+mod error;
 mod maintenance;
 mod rollout;
 pub mod stage;
@@ -29,6 +30,7 @@ use crate::transport::{
     check_become, shell_command, shell_quote, Shell, Transport, TransportError,
 };
 
+pub use error::FilesError;
 pub use maintenance::{rollback_plan, unlock, UnlockResult};
 pub use rollout::rollout;
 
@@ -424,7 +426,7 @@ fn run_host(
     }
     let files = match run_files(host, values, &facts, read_at, &original.bytes, settings) {
         Ok(files) => files,
-        Err(message) => return ended_early(Outcome::Error, message),
+        Err(error) => return ended_early(Outcome::Error, error.to_string()),
     };
     reporter.host_step(&host.host, "starting the transaction");
     let staging = stage::staging_script(
@@ -605,9 +607,11 @@ fn run_files(
     read_at: Instant,
     original: &[u8],
     settings: &ApplySettings,
-) -> Result<RunFiles, String> {
-    let document =
-        ConfigXml::parse(original).map_err(|error| format!("{}: {error}", host.config))?;
+) -> Result<RunFiles, FilesError> {
+    let document = ConfigXml::parse(original).map_err(|source| FilesError::Read {
+        config: host.config.clone(),
+        source,
+    })?;
     let mut resolved: Vec<(String, SecretValue, bool)> = Vec::new();
     let mut unset: Vec<String> = Vec::new();
     for operation in &host.operations {
@@ -616,15 +620,23 @@ fn run_files(
                 resolved.push((param.clone(), SecretValue::new(value.clone()), false))
             }
             PlannedOperation::SetSecret { param, reference } => {
-                let value = values.secrets.get(reference).ok_or_else(|| {
-                    format!("the secret {reference} for `{param}` is not resolved")
-                })?;
+                let value =
+                    values
+                        .secrets
+                        .get(reference)
+                        .ok_or_else(|| FilesError::Unresolved {
+                            reference: reference.clone(),
+                            param: param.clone(),
+                        })?;
                 resolved.push((param.clone(), value.clone(), true));
             }
             PlannedOperation::SetLiteralSensitive { param } => {
-                let value = values.literals.get(&(host.host.clone(), param.clone())).ok_or_else(|| {
-                    format!("`{param}` has a literal value in the playbook, which a plan file never holds: apply the playbook itself, or use a secret reference")
-                })?;
+                let value = values
+                    .literals
+                    .get(&(host.host.clone(), param.clone()))
+                    .ok_or_else(|| FilesError::Literal {
+                        param: param.clone(),
+                    })?;
                 resolved.push((param.clone(), value.clone(), true));
             }
             PlannedOperation::Unset { param } => unset.push(param.clone()),
@@ -641,7 +653,10 @@ fn run_files(
         .collect();
     let edited = document
         .edit(&operations)
-        .map_err(|error| format!("{}: {error}", host.config))?;
+        .map_err(|source| FilesError::Edit {
+            config: host.config.clone(),
+            source,
+        })?;
     let new = edited
         .document
         .map(|document| zeroize::Zeroizing::new(document.bytes().to_vec()));

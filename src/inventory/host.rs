@@ -213,8 +213,8 @@ fn render_variables(
                     rendered.insert((*key).clone(), Node::scalar(value, false, at));
                     progressed = true;
                 }
-                Err(message) => {
-                    failures.insert((*key).clone(), message);
+                Err(error) => {
+                    failures.insert((*key).clone(), error.to_string());
                 }
             }
         }

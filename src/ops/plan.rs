@@ -185,7 +185,8 @@ pub fn make_plan(
     }
     let mut secret_infos = Vec::new();
     for (reference, value) in &secrets {
-        let value_hash = SaltedHash::new(value.expose()).map_err(PlanFailure::Other)?;
+        let value_hash = SaltedHash::new(value.expose())
+            .map_err(|error| PlanFailure::Other(error.to_string()))?;
         secret_infos.push(SecretInfo {
             reference: reference.to_string(),
             value_hash,
@@ -307,7 +308,7 @@ fn survey_instance(
             Ok((client, admin)) => {
                 changes = preflight::survey(&client, &admin, &mut instance_plan, &logins)
             }
-            Err(message) => instance_plan.error = Some(message),
+            Err(error) => instance_plan.error = Some(error.to_string()),
         }
     }
     (instance_plan, changes)
