@@ -181,8 +181,8 @@ fn load_hosts(
         let origin = Origin::new(path, host_key.at);
         let names = match range::expand(pattern) {
             Ok(names) => names,
-            Err(message) => {
-                diagnostics.push(Diagnostic::error(Some(origin), message));
+            Err(error) => {
+                diagnostics.push(Diagnostic::error(Some(origin), error.to_string()));
                 continue;
             }
         };
