@@ -30,6 +30,22 @@ pub const PASSES: u32 = 2;
 pub const LANES: u32 = 1;
 const OUTPUT: usize = 32;
 
+/// Why a value cannot be hashed, or a record is not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot read /dev/urandom: {0}")]
+    Random(std::io::Error),
+    /// A record asks for more memory, passes or lanes than midfleet spends.
+    #[error("the recorded hash cost is out of range")]
+    CostOutOfRange,
+    #[error("{0}")]
+    Hash(argon2::Error),
+    #[error("state.json: {0}")]
+    Json(serde_json::Error),
+    #[error("state.json has format {found}, this midfleet reads {FORMAT}")]
+    Format { found: u32 },
+}
+
 /// A salted hash of a secret value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SaltedHash {
@@ -43,11 +59,11 @@ pub struct SaltedHash {
 
 impl SaltedHash {
     /// Hashes `value` with a fresh random salt.
-    pub fn new(value: &str) -> Result<SaltedHash, String> {
+    pub fn new(value: &str) -> Result<SaltedHash, StateError> {
         let mut salt = [0u8; 16];
         std::fs::File::open("/dev/urandom")
             .and_then(|mut random| random.read_exact(&mut salt))
-            .map_err(|error| format!("cannot read /dev/urandom: {error}"))?;
+            .map_err(StateError::Random)?;
         let hash = compute(value, &salt, MEMORY_KIB, PASSES, LANES)?;
         let encoding = base64::engine::general_purpose::STANDARD_NO_PAD;
         Ok(SaltedHash {
@@ -92,17 +108,16 @@ fn compute(
     memory_kib: u32,
     passes: u32,
     lanes: u32,
-) -> Result<Zeroizing<Vec<u8>>, String> {
+) -> Result<Zeroizing<Vec<u8>>, StateError> {
     // Refuse absurd costs from a tampered record rather than spend them.
     if memory_kib > 64 * 1024 || passes > 16 || lanes > 4 {
-        return Err("the recorded hash cost is out of range".into());
+        return Err(StateError::CostOutOfRange);
     }
-    let params =
-        Params::new(memory_kib, passes, lanes, Some(OUTPUT)).map_err(|error| error.to_string())?;
+    let params = Params::new(memory_kib, passes, lanes, Some(OUTPUT)).map_err(StateError::Hash)?;
     let mut output = Zeroizing::new(vec![0u8; OUTPUT]);
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
         .hash_password_into(value.as_bytes(), salt, &mut output)
-        .map_err(|error| error.to_string())?;
+        .map_err(StateError::Hash)?;
     Ok(output)
 }
 
@@ -120,14 +135,12 @@ pub struct StateRecord {
 impl StateRecord {
     /// Parses a record; `Err` says why it is not usable (it is then
     /// ignored, and sensitive values are rewritten once).
-    pub fn parse(bytes: &[u8]) -> Result<StateRecord, String> {
-        let record: StateRecord =
-            serde_json::from_slice(bytes).map_err(|error| format!("state.json: {error}"))?;
+    pub fn parse(bytes: &[u8]) -> Result<StateRecord, StateError> {
+        let record: StateRecord = serde_json::from_slice(bytes).map_err(StateError::Json)?;
         if record.format != FORMAT {
-            return Err(format!(
-                "state.json has format {}, this midfleet reads {FORMAT}",
-                record.format
-            ));
+            return Err(StateError::Format {
+                found: record.format,
+            });
         }
         Ok(record)
     }

@@ -27,6 +27,27 @@ impl Default for Templates {
     }
 }
 
+/// Why a template cannot be rendered; never holds a variable's value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("template syntax: {0}")]
+    Syntax(String),
+    /// Variables the template uses that the context does not hold.
+    #[error("undefined variable {}", quoted(.0))]
+    Undefined(Vec<String>),
+    /// Rendering failed (an undefined attribute, a filter's error, out of
+    /// fuel…), as minijinja describes it.
+    #[error("{0}")]
+    Render(String),
+    #[error("renders to {0} bytes, more than the {MAX_OUTPUT} allowed")]
+    TooLong(usize),
+}
+
+fn quoted(names: &[String]) -> String {
+    let names: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
+    names.join(", ")
+}
+
 /// Variables a template sees: names to values.
 pub type Context = BTreeMap<String, Value>;
 
@@ -46,31 +67,27 @@ impl Templates {
 
     /// Renders `source` with `context`. The error names an undefined
     /// variable when that is the cause.
-    pub fn render(&self, source: &str, context: &Context) -> Result<String, String> {
+    pub fn render(&self, source: &str, context: &Context) -> Result<String, TemplateError> {
         if !Templates::is_template(source) {
             return Ok(source.to_string());
         }
         let template = self
             .environment
             .template_from_str(source)
-            .map_err(|error| format!("template syntax: {}", describe(&error)))?;
+            .map_err(|error| TemplateError::Syntax(describe(&error)))?;
         let undefined: BTreeSet<String> = template
             .undeclared_variables(false)
             .into_iter()
             .filter(|name| !context.contains_key(name))
             .collect();
         if !undefined.is_empty() {
-            let names: Vec<String> = undefined.iter().map(|name| format!("`{name}`")).collect();
-            return Err(format!("undefined variable {}", names.join(", ")));
+            return Err(TemplateError::Undefined(undefined.into_iter().collect()));
         }
         let rendered = template
             .render(Value::from(context.clone()))
-            .map_err(|error| describe(&error))?;
+            .map_err(|error| TemplateError::Render(describe(&error)))?;
         if rendered.len() > MAX_OUTPUT {
-            return Err(format!(
-                "renders to {} bytes, more than the {MAX_OUTPUT} allowed",
-                rendered.len()
-            ));
+            return Err(TemplateError::TooLong(rendered.len()));
         }
         Ok(rendered)
     }
@@ -124,11 +141,11 @@ mod tests {
         let error = Templates::new()
             .render("svc_{{ mid_nmae }}", &context())
             .unwrap_err();
-        assert_eq!(error, "undefined variable `mid_nmae`");
+        assert_eq!(error.to_string(), "undefined variable `mid_nmae`");
         let error = Templates::new()
             .render("{{ mid_name.missing.deeper }}", &context())
             .unwrap_err();
-        assert!(error.contains("undefined"), "{error}");
+        assert!(error.to_string().contains("undefined"), "{error}");
     }
 
     #[test]
@@ -140,7 +157,7 @@ mod tests {
                 &context(),
             )
             .unwrap_err();
-        assert!(!error.is_empty());
+        assert!(!error.to_string().is_empty());
         for source in [
             "{% include '/etc/passwd' %}",
             "{{ env.HOME }}",
@@ -151,7 +168,7 @@ mod tests {
         let error = templates
             .render("{{ 'x' * 100000 }}", &context())
             .unwrap_err();
-        assert!(error.contains("more than"), "{error}");
+        assert!(error.to_string().contains("more than"), "{error}");
     }
 
     #[test]
@@ -159,6 +176,6 @@ mod tests {
         let error = Templates::new()
             .render("{{ mid_name ", &context())
             .unwrap_err();
-        assert!(error.starts_with("template syntax"), "{error}");
+        assert!(error.to_string().starts_with("template syntax"), "{error}");
     }
 }

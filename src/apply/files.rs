@@ -32,9 +32,11 @@ pub(super) fn run_files(
     read_at: Instant,
     original: &[u8],
     settings: &ApplySettings,
-) -> Result<RunFiles, String> {
-    let document =
-        ConfigXml::parse(original).map_err(|error| format!("{}: {error}", host.config))?;
+) -> Result<RunFiles, FilesError> {
+    let document = ConfigXml::parse(original).map_err(|source| FilesError::Read {
+        config: host.config.clone(),
+        source,
+    })?;
     let mut resolved: Vec<(String, SecretValue, bool)> = Vec::new();
     let mut unset: Vec<String> = Vec::new();
     for operation in &host.operations {
@@ -43,15 +45,23 @@ pub(super) fn run_files(
                 resolved.push((param.clone(), SecretValue::new(value.clone()), false))
             }
             PlannedOperation::SetSecret { param, reference } => {
-                let value = values.secrets.get(reference).ok_or_else(|| {
-                    format!("the secret {reference} for `{param}` is not resolved")
-                })?;
+                let value =
+                    values
+                        .secrets
+                        .get(reference)
+                        .ok_or_else(|| FilesError::Unresolved {
+                            reference: reference.clone(),
+                            param: param.clone(),
+                        })?;
                 resolved.push((param.clone(), value.clone(), true));
             }
             PlannedOperation::SetLiteralSensitive { param } => {
-                let value = values.literals.get(&(host.host.clone(), param.clone())).ok_or_else(|| {
-                    format!("`{param}` has a literal value in the playbook, which a plan file never holds: apply the playbook itself, or use a secret reference")
-                })?;
+                let value = values
+                    .literals
+                    .get(&(host.host.clone(), param.clone()))
+                    .ok_or_else(|| FilesError::Literal {
+                        param: param.clone(),
+                    })?;
                 resolved.push((param.clone(), value.clone(), true));
             }
             PlannedOperation::Unset { param } => unset.push(param.clone()),
@@ -68,7 +78,10 @@ pub(super) fn run_files(
         .collect();
     let edited = document
         .edit(&operations)
-        .map_err(|error| format!("{}: {error}", host.config))?;
+        .map_err(|source| FilesError::Edit {
+            config: host.config.clone(),
+            source,
+        })?;
     let new = edited
         .document
         .map(|document| zeroize::Zeroizing::new(document.bytes().to_vec()));

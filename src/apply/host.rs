@@ -206,7 +206,7 @@ pub(super) fn run_host(
     }
     let files = match run_files(host, values, &facts, read_at, &original.bytes, settings) {
         Ok(files) => files,
-        Err(message) => return ended_early(Outcome::Error, message),
+        Err(error) => return ended_early(Outcome::Error, error.to_string()),
     };
     reporter.host_step(&host.host, "starting the transaction");
     let staging = stage::staging_script(

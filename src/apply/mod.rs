@@ -8,6 +8,7 @@
 //! following it (reconnecting if the connection drops), and the results.
 //! Must not: print — progress goes to the reporter.
 
+mod error;
 mod files;
 mod follow;
 mod host;
@@ -27,6 +28,7 @@ use crate::report::Reporter;
 pub use crate::secret::Values;
 use crate::transport::{check_become, Shell, Transport};
 
+pub use error::FilesError;
 pub use files::local_user;
 use files::run_files;
 use follow::Follower;

@@ -312,7 +312,7 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
                     .map(|user| preflight::Retired {
                         user,
                         outcome: "failed",
-                        reason: Some(message.clone()),
+                        reason: Some(message.to_string()),
                     })
                     .collect(),
             };

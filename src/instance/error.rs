@@ -11,6 +11,14 @@ pub enum InstanceError {
     /// header, or in a query it could widen).
     #[error("{reason}")]
     Name { reason: String },
+    /// A MID name that cannot go into an encoded query (it could widen
+    /// it).
+    #[error("the MID name `{name}` cannot be looked up on the instance")]
+    MidName { name: String },
+    /// A secret of the `instance:` section (its user or password) that was
+    /// not resolved before connecting.
+    #[error("the secret {reference} of the instance section is not resolved")]
+    Unresolved { reference: crate::secret::SecretRef },
     /// The `ca_file:` cannot be read or holds no certificate.
     #[error("instance ca_file {path}: {reason}")]
     CaFile { path: String, reason: String },
@@ -67,7 +75,9 @@ impl InstanceError {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             InstanceError::Url { .. } => Some("write the instance's base URL, e.g. https://acme.service-now.com"),
-            InstanceError::Name { .. } => None,
+            InstanceError::Name { .. }
+            | InstanceError::MidName { .. }
+            | InstanceError::Unresolved { .. } => None,
             InstanceError::CaFile { .. } => Some("ca_file is a PEM file with the CA certificate(s) that signed the instance's certificate"),
             InstanceError::Status { status: 403, .. } => Some("the integration user lacks a role or ACL for this table, or a business rule refused the change"),
             InstanceError::Status { .. } => None,

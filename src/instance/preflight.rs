@@ -119,11 +119,14 @@ fn conflict(logins: &[Login], login: &Login) -> Option<String> {
 pub fn connect(
     instance: &InstancePlan,
     secrets: &BTreeMap<SecretRef, SecretValue>,
-) -> Result<(Client, Credentials), String> {
+) -> Result<(Client, Credentials), InstanceError> {
     let resolved = |reference: &SecretRef| {
-        secrets.get(reference).cloned().ok_or_else(|| {
-            format!("the secret {reference} of the instance section is not resolved")
-        })
+        secrets
+            .get(reference)
+            .cloned()
+            .ok_or_else(|| InstanceError::Unresolved {
+                reference: reference.clone(),
+            })
     };
     let (user, shown_as) = match &instance.user {
         InstanceUserPlan::Name(name) => (name.clone(), None),
@@ -137,8 +140,7 @@ pub fn connect(
         &instance.url,
         instance.ca_file.as_deref().map(Path::new),
         Settings::with_timeout(instance.timeout),
-    )
-    .map_err(|error| error.to_string())?;
+    )?;
     Ok((
         client,
         Credentials {

@@ -272,11 +272,11 @@ pub fn mid_agent(name: &str) -> String {
 }
 
 /// A MID name that can go into an encoded query.
-pub fn check_mid_name(name: &str) -> Result<(), String> {
+pub fn check_mid_name(name: &str) -> Result<(), InstanceError> {
     if name.is_empty() || name.contains(['^', '=']) || name.chars().any(char::is_control) {
-        return Err(format!(
-            "the MID name `{name}` cannot be looked up on the instance"
-        ));
+        return Err(InstanceError::MidName {
+            name: name.to_string(),
+        });
     }
     Ok(())
 }

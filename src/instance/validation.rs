@@ -41,7 +41,9 @@ pub fn impossible(host: &HostPlan) -> Option<String> {
         (_, None) => Some(
             "the MID has no instance user (mutual TLS): it is validated by its certificate".into(),
         ),
-        (Some(name), Some(_)) => table::check_mid_name(name).err(),
+        (Some(name), Some(_)) => table::check_mid_name(name)
+            .err()
+            .map(|error| error.to_string()),
     }
 }
 
@@ -103,7 +105,7 @@ pub fn invalidate_then_validate(
     user: &str,
     timeout: Duration,
 ) -> Result<String, NotValidated> {
-    table::check_mid_name(name).map_err(NotValidated)?;
+    table::check_mid_name(name).map_err(|error| NotValidated(error.to_string()))?;
     let call = |step: &str, error: InstanceError| NotValidated(format!("{step}: {error}"));
     let record = table::mid_record(client, admin, name)
         .map_err(|error| call("reading its ecc_agent record", error))?

@@ -10,10 +10,9 @@ use crate::diagnostic::Diagnostic;
 use crate::template::{Context, Templates};
 use crate::yaml::Node;
 
-use super::vars::{
-    check_remote_path, convert, parse_jump, proxy_jump_from_ssh_arguments, to_template_value,
-};
-use super::vars::{JumpHop, Known, KnownValue, ServiceSpec, Var, Vars};
+use super::jump::{parse_jump, proxy_jump_from_ssh_arguments, JumpHop};
+use super::known::{check_remote_path, convert, Known, KnownValue, ServiceSpec, VarError};
+use super::vars::{to_template_value, Var, Vars};
 use super::{Inventory, ALL, UNGROUPED};
 
 /// Default of SPEC.md.
@@ -175,7 +174,7 @@ fn render_variables(
     let templated: Vec<&String> = merged
         .iter()
         .filter(|(key, var)| {
-            var.is_template() && super::vars::ignored_ansible_variable(key).is_none()
+            var.is_template() && super::known::ignored_ansible_variable(key).is_none()
         })
         .map(|(key, _)| key)
         .collect();
@@ -214,8 +213,8 @@ fn render_variables(
                     rendered.insert((*key).clone(), Node::scalar(value, false, at));
                     progressed = true;
                 }
-                Err(message) => {
-                    failures.insert((*key).clone(), message);
+                Err(error) => {
+                    failures.insert((*key).clone(), error.to_string());
                 }
             }
         }
@@ -269,11 +268,11 @@ impl Settings<'_> {
         }
         match convert(known, name, node) {
             Ok(value) => Some(value),
-            Err(message) => {
+            Err(error) => {
                 let var = &self.merged[name];
                 // A value written without a template was reported where
                 // it is defined; only rendered values are this host's own.
-                let mut diagnostic = Diagnostic::error(Some(var.origin.clone()), message);
+                let mut diagnostic = Diagnostic::error(Some(var.origin.clone()), error.to_string());
                 if var.is_template() {
                     diagnostic = diagnostic.for_host(self.host);
                 }
@@ -287,14 +286,16 @@ impl Settings<'_> {
         match self.value(known)? {
             KnownValue::Text(text) => {
                 if matches!(known, Known::MidHome | Known::MidConfig) {
-                    if let Err(reason) = check_remote_path(&text) {
+                    if let Err(source) = check_remote_path(&text) {
                         let origin = self
                             .winner(known)
                             .map(|name| self.merged[name].origin.clone());
-                        self.problems.push(
-                            Diagnostic::error(origin, format!("`{}` {reason}", known.names()[0]))
-                                .for_host(self.host),
-                        );
+                        let error = VarError::RemotePath {
+                            name: known.names()[0].to_string(),
+                            source,
+                        };
+                        self.problems
+                            .push(Diagnostic::error(origin, error.to_string()).for_host(self.host));
                         return None;
                     }
                 }
@@ -350,7 +351,7 @@ impl Settings<'_> {
         };
         match text.map(|text| parse_jump(&text)) {
             Some(Ok(hops)) => hops,
-            Some(Err(message)) => {
+            Some(Err(error)) => {
                 let origin = self
                     .winner(Known::Jump)
                     .map(|name| self.merged[name].origin.clone())
@@ -359,9 +360,8 @@ impl Settings<'_> {
                             .get("ansible_ssh_common_args")
                             .map(|var| var.origin.clone())
                     });
-                self.problems.push(
-                    Diagnostic::error(origin, format!("jump: {message}")).for_host(self.host),
-                );
+                self.problems
+                    .push(Diagnostic::error(origin, format!("jump: {error}")).for_host(self.host));
                 Vec::new()
             }
             None => Vec::new(),

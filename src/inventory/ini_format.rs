@@ -15,8 +15,9 @@ use std::path::Path;
 use crate::diagnostic::{Diagnostic, Diagnostics, Location, Origin};
 use crate::yaml::Node;
 
+use super::jump::split_words;
 use super::range;
-use super::vars::{check_definition, split_words, Var, Vars};
+use super::vars::{check_definition, Var, Vars};
 use super::{check_name, Inventory, UNGROUPED};
 
 enum Section {
@@ -66,8 +67,8 @@ pub(super) fn load(
                 Some((group, kind)) => (group.trim(), Some(kind.trim())),
                 None => (header.trim(), None),
             };
-            if let Err(message) = check_name("group", group) {
-                diagnostics.push(Diagnostic::error(Some(at(1)), message));
+            if let Err(error) = check_name("group", group) {
+                diagnostics.push(Diagnostic::error(Some(at(1)), error.to_string()));
                 continue;
             }
             inventory.group_mut(group, Some(at(1)));
@@ -115,8 +116,8 @@ pub(super) fn load(
             }
             Section::Children(group) => {
                 let child = line;
-                if let Err(message) = check_name("group", child) {
-                    diagnostics.push(Diagnostic::error(Some(at(0)), message));
+                if let Err(error) = check_name("group", child) {
+                    diagnostics.push(Diagnostic::error(Some(at(0)), error.to_string()));
                     continue;
                 }
                 inventory.group_mut(child, Some(at(0)));
@@ -145,8 +146,8 @@ fn host_line(
     };
     let words = match split_words(line) {
         Ok(words) => words,
-        Err(message) => {
-            diagnostics.push(Diagnostic::error(Some(at(0)), message));
+        Err(error) => {
+            diagnostics.push(Diagnostic::error(Some(at(0)), error.to_string()));
             return;
         }
     };
@@ -176,14 +177,14 @@ fn host_line(
     }
     let names = match range::expand(pattern) {
         Ok(names) => names,
-        Err(message) => {
-            diagnostics.push(Diagnostic::error(Some(at(0)), message));
+        Err(error) => {
+            diagnostics.push(Diagnostic::error(Some(at(0)), error.to_string()));
             return;
         }
     };
     for name in names {
-        if let Err(message) = check_name("host", &name) {
-            diagnostics.push(Diagnostic::error(Some(at(0)), message));
+        if let Err(error) = check_name("host", &name) {
+            diagnostics.push(Diagnostic::error(Some(at(0)), error.to_string()));
             continue;
         }
         inventory.add_host(group, &name, vars.clone(), at(0));

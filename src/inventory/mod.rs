@@ -9,6 +9,8 @@
 
 mod host;
 mod ini_format;
+mod jump;
+mod known;
 mod pattern;
 mod range;
 mod shard;
@@ -25,10 +27,13 @@ use indexmap::{IndexMap, IndexSet};
 use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Origin};
 
 pub use host::{Host, DEFAULT_MID_HOME};
+pub use jump::{parse_jump, JumpError, JumpHop, WordsError};
+pub use known::{Known, RemotePathError, ServiceSpec, VarError};
 pub use pattern::Selection;
-pub use shard::Shard;
+pub use shard::{Shard, ShardError};
 pub use ssh_config::SshConfig;
-pub use vars::{parse_jump, JumpHop, Known, ServiceSpec, Var, Vars};
+pub use ssh_config::SshConfigError;
+pub use vars::{Var, Vars};
 
 /// The implicit group every host belongs to.
 pub const ALL: &str = "all";
@@ -401,23 +406,41 @@ impl Inventory {
 
 /// Refuses names that would break patterns or reach a command line as an
 /// option: whitespace, control characters, pattern operators, a leading `-`.
-pub(crate) fn check_name(kind: &str, name: &str) -> Result<(), String> {
+pub(crate) fn check_name(kind: &'static str, name: &str) -> Result<(), NameError> {
     if name.is_empty() {
-        return Err(format!("an empty {kind} name"));
+        return Err(NameError::Empty { kind });
     }
     if name.starts_with('-') {
-        return Err(format!("{kind} name `{name}` starts with `-`"));
+        return Err(NameError::Dash {
+            kind,
+            name: name.to_string(),
+        });
     }
-    if let Some(bad) = name.chars().find(|character| {
+    if let Some(character) = name.chars().find(|character| {
         character.is_whitespace() || character.is_control() || ",:!&".contains(*character)
     }) {
-        return Err(format!(
-            "{kind} name `{}` holds `{}`",
-            name.escape_debug(),
-            bad.escape_debug()
-        ));
+        return Err(NameError::Character {
+            kind,
+            name: name.to_string(),
+            character,
+        });
     }
     Ok(())
+}
+
+/// Why a group or host name is refused (`kind` is "group" or "host").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("an empty {kind} name")]
+    Empty { kind: &'static str },
+    #[error("{kind} name `{name}` starts with `-`")]
+    Dash { kind: &'static str, name: String },
+    #[error("{kind} name `{}` holds `{}`", .name.escape_debug(), .character.escape_debug())]
+    Character {
+        kind: &'static str,
+        name: String,
+        character: char,
+    },
 }
 
 /// Ansible's INI shape: by extension; otherwise a file that is not a YAML

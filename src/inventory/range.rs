@@ -4,27 +4,63 @@
 /// Hosts one range may expand to; more is a typo, not a fleet.
 const MAX_EXPANSION: usize = 100_000;
 
+/// Why a host pattern with a range cannot be expanded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RangeError {
+    #[error("`{pattern}`: `[` without a closing `]`")]
+    Unclosed { pattern: String },
+    /// The range inside the brackets of `pattern`.
+    #[error("`{pattern}`: {reason}")]
+    Range { pattern: String, reason: BadRange },
+    #[error("`{pattern}` expands to more than {MAX_EXPANSION} hosts")]
+    TooMany { pattern: String },
+}
+
+/// What is wrong with one `[start:end(:step)]`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadRange {
+    #[error("step `{0}` is not a positive number")]
+    Step(String),
+    #[error("`[{0}]` is not a range like [01:20] or [a:f]")]
+    Shape(String),
+    #[error("`{0}` is too large")]
+    TooLarge(String),
+    #[error("the range starts after it ends ({start} > {end})")]
+    Backwards { start: String, end: String },
+    #[error("the range has more than {MAX_EXPANSION} items")]
+    TooMany,
+    #[error("`[{0}]` is not an increasing range of letters")]
+    Letters(String),
+    #[error("`[{0}]` mixes numbers and letters or is not a range")]
+    Mixed(String),
+}
+
 /// The names `pattern` expands to, in order; the name itself when it has no
 /// `[`.
-pub fn expand(pattern: &str) -> Result<Vec<String>, String> {
+pub fn expand(pattern: &str) -> Result<Vec<String>, RangeError> {
     let Some(open) = pattern.find('[') else {
         return Ok(vec![pattern.to_string()]);
     };
     let close = pattern[open..]
         .find(']')
         .map(|offset| open + offset)
-        .ok_or_else(|| format!("`{pattern}`: `[` without a closing `]`"))?;
+        .ok_or_else(|| RangeError::Unclosed {
+            pattern: pattern.to_string(),
+        })?;
     let (head, range, tail) = (
         &pattern[..open],
         &pattern[open + 1..close],
         &pattern[close + 1..],
     );
-    let items = expand_range(range).map_err(|reason| format!("`{pattern}`: {reason}"))?;
+    let items = expand_range(range).map_err(|reason| RangeError::Range {
+        pattern: pattern.to_string(),
+        reason,
+    })?;
     let tails = expand(tail)?;
     if items.len().saturating_mul(tails.len()) > MAX_EXPANSION {
-        return Err(format!(
-            "`{pattern}` expands to more than {MAX_EXPANSION} hosts"
-        ));
+        return Err(RangeError::TooMany {
+            pattern: pattern.to_string(),
+        });
     }
     let mut names = Vec::with_capacity(items.len() * tails.len());
     for item in &items {
@@ -35,7 +71,7 @@ pub fn expand(pattern: &str) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-fn expand_range(range: &str) -> Result<Vec<String>, String> {
+fn expand_range(range: &str) -> Result<Vec<String>, BadRange> {
     let parts: Vec<&str> = range.split(':').collect();
     let (start, end, step) = match parts.as_slice() {
         [start, end] => (*start, *end, 1),
@@ -45,9 +81,9 @@ fn expand_range(range: &str) -> Result<Vec<String>, String> {
             step.parse::<usize>()
                 .ok()
                 .filter(|step| *step > 0)
-                .ok_or_else(|| format!("step `{step}` is not a positive number"))?,
+                .ok_or_else(|| BadRange::Step(step.to_string()))?,
         ),
-        _ => return Err(format!("`[{range}]` is not a range like [01:20] or [a:f]")),
+        _ => return Err(BadRange::Shape(range.to_string())),
     };
     let is_number = |text: &str| !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit());
     let is_letter =
@@ -55,13 +91,18 @@ fn expand_range(range: &str) -> Result<Vec<String>, String> {
     if is_number(start) && is_number(end) {
         let first: u64 = start
             .parse()
-            .map_err(|_| format!("`{start}` is too large"))?;
-        let last: u64 = end.parse().map_err(|_| format!("`{end}` is too large"))?;
+            .map_err(|_| BadRange::TooLarge(start.to_string()))?;
+        let last: u64 = end
+            .parse()
+            .map_err(|_| BadRange::TooLarge(end.to_string()))?;
         if first > last {
-            return Err(format!("the range starts after it ends ({start} > {end})"));
+            return Err(BadRange::Backwards {
+                start: start.to_string(),
+                end: end.to_string(),
+            });
         }
         if (last - first) / step as u64 >= MAX_EXPANSION as u64 {
-            return Err(format!("the range has more than {MAX_EXPANSION} items"));
+            return Err(BadRange::TooMany);
         }
         // A zero-padded start sets the width, as in Ansible.
         let width = if start.len() > 1 && start.starts_with('0') {
@@ -76,16 +117,14 @@ fn expand_range(range: &str) -> Result<Vec<String>, String> {
     } else if is_letter(start) && is_letter(end) {
         let (first, last) = (start.as_bytes()[0], end.as_bytes()[0]);
         if first > last || first.is_ascii_lowercase() != last.is_ascii_lowercase() {
-            return Err(format!("`[{range}]` is not an increasing range of letters"));
+            return Err(BadRange::Letters(range.to_string()));
         }
         Ok((first..=last)
             .step_by(step)
             .map(|letter| char::from(letter).to_string())
             .collect())
     } else {
-        Err(format!(
-            "`[{range}]` mixes numbers and letters or is not a range"
-        ))
+        Err(BadRange::Mixed(range.to_string()))
     }
 }
 

@@ -34,11 +34,20 @@ impl Shard {
     }
 }
 
-impl FromStr for Shard {
-    type Err = String;
+/// A `--shard` value that is not K/N with 1 ≤ K ≤ N ≤ 65536.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}`: expected K/N with 1 ≤ K ≤ N ≤ 65536, e.g. 2/5")]
+pub struct ShardError {
+    pub text: String,
+}
 
-    fn from_str(text: &str) -> Result<Shard, String> {
-        let usage = || format!("`{text}`: expected K/N with 1 ≤ K ≤ N ≤ 65536, e.g. 2/5");
+impl FromStr for Shard {
+    type Err = ShardError;
+
+    fn from_str(text: &str) -> Result<Shard, ShardError> {
+        let usage = || ShardError {
+            text: text.to_string(),
+        };
         let (index, count) = text.split_once('/').ok_or_else(usage)?;
         let index: u32 = index.trim().parse().map_err(|_| usage())?;
         let count: u32 = count.trim().parse().map_err(|_| usage())?;
@@ -121,7 +130,7 @@ mod tests {
     fn bad_shards_are_refused_with_the_form() {
         for text in ["0/3", "4/3", "1/0", "x/3", "3", "1/70000", "-1/3"] {
             let error = text.parse::<Shard>().unwrap_err();
-            assert!(error.contains("K/N"), "{text}: {error}");
+            assert!(error.to_string().contains("K/N"), "{text}: {error}");
         }
         assert_eq!(
             "2/5".parse::<Shard>().unwrap(),

@@ -9,7 +9,25 @@ use std::path::{Path, PathBuf};
 
 use crate::endpoint::{home_directory, local_user, Endpoint, DEFAULT_CONNECT_TIMEOUT};
 
-use super::{parse_jump, Host, JumpHop};
+use super::{parse_jump, Host, JumpError, JumpHop};
+
+/// Why `~/.ssh/config` (or the file given) cannot be used for an endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum SshConfigError {
+    #[error("{}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", .path.display())]
+    Parse {
+        path: PathBuf,
+        source: ssh2_config::SshParserError,
+    },
+    /// A `ProxyJump` that `host` gets from the file is not a jump chain.
+    #[error("ProxyJump in ~/.ssh/config: {source}")]
+    ProxyJump { host: String, source: JumpError },
+}
 
 /// `~/.ssh/config`, read once per run; inventory settings win over it.
 #[derive(Default)]
@@ -20,18 +38,23 @@ pub struct SshConfig {
 impl SshConfig {
     /// Reads `path`, or `~/.ssh/config` when `None`; a missing file is an
     /// empty configuration. Options midfleet does not use are ignored.
-    pub fn load(path: Option<&Path>) -> Result<SshConfig, String> {
+    pub fn load(path: Option<&Path>) -> Result<SshConfig, SshConfigError> {
         let path = path.map_or_else(|| home_directory().join(".ssh/config"), Path::to_path_buf);
         if !path.exists() {
             return Ok(SshConfig::default());
         }
-        let file =
-            std::fs::File::open(&path).map_err(|error| format!("{}: {error}", path.display()))?;
+        let file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(source) => return Err(SshConfigError::Read { path, source }),
+        };
         let rules = ssh2_config::ParseRule::ALLOW_UNKNOWN_FIELDS
             | ssh2_config::ParseRule::ALLOW_UNSUPPORTED_FIELDS;
         let config = ssh2_config::SshConfig::default()
             .parse(&mut std::io::BufReader::new(file), rules)
-            .map_err(|error| format!("{}: {error}", path.display()))?;
+            .map_err(|source| SshConfigError::Parse {
+                path: path.clone(),
+                source,
+            })?;
         Ok(SshConfig {
             config: Some(config),
         })
@@ -42,15 +65,18 @@ impl SshConfig {
     }
 
     /// The endpoint for an inventory host.
-    pub fn endpoint(&self, host: &Host) -> Result<Endpoint, String> {
+    pub fn endpoint(&self, host: &Host) -> Result<Endpoint, SshConfigError> {
         let params = self.query(&host.address);
         let jump = if host.jump.is_empty() {
             match params.as_ref().and_then(|params| params.proxy_jump.clone()) {
                 Some(hops) if !(hops.len() == 1 && hops[0] == "none") => hops
                     .iter()
                     .map(|hop| parse_jump(hop).map(|mut parsed| parsed.remove(0)))
-                    .collect::<Result<Vec<JumpHop>, String>>()
-                    .map_err(|error| format!("ProxyJump in ~/.ssh/config: {error}"))?,
+                    .collect::<Result<Vec<JumpHop>, JumpError>>()
+                    .map_err(|source| SshConfigError::ProxyJump {
+                        host: host.name.clone(),
+                        source,
+                    })?,
                 _ => Vec::new(),
             }
         } else {

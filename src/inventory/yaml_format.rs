@@ -68,8 +68,8 @@ fn load_group(
     diagnostics: &mut Diagnostics,
 ) {
     let origin = Origin::new(path, key.at);
-    if let Err(message) = check_name("group", name) {
-        diagnostics.push(Diagnostic::error(Some(origin), message));
+    if let Err(error) = check_name("group", name) {
+        diagnostics.push(Diagnostic::error(Some(origin), error.to_string()));
         return;
     }
     inventory.group_mut(name, Some(origin.clone()));
@@ -181,15 +181,15 @@ fn load_hosts(
         let origin = Origin::new(path, host_key.at);
         let names = match range::expand(pattern) {
             Ok(names) => names,
-            Err(message) => {
-                diagnostics.push(Diagnostic::error(Some(origin), message));
+            Err(error) => {
+                diagnostics.push(Diagnostic::error(Some(origin), error.to_string()));
                 continue;
             }
         };
         let vars = read_vars(host_vars, path, &format!("host `{pattern}`"), diagnostics);
         for name in names {
-            if let Err(message) = check_name("host", &name) {
-                diagnostics.push(Diagnostic::error(Some(origin.clone()), message));
+            if let Err(error) = check_name("host", &name) {
+                diagnostics.push(Diagnostic::error(Some(origin.clone()), error.to_string()));
                 continue;
             }
             inventory.add_host(group, &name, vars.clone(), origin.clone());

@@ -107,9 +107,8 @@ pub fn make_plan(
     for desired in &desired_hosts {
         match request.ssh_config.endpoint(&desired.host) {
             Ok(endpoint) => endpoints.push(endpoint),
-            Err(error) => {
-                diagnostics.push(Diagnostic::error(None, error).for_host(&desired.host.name))
-            }
+            Err(error) => diagnostics
+                .push(Diagnostic::error(None, error.to_string()).for_host(&desired.host.name)),
         }
     }
     if diagnostics.has_errors() {
@@ -186,7 +185,8 @@ pub fn make_plan(
     }
     let mut secret_infos = Vec::new();
     for (reference, value) in &secrets {
-        let value_hash = SaltedHash::new(value.expose()).map_err(PlanFailure::Other)?;
+        let value_hash = SaltedHash::new(value.expose())
+            .map_err(|error| PlanFailure::Other(error.to_string()))?;
         secret_infos.push(SecretInfo {
             reference: reference.to_string(),
             value_hash,
@@ -308,7 +308,7 @@ fn survey_instance(
             Ok((client, admin)) => {
                 changes = preflight::survey(&client, &admin, &mut instance_plan, &logins)
             }
-            Err(message) => instance_plan.error = Some(message),
+            Err(error) => instance_plan.error = Some(error.to_string()),
         }
     }
     (instance_plan, changes)

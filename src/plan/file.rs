@@ -174,12 +174,24 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Plan, PlanFileError> {
     serde_json::from_value(value).map_err(|error| format(error.to_string()))
 }
 
+/// The playbook could not be read again to record its digest.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", .path.display())]
+pub struct PlaybookDigestError {
+    /// The path as given (not made absolute).
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
 /// The playbook's path as the plan records it (absolute, so that `apply
 /// --plan` finds it from any folder) and the SHA-256 of its bytes.
-pub fn playbook_digest(path: &Path) -> Result<(String, String), String> {
-    let absolute =
-        std::path::absolute(path).map_err(|error| format!("{}: {error}", path.display()))?;
-    let bytes = read_playbook(&absolute).map_err(|error| format!("{}: {error}", path.display()))?;
+pub fn playbook_digest(path: &Path) -> Result<(String, String), PlaybookDigestError> {
+    let failed = |source| PlaybookDigestError {
+        path: path.to_path_buf(),
+        source,
+    };
+    let absolute = std::path::absolute(path).map_err(failed)?;
+    let bytes = read_playbook(&absolute).map_err(failed)?;
     Ok((
         absolute.display().to_string(),
         crate::facts::sha256_hex(&bytes),

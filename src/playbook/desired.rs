@@ -93,7 +93,7 @@ pub fn render(
                             sensitive: sensitive_name,
                         });
                     }
-                    Err(message) => problems.push(failure(message, template)),
+                    Err(error) => problems.push(failure(error.to_string(), template)),
                 }
             }
             SetValue::Secret(reference) => match render_reference(reference, templates, host) {
@@ -151,7 +151,7 @@ fn render_reference(
             templates
                 .render(rest, &host.template_context)
                 .map_err(|message| ReferenceProblem {
-                    message,
+                    message: message.to_string(),
                     hint: TEMPLATE_HINT.to_string(),
                 })?
         ),

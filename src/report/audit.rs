@@ -18,23 +18,38 @@ pub fn default_path() -> PathBuf {
     base.join("midfleet/audit.jsonl")
 }
 
+/// Why a line could not be added to the audit log.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// Making the folder, or opening or writing the file, at `path`.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Serialize(serde_json::Error),
+}
+
 /// Appends `record` as one line (the folder is made 0700, the file 0600).
-pub fn append<T: Serialize>(path: &Path, record: &T) -> Result<(), String> {
+pub fn append<T: Serialize>(path: &Path, record: &T) -> Result<(), AuditError> {
+    let failed = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| AuditError::Io { path, source }
+    };
     if let Some(directory) = path.parent() {
         if !directory.exists() {
-            std::fs::create_dir_all(directory)
-                .map_err(|error| format!("{}: {error}", directory.display()))?;
+            std::fs::create_dir_all(directory).map_err(failed(directory))?;
             let _ = std::fs::set_permissions(directory, std::fs::Permissions::from_mode(0o700));
         }
     }
-    let mut line = serde_json::to_string(record).map_err(|error| error.to_string())?;
+    let mut line = serde_json::to_string(record).map_err(AuditError::Serialize)?;
     line.push('\n');
     let mut file = OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
         .open(path)
-        .map_err(|error| format!("{}: {error}", path.display()))?;
-    file.write_all(line.as_bytes())
-        .map_err(|error| format!("{}: {error}", path.display()))
+        .map_err(failed(path))?;
+    file.write_all(line.as_bytes()).map_err(failed(path))
 }

@@ -1,0 +1,473 @@
+//! The connection variables midfleet reads itself — `address`, `port`,
+//! `user`, `mid_home`, `mid_service`, … — with the Ansible names that set
+//! them too (`ansible_host`, `ansible_port`, …), the Ansible variables it
+//! ignores and why, and the check and conversion of each value to a typed
+//! [`KnownValue`].
+//!
+//! Owns: which names set which setting, and what a valid value is (with a
+//! [`VarError`] naming the variable when it is not). Must not: decide
+//! precedence between scopes or render templates (`host.rs` does), or read
+//! files.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::jump::{parse_jump, proxy_jump_from_ssh_arguments, JumpError};
+use crate::yaml::{Node, Scalar};
+
+/// Why the value of a known variable is refused; each names the variable
+/// as it was written (`port` or `ansible_port`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VarError {
+    #[error("`{name}` must be a string, not {found}")]
+    NotText { name: String, found: &'static str },
+    #[error("`{name}` must be {what} without spaces or control characters")]
+    NotWord { name: String, what: &'static str },
+    #[error("`{name}` `{user}` is not a valid user name")]
+    UserName { name: String, user: String },
+    #[error("`{name}` must be a number from {low} to {high}, not {found}")]
+    Number {
+        name: String,
+        low: u64,
+        high: u64,
+        found: String,
+    },
+    #[error("`{name}` must be a boolean (yes/no, true/false, on/off), not {found}")]
+    Boolean { name: String, found: String },
+    #[error("`{name}` must be a path")]
+    Path { name: String },
+    #[error("`{name}`: {source}")]
+    Jump { name: String, source: JumpError },
+    #[error("`{name}` {source}")]
+    RemotePath {
+        name: String,
+        source: RemotePathError,
+    },
+    #[error("`{name}` commands are `start`, `stop` and `status`, not `{key}`")]
+    ServiceKey { name: String, key: String },
+    #[error("`{name}`: each command must be a non-empty string")]
+    EmptyCommand { name: String },
+    #[error("`{name}` needs all three of `start`, `stop` and `status`")]
+    MissingCommand { name: String },
+    #[error("`{name}` must be auto, mid.sh, systemd:UNIT or a mapping of commands")]
+    ServiceShape { name: String },
+    #[error("`{name}`: `{unit}` is not a systemd unit name (letters, digits, `:_.@-`)")]
+    UnitName { name: String, unit: String },
+    #[error("`{name}` must be auto, mid.sh, systemd:UNIT or a mapping of start/stop/status commands, not `{text}`")]
+    Service { name: String, text: String },
+}
+
+/// Why a remote path is refused (the message follows the variable's name:
+/// "`mid_home` must be an absolute path, …").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RemotePathError {
+    #[error("must be an absolute path, not `{path}`")]
+    NotAbsolute { path: String },
+    #[error("must not hold control characters (newlines, tabs…)")]
+    Control,
+    #[error("must not contain `..` (`{path}`)")]
+    Parent { path: String },
+}
+
+/// A variable midfleet reads itself; each has a native name and Ansible's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Known {
+    Address,
+    Port,
+    User,
+    IdentityFile,
+    Become,
+    Jump,
+    SshArguments,
+    ConnectTimeout,
+    MidHome,
+    MidConfig,
+    MidCluster,
+    MidService,
+}
+
+impl Known {
+    /// The names that set it, the native one first (it wins when one scope
+    /// sets both).
+    pub fn names(self) -> &'static [&'static str] {
+        match self {
+            Known::Address => &["address", "ansible_host"],
+            Known::Port => &["port", "ansible_port"],
+            Known::User => &["user", "ansible_user"],
+            Known::IdentityFile => &["identity_file", "ansible_ssh_private_key_file"],
+            Known::Become => &["become", "ansible_become"],
+            Known::Jump => &["jump"],
+            Known::SshArguments => &["ansible_ssh_common_args", "ansible_ssh_extra_args"],
+            Known::ConnectTimeout => &["connect_timeout", "ansible_ssh_timeout", "ansible_timeout"],
+            Known::MidHome => &["mid_home"],
+            Known::MidConfig => &["mid_config"],
+            Known::MidCluster => &["mid_cluster"],
+            Known::MidService => &["mid_service"],
+        }
+    }
+
+    pub const ALL: [Known; 12] = [
+        Known::Address,
+        Known::Port,
+        Known::User,
+        Known::IdentityFile,
+        Known::Become,
+        Known::Jump,
+        Known::SshArguments,
+        Known::ConnectTimeout,
+        Known::MidHome,
+        Known::MidConfig,
+        Known::MidCluster,
+        Known::MidService,
+    ];
+
+    pub fn of(name: &str) -> Option<Known> {
+        Known::ALL
+            .into_iter()
+            .find(|known| known.names().contains(&name))
+    }
+}
+
+/// Ansible connection variables midfleet does not use, with why.
+pub fn ignored_ansible_variable(name: &str) -> Option<&'static str> {
+    match name {
+        "ansible_password" | "ansible_ssh_pass" | "ansible_ssh_password" => Some(
+            "midfleet logs in with keys (identity_file or the ssh agent), never with a password; this variable is ignored",
+        ),
+        "ansible_become_password" | "ansible_become_pass" | "ansible_sudo_pass" => Some(
+            "midfleet runs `sudo -n` and never sends a sudo password; this variable is ignored",
+        ),
+        "ansible_connection" => Some("midfleet always connects over SSH; this variable is ignored"),
+        _ => None,
+    }
+}
+
+/// A typed value of a known variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KnownValue {
+    Text(String),
+    Number(u64),
+    Flag(bool),
+    Service(ServiceSpec),
+}
+
+/// How the MID service is started and stopped on a host (`mid_service`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ServiceSpec {
+    /// The systemd unit named by `APP_NAME` when it exists, else `mid.sh`;
+    /// decided on the host.
+    Auto,
+    /// `{{ mid_home }}/agent/bin/mid.sh start|stop|status`.
+    MidSh,
+    Systemd {
+        unit: String,
+    },
+    /// The operator's own commands, run as written (the inventory is
+    /// trusted like code).
+    Commands {
+        start: String,
+        stop: String,
+        status: String,
+    },
+}
+
+impl fmt::Display for ServiceSpec {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServiceSpec::Auto => formatter.write_str("auto"),
+            ServiceSpec::MidSh => formatter.write_str("mid.sh"),
+            ServiceSpec::Systemd { unit } => write!(formatter, "systemd:{unit}"),
+            ServiceSpec::Commands { .. } => formatter.write_str("commands"),
+        }
+    }
+}
+
+/// Checks and converts the value of a known variable (already rendered when
+/// it was a template). The error says what was expected.
+pub fn convert(known: Known, name: &str, node: &Node) -> Result<KnownValue, VarError> {
+    let text = || -> Result<&str, VarError> {
+        match node.typed() {
+            Some(Scalar::String(text)) => Ok(text),
+            Some(Scalar::Integer(_) | Scalar::Float(_) | Scalar::Bool(_)) => {
+                Ok(node.text().unwrap_or_default())
+            }
+            _ => Err(VarError::NotText {
+                name: name.to_string(),
+                found: node.describe(),
+            }),
+        }
+    };
+    let word = |what: &'static str| -> Result<String, VarError> {
+        let value = text()?;
+        if value.is_empty()
+            || value
+                .chars()
+                .any(|character| character.is_whitespace() || character.is_control())
+        {
+            return Err(VarError::NotWord {
+                name: name.to_string(),
+                what,
+            });
+        }
+        Ok(value.to_string())
+    };
+    match known {
+        Known::Address => word("a host name or IP address").map(KnownValue::Text),
+        Known::User => {
+            let user = word("a user name")?;
+            if user.starts_with('-') || user.contains(['@', ':', '/']) {
+                return Err(VarError::UserName {
+                    name: name.to_string(),
+                    user,
+                });
+            }
+            Ok(KnownValue::Text(user))
+        }
+        Known::Port => number(name, node, 1, 65_535).map(KnownValue::Number),
+        Known::ConnectTimeout => number(name, node, 1, 3_600).map(KnownValue::Number),
+        Known::Become => boolean(name, node).map(KnownValue::Flag),
+        Known::IdentityFile => {
+            let path = text()?;
+            if path.is_empty() || path.chars().any(char::is_control) {
+                return Err(VarError::Path {
+                    name: name.to_string(),
+                });
+            }
+            Ok(KnownValue::Text(path.to_string()))
+        }
+        Known::Jump => {
+            let jump = text()?;
+            parse_jump(jump).map_err(|source| VarError::Jump {
+                name: name.to_string(),
+                source,
+            })?;
+            Ok(KnownValue::Text(jump.to_string()))
+        }
+        Known::SshArguments => {
+            let arguments = text()?;
+            proxy_jump_from_ssh_arguments(arguments).map_err(|source| VarError::Jump {
+                name: name.to_string(),
+                source,
+            })?;
+            Ok(KnownValue::Text(arguments.to_string()))
+        }
+        Known::MidHome | Known::MidConfig => {
+            let path = text()?;
+            check_remote_path(path).map_err(|source| VarError::RemotePath {
+                name: name.to_string(),
+                source,
+            })?;
+            Ok(KnownValue::Text(path.to_string()))
+        }
+        Known::MidCluster => word("a cluster name").map(KnownValue::Text),
+        Known::MidService => service(name, node).map(KnownValue::Service),
+    }
+}
+
+/// A remote path midfleet will put (quoted) into shell commands: absolute,
+/// normalised, printable. Anything else is refused rather than escaped
+/// into something surprising.
+pub fn check_remote_path(path: &str) -> Result<(), RemotePathError> {
+    if !path.starts_with('/') {
+        return Err(RemotePathError::NotAbsolute {
+            path: path.to_string(),
+        });
+    }
+    if path.chars().any(char::is_control) {
+        return Err(RemotePathError::Control);
+    }
+    if path.split('/').any(|part| part == "..") {
+        return Err(RemotePathError::Parent {
+            path: path.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn number(name: &str, node: &Node, low: u64, high: u64) -> Result<u64, VarError> {
+    let value = match node.typed() {
+        Some(Scalar::Integer(value)) => u64::try_from(value).ok(),
+        Some(Scalar::String(text)) => text.trim().parse::<u64>().ok(),
+        _ => None,
+    };
+    match value {
+        Some(value) if (low..=high).contains(&value) => Ok(value),
+        _ => Err(VarError::Number {
+            name: name.to_string(),
+            low,
+            high,
+            found: shown(node),
+        }),
+    }
+}
+
+/// Ansible's booleans: yes/no, true/false, on/off, 1/0, in any case.
+pub fn boolean(name: &str, node: &Node) -> Result<bool, VarError> {
+    match node.typed() {
+        Some(Scalar::Bool(value)) => return Ok(value),
+        Some(Scalar::Integer(1)) => return Ok(true),
+        Some(Scalar::Integer(0)) => return Ok(false),
+        _ => {}
+    }
+    let parsed = node
+        .text()
+        .and_then(|text| match text.trim().to_ascii_lowercase().as_str() {
+            "yes" | "true" | "on" | "y" | "1" => Some(true),
+            "no" | "false" | "off" | "n" | "0" => Some(false),
+            _ => None,
+        });
+    parsed.ok_or_else(|| VarError::Boolean {
+        name: name.to_string(),
+        found: shown(node),
+    })
+}
+
+fn shown(node: &Node) -> String {
+    match node.text() {
+        Some(text) => format!("`{text}`"),
+        None => node.describe().to_string(),
+    }
+}
+
+fn service(name: &str, node: &Node) -> Result<ServiceSpec, VarError> {
+    if let Some(entries) = node.as_mapping() {
+        let mut commands = [None, None, None];
+        for (key, value) in entries {
+            let slot = match key.text() {
+                Some("start") => 0,
+                Some("stop") => 1,
+                Some("status") => 2,
+                other => {
+                    return Err(VarError::ServiceKey {
+                        name: name.to_string(),
+                        key: other.unwrap_or("?").to_string(),
+                    })
+                }
+            };
+            let command = value
+                .text()
+                .filter(|command| !command.trim().is_empty())
+                .ok_or_else(|| VarError::EmptyCommand {
+                    name: name.to_string(),
+                })?;
+            commands[slot] = Some(command.to_string());
+        }
+        return match commands {
+            [Some(start), Some(stop), Some(status)] => Ok(ServiceSpec::Commands {
+                start,
+                stop,
+                status,
+            }),
+            _ => Err(VarError::MissingCommand {
+                name: name.to_string(),
+            }),
+        };
+    }
+    let text = node.text().ok_or_else(|| VarError::ServiceShape {
+        name: name.to_string(),
+    })?;
+    match text {
+        "auto" => Ok(ServiceSpec::Auto),
+        "mid.sh" => Ok(ServiceSpec::MidSh),
+        _ => match text.strip_prefix("systemd:") {
+            Some(unit) if is_unit_name(unit) => Ok(ServiceSpec::Systemd {
+                unit: unit.to_string(),
+            }),
+            Some(unit) => Err(VarError::UnitName {
+                name: name.to_string(),
+                unit: unit.to_string(),
+            }),
+            None => Err(VarError::Service {
+                name: name.to_string(),
+                text: text.to_string(),
+            }),
+        },
+    }
+}
+
+fn is_unit_name(unit: &str) -> bool {
+    !unit.is_empty()
+        && !unit.starts_with('-')
+        && unit
+            .chars()
+            .all(|character| character.is_ascii_alphanumeric() || ":_.@-\\".contains(character))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::Location;
+
+    fn scalar(text: &str) -> Node {
+        Node::scalar(text, true, Location { line: 1, column: 1 })
+    }
+
+    #[test]
+    fn ansible_booleans_in_any_case() {
+        for (text, expected) in [
+            ("yes", true),
+            ("No", false),
+            ("TRUE", true),
+            ("off", false),
+            ("On", true),
+            ("1", true),
+        ] {
+            assert_eq!(boolean("become", &scalar(text)), Ok(expected), "{text}");
+        }
+        assert!(boolean("become", &scalar("maybe")).is_err());
+    }
+
+    #[test]
+    fn ports_are_numbers_in_range() {
+        assert_eq!(
+            convert(Known::Port, "port", &scalar("2222")),
+            Ok(KnownValue::Number(2222))
+        );
+        assert_eq!(
+            convert(
+                Known::Port,
+                "port",
+                &Node::scalar("22", false, Location { line: 1, column: 1 })
+            ),
+            Ok(KnownValue::Number(22))
+        );
+        for bad in ["0", "65536", "ssh", "-1"] {
+            let error = convert(Known::Port, "ansible_port", &scalar(bad)).unwrap_err();
+            assert!(error.to_string().contains("from 1 to 65535"), "{error}");
+        }
+    }
+
+    #[test]
+    fn services() {
+        let parse = |text: &str| convert(Known::MidService, "mid_service", &scalar(text));
+        assert_eq!(parse("auto"), Ok(KnownValue::Service(ServiceSpec::Auto)));
+        assert_eq!(
+            parse("systemd:mid@emea.service"),
+            Ok(KnownValue::Service(ServiceSpec::Systemd {
+                unit: "mid@emea.service".into()
+            }))
+        );
+        assert!(parse("systemd:mid; rm -rf /").is_err());
+        assert!(parse("systemd:$(reboot)").is_err());
+        assert!(parse("upstart").is_err());
+        let commands = crate::yaml::parse("{start: a, stop: b}").unwrap().unwrap();
+        assert!(convert(Known::MidService, "mid_service", &commands)
+            .unwrap_err()
+            .to_string()
+            .contains("all three"));
+    }
+
+    #[test]
+    fn remote_paths_are_absolute_and_printable() {
+        assert!(check_remote_path("/opt/servicenow/mid").is_ok());
+        assert!(
+            check_remote_path("/opt/mid $(x)").is_ok(),
+            "odd but quoted: it is data"
+        );
+        for bad in ["opt/mid", "/opt/\nmid", "/opt/../etc"] {
+            assert!(check_remote_path(bad).is_err(), "{bad:?}");
+        }
+    }
+}
