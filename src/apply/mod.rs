@@ -181,8 +181,11 @@ fn close_side_by_side<T: Send>(items: Vec<T>) {
 /// A check made after a host's transaction ended `applied` (the
 /// instance's `ecc_agent` record, `docs/instance.md`): warnings to add to
 /// the result, or why the host failed — then it is rolled back.
-pub type AfterApply =
-    std::sync::Arc<dyn Fn(&HostPlan) -> Result<Vec<String>, String> + Send + Sync>;
+pub type AfterApply = std::sync::Arc<
+    dyn Fn(&HostPlan) -> Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>>
+        + Send
+        + Sync,
+>;
 
 /// Settings of one apply run.
 pub struct ApplySettings {
@@ -232,6 +235,7 @@ pub fn apply(
             match check(host) {
                 Ok(warnings) => result.warnings.extend(warnings),
                 Err(reason) => {
+                    let reason = reason.to_string();
                     result = roll_back_after(host, result, &reason, transport, settings, reporter)
                 }
             }

@@ -24,7 +24,7 @@ pub fn run(console: &Console, arguments: &FactsArgs) -> Result<Exit, Failure> {
         usize::from(arguments.connection.forks),
         &progress,
     )
-    .map_err(Failure::failed)?;
+    .map_err(|error| Failure::failed(error.to_string()))?;
     progress.finish();
     let summaries: Vec<FactsSummary> = reads.iter().map(FactsSummary::new).collect();
     let failures = summaries

@@ -31,8 +31,8 @@ fn read_hosts(
         console.warning(&warning);
     }
     let progress = Progress::new(task, pairs.len());
-    let reads =
-        gather_keeping(transport, pairs, forks, keep, &progress).map_err(Failure::failed)?;
+    let reads = gather_keeping(transport, pairs, forks, keep, &progress)
+        .map_err(|error| Failure::failed(error.to_string()))?;
     progress.finish();
     Ok(reads)
 }

@@ -37,6 +37,15 @@ pub struct KeptShell {
     pub read_at: Instant,
 }
 
+/// The worker threads of a read could not be started.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start {forks} worker threads: {source}")]
+pub struct GatherError {
+    pub forks: usize,
+    #[source]
+    pub source: rayon::ThreadPoolBuildError,
+}
+
 /// Reads every host in `hosts` (paired with its endpoint) with at most
 /// `forks` in flight.
 pub fn gather(
@@ -44,7 +53,7 @@ pub fn gather(
     hosts: Vec<(Host, Endpoint)>,
     forks: usize,
     reporter: &dyn Reporter,
-) -> Result<Vec<HostFacts>, String> {
+) -> Result<Vec<HostFacts>, GatherError> {
     gather_keeping(transport, hosts, forks, 0, reporter)
 }
 
@@ -57,14 +66,14 @@ pub fn gather_keeping(
     forks: usize,
     keep: usize,
     reporter: &dyn Reporter,
-) -> Result<Vec<HostFacts>, String> {
+) -> Result<Vec<HostFacts>, GatherError> {
     use rayon::prelude::*;
     let kept = AtomicUsize::new(0);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(forks.max(1))
         .thread_name(|index| format!("midfleet-host-{index}"))
         .build()
-        .map_err(|error| format!("cannot start {forks} worker threads: {error}"))?;
+        .map_err(|source| GatherError { forks, source })?;
     Ok(pool.install(|| {
         hosts
             .into_par_iter()

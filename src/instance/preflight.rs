@@ -516,7 +516,7 @@ pub fn wait_up(
     admin: &Credentials,
     host: &crate::plan::HostPlan,
     timeout: std::time::Duration,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, NotUp> {
     let (Some(name), Some(user)) = (host.mid_name.as_deref(), host.expect_user.as_deref()) else {
         return Ok(vec![
             "the MID has no `name` or no instance user in config.xml: its ecc_agent record was not checked".into(),
@@ -542,11 +542,22 @@ pub fn wait_up(
         matches!(&found, Ok(Some(record)) if table::up_as(record, user))
     })
     .map(|()| Vec::new())
-    .map_err(|seconds| {
-        format!(
-            "the instance's ecc_agent record `{name}` did not show status Up as `{user}` within {seconds} s (last seen: {last})"
-        )
+    .map_err(|seconds| NotUp {
+        name: name.to_string(),
+        user: user.to_string(),
+        seconds,
+        last,
     })
+}
+
+/// A MID whose `ecc_agent` record did not show Up as its new user in time.
+#[derive(Debug, thiserror::Error)]
+#[error("the instance's ecc_agent record `{name}` did not show status Up as `{user}` within {seconds} s (last seen: {last})")]
+pub struct NotUp {
+    pub name: String,
+    pub user: String,
+    pub seconds: u64,
+    pub last: String,
 }
 
 #[cfg(test)]

@@ -119,7 +119,10 @@ impl Inventory {
             let mut files = match list_inventory_directory(source) {
                 Ok(files) => files,
                 Err(error) => {
-                    diagnostics.push(Diagnostic::error(Some(Origin::file(source)), error));
+                    diagnostics.push(Diagnostic::error(
+                        Some(Origin::file(source)),
+                        error.to_string(),
+                    ));
                     return;
                 }
             };
@@ -460,14 +463,19 @@ fn looks_like_ini(path: &Path, text: &str) -> bool {
     }
 }
 
+/// An inventory directory that cannot be listed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot list: {0}")]
+struct ListError(std::io::Error);
+
 /// The inventory files of a directory, as Ansible takes them: every file
 /// but hidden ones, backups and non-inventory extensions, and not the
 /// `group_vars`/`host_vars` folders.
-fn list_inventory_directory(directory: &Path) -> Result<Vec<PathBuf>, String> {
-    let entries = std::fs::read_dir(directory).map_err(|error| format!("cannot list: {error}"))?;
+fn list_inventory_directory(directory: &Path) -> Result<Vec<PathBuf>, ListError> {
+    let entries = std::fs::read_dir(directory).map_err(ListError)?;
     let mut files = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|error| format!("cannot list: {error}"))?;
+        let entry = entry.map_err(ListError)?;
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
         let skipped_extension = [

@@ -36,7 +36,7 @@ impl Inventory {
         let mut warnings = Vec::new();
         let terms = match split_terms(pattern) {
             Ok(terms) => terms,
-            Err(message) => return Err(vec![Diagnostic::error(origin.cloned(), message)]),
+            Err(error) => return Err(vec![Diagnostic::error(origin.cloned(), error.to_string())]),
         };
         let mut union: IndexSet<String> = IndexSet::new();
         let mut intersections = Vec::new();
@@ -189,10 +189,21 @@ impl Inventory {
     }
 }
 
-fn split_terms(pattern: &str) -> Result<Vec<Term>, String> {
+/// A host pattern that names nothing.
+#[derive(Debug, thiserror::Error)]
+enum PatternError {
+    #[error("an empty host pattern")]
+    Empty,
+    #[error("`{term}` in pattern `{pattern}` names nothing")]
+    EmptyTerm { term: String, pattern: String },
+    #[error("pattern `{pattern}` names nothing")]
+    NamesNothing { pattern: String },
+}
+
+fn split_terms(pattern: &str) -> Result<Vec<Term>, PatternError> {
     let pattern = pattern.trim();
     if pattern.is_empty() {
-        return Err("an empty host pattern".into());
+        return Err(PatternError::Empty);
     }
     // Ansible splits on `,` when there is one, else on `:`.
     let separator = if pattern.contains(',') { ',' } else { ':' };
@@ -210,12 +221,17 @@ fn split_terms(pattern: &str) -> Result<Vec<Term>, String> {
             Term::Union(raw.to_string())
         };
         if matches!(&term, Term::Intersection(text) | Term::Exclusion(text) if text.is_empty()) {
-            return Err(format!("`{raw}` in pattern `{pattern}` names nothing"));
+            return Err(PatternError::EmptyTerm {
+                term: raw.to_string(),
+                pattern: pattern.to_string(),
+            });
         }
         terms.push(term);
     }
     if terms.is_empty() {
-        return Err(format!("pattern `{pattern}` names nothing"));
+        return Err(PatternError::NamesNothing {
+            pattern: pattern.to_string(),
+        });
     }
     Ok(terms)
 }

@@ -204,7 +204,7 @@ pub fn make_plan(
         request.keep_sessions,
         reporter,
     )
-    .map_err(PlanFailure::Other)?;
+    .map_err(|error| PlanFailure::Other(error.to_string()))?;
     let lookup = |reference: &SecretRef| {
         secrets
             .get(reference)

@@ -13,6 +13,15 @@ use crate::playbook::{Playbook, SetValue};
 use crate::secret::{FileScope, SecretRef};
 use crate::template::Templates;
 
+/// A templated `file:` path that rendered outside the folder of its
+/// literal prefix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the file: path `{path}` leaves {folder}: {why}")]
+pub struct ScopeError {
+    pub path: String,
+    pub folder: String,
+    pub why: &'static str,
+}
 /// What one host must hold.
 #[derive(Debug, Clone, Serialize)]
 pub struct DesiredHost {
@@ -164,14 +173,12 @@ fn render_reference(
             hint: error.hint().unwrap_or(TEMPLATE_HINT).to_string(),
         })?;
     let scope = match &parsed {
-        SecretRef::File(path) => {
-            template
-                .file_scope(&path.to_string_lossy())
-                .map_err(|message| ReferenceProblem {
-                    message,
-                    hint: CONFINED_HINT.to_string(),
-                })?
-        }
+        SecretRef::File(path) => template
+            .file_scope(&path.to_string_lossy())
+            .map_err(|error| ReferenceProblem {
+                message: error.to_string(),
+                hint: CONFINED_HINT.to_string(),
+            })?,
         _ => None,
     };
     Ok((parsed, scope))
@@ -212,18 +219,17 @@ impl<'a> SecretTemplate<'a> {
     /// of its literal prefix (the prefix up to its last `/`; `.` when it
     /// has none), after checking that the rendered part neither is
     /// absolute nor holds a `..` component. `None` for a path written out.
-    pub fn file_scope(&self, path: &str) -> Result<Option<FileScope>, String> {
+    pub fn file_scope(&self, path: &str) -> Result<Option<FileScope>, ScopeError> {
         let Some(("file", prefix, _)) = self.literal_ends() else {
             return Ok(None);
         };
         // `{{-` trims the whitespace before it.
         let prefix = prefix.trim_end();
         let folder = &prefix[..prefix.rfind('/').map_or(0, |slash| slash + 1)];
-        let leaves = |why: &str| {
-            format!(
-                "the file: path `{path}` leaves {}: {why}",
-                if folder.is_empty() { "." } else { folder }
-            )
+        let leaves = |why: &'static str| ScopeError {
+            path: path.to_string(),
+            folder: if folder.is_empty() { "." } else { folder }.to_string(),
+            why,
         };
         let (Some(inside), Some(rendered)) = (path.strip_prefix(folder), path.strip_prefix(prefix))
         else {
@@ -343,7 +349,7 @@ mod tests {
                     assert_eq!(found, Ok(folder.map(FileScope::new)), "{template} → {path}")
                 }
                 Err(reason) => {
-                    let message = found.unwrap_err();
+                    let message = found.unwrap_err().to_string();
                     assert!(message.contains(reason), "{template} → {path}: {message}");
                     assert!(message.contains(path), "{message}");
                 }
