@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
-use super::args::{load_ssh_config, ApplyArgs, OutputFormat};
+use super::args::{load_ssh_config, ApplyArgs};
 use super::console::Console;
+use super::console::OutputFormat;
 use super::exit::{Exit, Failure};
 use super::progress::Progress;
 use crate::apply::{apply, local_user, new_run_id, ApplySettings, HostResult, Outcome, Values};

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use super::console::{Console, OutputFormat};
 
 /// Keep a fleet of ServiceNow MID Servers in a declared state.
 ///
@@ -47,10 +49,11 @@ pub struct GlobalArgs {
     pub verbose: u8,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Human,
-    Json,
+impl GlobalArgs {
+    /// The console these options ask for.
+    pub fn console(&self) -> Console {
+        Console::new(self.output, self.no_color, self.verbose)
+    }
 }
 
 #[derive(Debug, Subcommand)]

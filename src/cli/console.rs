@@ -3,8 +3,16 @@
 
 use std::io::{IsTerminal, Write};
 
-use super::args::{GlobalArgs, OutputFormat};
+use clap::ValueEnum;
+
 use super::exit::Failure;
+
+/// How results are written to stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
 
 /// The CLI's one way to write.
 pub struct Console {
@@ -41,12 +49,14 @@ impl Style {
 }
 
 impl Console {
-    pub fn new(global: &GlobalArgs) -> Console {
+    /// A console writing results as `output`, in colour unless `no_color`
+    /// (or NO_COLOR, or not a terminal), saying more with `verbose`.
+    pub fn new(output: OutputFormat, no_color: bool, verbose: u8) -> Console {
         let allowed =
-            !global.no_color && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+            !no_color && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
         Console {
-            output: global.output,
-            verbose: global.verbose,
+            output,
+            verbose,
             stdout_colour: allowed && std::io::stdout().is_terminal(),
             stderr_colour: allowed && std::io::stderr().is_terminal(),
         }

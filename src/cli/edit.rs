@@ -4,7 +4,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::args::{EditArgs, OutputFormat};
+use super::args::EditArgs;
+use super::console::OutputFormat;
 use super::console::{Console, Style};
 use super::exit::{Exit, Failure};
 use crate::config_xml::{names, Action, Change, ConfigXml, EditError, Operation, MAX_CONFIG_BYTES};

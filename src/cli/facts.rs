@@ -1,7 +1,8 @@
 //! `midfleet facts -i INVENTORY`.
 
-use super::args::{FactsArgs, OutputFormat};
+use super::args::FactsArgs;
 use super::console::Console;
+use super::console::OutputFormat;
 use super::exit::{Exit, Failure};
 use super::progress::{raise_file_limit, Progress};
 use crate::facts::gather::{gather, FactsSummary};

@@ -2,8 +2,9 @@
 
 use serde::Serialize;
 
-use super::args::{HostsArgs, OutputFormat};
+use super::args::HostsArgs;
 use super::console::Console;
+use super::console::OutputFormat;
 use super::exit::{Exit, Failure};
 use crate::inventory::{Host, ServiceSpec};
 use crate::report::render_table;

@@ -2,8 +2,9 @@
 
 use serde::Serialize;
 
-use super::args::{OutputFormat, RollbackArgs, UnlockArgs};
+use super::args::{RollbackArgs, UnlockArgs};
 use super::console::Console;
+use super::console::OutputFormat;
 use super::exit::{Exit, Failure};
 use super::progress::{raise_file_limit_keeping, Progress};
 use crate::apply::{

@@ -24,10 +24,8 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::Parser;
 
-pub use args::{
-    CheckArgs, Cli, Command, EditArgs, GlobalArgs, HostsArgs, InventoryArgs, OutputFormat,
-};
-pub use console::Console;
+pub use args::{CheckArgs, Cli, Command, EditArgs, GlobalArgs, HostsArgs, InventoryArgs};
+pub use console::{Console, OutputFormat};
 pub use exit::{Exit, Failure};
 
 /// Runs midfleet with `arguments` (the first is the program name).
@@ -50,7 +48,7 @@ pub fn run_code(arguments: impl IntoIterator<Item = OsString>) -> u8 {
             return exit as u8;
         }
     };
-    let console = Console::new(&cli.global);
+    let console = cli.global.console();
     let outcome = match &cli.command {
         Command::Check(arguments) => check::run(&console, arguments),
         Command::Hosts(arguments) => hosts::run(&console, arguments),

@@ -3,7 +3,8 @@
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
-use super::args::{OutputFormat, PlanArgs};
+use super::args::PlanArgs;
+use super::console::OutputFormat;
 use super::console::{Console, Style};
 use super::exit::{Exit, Failure};
 use super::progress::{raise_file_limit_keeping, Progress};
