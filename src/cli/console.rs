@@ -74,6 +74,35 @@ impl Console {
         let _ = stdout.flush();
     }
 
+    /// Text to stderr as it is (a rendering beside the data: the plan
+    /// under `--output json`, `--timings`).
+    pub fn text(&self, text: &str) {
+        eprint!("{text}");
+    }
+
+    /// A line to stderr: what was done or happens next.
+    pub fn note(&self, message: &str) {
+        eprintln!("{message}");
+    }
+
+    /// Asks `question` on stderr and reads one line of answer from stdin;
+    /// `None` when either is not a terminal (nobody can answer).
+    pub fn ask(&self, question: &str) -> Option<std::io::Result<String>> {
+        if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+            return None;
+        }
+        eprint!("{question}");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        Some(std::io::stdin().read_line(&mut answer).map(|_| answer))
+    }
+
+    /// A warning on stderr before the arguments are read (so without
+    /// colour).
+    pub fn early_warning(message: &str) {
+        eprintln!("warning: {message}");
+    }
+
     /// A warning on stderr.
     pub fn warning(&self, message: &str) {
         eprintln!(

@@ -1,4 +1,5 @@
-//! `midfleet hosts -i INVENTORY [PATTERN]`.
+//! `midfleet hosts -i INVENTORY [PATTERN]`: the arguments to
+//! [`crate::ops::hosts`], the hosts rendered.
 
 use serde::Serialize;
 
@@ -50,7 +51,11 @@ impl<'a> HostRow<'a> {
 }
 
 pub fn run(console: &Console, arguments: &HostsArgs) -> Result<Exit, Failure> {
-    let selected = arguments.inventory.select(console, &arguments.pattern)?;
+    let selected = crate::ops::hosts::hosts(
+        &arguments.inventory.selection(),
+        &arguments.pattern,
+        console,
+    )?;
     let rows: Vec<HostRow<'_>> = selected
         .iter()
         .map(|(host, endpoint)| HostRow::new(host, endpoint))
