@@ -1,6 +1,6 @@
 //! One workflow per command, between the CLI (arguments in, rendering
 //! out) and the layers below: what `check`, `hosts`, `facts`, `plan`,
-//! `apply`, `rollback` and `unlock` do, step by step. Each takes plain
+//! `apply`, `rollback`, `unlock` and `edit` do, step by step. Each takes plain
 //! values (paths, patterns, [`connection::Connection`],
 //! [`hosts::Selection`]) and an [`Operator`], and returns data or an
 //! [`OpsError`].
@@ -14,6 +14,7 @@ pub mod apply;
 pub mod audit;
 pub mod check;
 pub mod connection;
+pub mod edit;
 mod error;
 pub mod facts;
 pub mod hosts;
