@@ -3,7 +3,11 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use super::console::{Console, OutputFormat};
+use crate::ops::connection::Connection;
+use crate::ops::hosts::Selection;
 
 /// Keep a fleet of ServiceNow MID Servers in a declared state.
 ///
@@ -47,10 +51,11 @@ pub struct GlobalArgs {
     pub verbose: u8,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Human,
-    Json,
+impl GlobalArgs {
+    /// The console these options ask for.
+    pub fn console(&self) -> Console {
+        Console::new(self.output, self.no_color, self.verbose)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,65 +116,15 @@ pub struct InventoryArgs {
 }
 
 impl InventoryArgs {
-    /// The ssh configuration, `~` expanded.
-    pub fn ssh_config(&self) -> Result<crate::inventory::SshConfig, super::exit::Failure> {
-        load_ssh_config(&self.ssh_config)
-    }
-
-    /// The hosts `pattern` ∧ `--limit` select, each with the endpoint it
-    /// is reached at. Every problem is printed; any error is bad input
-    /// (exit 3): nothing is contacted.
-    pub fn select(
-        &self,
-        console: &super::console::Console,
-        pattern: &str,
-    ) -> Result<Vec<(crate::inventory::Host, crate::transport::Endpoint)>, super::exit::Failure>
-    {
-        let mut diagnostics = crate::diagnostic::Diagnostics::new();
-        let selected = crate::ops::check::select_hosts(
-            &self.inventory,
-            pattern,
-            None,
-            self.limit.as_deref(),
-            self.shard,
-            &crate::template::Templates::new(),
-            &mut diagnostics,
-        );
-        let errors = diagnostics.error_count();
-        for diagnostic in diagnostics.merged() {
-            console.diagnostic(&diagnostic);
+    /// The selection these options describe, for `pattern` to narrow.
+    pub fn selection(&self) -> Selection {
+        Selection {
+            inventory: self.inventory.clone(),
+            limit: self.limit.clone(),
+            shard: self.shard,
+            ssh_config: self.ssh_config.clone(),
         }
-        if errors > 0 {
-            return Err(super::exit::Failure::usage(format!(
-                "{errors} problem{} in the inventory or pattern; no host was contacted",
-                if errors == 1 { "" } else { "s" }
-            )));
-        }
-        let ssh_config = self.ssh_config()?;
-        selected
-            .hosts
-            .into_iter()
-            .map(|host| {
-                let endpoint = ssh_config.endpoint(&host).map_err(|error| {
-                    super::exit::Failure::usage(format!("host {}: {error}", host.name))
-                })?;
-                Ok((host, endpoint))
-            })
-            .collect()
     }
-}
-
-/// Reads an ssh configuration file, `~` expanded.
-pub fn load_ssh_config(
-    path: &std::path::Path,
-) -> Result<crate::inventory::SshConfig, super::exit::Failure> {
-    let path = match path.strip_prefix("~") {
-        Ok(rest) => crate::endpoint::home_directory().join(rest),
-        Err(_) => path.to_path_buf(),
-    };
-    crate::inventory::SshConfig::load(Some(&path)).map_err(|error| {
-        super::exit::Failure::usage(format!("cannot read the ssh configuration: {error}"))
-    })
 }
 
 /// How hosts are reached.
@@ -202,32 +157,14 @@ pub struct ConnectionArgs {
 }
 
 impl ConnectionArgs {
-    /// The transport these options describe. `secrets_follow` refuses
-    /// `--accept-new-host-keys` (apply).
-    pub fn transport(
-        &self,
-        secrets_follow: bool,
-        console: &super::Console,
-    ) -> Result<crate::transport::Transport, super::exit::Failure> {
-        if secrets_follow && self.accept_new_host_keys {
-            return Err(super::exit::Failure::usage(
-                "--accept-new-host-keys is refused here: secrets are never sent to a host key seen for the first time",
-            )
-            .with_hint("record the keys first with `midfleet facts --accept-new-host-keys`, after checking their fingerprints"));
+    /// The connection options, as plain values.
+    pub fn connection(&self) -> Connection {
+        Connection {
+            forks: usize::from(self.forks),
+            known_hosts: self.known_hosts.clone(),
+            accept_new_host_keys: self.accept_new_host_keys,
+            ssh_timeout: self.ssh_timeout,
         }
-        let known_hosts = crate::transport::KnownHostsPolicy::new(
-            self.known_hosts.as_deref(),
-            self.accept_new_host_keys,
-        );
-        for line in known_hosts.unsupported_lines() {
-            console.warning(&line);
-        }
-        Ok(crate::transport::Transport::new(
-            crate::transport::TransportOptions {
-                known_hosts,
-                operation_timeout: std::time::Duration::from_secs(self.ssh_timeout.max(1)),
-            },
-        ))
     }
 }
 
@@ -496,4 +433,16 @@ pub struct UnlockArgs {
     /// The local audit log (JSON lines).
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
+}
+
+impl ApplyArgs {
+    /// The selection of `apply PLAYBOOK` (without `--plan`).
+    pub fn selection(&self) -> Selection {
+        Selection {
+            inventory: self.inventory.clone(),
+            limit: self.limit.clone(),
+            shard: self.shard,
+            ssh_config: self.ssh_config.clone(),
+        }
+    }
 }

@@ -2,8 +2,9 @@
 
 use serde::Serialize;
 
-use super::args::{CheckArgs, OutputFormat};
+use super::args::CheckArgs;
 use super::console::Console;
+use super::console::OutputFormat;
 use super::exit::{Exit, Failure};
 use crate::ops::check::{check, CheckReport, CheckRequest};
 

@@ -3,8 +3,16 @@
 
 use std::io::{IsTerminal, Write};
 
-use super::args::{GlobalArgs, OutputFormat};
+use clap::ValueEnum;
+
 use super::exit::Failure;
+
+/// How results are written to stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
 
 /// The CLI's one way to write.
 pub struct Console {
@@ -41,12 +49,14 @@ impl Style {
 }
 
 impl Console {
-    pub fn new(global: &GlobalArgs) -> Console {
+    /// A console writing results as `output`, in colour unless `no_color`
+    /// (or NO_COLOR, or not a terminal), saying more with `verbose`.
+    pub fn new(output: OutputFormat, no_color: bool, verbose: u8) -> Console {
         let allowed =
-            !global.no_color && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+            !no_color && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
         Console {
-            output: global.output,
-            verbose: global.verbose,
+            output,
+            verbose,
             stdout_colour: allowed && std::io::stdout().is_terminal(),
             stderr_colour: allowed && std::io::stderr().is_terminal(),
         }
@@ -62,6 +72,35 @@ impl Console {
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(text.as_bytes());
         let _ = stdout.flush();
+    }
+
+    /// Text to stderr as it is (a rendering beside the data: the plan
+    /// under `--output json`, `--timings`).
+    pub fn text(&self, text: &str) {
+        eprint!("{text}");
+    }
+
+    /// A line to stderr: what was done or happens next.
+    pub fn note(&self, message: &str) {
+        eprintln!("{message}");
+    }
+
+    /// Asks `question` on stderr and reads one line of answer from stdin;
+    /// `None` when either is not a terminal (nobody can answer).
+    pub fn ask(&self, question: &str) -> Option<std::io::Result<String>> {
+        if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+            return None;
+        }
+        eprint!("{question}");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        Some(std::io::stdin().read_line(&mut answer).map(|_| answer))
+    }
+
+    /// A warning on stderr before the arguments are read (so without
+    /// colour).
+    pub fn early_warning(message: &str) {
+        eprintln!("warning: {message}");
     }
 
     /// A warning on stderr.

@@ -66,3 +66,19 @@ impl fmt::Display for Failure {
         formatter.write_str(&self.message)
     }
 }
+
+/// A workflow's error as the operator sees it: bad input exits 3, any
+/// other failure 1.
+impl From<crate::ops::OpsError> for Failure {
+    fn from(error: crate::ops::OpsError) -> Failure {
+        let exit = match error {
+            crate::ops::OpsError::Input { .. } => Exit::Usage,
+            crate::ops::OpsError::Failed { .. } => Exit::Failed,
+        };
+        Failure {
+            exit,
+            message: error.to_string(),
+            hint: error.hint().map(str::to_string),
+        }
+    }
+}

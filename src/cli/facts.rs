@@ -1,32 +1,23 @@
-//! `midfleet facts -i INVENTORY`.
+//! `midfleet facts -i INVENTORY`: the arguments to [`crate::ops::facts`],
+//! the summaries rendered.
 
-use super::args::{FactsArgs, OutputFormat};
+use super::args::FactsArgs;
 use super::console::Console;
+use super::console::OutputFormat;
 use super::exit::{Exit, Failure};
-use super::progress::{raise_file_limit, Progress};
-use crate::facts::gather::{gather, FactsSummary};
+use crate::facts::gather::FactsSummary;
 use crate::report::render_table;
 
 pub fn run(console: &Console, arguments: &FactsArgs) -> Result<Exit, Failure> {
-    let hosts = arguments.inventory.select(console, "all")?;
-    if hosts.is_empty() {
+    let Some(summaries) = crate::ops::facts::facts(
+        &arguments.inventory.selection(),
+        &arguments.connection.connection(),
+        console,
+    )?
+    else {
         console.warning("no host selected");
         return Ok(Exit::Success);
-    }
-    if let Some(warning) = raise_file_limit(usize::from(arguments.connection.forks)) {
-        console.warning(&warning);
-    }
-    let transport = arguments.connection.transport(false, console)?;
-    let progress = Progress::new("facts", hosts.len());
-    let reads = gather(
-        &transport,
-        hosts,
-        usize::from(arguments.connection.forks),
-        &progress,
-    )
-    .map_err(|error| Failure::failed(error.to_string()))?;
-    progress.finish();
-    let summaries: Vec<FactsSummary> = reads.iter().map(FactsSummary::new).collect();
+    };
     let failures = summaries
         .iter()
         .filter(|summary| summary.status != "ok")

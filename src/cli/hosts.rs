@@ -1,9 +1,11 @@
-//! `midfleet hosts -i INVENTORY [PATTERN]`.
+//! `midfleet hosts -i INVENTORY [PATTERN]`: the arguments to
+//! [`crate::ops::hosts`], the hosts rendered.
 
 use serde::Serialize;
 
-use super::args::{HostsArgs, OutputFormat};
+use super::args::HostsArgs;
 use super::console::Console;
+use super::console::OutputFormat;
 use super::exit::{Exit, Failure};
 use crate::inventory::{Host, ServiceSpec};
 use crate::report::render_table;
@@ -49,7 +51,11 @@ impl<'a> HostRow<'a> {
 }
 
 pub fn run(console: &Console, arguments: &HostsArgs) -> Result<Exit, Failure> {
-    let selected = arguments.inventory.select(console, &arguments.pattern)?;
+    let selected = crate::ops::hosts::hosts(
+        &arguments.inventory.selection(),
+        &arguments.pattern,
+        console,
+    )?;
     let rows: Vec<HostRow<'_>> = selected
         .iter()
         .map(|(host, endpoint)| HostRow::new(host, endpoint))

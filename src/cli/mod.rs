@@ -1,9 +1,12 @@
-//! The command line: clap arguments → library calls → text and exit code.
+//! The command line: clap arguments → plain inputs → one `ops` workflow →
+//! its result rendered → exit code.
 //!
 //! Owns: argument parsing (usage errors exit 3, not clap's 2), turning
-//! library errors into `error:`/`hint:` messages, and writing results to
-//! stdout (data) and stderr (warnings, errors). Must not: hold logic the
-//! library should own.
+//! errors into `error:`/`hint:` messages and exit codes, and all output:
+//! results to stdout (data), progress, warnings and errors to stderr, all
+//! through the one [`Console`] (which is also the workflows' operator).
+//! Must not: hold logic the library should own (selecting hosts, building
+//! the transport, the steps of a command: those are `ops`).
 
 mod apply;
 mod args;
@@ -14,9 +17,11 @@ mod edit;
 mod exit;
 mod facts;
 mod hosts;
-mod maintenance;
+mod operator;
 mod plan;
 mod progress;
+mod rollback;
+mod unlock;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -24,14 +29,19 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::Parser;
 
-pub use args::{
-    CheckArgs, Cli, Command, EditArgs, GlobalArgs, HostsArgs, InventoryArgs, OutputFormat,
-};
-pub use console::Console;
+pub use args::{CheckArgs, Cli, Command, EditArgs, GlobalArgs, HostsArgs, InventoryArgs};
+pub use console::{Console, OutputFormat};
 pub use exit::{Exit, Failure};
 
-/// Runs midfleet with `arguments` (the first is the program name).
+/// Runs midfleet with `arguments` (the first is the program name), the
+/// process first kept from dumping core or being traced (before anything
+/// reads a secret).
 pub fn run(arguments: impl IntoIterator<Item = OsString>) -> ExitCode {
+    if let Err(error) = crate::secret::protect_process() {
+        Console::early_warning(&format!(
+            "cannot keep secrets out of core dumps (setrlimit RLIMIT_CORE / prctl PR_SET_DUMPABLE): {error}"
+        ));
+    }
     ExitCode::from(run_code(arguments))
 }
 
@@ -50,7 +60,7 @@ pub fn run_code(arguments: impl IntoIterator<Item = OsString>) -> u8 {
             return exit as u8;
         }
     };
-    let console = Console::new(&cli.global);
+    let console = cli.global.console();
     let outcome = match &cli.command {
         Command::Check(arguments) => check::run(&console, arguments),
         Command::Hosts(arguments) => hosts::run(&console, arguments),
@@ -58,8 +68,8 @@ pub fn run_code(arguments: impl IntoIterator<Item = OsString>) -> u8 {
         Command::Plan(arguments) => plan::run(&console, arguments),
         Command::Apply(arguments) => apply::run(&console, arguments),
         Command::Edit(arguments) => edit::run(&console, arguments),
-        Command::Rollback(arguments) => maintenance::rollback(&console, arguments),
-        Command::Unlock(arguments) => maintenance::unlock_hosts(&console, arguments),
+        Command::Rollback(arguments) => rollback::run(&console, arguments),
+        Command::Unlock(arguments) => unlock::run(&console, arguments),
         Command::Demo => demo::run(arguments.get(1..).unwrap_or_default()),
     };
     match outcome {

@@ -9,12 +9,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::console::Console;
 use crate::report::Reporter;
 
 /// The CLI's reporter.
-pub enum Progress {
+pub enum Progress<'a> {
     Bars(Bars),
-    Lines { task: String },
+    Lines { task: String, console: &'a Console },
 }
 
 pub struct Bars {
@@ -24,12 +25,14 @@ pub struct Bars {
     max_lines: usize,
 }
 
-impl Progress {
-    /// Progress for `task` over `total` hosts.
-    pub fn new(task: &str, total: usize) -> Progress {
+impl Progress<'_> {
+    /// Progress for `task` over `total` hosts; plain lines go to
+    /// `console`.
+    pub fn new<'a>(console: &'a Console, task: &str, total: usize) -> Progress<'a> {
         if !std::io::stderr().is_terminal() {
             return Progress::Lines {
                 task: task.to_string(),
+                console,
             };
         }
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
@@ -51,9 +54,11 @@ impl Progress {
             max_lines: rows.saturating_sub(3).clamp(1, 40),
         })
     }
+}
 
+impl crate::ops::Progress for Progress<'_> {
     /// Removes the bars (before results are printed).
-    pub fn finish(&self) {
+    fn finish(&self) {
         if let Progress::Bars(bars) = self {
             for (_, bar) in bars
                 .in_flight
@@ -68,7 +73,7 @@ impl Progress {
     }
 }
 
-impl Reporter for Progress {
+impl Reporter for Progress<'_> {
     fn host_step(&self, host: &str, step: &str) {
         match self {
             Progress::Bars(bars) => {
@@ -90,7 +95,9 @@ impl Reporter for Progress {
                     in_flight.insert(host.to_string(), bar);
                 }
             }
-            Progress::Lines { task } => eprintln!("{} {task} {host}: {step}", timestamp()),
+            Progress::Lines { task, console } => {
+                console.note(&format!("{} {task} {host}: {step}", timestamp()))
+            }
         }
     }
 
@@ -118,9 +125,12 @@ impl Reporter for Progress {
                 }
                 bars.overall.inc(1);
             }
-            Progress::Lines { task } => {
+            Progress::Lines { task, console } => {
                 let outcome = if ok { "done" } else { "FAILED" };
-                eprintln!("{} {task} {host}: {outcome}: {summary}", timestamp());
+                console.note(&format!(
+                    "{} {task} {host}: {outcome}: {summary}",
+                    timestamp()
+                ));
             }
         }
     }
@@ -146,47 +156,5 @@ fn terminal_rows() -> Option<usize> {
         let mut size: libc::winsize = std::mem::zeroed();
         (libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &mut size) == 0 && size.ws_row > 0)
             .then_some(size.ws_row as usize)
-    }
-}
-
-/// Raises the soft limit on open files so `forks` sessions (a socket, and
-/// for jump hosts a socket pair, each) fit; a warning when it cannot.
-pub fn raise_file_limit(forks: usize) -> Option<String> {
-    raise_file_limit_keeping(forks, 0).1
-}
-
-/// [`raise_file_limit`], with room for up to `keep` more sessions kept
-/// open between a plan and its apply (two descriptors each at most):
-/// returns how many of them fit (the rest are not kept), and the warning
-/// about the forks, if any.
-pub fn raise_file_limit_keeping(forks: usize, keep: usize) -> (usize, Option<String>) {
-    let needed = (forks as u64) * 4 + 64;
-    let wanted = needed + 2 * keep as u64;
-    // SAFETY: getrlimit/setrlimit with a struct we own.
-    unsafe {
-        let mut limit: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return (0, None);
-        }
-        if limit.rlim_cur < wanted {
-            let raised = wanted.min(limit.rlim_max);
-            let mut new_limit = limit;
-            new_limit.rlim_cur = raised;
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &new_limit) == 0 {
-                limit = new_limit;
-            }
-        }
-        let room = limit.rlim_cur.saturating_sub(needed) / 2;
-        let kept = (keep as u64).min(room) as usize;
-        if limit.rlim_cur < needed {
-            return (
-                kept,
-                Some(format!(
-                    "--forks {forks} needs about {needed} open files, but the limit is {}; raise it with `ulimit -n {needed}` or use fewer forks",
-                    limit.rlim_cur
-                )),
-            );
-        }
-        (kept, None)
     }
 }

@@ -2,10 +2,13 @@
 //! resolve the secrets, read every host (one exec each), and build each
 //! host's plan. Shared by `plan` and `apply`.
 //!
-//! Must not: print (progress goes to the reporter) or change a host.
+//! Must not: print (progress and warnings go to the operator) or change a
+//! host.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 
 use crate::apply::{KeptRead, Values};
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -24,6 +27,10 @@ use crate::secret::{SecretRef, SecretResolver, SecretValue, SecretWarning};
 use crate::state::SaltedHash;
 use crate::template::Templates;
 use crate::transport::Transport;
+
+use super::connection::{raise_file_limit_keeping, Connection};
+use super::hosts::Selection;
+use super::{Operator, OpsError};
 
 /// What a plan is made from.
 pub struct PlanRequest<'a> {
@@ -265,6 +272,107 @@ pub fn make_plan(
         timings,
         kept,
     })
+}
+
+/// `plan`: `playbook` planned on every host it selects, read-only (no
+/// session kept).
+pub fn plan(
+    selection: &Selection,
+    playbook: &Path,
+    connection: &Connection,
+    operator: &dyn Operator,
+) -> Result<Planned, OpsError> {
+    let ssh_config = selection.ssh_config()?;
+    let transport = connection.transport(false, operator)?;
+    plan_on(
+        &PlanRequest {
+            inventory: &selection.inventory,
+            playbook,
+            limit: selection.limit.as_deref(),
+            shard: selection.shard,
+            ssh_config: &ssh_config,
+            forks: connection.forks,
+            keep_sessions: 0,
+        },
+        &transport,
+        operator,
+    )
+}
+
+/// Plans with progress: the file limit raised for the forks (and the
+/// sessions to keep), the plan's warnings to the operator; problems in the
+/// input are bad input (each one to the operator).
+pub fn plan_on(
+    request: &PlanRequest<'_>,
+    transport: &Transport,
+    operator: &dyn Operator,
+) -> Result<Planned, OpsError> {
+    let (keep_sessions, warning) = raise_file_limit_keeping(request.forks, request.keep_sessions);
+    if let Some(warning) = warning {
+        operator.warning(&warning);
+    }
+    let progress = operator.progress("plan", 0);
+    let result = make_plan(
+        &PlanRequest {
+            keep_sessions,
+            ..*request
+        },
+        transport,
+        &*progress,
+    );
+    progress.finish();
+    match result {
+        Ok(planned) => {
+            for warning in &planned.warnings {
+                operator.diagnostic(warning);
+            }
+            Ok(planned)
+        }
+        Err(PlanFailure::Input(diagnostics)) => {
+            let errors = diagnostics
+                .iter()
+                .filter(|diagnostic| diagnostic.is_error())
+                .count();
+            for diagnostic in &diagnostics {
+                operator.diagnostic(diagnostic);
+            }
+            Err(OpsError::input(format!(
+                "{errors} problem{} in the inventory, playbook or secrets; no host was contacted",
+                if errors == 1 { "" } else { "s" }
+            )))
+        }
+        Err(PlanFailure::Other(message)) => Err(OpsError::failed(message)),
+    }
+}
+
+/// Writes the plan file: created 0600 (never readable by others, even for
+/// a moment), replaced atomically.
+pub fn save(path: &Path, plan: &Plan) -> Result<(), OpsError> {
+    let json =
+        serde_json::to_string_pretty(plan).map_err(|error| OpsError::failed(error.to_string()))?;
+    let directory = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let temporary = directory.join(format!(
+        ".{}.midfleet-tmp",
+        path.file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or("plan")
+    ));
+    let failure = |error: std::io::Error| OpsError::failed(format!("{}: {error}", path.display()));
+    let _ = std::fs::remove_file(&temporary);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temporary)
+        .map_err(failure)?;
+    file.write_all(json.as_bytes())
+        .and_then(|_| file.write_all(b"\n"))
+        .and_then(|_| file.sync_all())
+        .map_err(failure)?;
+    std::fs::rename(&temporary, path).map_err(failure)
 }
 
 /// A secret's warning as a diagnostic.

@@ -35,7 +35,7 @@ fn main() -> ExitCode {
             return Exit::Usage.into();
         }
     };
-    let console = Console::new(&cli.global);
+    let console = cli.global.console();
     let outcome = match cli.command {
         Command::Demo => run(&console),
         _ => Err(Failure::usage("midfleet-demo runs only the demo")

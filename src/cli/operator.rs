@@ -1,0 +1,53 @@
+//! The console as the operator the workflows (`ops`) report to: progress
+//! bars or lines, warnings, problems, notes on stderr; the plan shown
+//! before apply and rollback; the question asked on a terminal.
+
+use super::console::{Console, OutputFormat};
+use super::progress::Progress;
+use crate::diagnostic::Diagnostic;
+use crate::ops::{Operator, OpsError};
+use crate::plan::Plan;
+
+impl Operator for Console {
+    fn progress(&self, task: &str, total: usize) -> Box<dyn crate::ops::Progress + '_> {
+        Box::new(Progress::new(self, task, total))
+    }
+
+    fn warning(&self, message: &str) {
+        Console::warning(self, message);
+    }
+
+    fn diagnostic(&self, diagnostic: &Diagnostic) {
+        Console::diagnostic(self, diagnostic);
+    }
+
+    fn note(&self, message: &str) {
+        Console::note(self, message);
+    }
+
+    /// The plan goes to stdout for people; with `--output json`, stdout is
+    /// the results, so the plan is shown on stderr.
+    fn show_plan(&self, plan: &Plan) {
+        let shown = super::plan::human(self, plan);
+        match self.output {
+            OutputFormat::Human => self.data(&shown),
+            OutputFormat::Json => self.text(&shown),
+        }
+    }
+
+    /// Asks on the terminal; without one, `--yes` is required.
+    fn confirm(&self, hosts: usize) -> Result<bool, OpsError> {
+        let question = format!(
+            "\nApply these changes to {hosts} host{}? Only 'yes' is accepted: ",
+            if hosts == 1 { "" } else { "s" }
+        );
+        match self.ask(&question) {
+            None => Err(OpsError::input(
+                "apply changes hosts and needs --yes when not run on a terminal",
+            )
+            .with_hint("review the plan (`midfleet plan`), then run apply with --yes")),
+            Some(Ok(answer)) => Ok(answer.trim() == "yes"),
+            Some(Err(error)) => Err(OpsError::failed(error.to_string())),
+        }
+    }
+}
