@@ -67,9 +67,10 @@ pub enum Command {
     Apply(ApplyArgs),
     Rollback(RollbackArgs),
     Unlock(UnlockArgs),
-    /// A throwaway local fleet of 5 MID hosts (real sshd, simulated MIDs):
-    /// facts, the plan of the user rotation, apply, and a second, empty
-    /// plan; then everything is torn down. Needs openssh-server; as root
+    /// A throwaway local fleet of 5 MID hosts, run by `midfleet-demo` from
+    /// beside midfleet (real sshd, simulated MIDs): facts, the plan of the
+    /// user rotation, apply, and a second, empty plan; then everything is
+    /// torn down. Needs openssh-server; as root
     /// each host gets its own /opt/servicenow, as a normal user its own
     /// folder.
     ///
