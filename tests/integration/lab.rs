@@ -716,6 +716,32 @@ fn the_demo_without_its_binary_says_how_to_build_it() {
 }
 
 #[test]
+fn the_demo_binary_alone_is_the_demo_and_only_the_demo() {
+    let demo = midfleet_lab::binary("midfleet-demo");
+    let help = std::process::Command::new(&demo)
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert_eq!(help.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("A throwaway local fleet of 5 MID hosts"),
+        "{text}"
+    );
+    assert!(!text.contains("Commands:"), "midfleet's whole help: {text}");
+    let other = std::process::Command::new(&demo)
+        .args(["hosts", "-i", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        other.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
+}
+
+#[test]
 fn the_demo_rotates_a_throwaway_fleet_and_cleans_up() {
     let run = midfleet(["demo"], &[]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);

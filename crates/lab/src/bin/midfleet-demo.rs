@@ -23,16 +23,23 @@ fn main() -> ExitCode {
         );
     }
     // `midfleet demo` passes its arguments (`demo` and any global flag);
-    // run by hand with none, this binary is `midfleet demo`.
+    // run by hand without `demo`, this binary is `midfleet demo` all the
+    // same (`midfleet-demo --help` is the demo's help, not midfleet's).
     let mut arguments: Vec<OsString> = std::env::args_os().collect();
-    if arguments.len() <= 1 {
-        arguments.push("demo".into());
+    if !arguments.iter().skip(1).any(|argument| argument == "demo") {
+        arguments.insert(1.min(arguments.len()), "demo".into());
     }
     let cli = match Cli::try_parse_from(&arguments) {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
-            return Exit::Usage.into();
+            // `--help` and `--version` are answers, not usage errors.
+            return match error.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => Exit::Usage.into(),
+            };
         }
     };
     let console = cli.global.console();
