@@ -17,13 +17,8 @@ const FACTS: &str = include_str!("../src/facts/facts.sh");
 const CONFIG: &str = include_str!("../crates/lab/src/config.xml");
 const MAX_CONFIG: u64 = 4 * 1024 * 1024;
 
-const RACER: &str = r#"
-import ctypes, sys
-libc = ctypes.CDLL(None, use_errno=True)
-a, b = (s.encode() for s in sys.argv[1:3])
-while True:
-    libc.renameat2(-100, a, -100, b, 2)
-"#;
+/// Exchanges two names in a loop, as the MID's user can in its folders.
+const RACER: &str = include_str!("support/exchanger.py");
 
 #[test]
 fn a_config_swapped_for_a_huge_file_after_its_size_check_is_never_sent_whole() {

@@ -92,6 +92,22 @@ impl Host {
         host
     }
 
+    /// `commands` for a MID stand-in that starts and stops at once (a
+    /// flag file, and the MID's started line in its log): many runs a
+    /// second, for tests that repeat a step.
+    fn instant_mid(&self) -> [String; 3] {
+        let flag = self.home.join("running");
+        [
+            format!(
+                "touch '{}' && printf '%s\\n' '12/06/26 10:00:00 (123) StartupSequencer MID Server started' >>'{}'",
+                flag.display(),
+                self.agent.join("logs/agent0.log.0").display()
+            ),
+            format!("rm -f '{}'", flag.display()),
+            format!("test -f '{}'", flag.display()),
+        ]
+    }
+
     fn mid_sh(&self) -> PathBuf {
         self.agent.join("bin/mid.sh")
     }
@@ -1834,15 +1850,8 @@ fn a_mid_home_swapped_in_a_folder_the_mid_user_owns_never_runs_its_mid_sh_as_roo
     );
 }
 
-/// A racer that exchanges two names in a loop (renameat2 RENAME_EXCHANGE),
-/// as the MID's user can in its own folders.
-const EXCHANGER: &str = r#"
-import ctypes, sys
-libc = ctypes.CDLL(None, use_errno=True)
-a, b = (s.encode() for s in sys.argv[1:3])
-while True:
-    libc.renameat2(-100, a, -100, b, 2)
-"#;
+/// Exchanges two names in a loop, as the MID's user can in its folders.
+const EXCHANGER: &str = include_str!("support/exchanger.py");
 
 /// Review of issue 14: while the keystore folder is backed up, the MID's
 /// user exchanges a real subfolder of `agent/security` with a link to a
@@ -1862,18 +1871,6 @@ fn a_keystore_folder_swapped_for_a_link_while_it_is_backed_up_never_copies_roots
     };
     let host = Host::new();
     host.stop_mid();
-    // A MID stand-in that starts and stops at once: many backups a second.
-    let flag = host.home.join("running");
-    let log = host.agent.join("logs/agent0.log.0");
-    let service = Service::Commands([
-        format!(
-            "touch '{}' && printf '%s\\n' '12/06/26 10:00:00 (123) StartupSequencer MID Server started' >>'{}'",
-            flag.display(),
-            log.display()
-        ),
-        format!("rm -f '{}'", flag.display()),
-        format!("test -f '{}'", flag.display()),
-    ]);
     let secret = b"ROOT-ONLY SECRET 6f1c\n";
     let victim = host.home.parent().expect("parent").join("victim");
     fs::create_dir_all(&victim).expect("victim");
@@ -1897,7 +1894,7 @@ fn a_keystore_folder_swapped_for_a_link_while_it_is_backed_up_never_copies_roots
         let mut plan = Plan::apply(host.threads_config(&format!("{}", 40 + round)));
         plan.key_pair_reset = true;
         plan.expect_user = "";
-        plan.service = Service::Commands(service_commands(&service));
+        plan.service = Service::Commands(host.instant_mid());
         let run = host.stage(&plan);
         let outcome = run.run_foreground();
         if outcome
@@ -1936,10 +1933,6 @@ fn a_keystore_folder_swapped_for_a_link_while_it_is_backed_up_never_copies_roots
         "root put the root-only file into the MID's folder"
     );
     assert_eq!(fs::read(victim.join("sub-file")).expect("victim"), secret);
-}
-
-fn service_commands(service: &Service) -> [String; 3] {
-    [0, 1, 2].map(|index| service.command(index).to_string())
 }
 
 /// Review 2 (h-review): a MID user with no passwd entry (a numeric uid, as
@@ -2014,18 +2007,8 @@ fn a_mid_user_without_a_passwd_entry_never_gets_roots_group() {
 fn a_keystore_backup_never_outlives_the_lease_so_no_second_run_breaks_a_live_lock() {
     let host = Host::new();
     host.stop_mid();
-    let flag = host.home.join("running");
-    let log = host.agent.join("logs/agent0.log.0");
-    let service = Service::Commands([
-        format!(
-            "touch '{}' && printf '%s\\n' '12/06/26 10:00:00 (123) StartupSequencer MID Server started' >>'{}'",
-            flag.display(),
-            log.display()
-        ),
-        format!("rm -f '{}'", flag.display()),
-        format!("test -f '{}'", flag.display()),
-    ]);
-    fs::write(&flag, b"").expect("running");
+    // The stand-in MID runs.
+    fs::write(host.home.join("running"), b"").expect("running");
     // What the MID user can put in its own keystore folder in a second.
     let security = host.agent.join("security");
     fs::create_dir_all(&security).expect("security");
@@ -2038,7 +2021,7 @@ fn a_keystore_backup_never_outlives_the_lease_so_no_second_run_breaks_a_live_loc
     plan.stop_timeout = 1;
     plan.health_timeout = 1;
     plan.lease = 10;
-    plan.service = Service::Commands(service_commands(&service));
+    plan.service = Service::Commands(host.instant_mid());
     let first = host.stage(&plan);
     let first_deadline = epoch() + plan.lease;
     thread::scope(|scope| {
@@ -2054,7 +2037,7 @@ fn a_keystore_backup_never_outlives_the_lease_so_no_second_run_breaks_a_live_loc
         again.stop_timeout = 1;
         again.health_timeout = 1;
         again.lease = 10;
-        again.service = Service::Commands(service_commands(&service));
+        again.service = Service::Commands(host.instant_mid());
         let second = host.stage(&again).run_foreground();
         let broke = second
             .steps
