@@ -39,13 +39,15 @@ blob() {
     fi
 }
 
+# mid_home's real path (links above it are the operator's), once.
+home_real=$(cd -P -- "$MID_HOME" 2>/dev/null && pwd -P)
+
 # config.xml's folder, when inside mid_home, is reached through no link
 # below mid_home (the transaction refuses such a folder too).
 config_dir=${CONFIG%/*}
 linked_folder=
 case $config_dir in
     "$MID_HOME"/*)
-        home_real=$(cd -P -- "$MID_HOME" 2>/dev/null && pwd -P)
         folder_real=$(cd -P -- "$config_dir" 2>/dev/null && pwd -P)
         if [ -n "$folder_real" ] && [ "$folder_real" != "${home_real%/}/${config_dir#"$MID_HOME"/}" ]; then
             linked_folder=$folder_real
@@ -105,7 +107,6 @@ if [ "$kind" = auto ]; then
     done
     if [ -n "$app" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 \
         && systemctl cat -- "$app.service" >/dev/null 2>&1; then
-        home_real=$(cd -P -- "$MID_HOME" 2>/dev/null && pwd -P)
         # The program the unit starts or stops (`path=`) is in this
         # agent/, or the unit works in it: not a unit that merely names
         # a file there (a log shipper's `tail -F …/agent0.log.0`), and
@@ -158,7 +159,6 @@ M="$MID_HOME/.midfleet"
 # says (not a link the MID's user planted, not a folder of its own).
 trusted=0
 if [ -d "$M" ] && [ ! -L "$M" ] && [ -O "$M" ]; then
-    home_real=$(cd -P -- "$MID_HOME" 2>/dev/null && pwd -P)
     [ "$(cd -P -- "$M" 2>/dev/null && pwd -P)" = "${home_real%/}/.midfleet" ] && trusted=1
 fi
 # Where a change writes: .midfleet (made in mid_home when missing) and

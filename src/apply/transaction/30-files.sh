@@ -18,8 +18,9 @@
 # file system and mount: `open_folders`), given its owner, mode, SELinux
 # context and ACL there, checked, synced, and then renamed into place: one
 # rename(2), which replaces the entry itself and follows no link. A live
-# file is read only through one descriptor checked to be that file
-# (`read_config`); folders are copied with `cp -RP` (links as links).
+# file is read only by a read that follows no link and waits on no FIFO,
+# between two stats that must agree (`read_config`); the MID's folders are
+# copied by `copy_tree` (each folder entered and checked, links as links).
 
 # shown PATH: PATH as the operator knows it (the descriptor paths are this
 # script's own).

@@ -18,7 +18,9 @@ present() {
 }
 
 # make_backup DIR WITH_KEYSTORE: config.xml (the bytes read_config read,
-# with its owner, group and mode) and, when asked, the keystore folders
+# with its owner, group and mode: check_plan's read once the MID stopped,
+# the very bytes it compared with the plan; read now when there was none)
+# and, when asked, the keystore folders
 # (`folders` lists which were present, so that a restore also removes one
 # the MID created since). On failure sets backup_reason and removes what
 # it made.
@@ -28,7 +30,7 @@ make_backup() {
         backup_reason='mkdir'
         return 1
     fi
-    if ! read_config; then
+    if [ ! -f "$RUN_DIR/current.xml" ] && ! read_config; then
         backup_reason=$read_reason
         rm -rf -- "$1"
         return 1

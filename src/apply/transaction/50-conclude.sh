@@ -38,7 +38,7 @@ conclude() {
         journal_file=$journal_target
     fi
     rm -f -- "$RUN_DIR/new.xml" "$RUN_DIR/original.xml" "$RUN_DIR/current.xml" \
-        "$RUN_DIR/current.xml.stat" "$RUN_DIR/config.new" "$RUN_DIR/.acl" \
+        "$RUN_DIR/config.new" "$RUN_DIR/.acl" \
         "$scratch_agent" "$scratch_wrapper" "$start_mark" "$marker"
     rm -rf -- "$RUN_DIR/security.new" "$RUN_DIR/security.old" "$RUN_DIR/keystore.new" \
         "$RUN_DIR/keystore.old"
