@@ -1,6 +1,8 @@
 //! Integration tests: the real `midfleet` binary, run as an operator runs
 //! it. One test binary (STYLE.md); each area in its own module.
 
+#[path = "../support/ansible.rs"]
+mod ansible;
 mod apply;
 mod edit;
 mod faults;
