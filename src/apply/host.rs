@@ -165,7 +165,7 @@ pub(super) fn run_host(
             reporter.host_step(&host.host, "connecting");
             let shell = transport
                 .connect(&host.connection)
-                .and_then(|connection| connection.shell(shell_command(host.become_root)));
+                .and_then(|connection| connection.shell(shell_command(host.become_as()).as_str()));
             let mut shell = match shell {
                 Ok(shell) => shell,
                 Err(error) => return from_transport(host, settings, &error),
@@ -284,7 +284,7 @@ pub(super) fn run_host(
             }
         };
         let script = stage::follow_script(&host.mid_home, &settings.run, follower.lines);
-        let followed = again.exec(shell_command(host.become_root), script.as_bytes());
+        let followed = again.exec(shell_command(host.become_as()).as_str(), script.as_bytes());
         sessions.push(again.timings.clone());
         match followed {
             Ok(output) => {
@@ -359,6 +359,7 @@ pub(super) fn host_for_facts(host: &HostPlan) -> crate::inventory::Host {
         user: Some(host.connection.user.clone()),
         identity_file: host.connection.identity_file.clone(),
         become_root: host.become_root,
+        become_user: host.become_user.clone(),
         jump: Vec::new(),
         connect_timeout: Some(host.connection.connect_timeout),
         mid_home: host.mid_home.clone(),

@@ -126,7 +126,10 @@ pub fn unlock(transport: &Transport, read: &HostFacts, force: bool) -> UnlockRes
     let result = transport
         .connect(&read.endpoint)
         .and_then(|mut connection| {
-            connection.exec(shell_command(read.host.become_root), script.as_bytes())
+            connection.exec(
+                shell_command(read.host.become_as()).as_str(),
+                script.as_bytes(),
+            )
         })
         .and_then(|output| {
             check_become(&name, &output)?;

@@ -21,6 +21,8 @@ struct HostRow<'a> {
     jump: Vec<String>,
     #[serde(rename = "become")]
     become_root: bool,
+    /// With become, the user commands run as (`root` by default).
+    become_user: Option<&'a str>,
     config: &'a str,
     service: &'a ServiceSpec,
     mid_cluster: Option<&'a str>,
@@ -42,6 +44,7 @@ impl<'a> HostRow<'a> {
                 .map(|hop| format!("{}@{}:{}", hop.user, hop.address, hop.port))
                 .collect(),
             become_root: host.become_root,
+            become_user: host.become_user.as_deref(),
             config: &host.config,
             service: &host.service,
             mid_cluster: host.mid_cluster.as_deref(),
@@ -80,10 +83,10 @@ pub fn run(console: &Console, arguments: &HostsArgs) -> Result<Exit, Failure> {
                         } else {
                             row.jump.join(",")
                         },
-                        if row.become_root {
-                            "yes".into()
-                        } else {
-                            "no".into()
+                        match (row.become_root, row.become_user) {
+                            (false, _) => "no".into(),
+                            (true, Some(user)) if user != "root" => format!("as {user}"),
+                            (true, _) => "yes".into(),
                         },
                         row.config.to_string(),
                         row.service.to_string(),

@@ -123,11 +123,11 @@ fn read_one(
     };
     let script = facts::script(host);
     if !keep {
-        let output = connection.exec(shell_command(host.become_root), script.as_bytes());
+        let output = connection.exec(shell_command(host.become_as()).as_str(), script.as_bytes());
         let facts = output.and_then(|output| parse_read(host, &output));
         return (facts, Some(connection.timings), None);
     }
-    let mut shell = match connection.shell(shell_command(host.become_root)) {
+    let mut shell = match connection.shell(shell_command(host.become_as()).as_str()) {
         Ok(shell) => shell,
         Err(error) => return (Err(error), None, None),
     };

@@ -376,6 +376,7 @@ mod tests {
             user: None,
             identity_file: None,
             become_root: false,
+            become_user: None,
             jump: Vec::new(),
             connect_timeout: None,
             mid_home: mid_home.display().to_string(),

@@ -577,6 +577,7 @@ pub(crate) mod tests {
             user: None,
             identity_file: None,
             become_root: false,
+            become_user: None,
             jump: Vec::new(),
             connect_timeout: None,
             mid_home: "/mid".into(),

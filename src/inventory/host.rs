@@ -10,8 +10,10 @@ use crate::diagnostic::Diagnostic;
 use crate::template::{Context, Templates};
 use crate::yaml::Node;
 
-use super::jump::{parse_jump, proxy_jump_from_ssh_arguments, JumpHop};
-use super::known::{check_remote_path, convert, Known, KnownValue, ServiceSpec, VarError};
+use super::jump::{parse_jump, parse_ssh_arguments, JumpHop};
+use super::known::{
+    check_become, check_remote_path, convert, Known, KnownValue, ServiceSpec, VarError,
+};
 use super::vars::{to_template_value, Var, Vars};
 use super::{Inventory, ALL, UNGROUPED};
 
@@ -34,8 +36,12 @@ pub struct Host {
     /// user), as ssh does.
     pub user: Option<String>,
     pub identity_file: Option<PathBuf>,
+    /// Whether commands run through `sudo -n` (`become`/`ansible_become`).
     #[serde(rename = "become")]
     pub become_root: bool,
+    /// With become: the user sudo runs them as (`become_user`,
+    /// `ansible_become_user`; root when unset). `None` without become.
+    pub become_user: Option<String>,
     pub jump: Vec<JumpHop>,
     /// Seconds; `None`: `~/.ssh/config`'s `ConnectTimeout`, then 10.
     pub connect_timeout: Option<u64>,
@@ -48,6 +54,14 @@ pub struct Host {
     /// Its variables, rendered, plus `inventory_hostname` and `group_names`.
     #[serde(skip)]
     pub template_context: Context,
+}
+
+impl Host {
+    /// The user commands run as through sudo, `None` without become.
+    pub fn become_as(&self) -> Option<&str> {
+        self.become_root
+            .then(|| self.become_user.as_deref().unwrap_or("root"))
+    }
 }
 
 impl Inventory {
@@ -105,6 +119,7 @@ impl Inventory {
         let user = settings.text(Known::User);
         let identity_file = settings.text(Known::IdentityFile).map(PathBuf::from);
         let become_root = settings.flag(Known::Become).unwrap_or(false);
+        let become_user = settings.become_user(become_root);
         let connect_timeout = settings.number(Known::ConnectTimeout);
         let jump = settings.jump();
         let mid_home = settings
@@ -143,6 +158,7 @@ impl Inventory {
             user,
             identity_file,
             become_root,
+            become_user,
             jump,
             connect_timeout,
             mid_home,
@@ -245,16 +261,40 @@ struct Settings<'a> {
 }
 
 impl Settings<'_> {
-    /// The name that sets `known` for this host: the highest-precedence
-    /// layer that sets any of its names; the native name within a layer.
+    /// The name that sets `known` for this host. Ansible's names are
+    /// decided as Ansible does: every scope merged first, then the last of
+    /// [`Known::ansible`] that is set wins, whatever its scope
+    /// (`ansible_port` on the host loses to `ansible_ssh_port` on a group).
+    /// midfleet's native name then competes with that one by scope: the
+    /// one set in the higher-precedence scope wins, the native one when
+    /// both are in the same scope.
     fn winner(&self, known: Known) -> Option<&'static str> {
-        self.layers.iter().rev().find_map(|layer| {
-            known
-                .names()
-                .iter()
-                .copied()
-                .find(|name| layer.get(name).is_some())
-        })
+        let ansible = known
+            .ansible()
+            .iter()
+            .rev()
+            .copied()
+            .find(|name| self.merged.contains_key(*name));
+        let native = known
+            .native()
+            .filter(|name| self.merged.contains_key(*name));
+        match (native, ansible) {
+            (Some(native), Some(ansible)) => {
+                if self.scope(native) >= self.scope(ansible) {
+                    Some(native)
+                } else {
+                    Some(ansible)
+                }
+            }
+            (native, ansible) => native.or(ansible),
+        }
+    }
+
+    /// The index of the highest-precedence layer that sets `name`.
+    fn scope(&self, name: &str) -> Option<usize> {
+        self.layers
+            .iter()
+            .rposition(|layer| layer.get(name).is_some())
     }
 
     fn value(&mut self, known: Known) -> Option<KnownValue> {
@@ -291,7 +331,7 @@ impl Settings<'_> {
                             .winner(known)
                             .map(|name| self.merged[name].origin.clone());
                         let error = VarError::RemotePath {
-                            name: known.names()[0].to_string(),
+                            name: known.names().next().unwrap_or_default().to_string(),
                             source,
                         };
                         self.problems
@@ -319,52 +359,79 @@ impl Settings<'_> {
         }
     }
 
-    /// The jump chain from the highest-precedence scope that gives one:
-    /// `jump`, or a ProxyJump in `ansible_ssh_extra_args` or
-    /// `ansible_ssh_common_args` (ssh options without a ProxyJump do not
-    /// hide a `jump` below them).
+    /// With become on, the user to become (root when unset), after
+    /// checking that the method, program and flags are sudo's; every
+    /// refusal names the variable and the host. Without become, Ansible
+    /// ignores all of them, and so does midfleet.
+    fn become_user(&mut self, become_root: bool) -> Option<String> {
+        if !become_root {
+            return None;
+        }
+        for known in [Known::BecomeMethod, Known::BecomeExe, Known::BecomeFlags] {
+            let Some(name) = self.winner(known) else {
+                continue;
+            };
+            let Some(KnownValue::Text(value)) = self.value(known) else {
+                continue;
+            };
+            if let Err(error) = check_become(known, name, &value) {
+                let hint = match known {
+                    Known::BecomeMethod => "use sudo with a NOPASSWD rule for the login user, or log in as the MID's owner without become",
+                    _ => "remove it: midfleet runs `sudo -n -- sh -s`, or `sudo -n -u USER -- sh -s` with ansible_become_user",
+                };
+                self.problems.push(
+                    Diagnostic::error(Some(self.merged[name].origin.clone()), error.to_string())
+                        .for_host(self.host)
+                        .with_hint(hint),
+                );
+            }
+        }
+        Some(
+            self.text(Known::BecomeUser)
+                .unwrap_or_else(|| "root".to_string()),
+        )
+    }
+
+    /// The jump chain. ssh options are read as Ansible hands them to ssh
+    /// (`ansible_ssh_args`, then `ansible_ssh_common_args`, then
+    /// `ansible_ssh_extra_args`, each merged over every scope) and the
+    /// first ProxyJump/ProxyCommand among them is the one ssh takes. The
+    /// native `jump` competes with it by scope, as in [`Settings::winner`].
     fn jump(&mut self) -> Vec<JumpHop> {
-        let winner =
-            self.layers.iter().rev().find_map(|layer| {
-                if layer.get("jump").is_some() {
-                    return Some("jump");
+        let mut from_arguments: Option<(&'static str, Vec<JumpHop>)> = None;
+        for known in [Known::SshArgs, Known::SshCommonArgs, Known::SshExtraArgs] {
+            let Some(name) = self.winner(known) else {
+                continue;
+            };
+            let Some(KnownValue::Text(arguments)) = self.value(known) else {
+                continue; // refused: reported by value()
+            };
+            if let Ok(parsed) = parse_ssh_arguments(&arguments) {
+                if let (None, Some(hops)) = (&from_arguments, parsed.jump) {
+                    from_arguments = Some((name, hops));
                 }
-                ["ansible_ssh_extra_args", "ansible_ssh_common_args"]
-                    .into_iter()
-                    .find(|name| {
-                        layer.get(name).is_some()
-                            && self.rendered.get(*name).and_then(Node::text).is_some_and(
-                                |arguments| {
-                                    matches!(proxy_jump_from_ssh_arguments(arguments), Ok(Some(_)))
-                                },
-                            )
-                    })
-            });
-        let text = match winner {
-            Some("jump") => self.text(Known::Jump),
-            Some(name) => self
-                .rendered
-                .get(name)
-                .and_then(Node::text)
-                .and_then(|arguments| proxy_jump_from_ssh_arguments(arguments).ok().flatten()),
-            None => None,
+            }
+        }
+        let native = self.winner(Known::Jump);
+        let use_native = match (&from_arguments, native) {
+            (Some((name, _)), Some(native)) => self.scope(native) >= self.scope(name),
+            (None, Some(_)) => true,
+            _ => false,
         };
-        match text.map(|text| parse_jump(&text)) {
-            Some(Ok(hops)) => hops,
-            Some(Err(error)) => {
-                let origin = self
-                    .winner(Known::Jump)
-                    .map(|name| self.merged[name].origin.clone())
-                    .or_else(|| {
-                        self.merged
-                            .get("ansible_ssh_common_args")
-                            .map(|var| var.origin.clone())
-                    });
+        if !use_native {
+            return from_arguments.map(|(_, hops)| hops).unwrap_or_default();
+        }
+        let Some(text) = self.text(Known::Jump) else {
+            return Vec::new();
+        };
+        match parse_jump(&text) {
+            Ok(hops) => hops,
+            Err(error) => {
+                let origin = native.map(|name| self.merged[name].origin.clone());
                 self.problems
                     .push(Diagnostic::error(origin, format!("jump: {error}")).for_host(self.host));
                 Vec::new()
             }
-            None => Vec::new(),
         }
     }
 }

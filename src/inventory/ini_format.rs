@@ -15,6 +15,7 @@ use std::path::Path;
 use crate::diagnostic::{Diagnostic, Diagnostics, Location, Origin};
 use crate::yaml::Node;
 
+use super::address::split_host_port;
 use super::jump::split_words;
 use super::range;
 use super::vars::{check_definition, Var, Vars};
@@ -52,7 +53,14 @@ pub(super) fn load(
                 },
             )
         };
-        if line.starts_with('[') {
+        // `[2001:db8::1]:2222` is a host, not a section (as in Ansible,
+        // whose section lines end with `]`).
+        let bracketed_host = !line.ends_with(']')
+            && line
+                .split_whitespace()
+                .next()
+                .is_some_and(|first| first.contains("]:"));
+        if line.starts_with('[') && !bracketed_host {
             let Some(header) = line
                 .strip_prefix('[')
                 .and_then(|rest| rest.strip_suffix(']'))
@@ -154,8 +162,30 @@ fn host_line(
     let Some((first, assignments)) = words.split_first() else {
         return;
     };
-    let pattern = &first.text;
+    // `host:2222`, `[2001:db8::1]:2222`, as Ansible's ini plugin reads them.
+    let (pattern, port) = split_host_port(&first.text);
+    if first.text.trim_end().ends_with(':') && port.is_none() {
+        diagnostics.push(
+            Diagnostic::error(
+                Some(at(0)),
+                format!(
+                    "host `{}` ends with `:`, which is kept for a port",
+                    first.text
+                ),
+            )
+            .with_hint("write `host:PORT`, or the host name alone"),
+        );
+        return;
+    }
     let mut vars = Vars::default();
+    if let Some(port) = port {
+        let origin = at(first.offset);
+        let location = origin.at.unwrap_or(Location { line: 1, column: 1 });
+        vars.insert(
+            "ansible_port".to_string(),
+            port_var(&port, location, origin),
+        );
+    }
     for word in assignments {
         let Some((name, value)) = word.text.split_once('=') else {
             // Never echo the word: `ansible_password = s3cret` splits into
@@ -175,7 +205,7 @@ fn host_line(
         check_definition(name, &var, diagnostics);
         vars.insert(name.to_string(), var);
     }
-    let names = match range::expand(pattern) {
+    let names = match range::expand(&pattern) {
         Ok(names) => names,
         Err(error) => {
             diagnostics.push(Diagnostic::error(Some(at(0)), error.to_string()));
@@ -188,6 +218,18 @@ fn host_line(
             continue;
         }
         inventory.add_host(group, &name, vars.clone(), at(0));
+    }
+}
+
+/// The `ansible_port` a `host:PORT` key gives (a number, as Ansible makes
+/// it; digits too large for one are checked as the port they claim to be).
+pub(super) fn port_var(digits: &str, at: Location, origin: Origin) -> Var {
+    let text = digits
+        .parse::<u64>()
+        .map_or_else(|_| digits.to_string(), |port| port.to_string());
+    Var {
+        node: Node::scalar(text, true, at),
+        origin,
     }
 }
 

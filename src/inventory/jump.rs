@@ -22,6 +22,19 @@ pub enum JumpError {
     NoValue { option: &'static str },
     #[error(transparent)]
     Words(#[from] WordsError),
+    /// An ssh option that changes where or how midfleet connects, which it
+    /// will not follow silently.
+    #[error("`{option}` {reason}")]
+    Refused {
+        option: String,
+        reason: &'static str,
+    },
+    /// A ProxyCommand that is not `ssh -W %h:%p … [user@]host`.
+    #[error("ProxyCommand `{command}` is not `ssh -W %h:%p [-p PORT] [-l USER] [-i KEY] [user@]host`: midfleet reaches a host only through ssh jump hosts")]
+    ProxyCommand { command: String },
+    /// `-J` after another jump: ssh itself refuses it.
+    #[error("`-J` after another ProxyJump/ProxyCommand, which ssh refuses")]
+    SecondJ,
 }
 
 /// Why a line cannot be split into shell-like words.
@@ -41,6 +54,10 @@ pub struct JumpHop {
     pub user: Option<String>,
     pub host: String,
     pub port: Option<u16>,
+    /// The key for this hop (`-i` in a `ProxyCommand ssh -W …`); `None`:
+    /// the agent and `~/.ssh/config`'s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_file: Option<String>,
 }
 
 impl fmt::Display for JumpHop {
@@ -110,66 +127,291 @@ fn parse_hop(hop: &str) -> Result<JumpHop, JumpError> {
         user,
         host: host.to_string(),
         port,
+        identity_file: None,
     })
 }
 
-/// The ProxyJump an operator put in `ansible_ssh_common_args` or
-/// `ansible_ssh_extra_args` (`-o ProxyJump=…`, `-oProxyJump=…`,
-/// `-o ProxyJump …`, `-J …`); other options are not midfleet's business.
-pub fn proxy_jump_from_ssh_arguments(arguments: &str) -> Result<Option<String>, JumpError> {
+/// What the ssh options of `ansible_ssh_args`, `ansible_ssh_common_args`
+/// or `ansible_ssh_extra_args` mean to midfleet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SshArguments {
+    /// The first `-J`, `-o ProxyJump` or `-o ProxyCommand="ssh -W %h:%p …"`
+    /// (ssh takes the first): `Some(empty)` for `none`.
+    pub jump: Option<Vec<JumpHop>>,
+    /// Options midfleet has no use for, ignored (each as written).
+    pub ignored: Vec<String>,
+}
+
+/// `-o` options midfleet ignores: they tune a connection it makes its own
+/// way (keep-alives, multiplexing, compression, authentication it does not
+/// use) and never change where it connects or which keys it trusts.
+const IGNORED_OPTIONS: [&str; 14] = [
+    "serveraliveinterval",
+    "serveralivecountmax",
+    "tcpkeepalive",
+    "controlmaster",
+    "controlpersist",
+    "controlpath",
+    "compression",
+    "forwardagent",
+    "connectionattempts",
+    "loglevel",
+    "identitiesonly",
+    "preferredauthentications",
+    "passwordauthentication",
+    "kbdinteractiveauthentication",
+];
+
+/// Single-letter flags midfleet ignores: quiet, compression, agent and X11
+/// forwarding, tty allocation, verbosity.
+const IGNORED_FLAGS: &str = "qCAaxXTtv";
+
+fn is_ignored_flag(word: &str) -> bool {
+    word.len() > 1
+        && word.starts_with('-')
+        && word[1..].chars().all(|flag| IGNORED_FLAGS.contains(flag))
+}
+
+/// Why an ssh option that changes where or how to connect is refused; the
+/// hint names the inventory variable to use instead.
+fn refusal(key: &str, value: &str) -> Option<&'static str> {
+    Some(match key {
+        "port" => "sets the port behind Ansible's back: use `ansible_port`",
+        "user" => "sets the login user behind Ansible's back: use `ansible_user`",
+        "hostname" => "sets the address behind Ansible's back: use `ansible_host`",
+        "identityfile" | "certificatefile" => {
+            "sets the key behind Ansible's back: use `ansible_ssh_private_key_file`"
+        }
+        "stricthostkeychecking" if !value.eq_ignore_ascii_case("yes") => {
+            "would weaken host key checking: midfleet always checks host keys against known_hosts"
+        }
+        "stricthostkeychecking" => return None,
+        "userknownhostsfile" | "globalknownhostsfile" => {
+            "changes which host keys are trusted: midfleet reads ~/.ssh/known_hosts (add the key there)"
+        }
+        _ if IGNORED_OPTIONS.contains(&key) => return None,
+        "connecttimeout" => return None,
+        _ => "changes how ssh connects, which midfleet does not follow",
+    })
+}
+
+/// Reads ssh options as Ansible passes them to ssh: jump hosts become a
+/// chain, options in [`IGNORED_OPTIONS`]/[`IGNORED_FLAGS`] are ignored, and
+/// anything else that changes where or how to connect (`-p`, `-l`, `-i`,
+/// `-F`, `-o Port=…`, `-o StrictHostKeyChecking=no`, a ProxyCommand that is
+/// not `ssh -W %h:%p …`, …) is refused.
+pub fn parse_ssh_arguments(arguments: &str) -> Result<SshArguments, JumpError> {
     let words = split_shell_words(arguments)?;
-    let mut jump = None;
+    let mut parsed = SshArguments::default();
     let mut index = 0;
     while index < words.len() {
-        let word = &words[index];
-        let option = if word == "-o" {
-            index += 1;
-            words.get(index).cloned()
-        } else {
-            word.strip_prefix("-o")
-                .filter(|rest| !rest.is_empty())
-                .map(str::to_string)
-        };
-        if let Some(option) = option {
-            let (key, value) = match option.split_once('=') {
-                Some((key, value)) => (key.trim().to_string(), Some(value.trim().to_string())),
-                None => {
-                    let mut parts = option.splitn(2, char::is_whitespace);
-                    let key = parts.next().unwrap_or_default().to_string();
-                    let inline = parts.next().map(|value| value.trim().to_string());
-                    let value = match inline {
-                        Some(value) if !value.is_empty() => Some(value),
-                        _ if key.eq_ignore_ascii_case("proxyjump") => {
-                            index += 1;
-                            words.get(index).cloned()
-                        }
-                        _ => None,
-                    };
-                    (key, value)
-                }
-            };
-            if key.eq_ignore_ascii_case("proxyjump") {
-                jump = Some(value.ok_or(JumpError::NoValue {
-                    option: "-o ProxyJump",
-                })?);
-            }
-        } else if word == "-J" {
-            index += 1;
-            jump = Some(
-                words
-                    .get(index)
-                    .cloned()
-                    .ok_or(JumpError::NoValue { option: "-J" })?,
-            );
-        } else if let Some(value) = word.strip_prefix("-J").filter(|value| !value.is_empty()) {
-            jump = Some(value.to_string());
-        }
+        let word = words[index].as_str();
         index += 1;
+        let mut value_of = |inline: &str, option: &'static str| -> Result<String, JumpError> {
+            if !inline.is_empty() {
+                return Ok(inline.to_string());
+            }
+            let value = words
+                .get(index)
+                .cloned()
+                .ok_or(JumpError::NoValue { option })?;
+            index += 1;
+            Ok(value)
+        };
+        if let Some(inline) = word.strip_prefix("-o") {
+            let option = value_of(inline, "-o")?;
+            let (key, value) = split_option(&option);
+            // `-o ProxyJump host` is an error to ssh too: `-o` takes one word.
+            let value = value
+                .ok_or_else(|| JumpError::Refused {
+                    option: format!("-o {key}"),
+                    reason: "has no value: write `-o Key=value` as one word",
+                })?
+                .to_string();
+            let lower = key.to_ascii_lowercase();
+            match lower.as_str() {
+                "proxyjump" | "proxycommand" => {
+                    let hops = if value.eq_ignore_ascii_case("none") {
+                        Vec::new()
+                    } else if lower == "proxyjump" {
+                        parse_jump(&value)?
+                    } else {
+                        parse_proxy_command(&value)?
+                    };
+                    if parsed.jump.is_none() {
+                        parsed.jump = Some(hops);
+                    } else {
+                        parsed.ignored.push(format!("-o {key}={value}"));
+                    }
+                }
+                // midfleet's own behaviour: nothing to say.
+                "stricthostkeychecking" if value.eq_ignore_ascii_case("yes") => {}
+                _ => match refusal(&lower, &value) {
+                    Some(reason) => {
+                        return Err(JumpError::Refused {
+                            option: format!("-o {key}={value}"),
+                            reason,
+                        })
+                    }
+                    None => parsed.ignored.push(format!("-o {key}={value}")),
+                },
+            }
+        } else if let Some(inline) = word.strip_prefix("-J") {
+            let value = value_of(inline, "-J")?;
+            if parsed.jump.is_some() {
+                return Err(JumpError::SecondJ);
+            }
+            parsed.jump = Some(parse_jump(&value)?);
+        } else if is_ignored_flag(word) {
+            parsed.ignored.push(word.to_string());
+        } else {
+            let reason = match word.get(..2) {
+                Some("-p") => "sets the port behind Ansible's back: use `ansible_port`",
+                Some("-l") => "sets the login user behind Ansible's back: use `ansible_user`",
+                Some("-i") => "sets the key behind Ansible's back: use `ansible_ssh_private_key_file`",
+                Some("-F") => "reads another ssh config file, which midfleet does not follow (it reads ~/.ssh/config)",
+                _ if word.starts_with('-') => "changes how ssh connects, which midfleet does not follow",
+                _ => "is not an ssh option",
+            };
+            return Err(JumpError::Refused {
+                option: word.to_string(),
+                reason,
+            });
+        }
     }
-    if let Some(jump) = &jump {
-        parse_jump(jump)?;
+    Ok(parsed)
+}
+
+/// `Key=value`, `Key value` or `Key` (value in the next word).
+fn split_option(option: &str) -> (&str, Option<&str>) {
+    let option = option.trim();
+    let split = option.find(|character: char| character == '=' || character.is_whitespace());
+    match split {
+        Some(at) => {
+            let key = option[..at].trim_end();
+            let value = option[at..]
+                .trim_start()
+                .strip_prefix('=')
+                .unwrap_or(&option[at..])
+                .trim();
+            (key, Some(value))
+        }
+        None => (option, None),
     }
-    Ok(jump)
+}
+
+/// The hops of `ssh -W %h:%p [-J …] [-p PORT] [-l USER] [-i KEY] [-o
+/// Port=/User=/IdentityFile=…] [user@]host`, the one ProxyCommand midfleet
+/// follows (as a jump host: the same tunnel `ssh -W` makes).
+fn parse_proxy_command(command: &str) -> Result<Vec<JumpHop>, JumpError> {
+    let refused = || JumpError::ProxyCommand {
+        command: command.to_string(),
+    };
+    let words = split_shell_words(command)?;
+    let mut words = words.iter().map(String::as_str).peekable();
+    if words.peek() == Some(&"exec") {
+        words.next();
+    }
+    let program = words.next().ok_or_else(refused)?;
+    if program.rsplit('/').next() != Some("ssh") {
+        return Err(refused());
+    }
+    let (mut forward, mut port, mut user, mut identity_file) = (false, None, None, None);
+    let mut before = Vec::new();
+    let mut destination = None;
+    let mut rest: Vec<&str> = words.collect();
+    rest.reverse();
+    while let Some(word) = rest.pop() {
+        let mut value_of = |inline: &str| -> Result<String, JumpError> {
+            if !inline.is_empty() {
+                return Ok(inline.to_string());
+            }
+            rest.pop().map(str::to_string).ok_or_else(refused)
+        };
+        if destination.is_some() {
+            return Err(refused()); // a remote command after the host
+        }
+        if let Some(inline) = word.strip_prefix("-W") {
+            let target = value_of(inline)?;
+            if target != "%h:%p" && target != "[%h]:%p" {
+                return Err(refused());
+            }
+            forward = true;
+        } else if let Some(inline) = word.strip_prefix("-p") {
+            let value = value_of(inline)?;
+            let number = value.parse::<u16>().ok().filter(|port| *port > 0);
+            port = port.or(Some(number.ok_or_else(refused)?));
+        } else if let Some(inline) = word.strip_prefix("-l") {
+            let value = value_of(inline)?;
+            user = user.or(Some(value));
+        } else if let Some(inline) = word.strip_prefix("-i") {
+            let value = value_of(inline)?;
+            identity_file = identity_file.or(Some(value));
+        } else if let Some(inline) = word.strip_prefix("-J") {
+            if !before.is_empty() {
+                return Err(JumpError::SecondJ);
+            }
+            before = parse_jump(&value_of(inline)?)?;
+        } else if let Some(inline) = word.strip_prefix("-o") {
+            let option = value_of(inline)?;
+            let (key, value) = split_option(&option);
+            let value = match value {
+                Some(value) => value.to_string(),
+                None => value_of("")?,
+            };
+            match key.to_ascii_lowercase().as_str() {
+                "port" => {
+                    let number = value.parse::<u16>().ok().filter(|port| *port > 0);
+                    port = port.or(Some(number.ok_or_else(refused)?));
+                }
+                "user" => user = user.or(Some(value)),
+                "identityfile" => identity_file = identity_file.or(Some(value)),
+                "proxyjump" | "proxycommand" => return Err(refused()),
+                lower => {
+                    if let Some(reason) = refusal(lower, &value) {
+                        return Err(JumpError::Refused {
+                            option: format!("-o {key}={value}"),
+                            reason,
+                        });
+                    }
+                }
+            }
+        } else if is_ignored_flag(word) {
+            continue;
+        } else if word.starts_with('-') {
+            return Err(refused());
+        } else {
+            destination = Some(word);
+        }
+    }
+    let destination = destination.ok_or_else(refused)?;
+    if !forward {
+        return Err(refused());
+    }
+    // ssh's destination is `[user@]host`, never `host:port`.
+    let (at_user, host) = match destination.rsplit_once('@') {
+        Some((user, host)) => (Some(user.to_string()), host),
+        None => (None, destination),
+    };
+    if host.contains(':') && host.parse::<std::net::Ipv6Addr>().is_err() {
+        return Err(refused());
+    }
+    let mut hop = parse_hop(&match host.contains(':') {
+        true => format!("[{host}]"),
+        false => host.to_string(),
+    })
+    .map_err(|_| refused())?;
+    // `-l` wins over `user@`, as in ssh.
+    hop.user = user.or(at_user);
+    if hop.user.as_deref().is_some_and(|user| {
+        user.is_empty() || user.starts_with('-') || user.contains(char::is_whitespace)
+    }) {
+        return Err(refused());
+    }
+    hop.port = port;
+    hop.identity_file = identity_file;
+    before.push(hop);
+    Ok(before)
 }
 
 /// Splits like a POSIX shell would, for option strings (quotes and
@@ -273,12 +515,14 @@ mod tests {
                 JumpHop {
                     user: Some("ops".into()),
                     host: "bastion".into(),
-                    port: Some(2222)
+                    port: Some(2222),
+                    identity_file: None,
                 },
                 JumpHop {
                     user: None,
                     host: "jump2".into(),
-                    port: None
+                    port: None,
+                    identity_file: None,
                 },
             ]
         );
@@ -288,28 +532,132 @@ mod tests {
         }
     }
 
+    fn hop_of(user: Option<&str>, host: &str, port: Option<u16>, key: Option<&str>) -> JumpHop {
+        JumpHop {
+            user: user.map(str::to_string),
+            host: host.into(),
+            port,
+            identity_file: key.map(str::to_string),
+        }
+    }
+
     #[test]
-    fn proxy_jump_from_ansible_ssh_arguments() {
+    fn jumps_from_ansible_ssh_arguments() {
+        let ops_bastion = vec![hop_of(Some("ops"), "bastion", None, None)];
         let cases = [
-            ("-o ProxyJump=ops@bastion", Some("ops@bastion")),
+            ("-o ProxyJump=ops@bastion", Some(ops_bastion.clone())),
+            ("-oProxyJump=ops@bastion", Some(ops_bastion.clone())),
+            ("-o 'ProxyJump ops@bastion'", Some(ops_bastion.clone())),
+            ("-o 'ProxyJump = ops@bastion'", Some(ops_bastion.clone())),
+            ("-J ops@bastion", Some(ops_bastion.clone())),
+            ("-Jops@bastion", Some(ops_bastion.clone())),
             (
-                "-o StrictHostKeyChecking=no -oProxyJump=b1,b2",
-                Some("b1,b2"),
+                "-o ProxyJump=b1,ops@b2:2222",
+                Some(vec![
+                    hop_of(None, "b1", None, None),
+                    hop_of(Some("ops"), "b2", Some(2222), None),
+                ]),
             ),
-            ("-o 'ProxyJump ops@b'", Some("ops@b")),
-            ("-o ProxyJump ops@b", Some("ops@b")),
-            ("-J ops@bastion:2222", Some("ops@bastion:2222")),
-            ("-Jbastion", Some("bastion")),
-            ("-o ServerAliveInterval=30", None),
+            (
+                r#"-o ProxyCommand="ssh -W %h:%p -q ops@bastion""#,
+                Some(ops_bastion.clone()),
+            ),
+            (
+                "-o 'ProxyCommand=/usr/bin/ssh -q -W [%h]:%p ops@bastion'",
+                Some(ops_bastion.clone()),
+            ),
+            (
+                r#"-o ProxyCommand="ssh -W %h:%p -p 2222 -i ~/.ssh/bastion ops@bastion""#,
+                Some(vec![hop_of(
+                    Some("ops"),
+                    "bastion",
+                    Some(2222),
+                    Some("~/.ssh/bastion"),
+                )]),
+            ),
+            (
+                r#"-o ProxyCommand="ssh -l admin -o Port=2200 -W %h:%p ops@bastion""#,
+                Some(vec![hop_of(Some("admin"), "bastion", Some(2200), None)]),
+            ),
+            (
+                r#"-o ProxyCommand="ssh -J outer -W %h:%p inner""#,
+                Some(vec![
+                    hop_of(None, "outer", None, None),
+                    hop_of(None, "inner", None, None),
+                ]),
+            ),
+            ("-o ProxyCommand=none", Some(Vec::new())),
+            // ssh takes the first jump it is given.
+            (
+                "-o ProxyJump=ops@bastion -o ProxyJump=other",
+                Some(ops_bastion.clone()),
+            ),
+            ("-o ServerAliveInterval=30 -C -q", None),
             ("", None),
         ];
         for (arguments, expected) in cases {
             assert_eq!(
-                proxy_jump_from_ssh_arguments(arguments).unwrap().as_deref(),
+                parse_ssh_arguments(arguments)
+                    .unwrap_or_else(|error| panic!("{arguments}: {error}"))
+                    .jump,
                 expected,
                 "{arguments}"
             );
         }
-        assert!(proxy_jump_from_ssh_arguments("-o 'ProxyJump=x").is_err());
+        assert_eq!(
+            parse_ssh_arguments("-o ServerAliveInterval=30 -C -o ControlPersist=60s")
+                .unwrap()
+                .ignored,
+            ["-o ServerAliveInterval=30", "-C", "-o ControlPersist=60s"]
+        );
+        assert_eq!(
+            parse_ssh_arguments("-o ProxyJump=a -o ProxyJump=b")
+                .unwrap()
+                .ignored,
+            ["-o ProxyJump=b"]
+        );
+    }
+
+    #[test]
+    fn ssh_arguments_that_change_the_connection_are_refused() {
+        for (arguments, says) in [
+            ("-p 2222", "ansible_port"),
+            ("-l root", "ansible_user"),
+            ("-i ~/.ssh/key", "ansible_ssh_private_key_file"),
+            ("-o Port=2222", "ansible_port"),
+            ("-o User=root", "ansible_user"),
+            ("-o HostName=10.0.0.1", "ansible_host"),
+            ("-o IdentityFile=~/.ssh/k", "ansible_ssh_private_key_file"),
+            ("-o StrictHostKeyChecking=no", "host key"),
+            ("-o StrictHostKeyChecking=accept-new", "host key"),
+            ("-o UserKnownHostsFile=/dev/null", "known_hosts"),
+            ("-F ./ssh_config", "ssh config"),
+            ("-o LocalForward=8080:x:80", "does not follow"),
+            ("-L 8080:x:80", "does not follow"),
+            ("bastion", "not an ssh option"),
+            ("-o ProxyCommand=\"nc -X 5 -x proxy:1080 %h %p\"", "ssh -W"),
+            (
+                "-o ProxyCommand=\"connect-proxy -H proxy:3128 %h %p\"",
+                "ssh -W",
+            ),
+            ("-o ProxyCommand=\"ssh -q ops@bastion nc %h %p\"", "ssh -W"),
+            ("-o ProxyCommand=\"ssh -W %h:22 ops@bastion\"", "ssh -W"),
+            ("-o ProxyCommand=\"ssh -W %h:%p bastion:2222\"", "ssh -W"),
+            (
+                "-o ProxyCommand=\"ssh -W %h:%p -o StrictHostKeyChecking=no b\"",
+                "host key",
+            ),
+            ("-o ProxyJump=a -J b", "ssh refuses"),
+            ("-o", "without a value"),
+            ("-J", "without a value"),
+            ("-o ProxyJump ops@bastion", "has no value"),
+            ("-o 'ProxyJump=x", "unclosed"),
+        ] {
+            let error = parse_ssh_arguments(arguments)
+                .expect_err(arguments)
+                .to_string();
+            assert!(error.contains(says), "{arguments}: {error}");
+        }
+        assert!(parse_ssh_arguments("-o StrictHostKeyChecking=yes").is_ok());
     }
 }

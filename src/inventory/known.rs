@@ -13,7 +13,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::jump::{parse_jump, proxy_jump_from_ssh_arguments, JumpError};
+use super::jump::{parse_jump, parse_ssh_arguments, JumpError};
 use crate::yaml::{Node, Scalar};
 
 /// Why the value of a known variable is refused; each names the variable
@@ -56,6 +56,47 @@ pub enum VarError {
     UnitName { name: String, unit: String },
     #[error("`{name}` must be auto, mid.sh, systemd:UNIT or a mapping of start/stop/status commands, not `{text}`")]
     Service { name: String, text: String },
+    #[error("`{name}` is `{method}`: midfleet becomes another user only with `sudo -n`")]
+    BecomeMethod { name: String, method: String },
+    #[error("`{name}` is `{exe}`: midfleet runs `sudo` as found on the host's PATH")]
+    BecomeExe { name: String, exe: String },
+    #[error(
+        "`{name}`: `{flag}` would change how midfleet runs sudo (`sudo -n [-u USER] -- sh -s`)"
+    )]
+    BecomeFlag { name: String, flag: String },
+}
+
+/// Checks a become setting of a host that becomes another user: only sudo
+/// (`ansible_become_method: sudo`, `ansible_become_exe: sudo`), and among
+/// sudo's flags only Ansible's defaults `-H -S -n`, which change nothing
+/// midfleet does (it never sends a password, so `-S` reads none; `-n` it
+/// passes itself; `-H` only sets `HOME`, which its scripts do not read).
+pub fn check_become(known: Known, name: &str, value: &str) -> Result<(), VarError> {
+    match known {
+        Known::BecomeMethod if value != "sudo" => Err(VarError::BecomeMethod {
+            name: name.to_string(),
+            method: value.to_string(),
+        }),
+        Known::BecomeExe if value.trim() != "sudo" => Err(VarError::BecomeExe {
+            name: name.to_string(),
+            exe: value.to_string(),
+        }),
+        Known::BecomeFlags => {
+            for flag in value.split_whitespace() {
+                let harmless = flag.len() > 1
+                    && flag.starts_with('-')
+                    && flag[1..].chars().all(|letter| "HSn".contains(letter));
+                if !harmless {
+                    return Err(VarError::BecomeFlag {
+                        name: name.to_string(),
+                        flag: flag.to_string(),
+                    });
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Why a remote path is refused (the message follows the variable's name:
@@ -70,7 +111,8 @@ pub enum RemotePathError {
     Parent { path: String },
 }
 
-/// A variable midfleet reads itself; each has a native name and Ansible's.
+/// A variable midfleet reads itself, under midfleet's own (native) name,
+/// Ansible's names, or both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Known {
     Address,
@@ -78,8 +120,14 @@ pub enum Known {
     User,
     IdentityFile,
     Become,
+    BecomeUser,
+    BecomeMethod,
+    BecomeExe,
+    BecomeFlags,
     Jump,
-    SshArguments,
+    SshArgs,
+    SshCommonArgs,
+    SshExtraArgs,
     ConnectTimeout,
     MidHome,
     MidConfig,
@@ -88,33 +136,76 @@ pub enum Known {
 }
 
 impl Known {
-    /// The names that set it, the native one first (it wins when one scope
-    /// sets both).
-    pub fn names(self) -> &'static [&'static str] {
+    /// midfleet's own name for it.
+    pub fn native(self) -> Option<&'static str> {
         match self {
-            Known::Address => &["address", "ansible_host"],
-            Known::Port => &["port", "ansible_port"],
-            Known::User => &["user", "ansible_user"],
-            Known::IdentityFile => &["identity_file", "ansible_ssh_private_key_file"],
-            Known::Become => &["become", "ansible_become"],
-            Known::Jump => &["jump"],
-            Known::SshArguments => &["ansible_ssh_common_args", "ansible_ssh_extra_args"],
-            Known::ConnectTimeout => &["connect_timeout", "ansible_ssh_timeout", "ansible_timeout"],
-            Known::MidHome => &["mid_home"],
-            Known::MidConfig => &["mid_config"],
-            Known::MidCluster => &["mid_cluster"],
-            Known::MidService => &["mid_service"],
+            Known::Address => Some("address"),
+            Known::Port => Some("port"),
+            Known::User => Some("user"),
+            Known::IdentityFile => Some("identity_file"),
+            Known::Become => Some("become"),
+            Known::BecomeUser => Some("become_user"),
+            Known::Jump => Some("jump"),
+            Known::ConnectTimeout => Some("connect_timeout"),
+            Known::MidHome => Some("mid_home"),
+            Known::MidConfig => Some("mid_config"),
+            Known::MidCluster => Some("mid_cluster"),
+            Known::MidService => Some("mid_service"),
+            Known::BecomeMethod
+            | Known::BecomeExe
+            | Known::BecomeFlags
+            | Known::SshArgs
+            | Known::SshCommonArgs
+            | Known::SshExtraArgs => None,
         }
     }
 
-    pub const ALL: [Known; 12] = [
+    /// Ansible's names for it, in the order Ansible reads them: after
+    /// merging every scope, the *last* of these that is set wins (the
+    /// `vars:` list of the ssh connection and sudo become plugins, read by
+    /// `ConfigManager._loop_entries`; `ansible_ssh_timeout` over
+    /// `ansible_timeout` as `PlayContext` takes them).
+    pub fn ansible(self) -> &'static [&'static str] {
+        match self {
+            Known::Address => &["ansible_host", "ansible_ssh_host"],
+            Known::Port => &["ansible_port", "ansible_ssh_port"],
+            Known::User => &["ansible_user", "ansible_ssh_user"],
+            Known::IdentityFile => &["ansible_private_key_file", "ansible_ssh_private_key_file"],
+            Known::Become => &["ansible_become"],
+            Known::BecomeUser => &["ansible_become_user", "ansible_sudo_user"],
+            Known::BecomeMethod => &["ansible_become_method"],
+            Known::BecomeExe => &["ansible_become_exe", "ansible_sudo_exe"],
+            Known::BecomeFlags => &["ansible_become_flags", "ansible_sudo_flags"],
+            Known::Jump => &[],
+            Known::SshArgs => &["ansible_ssh_args"],
+            Known::SshCommonArgs => &["ansible_ssh_common_args"],
+            Known::SshExtraArgs => &["ansible_ssh_extra_args"],
+            Known::ConnectTimeout => &["ansible_timeout", "ansible_ssh_timeout"],
+            Known::MidHome | Known::MidConfig | Known::MidCluster | Known::MidService => &[],
+        }
+    }
+
+    /// Every name that sets it.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        self.native()
+            .into_iter()
+            .chain(self.ansible().iter().copied())
+    }
+
+    pub const ALL: [Known; 18] = [
         Known::Address,
         Known::Port,
         Known::User,
         Known::IdentityFile,
         Known::Become,
+        Known::BecomeUser,
+        Known::BecomeMethod,
+        Known::BecomeExe,
+        Known::BecomeFlags,
         Known::Jump,
-        Known::SshArguments,
+        Known::SshArgs,
+        Known::SshCommonArgs,
+        Known::SshExtraArgs,
         Known::ConnectTimeout,
         Known::MidHome,
         Known::MidConfig,
@@ -125,7 +216,7 @@ impl Known {
     pub fn of(name: &str) -> Option<Known> {
         Known::ALL
             .into_iter()
-            .find(|known| known.names().contains(&name))
+            .find(|known| known.names().any(|known_name| known_name == name))
     }
 }
 
@@ -140,6 +231,72 @@ pub fn ignored_ansible_variable(name: &str) -> Option<&'static str> {
         ),
         "ansible_connection" => Some("midfleet always connects over SSH; this variable is ignored"),
         _ => None,
+    }
+}
+
+/// Ansible variables that are neither [`Known`] nor ignored with a warning
+/// but are real names, so never taken for a misspelling of a known one.
+const OTHER_ANSIBLE_NAMES: [&str; 12] = [
+    "ansible_python_interpreter",
+    "ansible_shell_type",
+    "ansible_shell_executable",
+    "ansible_pipelining",
+    "ansible_ssh_pipelining",
+    "ansible_ssh_executable",
+    "ansible_sftp_extra_args",
+    "ansible_scp_extra_args",
+    "ansible_host_key_checking",
+    "ansible_ssh_host_key_checking",
+    "ansible_ssh_transfer_method",
+    "ansible_ssh_retries",
+];
+
+/// The known variable `name` is probably a misspelling of: one edit away
+/// (a letter added, dropped, changed, or two swapped: `ansible_hots`,
+/// `becom`, `mid_hom`), never a plural (`users`), never a name that is
+/// itself a real one, and only for names of four letters or more, so that
+/// an operator's own variables are not flagged.
+pub fn near_miss(name: &str) -> Option<&'static str> {
+    if Known::of(name).is_some()
+        || ignored_ansible_variable(name).is_some()
+        || OTHER_ANSIBLE_NAMES.contains(&name)
+    {
+        return None;
+    }
+    Known::ALL
+        .into_iter()
+        .flat_map(Known::names)
+        .chain([
+            "ansible_password",
+            "ansible_ssh_pass",
+            "ansible_become_password",
+            "ansible_become_pass",
+            "ansible_connection",
+        ])
+        .filter(|candidate| candidate.len() >= 4)
+        .filter(|candidate| {
+            name.strip_suffix('s') != Some(*candidate) && candidate.strip_suffix('s') != Some(name)
+        })
+        .find(|candidate| strsim::osa_distance(name, candidate) == 1)
+}
+
+/// Warnings about a valid value of a known variable: the ssh options
+/// midfleet ignores.
+pub fn definition_warnings(known: Known, name: &str, value: &KnownValue) -> Vec<String> {
+    match (known, value) {
+        (Known::SshArgs | Known::SshCommonArgs | Known::SshExtraArgs, KnownValue::Text(text)) => {
+            parse_ssh_arguments(text)
+                .map(|parsed| parsed.ignored)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|option| {
+                    format!(
+                        "`{name}`: `{option}` is ignored: midfleet makes its own ssh connections"
+                    )
+                })
+                .collect()
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -215,7 +372,7 @@ pub fn convert(known: Known, name: &str, node: &Node) -> Result<KnownValue, VarE
     };
     match known {
         Known::Address => word("a host name or IP address").map(KnownValue::Text),
-        Known::User => {
+        Known::User | Known::BecomeUser => {
             let user = word("a user name")?;
             if user.starts_with('-') || user.contains(['@', ':', '/']) {
                 return Err(VarError::UserName {
@@ -228,6 +385,10 @@ pub fn convert(known: Known, name: &str, node: &Node) -> Result<KnownValue, VarE
         Known::Port => number(name, node, 1, 65_535).map(KnownValue::Number),
         Known::ConnectTimeout => number(name, node, 1, 3_600).map(KnownValue::Number),
         Known::Become => boolean(name, node).map(KnownValue::Flag),
+        Known::BecomeMethod => word("a become method").map(KnownValue::Text),
+        Known::BecomeExe | Known::BecomeFlags => {
+            text().map(|text| KnownValue::Text(text.to_string()))
+        }
         Known::IdentityFile => {
             let path = text()?;
             if path.is_empty() || path.chars().any(char::is_control) {
@@ -245,9 +406,9 @@ pub fn convert(known: Known, name: &str, node: &Node) -> Result<KnownValue, VarE
             })?;
             Ok(KnownValue::Text(jump.to_string()))
         }
-        Known::SshArguments => {
+        Known::SshArgs | Known::SshCommonArgs | Known::SshExtraArgs => {
             let arguments = text()?;
-            proxy_jump_from_ssh_arguments(arguments).map_err(|source| VarError::Jump {
+            parse_ssh_arguments(arguments).map_err(|source| VarError::Jump {
                 name: name.to_string(),
                 source,
             })?;

@@ -7,6 +7,7 @@
 //! graph, variable precedence, host patterns (`pattern`), and resolution
 //! of one host (`host`). Must not: contact a host, or read a playbook.
 
+mod address;
 mod host;
 mod ini_format;
 mod jump;
@@ -409,6 +410,8 @@ impl Inventory {
 
 /// Refuses names that would break patterns or reach a command line as an
 /// option: whitespace, control characters, pattern operators, a leading `-`.
+/// A host name may hold `:`, as Ansible's do (`2001:db8::1`,
+/// `fe80::1%eth0`); a group name may not (`[group:vars]`).
 pub(crate) fn check_name(kind: &'static str, name: &str) -> Result<(), NameError> {
     if name.is_empty() {
         return Err(NameError::Empty { kind });
@@ -420,7 +423,10 @@ pub(crate) fn check_name(kind: &'static str, name: &str) -> Result<(), NameError
         });
     }
     if let Some(character) = name.chars().find(|character| {
-        character.is_whitespace() || character.is_control() || ",:!&".contains(*character)
+        character.is_whitespace()
+            || character.is_control()
+            || ",!&".contains(*character)
+            || (*character == ':' && kind != "host")
     }) {
         return Err(NameError::Character {
             kind,
@@ -491,5 +497,7 @@ fn list_inventory_directory(directory: &Path) -> Result<Vec<PathBuf>, ListError>
     Ok(files)
 }
 
+#[cfg(test)]
+mod connection_tests;
 #[cfg(test)]
 mod tests;

@@ -102,7 +102,7 @@ impl SshConfig {
             &hop.host,
             hop.port,
             hop.user.clone(),
-            None,
+            hop.identity_file.as_deref().map(expand_home),
             None,
             Vec::new(),
             params,
@@ -139,5 +139,13 @@ impl SshConfig {
                     .map(|timeout| timeout.as_secs().max(1)))
                 .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
         }
+    }
+}
+
+/// `~/key` as ssh reads an `-i ~/key` (only a leading `~/`).
+fn expand_home(path: &str) -> PathBuf {
+    match path.strip_prefix("~/") {
+        Some(rest) => crate::endpoint::home_directory().join(rest),
+        None => PathBuf::from(path),
     }
 }

@@ -179,6 +179,7 @@ fn hop(user: Option<&str>, host: &str, port: Option<u16>) -> JumpHop {
         user: user.map(str::to_string),
         host: host.to_string(),
         port,
+        identity_file: None,
     }
 }
 
@@ -230,7 +231,7 @@ all:
             status: systemctl is-active mid
         mid-lab-02:
           ansible_become: on
-          ansible_ssh_common_args: "-o ServerAliveInterval=30"
+          ansible_ssh_common_args: "-o StrictHostKeyChecking=yes"
         mid-lab-03:
 "#;
 
@@ -1691,11 +1692,11 @@ fn yaml_errors_name_file_line_and_column() {
         ),
         (
             "a host name with a pattern operator",
-            vec![("inventory.yml", "all:\n  hosts:\n    mid:01:\n")],
+            vec![("inventory.yml", "all:\n  hosts:\n    mid&01:\n")],
             vec![error(
                 "inventory.yml",
                 Some((3, 5)),
-                "host name `mid:01` holds `:`",
+                "host name `mid&01` holds `&`",
                 None,
             )],
         ),

@@ -9,7 +9,7 @@
 
 use indexmap::IndexMap;
 
-use super::known::{convert, ignored_ansible_variable, Known};
+use super::known::{convert, definition_warnings, ignored_ansible_variable, near_miss, Known};
 use crate::diagnostic::Origin;
 use crate::yaml::{Kind, Node, Scalar};
 
@@ -123,10 +123,20 @@ pub(crate) fn check_definition(
     }
     if let Some(known) = Known::of(name) {
         if !var.is_template() {
-            if let Err(error) = convert(known, name, &var.node) {
-                diagnostics.push(Diagnostic::error(origin, error.to_string()));
+            match convert(known, name, &var.node) {
+                Err(error) => diagnostics.push(Diagnostic::error(origin, error.to_string())),
+                Ok(value) => {
+                    for warning in definition_warnings(known, name, &value) {
+                        diagnostics.push(Diagnostic::warning(origin.clone(), warning));
+                    }
+                }
             }
         }
+    } else if let Some(close) = near_miss(name) {
+        diagnostics.push(
+            Diagnostic::warning(origin, format!("`{name}` is not a variable midfleet reads"))
+                .with_hint(format!("did you mean `{close}`?")),
+        );
     }
 }
 

@@ -12,8 +12,11 @@ use std::path::Path;
 use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Origin};
 use crate::yaml::{self, Node};
 
+use super::address::split_host_port;
+use super::ini_format::port_var;
 use super::range;
 use super::vars::read_vars;
+use super::vars::Vars;
 use super::{check_name, Inventory};
 
 const GROUP_KEYS: [&str; 3] = ["hosts", "vars", "children"];
@@ -179,14 +182,28 @@ fn load_hosts(
             continue;
         };
         let origin = Origin::new(path, host_key.at);
-        let names = match range::expand(pattern) {
+        // `host:2222` keys, as Ansible's yaml plugin reads them.
+        let (pattern, port) = split_host_port(pattern);
+        let names = match range::expand(&pattern) {
             Ok(names) => names,
             Err(error) => {
                 diagnostics.push(Diagnostic::error(Some(origin), error.to_string()));
                 continue;
             }
         };
-        let vars = read_vars(host_vars, path, &format!("host `{pattern}`"), diagnostics);
+        let mut vars = Vars::default();
+        if let Some(port) = port {
+            vars.insert(
+                "ansible_port".to_string(),
+                port_var(&port, host_key.at, origin.clone()),
+            );
+        }
+        vars.merge(&read_vars(
+            host_vars,
+            path,
+            &format!("host `{pattern}`"),
+            diagnostics,
+        ));
         for name in names {
             if let Err(error) = check_name("host", &name) {
                 diagnostics.push(Diagnostic::error(Some(origin.clone()), error.to_string()));

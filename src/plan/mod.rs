@@ -31,8 +31,10 @@ pub use render::render;
 pub const KEY_PAIR_WARNING: &str = "key pair reset: validate this MID on the instance";
 /// The version of the plan file format. 2: the playbook's absolute path
 /// and SHA-256 (`apply --plan` resolves only the secrets that playbook
-/// holds); a plan of format 1 is refused, to be made again.
-pub const FORMAT_VERSION: u32 = 2;
+/// holds). 3: each host's `become_user` (an older midfleet would ignore it
+/// and run as root). A plan of an older format is refused, to be made
+/// again.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// A whole run's plan.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -180,6 +182,9 @@ pub struct HostPlan {
     pub connection: Endpoint,
     #[serde(rename = "become")]
     pub become_root: bool,
+    /// With become, the user sudo runs as (`None`: root).
+    #[serde(default)]
+    pub become_user: Option<String>,
     pub mid_home: String,
     pub config: String,
     pub mid_cluster: Option<String>,
@@ -259,6 +264,12 @@ pub enum PlannedOperation {
 }
 
 impl HostPlan {
+    /// The user commands run as through sudo, `None` without become.
+    pub fn become_as(&self) -> Option<&str> {
+        self.become_root
+            .then(|| self.become_user.as_deref().unwrap_or("root"))
+    }
+
     /// An empty plan for `host`, reached at `endpoint`: unchanged until
     /// changes are added.
     pub fn new(host: &crate::inventory::Host, endpoint: &Endpoint) -> HostPlan {
@@ -266,6 +277,7 @@ impl HostPlan {
             host: host.name.clone(),
             connection: endpoint.clone(),
             become_root: host.become_root,
+            become_user: host.become_user.clone(),
             mid_home: host.mid_home.clone(),
             config: host.config.clone(),
             mid_cluster: host.mid_cluster.clone(),

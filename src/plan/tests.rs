@@ -42,6 +42,7 @@ fn host() -> Host {
         user: None,
         identity_file: None,
         become_root: false,
+        become_user: None,
         jump: Vec::new(),
         connect_timeout: None,
         mid_home: "/opt/servicenow/mid".into(),
@@ -171,11 +172,13 @@ fn decided(plan: &HostPlan) -> String {
         )
     );
     assert_eq!(plan.service, host.service);
+    assert_eq!(plan.become_user, host.become_user);
     let mut json = serde_json::to_value(plan).expect("a plan serializes");
     let object = json.as_object_mut().expect("an object");
     for copied in [
         "connection",
         "become",
+        "become_user",
         "mid_home",
         "config",
         "mid_cluster",

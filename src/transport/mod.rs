@@ -484,14 +484,16 @@ fn read_failure(label: &str, error: std::io::Error) -> TransportError {
     }
 }
 
-/// How a command is run on a host: directly, or through `sudo -n` (never a
-/// password, never a tty). The command itself is always `sh -s`: the script
-/// comes on stdin, so no data ever sits on a remote command line.
-pub fn shell_command(become_root: bool) -> &'static str {
-    if become_root {
-        "sudo -n -- sh -s"
-    } else {
-        "sh -s"
+/// How a command is run on a host: directly (`become_user` `None`), or
+/// through `sudo -n` (never a password, never a tty) as root or as another
+/// user (`sudo -n -u USER`, for a sudoers rule as narrow as `(mid)`). The
+/// command itself is always `sh -s`: the script comes on stdin, so no data
+/// ever sits on a remote command line.
+pub fn shell_command(become_user: Option<&str>) -> String {
+    match become_user {
+        None => "sh -s".to_string(),
+        Some("root") => "sudo -n -- sh -s".to_string(),
+        Some(user) => format!("sudo -n -u {} -- sh -s", shell_quote(user)),
     }
 }
 
