@@ -4,6 +4,7 @@
 #[path = "../support/ansible.rs"]
 mod ansible;
 mod apply;
+mod connection;
 mod edit;
 mod faults;
 mod hostile;
