@@ -213,9 +213,10 @@ pub struct CheckArgs {
 
 /// List the hosts a pattern selects, with how midfleet will reach them.
 ///
-/// Shows each host's address, port, user, jump hosts, become, config.xml
-/// path and service, after variable precedence and templates, exactly as
-/// the other commands will use them.
+/// Shows each host's address, port, user, jump hosts, become (`as USER`
+/// for a become user other than root), config.xml path and service, after
+/// variable precedence and templates, exactly as the other commands will
+/// use them.
 #[derive(Debug, Args)]
 #[command(
     after_help = "Patterns: all, *, group and host names, globs (mid-emea-*), a:b union, \

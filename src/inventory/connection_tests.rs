@@ -323,6 +323,12 @@ fn near_miss_names_are_warned_with_the_name_meant() {
          ansible_shell_type=sh host=x env=prod region=emea\n",
     );
     assert_eq!(warnings(&diagnostics), Vec::<String>::new());
+    // Turning host key checking off is said to be ignored.
+    let (_, diagnostics) = load("inventory.ini", "h ansible_host_key_checking=false\n");
+    assert_eq!(
+        warnings(&diagnostics),
+        ["`ansible_host_key_checking`: midfleet always checks host keys against known_hosts; this variable is ignored"]
+    );
 }
 
 #[test]

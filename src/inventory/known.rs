@@ -230,13 +230,16 @@ pub fn ignored_ansible_variable(name: &str) -> Option<&'static str> {
             "midfleet runs `sudo -n` and never sends a sudo password; this variable is ignored",
         ),
         "ansible_connection" => Some("midfleet always connects over SSH; this variable is ignored"),
+        "ansible_host_key_checking" | "ansible_ssh_host_key_checking" => Some(
+            "midfleet always checks host keys against known_hosts; this variable is ignored",
+        ),
         _ => None,
     }
 }
 
 /// Ansible variables that are neither [`Known`] nor ignored with a warning
 /// but are real names, so never taken for a misspelling of a known one.
-const OTHER_ANSIBLE_NAMES: [&str; 12] = [
+const OTHER_ANSIBLE_NAMES: [&str; 10] = [
     "ansible_python_interpreter",
     "ansible_shell_type",
     "ansible_shell_executable",
@@ -245,8 +248,6 @@ const OTHER_ANSIBLE_NAMES: [&str; 12] = [
     "ansible_ssh_executable",
     "ansible_sftp_extra_args",
     "ansible_scp_extra_args",
-    "ansible_host_key_checking",
-    "ansible_ssh_host_key_checking",
     "ansible_ssh_transfer_method",
     "ansible_ssh_retries",
 ];
