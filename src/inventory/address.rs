@@ -13,6 +13,14 @@
 /// to mean "the whole key is the name" (`fe80::1%eth0`, `under_:22`).
 /// The port is the digits as written; Ansible makes it a number.
 pub fn split_host_port(key: &str) -> (String, Option<String>) {
+    parse_address(key).unwrap_or_else(|| (key.to_string(), None))
+}
+
+/// Ansible's `parse_address(text, allow_ranges=True)`: the host identifier
+/// and port, or `None` where Ansible raises. Ansible's pattern splitting
+/// uses it too: a pattern without `,` that parses as an address
+/// (`2001:db8::1`, `web:22`) is one pattern, not split on `:`.
+pub fn parse_address(key: &str) -> Option<(String, Option<String>)> {
     let mut address = key;
     let mut port = None;
     // As Ansible, the bracketed form first, then `host:port` on what it
@@ -25,11 +33,8 @@ pub fn split_host_port(key: &str) -> (String, Option<String>) {
         address = host;
         port = Some(digits);
     }
-    if is_ipv4(address) || is_ipv6(address) || is_hostname(address) {
-        (address.to_string(), port.map(str::to_string))
-    } else {
-        (key.to_string(), None)
-    }
+    (is_ipv4(address) || is_ipv6(address) || is_hostname(address))
+        .then(|| (address.to_string(), port.map(str::to_string)))
 }
 
 /// `[anything]:digits`, the last `]:` splitting (Ansible's regex is greedy).
@@ -283,6 +288,14 @@ mod tests {
                 "{key}"
             );
         }
+    }
+
+    #[test]
+    fn patterns_that_ansible_keeps_whole() {
+        assert!(parse_address("2001:db8::1").is_some());
+        assert!(parse_address("web:22").is_some());
+        assert!(parse_address("emea:amer").is_none());
+        assert!(parse_address("emea:!lab").is_none());
     }
 
     #[test]

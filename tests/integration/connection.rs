@@ -320,3 +320,70 @@ fn become_user_runs_the_script_through_sudo_as_that_user() {
         su.all_output()
     );
 }
+
+/// Host keys with ports and IPv6 addresses, named and ported as
+/// `ansible-inventory --list` names them, in INI and in YAML.
+#[test]
+fn host_keys_with_ports_and_ipv6_are_named_as_ansible_inventory_names_them() {
+    let directory = tempfile::tempdir().unwrap();
+    let ini = directory.path().join("inventory.ini");
+    std::fs::write(
+        &ini,
+        "h1:2222\nh2:2223 ansible_port=2999\n[2001:db8::1]:2224\n2001:db8::2\nfe80::1%eth0\n\
+         mid-[01:02]:2225\n[10.0.0.5]:2226\n10.0.0.6:2227\n[web]\nh1\nweird_host.example.com:2228\n\
+         under_:2229\n::1\ndb-[a:b].example.com:22\n::ffff:192.0.2.3\n",
+    )
+    .unwrap();
+    let yaml = directory.path().join("inventory.yml");
+    std::fs::write(
+        &yaml,
+        "all:\n  hosts:\n    y1:2222:\n    \"[2001:db8::5]:2230\": {ansible_user: u}\n    \
+         2001:db8::6:\n    y-[1:2]:2231:\n    y3:2232: {ansible_port: 2999}\n",
+    )
+    .unwrap();
+    let home = directory.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    for inventory in [&ini, &yaml] {
+        let output = ansible_command("ansible-inventory", &home)
+            .args(["-i", inventory.to_str().unwrap(), "--list"])
+            .output()
+            .expect("run ansible-inventory");
+        assert!(output.status.success(), "{output:?}");
+        let listed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let hostvars = listed["_meta"]["hostvars"].as_object().unwrap();
+        let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+        for group in listed.as_object().unwrap().values() {
+            for name in group["hosts"].as_array().into_iter().flatten() {
+                let name = name.as_str().unwrap();
+                let port = hostvars
+                    .get(name)
+                    .and_then(|vars| vars["ansible_port"].as_u64())
+                    .unwrap_or(22);
+                expected.insert(name.to_string(), port);
+            }
+        }
+        let run = midfleet(
+            [
+                "hosts",
+                "-i",
+                inventory.to_str().unwrap(),
+                "--output",
+                "json",
+            ],
+            &[],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let hosts: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+        let found: BTreeMap<String, u64> = hosts
+            .iter()
+            .map(|host| {
+                (
+                    host["name"].as_str().unwrap().to_string(),
+                    host["port"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(found, expected, "{}", inventory.display());
+        assert!(found.len() >= 6, "{found:?}");
+    }
+}
