@@ -47,6 +47,7 @@
 // cold error path; boxing them everywhere would buy nothing.
 #![allow(clippy::result_large_err)]
 
+pub mod ansible_cfg;
 pub mod apply;
 pub mod cli;
 pub mod config_xml;

@@ -45,6 +45,58 @@ pub fn run(arguments: impl IntoIterator<Item = OsString>) -> ExitCode {
     ExitCode::from(run_code(arguments))
 }
 
+/// ansible.cfg and the `ANSIBLE_*` variables, found and read as Ansible
+/// does, for a command that reads an inventory or reaches hosts: its
+/// warnings shown, an error in it a usage failure; with `-v`, which file
+/// was read (or where none was found) and the settings midfleet ignores.
+fn ansible_cfg(console: &Console) -> Result<crate::ansible_cfg::AnsibleCfg, Failure> {
+    let environment = crate::ansible_cfg::Environment::current();
+    let (configuration, diagnostics) = crate::ansible_cfg::AnsibleCfg::load(&environment);
+    let errors = diagnostics.error_count();
+    for diagnostic in diagnostics.merged() {
+        console.diagnostic(&diagnostic);
+    }
+    if console.verbose > 0 {
+        match &configuration.file {
+            Some(file) => console.note(&format!("ansible.cfg: read {}", file.display())),
+            None => console.note(&format!(
+                "ansible.cfg: none found (looked at {})",
+                configuration
+                    .searched
+                    .iter()
+                    .map(|path| path.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+        if let Some(inventory) = &configuration.inventory {
+            console.note(&format!(
+                "ansible.cfg: inventory {} (from {})",
+                inventory
+                    .value
+                    .iter()
+                    .map(|path| path.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                inventory.source
+            ));
+        }
+        if !configuration.unused.is_empty() {
+            console.note(&format!(
+                "ansible.cfg: not used by midfleet: {}",
+                configuration.unused.join(", ")
+            ));
+        }
+    }
+    if errors > 0 {
+        return Err(Failure::usage(format!(
+            "{errors} problem{} in the Ansible configuration; nothing was contacted",
+            if errors == 1 { "" } else { "s" }
+        )));
+    }
+    Ok(configuration)
+}
+
 /// [`run`], returning the exit code as a number.
 pub fn run_code(arguments: impl IntoIterator<Item = OsString>) -> u8 {
     let arguments: Vec<OsString> = arguments.into_iter().collect();
