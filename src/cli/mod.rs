@@ -8,6 +8,7 @@
 //! Must not: hold logic the library should own (selecting hosts, building
 //! the transport, the steps of a command: those are `ops`).
 
+mod ansible_flags;
 mod apply;
 mod args;
 mod check;
@@ -26,7 +27,7 @@ mod unlock;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::error::ErrorKind;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::Parser;
 
 pub use args::{CheckArgs, Cli, Command, EditArgs, GlobalArgs, HostsArgs, InventoryArgs};
@@ -102,7 +103,21 @@ pub fn run_code(arguments: impl IntoIterator<Item = OsString>) -> u8 {
     let arguments: Vec<OsString> = arguments.into_iter().collect();
     let cli = match Cli::try_parse_from(&arguments) {
         Ok(cli) => cli,
-        Err(error) => {
+        Err(mut error) => {
+            if error.kind() == ErrorKind::UnknownArgument {
+                // An ansible-playbook option midfleet lacks: a true tip
+                // instead of clap's "to pass it as a value, use `--`".
+                let tip = match error.get(ContextKind::InvalidArg) {
+                    Some(ContextValue::String(argument)) => ansible_flags::tip(argument),
+                    _ => None,
+                };
+                if let Some(tip) = tip {
+                    error.insert(
+                        ContextKind::Suggested,
+                        ContextValue::StyledStrs(vec![tip.into()]),
+                    );
+                }
+            }
             let exit = match error.kind() {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Exit::Success,
                 _ => Exit::Usage,

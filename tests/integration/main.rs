@@ -6,6 +6,7 @@ mod ansible;
 mod apply;
 mod edit;
 mod faults;
+mod habits;
 mod hostile;
 mod instance;
 #[path = "../support/instancesim.rs"]
