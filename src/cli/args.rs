@@ -49,7 +49,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub no_color: bool,
 
-    /// Say more about what midfleet is doing (repeat for more).
+    /// Say more about what midfleet is doing (repeat for more): `-v` also
+    /// names the ansible.cfg read and the settings of it midfleet ignores.
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
 }
