@@ -404,3 +404,118 @@ fn configured_values_are_the_ones_ansible_resolves() {
         value("DEFAULT_REMOTE_USER")
     );
 }
+
+/// The user and port of each host from the ssh command lines the real
+/// Ansible runs (a fake `ssh` records them), by host address.
+fn ansible_ssh_targets(
+    project: &Project,
+    arguments: &[&str],
+    environment: &[(&str, &str)],
+) -> Vec<(String, String, String)> {
+    let fake = project.root.path().join("fakebin");
+    std::fs::create_dir_all(&fake).unwrap();
+    let log = project.root.path().join("argv.log");
+    let _ = std::fs::remove_file(&log);
+    let script = fake.join("ssh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexit 255\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let status = Command::new(ansible_bin().join("ansible"))
+        .args(arguments)
+        .args(["-m", "ping", "--forks", "1"])
+        .env_clear()
+        .env("PATH", format!("{}:/usr/bin:/bin", fake.display()))
+        .env("HOME", project.home())
+        .env("LANG", "C.UTF-8")
+        .envs(environment.iter().copied())
+        .current_dir(project.work())
+        .output()
+        .expect("ansible");
+    let text = std::fs::read_to_string(&log).unwrap_or_else(|_| {
+        panic!(
+            "ansible ran no ssh: {}",
+            String::from_utf8_lossy(&status.stdout)
+        )
+    });
+    let mut targets: Vec<(String, String, String)> = text
+        .lines()
+        .map(|line| {
+            let option = |name: &str| {
+                line.split(" -o ")
+                    .find_map(|option| option.strip_prefix(&format!("{name}=")))
+                    .map(|value| {
+                        value
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or("")
+                            .trim_matches('"')
+                            .to_string()
+                    })
+                    .unwrap_or_default()
+            };
+            let address = line
+                .split(" /bin/sh ")
+                .next()
+                .and_then(|head| head.split_whitespace().last())
+                .unwrap_or_default()
+                .to_string();
+            (address, option("User"), option("Port"))
+        })
+        .collect();
+    targets.sort();
+    targets.dedup();
+    targets
+}
+
+#[test]
+fn users_and_ports_match_the_ssh_command_lines_of_ansible() {
+    let project = Project::new();
+    project.write(
+        "work/hosts.ini",
+        "[emea]\nmid1 ansible_host=127.0.0.11 ansible_port=2200\nmid2 ansible_host=127.0.0.12 ansible_user=inventory_user\n",
+    );
+    project.write(
+        "work/ansible.cfg",
+        "[defaults]\ninventory = hosts.ini\nremote_user = cfg_user\n",
+    );
+    for (extra, environment) in [
+        (vec![], vec![]),
+        (vec!["-e", "ansible_port=2222"], vec![]),
+        (
+            vec!["-e", "{\"ansible_user\": \"from_e\"}"],
+            vec![("ANSIBLE_REMOTE_USER", "env_user")],
+        ),
+        (vec![], vec![("ANSIBLE_REMOTE_USER", "env_user")]),
+    ] {
+        let mut arguments = vec!["all"];
+        arguments.extend(extra.iter().copied());
+        let ansible = ansible_ssh_targets(&project, &arguments, &environment);
+        let mut midfleet_arguments = vec!["hosts", "--output", "json"];
+        midfleet_arguments.extend(extra.iter().copied());
+        let run = project.midfleet(&midfleet_arguments, &environment);
+        let mut ours: Vec<(String, String, String)> = hosts_json(&run)
+            .iter()
+            .map(|host| {
+                let port = host["port"].as_u64().unwrap();
+                (
+                    host["address"].as_str().unwrap().to_string(),
+                    host["user"].as_str().unwrap().to_string(),
+                    // Ansible leaves the port to ssh unless set.
+                    if port == 22 {
+                        String::new()
+                    } else {
+                        port.to_string()
+                    },
+                )
+            })
+            .collect();
+        ours.sort();
+        assert_eq!(ours, ansible, "{extra:?} {environment:?}");
+    }
+}
