@@ -481,12 +481,15 @@ pub struct AnsibleCfg {
     /// `timeout` / `ANSIBLE_TIMEOUT`: the connect timeout in seconds, below
     /// inventory variables.
     pub timeout: Option<Setting<u64>>,
+    /// `remote_port` / `ANSIBLE_REMOTE_PORT`: the port below `ansible_port`.
+    pub remote_port: Option<Setting<u16>>,
     /// `[section] key` of the file that midfleet does not use (for `-v`).
     pub unused: Vec<String>,
 }
 
 /// `[defaults]` keys this module reads, and the other keys it checks.
-const USED: [&str; 6] = [
+const USED: [&str; 7] = [
+    "remote_port",
     "inventory",
     "forks",
     "remote_user",
@@ -564,6 +567,12 @@ impl AnsibleCfg {
                 source: setting.source,
             });
         self.timeout = lookup.number("timeout", "ANSIBLE_TIMEOUT", 1, 3600, diagnostics);
+        self.remote_port = lookup
+            .number("remote_port", "ANSIBLE_REMOTE_PORT", 1, 65_535, diagnostics)
+            .map(|setting| Setting {
+                value: u16::try_from(setting.value).unwrap_or(u16::MAX),
+                source: setting.source,
+            });
         self.remote_user = lookup
             .raw("remote_user", "ANSIBLE_REMOTE_USER")
             .map(|(text, source)| Setting {
@@ -578,6 +587,7 @@ impl AnsibleCfg {
         self.vault_password_file =
             lookup.path("vault_password_file", "ANSIBLE_VAULT_PASSWORD_FILE", base);
         check_host_key_settings(&lookup, diagnostics);
+        check_become_settings(&lookup, diagnostics);
         self.unused = ini
             .keys()
             .filter(|(section, key)| !is_checked(section, key))
@@ -740,6 +750,8 @@ fn is_checked(section: &str, key: &str) -> bool {
             )
         || section == "paramiko_connection"
             && matches!(key, "host_key_checking" | "host_key_auto_add")
+        || section == "privilege_escalation"
+            && matches!(key, "become" | "become_user" | "become_method")
 }
 
 const STRICT_HINT: &str = "midfleet always checks host keys against known_hosts: record new hosts' keys with `midfleet facts --accept-new-host-keys` after checking their fingerprints";
@@ -818,6 +830,41 @@ fn check_host_key_settings(lookup: &Lookup<'_>, diagnostics: &mut Diagnostics) {
                 ),
             }
         }
+    }
+}
+
+/// `[privilege_escalation]` settings: how Ansible becomes another user on
+/// every host. midfleet takes become from the inventory only; a warning
+/// says so rather than leaving a run that sudoes nowhere unexplained.
+fn check_become_settings(lookup: &Lookup<'_>, diagnostics: &mut Diagnostics) {
+    for (key, variable, inventory) in [
+        ("become", "ANSIBLE_BECOME", "ansible_become: true"),
+        ("become_user", "ANSIBLE_BECOME_USER", "ansible_become_user"),
+        (
+            "become_method",
+            "ANSIBLE_BECOME_METHOD",
+            "ansible_become_method",
+        ),
+    ] {
+        let Some((text, source)) = lookup.raw_in("privilege_escalation", key, &[variable]) else {
+            continue;
+        };
+        if key == "become" && !ansible_boolean(&text) {
+            continue;
+        }
+        let name = match &source {
+            Source::Environment(name) => (*name).to_string(),
+            Source::File { .. } => format!("[privilege_escalation] {key}"),
+        };
+        diagnostics.push(
+            Diagnostic::warning(
+                source.origin(),
+                format!("{name} is not used: midfleet takes become from the inventory only"),
+            )
+            .with_hint(format!(
+                "set `{inventory}` for the hosts (group_vars/all for every host)"
+            )),
+        );
     }
 }
 

@@ -155,7 +155,7 @@ fn settings_are_read_with_the_environment_over_the_file() {
     let mut sandbox = Sandbox::new();
     let file = write(
         &sandbox.work().join("ansible.cfg"),
-        "[defaults]\ninventory = inventory/hosts.yml, ~/more.ini,/abs/x\nforks = 8\nremote_user = \"deploy\"\nprivate_key_file = keys/id_ed25519\nvault_password_file = $VAULTDIR/pass\ntimeout = 25\ngathering = smart\n[privilege_escalation]\nbecome = true\n",
+        "[defaults]\ninventory = inventory/hosts.yml, ~/more.ini,/abs/x\nforks = 8\nremote_user = \"deploy\"\nprivate_key_file = keys/id_ed25519\nvault_password_file = $VAULTDIR/pass\ntimeout = 25\nremote_port = 2202\ngathering = smart\n[privilege_escalation]\nbecome_ask_pass = false\n",
     );
     sandbox.set("VAULTDIR", "/secrets");
     let (configuration, diagnostics) = sandbox.load();
@@ -188,9 +188,13 @@ fn settings_are_read_with_the_environment_over_the_file() {
         PathBuf::from("/secrets/pass")
     );
     assert_eq!(configuration.timeout.unwrap().value, 25);
+    assert_eq!(configuration.remote_port.unwrap().value, 2202);
     assert_eq!(
         configuration.unused,
-        vec!["[defaults] gathering", "[privilege_escalation] become"]
+        vec![
+            "[defaults] gathering",
+            "[privilege_escalation] become_ask_pass"
+        ]
     );
 
     // The environment wins; its relative paths are the working directory's.
@@ -329,4 +333,32 @@ fn paths_expand_like_unfrackpath() {
         environment.resolve_path("./k", None),
         sandbox.work().join("k")
     );
+}
+
+#[test]
+fn become_in_the_configuration_is_warned_about() {
+    let mut sandbox = Sandbox::new();
+    write(
+        &sandbox.work().join("ansible.cfg"),
+        "[privilege_escalation]\nbecome = True\nbecome_user = mid\n",
+    );
+    let (configuration, diagnostics) = sandbox.load();
+    let shown: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 2, "{shown:?}");
+    assert!(shown[0].ends_with("ansible.cfg:2:1: [privilege_escalation] become is not used: midfleet takes become from the inventory only"), "{shown:?}");
+    assert!(
+        shown[1].contains("[privilege_escalation] become_user is not used"),
+        "{shown:?}"
+    );
+    assert!(diagnostics.iter().all(|diagnostic| !diagnostic.is_error()));
+    assert!(configuration.unused.is_empty());
+    write(
+        &sandbox.work().join("ansible.cfg"),
+        "[privilege_escalation]\nbecome = no\n",
+    );
+    assert!(sandbox.load().1.is_empty());
+    sandbox.set("ANSIBLE_BECOME", "yes");
+    assert!(sandbox.load().1[0]
+        .message
+        .starts_with("ANSIBLE_BECOME is not used"));
 }

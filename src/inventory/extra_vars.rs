@@ -485,11 +485,13 @@ mod tests {
         // ansible.cfg's defaults stay below the inventory.
         let defaults = HostDefaults {
             user: Some("cfg-user".into()),
+            port: Some(2999),
             identity_file: Some("/keys/cfg".into()),
             connect_timeout: Some(33),
         };
         defaults.apply(&mut host);
         assert_eq!(host.user.as_deref(), Some("inventory"));
+        assert_eq!(host.port, Some(2222));
         assert_eq!(host.identity_file, Some("/keys/cfg".into()));
         assert_eq!(host.connect_timeout, Some(33));
     }

@@ -120,6 +120,7 @@ impl InventorySource {
             extra_vars: vars,
             defaults: HostDefaults {
                 user: setting_value(&configuration.remote_user),
+                port: setting_value(&configuration.remote_port),
                 identity_file: setting_value(&configuration.private_key_file),
                 connect_timeout: setting_value(&configuration.timeout),
             },

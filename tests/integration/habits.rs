@@ -482,7 +482,7 @@ fn users_and_ports_match_the_ssh_command_lines_of_ansible() {
     );
     project.write(
         "work/ansible.cfg",
-        "[defaults]\ninventory = hosts.ini\nremote_user = cfg_user\n",
+        "[defaults]\ninventory = hosts.ini\nremote_user = cfg_user\nremote_port = 2345\n",
     );
     for (extra, environment) in [
         (vec![], vec![]),
