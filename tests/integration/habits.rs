@@ -519,3 +519,28 @@ fn users_and_ports_match_the_ssh_command_lines_of_ansible() {
         assert_eq!(ours, ansible, "{extra:?} {environment:?}");
     }
 }
+
+#[test]
+fn extra_vars_reach_the_playbooks_templates() {
+    let project = Project::new();
+    project.write("work/hosts.ini", INVENTORY);
+    project.write(
+        "work/rotate.yml",
+        "hosts: emea\nset:\n  mid.instance.username: \"{{ new_user }}\"\n",
+    );
+    let run = project.midfleet(&["check", "-i", "hosts.ini", "rotate.yml"], &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("new_user"), "{}", run.stderr);
+    let run = project.midfleet(
+        &[
+            "check",
+            "-i",
+            "hosts.ini",
+            "rotate.yml",
+            "-e",
+            "new_user=svc_mid_emea",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
