@@ -33,6 +33,8 @@
 //! - [`config_xml`]: byte-preserving read and edit of a MID's
 //!   `agent/config.xml`. Pure: no I/O.
 //! - [`report`]: tables, masked diffs, the reporter trait, the audit log.
+//! - [`ansible_cfg`]: ansible.cfg and `ANSIBLE_*`, found and read as
+//!   Ansible does; the defaults they give the command line.
 //! - Shared pieces: [`endpoint`] (where a machine is), [`secret`]
 //!   (references and values that cannot be printed), [`state`] (the
 //!   on-host record), [`diagnostic`] (file:line:col problems), [`yaml`],
@@ -47,6 +49,7 @@
 // cold error path; boxing them everywhere would buy nothing.
 #![allow(clippy::result_large_err)]
 
+pub mod ansible_cfg;
 pub mod apply;
 pub mod cli;
 pub mod config_xml;

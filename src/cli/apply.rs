@@ -21,10 +21,11 @@ struct Report<'a> {
 }
 
 pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
+    let configuration = super::ansible_cfg(console)?;
     let source = match (&arguments.plan, &arguments.playbook) {
         (Some(path), _) => Source::Plan(path.clone()),
         (None, Some(playbook)) => Source::Playbook {
-            selection: arguments.selection(),
+            selection: arguments.selection(&configuration, console)?,
             playbook: playbook.clone(),
         },
         (None, None) => return Err(Failure::usage("a playbook or --plan is needed")),
@@ -32,7 +33,7 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
     let request = ApplyRequest {
         source,
         yes: arguments.yes,
-        connection: arguments.connection.connection(),
+        connection: arguments.connection.connection(&configuration),
         audit_log: arguments.audit_log.clone(),
     };
     let mut report = match ops::apply(&request, console)? {

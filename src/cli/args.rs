@@ -6,8 +6,11 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use super::console::{Console, OutputFormat};
+use super::exit::Failure;
+use crate::ansible_cfg::AnsibleCfg;
 use crate::ops::connection::Connection;
-use crate::ops::hosts::Selection;
+use crate::ops::hosts::{InventorySource, Selection};
+use crate::ops::Operator;
 
 /// Keep a fleet of ServiceNow MID Servers in a declared state.
 ///
@@ -46,7 +49,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub no_color: bool,
 
-    /// Say more about what midfleet is doing (repeat for more).
+    /// Say more about what midfleet is doing (repeat for more): `-v` also
+    /// names the ansible.cfg read and the settings of it midfleet ignores.
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
 }
@@ -86,13 +90,16 @@ pub enum Command {
 pub struct InventoryArgs {
     /// Inventory file or directory (Ansible's YAML or INI shape, with
     /// group_vars/ and host_vars/ beside it). Repeat to merge several.
-    #[arg(
-        short = 'i',
-        long = "inventory",
-        value_name = "INVENTORY",
-        required = true
-    )]
+    /// Default: `inventory` of ansible.cfg (found as Ansible finds it) or
+    /// ANSIBLE_INVENTORY.
+    #[arg(short = 'i', long = "inventory", value_name = "INVENTORY")]
     pub inventory: Vec<PathBuf>,
+
+    /// Variables over every inventory variable of every host (Ansible's
+    /// highest precedence): `key=value …` (values are strings), a YAML or
+    /// JSON mapping (`'{"key": 1}'`), or `@FILE`. Repeat; later ones win.
+    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
+    pub extra_vars: Vec<String>,
 
     /// Narrow the selection further with a host pattern (same syntax as a
     /// playbook's `hosts:`; `@FILE` reads one pattern per line).
@@ -117,23 +124,37 @@ pub struct InventoryArgs {
 }
 
 impl InventoryArgs {
-    /// The selection these options describe, for `pattern` to narrow.
-    pub fn selection(&self) -> Selection {
-        Selection {
-            inventory: self.inventory.clone(),
+    /// The selection these options describe (with ansible.cfg's defaults),
+    /// for `pattern` to narrow.
+    pub fn selection(
+        &self,
+        configuration: &AnsibleCfg,
+        operator: &dyn Operator,
+    ) -> Result<Selection, Failure> {
+        Ok(Selection {
+            inventory: InventorySource::new(
+                &self.inventory,
+                &self.extra_vars,
+                configuration,
+                operator,
+            )?,
             limit: self.limit.clone(),
             shard: self.shard,
             ssh_config: self.ssh_config.clone(),
-        }
+        })
     }
 }
+
+/// `--forks` when neither the command line nor ansible.cfg sets it.
+pub const DEFAULT_FORKS: u16 = 16;
 
 /// How hosts are reached.
 #[derive(Debug, Args)]
 pub struct ConnectionArgs {
-    /// Hosts worked on at once.
-    #[arg(short = 'f', long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
-    pub forks: u16,
+    /// Hosts worked on at once [default: `forks` of ansible.cfg, or
+    /// ANSIBLE_FORKS, else 16].
+    #[arg(short = 'f', long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub forks: Option<u16>,
 
     /// known_hosts file to check host keys against (default:
     /// ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts). `@revoked` lines
@@ -158,10 +179,15 @@ pub struct ConnectionArgs {
 }
 
 impl ConnectionArgs {
-    /// The connection options, as plain values.
-    pub fn connection(&self) -> Connection {
+    /// The connection options, as plain values: the command line over
+    /// ansible.cfg (and its environment variables) over midfleet's default.
+    pub fn connection(&self, configuration: &AnsibleCfg) -> Connection {
+        let forks = self
+            .forks
+            .or(configuration.forks.as_ref().map(|setting| setting.value))
+            .unwrap_or(DEFAULT_FORKS);
         Connection {
-            forks: usize::from(self.forks),
+            forks: usize::from(forks),
             known_hosts: self.known_hosts.clone(),
             accept_new_host_keys: self.accept_new_host_keys,
             ssh_timeout: self.ssh_timeout,
@@ -341,15 +367,25 @@ Examples:
   midfleet apply --plan rotate.plan --yes"
 )]
 pub struct ApplyArgs {
-    /// Inventory file or directory (repeat to merge); not with --plan.
+    /// Inventory file or directory (repeat to merge; default: ansible.cfg's
+    /// `inventory` or ANSIBLE_INVENTORY); not with --plan.
     #[arg(
         short = 'i',
         long = "inventory",
         value_name = "INVENTORY",
-        required_unless_present = "plan",
         conflicts_with = "plan"
     )]
     pub inventory: Vec<PathBuf>,
+
+    /// Variables over every inventory variable (see `plan --help`); not
+    /// with --plan.
+    #[arg(
+        short = 'e',
+        long = "extra-vars",
+        value_name = "VARS",
+        conflicts_with = "plan"
+    )]
+    pub extra_vars: Vec<String>,
 
     /// Narrow the playbook's hosts (not with --plan).
     #[arg(long, value_name = "PATTERN", conflicts_with = "plan")]
@@ -439,12 +475,21 @@ pub struct UnlockArgs {
 
 impl ApplyArgs {
     /// The selection of `apply PLAYBOOK` (without `--plan`).
-    pub fn selection(&self) -> Selection {
-        Selection {
-            inventory: self.inventory.clone(),
+    pub fn selection(
+        &self,
+        configuration: &AnsibleCfg,
+        operator: &dyn Operator,
+    ) -> Result<Selection, Failure> {
+        Ok(Selection {
+            inventory: InventorySource::new(
+                &self.inventory,
+                &self.extra_vars,
+                configuration,
+                operator,
+            )?,
             limit: self.limit.clone(),
             shard: self.shard,
             ssh_config: self.ssh_config.clone(),
-        }
+        })
     }
 }

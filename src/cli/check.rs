@@ -7,6 +7,7 @@ use super::console::Console;
 use super::console::OutputFormat;
 use super::exit::{Exit, Failure};
 use crate::ops::check::{check, CheckReport, CheckRequest};
+use crate::ops::hosts::InventorySource;
 
 #[derive(Serialize)]
 struct JsonReport<'a> {
@@ -18,8 +19,14 @@ struct JsonReport<'a> {
 }
 
 pub fn run(console: &Console, arguments: &CheckArgs) -> Result<Exit, Failure> {
+    let configuration = super::ansible_cfg(console)?;
     let report = check(&CheckRequest {
-        inventory: arguments.inventory.inventory.clone(),
+        inventory: InventorySource::new(
+            &arguments.inventory.inventory,
+            &arguments.inventory.extra_vars,
+            &configuration,
+            console,
+        )?,
         playbook: arguments.playbook.clone(),
         limit: arguments.inventory.limit.clone(),
         shard: arguments.inventory.shard,

@@ -9,9 +9,10 @@ use crate::facts::gather::FactsSummary;
 use crate::report::render_table;
 
 pub fn run(console: &Console, arguments: &FactsArgs) -> Result<Exit, Failure> {
+    let configuration = super::ansible_cfg(console)?;
     let Some(summaries) = crate::ops::facts::facts(
-        &arguments.inventory.selection(),
-        &arguments.connection.connection(),
+        &arguments.inventory.selection(&configuration, console)?,
+        &arguments.connection.connection(&configuration),
         console,
     )?
     else {

@@ -54,8 +54,9 @@ impl<'a> HostRow<'a> {
 }
 
 pub fn run(console: &Console, arguments: &HostsArgs) -> Result<Exit, Failure> {
+    let configuration = super::ansible_cfg(console)?;
     let selected = crate::ops::hosts::hosts(
-        &arguments.inventory.selection(),
+        &arguments.inventory.selection(&configuration, console)?,
         &arguments.pattern,
         console,
     )?;

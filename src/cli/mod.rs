@@ -8,6 +8,7 @@
 //! Must not: hold logic the library should own (selecting hosts, building
 //! the transport, the steps of a command: those are `ops`).
 
+mod ansible_flags;
 mod apply;
 mod args;
 mod check;
@@ -26,7 +27,7 @@ mod unlock;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::error::ErrorKind;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::Parser;
 
 pub use args::{CheckArgs, Cli, Command, EditArgs, GlobalArgs, HostsArgs, InventoryArgs};
@@ -45,12 +46,78 @@ pub fn run(arguments: impl IntoIterator<Item = OsString>) -> ExitCode {
     ExitCode::from(run_code(arguments))
 }
 
+/// ansible.cfg and the `ANSIBLE_*` variables, found and read as Ansible
+/// does, for a command that reads an inventory or reaches hosts: its
+/// warnings shown, an error in it a usage failure; with `-v`, which file
+/// was read (or where none was found) and the settings midfleet ignores.
+fn ansible_cfg(console: &Console) -> Result<crate::ansible_cfg::AnsibleCfg, Failure> {
+    let environment = crate::ansible_cfg::Environment::current();
+    let (configuration, diagnostics) = crate::ansible_cfg::AnsibleCfg::load(&environment);
+    let errors = diagnostics.error_count();
+    for diagnostic in diagnostics.merged() {
+        console.diagnostic(&diagnostic);
+    }
+    if console.verbose > 0 {
+        match &configuration.file {
+            Some(file) => console.note(&format!("ansible.cfg: read {}", file.display())),
+            None => console.note(&format!(
+                "ansible.cfg: none found (looked at {})",
+                configuration
+                    .searched
+                    .iter()
+                    .map(|path| path.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+        if let Some(inventory) = &configuration.inventory {
+            console.note(&format!(
+                "ansible.cfg: inventory {} (from {})",
+                inventory
+                    .value
+                    .iter()
+                    .map(|path| path.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                inventory.source
+            ));
+        }
+        if !configuration.unused.is_empty() {
+            console.note(&format!(
+                "ansible.cfg: not used by midfleet: {}",
+                configuration.unused.join(", ")
+            ));
+        }
+    }
+    if errors > 0 {
+        return Err(Failure::usage(format!(
+            "{errors} problem{} in the Ansible configuration; nothing was contacted",
+            if errors == 1 { "" } else { "s" }
+        )));
+    }
+    Ok(configuration)
+}
+
 /// [`run`], returning the exit code as a number.
 pub fn run_code(arguments: impl IntoIterator<Item = OsString>) -> u8 {
     let arguments: Vec<OsString> = arguments.into_iter().collect();
     let cli = match Cli::try_parse_from(&arguments) {
         Ok(cli) => cli,
-        Err(error) => {
+        Err(mut error) => {
+            if error.kind() == ErrorKind::UnknownArgument {
+                // An ansible-playbook option midfleet lacks: a true tip
+                // instead of clap's "to pass it as a value, use `--`".
+                let tip = match error.get(ContextKind::InvalidArg) {
+                    Some(ContextValue::String(argument)) => ansible_flags::tip(argument),
+                    _ => None,
+                };
+                if let Some(tip) = tip {
+                    error.insert(
+                        ContextKind::Suggested,
+                        ContextValue::StyledStrs(vec![tip.into()]),
+                    );
+                }
+            }
             let exit = match error.kind() {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Exit::Success,
                 _ => Exit::Usage,

@@ -9,10 +9,11 @@ use crate::ops::plan::Planned;
 use crate::plan::{render, render::Paint, Plan};
 
 pub fn run(console: &Console, arguments: &PlanArgs) -> Result<Exit, Failure> {
+    let configuration = super::ansible_cfg(console)?;
     let planned = crate::ops::plan::plan(
-        &arguments.inventory.selection(),
+        &arguments.inventory.selection(&configuration, console)?,
         &arguments.playbook,
-        &arguments.connection.connection(),
+        &arguments.connection.connection(&configuration),
         console,
     )?;
     let plan = &planned.plan;

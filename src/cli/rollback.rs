@@ -7,9 +7,10 @@ use super::exit::{Exit, Failure};
 use crate::ops::rollback::{self as ops, RollbackRequest, RolledBack};
 
 pub fn run(console: &Console, arguments: &RollbackArgs) -> Result<Exit, Failure> {
+    let configuration = super::ansible_cfg(console)?;
     let request = RollbackRequest {
-        selection: arguments.inventory.selection(),
-        connection: arguments.connection.connection(),
+        selection: arguments.inventory.selection(&configuration, console)?,
+        connection: arguments.connection.connection(&configuration),
         yes: arguments.yes,
         health_timeout: arguments.health_timeout,
         audit_log: arguments.audit_log.clone(),

@@ -8,10 +8,11 @@ use crate::ops::unlock::{self as ops, UnlockRequest};
 use crate::report::render_table;
 
 pub fn run(console: &Console, arguments: &UnlockArgs) -> Result<Exit, Failure> {
+    let configuration = super::ansible_cfg(console)?;
     let results = ops::unlock(
         &UnlockRequest {
-            selection: arguments.inventory.selection(),
-            connection: arguments.connection.connection(),
+            selection: arguments.inventory.selection(&configuration, console)?,
+            connection: arguments.connection.connection(&configuration),
             force: arguments.force,
             audit_log: arguments.audit_log.clone(),
         },

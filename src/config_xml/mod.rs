@@ -9,6 +9,7 @@
 //! errors or `Debug` output.
 
 mod document;
+pub mod documented;
 mod edit;
 mod error;
 mod escape;

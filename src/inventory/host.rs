@@ -85,6 +85,8 @@ impl Inventory {
         layers.extend(group_entries.iter().map(|group| &group.file_vars));
         layers.push(&entry.vars);
         layers.push(&entry.file_vars);
+        // -e/--extra-vars: above everything, for every host.
+        layers.push(&self.extra_vars);
         let mut merged: IndexMap<String, Var> = IndexMap::new();
         for layer in &layers {
             for (key, var) in layer.iter() {

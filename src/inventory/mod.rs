@@ -8,6 +8,8 @@
 //! of one host (`host`). Must not: contact a host, or read a playbook.
 
 mod address;
+mod defaults;
+mod extra_vars;
 mod host;
 mod ini_format;
 mod jump;
@@ -27,6 +29,8 @@ use indexmap::{IndexMap, IndexSet};
 
 use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Origin};
 
+pub use defaults::HostDefaults;
+pub use extra_vars::parse_extra_vars;
 pub use host::{Host, DEFAULT_MID_HOME};
 pub use jump::{parse_jump, JumpError, JumpHop, WordsError};
 pub use known::{Known, RemotePathError, ServiceSpec, VarError};
@@ -72,6 +76,8 @@ pub struct Inventory {
     vars_directories: Vec<PathBuf>,
     /// Every file read, for `check`'s summary.
     pub files: Vec<PathBuf>,
+    /// `-e/--extra-vars`: above every other variable of every host.
+    extra_vars: Vars,
 }
 
 impl Inventory {
@@ -319,6 +325,12 @@ impl Inventory {
 
     pub(crate) fn group_entry_mut(&mut self, name: &str) -> Option<&mut Group> {
         self.groups.get_mut(name)
+    }
+
+    /// Sets `-e/--extra-vars` ([`parse_extra_vars`]): Ansible's highest
+    /// precedence, over every inventory variable of every host.
+    pub fn set_extra_vars(&mut self, vars: Vars) {
+        self.extra_vars = vars;
     }
 
     pub fn host_count(&self) -> usize {

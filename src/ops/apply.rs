@@ -26,6 +26,8 @@ use super::plan::{plan_on, secret_warning, PlanRequest};
 use super::{Operator, OpsError};
 
 /// What is applied.
+// Made once per run; boxing the selection would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Source {
     /// A playbook, planned first on the hosts it selects.
     Playbook {

@@ -17,9 +17,11 @@ use crate::playbook::Playbook;
 use crate::secret::{FileScope, SecretRef, SecretResolver};
 use crate::template::Templates;
 
+use super::hosts::InventorySource;
+
 /// What to check.
 pub struct CheckRequest {
-    pub inventory: Vec<PathBuf>,
+    pub inventory: InventorySource,
     pub playbook: Option<PathBuf>,
     pub limit: Option<String>,
     pub shard: Option<Shard>,
@@ -94,7 +96,7 @@ pub struct Selected {
 /// one run finds them all: a caller that acts on hosts must stop when
 /// `diagnostics` holds an error.
 pub fn select_hosts(
-    inventory_paths: &[PathBuf],
+    source: &InventorySource,
     pattern: &str,
     pattern_origin: Option<&Origin>,
     limit: Option<&str>,
@@ -102,8 +104,9 @@ pub fn select_hosts(
     templates: &Templates,
     diagnostics: &mut Diagnostics,
 ) -> Selected {
-    let (inventory, loaded) = Inventory::load(inventory_paths);
+    let (mut inventory, loaded) = Inventory::load(&source.paths);
     diagnostics.extend(loaded);
+    inventory.set_extra_vars(source.extra_vars.clone());
     let mut names = apply_pattern(&inventory, pattern, pattern_origin, "", diagnostics);
     if let (Some(limit), Some(selected)) = (limit, names.as_mut()) {
         match apply_pattern(&inventory, limit, None, "--limit: ", diagnostics) {
@@ -115,7 +118,10 @@ pub fn select_hosts(
     let mut hosts = Vec::new();
     for name in names.unwrap_or_default() {
         match inventory.resolve(&name, templates) {
-            Ok(host) => hosts.push(host),
+            Ok(mut host) => {
+                source.defaults.apply(&mut host);
+                hosts.push(host)
+            }
             Err(problems) => problems
                 .into_iter()
                 .for_each(|problem| diagnostics.push(problem)),

@@ -6,18 +6,28 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::ansible_cfg::{AnsibleCfg, Setting};
 use crate::diagnostic::Diagnostics;
 use crate::endpoint::Endpoint;
-use crate::inventory::{Host, Shard, SshConfig};
+use crate::inventory::{parse_extra_vars, Host, HostDefaults, Shard, SshConfig, Vars};
 use crate::template::Templates;
 
 use super::check::select_hosts;
 use super::{Operator, OpsError};
 
+/// The inventory sources and what stands above and below their variables:
+/// `-e` over every variable, ansible.cfg's connection defaults under them.
+#[derive(Debug, Clone, Default)]
+pub struct InventorySource {
+    pub paths: Vec<PathBuf>,
+    pub extra_vars: Vars,
+    pub defaults: HostDefaults,
+}
+
 /// Where the fleet is described, and which part of it.
 #[derive(Debug, Clone)]
 pub struct Selection {
-    pub inventory: Vec<PathBuf>,
+    pub inventory: InventorySource,
     pub limit: Option<String>,
     pub shard: Option<Shard>,
     /// The ssh client configuration (`~` is expanded).
@@ -70,6 +80,56 @@ impl Selection {
             })
             .collect()
     }
+}
+
+impl InventorySource {
+    /// The inventory of a command: `-i` when given, else ansible.cfg's
+    /// `inventory` (or `ANSIBLE_INVENTORY`); `-e` parsed (its problems go to
+    /// the operator; an error stops here); ansible.cfg's connection
+    /// defaults for what the inventory leaves unset. The one place where the
+    /// command line, the environment and ansible.cfg meet.
+    pub fn new(
+        paths: &[PathBuf],
+        extra_vars: &[String],
+        configuration: &AnsibleCfg,
+        operator: &dyn Operator,
+    ) -> Result<InventorySource, OpsError> {
+        let paths = if !paths.is_empty() {
+            paths.to_vec()
+        } else if let Some(setting) = &configuration.inventory {
+            setting.value.clone()
+        } else {
+            return Err(OpsError::input("no inventory: give one with -i").with_hint(
+                "or set `inventory = PATH` under [defaults] in ansible.cfg, or ANSIBLE_INVENTORY \
+                 (unlike Ansible, midfleet does not fall back to /etc/ansible/hosts)",
+            ));
+        };
+        let (vars, diagnostics) = parse_extra_vars(extra_vars);
+        let errors = diagnostics.error_count();
+        for diagnostic in diagnostics.merged() {
+            operator.diagnostic(&diagnostic);
+        }
+        if errors > 0 {
+            return Err(OpsError::input(format!(
+                "{errors} problem{} in -e/--extra-vars; no host was contacted",
+                if errors == 1 { "" } else { "s" }
+            )));
+        }
+        Ok(InventorySource {
+            paths,
+            extra_vars: vars,
+            defaults: HostDefaults {
+                user: setting_value(&configuration.remote_user),
+                port: setting_value(&configuration.remote_port),
+                identity_file: setting_value(&configuration.private_key_file),
+                connect_timeout: setting_value(&configuration.timeout),
+            },
+        })
+    }
+}
+
+fn setting_value<T: Clone>(setting: &Option<Setting<T>>) -> Option<T> {
+    setting.as_ref().map(|setting| setting.value.clone())
 }
 
 /// `hosts`: the hosts `pattern` selects, as they will be reached.

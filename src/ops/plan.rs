@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::apply::{KeptRead, Values};
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -34,7 +34,7 @@ use super::{Operator, OpsError};
 
 /// What a plan is made from.
 pub struct PlanRequest<'a> {
-    pub inventory: &'a [PathBuf],
+    pub inventory: &'a super::hosts::InventorySource,
     pub playbook: &'a std::path::Path,
     pub limit: Option<&'a str>,
     pub shard: Option<crate::inventory::Shard>,

@@ -179,7 +179,32 @@ impl Reader<'_> {
             });
             return None;
         }
+        self.undocumented(node, name, section);
         Some(name.to_string())
+    }
+
+    /// A warning for a name ServiceNow does not document as a config.xml
+    /// parameter, with the documented name it most likely misspells. The
+    /// name stays allowed: MIDs read undocumented parameters too.
+    fn undocumented(&mut self, node: &Node, name: &str, section: &str) {
+        use crate::config_xml::documented;
+        if documented::is_documented(name) {
+            return;
+        }
+        let origin = self.origin(node);
+        let diagnostic = match documented::closest(name) {
+            Some(close) => Diagnostic::warning(
+                Some(origin),
+                format!("`{name}` in `{section}` is not a documented MID Server parameter; did you mean `{close}`?"),
+            )
+            .with_hint(format!("midfleet would write `{name}` as written into every selected config.xml; fix the spelling, or keep it if the name is meant")),
+            None => Diagnostic::warning(
+                Some(origin),
+                format!("`{name}` in `{section}` is not a documented MID Server parameter"),
+            )
+            .with_hint("check the spelling against ServiceNow's \"MID Server parameters\" page; a name of your own is still written as given"),
+        };
+        self.diagnostics.push(diagnostic);
     }
 
     pub(super) fn set(&mut self, node: &Node) -> Vec<SetEntry> {

@@ -33,7 +33,7 @@ fn load_text(text: &str) -> (Option<Playbook>, Vec<String>) {
 #[test]
 fn the_instance_section_is_read_with_its_defaults() {
     let (playbook, messages) = load_text(
-        "hosts: all\nset: { a: b }\ninstance:\n  url: https://acme.service-now.com/\n  user: midfleet_admin\n  \
+        "hosts: all\nset: { mid.log.level: debug }\ninstance:\n  url: https://acme.service-now.com/\n  user: midfleet_admin\n  \
          password: { secret: \"env:ADMIN_PW\" }\n  ca_file: ca.pem\n  ensure_user: true\n  retire_old_user: lock\n",
     );
     let instance = playbook.unwrap().instance.unwrap();
@@ -50,7 +50,7 @@ fn the_instance_section_is_read_with_its_defaults() {
 #[test]
 fn instance_problems_are_found_with_their_line() {
     let base =
-        "hosts: all\nset: { a: b }\ninstance:\n  url: https://x.service-now.com\n  user: admin\n";
+        "hosts: all\nset: { mid.log.level: debug }\ninstance:\n  url: https://x.service-now.com\n  user: admin\n";
     let password = "  password: { secret: \"env:P\" }\n";
     let cases = [
         (format!("{base}  password: hunter2\n"), "p.yml:6:13", "must be a secret reference"),
@@ -83,7 +83,7 @@ fn instance_problems_are_found_with_their_line() {
 #[test]
 fn plain_http_is_refused_with_a_hint_except_on_loopback() {
     let text = |url: &str| {
-        format!("hosts: all\nset: {{ a: b }}\ninstance:\n  url: {url}\n  user: a\n  password: {{ secret: \"env:P\" }}\n")
+        format!("hosts: all\nset: {{ mid.log.level: debug }}\ninstance:\n  url: {url}\n  user: a\n  password: {{ secret: \"env:P\" }}\n")
     };
     let directory = tempfile::tempdir().unwrap();
     let path = directory.path().join("p.yml");
@@ -130,4 +130,28 @@ fn batches_follow_serial_and_the_last_size_repeats() {
         [1, 1, 1, 1, 1]
     );
     assert_eq!(rollout(vec![Amount::Count(3)]).batches(7), [3, 3, 1]);
+}
+
+#[test]
+fn undocumented_parameter_names_get_a_warning_with_did_you_mean() {
+    let (playbook, messages) = load_text(
+        "hosts: all\nset:\n  mid.instanse.username: svc_mid\n  acme.team: ops\n  mid.httpclient.protocol.p1.port: \"8443\"\nunset: [mid.proxy.hots]\n",
+    );
+    let playbook = playbook.expect("unknown names stay allowed");
+    assert_eq!(playbook.set.len(), 3);
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    assert!(
+        messages[0].ends_with("p.yml:3:3: `mid.instanse.username` in `set` is not a documented MID Server parameter; did you mean `mid.instance.username`?"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1]
+            .ends_with("p.yml:4:3: `acme.team` in `set` is not a documented MID Server parameter"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[2].contains("`mid.proxy.hots` in `unset`")
+            && messages[2].ends_with("did you mean `mid.proxy.host`?"),
+        "{messages:?}"
+    );
 }

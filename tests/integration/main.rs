@@ -7,6 +7,7 @@ mod apply;
 mod connection;
 mod edit;
 mod faults;
+mod habits;
 mod hostile;
 mod instance;
 #[path = "../support/instancesim.rs"]
