@@ -94,9 +94,12 @@ pub struct InventoryArgs {
     )]
     pub inventory: Vec<PathBuf>,
 
-    /// Narrow the selection further with a host pattern (same syntax as a
-    /// playbook's `hosts:`; `@FILE` reads one pattern per line).
-    #[arg(long, value_name = "PATTERN")]
+    /// Narrow the selection further with a host pattern, as Ansible's
+    /// --limit: `a,b` or `a:b`, `&` (and), `!` (not), globs, `~regex`,
+    /// subscripts `g[0]`, `g[-1]`, `g[0:2]` (both ends included); `@FILE`
+    /// reads one pattern per line. Hosts keep the order of the pattern (or
+    /// playbook) being narrowed.
+    #[arg(short = 'l', long, value_name = "PATTERN")]
     pub limit: Option<String>,
 
     /// Only the K-th of N parts of the selected hosts, to split one run
@@ -350,8 +353,10 @@ pub struct ApplyArgs {
     )]
     pub inventory: Vec<PathBuf>,
 
-    /// Narrow the playbook's hosts (not with --plan).
-    #[arg(long, value_name = "PATTERN", conflicts_with = "plan")]
+    /// Narrow the playbook's hosts with a host pattern, as Ansible's
+    /// --limit (see `plan --help`; `@FILE` reads one pattern per line; not
+    /// with --plan).
+    #[arg(short = 'l', long, value_name = "PATTERN", conflicts_with = "plan")]
     pub limit: Option<String>,
 
     /// Only the K-th of N parts of the playbook's hosts (see `plan

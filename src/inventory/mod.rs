@@ -197,6 +197,11 @@ impl Inventory {
             .filter(|name| !grouped.contains(*name))
             .cloned()
             .collect();
+        if let Some(group) = self.groups.get_mut(UNGROUPED) {
+            // A host written before any section and in a group later is
+            // not ungrouped (Ansible's reconcile_inventory).
+            group.hosts.retain(|host| !grouped.contains(host));
+        }
         if !ungrouped.is_empty() || self.groups.contains_key(UNGROUPED) {
             self.group_mut(UNGROUPED, None).hosts.extend(ungrouped);
             self.group_mut(ALL, None)
@@ -291,9 +296,9 @@ impl Inventory {
                 origin,
             });
         entry.vars.merge(&vars);
-        if group != ALL {
-            self.group_mut(group, None).hosts.insert(name.to_string());
-        }
+        // A host written under `all` is one of its own hosts (first in its
+        // pattern order, as in Ansible), and `ungrouped` when in no other.
+        self.group_mut(group, None).hosts.insert(name.to_string());
     }
 
     pub fn groups(&self) -> impl Iterator<Item = &Group> {
@@ -324,28 +329,59 @@ impl Inventory {
         self.hosts.len()
     }
 
-    /// Every host of `group` and its descendants, in inventory order.
+    /// Every host of `group` and its descendants, in the order Ansible's
+    /// `Group.get_hosts` gives them: the group's own hosts, then each
+    /// child's, then the grandchildren's, level by level
+    /// ([`Inventory::group_walk`]); `all` holds its own hosts, then
+    /// `ungrouped`'s, then the top-level groups'.
     pub fn hosts_of_group(&self, group: &str) -> IndexSet<String> {
-        if group == ALL {
-            return self.hosts.keys().cloned().collect();
-        }
-        let mut members = BTreeSet::new();
-        let mut stack = vec![group];
-        let mut seen = BTreeSet::new();
-        while let Some(name) = stack.pop() {
-            if !seen.insert(name) {
-                continue;
-            }
+        let mut hosts = IndexSet::new();
+        for name in self.group_walk(group) {
             if let Some(group) = self.groups.get(name) {
-                members.extend(group.hosts.iter().map(String::as_str));
-                stack.extend(group.children.iter().map(String::as_str));
+                hosts.extend(group.hosts.iter().cloned());
             }
         }
-        self.hosts
-            .keys()
-            .filter(|host| members.contains(host.as_str()))
-            .cloned()
-            .collect()
+        hosts
+    }
+
+    /// `group`, its children in order, then each level below in turn, every
+    /// group once. Ansible takes the groups of one level from a Python set,
+    /// so below the children its order of hosts from groups with different
+    /// parents changes from run to run; here the parents of a level are
+    /// taken in the order they were reached (one of the orders Ansible gives).
+    fn group_walk<'a>(&'a self, group: &'a str) -> Vec<&'a str> {
+        let mut ordered = vec![group];
+        let mut seen: BTreeSet<&str> = BTreeSet::from([group]);
+        let mut level = vec![group];
+        while !level.is_empty() {
+            let mut next = Vec::new();
+            for parent in level {
+                for child in self.children_of(parent) {
+                    if seen.insert(child) {
+                        ordered.push(child);
+                        next.push(child);
+                    }
+                }
+            }
+            level = next;
+        }
+        ordered
+    }
+
+    /// A group's children in Ansible's order: `all` has `ungrouped` first
+    /// (Ansible makes it so before reading any source).
+    fn children_of<'a>(&'a self, group: &str) -> Vec<&'a str> {
+        let Some(entry) = self.groups.get(group) else {
+            return Vec::new();
+        };
+        let mut children: Vec<&str> = entry.children.iter().map(String::as_str).collect();
+        if group == ALL {
+            if let Some(position) = children.iter().position(|child| *child == UNGROUPED) {
+                let ungrouped = children.remove(position);
+                children.insert(0, ungrouped);
+            }
+        }
+        children
     }
 
     /// The groups `host` belongs to, directly or through children, with
