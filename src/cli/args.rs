@@ -85,7 +85,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct InventoryArgs {
     /// Inventory file or directory (Ansible's YAML or INI shape, with
-    /// group_vars/ and host_vars/ beside it). Repeat to merge several.
+    /// group_vars/ and host_vars/ beside it; an executable file is an
+    /// inventory script, run with --list). Repeat to merge several.
     #[arg(
         short = 'i',
         long = "inventory",

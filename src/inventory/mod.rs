@@ -3,7 +3,8 @@
 //! several `-i` merged), and each host resolved into the settings midfleet
 //! connects and works with.
 //!
-//! Owns: loading (`yaml_format`, `ini_format`, `vars_files`), the group
+//! Owns: loading (`yaml_format`, `ini_format`, `vars_files`, inventory
+//! scripts and their JSON shape in `script`), the group
 //! graph, variable precedence, host patterns (`pattern`), and resolution
 //! of one host (`host`). Must not: contact a host, or read a playbook.
 
@@ -13,6 +14,7 @@ mod jump;
 mod known;
 mod pattern;
 mod range;
+mod script;
 mod shard;
 mod ssh_config;
 mod vars;
@@ -116,7 +118,7 @@ impl Inventory {
             }
         };
         if metadata.is_dir() {
-            let mut files = match list_inventory_directory(source) {
+            let files = match list_inventory_directory(source) {
                 Ok(files) => files,
                 Err(error) => {
                     diagnostics.push(Diagnostic::error(
@@ -126,7 +128,6 @@ impl Inventory {
                     return;
                 }
             };
-            files.sort();
             if files.is_empty() {
                 diagnostics.push(Diagnostic::error(
                     Some(Origin::file(source)),
@@ -134,6 +135,20 @@ impl Inventory {
                 ));
             }
             for file in files {
+                if !script::is_executable(&file) && script::looks_like_script(&file) {
+                    // Ansible tries it as INI, fails, warns and goes on.
+                    diagnostics.push(
+                        Diagnostic::warning(
+                            Some(Origin::file(&file)),
+                            "skipped: this file starts with `#!` but is not executable",
+                        )
+                        .with_hint(
+                            "make it executable (chmod +x) to run it as an inventory script, \
+                             as Ansible does, or move it out of the inventory directory",
+                        ),
+                    );
+                    continue;
+                }
                 self.load_file(&file, diagnostics);
             }
             self.vars_directories.push(source.to_path_buf());
@@ -154,6 +169,26 @@ impl Inventory {
     }
 
     fn load_file(&mut self, path: &Path, diagnostics: &mut Diagnostics) {
+        // Ansible tries its `script` plugin first on an executable source;
+        // one the kernel will not run is read as a static file, as there.
+        if script::is_executable(path) {
+            if let script::Outcome::Ran = script::load(self, path, diagnostics) {
+                self.files.push(path.to_path_buf());
+                return;
+            }
+        } else if script::looks_like_script(path) {
+            diagnostics.push(
+                Diagnostic::error(
+                    Some(Origin::file(path)),
+                    "this inventory source starts with `#!` but is not executable",
+                )
+                .with_hint(
+                    "make it executable (chmod +x) to run it as an inventory script, as \
+                     Ansible does",
+                ),
+            );
+            return;
+        }
         let text = match crate::source_file::read(path) {
             Ok(text) => text,
             Err(diagnostic) => {
@@ -168,9 +203,17 @@ impl Inventory {
         self.files.push(path.to_path_buf());
         if looks_like_ini(path, text) {
             ini_format::load(self, path, text, diagnostics);
-        } else {
-            yaml_format::load(self, path, text, diagnostics);
+            return;
         }
+        // The JSON an inventory script prints, saved to a file: read as the
+        // script plugin reads it (Ansible's yaml plugin refuses it).
+        if let Ok(Some(root)) = crate::yaml::parse(text) {
+            if script::is_script_shape(&root) {
+                script::load_shape(self, path, &root, diagnostics);
+                return;
+            }
+        }
+        yaml_format::load(self, path, text, diagnostics);
     }
 
     /// After every source: `group_vars/`, `host_vars/`, `ungrouped`, and the
@@ -504,26 +547,55 @@ fn looks_like_ini(path: &Path, text: &str) -> bool {
 #[error("cannot list: {0}")]
 struct ListError(std::io::Error);
 
-/// The inventory files of a directory, as Ansible takes them: every file
-/// but hidden ones, backups and non-inventory extensions, and not the
-/// `group_vars`/`host_vars` folders.
+/// How deep `list_inventory_directory` goes (a symlink loop stops here).
+const MAX_DIRECTORY_DEPTH: usize = 16;
+
+/// Names Ansible skips in an inventory directory (its `IGNORED`: hidden
+/// names, the vars folders, and `INVENTORY_IGNORE_EXTS`' default endings).
+fn ignored_in_directory(name: &str) -> bool {
+    const ENDINGS: [&str; 12] = [
+        ".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg",
+        ".retry",
+    ];
+    name.starts_with('.')
+        || matches!(name, "host_vars" | "group_vars" | "vars_plugins")
+        || ENDINGS.iter().any(|ending| name.ends_with(ending))
+}
+
+/// The inventory sources of a directory, as Ansible's `parse_source` takes
+/// them: entries in name order, sub-directories read in place (depth
+/// first), the ignored names skipped. Executables among them are scripts.
 fn list_inventory_directory(directory: &Path) -> Result<Vec<PathBuf>, ListError> {
-    let entries = std::fs::read_dir(directory).map_err(ListError)?;
-    let mut files = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(ListError)?;
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let skipped_extension = [
-            ".retry", ".md", ".txt", ".orig", ".bak", ".pyc", ".py", "~", ".swp",
-        ]
-        .iter()
-        .any(|suffix| name.ends_with(suffix));
-        if name.starts_with('.') || skipped_extension || !path.is_file() {
-            continue;
+    fn walk(directory: &Path, depth: usize, files: &mut Vec<PathBuf>) -> Result<(), ListError> {
+        let mut entries: Vec<(String, PathBuf)> = std::fs::read_dir(directory)
+            .map_err(ListError)?
+            .map(|entry| {
+                entry.map(|entry| {
+                    (
+                        entry.file_name().to_string_lossy().into_owned(),
+                        entry.path(),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map_err(ListError)?;
+        entries.sort_by(|left, right| left.1.cmp(&right.1));
+        for (name, path) in entries {
+            if ignored_in_directory(&name) {
+                continue;
+            }
+            if path.is_dir() {
+                if depth < MAX_DIRECTORY_DEPTH {
+                    walk(&path, depth + 1, files)?;
+                }
+            } else if path.is_file() {
+                files.push(path);
+            }
         }
-        files.push(path);
+        Ok(())
     }
+    let mut files = Vec::new();
+    walk(directory, 0, &mut files)?;
     Ok(files)
 }
 

@@ -239,7 +239,7 @@ impl Inventory {
                 ))
             })?,
         };
-        if selected.is_empty() {
+        if selected.is_empty() && subscript.is_some() {
             warnings.push(Diagnostic::warning(
                 origin.cloned(),
                 format!("`{body}` selects no host"),
