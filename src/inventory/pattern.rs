@@ -192,7 +192,7 @@ impl Inventory {
             warnings.push(
                 Diagnostic::warning(
                     origin.cloned(),
-                    format!("`{body}`: Ansible no longer reads `[x-y]` subscripts"),
+                    format!("`{body}`: Ansible has removed `[x-y]` subscripts (it warns, and reads them as `[x:y]`)"),
                 )
                 .with_hint("write `[x:y]` (both ends included); it is read as that"),
             );
