@@ -690,7 +690,8 @@ pub fn split_inventory_input(data: &[u8]) -> Option<(&'static Path, &[u8], Optio
 ///   least);
 /// - patterns: `all` selects every host; a group selects its hosts, a host
 ///   itself, `all:!G` all but G's hosts, `G:&H` the hosts in both, `NAME*`
-///   at least NAME; any selection is inventory hosts in inventory order;
+///   at least NAME; any selection is inventory hosts without repeats, in
+///   the order of `all` when it narrows `all`;
 /// - resolving a host (variables, templates) gives diagnostics in the text,
 ///   and a host with its own name, a `mid_home` without trailing `/` and an
 ///   absolute `config`.
@@ -794,34 +795,40 @@ fn check_inventory_graph(inventory: &Inventory) {
             entry.name
         );
     }
-    let all: Vec<String> = inventory.hosts_of_group(ALL).into_iter().collect();
-    assert!(all == host_names, "the hosts of `all` are not every host");
+    // Every host, in Ansible's order (which is not the inventory's).
+    let all: BTreeSet<String> = inventory.hosts_of_group(ALL).into_iter().collect();
+    let every: BTreeSet<String> = host_names.iter().map(|name| name.to_string()).collect();
+    assert!(all == every, "the hosts of `all` are not every host");
 }
 
-/// Each host's position in the inventory.
+/// The inventory's hosts.
 type Positions<'a> = HashMap<&'a str, usize>;
 
-/// The hosts `pattern` selects; checks they are inventory hosts in
-/// inventory order. `None` when the pattern is refused.
+/// The hosts `pattern` selects; checks they are inventory hosts, each
+/// once. `None` when the pattern is refused.
 fn selected(inventory: &Inventory, positions: &Positions, pattern: &str) -> Option<Vec<String>> {
     let selection = inventory.select(pattern, None).ok()?;
-    let mut last = None;
+    let mut seen = HashSet::new();
     for host in &selection.hosts {
-        let index = *positions.get(host.as_str()).unwrap_or_else(|| {
-            panic!("pattern {pattern:?} selects {host:?}, not in the inventory")
-        });
         assert!(
-            last.is_none_or(|last| index > last),
-            "pattern {pattern:?}: hosts out of inventory order or repeated"
+            positions.contains_key(host.as_str()),
+            "pattern {pattern:?} selects {host:?}, not in the inventory"
         );
-        last = Some(index);
+        assert!(
+            seen.insert(host.as_str()),
+            "pattern {pattern:?}: {host:?} repeated"
+        );
     }
     Some(selection.hosts)
 }
 
-/// A name that `select` takes as that group or host, and nothing else.
+/// A name that `select` takes as that group or host, and nothing else: no
+/// glob, regex, subscript or `.` (which Ansible also matches against
+/// hosts).
 fn plain_term(name: &str) -> bool {
-    !matches!(name, "all" | "*" | UNGROUPED) && !name.starts_with(['@', '~'])
+    !matches!(name, "all" | "*" | UNGROUPED)
+        && !name.starts_with(['@', '~'])
+        && !name.contains(['*', '?', '[', ']', '.'])
 }
 
 fn check_selections(inventory: &Inventory, pattern: Option<&str>) {
@@ -835,8 +842,10 @@ fn check_selections(inventory: &Inventory, pattern: Option<&str>) {
         .map(|(index, host)| (host.as_str(), index))
         .collect();
     let selected = |pattern: &str| selected(inventory, &positions, pattern);
+    let all: Vec<String> = inventory.hosts_of_group("all").into_iter().collect();
+    let all_set: HashSet<&String> = all.iter().collect();
     assert!(
-        selected("all").as_ref() == Some(&every),
+        selected("all").as_ref() == Some(&all) && all_set == every.iter().collect(),
         "`all` does not select every host"
     );
     // `@FILE` reads a file: never from fuzz input.
@@ -858,7 +867,7 @@ fn check_selections(inventory: &Inventory, pattern: Option<&str>) {
             "group {group:?} does not select its hosts"
         );
         let member_set: HashSet<&String> = members.iter().collect();
-        let rest: Vec<String> = every
+        let rest: Vec<String> = all
             .iter()
             .filter(|host| !member_set.contains(host))
             .cloned()
@@ -1010,7 +1019,10 @@ pub fn check_playbook(data: &[u8]) {
             for (parameter, entry) in desired.set.iter().zip(&playbook.set) {
                 assert_eq!(parameter.name, entry.name, "set entries reordered");
                 match (&parameter.value, &entry.value) {
-                    (midfleet::playbook::desired::DesiredValue::Literal(value), SetValue::Template(_)) => {
+                    (
+                        midfleet::playbook::desired::DesiredValue::Literal(value),
+                        SetValue::Template(_),
+                    ) => {
                         assert!(
                             check_xml_chars(value).is_ok(),
                             "{}: a value XML cannot hold",

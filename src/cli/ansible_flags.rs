@@ -47,7 +47,6 @@ pub fn tip(argument: &str) -> Option<&'static str> {
         "--ssh-common-args" | "--ssh-extra-args" | "--scp-extra-args" | "--sftp-extra-args" => {
             "give jump hosts in the inventory (`ansible_ssh_common_args` with -J or ProxyJump, or `jump`)"
         }
-        "-l" => "this midfleet build has no -l; use --limit PATTERN",
         "-J" | "--ask-vault-pass" | "--ask-vault-password" => {
             "give the vault password in a file: --vault-password-file FILE, --vault-id, \
              ANSIBLE_VAULT_PASSWORD_FILE or ansible.cfg's `vault_password_file`"

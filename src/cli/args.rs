@@ -89,7 +89,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct InventoryArgs {
     /// Inventory file or directory (Ansible's YAML or INI shape, with
-    /// group_vars/ and host_vars/ beside it). Repeat to merge several.
+    /// group_vars/ and host_vars/ beside it; an executable file is an
+    /// inventory script, run with --list). Repeat to merge several.
     /// Default: `inventory` of ansible.cfg (found as Ansible finds it) or
     /// ANSIBLE_INVENTORY.
     #[arg(short = 'i', long = "inventory", value_name = "INVENTORY")]
@@ -101,9 +102,12 @@ pub struct InventoryArgs {
     #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
     pub extra_vars: Vec<String>,
 
-    /// Narrow the selection further with a host pattern (same syntax as a
-    /// playbook's `hosts:`; `@FILE` reads one pattern per line).
-    #[arg(long, value_name = "PATTERN")]
+    /// Narrow the selection further with a host pattern, as Ansible's
+    /// --limit: `a,b` or `a:b`, `&` (and), `!` (not), globs, `~regex`,
+    /// subscripts `g[0]`, `g[-1]`, `g[0:2]` (both ends included); `@FILE`
+    /// reads one pattern per line. Hosts keep the order of the pattern (or
+    /// playbook) being narrowed.
+    #[arg(short = 'l', long, value_name = "PATTERN")]
     pub limit: Option<String>,
 
     /// Only the K-th of N parts of the selected hosts, to split one run
@@ -387,8 +391,10 @@ pub struct ApplyArgs {
     )]
     pub extra_vars: Vec<String>,
 
-    /// Narrow the playbook's hosts (not with --plan).
-    #[arg(long, value_name = "PATTERN", conflicts_with = "plan")]
+    /// Narrow the playbook's hosts with a host pattern, as Ansible's
+    /// --limit (see `plan --help`; `@FILE` reads one pattern per line; not
+    /// with --plan).
+    #[arg(short = 'l', long, value_name = "PATTERN", conflicts_with = "plan")]
     pub limit: Option<String>,
 
     /// Only the K-th of N parts of the playbook's hosts (see `plan

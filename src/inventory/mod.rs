@@ -3,7 +3,8 @@
 //! several `-i` merged), and each host resolved into the settings midfleet
 //! connects and works with.
 //!
-//! Owns: loading (`yaml_format`, `ini_format`, `vars_files`), the group
+//! Owns: loading (`yaml_format`, `ini_format`, `vars_files`, inventory
+//! scripts and their JSON shape in `script`), the group
 //! graph, variable precedence, host patterns (`pattern`), and resolution
 //! of one host (`host`). Must not: contact a host, or read a playbook.
 
@@ -16,6 +17,7 @@ mod jump;
 mod known;
 mod pattern;
 mod range;
+mod script;
 mod shard;
 mod ssh_config;
 mod vars;
@@ -123,7 +125,7 @@ impl Inventory {
             }
         };
         if metadata.is_dir() {
-            let mut files = match list_inventory_directory(source) {
+            let files = match list_inventory_directory(source) {
                 Ok(files) => files,
                 Err(error) => {
                     diagnostics.push(Diagnostic::error(
@@ -133,7 +135,6 @@ impl Inventory {
                     return;
                 }
             };
-            files.sort();
             if files.is_empty() {
                 diagnostics.push(Diagnostic::error(
                     Some(Origin::file(source)),
@@ -141,6 +142,20 @@ impl Inventory {
                 ));
             }
             for file in files {
+                if !script::is_executable(&file) && script::looks_like_script(&file) {
+                    // Ansible tries it as INI, fails, warns and goes on.
+                    diagnostics.push(
+                        Diagnostic::warning(
+                            Some(Origin::file(&file)),
+                            "skipped: this file starts with `#!` but is not executable",
+                        )
+                        .with_hint(
+                            "make it executable (chmod +x) to run it as an inventory script, \
+                             as Ansible does, or move it out of the inventory directory",
+                        ),
+                    );
+                    continue;
+                }
                 self.load_file(&file, diagnostics);
             }
             self.vars_directories.push(source.to_path_buf());
@@ -161,6 +176,26 @@ impl Inventory {
     }
 
     fn load_file(&mut self, path: &Path, diagnostics: &mut Diagnostics) {
+        // Ansible tries its `script` plugin first on an executable source;
+        // one the kernel will not run is read as a static file, as there.
+        if script::is_executable(path) {
+            if let script::Outcome::Ran = script::load(self, path, diagnostics) {
+                self.files.push(path.to_path_buf());
+                return;
+            }
+        } else if script::looks_like_script(path) {
+            diagnostics.push(
+                Diagnostic::error(
+                    Some(Origin::file(path)),
+                    "this inventory source starts with `#!` but is not executable",
+                )
+                .with_hint(
+                    "make it executable (chmod +x) to run it as an inventory script, as \
+                     Ansible does",
+                ),
+            );
+            return;
+        }
         let text = match crate::source_file::read(path) {
             Ok(text) => text,
             Err(diagnostic) => {
@@ -175,9 +210,17 @@ impl Inventory {
         self.files.push(path.to_path_buf());
         if looks_like_ini(path, text) {
             ini_format::load(self, path, text, diagnostics);
-        } else {
-            yaml_format::load(self, path, text, diagnostics);
+            return;
         }
+        // The JSON an inventory script prints, saved to a file: read as the
+        // script plugin reads it (Ansible's yaml plugin refuses it).
+        if let Ok(Some(root)) = crate::yaml::parse(text) {
+            if script::is_script_shape(&root) {
+                script::load_shape(self, path, &root, diagnostics);
+                return;
+            }
+        }
+        yaml_format::load(self, path, text, diagnostics);
     }
 
     /// After every source: `group_vars/`, `host_vars/`, `ungrouped`, and the
@@ -204,6 +247,11 @@ impl Inventory {
             .filter(|name| !grouped.contains(*name))
             .cloned()
             .collect();
+        if let Some(group) = self.groups.get_mut(UNGROUPED) {
+            // A host written before any section and in a group later is
+            // not ungrouped (Ansible's reconcile_inventory).
+            group.hosts.retain(|host| !grouped.contains(host));
+        }
         if !ungrouped.is_empty() || self.groups.contains_key(UNGROUPED) {
             self.group_mut(UNGROUPED, None).hosts.extend(ungrouped);
             self.group_mut(ALL, None)
@@ -298,9 +346,9 @@ impl Inventory {
                 origin,
             });
         entry.vars.merge(&vars);
-        if group != ALL {
-            self.group_mut(group, None).hosts.insert(name.to_string());
-        }
+        // A host written under `all` is one of its own hosts (first in its
+        // pattern order, as in Ansible), and `ungrouped` when in no other.
+        self.group_mut(group, None).hosts.insert(name.to_string());
     }
 
     pub fn groups(&self) -> impl Iterator<Item = &Group> {
@@ -337,28 +385,59 @@ impl Inventory {
         self.hosts.len()
     }
 
-    /// Every host of `group` and its descendants, in inventory order.
+    /// Every host of `group` and its descendants, in the order Ansible's
+    /// `Group.get_hosts` gives them: the group's own hosts, then each
+    /// child's, then the grandchildren's, level by level
+    /// ([`Inventory::group_walk`]); `all` holds its own hosts, then
+    /// `ungrouped`'s, then the top-level groups'.
     pub fn hosts_of_group(&self, group: &str) -> IndexSet<String> {
-        if group == ALL {
-            return self.hosts.keys().cloned().collect();
-        }
-        let mut members = BTreeSet::new();
-        let mut stack = vec![group];
-        let mut seen = BTreeSet::new();
-        while let Some(name) = stack.pop() {
-            if !seen.insert(name) {
-                continue;
-            }
+        let mut hosts = IndexSet::new();
+        for name in self.group_walk(group) {
             if let Some(group) = self.groups.get(name) {
-                members.extend(group.hosts.iter().map(String::as_str));
-                stack.extend(group.children.iter().map(String::as_str));
+                hosts.extend(group.hosts.iter().cloned());
             }
         }
-        self.hosts
-            .keys()
-            .filter(|host| members.contains(host.as_str()))
-            .cloned()
-            .collect()
+        hosts
+    }
+
+    /// `group`, its children in order, then each level below in turn, every
+    /// group once. Ansible takes the groups of one level from a Python set,
+    /// so below the children its order of hosts from groups with different
+    /// parents changes from run to run; here the parents of a level are
+    /// taken in the order they were reached (one of the orders Ansible gives).
+    fn group_walk<'a>(&'a self, group: &'a str) -> Vec<&'a str> {
+        let mut ordered = vec![group];
+        let mut seen: BTreeSet<&str> = BTreeSet::from([group]);
+        let mut level = vec![group];
+        while !level.is_empty() {
+            let mut next = Vec::new();
+            for parent in level {
+                for child in self.children_of(parent) {
+                    if seen.insert(child) {
+                        ordered.push(child);
+                        next.push(child);
+                    }
+                }
+            }
+            level = next;
+        }
+        ordered
+    }
+
+    /// A group's children in Ansible's order: `all` has `ungrouped` first
+    /// (Ansible makes it so before reading any source).
+    fn children_of<'a>(&'a self, group: &str) -> Vec<&'a str> {
+        let Some(entry) = self.groups.get(group) else {
+            return Vec::new();
+        };
+        let mut children: Vec<&str> = entry.children.iter().map(String::as_str).collect();
+        if group == ALL {
+            if let Some(position) = children.iter().position(|child| *child == UNGROUPED) {
+                let ungrouped = children.remove(position);
+                children.insert(0, ungrouped);
+            }
+        }
+        children
     }
 
     /// The groups `host` belongs to, directly or through children, with
@@ -486,26 +565,55 @@ fn looks_like_ini(path: &Path, text: &str) -> bool {
 #[error("cannot list: {0}")]
 struct ListError(std::io::Error);
 
-/// The inventory files of a directory, as Ansible takes them: every file
-/// but hidden ones, backups and non-inventory extensions, and not the
-/// `group_vars`/`host_vars` folders.
+/// How deep `list_inventory_directory` goes (a symlink loop stops here).
+const MAX_DIRECTORY_DEPTH: usize = 16;
+
+/// Names Ansible skips in an inventory directory (its `IGNORED`: hidden
+/// names, the vars folders, and `INVENTORY_IGNORE_EXTS`' default endings).
+fn ignored_in_directory(name: &str) -> bool {
+    const ENDINGS: [&str; 12] = [
+        ".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg",
+        ".retry",
+    ];
+    name.starts_with('.')
+        || matches!(name, "host_vars" | "group_vars" | "vars_plugins")
+        || ENDINGS.iter().any(|ending| name.ends_with(ending))
+}
+
+/// The inventory sources of a directory, as Ansible's `parse_source` takes
+/// them: entries in name order, sub-directories read in place (depth
+/// first), the ignored names skipped. Executables among them are scripts.
 fn list_inventory_directory(directory: &Path) -> Result<Vec<PathBuf>, ListError> {
-    let entries = std::fs::read_dir(directory).map_err(ListError)?;
-    let mut files = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(ListError)?;
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let skipped_extension = [
-            ".retry", ".md", ".txt", ".orig", ".bak", ".pyc", ".py", "~", ".swp",
-        ]
-        .iter()
-        .any(|suffix| name.ends_with(suffix));
-        if name.starts_with('.') || skipped_extension || !path.is_file() {
-            continue;
+    fn walk(directory: &Path, depth: usize, files: &mut Vec<PathBuf>) -> Result<(), ListError> {
+        let mut entries: Vec<(String, PathBuf)> = std::fs::read_dir(directory)
+            .map_err(ListError)?
+            .map(|entry| {
+                entry.map(|entry| {
+                    (
+                        entry.file_name().to_string_lossy().into_owned(),
+                        entry.path(),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map_err(ListError)?;
+        entries.sort_by(|left, right| left.1.cmp(&right.1));
+        for (name, path) in entries {
+            if ignored_in_directory(&name) {
+                continue;
+            }
+            if path.is_dir() {
+                if depth < MAX_DIRECTORY_DEPTH {
+                    walk(&path, depth + 1, files)?;
+                }
+            } else if path.is_file() {
+                files.push(path);
+            }
         }
-        files.push(path);
+        Ok(())
     }
+    let mut files = Vec::new();
+    walk(directory, 0, &mut files)?;
     Ok(files)
 }
 

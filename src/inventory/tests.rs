@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
 
-use super::{Host, Inventory, JumpHop, ServiceSpec};
+use super::{Host, Inventory, JumpHop, ServiceSpec, Vars, ALL};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location, Origin, Severity};
 use crate::source_file::VAULT_HINT;
 use crate::template::Templates;
@@ -242,15 +242,18 @@ fn an_ansible_yaml_inventory_resolves_to_exact_settings() {
     let inventory = load_clean(std::slice::from_ref(&path));
     assert_eq!(inventory.files, vec![path]);
     assert_eq!(inventory.host_count(), 6);
+    // Ansible's order (observed from `ansible -i inventory.yml all
+    // --list-hosts`, ansible-core 2.19.14): the groups one level down
+    // first (lab), then the group below europe (emea).
     assert_eq!(
         selected(&inventory, "all"),
         strings(&[
-            "mid-emea-01",
-            "mid-emea-02",
-            "mid-emea-03",
             "mid-lab-01",
             "mid-lab-02",
             "mid-lab-03",
+            "mid-emea-03",
+            "mid-emea-01",
+            "mid-emea-02",
         ])
     );
     let bastion = || vec![hop(Some("ops"), "bastion", None)];
@@ -839,16 +842,18 @@ fn the_same_fleet_in_ini_and_yaml_resolves_the_same() {
     let yaml = load_clean(&[yaml_path]);
     let ini = load_clean(&[ini_path]);
 
+    // Observed from `ansible -i fleet.yml all --list-hosts` and `-i hosts`
+    // (ansible-core 2.19.14): amer and lab are one level down, emea two.
     let names = selected(&yaml, "all");
     assert_eq!(
         names,
         strings(&[
-            "mid-emea-01",
-            "mid-emea-02",
-            "mid-emea-03",
             "mid-amer-01",
             "mid-amer-02",
             "mid-lab-01",
+            "mid-emea-01",
+            "mid-emea-02",
+            "mid-emea-03",
         ])
     );
     assert_eq!(selected(&ini, "all"), names);
@@ -1096,7 +1101,10 @@ mid-lab-01
         ),
         (
             vec![second.clone(), first.clone()],
-            vec!["mid-emea-01", "mid-emea-03", "mid-lab-01", "mid-emea-02"],
+            // Observed from `ansible -i second/hosts -i first/inventory.yml
+            // all --list-hosts` (ansible-core 2.19.14): group emea's hosts
+            // (01, 03, then 02 from the second source), then lab.
+            vec!["mid-emea-01", "mid-emea-03", "mid-emea-02", "mid-lab-01"],
             "10.0.0.1",
             "old",
             "first",
@@ -1202,15 +1210,13 @@ fn pattern_fleet(fixture: &Fixture) -> Inventory {
     load_clean(&[fixture.write("inventory.yml", PATTERN_FLEET)])
 }
 
+/// Every pattern form against the same fleet, with the hosts and their
+/// order observed from `ansible -i inventory.yml PATTERN --list-hosts`
+/// (and `-l` for --limit) with ansible-core 2.19.14.
 #[test]
-fn patterns_select_in_inventory_order() {
+fn patterns_select_what_ansible_selects_in_its_order() {
     let fixture = Fixture::new();
     let inventory = pattern_fleet(&fixture);
-    fixture.write(
-        "limit.txt",
-        "# EMEA but not prod\nemea:!prod\n\n   mid-lab-01   \n",
-    );
-    let limit = fixture.path("limit.txt").display().to_string();
     let every = [
         "mid-emea-01",
         "mid-emea-02",
@@ -1219,89 +1225,109 @@ fn patterns_select_in_inventory_order() {
         "mid-amer-02",
         "mid-lab-01",
     ];
-    let cases: Vec<(String, Vec<&str>)> = vec![
-        ("all".into(), every.to_vec()),
-        ("*".into(), every.to_vec()),
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("all", every.to_vec()),
+        ("*", every.to_vec()),
+        ("emea", vec!["mid-emea-01", "mid-emea-02", "mid-emea-03"]),
+        // A group's hosts in the order it lists them.
+        ("prod", vec!["mid-amer-01", "mid-emea-02", "mid-emea-01"]),
+        ("mid-lab-01", vec!["mid-lab-01"]),
         (
-            "emea".into(),
+            "mid-emea-*",
             vec!["mid-emea-01", "mid-emea-02", "mid-emea-03"],
         ),
+        ("mid-*-01", vec!["mid-emea-01", "mid-amer-01", "mid-lab-01"]),
+        ("mid-?mer-02", vec!["mid-amer-02"]),
+        ("em*", vec!["mid-emea-01", "mid-emea-02", "mid-emea-03"]),
+        ("am*", vec!["mid-amer-01", "mid-amer-02"]),
+        // A glob matches group names too, `all` included.
+        ("a*", every.to_vec()),
         (
-            "prod".into(),
-            vec!["mid-emea-01", "mid-emea-02", "mid-amer-01"],
-        ),
-        ("mid-lab-01".into(), vec!["mid-lab-01"]),
-        (
-            "mid-emea-*".into(),
-            vec!["mid-emea-01", "mid-emea-02", "mid-emea-03"],
-        ),
-        (
-            "mid-*-01".into(),
-            vec!["mid-emea-01", "mid-amer-01", "mid-lab-01"],
-        ),
-        ("mid-emea-0[13]".into(), vec!["mid-emea-01", "mid-emea-03"]),
-        ("mid-?mer-02".into(), vec!["mid-amer-02"]),
-        (
-            "em*".into(),
-            vec!["mid-emea-01", "mid-emea-02", "mid-emea-03"],
-        ),
-        ("am*".into(), vec!["mid-amer-01", "mid-amer-02"]),
-        // A glob matches group names too, `all` included, as in Ansible.
-        ("a*".into(), every.to_vec()),
-        (
-            "amer:emea".into(),
+            "amer:emea",
             vec![
+                "mid-amer-01",
+                "mid-amer-02",
                 "mid-emea-01",
                 "mid-emea-02",
                 "mid-emea-03",
-                "mid-amer-01",
-                "mid-amer-02",
             ],
         ),
+        ("amer,lab", vec!["mid-amer-01", "mid-amer-02", "mid-lab-01"]),
         (
-            "amer,lab".into(),
+            " amer , lab ",
             vec!["mid-amer-01", "mid-amer-02", "mid-lab-01"],
         ),
+        ("mid-lab-01:mid-emea-03", vec!["mid-lab-01", "mid-emea-03"]),
+        ("emea:&prod", vec!["mid-emea-01", "mid-emea-02"]),
+        ("emea,&prod", vec!["mid-emea-01", "mid-emea-02"]),
+        ("emea:!prod", vec!["mid-emea-03"]),
+        ("emea,!prod", vec!["mid-emea-03"]),
+        ("!prod", vec!["mid-emea-03", "mid-amer-02", "mid-lab-01"]),
+        ("&prod", vec!["mid-emea-01", "mid-emea-02", "mid-amer-01"]),
+        ("prod:!mid-emea-*", vec!["mid-amer-01"]),
+        ("all:!emea:!amer", vec!["mid-lab-01"]),
         (
-            " amer , lab ".into(),
-            vec!["mid-amer-01", "mid-amer-02", "mid-lab-01"],
+            "amer:emea:&prod:!mid-emea-01",
+            vec!["mid-amer-01", "mid-emea-02"],
         ),
+        ("!prod:emea", vec!["mid-emea-03"]),
+        // Subscripts count in the group's order; a range includes its end.
+        ("prod[0]", vec!["mid-amer-01"]),
+        ("prod[-1]", vec!["mid-emea-01"]),
+        ("prod[0:1]", vec!["mid-amer-01", "mid-emea-02"]),
+        ("prod[1:]", vec!["mid-emea-02", "mid-emea-01"]),
+        ("all[2:3]", vec!["mid-emea-03", "mid-amer-01"]),
         (
-            "mid-lab-01:mid-emea-03".into(),
-            vec!["mid-emea-03", "mid-lab-01"],
+            "prod:lab[0]",
+            vec!["mid-amer-01", "mid-emea-02", "mid-emea-01", "mid-lab-01"],
         ),
-        ("emea:&prod".into(), vec!["mid-emea-01", "mid-emea-02"]),
-        ("emea,&prod".into(), vec!["mid-emea-01", "mid-emea-02"]),
-        ("emea:!prod".into(), vec!["mid-emea-03"]),
-        ("emea,!prod".into(), vec!["mid-emea-03"]),
+        // Regexes match from the start of the name (Python's re.match).
         (
-            "!prod".into(),
-            vec!["mid-emea-03", "mid-amer-02", "mid-lab-01"],
+            "~mid-(emea|lab)-0[13]",
+            vec!["mid-emea-01", "mid-emea-03", "mid-lab-01"],
         ),
-        (
-            "&prod".into(),
-            vec!["mid-emea-01", "mid-emea-02", "mid-amer-01"],
-        ),
-        ("prod:!mid-emea-*".into(), vec!["mid-amer-01"]),
-        ("all:!emea:!amer".into(), vec!["mid-lab-01"]),
-        (
-            "amer:emea:&prod:!mid-emea-01".into(),
-            vec!["mid-emea-02", "mid-amer-01"],
-        ),
-        ("!prod:emea".into(), vec!["mid-emea-03"]),
-        (format!("@{limit}"), vec!["mid-emea-03", "mid-lab-01"]),
-        (
-            format!("@{limit},amer"),
-            vec!["mid-emea-03", "mid-amer-01", "mid-amer-02", "mid-lab-01"],
-        ),
-        (format!("@{limit}:!mid-lab-01"), vec!["mid-emea-03"]),
+        ("~.*-02", vec!["mid-emea-02", "mid-amer-02"]),
+        ("~(?i)MID-LAB", vec!["mid-lab-01"]),
     ];
     for (pattern, expected) in cases {
         assert_eq!(
-            selected(&inventory, &pattern),
+            selected(&inventory, pattern),
             strings(&expected),
             "pattern `{pattern}`"
         );
+    }
+    // `~MID` (case-sensitive) matches nothing: a warning, as in Ansible.
+    let selection = inventory.select("~MID", None).expect("a regex");
+    assert!(selection.hosts.is_empty());
+    assert_eq!(
+        selection.warnings[0].message,
+        "pattern `~MID` matches no group or host"
+    );
+    // --limit files: one pattern per line, `!` lines applied after every
+    // plain line wherever they are; `#` lines skipped.
+    fixture.write(
+        "limit.txt",
+        "# EMEA but not prod\nemea\n\n   mid-lab-01   \n!prod\n",
+    );
+    let limit = fixture.path("limit.txt").display().to_string();
+    let limits: Vec<(String, Vec<&str>)> = vec![
+        (format!("@{limit}"), vec!["mid-emea-03", "mid-lab-01"]),
+        (
+            format!("@{limit},amer"),
+            vec!["mid-emea-03", "mid-amer-02", "mid-lab-01"],
+        ),
+        (format!("@{limit}:!mid-lab-01"), vec!["mid-emea-03"]),
+    ];
+    for (limit, expected) in limits {
+        let limited = inventory
+            .select_limit(&limit, None)
+            .unwrap_or_else(|errors| panic!("{limit}: {errors:#?}"));
+        // `ansible all -l LIMIT` keeps the order of `all`.
+        let hosts: Vec<String> = selected(&inventory, "all")
+            .into_iter()
+            .filter(|host| limited.hosts.contains(host))
+            .collect();
+        assert_eq!(hosts, strings(&expected), "--limit {limit}");
     }
 }
 
@@ -1359,16 +1385,164 @@ fn malformed_patterns_are_errors() {
         ("   ", "an empty host pattern"),
         ("emea:!", "`!` in pattern `emea:!` names nothing"),
         ("emea,&", "`&` in pattern `emea,&` names nothing"),
-        ("::", "pattern `::` names nothing"),
+        (":::", "pattern `:::` names nothing"),
+        // `::` is one address (IPv6), not two empty patterns.
+        ("::", "no group or host is named `::`"),
+        (
+            "~mid-(",
+            "`~mid-(` is not a regular expression midfleet reads: unclosed group",
+        ),
+        (
+            "~mid(?!-lab)",
+            "`~mid(?!-lab)` is not a regular expression midfleet reads: \
+             look-around, including look-ahead and look-behind, is not supported",
+        ),
+        // Ansible: "No hosts matched the subscripted pattern 'emea[3]'".
+        ("emea[3]", "`emea[3]` selects no host: `emea` has 3 hosts"),
+        ("emea[-4]", "`emea[-4]` selects no host: `emea` has 3 hosts"),
+        (
+            "@limit.txt",
+            "`@limit.txt`: a file of patterns is read only by --limit",
+        ),
     ] {
         let errors = inventory.select(pattern, None).expect_err(pattern);
         assert_eq!(errors.len(), 1, "{pattern:?}");
         assert_eq!(errors[0].message, message, "{pattern:?}");
     }
-    let errors = inventory.select("~mid-.*", None).expect_err("a regex");
-    assert!(
-        errors[0].message.contains("regular-expression"),
-        "{errors:#?}"
+    // `mid-emea-0[13]` is index 13 of `mid-emea-0`, not a glob (Ansible
+    // selects nothing); the hint says how to match the names.
+    let errors = inventory
+        .select("mid-emea-0[13]", None)
+        .expect_err("a subscript");
+    assert_eq!(errors[0].message, "no group or host is named `mid-emea-0`");
+    assert_eq!(
+        errors[0].hint.as_deref(),
+        Some(
+            "`mid-emea-0[13]` is a subscript of `mid-emea-0`, as in Ansible (`g[1]` is the \
+             second host of g); to match names by their characters, write a regex: \
+             `~mid-emea-0[...]`"
+        )
+    );
+}
+
+/// Nested groups, an ungrouped host and a host in two groups: the hosts
+/// and their order observed from `ansible -i hosts PATTERN --list-hosts`
+/// with ansible-core 2.19.14 for each pattern.
+#[test]
+fn nested_groups_select_in_ansibles_order() {
+    let text = "lone1\n[web]\nweb3\nweb1\nweb2\n[db]\ndb2\ndb1\n[emea:children]\nweb\ndb\n\
+                [emea]\ngw-emea\n[amer]\namer1\namer2\n[prod:children]\nemea\n\
+                [canary]\nweb2\namer2\n[mongo]\nmongo1\nmongo2\n";
+    let (inventory, diagnostics) = Inventory::from_text(Path::new("hosts"), text);
+    assert!(!diagnostics.has_errors(), "{diagnostics:#?}");
+    let all = "lone1 amer1 amer2 web2 mongo1 mongo2 gw-emea web3 web1 db2 db1";
+    let cases = [
+        ("all", all),
+        ("*", all),
+        ("emea", "gw-emea web3 web1 web2 db2 db1"),
+        ("prod", "gw-emea web3 web1 web2 db2 db1"),
+        ("web[0]", "web3"),
+        ("web[-1]", "web2"),
+        ("web[-3]", "web3"),
+        ("web[0:1]", "web3 web1"),
+        ("web[1:]", "web1 web2"),
+        // Not a subscript: a glob whose class is `:` or `2`.
+        ("web[:2]", "web2"),
+        ("emea[0:2]", "gw-emea web3 web1"),
+        ("emea[2:100]", "web1 web2 db2 db1"),
+        // A zero end reads as no end: `[1:0]` is `[1]`.
+        ("web[1:0]", "web1"),
+        ("mongo[1]", "mongo2"),
+        ("mongo[1:2]", "mongo2"),
+        ("~web[12]", "web1 web2"),
+        ("~.*1$", "lone1 web1 db1 amer1 mongo1"),
+        ("*1", "lone1 web1 db1 amer1 mongo1"),
+        ("w*[0]", "web3"),
+        ("e?ea", "gw-emea web3 web1 web2 db2 db1"),
+        ("[!w]*", all),
+        // `^` does not negate in Python's fnmatch.
+        ("[^w]*", "web3 web1 web2"),
+        ("emea:!web", "gw-emea db2 db1"),
+        ("!web:emea", "gw-emea db2 db1"),
+        ("emea:&canary", "web2"),
+        ("&canary", "amer2 web2"),
+        (
+            "!canary",
+            "lone1 amer1 mongo1 mongo2 gw-emea web3 web1 db2 db1",
+        ),
+        ("canary:web", "web2 amer2 web3 web1"),
+        ("web,db", "web3 web1 web2 db2 db1"),
+        ("web:db[0]", "web3 web1 web2 db2"),
+        // Blanks separate like `:` when there is no `,`.
+        ("web db", "web3 web1 web2 db2 db1"),
+        ("ungrouped", "lone1"),
+        ("db1:web1", "db1 web1"),
+        ("db1,web1,db1", "db1 web1"),
+        ("emea,lone1", "gw-emea web3 web1 web2 db2 db1 lone1"),
+        ("amer,!amer2,&canary", ""),
+    ];
+    for (pattern, expected) in cases {
+        let expected: Vec<&str> = expected.split_whitespace().collect();
+        assert_eq!(
+            selected(&inventory, pattern),
+            strings(&expected),
+            "pattern `{pattern}`"
+        );
+    }
+    // `ansible -i hosts emea -l canary`: the pattern's order, narrowed.
+    let limited = inventory.select_limit("canary", None).expect("a limit");
+    let hosts: Vec<String> = selected(&inventory, "all")
+        .into_iter()
+        .filter(|host| limited.hosts.contains(host))
+        .collect();
+    assert_eq!(hosts, strings(&["amer2", "web2"]));
+}
+
+/// IPv6 host names (made legal elsewhere; added directly here): a pattern
+/// that is one address stays whole, as Ansible's split_host_pattern keeps
+/// it; with `,` they combine with other parts.
+#[test]
+fn ipv6_host_names_are_not_cut_by_patterns() {
+    let mut inventory = Inventory::default();
+    inventory.group_mut(ALL, None);
+    let origin = Origin::file(Path::new("hosts"));
+    for host in ["fe80::1", "2001:db8::2"] {
+        inventory.add_host("v6", host, Vars::default(), origin.clone());
+    }
+    inventory.add_host("web", "web1", Vars::default(), origin);
+    let mut diagnostics = Diagnostics::new();
+    inventory.finish(&mut diagnostics);
+    let cases = [
+        ("fe80::1", vec!["fe80::1"]),
+        ("2001:db8::2,web1", vec!["2001:db8::2", "web1"]),
+        ("v6,!fe80::1", vec!["2001:db8::2"]),
+        ("v6[-1]", vec!["2001:db8::2"]),
+        ("~2001:", vec!["2001:db8::2"]),
+        ("web:v6", vec!["web1", "fe80::1", "2001:db8::2"]),
+    ];
+    for (pattern, expected) in cases {
+        assert_eq!(
+            selected(&inventory, pattern),
+            strings(&expected),
+            "{pattern}"
+        );
+    }
+}
+
+#[test]
+fn empty_ranges_and_old_dash_subscripts_warn() {
+    let fixture = Fixture::new();
+    let inventory = pattern_fleet(&fixture);
+    // Observed with ansible-core 2.19.14: `emea[5:9]` selects nothing
+    // (no error); `emea[0-1]` warns and reads as `emea[0:1]`.
+    let selection = inventory.select("emea[5:9]", None).expect("a range");
+    assert!(selection.hosts.is_empty());
+    assert_eq!(selection.warnings[0].message, "`emea[5:9]` selects no host");
+    let selection = inventory.select("emea[0-1]", None).expect("a dash range");
+    assert_eq!(selection.hosts, strings(&["mid-emea-01", "mid-emea-02"]));
+    assert_eq!(
+        selection.warnings[0].message,
+        "`emea[0-1]`: Ansible has removed `[x-y]` subscripts (it warns, and reads them as `[x:y]`)"
     );
 }
 
@@ -1405,20 +1579,31 @@ fn a_glob_matching_nothing_is_a_warning_only() {
 fn pattern_files_report_the_line_of_an_unknown_name() {
     let fixture = Fixture::new();
     let inventory = pattern_fleet(&fixture);
-    let file = fixture.write("limit.txt", "emea\n# a comment\n\nprdo\n");
+    let file = fixture.write("limit.txt", "emea\n# a comment\n\nprdo\nemea:lab\n");
     let errors = inventory
-        .select(&format!("@{}", file.display()), None)
+        .select_limit(&format!("@{}", file.display()), None)
         .expect_err("an unknown name in the file");
-    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors.len(), 2, "{errors:#?}");
     assert_eq!(errors[0].message, "no group or host is named `prdo`");
     assert_eq!(errors[0].hint.as_deref(), Some("did you mean `prod`?"));
     let origin = errors[0].origin.as_ref().expect("an origin");
     assert_eq!(origin.file, file);
     assert_eq!(location(&errors[0]), Some((4, 1)));
+    // Each line is one pattern, as Ansible reads it (it warns "Could not
+    // match supplied host pattern, ignoring: emea:lab").
+    assert_eq!(errors[1].message, "no group or host is named `emea:lab`");
+    assert_eq!(location(&errors[1]), Some((5, 1)));
+    assert!(
+        errors[1]
+            .hint
+            .as_deref()
+            .is_some_and(|hint| hint.contains("one pattern per line")),
+        "{errors:#?}"
+    );
 
     let missing = fixture.path("missing.txt");
     let errors = inventory
-        .select(&format!("@{}", missing.display()), None)
+        .select_limit(&format!("@{}", missing.display()), None)
         .expect_err("a missing file");
     assert!(
         errors[0].message.starts_with("cannot read pattern file"),

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Origin};
-use crate::inventory::{Host, Inventory, Shard};
+use crate::inventory::{Host, Inventory, Selection, Shard};
 use crate::playbook::desired::{self, DesiredHost, DesiredValue};
 use crate::playbook::Playbook;
 use crate::secret::{FileScope, SecretRef, SecretResolver};
@@ -107,9 +107,13 @@ pub fn select_hosts(
     let (mut inventory, loaded) = Inventory::load(&source.paths);
     diagnostics.extend(loaded);
     inventory.set_extra_vars(source.extra_vars.clone());
-    let mut names = apply_pattern(&inventory, pattern, pattern_origin, "", diagnostics);
+    let mut names = apply_pattern(inventory.select(pattern, pattern_origin), "", diagnostics);
     if let (Some(limit), Some(selected)) = (limit, names.as_mut()) {
-        match apply_pattern(&inventory, limit, None, "--limit: ", diagnostics) {
+        match apply_pattern(
+            inventory.select_limit(limit, None),
+            "--limit: ",
+            diagnostics,
+        ) {
             Some(limited) => selected.retain(|name| limited.contains(name)),
             None => names = None,
         }
@@ -140,15 +144,13 @@ pub fn select_hosts(
     }
 }
 
-/// The host names `pattern` selects, or `None` (with the errors recorded).
+/// The host names a pattern selected, or `None` (with the errors recorded).
 fn apply_pattern(
-    inventory: &Inventory,
-    pattern: &str,
-    origin: Option<&Origin>,
+    selected: Result<Selection, Vec<Diagnostic>>,
     prefix: &str,
     diagnostics: &mut Diagnostics,
 ) -> Option<Vec<String>> {
-    match inventory.select(pattern, origin) {
+    match selected {
         Ok(selection) => {
             selection
                 .warnings

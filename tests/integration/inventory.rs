@@ -409,3 +409,313 @@ fn shards_split_the_selection_into_disjoint_parts_that_cover_it() {
     assert_eq!(refused.code, 3);
     assert!(refused.stderr.contains("K/N"), "{}", refused.stderr);
 }
+
+// ---------------------------------------------------------------------------
+// Dynamic inventory: executable `-i` sources, as Ansible's script plugin
+// ---------------------------------------------------------------------------
+
+/// Writes `text` to `directory/name` with the given mode.
+fn write_file(directory: &Path, name: &str, text: &str, mode: u32) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = directory.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+/// A python3 inventory script: groups with hosts, vars and children, a
+/// list-shaped group, `_meta.hostvars`; it logs each call to `calls.log`.
+const SCRIPT: &str = r#"#!/usr/bin/env python3
+import json, os, sys
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "calls.log"), "a") as log:
+    log.write(" ".join(sys.argv[1:]) + "\n")
+if sys.argv[1:] != ["--list"]:
+    sys.exit("only --list")
+print(json.dumps({
+    "europe": {"children": ["emea"]},
+    "emea": {"hosts": ["mid-emea-02", "mid-emea-01"], "vars": {"ansible_user": "ops"}},
+    "amer": {"hosts": ["mid-amer-01"], "vars": {"ansible_port": 2201}},
+    "_meta": {"hostvars": {
+        "mid-emea-01": {"ansible_host": "10.20.0.11"},
+        "mid-amer-01": {"ansible_host": "10.30.0.11", "ansible_user": "amer"},
+    }},
+}))
+"#;
+
+/// Compares what `midfleet hosts --output json` printed with `expected`
+/// (name, address, port, user; a user `-` is not compared: it is the
+/// operator's own).
+fn assert_endpoints(stdout: &str, expected: &[(String, String, u64, String)]) {
+    let mut found = endpoints(stdout);
+    for (found, expected) in found.iter_mut().zip(expected) {
+        if expected.3 == "-" {
+            found.3 = "-".to_string();
+        }
+    }
+    assert_eq!(found, expected);
+}
+
+/// The names, addresses, ports and users `midfleet hosts --output json`
+/// printed.
+fn endpoints(stdout: &str) -> Vec<(String, String, u64, String)> {
+    let hosts: Vec<serde_json::Value> = serde_json::from_str(stdout).unwrap();
+    hosts
+        .iter()
+        .map(|host| {
+            (
+                host["name"].as_str().unwrap().to_string(),
+                host["address"].as_str().unwrap().to_string(),
+                host["port"].as_u64().unwrap(),
+                host["user"].as_str().unwrap_or("-").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn endpoint(name: &str, address: &str, port: u64, user: &str) -> (String, String, u64, String) {
+    (name.into(), address.into(), port, user.into())
+}
+
+#[test]
+fn an_executable_inventory_is_run_with_list_as_ansible_runs_it() {
+    let directory = tempfile::tempdir().unwrap();
+    let script = write_file(directory.path(), "inventory.py", SCRIPT, 0o755);
+    let script = script.to_str().unwrap();
+    let run = midfleet(["hosts", "-i", script, "--output", "json"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stderr, "");
+    // The order `ansible -i inventory.py all --list-hosts` gives
+    // (ansible-core 2.19.14): amer, then europe's child emea.
+    assert_endpoints(
+        &run.stdout,
+        &[
+            endpoint("mid-amer-01", "10.30.0.11", 2201, "amer"),
+            endpoint("mid-emea-02", "mid-emea-02", 22, "ops"),
+            endpoint("mid-emea-01", "10.20.0.11", 22, "ops"),
+        ],
+    );
+    // `_meta` was there: run once, with --list only.
+    let calls = std::fs::read_to_string(directory.path().join("calls.log")).unwrap();
+    assert_eq!(calls, "--list\n");
+    // Patterns and -l over a script's hosts.
+    let run = midfleet(
+        ["hosts", "-i", script, "europe[0]", "--output", "json"],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(endpoints(&run.stdout)[0].0, "mid-emea-02");
+    let run = midfleet(
+        [
+            "hosts",
+            "-i",
+            script,
+            "-l",
+            "~mid-(amer|emea)-01",
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let names: Vec<String> = endpoints(&run.stdout)
+        .into_iter()
+        .map(|host| host.0)
+        .collect();
+    assert_eq!(names, ["mid-amer-01", "mid-emea-01"]);
+}
+
+#[test]
+fn without_meta_each_host_is_asked_with_host() {
+    let directory = tempfile::tempdir().unwrap();
+    let script = write_file(
+        directory.path(),
+        "cmdb",
+        r#"#!/usr/bin/env python3
+import json, sys
+if sys.argv[1:] == ["--list"]:
+    print(json.dumps({"web": ["web-1", "web-2"]}))
+elif sys.argv[1] == "--host":
+    print(json.dumps({"ansible_host": "192.0.2." + sys.argv[2][-1]}))
+"#,
+        0o700,
+    );
+    let run = midfleet(
+        ["hosts", "-i", script.to_str().unwrap(), "--output", "json"],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_endpoints(
+        &run.stdout,
+        &[
+            endpoint("web-1", "192.0.2.1", 22, "-"),
+            endpoint("web-2", "192.0.2.2", 22, "-"),
+        ],
+    );
+    // A group given as a list: Ansible's deprecation, said once.
+    assert!(
+        run.stderr.contains("group `web` is a list of hosts"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_failing_inventory_script_is_an_error_naming_it_with_its_stderr() {
+    let directory = tempfile::tempdir().unwrap();
+    let script = write_file(
+        directory.path(),
+        "inventory.sh",
+        "#!/bin/sh\necho 'cannot reach the CMDB at cmdb.example.com' >&2\nexit 3\n",
+        0o755,
+    );
+    let script = script.to_str().unwrap();
+    let run = midfleet(["hosts", "-i", script], &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.stderr.contains(&format!(
+            "error: {script}: inventory script `{script} --list` exited with code 3\n\
+             hint: its stderr: cannot reach the CMDB at cmdb.example.com"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("no host was contacted"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_inventory_script_printing_bad_json_is_an_error_with_line_and_column() {
+    let directory = tempfile::tempdir().unwrap();
+    let script = write_file(
+        directory.path(),
+        "inventory.py",
+        "#!/usr/bin/env python3\nprint('{\"web\": {\"hosts\": [\"a\",\\n ]}}')\n",
+        0o755,
+    );
+    let script = script.to_str().unwrap();
+    let run = midfleet(["check", "-i", script], &[]);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    // Python's json module says "line 2 column 2" too.
+    assert!(
+        run.stderr.contains(&format!(
+            "error: {script} --list:2:2: the inventory script's output is not JSON: expected value"
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_inventory_directory_mixes_files_scripts_and_group_vars_as_ansible_reads_it() {
+    let directory = tempfile::tempdir().unwrap();
+    let root = directory.path();
+    write_file(root, "01-static.ini", "[web]\nw1\n", 0o644);
+    write_file(
+        root,
+        "02-dynamic.py",
+        "#!/usr/bin/env python3\nimport json\nprint(json.dumps({\"web\": {\"hosts\": [\"w2\"]}, \
+         \"db\": {\"hosts\": [\"d1\"], \"vars\": {\"ansible_port\": 2222}}, \
+         \"_meta\": {\"hostvars\": {\"w2\": {\"ansible_host\": \"10.1.1.2\"}}}}))\n",
+        0o755,
+    );
+    write_file(
+        root,
+        "03-hosts.yml",
+        "all:\n  children:\n    app:\n      hosts:\n        a1:\n",
+        0o644,
+    );
+    // Executable, but no `#!`: the system will not run it; read as INI.
+    write_file(root, "04-more", "[db]\nd3\n", 0o755);
+    write_file(root, "group_vars/web.yml", "ansible_user: ops\n", 0o644);
+    write_file(root, "sub/more.ini", "[db]\nd2\n", 0o644);
+    // What Ansible skips in a directory.
+    for ignored in [
+        "ansible.cfg",
+        "README.md",
+        "notes.txt",
+        "hosts.bak",
+        "hosts~",
+        ".hidden",
+    ] {
+        write_file(root, ignored, "not an inventory [\n", 0o644);
+    }
+    // A script without its executable bit: skipped with a warning.
+    write_file(
+        root,
+        "helper.py",
+        "#!/usr/bin/env python3\nprint(1)\n",
+        0o644,
+    );
+    let run = midfleet(
+        ["hosts", "-i", root.to_str().unwrap(), "--output", "json"],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // `ansible -i DIR all --list-hosts` (ansible-core 2.19.14) lists a1 w1
+    // w2 d1 d2 d3 here (and `print(1)`, from helper.py read as INI).
+    assert_endpoints(
+        &run.stdout,
+        &[
+            endpoint("a1", "a1", 22, "-"),
+            endpoint("w1", "w1", 22, "ops"),
+            endpoint("w2", "10.1.1.2", 22, "ops"),
+            endpoint("d1", "d1", 2222, "-"),
+            endpoint("d3", "d3", 2222, "-"),
+            endpoint("d2", "d2", 2222, "-"),
+        ],
+    );
+    assert!(
+        run.stderr
+            .contains("helper.py: skipped: this file starts with `#!` but is not executable"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_script_that_is_not_executable_is_an_error_with_a_hint() {
+    let directory = tempfile::tempdir().unwrap();
+    let script = write_file(directory.path(), "inventory.py", SCRIPT, 0o644);
+    let run = midfleet(["hosts", "-i", script.to_str().unwrap()], &[]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr
+            .contains("starts with `#!` but is not executable")
+            && run.stderr.contains("chmod +x"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn limit_has_a_short_form_and_reads_pattern_files() {
+    let directory = tempfile::tempdir().unwrap();
+    let limit = write_file(
+        directory.path(),
+        "canaries.txt",
+        "# canaries\nemea[0]\n!mid-lab-01\namer[-1]\n",
+        0o644,
+    );
+    let limit = format!("@{}", limit.display());
+    let short = midfleet(["hosts", "-i", YAML, "-l", &limit, "--output", "json"], &[]);
+    let long = midfleet(
+        ["hosts", "-i", YAML, "--limit", &limit, "--output", "json"],
+        &[],
+    );
+    assert_eq!(short.code, 0, "{}", short.stderr);
+    assert_eq!(short.stdout, long.stdout);
+    let names: Vec<String> = endpoints(&short.stdout)
+        .into_iter()
+        .map(|host| host.0)
+        .collect();
+    // `ansible -i inventory.yml all -l @canaries.txt --list-hosts` (ansible-core
+    // 2.19.14) gives these two, in this order (the `#` line it warns about).
+    assert_eq!(names, ["mid-amer-03", "mid-emea-01"]);
+}
