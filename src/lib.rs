@@ -65,5 +65,6 @@ pub mod source_file;
 pub mod state;
 pub mod template;
 pub mod transport;
+pub mod vault;
 pub mod xml_char;
 pub mod yaml;
