@@ -114,6 +114,9 @@ pub struct InventoryArgs {
         default_value = "~/.ssh/config"
     )]
     pub ssh_config: PathBuf,
+
+    #[command(flatten)]
+    pub vault: VaultArgs,
 }
 
 impl InventoryArgs {
@@ -124,7 +127,79 @@ impl InventoryArgs {
             limit: self.limit.clone(),
             shard: self.shard,
             ssh_config: self.ssh_config.clone(),
+            vault: self.vault.vault_ids(),
         }
+    }
+}
+
+/// Ansible Vault passwords, taken as Ansible takes them (also from
+/// ANSIBLE_VAULT_PASSWORD_FILE, ANSIBLE_VAULT_IDENTITY_LIST,
+/// ANSIBLE_VAULT_IDENTITY and ANSIBLE_VAULT_ID_MATCH).
+#[derive(Debug, Clone, Default, Args)]
+pub struct VaultArgs {
+    /// A vault password file, or an executable script that prints the
+    /// password (repeat for several). Vaulted values are decrypted only
+    /// when used.
+    #[arg(
+        long = "vault-password-file",
+        visible_alias = "vault-pass-file",
+        value_name = "FILE"
+    )]
+    pub vault_password_files: Vec<PathBuf>,
+
+    /// A labelled vault password: SOURCE is a password file, a script
+    /// (`*-client` scripts are given `--vault-id LABEL`) or `prompt`. The
+    /// password of a text's own label is tried first, then the others.
+    #[arg(long = "vault-id", value_name = "[LABEL@]SOURCE", value_parser = parse_vault_id)]
+    pub vault_ids: Vec<String>,
+
+    /// Ask for the vault password on the terminal.
+    #[arg(long = "ask-vault-pass", visible_alias = "ask-vault-password")]
+    pub ask_vault_pass: bool,
+}
+
+fn parse_vault_id(text: &str) -> Result<String, String> {
+    crate::vault::VaultId::parse(text, "--vault-id")
+        .map(|_| text.to_string())
+        .map_err(|error| error.reason.to_string())
+}
+
+impl VaultArgs {
+    /// The vault passwords' sources: these options and Ansible's
+    /// environment variables, in Ansible's order.
+    pub fn vault_ids(&self) -> crate::vault::VaultIds {
+        let variable = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+        };
+        crate::vault::VaultIds::from_settings(&crate::vault::VaultSettings {
+            identity_list: variable("ANSIBLE_VAULT_IDENTITY_LIST")
+                .map(|list| {
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|entry| !entry.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            vault_ids: self.vault_ids.clone(),
+            password_files: self.vault_password_files.clone(),
+            default_password_file: variable("ANSIBLE_VAULT_PASSWORD_FILE").map(|path| {
+                (
+                    PathBuf::from(path),
+                    "ANSIBLE_VAULT_PASSWORD_FILE".to_string(),
+                )
+            }),
+            ask_vault_pass: self.ask_vault_pass,
+            default_label: variable("ANSIBLE_VAULT_IDENTITY"),
+            id_match: variable("ANSIBLE_VAULT_ID_MATCH").is_some_and(|value| {
+                matches!(
+                    value.trim().to_ascii_lowercase().as_str(),
+                    "1" | "true" | "yes" | "on" | "y" | "t"
+                )
+            }),
+        })
     }
 }
 
@@ -368,6 +443,9 @@ pub struct ApplyArgs {
     )]
     pub ssh_config: PathBuf,
 
+    #[command(flatten)]
+    pub vault: VaultArgs,
+
     /// The playbook to apply (not with --plan).
     #[arg(required_unless_present = "plan", conflicts_with = "plan")]
     pub playbook: Option<PathBuf>,
@@ -444,6 +522,7 @@ impl ApplyArgs {
             limit: self.limit.clone(),
             shard: self.shard,
             ssh_config: self.ssh_config.clone(),
+            vault: self.vault.vault_ids(),
         }
     }
 }

@@ -20,6 +20,7 @@ struct JsonReport<'a> {
 pub fn run(console: &Console, arguments: &CheckArgs) -> Result<Exit, Failure> {
     let report = check(&CheckRequest {
         inventory: arguments.inventory.inventory.clone(),
+        vault: arguments.inventory.vault.vault_ids(),
         playbook: arguments.playbook.clone(),
         limit: arguments.inventory.limit.clone(),
         shard: arguments.inventory.shard,

@@ -384,6 +384,7 @@ mod tests {
             service: ServiceSpec::Auto,
             groups: Vec::new(),
             template_context: Default::default(),
+            vaulted: Default::default(),
         }
     }
 

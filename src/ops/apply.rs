@@ -109,6 +109,7 @@ pub fn apply(request: &ApplyRequest, operator: &dyn Operator) -> Result<Applied,
             let planned = plan_on(
                 &PlanRequest {
                     inventory: &selection.inventory,
+                    vault: &selection.vault,
                     playbook,
                     limit: selection.limit.as_deref(),
                     shard: selection.shard,

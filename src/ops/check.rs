@@ -20,6 +20,8 @@ use crate::template::Templates;
 /// What to check.
 pub struct CheckRequest {
     pub inventory: Vec<PathBuf>,
+    /// The vault passwords' sources.
+    pub vault: crate::vault::VaultIds,
     pub playbook: Option<PathBuf>,
     pub limit: Option<String>,
     pub shard: Option<Shard>,
@@ -79,6 +81,14 @@ fn instance_summary(instance: &crate::playbook::Instance) -> String {
     format!("instance {}: {}", instance.url, steps.join(", "))
 }
 
+/// The inventory files and directories, and the vault passwords'
+/// sources for their vaulted parts.
+#[derive(Clone, Copy)]
+pub struct InventorySources<'a> {
+    pub paths: &'a [PathBuf],
+    pub vault: &'a crate::vault::VaultIds,
+}
+
 /// A loaded inventory and the hosts a pattern and `--limit` select,
 /// resolved. Shared by the commands that work on hosts.
 pub struct Selected {
@@ -94,7 +104,7 @@ pub struct Selected {
 /// one run finds them all: a caller that acts on hosts must stop when
 /// `diagnostics` holds an error.
 pub fn select_hosts(
-    inventory_paths: &[PathBuf],
+    sources: InventorySources<'_>,
     pattern: &str,
     pattern_origin: Option<&Origin>,
     limit: Option<&str>,
@@ -102,7 +112,8 @@ pub fn select_hosts(
     templates: &Templates,
     diagnostics: &mut Diagnostics,
 ) -> Selected {
-    let (inventory, loaded) = Inventory::load(inventory_paths);
+    let keyring = std::sync::Arc::new(crate::vault::Keyring::new(sources.vault.clone()));
+    let (inventory, loaded) = Inventory::load_with_vault(sources.paths, keyring);
     diagnostics.extend(loaded);
     let mut names = apply_pattern(&inventory, pattern, pattern_origin, "", diagnostics);
     if let (Some(limit), Some(selected)) = (limit, names.as_mut()) {
@@ -120,6 +131,9 @@ pub fn select_hosts(
                 .into_iter()
                 .for_each(|problem| diagnostics.push(problem)),
         }
+    }
+    for warning in inventory.vault_warnings() {
+        diagnostics.push(warning);
     }
     // A cluster's members stay in one part (keyed by the cluster's name):
     // parts run their rollouts independently, and members must never
@@ -190,7 +204,10 @@ pub fn check(request: &CheckRequest) -> CheckReport {
         diagnostics: Vec::new(),
     };
     let selected = select_hosts(
-        &request.inventory,
+        InventorySources {
+            paths: &request.inventory,
+            vault: &request.vault,
+        },
         &pattern,
         origin.as_ref(),
         request.limit.as_deref(),
@@ -230,6 +247,9 @@ pub fn check(request: &CheckRequest) -> CheckReport {
                 }
             })
             .collect();
+        for warning in selected.inventory.vault_warnings() {
+            diagnostics.push(warning);
+        }
         if request.resolve_secrets && !diagnostics.has_errors() {
             report.secrets_resolved = resolve_all(&desired, &mut diagnostics);
         }

@@ -22,6 +22,8 @@ pub struct Selection {
     pub shard: Option<Shard>,
     /// The ssh client configuration (`~` is expanded).
     pub ssh_config: PathBuf,
+    /// The vault passwords' sources.
+    pub vault: crate::vault::VaultIds,
 }
 
 impl Selection {
@@ -40,7 +42,10 @@ impl Selection {
     ) -> Result<Vec<(Host, Endpoint)>, OpsError> {
         let mut diagnostics = Diagnostics::new();
         let selected = select_hosts(
-            &self.inventory,
+            super::check::InventorySources {
+                paths: &self.inventory,
+                vault: &self.vault,
+            },
             pattern,
             None,
             self.limit.as_deref(),

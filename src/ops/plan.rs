@@ -35,6 +35,8 @@ use super::{Operator, OpsError};
 /// What a plan is made from.
 pub struct PlanRequest<'a> {
     pub inventory: &'a [PathBuf],
+    /// The vault passwords' sources.
+    pub vault: &'a crate::vault::VaultIds,
     pub playbook: &'a std::path::Path,
     pub limit: Option<&'a str>,
     pub shard: Option<crate::inventory::Shard>,
@@ -93,7 +95,10 @@ pub fn make_plan(
             )])
         })?;
     let selected = select_hosts(
-        request.inventory,
+        crate::ops::check::InventorySources {
+            paths: request.inventory,
+            vault: request.vault,
+        },
         &playbook.hosts,
         Some(&playbook.hosts_origin),
         request.limit,
@@ -109,6 +114,9 @@ pub fn make_plan(
                 .into_iter()
                 .for_each(|problem| diagnostics.push(problem)),
         }
+    }
+    for warning in selected.inventory.vault_warnings() {
+        diagnostics.push(warning);
     }
     let mut endpoints = Vec::new();
     for desired in &desired_hosts {
@@ -287,6 +295,7 @@ pub fn plan(
     plan_on(
         &PlanRequest {
             inventory: &selection.inventory,
+            vault: &selection.vault,
             playbook,
             limit: selection.limit.as_deref(),
             shard: selection.shard,

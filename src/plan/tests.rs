@@ -50,6 +50,7 @@ fn host() -> Host {
         service: ServiceSpec::Auto,
         groups: Vec::new(),
         template_context: Default::default(),
+        vaulted: Default::default(),
     }
 }
 

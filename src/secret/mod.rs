@@ -131,7 +131,7 @@ impl SecretError {
 }
 
 const SYNTAX_HINT: &str =
-    "write env:NAME, file:PATH, command:CMD or prompt:LABEL (e.g. env:MID_PASSWORD)";
+    "write env:NAME, file:PATH, command:CMD, prompt:LABEL, or var:NAME for a host's inventory variable in a playbook's set: (e.g. env:MID_PASSWORD)";
 
 /// Whether `name` is an environment variable name midfleet reads:
 /// `[A-Za-z0-9_]+`.

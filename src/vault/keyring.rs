@@ -136,21 +136,31 @@ pub struct VaultSettings {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VaultIds {
     pub ids: Vec<VaultId>,
+    /// Entries that could not be read (said as warnings when the
+    /// passwords are loaded).
+    pub invalid: Vec<VaultIdError>,
     pub default_label: Option<String>,
     pub id_match: bool,
 }
 
 impl VaultIds {
-    pub fn from_settings(settings: &VaultSettings) -> Result<VaultIds, VaultIdError> {
+    pub fn from_settings(settings: &VaultSettings) -> VaultIds {
         let mut ids = Vec::new();
-        for text in &settings.identity_list {
-            ids.push(VaultId::parse(text, "ANSIBLE_VAULT_IDENTITY_LIST")?);
-        }
-        for text in &settings.vault_ids {
-            ids.push(VaultId::parse(text, "--vault-id")?);
+        let mut invalid = Vec::new();
+        let entries = settings
+            .identity_list
+            .iter()
+            .map(|text| (text, "ANSIBLE_VAULT_IDENTITY_LIST"))
+            .chain(settings.vault_ids.iter().map(|text| (text, "--vault-id")));
+        for (text, given_by) in entries {
+            match VaultId::parse(text, given_by) {
+                Ok(id) => ids.push(id),
+                Err(error) => invalid.push(error),
+            }
         }
         let mut vault_ids = VaultIds {
             ids,
+            invalid,
             default_label: settings.default_label.clone(),
             id_match: settings.id_match,
         };
@@ -167,7 +177,7 @@ impl VaultIds {
                 given_by: "--ask-vault-pass".to_string(),
             });
         }
-        Ok(vault_ids)
+        vault_ids
     }
 
     /// Adds a password file (or script) with the default label, as
@@ -187,7 +197,7 @@ impl VaultIds {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.ids.is_empty() && self.invalid.is_empty()
     }
 }
 
@@ -330,7 +340,17 @@ impl Keyring {
     fn load(&self) -> (Vec<Password>, Vec<VaultWarning>) {
         let mut passwords = Vec::new();
         let mut warnings = Vec::new();
-        let mut failures = Vec::new();
+        let mut failures: Vec<VaultWarning> = self
+            .ids
+            .invalid
+            .iter()
+            .map(|error| VaultWarning {
+                message: format!("vault password {error}"),
+                hint: Some(
+                    "write [LABEL@]SOURCE, SOURCE a password file, a script or `prompt`".into(),
+                ),
+            })
+            .collect();
         for id in &self.ids.ids {
             let label = id
                 .label

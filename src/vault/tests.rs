@@ -59,13 +59,10 @@ fn write(folder: &Path, name: &str, contents: &str, mode: u32) -> PathBuf {
 }
 
 fn keyring(ids: &[&str]) -> Keyring {
-    Keyring::new(
-        VaultIds::from_settings(&VaultSettings {
-            vault_ids: ids.iter().map(|id| id.to_string()).collect(),
-            ..VaultSettings::default()
-        })
-        .unwrap(),
-    )
+    Keyring::new(VaultIds::from_settings(&VaultSettings {
+        vault_ids: ids.iter().map(|id| id.to_string()).collect(),
+        ..VaultSettings::default()
+    }))
 }
 
 struct Passwords {
@@ -145,8 +142,7 @@ fn the_password_of_the_texts_label_is_tried_first_then_the_others_in_order() {
         vault_ids: vec![format!("a@{}", pw.pw2), format!("prod@{}", pw.wrong)],
         id_match: true,
         ..VaultSettings::default()
-    })
-    .unwrap();
+    });
     let only_label = Keyring::new(ids.clone());
     assert!(matches!(
         plaintext(&only_label, V12_PROD),
@@ -404,8 +400,7 @@ fn vault_id_options_are_parsed_as_ansible_splits_them() {
         default_password_file: Some(("/d".into(), "ANSIBLE_VAULT_PASSWORD_FILE".into())),
         ask_vault_pass: true,
         ..VaultSettings::default()
-    })
-    .unwrap();
+    });
     let order: Vec<(Option<&str>, &str)> = ids
         .ids
         .iter()
