@@ -91,16 +91,18 @@ impl Vaulted {
                 vaulted.values.insert(name, var);
             }
         }
+        // With a vaulted file unread, a template over a variable defined
+        // nowhere may need that file: it waits too, and says so if used.
+        let unread = !vaulted.unreadable.is_empty();
         loop {
             let using: Vec<String> = merged
                 .iter()
                 .filter(|(_, var)| {
                     var.node.text().is_some_and(|text| {
                         Templates::is_template(text)
-                            && templates
-                                .variables(text)
-                                .iter()
-                                .any(|used| vaulted.holds(used))
+                            && templates.variables(text).iter().any(|used| {
+                                vaulted.holds(used) || (unread && !merged.contains_key(used))
+                            })
                     })
                 })
                 .map(|(name, _)| name.clone())
@@ -229,11 +231,13 @@ impl Vaulted {
         }
         let extended = self.context_at(host, text, context, templates, depth + 1)?;
         let rendered = templates.render(text, &extended).map_err(|error| {
-            Diagnostic::error(
-                Some(var.origin.clone()),
-                format!("variable `{name}`: {error}"),
-            )
-            .for_host(host)
+            let mut message = format!("variable `{name}`: {error}");
+            if let (crate::template::TemplateError::Undefined(_), Some(note)) =
+                (&error, self.unreadable_note())
+            {
+                message = format!("{message}; {note}");
+            }
+            Diagnostic::error(Some(var.origin.clone()), message).for_host(host)
         })?;
         Ok(minijinja::Value::from(rendered))
     }

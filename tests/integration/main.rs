@@ -17,3 +17,4 @@ mod secrets;
 mod shell;
 mod steps;
 mod support;
+mod vault;
