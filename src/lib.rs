@@ -34,7 +34,8 @@
 //!   `agent/config.xml`. Pure: no I/O.
 //! - [`report`]: tables, masked diffs, the reporter trait, the audit log.
 //! - Shared pieces: [`endpoint`] (where a machine is), [`secret`]
-//!   (references and values that cannot be printed), [`state`] (the
+//!   (references and values that cannot be printed), [`vault`] (Ansible
+//!   Vault texts decrypted with Ansible's password sources), [`state`] (the
 //!   on-host record), [`diagnostic`] (file:line:col problems), [`yaml`],
 //!   [`template`], [`source_file`], [`local_file`] (the atomic local write
 //!   of `edit`), [`xml_char`].
