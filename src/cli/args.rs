@@ -138,8 +138,8 @@ impl InventoryArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct VaultArgs {
     /// A vault password file, or an executable script that prints the
-    /// password (repeat for several). Vaulted values are decrypted only
-    /// when used.
+    /// password (repeat for several). A `!vault` value is decrypted only
+    /// when used; a vaulted variables file when read.
     #[arg(
         long = "vault-password-file",
         visible_alias = "vault-pass-file",

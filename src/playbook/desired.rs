@@ -104,11 +104,12 @@ pub fn render(
                 let name = &reference[HOST_VARIABLE_SCHEME.len()..];
                 match host_variable(host, name, templates) {
                     Ok(value) => {
-                        if let Err(reason) = check_xml_chars(value.expose()) {
+                        // Where the character is would tell of the value.
+                        if check_xml_chars(value.expose()).is_err() {
                             problems.push(
                                 Diagnostic::error(
                                     Some(entry.origin.clone()),
-                                    format!("`{}`: variable `{name}` holds a value XML cannot hold: {reason}", entry.name),
+                                    format!("`{}`: variable `{name}` holds a control character or another character config.xml cannot store", entry.name),
                                 )
                                 .for_host(&host.name),
                             );
@@ -127,6 +128,14 @@ pub fn render(
             SetValue::Template(template) => match templates.render(template, context) {
                 Ok(value) => {
                     if let Err(reason) = check_xml_chars(&value) {
+                        // From a vault, where the character is would tell
+                        // of the value.
+                        let reason = if from_vault {
+                            "a control character or another character config.xml cannot store"
+                                .to_string()
+                        } else {
+                            reason.to_string()
+                        };
                         problems.push(
                             Diagnostic::error(
                                 Some(entry.origin.clone()),

@@ -131,3 +131,35 @@ fn batches_follow_serial_and_the_last_size_repeats() {
     );
     assert_eq!(rollout(vec![Amount::Count(3)]).batches(7), [3, 3, 1]);
 }
+
+#[test]
+fn a_host_variable_secret_names_a_variable_and_stays_out_of_the_instance_section() {
+    let (playbook, messages) =
+        load_text("hosts: all\nset:\n  mid.instance.password: { secret: \"var:mid_password\" }\n");
+    assert!(messages.is_empty(), "{messages:?}");
+    assert_eq!(
+        playbook.unwrap().set[0].value,
+        SetValue::Secret("var:mid_password".into())
+    );
+    for bad in ["var:", "var:mid-password", "var:{{ name }}", "var:1x"] {
+        let (_, messages) = load_text(&format!(
+            "hosts: all\nset:\n  mid.instance.password: {{ secret: \"{bad}\" }}\n"
+        ));
+        assert!(
+            messages
+                .iter()
+                .any(|message| message.contains("does not name a variable")),
+            "{bad}: {messages:?}"
+        );
+    }
+    let (_, messages) = load_text(
+        "hosts: all\nset: { a: b }\ninstance:\n  url: https://acme.service-now.com/\n  user: admin\n  \
+         password: { secret: \"var:admin_password\" }\n",
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|message| message.contains("cannot take a host's variable (`var:`)")),
+        "{messages:?}"
+    );
+}
