@@ -168,12 +168,19 @@ impl VaultArgs {
     /// The vault passwords' sources: these options and Ansible's
     /// environment variables, in Ansible's order.
     pub fn vault_ids(&self) -> crate::vault::VaultIds {
+        crate::vault::VaultIds::from_settings(&self.vault_settings())
+    }
+
+    /// These options and Ansible's environment variables as settings; an
+    /// ansible.cfg fills `identity_list` and `default_password_file` where
+    /// the environment left them empty.
+    pub fn vault_settings(&self) -> crate::vault::VaultSettings {
         let variable = |name: &str| {
             std::env::var(name)
                 .ok()
                 .filter(|value| !value.trim().is_empty())
         };
-        crate::vault::VaultIds::from_settings(&crate::vault::VaultSettings {
+        crate::vault::VaultSettings {
             identity_list: variable("ANSIBLE_VAULT_IDENTITY_LIST")
                 .map(|list| {
                     list.split(',')
@@ -199,7 +206,7 @@ impl VaultArgs {
                     "1" | "true" | "yes" | "on" | "y" | "t"
                 )
             }),
-        })
+        }
     }
 }
 

@@ -94,6 +94,10 @@ impl Vaulted {
         // With a vaulted file unread, a template over a variable defined
         // nowhere may need that file: it waits too, and says so if used.
         let unread = !vaulted.unreadable.is_empty();
+        if vaulted.values.is_empty() && !unread {
+            // Nothing vaulted: no template to parse (the common case).
+            return vaulted;
+        }
         loop {
             let using: Vec<String> = merged
                 .iter()
