@@ -36,7 +36,8 @@
 //! - [`ansible_cfg`]: ansible.cfg and `ANSIBLE_*`, found and read as
 //!   Ansible does; the defaults they give the command line.
 //! - Shared pieces: [`endpoint`] (where a machine is), [`secret`]
-//!   (references and values that cannot be printed), [`state`] (the
+//!   (references and values that cannot be printed), [`vault`] (Ansible
+//!   Vault texts decrypted with Ansible's password sources), [`state`] (the
 //!   on-host record), [`diagnostic`] (file:line:col problems), [`yaml`],
 //!   [`template`], [`source_file`], [`local_file`] (the atomic local write
 //!   of `edit`), [`xml_char`].
@@ -68,5 +69,6 @@ pub mod source_file;
 pub mod state;
 pub mod template;
 pub mod transport;
+pub mod vault;
 pub mod xml_char;
 pub mod yaml;

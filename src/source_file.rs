@@ -1,5 +1,7 @@
 //! Reading the operator's input files (inventories, variables files,
-//! playbooks) as text, with the same limits and messages everywhere.
+//! playbooks) as text, with the same limits and messages everywhere; a
+//! file encrypted whole with Ansible Vault is given back as such where it
+//! may be one (inventories, variables files), refused elsewhere.
 
 use std::path::Path;
 
@@ -8,15 +10,40 @@ use crate::diagnostic::{Diagnostic, Location, Origin};
 /// Input files larger than this are refused: they are not hand-written.
 const MAX_BYTES: u64 = 16 * 1024 * 1024;
 
-/// What to do instead of Ansible Vault.
+/// What to do with a vaulted playbook.
 pub const VAULT_HINT: &str =
-    "keep secrets out of the inventory: give them in the playbook as a secret reference, \
-     e.g. mid.instance.password: { secret: \"env:MID_PASSWORD\" } or \
-     { secret: \"command:ansible-vault view secrets/mid.txt\" }";
+    "midfleet decrypts vaulted inventories and variables files, not a vaulted playbook: \
+     keep the secret in the inventory (`!vault` or a vaulted group_vars file) and give it as \
+     { secret: \"var:NAME\" }, or use { secret: \"env:NAME\" }";
+
+/// An input file's text: plain, or a whole file encrypted with Ansible
+/// Vault (its vaulted text, for `vault::reveal`).
+pub enum Text {
+    Plain(String),
+    Vaulted(String),
+}
+
+/// Reads `path` as [`read`] does, but gives a file encrypted whole with
+/// Ansible Vault back as such instead of refusing it (inventories and
+/// variables files).
+pub fn read_allowing_vault(path: &Path) -> Result<Text, Diagnostic> {
+    let bytes = read_bytes(path)?;
+    if std::str::from_utf8(&bytes).is_ok_and(crate::vault::is_vaulted) {
+        let text = String::from_utf8(bytes).expect("checked to be UTF-8");
+        return Ok(Text::Vaulted(text));
+    }
+    decode(path, bytes).map(Text::Plain)
+}
+
+const VAULTED_FILE: &str = "the file is encrypted whole with Ansible Vault; midfleet decrypts inventories and variables files, not this";
 
 /// Reads `path` as UTF-8 text (a BOM removed), refusing oversized files and
 /// files encrypted whole with Ansible Vault.
 pub fn read(path: &Path) -> Result<String, Diagnostic> {
+    decode(path, read_bytes(path)?)
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>, Diagnostic> {
     let origin = Some(Origin::file(path));
     let size = std::fs::metadata(path)
         .map_err(|error| Diagnostic::error(origin.clone(), format!("cannot read: {error}")))?
@@ -27,9 +54,7 @@ pub fn read(path: &Path) -> Result<String, Diagnostic> {
             format!("{size} bytes is more than the {MAX_BYTES} accepted"),
         ));
     }
-    let bytes = std::fs::read(path)
-        .map_err(|error| Diagnostic::error(origin.clone(), format!("cannot read: {error}")))?;
-    decode(path, bytes)
+    std::fs::read(path).map_err(|error| Diagnostic::error(origin, format!("cannot read: {error}")))
 }
 
 /// The text of a file's `bytes` as [`read`] takes it (UTF-8, BOM removed,
@@ -41,11 +66,7 @@ pub fn decode(path: &Path, bytes: Vec<u8>) -> Result<String, Diagnostic> {
         Diagnostic::error(Some(Origin::new(path, at)), "not UTF-8 text")
     })?;
     if text.trim_start().starts_with("$ANSIBLE_VAULT;") {
-        return Err(Diagnostic::error(
-            origin,
-            "the file is encrypted with Ansible Vault, which midfleet does not read",
-        )
-        .with_hint(VAULT_HINT));
+        return Err(Diagnostic::error(origin, VAULTED_FILE).with_hint(VAULT_HINT));
     }
     Ok(match text.strip_prefix('\u{feff}') {
         Some(rest) => rest.to_string(),

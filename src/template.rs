@@ -65,6 +65,18 @@ impl Templates {
         text.contains("{{") || text.contains("{%") || text.contains("{#")
     }
 
+    /// The variables `source` reads from its context (none when it is no
+    /// template or does not parse).
+    pub fn variables(&self, source: &str) -> BTreeSet<String> {
+        if !Templates::is_template(source) {
+            return BTreeSet::new();
+        }
+        self.environment
+            .template_from_str(source)
+            .map(|template| template.undeclared_variables(false).into_iter().collect())
+            .unwrap_or_default()
+    }
+
     /// Renders `source` with `context`. The error names an undefined
     /// variable when that is the cause.
     pub fn render(&self, source: &str, context: &Context) -> Result<String, TemplateError> {

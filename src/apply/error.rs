@@ -18,7 +18,7 @@ pub enum FilesError {
     #[error("the secret {reference} for `{param}` is not resolved")]
     Unresolved { reference: SecretRef, param: String },
     /// A plan file never holds literal sensitive values.
-    #[error("`{param}` has a literal value in the playbook, which a plan file never holds: apply the playbook itself, or use a secret reference")]
+    #[error("`{param}` has a literal value in the playbook, or a host's variable (`var:`), which a plan file never holds: apply the playbook itself, or use an env:, file:, command: or prompt: reference")]
     Literal { param: String },
     #[error("{config}: {source}")]
     Edit { config: String, source: EditError },

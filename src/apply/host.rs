@@ -368,5 +368,6 @@ pub(super) fn host_for_facts(host: &HostPlan) -> crate::inventory::Host {
         service: host.service.clone(),
         groups: Vec::new(),
         template_context: Default::default(),
+        vaulted: Default::default(),
     }
 }

@@ -47,11 +47,9 @@ pub fn tip(argument: &str) -> Option<&'static str> {
         "--ssh-common-args" | "--ssh-extra-args" | "--scp-extra-args" | "--sftp-extra-args" => {
             "give jump hosts in the inventory (`ansible_ssh_common_args` with -J or ProxyJump, or `jump`)"
         }
-        "-J" | "--ask-vault-pass" | "--ask-vault-password" => {
-            "give the vault password in a file: --vault-password-file FILE, --vault-id, \
-             ANSIBLE_VAULT_PASSWORD_FILE or ansible.cfg's `vault_password_file`"
-        }
-        "--vault-password-file" => "this midfleet build cannot decrypt Ansible Vault",
+        "-J" => "midfleet's --ask-vault-pass asks for the vault password (or give \
+             --vault-password-file FILE, --vault-id, ANSIBLE_VAULT_PASSWORD_FILE or ansible.cfg's \
+             `vault_password_file`)",
         "-M" | "--module-path" | "--flush-cache" | "--force-handlers" => {
             "midfleet runs no Ansible modules, facts cache or handlers"
         }
@@ -69,9 +67,7 @@ mod tests {
         assert!(tip("-u").unwrap().contains("ansible_user"));
         assert!(tip("--user=deploy").unwrap().contains("ansible_user"));
         assert!(tip("-C").unwrap().contains("midfleet plan"));
-        assert!(tip("--ask-vault-pass")
-            .unwrap()
-            .contains("--vault-password-file"));
+        assert!(tip("-J").unwrap().contains("--ask-vault-pass"));
         assert_eq!(tip("--frobnicate"), None);
         assert_eq!(tip("-x"), None);
     }

@@ -125,6 +125,9 @@ pub struct InventoryArgs {
         default_value = "~/.ssh/config"
     )]
     pub ssh_config: PathBuf,
+
+    #[command(flatten)]
+    pub vault: VaultArgs,
 }
 
 impl InventoryArgs {
@@ -139,6 +142,7 @@ impl InventoryArgs {
             inventory: InventorySource::new(
                 &self.inventory,
                 &self.extra_vars,
+                self.vault.vault_settings(),
                 configuration,
                 operator,
             )?,
@@ -146,6 +150,84 @@ impl InventoryArgs {
             shard: self.shard,
             ssh_config: self.ssh_config.clone(),
         })
+    }
+}
+
+/// Ansible Vault passwords, taken as Ansible takes them (also from
+/// ANSIBLE_VAULT_PASSWORD_FILE, ANSIBLE_VAULT_IDENTITY_LIST,
+/// ANSIBLE_VAULT_IDENTITY and ANSIBLE_VAULT_ID_MATCH).
+#[derive(Debug, Clone, Default, Args)]
+pub struct VaultArgs {
+    /// A vault password file, or an executable script that prints the
+    /// password (repeat for several). A `!vault` value is decrypted only
+    /// when used; a vaulted variables file when read.
+    #[arg(
+        long = "vault-password-file",
+        visible_alias = "vault-pass-file",
+        value_name = "FILE"
+    )]
+    pub vault_password_files: Vec<PathBuf>,
+
+    /// A labelled vault password: SOURCE is a password file, a script
+    /// (`*-client` scripts are given `--vault-id LABEL`) or `prompt`. The
+    /// password of a text's own label is tried first, then the others.
+    #[arg(long = "vault-id", value_name = "[LABEL@]SOURCE", value_parser = parse_vault_id)]
+    pub vault_ids: Vec<String>,
+
+    /// Ask for the vault password on the terminal.
+    #[arg(long = "ask-vault-pass", visible_alias = "ask-vault-password")]
+    pub ask_vault_pass: bool,
+}
+
+fn parse_vault_id(text: &str) -> Result<String, String> {
+    crate::vault::VaultId::parse(text, "--vault-id")
+        .map(|_| text.to_string())
+        .map_err(|error| error.reason.to_string())
+}
+
+impl VaultArgs {
+    /// The vault passwords' sources: these options and Ansible's
+    /// environment variables, in Ansible's order.
+    pub fn vault_ids(&self) -> crate::vault::VaultIds {
+        crate::vault::VaultIds::from_settings(&self.vault_settings())
+    }
+
+    /// These options and Ansible's environment variables as settings; an
+    /// ansible.cfg fills `identity_list` and `default_password_file` where
+    /// the environment left them empty.
+    pub fn vault_settings(&self) -> crate::vault::VaultSettings {
+        let variable = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+        };
+        crate::vault::VaultSettings {
+            identity_list: variable("ANSIBLE_VAULT_IDENTITY_LIST")
+                .map(|list| {
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|entry| !entry.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            vault_ids: self.vault_ids.clone(),
+            password_files: self.vault_password_files.clone(),
+            default_password_file: variable("ANSIBLE_VAULT_PASSWORD_FILE").map(|path| {
+                (
+                    PathBuf::from(path),
+                    "ANSIBLE_VAULT_PASSWORD_FILE".to_string(),
+                )
+            }),
+            ask_vault_pass: self.ask_vault_pass,
+            default_label: variable("ANSIBLE_VAULT_IDENTITY"),
+            id_match: variable("ANSIBLE_VAULT_ID_MATCH").is_some_and(|value| {
+                matches!(
+                    value.trim().to_ascii_lowercase().as_str(),
+                    "1" | "true" | "yes" | "on" | "y" | "t"
+                )
+            }),
+        }
     }
 }
 
@@ -411,6 +493,9 @@ pub struct ApplyArgs {
     )]
     pub ssh_config: PathBuf,
 
+    #[command(flatten)]
+    pub vault: VaultArgs,
+
     /// The playbook to apply (not with --plan).
     #[arg(required_unless_present = "plan", conflicts_with = "plan")]
     pub playbook: Option<PathBuf>,
@@ -490,6 +575,7 @@ impl ApplyArgs {
             inventory: InventorySource::new(
                 &self.inventory,
                 &self.extra_vars,
+                self.vault.vault_settings(),
                 configuration,
                 operator,
             )?,

@@ -24,6 +24,7 @@ pub fn run(console: &Console, arguments: &CheckArgs) -> Result<Exit, Failure> {
         inventory: InventorySource::new(
             &arguments.inventory.inventory,
             &arguments.inventory.extra_vars,
+            arguments.inventory.vault.vault_settings(),
             &configuration,
             console,
         )?,

@@ -385,6 +385,7 @@ mod tests {
             service: ServiceSpec::Auto,
             groups: Vec::new(),
             template_context: Default::default(),
+            vaulted: Default::default(),
         }
     }
 

@@ -586,6 +586,7 @@ pub(crate) mod tests {
             service: ServiceSpec::Auto,
             groups: Vec::new(),
             template_context: Default::default(),
+            vaulted: Default::default(),
         };
         let endpoint = Endpoint {
             label: name.into(),

@@ -15,6 +15,7 @@ use super::known::{
     check_become, check_remote_path, convert, Known, KnownValue, ServiceSpec, VarError,
 };
 use super::vars::{to_template_value, Var, Vars};
+use super::vaulted::Vaulted;
 use super::{Inventory, ALL, UNGROUPED};
 
 /// Default of SPEC.md.
@@ -54,6 +55,11 @@ pub struct Host {
     /// Its variables, rendered, plus `inventory_hostname` and `group_names`.
     #[serde(skip)]
     pub template_context: Context,
+    /// Its sensitive variables (`!vault` values, a vaulted file's values,
+    /// templates over them): not in `template_context`, revealed only
+    /// when used.
+    #[serde(skip)]
+    pub vaulted: Vaulted,
 }
 
 impl Host {
@@ -101,9 +107,32 @@ impl Inventory {
         let mut sorted_group_names = group_names.clone();
         sorted_group_names.sort();
 
+        // Vaulted values, and templates over them, wait until used.
+        let vaulted = Vaulted::split(
+            &mut merged,
+            self.vault.clone(),
+            self.unreadable_vault_files.clone(),
+            templates,
+        );
         let mut problems = Vec::new();
         let rendered =
             render_variables(name, &merged, &sorted_group_names, templates, &mut problems);
+        if let Some(note) = vaulted.unreadable_note() {
+            for problem in &mut problems {
+                if problem.message.contains("undefined") {
+                    problem.message = format!("{}; {note}", problem.message);
+                }
+            }
+        }
+        let mut base_context: Context = rendered
+            .iter()
+            .map(|(key, node)| (key.clone(), to_template_value(node)))
+            .collect();
+        base_context.insert("inventory_hostname".into(), minijinja::Value::from(name));
+        base_context.insert(
+            "group_names".into(),
+            minijinja::Value::from(sorted_group_names.clone()),
+        );
 
         let mut settings = Settings {
             host: name,
@@ -111,6 +140,9 @@ impl Inventory {
             rendered: &rendered,
             merged: &merged,
             problems: &mut problems,
+            vaulted: &vaulted,
+            context: &base_context,
+            templates,
         };
         let address = settings
             .text(Known::Address)
@@ -139,15 +171,7 @@ impl Inventory {
         if !problems.is_empty() {
             return Err(problems);
         }
-        let mut template_context: Context = rendered
-            .iter()
-            .map(|(key, node)| (key.clone(), to_template_value(node)))
-            .collect();
-        template_context.insert("inventory_hostname".into(), minijinja::Value::from(name));
-        template_context.insert(
-            "group_names".into(),
-            minijinja::Value::from(sorted_group_names.clone()),
-        );
+        let mut template_context = base_context;
         // Defaults are visible to templates too, as Ansible's magic
         // variables are.
         template_context
@@ -169,6 +193,7 @@ impl Inventory {
             service,
             groups: sorted_group_names,
             template_context,
+            vaulted,
         })
     }
 }
@@ -260,6 +285,9 @@ struct Settings<'a> {
     rendered: &'a IndexMap<String, Node>,
     merged: &'a IndexMap<String, Var>,
     problems: &'a mut Vec<Diagnostic>,
+    vaulted: &'a Vaulted,
+    context: &'a Context,
+    templates: &'a Templates,
 }
 
 impl Settings<'_> {
@@ -276,10 +304,8 @@ impl Settings<'_> {
             .iter()
             .rev()
             .copied()
-            .find(|name| self.merged.contains_key(*name));
-        let native = known
-            .native()
-            .filter(|name| self.merged.contains_key(*name));
+            .find(|name| self.is_set(name));
+        let native = known.native().filter(|name| self.is_set(name));
         match (native, ansible) {
             (Some(native), Some(ansible)) => {
                 if self.scope(native) >= self.scope(ansible) {
@@ -292,6 +318,12 @@ impl Settings<'_> {
         }
     }
 
+    /// Whether this host has variable `name`, plain or vaulted (a vaulted
+    /// one waits in `vaulted` until used).
+    fn is_set(&self, name: &str) -> bool {
+        self.merged.contains_key(name) || self.vaulted.holds(name)
+    }
+
     /// The index of the highest-precedence layer that sets `name`.
     fn scope(&self, name: &str) -> Option<usize> {
         self.layers
@@ -301,6 +333,9 @@ impl Settings<'_> {
 
     fn value(&mut self, known: Known) -> Option<KnownValue> {
         let name = self.winner(known)?;
+        if self.vaulted.holds(name) {
+            return self.vaulted_value(known, name);
+        }
         let node = self.rendered.get(name)?;
         if node
             .text()
@@ -319,6 +354,38 @@ impl Settings<'_> {
                     diagnostic = diagnostic.for_host(self.host);
                 }
                 self.problems.push(diagnostic);
+                None
+            }
+        }
+    }
+
+    /// A setting from a vaulted value (or a template over one): revealed
+    /// now, as it is used; a value of the wrong type is reported without
+    /// showing it.
+    fn vaulted_value(&mut self, known: Known, name: &str) -> Option<KnownValue> {
+        let node = match self
+            .vaulted
+            .reveal_node(self.host, name, self.context, self.templates)
+        {
+            Ok(node) => node,
+            Err(problem) => {
+                self.problems.push(problem);
+                return None;
+            }
+        };
+        match convert(known, name, &node) {
+            Ok(value) => Some(value),
+            Err(_) => {
+                self.problems.push(
+                    Diagnostic::error(
+                        self.vaulted.origin(name).cloned(),
+                        format!("`{name}` (a vaulted value) is not a valid value for it"),
+                    )
+                    .for_host(self.host)
+                    .with_hint(
+                        "check the value with `ansible-vault view` or `ansible-vault decrypt`",
+                    ),
+                );
                 None
             }
         }

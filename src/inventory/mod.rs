@@ -22,6 +22,7 @@ mod shard;
 mod ssh_config;
 mod vars;
 mod vars_files;
+mod vaulted;
 mod yaml_format;
 
 use std::collections::{BTreeSet, HashMap};
@@ -41,6 +42,12 @@ pub use shard::{Shard, ShardError};
 pub use ssh_config::SshConfig;
 pub use ssh_config::SshConfigError;
 pub use vars::{Var, Vars};
+pub use vaulted::{UnreadableVaultFile, Vaulted};
+
+/// Whether `name` can be an inventory variable's name.
+pub fn is_variable_name(name: &str) -> bool {
+    vars::is_identifier(name)
+}
 
 /// The implicit group every host belongs to.
 pub const ALL: &str = "all";
@@ -80,6 +87,10 @@ pub struct Inventory {
     pub files: Vec<PathBuf>,
     /// `-e/--extra-vars`: above every other variable of every host.
     extra_vars: Vars,
+    /// The vault passwords, for vaulted files and values.
+    vault: std::sync::Arc<crate::vault::Keyring>,
+    /// Vaulted variables files that could not be decrypted.
+    unreadable_vault_files: Vec<UnreadableVaultFile>,
 }
 
 impl Inventory {
@@ -87,7 +98,20 @@ impl Inventory {
     /// order, later ones adding to and overriding earlier ones. Problems are
     /// collected, not fatal: the inventory holds what could be read.
     pub fn load(sources: &[PathBuf]) -> (Inventory, Diagnostics) {
-        let mut inventory = Inventory::default();
+        Inventory::load_with_vault(sources, Default::default())
+    }
+
+    /// [`Inventory::load`] with the vault passwords `vault` holds: whole
+    /// vaulted files are decrypted as they are read, `!vault` values when
+    /// a host uses them.
+    pub fn load_with_vault(
+        sources: &[PathBuf],
+        vault: std::sync::Arc<crate::vault::Keyring>,
+    ) -> (Inventory, Diagnostics) {
+        let mut inventory = Inventory {
+            vault,
+            ..Inventory::default()
+        };
         inventory.group_mut(ALL, None);
         let mut diagnostics = Diagnostics::new();
         for source in sources {
@@ -196,14 +220,46 @@ impl Inventory {
             );
             return;
         }
-        let text = match crate::source_file::read(path) {
-            Ok(text) => text,
+        let text = match crate::source_file::read_allowing_vault(path) {
+            Ok(crate::source_file::Text::Plain(text)) => text,
+            Ok(crate::source_file::Text::Vaulted(text)) => {
+                // An inventory file is needed whole: it cannot be skipped.
+                match crate::vault::reveal(&text, &self.vault) {
+                    Ok(plaintext) => {
+                        let plaintext = plaintext.expose();
+                        let plaintext = plaintext.strip_prefix('\u{feff}').unwrap_or(plaintext);
+                        self.load_text(path, plaintext, diagnostics);
+                        self.mark_vaulted_file(path);
+                    }
+                    Err(error) => diagnostics.push(
+                        Diagnostic::error(
+                            Some(Origin::file(path)),
+                            format!("cannot decrypt the vaulted inventory file: {error}"),
+                        )
+                        .with_hint(error.hint()),
+                    ),
+                }
+                return;
+            }
             Err(diagnostic) => {
                 diagnostics.push(diagnostic);
                 return;
             }
         };
         self.load_text(path, &text, diagnostics);
+    }
+
+    /// Marks every variable written in the decrypted vaulted inventory
+    /// file `path` as sensitive.
+    fn mark_vaulted_file(&mut self, path: &Path) {
+        let scopes = self
+            .groups
+            .values_mut()
+            .map(|group| &mut group.vars)
+            .chain(self.hosts.values_mut().map(|host| &mut host.vars));
+        for vars in scopes {
+            vars.mark_vaulted_file(path);
+        }
     }
 
     fn load_text(&mut self, path: &Path, text: &str, diagnostics: &mut Diagnostics) {
@@ -317,6 +373,22 @@ impl Inventory {
             }
         }
         None
+    }
+
+    /// What loading the vault passwords warned about since the last call
+    /// (a password file others can read, a source that failed).
+    pub fn vault_warnings(&self) -> Vec<Diagnostic> {
+        self.vault
+            .take_warnings()
+            .into_iter()
+            .map(|warning| {
+                let diagnostic = Diagnostic::warning(None, warning.message);
+                match warning.hint {
+                    Some(hint) => diagnostic.with_hint(hint),
+                    None => diagnostic,
+                }
+            })
+            .collect()
     }
 
     /// The group `name`, created when new.

@@ -11,7 +11,6 @@ use tempfile::TempDir;
 
 use super::{Host, Inventory, JumpHop, ServiceSpec, Vars, ALL};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location, Origin, Severity};
-use crate::source_file::VAULT_HINT;
 use crate::template::Templates;
 
 // ---------------------------------------------------------------------------
@@ -1675,8 +1674,17 @@ type ProblemCase = (
     Vec<Problem>,
 );
 
-const VAULT_FILE: &str =
-    "$ANSIBLE_VAULT;1.1;AES256\n62313365396662343061393464336163383764373764613633653634306231386433626436623361\n";
+/// `ansible-vault encrypt` (password `correct horse`) of
+/// `mid_password: from-file\nother: 5\n`.
+const VAULT_FILE: &str = "\
+$ANSIBLE_VAULT;1.1;AES256
+61373931303564636336656265653432666238343032373239393234653734643430363863313065
+3764303361326235643236333231386538313139376133350a616663366534303463653036343165
+65313334333639626532343738656239306630353237396637373361643032613730663562313538
+6535323562336261630a616165383661326239623033323639343530646433666134643237333035
+62363566633562393961666632616238613036326434613161623666363131363337616433313134
+6137313461366339633361313765626233326135333937363462
+";
 
 const YAML_INDENT_HINT: Option<&str> = Some("check the indentation and the `:` after each key");
 
@@ -1684,9 +1692,10 @@ const YAML_INDENT_HINT: Option<&str> = Some("check the indentation and the `:` a
 fn yaml_errors_name_file_line_and_column() {
     let bad_port = "`ansible_port` must be a number from 1 to 65535, not `ssh`";
     let bad_become = "`ansible_become` must be a boolean (yes/no, true/false, on/off), not `maybe`";
-    let vault_value =
-        "`mid_password` is encrypted with Ansible Vault, which midfleet does not read";
-    let vault_file = "the file is encrypted with Ansible Vault, which midfleet does not read";
+    let untagged = "`mid_password` looks like an Ansible Vault text without the `!vault` tag; as in Ansible, it is used as written, not decrypted";
+    let untagged_hint = Some("write `mid_password: !vault |` before the vaulted text");
+    let vault_file = "the vaulted variables file is not read, its variables are unavailable: it is encrypted with Ansible Vault and no vault password was given";
+    let vault_hint = Some("give the vault password with --vault-password-file FILE, --vault-id [LABEL@]SOURCE or ANSIBLE_VAULT_PASSWORD_FILE");
     let cases: Vec<ProblemCase> = vec![
         (
             "YAML syntax: a second `:` on a line",
@@ -1749,12 +1758,25 @@ fn yaml_errors_name_file_line_and_column() {
             ],
         ),
         (
-            "a !vault tagged value",
+            "a !vault tagged value nobody uses: nothing to say",
             vec![(
                 "inventory.yml",
                 "all:\n  vars:\n    mid_password: !vault |\n      $ANSIBLE_VAULT;1.1;AES256\n      6231336539666234\n",
             )],
-            vec![error("inventory.yml", Some((3, 19)), vault_value, Some(VAULT_HINT))],
+            vec![],
+        ),
+        (
+            "a !vault value inside a list",
+            vec![(
+                "inventory.yml",
+                "all:\n  vars:\n    passwords:\n      - !vault |\n        $ANSIBLE_VAULT;1.1;AES256\n        6231336539666234\n",
+            )],
+            vec![error(
+                "inventory.yml",
+                Some((4, 7)),
+                "`passwords` holds a `!vault` value inside a list or mapping, which midfleet does not decrypt",
+                Some("make the variable itself vaulted (`{name}: !vault |`), or put it in a vaulted variables file"),
+            )],
         ),
         (
             "a vault text pasted without its tag, in group_vars",
@@ -1766,7 +1788,10 @@ fn yaml_errors_name_file_line_and_column() {
                 ),
             ],
             // A block scalar starts at its first line of text.
-            vec![error("group_vars/all.yml", Some((2, 3)), vault_value, Some(VAULT_HINT))],
+            vec![Problem {
+                severity: Severity::Warning,
+                ..error("group_vars/all.yml", Some((2, 3)), untagged, untagged_hint)
+            }],
         ),
         (
             "a group_vars file encrypted whole",
@@ -1777,7 +1802,10 @@ fn yaml_errors_name_file_line_and_column() {
                 ),
                 ("group_vars/emea.yml", VAULT_FILE),
             ],
-            vec![error("group_vars/emea.yml", None, vault_file, Some(VAULT_HINT))],
+            vec![Problem {
+                severity: Severity::Warning,
+                ..error("group_vars/emea.yml", None, vault_file, vault_hint)
+            }],
         ),
         (
             "a file encrypted whole in a group_vars directory",
@@ -1786,12 +1814,20 @@ fn yaml_errors_name_file_line_and_column() {
                 ("group_vars/all/vault.yml", VAULT_FILE),
                 ("group_vars/all/vars.yml", "ansible_port: 2201\n"),
             ],
-            vec![error("group_vars/all/vault.yml", None, vault_file, Some(VAULT_HINT))],
+            vec![Problem {
+                severity: Severity::Warning,
+                ..error("group_vars/all/vault.yml", None, vault_file, vault_hint)
+            }],
         ),
         (
             "an inventory encrypted whole",
             vec![("inventory.yml", VAULT_FILE)],
-            vec![error("inventory.yml", None, vault_file, Some(VAULT_HINT))],
+            vec![error(
+                "inventory.yml",
+                None,
+                "cannot decrypt the vaulted inventory file: it is encrypted with Ansible Vault and no vault password was given",
+                vault_hint,
+            )],
         ),
         (
             "`host:` instead of `hosts:`",
@@ -1998,12 +2034,15 @@ fn ini_errors_name_file_line_and_column() {
         (
             "a vault value in [group:vars]",
             "[emea]\nmid-01\n[emea:vars]\nmid_password = $ANSIBLE_VAULT;1.1;AES256\n",
-            vec![error(
-                "hosts",
-                Some((4, 16)),
-                "`mid_password` is encrypted with Ansible Vault, which midfleet does not read",
-                Some(VAULT_HINT),
-            )],
+            vec![Problem {
+                severity: Severity::Warning,
+                ..error(
+                    "hosts",
+                    Some((4, 16)),
+                    "`mid_password` looks like an Ansible Vault text without the `!vault` tag; as in Ansible, it is used as written, not decrypted",
+                    Some("write `mid_password: !vault |` before the vaulted text"),
+                )
+            }],
         ),
         (
             "a host name starting with `-`",
@@ -2466,17 +2505,16 @@ fn a_malformed_ini_password_assignment_does_not_echo_the_value() {
 }
 
 #[test]
-fn a_vaulted_password_is_refused_without_showing_the_ciphertext() {
+fn a_vaulted_value_nobody_uses_needs_no_password() {
     let fixture = Fixture::new();
-    let ciphertext = "62313365396662343061393464336163";
     let path = fixture.write(
         "inventory.yml",
-        &format!("all:\n  vars:\n    ansible_password: !vault |\n      $ANSIBLE_VAULT;1.1;AES256\n      {ciphertext}\n  hosts:\n    mid-01:\n"),
+        "all:\n  vars:\n    ansible_password: !vault |\n      $ANSIBLE_VAULT;1.1;AES256\n      62313365396662343061393464336163\n    mid_pw: \"{{ ansible_password }}\"\n  hosts:\n    mid-01:\n",
     );
-    let (_, diagnostics) = load(&[path]);
-    let diagnostics = diagnostics.into_vec();
-    assert_eq!(diagnostics.len(), 1, "{diagnostics:#?}");
-    assert_eq!(diagnostics[0].severity, Severity::Error);
-    assert_eq!(location(&diagnostics[0]), Some((3, 23)));
-    assert!(!shown(&diagnostics[0]).contains(ciphertext));
+    let inventory = load_clean(&[path]);
+    let host = resolve(&inventory, "mid-01");
+    assert!(host.vaulted.holds("ansible_password"));
+    // A template over it waits too, rather than failing as undefined.
+    assert!(host.vaulted.holds("mid_pw"));
+    assert!(!host.template_context.contains_key("ansible_password"));
 }

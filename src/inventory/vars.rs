@@ -2,7 +2,8 @@
 //! where it was written), reading a `vars:` mapping with the checks made
 //! where a variable is defined, and conversion to template values.
 //!
-//! Owns: [`Var`], [`Vars`], those definition checks (names, Ansible Vault,
+//! Owns: [`Var`], [`Vars`], those definition checks (names, where a
+//! `!vault` value may be,
 //! ignored Ansible variables, the type of a known one) and
 //! [`to_template_value`]. Must not: know what a known variable means
 //! (`known.rs` does) or decide a host's precedence (`host.rs` does).
@@ -14,10 +15,23 @@ use crate::diagnostic::Origin;
 use crate::yaml::{Kind, Node, Scalar};
 
 /// One variable definition: its YAML node and where it was written.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Var {
     pub node: Node,
     pub origin: Origin,
+}
+
+/// A vaulted value (or a decrypted vaulted file's) shows as `(sensitive)`.
+impl std::fmt::Debug for Var {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut debug = formatter.debug_struct("Var");
+        if super::vaulted::is_sensitive(&self.node) {
+            debug.field("node", &"(sensitive)");
+        } else {
+            debug.field("node", &self.node);
+        }
+        debug.field("origin", &self.origin).finish()
+    }
 }
 
 impl Var {
@@ -58,6 +72,16 @@ impl Vars {
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Var)> {
         self.0.iter()
+    }
+
+    /// Marks the variables written in `file`, a decrypted vaulted file, as
+    /// sensitive as a `!vault` value.
+    pub(crate) fn mark_vaulted_file(&mut self, file: &std::path::Path) {
+        for var in self.0.values_mut() {
+            if var.origin.file == file {
+                var.node.tag = Some(super::vaulted::VAULTED_FILE_TAG.to_string());
+            }
+        }
     }
 }
 
@@ -107,14 +131,29 @@ pub(crate) fn check_definition(
         );
         return;
     }
-    if is_vault(&var.node) {
+    if is_nested_vault(&var.node) {
         diagnostics.push(
             Diagnostic::error(
                 origin,
-                format!("`{name}` is encrypted with Ansible Vault, which midfleet does not read"),
+                format!("`{name}` holds a `!vault` value inside a list or mapping, which midfleet does not decrypt"),
             )
-            .with_hint(crate::source_file::VAULT_HINT),
+            .with_hint("make the variable itself vaulted (`{name}: !vault |`), or put it in a vaulted variables file"),
         );
+        return;
+    }
+    if var.node.tag.is_none() && var.node.text().is_some_and(crate::vault::is_vaulted) {
+        diagnostics.push(
+            Diagnostic::warning(
+                origin,
+                format!("`{name}` looks like an Ansible Vault text without the `!vault` tag; as in Ansible, it is used as written, not decrypted"),
+            )
+            .with_hint(format!("write `{name}: !vault |` before the vaulted text")),
+        );
+        return;
+    }
+    if super::vaulted::is_sensitive(&var.node) {
+        // Decrypted only when a host uses it (`vaulted.rs`); its type is
+        // checked then.
         return;
     }
     if let Some(reason) = ignored_ansible_variable(name) {
@@ -148,16 +187,16 @@ pub(crate) fn is_identifier(name: &str) -> bool {
         && characters.all(|character| character.is_ascii_alphanumeric() || character == '_')
 }
 
-fn is_vault(node: &Node) -> bool {
-    node.tag.as_deref() == Some("vault")
-        || node
-            .text()
-            .is_some_and(|text| text.trim_start().starts_with("$ANSIBLE_VAULT;"))
-        || match &node.kind {
-            Kind::Sequence(items) => items.iter().any(is_vault),
-            Kind::Mapping(entries) => entries.iter().any(|(_, value)| is_vault(value)),
-            Kind::Scalar { .. } => false,
-        }
+/// A `!vault` value below the variable's own value.
+fn is_nested_vault(node: &Node) -> bool {
+    let children: Vec<&Node> = match &node.kind {
+        Kind::Sequence(items) => items.iter().collect(),
+        Kind::Mapping(entries) => entries.iter().map(|(_, value)| value).collect(),
+        Kind::Scalar { .. } => return false,
+    };
+    children.into_iter().any(|child| {
+        child.tag.as_deref() == Some(crate::vault::VAULT_TAG) || is_nested_vault(child)
+    })
 }
 
 /// Reads a mapping of variables (a `vars:` section, a host's mapping, a

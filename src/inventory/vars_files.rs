@@ -9,9 +9,13 @@ use crate::yaml;
 
 use super::vars::{read_vars, Vars};
 use super::Inventory;
-use crate::source_file::read as read_text;
+use crate::source_file::{read_allowing_vault, Text};
+use crate::vault::Keyring;
+
+use super::vaulted::UnreadableVaultFile;
 
 pub(super) fn load(inventory: &mut Inventory, directory: &Path, diagnostics: &mut Diagnostics) {
+    let keyring = inventory.vault.clone();
     for (folder, is_group) in [("group_vars", true), ("host_vars", false)] {
         let folder = directory.join(folder);
         let Ok(entries) = std::fs::read_dir(&folder) else {
@@ -39,7 +43,12 @@ pub(super) fn load(inventory: &mut Inventory, directory: &Path, diagnostics: &mu
                 .find(|candidate| exists(candidate))
                 .unwrap_or_else(|| candidates.last().expect("at least one candidate"))
                 .clone();
-            let vars = read_scope(&entry, diagnostics);
+            let vars = read_scope(
+                &entry,
+                &keyring,
+                &mut inventory.unreadable_vault_files,
+                diagnostics,
+            );
             let target = if is_group {
                 inventory
                     .group_entry_mut(&name)
@@ -96,7 +105,12 @@ fn scope_names(entry: &Path) -> Option<Vec<String>> {
     Some(names)
 }
 
-fn read_scope(entry: &Path, diagnostics: &mut Diagnostics) -> Vars {
+fn read_scope(
+    entry: &Path,
+    keyring: &Keyring,
+    unreadable: &mut Vec<UnreadableVaultFile>,
+    diagnostics: &mut Diagnostics,
+) -> Vars {
     let mut vars = Vars::default();
     let files: Vec<PathBuf> = if entry.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(entry)
@@ -119,16 +133,46 @@ fn read_scope(entry: &Path, diagnostics: &mut Diagnostics) -> Vars {
         vec![entry.to_path_buf()]
     };
     for file in files {
-        let text = match read_text(&file) {
-            Ok(text) => text,
+        let (text, vaulted) = match read_allowing_vault(&file) {
+            Ok(Text::Plain(text)) => (zeroize::Zeroizing::new(text), false),
+            Ok(Text::Vaulted(text)) => match crate::vault::reveal(&text, keyring) {
+                Ok(plaintext) => (
+                    zeroize::Zeroizing::new(plaintext.expose().to_string()),
+                    true,
+                ),
+                Err(error) => {
+                    // Its variables are unknown; one used and undefined
+                    // names this file (`Vaulted::unreadable_note`).
+                    diagnostics.push(
+                        Diagnostic::warning(
+                            Some(Origin::file(&file)),
+                            format!("the vaulted variables file is not read, its variables are unavailable: {error}"),
+                        )
+                        .with_hint(error.hint()),
+                    );
+                    unreadable.push(UnreadableVaultFile {
+                        path: file.clone(),
+                        reason: error.to_string(),
+                    });
+                    continue;
+                }
+            },
             Err(diagnostic) => {
                 diagnostics.push(diagnostic);
                 continue;
             }
         };
-        match yaml::parse(&text) {
-            Ok(Some(node)) => vars.merge(&read_vars(&node, &file, "a variables file", diagnostics)),
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        match yaml::parse(text) {
+            Ok(Some(node)) => {
+                let mut read = read_vars(&node, &file, "a variables file", diagnostics);
+                if vaulted {
+                    read.mark_vaulted_file(&file);
+                }
+                vars.merge(&read)
+            }
             Ok(None) => {}
+            // The parser's message quotes no text, only where.
             Err(error) => diagnostics.push(error.diagnostic(&file)),
         }
     }

@@ -104,7 +104,8 @@ pub fn select_hosts(
     templates: &Templates,
     diagnostics: &mut Diagnostics,
 ) -> Selected {
-    let (mut inventory, loaded) = Inventory::load(&source.paths);
+    let keyring = std::sync::Arc::new(crate::vault::Keyring::new(source.vault.clone()));
+    let (mut inventory, loaded) = Inventory::load_with_vault(&source.paths, keyring);
     diagnostics.extend(loaded);
     inventory.set_extra_vars(source.extra_vars.clone());
     let mut names = apply_pattern(inventory.select(pattern, pattern_origin), "", diagnostics);
@@ -130,6 +131,9 @@ pub fn select_hosts(
                 .into_iter()
                 .for_each(|problem| diagnostics.push(problem)),
         }
+    }
+    for warning in inventory.vault_warnings() {
+        diagnostics.push(warning);
     }
     // A cluster's members stay in one part (keyed by the cluster's name):
     // parts run their rollouts independently, and members must never
@@ -238,6 +242,9 @@ pub fn check(request: &CheckRequest) -> CheckReport {
                 }
             })
             .collect();
+        for warning in selected.inventory.vault_warnings() {
+            diagnostics.push(warning);
+        }
         if request.resolve_secrets && !diagnostics.has_errors() {
             report.secrets_resolved = resolve_all(&desired, &mut diagnostics);
         }

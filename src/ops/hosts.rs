@@ -20,6 +20,9 @@ use super::{Operator, OpsError};
 #[derive(Debug, Clone, Default)]
 pub struct InventorySource {
     pub paths: Vec<PathBuf>,
+    /// The vault passwords' sources: the command line, Ansible's
+    /// environment, then ansible.cfg's `vault_password_file`.
+    pub vault: crate::vault::VaultIds,
     pub extra_vars: Vars,
     pub defaults: HostDefaults,
 }
@@ -91,6 +94,7 @@ impl InventorySource {
     pub fn new(
         paths: &[PathBuf],
         extra_vars: &[String],
+        mut vault: crate::vault::VaultSettings,
         configuration: &AnsibleCfg,
         operator: &dyn Operator,
     ) -> Result<InventorySource, OpsError> {
@@ -115,8 +119,15 @@ impl InventorySource {
                 if errors == 1 { "" } else { "s" }
             )));
         }
+        if vault.default_password_file.is_none() {
+            vault.default_password_file = configuration
+                .vault_password_file
+                .as_ref()
+                .map(|setting| (setting.value.clone(), "ansible.cfg".to_string()));
+        }
         Ok(InventorySource {
             paths,
+            vault: crate::vault::VaultIds::from_settings(&vault),
             extra_vars: vars,
             defaults: HostDefaults {
                 user: setting_value(&configuration.remote_user),

@@ -110,6 +110,9 @@ pub fn make_plan(
                 .for_each(|problem| diagnostics.push(problem)),
         }
     }
+    for warning in selected.inventory.vault_warnings() {
+        diagnostics.push(warning);
+    }
     let mut endpoints = Vec::new();
     for desired in &desired_hosts {
         match request.ssh_config.endpoint(&desired.host) {

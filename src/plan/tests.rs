@@ -51,6 +51,7 @@ fn host() -> Host {
         service: ServiceSpec::Auto,
         groups: Vec::new(),
         template_context: Default::default(),
+        vaulted: Default::default(),
     }
 }
 

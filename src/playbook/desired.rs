@@ -9,9 +9,9 @@ use serde::Serialize;
 use crate::config_xml::{check_xml_chars, names};
 use crate::diagnostic::Diagnostic;
 use crate::inventory::Host;
-use crate::playbook::{Playbook, SetValue};
-use crate::secret::{FileScope, SecretRef};
-use crate::template::Templates;
+use crate::playbook::{Playbook, SetValue, HOST_VARIABLE_SCHEME};
+use crate::secret::{FileScope, SecretRef, SecretValue};
+use crate::template::{TemplateError, Templates};
 
 /// A templated `file:` path that rendered outside the folder of its
 /// literal prefix.
@@ -78,18 +78,38 @@ pub fn render(
             .with_hint(TEMPLATE_HINT)
         };
         let sensitive_name = names::is_password(&entry.name);
-        match &entry.value {
+        // A template over a vaulted variable sees it revealed; what it
+        // renders is then sensitive.
+        let vaulted_context = match &entry.value {
             SetValue::Template(template) => {
-                match templates.render(template, &host.template_context) {
+                match host.vaulted.context_for(
+                    &host.name,
+                    template,
+                    &host.template_context,
+                    templates,
+                ) {
+                    Ok(context) => context,
+                    Err(problem) => {
+                        problems.push(problem);
+                        continue;
+                    }
+                }
+            }
+            SetValue::Secret(_) => None,
+        };
+        let from_vault = vaulted_context.is_some();
+        let context = vaulted_context.as_ref().unwrap_or(&host.template_context);
+        match &entry.value {
+            SetValue::Secret(reference) if reference.starts_with(HOST_VARIABLE_SCHEME) => {
+                let name = &reference[HOST_VARIABLE_SCHEME.len()..];
+                match host_variable(host, name, templates) {
                     Ok(value) => {
-                        if let Err(reason) = check_xml_chars(&value) {
+                        // Where the character is would tell of the value.
+                        if check_xml_chars(value.expose()).is_err() {
                             problems.push(
                                 Diagnostic::error(
                                     Some(entry.origin.clone()),
-                                    format!(
-                                        "`{}` renders to a value XML cannot hold: {reason}",
-                                        entry.name
-                                    ),
+                                    format!("`{}`: variable `{name}` holds a control character or another character config.xml cannot store", entry.name),
                                 )
                                 .for_host(&host.name),
                             );
@@ -97,14 +117,54 @@ pub fn render(
                         }
                         set.push(DesiredParameter {
                             name: entry.name.clone(),
-                            value: DesiredValue::Literal(value),
+                            value: DesiredValue::Literal(value.expose().to_string()),
                             scope: None,
-                            sensitive: sensitive_name,
+                            sensitive: true,
                         });
                     }
-                    Err(error) => problems.push(failure(error.to_string(), template)),
+                    Err(problem) => problems.push(problem),
                 }
             }
+            SetValue::Template(template) => match templates.render(template, context) {
+                Ok(value) => {
+                    if let Err(reason) = check_xml_chars(&value) {
+                        // From a vault, where the character is would tell
+                        // of the value.
+                        let reason = if from_vault {
+                            "a control character or another character config.xml cannot store"
+                                .to_string()
+                        } else {
+                            reason.to_string()
+                        };
+                        problems.push(
+                            Diagnostic::error(
+                                Some(entry.origin.clone()),
+                                format!(
+                                    "`{}` renders to a value XML cannot hold: {reason}",
+                                    entry.name
+                                ),
+                            )
+                            .for_host(&host.name),
+                        );
+                        continue;
+                    }
+                    set.push(DesiredParameter {
+                        name: entry.name.clone(),
+                        value: DesiredValue::Literal(value),
+                        scope: None,
+                        sensitive: sensitive_name || from_vault,
+                    });
+                }
+                Err(error) => {
+                    let mut message = error.to_string();
+                    if let (TemplateError::Undefined(_), Some(note)) =
+                        (&error, host.vaulted.unreadable_note())
+                    {
+                        message = format!("{message} ({note})");
+                    }
+                    problems.push(failure(message, template))
+                }
+            },
             SetValue::Secret(reference) => match render_reference(reference, templates, host) {
                 Ok((rendered, scope)) => set.push(DesiredParameter {
                     name: entry.name.clone(),
@@ -130,6 +190,43 @@ pub fn render(
             .map(|entry| entry.name.clone())
             .collect(),
     })
+}
+
+/// The value of the host's variable `name` for a `var:` secret: a vaulted
+/// one decrypted now, a plain one as rendered. Only text and numbers.
+fn host_variable(
+    host: &Host,
+    name: &str,
+    templates: &Templates,
+) -> Result<SecretValue, Diagnostic> {
+    if host.vaulted.holds(name) {
+        return host
+            .vaulted
+            .reveal_text(&host.name, name, &host.template_context, templates);
+    }
+    let Some(value) = host.template_context.get(name) else {
+        let mut message = format!("the host has no variable `{name}` (var:{name})");
+        if let Some(note) = host.vaulted.unreadable_note() {
+            message = format!("{message}; {note}");
+        }
+        return Err(Diagnostic::error(None, message)
+            .for_host(&host.name)
+            .with_hint("define it for this host (inventory vars, group_vars/, host_vars/), e.g. as a `!vault` value"));
+    };
+    use minijinja::value::ValueKind;
+    match value.kind() {
+        ValueKind::String | ValueKind::Number | ValueKind::Bool
+            if !value.to_string().is_empty() =>
+        {
+            Ok(SecretValue::new(value.to_string()))
+        }
+        _ => Err(Diagnostic::error(
+            None,
+            format!("variable `{name}` (var:{name}) is empty or not a string"),
+        )
+        .for_host(&host.name)
+        .with_hint("a var: secret takes a host variable holding text")),
+    }
 }
 
 /// Why a secret reference could not be rendered for a host.

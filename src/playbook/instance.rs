@@ -63,6 +63,8 @@ const INSTANCE_KEYS: [&str; 8] = [
 /// Seconds per request to the instance, by default.
 pub const DEFAULT_INSTANCE_TIMEOUT: u64 = 30;
 
+use super::HOST_VARIABLE_SCHEME;
+
 impl Reader<'_> {
     /// A `{ secret: REF }` that needs no template: the instance section is
     /// the same for every host.
@@ -74,6 +76,15 @@ impl Reader<'_> {
                 .and_then(|entries| entries.first())
                 .map_or(node, |(_, value)| value);
             self.error(at, format!("`{name}`: the instance section is the same for every host, so its secret reference cannot be a template"));
+            return None;
+        }
+        if text.starts_with(HOST_VARIABLE_SCHEME) {
+            let at = node
+                .as_mapping()
+                .and_then(|entries| entries.first())
+                .map_or(node, |(_, value)| value);
+            self.error(at, format!("`{name}`: the instance section is the same for every host, so it cannot take a host's variable (`var:`)")).hint =
+                Some("use env:, file:, command: or prompt: here".into());
             return None;
         }
         text.parse().ok()

@@ -55,11 +55,16 @@ pub struct SetEntry {
     pub origin: Origin,
 }
 
+/// `{ secret: "var:NAME" }`: the host's inventory variable NAME (a
+/// `!vault` value, a vaulted file's, or a plain one), per host.
+pub const HOST_VARIABLE_SCHEME: &str = "var:";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SetValue {
     /// A minijinja template over the host's variables.
     Template(String),
-    /// `{ secret: "REF" }`; `env:` names and `file:` paths may be templates.
+    /// `{ secret: "REF" }`; `env:` names and `file:` paths may be templates;
+    /// `var:NAME` is the host's variable ([`HOST_VARIABLE_SCHEME`]).
     Secret(String),
 }
 

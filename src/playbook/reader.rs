@@ -290,11 +290,22 @@ impl Reader<'_> {
                     node,
                     format!("`{name}`: a mapping value must be `{{ secret: REF }}`"),
                 )
-                .hint = Some("REF is env:NAME, file:PATH, command:CMD or prompt:LABEL".into());
+                .hint = Some("REF is env:NAME, file:PATH, command:CMD, prompt:LABEL or var:NAME (the host's inventory variable)".into());
                 return None;
             }
         };
         let text = self.string(reference, "secret")?.to_string();
+        if let Some(variable) = text.strip_prefix(super::HOST_VARIABLE_SCHEME) {
+            if !crate::inventory::is_variable_name(variable) {
+                self.error(
+                    reference,
+                    format!("`{name}`: `{text}` does not name a variable"),
+                )
+                .hint = Some("write var:NAME with the inventory variable's name (letters, digits, `_`), e.g. var:mid_password".into());
+                return None;
+            }
+            return Some(text);
+        }
         let scheme = text.split_once(':').map(|(scheme, _)| scheme);
         match scheme {
             Some("env" | "file") => {

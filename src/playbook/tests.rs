@@ -155,3 +155,35 @@ fn undocumented_parameter_names_get_a_warning_with_did_you_mean() {
         "{messages:?}"
     );
 }
+
+#[test]
+fn a_host_variable_secret_names_a_variable_and_stays_out_of_the_instance_section() {
+    let (playbook, messages) =
+        load_text("hosts: all\nset:\n  mid.instance.password: { secret: \"var:mid_password\" }\n");
+    assert!(messages.is_empty(), "{messages:?}");
+    assert_eq!(
+        playbook.unwrap().set[0].value,
+        SetValue::Secret("var:mid_password".into())
+    );
+    for bad in ["var:", "var:mid-password", "var:{{ name }}", "var:1x"] {
+        let (_, messages) = load_text(&format!(
+            "hosts: all\nset:\n  mid.instance.password: {{ secret: \"{bad}\" }}\n"
+        ));
+        assert!(
+            messages
+                .iter()
+                .any(|message| message.contains("does not name a variable")),
+            "{bad}: {messages:?}"
+        );
+    }
+    let (_, messages) = load_text(
+        "hosts: all\nset: { name: b }\ninstance:\n  url: https://acme.service-now.com/\n  user: admin\n  \
+         password: { secret: \"var:admin_password\" }\n",
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|message| message.contains("cannot take a host's variable (`var:`)")),
+        "{messages:?}"
+    );
+}

@@ -23,16 +23,27 @@ const COMMAND_HINT: &str = "run the command by hand to see why; its stderr is sh
 /// read as it comes: more than [`MAX_SECRET_BYTES`], or not done within
 /// `timeout`, and the whole group is killed.
 pub(super) fn run_command(command: &str, timeout: Duration) -> Result<Zeroizing<Vec<u8>>, Refusal> {
+    let mut program = Command::new("sh");
+    program.arg("-c").arg(command);
+    run_program(program, "sh", timeout)
+}
+
+/// Runs `program` (named `name` in messages) as [`run_command`] runs
+/// `sh -c`: its own process group, stdout read within the bounds, stdin
+/// and stderr inherited.
+pub(super) fn run_program(
+    mut program: Command,
+    name: &str,
+    timeout: Duration,
+) -> Result<Zeroizing<Vec<u8>>, Refusal> {
     let deadline = Instant::now() + timeout;
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(command)
+    let mut child = program
         .stdin(Stdio::inherit())
         .stderr(Stdio::inherit())
         .stdout(Stdio::piped())
         .process_group(0)
         .spawn()
-        .map_err(|error| Refusal::new(format!("cannot run sh: {error}"), None))?;
+        .map_err(|error| Refusal::new(format!("cannot run {name}: {error}"), None))?;
     let terminal = Terminal::hand_to(&child);
     let result = read_output(&mut child, deadline, timeout);
     if result.is_err() {
@@ -42,7 +53,7 @@ pub(super) fn run_command(command: &str, timeout: Duration) -> Result<Zeroizing<
     let output = result?;
     let status = child
         .wait()
-        .map_err(|error| Refusal::new(format!("cannot wait for sh: {error}"), None))?;
+        .map_err(|error| Refusal::new(format!("cannot wait for {name}: {error}"), None))?;
     if !status.success() {
         return Err(Refusal::new(
             format!("the command failed ({status})"),

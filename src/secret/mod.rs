@@ -131,7 +131,7 @@ impl SecretError {
 }
 
 const SYNTAX_HINT: &str =
-    "write env:NAME, file:PATH, command:CMD or prompt:LABEL (e.g. env:MID_PASSWORD)";
+    "write env:NAME, file:PATH, command:CMD, prompt:LABEL, or var:NAME for a host's inventory variable in a playbook's set: (e.g. env:MID_PASSWORD)";
 
 /// Whether `name` is an environment variable name midfleet reads:
 /// `[A-Za-z0-9_]+`.
@@ -258,8 +258,10 @@ impl Default for SecretResolver {
     }
 }
 
-/// Why one resolution failed, before the reference is attached.
-pub(super) struct Refusal {
+/// Why one resolution failed, before the reference is attached. Never
+/// holds the value, nor its length.
+#[derive(Debug)]
+pub struct Refusal {
     reason: String,
     hint: Option<&'static str>,
 }
@@ -271,6 +273,40 @@ impl Refusal {
             hint,
         }
     }
+
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    pub fn hint(&self) -> Option<&'static str> {
+        self.hint
+    }
+}
+
+/// Reads the file at `path` with every check a `file:` secret gets (no
+/// blocking, no link unless it and its target are root's or this user's,
+/// a regular file of at most [`MAX_SECRET_BYTES`]); `warn` hears of a file
+/// others can read or own (message, hint). For other secret sources that
+/// are files, such as Ansible Vault password files.
+pub fn read_bounded_file(
+    path: &Path,
+    warn: impl FnMut(String, String),
+) -> Result<Zeroizing<Vec<u8>>, Refusal> {
+    file::read_secret_file(path, None, warn)
+}
+
+/// Runs `program` with `arguments` (no shell) within the bounds of a
+/// `command:` secret ([`COMMAND_TIMEOUT`], [`MAX_SECRET_BYTES`] of
+/// output, its process group killed past either) and returns its stdout;
+/// a non-zero exit is refused. For other secret sources that are
+/// programs, such as Ansible Vault password scripts.
+pub fn run_bounded_program(
+    program: &Path,
+    arguments: &[&str],
+) -> Result<Zeroizing<Vec<u8>>, Refusal> {
+    let mut command = std::process::Command::new(program);
+    command.args(arguments);
+    command::run_program(command, &program.display().to_string(), COMMAND_TIMEOUT)
 }
 
 impl SecretResolver {

@@ -19,3 +19,4 @@ mod secrets;
 mod shell;
 mod steps;
 mod support;
+mod vault;
