@@ -12,6 +12,7 @@ mod instance;
 mod instancesim;
 mod inventory;
 mod lab;
+mod parity;
 mod racer;
 mod secrets;
 mod shell;
