@@ -237,7 +237,7 @@ fn prepare(root: &Path, name: &str) -> Case {
             arguments.push(value.as_str().expect("arguments are strings").to_string());
         }
     }
-    let patterns = description["patterns"]
+    let patterns: Vec<Pattern> = description["patterns"]
         .as_array()
         .unwrap_or_else(|| panic!("{name}/case.json: `patterns` is a list"))
         .iter()
@@ -252,6 +252,11 @@ fn prepare(root: &Path, name: &str) -> Case {
             },
         })
         .collect();
+    assert!(
+        patterns.len() >= 5,
+        "{name}/case.json: at least 5 patterns per inventory ({} given)",
+        patterns.len()
+    );
     Case {
         name: name.to_string(),
         folder,
