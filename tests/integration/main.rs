@@ -14,6 +14,7 @@ mod instance;
 mod instancesim;
 mod inventory;
 mod lab;
+mod parity;
 mod racer;
 mod secrets;
 mod shell;
