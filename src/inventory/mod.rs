@@ -13,6 +13,7 @@ mod jump;
 mod known;
 mod pattern;
 mod range;
+mod scope;
 mod shard;
 mod ssh_config;
 mod vars;
@@ -63,7 +64,7 @@ pub struct HostEntry {
 }
 
 /// Hosts and groups from one or more inventory sources.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Inventory {
     groups: IndexMap<String, Group>,
     hosts: IndexMap<String, HostEntry>,
@@ -71,6 +72,11 @@ pub struct Inventory {
     vars_directories: Vec<PathBuf>,
     /// Every file read, for `check`'s summary.
     pub files: Vec<PathBuf>,
+    /// Variables above every inventory layer (Ansible's extra vars, `-e`).
+    extra_vars: Vars,
+    /// A copy the lazy variables of resolved hosts share (`hostvars`
+    /// reaches every host), made at the first resolve.
+    shared: std::sync::OnceLock<std::sync::Arc<Inventory>>,
 }
 
 impl Inventory {
@@ -294,6 +300,25 @@ impl Inventory {
         if group != ALL {
             self.group_mut(group, None).hosts.insert(name.to_string());
         }
+    }
+
+    /// Sets the top layer of every host's variables, above the inventory
+    /// (Ansible's extra vars). Call it before resolving any host.
+    pub fn set_extra_vars(&mut self, vars: Vars) {
+        self.extra_vars = vars;
+        self.shared = std::sync::OnceLock::new();
+    }
+
+    /// The inventory as resolved hosts share it.
+    pub(crate) fn shared(&self) -> std::sync::Arc<Inventory> {
+        self.shared
+            .get_or_init(|| {
+                std::sync::Arc::new(Inventory {
+                    shared: std::sync::OnceLock::new(),
+                    ..self.clone()
+                })
+            })
+            .clone()
     }
 
     pub fn groups(&self) -> impl Iterator<Item = &Group> {

@@ -65,6 +65,25 @@ fn resolve(inventory: &Inventory, name: &str) -> Host {
         .unwrap_or_else(|problems| panic!("resolving {name}: {problems:#?}"))
 }
 
+/// The variables templates see, rendered to text, but those that name the
+/// inventory's files or reach other hosts.
+fn plain_variables(host: &Host) -> std::collections::BTreeMap<String, String> {
+    host.template_context
+        .names()
+        .into_iter()
+        .filter(|name| {
+            !matches!(
+                name.as_str(),
+                "inventory_file" | "inventory_dir" | "hostvars" | "groups" | "vars"
+            )
+        })
+        .map(|name| {
+            let value = variable(host, &name);
+            (name, value)
+        })
+        .collect()
+}
+
 /// A variable as templates see it, rendered to text.
 fn variable(host: &Host, name: &str) -> String {
     host.template_context
@@ -869,7 +888,8 @@ fn the_same_fleet_in_ini_and_yaml_resolves_the_same() {
             "{name}"
         );
         assert_eq!(
-            from_yaml.template_context, from_ini.template_context,
+            plain_variables(&from_yaml),
+            plain_variables(&from_ini),
             "{name}: template variables"
         );
     }
@@ -2077,8 +2097,9 @@ fn rendered_templates_stay_strings() {
         )
         .expect("renders");
     assert_eq!(rendered, "svc_mid_01/0o17");
-    assert_eq!(host.template_context["mid_name"].as_str(), Some("01"));
-    assert_eq!(host.template_context["octal_like"].as_str(), Some("0o17"));
+    let value = |name: &str| host.template_context.get(name).expect(name);
+    assert_eq!(value("mid_name").as_str(), Some("01"));
+    assert_eq!(value("octal_like").as_str(), Some("0o17"));
 }
 
 #[test]
@@ -2090,49 +2111,55 @@ fn an_undefined_variable_names_the_host_the_variable_and_where() {
   children:
     emea:
       vars:
+        mid_cluster: "c_{{ mid_nmae }}"
         mid_name: "svc_{{ mid_nmae }}"
       hosts:
         mid-emea-01:
-        mid-emea-02: { mid_name: emea02 }
+        mid-emea-02: { mid_name: emea02, mid_cluster: emea }
 "#,
     );
     let inventory = load_clean(std::slice::from_ref(&path));
     let problems = inventory
         .resolve("mid-emea-01", &Templates::new())
         .expect_err("mid_nmae is undefined");
+    // mid_cluster is read by midfleet: its template is rendered; mid_name
+    // is not needed yet.
     assert_eq!(problems.len(), 1, "{problems:#?}");
     let problem = &problems[0];
     assert_eq!(problem.severity, Severity::Error);
     assert_eq!(problem.hosts, ["mid-emea-01"]);
     assert_eq!(
         problem.message,
-        "variable `mid_name`: undefined variable `mid_nmae`"
+        "variable `mid_cluster`: undefined variable `mid_nmae`"
     );
     assert_eq!(
         problem.hint.as_deref(),
-        Some("define the variable for this host or its groups, or fix the template")
-    );
-    assert_eq!(
-        problem.origin,
-        Some(Origin::new(
-            &path,
-            Location {
-                line: 5,
-                column: 19
-            }
-        ))
+        Some("define the variable for this host or its groups, or give a default: `{{ name | default('value') }}`")
     );
     assert_eq!(
         problem.to_string(),
         format!(
-            "{}:5:19: host mid-emea-01: variable `mid_name`: undefined variable `mid_nmae`",
+            "{}:5:22: host mid-emea-01: variable `mid_cluster`: undefined variable `mid_nmae`",
             path.display()
         )
     );
-    // The host that overrides the variable is fine.
+    // The host that overrides both is fine, and a template using the
+    // broken one says which variable needed which.
+    let host = resolve(&inventory, "mid-emea-02");
+    assert_eq!(variable(&host, "mid_name"), "emea02");
+    let mut broken = Inventory::from_text(
+        Path::new("inventory.yml"),
+        "all:\n  vars:\n    mid_name: \"svc_{{ mid_nmae }}\"\n  hosts:\n    h1:\n",
+    )
+    .0;
+    broken.set_extra_vars(Default::default());
+    let host = resolve(&broken, "h1");
+    let error = Templates::new()
+        .render("{{ mid_name }}", &host.template_context)
+        .unwrap_err();
     assert_eq!(
-        variable(&resolve(&inventory, "mid-emea-02"), "mid_name"),
-        "emea02"
+        error.to_string(),
+        "undefined variable `mid_nmae` (used by `mid_name`)"
     );
 }
 

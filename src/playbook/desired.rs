@@ -81,6 +81,9 @@ pub fn render(
         match &entry.value {
             SetValue::Template(template) => {
                 match templates.render(template, &host.template_context) {
+                    // Ansible's `omit`: the parameter is left as it is,
+                    // neither set nor removed.
+                    Ok(value) if value == crate::template::OMIT => {}
                     Ok(value) => {
                         if let Err(reason) = check_xml_chars(&value) {
                             problems.push(
@@ -102,7 +105,9 @@ pub fn render(
                             sensitive: sensitive_name,
                         });
                     }
-                    Err(error) => problems.push(failure(error.to_string(), template)),
+                    Err(error) => {
+                        problems.push(failure(error.to_string(), template).with_hint(error.hint()))
+                    }
                 }
             }
             SetValue::Secret(reference) => match render_reference(reference, templates, host) {
@@ -159,9 +164,9 @@ fn render_reference(
             "{scheme}:{}",
             templates
                 .render(rest, &host.template_context)
-                .map_err(|message| ReferenceProblem {
-                    message: message.to_string(),
-                    hint: TEMPLATE_HINT.to_string(),
+                .map_err(|error| ReferenceProblem {
+                    message: error.to_string(),
+                    hint: error.hint().to_string(),
                 })?
         ),
         _ => reference.to_string(),
