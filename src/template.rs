@@ -114,7 +114,7 @@ impl TemplateError {
     pub fn hint(&self) -> &'static str {
         match self {
             TemplateError::NeedsFact { .. } => "give the value in the inventory (inventory vars, group_vars/, host_vars/) instead of reading a fact",
-            TemplateError::Undefined(_) => "define the variable for this host or its groups, or give a default: `{{ name | default('value') }}`",
+            TemplateError::Undefined(_) => "define the variable for this host (inventory vars, group_vars/, host_vars/), or give a default: `{{ name | default('value') }}`",
             TemplateError::Cycle(_) => "break the loop: one of these variables must not use the others",
             TemplateError::InVariable { error, .. } => error.hint(),
             _ => "fix the template",

@@ -2134,7 +2134,7 @@ fn an_undefined_variable_names_the_host_the_variable_and_where() {
     );
     assert_eq!(
         problem.hint.as_deref(),
-        Some("define the variable for this host or its groups, or give a default: `{{ name | default('value') }}`")
+        Some("define the variable for this host (inventory vars, group_vars/, host_vars/), or give a default: `{{ name | default('value') }}`")
     );
     assert_eq!(
         problem.to_string(),
@@ -2320,4 +2320,250 @@ fn a_vaulted_password_is_refused_without_showing_the_ciphertext() {
     assert_eq!(diagnostics[0].severity, Severity::Error);
     assert_eq!(location(&diagnostics[0]), Some((3, 23)));
     assert!(!shown(&diagnostics[0]).contains(ciphertext));
+}
+
+// ---------------------------------------------------------------------------
+// 10. Lazy variables: Ansible's idioms, facts, magic variables
+// ---------------------------------------------------------------------------
+
+/// An inventory as Ansible users write them: templates over facts and
+/// other hosts that midfleet never needs, defaults, omit.
+const ANSIBLE_HABITS: &str = r#"all:
+  vars:
+    iface: "{{ ansible_default_ipv4.interface }}"
+    home: "{{ ansible_env.HOME }}/mid"
+    fqdn_name: "{{ ansible_fqdn }}"
+    peers: "{{ groups['emea'] | map('extract', hostvars, 'ansible_host') | list }}"
+    first_peer_name: "{{ hostvars[groups['emea'][1]].mid_name }}"
+    fact_user: "svc_{{ ansible_hostname }}"
+    cycle_a: "{{ cycle_b }}-a"
+    cycle_b: "{{ cycle_a }}-b"
+    self_loop: "{{ self_loop }}"
+    new_mid_user: "{{ new_user | default('newmiduser') }}"
+    chained: "{{ site.dc.name | default('dc1') }}"
+    nested_default: "{{ broken | default('fallback') }}"
+    broken: "{{ not_defined_anywhere }}"
+    mid_cluster: "{{ cluster_name | default(omit) }}"
+    short: "{{ inventory_hostname_short }}"
+  children:
+    emea:
+      vars:
+        mid_name: "e{{ inventory_hostname_short[-2:] }}"
+      hosts:
+        mid-01.emea.example.com: { ansible_host: 10.0.0.1 }
+        mid-02.emea.example.com: { ansible_host: 10.0.0.2, cluster_name: pair }
+  hosts:
+    solo:
+      ansible_port: "{{ custom_port | default(2222) }}"
+"#;
+
+fn habits() -> (Fixture, PathBuf, Inventory) {
+    let fixture = Fixture::new();
+    let path = fixture.write("inventory.yml", ANSIBLE_HABITS);
+    let inventory = load_clean(std::slice::from_ref(&path));
+    (fixture, path, inventory)
+}
+
+fn render(host: &Host, source: &str) -> Result<String, crate::template::TemplateError> {
+    Templates::new().render(source, &host.template_context)
+}
+
+#[test]
+fn unused_templates_over_facts_and_other_hosts_never_block() {
+    let (_fixture, _path, inventory) = habits();
+    for name in ["mid-01.emea.example.com", "mid-02.emea.example.com", "solo"] {
+        resolve(&inventory, name);
+    }
+    let solo = resolve(&inventory, "solo");
+    assert_eq!(solo.port, Some(2222), "default() of a known variable");
+    assert_eq!(solo.mid_cluster, None, "omit: as if unset");
+    let second = resolve(&inventory, "mid-02.emea.example.com");
+    assert_eq!(second.mid_cluster.as_deref(), Some("pair"));
+    assert_eq!(second.address, "10.0.0.2");
+}
+
+#[test]
+fn defaults_and_is_defined_follow_ansible() {
+    let (_fixture, _path, inventory) = habits();
+    let host = resolve(&inventory, "mid-01.emea.example.com");
+    let cases = [
+        ("{{ new_mid_user }}", "newmiduser"),
+        ("{{ chained }}", "dc1"),
+        ("{{ nested_default }}", "fallback"),
+        ("{{ mid_name }}", "e01"),
+        ("{{ short }}", "mid-01"),
+        ("{{ mid_cluster is defined }}", "False"),
+        ("{{ mid_cluster | default('none') }}", "none"),
+        ("{{ new_mid_user is defined }}", "True"),
+        ("{{ undefined_thing is undefined }}", "True"),
+        ("{{ mid_home }}", "/opt/servicenow/mid"),
+    ];
+    for (source, expected) in cases {
+        assert_eq!(render(&host, source), Ok(expected.to_string()), "{source}");
+    }
+    let error = render(&host, "x{{ broken }}").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "undefined variable `not_defined_anywhere` (used by `broken`)"
+    );
+}
+
+#[test]
+fn magic_variables_are_ansibles() {
+    let (_fixture, path, inventory) = habits();
+    let first = resolve(&inventory, "mid-01.emea.example.com");
+    let solo = resolve(&inventory, "solo");
+    let absolute = std::path::absolute(&path).unwrap();
+    let cases = [
+        (
+            &first,
+            "{{ inventory_hostname }}",
+            "mid-01.emea.example.com",
+        ),
+        (&first, "{{ inventory_hostname_short }}", "mid-01"),
+        (&first, "{{ group_names | join(',') }}", "emea"),
+        (&solo, "{{ group_names | join(',') }}", "ungrouped"),
+        (
+            &first,
+            "{{ groups['emea'] | join(',') }}",
+            "mid-01.emea.example.com,mid-02.emea.example.com",
+        ),
+        (&first, "{{ groups['ungrouped'] | join(',') }}", "solo"),
+        (&first, "{{ groups['all'] | length }}", "3"),
+        (&first, "{{ groups | length }}", "3"),
+        (&first, "{{ hostvars['solo'].ansible_port }}", "2222"),
+        (
+            &solo,
+            "{{ hostvars['mid-02.emea.example.com'].mid_name }}",
+            "e02",
+        ),
+        (&solo, "{{ first_peer_name }}", "e02"),
+        (
+            &first,
+            "{{ hostvars['nope'] | default('no such host') }}",
+            "no such host",
+        ),
+        (&first, "{{ vars['mid_name'] }}", "e01"),
+        (&first, "{{ inventory_file }}", absolute.to_str().unwrap()),
+        (
+            &first,
+            "{{ inventory_dir }}",
+            absolute.parent().unwrap().to_str().unwrap(),
+        ),
+    ];
+    for (host, source, expected) in cases {
+        assert_eq!(
+            render(host, source),
+            Ok(expected.to_string()),
+            "{}: {source}",
+            host.name
+        );
+    }
+    // playbook_dir, when a playbook is given.
+    let templates = Templates::new().with_playbook(Path::new("/srv/playbooks/rotate.yml"));
+    let host = inventory.resolve("solo", &templates).unwrap();
+    assert_eq!(
+        templates.render("{{ playbook_dir }}", &host.template_context),
+        Ok("/srv/playbooks".to_string())
+    );
+    assert!(render(&first, "{{ playbook_dir }}").is_err(), "no playbook");
+}
+
+#[test]
+fn a_fact_used_is_an_error_that_says_midfleet_gathers_none() {
+    let (_fixture, _path, inventory) = habits();
+    let host = resolve(&inventory, "mid-01.emea.example.com");
+    for (source, fact, through) in [
+        ("{{ fact_user }}", "ansible_hostname", "`fact_user`"),
+        ("{{ home }}", "ansible_env", "`home`"),
+        ("{{ ansible_distribution }}", "ansible_distribution", ""),
+        (
+            "{{ hostvars['solo'].iface }}",
+            "ansible_default_ipv4",
+            "`hostvars['solo'].iface`",
+        ),
+    ] {
+        let message = render(&host, source).unwrap_err().to_string();
+        let expected = if through.is_empty() {
+            format!("needs the Ansible fact `{fact}`, which midfleet does not gather")
+        } else {
+            format!("needs the Ansible fact `{fact}` (through {through}), which midfleet does not gather")
+        };
+        assert_eq!(message, expected, "{source}");
+    }
+
+    // A setting midfleet reads: the error is where the variable is written,
+    // for the host, with what to do.
+    let fixture = Fixture::new();
+    let path = fixture.write(
+        "inventory.yml",
+        "all:\n  hosts:\n    mid-01:\n      ansible_host: \"{{ ansible_default_ipv4.address | default('10.1.1.1') }}\"\n",
+    );
+    let inventory = load_clean(std::slice::from_ref(&path));
+    let problems = inventory.resolve("mid-01", &Templates::new()).unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(
+        problems[0].to_string(),
+        format!(
+            "{}:4:21: host mid-01: variable `ansible_host`: needs the Ansible fact `ansible_default_ipv4`, which midfleet does not gather",
+            path.display()
+        )
+    );
+    assert!(
+        problems[0]
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("give the value in the inventory"),
+        "{:?}",
+        problems[0].hint
+    );
+}
+
+#[test]
+fn variables_that_refer_to_themselves_are_named_in_order() {
+    let (_fixture, _path, inventory) = habits();
+    let host = resolve(&inventory, "solo");
+    assert_eq!(
+        render(&host, "{{ cycle_a }}").unwrap_err().to_string(),
+        "variables refer to themselves: `cycle_a` → `cycle_b` → `cycle_a`"
+    );
+    assert_eq!(
+        render(&host, "{{ self_loop | default('x') }}")
+            .unwrap_err()
+            .to_string(),
+        "variables refer to themselves: `self_loop` → `self_loop`"
+    );
+    // Across hosts, through hostvars.
+    let fixture = Fixture::new();
+    let path = fixture.write(
+        "inventory.yml",
+        "all:\n  hosts:\n    h1: { x: \"{{ hostvars['h2'].x }}\", mid_cluster: \"{{ x }}\" }\n    h2: { x: \"{{ hostvars['h1'].x }}\" }\n",
+    );
+    let inventory = load_clean(&[path]);
+    let problems = inventory.resolve("h1", &Templates::new()).unwrap_err();
+    assert_eq!(
+        problems[0].message,
+        "variable `mid_cluster`: variables refer to themselves: `x` → `hostvars['h2'].x` → `x`"
+    );
+    assert_eq!(problems[0].hosts, ["h1"]);
+}
+
+#[test]
+fn a_template_error_in_another_variable_is_reported_through_it() {
+    let fixture = Fixture::new();
+    let path = fixture.write(
+        "inventory.yml",
+        "all:\n  vars:\n    bad: \"{{ 1 +  }}\"\n    user: \"u{{ bad }}\"\n  hosts:\n    h1:\n",
+    );
+    let inventory = load_clean(&[path]);
+    let problems = inventory.resolve("h1", &Templates::new()).unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(
+        problems[0]
+            .message
+            .starts_with("variable `user`: `bad`: template syntax"),
+        "{}",
+        problems[0].message
+    );
 }
