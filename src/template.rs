@@ -1083,6 +1083,17 @@ mod tests {
     }
 
     #[test]
+    fn play_magic_variables_are_named_as_not_provided() {
+        let error = Templates::new()
+            .render("{{ ansible_play_hosts | join(',') }}", &context())
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "undefined variable `ansible_play_hosts` (an Ansible magic variable midfleet does not provide)"
+        );
+    }
+
+    #[test]
     fn a_lone_expression_keeps_its_type_and_omit_is_a_value() {
         let templates = Templates::new();
         let value = templates.evaluate("{{ [1, 2] }}", &context()).unwrap();

@@ -1,5 +1,6 @@
-//! One host resolved: its variables merged by precedence, templated
-//! variables rendered, and the settings midfleet uses checked and typed.
+//! One host resolved: its variables merged by precedence, the settings
+//! midfleet uses rendered (when templated), checked and typed; the other
+//! variables are left to render when a template needs them (`scope.rs`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -56,13 +57,13 @@ impl Inventory {
     /// Ansible's VARIABLE_PRECEDENCE: every inventory-file group variable
     /// (by depth), then group_vars/ (`all` first, then by depth), then the
     /// host's inventory variables, then host_vars/, then the extra vars.
-    fn layers(&self, name: &str) -> Vec<&Vars> {
+    /// `groups` is [`Inventory::groups_of_host`] of `name`.
+    fn layers(&self, name: &str, groups: &[(String, usize)]) -> Vec<&Vars> {
         let mut layers: Vec<&Vars> = Vec::new();
         let Some(entry) = self.host_entry(name) else {
             return layers;
         };
-        let group_entries: Vec<&super::Group> = self
-            .groups_of_host(name)
+        let group_entries: Vec<&super::Group> = groups
             .iter()
             .filter_map(|(group, _)| self.group(group))
             .collect();
@@ -74,10 +75,15 @@ impl Inventory {
         layers
     }
 
-    /// Host `name`'s variables merged by precedence, not rendered.
-    pub(crate) fn merged_vars(&self, name: &str) -> IndexMap<String, Var> {
+    /// Host `name`'s variables merged by precedence, not rendered
+    /// (`groups`: [`Inventory::groups_of_host`] of `name`).
+    pub(crate) fn merged_vars(
+        &self,
+        name: &str,
+        groups: &[(String, usize)],
+    ) -> IndexMap<String, Var> {
         let mut merged: IndexMap<String, Var> = IndexMap::new();
-        for layer in self.layers(name) {
+        for layer in self.layers(name, groups) {
             for (key, var) in layer.iter() {
                 merged.insert(key.clone(), var.clone());
             }
@@ -95,8 +101,8 @@ impl Inventory {
         let scope = session
             .scope(name)
             .expect("resolve is called with a host of the inventory");
-        let groups = self.groups_of_host(name);
-        let layers = self.layers(name);
+        let groups = scope.groups();
+        let layers = self.layers(name, groups);
         let mut sorted_group_names: Vec<String> = groups
             .iter()
             .map(|(group, _)| group.clone())

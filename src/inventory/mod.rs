@@ -4,8 +4,8 @@
 //! connects and works with.
 //!
 //! Owns: loading (`yaml_format`, `ini_format`, `vars_files`), the group
-//! graph, variable precedence, host patterns (`pattern`), and resolution
-//! of one host (`host`). Must not: contact a host, or read a playbook.
+//! graph, variable precedence, host patterns (`pattern`), resolution of
+//! one host (`host`) and its variables as templates see them (`scope`). Must not: contact a host, or read a playbook.
 
 mod host;
 mod ini_format;

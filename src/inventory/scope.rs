@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};
+use std::thread::ThreadId;
 
 use indexmap::IndexMap;
 use minijinja::value::{Enumerator, Object, ObjectRepr};
@@ -35,8 +36,9 @@ pub struct Session {
     /// The host resolved; other hosts are reached through `hostvars`.
     root: String,
     hosts: Mutex<HashMap<String, Arc<HostScope>>>,
-    /// Variables being rendered, outermost first: (host, name).
-    rendering: Mutex<Vec<(String, String)>>,
+    /// Variables being rendered, outermost first: (thread, host, name).
+    /// A render runs on one thread; another thread's renders are no cycle.
+    rendering: Mutex<Vec<(ThreadId, String, String)>>,
 }
 
 impl fmt::Debug for Session {
@@ -52,6 +54,8 @@ impl fmt::Debug for Session {
 pub struct HostScope {
     session: Weak<Session>,
     host: String,
+    /// Its groups with their depth ([`Inventory::groups_of_host`]).
+    groups: Vec<(String, usize)>,
     merged: IndexMap<String, Var>,
     magic: IndexMap<&'static str, Value>,
     cache: Mutex<HashMap<String, Rendered>>,
@@ -95,12 +99,11 @@ impl Session {
             return Some(scope.clone());
         }
         let entry = self.inventory.host_entry(name)?;
-        let merged = self.inventory.merged_vars(name);
-        let mut group_names: Vec<String> = self
-            .inventory
-            .groups_of_host(name)
-            .into_iter()
-            .map(|(group, _)| group)
+        let groups = self.inventory.groups_of_host(name);
+        let merged = self.inventory.merged_vars(name, &groups);
+        let mut group_names: Vec<String> = groups
+            .iter()
+            .map(|(group, _)| group.clone())
             .filter(|group| group != ALL)
             .collect();
         group_names.sort();
@@ -134,6 +137,7 @@ impl Session {
         let scope = Arc::new(HostScope {
             session: Arc::downgrade(self),
             host: name.to_string(),
+            groups,
             merged,
             magic,
             cache: Mutex::new(HashMap::new()),
@@ -160,6 +164,10 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl HostScope {
+    pub fn groups(&self) -> &[(String, usize)] {
+        &self.groups
+    }
+
     /// The variable `name` as defined (merged), before rendering.
     pub fn var(&self, name: &str) -> Option<&Var> {
         self.merged.get(name)
@@ -200,19 +208,24 @@ impl HostScope {
             session: session.clone(),
             scope: session.scope(&self.host)?,
         }));
-        let key = (self.host.clone(), name.to_string());
+        let thread = std::thread::current().id();
+        let key = (thread, self.host.clone(), name.to_string());
         {
             let mut rendering = lock(&session.rendering);
-            if let Some(start) = rendering.iter().position(|entry| *entry == key) {
-                let mut cycle: Vec<String> = rendering[start..]
+            let mine: Vec<&(ThreadId, String, String)> = rendering
+                .iter()
+                .filter(|(owner, _, _)| *owner == thread)
+                .collect();
+            if let Some(start) = mine.iter().position(|entry| **entry == key) {
+                let mut cycle: Vec<String> = mine[start..]
                     .iter()
-                    .map(|(host, name)| session.label(host, name))
+                    .map(|(_, host, name)| session.label(host, name))
                     .collect();
                 cycle.push(session.label(&self.host, name));
                 template::fail(TemplateError::Cycle(cycle));
                 return Some(Value::UNDEFINED);
             }
-            if rendering.len() >= MAX_DEPTH {
+            if mine.len() >= MAX_DEPTH {
                 template::fail(TemplateError::Render(format!(
                     "variables render variables more than {MAX_DEPTH} deep"
                 )));
@@ -221,7 +234,12 @@ impl HostScope {
             rendering.push(key);
         }
         let result = value_of(var, &session.templates, &context);
-        lock(&session.rendering).pop();
+        {
+            let mut rendering = lock(&session.rendering);
+            if let Some(last) = rendering.iter().rposition(|(owner, _, _)| *owner == thread) {
+                rendering.remove(last);
+            }
+        }
         let rendered = match result {
             Ok(value) if value.as_str() == Some(OMIT) => Rendered::Omitted,
             Ok(value) => Rendered::Value(value),

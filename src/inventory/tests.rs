@@ -2147,12 +2147,11 @@ fn an_undefined_variable_names_the_host_the_variable_and_where() {
     // broken one says which variable needed which.
     let host = resolve(&inventory, "mid-emea-02");
     assert_eq!(variable(&host, "mid_name"), "emea02");
-    let mut broken = Inventory::from_text(
+    let broken = Inventory::from_text(
         Path::new("inventory.yml"),
         "all:\n  vars:\n    mid_name: \"svc_{{ mid_nmae }}\"\n  hosts:\n    h1:\n",
     )
     .0;
-    broken.set_extra_vars(Default::default());
     let host = resolve(&broken, "h1");
     let error = Templates::new()
         .render("{{ mid_name }}", &host.template_context)
@@ -2566,4 +2565,49 @@ fn a_template_error_in_another_variable_is_reported_through_it() {
         "{}",
         problems[0].message
     );
+}
+
+#[test]
+fn extra_vars_are_the_top_layer_and_templates_see_them() {
+    let (mut inventory, diagnostics) = Inventory::from_text(
+        Path::new("inventory.yml"),
+        "all:\n  vars:\n    mid_name: \"svc_{{ site | default('none') }}\"\n  hosts:\n    h1: { ansible_port: 2201, mid_cluster: \"{{ mid_name }}\" }\n",
+    );
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    assert_eq!(
+        resolve(&inventory, "h1").mid_cluster.as_deref(),
+        Some("svc_none")
+    );
+    let at = Location { line: 1, column: 1 };
+    let mut extra = super::Vars::default();
+    for (name, value) in [("ansible_port", "2299"), ("site", "emea")] {
+        extra.insert(
+            name.to_string(),
+            super::Var {
+                node: crate::yaml::Node::scalar(value, true, at),
+                origin: Origin::new(Path::new("-e"), at),
+            },
+        );
+    }
+    inventory.set_extra_vars(extra);
+    let host = resolve(&inventory, "h1");
+    assert_eq!(host.port, Some(2299));
+    assert_eq!(host.mid_cluster.as_deref(), Some("svc_emea"));
+}
+
+#[test]
+fn variables_nest_a_bounded_depth() {
+    let mut text = String::from("all:\n  vars:\n    v0: end\n");
+    for level in 1..=40 {
+        text.push_str(&format!("    v{level}: \"{{{{ v{} }}}}\"\n", level - 1));
+    }
+    text.push_str("  hosts:\n    h1:\n");
+    let (inventory, diagnostics) = Inventory::from_text(Path::new("inventory.yml"), &text);
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    let host = resolve(&inventory, "h1");
+    let error = Templates::new()
+        .render("{{ v40 }}", &host.template_context)
+        .unwrap_err();
+    assert!(error.to_string().contains("more than 32 deep"), "{error}");
+    assert_eq!(variable(&host, "v20"), "end");
 }
