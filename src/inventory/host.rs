@@ -241,7 +241,10 @@ impl Settings<'_> {
             return node.clone();
         }
         let var = self.scope.var(name)?;
-        let node = if var.is_template() {
+        // A plain value is checked as written (its line and column); a
+        // template, or a tagged node (`!vault`), becomes a value in
+        // `scope::value_of` first.
+        let node = if var.is_template() || var.node.tag.is_some() {
             match self.scope.setting(name) {
                 Ok(value) => value.map(|value| value_node(&value, var.node.at)),
                 Err(error) => {
