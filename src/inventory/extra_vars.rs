@@ -479,8 +479,14 @@ mod tests {
         assert_eq!(host.port, Some(2222));
         assert_eq!(host.address, "10.9.9.9");
         assert_eq!(host.user.as_deref(), Some("inventory"));
-        assert_eq!(host.template_context["note"].to_string(), "10.9.9.9");
-        assert_eq!(host.template_context["extra"].to_string(), "yes");
+        assert_eq!(
+            host.template_context.get("note").unwrap().to_string(),
+            "10.9.9.9"
+        );
+        assert_eq!(
+            host.template_context.get("extra").unwrap().to_string(),
+            "yes"
+        );
 
         // ansible.cfg's defaults stay below the inventory.
         let defaults = HostDefaults {

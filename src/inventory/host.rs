@@ -1,28 +1,29 @@
-//! One host resolved: its variables merged by precedence, templated
-//! variables rendered, and the settings midfleet uses checked and typed.
+//! One host resolved: its variables merged by precedence, the settings
+//! midfleet uses rendered (when templated), checked and typed; the other
+//! variables are left to render when a template needs them (`scope.rs`).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde::Serialize;
 
 use crate::diagnostic::Diagnostic;
 use crate::template::{Context, Templates};
-use crate::yaml::Node;
+use crate::yaml::{Kind, Node};
 
 use super::jump::{parse_jump, parse_ssh_arguments, JumpHop};
 use super::known::{
     check_become, check_remote_path, convert, Known, KnownValue, ServiceSpec, VarError,
 };
-use super::vars::{to_template_value, Var, Vars};
+use super::scope::{HostScope, ScopeHandle, Session};
+use super::vars::{Var, Vars};
 use super::vaulted::Vaulted;
 use super::{Inventory, ALL, UNGROUPED};
 
 /// Default of SPEC.md.
 pub const DEFAULT_MID_HOME: &str = "/opt/servicenow/mid";
-
-/// Passes over templated variables that refer to other templated ones.
-const TEMPLATE_PASSES: usize = 5;
 
 /// Everything midfleet needs to reach and work on one host.
 #[derive(Debug, Clone, Serialize)]
@@ -52,12 +53,13 @@ pub struct Host {
     pub service: ServiceSpec,
     /// The groups it belongs to (not `all` or `ungrouped`), sorted.
     pub groups: Vec<String>,
-    /// Its variables, rendered, plus `inventory_hostname` and `group_names`.
+    /// Its variables and Ansible's magic variables, each rendered when a
+    /// template reads it.
     #[serde(skip)]
     pub template_context: Context,
     /// Its sensitive variables (`!vault` values, a vaulted file's values,
-    /// templates over them): not in `template_context`, revealed only
-    /// when used.
+    /// templates over them): hidden from `template_context`, revealed
+    /// only when used.
     #[serde(skip)]
     pub vaulted: Vaulted,
 }
@@ -71,18 +73,16 @@ impl Host {
 }
 
 impl Inventory {
-    /// Resolves host `name` (which must exist): precedence is `all` <
-    /// parent group < child group (by depth, then name) < host, and within
-    /// each, the inventory file < `group_vars/`/`host_vars/`.
-    pub fn resolve(&self, name: &str, templates: &Templates) -> Result<Host, Vec<Diagnostic>> {
-        let entry = self
-            .host_entry(name)
-            .expect("resolve is called with a host of the inventory");
-        let groups = self.groups_of_host(name);
-        // Ansible's VARIABLE_PRECEDENCE: every inventory-file group variable
-        // (by depth), then group_vars/ (`all` first, then by depth), then
-        // the host's inventory variables, then host_vars/.
+    /// The variable layers of host `name`, lowest precedence first.
+    /// Ansible's VARIABLE_PRECEDENCE: every inventory-file group variable
+    /// (by depth), then group_vars/ (`all` first, then by depth), then the
+    /// host's inventory variables, then host_vars/, then the extra vars.
+    /// `groups` is [`Inventory::groups_of_host`] of `name`.
+    fn layers(&self, name: &str, groups: &[(String, usize)]) -> Vec<&Vars> {
         let mut layers: Vec<&Vars> = Vec::new();
+        let Some(entry) = self.host_entry(name) else {
+            return layers;
+        };
         let group_entries: Vec<&super::Group> = groups
             .iter()
             .filter_map(|(group, _)| self.group(group))
@@ -91,57 +91,64 @@ impl Inventory {
         layers.extend(group_entries.iter().map(|group| &group.file_vars));
         layers.push(&entry.vars);
         layers.push(&entry.file_vars);
-        // -e/--extra-vars: above everything, for every host.
         layers.push(&self.extra_vars);
+        layers
+    }
+
+    /// Host `name`'s variables merged by precedence, not rendered
+    /// (`groups`: [`Inventory::groups_of_host`] of `name`).
+    pub(crate) fn merged_vars(
+        &self,
+        name: &str,
+        groups: &[(String, usize)],
+    ) -> IndexMap<String, Var> {
         let mut merged: IndexMap<String, Var> = IndexMap::new();
-        for layer in &layers {
+        for layer in self.layers(name, groups) {
             for (key, var) in layer.iter() {
                 merged.insert(key.clone(), var.clone());
             }
         }
-        let group_names: Vec<String> = groups
+        merged
+    }
+
+    /// Resolves host `name` (which must exist): precedence is `all` <
+    /// parent group < child group (by depth, then name) < host, and within
+    /// each, the inventory file < `group_vars/`/`host_vars/`. Only the
+    /// variables midfleet reads are rendered here; the others are rendered
+    /// when a template needs them.
+    pub fn resolve(&self, name: &str, templates: &Templates) -> Result<Host, Vec<Diagnostic>> {
+        let session = Session::new(self.shared(), templates.clone(), name);
+        let scope = session
+            .scope(name)
+            .expect("resolve is called with a host of the inventory");
+        let groups = scope.groups();
+        let layers = self.layers(name, groups);
+        let mut sorted_group_names: Vec<String> = groups
             .iter()
             .map(|(group, _)| group.clone())
             .filter(|group| group != ALL && group != UNGROUPED)
             .collect();
-        let mut sorted_group_names = group_names.clone();
         sorted_group_names.sort();
 
         // Vaulted values, and templates over them, wait until used.
+        let mut merged = self.merged_vars(name, groups);
         let vaulted = Vaulted::split(
             &mut merged,
             self.vault.clone(),
             self.unreadable_vault_files.clone(),
             templates,
         );
+        let template_context =
+            Context::with_scope(Arc::new(ScopeHandle::new(session, scope.clone())));
         let mut problems = Vec::new();
-        let rendered =
-            render_variables(name, &merged, &sorted_group_names, templates, &mut problems);
-        if let Some(note) = vaulted.unreadable_note() {
-            for problem in &mut problems {
-                if problem.message.contains("undefined") {
-                    problem.message = format!("{}; {note}", problem.message);
-                }
-            }
-        }
-        let mut base_context: Context = rendered
-            .iter()
-            .map(|(key, node)| (key.clone(), to_template_value(node)))
-            .collect();
-        base_context.insert("inventory_hostname".into(), minijinja::Value::from(name));
-        base_context.insert(
-            "group_names".into(),
-            minijinja::Value::from(sorted_group_names.clone()),
-        );
-
         let mut settings = Settings {
             host: name,
             layers: &layers,
-            rendered: &rendered,
-            merged: &merged,
+            scope: &scope,
+            rendered: HashMap::new(),
             problems: &mut problems,
             vaulted: &vaulted,
-            context: &base_context,
+            context: &template_context,
             templates,
         };
         let address = settings
@@ -168,15 +175,16 @@ impl Inventory {
             Some(KnownValue::Service(service)) => service,
             _ => ServiceSpec::Auto,
         };
+        if let Some(note) = vaulted.unreadable_note() {
+            for problem in &mut problems {
+                if problem.message.contains("undefined") {
+                    problem.message = format!("{}; {note}", problem.message);
+                }
+            }
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
-        let mut template_context = base_context;
-        // Defaults are visible to templates too, as Ansible's magic
-        // variables are.
-        template_context
-            .entry("mid_home".into())
-            .or_insert_with(|| minijinja::Value::from(mid_home.clone()));
         Ok(Host {
             name: name.to_string(),
             address,
@@ -198,92 +206,56 @@ impl Inventory {
     }
 }
 
-/// Renders every templated variable against the others, a few passes deep
-/// so that `mid_config: "{{ mid_home }}/agent/config.xml"` sees a rendered
-/// `mid_home`. A variable still holding a template afterwards is reported.
-fn render_variables(
-    host: &str,
-    merged: &IndexMap<String, Var>,
-    group_names: &[String],
-    templates: &Templates,
-    problems: &mut Vec<Diagnostic>,
-) -> IndexMap<String, Node> {
-    let mut rendered: IndexMap<String, Node> = merged
-        .iter()
-        .map(|(key, var)| (key.clone(), var.node.clone()))
-        .collect();
-    // Ignored Ansible variables (`ansible_password: "{{ vault_… }}"`) are
-    // never rendered: midfleet does not use them.
-    let templated: Vec<&String> = merged
-        .iter()
-        .filter(|(key, var)| {
-            var.is_template() && super::known::ignored_ansible_variable(key).is_none()
-        })
-        .map(|(key, _)| key)
-        .collect();
-    if templated.is_empty() {
-        return rendered;
+/// A rendered value as a YAML node, so that the checks of written values
+/// apply: a string stays a string (`01` is not the number 1), numbers and
+/// booleans keep their type.
+fn value_node(value: &minijinja::Value, at: crate::diagnostic::Location) -> Node {
+    use minijinja::value::ValueKind;
+    match value.kind() {
+        ValueKind::String => Node::scalar(value.as_str().unwrap_or_default(), false, at),
+        ValueKind::Number | ValueKind::Bool => Node::scalar(value.to_string(), true, at),
+        ValueKind::None | ValueKind::Undefined => Node::scalar("null", true, at),
+        ValueKind::Seq | ValueKind::Iterable => Node {
+            kind: Kind::Sequence(
+                value
+                    .try_iter()
+                    .map(|items| items.map(|item| value_node(&item, at)).collect())
+                    .unwrap_or_default(),
+            ),
+            at,
+            tag: None,
+        },
+        ValueKind::Map => Node {
+            kind: Kind::Mapping(
+                value
+                    .try_iter()
+                    .map(|keys| {
+                        keys.map(|key| {
+                            let item = value.get_item(&key).unwrap_or_default();
+                            (
+                                Node::scalar(key.to_string(), false, at),
+                                value_node(&item, at),
+                            )
+                        })
+                        .collect()
+                    })
+                    .unwrap_or_default(),
+            ),
+            at,
+            tag: None,
+        },
+        _ => Node::scalar(value.to_string(), false, at),
     }
-    let mut failures: IndexMap<String, String> = IndexMap::new();
-    for _ in 0..TEMPLATE_PASSES {
-        let mut context: Context = rendered
-            .iter()
-            .filter(|(_, node)| !node.text().is_some_and(Templates::is_template))
-            .map(|(key, node)| (key.clone(), to_template_value(node)))
-            .collect();
-        context.insert("inventory_hostname".into(), minijinja::Value::from(host));
-        context.insert(
-            "group_names".into(),
-            minijinja::Value::from(group_names.to_vec()),
-        );
-        context
-            .entry("mid_home".into())
-            .or_insert_with(|| minijinja::Value::from(DEFAULT_MID_HOME));
-        failures.clear();
-        let mut progressed = false;
-        for key in &templated {
-            let Some(text) = rendered.get(*key).and_then(Node::text).map(str::to_string) else {
-                continue;
-            };
-            if !Templates::is_template(&text) {
-                continue;
-            }
-            match templates.render(&text, &context) {
-                Ok(value) => {
-                    let at = merged[*key].node.at;
-                    // A rendered template is a string, as in Ansible: `01`
-                    // stays `01`, not the number 1.
-                    rendered.insert((*key).clone(), Node::scalar(value, false, at));
-                    progressed = true;
-                }
-                Err(error) => {
-                    failures.insert((*key).clone(), error.to_string());
-                }
-            }
-        }
-        if failures.is_empty() || !progressed {
-            break;
-        }
-    }
-    for (key, message) in failures {
-        problems.push(
-            Diagnostic::error(
-                Some(merged[&key].origin.clone()),
-                format!("variable `{key}`: {message}"),
-            )
-            .for_host(host)
-            .with_hint("define the variable for this host or its groups, or fix the template"),
-        );
-    }
-    rendered
 }
 
 /// Reads the known settings of one host, collecting problems.
 struct Settings<'a> {
     host: &'a str,
     layers: &'a [&'a Vars],
-    rendered: &'a IndexMap<String, Node>,
-    merged: &'a IndexMap<String, Var>,
+    scope: &'a HostScope,
+    /// Each variable read, rendered once (`None`: unset, omitted, or
+    /// reported).
+    rendered: HashMap<String, Option<Node>>,
     problems: &'a mut Vec<Diagnostic>,
     vaulted: &'a Vaulted,
     context: &'a Context,
@@ -321,7 +293,7 @@ impl Settings<'_> {
     /// Whether this host has variable `name`, plain or vaulted (a vaulted
     /// one waits in `vaulted` until used).
     fn is_set(&self, name: &str) -> bool {
-        self.merged.contains_key(name) || self.vaulted.holds(name)
+        self.scope.var(name).is_some() || self.vaulted.holds(name)
     }
 
     /// The index of the highest-precedence layer that sets `name`.
@@ -331,22 +303,53 @@ impl Settings<'_> {
             .rposition(|layer| layer.get(name).is_some())
     }
 
+    fn origin(&self, name: &str) -> Option<crate::diagnostic::Origin> {
+        self.scope.var(name).map(|var| var.origin.clone())
+    }
+
+    /// Variable `name` of this host, its template rendered; a failure is
+    /// reported (once) where the variable is defined.
+    fn rendered(&mut self, name: &str) -> Option<Node> {
+        if let Some(node) = self.rendered.get(name) {
+            return node.clone();
+        }
+        let var = self.scope.var(name)?;
+        // A plain value is checked as written (its line and column); a
+        // template, or a tagged node (`!vault`), becomes a value in
+        // `scope::value_of` first.
+        let node = if var.is_template() || var.node.tag.is_some() {
+            match self.scope.setting(name) {
+                Ok(value) => value.map(|value| value_node(&value, var.node.at)),
+                Err(error) => {
+                    let hint = error.hint();
+                    self.problems.push(
+                        Diagnostic::error(
+                            Some(var.origin.clone()),
+                            format!("variable `{name}`: {error}"),
+                        )
+                        .for_host(self.host)
+                        .with_hint(hint),
+                    );
+                    None
+                }
+            }
+        } else {
+            Some(var.node.clone())
+        };
+        self.rendered.insert(name.to_string(), node.clone());
+        node
+    }
+
     fn value(&mut self, known: Known) -> Option<KnownValue> {
         let name = self.winner(known)?;
         if self.vaulted.holds(name) {
             return self.vaulted_value(known, name);
         }
-        let node = self.rendered.get(name)?;
-        if node
-            .text()
-            .is_some_and(crate::template::Templates::is_template)
-        {
-            return None; // reported by render_variables
-        }
-        match convert(known, name, node) {
+        let node = self.rendered(name)?;
+        match convert(known, name, &node) {
             Ok(value) => Some(value),
             Err(error) => {
-                let var = &self.merged[name];
+                let var = self.scope.var(name)?;
                 // A value written without a template was reported where
                 // it is defined; only rendered values are this host's own.
                 let mut diagnostic = Diagnostic::error(Some(var.origin.clone()), error.to_string());
@@ -396,9 +399,7 @@ impl Settings<'_> {
             KnownValue::Text(text) => {
                 if matches!(known, Known::MidHome | Known::MidConfig) {
                     if let Err(source) = check_remote_path(&text) {
-                        let origin = self
-                            .winner(known)
-                            .map(|name| self.merged[name].origin.clone());
+                        let origin = self.winner(known).and_then(|name| self.origin(name));
                         let error = VarError::RemotePath {
                             name: known.names().next().unwrap_or_default().to_string(),
                             source,
@@ -449,7 +450,7 @@ impl Settings<'_> {
                     _ => "remove it: midfleet runs `sudo -n -- sh -s`, or `sudo -n -u USER -- sh -s` with ansible_become_user",
                 };
                 self.problems.push(
-                    Diagnostic::error(Some(self.merged[name].origin.clone()), error.to_string())
+                    Diagnostic::error(self.origin(name), error.to_string())
                         .for_host(self.host)
                         .with_hint(hint),
                 );
@@ -496,7 +497,7 @@ impl Settings<'_> {
         match parse_jump(&text) {
             Ok(hops) => hops,
             Err(error) => {
-                let origin = native.map(|name| self.merged[name].origin.clone());
+                let origin = native.and_then(|name| self.origin(name));
                 self.problems
                     .push(Diagnostic::error(origin, format!("jump: {error}")).for_host(self.host));
                 Vec::new()

@@ -4,9 +4,10 @@
 //! connects and works with.
 //!
 //! Owns: loading (`yaml_format`, `ini_format`, `vars_files`, inventory
-//! scripts and their JSON shape in `script`), the group
-//! graph, variable precedence, host patterns (`pattern`), and resolution
-//! of one host (`host`). Must not: contact a host, or read a playbook.
+//! scripts and their JSON shape in `script`), the group graph, variable
+//! precedence, host patterns (`pattern`), resolution of one host (`host`)
+//! and its variables as templates see them (`scope`). Must not: contact a
+//! host, or read a playbook.
 
 mod address;
 mod defaults;
@@ -17,6 +18,7 @@ mod jump;
 mod known;
 mod pattern;
 mod range;
+mod scope;
 mod script;
 mod shard;
 mod ssh_config;
@@ -77,7 +79,7 @@ pub struct HostEntry {
 }
 
 /// Hosts and groups from one or more inventory sources.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Inventory {
     groups: IndexMap<String, Group>,
     hosts: IndexMap<String, HostEntry>,
@@ -91,6 +93,9 @@ pub struct Inventory {
     vault: std::sync::Arc<crate::vault::Keyring>,
     /// Vaulted variables files that could not be decrypted.
     unreadable_vault_files: Vec<UnreadableVaultFile>,
+    /// A copy the lazy variables of resolved hosts share (`hostvars`
+    /// reaches every host), made at the first resolve.
+    shared: std::sync::OnceLock<std::sync::Arc<Inventory>>,
 }
 
 impl Inventory {
@@ -423,6 +428,26 @@ impl Inventory {
         self.group_mut(group, None).hosts.insert(name.to_string());
     }
 
+    /// Sets `-e/--extra-vars` ([`parse_extra_vars`]): Ansible's highest
+    /// precedence, over every inventory variable of every host. Call it
+    /// before resolving any host.
+    pub fn set_extra_vars(&mut self, vars: Vars) {
+        self.extra_vars = vars;
+        self.shared = std::sync::OnceLock::new();
+    }
+
+    /// The inventory as resolved hosts share it.
+    pub(crate) fn shared(&self) -> std::sync::Arc<Inventory> {
+        self.shared
+            .get_or_init(|| {
+                std::sync::Arc::new(Inventory {
+                    shared: std::sync::OnceLock::new(),
+                    ..self.clone()
+                })
+            })
+            .clone()
+    }
+
     pub fn groups(&self) -> impl Iterator<Item = &Group> {
         self.groups.values()
     }
@@ -445,12 +470,6 @@ impl Inventory {
 
     pub(crate) fn group_entry_mut(&mut self, name: &str) -> Option<&mut Group> {
         self.groups.get_mut(name)
-    }
-
-    /// Sets `-e/--extra-vars` ([`parse_extra_vars`]): Ansible's highest
-    /// precedence, over every inventory variable of every host.
-    pub fn set_extra_vars(&mut self, vars: Vars) {
-        self.extra_vars = vars;
     }
 
     pub fn host_count(&self) -> usize {

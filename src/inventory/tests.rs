@@ -64,6 +64,25 @@ fn resolve(inventory: &Inventory, name: &str) -> Host {
         .unwrap_or_else(|problems| panic!("resolving {name}: {problems:#?}"))
 }
 
+/// The variables templates see, rendered to text, but those that name the
+/// inventory's files or reach other hosts.
+fn plain_variables(host: &Host) -> std::collections::BTreeMap<String, String> {
+    host.template_context
+        .names()
+        .into_iter()
+        .filter(|name| {
+            !matches!(
+                name.as_str(),
+                "inventory_file" | "inventory_dir" | "hostvars" | "groups" | "vars"
+            )
+        })
+        .map(|name| {
+            let value = variable(host, &name);
+            (name, value)
+        })
+        .collect()
+}
+
 /// A variable as templates see it, rendered to text.
 fn variable(host: &Host, name: &str) -> String {
     host.template_context
@@ -874,7 +893,8 @@ fn the_same_fleet_in_ini_and_yaml_resolves_the_same() {
             "{name}"
         );
         assert_eq!(
-            from_yaml.template_context, from_ini.template_context,
+            plain_variables(&from_yaml),
+            plain_variables(&from_ini),
             "{name}: template variables"
         );
     }
@@ -2302,8 +2322,9 @@ fn rendered_templates_stay_strings() {
         )
         .expect("renders");
     assert_eq!(rendered, "svc_mid_01/0o17");
-    assert_eq!(host.template_context["mid_name"].as_str(), Some("01"));
-    assert_eq!(host.template_context["octal_like"].as_str(), Some("0o17"));
+    let value = |name: &str| host.template_context.get(name).expect(name);
+    assert_eq!(value("mid_name").as_str(), Some("01"));
+    assert_eq!(value("octal_like").as_str(), Some("0o17"));
 }
 
 #[test]
@@ -2315,49 +2336,54 @@ fn an_undefined_variable_names_the_host_the_variable_and_where() {
   children:
     emea:
       vars:
+        mid_cluster: "c_{{ mid_nmae }}"
         mid_name: "svc_{{ mid_nmae }}"
       hosts:
         mid-emea-01:
-        mid-emea-02: { mid_name: emea02 }
+        mid-emea-02: { mid_name: emea02, mid_cluster: emea }
 "#,
     );
     let inventory = load_clean(std::slice::from_ref(&path));
     let problems = inventory
         .resolve("mid-emea-01", &Templates::new())
         .expect_err("mid_nmae is undefined");
+    // mid_cluster is read by midfleet: its template is rendered; mid_name
+    // is not needed yet.
     assert_eq!(problems.len(), 1, "{problems:#?}");
     let problem = &problems[0];
     assert_eq!(problem.severity, Severity::Error);
     assert_eq!(problem.hosts, ["mid-emea-01"]);
     assert_eq!(
         problem.message,
-        "variable `mid_name`: undefined variable `mid_nmae`"
+        "variable `mid_cluster`: undefined variable `mid_nmae`"
     );
     assert_eq!(
         problem.hint.as_deref(),
-        Some("define the variable for this host or its groups, or fix the template")
-    );
-    assert_eq!(
-        problem.origin,
-        Some(Origin::new(
-            &path,
-            Location {
-                line: 5,
-                column: 19
-            }
-        ))
+        Some("define the variable for this host (inventory vars, group_vars/, host_vars/), or give a default: `{{ name | default('value') }}`")
     );
     assert_eq!(
         problem.to_string(),
         format!(
-            "{}:5:19: host mid-emea-01: variable `mid_name`: undefined variable `mid_nmae`",
+            "{}:5:22: host mid-emea-01: variable `mid_cluster`: undefined variable `mid_nmae`",
             path.display()
         )
     );
-    // The host that overrides the variable is fine.
+    // The host that overrides both is fine, and a template using the
+    // broken one says which variable needed which.
+    let host = resolve(&inventory, "mid-emea-02");
+    assert_eq!(variable(&host, "mid_name"), "emea02");
+    let broken = Inventory::from_text(
+        Path::new("inventory.yml"),
+        "all:\n  vars:\n    mid_name: \"svc_{{ mid_nmae }}\"\n  hosts:\n    h1:\n",
+    )
+    .0;
+    let host = resolve(&broken, "h1");
+    let error = Templates::new()
+        .render("{{ mid_name }}", &host.template_context)
+        .unwrap_err();
     assert_eq!(
-        variable(&resolve(&inventory, "mid-emea-02"), "mid_name"),
-        "emea02"
+        error.to_string(),
+        "undefined variable `mid_nmae` (used by `mid_name`)"
     );
 }
 
@@ -2516,5 +2542,296 @@ fn a_vaulted_value_nobody_uses_needs_no_password() {
     assert!(host.vaulted.holds("ansible_password"));
     // A template over it waits too, rather than failing as undefined.
     assert!(host.vaulted.holds("mid_pw"));
-    assert!(!host.template_context.contains_key("ansible_password"));
+    assert!(host.template_context.get("ansible_password").is_none());
+}
+
+// ---------------------------------------------------------------------------
+// 10. Lazy variables: Ansible's idioms, facts, magic variables
+// ---------------------------------------------------------------------------
+
+/// An inventory as Ansible users write them: templates over facts and
+/// other hosts that midfleet never needs, defaults, omit.
+const ANSIBLE_HABITS: &str = r#"all:
+  vars:
+    iface: "{{ ansible_default_ipv4.interface }}"
+    home: "{{ ansible_env.HOME }}/mid"
+    fqdn_name: "{{ ansible_fqdn }}"
+    peers: "{{ groups['emea'] | map('extract', hostvars, 'ansible_host') | list }}"
+    first_peer_name: "{{ hostvars[groups['emea'][1]].mid_name }}"
+    fact_user: "svc_{{ ansible_hostname }}"
+    cycle_a: "{{ cycle_b }}-a"
+    cycle_b: "{{ cycle_a }}-b"
+    self_loop: "{{ self_loop }}"
+    new_mid_user: "{{ new_user | default('newmiduser') }}"
+    chained: "{{ site.dc.name | default('dc1') }}"
+    nested_default: "{{ broken | default('fallback') }}"
+    broken: "{{ not_defined_anywhere }}"
+    mid_cluster: "{{ cluster_name | default(omit) }}"
+    short: "{{ inventory_hostname_short }}"
+  children:
+    emea:
+      vars:
+        mid_name: "e{{ inventory_hostname_short[-2:] }}"
+      hosts:
+        mid-01.emea.example.com: { ansible_host: 10.0.0.1 }
+        mid-02.emea.example.com: { ansible_host: 10.0.0.2, cluster_name: pair }
+  hosts:
+    solo:
+      ansible_port: "{{ custom_port | default(2222) }}"
+"#;
+
+fn habits() -> (Fixture, PathBuf, Inventory) {
+    let fixture = Fixture::new();
+    let path = fixture.write("inventory.yml", ANSIBLE_HABITS);
+    let inventory = load_clean(std::slice::from_ref(&path));
+    (fixture, path, inventory)
+}
+
+fn render(host: &Host, source: &str) -> Result<String, crate::template::TemplateError> {
+    Templates::new().render(source, &host.template_context)
+}
+
+#[test]
+fn unused_templates_over_facts_and_other_hosts_never_block() {
+    let (_fixture, _path, inventory) = habits();
+    for name in ["mid-01.emea.example.com", "mid-02.emea.example.com", "solo"] {
+        resolve(&inventory, name);
+    }
+    let solo = resolve(&inventory, "solo");
+    assert_eq!(solo.port, Some(2222), "default() of a known variable");
+    assert_eq!(solo.mid_cluster, None, "omit: as if unset");
+    let second = resolve(&inventory, "mid-02.emea.example.com");
+    assert_eq!(second.mid_cluster.as_deref(), Some("pair"));
+    assert_eq!(second.address, "10.0.0.2");
+}
+
+#[test]
+fn defaults_and_is_defined_follow_ansible() {
+    let (_fixture, _path, inventory) = habits();
+    let host = resolve(&inventory, "mid-01.emea.example.com");
+    let cases = [
+        ("{{ new_mid_user }}", "newmiduser"),
+        ("{{ chained }}", "dc1"),
+        ("{{ nested_default }}", "fallback"),
+        ("{{ mid_name }}", "e01"),
+        ("{{ short }}", "mid-01"),
+        ("{{ mid_cluster is defined }}", "False"),
+        ("{{ mid_cluster | default('none') }}", "none"),
+        ("{{ new_mid_user is defined }}", "True"),
+        ("{{ undefined_thing is undefined }}", "True"),
+        ("{{ mid_home }}", "/opt/servicenow/mid"),
+    ];
+    for (source, expected) in cases {
+        assert_eq!(render(&host, source), Ok(expected.to_string()), "{source}");
+    }
+    let error = render(&host, "x{{ broken }}").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "undefined variable `not_defined_anywhere` (used by `broken`)"
+    );
+}
+
+#[test]
+fn magic_variables_are_ansibles() {
+    let (_fixture, path, inventory) = habits();
+    let first = resolve(&inventory, "mid-01.emea.example.com");
+    let solo = resolve(&inventory, "solo");
+    let absolute = std::path::absolute(&path).unwrap();
+    let cases = [
+        (
+            &first,
+            "{{ inventory_hostname }}",
+            "mid-01.emea.example.com",
+        ),
+        (&first, "{{ inventory_hostname_short }}", "mid-01"),
+        (&first, "{{ group_names | join(',') }}", "emea"),
+        (&solo, "{{ group_names | join(',') }}", "ungrouped"),
+        (
+            &first,
+            "{{ groups['emea'] | join(',') }}",
+            "mid-01.emea.example.com,mid-02.emea.example.com",
+        ),
+        (&first, "{{ groups['ungrouped'] | join(',') }}", "solo"),
+        (&first, "{{ groups['all'] | length }}", "3"),
+        (&first, "{{ groups | length }}", "3"),
+        (&first, "{{ hostvars['solo'].ansible_port }}", "2222"),
+        (
+            &solo,
+            "{{ hostvars['mid-02.emea.example.com'].mid_name }}",
+            "e02",
+        ),
+        (&solo, "{{ first_peer_name }}", "e02"),
+        (
+            &first,
+            "{{ hostvars['nope'] | default('no such host') }}",
+            "no such host",
+        ),
+        (&first, "{{ vars['mid_name'] }}", "e01"),
+        (&first, "{{ inventory_file }}", absolute.to_str().unwrap()),
+        (
+            &first,
+            "{{ inventory_dir }}",
+            absolute.parent().unwrap().to_str().unwrap(),
+        ),
+    ];
+    for (host, source, expected) in cases {
+        assert_eq!(
+            render(host, source),
+            Ok(expected.to_string()),
+            "{}: {source}",
+            host.name
+        );
+    }
+    // playbook_dir, when a playbook is given.
+    let templates = Templates::new().with_playbook(Path::new("/srv/playbooks/rotate.yml"));
+    let host = inventory.resolve("solo", &templates).unwrap();
+    assert_eq!(
+        templates.render("{{ playbook_dir }}", &host.template_context),
+        Ok("/srv/playbooks".to_string())
+    );
+    assert!(render(&first, "{{ playbook_dir }}").is_err(), "no playbook");
+}
+
+#[test]
+fn a_fact_used_is_an_error_that_says_midfleet_gathers_none() {
+    let (_fixture, _path, inventory) = habits();
+    let host = resolve(&inventory, "mid-01.emea.example.com");
+    for (source, fact, through) in [
+        ("{{ fact_user }}", "ansible_hostname", "`fact_user`"),
+        ("{{ home }}", "ansible_env", "`home`"),
+        ("{{ ansible_distribution }}", "ansible_distribution", ""),
+        (
+            "{{ hostvars['solo'].iface }}",
+            "ansible_default_ipv4",
+            "`hostvars['solo'].iface`",
+        ),
+    ] {
+        let message = render(&host, source).unwrap_err().to_string();
+        let expected = if through.is_empty() {
+            format!("needs the Ansible fact `{fact}`, which midfleet does not gather")
+        } else {
+            format!("needs the Ansible fact `{fact}` (through {through}), which midfleet does not gather")
+        };
+        assert_eq!(message, expected, "{source}");
+    }
+
+    // A setting midfleet reads: the error is where the variable is written,
+    // for the host, with what to do.
+    let fixture = Fixture::new();
+    let path = fixture.write(
+        "inventory.yml",
+        "all:\n  hosts:\n    mid-01:\n      ansible_host: \"{{ ansible_default_ipv4.address | default('10.1.1.1') }}\"\n",
+    );
+    let inventory = load_clean(std::slice::from_ref(&path));
+    let problems = inventory.resolve("mid-01", &Templates::new()).unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(
+        problems[0].to_string(),
+        format!(
+            "{}:4:21: host mid-01: variable `ansible_host`: needs the Ansible fact `ansible_default_ipv4`, which midfleet does not gather",
+            path.display()
+        )
+    );
+    assert!(
+        problems[0]
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("give the value in the inventory"),
+        "{:?}",
+        problems[0].hint
+    );
+}
+
+#[test]
+fn variables_that_refer_to_themselves_are_named_in_order() {
+    let (_fixture, _path, inventory) = habits();
+    let host = resolve(&inventory, "solo");
+    assert_eq!(
+        render(&host, "{{ cycle_a }}").unwrap_err().to_string(),
+        "variables refer to themselves: `cycle_a` → `cycle_b` → `cycle_a`"
+    );
+    assert_eq!(
+        render(&host, "{{ self_loop | default('x') }}")
+            .unwrap_err()
+            .to_string(),
+        "variables refer to themselves: `self_loop` → `self_loop`"
+    );
+    // Across hosts, through hostvars.
+    let fixture = Fixture::new();
+    let path = fixture.write(
+        "inventory.yml",
+        "all:\n  hosts:\n    h1: { x: \"{{ hostvars['h2'].x }}\", mid_cluster: \"{{ x }}\" }\n    h2: { x: \"{{ hostvars['h1'].x }}\" }\n",
+    );
+    let inventory = load_clean(&[path]);
+    let problems = inventory.resolve("h1", &Templates::new()).unwrap_err();
+    assert_eq!(
+        problems[0].message,
+        "variable `mid_cluster`: variables refer to themselves: `x` → `hostvars['h2'].x` → `x`"
+    );
+    assert_eq!(problems[0].hosts, ["h1"]);
+}
+
+#[test]
+fn a_template_error_in_another_variable_is_reported_through_it() {
+    let fixture = Fixture::new();
+    let path = fixture.write(
+        "inventory.yml",
+        "all:\n  vars:\n    bad: \"{{ 1 +  }}\"\n    user: \"u{{ bad }}\"\n  hosts:\n    h1:\n",
+    );
+    let inventory = load_clean(&[path]);
+    let problems = inventory.resolve("h1", &Templates::new()).unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(
+        problems[0]
+            .message
+            .starts_with("variable `user`: `bad`: template syntax"),
+        "{}",
+        problems[0].message
+    );
+}
+
+#[test]
+fn extra_vars_are_the_top_layer_and_templates_see_them() {
+    let (mut inventory, diagnostics) = Inventory::from_text(
+        Path::new("inventory.yml"),
+        "all:\n  vars:\n    mid_name: \"svc_{{ site | default('none') }}\"\n  hosts:\n    h1: { ansible_port: 2201, mid_cluster: \"{{ mid_name }}\" }\n",
+    );
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    assert_eq!(
+        resolve(&inventory, "h1").mid_cluster.as_deref(),
+        Some("svc_none")
+    );
+    let at = Location { line: 1, column: 1 };
+    let mut extra = super::Vars::default();
+    for (name, value) in [("ansible_port", "2299"), ("site", "emea")] {
+        extra.insert(
+            name.to_string(),
+            super::Var {
+                node: crate::yaml::Node::scalar(value, true, at),
+                origin: Origin::new(Path::new("-e"), at),
+            },
+        );
+    }
+    inventory.set_extra_vars(extra);
+    let host = resolve(&inventory, "h1");
+    assert_eq!(host.port, Some(2299));
+    assert_eq!(host.mid_cluster.as_deref(), Some("svc_emea"));
+}
+
+#[test]
+fn variables_nest_a_bounded_depth() {
+    let mut text = String::from("all:\n  vars:\n    v0: end\n");
+    for level in 1..=40 {
+        text.push_str(&format!("    v{level}: \"{{{{ v{} }}}}\"\n", level - 1));
+    }
+    text.push_str("  hosts:\n    h1:\n");
+    let (inventory, diagnostics) = Inventory::from_text(Path::new("inventory.yml"), &text);
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    let host = resolve(&inventory, "h1");
+    let error = Templates::new()
+        .render("{{ v40 }}", &host.template_context)
+        .unwrap_err();
+    assert!(error.to_string().contains("more than 32 deep"), "{error}");
+    assert_eq!(variable(&host, "v20"), "end");
 }

@@ -176,7 +176,10 @@ fn apply_pattern(
 
 /// Runs every offline check and reports all problems.
 pub fn check(request: &CheckRequest) -> CheckReport {
-    let templates = Templates::new();
+    let templates = match &request.playbook {
+        Some(path) => Templates::new().with_playbook(path),
+        None => Templates::new(),
+    };
     let mut diagnostics = Diagnostics::new();
     let playbook = request.playbook.as_ref().and_then(|path| {
         let (playbook, found) = Playbook::load(path);

@@ -77,7 +77,7 @@ pub fn make_plan(
     transport: &Transport,
     reporter: &dyn Reporter,
 ) -> Result<Planned, PlanFailure> {
-    let templates = Templates::new();
+    let templates = Templates::new().with_playbook(request.playbook);
     let mut diagnostics = Diagnostics::new();
     let (playbook, found) = Playbook::load(request.playbook);
     diagnostics.extend(found);

@@ -126,6 +126,9 @@ pub fn render(
                 }
             }
             SetValue::Template(template) => match templates.render(template, context) {
+                // Ansible's `omit`: the parameter is left as it is, neither
+                // set nor removed.
+                Ok(value) if value == crate::template::OMIT => {}
                 Ok(value) => {
                     if let Err(reason) = check_xml_chars(&value) {
                         // From a vault, where the character is would tell
@@ -162,7 +165,7 @@ pub fn render(
                     {
                         message = format!("{message} ({note})");
                     }
-                    problems.push(failure(message, template))
+                    problems.push(failure(message, template).with_hint(error.hint()))
                 }
             },
             SetValue::Secret(reference) => match render_reference(reference, templates, host) {
@@ -256,9 +259,9 @@ fn render_reference(
             "{scheme}:{}",
             templates
                 .render(rest, &host.template_context)
-                .map_err(|message| ReferenceProblem {
-                    message: message.to_string(),
-                    hint: TEMPLATE_HINT.to_string(),
+                .map_err(|error| ReferenceProblem {
+                    message: error.to_string(),
+                    hint: error.hint().to_string(),
                 })?
         ),
         _ => reference.to_string(),

@@ -187,3 +187,82 @@ fn a_host_variable_secret_names_a_variable_and_stays_out_of_the_instance_section
         "{messages:?}"
     );
 }
+
+/// A playbook as Ansible users write them: defaults over host variables,
+/// `omit`, and a fact in a value no host needs.
+#[test]
+fn values_render_lazily_with_ansibles_defaults_and_omit() {
+    let (playbook, messages) = load_text(
+        r#"hosts: all
+set:
+  mid.instance.username: "{{ new_user | default('newmiduser') }}"
+  mid.proxy.host: "{{ proxy_host | default(omit) }}"
+  mid.proxy.port: "{{ proxy_port | default(3128) | int }}"
+  name: "{{ mid_name | default(inventory_hostname_short) | upper }}"
+"#,
+    );
+    assert!(messages.is_empty(), "{messages:?}");
+    let playbook = playbook.unwrap();
+    let (inventory, diagnostics) = crate::inventory::Inventory::from_text(
+        std::path::Path::new("inventory.yml"),
+        r#"all:
+  vars:
+    iface: "{{ ansible_default_ipv4.interface }}"
+  hosts:
+    mid-01.example.com:
+    mid-02.example.com: { new_user: svc_two, proxy_host: proxy.example.com, mid_name: two }
+"#,
+    );
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    let templates = crate::template::Templates::new();
+    let values = |name: &str| -> Vec<(String, String)> {
+        let host = inventory.resolve(name, &templates).unwrap();
+        let desired = desired::render(&playbook, &host, &templates).unwrap();
+        desired
+            .set
+            .iter()
+            .map(|parameter| match &parameter.value {
+                desired::DesiredValue::Literal(value) => (parameter.name.clone(), value.clone()),
+                desired::DesiredValue::Secret(_) => panic!("no secret here"),
+            })
+            .collect()
+    };
+    let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        values("mid-01.example.com"),
+        pairs(&[
+            ("mid.instance.username", "newmiduser"),
+            ("mid.proxy.port", "3128"),
+            ("name", "MID-01"),
+        ]),
+        "omit leaves mid.proxy.host alone"
+    );
+    assert_eq!(
+        values("mid-02.example.com"),
+        pairs(&[
+            ("mid.instance.username", "svc_two"),
+            ("mid.proxy.host", "proxy.example.com"),
+            ("mid.proxy.port", "3128"),
+            ("name", "TWO"),
+        ])
+    );
+
+    // A value that reads a fact: an error for the host, saying so.
+    let (playbook, _) = load_text("hosts: all\nset:\n  name: \"{{ iface }}\"\n");
+    let host = inventory.resolve("mid-01.example.com", &templates).unwrap();
+    let problems = desired::render(&playbook.unwrap(), &host, &templates).unwrap_err();
+    assert_eq!(problems.len(), 1);
+    assert!(
+        problems[0].message.contains(
+            "needs the Ansible fact `ansible_default_ipv4` (through `iface`), which midfleet does not gather"
+        ),
+        "{}",
+        problems[0].message
+    );
+    assert_eq!(problems[0].hosts, ["mid-01.example.com"]);
+    assert!(problems[0].hint.as_deref().unwrap().contains("inventory"));
+}

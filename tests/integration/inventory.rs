@@ -244,6 +244,52 @@ fn check_refuses_plain_http_to_a_remote_instance_but_not_to_loopback() {
     );
 }
 
+/// Issue 16: unused templates over facts, other hosts and magic variables
+/// never block, and `default(…)` works in the playbook.
+#[test]
+fn check_passes_an_inventory_full_of_unused_fact_templates_and_defaults() {
+    let directory = "tests/fixtures/inventories/ansible-habits";
+    let run = midfleet(
+        [
+            "check",
+            "-i",
+            &format!("{directory}/inventory.yml"),
+            &format!("{directory}/rotate.yml"),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stderr, "");
+    assert!(run.stdout.contains("3 hosts selected"), "{}", run.stdout);
+
+    // The same playbook reading a fact is refused, saying why.
+    let temporary = tempfile::tempdir().unwrap();
+    let playbook = temporary.path().join("facts.yml");
+    std::fs::write(&playbook, "hosts: emea\nset:\n  name: \"{{ node_ip }}\"\n").unwrap();
+    let run = midfleet(
+        [
+            "check",
+            "-i",
+            &format!("{directory}/inventory.yml"),
+            playbook.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "needs the Ansible fact `ansible_default_ipv4` (through `node_ip`), which midfleet does not gather"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("mid-emea-01.example.com"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn check_json_is_parseable() {
     let inventory = format!("{BROKEN}/inventory.yml");
