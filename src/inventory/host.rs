@@ -20,7 +20,7 @@ use super::known::{
 use super::scope::{HostScope, ScopeHandle, Session};
 use super::vars::{Var, Vars};
 use super::vaulted::Vaulted;
-use super::{Inventory, ALL, UNGROUPED};
+use super::{Inventory, ALL};
 
 /// Default of SPEC.md.
 pub const DEFAULT_MID_HOME: &str = "/opt/servicenow/mid";
@@ -51,7 +51,8 @@ pub struct Host {
     pub config: String,
     pub mid_cluster: Option<String>,
     pub service: ServiceSpec,
-    /// The groups it belongs to (not `all` or `ungrouped`), sorted.
+    /// The groups it belongs to, sorted: Ansible's `group_names` (not
+    /// `all`; `ungrouped` for a host in no other group).
     pub groups: Vec<String>,
     /// Its variables and Ansible's magic variables, each rendered when a
     /// template reads it.
@@ -126,7 +127,7 @@ impl Inventory {
         let mut sorted_group_names: Vec<String> = groups
             .iter()
             .map(|(group, _)| group.clone())
-            .filter(|group| group != ALL && group != UNGROUPED)
+            .filter(|group| group != ALL)
             .collect();
         sorted_group_names.sort();
 

@@ -276,6 +276,27 @@ impl Inventory {
         // The JSON an inventory script prints, saved to a file: read as the
         // script plugin reads it (Ansible's yaml plugin refuses it).
         if let Ok(Some(root)) = crate::yaml::parse(text) {
+            // Ansible's `auto` plugin: a YAML file naming an inventory
+            // plugin (aws_ec2, constructed, …) configures that plugin.
+            if let Some(node) = root.get("plugin").filter(|node| node.text().is_some()) {
+                let plugin = node.text().unwrap_or_default();
+                diagnostics.push(
+                    Diagnostic::error(
+                        Some(Origin::new(path, node.at)),
+                        format!(
+                            "this file configures Ansible's inventory plugin `{plugin}`, which \
+                             midfleet does not run (it reads INI, YAML and JSON inventories and \
+                             inventory scripts)"
+                        ),
+                    )
+                    .with_hint(format!(
+                        "let Ansible run the plugin and give midfleet its result: \
+                         `ansible-inventory -i {} --list > inventory.json`, then -i inventory.json",
+                        path.display()
+                    )),
+                );
+                return;
+            }
             if script::is_script_shape(&root) {
                 script::load_shape(self, path, &root, diagnostics);
                 return;
@@ -546,8 +567,24 @@ impl Inventory {
                 )
             })
             .collect();
-        groups.sort_by(|left, right| (left.1, &left.0).cmp(&(right.1, &right.0)));
+        // Ansible's sort_groups: by depth, then `ansible_group_priority`
+        // (default 1; the higher is merged later and wins), then name.
+        groups.sort_by_cached_key(|(group, depth)| {
+            (*depth, self.group_priority(group), group.clone())
+        });
         groups
+    }
+
+    /// A group's `ansible_group_priority`, as Ansible takes it: only from
+    /// the inventory file's variables of the group (group_vars/ files do
+    /// not set it), 1 when unset or not a whole number.
+    fn group_priority(&self, group: &str) -> i64 {
+        self.groups
+            .get(group)
+            .and_then(|group| group.vars.get("ansible_group_priority"))
+            .and_then(|var| var.node.text())
+            .and_then(|text| text.trim().parse::<i64>().ok())
+            .unwrap_or(1)
     }
 
     fn group_depths(&self) -> HashMap<&str, usize> {

@@ -966,7 +966,8 @@ fn ini_hosts_before_any_section_are_ungrouped() {
     assert_eq!(selected(&inventory, "emea"), strings(&["mid-emea-01"]));
     let host = resolve(&inventory, "mid-lab-01");
     assert_eq!(host.address, "192.0.2.10");
-    assert!(host.groups.is_empty(), "{:?}", host.groups);
+    // Ansible's group_names: `ungrouped` for a host in no other group.
+    assert_eq!(host.groups, strings(&["ungrouped"]));
 }
 
 #[test]
@@ -2834,4 +2835,54 @@ fn variables_nest_a_bounded_depth() {
         .unwrap_err();
     assert!(error.to_string().contains("more than 32 deep"), "{error}");
     assert_eq!(variable(&host, "v20"), "end");
+}
+
+/// Ansible's sort_groups: equal-depth groups merge by
+/// `ansible_group_priority` (default 1, the higher wins), then by name;
+/// a priority in group_vars/ does not count (Ansible reads it only from
+/// the inventory file). Observed with ansible-core 2.19.14.
+#[test]
+fn ansible_group_priority_orders_groups_of_equal_depth() {
+    let fixture = Fixture::new();
+    let path = fixture.write(
+        "inventory.yml",
+        "all:\n  children:\n    alpha:\n      vars: { ansible_user: alpha, ansible_group_priority: 10 }\n      hosts: { h1: }\n    beta:\n      vars: { ansible_user: beta }\n      hosts: { h1: }\n    gamma:\n      vars: { ansible_port: 2003 }\n      hosts: { h1: }\n    delta:\n      vars: { ansible_port: 2004 }\n      hosts: { h1: }\n",
+    );
+    std::fs::create_dir_all(fixture.path("group_vars")).unwrap();
+    fixture.write("group_vars/delta.yml", "ansible_group_priority: 50\n");
+    let inventory = load_clean(&[path]);
+    let host = resolve(&inventory, "h1");
+    // beta would win by name; alpha's priority 10 puts it last.
+    assert_eq!(host.user.as_deref(), Some("alpha"));
+    // delta's priority in group_vars/ does not count: gamma wins by name.
+    assert_eq!(host.port, Some(2003));
+}
+
+/// A YAML file for Ansible's `auto` plugin (`plugin: aws_ec2`) is one
+/// clear error, not a group named `plugin`.
+#[test]
+fn an_inventory_plugin_configuration_is_refused_with_what_to_do() {
+    let fixture = Fixture::new();
+    let path = fixture.write(
+        "aws_ec2.yml",
+        "plugin: amazon.aws.aws_ec2\nregions:\n  - us-east-1\nkeyed_groups:\n  - key: tags\n",
+    );
+    let (inventory, diagnostics) = load(&[path]);
+    let shown: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(
+        shown[0].contains(
+            "aws_ec2.yml:1:9: this file configures Ansible's inventory plugin `amazon.aws.aws_ec2`"
+        ),
+        "{shown:?}"
+    );
+    assert!(diagnostics
+        .iter()
+        .next()
+        .unwrap()
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains("ansible-inventory -i"));
+    assert_eq!(inventory.host_count(), 0);
 }
