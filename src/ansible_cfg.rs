@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Location, Origin};
+use crate::inventory::unquote;
 
 /// What discovery and expansion look at: environment variables, the
 /// working directory, the home folder and the system-wide file (tests give
@@ -619,21 +620,6 @@ fn file_base<'a>(source: &Source, base: Option<&'a Path>) -> Option<&'a Path> {
     match source {
         Source::File { .. } => base,
         Source::Environment(_) => None,
-    }
-}
-
-/// Python's `unquote` as Ansible applies it to INI strings: one pair of
-/// matching outer quotes removed.
-fn unquote(text: &str) -> &str {
-    let bytes = text.as_bytes();
-    if bytes.len() > 1
-        && bytes[0] == bytes[bytes.len() - 1]
-        && (bytes[0] == b'"' || bytes[0] == b'\'')
-        && bytes[bytes.len() - 2] != b'\\'
-    {
-        &text[1..text.len() - 1]
-    } else {
-        text
     }
 }
 

@@ -153,8 +153,9 @@ fn unescaped_equals(word: &str) -> Option<usize> {
         .map(|(index, _)| index)
 }
 
-/// One pair of matching outer quotes removed (Ansible's `unquote`).
-fn unquote(text: &str) -> &str {
+/// One pair of matching outer quotes removed: Ansible's `unquote`, as it
+/// applies it to `k=v` words and to INI strings (ansible.cfg).
+pub(crate) fn unquote(text: &str) -> &str {
     let bytes = text.as_bytes();
     if bytes.len() > 1
         && bytes[0] == bytes[bytes.len() - 1]

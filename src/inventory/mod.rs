@@ -36,6 +36,7 @@ use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Origin};
 
 pub use defaults::HostDefaults;
 pub use extra_vars::parse_extra_vars;
+pub(crate) use extra_vars::unquote;
 pub use host::{Host, DEFAULT_MID_HOME};
 pub use jump::{parse_jump, JumpError, JumpHop, WordsError};
 pub use known::{Known, RemotePathError, ServiceSpec, VarError};

@@ -14,7 +14,7 @@ mod cipher;
 mod envelope;
 mod keyring;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use envelope::{is_vaulted, MAX_VAULT_TEXT};
 pub use keyring::{
