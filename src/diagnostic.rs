@@ -181,11 +181,17 @@ impl Diagnostics {
         self.0.iter().any(Diagnostic::is_error)
     }
 
+    /// The errors as [`Diagnostics::merged`] shows them: one problem
+    /// reported for several hosts counts once.
     pub fn error_count(&self) -> usize {
-        self.0
-            .iter()
-            .filter(|diagnostic| diagnostic.is_error())
-            .count()
+        let mut seen: Vec<(&Option<Origin>, &String, &Option<String>)> = Vec::new();
+        for diagnostic in self.0.iter().filter(|diagnostic| diagnostic.is_error()) {
+            let key = (&diagnostic.origin, &diagnostic.message, &diagnostic.hint);
+            if !seen.contains(&key) {
+                seen.push(key);
+            }
+        }
+        seen.len()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
@@ -270,6 +276,22 @@ mod tests {
         assert_eq!(
             Location::of_offset(text.as_bytes(), text.len() - 1),
             Location { line: 2, column: 3 }
+        );
+    }
+
+    #[test]
+    fn one_problem_of_several_hosts_counts_once_as_it_is_shown() {
+        let origin = Origin::new(Path::new("inventory.ini"), Location { line: 2, column: 4 });
+        let mut diagnostics = Diagnostics::new();
+        for host in ["a", "b"] {
+            diagnostics.push(Diagnostic::error(Some(origin.clone()), "bad value").for_host(host));
+        }
+        diagnostics.push(Diagnostic::error(Some(origin), "another"));
+        diagnostics.push(Diagnostic::warning(None, "only a warning"));
+        assert_eq!(diagnostics.error_count(), 2);
+        assert_eq!(
+            diagnostics.merged().iter().filter(|d| d.is_error()).count(),
+            2
         );
     }
 }
