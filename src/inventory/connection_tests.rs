@@ -270,8 +270,6 @@ fn ssh_arguments_give_jumps_as_ssh_takes_them() {
 fn ssh_arguments_that_change_the_connection_are_errors_where_written() {
     for (value, says) in [
         ("-p 2222", "`ansible_ssh_common_args`: `-p` sets the port behind Ansible's back: use `ansible_port`"),
-        ("-o StrictHostKeyChecking=no", "would weaken host key checking"),
-        ("-o UserKnownHostsFile=/dev/null", "changes which host keys are trusted"),
         ("-F ./ssh_config", "reads another ssh config file"),
         (
             "-o ProxyCommand=\"nc -x proxy:1080 %h %p\"",
@@ -295,6 +293,20 @@ fn ssh_arguments_that_change_the_connection_are_errors_where_written() {
             "`ansible_ssh_common_args`: `-o ServerAliveInterval=30` is ignored: midfleet makes its own ssh connections",
             "`ansible_ssh_common_args`: `-o ControlPersist=60s` is ignored: midfleet makes its own ssh connections",
             "`ansible_ssh_common_args`: `-C` is ignored: midfleet makes its own ssh connections",
+        ]
+    ); // Turning host key checking off (the most common use of these
+       // variables) is ignored with a warning, not an error: midfleet checks
+       // host keys anyway.
+    let (_, diagnostics) = load(
+        "inventory.ini",
+        "h ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'\n",
+    );
+    assert!(errors(&diagnostics).is_empty(), "{diagnostics:?}");
+    assert_eq!(
+        warnings(&diagnostics),
+        [
+            "`ansible_ssh_common_args`: `-o StrictHostKeyChecking=no` is ignored: midfleet always checks host keys against ~/.ssh/known_hosts (record new keys with `midfleet facts --accept-new-host-keys`)",
+            "`ansible_ssh_common_args`: `-o UserKnownHostsFile=/dev/null` is ignored: midfleet always checks host keys against ~/.ssh/known_hosts (record new keys with `midfleet facts --accept-new-host-keys`)",
         ]
     );
 }

@@ -12,6 +12,8 @@
 
 use std::path::Path;
 
+use indexmap::IndexMap;
+
 use crate::diagnostic::{Diagnostic, Diagnostics, Location, Origin};
 use crate::yaml::Node;
 
@@ -34,6 +36,12 @@ pub(super) fn load(
     diagnostics: &mut Diagnostics,
 ) {
     let mut section = Section::Hosts(UNGROUPED.to_string());
+    // Children named before their own section, as Ansible's ini plugin
+    // keeps them: each becomes a child of its parents only when its
+    // `[child]` or `[child:children]` section is reached, so a parent's
+    // children are in the order their sections are written (its hosts,
+    // and so `g[0]`, follow that order). child → (parents, where named).
+    let mut pending: IndexMap<String, (Vec<String>, Origin)> = IndexMap::new();
     for (index, raw_line) in text.lines().enumerate() {
         let line_number = index + 1;
         let line = raw_line.trim();
@@ -61,14 +69,17 @@ pub(super) fn load(
                 .next()
                 .is_some_and(|first| first.contains("]:"));
         if line.starts_with('[') && !bracketed_host {
-            let Some(header) = line
-                .strip_prefix('[')
-                .and_then(|rest| rest.strip_suffix(']'))
-            else {
-                diagnostics.push(Diagnostic::error(
-                    Some(at(0)),
-                    "a section header must end with `]`",
-                ));
+            // As Ansible's section pattern: `[group]`, `[group:kind]`, then
+            // only blanks or a `#` comment (`[naughty:children] # coal`).
+            let Some(header) = line.strip_prefix('[').and_then(|rest| {
+                let (inside, after) = rest.split_once(']')?;
+                let after = after.trim_start();
+                (after.is_empty() || after.starts_with('#')).then_some(inside)
+            }) else {
+                diagnostics.push(
+                    Diagnostic::error(Some(at(0)), "a section header must end with `]`")
+                        .with_hint("write `[group]`, `[group:vars]` or `[group:children]`, followed by nothing or a `# comment`"),
+                );
                 continue;
             };
             let (group, kind) = match header.split_once(':') {
@@ -80,6 +91,9 @@ pub(super) fn load(
                 continue;
             }
             inventory.group_mut(group, Some(at(1)));
+            if kind != Some("vars") {
+                add_pending_child(inventory, group, &mut pending);
+            }
             section = match kind {
                 None => Section::Hosts(group.to_string()),
                 Some("vars") => Section::Vars(group.to_string()),
@@ -128,15 +142,57 @@ pub(super) fn load(
                     diagnostics.push(Diagnostic::error(Some(at(0)), error.to_string()));
                     continue;
                 }
-                inventory.group_mut(child, Some(at(0)));
-                if child != group {
+                if child == group {
+                    continue;
+                }
+                let declared =
+                    child == "all" || child == UNGROUPED || inventory.group(child).is_some();
+                if declared {
                     inventory
                         .group_mut(group, None)
                         .children
                         .insert(child.to_string());
+                } else {
+                    let (parents, _) = pending
+                        .entry(child.to_string())
+                        .or_insert_with(|| (Vec::new(), at(0)));
+                    if !parents.iter().any(|parent| parent == group) {
+                        parents.push(group.to_string());
+                    }
                 }
             }
         }
+    }
+    for (child, (parents, origin)) in pending {
+        let parent = parents.last().map(String::as_str).unwrap_or_default();
+        diagnostics.push(
+            Diagnostic::error(
+                Some(origin),
+                format!("[{parent}:children] names the group `{child}`, which has no section of its own"),
+            )
+            .with_hint(format!(
+                "declare it with a `[{child}]` section (it may be empty), or remove it from [{parent}:children]; Ansible refuses this file too (\"includes undefined group\")"
+            )),
+        );
+    }
+}
+
+/// `group`'s section is reached: it becomes a child of the parents that
+/// named it before (as Ansible's `_add_pending_children`).
+fn add_pending_child(
+    inventory: &mut Inventory,
+    group: &str,
+    pending: &mut IndexMap<String, (Vec<String>, Origin)>,
+) {
+    let Some((parents, _)) = pending.shift_remove(group) else {
+        return;
+    };
+    for parent in parents {
+        inventory
+            .group_mut(&parent, None)
+            .children
+            .insert(group.to_string());
+        add_pending_child(inventory, &parent, pending);
     }
 }
 

@@ -174,7 +174,7 @@ fn is_ignored_flag(word: &str) -> bool {
 
 /// Why an ssh option that changes where or how to connect is refused; the
 /// hint names the inventory variable to use instead.
-fn refusal(key: &str, value: &str) -> Option<&'static str> {
+fn refusal(key: &str) -> Option<&'static str> {
     Some(match key {
         "port" => "sets the port behind Ansible's back: use `ansible_port`",
         "user" => "sets the login user behind Ansible's back: use `ansible_user`",
@@ -182,17 +182,25 @@ fn refusal(key: &str, value: &str) -> Option<&'static str> {
         "identityfile" | "certificatefile" => {
             "sets the key behind Ansible's back: use `ansible_ssh_private_key_file`"
         }
-        "stricthostkeychecking" if !value.eq_ignore_ascii_case("yes") => {
-            "would weaken host key checking: midfleet always checks host keys against known_hosts"
-        }
-        "stricthostkeychecking" => return None,
-        "userknownhostsfile" | "globalknownhostsfile" => {
-            "changes which host keys are trusted: midfleet reads ~/.ssh/known_hosts (add the key there)"
-        }
+        // Ignored with a warning (as ansible.cfg's host_key_checking):
+        // midfleet checks host keys against known_hosts whatever they say,
+        // so ignoring them never weakens anything, and refusing them would
+        // block the most common line of Ansible inventories.
+        _ if is_host_key_option(key) => return None,
         _ if IGNORED_OPTIONS.contains(&key) => return None,
         "connecttimeout" => return None,
         _ => "changes how ssh connects, which midfleet does not follow",
     })
+}
+
+/// `StrictHostKeyChecking`, `UserKnownHostsFile`, `GlobalKnownHostsFile`
+/// (lower case): what they ask for, midfleet never does (it always checks
+/// host keys against known_hosts).
+pub fn is_host_key_option(key: &str) -> bool {
+    matches!(
+        key,
+        "stricthostkeychecking" | "userknownhostsfile" | "globalknownhostsfile"
+    )
 }
 
 /// Reads ssh options as Ansible passes them to ssh: jump hosts become a
@@ -236,7 +244,9 @@ pub fn parse_ssh_arguments(arguments: &str) -> Result<SshArguments, JumpError> {
                     } else if lower == "proxyjump" {
                         parse_jump(&value)?
                     } else {
-                        parse_proxy_command(&value)?
+                        let (hops, ignored) = parse_proxy_command(&value)?;
+                        parsed.ignored.extend(ignored);
+                        hops
                     };
                     if parsed.jump.is_none() {
                         parsed.jump = Some(hops);
@@ -246,7 +256,7 @@ pub fn parse_ssh_arguments(arguments: &str) -> Result<SshArguments, JumpError> {
                 }
                 // midfleet's own behaviour: nothing to say.
                 "stricthostkeychecking" if value.eq_ignore_ascii_case("yes") => {}
-                _ => match refusal(&lower, &value) {
+                _ => match refusal(&lower) {
                     Some(reason) => {
                         return Err(JumpError::Refused {
                             option: format!("-o {key}={value}"),
@@ -303,7 +313,9 @@ fn split_option(option: &str) -> (&str, Option<&str>) {
 /// The hops of `ssh -W %h:%p [-J …] [-p PORT] [-l USER] [-i KEY] [-o
 /// Port=/User=/IdentityFile=…] [user@]host`, the one ProxyCommand midfleet
 /// follows (as a jump host: the same tunnel `ssh -W` makes).
-fn parse_proxy_command(command: &str) -> Result<Vec<JumpHop>, JumpError> {
+/// Also returns the host key options it holds (for the bastion), which
+/// midfleet ignores, to be warned about.
+fn parse_proxy_command(command: &str) -> Result<(Vec<JumpHop>, Vec<String>), JumpError> {
     let refused = || JumpError::ProxyCommand {
         command: command.to_string(),
     };
@@ -318,6 +330,7 @@ fn parse_proxy_command(command: &str) -> Result<Vec<JumpHop>, JumpError> {
     }
     let (mut forward, mut port, mut user, mut identity_file) = (false, None, None, None);
     let mut before = Vec::new();
+    let mut ignored = Vec::new();
     let mut destination = None;
     let mut rest: Vec<&str> = words.collect();
     rest.reverse();
@@ -367,8 +380,11 @@ fn parse_proxy_command(command: &str) -> Result<Vec<JumpHop>, JumpError> {
                 "user" => user = user.or(Some(value)),
                 "identityfile" => identity_file = identity_file.or(Some(value)),
                 "proxyjump" | "proxycommand" => return Err(refused()),
+                lower if is_host_key_option(lower) => {
+                    ignored.push(format!("-o {key}={value}"));
+                }
                 lower => {
-                    if let Some(reason) = refusal(lower, &value) {
+                    if let Some(reason) = refusal(lower) {
                         return Err(JumpError::Refused {
                             option: format!("-o {key}={value}"),
                             reason,
@@ -411,7 +427,7 @@ fn parse_proxy_command(command: &str) -> Result<Vec<JumpHop>, JumpError> {
     hop.port = port;
     hop.identity_file = identity_file;
     before.push(hop);
-    Ok(before)
+    Ok((before, ignored))
 }
 
 /// Splits like a POSIX shell would, for option strings (quotes and
@@ -628,9 +644,6 @@ mod tests {
             ("-o User=root", "ansible_user"),
             ("-o HostName=10.0.0.1", "ansible_host"),
             ("-o IdentityFile=~/.ssh/k", "ansible_ssh_private_key_file"),
-            ("-o StrictHostKeyChecking=no", "host key"),
-            ("-o StrictHostKeyChecking=accept-new", "host key"),
-            ("-o UserKnownHostsFile=/dev/null", "known_hosts"),
             ("-F ./ssh_config", "ssh config"),
             ("-o LocalForward=8080:x:80", "does not follow"),
             ("-L 8080:x:80", "does not follow"),
@@ -643,10 +656,6 @@ mod tests {
             ("-o ProxyCommand=\"ssh -q ops@bastion nc %h %p\"", "ssh -W"),
             ("-o ProxyCommand=\"ssh -W %h:22 ops@bastion\"", "ssh -W"),
             ("-o ProxyCommand=\"ssh -W %h:%p bastion:2222\"", "ssh -W"),
-            (
-                "-o ProxyCommand=\"ssh -W %h:%p -o StrictHostKeyChecking=no b\"",
-                "host key",
-            ),
             ("-o ProxyJump=a -J b", "ssh refuses"),
             ("-o", "without a value"),
             ("-J", "without a value"),
@@ -659,5 +668,34 @@ mod tests {
             assert!(error.contains(says), "{arguments}: {error}");
         }
         assert!(parse_ssh_arguments("-o StrictHostKeyChecking=yes").is_ok());
+    }
+
+    #[test]
+    fn host_key_options_are_ignored_also_for_the_bastion() {
+        // kubespray's terraform inventories: the options that turn host key
+        // checking off, also inside the ProxyCommand. midfleet checks host
+        // keys anyway: they are ignored (and warned about), never followed.
+        let parsed = parse_ssh_arguments(
+            "-o StrictHostKeyChecking=no -o ProxyCommand='ssh -o UserKnownHostsFile=/dev/null \
+             -o StrictHostKeyChecking=no -W %h:%p -q ubuntu@203.0.113.5' -o GlobalKnownHostsFile=/x",
+        )
+        .unwrap();
+        assert_eq!(
+            parsed.jump,
+            Some(vec![hop_of(Some("ubuntu"), "203.0.113.5", None, None)])
+        );
+        assert_eq!(
+            parsed.ignored,
+            [
+                "-o StrictHostKeyChecking=no",
+                "-o UserKnownHostsFile=/dev/null",
+                "-o StrictHostKeyChecking=no",
+                "-o GlobalKnownHostsFile=/x",
+            ]
+        );
+        for value in ["no", "accept-new", "off"] {
+            let option = format!("-o StrictHostKeyChecking={value}");
+            assert_eq!(parse_ssh_arguments(&option).unwrap().ignored, [option]);
+        }
     }
 }

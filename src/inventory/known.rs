@@ -13,7 +13,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::jump::{parse_jump, parse_ssh_arguments, JumpError};
+use super::jump::{is_host_key_option, parse_jump, parse_ssh_arguments, JumpError};
 use crate::yaml::{Node, Scalar};
 
 /// Why the value of a known variable is refused; each names the variable
@@ -291,9 +291,20 @@ pub fn definition_warnings(known: Known, name: &str, value: &KnownValue) -> Vec<
                 .unwrap_or_default()
                 .into_iter()
                 .map(|option| {
-                    format!(
-                        "`{name}`: `{option}` is ignored: midfleet makes its own ssh connections"
-                    )
+                    let key = option
+                        .strip_prefix("-o ")
+                        .and_then(|option| option.split('=').next())
+                        .unwrap_or_default()
+                        .to_ascii_lowercase();
+                    if is_host_key_option(&key) {
+                        format!(
+                            "`{name}`: `{option}` is ignored: midfleet always checks host keys against ~/.ssh/known_hosts (record new keys with `midfleet facts --accept-new-host-keys`)"
+                        )
+                    } else {
+                        format!(
+                            "`{name}`: `{option}` is ignored: midfleet makes its own ssh connections"
+                        )
+                    }
                 })
                 .collect()
         }

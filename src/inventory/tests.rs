@@ -2878,3 +2878,63 @@ fn an_inventory_plugin_configuration_is_refused_with_what_to_do() {
         .contains("ansible-inventory -i"));
     assert_eq!(inventory.host_count(), 0);
 }
+
+#[test]
+fn ini_children_named_before_their_sections_follow_the_sections_order() {
+    // openshift-ansible's shape: `[OSEv3:children]` first. Ansible's ini
+    // plugin makes a child of a group named before its own section only
+    // when that section is reached, so OSEv3's children (and hosts, and
+    // `OSEv3[0]`) follow the sections' order, not the list's.
+    let fixture = Fixture::new();
+    let path = fixture.write(
+        "hosts",
+        "[top:children]\nb\na\nc\n\n[c:vars]\nx=1\n\n[a]\na1\n[b]\nb1\n[c]\nc1\n\
+         [later:children]\nc\na\n",
+    );
+    let inventory = load_clean(&[path]);
+    assert_eq!(selected(&inventory, "top"), strings(&["a1", "b1", "c1"]));
+    assert_eq!(selected(&inventory, "top[0]"), strings(&["a1"]));
+    // Declared already: in the list's order.
+    assert_eq!(selected(&inventory, "later"), strings(&["c1", "a1"]));
+    // Groups in the order Ansible creates them: `c` at `[c:vars]`.
+    assert_eq!(
+        selected(&inventory, "~[abc]$"),
+        strings(&["c1", "a1", "b1"])
+    );
+}
+
+#[test]
+fn ini_child_group_without_a_section_is_an_error_at_its_line() {
+    let fixture = Fixture::new();
+    let path = fixture.write("hosts", "[top:children]\na\nghost\n[a]\na1\n");
+    let (_, diagnostics) = load(&[path]);
+    let errors: Vec<&Diagnostic> = diagnostics
+        .iter()
+        .filter(|diagnostic| diagnostic.severity == Severity::Error)
+        .collect();
+    assert_eq!(errors.len(), 1, "{diagnostics:?}");
+    assert_eq!(location(errors[0]), Some((3, 1)));
+    assert!(shown(errors[0]).contains("`ghost`, which has no section"));
+}
+
+#[test]
+fn ini_section_headers_may_end_with_a_comment() {
+    // Ansible's own example: `[naughty:children] # only get coal`.
+    let fixture = Fixture::new();
+    let path = fixture.write(
+        "hosts",
+        "[web] # the frontends\nweb1\n[naughty:children]   # coal\nweb\n[web:vars]\t# vars\nx=1\n",
+    );
+    let inventory = load_clean(&[path]);
+    assert_eq!(selected(&inventory, "naughty"), strings(&["web1"]));
+    // Anything else after `]` is still refused, at the line.
+    let path = fixture.write("other", "[web] ; not a comment\nweb1\n");
+    let (_, diagnostics) = load(&[path]);
+    assert!(
+        diagnostics
+            .iter()
+            .any(|diagnostic| location(diagnostic) == Some((1, 1))
+                && diagnostic.message.contains("must end with `]`")),
+        "{diagnostics:?}"
+    );
+}

@@ -122,7 +122,14 @@ pub fn render(
                             sensitive: true,
                         });
                     }
-                    Err(problem) => problems.push(problem),
+                    // Where the reference is written, when the problem
+                    // has no place of its own (a variable defined nowhere).
+                    Err(mut problem) => {
+                        if problem.origin.is_none() {
+                            problem.origin = Some(entry.origin.clone());
+                        }
+                        problems.push(problem)
+                    }
                 }
             }
             SetValue::Template(template) => match templates.render(template, context) {

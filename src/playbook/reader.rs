@@ -256,13 +256,17 @@ impl Reader<'_> {
                 }
             };
             if let SetValue::Template(text) = &value {
-                if names::is_password(&name) {
+                // A template (`"{{ vault_mid_password }}"`) takes the value
+                // from the inventory, a vault among others: only a literal
+                // is written in the playbook.
+                let literal = !text.contains("{{") && !text.contains("{%");
+                if names::is_password(&name) && literal {
                     self.diagnostics.push(
                         Diagnostic::warning(
                             Some(origin.clone()),
                             format!("`{name}` is sensitive but its value is written in the playbook"),
                         )
-                        .with_hint(format!("use `{name}: {{ secret: \"env:NAME\" }}` (or file:, command:, prompt:)")),
+                        .with_hint(format!("use `{name}: {{ secret: \"env:NAME\" }}` (or file:, command:, prompt:, or var:NAME for a vaulted inventory variable)")),
                     );
                 } else if let Err(reason) = crate::config_xml::check_xml_chars(text) {
                     self.diagnostics.push(Diagnostic::error(

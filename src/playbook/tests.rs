@@ -266,3 +266,52 @@ set:
     assert_eq!(problems[0].hosts, ["mid-01.example.com"]);
     assert!(problems[0].hint.as_deref().unwrap().contains("inventory"));
 }
+
+#[test]
+fn a_password_from_a_template_is_not_written_in_the_playbook() {
+    // The Ansible habit `"{{ vault_mid_password }}"` takes the password from
+    // the inventory (its vault): no "written in the playbook" warning. A
+    // literal still gets it, with var: in the hint.
+    let (_, messages) =
+        load_text("hosts: all\nset:\n  mid.instance.password: \"{{ vault_mid_password }}\"\n");
+    assert!(messages.is_empty(), "{messages:?}");
+    let (_, messages) = load_text("hosts: all\nset:\n  mid.instance.password: hunter2\n");
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(messages[0].contains("p.yml:3:26: `mid.instance.password` is sensitive but its value is written in the playbook"), "{messages:?}");
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("p.yml");
+    std::fs::write(
+        &path,
+        "hosts: all\nset:\n  mid.instance.password: hunter2\n",
+    )
+    .unwrap();
+    let (_, diagnostics) = Playbook::load(&path);
+    let hint = diagnostics
+        .iter()
+        .next()
+        .and_then(|diagnostic| diagnostic.hint.clone());
+    assert!(hint.is_some_and(|hint| hint.contains("var:NAME")));
+}
+
+#[test]
+fn a_var_secret_naming_no_variable_is_an_error_where_it_is_written() {
+    let (playbook, messages) = load_text(
+        "hosts: all\nset:\n  mid.instance.password: { secret: \"var:vault_mid_password\" }\n",
+    );
+    assert!(messages.is_empty(), "{messages:?}");
+    let (inventory, diagnostics) = crate::inventory::Inventory::from_text(
+        std::path::Path::new("inventory.yml"),
+        "all:\n  hosts:\n    mid-01:\n",
+    );
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    let templates = crate::template::Templates::new();
+    let host = inventory.resolve("mid-01", &templates).unwrap();
+    let problems = desired::render(&playbook.unwrap(), &host, &templates).unwrap_err();
+    assert_eq!(problems.len(), 1);
+    let shown = problems[0].to_string();
+    assert!(
+        shown.contains("p.yml:3:26:") && shown.contains("no variable `vault_mid_password`"),
+        "{shown}"
+    );
+    assert_eq!(problems[0].hosts, ["mid-01"]);
+}
