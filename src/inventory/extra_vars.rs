@@ -13,28 +13,37 @@
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Location, Origin};
+use crate::source_file::Text;
+use crate::vault::Keyring;
 use crate::yaml::Node;
 
 use super::vars::{check_definition, read_vars, Var, Vars};
 
-/// The variables of every `-e` argument in order, later ones winning.
-pub fn parse_extra_vars(arguments: &[String]) -> (Vars, Diagnostics) {
+/// The variables of every `-e` argument in order, later ones winning. A
+/// vaulted `@FILE` is decrypted with `keyring`, as Ansible does; its
+/// values are then as sensitive as a `!vault` one's.
+pub fn parse_extra_vars(arguments: &[String], keyring: &Keyring) -> (Vars, Diagnostics) {
     let mut vars = Vars::default();
     let mut diagnostics = Diagnostics::new();
     for (index, argument) in arguments.iter().enumerate() {
         let label = PathBuf::from(format!("-e #{}", index + 1));
-        let parsed = parse_one(argument, &label, &mut diagnostics);
+        let parsed = parse_one(argument, &label, keyring, &mut diagnostics);
         vars.merge(&parsed);
     }
     (vars, diagnostics)
 }
 
-fn parse_one(argument: &str, label: &Path, diagnostics: &mut Diagnostics) -> Vars {
+fn parse_one(
+    argument: &str,
+    label: &Path,
+    keyring: &Keyring,
+    diagnostics: &mut Diagnostics,
+) -> Vars {
     if argument.is_empty() {
         return Vars::default();
     }
     if let Some(file) = argument.strip_prefix('@') {
-        return parse_file(Path::new(file), diagnostics);
+        return parse_file(Path::new(file), keyring, diagnostics);
     }
     if argument.starts_with('/') || argument.starts_with('.') {
         diagnostics.push(
@@ -52,28 +61,37 @@ fn parse_one(argument: &str, label: &Path, diagnostics: &mut Diagnostics) -> Var
     parse_key_values(argument, label, diagnostics)
 }
 
-/// `@FILE`: a YAML (or JSON) mapping of variables.
-fn parse_file(path: &Path, diagnostics: &mut Diagnostics) -> Vars {
-    let text = match crate::source_file::read(path) {
-        Ok(text) => text,
-        Err(mut diagnostic) => {
-            diagnostic.message = format!("-e @{}: {}", path.display(), diagnostic.message);
-            // Ansible decrypts a vaulted `-e @FILE`; midfleet does not (yet):
-            // say where the same variables are decrypted (not the playbook
-            // hint source_file gives).
-            if diagnostic.hint.as_deref() == Some(crate::source_file::VAULT_HINT) {
-                diagnostic.hint = Some(
-                    "midfleet does not decrypt a vaulted -e file: move its variables into the inventory's \
-                     group_vars/all/ (a vaulted file there is decrypted with the same --vault-password-file \
-                     or --vault-id), or give its values as `!vault` strings (ansible-vault encrypt_string)"
-                        .into(),
-                );
+/// `@FILE`: a YAML (or JSON) mapping of variables, decrypted first when
+/// it is vaulted whole.
+fn parse_file(path: &Path, keyring: &Keyring, diagnostics: &mut Diagnostics) -> Vars {
+    let name = |message: &str| format!("-e @{}: {message}", path.display());
+    match crate::source_file::read_allowing_vault(path) {
+        Ok(Text::Plain(text)) => parse_yaml(&text, path, diagnostics),
+        Ok(Text::Vaulted(text)) => match crate::vault::reveal(&text, keyring) {
+            Ok(plaintext) => {
+                let plaintext = plaintext.expose();
+                let plaintext = plaintext.strip_prefix('\u{feff}').unwrap_or(plaintext);
+                let mut vars = parse_yaml(plaintext, path, diagnostics);
+                vars.mark_vaulted_file(path);
+                vars
             }
+            Err(error) => {
+                diagnostics.push(
+                    Diagnostic::error(
+                        Some(Origin::file(path)),
+                        format!("-e @FILE: cannot decrypt the vaulted file: {error}"),
+                    )
+                    .with_hint(error.hint()),
+                );
+                Vars::default()
+            }
+        },
+        Err(mut diagnostic) => {
+            diagnostic.message = name(&diagnostic.message);
             diagnostics.push(diagnostic);
-            return Vars::default();
+            Vars::default()
         }
-    };
-    parse_yaml(&text, path, diagnostics)
+    }
 }
 
 /// A YAML or JSON mapping, from a file or inline (`label` is `-e #N`).
@@ -327,7 +345,12 @@ fn decode_escapes(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vault::{VaultIds, VaultSettings};
     use crate::yaml::Scalar;
+
+    fn no_vault() -> Keyring {
+        Keyring::new(VaultIds::from_settings(&VaultSettings::default()))
+    }
 
     fn text(vars: &Vars, name: &str) -> String {
         match vars.get(name).map(|var| var.node.typed()) {
@@ -338,9 +361,13 @@ mod tests {
 
     #[test]
     fn key_values_are_strings_split_as_ansible_splits_them() {
-        let (vars, diagnostics) = parse_extra_vars(&[
-            r#"ansible_port=2222 greeting="mid admin" empty= quoted='a b' esc=a\tb"#.to_string(),
-        ]);
+        let (vars, diagnostics) = parse_extra_vars(
+            &[
+                r#"ansible_port=2222 greeting="mid admin" empty= quoted='a b' esc=a\tb"#
+                    .to_string(),
+            ],
+            &no_vault(),
+        );
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
         assert_eq!(text(&vars, "ansible_port"), "2222");
         assert_eq!(text(&vars, "greeting"), "mid admin");
@@ -356,8 +383,10 @@ mod tests {
 
     #[test]
     fn templates_with_spaces_stay_one_word() {
-        let (vars, diagnostics) =
-            parse_extra_vars(&["greeting={{ 'hi' | upper }} other=1".to_string()]);
+        let (vars, diagnostics) = parse_extra_vars(
+            &["greeting={{ 'hi' | upper }} other=1".to_string()],
+            &no_vault(),
+        );
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
         assert_eq!(text(&vars, "greeting"), "{{ 'hi' | upper }}");
         assert_eq!(text(&vars, "other"), "1");
@@ -365,11 +394,14 @@ mod tests {
 
     #[test]
     fn later_arguments_win_and_json_keeps_types() {
-        let (vars, diagnostics) = parse_extra_vars(&[
-            "a=1 b=2".to_string(),
-            r#"{"b": 3, "list": [1, 2]}"#.to_string(),
-            String::new(),
-        ]);
+        let (vars, diagnostics) = parse_extra_vars(
+            &[
+                "a=1 b=2".to_string(),
+                r#"{"b": 3, "list": [1, 2]}"#.to_string(),
+                String::new(),
+            ],
+            &no_vault(),
+        );
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
         assert_eq!(text(&vars, "a"), "1");
         assert!(matches!(
@@ -384,28 +416,56 @@ mod tests {
         let directory = tempfile::tempdir().unwrap();
         let path = directory.path().join("vars.yml");
         std::fs::write(&path, "ansible_user: deploy\nnested:\n  key: [\n").unwrap();
-        let (_, diagnostics) = parse_extra_vars(&[format!("@{}", path.display())]);
+        let (_, diagnostics) = parse_extra_vars(&[format!("@{}", path.display())], &no_vault());
         let problem = diagnostics.iter().next().expect("a YAML error");
         let origin = problem.origin.as_ref().unwrap();
         assert_eq!(origin.file, path);
         assert!(origin.at.is_some_and(|at| at.line >= 3), "{problem:?}");
 
         std::fs::write(&path, "ansible_user: deploy\n").unwrap();
-        let (vars, diagnostics) = parse_extra_vars(&[format!("@{}", path.display())]);
+        let (vars, diagnostics) = parse_extra_vars(&[format!("@{}", path.display())], &no_vault());
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
         assert_eq!(text(&vars, "ansible_user"), "deploy");
         assert_eq!(vars.get("ansible_user").unwrap().origin.file, path);
 
-        // A vaulted file: refused, with a hint about -e, not playbooks.
-        std::fs::write(&path, "$ANSIBLE_VAULT;1.1;AES256\n6162\n").unwrap();
-        let (_, diagnostics) = parse_extra_vars(&[format!("@{}", path.display())]);
-        let hint = diagnostics.iter().next().unwrap().hint.clone().unwrap();
+        // A vaulted file (made by ansible-vault, password `correct horse`):
+        // decrypted with the password, its values sensitive; without one,
+        // an error saying how to give it.
+        std::fs::write(&path, crate::vault::tests::FILE_V11).unwrap();
+        let (vars, diagnostics) = parse_extra_vars(&[format!("@{}", path.display())], &no_vault());
+        assert!(vars.get("mid_password").is_none());
+        let error = diagnostics.iter().next().unwrap();
         assert!(
-            hint.contains("vaulted -e file") && !hint.contains("playbook"),
-            "{hint}"
+            error.message.contains("cannot decrypt the vaulted file"),
+            "{error:?}"
         );
+        assert!(
+            error
+                .hint
+                .as_deref()
+                .unwrap()
+                .contains("--vault-password-file"),
+            "{error:?}"
+        );
+        let password = directory.path().join("pw");
+        std::fs::write(&password, "correct horse\n").unwrap();
+        std::fs::set_permissions(
+            &password,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+        let keyring = Keyring::new(VaultIds::from_settings(&VaultSettings {
+            password_files: vec![password],
+            ..VaultSettings::default()
+        }));
+        let (vars, diagnostics) = parse_extra_vars(&[format!("@{}", path.display())], &keyring);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        let var = vars.get("mid_password").unwrap();
+        assert_eq!(var.node.text(), Some("from-file"));
+        assert!(super::super::vaulted::is_sensitive(&var.node));
 
-        let (_, diagnostics) = parse_extra_vars(&["@/nonexistent/vars.yml".to_string()]);
+        let (_, diagnostics) =
+            parse_extra_vars(&["@/nonexistent/vars.yml".to_string()], &no_vault());
         assert!(diagnostics
             .iter()
             .next()
@@ -416,14 +476,17 @@ mod tests {
 
     #[test]
     fn problems_name_the_argument_and_never_the_value() {
-        let (_, diagnostics) = parse_extra_vars(&[
-            "ok=1".to_string(),
-            "password=s3cr3t-value notakeyvalue".to_string(),
-            "pw='s3cr3t-value".to_string(),
-            "./vars.yml".to_string(),
-            "[1, 2]".to_string(),
-            r#"{"pw": "s3cr3t-value""#.to_string(),
-        ]);
+        let (_, diagnostics) = parse_extra_vars(
+            &[
+                "ok=1".to_string(),
+                "password=s3cr3t-value notakeyvalue".to_string(),
+                "pw='s3cr3t-value".to_string(),
+                "./vars.yml".to_string(),
+                "[1, 2]".to_string(),
+                r#"{"pw": "s3cr3t-value""#.to_string(),
+            ],
+            &no_vault(),
+        );
         let all: Vec<String> = diagnostics
             .iter()
             .map(|problem| problem.to_string())
@@ -447,7 +510,8 @@ mod tests {
 
     #[test]
     fn bad_names_and_known_types_are_checked_where_given() {
-        let (_, diagnostics) = parse_extra_vars(&["ansible_port=http 1bad=x".to_string()]);
+        let (_, diagnostics) =
+            parse_extra_vars(&["ansible_port=http 1bad=x".to_string()], &no_vault());
         let all: Vec<String> = diagnostics
             .iter()
             .map(|problem| problem.to_string())
@@ -492,8 +556,10 @@ mod tests {
             (Some(2006), "10.0.0.1")
         );
 
-        let (vars, diagnostics) =
-            parse_extra_vars(&["ansible_port=2222 ansible_host=10.9.9.9 extra=yes".to_string()]);
+        let (vars, diagnostics) = parse_extra_vars(
+            &["ansible_port=2222 ansible_host=10.9.9.9 extra=yes".to_string()],
+            &no_vault(),
+        );
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
         inventory.set_extra_vars(vars);
         let mut host = inventory.resolve("mid1", &Templates::new()).unwrap();

@@ -104,8 +104,7 @@ pub fn select_hosts(
     templates: &Templates,
     diagnostics: &mut Diagnostics,
 ) -> Selected {
-    let keyring = std::sync::Arc::new(crate::vault::Keyring::new(source.vault.clone()));
-    let (mut inventory, loaded) = Inventory::load_with_vault(&source.paths, keyring);
+    let (mut inventory, loaded) = Inventory::load_with_vault(&source.paths, source.vault.clone());
     diagnostics.extend(loaded);
     inventory.set_extra_vars(source.extra_vars.clone());
     let mut names = apply_pattern(inventory.select(pattern, pattern_origin), "", diagnostics);

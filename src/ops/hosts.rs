@@ -20,9 +20,10 @@ use super::{Operator, OpsError};
 #[derive(Debug, Clone, Default)]
 pub struct InventorySource {
     pub paths: Vec<PathBuf>,
-    /// The vault passwords' sources: the command line, Ansible's
-    /// environment, then ansible.cfg's `vault_password_file`.
-    pub vault: crate::vault::VaultIds,
+    /// The vault passwords (from the command line, Ansible's environment,
+    /// then ansible.cfg's `vault_password_file`), asked for or read once,
+    /// when a vaulted value is first used.
+    pub vault: std::sync::Arc<crate::vault::Keyring>,
     pub extra_vars: Vars,
     pub defaults: HostDefaults,
 }
@@ -108,7 +109,16 @@ impl InventorySource {
                  (unlike Ansible, midfleet does not fall back to /etc/ansible/hosts)",
             ));
         };
-        let (vars, diagnostics) = parse_extra_vars(extra_vars);
+        if vault.default_password_file.is_none() {
+            vault.default_password_file = configuration
+                .vault_password_file
+                .as_ref()
+                .map(|setting| (setting.value.clone(), "ansible.cfg".to_string()));
+        }
+        let keyring = std::sync::Arc::new(crate::vault::Keyring::new(
+            crate::vault::VaultIds::from_settings(&vault),
+        ));
+        let (vars, diagnostics) = parse_extra_vars(extra_vars, &keyring);
         let errors = diagnostics.error_count();
         for diagnostic in diagnostics.merged() {
             operator.diagnostic(&diagnostic);
@@ -119,15 +129,9 @@ impl InventorySource {
                 if errors == 1 { "" } else { "s" }
             )));
         }
-        if vault.default_password_file.is_none() {
-            vault.default_password_file = configuration
-                .vault_password_file
-                .as_ref()
-                .map(|setting| (setting.value.clone(), "ansible.cfg".to_string()));
-        }
         Ok(InventorySource {
             paths,
-            vault: crate::vault::VaultIds::from_settings(&vault),
+            vault: keyring,
             extra_vars: vars,
             defaults: HostDefaults {
                 user: setting_value(&configuration.remote_user),
