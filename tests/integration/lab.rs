@@ -695,10 +695,24 @@ fn the_demo_without_its_binary_says_how_to_build_it() {
     let place = tempfile::tempdir().unwrap();
     let midfleet = place.path().join("midfleet");
     std::fs::copy(env!("CARGO_BIN_EXE_midfleet"), &midfleet).unwrap();
-    let output = std::process::Command::new(&midfleet)
-        .args(["--no-color", "demo"])
-        .output()
-        .unwrap();
+    // The copy was open for writing: a child another test forks in that
+    // moment holds it until its exec, and running the copy then fails with
+    // ETXTBSY. That passes in a moment; only that error is retried.
+    let mut attempts = 0;
+    let output = loop {
+        match std::process::Command::new(&midfleet)
+            .args(["--no-color", "demo"])
+            .output()
+        {
+            Err(error)
+                if error.kind() == std::io::ErrorKind::ExecutableFileBusy && attempts < 50 =>
+            {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            other => break other.unwrap(),
+        }
+    };
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(output.stdout.is_empty(), "{stderr}");
