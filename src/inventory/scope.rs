@@ -204,6 +204,9 @@ impl HostScope {
         if let Some(rendered) = lock(&self.cache).get(name).cloned() {
             return self.replay(&session, name, rendered);
         }
+        if template::failed() {
+            return Some(Value::UNDEFINED);
+        }
         let context = Context::with_scope(Arc::new(ScopeHandle {
             session: session.clone(),
             scope: session.scope(&self.host)?,

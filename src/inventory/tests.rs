@@ -2886,3 +2886,54 @@ fn an_inventory_plugin_configuration_is_refused_with_what_to_do() {
         .contains("ansible-inventory -i"));
     assert_eq!(inventory.host_count(), 0);
 }
+
+/// A chain of variables each using the previous one twice, deeper than
+/// variables may nest: the failure at the bottom ends the render at once,
+/// rather than being rendered again for every use above it (2^depth).
+#[test]
+fn a_failing_variable_is_not_rendered_again_for_each_use() {
+    let mut text = String::from("all:\n  hosts:\n    h1:\n      v0: \"{{ 1 + }}\"\n");
+    for level in 1..=24 {
+        let below = level - 1;
+        text.push_str(&format!(
+            "      v{level}: \"{{{{ v{below} ~ v{below} | length * 0 }}}}\"\n"
+        ));
+    }
+    text.push_str("      mid_cluster: \"{{ v24 }}\"\n");
+    let (inventory, diagnostics) = Inventory::from_text(Path::new("inventory.yml"), &text);
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    let started = std::time::Instant::now();
+    let problems = inventory.resolve("h1", &Templates::new()).unwrap_err();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        problems[0].message.contains("`v0`: template syntax"),
+        "{}",
+        problems[0].message
+    );
+
+    // Across hosts: each host's variable reads every host's, its own
+    // included (a cycle); the first failure ends it.
+    let mut text = String::from(
+        "all:\n  vars:\n    a: \"{% for h in groups.all %}{{ hostvars[h].a | default('') | length }}{% endfor %}\"\n    mid_cluster: \"{{ a }}\"\n  hosts:\n",
+    );
+    for host in 1..=12 {
+        text.push_str(&format!("    h{host}:\n"));
+    }
+    let (inventory, _) = Inventory::from_text(Path::new("inventory.yml"), &text);
+    let started = std::time::Instant::now();
+    let problems = inventory.resolve("h1", &Templates::new()).unwrap_err();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        problems[0].message.contains("refer to themselves"),
+        "{}",
+        problems[0].message
+    );
+}
