@@ -455,11 +455,18 @@ struct Output {
 #[derive(Debug)]
 enum RunError {
     NotAProgram,
+    /// Someone other than root or this user could change it.
+    Untrusted(String),
     Spawn(std::io::Error),
     TimedOut(Duration),
-    Failed { status: ExitStatus, stderr: String },
+    Failed {
+        status: ExitStatus,
+        stderr: String,
+    },
     TooLarge,
-    NotUtf8 { stderr: String },
+    NotUtf8 {
+        stderr: String,
+    },
 }
 
 impl RunError {
@@ -474,6 +481,11 @@ impl RunError {
         };
         match self {
             RunError::NotAProgram => Diagnostic::error(origin, "not a program the system can run"),
+            RunError::Untrusted(reason) => Diagnostic::error(
+                origin,
+                format!("inventory script `{command}` is not run: {reason}"),
+            )
+            .with_hint(crate::secret::UNTRUSTED_PROGRAM_HINT),
             RunError::Spawn(error) => Diagnostic::error(
                 origin,
                 format!("cannot run inventory script `{command}`: {error}"),
@@ -539,6 +551,9 @@ fn tail(stderr: &str) -> String {
 /// Runs `program arguments` directly (no shell), in its own process group
 /// so that a timeout stops whatever it started, with stdin empty.
 fn run(program: &Path, arguments: &[&str], timeout: Duration) -> Result<Output, RunError> {
+    if let Some(reason) = crate::secret::untrusted_program(program) {
+        return Err(RunError::Untrusted(reason));
+    }
     let mut child = Command::new(program)
         .args(arguments)
         .stdin(Stdio::null())
@@ -896,6 +911,32 @@ mod tests {
                 started.elapsed()
             );
         }
+    }
+
+    /// A script anyone may change is not run (it would run as midfleet's
+    /// user, often root); one that is only the owner's is.
+    #[test]
+    fn a_script_anyone_may_change_is_not_run() {
+        let directory = tempfile::tempdir().unwrap();
+        let marker = directory.path().join("ran");
+        let path = script(
+            directory.path(),
+            &format!("#!/bin/sh\ntouch {}\necho '{{}}'\n", marker.display()),
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
+        match run(&path, &["--list"], Duration::from_secs(30)) {
+            Err(RunError::Untrusted(reason)) => {
+                assert!(
+                    reason.contains("anyone may change it (mode 0777)"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{:?}", other.err()),
+        }
+        assert!(!marker.exists(), "the script was run");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(run(&path, &["--list"], Duration::from_secs(30)).is_ok());
+        assert!(marker.exists());
     }
 
     #[test]
