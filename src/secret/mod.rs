@@ -336,7 +336,10 @@ pub fn run_bounded_program(
             Some(UNTRUSTED_PROGRAM_HINT),
         ));
     }
-    let mut command = std::process::Command::new(program);
+    // The file named, never a program of the same name found on PATH
+    // (`Command` searches PATH for a name without a `/`).
+    let path = std::path::absolute(program).unwrap_or_else(|_| program.to_path_buf());
+    let mut command = std::process::Command::new(path);
     command.args(arguments);
     command::run_program(command, &program.display().to_string(), COMMAND_TIMEOUT)
 }
