@@ -540,6 +540,9 @@ impl Templates {
             minijinja::escape_formatter(out, state, value)
         });
         environment.set_fuel(Some(FUEL));
+        // `debug()` prints the whole context, with every host's variables
+        // through `hostvars`, outside the fuel's count.
+        environment.remove_global("debug");
         environment.set_recursion_limit(32);
         environment
             .set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);

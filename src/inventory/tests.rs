@@ -2937,3 +2937,25 @@ fn a_failing_variable_is_not_rendered_again_for_each_use() {
         problems[0].message
     );
 }
+
+/// Printing `hostvars['h']`, `hostvars` or `vars` ends (each host's
+/// mapping does not list `hostvars` itself: it printed every host's
+/// `hostvars` in turn until the stack overflowed), and `debug()` is no
+/// function.
+#[test]
+fn printing_hostvars_ends() {
+    let (inventory, _) = Inventory::from_text(
+        Path::new("inventory.yml"),
+        "all:\n  hosts:\n    h1: { x: one }\n    h2: { x: two }\n",
+    );
+    let host = resolve(&inventory, "h1");
+    let printed = render(&host, "{{ hostvars['h1'] }}").unwrap();
+    assert!(printed.contains("'x': 'one'"), "{printed}");
+    let printed = render(&host, "{{ hostvars }}").unwrap();
+    assert!(printed.contains("'x': 'two'"), "{printed}");
+    assert_eq!(
+        render(&host, "{{ hostvars['h2'].hostvars['h1'].x }}").unwrap(),
+        "one"
+    );
+    assert!(render(&host, "{{ debug() }}").is_err());
+}
