@@ -184,15 +184,31 @@ pub fn find(environment: &Environment) -> Discovery {
     }
     candidates.push(environment.home.join(".ansible.cfg"));
     candidates.push(environment.system_file.clone());
+    let mut skipped_writable = None;
     for candidate in candidates {
         discovery.searched.push(candidate.clone());
         if readable(&candidate) {
+            // Unlike Ansible: a file anyone may change could send the
+            // inventory (and the new passwords) anywhere.
+            let writable = std::fs::metadata(&candidate)
+                .is_ok_and(|metadata| metadata.permissions().mode() & 0o002 != 0);
+            if writable {
+                discovery.warnings.push(
+                    Diagnostic::warning(
+                        Some(Origin::file(&candidate)),
+                        "ignored: anyone may change this file (it is writable by others); it could point midfleet at any inventory",
+                    )
+                    .with_hint("remove the write permission for others: `chmod o-w FILE`"),
+                );
+                skipped_writable = Some(candidate);
+                continue;
+            }
             discovery.file = Some(candidate);
             break;
         }
     }
     if let Some(path) = &from_environment {
-        if discovery.file.as_ref() != Some(path) {
+        if discovery.file.as_ref() != Some(path) && skipped_writable.as_ref() != Some(path) {
             discovery.warnings.push(
                 Diagnostic::warning(
                     Some(Origin::file(path)),

@@ -273,6 +273,19 @@ pub fn fail(error: TemplateError) {
     });
 }
 
+/// Whether the render in progress has already failed for good: a lazy
+/// variable it still asks for need not be rendered (an error is not
+/// remembered, so rendering it again for every use of a failing variable
+/// would take time exponential in their depth).
+pub fn failed() -> bool {
+    FRAMES.with(|frames| {
+        frames
+            .borrow()
+            .last()
+            .is_some_and(|frame| frame.fatal.is_some())
+    })
+}
+
 /// Runs `lookup` (a lazy variable's value) as a render of its own: `Ok`
 /// with the value (`None`: not set), or why it cannot be had.
 pub fn demand(lookup: impl FnOnce() -> Option<Value>) -> Result<Option<Value>, TemplateError> {
@@ -527,6 +540,9 @@ impl Templates {
             minijinja::escape_formatter(out, state, value)
         });
         environment.set_fuel(Some(FUEL));
+        // `debug()` prints the whole context, with every host's variables
+        // through `hostvars`, outside the fuel's count.
+        environment.remove_global("debug");
         environment.set_recursion_limit(32);
         environment
             .set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
@@ -849,7 +865,14 @@ fn python_replacement(replacement: &str) -> String {
 fn b64decode(text: &str) -> Result<String, Error> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text.trim())
-        .map_err(|error| Error::new(ErrorKind::InvalidOperation, format!("b64decode: {error}")))?;
+        // Not the decoder's own message: it quotes a byte of the input
+        // and where it is, and the input may be a secret.
+        .map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                "b64decode: the text is not valid base64",
+            )
+        })?;
     String::from_utf8(bytes).map_err(|_| {
         Error::new(
             ErrorKind::InvalidOperation,
@@ -1123,5 +1146,21 @@ mod tests {
             .render("{{ mid_name ", &context())
             .unwrap_err();
         assert!(error.to_string().starts_with("template syntax"), "{error}");
+    }
+
+    /// A filter's error never quotes the value it was given (it may be a
+    /// vaulted password): base64's decoder names the bad byte and where.
+    #[test]
+    fn b64decode_errors_do_not_quote_the_input() {
+        let mut context = Context::new();
+        context.insert("secret", "Sup3r-Secret#");
+        let message = Templates::new()
+            .render("{{ secret | b64decode }}", &context)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("not valid base64"), "{message}");
+        for leak in ["45", "35", "offset", "Secret", "-", "#"] {
+            assert!(!message.contains(leak), "{leak} in {message}");
+        }
     }
 }

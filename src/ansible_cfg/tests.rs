@@ -111,6 +111,35 @@ fn a_world_writable_working_directory_is_skipped_with_a_warning() {
     assert!(!diagnostics[0].is_error());
 }
 
+/// A configuration file anyone may change is not read (it could point
+/// midfleet at any inventory), wherever it is found, ANSIBLE_CONFIG too.
+#[test]
+fn a_configuration_file_anyone_may_change_is_skipped_with_a_warning() {
+    let mut sandbox = Sandbox::new();
+    let home = write(
+        &sandbox.home().join(".ansible.cfg"),
+        "[defaults]\nforks = 7\n",
+    );
+    let named = write(&sandbox.home().join("other.cfg"), "[defaults]\nforks = 3\n");
+    std::fs::set_permissions(&named, std::fs::Permissions::from_mode(0o666)).unwrap();
+    sandbox.set("ANSIBLE_CONFIG", &named.display().to_string());
+    let (configuration, diagnostics) = sandbox.load();
+    assert_eq!(configuration.file, Some(home));
+    assert_eq!(configuration.forks.unwrap().value, 7);
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+    assert!(
+        diagnostics[0]
+            .message
+            .contains("anyone may change this file"),
+        "{diagnostics:?}"
+    );
+    assert!(!diagnostics[0].is_error());
+    std::fs::set_permissions(&named, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (configuration, diagnostics) = sandbox.load();
+    assert_eq!(configuration.file, Some(named));
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+}
+
 #[test]
 fn the_ini_reader_follows_configparser() {
     let path = Path::new("ansible.cfg");

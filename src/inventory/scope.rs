@@ -204,6 +204,9 @@ impl HostScope {
         if let Some(rendered) = lock(&self.cache).get(name).cloned() {
             return self.replay(&session, name, rendered);
         }
+        if template::failed() {
+            return Some(Value::UNDEFINED);
+        }
         let context = Context::with_scope(Arc::new(ScopeHandle {
             session: session.clone(),
             scope: session.scope(&self.host)?,
@@ -377,9 +380,13 @@ impl Object for HostScope {
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
+        // Not `hostvars` and `groups` (still there when asked for by
+        // name): printing `hostvars['h']` would print every host's
+        // `hostvars` in turn, without end (a stack overflow).
         Enumerator::Values(
             Scope::names(self.as_ref())
                 .into_iter()
+                .filter(|name| name != "hostvars" && name != "groups")
                 .map(Value::from)
                 .collect(),
         )

@@ -455,11 +455,18 @@ struct Output {
 #[derive(Debug)]
 enum RunError {
     NotAProgram,
+    /// Someone other than root or this user could change it.
+    Untrusted(String),
     Spawn(std::io::Error),
     TimedOut(Duration),
-    Failed { status: ExitStatus, stderr: String },
+    Failed {
+        status: ExitStatus,
+        stderr: String,
+    },
     TooLarge,
-    NotUtf8 { stderr: String },
+    NotUtf8 {
+        stderr: String,
+    },
 }
 
 impl RunError {
@@ -474,6 +481,11 @@ impl RunError {
         };
         match self {
             RunError::NotAProgram => Diagnostic::error(origin, "not a program the system can run"),
+            RunError::Untrusted(reason) => Diagnostic::error(
+                origin,
+                format!("inventory script `{command}` is not run: {reason}"),
+            )
+            .with_hint(crate::secret::UNTRUSTED_PROGRAM_HINT),
             RunError::Spawn(error) => Diagnostic::error(
                 origin,
                 format!("cannot run inventory script `{command}`: {error}"),
@@ -539,6 +551,9 @@ fn tail(stderr: &str) -> String {
 /// Runs `program arguments` directly (no shell), in its own process group
 /// so that a timeout stops whatever it started, with stdin empty.
 fn run(program: &Path, arguments: &[&str], timeout: Duration) -> Result<Output, RunError> {
+    if let Some(reason) = crate::secret::untrusted_program(program) {
+        return Err(RunError::Untrusted(reason));
+    }
     let mut child = Command::new(program)
         .args(arguments)
         .stdin(Stdio::null())
@@ -555,8 +570,24 @@ fn run(program: &Path, arguments: &[&str], timeout: Duration) -> Result<Output, 
         })?;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
-    let stdout = std::thread::spawn(move || read_capped(stdout, MAX_STDOUT));
-    let stderr = std::thread::spawn(move || read_capped(stderr, MAX_STDERR));
+    // Read on threads that report through channels: a program the script
+    // left behind may hold the pipes open long after it exits, and the
+    // deadline holds for them too.
+    let reader = |pipe, cap| {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = sender.send(read_capped(pipe, cap));
+        });
+        receiver
+    };
+    let stdout = reader(
+        stdout.map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
+        MAX_STDOUT,
+    );
+    let stderr = reader(
+        stderr.map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
+        MAX_STDERR,
+    );
     let deadline = Instant::now() + timeout;
     let mut timed_out = false;
     let status = loop {
@@ -575,9 +606,21 @@ fn run(program: &Path, arguments: &[&str], timeout: Duration) -> Result<Output, 
             }
         }
     };
-    let (stdout, stdout_overflow) = stdout.join().unwrap_or_default();
-    let (stderr, _) = stderr.join().unwrap_or_default();
-    let stderr = String::from_utf8_lossy(&stderr).into_owned();
+    let collect = |receiver: &std::sync::mpsc::Receiver<(Vec<u8>, bool)>| {
+        let left = deadline.saturating_duration_since(Instant::now());
+        receiver.recv_timeout(left.max(Duration::from_millis(100)))
+    };
+    let (stdout, stderr) = match (collect(&stdout), collect(&stderr)) {
+        (Ok(stdout), Ok(stderr)) => (stdout, stderr),
+        _ => {
+            // What it left behind still holds its output open: stop what
+            // is left of its group (the readers end with the pipes).
+            kill_group(&mut child);
+            return Err(RunError::TimedOut(timeout));
+        }
+    };
+    let (stdout, stdout_overflow) = stdout;
+    let stderr = String::from_utf8_lossy(&stderr.0).into_owned();
     if timed_out {
         return Err(RunError::TimedOut(timeout));
     }
@@ -608,7 +651,7 @@ fn kill_group(child: &mut std::process::Child) {
 
 /// Reads a pipe to its end, keeping at most `cap` bytes (and draining the
 /// rest, so the script never blocks on a full pipe); whether it overflowed.
-fn read_capped(pipe: Option<impl Read>, cap: usize) -> (Vec<u8>, bool) {
+fn read_capped(pipe: Option<Box<dyn Read + Send>>, cap: usize) -> (Vec<u8>, bool) {
     let Some(mut pipe) = pipe else {
         return (Vec::new(), false);
     };
@@ -844,6 +887,56 @@ mod tests {
             !marker.exists(),
             "the script's background child outlived the timeout"
         );
+    }
+
+    /// A script that exits but leaves a program holding its stdout (in its
+    /// group, or in a session of its own) is still bound by the timeout.
+    #[test]
+    fn a_program_left_holding_the_output_does_not_outlast_the_timeout() {
+        let directory = tempfile::tempdir().unwrap();
+        for left in ["sleep 20 &", "setsid sleep 20 &"] {
+            let path = script(
+                directory.path(),
+                &format!("#!/bin/sh\n{left}\necho '{{}}'\n"),
+            );
+            let started = Instant::now();
+            let error = run(&path, &["--list"], Duration::from_millis(500)).err();
+            assert!(
+                matches!(error, Some(RunError::TimedOut(_))),
+                "{left}: {error:?}"
+            );
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{left}: {:?}",
+                started.elapsed()
+            );
+        }
+    }
+
+    /// A script anyone may change is not run (it would run as midfleet's
+    /// user, often root); one that is only the owner's is.
+    #[test]
+    fn a_script_anyone_may_change_is_not_run() {
+        let directory = tempfile::tempdir().unwrap();
+        let marker = directory.path().join("ran");
+        let path = script(
+            directory.path(),
+            &format!("#!/bin/sh\ntouch {}\necho '{{}}'\n", marker.display()),
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
+        match run(&path, &["--list"], Duration::from_secs(30)) {
+            Err(RunError::Untrusted(reason)) => {
+                assert!(
+                    reason.contains("anyone may change it (mode 0777)"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{:?}", other.err()),
+        }
+        assert!(!marker.exists(), "the script was run");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(run(&path, &["--list"], Duration::from_secs(30)).is_ok());
+        assert!(marker.exists());
     }
 
     #[test]

@@ -2938,3 +2938,76 @@ fn ini_section_headers_may_end_with_a_comment() {
         "{diagnostics:?}"
     );
 }
+
+/// A chain of variables each using the previous one twice, deeper than
+/// variables may nest: the failure at the bottom ends the render at once,
+/// rather than being rendered again for every use above it (2^depth).
+#[test]
+fn a_failing_variable_is_not_rendered_again_for_each_use() {
+    let mut text = String::from("all:\n  hosts:\n    h1:\n      v0: \"{{ 1 + }}\"\n");
+    for level in 1..=24 {
+        let below = level - 1;
+        text.push_str(&format!(
+            "      v{level}: \"{{{{ v{below} ~ v{below} | length * 0 }}}}\"\n"
+        ));
+    }
+    text.push_str("      mid_cluster: \"{{ v24 }}\"\n");
+    let (inventory, diagnostics) = Inventory::from_text(Path::new("inventory.yml"), &text);
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    let started = std::time::Instant::now();
+    let problems = inventory.resolve("h1", &Templates::new()).unwrap_err();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        problems[0].message.contains("`v0`: template syntax"),
+        "{}",
+        problems[0].message
+    );
+
+    // Across hosts: each host's variable reads every host's, its own
+    // included (a cycle); the first failure ends it.
+    let mut text = String::from(
+        "all:\n  vars:\n    a: \"{% for h in groups.all %}{{ hostvars[h].a | default('') | length }}{% endfor %}\"\n    mid_cluster: \"{{ a }}\"\n  hosts:\n",
+    );
+    for host in 1..=12 {
+        text.push_str(&format!("    h{host}:\n"));
+    }
+    let (inventory, _) = Inventory::from_text(Path::new("inventory.yml"), &text);
+    let started = std::time::Instant::now();
+    let problems = inventory.resolve("h1", &Templates::new()).unwrap_err();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        problems[0].message.contains("refer to themselves"),
+        "{}",
+        problems[0].message
+    );
+}
+
+/// Printing `hostvars['h']`, `hostvars` or `vars` ends (each host's
+/// mapping does not list `hostvars` itself: it printed every host's
+/// `hostvars` in turn until the stack overflowed), and `debug()` is no
+/// function.
+#[test]
+fn printing_hostvars_ends() {
+    let (inventory, _) = Inventory::from_text(
+        Path::new("inventory.yml"),
+        "all:\n  hosts:\n    h1: { x: one }\n    h2: { x: two }\n",
+    );
+    let host = resolve(&inventory, "h1");
+    let printed = render(&host, "{{ hostvars['h1'] }}").unwrap();
+    assert!(printed.contains("'x': 'one'"), "{printed}");
+    let printed = render(&host, "{{ hostvars }}").unwrap();
+    assert!(printed.contains("'x': 'two'"), "{printed}");
+    assert_eq!(
+        render(&host, "{{ hostvars['h2'].hostvars['h1'].x }}").unwrap(),
+        "one"
+    );
+    assert!(render(&host, "{{ debug() }}").is_err());
+}

@@ -295,6 +295,32 @@ pub fn read_bounded_file(
     file::read_secret_file(path, None, warn)
 }
 
+/// What to do about a program [`untrusted_program`] refuses.
+pub const UNTRUSTED_PROGRAM_HINT: &str =
+    "make it yours (or root's) and not writable by others: `chmod o-w FILE`, `chown $USER FILE`";
+
+/// Why the program at `path` must not be run on the word of a file that
+/// names it (an inventory script, a vault password script): anyone may
+/// write it, or it belongs to someone other than root or this user, who
+/// could then run anything as midfleet's user. `None`: it may be run.
+pub fn untrusted_program(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let metadata = std::fs::metadata(path).ok()?;
+    if metadata.mode() & 0o002 != 0 {
+        return Some(format!(
+            "anyone may change it (mode {:04o})",
+            metadata.mode() & 0o7777
+        ));
+    }
+    let owner = metadata.uid();
+    if owner != 0 && owner != file::current_euid() {
+        return Some(format!(
+            "it belongs to user id {owner}, neither root nor the user running midfleet"
+        ));
+    }
+    None
+}
+
 /// Runs `program` with `arguments` (no shell) within the bounds of a
 /// `command:` secret ([`COMMAND_TIMEOUT`], [`MAX_SECRET_BYTES`] of
 /// output, its process group killed past either) and returns its stdout;
@@ -304,7 +330,16 @@ pub fn run_bounded_program(
     program: &Path,
     arguments: &[&str],
 ) -> Result<Zeroizing<Vec<u8>>, Refusal> {
-    let mut command = std::process::Command::new(program);
+    if let Some(reason) = untrusted_program(program) {
+        return Err(Refusal::new(
+            format!("{} is not run: {reason}", program.display()),
+            Some(UNTRUSTED_PROGRAM_HINT),
+        ));
+    }
+    // The file named, never a program of the same name found on PATH
+    // (`Command` searches PATH for a name without a `/`).
+    let path = std::path::absolute(program).unwrap_or_else(|_| program.to_path_buf());
+    let mut command = std::process::Command::new(path);
     command.args(arguments);
     command::run_program(command, &program.display().to_string(), COMMAND_TIMEOUT)
 }

@@ -340,3 +340,21 @@ fn a_command_printing_100_mb_is_cut_off_in_bounded_memory() {
     let grown = peak_kib().saturating_sub(before);
     assert!(grown < 16 * 1024, "peak memory grew by {grown} KiB");
 }
+
+/// A program named without a `/` (`--vault-password-file pass`) is the
+/// file of that name in the working directory, as Ansible runs it, never
+/// a program of that name found on PATH.
+#[test]
+fn a_program_named_without_a_slash_is_the_local_file_not_one_on_path() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let name = format!("midfleet-test-program-{}", std::process::id());
+    let local = std::env::current_dir().unwrap().join(&name);
+    std::fs::write(&local, "#!/bin/sh\necho from-the-local-file\n").unwrap();
+    std::fs::set_permissions(&local, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let output = run_bounded_program(Path::new(&name), &[]);
+    std::fs::remove_file(&local).unwrap();
+    let output = output
+        .map_err(|refusal| refusal.reason().to_string())
+        .unwrap();
+    assert_eq!(output.as_slice(), b"from-the-local-file\n");
+}

@@ -426,3 +426,30 @@ fn decrypted_values_stay_secret_in_debug() {
     assert_eq!(format!("{value:?} {value}"), "(sensitive) (sensitive)");
     assert!(!format!("{keyring:?}").contains("correct"));
 }
+
+/// A password script anyone may change is not run (it would run as
+/// midfleet's user and could print any password, or do anything else).
+#[test]
+fn a_password_script_anyone_may_change_is_not_run() {
+    let folder = tempfile::tempdir().unwrap();
+    let marker = folder.path().join("ran");
+    let script = write(
+        folder.path(),
+        "pass.sh",
+        &format!(
+            "#!/bin/sh\ntouch {}\nprintf '%s\\n' '{PW2}'\n",
+            marker.display()
+        ),
+        0o777,
+    );
+    let open = keyring(&[&format!("prod@{}", script.display())]);
+    assert!(plaintext(&open, V12_PROD).is_err());
+    assert!(!marker.exists(), "the script was run");
+    let warnings = open.take_warnings();
+    assert!(
+        warnings
+            .iter()
+            .any(|warning| warning.message.contains("anyone may change it")),
+        "{warnings:?}"
+    );
+}
