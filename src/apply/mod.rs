@@ -1,5 +1,5 @@
 //! Applying a plan: the rollout (batches, forks, one host per `mid_cluster`
-//! at a time, `max_fail`), and per host the transaction of SPEC.md, run on
+//! at a time, `max_fail`), and per host the transaction of docs/SPEC.md, run on
 //! the host itself as a detached script that finishes or rolls back on its
 //! own, followed through its journal.
 //!
@@ -46,7 +46,7 @@ pub const KEEP_BACKUPS: u32 = 5;
 /// shell on its host while earlier hosts run.
 pub const KEEP_SESSIONS: usize = 512;
 
-/// A host's result (SPEC.md's names).
+/// A host's result (docs/SPEC.md's names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {

@@ -1,4 +1,4 @@
-//! Exit codes (SPEC.md) and the one error type the CLI reports.
+//! Exit codes (docs/SPEC.md) and the one error type the CLI reports.
 
 use std::fmt;
 use std::process::ExitCode;

@@ -14,7 +14,7 @@
 /// (`mid.ssl.*`), `mid-data-encrypt-with-dpapi.md` (`mid.secure_encrypter`),
 /// `use-cyberark-secure-config-provider.md` (`mid.secure_config.provider`),
 /// `config-mid-ipv6.md` (`mid.prefer_ipv6_addresses`), `mid-timeout.md`
-/// (`mid.inactivity.timeout.days`); and the project's MID-SERVER.md notes
+/// (`mid.inactivity.timeout.days`); and docs/mid-server.md notes
 /// (`keypairs.mid_id`, the IPKI parameters of the newest releases).
 pub const DOCUMENTED: &[&str] = &[
     // Required

@@ -22,7 +22,7 @@ use super::vars::{Var, Vars};
 use super::vaulted::Vaulted;
 use super::{Inventory, ALL};
 
-/// Default of SPEC.md.
+/// Default of docs/SPEC.md.
 pub const DEFAULT_MID_HOME: &str = "/opt/servicenow/mid";
 
 /// Everything midfleet needs to reach and work on one host.

@@ -11,7 +11,7 @@
 //! | `start_delay_ms` | 200     | time before the MID writes its first log line   |
 //! | `die_at_start`   | false   | the JVM exits 1 after the delay, no agent log   |
 //! | `die_at_start_if_user` | none | as `die_at_start`, only while config.xml names this instance user (a start that fails with the new config only) |
-//! | `login_stalls_if_user` | none | while config.xml names this instance user, the MID logs `Setting basic authentication with user …` and then nothing until stopped: a start stalled at its login (MID-SERVER.md: an instance still holding an Up record of the same name) |
+//! | `login_stalls_if_user` | none | while config.xml names this instance user, the MID logs `Setting basic authentication with user …` and then nothing until stopped: a start stalled at its login (docs/mid-server.md: an instance still holding an Up record of the same name) |
 //! | `stop_hangs`     | false   | the MID ignores SIGTERM                         |
 //! | `owner_pid`      | none    | the MID exits when this process is gone         |
 //! | `logs_at_start`  | keep    | `rotate`: agent0.log.0 and wrapper.log move to `.1` and start again; `truncate`: agent0.log.0 is emptied — both after the first start-up line, as log rotation in the middle of a start would |
