@@ -83,6 +83,44 @@ pub enum Command {
     /// --workspace` builds both).
     Demo,
     Edit(EditArgs),
+    Completions(CompletionsArgs),
+    Man(ManArgs),
+}
+
+/// Print the shell completion script for SHELL to stdout.
+///
+/// Commands, options and their values then complete on Tab. Load it for the current shell, or install it where the shell looks:
+///
+///   bash:  source <(midfleet completions bash)
+///          (or save it as ~/.local/share/bash-completion/completions/midfleet)
+///   zsh:   midfleet completions zsh > ~/.zfunc/_midfleet
+///          (with `fpath+=~/.zfunc; autoload -U compinit; compinit` in ~/.zshrc)
+///   fish:  midfleet completions fish > ~/.config/fish/completions/midfleet.fish
+///   elvish: midfleet completions elvish >> ~/.config/elvish/rc.elv
+///   powershell: midfleet completions powershell >> $PROFILE
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Print midfleet's manual page (roff) to stdout, or with --dir write one
+/// page per command into a folder, for packagers.
+///
+/// Read it now with `midfleet man | man -l -`; install the pages with
+/// `midfleet man --dir /usr/share/man/man1` (writes midfleet.1,
+/// midfleet-plan.1, midfleet-apply.1, …; `man midfleet-plan` then opens
+/// the page of `plan`).
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write midfleet.1 and a midfleet-COMMAND.1 page per command into
+    /// this folder (which must exist) instead of printing midfleet.1;
+    /// prints the paths written. Existing pages of those names are
+    /// replaced.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Where the fleet is described.

@@ -12,12 +12,14 @@ mod ansible_flags;
 mod apply;
 mod args;
 mod check;
+mod completions;
 mod console;
 mod demo;
 mod edit;
 mod exit;
 mod facts;
 mod hosts;
+mod man;
 mod operator;
 mod plan;
 mod progress;
@@ -138,6 +140,8 @@ pub fn run_code(arguments: impl IntoIterator<Item = OsString>) -> u8 {
         Command::Rollback(arguments) => rollback::run(&console, arguments),
         Command::Unlock(arguments) => unlock::run(&console, arguments),
         Command::Demo => demo::run(arguments.get(1..).unwrap_or_default()),
+        Command::Completions(arguments) => completions::run(&console, arguments),
+        Command::Man(arguments) => man::run(&console, arguments),
     };
     match outcome {
         Ok(exit) => exit as u8,
