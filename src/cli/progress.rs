@@ -134,6 +134,16 @@ impl Reporter for Progress<'_> {
             }
         }
     }
+
+    /// Not a failure: the host was never started.
+    fn host_skipped(&self, host: &str) {
+        match self {
+            Progress::Bars(_) => self.host_done(host, false, "skipped"),
+            Progress::Lines { task, console } => {
+                console.note(&format!("{} {task} {host}: skipped", timestamp()))
+            }
+        }
+    }
 }
 
 /// `HH:MM:SS` in UTC, for plain progress lines.

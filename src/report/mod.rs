@@ -16,6 +16,10 @@ pub trait Reporter: Sync {
     fn host_step(&self, host: &str, step: &str);
     /// A host is done.
     fn host_done(&self, host: &str, ok: bool, summary: &str);
+    /// A host was skipped: it never started (a cancelled rollout, Ctrl-C).
+    fn host_skipped(&self, host: &str) {
+        self.host_done(host, false, "skipped");
+    }
 }
 
 /// A reporter that says nothing (tests, benchmarks).

@@ -348,7 +348,19 @@ fn a_failed_canary_cancels_the_rest() {
     assert_eq!(results[0]["result"], "rolled_back", "{}", results[0]);
     for (result, (host, (config, _))) in results.iter().zip(lab.hosts.iter().zip(&before)).skip(1) {
         assert_eq!(result["result"], "skipped", "{result}");
+        assert_eq!(
+            result["message"], "cancelled: 1 failed host exceeds max_fail 0",
+            "{result}"
+        );
         assert_eq!(&host.config(), config, "{} untouched", host.name);
+        // The plain progress line says skipped, not FAILED.
+        let line = format!(" apply {}: skipped\n", host.name);
+        assert!(applied.stderr.contains(&line), "{}", applied.stderr);
+        assert!(
+            !applied.stderr.contains(&format!("{}: FAILED", host.name)),
+            "{}",
+            applied.stderr
+        );
     }
 }
 
