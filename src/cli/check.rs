@@ -54,7 +54,12 @@ pub fn run(console: &Console, arguments: &CheckArgs) -> Result<Exit, Failure> {
                 report.host_count,
                 report.group_count,
             );
-            if let Some(playbook) = &arguments.playbook {
+            if let (Some(playbook), false) = (&arguments.playbook, report.playbook_read) {
+                text.push_str(&format!(
+                    "playbook {}: not read (see the errors above)\n",
+                    playbook.display()
+                ));
+            } else if let Some(playbook) = &arguments.playbook {
                 text.push_str(&format!(
                     "playbook {}: {} host{} selected, {} parameter{} set, {} unset",
                     playbook.display(),
