@@ -945,3 +945,44 @@ fn a_literal_for_a_parameter_the_file_marks_secure_never_reaches_a_plan_file() {
         .value()
         .starts_with("encrypted:"));
 }
+
+#[test]
+fn the_audit_log_names_the_user_from_the_uid_when_user_is_unset() {
+    let lab = lab(LabSpec::new(1, &midsim()));
+    accept_new_users(&lab, &[]);
+    let playbook = rotation(&lab, "");
+    let audit = lab.directory.join("audit.jsonl");
+    let output = crate::support::midfleet_command(
+        [
+            "apply".as_ref(),
+            "-i".as_ref(),
+            lab.inventory.as_os_str(),
+            playbook.as_os_str(),
+            "--known-hosts".as_ref(),
+            lab.known_hosts.as_os_str(),
+            "--yes".as_ref(),
+            "--audit-log".as_ref(),
+            audit.as_os_str(),
+        ],
+        &[("MIDFLEET_TEST_PASSWORD", PASSWORD)],
+    )
+    .env_remove("USER")
+    .env_remove("LOGNAME")
+    .env_remove("SUDO_USER")
+    .output()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let name = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let name = String::from_utf8(name.stdout).unwrap();
+    let text = std::fs::read_to_string(&audit).unwrap();
+    let expected = format!("\"user\":{}", serde_json::to_string(name.trim()).unwrap());
+    assert!(text.contains(&expected), "{expected} in {text}");
+    assert!(!text.contains("\"user\":\"unknown\""), "{text}");
+}
