@@ -35,7 +35,14 @@ impl Progress<'_> {
                 console,
             };
         }
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let rows = terminal_rows().unwrap_or(24);
+        Progress::Bars(Bars::new(ProgressDrawTarget::stderr(), task, total, rows))
+    }
+}
+
+impl Bars {
+    fn new(target: ProgressDrawTarget, task: &str, total: usize, rows: usize) -> Bars {
+        let multi = MultiProgress::with_draw_target(target);
         let overall = multi.add(ProgressBar::new(total as u64));
         overall.set_style(
             ProgressStyle::with_template(
@@ -46,13 +53,12 @@ impl Progress<'_> {
         );
         overall.set_prefix(task.to_string());
         overall.enable_steady_tick(Duration::from_millis(200));
-        let rows = terminal_rows().unwrap_or(24);
-        Progress::Bars(Bars {
+        Bars {
             multi,
             overall,
             in_flight: Mutex::new(HashMap::new()),
             max_lines: rows.saturating_sub(3).clamp(1, 40),
-        })
+        }
     }
 }
 
@@ -115,7 +121,7 @@ impl Reporter for Progress<'_> {
                 if !ok {
                     bars.overall.set_message(format!("{host}: {summary}"));
                 }
-                // `plan` does not know its host count when it starts.
+                // More hosts than announced: the total grows with them.
                 if bars
                     .overall
                     .length()
@@ -132,6 +138,14 @@ impl Reporter for Progress<'_> {
                     timestamp()
                 ));
             }
+        }
+    }
+
+    /// `plan` learns its host count after reading the inventory: the bar
+    /// shows it before the first host is done, not a total counting up.
+    fn set_total(&self, total: usize) {
+        if let Progress::Bars(bars) = self {
+            bars.overall.set_length(total as u64);
         }
     }
 
@@ -166,5 +180,28 @@ fn terminal_rows() -> Option<usize> {
         let mut size: libc::winsize = std::mem::zeroed();
         (libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &mut size) == 0 && size.ws_row > 0)
             .then_some(size.ws_row as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use indicatif::ProgressDrawTarget;
+
+    use super::{Bars, Progress};
+    use crate::report::Reporter;
+
+    #[test]
+    fn the_plan_bar_knows_its_total_before_a_host_is_done() {
+        let progress = Progress::Bars(Bars::new(ProgressDrawTarget::hidden(), "plan", 0, 24));
+        progress.set_total(3);
+        let Progress::Bars(bars) = &progress else {
+            unreachable!()
+        };
+        assert_eq!(bars.overall.length(), Some(3));
+        progress.host_done("a", true, "ok");
+        assert_eq!(
+            (bars.overall.position(), bars.overall.length()),
+            (1, Some(3))
+        );
     }
 }
