@@ -845,6 +845,16 @@ fn a_transaction_killed_on_its_host_is_reported_then_unlock_and_rollback_repair(
         rolled.stderr,
         journals(&lab)
     );
+    // Named for what it did: rolled back, not applied.
+    assert!(
+        rolled
+            .stdout
+            .lines()
+            .any(|line| line.starts_with("Rollback ") && line.ends_with(": 1 rolled_back.")),
+        "{}",
+        rolled.stdout
+    );
+    assert!(!rolled.stdout.contains("applied"), "{}", rolled.stdout);
     assert_eq!(
         host.config(),
         before[0].0,
