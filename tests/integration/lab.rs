@@ -778,6 +778,35 @@ fn the_demo_rotates_a_throwaway_fleet_and_cleans_up() {
     );
 }
 
+/// `--no-color` reaches the demo's steps: on a terminal, no colour or
+/// style escape (ESC [ … m) is written.
+#[test]
+fn the_demo_with_no_color_writes_no_colour_on_a_terminal() {
+    let command = format!("{} --no-color demo", env!("CARGO_BIN_EXE_midfleet"));
+    let output = std::process::Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .env("HOME", crate::support::empty_home())
+        .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script(1)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("5 applied"), "{text}");
+    let styled = text
+        .split('\x1b')
+        .skip(1)
+        .filter(|rest| {
+            rest.strip_prefix('[').is_some_and(|rest| {
+                rest.chars()
+                    .find(|c| !c.is_ascii_digit() && *c != ';')
+                    .is_some_and(|end| end == 'm')
+            })
+        })
+        .count();
+    assert_eq!(styled, 0, "colour escapes with --no-color: {text}");
+}
+
 #[test]
 fn the_demo_also_runs_as_a_normal_user() {
     midfleet_lab::create_users().expect("the lab's users");
