@@ -165,6 +165,22 @@ fn unknown_and_changed_host_keys_are_refused_with_their_fingerprint() {
         "{}",
         run.stdout
     );
+    // A known_hosts file that does not exist yet: the hint says how to
+    // start one, not to append to it.
+    let missing = lab.directory.join("ssh/known_hosts");
+    let run = midfleet(arguments(&missing, &[]), &[]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let start = format!(
+        "hint: {} does not exist yet: start it with `mkdir -p -m 700 {} && ssh-keyscan -p ",
+        missing.display(),
+        missing.parent().unwrap().display()
+    );
+    assert!(run.stdout.contains(&start), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("or with `midfleet facts --accept-new-host-keys`"),
+        "{}",
+        run.stdout
+    );
     // --accept-new-host-keys records them, then plain runs connect.
     let run = midfleet(
         arguments(&empty_known_hosts, &["--accept-new-host-keys"]),
