@@ -43,14 +43,19 @@ impl Progress<'_> {
 impl Bars {
     fn new(target: ProgressDrawTarget, task: &str, total: usize, rows: usize) -> Bars {
         let multi = MultiProgress::with_draw_target(target);
-        let overall = multi.add(ProgressBar::new(total as u64));
-        overall.set_style(
-            ProgressStyle::with_template(
-                "{prefix:.bold} [{bar:30}] {pos}/{len} hosts  {elapsed_precise}  {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
+        // A total not known yet (`plan`, until its hosts are selected) is
+        // none, not 0: a full bar reading 0/0 until then.
+        let overall = multi.add(if total == 0 {
+            ProgressBar::no_length()
+        } else {
+            ProgressBar::new(total as u64)
+        });
+        overall.set_style(if total == 0 {
+            ProgressStyle::with_template("{prefix:.bold} {elapsed_precise}  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner())
+        } else {
+            counted_style()
+        });
         overall.set_prefix(task.to_string());
         overall.enable_steady_tick(Duration::from_millis(200));
         Bars {
@@ -146,6 +151,8 @@ impl Reporter for Progress<'_> {
     fn set_total(&self, total: usize) {
         if let Progress::Bars(bars) = self {
             bars.overall.set_length(total as u64);
+            bars.overall.set_style(counted_style());
+            bars.overall.tick();
         }
     }
 
@@ -158,6 +165,15 @@ impl Reporter for Progress<'_> {
             }
         }
     }
+}
+
+/// The overall bar once its host total is known.
+fn counted_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{prefix:.bold} [{bar:30}] {pos}/{len} hosts  {elapsed_precise}  {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ")
 }
 
 /// `HH:MM:SS` in UTC, for plain progress lines.
@@ -193,6 +209,13 @@ mod tests {
     #[test]
     fn the_plan_bar_knows_its_total_before_a_host_is_done() {
         let progress = Progress::Bars(Bars::new(ProgressDrawTarget::hidden(), "plan", 0, 24));
+        if let Progress::Bars(bars) = &progress {
+            assert_eq!(
+                bars.overall.length(),
+                None,
+                "not 0/0 before the total is known"
+            );
+        }
         progress.set_total(3);
         let Progress::Bars(bars) = &progress else {
             unreachable!()
