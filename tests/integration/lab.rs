@@ -177,7 +177,8 @@ fn unknown_and_changed_host_keys_are_refused_with_their_fingerprint() {
     );
     assert!(run.stdout.contains(&start), "{}", run.stdout);
     assert!(
-        run.stdout.contains("or with `midfleet facts --accept-new-host-keys`"),
+        run.stdout
+            .contains("or with `midfleet facts --accept-new-host-keys`"),
         "{}",
         run.stdout
     );
