@@ -237,5 +237,9 @@ pub(super) fn now() -> u64 {
 pub fn local_user() -> String {
     std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "unknown".into())
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .or_else(crate::endpoint::uid_user_name)
+        // SAFETY: getuid has no preconditions and cannot fail.
+        .unwrap_or_else(|| format!("uid {}", unsafe { libc::getuid() }))
 }

@@ -49,7 +49,7 @@ pub fn rollout(
         if let Some(reason) = &cancelled {
             for &index in batch {
                 let host = &plan.hosts[index];
-                reporter.host_done(&host.host, false, "skipped");
+                reporter.host_skipped(&host.host);
                 results[index] = Some(result(
                     host,
                     settings,
@@ -76,9 +76,12 @@ pub fn rollout(
         }
         if failures > max_fail {
             cancelled = Some(format!(
-                "cancelled: {failures} failed host{} exceed max_fail {}",
-                if failures == 1 { "" } else { "s" },
-                max_fail
+                "cancelled: {failures} failed host{} max_fail {max_fail}",
+                if failures == 1 {
+                    " exceeds"
+                } else {
+                    "s exceed"
+                },
             ));
         }
     }
@@ -151,7 +154,7 @@ fn run_batch(
                             // No new host starts; what is waiting is skipped.
                             for index in state.waiting.drain(..) {
                                 let host = &plan.hosts[index];
-                                reporter.host_done(&host.host, false, "skipped");
+                                reporter.host_skipped(&host.host);
                                 results
                                     .lock()
                                     .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -98,13 +98,38 @@ fn timings_table(report: &ApplyReport) -> String {
 /// The results of apply or rollback for people: the hosts that did
 /// something, their warnings and backups, and a summary line.
 pub fn human_results(run: &str, results: &[HostResult], interrupted: bool) -> String {
+    results_text("Apply", Outcome::as_str, run, results, interrupted)
+}
+
+/// `rollback`'s results: its transaction put the backup in, so a host it
+/// `applied` is rolled back; one its transaction undid (the MID did not
+/// come up on the backup) is not.
+pub fn rollback_results(run: &str, results: &[HostResult], interrupted: bool) -> String {
+    results_text("Rollback", rollback_word, run, results, interrupted)
+}
+
+fn rollback_word(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Applied => "rolled_back",
+        Outcome::RolledBack => "not_rolled_back",
+        other => other.as_str(),
+    }
+}
+
+fn results_text(
+    title: &str,
+    word: fn(Outcome) -> &'static str,
+    run: &str,
+    results: &[HostResult],
+    interrupted: bool,
+) -> String {
     let rows: Vec<Vec<String>> = results
         .iter()
         .filter(|result| result.result != Outcome::Unchanged)
         .map(|result| {
             vec![
                 result.host.clone(),
-                result.result.as_str().to_string(),
+                word(result.result).to_string(),
                 format!("{:.1}s", result.seconds),
                 result.message.clone().unwrap_or_default(),
             ]
@@ -135,11 +160,52 @@ pub fn human_results(run: &str, results: &[HostResult], interrupted: bool) -> St
     }
     let summary: Vec<String> = counts
         .iter()
-        .map(|(outcome, count)| format!("{count} {}", outcome.as_str()))
+        .map(|(outcome, count)| format!("{count} {}", word(*outcome)))
         .collect();
-    text.push_str(&format!("\nApply {run}: {}.\n", summary.join(", ")));
+    text.push_str(&format!("\n{title} {run}: {}.\n", summary.join(", ")));
     if interrupted {
         text.push_str("Interrupted: hosts not started were skipped; running transactions finished on their hosts.\n");
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::apply::{HostResult, Outcome};
+
+    fn result(host: &str, outcome: Outcome) -> HostResult {
+        HostResult {
+            host: host.into(),
+            result: outcome,
+            message: None,
+            warnings: Vec::new(),
+            params: Vec::new(),
+            backup: None,
+            run: "r1".into(),
+            seconds: 1.0,
+            timings: Vec::new(),
+            continued_plan_session: false,
+        }
+    }
+
+    #[test]
+    fn rollback_names_its_results_rolled_back() {
+        let results = [
+            result("a", Outcome::Applied),
+            result("b", Outcome::RolledBack),
+        ];
+        let text = super::rollback_results("r1", &results, false);
+        assert!(text.contains("a     rolled_back "), "{text}");
+        assert!(text.contains("b     not_rolled_back "), "{text}");
+        assert!(
+            text.ends_with("\nRollback r1: 1 rolled_back, 1 not_rolled_back.\n"),
+            "{text}"
+        );
+        assert!(!text.contains("applied"), "{text}");
+        let text = super::human_results("r1", &results, false);
+        assert!(
+            text.ends_with("\nApply r1: 1 applied, 1 rolled_back.\n"),
+            "{text}"
+        );
+    }
 }

@@ -562,6 +562,12 @@ pub struct ApplyArgs {
 /// Restore the newest backup midfleet made on each host, then restart the
 /// MID and wait for it to log in as the user of that backup.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Results: rolled_back (the backup is in and the MID runs on it), not_rolled_back \
+(the MID did not come up on the backup: the files before the rollback are back), failed, \
+unreachable, locked, skipped. With --output json, a rolled-back host's result is `applied` \
+(the rollback's transaction was applied)."
+)]
 pub struct RollbackArgs {
     #[command(flatten)]
     pub inventory: InventoryArgs,

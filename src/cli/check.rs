@@ -49,14 +49,17 @@ pub fn run(console: &Console, arguments: &CheckArgs) -> Result<Exit, Failure> {
             for diagnostic in &report.diagnostics {
                 console.diagnostic(diagnostic);
             }
-            let mut text = format!(
-                "inventory: {} file{}, {} hosts, {} groups\n",
+            let mut text = inventory_line(
                 report.inventory_files.len(),
-                plural(report.inventory_files.len()),
                 report.host_count,
-                report.group_count
+                report.group_count,
             );
-            if let Some(playbook) = &arguments.playbook {
+            if let (Some(playbook), false) = (&arguments.playbook, report.playbook_read) {
+                text.push_str(&format!(
+                    "playbook {}: not read (see the errors above)\n",
+                    playbook.display()
+                ));
+            } else if let Some(playbook) = &arguments.playbook {
                 text.push_str(&format!(
                     "playbook {}: {} host{} selected, {} parameter{} set, {} unset",
                     playbook.display(),
@@ -97,10 +100,35 @@ pub fn run(console: &Console, arguments: &CheckArgs) -> Result<Exit, Failure> {
     Ok(if ok { Exit::Success } else { Exit::Usage })
 }
 
+/// `inventory: 1 file, 1 host, 2 groups`.
+fn inventory_line(files: usize, hosts: usize, groups: usize) -> String {
+    format!(
+        "inventory: {files} file{}, {hosts} host{}, {groups} group{}\n",
+        plural(files),
+        plural(hosts),
+        plural(groups)
+    )
+}
+
 fn plural(count: usize) -> &'static str {
     if count == 1 {
         ""
     } else {
         "s"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn inventory_counts_are_singular_for_one() {
+        assert_eq!(
+            super::inventory_line(1, 1, 1),
+            "inventory: 1 file, 1 host, 1 group\n"
+        );
+        assert_eq!(
+            super::inventory_line(2, 0, 3),
+            "inventory: 2 files, 0 hosts, 3 groups\n"
+        );
     }
 }

@@ -35,24 +35,35 @@ impl Progress<'_> {
                 console,
             };
         }
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-        let overall = multi.add(ProgressBar::new(total as u64));
-        overall.set_style(
-            ProgressStyle::with_template(
-                "{prefix:.bold} [{bar:30}] {pos}/{len} hosts  {elapsed_precise}  {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
+        let rows = terminal_rows().unwrap_or(24);
+        Progress::Bars(Bars::new(ProgressDrawTarget::stderr(), task, total, rows))
+    }
+}
+
+impl Bars {
+    fn new(target: ProgressDrawTarget, task: &str, total: usize, rows: usize) -> Bars {
+        let multi = MultiProgress::with_draw_target(target);
+        // A total not known yet (`plan`, until its hosts are selected) is
+        // none, not 0: a full bar reading 0/0 until then.
+        let overall = multi.add(if total == 0 {
+            ProgressBar::no_length()
+        } else {
+            ProgressBar::new(total as u64)
+        });
+        overall.set_style(if total == 0 {
+            ProgressStyle::with_template("{prefix:.bold} {elapsed_precise}  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner())
+        } else {
+            counted_style()
+        });
         overall.set_prefix(task.to_string());
         overall.enable_steady_tick(Duration::from_millis(200));
-        let rows = terminal_rows().unwrap_or(24);
-        Progress::Bars(Bars {
+        Bars {
             multi,
             overall,
             in_flight: Mutex::new(HashMap::new()),
             max_lines: rows.saturating_sub(3).clamp(1, 40),
-        })
+        }
     }
 }
 
@@ -115,7 +126,7 @@ impl Reporter for Progress<'_> {
                 if !ok {
                     bars.overall.set_message(format!("{host}: {summary}"));
                 }
-                // `plan` does not know its host count when it starts.
+                // More hosts than announced: the total grows with them.
                 if bars
                     .overall
                     .length()
@@ -134,6 +145,35 @@ impl Reporter for Progress<'_> {
             }
         }
     }
+
+    /// `plan` learns its host count after reading the inventory: the bar
+    /// shows it before the first host is done, not a total counting up.
+    fn set_total(&self, total: usize) {
+        if let Progress::Bars(bars) = self {
+            bars.overall.set_length(total as u64);
+            bars.overall.set_style(counted_style());
+            bars.overall.tick();
+        }
+    }
+
+    /// Not a failure: the host was never started.
+    fn host_skipped(&self, host: &str) {
+        match self {
+            Progress::Bars(_) => self.host_done(host, false, "skipped"),
+            Progress::Lines { task, console } => {
+                console.note(&format!("{} {task} {host}: skipped", timestamp()))
+            }
+        }
+    }
+}
+
+/// The overall bar once its host total is known.
+fn counted_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{prefix:.bold} [{bar:30}] {pos}/{len} hosts  {elapsed_precise}  {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ")
 }
 
 /// `HH:MM:SS` in UTC, for plain progress lines.
@@ -156,5 +196,35 @@ fn terminal_rows() -> Option<usize> {
         let mut size: libc::winsize = std::mem::zeroed();
         (libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &mut size) == 0 && size.ws_row > 0)
             .then_some(size.ws_row as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use indicatif::ProgressDrawTarget;
+
+    use super::{Bars, Progress};
+    use crate::report::Reporter;
+
+    #[test]
+    fn the_plan_bar_knows_its_total_before_a_host_is_done() {
+        let progress = Progress::Bars(Bars::new(ProgressDrawTarget::hidden(), "plan", 0, 24));
+        if let Progress::Bars(bars) = &progress {
+            assert_eq!(
+                bars.overall.length(),
+                None,
+                "not 0/0 before the total is known"
+            );
+        }
+        progress.set_total(3);
+        let Progress::Bars(bars) = &progress else {
+            unreachable!()
+        };
+        assert_eq!(bars.overall.length(), Some(3));
+        progress.host_done("a", true, "ok");
+        assert_eq!(
+            (bars.overall.position(), bars.overall.length()),
+            (1, Some(3))
+        );
     }
 }

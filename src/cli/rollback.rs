@@ -32,7 +32,7 @@ pub fn run(console: &Console, arguments: &RollbackArgs) -> Result<Exit, Failure>
             serde_json::to_string_pretty(&results)
                 .map_err(|error| Failure::failed(error.to_string()))?
         )),
-        OutputFormat::Human => console.data(&super::apply::human_results(&run, &results, false)),
+        OutputFormat::Human => console.data(&super::apply::rollback_results(&run, &results, false)),
     }
     Ok(if results.iter().all(|result| result.result.is_success()) {
         Exit::Success

@@ -39,6 +39,9 @@ pub struct CheckReport {
     pub parameters_set: usize,
     pub parameters_unset: usize,
     pub secrets_resolved: usize,
+    /// Whether the playbook named was read (hosts were selected by it).
+    #[serde(skip)]
+    pub playbook_read: bool,
     /// What the playbook's `instance:` section will do, in words (`None`:
     /// no section).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -197,6 +200,7 @@ pub fn check(request: &CheckRequest) -> CheckReport {
         parameters_set: playbook.as_ref().map_or(0, |playbook| playbook.set.len()),
         parameters_unset: playbook.as_ref().map_or(0, |playbook| playbook.unset.len()),
         secrets_resolved: 0,
+        playbook_read: playbook.is_some(),
         instance: playbook
             .as_ref()
             .and_then(|playbook| playbook.instance.as_ref())

@@ -207,6 +207,7 @@ pub fn make_plan(
         .map(|desired| desired.host.clone())
         .zip(endpoints.iter().cloned())
         .collect();
+    reporter.set_total(endpoints.len());
     let reads = gather_keeping(
         transport,
         pairs,

@@ -16,6 +16,13 @@ pub trait Reporter: Sync {
     fn host_step(&self, host: &str, step: &str);
     /// A host is done.
     fn host_done(&self, host: &str, ok: bool, summary: &str);
+    /// How many hosts there are, once known (`plan` learns it after
+    /// reading the inventory and the playbook).
+    fn set_total(&self, _total: usize) {}
+    /// A host was skipped: it never started (a cancelled rollout, Ctrl-C).
+    fn host_skipped(&self, host: &str) {
+        self.host_done(host, false, "skipped");
+    }
 }
 
 /// A reporter that says nothing (tests, benchmarks).

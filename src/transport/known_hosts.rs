@@ -370,10 +370,12 @@ pub fn verify(
             label,
             format!("the host key of {name} is not known ({type_name} {fingerprint})"),
         )
-        .with_hint(format!(
-            "verify {fingerprint} out of band, then add it with `ssh-keyscan -p {port} {address} >> {}` \
-             or run `midfleet facts --accept-new-host-keys` (apply never sends secrets to a key seen for the first time)",
-            policy.user_file.display()
+        .with_hint(unknown_key_hint(
+            &fingerprint,
+            address,
+            port,
+            &policy.user_file,
+            policy.user_file.exists(),
         ))),
         CheckResult::Failure => Err(TransportError::new(
             FailureKind::HostKey,
@@ -406,9 +408,57 @@ fn append(file: &Path, name: &str, type_name: &str, key: &[u8]) -> std::io::Resu
     handle.sync_all()
 }
 
+/// What to do about a host key seen for the first time; a known_hosts
+/// file that does not exist yet is started, not appended to.
+fn unknown_key_hint(
+    fingerprint: &str,
+    address: &str,
+    port: u16,
+    user_file: &Path,
+    exists: bool,
+) -> String {
+    let file = user_file.display();
+    if exists {
+        format!(
+            "verify {fingerprint} out of band, then add it with `ssh-keyscan -p {port} {address} >> {file}` \
+             or run `midfleet facts --accept-new-host-keys` (apply never sends secrets to a key seen for the first time)"
+        )
+    } else {
+        let directory = user_file
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+            .map_or_else(|| ".".to_string(), |parent| parent.display().to_string());
+        format!(
+            "{file} does not exist yet: start it with \
+             `mkdir -p -m 700 {directory} && ssh-keyscan -p {port} {address} >> {file}` once {fingerprint} is verified \
+             out of band, or with `midfleet facts --accept-new-host-keys`, which records every new host's key \
+             (check what it recorded); apply never sends secrets to a key seen for the first time"
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_unknown_key_hint_says_how_to_start_a_missing_known_hosts() {
+        let file = Path::new("/home/ops/.ssh/known_hosts");
+        assert_eq!(
+            unknown_key_hint("SHA256:abc", "10.0.0.5", 22, file, false),
+            "/home/ops/.ssh/known_hosts does not exist yet: start it with \
+             `mkdir -p -m 700 /home/ops/.ssh && ssh-keyscan -p 22 10.0.0.5 >> /home/ops/.ssh/known_hosts` \
+             once SHA256:abc is verified out of band, or with `midfleet facts --accept-new-host-keys`, which \
+             records every new host's key (check what it recorded); apply never sends secrets to a key seen \
+             for the first time"
+        );
+        assert_eq!(
+            unknown_key_hint("SHA256:abc", "10.0.0.5", 2222, file, true),
+            "verify SHA256:abc out of band, then add it with \
+             `ssh-keyscan -p 2222 10.0.0.5 >> /home/ops/.ssh/known_hosts` or run \
+             `midfleet facts --accept-new-host-keys` (apply never sends secrets to a key seen for the first time)"
+        );
+    }
 
     const KEY: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIE0pJ3n4G8m0b2cCrn2uZ6VZ6vEJ1b0q4G2l1k0G3c3K";
 

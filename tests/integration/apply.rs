@@ -348,7 +348,19 @@ fn a_failed_canary_cancels_the_rest() {
     assert_eq!(results[0]["result"], "rolled_back", "{}", results[0]);
     for (result, (host, (config, _))) in results.iter().zip(lab.hosts.iter().zip(&before)).skip(1) {
         assert_eq!(result["result"], "skipped", "{result}");
+        assert_eq!(
+            result["message"], "cancelled: 1 failed host exceeds max_fail 0",
+            "{result}"
+        );
         assert_eq!(&host.config(), config, "{} untouched", host.name);
+        // The plain progress line says skipped, not FAILED.
+        let line = format!(" apply {}: skipped\n", host.name);
+        assert!(applied.stderr.contains(&line), "{}", applied.stderr);
+        assert!(
+            !applied.stderr.contains(&format!("{}: FAILED", host.name)),
+            "{}",
+            applied.stderr
+        );
     }
 }
 
@@ -833,6 +845,16 @@ fn a_transaction_killed_on_its_host_is_reported_then_unlock_and_rollback_repair(
         rolled.stderr,
         journals(&lab)
     );
+    // Named for what it did: rolled back, not applied.
+    assert!(
+        rolled
+            .stdout
+            .lines()
+            .any(|line| line.starts_with("Rollback ") && line.ends_with(": 1 rolled_back.")),
+        "{}",
+        rolled.stdout
+    );
+    assert!(!rolled.stdout.contains("applied"), "{}", rolled.stdout);
     assert_eq!(
         host.config(),
         before[0].0,
@@ -932,4 +954,45 @@ fn a_literal_for_a_parameter_the_file_marks_secure_never_reaches_a_plan_file() {
         .unwrap()
         .value()
         .starts_with("encrypted:"));
+}
+
+#[test]
+fn the_audit_log_names_the_user_from_the_uid_when_user_is_unset() {
+    let lab = lab(LabSpec::new(1, &midsim()));
+    accept_new_users(&lab, &[]);
+    let playbook = rotation(&lab, "");
+    let audit = lab.directory.join("audit.jsonl");
+    let output = crate::support::midfleet_command(
+        [
+            "apply".as_ref(),
+            "-i".as_ref(),
+            lab.inventory.as_os_str(),
+            playbook.as_os_str(),
+            "--known-hosts".as_ref(),
+            lab.known_hosts.as_os_str(),
+            "--yes".as_ref(),
+            "--audit-log".as_ref(),
+            audit.as_os_str(),
+        ],
+        &[("MIDFLEET_TEST_PASSWORD", PASSWORD)],
+    )
+    .env_remove("USER")
+    .env_remove("LOGNAME")
+    .env_remove("SUDO_USER")
+    .output()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let name = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let name = String::from_utf8(name.stdout).unwrap();
+    let text = std::fs::read_to_string(&audit).unwrap();
+    let expected = format!("\"user\":{}", serde_json::to_string(name.trim()).unwrap());
+    assert!(text.contains(&expected), "{expected} in {text}");
+    assert!(!text.contains("\"user\":\"unknown\""), "{text}");
 }

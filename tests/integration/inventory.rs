@@ -102,6 +102,14 @@ fn an_unknown_pattern_name_is_an_error_with_a_suggestion() {
 }
 
 #[test]
+fn check_with_a_missing_playbook_says_it_was_not_read() {
+    let run = midfleet(["check", "-i", YAML, "nope.yml"], &[]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("nope.yml"), "{}", run.stderr);
+    insta::assert_snapshot!("check_missing_playbook_summary", run.stdout);
+}
+
+#[test]
 fn check_reports_every_problem_with_its_location() {
     let inventory = format!("{BROKEN}/inventory.yml");
     let playbook = format!("{BROKEN}/playbook.yml");

@@ -165,6 +165,23 @@ fn unknown_and_changed_host_keys_are_refused_with_their_fingerprint() {
         "{}",
         run.stdout
     );
+    // A known_hosts file that does not exist yet: the hint says how to
+    // start one, not to append to it.
+    let missing = lab.directory.join("ssh/known_hosts");
+    let run = midfleet(arguments(&missing, &[]), &[]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let start = format!(
+        "hint: {} does not exist yet: start it with `mkdir -p -m 700 {} && ssh-keyscan -p ",
+        missing.display(),
+        missing.parent().unwrap().display()
+    );
+    assert!(run.stdout.contains(&start), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("or with `midfleet facts --accept-new-host-keys`"),
+        "{}",
+        run.stdout
+    );
     // --accept-new-host-keys records them, then plain runs connect.
     let run = midfleet(
         arguments(&empty_known_hosts, &["--accept-new-host-keys"]),
@@ -776,6 +793,35 @@ fn the_demo_rotates_a_throwaway_fleet_and_cleans_up() {
         !std::path::Path::new(directory).exists(),
         "the lab is removed"
     );
+}
+
+/// `--no-color` reaches the demo's steps: on a terminal, no colour or
+/// style escape (ESC [ … m) is written.
+#[test]
+fn the_demo_with_no_color_writes_no_colour_on_a_terminal() {
+    let command = format!("{} --no-color demo", env!("CARGO_BIN_EXE_midfleet"));
+    let output = std::process::Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .env("HOME", crate::support::empty_home())
+        .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script(1)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("5 applied"), "{text}");
+    let styled = text
+        .split('\x1b')
+        .skip(1)
+        .filter(|rest| {
+            rest.strip_prefix('[').is_some_and(|rest| {
+                rest.chars()
+                    .find(|c| !c.is_ascii_digit() && *c != ';')
+                    .is_some_and(|end| end == 'm')
+            })
+        })
+        .count();
+    assert_eq!(styled, 0, "colour escapes with --no-color: {text}");
 }
 
 #[test]

@@ -42,6 +42,12 @@ fn main() -> ExitCode {
             };
         }
     };
+    // Each step is a midfleet command run in this process with its own
+    // arguments: `--no-color` reaches them (and their progress bars) as
+    // NO_COLOR, which every one of them honours.
+    if cli.global.no_color {
+        std::env::set_var("NO_COLOR", "1");
+    }
     let console = cli.global.console();
     let outcome = match cli.command {
         Command::Demo => run(&console),
