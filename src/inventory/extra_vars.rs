@@ -462,7 +462,7 @@ mod tests {
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
         let var = vars.get("mid_password").unwrap();
         assert_eq!(var.node.text(), Some("from-file"));
-        assert!(super::super::vaulted::is_sensitive(&var.node));
+        assert!(super::super::vars::is_sensitive(&var.node));
 
         let (_, diagnostics) =
             parse_extra_vars(&["@/nonexistent/vars.yml".to_string()], &no_vault());

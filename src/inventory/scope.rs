@@ -303,7 +303,7 @@ fn node_value(
     templates: &Templates,
     context: &Context,
 ) -> Result<Value, TemplateError> {
-    if super::vaulted::is_sensitive(node) {
+    if super::vars::is_sensitive(node) {
         return Err(TemplateError::Render(
             "a vaulted value, revealed only for a playbook value, a `var:` secret or a \
              setting midfleet reads"

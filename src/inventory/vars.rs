@@ -3,8 +3,8 @@
 //! where a variable is defined, and conversion to template values.
 //!
 //! Owns: [`Var`], [`Vars`], those definition checks (names, where a
-//! `!vault` value may be,
-//! ignored Ansible variables, the type of a known one) and
+//! `!vault` value may be, ignored Ansible variables, the type of a known
+//! one), which values are sensitive as written ([`is_sensitive`]) and
 //! [`to_template_value`]. Must not: know what a known variable means
 //! (`known.rs` does) or decide a host's precedence (`host.rs` does).
 
@@ -21,11 +21,24 @@ pub struct Var {
     pub origin: Origin,
 }
 
+/// The tag given to the variables of a decrypted vaulted file: their
+/// values are as sensitive as a `!vault` one's.
+pub(crate) const VAULTED_FILE_TAG: &str = "midfleet-vaulted-file";
+
+/// Whether the variable's value is sensitive as written: a `!vault` text
+/// or a value of a decrypted vaulted file.
+pub(crate) fn is_sensitive(node: &Node) -> bool {
+    matches!(
+        node.tag.as_deref(),
+        Some(crate::vault::VAULT_TAG | VAULTED_FILE_TAG)
+    )
+}
+
 /// A vaulted value (or a decrypted vaulted file's) shows as `(sensitive)`.
 impl std::fmt::Debug for Var {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut debug = formatter.debug_struct("Var");
-        if super::vaulted::is_sensitive(&self.node) {
+        if is_sensitive(&self.node) {
             debug.field("node", &"(sensitive)");
         } else {
             debug.field("node", &self.node);
@@ -79,7 +92,7 @@ impl Vars {
     pub(crate) fn mark_vaulted_file(&mut self, file: &std::path::Path) {
         for var in self.0.values_mut() {
             if var.origin.file == file {
-                var.node.tag = Some(super::vaulted::VAULTED_FILE_TAG.to_string());
+                var.node.tag = Some(VAULTED_FILE_TAG.to_string());
             }
         }
     }
@@ -151,7 +164,7 @@ pub(crate) fn check_definition(
         );
         return;
     }
-    if super::vaulted::is_sensitive(&var.node) {
+    if is_sensitive(&var.node) {
         // Decrypted only when a host uses it (`vaulted.rs`); its type is
         // checked then.
         return;

@@ -18,14 +18,10 @@ use indexmap::IndexMap;
 use crate::diagnostic::Diagnostic;
 use crate::secret::SecretValue;
 use crate::template::{Context, Templates};
-use crate::vault::{Keyring, VAULT_TAG};
+use crate::vault::Keyring;
 use crate::yaml::{Kind, Node};
 
-use super::vars::{to_template_value, Var};
-
-/// The tag given to the variables of a decrypted vaulted file: their
-/// values are as sensitive as a `!vault` one's.
-pub(crate) const VAULTED_FILE_TAG: &str = "midfleet-vaulted-file";
+use super::vars::{is_sensitive, to_template_value, Var, VAULTED_FILE_TAG};
 
 /// How deep a template over sensitive variables may refer to another.
 const REVEAL_DEPTH: usize = 8;
@@ -47,12 +43,6 @@ impl std::fmt::Debug for Vaulted {
             .field("unreadable", &self.unreadable)
             .finish()
     }
-}
-
-/// Whether the variable's value is sensitive as written: a `!vault` text
-/// or a value of a decrypted vaulted file.
-pub(crate) fn is_sensitive(node: &Node) -> bool {
-    matches!(node.tag.as_deref(), Some(VAULT_TAG | VAULTED_FILE_TAG))
 }
 
 /// One host's sensitive variables (see the module). `Debug` shows their

@@ -7,12 +7,14 @@
 use std::path::{Path, PathBuf};
 
 use crate::ansible_cfg::{AnsibleCfg, Setting};
-use crate::diagnostic::Diagnostics;
+use crate::diagnostic::{Diagnostic, Diagnostics, Origin};
 use crate::endpoint::Endpoint;
-use crate::inventory::{parse_extra_vars, Host, HostDefaults, Shard, SshConfig, Vars};
+use crate::inventory::{
+    parse_extra_vars, Host, HostDefaults, Inventory, Selection as PatternSelection, Shard,
+    SshConfig, Vars,
+};
 use crate::template::Templates;
 
-use super::check::select_hosts;
 use super::{Operator, OpsError};
 
 /// The inventory sources and what stands above and below their variables:
@@ -164,4 +166,96 @@ pub fn load_ssh_config(path: &Path) -> Result<SshConfig, OpsError> {
     };
     SshConfig::load(Some(&path))
         .map_err(|error| OpsError::input(format!("cannot read the ssh configuration: {error}")))
+}
+
+/// A loaded inventory and the hosts a pattern and `--limit` select,
+/// resolved. Shared by the commands that work on hosts.
+pub struct Selected {
+    pub inventory: Inventory,
+    pub hosts: Vec<Host>,
+    /// The pattern or `--limit` could not be applied (unknown name…); then
+    /// `hosts` is empty.
+    pub pattern_failed: bool,
+}
+
+/// Loads the inventory and resolves the hosts `pattern` ∧ `limit` select,
+/// with every problem in `diagnostics`. It goes on after errors, so that
+/// one run finds them all: a caller that acts on hosts must stop when
+/// `diagnostics` holds an error.
+pub fn select_hosts(
+    source: &InventorySource,
+    pattern: &str,
+    pattern_origin: Option<&Origin>,
+    limit: Option<&str>,
+    shard: Option<Shard>,
+    templates: &Templates,
+    diagnostics: &mut Diagnostics,
+) -> Selected {
+    let (mut inventory, loaded) = Inventory::load_with_vault(&source.paths, source.vault.clone());
+    diagnostics.extend(loaded);
+    inventory.set_extra_vars(source.extra_vars.clone());
+    let mut names = apply_pattern(inventory.select(pattern, pattern_origin), "", diagnostics);
+    if let (Some(limit), Some(selected)) = (limit, names.as_mut()) {
+        match apply_pattern(
+            inventory.select_limit(limit, None),
+            "--limit: ",
+            diagnostics,
+        ) {
+            Some(limited) => selected.retain(|name| limited.contains(name)),
+            None => names = None,
+        }
+    }
+    let pattern_failed = names.is_none();
+    let mut hosts = Vec::new();
+    for name in names.unwrap_or_default() {
+        match inventory.resolve(&name, templates) {
+            Ok(mut host) => {
+                source.defaults.apply(&mut host);
+                hosts.push(host)
+            }
+            Err(problems) => problems
+                .into_iter()
+                .for_each(|problem| diagnostics.push(problem)),
+        }
+    }
+    for warning in inventory.vault_warnings() {
+        diagnostics.push(warning);
+    }
+    // A cluster's members stay in one part (keyed by the cluster's name):
+    // parts run their rollouts independently, and members must never
+    // restart together.
+    if let Some(shard) = shard {
+        hosts.retain(|host| shard.holds(host.mid_cluster.as_deref().unwrap_or(&host.name)));
+    }
+    Selected {
+        inventory,
+        hosts,
+        pattern_failed,
+    }
+}
+
+/// The host names a pattern selected, or `None` (with the errors recorded).
+fn apply_pattern(
+    selected: Result<PatternSelection, Vec<Diagnostic>>,
+    prefix: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<Vec<String>> {
+    match selected {
+        Ok(selection) => {
+            selection
+                .warnings
+                .into_iter()
+                .for_each(|warning| diagnostics.push(warning));
+            Some(selection.hosts)
+        }
+        Err(errors) => {
+            for error in errors {
+                diagnostics.push(Diagnostic {
+                    message: format!("{prefix}{}", error.message),
+                    ..error
+                });
+            }
+            None
+        }
+    }
 }

@@ -15,7 +15,7 @@ use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::facts::gather::gather_keeping;
 use crate::instance::preflight;
 use crate::inventory::SshConfig;
-use crate::ops::check::select_hosts;
+use crate::ops::hosts::select_hosts;
 use crate::plan::{
     build_host_plan, InstanceChange, InstancePlan, InstanceUserPlan, Plan, PlanInputs,
     PlaybookInfo, RolloutSettings, SecretInfo, FORMAT_VERSION,
