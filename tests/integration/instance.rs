@@ -727,3 +727,61 @@ fn validate_false_leaves_each_reset_mid_to_validate_by_hand() {
     assert!(instance.records("ecc_queue").is_empty());
     assert!(report["instance"].get("validated").is_none(), "{report}");
 }
+
+/// Part of what a rotation relies on, as on a real instance (KB0746702):
+/// a running MID whose user's password is reset is refused at its next
+/// call and says so in its agent log, and its record goes Down at once,
+/// which the emulator's `ecc_agent` history shows.
+#[test]
+fn a_running_mid_is_refused_once_its_users_password_is_reset() {
+    use midfleet::instance::{table, Client, Credentials, Settings};
+    use midfleet::secret::SecretValue;
+    let lab = lab(LabSpec::new(1, &midsim()));
+    let host = &lab.hosts[0];
+    let users = [(
+        midfleet_lab::INITIAL_USER.to_string(),
+        midfleet_lab::INITIAL_PASSWORD,
+    )];
+    let instance = Instance::start(Some(seed(&users, Vec::new())), &[]);
+    connect_mids(&lab, &instance, None);
+    assert!(host.mid("restart").unwrap());
+    let up = format!("ecc_agent {} is Up", host.name);
+    assert!(
+        host.wait_for_log(&up, Duration::from_secs(20)),
+        "{}",
+        host.agent_log()
+    );
+    let refused = format!(
+        "Could not authenticate user '{}' on the ServiceNow instance.",
+        midfleet_lab::INITIAL_USER
+    );
+    assert!(!host.agent_log().contains(&refused));
+
+    let client = Client::new(&instance.url, None, Settings::with_timeout(5)).unwrap();
+    let admin = Credentials::new("admin".into(), SecretValue::new(ADMIN_PASSWORD.into()));
+    let user_id = format!("user-{}", midfleet_lab::INITIAL_USER);
+    table::update(
+        &client,
+        &admin,
+        "sys_user",
+        &user_id,
+        &json!({ "user_password": "a-new-one" }),
+        true,
+    )
+    .unwrap();
+    assert!(
+        host.wait_for_log(&refused, Duration::from_secs(10)),
+        "{}",
+        host.agent_log()
+    );
+    assert_eq!(
+        agent(&instance, host),
+        format!("Down {}", midfleet_lab::INITIAL_USER)
+    );
+    let history = &instance.state()["ecc_agent_history"];
+    let last = history.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["status"], "Down", "{history}");
+    assert_eq!(last["cause"], "password reset", "{history}");
+    assert!(last["at_ms"].as_u64().unwrap() > 0);
+    assert!(host.mid("stop").unwrap());
+}

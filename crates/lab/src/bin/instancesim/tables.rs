@@ -79,6 +79,12 @@ pub struct State {
     pub tables: BTreeMap<String, Vec<Record>>,
     #[serde(default)]
     pub next_id: u64,
+    /// Every change of an `ecc_agent` record's `status`, oldest first —
+    /// what the instance's MID Server list shows over time, kept so a test
+    /// can tell how long each MID was Down. Only in the `--state` file: no
+    /// Table API call reads it.
+    #[serde(default)]
+    pub ecc_agent_history: Vec<StatusChange>,
     /// Tables whose writes every user is refused (`--read-only TABLE`): an
     /// instance whose ACLs answer otherwise than midfleet expects.
     #[serde(skip)]
@@ -87,6 +93,21 @@ pub struct State {
     /// 403, as from an instance whose read ACL does not cover them.
     #[serde(skip)]
     pub deny_read: Vec<String>,
+}
+
+/// One change of a MID's `ecc_agent` status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusChange {
+    /// The record's `name` (the MID's).
+    pub name: String,
+    pub status: String,
+    /// The record's `user_name` after the change.
+    pub user_name: String,
+    /// Milliseconds since the epoch.
+    pub at_ms: u64,
+    /// `reported` (the MID wrote it) or why the instance set it (its
+    /// user's password was reset, the user locked out or deactivated).
+    pub cause: String,
 }
 
 /// What one request gets back.
@@ -364,6 +385,9 @@ impl State {
         if table == "ecc_queue" {
             record.insert("sys_created_on".into(), Value::String(created_on()));
         }
+        if table == "ecc_agent" && !text(&record, "status").is_empty() {
+            self.note_status(&record, "reported");
+        }
         self.tables
             .get_mut(table)
             .expect("known table")
@@ -400,14 +424,62 @@ impl State {
             );
         };
         fields.remove("sys_id");
-        record.extend(fields);
+        let status_before = text(record, "status").to_string();
+        record.extend(fields.clone());
         let mut shown = record.clone();
         shown.remove("user_password");
+        if table == "ecc_agent" && text(&shown, "status") != status_before {
+            self.note_status(&shown, "reported");
+        }
+        if table == "sys_user" {
+            let cause = if fields.contains_key("user_password") {
+                Some("password reset")
+            } else if text(&fields, "locked_out") == "true" {
+                Some("user locked out")
+            } else if text(&fields, "active") == "false" {
+                Some("user deactivated")
+            } else {
+                None
+            };
+            if let Some(cause) = cause {
+                self.take_down(text(&shown, "user_name"), cause);
+            }
+        }
         Answer {
             status: 200,
             body: json!({ "result": shown }),
             changed: true,
             user: None,
+        }
+    }
+
+    fn note_status(&mut self, record: &Record, cause: &str) {
+        self.ecc_agent_history.push(StatusChange {
+            name: text(record, "name").to_string(),
+            status: text(record, "status").to_string(),
+            user_name: text(record, "user_name").to_string(),
+            at_ms: now_ms(),
+            cause: cause.to_string(),
+        });
+    }
+
+    /// A MID whose user's password changes, or whose user is locked out or
+    /// deactivated, is refused at its next call and goes Down at once
+    /// (KB0746702: "Changing the password in the instance causes the MID
+    /// Server to go down immediately"): every Up record logged in as
+    /// `user_name` is set Down.
+    fn take_down(&mut self, user_name: &str, cause: &str) {
+        let mut changed = Vec::new();
+        for record in self.tables.get_mut("ecc_agent").expect("seeded") {
+            if text(record, "status") == "Up"
+                && text(record, "user_name").eq_ignore_ascii_case(user_name)
+            {
+                record.insert("status".into(), Value::String("Down".into()));
+                changed.push(record.clone());
+            }
+        }
+        for record in changed {
+            self.note_status(&record, cause);
         }
     }
 
@@ -527,6 +599,12 @@ pub struct Order {
     pub descending: bool,
 }
 
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64)
+}
+
 /// Now, as the instance writes `sys_created_on` (UTC, to the second).
 fn created_on() -> String {
     let stamp = midfleet::report::now_rfc3339();
@@ -613,6 +691,118 @@ mod tests {
             1,
             "its own record"
         );
+    }
+
+    #[test]
+    fn a_reset_password_refuses_the_old_one_and_takes_its_mids_down() {
+        let mut state = seeded();
+        let login = |state: &mut State, user: &str, password: &str| {
+            state
+                .handle(&request(
+                    "GET",
+                    "/api/now/table/sys_user",
+                    user,
+                    password,
+                    "",
+                ))
+                .status
+        };
+        state.handle(&request(
+            "POST",
+            "/api/now/table/sys_user?sysparm_input_display_value=true",
+            "admin",
+            "pw",
+            r#"{"user_name":"svc_a","user_password":"old"}"#,
+        ));
+        let user = state.find("sys_user", "user_name", "svc_a").unwrap();
+        let role = state.find("sys_user_role", "name", "mid_server").unwrap();
+        state.push(
+            "sys_user_has_role",
+            json!({ "sys_id": "g", "user": user, "role": role }),
+        );
+        for name in ["mid1", "mid2"] {
+            let created = state.handle(&request(
+                "POST",
+                "/api/now/table/ecc_agent",
+                "svc_a",
+                "old",
+                &format!(r#"{{"name":"{name}","status":"Up","user_name":"svc_a"}}"#),
+            ));
+            assert_eq!(created.status, 201);
+        }
+        assert_eq!(login(&mut state, "svc_a", "old"), 200);
+        // Without display values the new password is taken as a hash:
+        // neither the old nor the new one logs in.
+        let reset = |state: &mut State, query: &str, body: &str| {
+            state
+                .handle(&request(
+                    "PATCH",
+                    &format!("/api/now/table/sys_user/{user}{query}"),
+                    "admin",
+                    "pw",
+                    body,
+                ))
+                .status
+        };
+        assert_eq!(reset(&mut state, "", r#"{"user_password":"new"}"#), 200);
+        assert_eq!(login(&mut state, "svc_a", "old"), 401);
+        assert_eq!(login(&mut state, "svc_a", "new"), 401);
+        assert_eq!(
+            reset(
+                &mut state,
+                "?sysparm_input_display_value=true",
+                r#"{"user_password":"new"}"#
+            ),
+            200
+        );
+        assert_eq!(login(&mut state, "svc_a", "old"), 401);
+        assert_eq!(login(&mut state, "svc_a", "new"), 200);
+        // The first reset took both MIDs Down at once, as KB0746702 says.
+        let history: Vec<(&str, &str, &str)> = state
+            .ecc_agent_history
+            .iter()
+            .map(|change| {
+                (
+                    change.name.as_str(),
+                    change.status.as_str(),
+                    change.cause.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            history,
+            [
+                ("mid1", "Up", "reported"),
+                ("mid2", "Up", "reported"),
+                ("mid1", "Down", "password reset"),
+                ("mid2", "Down", "password reset"),
+            ]
+        );
+        assert!(state
+            .ecc_agent_history
+            .windows(2)
+            .all(|pair| pair[0].at_ms <= pair[1].at_ms));
+        // Inactive and locked-out users are refused whatever the password.
+        assert_eq!(reset(&mut state, "", r#"{"active":"false"}"#), 200);
+        assert_eq!(login(&mut state, "svc_a", "new"), 401);
+        assert_eq!(
+            reset(&mut state, "", r#"{"active":"true","locked_out":"true"}"#),
+            200
+        );
+        assert_eq!(login(&mut state, "svc_a", "new"), 401);
+        assert_eq!(reset(&mut state, "", r#"{"locked_out":"false"}"#), 200);
+        assert_eq!(login(&mut state, "svc_a", "new"), 200);
+        // A MID reporting Up again as another user is a change too.
+        let mid1 = state.find("ecc_agent", "name", "mid1").unwrap();
+        state.handle(&request(
+            "PATCH",
+            &format!("/api/now/table/ecc_agent/{mid1}"),
+            "svc_a",
+            "new",
+            r#"{"status":"Up","user_name":"svc_a"}"#,
+        ));
+        let last = state.ecc_agent_history.last().unwrap();
+        assert_eq!((last.name.as_str(), last.status.as_str()), ("mid1", "Up"));
     }
 
     #[test]

@@ -119,7 +119,9 @@ fn run_jvm(agent_dir: &Path, knobs: &Knobs, logs: &Logs, watch: &Watch) -> Jvm {
 /// How often a running MID looks for the commands queued for it.
 const ECC_POLL: Duration = Duration::from_millis(500);
 
-/// Runs until stopped; with an instance to answer, also picks up the
+/// Runs until stopped; with an instance, reads the ECC queue every
+/// [`ECC_POLL`] (logging a refused login as a real MID does) and, unless
+/// told to ignore them, picks up the
 /// `SystemCommand`s queued for this MID, oldest first: `restartService`
 /// (what the instance's Validate queues) restarts the JVM;
 /// `delete_mid_keypair` (Invalidate) is acknowledged — the key pair this
@@ -130,15 +132,28 @@ fn serve(
     logs: &Logs,
     watch: &Watch,
 ) -> Jvm {
-    let Some(registration) = registration.filter(|_| knobs.answer_commands) else {
+    let Some(registration) = registration else {
         return Jvm::Stopped(watch.wait());
     };
     loop {
         if let Some(interrupt) = watch.sleep(ECC_POLL) {
             return Jvm::Stopped(interrupt);
         }
+        // Every call logs in again, as a real MID's do: once its user's
+        // password is reset on the instance (or the user locked out or
+        // deactivated), the next one is refused, and the MID says so.
         let commands = match instance::commands(registration) {
             Ok(commands) => commands,
+            Err(error) if instance::is_refusal(&error) => {
+                logs.agent(
+                    MID_SERVER,
+                    &format!(
+                        "SEVERE Could not authenticate user '{}' on the ServiceNow instance.",
+                        registration.user
+                    ),
+                );
+                continue;
+            }
             Err(error) => {
                 logs.agent(
                     MID_SERVER,
@@ -147,6 +162,9 @@ fn serve(
                 continue;
             }
         };
+        if !knobs.answer_commands {
+            continue;
+        }
         for command in commands {
             if let Err(error) = instance::mark(registration, &command, "processing") {
                 logs.agent(

@@ -134,6 +134,20 @@ pub fn report(registration: &Registration, status: &str) -> io::Result<Reported>
     .map_err(io::Error::other)
 }
 
+/// Whether `error` (from a call to the instance) is the instance refusing
+/// the MID's login (401).
+pub fn is_refusal(error: &io::Error) -> bool {
+    error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<midfleet::instance::InstanceError>())
+        .is_some_and(|inner| {
+            matches!(
+                inner,
+                midfleet::instance::InstanceError::Unauthorized { .. }
+            )
+        })
+}
+
 /// A `SystemCommand` the instance queued for this MID.
 pub struct Command {
     pub sys_id: String,
