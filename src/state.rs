@@ -130,6 +130,76 @@ pub struct StateRecord {
     /// For each sensitive parameter midfleet wrote (canonical name), the
     /// salted hash of the value it wrote.
     pub written: BTreeMap<String, SaltedHash>,
+    /// The last rotation (`rotate:`): when, and to which user. Never a
+    /// secret. Absent in records of hosts never rotated (and in records
+    /// written before rotations existed: the format stays 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<RotationRecord>,
+}
+
+/// When a host's credentials last rotated, and to which user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotationRecord {
+    /// RFC 3339, UTC, to the second.
+    pub at: String,
+    pub user: String,
+}
+
+/// **Test hook.** `MIDFLEET_NOW=2027-02-01T00:00:00Z` makes midfleet take
+/// that instant as "now" for rotation ages (`plan`) and the rotation times
+/// it records (`apply`), so tests can move the clock past `max_age`. Not
+/// for production: a wrong "now" rotates too early or too late.
+pub const NOW_VARIABLE: &str = "MIDFLEET_NOW";
+
+/// Now, in seconds since the epoch: [`NOW_VARIABLE`] when set, else the
+/// system clock. `Err` names the variable when it is not RFC 3339.
+pub fn now_seconds() -> Result<u64, String> {
+    match std::env::var(NOW_VARIABLE) {
+        Ok(text) => parse_rfc3339(&text).ok_or_else(|| {
+            format!("{NOW_VARIABLE} (a test hook) must be a UTC time like 2027-02-01T00:00:00Z")
+        }),
+        Err(_) => Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs())),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` (what [`crate::report::rfc3339`] writes) as
+/// seconds since the epoch.
+pub fn parse_rfc3339(text: &str) -> Option<u64> {
+    let bytes = text.trim().as_bytes();
+    if bytes.len() != 20 || bytes[4] != b'-' || bytes[7] != b'-' || bytes[10] != b'T' {
+        return None;
+    }
+    if bytes[13] != b':' || bytes[16] != b':' || bytes[19] != b'Z' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<i64> {
+        let part = std::str::from_utf8(&bytes[range]).ok()?;
+        part.bytes()
+            .all(|byte| byte.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let year = year - i64::from(month <= 2);
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
+    u64::try_from(seconds).ok()
 }
 
 impl StateRecord {
@@ -181,6 +251,39 @@ mod tests {
         };
         assert!(record.matches("s3cr3t & <x>"));
         assert!(!record.matches("s3cr3t & <y>"));
+    }
+
+    #[test]
+    fn rfc3339_round_trips() {
+        for seconds in [0, 951_782_400, 1_795_000_000, 4_102_444_799] {
+            let text = crate::report::rfc3339(seconds);
+            assert_eq!(parse_rfc3339(&text), Some(seconds), "{text}");
+        }
+        for bad in [
+            "2027-02-01",
+            "2027-13-01T00:00:00Z",
+            "2027-02-01T00:00:00+01:00",
+            "x",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_rotation_record_is_optional_and_holds_no_secret() {
+        let old = br#"{"format": 1, "run": "r", "written": {}}"#;
+        assert_eq!(StateRecord::parse(old).unwrap().rotation, None);
+        let record = StateRecord {
+            format: FORMAT,
+            run: "r".into(),
+            written: BTreeMap::new(),
+            rotation: Some(RotationRecord {
+                at: "2027-02-01T00:00:00Z".into(),
+                user: "svc_b".into(),
+            }),
+        };
+        let again = StateRecord::parse(record.to_json().as_bytes()).unwrap();
+        assert_eq!(again, record);
     }
 
     #[test]

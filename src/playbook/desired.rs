@@ -28,6 +28,8 @@ pub struct DesiredHost {
     pub host: Host,
     pub set: Vec<DesiredParameter>,
     pub unset: Vec<String>,
+    /// With `rotate:`, the host's two users, rendered (A, B).
+    pub rotation_users: Option<[String; 2]>,
 }
 
 /// One parameter and its desired value.
@@ -188,10 +190,53 @@ pub fn render(
             },
         }
     }
+    let rotation_users = playbook.rotate.as_ref().and_then(|rotate| {
+        let mut rendered = Vec::new();
+        for template in &rotate.users {
+            match templates.render(template, &host.template_context) {
+                Ok(user)
+                    if !user.trim().is_empty()
+                        && !user.contains(['^', '=', ':'])
+                        && !user.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+                {
+                    rendered.push(user)
+                }
+                Ok(user) => problems.push(
+                    Diagnostic::error(
+                        Some(rotate.origin.clone()),
+                        format!("`rotate.users`: `{template}` renders to `{user}`, which is not a user name (empty, or holding whitespace, `^`, `=`, `:` or a control character)"),
+                    )
+                    .for_host(&host.name),
+                ),
+                Err(error) => problems.push(
+                    Diagnostic::error(
+                        Some(rotate.origin.clone()),
+                        format!("`rotate.users`: {error} in `{template}`"),
+                    )
+                    .for_host(&host.name)
+                    .with_hint(error.hint()),
+                ),
+            }
+        }
+        let [a, b] = <[String; 2]>::try_from(rendered).ok()?;
+        if a.eq_ignore_ascii_case(&b) {
+            problems.push(
+                Diagnostic::error(
+                    Some(rotate.origin.clone()),
+                    format!("`rotate.users` render to the same user `{a}` for this host"),
+                )
+                .for_host(&host.name)
+                .with_hint("the two templates must differ for every host, e.g. ending in _a and _b"),
+            );
+            return None;
+        }
+        Some([a, b])
+    });
     if !problems.is_empty() {
         return Err(problems);
     }
     Ok(DesiredHost {
+        rotation_users,
         host: host.clone(),
         set,
         unset: playbook

@@ -9,10 +9,12 @@ pub mod desired;
 mod instance;
 mod reader;
 mod rollout;
+mod rotate;
 
 pub use instance::{Instance, InstanceUser, RetireOldUser, DEFAULT_INSTANCE_TIMEOUT};
 use reader::Reader;
 pub use rollout::{Amount, Rollout};
+pub use rotate::{PasswordPolicy, Rotate, SYMBOLS as PASSWORD_SYMBOLS};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -26,8 +28,8 @@ use crate::secret::SecretRef;
 use crate::template::Templates;
 use crate::yaml::{self, Node, Scalar};
 
-const KEYS: [&str; 8] = [
-    "name", "hosts", "set", "unset", "restart", "health", "rollout", "instance",
+const KEYS: [&str; 9] = [
+    "name", "hosts", "set", "unset", "restart", "health", "rollout", "instance", "rotate",
 ];
 const DEFAULT_HEALTH_TIMEOUT: u64 = 300;
 
@@ -45,6 +47,8 @@ pub struct Playbook {
     pub rollout: Rollout,
     /// The `instance:` section (`docs/instance.md`).
     pub instance: Option<Instance>,
+    /// The `rotate:` section (`docs/rotation.md`).
+    pub rotate: Option<Rotate>,
 }
 
 /// `name: value` under `set:`.

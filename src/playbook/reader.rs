@@ -47,6 +47,8 @@ impl Reader<'_> {
         };
         let mut rollout = Rollout::default();
         let mut instance = None;
+        let mut rotate = None;
+        let mut retire_given = false;
         for (key, value) in entries {
             match key.text().unwrap_or_default() {
                 "name" => name = self.string(value, "name").map(str::to_string),
@@ -66,7 +68,15 @@ impl Reader<'_> {
                 },
                 "health" => health = self.health(value),
                 "rollout" => rollout = self.rollout(value),
-                "instance" => instance = self.instance(value),
+                "instance" => {
+                    retire_given = value.as_mapping().is_some_and(|entries| {
+                        entries
+                            .iter()
+                            .any(|(key, _)| key.text() == Some("retire_old_user"))
+                    });
+                    instance = self.instance(value)
+                }
+                "rotate" => rotate = self.rotate(value),
                 other => {
                     let hint =
                         did_you_mean(other, KEYS).map(|close| format!("did you mean `{close}`?"));
@@ -78,12 +88,20 @@ impl Reader<'_> {
             }
         }
         self.check_overlaps(&set, &unset);
+        if let Some(rotate) = &rotate {
+            self.check_rotate(rotate, instance.as_ref(), &set, &unset);
+            // A rotation locks the user each MID leaves, unless told
+            // otherwise (`retire_old_user: keep` or `deactivate`).
+            if let Some(instance) = instance.as_mut().filter(|_| !retire_given) {
+                instance.retire_old_user = RetireOldUser::Lock;
+            }
+        }
         let Some((hosts, hosts_origin)) = hosts else {
             self.error(root, "the playbook has no `hosts:` pattern")
                 .hint = Some("add e.g. `hosts: all` or `hosts: emea:!mid-emea-03`".into());
             return None;
         };
-        if set.is_empty() && unset.is_empty() {
+        if set.is_empty() && unset.is_empty() && rotate.is_none() {
             self.diagnostics.push(Diagnostic::warning(
                 Some(Origin::file(self.path)),
                 "the playbook sets and unsets nothing; it only keeps the MIDs running",
@@ -100,6 +118,7 @@ impl Reader<'_> {
             health,
             rollout,
             instance,
+            rotate,
         })
     }
 

@@ -315,3 +315,110 @@ fn a_var_secret_naming_no_variable_is_an_error_where_it_is_written() {
     );
     assert_eq!(problems[0].hosts, ["mid-01"]);
 }
+
+const ROTATE_INSTANCE: &str =
+    "instance:\n  url: https://x.service-now.com\n  user: admin\n  password: { secret: \"env:P\" }\n";
+
+#[test]
+fn the_rotate_section_is_read_with_its_defaults() {
+    let (playbook, messages) = load_text(&format!(
+        "hosts: all\nrotate:\n  users: [\"svc_{{{{ mid_name }}}}_a\", \"svc_{{{{ mid_name }}}}_b\"]\n  \
+         password: {{ generate: {{ length: 40 }} }}\n  max_age: 60d\n{ROTATE_INSTANCE}"
+    ));
+    assert!(messages.is_empty(), "{messages:?}");
+    let playbook = playbook.unwrap();
+    let rotate = playbook.rotate.unwrap();
+    assert_eq!(rotate.users[1], "svc_{{ mid_name }}_b");
+    assert_eq!(rotate.password.length, 40);
+    assert!(rotate.password.symbols);
+    assert_eq!(rotate.max_age_days, 60);
+    assert_eq!(
+        playbook.instance.unwrap().retire_old_user,
+        RetireOldUser::Lock,
+        "a rotation locks the user left by default"
+    );
+    let (playbook, _) = load_text(&format!(
+        "hosts: all\nrotate:\n  users: [a, b]\n  password: {{ generate: {{}} }}\n  max_age: 1d\n{ROTATE_INSTANCE}  retire_old_user: keep\n"
+    ));
+    let playbook = playbook.unwrap();
+    assert_eq!(playbook.rotate.unwrap().password.length, 32);
+    assert_eq!(
+        playbook.instance.unwrap().retire_old_user,
+        RetireOldUser::Keep
+    );
+}
+
+#[test]
+fn rotate_problems_are_found_with_their_line() {
+    let users = "  users: [a, b]\n";
+    let password = "  password: { generate: { length: 32 } }\n";
+    let age = "  max_age: 60d\n";
+    let cases = [
+        (
+            format!("hosts: all\nrotate:\n{users}{password}{age}"),
+            "p.yml:3:3",
+            "`rotate` needs an `instance:` section",
+        ),
+        (
+            format!("hosts: all\nset:\n  mid.instance.password: {{ secret: \"env:X\" }}\nrotate:\n{users}{password}{age}{ROTATE_INSTANCE}"),
+            "p.yml:3:26",
+            "`mid.instance.password` cannot be in `set` together with `rotate`",
+        ),
+        (
+            format!("hosts: all\nset:\n  glide.glidesoap.username: x\nrotate:\n{users}{password}{age}{ROTATE_INSTANCE}"),
+            "p.yml:3:29",
+            "`glide.glidesoap.username` cannot be in `set` together with `rotate`",
+        ),
+        (
+            format!("hosts: all\nunset: [mid.instance.username]\nrotate:\n{users}{password}{age}{ROTATE_INSTANCE}"),
+            "p.yml:2:9",
+            "cannot be in `unset` together with `rotate`",
+        ),
+        (
+            format!("hosts: all\nrotate:\n  users: [a, A]\n{password}{age}{ROTATE_INSTANCE}"),
+            "p.yml:3:14",
+            "the two users are the same",
+        ),
+        (
+            format!("hosts: all\nrotate:\n  users: [a]\n{password}{age}{ROTATE_INSTANCE}"),
+            "p.yml:3:10",
+            "a list of two user names",
+        ),
+        (
+            format!("hosts: all\nrotate:\n{users}  password: {{ generate: {{ length: 8 }} }}\n{age}{ROTATE_INSTANCE}"),
+            "p.yml:4:35",
+            "from 16 to 128",
+        ),
+        (
+            format!("hosts: all\nrotate:\n{users}  password: hunter2\n{age}{ROTATE_INSTANCE}"),
+            "p.yml:4:13",
+            "must be `{ generate: { length: N } }`",
+        ),
+        (
+            format!("hosts: all\nrotate:\n{users}{password}  max_age: 60\n{ROTATE_INSTANCE}"),
+            "p.yml:5:12",
+            "followed by `d`",
+        ),
+        (
+            format!("hosts: all\nrotate:\n{users}{password}{age}  max_ages: 1d\n{ROTATE_INSTANCE}"),
+            "p.yml:6:3",
+            "unknown key `rotate.max_ages`",
+        ),
+        (
+            format!("hosts: all\nrotate:\n{users}{age}{ROTATE_INSTANCE}"),
+            "p.yml:3:3",
+            "`rotate` needs `password`",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (text, at, needle) in cases {
+        let (_, messages) = load_text(&text);
+        if !messages
+            .iter()
+            .any(|message| message.contains(at) && message.contains(needle))
+        {
+            wrong.push(format!("{needle} at {at}: {messages:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
