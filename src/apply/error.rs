@@ -24,4 +24,7 @@ pub enum FilesError {
     Edit { config: String, source: EditError },
     #[error(transparent)]
     Hash(#[from] StateError),
+    /// `MIDFLEET_NOW` (a test hook) is not a time.
+    #[error("{0}")]
+    Clock(String),
 }

@@ -10,7 +10,7 @@ use crate::config_xml::{names, ConfigXml, Operation};
 use crate::facts;
 use crate::plan::{HostPlan, PlannedOperation};
 use crate::secret::SecretValue;
-use crate::state::{SaltedHash, StateRecord, FORMAT};
+use crate::state::{RotationRecord, SaltedHash, StateRecord, FORMAT};
 use crate::transport::shell_quote;
 
 use super::*;
@@ -115,6 +115,14 @@ pub(super) fn run_files(
                 SaltedHash::new(value.expose())?,
             );
         }
+    }
+    // A rotation records when, and to which user: the next plan's age.
+    if let Some(rotation) = host.rotation.as_ref().filter(|rotation| rotation.due) {
+        let now = crate::state::now_seconds().map_err(FilesError::Clock)?;
+        record.rotation = Some(RotationRecord {
+            at: crate::report::rfc3339(now),
+            user: rotation.to_user.clone(),
+        });
     }
     let action = if host.restore_from.is_some() {
         "rollback"

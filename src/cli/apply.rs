@@ -27,6 +27,7 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
         (None, Some(playbook)) => Source::Playbook {
             selection: arguments.selection(&configuration, console)?,
             playbook: playbook.clone(),
+            rotate_now: arguments.rotate_now,
         },
         (None, None) => return Err(Failure::usage("a playbook or --plan is needed")),
     };

@@ -467,6 +467,11 @@ pub struct PlanArgs {
     /// Exit 2 when there are changes (0 when none, 1 on errors).
     #[arg(long)]
     pub detailed_exitcode: bool,
+
+    /// With a `rotate:` playbook: every host rotates now, whatever the
+    /// age of its credentials (docs/rotation.md).
+    #[arg(long)]
+    pub rotate_now: bool,
 }
 
 /// Apply a playbook (or a saved plan): per host, a transaction that
@@ -549,6 +554,11 @@ pub struct ApplyArgs {
     /// staged on it (one login per host for plan and apply).
     #[arg(short = 'y', long)]
     pub yes: bool,
+
+    /// With a `rotate:` playbook: every host rotates now, whatever the
+    /// age of its credentials (docs/rotation.md; not with --plan).
+    #[arg(long, conflicts_with = "plan")]
+    pub rotate_now: bool,
 
     #[command(flatten)]
     pub connection: ConnectionArgs,

@@ -14,6 +14,7 @@ pub fn run(console: &Console, arguments: &PlanArgs) -> Result<Exit, Failure> {
         &arguments.inventory.selection(&configuration, console)?,
         &arguments.playbook,
         &arguments.connection.connection(&configuration),
+        arguments.rotate_now,
         console,
     )?;
     let plan = &planned.plan;

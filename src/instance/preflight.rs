@@ -27,6 +27,13 @@ pub struct Login {
     pub user: String,
     pub password: SecretValue,
     pub hosts: Vec<String>,
+    /// A rotation (`rotate:`): the user is created, or reset with the
+    /// generated password (unlocked, active), before its login is checked
+    /// — never while a MID logs in as it.
+    pub rotation: bool,
+    /// Hosts of the plan that log in as this user now (a rotation's user
+    /// must have none).
+    pub used_by: Vec<String>,
 }
 
 /// Each distinct (user, password) the changing hosts of `plan` will be
@@ -75,11 +82,26 @@ pub fn logins(plan: &Plan, values: &Values<'_>) -> (Vec<Login>, Vec<String>) {
             .find(|login| login.user == user && login.password.expose() == password.expose())
         {
             Some(login) => login.hosts.push(host.host.clone()),
-            None => logins.push(Login {
-                user,
-                password,
-                hosts: vec![host.host.clone()],
-            }),
+            None => {
+                let used_by = plan
+                    .hosts
+                    .iter()
+                    .filter(|other| {
+                        other
+                            .current_user
+                            .as_deref()
+                            .is_some_and(|current| current.eq_ignore_ascii_case(&user))
+                    })
+                    .map(|other| other.host.clone())
+                    .collect();
+                logins.push(Login {
+                    user,
+                    password,
+                    hosts: vec![host.host.clone()],
+                    rotation: host.rotation.as_ref().is_some_and(|rotation| rotation.due),
+                    used_by,
+                })
+            }
         }
     }
     (logins, unchecked)
@@ -107,6 +129,13 @@ fn conflict(logins: &[Login], login: &Login) -> Option<String> {
         .iter()
         .flat_map(|other| other.hosts.iter().map(String::as_str))
         .collect();
+    if same_user.iter().any(|other| other.rotation) {
+        return Some(format!(
+            "hosts {} rotate to the same MID user `{}`: a pair shared by several hosts is not supported yet (it needs `store:` for the one password they share); give each host its own pair, e.g. with {{{{ mid_name }}}} in `rotate.users`",
+            hosts.join(", "),
+            login.user
+        ));
+    }
     Some(format!(
         "hosts {} give the MID user `{}` {} different passwords: a user has one (give them all the same secret)",
         hosts.join(", "),
@@ -167,6 +196,17 @@ pub fn survey(
                 hosts: login.hosts.clone(),
                 status: LoginStatus::Error,
                 message: Some(message),
+            });
+            continue;
+        }
+        if login.rotation {
+            let (status, message, found) = survey_rotation(client, admin, login);
+            changes.extend(found);
+            instance.preflight.push(PreflightLogin {
+                user: login.user.clone(),
+                hosts: login.hosts.clone(),
+                status,
+                message,
             });
             continue;
         }
@@ -259,8 +299,48 @@ pub fn prepare(
             changes: changes.to_vec(),
         }
     };
+    // Rotations: first, before any write, no user to reset may be in use;
+    // then each is created or reset with its new password.
+    for login in logins.iter().filter(|login| login.rotation) {
+        if let Some(message) = in_use(client, admin, login)
+            .map_err(|error| failure(login, &error, &prepared.changes))?
+        {
+            return Err(PreflightFailure {
+                user: Some(login.user.clone()),
+                hosts: login.hosts.clone(),
+                message,
+                hint: Some("a user is reset only while no MID logs in as it: move that MID off it first, or give the hosts other users in `rotate.users`".into()),
+                changes: Vec::new(),
+            });
+        }
+    }
+    for login in logins.iter().filter(|login| login.rotation) {
+        let state = table::user_state(client, admin, &login.user)
+            .map_err(|error| failure(login, &error, &prepared.changes))?;
+        let sys_id = match state.sys_id.clone() {
+            Some(sys_id) => {
+                table::reset_user(client, admin, &sys_id, &login.password)
+                    .map_err(|error| failure(login, &error, &prepared.changes))?;
+                prepared.changes.push(reset(&login.user, &state));
+                sys_id
+            }
+            None => {
+                let sys_id = table::create_user(client, admin, &login.user, &login.password)
+                    .map_err(|error| failure(login, &error, &prepared.changes))?;
+                prepared
+                    .changes
+                    .extend(creation(&login.user).into_iter().take(2));
+                sys_id
+            }
+        };
+        if !state.has_mid_server_role {
+            table::grant_role(client, admin, &sys_id, MID_SERVER_ROLE)
+                .map_err(|error| failure(login, &error, &prepared.changes))?;
+            prepared.changes.push(grant(&login.user));
+        }
+    }
     if ensure_user {
-        for login in logins {
+        for login in logins.iter().filter(|login| !login.rotation) {
             let state = table::user_state(client, admin, &login.user)
                 .map_err(|error| failure(login, &error, &prepared.changes))?;
             let sys_id = match state.sys_id {
@@ -296,6 +376,96 @@ fn refusal(user: &str, error: &InstanceError) -> String {
             .status()
             .map_or("no answer".to_string(), |status| status.to_string())
     )
+}
+
+/// Why a rotation's user cannot be reset now: a host of the plan, or an
+/// `ecc_agent` record (any MID, also outside this run), logs in as it.
+fn in_use(
+    client: &Client,
+    admin: &Credentials,
+    login: &Login,
+) -> Result<Option<String>, InstanceError> {
+    if !login.used_by.is_empty() {
+        return Ok(Some(format!(
+            "`{}` cannot be reset: {} log{} in as it now",
+            login.user,
+            login.used_by.join(", "),
+            if login.used_by.len() == 1 { "s" } else { "" }
+        )));
+    }
+    table::check_user_name(&login.user)?;
+    let agents = table::query(
+        client,
+        admin,
+        "ecc_agent",
+        &format!("user_name={}", login.user),
+        &["name", "status"],
+        20,
+    )?;
+    if agents.is_empty() {
+        return Ok(None);
+    }
+    let names: Vec<String> = agents
+        .iter()
+        .map(|agent| {
+            format!(
+                "{} ({})",
+                table::field(agent, "name"),
+                table::field(agent, "status")
+            )
+        })
+        .collect();
+    Ok(Some(format!(
+        "`{}` cannot be reset: ecc_agent records log in as it: {}",
+        login.user,
+        names.join(", ")
+    )))
+}
+
+/// When planning a rotation's login: whether its user is free, and what
+/// creating or resetting it will change. Reads only; the generated
+/// password is never tried (it would count as a failed login).
+fn survey_rotation(
+    client: &Client,
+    admin: &Credentials,
+    login: &Login,
+) -> (LoginStatus, Option<String>, Vec<InstanceChange>) {
+    match in_use(client, admin, login) {
+        Ok(None) => {}
+        Ok(Some(message)) => return (LoginStatus::Error, Some(message), Vec::new()),
+        Err(error) => return (LoginStatus::Error, Some(with_hint(&error)), Vec::new()),
+    }
+    match table::user_state(client, admin, &login.user) {
+        Ok(state) if state.sys_id.is_none() => {
+            (LoginStatus::AfterCreation, None, creation(&login.user))
+        }
+        Ok(state) => {
+            let mut changes = vec![reset(&login.user, &state)];
+            if !state.has_mid_server_role {
+                changes.push(grant(&login.user));
+            }
+            (LoginStatus::AfterReset, None, changes)
+        }
+        Err(error) => (LoginStatus::Error, Some(with_hint(&error)), Vec::new()),
+    }
+}
+
+/// Resetting an existing user for a rotation.
+fn reset(user: &str, state: &table::UserState) -> InstanceChange {
+    let mut detail = "the generated password (sysparm_input_display_value=true)".to_string();
+    if state.locked_out {
+        detail.push_str(", unlocked");
+    }
+    if !state.active {
+        detail.push_str(", activated");
+    }
+    InstanceChange {
+        action: "reset_password".into(),
+        table: "sys_user".into(),
+        user: user.to_string(),
+        role: None,
+        detail: Some(detail),
+    }
 }
 
 fn with_hint(error: &InstanceError) -> String {

@@ -237,6 +237,25 @@ pub fn create_user(
     Ok(field(&record, "sys_id").to_string())
 }
 
+/// Gives the existing user `sys_id` a new `password` (through
+/// `sysparm_input_display_value=true`, as for a new user), and makes it
+/// active and not locked out: the rotation's reset of an idle user.
+pub fn reset_user(
+    client: &Client,
+    admin: &Credentials,
+    sys_id: &str,
+    password: &SecretValue,
+) -> Result<(), InstanceError> {
+    let body = json!({
+        "user_password": password.expose(),
+        "locked_out": "false",
+        "active": "true",
+    });
+    let answer = update(client, admin, "sys_user", sys_id, &body, true);
+    drop(body);
+    answer.map(|_| ())
+}
+
 /// Grants the role named `role` to the user with `user_sys_id`.
 pub fn grant_role(
     client: &Client,

@@ -33,6 +33,8 @@ pub enum Source {
     Playbook {
         selection: Selection,
         playbook: PathBuf,
+        /// `--rotate-now`.
+        rotate_now: bool,
     },
     /// A saved plan (`plan --out`), exactly.
     Plan(PathBuf),
@@ -100,12 +102,26 @@ pub fn apply(request: &ApplyRequest, operator: &dyn Operator) -> Result<Applied,
     let (plan, secrets, literals, kept) = match &request.source {
         Source::Plan(path) => {
             let plan = read_plan(path)?;
+            let rotating: Vec<&str> = plan
+                .hosts
+                .iter()
+                .filter(|host| host.rotation.as_ref().is_some_and(|rotation| rotation.due))
+                .map(|host| host.host.as_str())
+                .collect();
+            if !rotating.is_empty() {
+                return Err(OpsError::input(format!(
+                    "the saved plan rotates {}: a rotation's generated passwords are never in a plan file",
+                    rotating.join(", ")
+                ))
+                .with_hint("apply the playbook itself (`midfleet apply -i INVENTORY PLAYBOOK`)"));
+            }
             let secrets = re_resolve(&plan, operator)?;
             (plan, secrets, Default::default(), Default::default())
         }
         Source::Playbook {
             selection,
             playbook,
+            rotate_now,
         } => {
             let ssh_config = load_ssh_config(&selection.ssh_config)?;
             let planned = plan_on(
@@ -124,6 +140,7 @@ pub fn apply(request: &ApplyRequest, operator: &dyn Operator) -> Result<Applied,
                     } else {
                         0
                     },
+                    rotate_now: *rotate_now,
                 },
                 &transport,
                 operator,

@@ -11,6 +11,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use crate::apply::{KeptRead, Values};
+use crate::config_xml::names;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::facts::gather::gather_keeping;
 use crate::instance::preflight;
@@ -20,7 +21,7 @@ use crate::plan::{
     build_host_plan, InstanceChange, InstancePlan, InstanceUserPlan, Plan, PlanInputs,
     PlaybookInfo, RolloutSettings, SecretInfo, FORMAT_VERSION,
 };
-use crate::playbook::desired::{self, DesiredHost, DesiredValue};
+use crate::playbook::desired::{self, DesiredHost, DesiredParameter, DesiredValue};
 use crate::playbook::{Instance, InstanceUser, Playbook};
 use crate::report::Reporter;
 use crate::secret::{SecretRef, SecretResolver, SecretValue, SecretWarning};
@@ -43,6 +44,8 @@ pub struct PlanRequest<'a> {
     /// Hosts whose read session to keep open for an apply that follows at
     /// once (0: none; see `KeptRead`).
     pub keep_sessions: usize,
+    /// `--rotate-now`: every host of a `rotate:` playbook rotates.
+    pub rotate_now: bool,
 }
 
 /// A plan, and what is needed to apply it at once.
@@ -221,6 +224,42 @@ pub fn make_plan(
             .get(reference)
             .map(|value| zeroize::Zeroizing::new(value.expose().to_string()))
     };
+    // With `rotate:`, each host's rotation is decided from its facts; a
+    // host that rotates now is given its new user and a password
+    // generated here, held like a sensitive literal (never in a plan file).
+    let mut rotations = Vec::new();
+    if let Some(rotate) = &playbook.rotate {
+        let now = crate::state::now_seconds()
+            .map_err(|message| PlanFailure::Input(vec![Diagnostic::error(None, message)]))?;
+        for (desired, read) in desired_hosts.iter_mut().zip(&reads) {
+            let decided = read
+                .facts
+                .as_ref()
+                .ok()
+                .and_then(|facts| rotation_of(rotate, desired, facts, now, request.rotate_now));
+            if let Some(decided) = decided.as_ref().filter(|decided| decided.due) {
+                let password = rotate.password.generate().map_err(|error| {
+                    PlanFailure::Other(format!("cannot read /dev/urandom: {error}"))
+                })?;
+                let user = names::USERNAME.to_string();
+                let password_name = names::PASSWORD.to_string();
+                desired.set.push(DesiredParameter {
+                    name: user,
+                    value: DesiredValue::Literal(decided.to_user.clone()),
+                    scope: None,
+                    sensitive: false,
+                });
+                desired.set.push(DesiredParameter {
+                    name: password_name.clone(),
+                    value: DesiredValue::Literal(password.expose().to_string()),
+                    scope: None,
+                    sensitive: true,
+                });
+                literals.insert((desired.host.name.clone(), password_name), password);
+            }
+            rotations.push(decided);
+        }
+    }
     let mut hosts: Vec<crate::plan::HostPlan> = desired_hosts
         .iter()
         .zip(&reads)
@@ -234,6 +273,9 @@ pub fn make_plan(
             })
         })
         .collect();
+    for (host, rotation) in hosts.iter_mut().zip(rotations) {
+        host.rotation = rotation;
+    }
     let validations = match &playbook.instance {
         Some(instance) => crate::instance::validation::plan(&mut hosts, instance.validate),
         None => Vec::new(),
@@ -278,12 +320,44 @@ pub fn make_plan(
     })
 }
 
+/// A host's rotation from its facts: its current user (config.xml) and
+/// its last rotation (state.json). `None` when its file cannot be read
+/// (its plan says why) or its MID has no user (mutual TLS).
+fn rotation_of(
+    rotate: &crate::playbook::Rotate,
+    desired: &DesiredHost,
+    facts: &crate::facts::Facts,
+    now: u64,
+    force: bool,
+) -> Option<crate::plan::rotation::RotationPlan> {
+    let users = desired.rotation_users.as_ref()?;
+    let file = facts.config.as_ref().ok()?;
+    let document = crate::config_xml::ConfigXml::parse(&file.bytes).ok()?;
+    let current = document.get(names::USERNAME)?.value().to_string();
+    let record = facts
+        .state
+        .as_deref()
+        .and_then(|bytes| crate::state::StateRecord::parse(bytes).ok())
+        .and_then(|record| record.rotation);
+    Some(crate::plan::rotation::decide(
+        &crate::plan::rotation::RotationInputs {
+            users,
+            max_age_days: rotate.max_age_days,
+            current_user: Some(&current),
+            record: record.as_ref(),
+            now,
+            force,
+        },
+    ))
+}
+
 /// `plan`: `playbook` planned on every host it selects, read-only (no
 /// session kept).
 pub fn plan(
     selection: &Selection,
     playbook: &Path,
     connection: &Connection,
+    rotate_now: bool,
     operator: &dyn Operator,
 ) -> Result<Planned, OpsError> {
     let ssh_config = selection.ssh_config()?;
@@ -297,6 +371,7 @@ pub fn plan(
             ssh_config: &ssh_config,
             forks: connection.forks,
             keep_sessions: 0,
+            rotate_now,
         },
         &transport,
         operator,

@@ -12,6 +12,7 @@
 mod build;
 pub mod file;
 pub mod render;
+pub mod rotation;
 #[cfg(test)]
 mod tests;
 
@@ -113,6 +114,8 @@ pub enum LoginStatus {
     Refused,
     /// The user does not exist yet; `ensure_user` creates it first.
     AfterCreation,
+    /// A rotation's user: checked after its password is reset.
+    AfterReset,
     /// The instance could not be asked.
     Error,
 }
@@ -216,6 +219,9 @@ pub struct HostPlan {
     /// writing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore_from: Option<String>,
+    /// With `rotate:`: whether the host rotates now, and to whom.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<rotation::RotationPlan>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -297,6 +303,7 @@ impl HostPlan {
             error: None,
             warnings: Vec::new(),
             restore_from: None,
+            rotation: None,
         }
     }
 }

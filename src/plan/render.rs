@@ -18,8 +18,25 @@ pub fn render(plan: &Plan, verbose: bool, paint: &Paint<'_>) -> String {
     for host in &plan.hosts {
         match host.status {
             HostStatus::Unchanged => {
-                if verbose {
-                    text.push_str(&format!("  = {}  (no changes)\n", host.host));
+                match host.rotation.as_ref().filter(|rotation| !rotation.due) {
+                    // A host of a rotation is always listed: when it is due.
+                    Some(rotation) => text.push_str(&format!(
+                        "  = {}  (no changes; rotation {}, then to {}{})\n",
+                        host.host,
+                        rotation.reason,
+                        rotation.to_user,
+                        rotation
+                            .age_days
+                            .map(|days| format!(
+                                "; credentials {days} day{} old",
+                                if days == 1 { "" } else { "s" }
+                            ))
+                            .unwrap_or_default()
+                    )),
+                    None if verbose => {
+                        text.push_str(&format!("  = {}  (no changes)\n", host.host));
+                    }
+                    None => {}
                 }
             }
             HostStatus::Error => {
@@ -49,6 +66,19 @@ pub fn render(plan: &Plan, verbose: bool, paint: &Paint<'_>) -> String {
                     (paint.bold)(&host.host),
                     notes.join(", ")
                 ));
+                if let Some(rotation) = host.rotation.as_ref().filter(|rotation| rotation.due) {
+                    text.push_str(&format!(
+                        "      {} rotates now (to {}: {}){}\n",
+                        (paint.change)("↻"),
+                        rotation.to_user,
+                        rotation.reason,
+                        rotation
+                            .from_user
+                            .as_deref()
+                            .map(|from| format!("   # off {from}, a new generated password"))
+                            .unwrap_or_default()
+                    ));
+                }
                 for change in &host.changes {
                     let reason = change
                         .reason
@@ -114,6 +144,30 @@ pub fn render(plan: &Plan, verbose: bool, paint: &Paint<'_>) -> String {
             "s"
         }
     ));
+    let rotations: Vec<&super::rotation::RotationPlan> = plan
+        .hosts
+        .iter()
+        .filter_map(|host| host.rotation.as_ref())
+        .collect();
+    if !rotations.is_empty() {
+        let due = rotations.iter().filter(|rotation| rotation.due).count();
+        let next = rotations
+            .iter()
+            .filter_map(|rotation| rotation.due_in_days)
+            .min()
+            .map(|days| {
+                format!(
+                    " (the next in {days} day{})",
+                    if days == 1 { "" } else { "s" }
+                )
+            })
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "Rotation: {due} rotate{} now, {} not due{next}.\n",
+            if due == 1 { "s" } else { "" },
+            rotations.len() - due
+        ));
+    }
     if let Some(instance) = &plan.instance {
         let refused = instance
             .preflight
@@ -176,6 +230,10 @@ fn instance_block(plan: &Plan, instance: &super::InstancePlan, paint: &Paint<'_>
             LoginStatus::AfterCreation => (
                 "=".to_string(),
                 "checked after the user is created".to_string(),
+            ),
+            LoginStatus::AfterReset => (
+                "=".to_string(),
+                "checked after its password is reset".to_string(),
             ),
             LoginStatus::Refused | LoginStatus::Error => (
                 (paint.error)("!"),

@@ -17,6 +17,7 @@ mod inventory;
 mod lab;
 mod parity;
 mod racer;
+mod rotation;
 mod secrets;
 mod shell;
 mod steps;

@@ -1,0 +1,226 @@
+//! `rotate:` end to end (docs/rotation.md): the lab's MIDs and an emulated
+//! instance; the clock moved with the `MIDFLEET_NOW` test hook.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use midfleet_lab::{Lab, LabSpec, INITIAL_PASSWORD, INITIAL_USER};
+use serde_json::{json, Value};
+
+use crate::instance::{connect_mids, seed};
+use crate::instancesim::{Instance, ADMIN_PASSWORD};
+use crate::lab::{lab, midsim};
+use crate::support::{midfleet, Run};
+
+const DAY: u64 = 86_400;
+
+fn rotation_playbook(lab: &Lab, url: &str) -> PathBuf {
+    let path = lab.directory.join("rotate.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "hosts: lab\nrotate:\n  users: [\"svc_{{{{ mid_name }}}}_a\", \"svc_{{{{ mid_name }}}}_b\"]\n  \
+             password: {{ generate: {{ length: 32 }} }}\n  max_age: 60d\nhealth:\n  timeout: 30\n\
+             rollout:\n  serial: [100%]\ninstance:\n  url: {url}\n  user: admin\n  \
+             password: {{ secret: \"env:MIDFLEET_TEST_ADMIN\" }}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// `midfleet COMMAND` on the lab with the rotation playbook, "now" at
+/// `at` (seconds since the epoch).
+fn at(lab: &Lab, command: &str, playbook: &Path, at: u64, extra: &[&str]) -> Run {
+    let mut arguments = vec![
+        command.to_string(),
+        "-i".into(),
+        lab.inventory.display().to_string(),
+        playbook.display().to_string(),
+        "--known-hosts".into(),
+        lab.known_hosts.display().to_string(),
+    ];
+    if command == "apply" {
+        arguments.push("--yes".into());
+        arguments.push("--audit-log".into());
+        arguments.push(lab.directory.join("audit.jsonl").display().to_string());
+    }
+    arguments.extend(extra.iter().map(|argument| argument.to_string()));
+    let clock = midfleet::report::rfc3339(at);
+    midfleet(
+        arguments,
+        &[
+            ("MIDFLEET_TEST_ADMIN", ADMIN_PASSWORD),
+            ("MIDFLEET_NOW", clock.as_str()),
+        ],
+    )
+}
+
+/// A lab of `hosts` MIDs all on the shared user `svc_mid_old` (the
+/// lab's initial one), known to `instance`, Up and validated there.
+fn shared_fleet(hosts: usize) -> (Lab, Instance) {
+    let lab = lab(LabSpec::new(hosts, &midsim()));
+    let users = [(INITIAL_USER.to_string(), INITIAL_PASSWORD)];
+    let records = lab
+        .hosts
+        .iter()
+        .map(|host| json!({ "name": host.name, "status": "Up", "user_name": INITIAL_USER, "validated": "true" }))
+        .collect();
+    let instance = Instance::start(Some(seed(&users, records)), &[]);
+    connect_mids(&lab, &instance, None);
+    (lab, instance)
+}
+
+fn user_of(lab: &Lab, index: usize) -> String {
+    let config = String::from_utf8(lab.hosts[index].config()).unwrap();
+    let start = config
+        .find("name=\"mid.instance.username\" value=\"")
+        .unwrap()
+        + "name=\"mid.instance.username\" value=\"".len();
+    config[start..start + config[start..].find('"').unwrap()].to_string()
+}
+
+fn mid_name(index: usize) -> String {
+    format!("lab{:03}", index + 1)
+}
+
+/// Writes to the instance by midfleet (the MIDs write their own records).
+fn admin_writes(instance: &Instance) -> usize {
+    instance
+        .requests()
+        .iter()
+        .filter(|request| request["user"] == "admin" && request["method"] != "GET")
+        .count()
+}
+
+fn starts(lab: &Lab) -> usize {
+    lab.hosts
+        .iter()
+        .map(|host| host.agent_log().matches("Starting MID Server").count())
+        .sum()
+}
+
+fn locked(instance: &Instance, user: &str) -> bool {
+    instance
+        .user(user)
+        .is_some_and(|record| record["locked_out"] == "true")
+}
+
+/// Every generated password written is one no person gave: read back
+/// from nowhere. What a test can check: the MID logs in as `user`, Up.
+fn assert_all_on(lab: &Lab, instance: &Instance, suffix: &str) {
+    for (index, host) in lab.hosts.iter().enumerate() {
+        let user = format!("svc_{}_{suffix}", mid_name(index));
+        assert_eq!(user_of(lab, index), user, "{}", host.name);
+        let record = instance
+            .records("ecc_agent")
+            .into_iter()
+            .find(|record| record["name"] == host.name.as_str())
+            .unwrap();
+        assert_eq!(record["status"], "Up", "{record}");
+        assert_eq!(record["user_name"], user.as_str(), "{record}");
+        let sys_user = instance.user(&user).unwrap();
+        assert_eq!(sys_user["locked_out"], "false", "{sys_user}");
+        assert_eq!(sys_user["active"], "true", "{sys_user}");
+    }
+}
+
+/// Each MID's Down periods from the instance's ecc_agent history: every
+/// one the MID's own stop (reported), never the instance refusing its
+/// user, and none longer than `longest` seconds.
+fn assert_down_only_while_restarting(instance: &Instance, longest: u64) {
+    let state = instance.state();
+    let history = state["ecc_agent_history"].as_array().unwrap();
+    let mut down_since: BTreeMap<String, u64> = BTreeMap::new();
+    let mut periods = 0;
+    for change in history {
+        let name = change["name"].as_str().unwrap().to_string();
+        let at = change["at_ms"].as_u64().unwrap();
+        assert_eq!(
+            change["cause"], "reported",
+            "taken Down by the instance: {change}"
+        );
+        match change["status"].as_str().unwrap() {
+            "Down" => {
+                down_since.insert(name, at);
+            }
+            "Up" => {
+                if let Some(since) = down_since.remove(&name) {
+                    periods += 1;
+                    assert!(
+                        at - since <= longest * 1000,
+                        "{name} Down for {} ms",
+                        at - since
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(down_since.is_empty(), "still Down: {down_since:?}");
+    assert!(periods > 0, "{history:?}");
+}
+
+#[test]
+fn a_shared_user_fleet_rotates_to_its_own_pairs_and_alternates_by_age() {
+    let hosts: usize = std::env::var("ROTATION_HOSTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(12);
+    let (lab, instance) = shared_fleet(hosts);
+    let playbook = rotation_playbook(&lab, &instance.url);
+    let day0 = now();
+
+    // Run 1: every MID leaves the shared user for its own A.
+    let first = at(&lab, "apply", &playbook, day0, &["--output", "json"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_all_on(&lab, &instance, "a");
+    assert!(locked(&instance, INITIAL_USER), "the shared user is locked");
+
+    // Run 2, the same day: nothing to do, on the hosts or the instance.
+    let (writes, started) = (admin_writes(&instance), starts(&lab));
+    let plan = at(&lab, "plan", &playbook, day0 + 3600, &["--output", "json"]);
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    let json: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let rotation = &json["hosts"][0]["rotation"];
+    assert_eq!(rotation["due"], false, "{rotation}");
+    assert_eq!(rotation["due_in_days"], 60, "{rotation}");
+    assert_eq!(rotation["to_user"], "svc_lab001_b", "{rotation}");
+    let second = at(&lab, "apply", &playbook, day0 + 3600, &[]);
+    assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
+    assert_eq!(admin_writes(&instance), writes, "no instance write");
+    assert_eq!(starts(&lab), started, "no restart");
+
+    // Run 3, past max_age: every MID to B, each A locked.
+    let third = at(&lab, "apply", &playbook, day0 + 61 * DAY, &[]);
+    assert_eq!(third.code, 0, "{}{}", third.stdout, third.stderr);
+    assert_all_on(&lab, &instance, "b");
+    for index in 0..hosts {
+        assert!(locked(&instance, &format!("svc_{}_a", mid_name(index))));
+    }
+
+    // Run 4: back to A, unlocked and reset with a new password.
+    let fourth = at(&lab, "apply", &playbook, day0 + 122 * DAY, &[]);
+    assert_eq!(fourth.code, 0, "{}{}", fourth.stdout, fourth.stderr);
+    assert_all_on(&lab, &instance, "a");
+    for index in 0..hosts {
+        assert!(locked(&instance, &format!("svc_{}_b", mid_name(index))));
+    }
+
+    for host in &lab.hosts {
+        assert!(
+            !host.agent_log().contains("Could not authenticate"),
+            "{}: {}",
+            host.name,
+            host.agent_log()
+        );
+    }
+    assert_down_only_while_restarting(&instance, 30);
+}
