@@ -14,7 +14,7 @@ use crate::support::{midfleet, Run};
 
 const DAY: u64 = 86_400;
 
-fn rotation_playbook(lab: &Lab, url: &str) -> PathBuf {
+pub(crate) fn rotation_playbook(lab: &Lab, url: &str) -> PathBuf {
     let path = lab.directory.join("rotate.yml");
     std::fs::write(
         &path,
@@ -29,7 +29,7 @@ fn rotation_playbook(lab: &Lab, url: &str) -> PathBuf {
     path
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -38,7 +38,7 @@ fn now() -> u64 {
 
 /// `midfleet COMMAND` on the lab with the rotation playbook, "now" at
 /// `at` (seconds since the epoch).
-fn at(lab: &Lab, command: &str, playbook: &Path, at: u64, extra: &[&str]) -> Run {
+pub(crate) fn at(lab: &Lab, command: &str, playbook: &Path, at: u64, extra: &[&str]) -> Run {
     let mut arguments = vec![
         command.to_string(),
         "-i".into(),
@@ -65,7 +65,7 @@ fn at(lab: &Lab, command: &str, playbook: &Path, at: u64, extra: &[&str]) -> Run
 
 /// A lab of `hosts` MIDs all on the shared user `svc_mid_old` (the
 /// lab's initial one), known to `instance`, Up and validated there.
-fn shared_fleet(hosts: usize) -> (Lab, Instance) {
+pub(crate) fn shared_fleet(hosts: usize) -> (Lab, Instance) {
     let lab = lab(LabSpec::new(hosts, &midsim()));
     let users = [(INITIAL_USER.to_string(), INITIAL_PASSWORD)];
     let records = lab
@@ -193,12 +193,52 @@ fn a_shared_user_fleet_rotates_to_its_own_pairs_and_alternates_by_age() {
     assert_eq!(rotation["due"], false, "{rotation}");
     assert_eq!(rotation["due_in_days"], 60, "{rotation}");
     assert_eq!(rotation["to_user"], "svc_lab001_b", "{rotation}");
+    let human = at(&lab, "plan", &playbook, day0 + 3600, &[]);
+    assert!(
+        human
+            .stdout
+            .contains("= lab-001  (no changes; rotation due in 60 days, then to svc_lab001_b; credentials 0 days old)"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human.stdout.contains(&format!(
+            "Rotation: 0 rotate now, {hosts} not due (the next in 60 days)."
+        )),
+        "{}",
+        human.stdout
+    );
     let second = at(&lab, "apply", &playbook, day0 + 3600, &[]);
     assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
     assert_eq!(admin_writes(&instance), writes, "no instance write");
     assert_eq!(starts(&lab), started, "no restart");
 
-    // Run 3, past max_age: every MID to B, each A locked.
+    // Run 3, past max_age: every MID to B, each A locked. One host not
+    // due yet (it rotated later) shows its days to go beside the others.
+    let plan = at(&lab, "plan", &playbook, day0 + 61 * DAY, &[]);
+    assert!(
+        plan.stdout.contains("↻ rotates now (to svc_lab001_b: 61 days old (max_age 60d))   # off svc_lab001_a, a new generated password"),
+        "{}",
+        plan.stdout
+    );
+    let plan = at(
+        &lab,
+        "plan",
+        &playbook,
+        day0 + 59 * DAY + 1,
+        &["--output", "json"],
+    );
+    let json: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let rotation = &json["hosts"][0]["rotation"];
+    assert_eq!(
+        (
+            &rotation["due"],
+            &rotation["age_days"],
+            &rotation["due_in_days"]
+        ),
+        (&json!(false), &json!(59), &json!(1)),
+        "{rotation}"
+    );
     let third = at(&lab, "apply", &playbook, day0 + 61 * DAY, &[]);
     assert_eq!(third.code, 0, "{}{}", third.stdout, third.stderr);
     assert_all_on(&lab, &instance, "b");
@@ -213,6 +253,58 @@ fn a_shared_user_fleet_rotates_to_its_own_pairs_and_alternates_by_age() {
     for index in 0..hosts {
         assert!(locked(&instance, &format!("svc_{}_b", mid_name(index))));
     }
+
+    // --rotate-now on one host: it rotates at once, whatever its age;
+    // 61 days after run 4 the others are due and it is not.
+    let forced = at(
+        &lab,
+        "apply",
+        &playbook,
+        day0 + 130 * DAY,
+        &["--rotate-now", "--limit", "lab-001"],
+    );
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert_eq!(user_of(&lab, 0), "svc_lab001_b");
+    let mixed = at(&lab, "plan", &playbook, day0 + 183 * DAY, &[]);
+    assert!(
+        mixed.stdout.contains("= lab-001  (no changes; rotation due in 7 days, then to svc_lab001_a; credentials 53 days old)"),
+        "{}",
+        mixed.stdout
+    );
+    assert!(
+        mixed
+            .stdout
+            .contains("↻ rotates now (to svc_lab002_b: 61 days old (max_age 60d))"),
+        "{}",
+        mixed.stdout
+    );
+    assert!(
+        mixed.stdout.contains(&format!(
+            "Rotation: {} rotate now, 1 not due (the next in 7 days).",
+            hosts - 1
+        )),
+        "{}",
+        mixed.stdout
+    );
+    let mixed = at(
+        &lab,
+        "plan",
+        &playbook,
+        day0 + 183 * DAY,
+        &["--output", "json"],
+    );
+    let json: Value = serde_json::from_str(&mixed.stdout).unwrap();
+    let days = |index: usize| {
+        let rotation = &json["hosts"][index]["rotation"];
+        (
+            rotation["due"].as_bool().unwrap(),
+            rotation["age_days"].as_u64().unwrap(),
+            rotation["due_in_days"].as_u64(),
+            rotation["to_user"].as_str().unwrap().to_string(),
+        )
+    };
+    assert_eq!(days(0), (false, 53, Some(7), "svc_lab001_a".into()));
+    assert_eq!(days(1), (true, 61, None, "svc_lab002_b".into()));
 
     for host in &lab.hosts {
         assert!(

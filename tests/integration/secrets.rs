@@ -259,3 +259,120 @@ fn apply_plan_runs_only_what_its_own_playbook_says_from_a_file_only_its_user_can
     assert_ne!(configs(), before);
     assert!(!applied.all_output().contains(PASSWORD));
 }
+
+/// Every argv and environment on this machine, as text (read as often as
+/// possible while `running` holds).
+fn process_texts_while(
+    running: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<std::collections::BTreeSet<String>> {
+    std::thread::spawn(move || {
+        let mut seen = std::collections::BTreeSet::new();
+        while running.load(std::sync::atomic::Ordering::SeqCst) {
+            for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+                for file in ["cmdline", "environ"] {
+                    if let Ok(bytes) = std::fs::read(entry.path().join(file)) {
+                        seen.insert(String::from_utf8_lossy(&bytes).into_owned());
+                    }
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        seen
+    })
+}
+
+fn files_under(directory: &Path, files: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(directory).unwrap().flatten() {
+        if entry.path().is_dir() {
+            files_under(&entry.path(), files);
+        } else {
+            files.push(entry.path());
+        }
+    }
+}
+
+/// A rotation's generated passwords exist only in the MID's encrypted
+/// config and on the instance (here: the emulator's state, which stands
+/// for the instance's hash): no stdout, stderr, plan file, audit log,
+/// on-host record, agent log, request log, argv or environment holds one.
+#[test]
+fn a_rotations_generated_passwords_appear_nowhere_but_the_mid_and_the_instance() {
+    use crate::rotation::{at, now, rotation_playbook, shared_fleet};
+    let (lab, instance) = shared_fleet(3);
+    let playbook = rotation_playbook(&lab, &instance.url);
+    let day0 = now();
+    let saved = lab.directory.join("rotation-plan.json");
+    let plan = at(
+        &lab,
+        "plan",
+        &playbook,
+        day0,
+        &["--out", saved.to_str().unwrap()],
+    );
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = process_texts_while(running.clone());
+    let applied = at(&lab, "apply", &playbook, day0, &[]);
+    let third = at(
+        &lab,
+        "apply",
+        &playbook,
+        day0 + 61 * 86_400,
+        &["--output", "json"],
+    );
+    running.store(false, std::sync::atomic::Ordering::SeqCst);
+    let processes = watcher.join().unwrap();
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    // The passwords the instance holds for the rotated users.
+    let passwords: Vec<String> = instance
+        .records("sys_user")
+        .iter()
+        .filter(|user| user["user_name"].as_str().unwrap().starts_with("svc_lab"))
+        .map(|user| user["user_password"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(passwords.len(), 6, "A and B of 3 hosts");
+    assert!(passwords.iter().all(|password| password.len() == 32));
+    let mut texts = vec![
+        ("plan stdout".to_string(), plan.stdout.clone()),
+        ("plan stderr".into(), plan.stderr.clone()),
+        ("apply stdout".into(), applied.stdout.clone()),
+        ("apply stderr".into(), applied.stderr.clone()),
+        ("apply 3 stdout".into(), third.stdout.clone()),
+        ("apply 3 stderr".into(), third.stderr.clone()),
+    ];
+    let mut files = vec![
+        saved,
+        lab.directory.join("audit.jsonl"),
+        instance.log.clone(),
+    ];
+    for host in &lab.hosts {
+        files_under(&host.local_mid_home.join(".midfleet"), &mut files);
+        files_under(&host.agent().join("logs"), &mut files);
+        files.push(host.config_path());
+    }
+    assert!(files.len() > 10, "{files:?}");
+    for file in files {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+        texts.push((file.display().to_string(), text));
+    }
+    texts.extend(
+        processes
+            .into_iter()
+            .map(|text| ("a process's argv or environment".to_string(), text)),
+    );
+    // The search finds them where they are (the emulator keeps them in
+    // clear, standing for the instance's hash).
+    let state = std::fs::read_to_string(&instance.state).unwrap();
+    assert!(passwords
+        .iter()
+        .all(|password| state.contains(password.as_str())));
+    for password in &passwords {
+        for (what, text) in &texts {
+            assert!(
+                !text.contains(password.as_str()),
+                "{what} holds a generated password"
+            );
+        }
+    }
+}
