@@ -432,7 +432,7 @@ fn survey_rotation(
 ) -> (LoginStatus, Option<String>, Vec<InstanceChange>) {
     match in_use(client, admin, login) {
         Ok(None) => {}
-        Ok(Some(message)) => return (LoginStatus::Error, Some(message), Vec::new()),
+        Ok(Some(message)) => return (LoginStatus::InUse, Some(message), Vec::new()),
         Err(error) => return (LoginStatus::Error, Some(with_hint(&error)), Vec::new()),
     }
     match table::user_state(client, admin, &login.user) {

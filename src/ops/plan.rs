@@ -303,6 +303,37 @@ pub fn make_plan(
     let kept = crate::apply::kept_for_changes(reads, &plan.hosts);
     if let Some(instance) = &playbook.instance {
         let (instance_plan, mut changes) = survey_instance(instance, &plan, &secrets, &literals);
+        // A rotation whose idle user a MID logs in as now: those hosts
+        // are errors, nothing is changed for them; the others go on.
+        let blocked: Vec<(String, String)> = instance_plan
+            .preflight
+            .iter()
+            .filter(|login| login.status == crate::plan::LoginStatus::InUse)
+            .flat_map(|login| {
+                let message = login.message.clone().unwrap_or_default();
+                login
+                    .hosts
+                    .iter()
+                    .map(move |host| (host.clone(), message.clone()))
+            })
+            .collect();
+        let mut blocked_mids = Vec::new();
+        for host in plan.hosts.iter_mut() {
+            if let Some((_, message)) = blocked.iter().find(|(name, _)| *name == host.host) {
+                host.status = crate::plan::HostStatus::Error;
+                host.error = Some(format!("rotation: {message}"));
+                host.changes.clear();
+                host.operations.clear();
+                host.restart = false;
+                host.key_pair_reset = false;
+                host.expect_user = host.current_user.clone();
+                blocked_mids.extend(host.mid_name.clone());
+            }
+        }
+        let validations: Vec<InstanceChange> = validations
+            .into_iter()
+            .filter(|change| !blocked_mids.contains(&change.user))
+            .collect();
         // Made before any host, after each restart, after the run.
         changes.extend(validations);
         changes.extend(preflight::retirements(&plan, instance.retire_old_user));

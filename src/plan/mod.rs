@@ -116,6 +116,9 @@ pub enum LoginStatus {
     AfterCreation,
     /// A rotation's user: checked after its password is reset.
     AfterReset,
+    /// A rotation's user that a MID logs in as now: it cannot be reset,
+    /// so its hosts are errors of the plan (the others go on).
+    InUse,
     /// The instance could not be asked.
     Error,
 }

@@ -235,6 +235,13 @@ fn instance_block(plan: &Plan, instance: &super::InstancePlan, paint: &Paint<'_>
                 "=".to_string(),
                 "checked after its password is reset".to_string(),
             ),
+            LoginStatus::InUse => (
+                (paint.error)("!"),
+                (paint.error)(&format!(
+                    "{}; these hosts are not rotated",
+                    login.message.as_deref().unwrap_or("in use")
+                )),
+            ),
             LoginStatus::Refused | LoginStatus::Error => (
                 (paint.error)("!"),
                 (paint.error)(login.message.as_deref().unwrap_or("failed")),

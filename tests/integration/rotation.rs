@@ -66,12 +66,23 @@ pub(crate) fn at(lab: &Lab, command: &str, playbook: &Path, at: u64, extra: &[&s
 /// A lab of `hosts` MIDs all on the shared user `svc_mid_old` (the
 /// lab's initial one), known to `instance`, Up and validated there.
 pub(crate) fn shared_fleet(hosts: usize) -> (Lab, Instance) {
+    shared_fleet_with(hosts, &[], Vec::new())
+}
+
+/// [`shared_fleet`], the instance also holding `users` (with the
+/// mid_server role) and `agents`.
+fn shared_fleet_with(hosts: usize, users: &[(&str, &str)], agents: Vec<Value>) -> (Lab, Instance) {
     let lab = lab(LabSpec::new(hosts, &midsim()));
-    let users = [(INITIAL_USER.to_string(), INITIAL_PASSWORD)];
+    let users: Vec<(String, &str)> = [(INITIAL_USER, INITIAL_PASSWORD)]
+        .iter()
+        .chain(users)
+        .map(|(user, password)| (user.to_string(), *password))
+        .collect();
     let records = lab
         .hosts
         .iter()
         .map(|host| json!({ "name": host.name, "status": "Up", "user_name": INITIAL_USER, "validated": "true" }))
+        .chain(agents)
         .collect();
     let instance = Instance::start(Some(seed(&users, records)), &[]);
     connect_mids(&lab, &instance, None);
@@ -315,4 +326,67 @@ fn a_shared_user_fleet_rotates_to_its_own_pairs_and_alternates_by_age() {
         );
     }
     assert_down_only_while_restarting(&instance, 30);
+}
+
+/// A rotation never resets a user some MID logs in as: the host whose
+/// idle user is in use (here by a MID outside the run, on the instance)
+/// is an error with nothing changed; the others rotate.
+#[test]
+fn a_user_another_mid_logs_in_as_is_never_reset_and_only_its_host_stops() {
+    // Another MID, outside the inventory, logs in as lab-001's A.
+    let (lab, instance) = shared_fleet_with(
+        2,
+        &[("svc_lab001_a", "its-own-password")],
+        vec![json!({ "name": "elsewhere", "status": "Up", "user_name": "svc_lab001_a" })],
+    );
+    let playbook = rotation_playbook(&lab, &instance.url);
+    let before = lab.hosts[0].config();
+    let plan = at(&lab, "plan", &playbook, now(), &[]);
+    assert!(
+        plan.stdout.contains("! lab-001  error: rotation: `svc_lab001_a` cannot be reset: ecc_agent records log in as it: elsewhere (Up)"),
+        "{}",
+        plan.stdout
+    );
+    let applied = at(&lab, "apply", &playbook, now(), &["--output", "json"]);
+    assert_eq!(applied.code, 1, "{}", applied.stderr);
+    let report: Value = serde_json::from_str(&applied.stdout).unwrap();
+    assert_eq!(report["results"][0]["host"], "lab-001");
+    assert_eq!(report["results"][0]["result"], "error", "{report}");
+    assert_eq!(report["results"][1]["result"], "applied", "{report}");
+    assert_eq!(lab.hosts[0].config(), before, "lab-001 untouched");
+    let user = instance.user("svc_lab001_a").unwrap();
+    assert_eq!(user["user_password"], "its-own-password", "never reset");
+    assert_eq!(user["locked_out"], "false");
+    assert_eq!(user_of(&lab, 1), "svc_lab002_a");
+    // The shared user still has lab-001 on it: kept.
+    assert!(!locked(&instance, INITIAL_USER));
+}
+
+/// Hosts whose templates give them one pair would share a user: not
+/// supported without `store:`, and said so before anything changes.
+#[test]
+fn a_pair_shared_by_several_hosts_is_refused_with_a_clear_error() {
+    let (lab, instance) = shared_fleet(2);
+    let playbook = rotation_playbook(&lab, &instance.url);
+    let text = std::fs::read_to_string(&playbook)
+        .unwrap()
+        .replace("svc_{{ mid_name }}_a", "svc_shared_a")
+        .replace("svc_{{ mid_name }}_b", "svc_shared_b");
+    std::fs::write(&playbook, text).unwrap();
+    let before: Vec<Vec<u8>> = lab.hosts.iter().map(|host| host.config()).collect();
+    let applied = at(&lab, "apply", &playbook, now(), &[]);
+    assert_eq!(applied.code, 1, "{}", applied.stderr);
+    assert!(
+        applied.all_output().contains("hosts lab-001, lab-002 rotate to the same MID user `svc_shared_a`: a pair shared by several hosts is not supported yet"),
+        "{}",
+        applied.all_output()
+    );
+    assert!(
+        applied.all_output().contains("no host was touched"),
+        "{}",
+        applied.all_output()
+    );
+    let after: Vec<Vec<u8>> = lab.hosts.iter().map(|host| host.config()).collect();
+    assert_eq!(before, after);
+    assert!(instance.user("svc_shared_a").is_none());
 }
