@@ -91,6 +91,17 @@ struct AuditHost<'a> {
     host: &'a str,
     result: Outcome,
     params: &'a [String],
+    /// With `rotate:`, a host that rotated in this run (or tried to):
+    /// from which user to which, and why — never the password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rotation: Option<AuditRotation<'a>>,
+}
+
+#[derive(Serialize)]
+struct AuditRotation<'a> {
+    from: Option<&'a str>,
+    to: &'a str,
+    reason: &'a str,
 }
 
 /// Applies `request` (see the module's steps).
@@ -228,13 +239,40 @@ pub fn apply(request: &ApplyRequest, operator: &dyn Operator) -> Result<Applied,
             host: &result.host,
             result: result.result,
             params: &result.params,
+            rotation: plan
+                .hosts
+                .iter()
+                .find(|host| host.host == result.host)
+                .and_then(|host| host.rotation.as_ref())
+                .filter(|rotation| rotation.due)
+                .map(|rotation| AuditRotation {
+                    from: rotation.from_user.as_deref(),
+                    to: &rotation.to_user,
+                    reason: &rotation.reason,
+                }),
         })
         .collect();
+    // What was done on the instance: users created or reset, roles
+    // granted, old users retired (never a password).
+    let instance_actions: Option<Vec<String>> = instance_report.as_ref().map(|report| {
+        report
+            .changes
+            .iter()
+            .map(|change| format!("{} {}", change.action, change.user))
+            .chain(
+                report
+                    .retired
+                    .iter()
+                    .map(|retired| format!("{} {}", retired.outcome, retired.user)),
+            )
+            .collect()
+    });
     audit::record(
         request.audit_log.as_deref(),
         &AuditRecord {
             playbook: Some(&plan.playbook.path),
             interrupted: Some(interrupted),
+            instance: instance_actions.as_deref(),
             ..AuditRecord::new("apply", &run, &hosts)
         },
         operator,

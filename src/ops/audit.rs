@@ -23,6 +23,11 @@ pub struct AuditRecord<'a, T: Serialize> {
     pub hosts: &'a [T],
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<bool>,
+    /// With an `instance:` section: what apply did there, one
+    /// `ACTION USER` each (`create_user svc_a`, `reset_password svc_a`,
+    /// `grant_role svc_a`, `locked miduser`, `kept miduser`…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<&'a [String]>,
 }
 
 impl<'a, T: Serialize> AuditRecord<'a, T> {
@@ -36,6 +41,7 @@ impl<'a, T: Serialize> AuditRecord<'a, T> {
             playbook: None,
             hosts,
             interrupted: None,
+            instance: None,
         }
     }
 }

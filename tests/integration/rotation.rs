@@ -194,6 +194,21 @@ fn a_shared_user_fleet_rotates_to_its_own_pairs_and_alternates_by_age() {
     assert_eq!(first.code, 0, "{}", first.stderr);
     assert_all_on(&lab, &instance, "a");
     assert!(locked(&instance, INITIAL_USER), "the shared user is locked");
+    let audit = std::fs::read_to_string(lab.directory.join("audit.jsonl")).unwrap();
+    let record: Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        record["hosts"][0]["rotation"],
+        json!({ "from": INITIAL_USER, "to": "svc_lab001_a", "reason": "first rotation: off `svc_mid_old`" })
+    );
+    let actions: Vec<&str> = record["instance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|action| action.as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"create_user svc_lab001_a"), "{actions:?}");
+    assert!(actions.contains(&"grant_role svc_lab001_a"), "{actions:?}");
+    assert!(actions.contains(&"locked svc_mid_old"), "{actions:?}");
 
     // Run 2, the same day: nothing to do, on the hosts or the instance.
     let (writes, started) = (admin_writes(&instance), starts(&lab));
@@ -264,6 +279,19 @@ fn a_shared_user_fleet_rotates_to_its_own_pairs_and_alternates_by_age() {
     for index in 0..hosts {
         assert!(locked(&instance, &format!("svc_{}_b", mid_name(index))));
     }
+    let audit = std::fs::read_to_string(lab.directory.join("audit.jsonl")).unwrap();
+    let record: Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        record["hosts"][0]["rotation"]["reason"],
+        "61 days old (max_age 60d)"
+    );
+    assert!(
+        record["instance"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("reset_password svc_lab001_a")),
+        "{record}"
+    );
 
     // --rotate-now on one host: it rotates at once, whatever its age;
     // 61 days after run 4 the others are due and it is not.
