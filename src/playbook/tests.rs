@@ -422,3 +422,19 @@ fn rotate_problems_are_found_with_their_line() {
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+#[test]
+fn the_documented_rotation_routine_reads_clean() {
+    let (playbook, diagnostics) = Playbook::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/playbooks/rotate-routine.yml"
+    )));
+    let messages: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+    assert!(messages.is_empty(), "{messages:?}");
+    let playbook = playbook.unwrap();
+    assert_eq!(playbook.rotate.unwrap().max_age_days, 60);
+    assert_eq!(
+        playbook.instance.unwrap().retire_old_user,
+        RetireOldUser::Lock
+    );
+}
