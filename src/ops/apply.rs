@@ -110,7 +110,7 @@ pub fn apply(request: &ApplyRequest, operator: &dyn Operator) -> Result<Applied,
     let transport = connection.transport(true, operator)?;
     let forks = connection.forks;
     let mut read_timings = Vec::new();
-    let (plan, secrets, literals, kept) = match &request.source {
+    let (mut plan, secrets, literals, kept) = match &request.source {
         Source::Plan(path) => {
             let plan = read_plan(path)?;
             let rotating: Vec<&str> = plan
@@ -179,6 +179,7 @@ pub fn apply(request: &ApplyRequest, operator: &dyn Operator) -> Result<Applied,
     } else if !request.yes && !operator.confirm(plan.changing().count())? {
         return Ok(Applied::Cancelled);
     }
+    store_passwords(&mut plan, &literals, operator);
     let values = Values {
         secrets: &secrets,
         literals: &literals,
@@ -286,6 +287,52 @@ pub fn apply(request: &ApplyRequest, operator: &dyn Operator) -> Result<Applied,
         retire_failed,
         validate_failed,
     }))
+}
+
+/// `rotate.store`: each rotating host's generated password stored before
+/// anything changes; a host whose store fails becomes an error of the
+/// plan — nothing is changed for it, on the host or the instance — and
+/// the others go on.
+fn store_passwords(
+    plan: &mut Plan,
+    literals: &BTreeMap<(String, String), SecretValue>,
+    operator: &dyn Operator,
+) {
+    for host in plan.hosts.iter_mut() {
+        let Some(target) = host
+            .rotation
+            .as_ref()
+            .filter(|rotation| rotation.due)
+            .and_then(|rotation| rotation.store.clone())
+        else {
+            continue;
+        };
+        if host.status != crate::plan::HostStatus::Change {
+            continue;
+        }
+        let key = (
+            host.host.clone(),
+            crate::config_xml::names::PASSWORD.to_string(),
+        );
+        let outcome = match literals.get(&key) {
+            Some(password) => super::store::store(&target, password),
+            None => Err("no generated password".to_string()),
+        };
+        match outcome {
+            Ok(()) => operator.note(&format!("{}: the new password is stored", host.host)),
+            Err(message) => {
+                host.status = crate::plan::HostStatus::Error;
+                host.error = Some(format!(
+                    "rotation: storing the new password failed: {message}; nothing was changed"
+                ));
+                host.changes.clear();
+                host.operations.clear();
+                host.restart = false;
+                host.key_pair_reset = false;
+                host.expect_user = host.current_user.clone();
+            }
+        }
+    }
 }
 
 /// Reads the plan file, refusing one that is not the effective user's

@@ -23,6 +23,7 @@ pub mod interrupt;
 mod operator;
 pub mod plan;
 pub mod rollback;
+pub mod store;
 pub mod unlock;
 
 pub use error::OpsError;

@@ -237,6 +237,22 @@ pub fn make_plan(
                 .as_ref()
                 .ok()
                 .and_then(|facts| rotation_of(rotate, desired, facts, now, request.rotate_now));
+            let mut decided = decided;
+            if let (Some(decided), Some(store)) = (
+                decided.as_mut().filter(|decided| decided.due),
+                &rotate.store,
+            ) {
+                match render_store(store, desired, &decided.to_user, &templates) {
+                    Ok(target) => decided.store = Some(target),
+                    Err(message) => {
+                        diagnostics.push(
+                            Diagnostic::error(Some(rotate.origin.clone()), message)
+                                .for_host(&desired.host.name),
+                        );
+                        continue;
+                    }
+                }
+            }
             if let Some(decided) = decided.as_ref().filter(|decided| decided.due) {
                 let password = rotate.password.generate().map_err(|error| {
                     PlanFailure::Other(format!("cannot read /dev/urandom: {error}"))
@@ -259,6 +275,9 @@ pub fn make_plan(
             }
             rotations.push(decided);
         }
+    }
+    if diagnostics.has_errors() {
+        return Err(PlanFailure::Input(diagnostics.merged()));
     }
     let mut hosts: Vec<crate::plan::HostPlan> = desired_hosts
         .iter()
@@ -349,6 +368,54 @@ pub fn make_plan(
         timings,
         kept,
     })
+}
+
+/// `rotate.store` for one host: templates over its variables and
+/// `rotate_user` (the user it moves to). A file path's rendered part may
+/// not leave the folder its template starts with.
+fn render_store(
+    store: &crate::playbook::RotateStore,
+    desired: &DesiredHost,
+    to_user: &str,
+    templates: &Templates,
+) -> Result<crate::plan::rotation::StoreTarget, String> {
+    use crate::plan::rotation::StoreTarget;
+    use crate::playbook::RotateStore;
+    let mut context = desired.host.template_context.clone();
+    context.insert("rotate_user", to_user.to_string());
+    let render = |template: &str| {
+        templates
+            .render(template, &context)
+            .map_err(|error| format!("`rotate.store`: {error} in `{template}`"))
+    };
+    match store {
+        RotateStore::Command { program, arguments } => {
+            let mut words = vec![program.clone()];
+            for argument in arguments {
+                words.push(render(argument)?);
+            }
+            Ok(StoreTarget::Command(words))
+        }
+        RotateStore::File { path } => {
+            let rendered = render(path)?;
+            let literal = path.split("{{").next().unwrap_or_default();
+            let literal = literal.split("{%").next().unwrap_or_default();
+            let folder = &literal[..literal.rfind('/').map_or(0, |at| at + 1)];
+            let inside = rendered.strip_prefix(folder).is_some_and(|rest| {
+                !rest.is_empty()
+                    && !rest.starts_with('/')
+                    && rest
+                        .split('/')
+                        .all(|part| !part.is_empty() && part != ".." && part != ".")
+            });
+            if !inside {
+                return Err(format!(
+                    "`rotate.store.file`: `{path}` renders to `{rendered}`, which leaves {folder}"
+                ));
+            }
+            Ok(StoreTarget::File(rendered))
+        }
+    }
 }
 
 /// A host's rotation from its facts: its current user (config.xml) and

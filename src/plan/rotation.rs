@@ -23,6 +23,21 @@ pub struct RotationPlan {
     pub last_rotated: Option<String>,
     /// Why it rotates now, or when it will.
     pub reason: String,
+    /// Where its new password is stored before the instance is changed
+    /// (`rotate.store`, rendered for the host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreTarget>,
+}
+
+/// `rotate.store` rendered for one host. Holds no secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreTarget {
+    /// The program and its arguments (run without a shell, the password
+    /// on stdin).
+    Command(Vec<String>),
+    /// A file written 0600.
+    File(String),
 }
 
 /// What a host's rotation is decided from.
@@ -67,6 +82,7 @@ pub fn decide(inputs: &RotationInputs<'_>) -> RotationPlan {
         due_in_days: None,
         last_rotated: at.map(|(record, _)| record.at.clone()),
         reason: String::new(),
+        store: None,
     };
     plan.reason = if !on_pair {
         match current {

@@ -14,7 +14,7 @@ mod rotate;
 pub use instance::{Instance, InstanceUser, RetireOldUser, DEFAULT_INSTANCE_TIMEOUT};
 use reader::Reader;
 pub use rollout::{Amount, Rollout};
-pub use rotate::{PasswordPolicy, Rotate, SYMBOLS as PASSWORD_SYMBOLS};
+pub use rotate::{PasswordPolicy, Rotate, Store as RotateStore, SYMBOLS as PASSWORD_SYMBOLS};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

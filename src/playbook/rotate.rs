@@ -21,8 +21,28 @@ pub struct Rotate {
     pub password: PasswordPolicy,
     /// A host rotates when its last rotation is older than this.
     pub max_age_days: u64,
+    /// Where each generated password goes before the instance is changed.
+    pub store: Option<Store>,
     /// Where the section starts.
     pub origin: Origin,
+}
+
+/// `store:` — where a generated password is kept, before the instance is
+/// changed. Templates over the host's variables and `rotate_user` (the
+/// user the MID moves to); rendered per host by the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Store {
+    /// `command: [PROGRAM, ARG…]`: run without a shell, the password on
+    /// its stdin (no newline, then end of file). The program is taken as
+    /// written; each argument is a template rendered to one argument.
+    Command {
+        program: String,
+        arguments: Vec<String>,
+    },
+    /// `file: PATH`: written 0600, atomically (temporary file and rename)
+    /// in an existing folder. The path is a template; the part rendered
+    /// from variables may not leave the folder of its literal prefix.
+    File { path: String },
 }
 
 /// `password: { generate: { length: N, symbols: BOOL } }`.
@@ -48,7 +68,7 @@ const DIGITS: &[u8] = b"0123456789";
 /// `user:password` for tools that split at the last colon).
 pub const SYMBOLS: &[u8] = b"!#%*+,-.=?@^_~";
 
-const ROTATE_KEYS: [&str; 3] = ["users", "password", "max_age"];
+const ROTATE_KEYS: [&str; 4] = ["users", "password", "max_age", "store"];
 
 impl PasswordPolicy {
     /// A new password: `length` characters drawn uniformly from the
@@ -114,12 +134,17 @@ impl Reader<'_> {
         let mut users = None;
         let mut password = None;
         let mut max_age_days = None;
+        let mut store = None;
         let mut problems = false;
         for (key, value) in entries {
             match key.text().unwrap_or_default() {
                 "users" => users = self.rotate_users(value),
                 "password" => password = self.password_policy(value),
                 "max_age" => max_age_days = self.max_age(value),
+                "store" => {
+                    store = self.store(value);
+                    problems |= store.is_none();
+                }
                 other => {
                     problems = true;
                     let hint = did_you_mean(other, ROTATE_KEYS)
@@ -151,6 +176,7 @@ impl Reader<'_> {
             users: users?,
             password: password?,
             max_age_days: max_age_days?,
+            store,
             origin: self.origin(node),
         })
     }
@@ -245,6 +271,62 @@ impl Reader<'_> {
             }
         }
         Some(policy)
+    }
+
+    fn store(&mut self, node: &Node) -> Option<Store> {
+        const EXAMPLE: &str = "e.g. `store: { command: [vault, kv, put, \"secret/mid/{{ mid_name }}\", password=-] }` or `store: { file: \"/var/lib/midfleet/passwords/{{ mid_name }}\" }`";
+        let entry = node.as_mapping().and_then(|entries| match entries {
+            [(key, value)] => Some((key.text().unwrap_or_default(), value)),
+            _ => None,
+        });
+        match entry {
+            Some(("command", value)) => {
+                let Some(items) = value.as_sequence().filter(|items| !items.is_empty()) else {
+                    self.error(value, "`rotate.store.command` must be a list: the program, then its arguments (it runs without a shell)")
+                        .hint = Some(EXAMPLE.into());
+                    return None;
+                };
+                let mut words = Vec::new();
+                for item in items {
+                    words.push(self.string(item, "rotate.store.command")?.to_string());
+                }
+                let program = words.remove(0);
+                if Templates::is_template(&program) || program.trim().is_empty() {
+                    self.error(&items[0], "`rotate.store.command`: the program is taken as written, never a template (inventory values cannot choose what runs)");
+                    return None;
+                }
+                Some(Store::Command {
+                    program,
+                    arguments: words,
+                })
+            }
+            Some(("file", value)) => {
+                let path = self.string(value, "rotate.store.file")?;
+                let prefix = path
+                    .split("{{")
+                    .next()
+                    .unwrap_or_default()
+                    .split("{%")
+                    .next()
+                    .unwrap_or_default();
+                if !path.starts_with('/') || !prefix.contains('/') {
+                    self.error(value, "`rotate.store.file` must be an absolute path whose folder is written out (templates only after it)")
+                        .hint = Some(EXAMPLE.into());
+                    return None;
+                }
+                Some(Store::File {
+                    path: path.to_string(),
+                })
+            }
+            _ => {
+                self.error(
+                    node,
+                    "`rotate.store` is `{ command: [PROGRAM, ARG…] }` or `{ file: PATH }`",
+                )
+                .hint = Some(EXAMPLE.into());
+                None
+            }
+        }
     }
 
     fn max_age(&mut self, node: &Node) -> Option<u64> {

@@ -418,3 +418,124 @@ fn a_pair_shared_by_several_hosts_is_refused_with_a_clear_error() {
     assert_eq!(before, after);
     assert!(instance.user("svc_shared_a").is_none());
 }
+
+/// The rotation playbook with `store:` lines (indented under `rotate:`).
+fn with_store(playbook: &Path, store: &str) {
+    let text = std::fs::read_to_string(playbook)
+        .unwrap()
+        .replace("  max_age: 60d\n", &format!("  max_age: 60d\n{store}"));
+    std::fs::write(playbook, text).unwrap();
+}
+
+/// `store:` gets each generated password before the instance changes:
+/// the stored one is the one the MID logs in with. A store that fails
+/// stops that MID before anything changes — its file and its instance
+/// user untouched, exit 1 naming it — and the others rotate.
+#[test]
+fn a_store_command_keeps_each_password_and_a_failing_store_stops_only_its_mid() {
+    let (lab, instance) = shared_fleet(3);
+    let playbook = rotation_playbook(&lab, &instance.url);
+    let vault = lab.directory.join("vault");
+    std::fs::create_dir(&vault).unwrap();
+    // A stand-in for `vault kv put secret/mid/NAME password=-`: it refuses
+    // lab002, as a vault that is sealed for that path would.
+    let script = lab.directory.join("store.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = lab002 ] && {{ echo 'store: permission denied' >&2; exit 2; }}\ncat > {}/$1.$2\n",
+            vault.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    with_store(
+        &playbook,
+        &format!(
+            "  store:\n    command: [\"{}\", \"{{{{ mid_name }}}}\", \"{{{{ rotate_user }}}}\"]\n",
+            script.display()
+        ),
+    );
+    let before = lab.hosts[1].config();
+    let applied = at(&lab, "apply", &playbook, now(), &["--output", "json"]);
+    assert_eq!(applied.code, 1, "{}", applied.stderr);
+    let report: Value = serde_json::from_str(&applied.stdout).unwrap();
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results[1]["host"], "lab-002");
+    assert_eq!(results[1]["result"], "error", "{report}");
+    let message = results[1]["message"].as_str().unwrap();
+    assert!(
+        message.contains("rotation: storing the new password failed:")
+            && message.contains("failed (exit status: 2); nothing was changed"),
+        "{message}"
+    );
+    assert!(
+        applied.stderr.contains("store: permission denied"),
+        "{}",
+        applied.stderr
+    );
+    assert_eq!(lab.hosts[1].config(), before, "lab-002 untouched");
+    assert!(
+        instance.user("svc_lab002_a").is_none(),
+        "its user untouched"
+    );
+    assert!(!locked(&instance, INITIAL_USER), "lab-002 still uses it");
+    for (index, name) in [(0, "lab001"), (2, "lab003")] {
+        assert_eq!(results[index]["result"], "applied", "{report}");
+        let user = format!("svc_{name}_a");
+        assert_eq!(user_of(&lab, index), user);
+        let stored = std::fs::read_to_string(vault.join(format!("{name}.{user}"))).unwrap();
+        let on_instance = instance.user(&user).unwrap()["user_password"].clone();
+        assert_eq!(
+            on_instance,
+            stored.as_str(),
+            "the stored password is the MID's"
+        );
+        assert_eq!(stored.len(), 32);
+    }
+    let plan = at(&lab, "plan", &playbook, now(), &["--output", "json"]);
+    let json: Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(
+        json["hosts"][1]["rotation"]["store"],
+        json!({ "command": [script.display().to_string(), "lab002", "svc_lab002_a"] })
+    );
+}
+
+#[test]
+fn a_store_file_is_written_0600_before_the_instance_changes() {
+    let (lab, instance) = shared_fleet(1);
+    let playbook = rotation_playbook(&lab, &instance.url);
+    let folder = lab.directory.join("passwords");
+    std::fs::create_dir(&folder).unwrap();
+    with_store(
+        &playbook,
+        &format!(
+            "  store:\n    file: \"{}/{{{{ rotate_user }}}}\"\n",
+            folder.display()
+        ),
+    );
+    let applied = at(&lab, "apply", &playbook, now(), &[]);
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    let path = folder.join("svc_lab001_a");
+    let stored = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        instance.user("svc_lab001_a").unwrap()["user_password"],
+        stored.as_str()
+    );
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    // A missing folder: that host stops before anything changes.
+    std::fs::remove_dir_all(&folder).unwrap();
+    let later = at(&lab, "apply", &playbook, now() + 61 * DAY, &[]);
+    assert_eq!(later.code, 1, "{}", later.stderr);
+    assert!(
+        later
+            .all_output()
+            .contains("its folder does not exist; nothing was changed"),
+        "{}",
+        later.all_output()
+    );
+    assert_eq!(user_of(&lab, 0), "svc_lab001_a");
+    assert!(instance.user("svc_lab001_b").is_none());
+}
