@@ -98,7 +98,10 @@ pub fn logins(plan: &Plan, values: &Values<'_>) -> (Vec<Login>, Vec<String>) {
                     user,
                     password,
                     hosts: vec![host.host.clone()],
-                    rotation: host.rotation.as_ref().is_some_and(|rotation| rotation.due),
+                    rotation: host
+                        .rotation
+                        .as_ref()
+                        .is_some_and(|rotation| rotation.due && rotation.reset),
                     used_by,
                 })
             }
@@ -131,7 +134,7 @@ fn conflict(logins: &[Login], login: &Login) -> Option<String> {
         .collect();
     if same_user.iter().any(|other| other.rotation) {
         return Some(format!(
-            "hosts {} rotate to the same MID user `{}`: a pair shared by several hosts is not supported yet (it needs `store:` for the one password they share); give each host its own pair, e.g. with {{{{ mid_name }}}} in `rotate.users`",
+            "hosts {} rotate to the same MID user `{}` from different pairs, each with its own new password: a user has one; give hosts that share a user the same pair in `rotate.users` (they then move as one group)",
             hosts.join(", "),
             login.user
         ));

@@ -302,7 +302,7 @@ fn store_passwords(
         let Some(target) = host
             .rotation
             .as_ref()
-            .filter(|rotation| rotation.due)
+            .filter(|rotation| rotation.due && rotation.reset)
             .and_then(|rotation| rotation.store.clone())
         else {
             continue;

@@ -226,54 +226,123 @@ pub fn make_plan(
     };
     // With `rotate:`, each host's rotation is decided from its facts; a
     // host that rotates now is given its new user and a password
-    // generated here, held like a sensitive literal (never in a plan file).
-    let mut rotations = Vec::new();
+    // generated here (or, joining its shared pair's group, the stored
+    // one), held like a sensitive literal (never in a plan file).
+    let mut rotations: Vec<Option<crate::plan::rotation::RotationPlan>> = Vec::new();
+    let mut rotation_errors: Vec<(usize, String)> = Vec::new();
     if let Some(rotate) = &playbook.rotate {
         let now = crate::state::now_seconds()
             .map_err(|message| PlanFailure::Input(vec![Diagnostic::error(None, message)]))?;
-        for (desired, read) in desired_hosts.iter_mut().zip(&reads) {
-            let decided = read
+        for (desired, read) in desired_hosts.iter().zip(&reads) {
+            let mut decided = read
                 .facts
                 .as_ref()
                 .ok()
                 .and_then(|facts| rotation_of(rotate, desired, facts, now, request.rotate_now));
-            let mut decided = decided;
             if let (Some(decided), Some(store)) = (
                 decided.as_mut().filter(|decided| decided.due),
                 &rotate.store,
             ) {
                 match render_store(store, desired, &decided.to_user, &templates) {
                     Ok(target) => decided.store = Some(target),
-                    Err(message) => {
-                        diagnostics.push(
-                            Diagnostic::error(Some(rotate.origin.clone()), message)
-                                .for_host(&desired.host.name),
-                        );
-                        continue;
+                    Err(message) => diagnostics.push(
+                        Diagnostic::error(Some(rotate.origin.clone()), message)
+                            .for_host(&desired.host.name),
+                    ),
+                }
+            }
+            rotations.push(decided);
+        }
+        let pairs: Vec<Option<&[String; 2]>> = desired_hosts
+            .iter()
+            .map(|desired| desired.rotation_users.as_ref())
+            .collect();
+        let names: Vec<&str> = desired_hosts
+            .iter()
+            .map(|desired| desired.host.name.as_str())
+            .collect();
+        let moves = crate::plan::rotation::group(&pairs, &mut rotations, &names);
+        // Per host: the password it moves with.
+        let mut passwords: BTreeMap<usize, SecretValue> = BTreeMap::new();
+        let generate = || {
+            rotate
+                .password
+                .generate()
+                .map_err(|error| PlanFailure::Other(format!("cannot read /dev/urandom: {error}")))
+        };
+        let file_store = matches!(
+            rotate.store,
+            Some(crate::playbook::RotateStore::File { .. })
+        );
+        for group in &moves {
+            use crate::plan::rotation::GroupMove;
+            let members = match group {
+                GroupMove::Fresh { members }
+                | GroupMove::Join { members, .. }
+                | GroupMove::Refused { members, .. } => members,
+            };
+            if !file_store {
+                let listed: Vec<&str> = members.iter().map(|&index| names[index]).collect();
+                for &index in members {
+                    rotation_errors.push((index, format!(
+                        "hosts {} (and the others of `{}`) share one pair of users: a shared pair needs `rotate.store: {{ file: … }}`, from which a run that did not finish takes the one password the group shares; or give each host its own pair, e.g. with {{{{ mid_name }}}} in `rotate.users`",
+                        listed.join(", "),
+                        pairs[index].map_or("", |pair| pair[0].as_str()),
+                    )));
+                }
+                continue;
+            }
+            match group {
+                GroupMove::Fresh { members } => {
+                    let password = generate()?;
+                    for &index in members {
+                        passwords.insert(index, password.clone());
+                    }
+                }
+                GroupMove::Join { members, user } => {
+                    for &index in members {
+                        match stored_password(rotations[index].as_ref()) {
+                            Ok(password) => {
+                                passwords.insert(index, password);
+                            }
+                            Err(message) => rotation_errors.push((index, format!(
+                                "joining its group on `{user}` needs the stored password, and {message}"
+                            ))),
+                        }
+                    }
+                }
+                GroupMove::Refused { members, reason } => {
+                    for &index in members {
+                        rotation_errors.push((index, reason.clone()));
                     }
                 }
             }
-            if let Some(decided) = decided.as_ref().filter(|decided| decided.due) {
-                let password = rotate.password.generate().map_err(|error| {
-                    PlanFailure::Other(format!("cannot read /dev/urandom: {error}"))
-                })?;
-                let user = names::USERNAME.to_string();
-                let password_name = names::PASSWORD.to_string();
-                desired.set.push(DesiredParameter {
-                    name: user,
-                    value: DesiredValue::Literal(decided.to_user.clone()),
-                    scope: None,
-                    sensitive: false,
-                });
-                desired.set.push(DesiredParameter {
-                    name: password_name.clone(),
-                    value: DesiredValue::Literal(password.expose().to_string()),
-                    scope: None,
-                    sensitive: true,
-                });
-                literals.insert((desired.host.name.clone(), password_name), password);
+        }
+        for (index, desired) in desired_hosts.iter_mut().enumerate() {
+            let Some(decided) = rotations[index].as_ref().filter(|decided| decided.due) else {
+                continue;
+            };
+            if rotation_errors.iter().any(|(failed, _)| *failed == index) {
+                continue;
             }
-            rotations.push(decided);
+            let password = match passwords.remove(&index) {
+                Some(password) => password,
+                None => generate()?,
+            };
+            let password_name = names::PASSWORD.to_string();
+            desired.set.push(DesiredParameter {
+                name: names::USERNAME.to_string(),
+                value: DesiredValue::Literal(decided.to_user.clone()),
+                scope: None,
+                sensitive: false,
+            });
+            desired.set.push(DesiredParameter {
+                name: password_name.clone(),
+                value: DesiredValue::Literal(password.expose().to_string()),
+                scope: None,
+                sensitive: true,
+            });
+            literals.insert((desired.host.name.clone(), password_name), password);
         }
     }
     if diagnostics.has_errors() {
@@ -294,6 +363,16 @@ pub fn make_plan(
         .collect();
     for (host, rotation) in hosts.iter_mut().zip(rotations) {
         host.rotation = rotation;
+    }
+    for (index, message) in rotation_errors {
+        let host = &mut hosts[index];
+        host.status = crate::plan::HostStatus::Error;
+        host.error = Some(format!("rotation: {message}"));
+        host.changes.clear();
+        host.operations.clear();
+        host.restart = false;
+        host.key_pair_reset = false;
+        host.expect_user = host.current_user.clone();
     }
     let validations = match &playbook.instance {
         Some(instance) => crate::instance::validation::plan(&mut hosts, instance.validate),
@@ -368,6 +447,23 @@ pub fn make_plan(
         timings,
         kept,
     })
+}
+
+/// The password a host joining its shared pair's group moves with: what
+/// its store file holds (the one the group's fresh move stored).
+fn stored_password(
+    rotation: Option<&crate::plan::rotation::RotationPlan>,
+) -> Result<SecretValue, String> {
+    let Some(crate::plan::rotation::StoreTarget::File(path)) =
+        rotation.and_then(|rotation| rotation.store.as_ref())
+    else {
+        return Err("the playbook has no `rotate.store: { file: … }`".into());
+    };
+    let text = std::fs::read_to_string(path).map_err(|error| format!("{path}: {error}"))?;
+    if text.is_empty() || crate::config_xml::check_xml_chars(&text).is_err() {
+        return Err(format!("{path} does not hold a password"));
+    }
+    Ok(SecretValue::new(text))
 }
 
 /// `rotate.store` for one host: templates over its variables and

@@ -56,17 +56,20 @@ fn run(words: &[String], password: &SecretValue, timeout: Duration) -> Result<()
         .take()
         .map(|mut stdin| stdin.write_all(password.expose().as_bytes()))
         .transpose();
-    // stdin is closed here (dropped): end of file for the program.
-    if let Err(error) = written {
-        kill(&mut child);
-        return Err(format!(
-            "cannot give {program} the password on its stdin: {error}"
-        ));
-    }
+    // stdin is closed here (dropped): end of file for the program. A
+    // write that failed (the program exited without reading) is said
+    // after its exit status, which tells more.
     let deadline = Instant::now() + timeout;
     loop {
         match child.try_wait() {
-            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) if status.success() => {
+                return match &written {
+                    Ok(_) => Ok(()),
+                    Err(error) => Err(format!(
+                        "{program} did not read the password on its stdin: {error}"
+                    )),
+                }
+            }
             Ok(Some(status)) => return Err(format!("{program} failed ({status})")),
             Ok(None) if Instant::now() >= deadline => {
                 kill(&mut child);
@@ -175,6 +178,22 @@ mod tests {
         .unwrap_err();
         assert!(hanging.contains("was killed"), "{hanging}");
         assert!(started.elapsed() < Duration::from_secs(5));
+        // Exiting without reading: its exit status, not a broken pipe.
+        let early = store(
+            &StoreTarget::Command(vec!["sh".into(), "-c".into(), "exit 4".into()]),
+            &SecretValue::new("x".repeat(200_000)),
+        )
+        .unwrap_err();
+        assert!(early.contains("sh failed (exit status: 4)"), "{early}");
+        let ignoring = store(
+            &StoreTarget::Command(vec!["true".into()]),
+            &SecretValue::new("x".repeat(200_000)),
+        )
+        .unwrap_err();
+        assert!(
+            ignoring.contains("true did not read the password"),
+            "{ignoring}"
+        );
     }
 
     #[test]

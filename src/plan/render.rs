@@ -75,7 +75,19 @@ pub fn render(plan: &Plan, verbose: bool, paint: &Paint<'_>) -> String {
                         rotation
                             .from_user
                             .as_deref()
-                            .map(|from| format!("   # off {from}, a new generated password"))
+                            .map(|from| format!(
+                                "   # off {from}, {}{}",
+                                if rotation.reset {
+                                    "a new generated password"
+                                } else {
+                                    "the stored password, no reset"
+                                },
+                                if rotation.shared_with.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!("; shared with {}", rotation.shared_with.join(", "))
+                                }
+                            ))
                             .unwrap_or_default()
                     ));
                 }

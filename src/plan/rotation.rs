@@ -27,6 +27,140 @@ pub struct RotationPlan {
     /// (`rotate.store`, rendered for the host).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<StoreTarget>,
+    /// The user it moves to is reset first (`false`: a host joining its
+    /// shared pair's group on a user the others already log in as, with
+    /// the stored password).
+    #[serde(default = "reset_default")]
+    pub reset: bool,
+    /// The other hosts sharing its pair (they move as one group).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared_with: Vec<String>,
+}
+
+fn reset_default() -> bool {
+    true
+}
+
+/// What a group of hosts sharing one pair does in this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupMove {
+    /// The due hosts move together to a user no member is on: it is
+    /// reset once, with one password.
+    Fresh { members: Vec<usize> },
+    /// Some members already log in as `user` (a run that did not finish,
+    /// or a host added later): the due ones join them with the stored
+    /// password; the user is not reset.
+    Join { members: Vec<usize>, user: String },
+    /// The group cannot move: why.
+    Refused { members: Vec<usize>, reason: String },
+}
+
+/// Groups the hosts whose pairs are the same users (ignoring case, as the
+/// instance does) and decides how each group with a due host moves;
+/// `decisions` are updated (the joining hosts' target and reason, each
+/// member's `shared_with`). `names` are the hosts' names.
+pub fn group(
+    pairs: &[Option<&[String; 2]>],
+    decisions: &mut [Option<RotationPlan>],
+    names: &[&str],
+) -> Vec<GroupMove> {
+    let key = |pair: &[String; 2]| (pair[0].to_lowercase(), pair[1].to_lowercase());
+    let mut groups: Vec<((String, String), Vec<usize>)> = Vec::new();
+    for (index, pair) in pairs.iter().enumerate() {
+        let (Some(pair), Some(_)) = (pair, &decisions[index]) else {
+            continue;
+        };
+        match groups.iter_mut().find(|(found, _)| *found == key(pair)) {
+            Some((_, members)) => members.push(index),
+            None => groups.push((key(pair), vec![index])),
+        }
+    }
+    let mut moves = Vec::new();
+    for (_, members) in groups.into_iter().filter(|(_, members)| members.len() > 1) {
+        for &index in &members {
+            let others = members
+                .iter()
+                .filter(|&&other| other != index)
+                .map(|&other| names[other].to_string())
+                .collect();
+            if let Some(decision) = decisions[index].as_mut() {
+                decision.shared_with = others;
+            }
+        }
+        let due: Vec<usize> = members
+            .iter()
+            .copied()
+            .filter(|&index| {
+                decisions[index]
+                    .as_ref()
+                    .is_some_and(|decision| decision.due)
+            })
+            .collect();
+        if due.is_empty() {
+            continue;
+        }
+        let settled: Vec<String> = members
+            .iter()
+            .filter(|index| !due.contains(index))
+            .filter_map(|&index| decisions[index].as_ref()?.from_user.clone())
+            .collect();
+        let same = |users: &[String]| {
+            users
+                .windows(2)
+                .all(|pair| pair[0].eq_ignore_ascii_case(&pair[1]))
+        };
+        let listed = |indexes: &[usize]| {
+            indexes
+                .iter()
+                .map(|&index| names[index])
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if let Some(user) = settled.first().filter(|_| same(&settled)) {
+            for &index in &due {
+                if let Some(decision) = decisions[index].as_mut() {
+                    decision.to_user = user.clone();
+                    decision.reset = false;
+                    decision.reason = format!(
+                        "joins its shared pair's group on `{user}` with the stored password"
+                    );
+                }
+            }
+            moves.push(GroupMove::Join {
+                members: due,
+                user: user.clone(),
+            });
+            continue;
+        }
+        if !settled.is_empty() {
+            moves.push(GroupMove::Refused {
+                reason: format!(
+                    "hosts {} share a pair but log in as different users ({}): rotate them to one user first (`--limit` and `--rotate-now`)",
+                    listed(&members),
+                    settled.join(", ")
+                ),
+                members: due,
+            });
+            continue;
+        }
+        let targets: Vec<String> = due
+            .iter()
+            .filter_map(|&index| Some(decisions[index].as_ref()?.to_user.clone()))
+            .collect();
+        if !same(&targets) {
+            moves.push(GroupMove::Refused {
+                reason: format!(
+                    "hosts {} share a pair but would move to different users ({}): they log in as different users now",
+                    listed(&due),
+                    targets.join(", ")
+                ),
+                members: due,
+            });
+            continue;
+        }
+        moves.push(GroupMove::Fresh { members: due });
+    }
+    moves
 }
 
 /// `rotate.store` rendered for one host. Holds no secret.
@@ -83,6 +217,8 @@ pub fn decide(inputs: &RotationInputs<'_>) -> RotationPlan {
         last_rotated: at.map(|(record, _)| record.at.clone()),
         reason: String::new(),
         store: None,
+        reset: true,
+        shared_with: Vec::new(),
     };
     plan.reason = if !on_pair {
         match current {
@@ -167,6 +303,54 @@ mod tests {
         assert_eq!(old.reason, "61 days old (max_age 60d)");
         let exactly = decide_for(Some("svc_b"), Some(("svc_b", NOW - 60 * DAY)), false);
         assert!(exactly.due);
+    }
+
+    #[test]
+    fn a_shared_pair_moves_fresh_together_or_joins_the_members_already_moved() {
+        let pair = ["svc_a".to_string(), "svc_b".to_string()];
+        let own = ["svc_x_a".to_string(), "svc_x_b".to_string()];
+        let names = ["m1", "m2", "m3", "own"];
+        let pairs = [Some(&pair), Some(&pair), Some(&pair), Some(&own)];
+        // All on the shared user: one fresh move to A.
+        let mut decisions: Vec<Option<RotationPlan>> = (0..4)
+            .map(|_| Some(decide_for(Some("miduser"), None, false)))
+            .collect();
+        let moves = group(&pairs, &mut decisions, &names);
+        assert_eq!(
+            moves,
+            [GroupMove::Fresh {
+                members: vec![0, 1, 2]
+            }]
+        );
+        assert_eq!(decisions[0].as_ref().unwrap().shared_with, ["m2", "m3"]);
+        assert!(decisions[3].as_ref().unwrap().shared_with.is_empty());
+        // m1 moved (recorded now, not due); m2, m3 did not: they join A
+        // without a reset.
+        decisions[0] = Some(decide_for(Some("svc_a"), Some(("svc_a", NOW)), false));
+        decisions[1] = Some(decide_for(Some("miduser"), None, false));
+        decisions[2] = Some(decide_for(Some("miduser"), None, false));
+        let moves = group(&pairs, &mut decisions, &names);
+        assert_eq!(
+            moves,
+            [GroupMove::Join {
+                members: vec![1, 2],
+                user: "svc_a".into()
+            }]
+        );
+        let joining = decisions[1].as_ref().unwrap();
+        assert_eq!((joining.to_user.as_str(), joining.reset), ("svc_a", false));
+        // Nothing due: nothing.
+        for decision in decisions.iter_mut().take(3) {
+            *decision = Some(decide_for(Some("svc_a"), Some(("svc_a", NOW)), false));
+        }
+        assert!(group(&pairs, &mut decisions, &names).is_empty());
+        // Settled members on different users: refused.
+        decisions[0] = Some(decide_for(Some("svc_b"), Some(("svc_b", NOW)), false));
+        decisions[2] = Some(decide_for(Some("miduser"), None, false));
+        assert!(matches!(
+            group(&pairs, &mut decisions, &names).as_slice(),
+            [GroupMove::Refused { .. }]
+        ));
     }
 
     #[test]

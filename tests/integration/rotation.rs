@@ -390,10 +390,11 @@ fn a_user_another_mid_logs_in_as_is_never_reset_and_only_its_host_stops() {
     assert!(!locked(&instance, INITIAL_USER));
 }
 
-/// Hosts whose templates give them one pair would share a user: not
-/// supported without `store:`, and said so before anything changes.
+/// Hosts whose templates give them one pair share its users: without a
+/// `store: { file: … }` they are refused, each an error naming the
+/// others, before anything changes.
 #[test]
-fn a_pair_shared_by_several_hosts_is_refused_with_a_clear_error() {
+fn a_shared_pair_without_a_store_file_is_refused_with_a_clear_error() {
     let (lab, instance) = shared_fleet(2);
     let playbook = rotation_playbook(&lab, &instance.url);
     let text = std::fs::read_to_string(&playbook)
@@ -405,12 +406,7 @@ fn a_pair_shared_by_several_hosts_is_refused_with_a_clear_error() {
     let applied = at(&lab, "apply", &playbook, now(), &[]);
     assert_eq!(applied.code, 1, "{}", applied.stderr);
     assert!(
-        applied.all_output().contains("hosts lab-001, lab-002 rotate to the same MID user `svc_shared_a`: a pair shared by several hosts is not supported yet"),
-        "{}",
-        applied.all_output()
-    );
-    assert!(
-        applied.all_output().contains("no host was touched"),
+        applied.all_output().contains("error: rotation: hosts lab-001, lab-002 (and the others of `svc_shared_a`) share one pair of users: a shared pair needs `rotate.store: { file: … }`"),
         "{}",
         applied.all_output()
     );
@@ -538,4 +534,163 @@ fn a_store_file_is_written_0600_before_the_instance_changes() {
     );
     assert_eq!(user_of(&lab, 0), "svc_lab001_a");
     assert!(instance.user("svc_lab001_b").is_none());
+}
+
+/// The shared-pair playbook: every host on `svc_shared_a`/`_b`, the
+/// group's password kept in `folder`, one host per batch.
+fn shared_pair_playbook(lab: &Lab, instance: &Instance, folder: &Path) -> PathBuf {
+    let playbook = rotation_playbook(lab, &instance.url);
+    let text = std::fs::read_to_string(&playbook)
+        .unwrap()
+        .replace("svc_{{ mid_name }}_a", "svc_shared_a")
+        .replace("svc_{{ mid_name }}_b", "svc_shared_b")
+        .replace("serial: [100%]", "serial: [1]");
+    std::fs::write(&playbook, text).unwrap();
+    with_store(
+        &playbook,
+        &format!(
+            "  store:\n    file: \"{}/{{{{ rotate_user }}}}\"\n",
+            folder.display()
+        ),
+    );
+    playbook
+}
+
+/// Hosts sharing one pair move as one group: the idle user is reset once
+/// with one stored password. `kill -9` of midfleet after 2 of the 4 moved:
+/// the next run moves the other 2 with the stored password, never
+/// resetting the user the first 2 already log in as; the shared old user
+/// is locked once the last has left it.
+#[test]
+fn a_shared_pair_moves_as_one_group_and_a_killed_run_finishes_with_the_stored_password() {
+    let (lab, instance) = shared_fleet(4);
+    let folder = lab.directory.join("group-passwords");
+    std::fs::create_dir(&folder).unwrap();
+    let playbook = shared_pair_playbook(&lab, &instance, &folder);
+    let day0 = now();
+    let clock = midfleet::report::rfc3339(day0);
+    let arguments = [
+        "apply".to_string(),
+        "-i".into(),
+        lab.inventory.display().to_string(),
+        playbook.display().to_string(),
+        "--known-hosts".into(),
+        lab.known_hosts.display().to_string(),
+        "--yes".into(),
+    ];
+    let mut child = crate::support::midfleet_command(
+        &arguments,
+        &[
+            ("MIDFLEET_TEST_ADMIN", ADMIN_PASSWORD),
+            ("MIDFLEET_NOW", clock.as_str()),
+        ],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while (0..4)
+        .filter(|&index| user_of(&lab, index) == "svc_shared_a")
+        .count()
+        < 2
+    {
+        assert!(std::time::Instant::now() < deadline, "2 hosts never moved");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "midfleet ended before 2 hosts moved"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let requests_at_kill = instance.requests().len();
+    let stored = std::fs::read_to_string(folder.join("svc_shared_a")).unwrap();
+    assert_eq!(
+        instance.user("svc_shared_a").unwrap()["user_password"],
+        stored.as_str()
+    );
+    let moved: Vec<usize> = (0..4)
+        .filter(|&index| user_of(&lab, index) == "svc_shared_a")
+        .collect();
+    assert_eq!(moved, [0, 1], "one host per batch, in order");
+    // The second host's transaction finishes on the host by itself.
+    let up = |index: usize| {
+        instance.records("ecc_agent").iter().any(|record| {
+            record["name"] == lab.hosts[index].name.as_str()
+                && record["status"] == "Up"
+                && record["user_name"] == "svc_shared_a"
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !(up(0) && up(1)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            instance.records("ecc_agent")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+
+    let plan = at(&lab, "plan", &playbook, day0 + 3600, &[]);
+    assert!(
+        plan.stdout.contains("↻ rotates now (to svc_shared_a: joins its shared pair's group on `svc_shared_a` with the stored password)   # off svc_mid_old, the stored password, no reset; shared with lab-001, lab-002, lab-004"),
+        "{}",
+        plan.stdout
+    );
+    let rerun = at(&lab, "apply", &playbook, day0 + 3600, &[]);
+    assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+    for index in 0..4 {
+        assert_eq!(user_of(&lab, index), "svc_shared_a");
+        assert!(up(index), "{:?}", instance.records("ecc_agent"));
+    }
+    let user_id = instance.user("svc_shared_a").unwrap()["sys_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let resets: Vec<Value> = instance.requests()[requests_at_kill..]
+        .iter()
+        .filter(|request| request["method"] != "GET")
+        .filter(|request| request["path"].as_str().unwrap().contains(&user_id))
+        .cloned()
+        .collect();
+    assert!(resets.is_empty(), "the shared user was written: {resets:?}");
+    assert_eq!(
+        instance.user("svc_shared_a").unwrap()["user_password"],
+        stored.as_str()
+    );
+    assert!(
+        locked(&instance, INITIAL_USER),
+        "locked once the last host left it"
+    );
+    for host in &lab.hosts {
+        assert!(
+            !host.agent_log().contains("Could not authenticate"),
+            "{}",
+            host.agent_log()
+        );
+    }
+
+    // 61 days on, the whole group moves to B at once: one reset, one
+    // password, A locked after the last.
+    let later = at(&lab, "apply", &playbook, day0 + 61 * DAY, &[]);
+    assert_eq!(later.code, 0, "{}", later.stderr);
+    let stored_b = std::fs::read_to_string(folder.join("svc_shared_b")).unwrap();
+    for index in 0..4 {
+        assert_eq!(user_of(&lab, index), "svc_shared_b");
+    }
+    assert_eq!(
+        instance.user("svc_shared_b").unwrap()["user_password"],
+        stored_b.as_str()
+    );
+    assert!(locked(&instance, "svc_shared_a"));
+    let creations = instance
+        .requests()
+        .iter()
+        .filter(|request| {
+            request["method"] == "POST" && request["path"] == "/api/now/table/sys_user"
+        })
+        .count();
+    assert_eq!(creations, 2, "svc_shared_a once, svc_shared_b once");
 }
