@@ -143,6 +143,10 @@ pub struct RotationRecord {
     /// RFC 3339, UTC, to the second.
     pub at: String,
     pub user: String,
+    /// The user it left, to be retired (also by a later run, when the run
+    /// that rotated ended before it could).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 /// **Test hook.** `MIDFLEET_NOW=2027-02-01T00:00:00Z` makes midfleet take
@@ -280,6 +284,7 @@ mod tests {
             rotation: Some(RotationRecord {
                 at: "2027-02-01T00:00:00Z".into(),
                 user: "svc_b".into(),
+                from: Some("svc_a".into()),
             }),
         };
         let again = StateRecord::parse(record.to_json().as_bytes()).unwrap();

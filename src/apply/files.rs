@@ -122,6 +122,7 @@ pub(super) fn run_files(
         record.rotation = Some(RotationRecord {
             at: crate::report::rfc3339(now),
             user: rotation.to_user.clone(),
+            from: rotation.from_user.clone(),
         });
     }
     let action = if host.restore_from.is_some() {

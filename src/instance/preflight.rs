@@ -532,6 +532,36 @@ pub fn old_users(plan: &Plan) -> Vec<String> {
     old
 }
 
+/// The users rotations are done with and a run that ended early may have
+/// left unretired (`RotationPlan::retire` of the hosts not due): no host
+/// of the plan logs in as one or moves to one. Apply retires each that is
+/// not retired yet, with no write for one that is.
+pub fn pending_retirements(plan: &Plan) -> Vec<String> {
+    let in_use = |user: &str| {
+        plan.hosts.iter().any(|host| {
+            [host.current_user.as_deref(), host.expect_user.as_deref()]
+                .into_iter()
+                .flatten()
+                .any(|used| used.eq_ignore_ascii_case(user))
+        })
+    };
+    let old = old_users(plan);
+    let mut pending: Vec<String> = Vec::new();
+    for user in plan
+        .hosts
+        .iter()
+        .filter_map(|host| host.rotation.as_ref())
+        .filter(|rotation| !rotation.due)
+        .flat_map(|rotation| rotation.retire.iter())
+    {
+        let known = |list: &[String]| list.iter().any(|other| other.eq_ignore_ascii_case(user));
+        if !in_use(user) && !known(&old) && !known(&pending) {
+            pending.push(user.clone());
+        }
+    }
+    pending
+}
+
 /// The planned `lock_user`/`deactivate_user` changes (none for `keep`).
 pub fn retirements(plan: &Plan, mode: RetireOldUser) -> Vec<InstanceChange> {
     let action = match mode {
@@ -559,7 +589,8 @@ pub fn retirements(plan: &Plan, mode: RetireOldUser) -> Vec<InstanceChange> {
 pub struct Retired {
     pub user: String,
     /// `locked`, `deactivated`, `kept` (still in use: `reason` says by
-    /// what) or `failed`.
+    /// what) or `failed`; for a user a rotation was done with earlier,
+    /// also `already` (retired), `absent` or `in use` (said nothing of).
     pub outcome: &'static str,
     pub reason: Option<String>,
 }
@@ -584,8 +615,19 @@ pub fn retire(
         outcome: "kept",
         reason: Some(reason),
     };
+    // Nothing to do, nothing to say: already retired, absent, or (a user a
+    // rotation left earlier) still in use outside the plan.
+    let quiet = |user: &str, outcome: &'static str| Retired {
+        user: user.to_string(),
+        outcome,
+        reason: None,
+    };
     let mut retired = Vec::new();
-    for user in old_users(plan) {
+    let old = old_users(plan);
+    let pending = pending_retirements(plan);
+    for user in old.iter().chain(&pending) {
+        let is_pending = pending.contains(user);
+        let user = user.clone();
         let still: Vec<&str> = plan
             .hosts
             .iter()
@@ -626,6 +668,11 @@ pub fn retire(
             20,
         )
         .and_then(|agents| {
+            if !agents.is_empty() && is_pending {
+                // Still used outside the plan: said when a rotation
+                // leaves it, not again on every run.
+                return Ok(quiet(&user, "in use"));
+            }
             if !agents.is_empty() {
                 let names: Vec<String> = agents
                     .iter()
@@ -647,15 +694,21 @@ pub fn retire(
                 admin,
                 "sys_user",
                 &format!("user_name={user}"),
-                &["sys_id", "user_name"],
+                &["sys_id", "user_name", "locked_out", "active"],
                 1,
             )?;
             let Some(record) = users
                 .first()
                 .filter(|record| table::field(record, "user_name").eq_ignore_ascii_case(&user))
             else {
+                if is_pending {
+                    return Ok(quiet(&user, "absent"));
+                }
                 return Ok(kept(&user, "no such user on the instance".into()));
             };
+            if table::field(record, field) == value {
+                return Ok(quiet(&user, "already"));
+            }
             table::set_field(
                 client,
                 admin,

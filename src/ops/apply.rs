@@ -227,6 +227,17 @@ pub fn apply(request: &ApplyRequest, operator: &dyn Operator) -> Result<Applied,
         report.validated = validated;
     }
     let mut retire_failed = false;
+    // Users rotations were done with but a run that ended early left
+    // unretired: retired now, even when nothing else changes.
+    if instance_report.is_none()
+        && plan
+            .instance
+            .as_ref()
+            .is_some_and(|section| instance::retires(section) && !plan.instance_failed())
+        && !crate::instance::preflight::pending_retirements(&plan).is_empty()
+    {
+        instance_report = Some(InstanceReport::default());
+    }
     if let (Some(section), Some(report)) = (&plan.instance, instance_report.as_mut()) {
         if instance::retires(section) && !interrupted {
             let (retired, failed) = instance::retire(section, &plan, &results, &secrets, operator);
@@ -264,6 +275,7 @@ pub fn apply(request: &ApplyRequest, operator: &dyn Operator) -> Result<Applied,
                 report
                     .retired
                     .iter()
+                    .filter(|retired| !matches!(retired.outcome, "already" | "absent" | "in use"))
                     .map(|retired| format!("{} {}", retired.outcome, retired.user)),
             )
             .collect()

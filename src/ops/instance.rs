@@ -19,7 +19,7 @@ use crate::secret::{SecretRef, SecretValue};
 use super::{Operator, OpsError};
 
 /// What was done on the instance before, during and after the hosts.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct InstanceReport {
     pub changes: Vec<InstanceChange>,
     /// The new MID users whose login the instance accepted.
@@ -255,6 +255,7 @@ pub fn retire(
             "locked" | "deactivated" => {
                 operator.note(&format!("instance: old user {} {}", one.user, one.outcome))
             }
+            "already" | "absent" | "in use" => {}
             "failed" => {
                 failed = true;
                 operator.warning(&format!(

@@ -35,6 +35,11 @@ pub struct RotationPlan {
     /// The other hosts sharing its pair (they move as one group).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shared_with: Vec<String>,
+    /// Not due: the users it is done with — the idle one of its pair and
+    /// the one its last rotation left — which apply retires when they are
+    /// not yet and nothing uses them (a run that ended before retiring).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retire: Vec<String>,
 }
 
 fn reset_default() -> bool {
@@ -219,6 +224,7 @@ pub fn decide(inputs: &RotationInputs<'_>) -> RotationPlan {
         store: None,
         reset: true,
         shared_with: Vec::new(),
+        retire: Vec::new(),
     };
     plan.reason = if !on_pair {
         match current {
@@ -249,6 +255,16 @@ pub fn decide(inputs: &RotationInputs<'_>) -> RotationPlan {
                     let days = (due_at - inputs.now).div_ceil(DAY).max(1);
                     plan.due = false;
                     plan.due_in_days = Some(days);
+                    // The idle user of the pair, and the one it left.
+                    let idle = plan.to_user.clone();
+                    plan.retire.push(idle);
+                    if let Some(from) = inputs.record.and_then(|record| record.from.clone()) {
+                        if !plan.retire.iter().any(|user| same(user, &from))
+                            && !current.is_some_and(|user| same(user, &from))
+                        {
+                            plan.retire.push(from);
+                        }
+                    }
                     format!("due in {days} day{}", if days == 1 { "" } else { "s" })
                 }
             }
@@ -268,6 +284,7 @@ mod tests {
         let record = record.map(|(user, at)| RotationRecord {
             at: crate::report::rfc3339(at),
             user: user.into(),
+            from: Some("miduser".into()),
         });
         decide(&RotationInputs {
             users: &users,
@@ -294,6 +311,7 @@ mod tests {
         assert_eq!((young.age_days, young.due_in_days), (Some(10), Some(50)));
         assert_eq!(young.to_user, "svc_b");
         assert_eq!(young.reason, "due in 50 days");
+        assert_eq!(young.retire, ["svc_b", "miduser"], "what it is done with");
         let almost = decide_for(Some("SVC_B"), Some(("svc_b", NOW - 60 * DAY + 5)), false);
         assert_eq!((almost.due, almost.due_in_days), (false, Some(1)));
         assert_eq!(almost.to_user, "svc_a");

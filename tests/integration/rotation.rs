@@ -694,3 +694,55 @@ fn a_shared_pair_moves_as_one_group_and_a_killed_run_finishes_with_the_stored_pa
         .count();
     assert_eq!(creations, 2, "svc_shared_a once, svc_shared_b once");
 }
+
+/// A run that ended (killed) after its hosts moved but before it locked
+/// the user they left: the next run, with nothing due, locks it — one
+/// write — and a run after that writes nothing.
+#[test]
+fn a_user_left_unlocked_by_a_run_that_ended_early_is_locked_by_the_next() {
+    use midfleet::instance::{table, Client, Credentials, Settings};
+    let (lab, instance) = shared_fleet(2);
+    let playbook = rotation_playbook(&lab, &instance.url);
+    let day0 = now();
+    let first = at(&lab, "apply", &playbook, day0, &[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(locked(&instance, INITIAL_USER));
+    // As if the run had died before its last step.
+    let client = Client::new(&instance.url, None, Settings::with_timeout(5)).unwrap();
+    let admin = Credentials::new(
+        "admin".into(),
+        midfleet::secret::SecretValue::new(ADMIN_PASSWORD.into()),
+    );
+    let sys_id = instance.user(INITIAL_USER).unwrap()["sys_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    table::update(
+        &client,
+        &admin,
+        "sys_user",
+        &sys_id,
+        &json!({ "locked_out": "false" }),
+        false,
+    )
+    .unwrap();
+    let writes = admin_writes(&instance);
+    let started = starts(&lab);
+    let next = at(&lab, "apply", &playbook, day0 + 3600, &["--output", "json"]);
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    assert!(locked(&instance, INITIAL_USER), "locked by the next run");
+    assert_eq!(admin_writes(&instance), writes + 1, "that lock only");
+    assert_eq!(starts(&lab), started, "no restart");
+    let audit = std::fs::read_to_string(lab.directory.join("audit.jsonl")).unwrap();
+    let record: Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        record["instance"],
+        json!([format!("locked {INITIAL_USER}")]),
+        "{record}"
+    );
+    let writes = admin_writes(&instance);
+    let again = at(&lab, "apply", &playbook, day0 + 7200, &[]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(admin_writes(&instance), writes, "nothing left to do");
+    assert!(!again.stderr.contains("warning"), "{}", again.stderr);
+}
