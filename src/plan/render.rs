@@ -67,28 +67,21 @@ pub fn render(plan: &Plan, verbose: bool, paint: &Paint<'_>) -> String {
                     notes.join(", ")
                 ));
                 if let Some(rotation) = host.rotation.as_ref().filter(|rotation| rotation.due) {
+                    let password = if rotation.reset {
+                        "a new generated password"
+                    } else {
+                        "the stored password, no reset"
+                    };
+                    let shared = if rotation.shared_with.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; shared with {}", rotation.shared_with.join(", "))
+                    };
                     text.push_str(&format!(
-                        "      {} rotates now (to {}: {}){}\n",
+                        "      {} rotates now (to {}: {})   # {password}{shared}\n",
                         (paint.change)("↻"),
                         rotation.to_user,
                         rotation.reason,
-                        rotation
-                            .from_user
-                            .as_deref()
-                            .map(|from| format!(
-                                "   # off {from}, {}{}",
-                                if rotation.reset {
-                                    "a new generated password"
-                                } else {
-                                    "the stored password, no reset"
-                                },
-                                if rotation.shared_with.is_empty() {
-                                    String::new()
-                                } else {
-                                    format!("; shared with {}", rotation.shared_with.join(", "))
-                                }
-                            ))
-                            .unwrap_or_default()
                     ));
                 }
                 for change in &host.changes {

@@ -243,7 +243,7 @@ fn a_shared_user_fleet_rotates_to_its_own_pairs_and_alternates_by_age() {
     // due yet (it rotated later) shows its days to go beside the others.
     let plan = at(&lab, "plan", &playbook, day0 + 61 * DAY, &[]);
     assert!(
-        plan.stdout.contains("↻ rotates now (to svc_lab001_b: 61 days old (max_age 60d))   # off svc_lab001_a, a new generated password"),
+        plan.stdout.contains("↻ rotates now (to svc_lab001_b: 61 days old (max_age 60d))   # a new generated password"),
         "{}",
         plan.stdout
     );
@@ -635,7 +635,7 @@ fn a_shared_pair_moves_as_one_group_and_a_killed_run_finishes_with_the_stored_pa
 
     let plan = at(&lab, "plan", &playbook, day0 + 3600, &[]);
     assert!(
-        plan.stdout.contains("↻ rotates now (to svc_shared_a: joins its shared pair's group on `svc_shared_a` with the stored password)   # off svc_mid_old, the stored password, no reset; shared with lab-001, lab-002, lab-004"),
+        plan.stdout.contains("↻ rotates now (to svc_shared_a: joins its shared pair's group on `svc_shared_a` with the stored password)   # the stored password, no reset; shared with lab-001, lab-002, lab-004"),
         "{}",
         plan.stdout
     );
