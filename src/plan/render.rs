@@ -149,9 +149,11 @@ pub fn render(plan: &Plan, verbose: bool, paint: &Paint<'_>) -> String {
             "s"
         }
     ));
+    // Hosts that are errors are counted there, not here.
     let rotations: Vec<&super::rotation::RotationPlan> = plan
         .hosts
         .iter()
+        .filter(|host| host.status != HostStatus::Error)
         .filter_map(|host| host.rotation.as_ref())
         .collect();
     if !rotations.is_empty() {

@@ -48,6 +48,7 @@ impl Reader<'_> {
         let mut rollout = Rollout::default();
         let mut instance = None;
         let mut rotate = None;
+        let mut rotate_origin = None;
         let mut retire_given = false;
         for (key, value) in entries {
             match key.text().unwrap_or_default() {
@@ -76,7 +77,10 @@ impl Reader<'_> {
                     });
                     instance = self.instance(value)
                 }
-                "rotate" => rotate = self.rotate(value),
+                "rotate" => {
+                    rotate_origin = Some(self.origin(value));
+                    rotate = self.rotate(value)
+                }
                 other => {
                     let hint =
                         did_you_mean(other, KEYS).map(|close| format!("did you mean `{close}`?"));
@@ -88,8 +92,8 @@ impl Reader<'_> {
             }
         }
         self.check_overlaps(&set, &unset);
-        if let Some(rotate) = &rotate {
-            self.check_rotate(rotate, instance.as_ref(), &set, &unset);
+        if let Some(origin) = &rotate_origin {
+            self.check_rotate(origin, instance.as_ref(), &set, &unset);
             // A rotation locks the user each MID leaves, unless told
             // otherwise (`retire_old_user: keep` or `deactivate`).
             if let Some(instance) = instance.as_mut().filter(|_| !retire_given) {

@@ -250,9 +250,13 @@ impl Reader<'_> {
                         policy.length = length as usize;
                     }
                     _ => {
+                        let shown = value.text().map_or_else(
+                            || value.describe().to_string(),
+                            |text| format!("`{text}`"),
+                        );
                         self.error(
                             value,
-                            format!("`rotate.password.generate.length` must be a number from {MIN_LENGTH} to {MAX_LENGTH}, not {}", value.describe()),
+                            format!("`rotate.password.generate.length` must be a number from {MIN_LENGTH} to {MAX_LENGTH}, not {shown}"),
                         );
                         return None;
                     }
@@ -336,11 +340,13 @@ impl Reader<'_> {
             .and_then(|number| number.parse::<u64>().ok())
             .filter(|days| (1..=MAX_AGE_LIMIT_DAYS).contains(days));
         if days.is_none() {
+            let shown = node
+                .text()
+                .map_or_else(|| node.describe().to_string(), |text| format!("`{text}`"));
             self.error(
                 node,
                 format!(
-                    "`rotate.max_age` must be a number of days from 1 to {MAX_AGE_LIMIT_DAYS} followed by `d`, e.g. `60d`, not {}",
-                    node.describe()
+                    "`rotate.max_age` must be a number of days from 1 to {MAX_AGE_LIMIT_DAYS} followed by `d`, e.g. `60d`, not {shown}"
                 ),
             );
         }
@@ -352,14 +358,14 @@ impl Reader<'_> {
     /// rotation chooses both).
     pub(super) fn check_rotate(
         &mut self,
-        rotate: &Rotate,
+        origin: &Origin,
         instance: Option<&Instance>,
         set: &[SetEntry],
         unset: &[UnsetEntry],
     ) {
         if instance.is_none() {
             let mut diagnostic = Diagnostic::error(
-                Some(rotate.origin.clone()),
+                Some(origin.clone()),
                 "`rotate` needs an `instance:` section: the idle user is reset on the instance before each MID moves to it",
             );
             diagnostic.hint =

@@ -89,6 +89,19 @@ fn shared_fleet_with(hosts: usize, users: &[(&str, &str)], agents: Vec<Value>) -
     (lab, instance)
 }
 
+/// A human plan as a snapshot: the instance's port and the MIDs' key pair
+/// ids filtered out.
+fn snapshot_plan(name: &str, text: &str) {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"http://127\.0\.0\.1:\d+", "http://127.0.0.1:[PORT]");
+    settings.add_filter(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        "[UUID]",
+    );
+    settings.set_prepend_module_to_snapshot(false);
+    settings.bind(|| insta::assert_snapshot!(name, text));
+}
+
 fn user_of(lab: &Lab, index: usize) -> String {
     let config = String::from_utf8(lab.hosts[index].config()).unwrap();
     let start = config
@@ -181,10 +194,7 @@ fn assert_down_only_while_restarting(instance: &Instance, longest: u64) {
 
 #[test]
 fn a_shared_user_fleet_rotates_to_its_own_pairs_and_alternates_by_age() {
-    let hosts: usize = std::env::var("ROTATION_HOSTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(12);
+    let hosts = 12;
     let (lab, instance) = shared_fleet(hosts);
     let playbook = rotation_playbook(&lab, &instance.url);
     let day0 = now();
@@ -305,6 +315,7 @@ fn a_shared_user_fleet_rotates_to_its_own_pairs_and_alternates_by_age() {
     assert_eq!(forced.code, 0, "{}", forced.stderr);
     assert_eq!(user_of(&lab, 0), "svc_lab001_b");
     let mixed = at(&lab, "plan", &playbook, day0 + 183 * DAY, &[]);
+    snapshot_plan("rotation_plan_due_and_not_due", &mixed.stdout);
     assert!(
         mixed.stdout.contains("= lab-001  (no changes; rotation due in 7 days, then to svc_lab001_a; credentials 53 days old)"),
         "{}",
@@ -370,6 +381,7 @@ fn a_user_another_mid_logs_in_as_is_never_reset_and_only_its_host_stops() {
     let playbook = rotation_playbook(&lab, &instance.url);
     let before = lab.hosts[0].config();
     let plan = at(&lab, "plan", &playbook, now(), &[]);
+    snapshot_plan("rotation_plan_idle_user_in_use", &plan.stdout);
     assert!(
         plan.stdout.contains("! lab-001  error: rotation: `svc_lab001_a` cannot be reset: ecc_agent records log in as it: elsewhere (Up)"),
         "{}",
@@ -745,4 +757,37 @@ fn a_user_left_unlocked_by_a_run_that_ended_early_is_locked_by_the_next() {
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(admin_writes(&instance), writes, "nothing left to do");
     assert!(!again.stderr.contains("warning"), "{}", again.stderr);
+}
+
+/// `check` finds what a `rotate:` section gets wrong, offline, each with
+/// its file, line and column.
+#[test]
+fn check_reports_rotate_problems_with_their_place() {
+    let scratch = crate::support::Scratch::new("rotate-check", b"");
+    let directory = std::path::PathBuf::from(scratch.directory_text());
+    let inventory = directory.join("inventory.yml");
+    std::fs::write(
+        &inventory,
+        "all:\n  hosts:\n    mid-01: { ansible_host: 127.0.0.1, mid_name: m01 }\n",
+    )
+    .unwrap();
+    let playbook = directory.join("rotate.yml");
+    std::fs::write(
+        &playbook,
+        "hosts: all\nset:\n  mid.instance.password: { secret: \"env:P\" }\nrotate:\n  users: [\"svc_{{ mid_name }}\", \"SVC_{{ mid_name }}\"]\n  \
+         password: { generate: { length: 8 } }\n  max_age: 60\n  store: { command: [\"{{ tool }}\", put] }\n",
+    )
+    .unwrap();
+    let run = midfleet(
+        [
+            "check",
+            "-i",
+            inventory.to_str().unwrap(),
+            playbook.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 3, "{}", run.all_output());
+    crate::support::settings_for(&scratch)
+        .bind(|| insta::assert_snapshot!("rotation_check_problems", run.stderr));
 }
