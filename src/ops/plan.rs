@@ -243,8 +243,30 @@ pub fn make_plan(
                 decided.as_mut().filter(|decided| decided.due),
                 &rotate.store,
             ) {
-                match render_store(store, desired, &decided.to_user, &templates) {
-                    Ok(target) => decided.store = Some(target),
+                let read = match store {
+                    crate::playbook::RotateStore::Command {
+                        read: Some((program, arguments)),
+                        ..
+                    } => Some(crate::playbook::RotateStore::Command {
+                        program: program.clone(),
+                        arguments: arguments.clone(),
+                        read: None,
+                    }),
+                    _ => None,
+                };
+                let read = read
+                    .map(|read| render_store(&read, desired, &decided.to_user, &templates))
+                    .transpose();
+                match render_store(store, desired, &decided.to_user, &templates)
+                    .and_then(|target| Ok((target, read?)))
+                {
+                    Ok((target, read)) => {
+                        decided.store = Some(target);
+                        decided.store_read = read.and_then(|read| match read {
+                            crate::plan::rotation::StoreTarget::Command(words) => Some(words),
+                            crate::plan::rotation::StoreTarget::File(_) => None,
+                        });
+                    }
                     Err(message) => diagnostics.push(
                         Diagnostic::error(Some(rotate.origin.clone()), message)
                             .for_host(&desired.host.name),
@@ -270,9 +292,11 @@ pub fn make_plan(
                 .generate()
                 .map_err(|error| PlanFailure::Other(format!("cannot read /dev/urandom: {error}")))
         };
-        let file_store = matches!(
+        // A group needs a store it can read its one password back from.
+        let readable_store = matches!(
             rotate.store,
             Some(crate::playbook::RotateStore::File { .. })
+                | Some(crate::playbook::RotateStore::Command { read: Some(_), .. })
         );
         for group in &moves {
             use crate::plan::rotation::GroupMove;
@@ -281,11 +305,11 @@ pub fn make_plan(
                 | GroupMove::Join { members, .. }
                 | GroupMove::Refused { members, .. } => members,
             };
-            if !file_store {
+            if !readable_store {
                 let listed: Vec<&str> = members.iter().map(|&index| names[index]).collect();
                 for &index in members {
                     rotation_errors.push((index, format!(
-                        "hosts {} (and the others of `{}`) share one pair of users: a shared pair needs `rotate.store: {{ file: … }}`, from which a run that did not finish takes the one password the group shares; or give each host its own pair, e.g. with {{{{ mid_name }}}} in `rotate.users`",
+                        "hosts {} (and the others of `{}`) share one pair of users: a shared pair needs `rotate.store` with a `file:`, or a `command:` and a `read:`, from which a run that did not finish takes the one password the group shares; or give each host its own pair, e.g. with {{{{ mid_name }}}} in `rotate.users`",
                         listed.join(", "),
                         pairs[index].map_or("", |pair| pair[0].as_str()),
                     )));
@@ -454,16 +478,27 @@ pub fn make_plan(
 fn stored_password(
     rotation: Option<&crate::plan::rotation::RotationPlan>,
 ) -> Result<SecretValue, String> {
-    let Some(crate::plan::rotation::StoreTarget::File(path)) =
-        rotation.and_then(|rotation| rotation.store.as_ref())
-    else {
-        return Err("the playbook has no `rotate.store: { file: … }`".into());
+    use crate::plan::rotation::StoreTarget;
+    let (text, source) = match (
+        rotation.and_then(|rotation| rotation.store.as_ref()),
+        rotation.and_then(|rotation| rotation.store_read.as_ref()),
+    ) {
+        (Some(StoreTarget::File(path)), _) => (
+            zeroize::Zeroizing::new(
+                std::fs::read_to_string(path).map_err(|error| format!("{path}: {error}"))?,
+            ),
+            path.clone(),
+        ),
+        (Some(StoreTarget::Command(_)), Some(read)) => (
+            super::store::read(read)?,
+            format!("`{}`", read.first().map_or("", String::as_str)),
+        ),
+        _ => return Err("the playbook has no `rotate.store` to read it from".into()),
     };
-    let text = std::fs::read_to_string(path).map_err(|error| format!("{path}: {error}"))?;
     if text.is_empty() || crate::config_xml::check_xml_chars(&text).is_err() {
-        return Err(format!("{path} does not hold a password"));
+        return Err(format!("{source} does not give a password"));
     }
-    Ok(SecretValue::new(text))
+    Ok(SecretValue::new(text.to_string()))
 }
 
 /// `rotate.store` for one host: templates over its variables and
@@ -485,7 +520,9 @@ fn render_store(
             .map_err(|error| format!("`rotate.store`: {error} in `{template}`"))
     };
     match store {
-        RotateStore::Command { program, arguments } => {
+        RotateStore::Command {
+            program, arguments, ..
+        } => {
             let mut words = vec![program.clone()];
             for argument in arguments {
                 words.push(render(argument)?);

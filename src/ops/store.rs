@@ -87,6 +87,45 @@ fn run(words: &[String], password: &SecretValue, timeout: Duration) -> Result<()
     }
 }
 
+/// Runs `words` (a store's `read:`: no shell, stdin empty, its stderr
+/// shown) for the password it prints; one trailing newline is removed.
+/// Killed with its group after [`STORE_TIMEOUT`].
+pub fn read(words: &[String]) -> Result<zeroize::Zeroizing<String>, String> {
+    let (program, arguments) = words
+        .split_first()
+        .ok_or_else(|| "the read command is empty".to_string())?;
+    let child = Command::new(program)
+        .args(arguments)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .process_group(0)
+        .spawn()
+        .map_err(|error| format!("cannot run {program}: {error}"))?;
+    let group = child.id() as libc::pid_t;
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if finished.recv_timeout(STORE_TIMEOUT).is_err() {
+            // SAFETY: a plain kill(2) of the child's own process group.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
+    });
+    let output = child.wait_with_output();
+    let _ = done.send(());
+    let _ = watchdog.join();
+    let output = output.map_err(|error| format!("cannot wait for {program}: {error}"))?;
+    let mut stdout = zeroize::Zeroizing::new(output.stdout);
+    if !output.status.success() {
+        return Err(format!("{program} failed ({})", output.status));
+    }
+    if stdout.last() == Some(&b'\n') {
+        stdout.pop();
+    }
+    let text = std::str::from_utf8(&stdout)
+        .map_err(|_| format!("{program} printed something that is not UTF-8 text"))?;
+    Ok(zeroize::Zeroizing::new(text.to_string()))
+}
+
 /// Writes `password` to `path`, 0600, through a new temporary file in the
 /// same folder and a rename: the file holds the old password or the new
 /// one, never part of either.
@@ -194,6 +233,14 @@ mod tests {
             ignoring.contains("true did not read the password"),
             "{ignoring}"
         );
+    }
+
+    #[test]
+    fn a_read_command_prints_the_stored_password() {
+        let read_back = read(&["printf".into(), "Pw-4\\n".into()]).unwrap();
+        assert_eq!(read_back.as_str(), "Pw-4");
+        let failing = read(&["false".into()]).unwrap_err();
+        assert!(failing.contains("false failed"), "{failing}");
     }
 
     #[test]

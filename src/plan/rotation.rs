@@ -27,6 +27,9 @@ pub struct RotationPlan {
     /// (`rotate.store`, rendered for the host).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<StoreTarget>,
+    /// How to read the stored password back (`rotate.store.read`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_read: Option<StoreRead>,
     /// The user it moves to is reset first (`false`: a host joining its
     /// shared pair's group on a user the others already log in as, with
     /// the stored password).
@@ -179,6 +182,10 @@ pub enum StoreTarget {
     File(String),
 }
 
+/// `rotate.store.read` rendered for one host: the program and its
+/// arguments, printing the stored password.
+pub type StoreRead = Vec<String>;
+
 /// What a host's rotation is decided from.
 pub struct RotationInputs<'a> {
     /// A and B, rendered for the host.
@@ -222,6 +229,7 @@ pub fn decide(inputs: &RotationInputs<'_>) -> RotationPlan {
         last_rotated: at.map(|(record, _)| record.at.clone()),
         reason: String::new(),
         store: None,
+        store_read: None,
         reset: true,
         shared_with: Vec::new(),
         retire: Vec::new(),

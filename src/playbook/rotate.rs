@@ -35,9 +35,13 @@ pub enum Store {
     /// `command: [PROGRAM, ARG…]`: run without a shell, the password on
     /// its stdin (no newline, then end of file). The program is taken as
     /// written; each argument is a template rendered to one argument.
+    /// `read: [PROGRAM, ARG…]` (optional) prints a stored password on its
+    /// stdout: what a group of hosts sharing a pair needs to finish a run
+    /// that did not.
     Command {
         program: String,
         arguments: Vec<String>,
+        read: Option<(String, Vec<String>)>,
     },
     /// `file: PATH`: written 0600, atomically (temporary file and rename)
     /// in an existing folder. The path is a template; the part rendered
@@ -279,29 +283,36 @@ impl Reader<'_> {
 
     fn store(&mut self, node: &Node) -> Option<Store> {
         const EXAMPLE: &str = "e.g. `store: { command: [vault, kv, put, \"secret/mid/{{ mid_name }}\", password=-] }` or `store: { file: \"/var/lib/midfleet/passwords/{{ mid_name }}\" }`";
-        let entry = node.as_mapping().and_then(|entries| match entries {
+        let entries = node.as_mapping().unwrap_or_default();
+        let read_node = entries
+            .iter()
+            .find(|(key, _)| key.text() == Some("read"))
+            .map(|(_, value)| value);
+        let entry = match entries {
             [(key, value)] => Some((key.text().unwrap_or_default(), value)),
+            [(first, value), (second, _)]
+                if first.text() == Some("command") && second.text() == Some("read") =>
+            {
+                Some(("command", value))
+            }
+            [(first, _), (second, value)]
+                if first.text() == Some("read") && second.text() == Some("command") =>
+            {
+                Some(("command", value))
+            }
             _ => None,
-        });
+        };
         match entry {
             Some(("command", value)) => {
-                let Some(items) = value.as_sequence().filter(|items| !items.is_empty()) else {
-                    self.error(value, "`rotate.store.command` must be a list: the program, then its arguments (it runs without a shell)")
-                        .hint = Some(EXAMPLE.into());
-                    return None;
+                let (program, arguments) = self.program(value, "rotate.store.command", EXAMPLE)?;
+                let read = match read_node {
+                    Some(node) => Some(self.program(node, "rotate.store.read", EXAMPLE)?),
+                    None => None,
                 };
-                let mut words = Vec::new();
-                for item in items {
-                    words.push(self.string(item, "rotate.store.command")?.to_string());
-                }
-                let program = words.remove(0);
-                if Templates::is_template(&program) || program.trim().is_empty() {
-                    self.error(&items[0], "`rotate.store.command`: the program is taken as written, never a template (inventory values cannot choose what runs)");
-                    return None;
-                }
                 Some(Store::Command {
                     program,
-                    arguments: words,
+                    arguments,
+                    read,
                 })
             }
             Some(("file", value)) => {
@@ -331,6 +342,33 @@ impl Reader<'_> {
                 None
             }
         }
+    }
+
+    /// `[PROGRAM, ARG…]`: the program as written, the arguments templates.
+    fn program(
+        &mut self,
+        value: &Node,
+        what: &str,
+        example: &str,
+    ) -> Option<(String, Vec<String>)> {
+        let Some(items) = value.as_sequence().filter(|items| !items.is_empty()) else {
+            self.error(
+                value,
+                format!("`{what}` must be a list: the program, then its arguments (it runs without a shell)"),
+            )
+            .hint = Some(example.into());
+            return None;
+        };
+        let mut words = Vec::new();
+        for item in items {
+            words.push(self.string(item, what)?.to_string());
+        }
+        let program = words.remove(0);
+        if Templates::is_template(&program) || program.trim().is_empty() {
+            self.error(&items[0], format!("`{what}`: the program is taken as written, never a template (inventory values cannot choose what runs)"));
+            return None;
+        }
+        Some((program, words))
     }
 
     fn max_age(&mut self, node: &Node) -> Option<u64> {

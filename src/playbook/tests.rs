@@ -438,3 +438,19 @@ fn the_documented_rotation_routine_reads_clean() {
         RetireOldUser::Lock
     );
 }
+
+#[test]
+fn a_store_command_may_have_a_read_command() {
+    let (playbook, messages) = load_text(&format!(
+        "hosts: all\nrotate:\n  users: [a, b]\n  password: {{ generate: {{}} }}\n  max_age: 1d\n  store:\n    command: [/bin/put, \"{{{{ rotate_user }}}}\"]\n    read: [/bin/get, \"{{{{ rotate_user }}}}\"]\n{ROTATE_INSTANCE}"
+    ));
+    assert!(messages.is_empty(), "{messages:?}");
+    assert_eq!(
+        playbook.unwrap().rotate.unwrap().store,
+        Some(RotateStore::Command {
+            program: "/bin/put".into(),
+            arguments: vec!["{{ rotate_user }}".into()],
+            read: Some(("/bin/get".into(), vec!["{{ rotate_user }}".into()])),
+        })
+    );
+}

@@ -418,7 +418,7 @@ fn a_shared_pair_without_a_store_file_is_refused_with_a_clear_error() {
     let applied = at(&lab, "apply", &playbook, now(), &[]);
     assert_eq!(applied.code, 1, "{}", applied.stderr);
     assert!(
-        applied.all_output().contains("error: rotation: hosts lab-001, lab-002 (and the others of `svc_shared_a`) share one pair of users: a shared pair needs `rotate.store: { file: … }`"),
+        applied.all_output().contains("error: rotation: hosts lab-001, lab-002 (and the others of `svc_shared_a`) share one pair of users: a shared pair needs `rotate.store` with a `file:`, or a `command:` and a `read:`"),
         "{}",
         applied.all_output()
     );
@@ -790,4 +790,69 @@ fn check_reports_rotate_problems_with_their_place() {
     assert_eq!(run.code, 3, "{}", run.all_output());
     crate::support::settings_for(&scratch)
         .bind(|| insta::assert_snapshot!("rotation_check_problems", run.stderr));
+}
+
+/// A shared pair with a `command:` store and its `read:`: a host that
+/// moved alone (`--limit`) is joined by the rest of its group with the
+/// password read back, and the user is not reset.
+#[test]
+fn a_shared_pair_with_a_store_command_joins_with_the_password_it_reads_back() {
+    let (lab, instance) = shared_fleet(2);
+    let vault = lab.directory.join("kv");
+    std::fs::create_dir(&vault).unwrap();
+    let put = lab.directory.join("put.sh");
+    let get = lab.directory.join("get.sh");
+    std::fs::write(&put, format!("#!/bin/sh\ncat > {}/$1\n", vault.display())).unwrap();
+    std::fs::write(&get, format!("#!/bin/sh\ncat {}/$1\n", vault.display())).unwrap();
+    for script in [&put, &get] {
+        std::fs::set_permissions(script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    let playbook = rotation_playbook(&lab, &instance.url);
+    let text = std::fs::read_to_string(&playbook)
+        .unwrap()
+        .replace("svc_{{ mid_name }}_a", "svc_shared_a")
+        .replace("svc_{{ mid_name }}_b", "svc_shared_b");
+    std::fs::write(&playbook, text).unwrap();
+    with_store(
+        &playbook,
+        &format!(
+            "  store:\n    command: [\"{}\", \"{{{{ rotate_user }}}}\"]\n    read: [\"{}\", \"{{{{ rotate_user }}}}\"]\n",
+            put.display(),
+            get.display()
+        ),
+    );
+    let day0 = now();
+    let first = at(&lab, "apply", &playbook, day0, &["--limit", "lab-001"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let stored = std::fs::read_to_string(vault.join("svc_shared_a")).unwrap();
+    assert_eq!(
+        instance.user("svc_shared_a").unwrap()["user_password"],
+        stored.as_str()
+    );
+    let writes = admin_writes(&instance);
+    let user_id = instance.user("svc_shared_a").unwrap()["sys_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let requests = instance.requests().len();
+    let rest = at(&lab, "apply", &playbook, day0 + 60, &[]);
+    assert_eq!(rest.code, 0, "{}{}", rest.stdout, rest.stderr);
+    assert_eq!(user_of(&lab, 1), "svc_shared_a");
+    assert_eq!(
+        instance.user("svc_shared_a").unwrap()["user_password"],
+        stored.as_str()
+    );
+    assert!(
+        instance.requests()[requests..]
+            .iter()
+            .all(|request| request["method"] == "GET"
+                || !request["path"].as_str().unwrap().contains(&user_id)),
+        "the shared user was written"
+    );
+    assert!(
+        admin_writes(&instance) > writes,
+        "the validation and the lock"
+    );
+    assert!(locked(&instance, INITIAL_USER));
 }
