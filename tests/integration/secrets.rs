@@ -300,6 +300,17 @@ fn a_rotations_generated_passwords_appear_nowhere_but_the_mid_and_the_instance()
     use crate::rotation::{at, now, rotation_playbook, shared_fleet};
     let (lab, instance) = shared_fleet(3);
     let playbook = rotation_playbook(&lab, &instance.url);
+    // With a store command: the password reaches it on stdin only.
+    let kept = lab.directory.join("kept");
+    std::fs::create_dir(&kept).unwrap();
+    let text = std::fs::read_to_string(&playbook).unwrap().replace(
+        "  max_age: 60d\n",
+        &format!(
+            "  max_age: 60d\n  store:\n    command: [/bin/sh, -c, \"cat > {}/$0\", \"{{{{ rotate_user }}}}\"]\n",
+            kept.display()
+        ),
+    );
+    std::fs::write(&playbook, text).unwrap();
     let day0 = now();
     let saved = lab.directory.join("rotation-plan.json");
     let plan = at(
