@@ -856,3 +856,69 @@ fn a_shared_pair_with_a_store_command_joins_with_the_password_it_reads_back() {
     );
     assert!(locked(&instance, INITIAL_USER));
 }
+
+/// `kill -9` of midfleet in the middle of a rotation of per-MID pairs:
+/// every MID still runs as a user the instance accepts, and the next run
+/// finishes the job (the rest moved, the shared user locked) with no
+/// refused login anywhere.
+#[test]
+fn a_rotation_killed_midway_is_finished_by_the_next_run() {
+    let (lab, instance) = shared_fleet(3);
+    let playbook = rotation_playbook(&lab, &instance.url);
+    let text = std::fs::read_to_string(&playbook)
+        .unwrap()
+        .replace("serial: [100%]", "serial: [1]");
+    std::fs::write(&playbook, text).unwrap();
+    let day0 = now();
+    let clock = midfleet::report::rfc3339(day0);
+    let arguments = [
+        "apply".to_string(),
+        "-i".into(),
+        lab.inventory.display().to_string(),
+        playbook.display().to_string(),
+        "--known-hosts".into(),
+        lab.known_hosts.display().to_string(),
+        "--yes".into(),
+    ];
+    let mut child = crate::support::midfleet_command(
+        &arguments,
+        &[
+            ("MIDFLEET_TEST_ADMIN", ADMIN_PASSWORD),
+            ("MIDFLEET_NOW", clock.as_str()),
+        ],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while user_of(&lab, 0) != "svc_lab001_a" {
+        assert!(std::time::Instant::now() < deadline, "lab-001 never moved");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Whatever was under way on lab-001 ends by itself on the host.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    for (index, host) in lab.hosts.iter().enumerate() {
+        let user = user_of(&lab, index);
+        assert!(
+            user == INITIAL_USER || user == format!("svc_{}_a", mid_name(index)),
+            "{}: {user}",
+            host.name
+        );
+    }
+    let rerun = at(&lab, "apply", &playbook, day0 + 60, &[]);
+    assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+    assert_all_on(&lab, &instance, "a");
+    assert!(locked(&instance, INITIAL_USER));
+    for host in &lab.hosts {
+        assert!(
+            !host.agent_log().contains("Could not authenticate"),
+            "{}",
+            host.agent_log()
+        );
+    }
+    let again = at(&lab, "apply", &playbook, day0 + 120, &[]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+}
