@@ -82,6 +82,7 @@ pub enum Command {
     /// `midfleet-demo` from beside midfleet (`cargo build --release
     /// --workspace` builds both).
     Demo,
+    Lab(super::lab::LabArgs),
     Edit(EditArgs),
     Completions(CompletionsArgs),
     Man(ManArgs),

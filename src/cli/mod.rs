@@ -19,6 +19,7 @@ mod edit;
 mod exit;
 mod facts;
 mod hosts;
+mod lab;
 mod man;
 mod operator;
 mod plan;
@@ -35,6 +36,7 @@ use clap::Parser;
 pub use args::{CheckArgs, Cli, Command, EditArgs, GlobalArgs, HostsArgs, InventoryArgs};
 pub use console::{Console, OutputFormat};
 pub use exit::{Exit, Failure};
+pub use lab::{LabArgs, LabCommand, LabFault};
 
 /// Runs midfleet with `arguments` (the first is the program name), the
 /// process first kept from dumping core or being traced (before anything
@@ -140,6 +142,7 @@ pub fn run_code(arguments: impl IntoIterator<Item = OsString>) -> u8 {
         Command::Rollback(arguments) => rollback::run(&console, arguments),
         Command::Unlock(arguments) => unlock::run(&console, arguments),
         Command::Demo => demo::run(arguments.get(1..).unwrap_or_default()),
+        Command::Lab(_) => lab::run(arguments.get(1..).unwrap_or_default()),
         Command::Completions(arguments) => completions::run(&console, arguments),
         Command::Man(arguments) => man::run(&console, arguments),
     };
