@@ -260,24 +260,18 @@ impl Place {
         }
     }
 
-    /// Holds the place's lock until dropped: one `lab up`, `lab down` or
-    /// demo at a time changes the record.
+    /// Holds the place's lock (a `flock` of its folder) until dropped:
+    /// one `lab up`, `lab down` or demo at a time changes the record.
     fn lock(&self) -> Result<Lock, LabError> {
         self.create()?;
-        let path = self.folder.join("lock");
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|error| LabError(format!("{}: {error}", path.display())))?;
+        let file = fs::File::open(&self.folder)
+            .map_err(|error| LabError(format!("{}: {error}", self.folder.display())))?;
         use std::os::fd::AsRawFd;
-        // SAFETY: flock on a file this process opened; blocks until free.
+        // SAFETY: flock on a folder this process opened; blocks until free.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
             return Err(LabError(format!(
                 "{}: cannot lock: {}",
-                path.display(),
+                self.folder.display(),
                 std::io::Error::last_os_error()
             )));
         }
@@ -589,17 +583,77 @@ pub fn down(place: &Place) -> Result<Option<Down>, LabError> {
     let _lock = place.lock()?;
     match place.read()? {
         None => {
-            let _ = fs::remove_file(place.folder.join("lock"));
             let _ = fs::remove_dir(&place.folder);
             Ok(None)
         }
-        Some(record) => {
-            let down = take_down(place, &record)?;
-            let _ = fs::remove_file(place.folder.join("lock"));
-            let _ = fs::remove_dir(&place.folder);
-            Ok(Some(down))
-        }
+        Some(record) => take_down(place, &record).map(Some),
     }
+}
+
+/// Held by the thread taking the lab down after a signal.
+static GATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Waits, before the process ends by itself, for a lab being taken down
+/// after a signal (which then ends the process with 130).
+pub fn settle() {
+    let _gate = GATE.lock();
+}
+
+/// From now on, Ctrl-C, SIGTERM and SIGHUP take down the lab this process
+/// made
+/// (while it is being made, or while the demo runs on it; a `lab up` lab
+/// already made stays), say so on stderr, and end the process with 130. The signals are blocked in every
+/// thread and taken by one of their own (children get the usual mask:
+/// std resets it at spawn). Call it before any other thread starts.
+pub fn take_down_when_interrupted(place: &Place) {
+    // SAFETY: a sigset on the stack, filled by sigemptyset/sigaddset;
+    // pthread_sigmask on the calling thread.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::sigaddset(&mut set, signal);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    let place = place.clone();
+    std::thread::spawn(move || {
+        let mut signal: libc::c_int = 0;
+        // SAFETY: sigwait on a set the caller blocked, into a local.
+        if unsafe { libc::sigwait(&set, &mut signal) } != 0 {
+            return;
+        }
+        // Held until the exit: [`settle`] keeps the main thread from
+        // ending the process half way through.
+        let _gate = GATE.lock();
+        eprintln!("\nInterrupted: taking the lab down…");
+        // Under the place's lock: a `lab up` under way finishes its step.
+        let _lock = place.lock();
+        let me = ProcessId::me();
+        let mine = format!("lab-{}-{}", me.pid, me.start);
+        match place.read() {
+            Ok(Some(record))
+                if record
+                    .folder
+                    .file_name()
+                    .is_some_and(|name| name == mine.as_str()) =>
+            {
+                match take_down(&place, &record) {
+                    Ok(down) => eprintln!(
+                        "The lab is down: {} processes stopped, {} removed.",
+                        down.killed,
+                        record.folder.display()
+                    ),
+                    Err(error) => {
+                        eprintln!("error: {error}\nhint: run `midfleet lab down` to finish")
+                    }
+                }
+            }
+            _ => {}
+        }
+        std::process::exit(130);
+    });
 }
 
 /// Kills every process of the lab, waits until they and their mount

@@ -377,6 +377,19 @@ impl LabHost {
             // changes the uid of a root process.
             mid_sh.uid(uid).gid(gid);
         }
+        // The MID starts with no signal blocked, whatever this process
+        // blocks (the demo takes Ctrl-C in a thread of its own): a MID
+        // with SIGTERM blocked would not stop.
+        // SAFETY: sigemptyset and pthread_sigmask on a local set, between
+        // fork and exec; async-signal-safe.
+        unsafe {
+            mid_sh.pre_exec(|| {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+                Ok(())
+            });
+        }
         let status = mid_sh
             .status()
             .map_err(|error| LabError(format!("{}: mid.sh {command}: {error}", self.name)))?;

@@ -46,6 +46,7 @@ fn main() -> ExitCode {
         _ => Err(Failure::usage("midfleet-lab runs only `midfleet lab …`")
             .with_hint("run the command with `midfleet`")),
     };
+    kept::settle();
     match outcome {
         Ok(exit) => exit.into(),
         Err(failure) => {
@@ -121,6 +122,8 @@ fn up(console: &Console, place: &Place, hosts: usize, instance: bool) -> Result<
             ""
         }
     ));
+    // Ctrl-C while the lab is being made takes it down again.
+    kept::take_down_when_interrupted(place);
     let (lab, record) = match kept::up(place, &options, &mut |cleaned| say_stale(console, cleaned))
     {
         Ok(done) => done,
