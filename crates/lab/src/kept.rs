@@ -128,7 +128,9 @@ pub struct Record {
     pub instance: Option<InstanceRecord>,
     /// The daemons started (sshd, the instance), as they started.
     pub processes: Vec<ProcessId>,
-    /// The hosts' mount namespaces (inode numbers of /proc/PID/ns/mnt).
+    /// The hosts' mount namespaces (inode numbers of /proc/PID/ns/mnt), for
+    /// people: `down` tells a lab's namespaces by their mounts, as the
+    /// kernel reuses these numbers.
     pub namespaces: Vec<u64>,
     pub inventory: PathBuf,
     pub known_hosts: PathBuf,
@@ -663,7 +665,7 @@ fn take_down(place: &Place, record: &Record) -> Result<Down, LabError> {
     let stale = !record.live();
     let own_namespace = namespace_of(std::process::id() as i32);
     let me = std::process::id() as i32;
-    let mut namespaces: Vec<u64> = record.namespaces.clone();
+    let mut namespaces: Vec<u64> = Vec::new();
     let mut killed: Vec<i32> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -720,9 +722,12 @@ fn reap_children() {
 }
 
 /// Every live process of the lab: recorded (same start time), naming the
-/// lab folder in its command line, a MID whose pid file is in the folder,
-/// living in one of the lab's mount namespaces, or a descendant of any of
-/// these. Namespaces of the processes found join `namespaces`.
+/// lab folder in its command line, living in a mount namespace whose
+/// mounts name the lab folder (a host's, where its /opt/servicenow is the
+/// folder's bind mount: the MIDs started over ssh live there), or a
+/// descendant of any of these. Namespaces are told by their mounts, not by
+/// a recorded inode number: the kernel reuses those. Namespaces found join
+/// `namespaces`.
 fn lab_processes(
     record: &Record,
     namespaces: &mut Vec<u64>,
@@ -730,22 +735,13 @@ fn lab_processes(
     me: i32,
 ) -> Vec<i32> {
     let folder = record.folder.as_os_str().as_encoded_bytes().to_vec();
-    let mut mids: Vec<i32> = Vec::new();
-    for host in &record.hosts {
-        if let Some(pid) = read_pid(&host.local_mid_home.join("agent/work/mid.pid")) {
-            mids.push(pid);
-        }
-    }
-    // Also hosts not yet in the record (a kill while starting).
-    for entry in fs::read_dir(record.folder.join("hosts"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        if let Some(pid) = read_pid(&entry.path().join("servicenow/mid/agent/work/mid.pid")) {
-            mids.push(pid);
-        }
-    }
+    let name = record
+        .folder
+        .file_name()
+        .map(|name| format!("/{}/", name.to_string_lossy()))
+        .unwrap_or_default();
+    // Per namespace: whether its mounts name the lab folder.
+    let mut known: std::collections::HashMap<u64, bool> = std::collections::HashMap::new();
     let mut table: Vec<(i32, i32, bool)> = Vec::new();
     for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Some(pid) = entry
@@ -770,12 +766,17 @@ fn lab_processes(
             .iter()
             .any(|process| process.pid == pid && process.start == start);
         let names_folder = mentions(&command, &folder);
-        let mid = mids.contains(&pid) && contains(&command, b"midfleet-midsim");
-        let namespace = namespace_of(pid);
-        let in_namespace = namespace.is_some_and(|inode| namespaces.contains(&inode));
-        let matched = recorded || names_folder || mid || in_namespace;
-        if matched {
-            if let Some(inode) = namespace.filter(|inode| Some(*inode) != own_namespace) {
+        let namespace = namespace_of(pid).filter(|inode| Some(*inode) != own_namespace);
+        let in_lab_namespace = match namespace {
+            Some(inode) if !name.is_empty() => *known.entry(inode).or_insert_with(|| {
+                fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+                    .is_ok_and(|mounts| mounts.contains(&name))
+            }),
+            _ => false,
+        };
+        let matched = recorded || names_folder || in_lab_namespace;
+        if in_lab_namespace {
+            if let Some(inode) = namespace {
                 if !namespaces.contains(&inode) {
                     namespaces.push(inode);
                 }
@@ -822,10 +823,6 @@ fn mentions(command: &[u8], folder: &[u8]) -> bool {
         }
         false
     })
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    find(haystack, needle).is_some()
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
