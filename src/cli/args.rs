@@ -72,11 +72,13 @@ pub enum Command {
     Rollback(RollbackArgs),
     Unlock(UnlockArgs),
     /// A throwaway local fleet of 5 MID hosts, run by `midfleet-demo` from
-    /// beside midfleet (real sshd, simulated MIDs): facts, the plan of the
-    /// user rotation, apply, and a second, empty plan; then everything is
-    /// torn down. Needs openssh-server; as root
-    /// each host gets its own /opt/servicenow, as a normal user its own
-    /// folder.
+    /// beside midfleet (real sshd, simulated MIDs and instance): facts, the
+    /// user rotation applied (its plan, a canary, the rest), and a second,
+    /// empty plan; then everything is torn down (also on Ctrl-C; a demo
+    /// killed outright is cleaned by the next one or `midfleet lab down`).
+    /// Needs openssh-server; as root each host gets its own
+    /// /opt/servicenow, as a normal user its own folder. To rehearse on a
+    /// fleet that stays up: `midfleet lab up`.
     ///
     /// The demo stands on test doubles kept out of midfleet: this runs
     /// `midfleet-demo` from beside midfleet (`cargo build --release

@@ -33,7 +33,7 @@ use crate::secret::SecretRef;
   midfleet lab status
   midfleet lab down
 
-Exit codes: 0 done; 1 failed, or (status, user, fault) no lab is up; 3 bad usage.
+Exit codes: 0 done; 1 failed, or no lab is up (status, user, fault); 3 bad usage.
 The lab's record: $MIDFLEET_LAB_STATE, else /run/midfleet-lab as root,
 $XDG_RUNTIME_DIR/midfleet-lab, or /tmp/midfleet-lab-UID.")]
 pub struct LabArgs {
@@ -59,7 +59,8 @@ pub enum LabCommand {
     },
     /// Each host (address, sshd, MID running or stopped, its instance
     /// user, its fault), the instance's URL and users. Exit 1 when no lab
-    /// is up.
+    /// is up, a host's sshd is down, or the lab is stale (its maker was
+    /// killed: `midfleet lab down` removes it).
     Status,
     /// Stop every process of the lab, and remove its folder and record.
     /// Also removes a stale lab (its `lab up` or demo killed); nothing to

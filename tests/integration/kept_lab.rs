@@ -553,3 +553,62 @@ fn a_normal_user_keeps_a_lab_up_too() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert_eq!(leftovers(&state, &recorded), Vec::<String>::new());
 }
+
+/// What `lab up`, `status`, `fault` and `down` tell a person, and what
+/// they say when there is already a lab, or none.
+#[test]
+fn the_lab_says_where_it_is_and_what_to_try_next() {
+    let state_holder = tempfile::tempdir().unwrap();
+    let state = state_holder.path().join("state");
+    let mut text = String::new();
+    let mut show = |title: &str, run: &Run| {
+        text.push_str(&format!(
+            "--- {title} (exit {})\n{}{}",
+            run.code, run.stdout, run.stderr
+        ));
+    };
+    let up = in_lab(&state, &["lab", "up", "--hosts", "2"], &[]);
+    assert_eq!(up.code, 0, "{}{}", up.stdout, up.stderr);
+    show("lab up --hosts 2", &up);
+    show("lab up (again)", &in_lab(&state, &["lab", "up"], &[]));
+    show(
+        "lab fault lab-002 hangs-at-stop",
+        &in_lab(&state, &["lab", "fault", "lab-002", "hangs-at-stop"], &[]),
+    );
+    show(
+        "lab fault lab-003 slow-start",
+        &in_lab(&state, &["lab", "fault", "lab-003", "slow-start"], &[]),
+    );
+    show("lab status", &in_lab(&state, &["lab", "status"], &[]));
+    show(
+        "lab user svc_x (no such variable)",
+        &in_lab(
+            &state,
+            &["lab", "user", "svc_x", "--password", "env:LAB_TEST_UNSET"],
+            &[],
+        ),
+    );
+    show("lab down", &in_lab(&state, &["lab", "down"], &[]));
+    show("lab down (again)", &in_lab(&state, &["lab", "down"], &[]));
+    show(
+        "lab status (none)",
+        &in_lab(&state, &["lab", "status"], &[]),
+    );
+    show(
+        "lab fault (none)",
+        &in_lab(&state, &["lab", "fault", "lab-001", "none"], &[]),
+    );
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(&regex::escape(state.to_str().unwrap()), "[STATE]");
+    settings.add_filter(r"lab-\d+-\d+", "lab-[ID]");
+    // The address's width sets the status table's: aligned for the filter.
+    settings.add_filter(r"127\.\d+\.\d+\.\d+:\d+ +(up|down) ", "[ADDRESS]  $1 ");
+    settings.add_filter(r"ADDRESS +SSHD", "ADDRESS    SSHD");
+    settings.add_filter(r"127\.\d+\.\d+\.\d+:\d+", "[ADDRESS]");
+    settings.add_filter(
+        r"\d+ processes stopped, \d+ mount namespaces",
+        "[N] processes stopped, [N] mount namespaces",
+    );
+    settings.set_prepend_module_to_snapshot(false);
+    settings.bind(|| insta::assert_snapshot!("kept_lab_messages", text));
+}

@@ -9,13 +9,16 @@
 //! hosts fall back to per-host paths. Addresses are loopback or inside
 //! namespaces the lab made. Everything started is stopped when the `Lab`
 //! is dropped — and, should the owning process die, sshd gets SIGKILL from
-//! the kernel and each MID exits by itself.
+//! the kernel and each MID exits by itself. A detached lab
+//! ([`LabSpec::detached`]) outlives its process instead: [`kept`] records
+//! it and takes it down (`midfleet lab`, the demo).
 //!
 //! Must not: be used against anything but the machine it runs on.
 //!
 //! This crate holds midfleet's test doubles, out of the product: the lab
 //! (here), `midfleet-midsim` (the simulated MID), `midfleet-instancesim`
-//! (the emulated instance) and `midfleet-demo` (what `midfleet demo` runs).
+//! (the emulated instance), `midfleet-demo` (what `midfleet demo` runs)
+//! and `midfleet-lab` (what `midfleet lab …` runs).
 //! It depends on `midfleet`; `midfleet` takes it only as a dev-dependency,
 //! for its tests and benchmarks. Tests find the binaries with [`binary`].
 

@@ -113,6 +113,9 @@ fn up(console: &Console, place: &Place, hosts: usize, instance: bool) -> Result<
         midsim: beside("midfleet-midsim")?,
         instancesim: beside("midfleet-instancesim")?,
     };
+    if let Some(record) = place.read().map_err(failed)?.filter(Record::live) {
+        return Err(already_up(&record));
+    }
     console.note(&format!(
         "Starting a lab of {hosts} MID host{} (real sshd servers, simulated MIDs){}…",
         if hosts == 1 { "" } else { "s" },
@@ -127,14 +130,7 @@ fn up(console: &Console, place: &Place, hosts: usize, instance: bool) -> Result<
     let (lab, record) = match kept::up(place, &options, &mut |cleaned| say_stale(console, cleaned))
     {
         Ok(done) => done,
-        Err(UpError::AlreadyUp(record)) => {
-            return Err(Failure::failed(format!(
-                "a lab is up already ({} hosts in {})",
-                record.hosts.len(),
-                record.folder.display()
-            ))
-            .with_hint("use it (`midfleet lab status` shows it), or take it down first with `midfleet lab down`"))
-        }
+        Err(UpError::AlreadyUp(record)) => return Err(already_up(&record)),
         Err(UpError::Failed(error)) => {
             return Err(Failure::failed(format!("the lab did not start: {}", error.0)).with_hint(
                 "nothing of it is left running; `midfleet lab down` removes anything a later kill leaves",
@@ -220,6 +216,17 @@ fn up(console: &Console, place: &Place, hosts: usize, instance: bool) -> Result<
     Ok(Exit::Success)
 }
 
+fn already_up(record: &Record) -> Failure {
+    Failure::failed(format!(
+        "a lab is up already ({} hosts in {})",
+        record.hosts.len(),
+        record.folder.display()
+    ))
+    .with_hint(
+        "use it (`midfleet lab status` shows it), or take it down first with `midfleet lab down`",
+    )
+}
+
 /// The commands to try on `record`'s lab, in order.
 fn next_commands(record: &Record) -> Vec<String> {
     let inventory = record.inventory.display();
@@ -299,7 +306,7 @@ fn status(console: &Console, place: &Place) -> Result<Exit, Failure> {
                 text.push_str("A `midfleet demo` is running on this lab.\n");
             }
             text.push_str(&format!(
-                "Lab in {}\n  inventory {}\n  known_hosts {}\n  playbook {}\n\n",
+                "Lab in {}\n  inventory    {}\n  known_hosts  {}\n  playbook     {}\n\n",
                 status.folder.display(),
                 status.inventory.display(),
                 status.known_hosts.display(),
