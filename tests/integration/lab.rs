@@ -794,10 +794,10 @@ fn the_demo_rotates_a_throwaway_fleet_and_cleans_up() {
         run.all_output()
     );
     assert!(
-        run.stdout
+        run.stderr
             .contains("instance: 5 of 5 MIDs validated (Invalidate, then Validate)"),
         "{}",
-        run.stdout
+        run.stderr
     );
     assert!(run.stdout.contains("5 applied"), "{}", run.stdout);
     assert!(

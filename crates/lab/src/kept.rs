@@ -1255,6 +1255,63 @@ mod tests {
     }
 
     #[test]
+    fn each_fault_is_its_knobs_over_the_baseline_and_none_goes_back() {
+        let folder = tempfile::tempdir().expect("temporary folder");
+        let mid_home = folder.path().join("hosts/lab-001/servicenow/mid");
+        fs::create_dir_all(&mid_home).expect("mid_home");
+        let base = "instance=/lab/instance-credentials\nstart_delay_ms=100\ninstance_url=http://127.0.0.1:9\n";
+        fs::write(baseline(folder.path(), "lab-001"), base).expect("baseline");
+        let record = Record {
+            version: 1,
+            kind: Kind::Lab,
+            phase: Phase::Up,
+            owner: None,
+            folder: folder.path().to_path_buf(),
+            created: 0,
+            mount_namespaces: false,
+            hosts: vec![HostRecord {
+                name: "lab-001".into(),
+                address: "127.0.0.1".into(),
+                port: 22,
+                mid_home: mid_home.display().to_string(),
+                local_mid_home: mid_home.clone(),
+            }],
+            instance: None,
+            processes: Vec::new(),
+            namespaces: Vec::new(),
+            inventory: PathBuf::new(),
+            known_hosts: PathBuf::new(),
+            playbook: PathBuf::new(),
+        };
+        let knobs = || fs::read_to_string(mid_home.join(".midsim")).expect("knobs");
+        let refused = folder.path().join("hosts/lab-001/refuses-every-login");
+        let cases = [
+            (Fault::DiesAtStart, format!("{base}die_at_start=true\n")),
+            (Fault::HangsAtStop, format!("{base}stop_hangs=true\n")),
+            (
+                Fault::SlowStart,
+                "instance=/lab/instance-credentials\ninstance_url=http://127.0.0.1:9\nstart_delay_ms=10000\n".into(),
+            ),
+            (
+                Fault::RefusedLogin,
+                format!("start_delay_ms=100\ninstance={}\n", refused.display()),
+            ),
+            (Fault::None, base.to_string()),
+        ];
+        for (fault, expected) in cases {
+            set_fault(&record, "lab-001", fault).expect("set");
+            assert_eq!(knobs(), expected, "{fault:?}");
+            assert_eq!(fault_of(&record, "lab-001"), fault.name());
+        }
+        assert_eq!(fs::read_to_string(refused).expect("empty store"), "");
+        let error = set_fault(&record, "lab-002", Fault::None).expect_err("no such host");
+        assert_eq!(
+            error.0,
+            "the lab has no host `lab-002` (its hosts: lab-001)"
+        );
+    }
+
+    #[test]
     fn the_parameter_value_is_read_from_config_xml() {
         let text = "<parameter name=\"url\" value=\"u\"/>\n<parameter name=\"mid.instance.username\" value=\"svc_a\"/>";
         assert_eq!(
