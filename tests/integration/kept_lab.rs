@@ -612,3 +612,35 @@ fn the_lab_says_where_it_is_and_what_to_try_next() {
     settings.set_prepend_module_to_snapshot(false);
     settings.bind(|| insta::assert_snapshot!("kept_lab_messages", text));
 }
+
+/// A demo stopped with SIGTERM (as Ctrl-C, or a CI job cancelled) once its
+/// fleet is up takes its lab down itself and exits 130.
+#[test]
+fn a_terminated_demo_takes_its_lab_down() {
+    let state_holder = tempfile::tempdir().unwrap();
+    let state = state_holder.path().join("state");
+    let mut child = midfleet_command(["demo"], &[("MIDFLEET_LAB_STATE", state.to_str().unwrap())])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("midfleet-demo: the fleet is up") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the demo ended first"
+        );
+    }
+    let recorded = record(&state);
+    // SAFETY: kill(2) on the child this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest}");
+    assert!(rest.contains("Interrupted: taking the lab down…"), "{rest}");
+    assert!(rest.contains("The lab is down: "), "{rest}");
+    assert_eq!(leftovers(&state, &recorded), Vec::<String>::new());
+}
