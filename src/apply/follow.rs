@@ -19,6 +19,126 @@ pub(super) struct Follower<'a> {
     pub(super) backup: Option<String>,
     pub(super) stage_failure: Option<String>,
     pub(super) outcome: Option<(Outcome, Option<String>)>,
+    /// The steps seen so far, timed by when their lines arrived.
+    pub(super) steps: Vec<crate::report::Step>,
+    /// When the last step's line arrived (or the follow began).
+    mark: std::time::Instant,
+    /// The last `health-line`/`health-last` seen, until its `health`.
+    log_line: Option<LogLine>,
+    /// The log line behind the first failed health check.
+    pub(super) deciding: Option<LogLine>,
+    /// The login line of the last health check that passed.
+    pub(super) healthy: Option<LogLine>,
+}
+
+use crate::report::LogLine;
+
+/// `FILE NUMBER TEXT` of a `health-line`/`health-last` progress line.
+fn log_line(detail: &str) -> Option<LogLine> {
+    let mut parts = detail.splitn(3, ' ');
+    let file = parts.next().filter(|file| !file.is_empty())?;
+    let line = parts.next()?;
+    let text: String = parts
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(|character| !character.is_control())
+        .take(600)
+        .collect();
+    Some(LogLine {
+        file: file.to_string(),
+        line: line.to_string(),
+        text,
+    })
+}
+
+/// The health words the transaction ends a check with.
+const HEALTH_WORDS: [&str; 8] = [
+    "could-not-authenticate",
+    "problem-while-decrypting",
+    "unable-to-load-keystore",
+    "xml-parser-error",
+    "not-running",
+    "timeout",
+    "deadline",
+    "start",
+];
+
+/// Why a health check failed, in words a person can act on, citing the
+/// MID's log line behind it (`line`, when the host sent one).
+pub(super) fn health_failure(word: &str, line: Option<&LogLine>) -> String {
+    let cited = line.map(LogLine::cited);
+    let with_line = |text: String| match &cited {
+        Some(cited) => format!("{text} ({cited})"),
+        None => text,
+    };
+    match word {
+        "could-not-authenticate" => {
+            let user = line.and_then(|line| {
+                let rest = line.text.split("Could not authenticate user '").nth(1)?;
+                rest.rsplit_once("' on the ServiceNow instance").map(|(user, _)| user.to_string())
+            });
+            with_line(match user {
+                Some(user) => format!("the instance refused user {user}"),
+                None => "the instance refused the MID's login".to_string(),
+            })
+        }
+        "problem-while-decrypting" => with_line("the MID could not decrypt a parameter of config.xml (its keystore does not match the encrypted values)".into()),
+        "unable-to-load-keystore" => with_line("the MID could not load its keystore".into()),
+        "xml-parser-error" => with_line("the MID could not parse config.xml".into()),
+        "not-running" => match &cited {
+            Some(cited) => format!("the MID stopped running after its start (the last line it logged: {cited})"),
+            None => "the MID stopped running after its start, logging nothing".into(),
+        },
+        "timeout" | "deadline" => match &cited {
+            Some(cited) => format!("the MID did not log its login in time (the last line it logged: {cited})"),
+            None => "the MID did not log its login in time, and logged nothing since its start".into(),
+        },
+        "start" => "the MID's start command failed".into(),
+        other => other.to_string(),
+    }
+}
+
+/// What to do next after a health failure of kind `word`.
+fn next_step(word: &str) -> &'static str {
+    match word {
+        "could-not-authenticate" => "check that the user exists and is active on the instance and that the secret holds its password, then apply again",
+        "problem-while-decrypting" | "unable-to-load-keystore" => "look at agent/security and agent/keystore (key_pair_reset in the playbook rewrites the encrypted values), then apply again",
+        "xml-parser-error" => "look at the config.xml midfleet wrote (`midfleet plan` shows the change), then apply again",
+        _ => "read the MID's logs in agent/logs around that line, then apply again (a larger health.timeout if it was only slow)",
+    }
+}
+
+impl Follower<'_> {
+    /// The result's reason for `word` (the transaction's), spelled out
+    /// when it is a health failure with its log line: the line, the
+    /// backup, and what to do next.
+    fn reason(&self, outcome: Outcome, word: &str) -> String {
+        let first = word.split(' ').next().unwrap_or_default();
+        let (health, during_rollback) = match first.strip_prefix("rollback-") {
+            Some(health) => (health, true),
+            None => (first, false),
+        };
+        if !HEALTH_WORDS.contains(&health) {
+            return explain(word);
+        }
+        let why = health_failure(health, self.deciding.as_ref());
+        let backup = self
+            .backup
+            .as_deref()
+            .map(|backup| format!("; the backup is {backup} on the host"))
+            .unwrap_or_default();
+        match (outcome, during_rollback) {
+            (Outcome::RolledBack, _) => format!(
+                "{word}: {why}; rolled back: the previous files are back and the MID runs on them{backup}; next: {}",
+                next_step(health)
+            ),
+            (_, true) => format!(
+                "{word}: the rollback failed too: {why}{backup}; next: `midfleet facts` shows the MID, `midfleet rollback` restores the backup"
+            ),
+            _ => format!("{word}: {why}{backup}; next: {}", next_step(health)),
+        }
+    }
 }
 
 impl<'a> Follower<'a> {
@@ -34,6 +154,11 @@ impl<'a> Follower<'a> {
             backup: None,
             stage_failure: None,
             outcome: None,
+            steps: Vec::new(),
+            mark: std::time::Instant::now(),
+            log_line: None,
+            deciding: None,
+            healthy: None,
         }
     }
 
@@ -46,6 +171,7 @@ impl<'a> Follower<'a> {
             }
             if line == "midfleet-stage started" {
                 self.started = true;
+                self.step("stage", "");
                 continue;
             }
             if line == "midfleet-stage waiting" {
@@ -66,7 +192,24 @@ impl<'a> Follower<'a> {
                 words.next().unwrap_or_default(),
                 words.next().unwrap_or_default(),
             );
+            if step == "health-line" || step == "health-last" {
+                self.log_line = log_line(detail);
+                continue;
+            }
             self.last_step = step.to_string();
+            if step != "end" {
+                self.step(step, detail);
+            }
+            if step == "health" {
+                if detail.starts_with("fail") {
+                    let line = self.log_line.take();
+                    if self.deciding.is_none() {
+                        self.deciding = line;
+                    }
+                } else if detail == "ok" {
+                    self.healthy = self.log_line.take();
+                }
+            }
             match step {
                 "stop" => self.reporter.host_step(self.host, "stopping"),
                 "backup" => {
@@ -92,7 +235,7 @@ impl<'a> Follower<'a> {
                                 "config.xml changed since the plan was made; it was left as it is (plan again)"
                                     .to_string(),
                             ),
-                            (_, reason) => reason.map(|reason| explain(&reason)),
+                            (_, reason) => reason.map(|reason| self.reason(outcome, &reason)),
                         };
                         self.outcome = Some((outcome, reason));
                     }
@@ -107,6 +250,17 @@ impl<'a> Follower<'a> {
             }
         }
         None
+    }
+
+    /// A step ended now: timed from the end of the one before.
+    fn step(&mut self, step: &str, detail: &str) {
+        let now = std::time::Instant::now();
+        self.steps.push(crate::report::Step {
+            step: step.to_string(),
+            detail: detail.to_string(),
+            seconds: now.duration_since(self.mark).as_secs_f64(),
+        });
+        self.mark = now;
     }
 }
 
