@@ -252,6 +252,12 @@ impl<'a> Follower<'a> {
         None
     }
 
+    /// midfleet polled the host again (a reconnect to follow the run): a
+    /// step of its own, so the time of the next step is its own.
+    pub(super) fn poll(&mut self, what: &str) {
+        self.step(what, "");
+    }
+
     /// A step ended now: timed from the end of the one before.
     fn step(&mut self, step: &str, detail: &str) {
         let now = std::time::Instant::now();
@@ -349,5 +355,39 @@ mod explain_tests {
         assert!(text.contains("(hint: "), "{text}");
         assert_eq!(explain("could-not-authenticate"), "could-not-authenticate");
         assert_eq!(explain("restore /x/backups/R"), "restore /x/backups/R");
+    }
+}
+
+#[cfg(test)]
+mod health_tests {
+    use super::{health_failure, log_line};
+    use crate::report::LogLine;
+
+    fn refusal() -> LogLine {
+        log_line("agent0.log.0 1432 11/27/26 11:45:00 (123) StartupSequencer Could not authenticate user 'svc_mid_a' on the ServiceNow instance.")
+            .unwrap()
+    }
+
+    #[test]
+    fn a_refused_login_names_the_user_and_the_line() {
+        assert_eq!(
+            health_failure("could-not-authenticate", Some(&refusal())),
+            "the instance refused user svc_mid_a (agent0.log.0 line 1432: \"11/27/26 11:45:00 (123) StartupSequencer Could not authenticate user 'svc_mid_a' on the ServiceNow instance.\")"
+        );
+        assert_eq!(
+            health_failure("could-not-authenticate", None),
+            "the instance refused the MID's login"
+        );
+    }
+
+    #[test]
+    fn a_line_counted_since_the_start_says_so_and_control_characters_go() {
+        let line = log_line("wrapper.log +3 INFO | jvm 1 | x\u{1b}[31mJVM exited").unwrap();
+        assert_eq!(line.text, "INFO | jvm 1 | x[31mJVM exited");
+        assert_eq!(
+            health_failure("not-running", Some(&line)),
+            "the MID stopped running after its start (the last line it logged: wrapper.log line 3 since the start: \"INFO | jvm 1 | x[31mJVM exited\")"
+        );
+        assert_eq!(log_line(""), None);
     }
 }

@@ -313,6 +313,7 @@ pub(super) fn run_host(
         && Instant::now() < deadline
     {
         reporter.host_step(&host.host, "reconnecting to follow the transaction");
+        follower.poll("reconnect");
         std::thread::sleep(Duration::from_secs(1));
         let mut again = match transport.connect(&host.connection) {
             Ok(again) => again,

@@ -284,3 +284,43 @@ pub fn apply(
         result
     })
 }
+
+#[cfg(test)]
+mod mask_tests {
+    use std::collections::BTreeMap;
+
+    use super::{mask, Values};
+    use crate::plan::PlannedOperation;
+    use crate::secret::{SecretRef, SecretValue};
+
+    #[test]
+    fn secrets_and_sensitive_literals_are_masked_other_literals_not() {
+        let mut host =
+            crate::instance::preflight::tests::host_plan("mid-a", "old", "svc_new", Some("PW"));
+        host.operations.push(PlannedOperation::SetLiteralSensitive {
+            param: "mid.proxy.password".into(),
+        });
+        let secrets = BTreeMap::from([(
+            SecretRef::Env("PW".into()),
+            SecretValue::new("s3cret".into()),
+        )]);
+        let literals = BTreeMap::from([
+            (
+                ("mid-a".to_string(), "mid.proxy.password".to_string()),
+                SecretValue::new("proxy-pw".into()),
+            ),
+            (
+                ("mid-a".to_string(), "mid.instance.username".to_string()),
+                SecretValue::new("svc_new".into()),
+            ),
+        ]);
+        let values = Values {
+            secrets: &secrets,
+            literals: &literals,
+        };
+        assert_eq!(
+            mask("user svc_new, s3cret and proxy-pw", &host, &values),
+            "user svc_new, ******** and ********"
+        );
+    }
+}

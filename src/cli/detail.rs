@@ -57,10 +57,12 @@ pub fn keep_read(detail: &mut Option<ReadDetail>, verbose: u8) {
     }
 }
 
+/// `-vv` keeps the scripts (their stderr; numbered as at `-vvv`), `-vvv`
+/// the channels too.
 fn keep_exchanges(exchanges: &mut Vec<Exchange>, verbose: u8) {
     match verbose {
         0 | 1 => exchanges.clear(),
-        2 => exchanges.retain(|exchange| !exchange.stderr.is_empty()),
+        2 => exchanges.retain(|exchange| exchange.kind == "script"),
         _ => {}
     }
 }
@@ -145,7 +147,9 @@ fn exchange_lines(host: &str, exchanges: &[Exchange], verbose: u8) -> Vec<String
                 }
                 for text in exchange.stderr.lines() {
                     let text: String = text.chars().filter(|c| !c.is_control()).collect();
-                    lines.push(format!("{host}:   stderr of script {script}: {text}"));
+                    lines.push(format!(
+                        "{host}:   remote stderr of script {script}: {text}"
+                    ));
                 }
             }
         }

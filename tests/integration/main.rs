@@ -22,4 +22,4 @@ mod shell;
 mod steps;
 mod support;
 mod vault;
-
+mod verbose;
