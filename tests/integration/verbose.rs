@@ -240,3 +240,63 @@ fn a_secret_in_the_mids_log_line_is_masked() {
     assert!(!shown.contains(PASSWORD), "{shown}");
     assert_whole_and_running(&lab);
 }
+
+#[test]
+fn v_names_each_file_read_once_and_check_too() {
+    let directory = tempfile::tempdir().unwrap();
+    let root = directory.path();
+    std::fs::create_dir_all(root.join("group_vars")).unwrap();
+    std::fs::create_dir_all(root.join("host_vars")).unwrap();
+    std::fs::write(
+        root.join("inventory.yml"),
+        "all:\n  hosts:\n    mid-a:\n      ansible_host: 10.0.0.1\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("group_vars/all.yml"), "mid_home: /opt/mid\n").unwrap();
+    std::fs::write(root.join("host_vars/mid-a.yml"), "ansible_port: 2222\n").unwrap();
+    std::fs::write(
+        root.join("rotate.yml"),
+        "hosts: all\nset:\n  mid.instance.username: svc_mid\n",
+    )
+    .unwrap();
+    let inventory = root.join("inventory.yml");
+    let playbook = root.join("rotate.yml");
+    let read_lines = |stderr: &str| {
+        stderr
+            .lines()
+            .filter(|line| line.starts_with("read "))
+            .map(|line| line.replace(&root.display().to_string(), "[DIR]"))
+            .collect::<Vec<_>>()
+    };
+    let expected = [
+        "read playbook [DIR]/rotate.yml",
+        "read inventory [DIR]/inventory.yml",
+        "read variables [DIR]/group_vars/all.yml",
+        "read variables [DIR]/host_vars/mid-a.yml",
+    ];
+    let check = crate::support::midfleet(
+        [
+            "check",
+            "-i",
+            inventory.to_str().unwrap(),
+            playbook.to_str().unwrap(),
+            "-v",
+        ],
+        &[],
+    );
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+    assert_eq!(read_lines(&check.stderr), expected, "{}", check.stderr);
+    let quiet = crate::support::midfleet(
+        [
+            "check",
+            "-i",
+            inventory.to_str().unwrap(),
+            playbook.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(read_lines(&quiet.stderr), Vec::<String>::new());
+    let hosts = crate::support::midfleet(["hosts", "-i", inventory.to_str().unwrap(), "-v"], &[]);
+    assert_eq!(hosts.code, 0, "{}{}", hosts.stdout, hosts.stderr);
+    assert_eq!(read_lines(&hosts.stderr), expected[1..], "{}", hosts.stderr);
+}
