@@ -79,7 +79,17 @@ fn connection_lines(host: &str, connection: &ConnectionDetail) -> Vec<String> {
         seconds(connection.seconds)
     )];
     for (index, jump) in connection.jumps.iter().enumerate() {
-        lines.push(format!("{host}:   jump {}: {jump}", index + 1));
+        let mut line = format!("{host}:   jump {}: {}", index + 1, jump.address);
+        if let Some(auth) = &jump.auth {
+            line.push_str(&format!(", {} {}", auth.method, auth.key));
+        }
+        if let Some(key) = &jump.host_key {
+            line.push_str(&format!(
+                ", host key {} {} ({})",
+                key.key_type, key.fingerprint, key.known_hosts
+            ));
+        }
+        lines.push(line);
     }
     lines.push(format!(
         "{host}:   authenticated by {} {}",

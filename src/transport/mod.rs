@@ -64,14 +64,27 @@ pub struct ConnectionDetail {
     /// `ADDRESS:PORT` of the target.
     pub address: String,
     pub user: String,
-    /// Each jump host, first to last, as `USER@ADDRESS:PORT`.
+    /// Each jump host, first to last.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub jumps: Vec<String>,
+    pub jumps: Vec<JumpDetail>,
     pub auth: Authenticated,
     pub host_key: HostKey,
     /// TCP connect (through the hops), handshake, host key and
     /// authentication.
     pub seconds: f64,
+}
+
+/// How one jump host was reached (shared by every target behind it).
+#[derive(Debug, Clone, Serialize)]
+pub struct JumpDetail {
+    /// `USER@ADDRESS:PORT`.
+    pub address: String,
+    /// How it authenticated and its host key (`None` only where a hop's
+    /// detail was not recorded: each hop records it once connected).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Authenticated>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_key: Option<HostKey>,
 }
 
 /// One exchange on a connection, in order (`-vv` shows the stderr of
@@ -122,6 +135,8 @@ pub struct Transport {
     options: TransportOptions,
     passphrases: auth::Passphrases,
     hops: Mutex<HashMap<String, Arc<HopSlot>>>,
+    /// How each hop was reached, by chain key (`-v`).
+    hop_details: Mutex<HashMap<String, JumpDetail>>,
 }
 
 /// A hop, connected on first use by whichever target needs it first.
@@ -157,6 +172,7 @@ impl Transport {
             options,
             passphrases: auth::Passphrases::default(),
             hops: Mutex::new(HashMap::new()),
+            hop_details: Mutex::new(HashMap::new()),
         }
     }
 
@@ -198,11 +214,7 @@ impl Transport {
         let detail = ConnectionDetail {
             address: format!("{}:{}", endpoint.address, endpoint.port),
             user: endpoint.user.clone(),
-            jumps: endpoint
-                .jump
-                .iter()
-                .map(|hop| format!("{}@{}:{}", hop.user, hop.address, hop.port))
-                .collect(),
+            jumps: self.jump_details(&endpoint.jump),
             auth,
             host_key,
             seconds: started.elapsed().as_secs_f64(),
@@ -266,6 +278,27 @@ impl Transport {
         Ok((session, authenticated, host_key))
     }
 
+    /// How each hop of `chain` was reached, first to last.
+    fn jump_details(&self, chain: &[Endpoint]) -> Vec<JumpDetail> {
+        let details = self
+            .hop_details
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (1..=chain.len())
+            .map(|end| {
+                let hop = &chain[end - 1];
+                details
+                    .get(&hop_key(&chain[..end]))
+                    .cloned()
+                    .unwrap_or_else(|| JumpDetail {
+                        address: format!("{}@{}:{}", hop.user, hop.address, hop.port),
+                        auth: None,
+                        host_key: None,
+                    })
+            })
+            .collect()
+    }
+
     /// The hop session for `chain` (the last hop, connected through the
     /// ones before it), connecting it the first time.
     fn hop(&self, chain: &[Endpoint]) -> Result<Arc<tunnel::Hop>, TransportError> {
@@ -315,12 +348,23 @@ impl Transport {
             session.set_tcp_stream(stream);
             (session, fd, Some(previous))
         };
-        let (session, _, _) = self
+        let (session, auth, host_key) = self
             .establish(session, last, timeout, &mut timings)
             .map_err(|error| TransportError {
                 message: format!("jump host {}: {}", last.label, error.message),
                 ..error
             })?;
+        self.hop_details
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(
+                hop_key(chain),
+                JumpDetail {
+                    address: format!("{}@{}:{}", last.user, last.address, last.port),
+                    auth: Some(auth),
+                    host_key: Some(host_key),
+                },
+            );
         // The previous hop must outlive this one: the pump keeps it.
         let hop = tunnel::Hop::start(session, fd, last.label.clone(), previous);
         Ok(Arc::new(hop))

@@ -300,3 +300,59 @@ fn v_names_each_file_read_once_and_check_too() {
     assert_eq!(hosts.code, 0, "{}{}", hosts.stdout, hosts.stderr);
     assert_eq!(read_lines(&hosts.stderr), expected[1..], "{}", hosts.stderr);
 }
+
+#[test]
+fn v_shows_each_jump_host_of_a_host_behind_two_bastions() {
+    let mut spec = LabSpec::new(0, &midsim());
+    spec.behind_two_hops = 1;
+    let lab = lab(spec);
+    let run = crate::support::midfleet(
+        [
+            "facts",
+            "-i",
+            lab.inventory.to_str().unwrap(),
+            "--known-hosts",
+            lab.known_hosts.to_str().unwrap(),
+            "-F",
+            lab.ssh_config.to_str().unwrap(),
+            "-v",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    settings(&lab).bind(|| {
+        insta::assert_snapshot!(
+            "verbose_facts_two_jumps",
+            detail_lines(&run.stderr.replace("hidden2-01", "lab-hidden"))
+        )
+    });
+}
+
+#[test]
+fn v_says_where_a_new_host_key_was_recorded_then_the_line_that_matches_it() {
+    let (lab, _) = setup(1, &[], USER_FROM_NAME);
+    let known_hosts = lab.directory.join("fresh_known_hosts");
+    let facts = |extra: &[&str]| {
+        let mut arguments = vec![
+            "facts",
+            "-i",
+            lab.inventory.to_str().unwrap(),
+            "--known-hosts",
+            known_hosts.to_str().unwrap(),
+            "-v",
+        ];
+        arguments.extend_from_slice(extra);
+        crate::support::midfleet(arguments, &[])
+    };
+    let first = facts(&["--accept-new-host-keys"]);
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    let recorded = format!(
+        "(seen for the first time, recorded in {})",
+        known_hosts.display()
+    );
+    assert!(first.stderr.contains(&recorded), "{}", first.stderr);
+    let again = facts(&[]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    let matched = format!("({}:1)", known_hosts.display());
+    assert!(again.stderr.contains(&matched), "{}", again.stderr);
+}
