@@ -182,7 +182,7 @@ pub(super) fn run_host(
         Some(kept) => {
             steps.push(crate::report::Step {
                 step: "connect".into(),
-                detail: "kept from the plan".into(),
+                detail: "the plan's session, kept".into(),
                 seconds: 0.0,
             });
             (kept.shell, kept.facts, kept.read_at)
