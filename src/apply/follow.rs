@@ -27,6 +27,9 @@ pub(super) struct Follower<'a> {
     log_line: Option<LogLine>,
     /// The log line behind the first failed health check.
     pub(super) deciding: Option<LogLine>,
+    /// The log line behind the last failed health check (a rollback's own,
+    /// when it failed too).
+    last_failure: Option<LogLine>,
     /// The login line of the last health check that passed.
     pub(super) healthy: Option<LogLine>,
 }
@@ -122,7 +125,12 @@ impl Follower<'_> {
         if !HEALTH_WORDS.contains(&health) {
             return explain(word);
         }
-        let why = health_failure(health, self.deciding.as_ref());
+        let line = if during_rollback {
+            self.last_failure.as_ref()
+        } else {
+            self.deciding.as_ref()
+        };
+        let why = health_failure(health, line);
         let backup = self
             .backup
             .as_deref()
@@ -130,13 +138,13 @@ impl Follower<'_> {
             .unwrap_or_default();
         match (outcome, during_rollback) {
             (Outcome::RolledBack, _) => format!(
-                "{word}: {why}; rolled back: the previous files are back and the MID runs on them{backup}; next: {}",
+                "{first}: {why}; rolled back: the previous files are back and the MID runs on them{backup}; next: {}",
                 next_step(health)
             ),
             (_, true) => format!(
-                "{word}: the rollback failed too: {why}{backup}; next: `midfleet facts` shows the MID, `midfleet rollback` restores the backup"
+                "{first}: the rollback failed too: {why}{backup}; next: `midfleet facts` shows the MID, `midfleet rollback` restores the backup"
             ),
-            _ => format!("{word}: {why}{backup}; next: {}", next_step(health)),
+            _ => format!("{first}: {why}{backup}; next: {}", next_step(health)),
         }
     }
 }
@@ -158,6 +166,7 @@ impl<'a> Follower<'a> {
             mark: std::time::Instant::now(),
             log_line: None,
             deciding: None,
+            last_failure: None,
             healthy: None,
         }
     }
@@ -204,8 +213,9 @@ impl<'a> Follower<'a> {
                 if detail.starts_with("fail") {
                     let line = self.log_line.take();
                     if self.deciding.is_none() {
-                        self.deciding = line;
+                        self.deciding = line.clone();
                     }
+                    self.last_failure = line;
                 } else if detail == "ok" {
                     self.healthy = self.log_line.take();
                 }
@@ -389,5 +399,47 @@ mod health_tests {
             "the MID stopped running after its start (the last line it logged: wrapper.log line 3 since the start: \"INFO | jvm 1 | x[31mJVM exited\")"
         );
         assert_eq!(log_line(""), None);
+    }
+
+    #[test]
+    fn each_failure_cites_its_own_line_and_the_backup() {
+        let host = crate::instance::preflight::tests::host_plan("mid-a", "old", "svc_mid_a", None);
+        let reporter = crate::report::Silent;
+        let mut follower = super::Follower::new(&host, &reporter);
+        let lines = "midfleet-stage started\n\
+            1 lock\n1 stop\n1 check ok\n1 backup /mid/.midfleet/backups/R\n1 write\n1 rename\n1 start\n\
+            2 health-line agent0.log.0 12 (…) MIDServer Could not authenticate user 'svc_mid_a' on the ServiceNow instance.\n\
+            2 health fail could-not-authenticate\n2 rollback could-not-authenticate\n2 stop\n\
+            2 restore /mid/.midfleet/backups/R\n2 start\n\
+            3 health-last wrapper.log +2 ERROR | wrapper | JVM exited unexpectedly.\n\
+            3 health fail not-running\n\
+            3 result failed rollback-not-running /mid/.midfleet/backups/R\n3 end\n";
+        let (outcome, message) = follower.feed(lines.as_bytes()).expect("ended");
+        assert_eq!(outcome, super::Outcome::Failed);
+        assert_eq!(
+            message.as_deref(),
+            Some(
+                "rollback-not-running: the rollback failed too: the MID stopped running \
+                 after its start (the last line it logged: wrapper.log line 2 since the start: \
+                 \"ERROR | wrapper | JVM exited unexpectedly.\"); the backup is /mid/.midfleet/backups/R on the \
+                 host; next: `midfleet facts` shows the MID, `midfleet rollback` restores the backup"
+            )
+        );
+        assert_eq!(
+            follower.deciding.as_ref().map(|line| line.line.as_str()),
+            Some("12")
+        );
+        let steps: Vec<&str> = follower
+            .steps
+            .iter()
+            .map(|step| step.step.as_str())
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                "stage", "lock", "stop", "check", "backup", "write", "rename", "start", "health",
+                "rollback", "stop", "restore", "start", "health", "result"
+            ]
+        );
     }
 }
