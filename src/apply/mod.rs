@@ -117,6 +117,45 @@ pub struct HostResult {
     /// read is in it).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub continued_plan_session: bool,
+    /// How the host was reached (the apply's own session: the plan's when
+    /// continued), for `-v`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection: Option<crate::transport::ConnectionDetail>,
+    /// Each step on the host with its time, for `-v`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<crate::report::Step>,
+    /// The MID's log line that decided its health (the failure's, or the
+    /// login when healthy), secrets masked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_line: Option<crate::report::LogLine>,
+    /// The channels and scripts of the apply's sessions, their stderr with
+    /// secrets masked (`-vv`, `-vvv`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exchanges: Vec<crate::transport::Exchange>,
+}
+
+/// `text` with every secret value `host` writes replaced by `********`:
+/// every resolved secret reference, and the literal values of the
+/// parameters the plan writes as sensitive (other literals, a user name,
+/// stay readable).
+pub fn mask(text: &str, host: &HostPlan, values: &Values<'_>) -> String {
+    let sensitive_literals = host
+        .operations
+        .iter()
+        .filter_map(|operation| match operation {
+            crate::plan::PlannedOperation::SetLiteralSensitive { param } => {
+                values.literals.get(&(host.host.clone(), param.clone()))
+            }
+            _ => None,
+        });
+    let mut masked = text.to_string();
+    for value in values.secrets.values().chain(sensitive_literals) {
+        let value = value.expose();
+        if !value.is_empty() && masked.contains(value) {
+            masked = masked.replace(value, "********");
+        }
+    }
+    masked
 }
 
 /// A host's plan-time read whose session is still open: the apply stages
@@ -244,4 +283,44 @@ pub fn apply(
         reporter.host_done(&host.host, result.result.is_success(), &summary(&result));
         result
     })
+}
+
+#[cfg(test)]
+mod mask_tests {
+    use std::collections::BTreeMap;
+
+    use super::{mask, Values};
+    use crate::plan::PlannedOperation;
+    use crate::secret::{SecretRef, SecretValue};
+
+    #[test]
+    fn secrets_and_sensitive_literals_are_masked_other_literals_not() {
+        let mut host =
+            crate::instance::preflight::tests::host_plan("mid-a", "old", "svc_new", Some("PW"));
+        host.operations.push(PlannedOperation::SetLiteralSensitive {
+            param: "mid.proxy.password".into(),
+        });
+        let secrets = BTreeMap::from([(
+            SecretRef::Env("PW".into()),
+            SecretValue::new("s3cret".into()),
+        )]);
+        let literals = BTreeMap::from([
+            (
+                ("mid-a".to_string(), "mid.proxy.password".to_string()),
+                SecretValue::new("proxy-pw".into()),
+            ),
+            (
+                ("mid-a".to_string(), "mid.instance.username".to_string()),
+                SecretValue::new("svc_new".into()),
+            ),
+        ]);
+        let values = Values {
+            secrets: &secrets,
+            literals: &literals,
+        };
+        assert_eq!(
+            mask("user svc_new, s3cret and proxy-pw", &host, &values),
+            "user svc_new, ******** and ********"
+        );
+    }
 }

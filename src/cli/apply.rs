@@ -50,6 +50,7 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
             .iter_mut()
             .for_each(|result| result.timings.clear());
     }
+    show_detail(console, &mut report.results);
     match console.output {
         OutputFormat::Json => {
             let json = serde_json::to_string_pretty(&Report {
@@ -75,6 +76,19 @@ pub fn run(console: &Console, arguments: &ApplyArgs) -> Result<Exit, Failure> {
     } else {
         Exit::Failed
     })
+}
+
+/// `-v`…`-vvv`: each host's detail as lines on stderr (people), or kept
+/// in the results as far as the level asks (JSON).
+pub fn show_detail(console: &Console, results: &mut [HostResult]) {
+    for result in results.iter_mut() {
+        super::detail::keep_for(result, console.verbose);
+        if console.verbose > 0 && console.output == OutputFormat::Human {
+            for line in super::detail::result_lines(result, console.verbose) {
+                console.note(&line);
+            }
+        }
+    }
 }
 
 /// `--timings`, per host: the plan's read session, then the apply's
@@ -185,6 +199,10 @@ mod tests {
             seconds: 1.0,
             timings: Vec::new(),
             continued_plan_session: false,
+            connection: None,
+            steps: Vec::new(),
+            log_line: None,
+            exchanges: Vec::new(),
         }
     }
 

@@ -49,8 +49,12 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub no_color: bool,
 
-    /// Say more about what midfleet is doing (repeat for more): `-v` also
-    /// names the ansible.cfg read and the settings of it midfleet ignores.
+    /// Say more, per host, on stderr (repeat for more): `-v` the files read
+    /// (ansible.cfg, inventory, variables, playbook), each host's connection
+    /// (address, jumps, key, host key and its known_hosts line), each step
+    /// with its time and the MID log line that decided health; `-vv` also
+    /// the remote stderr; `-vvv` also each channel and script. With
+    /// `--output json`, the same as data in the results. Secrets are masked.
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
 }

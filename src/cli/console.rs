@@ -20,6 +20,8 @@ pub struct Console {
     pub verbose: u8,
     stdout_colour: bool,
     stderr_colour: bool,
+    /// The input files named so far (`-v` names each once).
+    pub(super) files_named: std::sync::Mutex<std::collections::HashSet<std::path::PathBuf>>,
 }
 
 /// ANSI styles used in output.
@@ -59,6 +61,7 @@ impl Console {
             verbose,
             stdout_colour: allowed && std::io::stdout().is_terminal(),
             stderr_colour: allowed && std::io::stderr().is_terminal(),
+            files_named: Default::default(),
         }
     }
 

@@ -15,6 +15,7 @@ mod check;
 mod completions;
 mod console;
 mod demo;
+mod detail;
 mod edit;
 mod exit;
 mod facts;

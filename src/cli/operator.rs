@@ -25,6 +25,21 @@ impl Operator for Console {
         Console::note(self, message);
     }
 
+    /// With `-v`: `read KIND FILE`, once per file.
+    fn file_read(&self, kind: &str, path: &std::path::Path) {
+        if self.verbose == 0 {
+            return;
+        }
+        let first = self
+            .files_named
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(path.to_path_buf());
+        if first {
+            Console::note(self, &format!("read {kind} {}", path.display()));
+        }
+    }
+
     /// The plan goes to stdout for people; with `--output json`, stdout is
     /// the results, so the plan is shown on stderr.
     fn show_plan(&self, plan: &Plan) {

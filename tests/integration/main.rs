@@ -23,3 +23,4 @@ mod shell;
 mod steps;
 mod support;
 mod vault;
+mod verbose;
