@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::args::ApplyArgs;
 use super::console::{Console, OutputFormat};
 use super::exit::{Exit, Failure};
-use crate::apply::{HostResult, Outcome};
+use crate::apply::{HostResult, Outcome, RunKind};
 use crate::ops::apply::{self as ops, Applied, ApplyReport, ApplyRequest, Source};
 use crate::ops::instance::InstanceReport;
 use crate::report::render_table;
@@ -109,11 +109,7 @@ pub fn rollback_results(run: &str, results: &[HostResult], interrupted: bool) ->
 }
 
 fn rollback_word(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Applied => "rolled_back",
-        Outcome::RolledBack => "not_rolled_back",
-        other => other.as_str(),
-    }
+    outcome.name(RunKind::Rollback)
 }
 
 fn results_text(
@@ -160,7 +156,7 @@ fn results_text(
     }
     let summary: Vec<String> = counts
         .iter()
-        .map(|(outcome, count)| format!("{count} {}", word(*outcome)))
+        .map(|(outcome, count)| format!("{count} {}", word(*outcome).replace('_', " ")))
         .collect();
     text.push_str(&format!("\n{title} {run}: {}.\n", summary.join(", ")));
     if interrupted {
@@ -177,6 +173,7 @@ mod tests {
         HostResult {
             host: host.into(),
             result: outcome,
+            kind: crate::apply::RunKind::Apply,
             message: None,
             warnings: Vec::new(),
             params: Vec::new(),
@@ -198,14 +195,29 @@ mod tests {
         assert!(text.contains("a     rolled_back "), "{text}");
         assert!(text.contains("b     not_rolled_back "), "{text}");
         assert!(
-            text.ends_with("\nRollback r1: 1 rolled_back, 1 not_rolled_back.\n"),
+            text.ends_with("\nRollback r1: 1 rolled back, 1 not rolled back.\n"),
             "{text}"
         );
         assert!(!text.contains("applied"), "{text}");
         let text = super::human_results("r1", &results, false);
         assert!(
-            text.ends_with("\nApply r1: 1 applied, 1 rolled_back.\n"),
+            text.ends_with("\nApply r1: 1 applied, 1 rolled back.\n"),
             "{text}"
         );
+    }
+
+    /// JSON and the audit log name a rollback's results as its table does.
+    #[test]
+    fn a_rollback_writes_its_results_as_rolled_back() {
+        let mut restored = result("a", Outcome::Applied);
+        restored.kind = crate::apply::RunKind::Rollback;
+        let mut undone = result("b", Outcome::RolledBack);
+        undone.kind = crate::apply::RunKind::Rollback;
+        let written = serde_json::to_value([&restored, &undone]).unwrap();
+        assert_eq!(written[0]["result"], "rolled_back", "{written}");
+        assert_eq!(written[1]["result"], "not_rolled_back", "{written}");
+        assert!(written[0].get("kind").is_none(), "{written}");
+        let applied = serde_json::to_value(result("c", Outcome::Applied)).unwrap();
+        assert_eq!(applied["result"], "applied", "{applied}");
     }
 }

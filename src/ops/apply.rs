@@ -182,6 +182,7 @@ pub fn apply(request: &ApplyRequest, operator: &dyn Operator) -> Result<Applied,
         &values,
         &transport,
         &ApplySettings {
+            kind: crate::apply::RunKind::Apply,
             run: run.clone(),
             forks,
             health_timeout,

@@ -8,7 +8,7 @@ use midfleet::config_xml::{names, ConfigXml, Operation};
 use midfleet_lab::{Lab, LabHost, LabSpec};
 
 use crate::lab::{lab, midsim};
-use crate::support::{midfleet, Run};
+use crate::support::{midfleet, regex_escape, Run};
 
 const PASSWORD: &str = "N3w-Rotated_pw&<'\"x";
 
@@ -850,11 +850,16 @@ fn a_transaction_killed_on_its_host_is_reported_then_unlock_and_rollback_repair(
         rolled
             .stdout
             .lines()
-            .any(|line| line.starts_with("Rollback ") && line.ends_with(": 1 rolled_back.")),
+            .any(|line| line.starts_with("Rollback ") && line.ends_with(": 1 rolled back.")),
         "{}",
         rolled.stdout
     );
     assert!(!rolled.stdout.contains("applied"), "{}", rolled.stdout);
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(&regex_escape(&lab.directory.display().to_string()), "[LAB]");
+    settings.add_filter(r"\d{8}T\d{6}Z-[0-9a-f]{6}", "[RUN]");
+    settings.add_filter(r"\b\d+\.\ds\b", "[TIME]");
+    settings.bind(|| insta::assert_snapshot!("rollback_results", rolled.stdout));
     assert_eq!(
         host.config(),
         before[0].0,
@@ -899,6 +904,14 @@ fn a_transaction_killed_on_its_host_is_reported_then_unlock_and_rollback_repair(
     for command in ["\"apply\"", "\"unlock\"", "\"rollback\""] {
         assert!(audit.contains(command), "{command} in {audit}");
     }
+    // The audit log (the JSON of `rollback --output json`) names the
+    // rollback's result as its table does.
+    let rollback: serde_json::Value = audit
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|record| record["command"] == "rollback")
+        .expect("a rollback record");
+    assert_eq!(rollback["hosts"][0]["result"], "rolled_back", "{rollback}");
 }
 
 #[test]
