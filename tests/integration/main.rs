@@ -21,4 +21,5 @@ mod secrets;
 mod shell;
 mod steps;
 mod support;
+mod terminal;
 mod vault;
