@@ -362,6 +362,31 @@ fn a_failed_canary_cancels_the_rest() {
             applied.stderr
         );
     }
+    // The apply's plain progress lines: the canary's reason, then the
+    // others skipped (not FAILED), under the count's wording.
+    let apply_lines: Vec<&str> = applied
+        .stderr
+        .lines()
+        .filter(|line| line.get(8..).is_some_and(|rest| rest.starts_with(" apply")))
+        .collect();
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"(?m)^\d\d:\d\d:\d\d ", "[TIME] ");
+    settings.add_filter(r"\(\d+\.\d s\)", "([SECONDS] s)");
+    // Why the canary failed is `-v`'s and its own tests' to show.
+    settings.add_filter(
+        r"rolled_back: .* \(\[SECONDS\]",
+        "rolled_back: [REASON] ([SECONDS]",
+    );
+    settings.bind(|| {
+        insta::assert_snapshot!(
+            "a_failed_canary_cancels_the_rest",
+            format!(
+                "{}\nmessage of the skipped: {}",
+                apply_lines.join("\n"),
+                results[1]["message"]
+            )
+        )
+    });
 }
 
 #[test]
