@@ -172,6 +172,19 @@ fn rotating_twenty_hosts_changes_only_what_the_procedure_says() {
         journals(&lab)
     );
     assert!(applied.stdout.contains("20 applied"), "{}", applied.stdout);
+    // After the results, the key pair warning the plan gave per host is one
+    // line naming them, and the summary.
+    let after_table = applied
+        .stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("HOST "))
+        .skip(1)
+        .skip_while(|line| line.starts_with("lab-"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"\d{8}T\d{6}Z-[0-9a-f]{6}", "[RUN]");
+    settings.bind(|| insta::assert_snapshot!("rotation_results_warnings", after_table));
     assert_settled(&lab);
     for (host, (original, _)) in lab.hosts.iter().zip(&before) {
         let user = new_user(host);
