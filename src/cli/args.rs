@@ -72,11 +72,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub no_color: bool,
 
-    /// How progress is shown on stderr: `auto` draws live bars when stderr
-    /// is a terminal (and colour is allowed), plain lines otherwise;
-    /// `never` always writes plain lines (a line as each phase starts and
-    /// as each host finishes: for logs and CI); `always` draws bars even
-    /// when stderr is not a terminal.
+    /// How progress is shown on stderr: live bars or plain lines (for logs
+    /// and CI; with -v, a line per step too).
     #[arg(
         long,
         global = true,

@@ -19,7 +19,8 @@ pub enum OutputFormat {
 /// How progress is shown on stderr (`--progress`, MIDFLEET_PROGRESS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProgressMode {
-    /// Plain lines: a line as each phase starts and as each host finishes.
+    /// Plain lines: one as each phase starts, one as each host finishes
+    /// (`12:00:14 apply web1: applied (12.3 s)`).
     Never,
     /// Live bars when stderr is a terminal and colour is allowed, plain
     /// lines otherwise.
