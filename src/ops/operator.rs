@@ -29,7 +29,7 @@ pub trait Operator: Sync {
     fn note(&self, message: &str);
     /// The plan about to be acted on, for people.
     fn show_plan(&self, plan: &Plan);
-    /// Asks whether to change `hosts` hosts: `Ok(true)` only for a yes;
-    /// an error when nobody can be asked.
-    fn confirm(&self, hosts: usize) -> Result<bool, OpsError>;
+    /// Asks whether `command` (`apply`, `rollback`) may change `hosts`
+    /// hosts: `Ok(true)` only for a yes; an error when nobody can be asked.
+    fn confirm(&self, command: &str, hosts: usize) -> Result<bool, OpsError>;
 }

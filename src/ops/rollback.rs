@@ -94,7 +94,7 @@ pub fn rollback(
             failed: plan.has_errors(),
         });
     }
-    if !request.yes && !operator.confirm(plan.changing().count())? {
+    if !request.yes && !operator.confirm("rollback", plan.changing().count())? {
         return Ok(RolledBack::Cancelled);
     }
     let run = new_run_id();

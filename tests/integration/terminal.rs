@@ -59,6 +59,27 @@ fn on_a_terminal(arguments: &[String], environment: &[(&str, &str)]) -> Terminal
     }
 }
 
+/// Runs midfleet with `arguments` on a pty, typing `answer` once it has
+/// started; what it wrote.
+fn on_a_terminal_answering(arguments: &[String], answer: &str) -> String {
+    use std::io::Write;
+    let mut words = vec![env!("CARGO_BIN_EXE_midfleet").to_string()];
+    words.extend(arguments.iter().cloned());
+    let mut child = std::process::Command::new("script")
+        .args(["-qefc", &shell_words(&words), "/dev/null"])
+        .env("HOME", crate::support::empty_home())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(answer.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// The escape sequences in `text` that are not colour (SGR, `ESC [ … m`):
 /// cursor moves, line clears.
 fn other_escapes(text: &str) -> Vec<String> {
@@ -291,6 +312,23 @@ fn progress_off_a_terminal_is_plain_lines_unless_always() {
     assert_eq!(plan.code, 0, "{}", plan.stderr);
     let apply = midfleet(arguments("apply", "never"), &password);
     assert_eq!(apply.code, 0, "{}", apply.stderr);
+    // Unasked off a terminal, and asked on one: a rollback says so.
+    let mut unasked = arguments("rollback", "never");
+    unasked.retain(|argument| argument != "--yes");
+    let refused = midfleet(&unasked, &password);
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    let refusal: Vec<&str> = refused
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("error:") || line.starts_with("hint:"))
+        .collect();
+    insta::assert_snapshot!("rollback_unasked", refusal.join("\n"));
+    let asked = on_a_terminal_answering(&unasked, "no\n");
+    assert!(
+        asked.contains("Roll back 1 host? Only 'yes' is accepted: ")
+            && asked.contains("Rollback cancelled; nothing was changed."),
+        "{asked}"
+    );
     let rollback = midfleet(arguments("rollback", "never"), &password);
     assert_eq!(rollback.code, 0, "{}", rollback.stderr);
     for run in [&plan, &apply, &rollback] {
