@@ -47,6 +47,7 @@ pub(super) fn roll_back_after(
     };
     let rollback_settings = ApplySettings {
         run: new_run_id(),
+        kind: RunKind::Rollback,
         forks: 1,
         health_timeout: settings.health_timeout,
         after_apply: None,
@@ -94,9 +95,10 @@ pub(super) fn roll_back_after(
 }
 
 pub(super) fn summary(result: &HostResult) -> String {
+    let name = result.result.name(result.kind);
     match &result.message {
-        Some(message) => format!("{}: {message}", result.result.as_str()),
-        None => result.result.as_str().to_string(),
+        Some(message) => format!("{name}: {message}"),
+        None => name.to_string(),
     }
 }
 
@@ -109,6 +111,7 @@ pub(super) fn result(
     HostResult {
         host: host.host.clone(),
         result: outcome,
+        kind: settings.kind,
         message,
         warnings: Vec::new(),
         params: Vec::new(),

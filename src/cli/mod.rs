@@ -32,10 +32,9 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::Parser;
 
 pub use args::{CheckArgs, Cli, Command, EditArgs, GlobalArgs, HostsArgs, InventoryArgs};
-pub use console::{Console, OutputFormat};
+pub use console::{Console, OutputFormat, ProgressMode};
 pub use exit::{Exit, Failure};
 pub use lab::{LabArgs, LabCommand, LabFault};
 
@@ -106,7 +105,7 @@ fn ansible_cfg(console: &Console) -> Result<crate::ansible_cfg::AnsibleCfg, Fail
 /// [`run`], returning the exit code as a number.
 pub fn run_code(arguments: impl IntoIterator<Item = OsString>) -> u8 {
     let arguments: Vec<OsString> = arguments.into_iter().collect();
-    let cli = match Cli::try_parse_from(&arguments) {
+    let cli = match Cli::parse_arguments(&arguments) {
         Ok(cli) => cli,
         Err(mut error) => {
             if error.kind() == ErrorKind::UnknownArgument {

@@ -51,16 +51,24 @@ impl Operator for Console {
     }
 
     /// Asks on the terminal; without one, `--yes` is required.
-    fn confirm(&self, hosts: usize) -> Result<bool, OpsError> {
-        let question = format!(
-            "\nApply these changes to {hosts} host{}? Only 'yes' is accepted: ",
-            if hosts == 1 { "" } else { "s" }
-        );
-        match self.ask(&question) {
-            None => Err(OpsError::input(
-                "apply changes hosts and needs --yes when not run on a terminal",
+    fn confirm(&self, command: &str, hosts: usize) -> Result<bool, OpsError> {
+        let plural = if hosts == 1 { "" } else { "s" };
+        let (question, hint) = if command == "rollback" {
+            (
+                format!("\nRoll back {hosts} host{plural}? Only 'yes' is accepted: "),
+                "review what it restores (above), then run rollback with --yes",
             )
-            .with_hint("review the plan (`midfleet plan`), then run apply with --yes")),
+        } else {
+            (
+                format!("\nApply these changes to {hosts} host{plural}? Only 'yes' is accepted: "),
+                "review the plan (`midfleet plan`), then run apply with --yes",
+            )
+        };
+        match self.ask(&question) {
+            None => Err(OpsError::input(format!(
+                "{command} changes hosts and needs --yes when not run on a terminal"
+            ))
+            .with_hint(hint)),
             Some(Ok(answer)) => Ok(answer.trim() == "yes"),
             Some(Err(error)) => Err(OpsError::failed(error.to_string())),
         }

@@ -173,7 +173,7 @@ pub fn apply(request: &ApplyRequest, operator: &dyn Operator) -> Result<Applied,
     }
     if !plan.has_changes() {
         operator.note("Nothing to apply.");
-    } else if !request.yes && !operator.confirm(plan.changing().count())? {
+    } else if !request.yes && !operator.confirm("apply", plan.changing().count())? {
         return Ok(Applied::Cancelled);
     }
     let values = Values {
@@ -207,6 +207,7 @@ pub fn apply(request: &ApplyRequest, operator: &dyn Operator) -> Result<Applied,
         &values,
         &transport,
         &ApplySettings {
+            kind: crate::apply::RunKind::Apply,
             run: run.clone(),
             forks,
             health_timeout,

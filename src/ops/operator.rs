@@ -33,7 +33,7 @@ pub trait Operator: Sync {
     fn file_read(&self, _kind: &str, _path: &std::path::Path) {}
     /// The plan about to be acted on, for people.
     fn show_plan(&self, plan: &Plan);
-    /// Asks whether to change `hosts` hosts: `Ok(true)` only for a yes;
-    /// an error when nobody can be asked.
-    fn confirm(&self, hosts: usize) -> Result<bool, OpsError>;
+    /// Asks whether `command` (`apply`, `rollback`) may change `hosts`
+    /// hosts: `Ok(true)` only for a yes; an error when nobody can be asked.
+    fn confirm(&self, command: &str, hosts: usize) -> Result<bool, OpsError>;
 }

@@ -22,5 +22,6 @@ mod secrets;
 mod shell;
 mod steps;
 mod support;
+mod terminal;
 mod vault;
 mod verbose;

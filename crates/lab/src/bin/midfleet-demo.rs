@@ -9,7 +9,6 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
 use midfleet::cli::{Cli, Command, Console, Exit, Failure};
 use std::path::PathBuf;
 
@@ -33,7 +32,7 @@ fn main() -> ExitCode {
     if !arguments.iter().skip(1).any(|argument| argument == "demo") {
         arguments.insert(1.min(arguments.len()), "demo".into());
     }
-    let cli = match Cli::try_parse_from(&arguments) {
+    let cli = match Cli::parse_arguments(&arguments) {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
@@ -52,6 +51,15 @@ fn main() -> ExitCode {
     if cli.global.no_color {
         std::env::set_var("NO_COLOR", "1");
     }
+    // `--progress` reaches them the same way.
+    std::env::set_var(
+        "MIDFLEET_PROGRESS",
+        match cli.global.progress {
+            midfleet::cli::ProgressMode::Never => "never",
+            midfleet::cli::ProgressMode::Auto => "auto",
+            midfleet::cli::ProgressMode::Always => "always",
+        },
+    );
     let console = cli.global.console();
     let outcome = match cli.command {
         Command::Demo => run(&console),
