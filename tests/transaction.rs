@@ -582,11 +582,22 @@ impl Run {
                 step.replace(home, "$MID_HOME")
             })
             .collect::<Vec<_>>();
-        // The staging session follows the same lines in RUN_DIR/progress.
-        assert_eq!(
-            fs::read_to_string(self.directory.join("progress")).expect("progress"),
-            journal
-        );
+        // The staging session follows the same lines in RUN_DIR/progress,
+        // and there only, before each `health`, the log line behind it.
+        let progress = fs::read_to_string(self.directory.join("progress")).expect("progress");
+        let mut lines = progress.lines().peekable();
+        let mut journalled = String::new();
+        while let Some(line) = lines.next() {
+            let step = line.split(' ').nth(1).unwrap_or_default();
+            if step == "health-line" || step == "health-last" {
+                let next = lines.peek().copied().unwrap_or_default();
+                assert_eq!(next.split(' ').nth(1), Some("health"), "{progress}");
+                continue;
+            }
+            journalled.push_str(line);
+            journalled.push('\n');
+        }
+        assert_eq!(journalled, journal);
         let result = fs::read_to_string(self.directory.join("result"))
             .unwrap_or_else(|_| panic!("no result: {}", self.report()));
         // What may hold a plaintext password is gone, and nothing of the
@@ -860,6 +871,18 @@ fn a_wrong_new_password_is_rolled_back_byte_for_byte() {
             .contains(&format!("Could not authenticate user '{NEW_USER}'")),
         "the new user was refused"
     );
+    // The line that decided, with its number in agent0.log.0, reaches
+    // progress (only: the journal never names the user).
+    let log = host.agent_log();
+    let (index, refusal) = log
+        .lines()
+        .enumerate()
+        .find(|(_, line)| line.contains("Could not authenticate user"))
+        .expect("a refusal line");
+    let progress = fs::read_to_string(run.directory.join("progress")).unwrap();
+    let expected = format!(" health-line agent0.log.0 {} {refusal}\n", index + 1);
+    assert!(progress.contains(&expected), "{expected}\n{progress}");
+    assert!(!outcome.steps.iter().any(|step| step.contains(NEW_USER)));
     assert_eq!(host.config(), original, "config.xml byte for byte");
     assert_eq!(host.keystore(), old_keystore, "the keystore byte for byte");
     assert_eq!(mode(&host.agent.join("config.xml")), 0o640);

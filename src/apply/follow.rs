@@ -19,6 +19,134 @@ pub(super) struct Follower<'a> {
     pub(super) backup: Option<String>,
     pub(super) stage_failure: Option<String>,
     pub(super) outcome: Option<(Outcome, Option<String>)>,
+    /// The steps seen so far, timed by when their lines arrived.
+    pub(super) steps: Vec<crate::report::Step>,
+    /// When the last step's line arrived (or the follow began).
+    mark: std::time::Instant,
+    /// The last `health-line`/`health-last` seen, until its `health`.
+    log_line: Option<LogLine>,
+    /// The log line behind the first failed health check.
+    pub(super) deciding: Option<LogLine>,
+    /// The log line behind the last failed health check (a rollback's own,
+    /// when it failed too).
+    last_failure: Option<LogLine>,
+    /// The login line of the last health check that passed.
+    pub(super) healthy: Option<LogLine>,
+}
+
+use crate::report::LogLine;
+
+/// `FILE NUMBER TEXT` of a `health-line`/`health-last` progress line.
+fn log_line(detail: &str) -> Option<LogLine> {
+    let mut parts = detail.splitn(3, ' ');
+    let file = parts.next().filter(|file| !file.is_empty())?;
+    let line = parts.next()?;
+    let text: String = parts
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(|character| !character.is_control())
+        .take(600)
+        .collect();
+    Some(LogLine {
+        file: file.to_string(),
+        line: line.to_string(),
+        text,
+    })
+}
+
+/// The health words the transaction ends a check with.
+const HEALTH_WORDS: [&str; 8] = [
+    "could-not-authenticate",
+    "problem-while-decrypting",
+    "unable-to-load-keystore",
+    "xml-parser-error",
+    "not-running",
+    "timeout",
+    "deadline",
+    "start",
+];
+
+/// Why a health check failed, in words a person can act on, citing the
+/// MID's log line behind it (`line`, when the host sent one).
+pub(super) fn health_failure(word: &str, line: Option<&LogLine>) -> String {
+    let cited = line.map(LogLine::cited);
+    let with_line = |text: String| match &cited {
+        Some(cited) => format!("{text} ({cited})"),
+        None => text,
+    };
+    match word {
+        "could-not-authenticate" => {
+            let user = line.and_then(|line| {
+                let rest = line.text.split("Could not authenticate user '").nth(1)?;
+                rest.rsplit_once("' on the ServiceNow instance").map(|(user, _)| user.to_string())
+            });
+            with_line(match user {
+                Some(user) => format!("the instance refused user {user}"),
+                None => "the instance refused the MID's login".to_string(),
+            })
+        }
+        "problem-while-decrypting" => with_line("the MID could not decrypt a parameter of config.xml (its keystore does not match the encrypted values)".into()),
+        "unable-to-load-keystore" => with_line("the MID could not load its keystore".into()),
+        "xml-parser-error" => with_line("the MID could not parse config.xml".into()),
+        "not-running" => match &cited {
+            Some(cited) => format!("the MID stopped running after its start (the last line it logged: {cited})"),
+            None => "the MID stopped running after its start, logging nothing".into(),
+        },
+        "timeout" | "deadline" => match &cited {
+            Some(cited) => format!("the MID did not log its login in time (the last line it logged: {cited})"),
+            None => "the MID did not log its login in time, and logged nothing since its start".into(),
+        },
+        "start" => "the MID's start command failed".into(),
+        other => other.to_string(),
+    }
+}
+
+/// What to do next after a health failure of kind `word`.
+fn next_step(word: &str) -> &'static str {
+    match word {
+        "could-not-authenticate" => "check that the user exists and is active on the instance and that the secret holds its password, then apply again",
+        "problem-while-decrypting" | "unable-to-load-keystore" => "look at agent/security and agent/keystore (key_pair_reset in the playbook rewrites the encrypted values), then apply again",
+        "xml-parser-error" => "look at the config.xml midfleet wrote (`midfleet plan` shows the change), then apply again",
+        _ => "read the MID's logs in agent/logs around that line, then apply again (a larger health.timeout if it was only slow)",
+    }
+}
+
+impl Follower<'_> {
+    /// The result's reason for `word` (the transaction's), spelled out
+    /// when it is a health failure with its log line: the line, the
+    /// backup, and what to do next.
+    fn reason(&self, outcome: Outcome, word: &str) -> String {
+        let first = word.split(' ').next().unwrap_or_default();
+        let (health, during_rollback) = match first.strip_prefix("rollback-") {
+            Some(health) => (health, true),
+            None => (first, false),
+        };
+        if !HEALTH_WORDS.contains(&health) {
+            return explain(word);
+        }
+        let line = if during_rollback {
+            self.last_failure.as_ref()
+        } else {
+            self.deciding.as_ref()
+        };
+        let why = health_failure(health, line);
+        let backup = self
+            .backup
+            .as_deref()
+            .map(|backup| format!("; the backup is {backup} on the host"))
+            .unwrap_or_default();
+        match (outcome, during_rollback) {
+            (Outcome::RolledBack, _) => format!(
+                "{first}: {why}; rolled back: the previous files are back and the MID runs on them{backup}; next: {}",
+                next_step(health)
+            ),
+            (_, true) => format!(
+                "{first}: the rollback failed too: {why}{backup}; next: `midfleet facts` shows the MID, `midfleet rollback` restores the backup"
+            ),
+            _ => format!("{first}: {why}{backup}; next: {}", next_step(health)),
+        }
+    }
 }
 
 impl<'a> Follower<'a> {
@@ -34,6 +162,12 @@ impl<'a> Follower<'a> {
             backup: None,
             stage_failure: None,
             outcome: None,
+            steps: Vec::new(),
+            mark: std::time::Instant::now(),
+            log_line: None,
+            deciding: None,
+            last_failure: None,
+            healthy: None,
         }
     }
 
@@ -46,6 +180,7 @@ impl<'a> Follower<'a> {
             }
             if line == "midfleet-stage started" {
                 self.started = true;
+                self.step("stage", "");
                 continue;
             }
             if line == "midfleet-stage waiting" {
@@ -66,7 +201,25 @@ impl<'a> Follower<'a> {
                 words.next().unwrap_or_default(),
                 words.next().unwrap_or_default(),
             );
+            if step == "health-line" || step == "health-last" {
+                self.log_line = log_line(detail);
+                continue;
+            }
             self.last_step = step.to_string();
+            if step != "end" {
+                self.step(step, detail);
+            }
+            if step == "health" {
+                if detail.starts_with("fail") {
+                    let line = self.log_line.take();
+                    if self.deciding.is_none() {
+                        self.deciding = line.clone();
+                    }
+                    self.last_failure = line;
+                } else if detail == "ok" {
+                    self.healthy = self.log_line.take();
+                }
+            }
             match step {
                 "stop" => self.reporter.host_step(self.host, "stopping"),
                 "backup" => {
@@ -92,7 +245,7 @@ impl<'a> Follower<'a> {
                                 "config.xml changed since the plan was made; it was left as it is (plan again)"
                                     .to_string(),
                             ),
-                            (_, reason) => reason.map(|reason| explain(&reason)),
+                            (_, reason) => reason.map(|reason| self.reason(outcome, &reason)),
                         };
                         self.outcome = Some((outcome, reason));
                     }
@@ -107,6 +260,23 @@ impl<'a> Follower<'a> {
             }
         }
         None
+    }
+
+    /// midfleet polled the host again (a reconnect to follow the run): a
+    /// step of its own, so the time of the next step is its own.
+    pub(super) fn poll(&mut self, what: &str) {
+        self.step(what, "");
+    }
+
+    /// A step ended now: timed from the end of the one before.
+    fn step(&mut self, step: &str, detail: &str) {
+        let now = std::time::Instant::now();
+        self.steps.push(crate::report::Step {
+            step: step.to_string(),
+            detail: detail.to_string(),
+            seconds: now.duration_since(self.mark).as_secs_f64(),
+        });
+        self.mark = now;
     }
 }
 
@@ -195,5 +365,81 @@ mod explain_tests {
         assert!(text.contains("(hint: "), "{text}");
         assert_eq!(explain("could-not-authenticate"), "could-not-authenticate");
         assert_eq!(explain("restore /x/backups/R"), "restore /x/backups/R");
+    }
+}
+
+#[cfg(test)]
+mod health_tests {
+    use super::{health_failure, log_line};
+    use crate::report::LogLine;
+
+    fn refusal() -> LogLine {
+        log_line("agent0.log.0 1432 11/27/26 11:45:00 (123) StartupSequencer Could not authenticate user 'svc_mid_a' on the ServiceNow instance.")
+            .unwrap()
+    }
+
+    #[test]
+    fn a_refused_login_names_the_user_and_the_line() {
+        assert_eq!(
+            health_failure("could-not-authenticate", Some(&refusal())),
+            "the instance refused user svc_mid_a (agent0.log.0 line 1432: \"11/27/26 11:45:00 (123) StartupSequencer Could not authenticate user 'svc_mid_a' on the ServiceNow instance.\")"
+        );
+        assert_eq!(
+            health_failure("could-not-authenticate", None),
+            "the instance refused the MID's login"
+        );
+    }
+
+    #[test]
+    fn a_line_counted_since_the_start_says_so_and_control_characters_go() {
+        let line = log_line("wrapper.log +3 INFO | jvm 1 | x\u{1b}[31mJVM exited").unwrap();
+        assert_eq!(line.text, "INFO | jvm 1 | x[31mJVM exited");
+        assert_eq!(
+            health_failure("not-running", Some(&line)),
+            "the MID stopped running after its start (the last line it logged: wrapper.log line 3 since the start: \"INFO | jvm 1 | x[31mJVM exited\")"
+        );
+        assert_eq!(log_line(""), None);
+    }
+
+    #[test]
+    fn each_failure_cites_its_own_line_and_the_backup() {
+        let host = crate::instance::preflight::tests::host_plan("mid-a", "old", "svc_mid_a", None);
+        let reporter = crate::report::Silent;
+        let mut follower = super::Follower::new(&host, &reporter);
+        let lines = "midfleet-stage started\n\
+            1 lock\n1 stop\n1 check ok\n1 backup /mid/.midfleet/backups/R\n1 write\n1 rename\n1 start\n\
+            2 health-line agent0.log.0 12 (…) MIDServer Could not authenticate user 'svc_mid_a' on the ServiceNow instance.\n\
+            2 health fail could-not-authenticate\n2 rollback could-not-authenticate\n2 stop\n\
+            2 restore /mid/.midfleet/backups/R\n2 start\n\
+            3 health-last wrapper.log +2 ERROR | wrapper | JVM exited unexpectedly.\n\
+            3 health fail not-running\n\
+            3 result failed rollback-not-running /mid/.midfleet/backups/R\n3 end\n";
+        let (outcome, message) = follower.feed(lines.as_bytes()).expect("ended");
+        assert_eq!(outcome, super::Outcome::Failed);
+        assert_eq!(
+            message.as_deref(),
+            Some(
+                "rollback-not-running: the rollback failed too: the MID stopped running \
+                 after its start (the last line it logged: wrapper.log line 2 since the start: \
+                 \"ERROR | wrapper | JVM exited unexpectedly.\"); the backup is /mid/.midfleet/backups/R on the \
+                 host; next: `midfleet facts` shows the MID, `midfleet rollback` restores the backup"
+            )
+        );
+        assert_eq!(
+            follower.deciding.as_ref().map(|line| line.line.as_str()),
+            Some("12")
+        );
+        let steps: Vec<&str> = follower
+            .steps
+            .iter()
+            .map(|step| step.step.as_str())
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                "stage", "lock", "stop", "check", "backup", "write", "rename", "start", "health",
+                "rollback", "stop", "restore", "start", "health", "result"
+            ]
+        );
     }
 }

@@ -47,6 +47,7 @@ pub(super) fn roll_back_after(
     };
     let rollback_settings = ApplySettings {
         run: new_run_id(),
+        kind: RunKind::Rollback,
         forks: 1,
         health_timeout: settings.health_timeout,
         after_apply: None,
@@ -64,10 +65,22 @@ pub(super) fn roll_back_after(
         reporter,
         None,
     );
+    let backup = result
+        .backup
+        .as_deref()
+        .map(|backup| format!("; the backup is {backup} on the host"))
+        .unwrap_or_default();
+    result
+        .steps
+        .extend(restored.steps.iter().map(|step| crate::report::Step {
+            step: format!("rollback {}", step.step),
+            ..step.clone()
+        }));
+    result.exchanges.extend(restored.exchanges.iter().cloned());
     if restored.result == Outcome::Applied {
         result.result = Outcome::RolledBack;
         result.message = Some(format!(
-            "{reason}; rolled back: the previous files are back and the MID runs on them"
+            "{reason}; rolled back: the previous files are back and the MID runs on them{backup}"
         ));
     } else {
         result.result = Outcome::Failed;
@@ -82,9 +95,10 @@ pub(super) fn roll_back_after(
 }
 
 pub(super) fn summary(result: &HostResult) -> String {
+    let name = result.result.name(result.kind);
     match &result.message {
-        Some(message) => format!("{}: {message}", result.result.as_str()),
-        None => result.result.as_str().to_string(),
+        Some(message) => format!("{name}: {message}"),
+        None => name.to_string(),
     }
 }
 
@@ -97,6 +111,7 @@ pub(super) fn result(
     HostResult {
         host: host.host.clone(),
         result: outcome,
+        kind: settings.kind,
         message,
         warnings: Vec::new(),
         params: Vec::new(),
@@ -105,6 +120,10 @@ pub(super) fn result(
         seconds: 0.0,
         timings: Vec::new(),
         continued_plan_session: false,
+        connection: None,
+        steps: Vec::new(),
+        log_line: None,
+        exchanges: Vec::new(),
     }
 }
 
@@ -134,6 +153,8 @@ pub(super) fn with_session(
 ) -> HostResult {
     ended.timings = vec![shell.connection().timings.clone()];
     ended.continued_plan_session = continued;
+    ended.connection = Some(shell.connection().detail.clone());
+    ended.exchanges = shell.connection().exchanges.clone();
     ended
 }
 
@@ -159,8 +180,16 @@ pub(super) fn run_host(
         kept.shell.alive(timeout).is_ok().then_some(kept)
     });
     let continued = kept.is_some();
+    let mut steps = Vec::new();
     let (mut shell, facts, read_at) = match kept {
-        Some(kept) => (kept.shell, kept.facts, kept.read_at),
+        Some(kept) => {
+            steps.push(crate::report::Step {
+                step: "connect".into(),
+                detail: "the plan's session, kept".into(),
+                seconds: 0.0,
+            });
+            (kept.shell, kept.facts, kept.read_at)
+        }
         None => {
             reporter.host_step(&host.host, "connecting");
             let shell = transport
@@ -170,12 +199,22 @@ pub(super) fn run_host(
                 Ok(shell) => shell,
                 Err(error) => return from_transport(host, settings, &error),
             };
+            steps.push(crate::report::Step {
+                step: "connect".into(),
+                detail: String::new(),
+                seconds: shell.connection().detail.seconds,
+            });
             reporter.host_step(&host.host, "reading config.xml");
             let inventory_host = host_for_facts(host);
             let read_at = Instant::now();
             let read = shell
                 .run(facts::script(&inventory_host).as_bytes())
                 .and_then(|output| crate::facts::gather::parse_read(&inventory_host, &output));
+            steps.push(crate::report::Step {
+                step: "read".into(),
+                detail: "facts".into(),
+                seconds: read_at.elapsed().as_secs_f64(),
+            });
             match read {
                 Ok(facts) => (shell, facts, read_at),
                 Err(error) => {
@@ -262,6 +301,8 @@ pub(super) fn run_host(
     }
     drop(staging);
     let mut sessions = vec![shell.connection().timings.clone()];
+    let connection = shell.connection().detail.clone();
+    let mut exchanges = shell.connection().exchanges.clone();
     drop(shell);
     // The connection dropped while following: the transaction goes on on
     // the host; reconnect and follow it while its lease lasts.
@@ -275,6 +316,7 @@ pub(super) fn run_host(
         && Instant::now() < deadline
     {
         reporter.host_step(&host.host, "reconnecting to follow the transaction");
+        follower.poll("reconnect");
         std::thread::sleep(Duration::from_secs(1));
         let mut again = match transport.connect(&host.connection) {
             Ok(again) => again,
@@ -286,6 +328,7 @@ pub(super) fn run_host(
         let script = stage::follow_script(&host.mid_home, &settings.run, follower.lines);
         let followed = again.exec(shell_command(host.become_as()).as_str(), script.as_bytes());
         sessions.push(again.timings.clone());
+        exchanges.extend(again.exchanges.iter().cloned());
         match followed {
             Ok(output) => {
                 outcome = follower.feed(&output.stdout);
@@ -344,6 +387,24 @@ pub(super) fn run_host(
     host_result.backup = follower.backup.clone();
     host_result.timings = sessions;
     host_result.continued_plan_session = continued;
+    host_result.connection = Some(connection);
+    steps.append(&mut follower.steps);
+    host_result.steps = steps;
+    host_result.log_line = follower
+        .deciding
+        .clone()
+        .or_else(|| follower.healthy.clone())
+        .map(|line| crate::report::LogLine {
+            text: mask(&line.text, host, values),
+            ..line
+        });
+    host_result.message = host_result
+        .message
+        .map(|message| mask(&message, host, values));
+    for exchange in &mut exchanges {
+        exchange.stderr = mask(&exchange.stderr, host, values);
+    }
+    host_result.exchanges = exchanges;
     if host_result.result.is_success() {
         host_result.warnings = host.warnings.clone();
     }

@@ -76,6 +76,18 @@ impl Outcome {
         }
     }
 
+    /// The result's name in a run of `kind` (docs/SPEC.md): in a rollback,
+    /// a host whose backup was restored and runs is `rolled_back`, and one
+    /// whose restore was itself undone (the MID did not come up on the
+    /// backup) is `not_rolled_back`.
+    pub fn name(self, kind: RunKind) -> &'static str {
+        match (kind, self) {
+            (RunKind::Rollback, Outcome::Applied) => "rolled_back",
+            (RunKind::Rollback, Outcome::RolledBack) => "not_rolled_back",
+            _ => self.as_str(),
+        }
+    }
+
     /// Success for the exit code: `unchanged` or `applied`.
     pub fn is_success(self) -> bool {
         matches!(self, Outcome::Unchanged | Outcome::Applied)
@@ -95,28 +107,120 @@ impl Outcome {
     }
 }
 
-/// What happened on one host.
-#[derive(Debug, Clone, Serialize)]
+/// What a run does to its hosts: its results are named for it
+/// ([`Outcome::name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RunKind {
+    /// Writes the planned changes (`apply`).
+    #[default]
+    Apply,
+    /// Restores each host's newest backup (`rollback`).
+    Rollback,
+}
+
+/// What happened on one host. Written (JSON, audit log) with its result
+/// named for the run's kind.
+#[derive(Debug, Clone)]
 pub struct HostResult {
     pub host: String,
     pub result: Outcome,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The run's kind, which names `result`.
+    pub kind: RunKind,
     pub message: Option<String>,
     pub warnings: Vec<String>,
     /// Parameters written (names only).
     pub params: Vec<String>,
     /// The backup folder on the host, when one was made.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub backup: Option<String>,
     pub run: String,
     pub seconds: f64,
     /// The SSH sessions the apply took on this host, in order (`--timings`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub timings: Vec<crate::transport::Timings>,
     /// The first of `timings` is the plan's read session, continued (its
     /// read is in it).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub continued_plan_session: bool,
+    /// How the host was reached (the apply's own session: the plan's when
+    /// continued), for `-v`.
+    pub connection: Option<crate::transport::ConnectionDetail>,
+    /// Each step on the host with its time, for `-v`.
+    pub steps: Vec<crate::report::Step>,
+    /// The MID's log line that decided its health (the failure's, or the
+    /// login when healthy), secrets masked.
+    pub log_line: Option<crate::report::LogLine>,
+    /// The channels and scripts of the apply's sessions, their stderr with
+    /// secrets masked (`-vv`, `-vvv`).
+    pub exchanges: Vec<crate::transport::Exchange>,
+}
+
+/// `text` with every secret value `host` writes replaced by `********`:
+/// every resolved secret reference, and the literal values of the
+/// parameters the plan writes as sensitive (other literals, a user name,
+/// stay readable).
+pub fn mask(text: &str, host: &HostPlan, values: &Values<'_>) -> String {
+    let sensitive_literals = host
+        .operations
+        .iter()
+        .filter_map(|operation| match operation {
+            crate::plan::PlannedOperation::SetLiteralSensitive { param } => {
+                values.literals.get(&(host.host.clone(), param.clone()))
+            }
+            _ => None,
+        });
+    let mut masked = text.to_string();
+    for value in values.secrets.values().chain(sensitive_literals) {
+        let value = value.expose();
+        if !value.is_empty() && masked.contains(value) {
+            masked = masked.replace(value, "********");
+        }
+    }
+    masked
+}
+
+impl Serialize for HostResult {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Written<'a> {
+            host: &'a str,
+            result: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            message: &'a Option<String>,
+            warnings: &'a [String],
+            params: &'a [String],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            backup: &'a Option<String>,
+            run: &'a str,
+            seconds: f64,
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            timings: &'a [crate::transport::Timings],
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            continued_plan_session: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            connection: &'a Option<crate::transport::ConnectionDetail>,
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            steps: &'a [crate::report::Step],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            log_line: &'a Option<crate::report::LogLine>,
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            exchanges: &'a [crate::transport::Exchange],
+        }
+        Written {
+            host: &self.host,
+            result: self.result.name(self.kind),
+            message: &self.message,
+            warnings: &self.warnings,
+            params: &self.params,
+            backup: &self.backup,
+            run: &self.run,
+            seconds: self.seconds,
+            timings: &self.timings,
+            continued_plan_session: self.continued_plan_session,
+            connection: &self.connection,
+            steps: &self.steps,
+            log_line: &self.log_line,
+            exchanges: &self.exchanges,
+        }
+        .serialize(serializer)
+    }
 }
 
 /// A host's plan-time read whose session is still open: the apply stages
@@ -190,6 +294,8 @@ pub type AfterApply = std::sync::Arc<
 /// Settings of one apply run.
 pub struct ApplySettings {
     pub run: String,
+    /// Names the results.
+    pub kind: RunKind,
     pub forks: usize,
     pub health_timeout: u64,
     /// Health beyond the host: see [`AfterApply`].
@@ -244,4 +350,44 @@ pub fn apply(
         reporter.host_done(&host.host, result.result.is_success(), &summary(&result));
         result
     })
+}
+
+#[cfg(test)]
+mod mask_tests {
+    use std::collections::BTreeMap;
+
+    use super::{mask, Values};
+    use crate::plan::PlannedOperation;
+    use crate::secret::{SecretRef, SecretValue};
+
+    #[test]
+    fn secrets_and_sensitive_literals_are_masked_other_literals_not() {
+        let mut host =
+            crate::instance::preflight::tests::host_plan("mid-a", "old", "svc_new", Some("PW"));
+        host.operations.push(PlannedOperation::SetLiteralSensitive {
+            param: "mid.proxy.password".into(),
+        });
+        let secrets = BTreeMap::from([(
+            SecretRef::Env("PW".into()),
+            SecretValue::new("s3cret".into()),
+        )]);
+        let literals = BTreeMap::from([
+            (
+                ("mid-a".to_string(), "mid.proxy.password".to_string()),
+                SecretValue::new("proxy-pw".into()),
+            ),
+            (
+                ("mid-a".to_string(), "mid.instance.username".to_string()),
+                SecretValue::new("svc_new".into()),
+            ),
+        ]);
+        let values = Values {
+            secrets: &secrets,
+            literals: &literals,
+        };
+        assert_eq!(
+            mask("user svc_new, s3cret and proxy-pw", &host, &values),
+            "user svc_new, ******** and ********"
+        );
+    }
 }

@@ -261,7 +261,8 @@ n=0
 /// `read` from the file, and time is counted in polls. A run folder whose
 /// transaction never began (a connection lost while staging) is removed
 /// after 60 s — it may hold the new password — and reported `gone`; a
-/// transaction that died without its `end` is reported `dead`.
+/// transaction that died without its `end` is reported `dead`. Then the
+/// transaction's own output goes to stderr (`-vv`).
 const FOLLOW: &str = r#"pid=
 if [ -f "pid" ]; then read -r pid <"pid" 2>/dev/null; fi
 case $pid in *[!0-9]*) pid= ;; esac
@@ -352,6 +353,9 @@ if [ "$ended" = 0 ]; then
         waited=$((waited + step))
     done
 fi
+# The transaction's own output (what its commands wrote on stderr), for
+# `-vv`: on this script's stderr, at most 4 KiB, never through a link.
+if [ -f "out" ] && [ ! -L "out" ]; then head -c 4096 -- "out" >&2 || :; fi
 "#;
 
 #[cfg(test)]

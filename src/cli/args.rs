@@ -3,9 +3,11 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use std::ffi::OsString;
 
-use super::console::{Console, OutputFormat};
+use clap::{ArgAction, Args, ColorChoice, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use super::console::{Console, OutputFormat, ProgressMode};
 use super::exit::Failure;
 use crate::ansible_cfg::AnsibleCfg;
 use crate::ops::connection::Connection;
@@ -37,6 +39,38 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Parses `arguments` (the first is the program name) as clap does,
+    /// with clap's own colour (help, usage errors) off under --no-color or
+    /// NO_COLOR, as midfleet's.
+    pub fn parse_arguments(arguments: &[OsString]) -> Result<Cli, clap::Error> {
+        let options: Vec<&OsString> = arguments
+            .iter()
+            .skip(1)
+            .take_while(|argument| *argument != "--")
+            .collect();
+        let no_color = options.iter().any(|argument| *argument == "--no-color");
+        // `--progress never` (or MIDFLEET_PROGRESS=never) writes no escape
+        // sequence either, clap's help and usage errors included.
+        let progress_never = options
+            .windows(2)
+            .any(|pair| pair[0] == "--progress" && pair[1] == "never")
+            || options
+                .iter()
+                .any(|argument| *argument == "--progress=never")
+            || (!options
+                .iter()
+                .any(|argument| argument.to_string_lossy().starts_with("--progress"))
+                && std::env::var_os("MIDFLEET_PROGRESS").is_some_and(|value| value == "never"));
+        let mut command = Cli::command();
+        if !super::console::colour_allowed(no_color) || progress_never {
+            command = command.color(ColorChoice::Never);
+        }
+        let mut matches = command.try_get_matches_from_mut(arguments)?;
+        Cli::from_arg_matches_mut(&mut matches).map_err(|error| error.format(&mut command))
+    }
+}
+
 /// Options every command takes.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
@@ -45,12 +79,31 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
 
-    /// No colours (also when the NO_COLOR environment variable is set).
+    /// No colours and no escape sequences at all, in every command and in
+    /// this help (also when the NO_COLOR environment variable is set):
+    /// progress is then plain lines unless --progress always.
     #[arg(long, global = true)]
     pub no_color: bool,
 
-    /// Say more about what midfleet is doing (repeat for more): `-v` also
-    /// names the ansible.cfg read and the settings of it midfleet ignores.
+    /// How progress is shown on stderr: live bars or plain lines (for logs
+    /// and CI; with -v, a line per step too). `never` also writes no
+    /// colour: no escape sequence at all.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "MIDFLEET_PROGRESS",
+        default_value_t = ProgressMode::Auto,
+        value_name = "WHEN"
+    )]
+    pub progress: ProgressMode,
+
+    /// Say more, per host, on stderr (repeat for more): `-v` the files read
+    /// (ansible.cfg, inventory, variables, playbook), each host's connection
+    /// (address, jumps, key, host key and its known_hosts line), each step
+    /// with its time and the MID log line that decided health; `-vv` also
+    /// the remote stderr; `-vvv` also each channel and script. With
+    /// `--output json`, the same as data in the results. Secrets are masked.
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
 }
@@ -58,7 +111,7 @@ pub struct GlobalArgs {
 impl GlobalArgs {
     /// The console these options ask for.
     pub fn console(&self) -> Console {
-        Console::new(self.output, self.no_color, self.verbose)
+        Console::new(self.output, self.no_color, self.verbose, self.progress)
     }
 }
 
@@ -72,16 +125,19 @@ pub enum Command {
     Rollback(RollbackArgs),
     Unlock(UnlockArgs),
     /// A throwaway local fleet of 5 MID hosts, run by `midfleet-demo` from
-    /// beside midfleet (real sshd, simulated MIDs): facts, the plan of the
-    /// user rotation, apply, and a second, empty plan; then everything is
-    /// torn down. Needs openssh-server; as root
-    /// each host gets its own /opt/servicenow, as a normal user its own
-    /// folder.
+    /// beside midfleet (real sshd, simulated MIDs and instance): facts, the
+    /// user rotation applied (its plan, a canary, the rest), and a second,
+    /// empty plan; then everything is torn down (also on Ctrl-C; a demo
+    /// killed outright is cleaned by the next one or `midfleet lab down`).
+    /// Needs openssh-server; as root each host gets its own
+    /// /opt/servicenow, as a normal user its own folder. To rehearse on a
+    /// fleet that stays up: `midfleet lab up`.
     ///
     /// The demo stands on test doubles kept out of midfleet: this runs
     /// `midfleet-demo` from beside midfleet (`cargo build --release
     /// --workspace` builds both).
     Demo,
+    Lab(super::lab::LabArgs),
     Edit(EditArgs),
     Completions(CompletionsArgs),
     Man(ManArgs),
@@ -575,8 +631,8 @@ pub struct ApplyArgs {
 #[command(
     after_help = "Results: rolled_back (the backup is in and the MID runs on it), not_rolled_back \
 (the MID did not come up on the backup: the files before the rollback are back), failed, \
-unreachable, locked, skipped. With --output json, a rolled-back host's result is `applied` \
-(the rollback's transaction was applied)."
+unreachable, locked, skipped; the same words with --output json and in the audit log, and \
+the summary counts them (`Rollback RUN: 3 rolled back, 1 failed.`)."
 )]
 pub struct RollbackArgs {
     #[command(flatten)]

@@ -33,6 +33,20 @@ pub fn run(console: &Console, arguments: &CheckArgs) -> Result<Exit, Failure> {
         shard: arguments.inventory.shard,
         resolve_secrets: arguments.resolve_secrets,
     });
+    if let (Some(playbook), true) = (&arguments.playbook, report.playbook_read) {
+        crate::ops::Operator::file_read(console, "playbook", playbook);
+    }
+    for file in &report.inventory_files {
+        crate::ops::Operator::file_read(console, "inventory", file);
+    }
+    for (file, vaulted) in &report.vars_files {
+        let kind = if *vaulted {
+            "vaulted variables"
+        } else {
+            "variables"
+        };
+        crate::ops::Operator::file_read(console, kind, file);
+    }
     let ok = report.errors() == 0;
     match console.output {
         OutputFormat::Json => {

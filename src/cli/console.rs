@@ -1,5 +1,7 @@
 //! Where the CLI's text goes: data to stdout, everything else to stderr,
-//! with colour only on a terminal and never when NO_COLOR or --no-color.
+//! with colour only on a terminal and never when NO_COLOR or --no-color
+//! (then no escape sequence at all: progress is plain lines, unless
+//! `--progress always` asks for bars).
 
 use std::io::{IsTerminal, Write};
 
@@ -14,12 +16,32 @@ pub enum OutputFormat {
     Json,
 }
 
+/// How progress is shown on stderr (`--progress`, MIDFLEET_PROGRESS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    /// Plain lines, for logs and CI: one as each phase starts, one as each
+    /// host finishes (`12:00:14 apply web1: applied (12.3 s)`); no escape
+    /// sequence at all, so no colour either.
+    Never,
+    /// Live bars when stderr is a terminal and colour is allowed, plain
+    /// lines otherwise.
+    Auto,
+    /// Live bars, even when stderr is not a terminal.
+    Always,
+}
+
 /// The CLI's one way to write.
 pub struct Console {
     pub output: OutputFormat,
     pub verbose: u8,
+    pub progress: ProgressMode,
+    /// Neither --no-color nor NO_COLOR: colour and live bars may be used
+    /// (on a terminal).
+    pub colour_allowed: bool,
     stdout_colour: bool,
     stderr_colour: bool,
+    /// The input files named so far (`-v` names each once).
+    pub(super) files_named: std::sync::Mutex<std::collections::HashSet<std::path::PathBuf>>,
 }
 
 /// ANSI styles used in output.
@@ -50,15 +72,24 @@ impl Style {
 
 impl Console {
     /// A console writing results as `output`, in colour unless `no_color`
-    /// (or NO_COLOR, or not a terminal), saying more with `verbose`.
-    pub fn new(output: OutputFormat, no_color: bool, verbose: u8) -> Console {
-        let allowed =
-            !no_color && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+    /// (or NO_COLOR, or not a terminal), saying more with `verbose`,
+    /// showing progress as `progress` asks.
+    pub fn new(
+        output: OutputFormat,
+        no_color: bool,
+        verbose: u8,
+        progress: ProgressMode,
+    ) -> Console {
+        // `--progress never` is output for a log: no escape sequence at all.
+        let allowed = colour_allowed(no_color) && progress != ProgressMode::Never;
         Console {
             output,
             verbose,
+            progress,
+            colour_allowed: allowed,
             stdout_colour: allowed && std::io::stdout().is_terminal(),
             stderr_colour: allowed && std::io::stderr().is_terminal(),
+            files_named: Default::default(),
         }
     }
 
@@ -135,6 +166,12 @@ impl Console {
             eprintln!("{} {hint}", paint(self.stderr_colour, Style::Hint, "hint:"));
         }
     }
+}
+
+/// Colour is allowed: not `no_color` (--no-color), and NO_COLOR unset or
+/// empty (no-color.org).
+pub fn colour_allowed(no_color: bool) -> bool {
+    !no_color && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
 }
 
 fn paint(enabled: bool, style: Style, text: &str) -> String {

@@ -16,12 +16,19 @@ const DEMO: &str = "midfleet-demo";
 /// Replaces this process with `midfleet-demo arguments…` (`arguments`
 /// without the program name); returns only when that cannot be done.
 pub fn run(arguments: &[OsString]) -> Result<Exit, Failure> {
+    exec_beside(DEMO, "the demo", arguments)
+}
+
+/// Replaces this process with `binary arguments…`, `binary` (what = "the
+/// demo", "the lab") being a binary of the midfleet-lab crate beside
+/// midfleet.
+pub fn exec_beside(binary: &str, what: &str, arguments: &[OsString]) -> Result<Exit, Failure> {
     let demo = std::env::current_exe()
         .map_err(|error| Failure::failed(format!("cannot find midfleet itself: {error}")))?
-        .with_file_name(DEMO);
+        .with_file_name(binary);
     if !demo.is_file() {
         return Err(Failure::failed(format!(
-            "{} is missing: the demo is a binary of the midfleet-lab crate, beside midfleet",
+            "{} is missing: {what} is a binary of the midfleet-lab crate, beside midfleet",
             demo.display()
         ))
         .with_hint("build it with `cargo build --release --workspace` (scripts/demo does)"));

@@ -19,6 +19,17 @@ pub fn run(console: &Console, arguments: &FactsArgs) -> Result<Exit, Failure> {
         console.warning("no host selected");
         return Ok(Exit::Success);
     };
+    let mut summaries = summaries;
+    for summary in &mut summaries {
+        super::detail::keep_read(&mut summary.detail, console.verbose);
+        if console.output == OutputFormat::Human {
+            for line in summary.detail.iter().flat_map(|detail| {
+                super::detail::read_lines(&summary.host, detail, console.verbose)
+            }) {
+                console.note(&line);
+            }
+        }
+    }
     let failures = summaries
         .iter()
         .filter(|summary| summary.status != "ok")

@@ -15,10 +15,12 @@ mod check;
 mod completions;
 mod console;
 mod demo;
+mod detail;
 mod edit;
 mod exit;
 mod facts;
 mod hosts;
+mod lab;
 mod man;
 mod operator;
 mod plan;
@@ -30,11 +32,11 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::Parser;
 
 pub use args::{CheckArgs, Cli, Command, EditArgs, GlobalArgs, HostsArgs, InventoryArgs};
-pub use console::{Console, OutputFormat};
+pub use console::{Console, OutputFormat, ProgressMode};
 pub use exit::{Exit, Failure};
+pub use lab::{LabArgs, LabCommand, LabFault};
 
 /// Runs midfleet with `arguments` (the first is the program name), the
 /// process first kept from dumping core or being traced (before anything
@@ -103,7 +105,7 @@ fn ansible_cfg(console: &Console) -> Result<crate::ansible_cfg::AnsibleCfg, Fail
 /// [`run`], returning the exit code as a number.
 pub fn run_code(arguments: impl IntoIterator<Item = OsString>) -> u8 {
     let arguments: Vec<OsString> = arguments.into_iter().collect();
-    let cli = match Cli::try_parse_from(&arguments) {
+    let cli = match Cli::parse_arguments(&arguments) {
         Ok(cli) => cli,
         Err(mut error) => {
             if error.kind() == ErrorKind::UnknownArgument {
@@ -140,6 +142,7 @@ pub fn run_code(arguments: impl IntoIterator<Item = OsString>) -> u8 {
         Command::Rollback(arguments) => rollback::run(&console, arguments),
         Command::Unlock(arguments) => unlock::run(&console, arguments),
         Command::Demo => demo::run(arguments.get(1..).unwrap_or_default()),
+        Command::Lab(_) => lab::run(arguments.get(1..).unwrap_or_default()),
         Command::Completions(arguments) => completions::run(&console, arguments),
         Command::Man(arguments) => man::run(&console, arguments),
     };

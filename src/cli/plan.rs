@@ -17,6 +17,18 @@ pub fn run(console: &Console, arguments: &PlanArgs) -> Result<Exit, Failure> {
         arguments.rotate_now,
         console,
     )?;
+    if console.verbose > 0 {
+        for (host, detail) in &planned.details {
+            let mut detail = Some(detail.clone());
+            super::detail::keep_read(&mut detail, console.verbose);
+            for line in detail
+                .iter()
+                .flat_map(|detail| super::detail::read_lines(host, detail, console.verbose))
+            {
+                console.note(&line);
+            }
+        }
+    }
     let plan = &planned.plan;
     match console.output {
         OutputFormat::Json => console.data(&format!("{}\n", to_json(plan)?)),

@@ -1,21 +1,24 @@
-//! Progress on stderr: live bars on a terminal (an overall bar and a line
-//! per host in flight, no more lines than the terminal holds), plain
-//! timestamped lines otherwise.
+//! Progress on stderr (`--progress`): live bars (an overall bar and a line
+//! per host in flight, no more lines than the terminal holds), or plain
+//! timestamped lines: one as the phase starts and one as each host
+//! finishes (with `-v`, one per step too). Bars are drawn when asked
+//! (`always`), or on a terminal when colour is allowed (`auto`): with
+//! --no-color or NO_COLOR nothing writes an escape sequence.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
-use super::console::Console;
+use super::console::{Console, ProgressMode};
 use crate::report::Reporter;
 
 /// The CLI's reporter.
 pub enum Progress<'a> {
     Bars(Bars),
-    Lines { task: String, console: &'a Console },
+    Lines(Lines<'a>),
 }
 
 pub struct Bars {
@@ -23,25 +26,57 @@ pub struct Bars {
     overall: ProgressBar,
     in_flight: Mutex<HashMap<String, ProgressBar>>,
     max_lines: usize,
+    bold: bool,
+}
+
+/// Plain lines, for logs and CI.
+pub struct Lines<'a> {
+    task: String,
+    console: &'a Console,
+    created: Instant,
+    /// When each host's first step was reported: its time when it finishes.
+    started: Mutex<HashMap<String, Instant>>,
 }
 
 impl Progress<'_> {
-    /// Progress for `task` over `total` hosts; plain lines go to
-    /// `console`.
+    /// Progress for `task` over `total` hosts (0: not known yet), as the
+    /// console's `--progress` asks; plain lines go to `console`.
     pub fn new<'a>(console: &'a Console, task: &str, total: usize) -> Progress<'a> {
-        if !std::io::stderr().is_terminal() {
-            return Progress::Lines {
+        let terminal = std::io::stderr().is_terminal();
+        let bars = match console.progress {
+            ProgressMode::Never => false,
+            ProgressMode::Always => true,
+            ProgressMode::Auto => terminal && console.colour_allowed,
+        };
+        if !bars {
+            let lines = Lines {
                 task: task.to_string(),
                 console,
+                created: Instant::now(),
+                started: Mutex::new(HashMap::new()),
             };
+            lines.phase_started(total);
+            return Progress::Lines(lines);
         }
-        let rows = terminal_rows().unwrap_or(24);
-        Progress::Bars(Bars::new(ProgressDrawTarget::stderr(), task, total, rows))
+        let (target, rows) = if terminal {
+            (ProgressDrawTarget::stderr(), terminal_rows().unwrap_or(24))
+        } else {
+            // indicatif draws nothing on a stderr that is not a terminal;
+            // `always` asks for bars there all the same.
+            (ProgressDrawTarget::term_like(Box::new(Stderr)), 24)
+        };
+        Progress::Bars(Bars::new(
+            target,
+            task,
+            total,
+            rows,
+            console.colour_allowed && terminal,
+        ))
     }
 }
 
 impl Bars {
-    fn new(target: ProgressDrawTarget, task: &str, total: usize, rows: usize) -> Bars {
+    fn new(target: ProgressDrawTarget, task: &str, total: usize, rows: usize, bold: bool) -> Bars {
         let multi = MultiProgress::with_draw_target(target);
         // A total not known yet (`plan`, until its hosts are selected) is
         // none, not 0: a full bar reading 0/0 until then.
@@ -51,10 +86,14 @@ impl Bars {
             ProgressBar::new(total as u64)
         });
         overall.set_style(if total == 0 {
-            ProgressStyle::with_template("{prefix:.bold} {elapsed_precise}  {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner())
+            ProgressStyle::with_template(if bold {
+                "{prefix:.bold} {elapsed_precise}  {msg}"
+            } else {
+                "{prefix} {elapsed_precise}  {msg}"
+            })
+            .unwrap_or_else(|_| ProgressStyle::default_spinner())
         } else {
-            counted_style()
+            counted_style(bold)
         });
         overall.set_prefix(task.to_string());
         overall.enable_steady_tick(Duration::from_millis(200));
@@ -63,7 +102,51 @@ impl Bars {
             overall,
             in_flight: Mutex::new(HashMap::new()),
             max_lines: rows.saturating_sub(3).clamp(1, 40),
+            bold,
         }
+    }
+}
+
+impl Lines<'_> {
+    /// The phase's first line: `12:00:01 apply: 5 hosts`.
+    fn phase_started(&self, total: usize) {
+        let hosts = if total == 0 {
+            "started".to_string()
+        } else {
+            format!("{total} host{}", if total == 1 { "" } else { "s" })
+        };
+        self.console
+            .note(&format!("{} {}: {hosts}", timestamp(), self.task));
+    }
+
+    fn step(&self, host: &str, step: &str) {
+        self.started
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(host.to_string())
+            .or_insert_with(Instant::now);
+        if self.console.verbose > 0 {
+            self.console
+                .note(&format!("{} {} {host}: {step}", timestamp(), self.task));
+        }
+    }
+
+    /// `12:00:14 apply web1: applied (12.3 s)`; a host that did not
+    /// succeed says FAILED first.
+    fn done(&self, host: &str, ok: bool, summary: &str) {
+        let since = self
+            .started
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(host)
+            .unwrap_or(self.created);
+        self.console.note(&format!(
+            "{} {} {host}: {}{summary} ({:.1} s)",
+            timestamp(),
+            self.task,
+            if ok { "" } else { "FAILED: " },
+            since.elapsed().as_secs_f64()
+        ));
     }
 }
 
@@ -106,9 +189,7 @@ impl Reporter for Progress<'_> {
                     in_flight.insert(host.to_string(), bar);
                 }
             }
-            Progress::Lines { task, console } => {
-                console.note(&format!("{} {task} {host}: {step}", timestamp()))
-            }
+            Progress::Lines(lines) => lines.step(host, step),
         }
     }
 
@@ -136,23 +217,20 @@ impl Reporter for Progress<'_> {
                 }
                 bars.overall.inc(1);
             }
-            Progress::Lines { task, console } => {
-                let outcome = if ok { "done" } else { "FAILED" };
-                console.note(&format!(
-                    "{} {task} {host}: {outcome}: {summary}",
-                    timestamp()
-                ));
-            }
+            Progress::Lines(lines) => lines.done(host, ok, summary),
         }
     }
 
     /// `plan` learns its host count after reading the inventory: the bar
     /// shows it before the first host is done, not a total counting up.
     fn set_total(&self, total: usize) {
-        if let Progress::Bars(bars) = self {
-            bars.overall.set_length(total as u64);
-            bars.overall.set_style(counted_style());
-            bars.overall.tick();
+        match self {
+            Progress::Bars(bars) => {
+                bars.overall.set_length(total as u64);
+                bars.overall.set_style(counted_style(bars.bold));
+                bars.overall.tick();
+            }
+            Progress::Lines(lines) => lines.phase_started(total),
         }
     }
 
@@ -160,18 +238,22 @@ impl Reporter for Progress<'_> {
     fn host_skipped(&self, host: &str) {
         match self {
             Progress::Bars(_) => self.host_done(host, false, "skipped"),
-            Progress::Lines { task, console } => {
-                console.note(&format!("{} {task} {host}: skipped", timestamp()))
+            Progress::Lines(lines) => {
+                lines
+                    .console
+                    .note(&format!("{} {} {host}: skipped", timestamp(), lines.task))
             }
         }
     }
 }
 
 /// The overall bar once its host total is known.
-fn counted_style() -> ProgressStyle {
-    ProgressStyle::with_template(
-        "{prefix:.bold} [{bar:30}] {pos}/{len} hosts  {elapsed_precise}  {msg}",
-    )
+fn counted_style(bold: bool) -> ProgressStyle {
+    ProgressStyle::with_template(if bold {
+        "{prefix:.bold} [{bar:30}] {pos}/{len} hosts  {elapsed_precise}  {msg}"
+    } else {
+        "{prefix} [{bar:30}] {pos}/{len} hosts  {elapsed_precise}  {msg}"
+    })
     .unwrap_or_else(|_| ProgressStyle::default_bar())
     .progress_chars("=> ")
 }
@@ -188,6 +270,67 @@ fn timestamp() -> String {
         seconds / 60 % 60,
         seconds % 60
     )
+}
+
+/// stderr as indicatif's terminal when it is not one (`--progress
+/// always`): ANSI cursor moves, 80 columns.
+#[derive(Debug)]
+struct Stderr;
+
+impl Stderr {
+    fn write(&self, text: &str) -> std::io::Result<()> {
+        std::io::stderr().lock().write_all(text.as_bytes())
+    }
+}
+
+impl TermLike for Stderr {
+    fn width(&self) -> u16 {
+        80
+    }
+
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        self.write(&format!("\x1b[{n}A"))
+    }
+
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        self.write(&format!("\x1b[{n}B"))
+    }
+
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        self.write(&format!("\x1b[{n}C"))
+    }
+
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        self.write(&format!("\x1b[{n}D"))
+    }
+
+    fn write_line(&self, line: &str) -> std::io::Result<()> {
+        self.write(&format!("{line}\n"))
+    }
+
+    fn write_str(&self, text: &str) -> std::io::Result<()> {
+        self.write(text)
+    }
+
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.write("\r\x1b[2K")
+    }
+
+    fn flush(&self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 fn terminal_rows() -> Option<usize> {
@@ -208,7 +351,7 @@ mod tests {
 
     #[test]
     fn the_plan_bar_knows_its_total_before_a_host_is_done() {
-        let progress = Progress::Bars(Bars::new(ProgressDrawTarget::hidden(), "plan", 0, 24));
+        let progress = Progress::Bars(Bars::new(ProgressDrawTarget::hidden(), "plan", 0, 24, true));
         if let Progress::Bars(bars) = &progress {
             assert_eq!(
                 bars.overall.length(),

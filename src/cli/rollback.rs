@@ -26,6 +26,8 @@ pub fn run(console: &Console, arguments: &RollbackArgs) -> Result<Exit, Failure>
         }
         RolledBack::Done { run, results } => (run, results),
     };
+    let mut results = results;
+    super::apply::show_detail(console, &mut results);
     match console.output {
         OutputFormat::Json => console.data(&format!(
             "{}\n",

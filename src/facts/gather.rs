@@ -25,9 +25,43 @@ pub struct HostFacts {
     pub endpoint: Endpoint,
     pub facts: Result<Facts, TransportError>,
     pub timings: Option<Timings>,
+    /// How the host was reached and how long the read took (`-v`).
+    pub detail: Option<ReadDetail>,
     /// The read's remote shell, still open, when the read was asked to
     /// keep it ([`gather_keeping`]) and succeeded.
     pub kept: Option<KeptShell>,
+}
+
+/// How one host was read, for `-v`: its connection, the read's steps with
+/// their times, and the session's exchanges (`-vv`, `-vvv`; a facts read
+/// sends no secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadDetail {
+    pub connection: crate::transport::ConnectionDetail,
+    pub steps: Vec<crate::report::Step>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exchanges: Vec<crate::transport::Exchange>,
+}
+
+impl ReadDetail {
+    fn new(connection: &crate::transport::Connection, read: std::time::Duration) -> ReadDetail {
+        ReadDetail {
+            connection: connection.detail.clone(),
+            steps: vec![
+                crate::report::Step {
+                    step: "connect".into(),
+                    detail: String::new(),
+                    seconds: connection.detail.seconds,
+                },
+                crate::report::Step {
+                    step: "read".into(),
+                    detail: "facts".into(),
+                    seconds: read.as_secs_f64(),
+                },
+            ],
+            exchanges: connection.exchanges.clone(),
+        }
+    }
 }
 
 /// A host's read session, left open after the read for what follows.
@@ -84,7 +118,8 @@ pub fn gather_keeping(
                         (count < keep).then_some(count + 1)
                     })
                     .is_ok();
-                let (facts, timings, shell) = read_one(transport, &host, &endpoint, keep_this);
+                let (facts, timings, detail, shell) =
+                    read_one(transport, &host, &endpoint, keep_this);
                 if keep_this && shell.is_none() {
                     // A read that failed keeps nothing: its slot is free.
                     kept.fetch_sub(1, Ordering::SeqCst);
@@ -98,6 +133,7 @@ pub fn gather_keeping(
                     endpoint,
                     facts,
                     timings,
+                    detail,
                     kept: shell,
                 }
             })
@@ -115,29 +151,33 @@ fn read_one(
 ) -> (
     Result<Facts, TransportError>,
     Option<Timings>,
+    Option<ReadDetail>,
     Option<KeptShell>,
 ) {
     let mut connection = match transport.connect(endpoint) {
         Ok(connection) => connection,
-        Err(error) => return (Err(error), None, None),
+        Err(error) => return (Err(error), None, None, None),
     };
     let script = facts::script(host);
     if !keep {
+        let started = Instant::now();
         let output = connection.exec(shell_command(host.become_as()).as_str(), script.as_bytes());
+        let detail = ReadDetail::new(&connection, started.elapsed());
         let facts = output.and_then(|output| parse_read(host, &output));
-        return (facts, Some(connection.timings), None);
+        return (facts, Some(connection.timings), Some(detail), None);
     }
     let mut shell = match connection.shell(shell_command(host.become_as()).as_str()) {
         Ok(shell) => shell,
-        Err(error) => return (Err(error), None, None),
+        Err(error) => return (Err(error), None, None, None),
     };
     let read_at = Instant::now();
     let facts = shell
         .run(script.as_bytes())
         .and_then(|output| parse_read(host, &output));
     let timings = Some(shell.connection().timings.clone());
+    let detail = Some(ReadDetail::new(shell.connection(), read_at.elapsed()));
     let kept = facts.is_ok().then_some(KeptShell { shell, read_at });
-    (facts, timings, kept)
+    (facts, timings, detail, kept)
 }
 
 /// The facts in one read's output, or why there are none.
@@ -189,6 +229,9 @@ pub struct FactsSummary {
     pub unfinished_journal: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timings: Option<Timings>,
+    /// How the host was reached and read (`-v`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<ReadDetail>,
 }
 
 #[derive(Debug, Serialize)]
@@ -221,6 +264,7 @@ impl FactsSummary {
             config: None,
             unfinished_journal: false,
             timings: read.timings.clone(),
+            detail: read.detail.clone(),
         };
         let facts = match &read.facts {
             Ok(facts) => facts,

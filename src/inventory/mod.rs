@@ -88,6 +88,9 @@ pub struct Inventory {
     vars_directories: Vec<PathBuf>,
     /// Every file read, for `check`'s summary.
     pub files: Vec<PathBuf>,
+    /// Every group_vars/host_vars file read, in order, and whether it was
+    /// a vaulted file (`-v`).
+    pub vars_files: Vec<(PathBuf, bool)>,
     /// `-e/--extra-vars`: above every other variable of every host.
     extra_vars: Vars,
     /// The vault passwords, for vaulted files and values.

@@ -47,6 +47,7 @@ pub(super) fn load(inventory: &mut Inventory, directory: &Path, diagnostics: &mu
                 &entry,
                 &keyring,
                 &mut inventory.unreadable_vault_files,
+                &mut inventory.vars_files,
                 diagnostics,
             );
             let target = if is_group {
@@ -109,6 +110,7 @@ fn read_scope(
     entry: &Path,
     keyring: &Keyring,
     unreadable: &mut Vec<UnreadableVaultFile>,
+    read: &mut Vec<(PathBuf, bool)>,
     diagnostics: &mut Diagnostics,
 ) -> Vars {
     let mut vars = Vars::default();
@@ -162,6 +164,7 @@ fn read_scope(
                 continue;
             }
         };
+        read.push((file.clone(), vaulted));
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         match yaml::parse(text) {
             Ok(Some(node)) => {

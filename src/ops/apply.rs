@@ -86,6 +86,29 @@ impl ApplyReport {
     }
 }
 
+/// A host whose apply went on on the plan's read session: its steps begin
+/// with that session's connect and read (`-v`), not a connect of 0 s.
+fn with_plan_reads(
+    results: &mut [HostResult],
+    reads: &[(String, crate::facts::gather::ReadDetail)],
+) {
+    for result in results
+        .iter_mut()
+        .filter(|result| result.continued_plan_session)
+    {
+        let Some((_, read)) = reads.iter().find(|(host, _)| *host == result.host) else {
+            continue;
+        };
+        if result
+            .steps
+            .first()
+            .is_some_and(|step| step.step == "connect")
+        {
+            result.steps.splice(0..1, read.steps.iter().cloned());
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct AuditHost<'a> {
     host: &'a str,
@@ -110,6 +133,7 @@ pub fn apply(request: &ApplyRequest, operator: &dyn Operator) -> Result<Applied,
     let transport = connection.transport(true, operator)?;
     let forks = connection.forks;
     let mut read_timings = Vec::new();
+    let mut read_details = Vec::new();
     let (mut plan, secrets, literals, kept) = match &request.source {
         Source::Plan(path) => {
             let plan = read_plan(path)?;
@@ -157,6 +181,7 @@ pub fn apply(request: &ApplyRequest, operator: &dyn Operator) -> Result<Applied,
                 operator,
             )?;
             read_timings = planned.timings;
+            read_details = planned.details;
             (
                 planned.plan,
                 planned.secrets,
@@ -176,7 +201,7 @@ pub fn apply(request: &ApplyRequest, operator: &dyn Operator) -> Result<Applied,
     }
     if !plan.has_changes() {
         operator.note("Nothing to apply.");
-    } else if !request.yes && !operator.confirm(plan.changing().count())? {
+    } else if !request.yes && !operator.confirm("apply", plan.changing().count())? {
         return Ok(Applied::Cancelled);
     }
     store_passwords(&mut plan, &literals, operator);
@@ -206,11 +231,12 @@ pub fn apply(request: &ApplyRequest, operator: &dyn Operator) -> Result<Applied,
     };
     catch_interrupt();
     let progress = operator.progress("apply", plan.changing().count());
-    let results = roll_out(
+    let mut results = roll_out(
         &plan,
         &values,
         &transport,
         &ApplySettings {
+            kind: crate::apply::RunKind::Apply,
             run: run.clone(),
             forks,
             health_timeout,
@@ -221,6 +247,7 @@ pub fn apply(request: &ApplyRequest, operator: &dyn Operator) -> Result<Applied,
         kept,
     );
     progress.finish();
+    with_plan_reads(&mut results, &read_details);
     let interrupted = interrupted();
     let (validated, validate_failed) = instance::take_validations(&validations, operator);
     if let Some(report) = instance_report.as_mut() {

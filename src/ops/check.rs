@@ -47,6 +47,10 @@ pub struct CheckReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
     pub diagnostics: Vec<Diagnostic>,
+    /// The group_vars/host_vars files read, and whether each was vaulted
+    /// (`-v` names them).
+    #[serde(skip)]
+    pub vars_files: Vec<(PathBuf, bool)>,
 }
 
 impl CheckReport {
@@ -114,6 +118,7 @@ pub fn check(request: &CheckRequest) -> CheckReport {
             .and_then(|playbook| playbook.instance.as_ref())
             .map(instance_summary),
         diagnostics: Vec::new(),
+        vars_files: Vec::new(),
     };
     let selected = select_hosts(
         &request.inventory,
@@ -125,6 +130,7 @@ pub fn check(request: &CheckRequest) -> CheckReport {
         &mut diagnostics,
     );
     report.inventory_files = selected.inventory.files.clone();
+    report.vars_files = selected.inventory.vars_files.clone();
     report.host_count = selected.inventory.host_count();
     report.group_count = selected.inventory.groups().count();
     report.selected = selected

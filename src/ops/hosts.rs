@@ -64,6 +64,7 @@ impl Selection {
             &Templates::new(),
             &mut diagnostics,
         );
+        selected.report_files(operator);
         let errors = diagnostics.error_count();
         for diagnostic in diagnostics.merged() {
             operator.diagnostic(&diagnostic);
@@ -256,6 +257,23 @@ fn apply_pattern(
                 });
             }
             None
+        }
+    }
+}
+
+impl Selected {
+    /// Names every inventory and variables file read to `operator`.
+    pub fn report_files(&self, operator: &dyn Operator) {
+        for file in &self.inventory.files {
+            operator.file_read("inventory", file);
+        }
+        for (file, vaulted) in &self.inventory.vars_files {
+            let kind = if *vaulted {
+                "vaulted variables"
+            } else {
+                "variables"
+            };
+            operator.file_read(kind, file);
         }
     }
 }

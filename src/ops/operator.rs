@@ -27,9 +27,13 @@ pub trait Operator: Sync {
     fn diagnostic(&self, diagnostic: &Diagnostic);
     /// A line saying what was done or what happens next.
     fn note(&self, message: &str);
+    /// A file of the operator's input was read: `kind` says what it is
+    /// (`inventory`, `variables`, `vaulted variables`, `playbook`). The
+    /// CLI names each once with `-v`.
+    fn file_read(&self, _kind: &str, _path: &std::path::Path) {}
     /// The plan about to be acted on, for people.
     fn show_plan(&self, plan: &Plan);
-    /// Asks whether to change `hosts` hosts: `Ok(true)` only for a yes;
-    /// an error when nobody can be asked.
-    fn confirm(&self, hosts: usize) -> Result<bool, OpsError>;
+    /// Asks whether `command` (`apply`, `rollback`) may change `hosts`
+    /// hosts: `Ok(true)` only for a yes; an error when nobody can be asked.
+    fn confirm(&self, command: &str, hosts: usize) -> Result<bool, OpsError>;
 }

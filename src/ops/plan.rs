@@ -61,6 +61,10 @@ pub struct Planned {
     pub literals: BTreeMap<(String, String), SecretValue>,
     /// Each host's read session (`--timings`).
     pub timings: Vec<(String, crate::transport::Timings)>,
+    /// How each host was reached and read (`-v`).
+    pub details: Vec<(String, crate::facts::gather::ReadDetail)>,
+    /// The input files read, with what each is (`-v`).
+    pub files: Vec<(&'static str, std::path::PathBuf)>,
     /// Read sessions kept open for the apply, by host: only hosts whose
     /// plan changes something.
     pub kept: BTreeMap<String, KeptRead>,
@@ -104,6 +108,22 @@ pub fn make_plan(
         &templates,
         &mut diagnostics,
     );
+    let mut files = vec![("playbook", request.playbook.to_path_buf())];
+    files.extend(
+        selected
+            .inventory
+            .files
+            .iter()
+            .map(|file| ("inventory", file.clone())),
+    );
+    files.extend(selected.inventory.vars_files.iter().map(|(file, vaulted)| {
+        let kind = if *vaulted {
+            "vaulted variables"
+        } else {
+            "variables"
+        };
+        (kind, file.clone())
+    }));
     let mut desired_hosts: Vec<DesiredHost> = Vec::new();
     for host in &selected.hosts {
         match desired::render(&playbook, host, &templates) {
@@ -422,6 +442,10 @@ pub fn make_plan(
         .iter()
         .filter_map(|read| Some((read.host.name.clone(), read.timings.clone()?)))
         .collect();
+    let details = reads
+        .iter()
+        .filter_map(|read| Some((read.host.name.clone(), read.detail.clone()?)))
+        .collect();
     let kept = crate::apply::kept_for_changes(reads, &plan.hosts);
     if let Some(instance) = &playbook.instance {
         let (instance_plan, mut changes) = survey_instance(instance, &plan, &secrets, &literals);
@@ -469,6 +493,8 @@ pub fn make_plan(
         secrets,
         literals,
         timings,
+        details,
+        files,
         kept,
     })
 }
@@ -633,6 +659,9 @@ pub fn plan_on(
     progress.finish();
     match result {
         Ok(planned) => {
+            for (kind, file) in &planned.files {
+                operator.file_read(kind, file);
+            }
             for warning in &planned.warnings {
                 operator.diagnostic(warning);
             }

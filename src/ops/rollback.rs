@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::apply::{
     apply as roll_out, kept_for_changes, new_run_id, rollback_plan, ApplySettings, HostResult,
-    Values,
+    RunKind, Values,
 };
 use crate::plan::{Plan, PlaybookInfo, RolloutSettings, FORMAT_VERSION};
 
@@ -94,7 +94,7 @@ pub fn rollback(
             failed: plan.has_errors(),
         });
     }
-    if !request.yes && !operator.confirm(plan.changing().count())? {
+    if !request.yes && !operator.confirm("rollback", plan.changing().count())? {
         return Ok(RolledBack::Cancelled);
     }
     let run = new_run_id();
@@ -109,6 +109,7 @@ pub fn rollback(
         &transport,
         &ApplySettings {
             run: run.clone(),
+            kind: RunKind::Rollback,
             forks,
             health_timeout: request.health_timeout,
             after_apply: None,

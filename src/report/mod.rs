@@ -25,6 +25,40 @@ pub trait Reporter: Sync {
     }
 }
 
+/// One step of a host's run, as data (`-v`, the `steps` of JSON results):
+/// what it was, its detail (the journal's word, a path), and how long it
+/// took as seen from midfleet: from the end of the step before to the end
+/// of this one (the host's progress is polled every 0.2 s).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Step {
+    pub step: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    pub seconds: f64,
+}
+
+/// A line of the MID's own log behind a health decision: its file (below
+/// agent/logs), its line number there (`+N`: the Nth line since the start,
+/// when the file rotated or was too large to count), and its text
+/// (control characters removed; the caller masks secrets).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LogLine {
+    pub file: String,
+    pub line: String,
+    pub text: String,
+}
+
+impl LogLine {
+    /// `agent0.log.0 line 1432: "…"`.
+    pub fn cited(&self) -> String {
+        let line = match self.line.strip_prefix('+') {
+            Some(since) => format!("line {since} since the start"),
+            None => format!("line {}", self.line),
+        };
+        format!("{} {line}: \"{}\"", self.file, self.text)
+    }
+}
+
 /// A reporter that says nothing (tests, benchmarks).
 pub struct Silent;
 

@@ -53,14 +53,28 @@ pub struct Identities<'a> {
     pub configured: &'a [PathBuf],
 }
 
-/// Authenticates `user` on `session`, or says why not.
+/// How a session was authenticated: public keys only (midfleet never sends
+/// a login password); `method` is `agent` (`key` the agent's comment for
+/// it) or `key file` (`key` its path).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Authenticated {
+    pub method: &'static str,
+    pub key: String,
+}
+
+/// Authenticates `user` on `session` and says with which key, or says why
+/// not.
 pub fn authenticate(
     session: &Session,
     label: &str,
     user: &str,
     identities: &Identities<'_>,
     passphrases: &Passphrases,
-) -> Result<(), TransportError> {
+) -> Result<Authenticated, TransportError> {
+    let key_file = |file: &Path| Authenticated {
+        method: "key file",
+        key: file.display().to_string(),
+    };
     let mut attempts = 0;
     let mut tried: Vec<String> = Vec::new();
     let mut offered_blobs: Vec<Vec<u8>> = Vec::new();
@@ -77,7 +91,7 @@ pub fn authenticate(
         }
         try_file(label, session, user, &key, passphrases)?;
         if session.authenticated() {
-            return Ok(());
+            return Ok(key_file(&key));
         }
         return Err(refused(label, user, &[key.display().to_string()]));
     }
@@ -93,7 +107,12 @@ pub fn authenticate(
                     offered_blobs.push(identity.blob().to_vec());
                     tried.push(format!("agent key {}", identity.comment()));
                     match agent.userauth(user, &identity) {
-                        Ok(()) if session.authenticated() => return Ok(()),
+                        Ok(()) if session.authenticated() => {
+                            return Ok(Authenticated {
+                                method: "agent",
+                                key: identity.comment().to_string(),
+                            })
+                        }
                         Err(error) if super::error::is_timeout(&error) => {
                             return Err(timeout(label))
                         }
@@ -125,7 +144,7 @@ pub fn authenticate(
         tried.push(file.display().to_string());
         try_file(label, session, user, &file, passphrases)?;
         if session.authenticated() {
-            return Ok(());
+            return Ok(key_file(&file));
         }
     }
     Err(refused(label, user, &tried))

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use base64::Engine;
+use serde::Serialize;
 use ssh2::{CheckResult, HostKeyType, KnownHostFileKind, Session};
 
 use super::error::{FailureKind, TransportError};
@@ -209,6 +210,48 @@ fn hosts_match(
     plain_hosts_match(hosts, &entry_name(address, port))
 }
 
+/// The host key a connection accepted: its type, its fingerprint and
+/// what vouched for it (`FILE:LINE` of the known_hosts line that matched,
+/// or where a key seen for the first time was recorded).
+#[derive(Debug, Clone, Serialize)]
+pub struct HostKey {
+    pub key_type: String,
+    pub fingerprint: String,
+    pub known_hosts: String,
+}
+
+/// The file and line number of the first plain known_hosts line that
+/// holds the offered key for `address:port` (the one `check_port`
+/// matched): only lines with the same key are looked at closer.
+fn matching_line<'a>(
+    session: &Session,
+    policy: &'a KnownHostsPolicy,
+    address: &str,
+    port: u16,
+    offered: (&[u8], HostKeyType),
+) -> Option<(&'a Path, usize)> {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(offered.0);
+    for file in &policy.files {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for (index, line) in text.lines().enumerate() {
+            let Some(Entry::Plain(line)) = parse_line(line) else {
+                continue;
+            };
+            let mut fields = line.split_ascii_whitespace();
+            let (Some(hosts), Some(_), Some(key)) = (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            if key == encoded && hosts_match(session, hosts, address, port, offered) {
+                return Some((file.as_path(), index + 1));
+            }
+        }
+    }
+    None
+}
+
 /// A marker line kept for the check, with where it was.
 struct Marked<'a> {
     file: &'a Path,
@@ -261,7 +304,7 @@ pub fn verify(
     address: &str,
     port: u16,
     policy: &KnownHostsPolicy,
-) -> Result<(), TransportError> {
+) -> Result<HostKey, TransportError> {
     let (key, key_type) = session.host_key().ok_or_else(|| {
         TransportError::new(FailureKind::HostKey, label, "the server sent no host key")
     })?;
@@ -325,8 +368,18 @@ pub fn verify(
             .iter()
             .find(|entry| hosts_match(session, &entry.hosts, address, port, (key, key_type)))
     };
+    let accepted = |known_hosts: String| HostKey {
+        key_type: type_name.to_string(),
+        fingerprint: fingerprint.clone(),
+        known_hosts,
+    };
     match known.check_port(address, port, key) {
-        CheckResult::Match => Ok(()),
+        CheckResult::Match => Ok(accepted(
+            matching_line(session, policy, address, port, (key, key_type))
+                .map_or_else(|| "known_hosts".to_string(), |(file, line)| {
+                    format!("{}:{line}", file.display())
+                }),
+        )),
         // Not a key seen for the first time: the operator meant a CA to
         // vouch for it, which midfleet cannot check. Never recorded.
         CheckResult::NotFound if authority().is_some() => {
@@ -363,7 +416,11 @@ pub fn verify(
                     label,
                     format!("cannot record the host key in {}: {error}", policy.user_file.display()),
                 )
-            })
+            })?;
+            Ok(accepted(format!(
+                "seen for the first time, recorded in {}",
+                policy.user_file.display()
+            )))
         }
         CheckResult::NotFound => Err(TransportError::new(
             FailureKind::HostKey,

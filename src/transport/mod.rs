@@ -25,9 +25,9 @@ use ssh2::Session;
 
 pub use crate::endpoint::{home_directory, Endpoint};
 
-pub use auth::is_encrypted;
+pub use auth::{is_encrypted, Authenticated};
 pub use error::{FailureKind, TransportError};
-pub use known_hosts::{entry_name, KnownHostsPolicy};
+pub use known_hosts::{entry_name, HostKey, KnownHostsPolicy};
 pub use shell::Shell;
 
 /// Host key algorithms in OpenSSH's order of preference.
@@ -57,6 +57,67 @@ pub struct Timings {
     pub execs: Vec<f64>,
 }
 
+/// How one connection was made (`-v`): where, through which hops, with
+/// which key, and the host key that was accepted and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionDetail {
+    /// `ADDRESS:PORT` of the target.
+    pub address: String,
+    pub user: String,
+    /// Each jump host, first to last.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub jumps: Vec<JumpDetail>,
+    pub auth: Authenticated,
+    pub host_key: HostKey,
+    /// TCP connect (through the hops), handshake, host key and
+    /// authentication.
+    pub seconds: f64,
+}
+
+/// How one jump host was reached (shared by every target behind it).
+#[derive(Debug, Clone, Serialize)]
+pub struct JumpDetail {
+    /// `USER@ADDRESS:PORT`.
+    pub address: String,
+    /// How it authenticated and its host key (`None` only where a hop's
+    /// detail was not recorded: each hop records it once connected).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Authenticated>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_key: Option<HostKey>,
+}
+
+/// One exchange on a connection, in order (`-vv` shows the stderr of
+/// scripts, `-vvv` every exchange): a channel opened with the command it
+/// runs (fixed text: scripts and data go on stdin, never on a command
+/// line), or a script sent on one with what came back.
+#[derive(Debug, Clone, Serialize)]
+pub struct Exchange {
+    /// `channel` or `script`.
+    pub kind: &'static str,
+    /// The remote command of a channel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Bytes sent on stdin (a script; its text is never kept: a staging
+    /// script holds secrets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent: Option<usize>,
+    /// Bytes received on stdout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<i32>,
+    pub milliseconds: f64,
+    /// What the script printed on stderr, at most [`STDERR_KEPT`] bytes,
+    /// as the host sent it: the caller, who knows the secrets, masks it
+    /// before showing it.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub stderr: String,
+}
+
+/// The most of one script's stderr kept for `-vv`.
+pub const STDERR_KEPT: usize = 4096;
+
 fn milliseconds(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
@@ -74,6 +135,8 @@ pub struct Transport {
     options: TransportOptions,
     passphrases: auth::Passphrases,
     hops: Mutex<HashMap<String, Arc<HopSlot>>>,
+    /// How each hop was reached, by chain key (`-v`).
+    hop_details: Mutex<HashMap<String, JumpDetail>>,
 }
 
 /// A hop, connected on first use by whichever target needs it first.
@@ -87,6 +150,10 @@ pub struct Connection {
     session: Session,
     label: String,
     pub timings: Timings,
+    /// How it was made (`-v`).
+    pub detail: ConnectionDetail,
+    /// Its channels and scripts so far (`-vv`, `-vvv`).
+    pub exchanges: Vec<Exchange>,
     /// Keeps the hop chain alive for as long as the connection.
     _hop: Option<Arc<tunnel::Hop>>,
 }
@@ -105,6 +172,7 @@ impl Transport {
             options,
             passphrases: auth::Passphrases::default(),
             hops: Mutex::new(HashMap::new()),
+            hop_details: Mutex::new(HashMap::new()),
         }
     }
 
@@ -141,11 +209,22 @@ impl Transport {
             }
         };
         timings.connect_ms = milliseconds(started);
-        let connection = self.establish(session, endpoint, timeout, &mut timings)?;
+        let (connection, auth, host_key) =
+            self.establish(session, endpoint, timeout, &mut timings)?;
+        let detail = ConnectionDetail {
+            address: format!("{}:{}", endpoint.address, endpoint.port),
+            user: endpoint.user.clone(),
+            jumps: self.jump_details(&endpoint.jump),
+            auth,
+            host_key,
+            seconds: started.elapsed().as_secs_f64(),
+        };
         Ok(Connection {
             session: connection,
             label: endpoint.label.clone(),
             timings,
+            detail,
+            exchanges: Vec::new(),
             _hop: hop,
         })
     }
@@ -157,7 +236,7 @@ impl Transport {
         endpoint: &Endpoint,
         timeout: Duration,
         timings: &mut Timings,
-    ) -> Result<Session, TransportError> {
+    ) -> Result<(Session, Authenticated, HostKey), TransportError> {
         let label = endpoint.label.as_str();
         session.set_timeout(timeout.as_millis().min(u32::MAX as u128) as u32);
         let _ = session.method_pref(ssh2::MethodType::HostKey, HOST_KEY_PREFERENCE);
@@ -166,7 +245,7 @@ impl Transport {
             .handshake()
             .map_err(|error| TransportError::ssh(label, "SSH handshake", &error))?;
         timings.handshake_ms = milliseconds(started);
-        known_hosts::verify(
+        let host_key = known_hosts::verify(
             &session,
             label,
             &endpoint.address,
@@ -174,7 +253,7 @@ impl Transport {
             &self.options.known_hosts,
         )?;
         let started = Instant::now();
-        auth::authenticate(
+        let authenticated = auth::authenticate(
             &session,
             label,
             &endpoint.user,
@@ -196,7 +275,28 @@ impl Transport {
         // "Timed out waiting on socket" — a read timeout of the keepalive
         // interval. TCP keepalives guard the socket instead, and long remote
         // work prints a heartbeat.
-        Ok(session)
+        Ok((session, authenticated, host_key))
+    }
+
+    /// How each hop of `chain` was reached, first to last.
+    fn jump_details(&self, chain: &[Endpoint]) -> Vec<JumpDetail> {
+        let details = self
+            .hop_details
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (1..=chain.len())
+            .map(|end| {
+                let hop = &chain[end - 1];
+                details
+                    .get(&hop_key(&chain[..end]))
+                    .cloned()
+                    .unwrap_or_else(|| JumpDetail {
+                        address: format!("{}@{}:{}", hop.user, hop.address, hop.port),
+                        auth: None,
+                        host_key: None,
+                    })
+            })
+            .collect()
     }
 
     /// The hop session for `chain` (the last hop, connected through the
@@ -248,12 +348,23 @@ impl Transport {
             session.set_tcp_stream(stream);
             (session, fd, Some(previous))
         };
-        let session = self
+        let (session, auth, host_key) = self
             .establish(session, last, timeout, &mut timings)
             .map_err(|error| TransportError {
                 message: format!("jump host {}: {}", last.label, error.message),
                 ..error
             })?;
+        self.hop_details
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(
+                hop_key(chain),
+                JumpDetail {
+                    address: format!("{}@{}:{}", last.user, last.address, last.port),
+                    auth: Some(auth),
+                    host_key: Some(host_key),
+                },
+            );
         // The previous hop must outlive this one: the pump keeps it.
         let hop = tunnel::Hop::start(session, fd, last.label.clone(), previous);
         Ok(Arc::new(hop))
@@ -363,7 +474,32 @@ impl Connection {
             .exec(command)
             .map_err(failure("starting the remote command"))?;
         self.timings.channels += 1;
+        self.exchanges.push(Exchange {
+            kind: "channel",
+            command: Some(command.to_string()),
+            sent: None,
+            received: None,
+            status: None,
+            milliseconds: 0.0,
+            stderr: String::new(),
+        });
         Ok(channel)
+    }
+
+    /// A script ran: its time in the timings, the exchange kept.
+    fn record_script(&mut self, started: Instant, sent: usize, output: &ExecOutput) {
+        let elapsed = milliseconds(started);
+        self.timings.execs.push(elapsed);
+        let kept = &output.stderr[..output.stderr.len().min(STDERR_KEPT)];
+        self.exchanges.push(Exchange {
+            kind: "script",
+            command: None,
+            sent: Some(sent),
+            received: Some(output.stdout.len()),
+            status: Some(output.status),
+            milliseconds: elapsed,
+            stderr: String::from_utf8_lossy(kept).into_owned(),
+        });
     }
 
     /// Starts `command` (a shell reading scripts on stdin) on one exec
@@ -426,12 +562,13 @@ impl Connection {
         let status = channel
             .exit_status()
             .map_err(failure("reading the exit status"))?;
-        self.timings.execs.push(milliseconds(started));
-        Ok(ExecOutput {
+        let output = ExecOutput {
             status,
             stdout,
             stderr,
-        })
+        };
+        self.record_script(started, stdin.len(), &output);
+        Ok(output)
     }
 }
 

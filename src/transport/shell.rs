@@ -22,9 +22,7 @@ use std::time::{Duration, Instant};
 
 use ssh2::Channel;
 
-use super::{
-    milliseconds, push_output, read_failure, Connection, ExecOutput, FailureKind, TransportError,
-};
+use super::{push_output, read_failure, Connection, ExecOutput, FailureKind, TransportError};
 
 /// A shell waiting for scripts on its stdin. Dropping it closes the
 /// channel: the shell reads end of input and exits.
@@ -34,6 +32,8 @@ pub struct Shell {
     marker: String,
     /// The shell has exited (end of its output seen): nothing more runs.
     closed: bool,
+    /// The size of the script being run (for its [`super::Exchange`]).
+    sending: usize,
 }
 
 impl Shell {
@@ -46,6 +46,7 @@ impl Shell {
             channel,
             marker: random_marker(),
             closed: false,
+            sending: 0,
         })
     }
 
@@ -61,6 +62,7 @@ impl Shell {
     /// closed.
     pub fn run(&mut self, script: &[u8]) -> Result<ExecOutput, TransportError> {
         self.usable()?;
+        self.sending = script.len();
         let started = Instant::now();
         let end_line = format!(
             "\n) </dev/null\nprintf '\\n%s %s\\n' '{}' \"$?\"\n",
@@ -110,12 +112,14 @@ impl Shell {
             }
         };
         let stderr = self.drain_stderr();
-        self.connection.timings.execs.push(milliseconds(started));
-        Ok(ExecOutput {
+        let output = ExecOutput {
             status,
             stdout,
             stderr,
-        })
+        };
+        self.connection
+            .record_script(started, script.len(), &output);
+        Ok(output)
     }
 
     /// Whether the shell still answers within `timeout`: a builtin echo,
@@ -170,6 +174,7 @@ impl Shell {
         on_output: &mut dyn FnMut(&[u8]),
     ) -> Result<ExecOutput, TransportError> {
         self.usable()?;
+        self.sending = script.len();
         let started = Instant::now();
         if let Err(error) = self.send(&enclosed(b"{\n", script, b"\n}\n")) {
             return self.ended_instead(error, started);
@@ -260,12 +265,14 @@ impl Shell {
             .channel
             .exit_status()
             .map_err(|error| TransportError::ssh(&label, "reading the exit status", &error))?;
-        self.connection.timings.execs.push(milliseconds(started));
-        Ok(ExecOutput {
+        let output = ExecOutput {
             status,
             stdout,
             stderr,
-        })
+        };
+        self.connection
+            .record_script(started, self.sending, &output);
+        Ok(output)
     }
 
     /// What a script has printed on stderr so far, without waiting for

@@ -8,7 +8,7 @@ use midfleet::config_xml::{names, ConfigXml, Operation};
 use midfleet_lab::{Lab, LabHost, LabSpec};
 
 use crate::lab::{lab, midsim};
-use crate::support::{midfleet, Run};
+use crate::support::{midfleet, regex_escape, Run};
 
 const PASSWORD: &str = "N3w-Rotated_pw&<'\"x";
 
@@ -172,6 +172,19 @@ fn rotating_twenty_hosts_changes_only_what_the_procedure_says() {
         journals(&lab)
     );
     assert!(applied.stdout.contains("20 applied"), "{}", applied.stdout);
+    // After the results, the key pair warning the plan gave per host is one
+    // line naming them, and the summary.
+    let after_table = applied
+        .stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("HOST "))
+        .skip(1)
+        .skip_while(|line| line.starts_with("lab-"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"\d{8}T\d{6}Z-[0-9a-f]{6}", "[RUN]");
+    settings.bind(|| insta::assert_snapshot!("rotation_results_warnings", after_table));
     assert_settled(&lab);
     for (host, (original, _)) in lab.hosts.iter().zip(&before) {
         let user = new_user(host);
@@ -362,6 +375,31 @@ fn a_failed_canary_cancels_the_rest() {
             applied.stderr
         );
     }
+    // The apply's plain progress lines: the canary's reason, then the
+    // others skipped (not FAILED), under the count's wording.
+    let apply_lines: Vec<&str> = applied
+        .stderr
+        .lines()
+        .filter(|line| line.get(8..).is_some_and(|rest| rest.starts_with(" apply")))
+        .collect();
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"(?m)^\d\d:\d\d:\d\d ", "[TIME] ");
+    settings.add_filter(r"\(\d+\.\d s\)", "([SECONDS] s)");
+    // Why the canary failed is `-v`'s and its own tests' to show.
+    settings.add_filter(
+        r"rolled_back: .* \(\[SECONDS\]",
+        "rolled_back: [REASON] ([SECONDS]",
+    );
+    settings.bind(|| {
+        insta::assert_snapshot!(
+            "a_failed_canary_cancels_the_rest",
+            format!(
+                "{}\nmessage of the skipped: {}",
+                apply_lines.join("\n"),
+                results[1]["message"]
+            )
+        )
+    });
 }
 
 #[test]
@@ -850,11 +888,16 @@ fn a_transaction_killed_on_its_host_is_reported_then_unlock_and_rollback_repair(
         rolled
             .stdout
             .lines()
-            .any(|line| line.starts_with("Rollback ") && line.ends_with(": 1 rolled_back.")),
+            .any(|line| line.starts_with("Rollback ") && line.ends_with(": 1 rolled back.")),
         "{}",
         rolled.stdout
     );
     assert!(!rolled.stdout.contains("applied"), "{}", rolled.stdout);
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(&regex_escape(&lab.directory.display().to_string()), "[LAB]");
+    settings.add_filter(r"\d{8}T\d{6}Z-[0-9a-f]{6}", "[RUN]");
+    settings.add_filter(r"\b\d+\.\ds\b", "[TIME]");
+    settings.bind(|| insta::assert_snapshot!("rollback_results", rolled.stdout));
     assert_eq!(
         host.config(),
         before[0].0,
@@ -899,6 +942,14 @@ fn a_transaction_killed_on_its_host_is_reported_then_unlock_and_rollback_repair(
     for command in ["\"apply\"", "\"unlock\"", "\"rollback\""] {
         assert!(audit.contains(command), "{command} in {audit}");
     }
+    // The audit log (the JSON of `rollback --output json`) names the
+    // rollback's result as its table does.
+    let rollback: serde_json::Value = audit
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|record| record["command"] == "rollback")
+        .expect("a rollback record");
+    assert_eq!(rollback["hosts"][0]["result"], "rolled_back", "{rollback}");
 }
 
 #[test]

@@ -8,27 +8,32 @@ use crate::support::midfleet;
 
 /// The commands `midfleet --help` lists (without clap's `help`).
 fn commands() -> Vec<String> {
-    let run = midfleet(["--help"], &[]);
+    let commands = subcommands(&[]);
+    for expected in ["check", "plan", "apply", "rollback", "completions", "man"] {
+        assert!(commands.iter().any(|name| name == expected), "{commands:?}");
+    }
+    commands
+}
+
+/// The commands `midfleet PARENT… --help` lists (none for a leaf).
+fn subcommands(parent: &[&str]) -> Vec<String> {
+    let mut arguments: Vec<&str> = parent.to_vec();
+    arguments.push("--help");
+    let run = midfleet(&arguments, &[]);
     assert_eq!(run.code, 0, "{}", run.all_output());
-    let listing = run
-        .stdout
-        .split("Commands:\n")
-        .nth(1)
-        .expect("--help lists its commands")
+    let Some(listing) = run.stdout.split("Commands:\n").nth(1) else {
+        return Vec::new();
+    };
+    listing
         .split("\n\n")
         .next()
-        .unwrap();
-    let commands: Vec<String> = listing
+        .unwrap()
         .lines()
         .filter(|line| line.starts_with("  ") && !line.starts_with("   "))
         .filter_map(|line| line.split_whitespace().next())
         .filter(|name| *name != "help")
         .map(str::to_string)
-        .collect();
-    for expected in ["check", "plan", "apply", "rollback", "completions", "man"] {
-        assert!(commands.iter().any(|name| name == expected), "{commands:?}");
-    }
-    commands
+        .collect()
 }
 
 #[test]
@@ -147,11 +152,21 @@ fn man_dir_writes_a_page_per_command_that_man_renders_without_warnings() {
         &[],
     );
     assert_eq!(run.code, 0, "{}", run.all_output());
+    // A page per command, then one per subcommand (`midfleet-lab-up.1`).
     let mut expected = vec![directory.path().join("midfleet.1")];
-    expected.extend(
-        commands()
-            .iter()
-            .map(|command| directory.path().join(format!("midfleet-{command}.1"))),
+    for command in commands() {
+        expected.push(directory.path().join(format!("midfleet-{command}.1")));
+        for subcommand in subcommands(&[&command]) {
+            expected.push(
+                directory
+                    .path()
+                    .join(format!("midfleet-{command}-{subcommand}.1")),
+            );
+        }
+    }
+    assert!(
+        expected.contains(&directory.path().join("midfleet-lab-up.1")),
+        "{expected:?}"
     );
     let printed: Vec<std::path::PathBuf> = run.stdout.lines().map(Into::into).collect();
     assert_eq!(printed, expected, "the paths written, in order");

@@ -119,6 +119,25 @@ fn check_reports_every_problem_with_its_location() {
     insta::assert_snapshot!("check_broken_summary", run.stdout);
 }
 
+/// `hosts` counts the problems it lists (errors, not warnings).
+#[test]
+fn hosts_on_a_broken_inventory_counts_the_problems_it_lists() {
+    let run = midfleet(["hosts", "-i", &format!("{BROKEN}/playbook.yml")], &[]);
+    assert_eq!(run.code, 3);
+    let listed = run
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("error: ") && !line.contains(" problems in "))
+        .count();
+    assert!(
+        run.stderr
+            .contains(&format!("error: {listed} problems in the inventory")),
+        "{}",
+        run.stderr
+    );
+    insta::assert_snapshot!("hosts_broken_inventory", run.stderr);
+}
+
 #[test]
 fn check_reports_yaml_syntax_errors_with_line_and_column() {
     let run = midfleet(["check", "-i", &format!("{BROKEN}/syntax.yml")], &[]);

@@ -774,9 +774,31 @@ fn the_demo_binary_alone_is_the_demo_and_only_the_demo() {
 
 #[test]
 fn the_demo_rotates_a_throwaway_fleet_and_cleans_up() {
-    let run = midfleet(["demo"], &[]);
+    let state = tempfile::tempdir().unwrap();
+    let run = midfleet(
+        ["demo"],
+        &[("MIDFLEET_LAB_STATE", state.path().to_str().unwrap())],
+    );
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("Plan: 5 to change"), "{}", run.stdout);
+    // The plan once (apply shows it), and no key pair warning: the demo's
+    // rotation has an instance section, so midfleet validates each MID.
+    assert_eq!(
+        run.stdout.matches("Plan: 5 to change").count(),
+        1,
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.all_output().contains("key pair reset: validate"),
+        "{}",
+        run.all_output()
+    );
+    assert!(
+        run.stderr
+            .contains("instance: 5 of 5 MIDs validated (Invalidate, then Validate)"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stdout.contains("5 applied"), "{}", run.stdout);
     assert!(
         run.stdout
@@ -800,9 +822,11 @@ fn the_demo_rotates_a_throwaway_fleet_and_cleans_up() {
 #[test]
 fn the_demo_with_no_color_writes_no_colour_on_a_terminal() {
     let command = format!("{} --no-color demo", env!("CARGO_BIN_EXE_midfleet"));
+    let state = tempfile::tempdir().unwrap();
     let output = std::process::Command::new("script")
         .args(["-qefc", &command, "/dev/null"])
         .env("HOME", crate::support::empty_home())
+        .env("MIDFLEET_LAB_STATE", state.path())
         .env_remove("NO_COLOR")
         .stdin(std::process::Stdio::null())
         .output()
@@ -838,6 +862,7 @@ fn the_demo_also_runs_as_a_normal_user() {
         std::path::PathBuf::from(env!("CARGO_BIN_EXE_midfleet")),
         midfleet_lab::binary("midfleet-demo"),
         midfleet_lab::midsim(),
+        midfleet_lab::instancesim(),
     ] {
         let name = binary.file_name().unwrap();
         std::fs::copy(&binary, place.path().join(name)).unwrap();
@@ -850,7 +875,7 @@ fn the_demo_also_runs_as_a_normal_user() {
         .unwrap();
     assert!(owner.success());
     let command = format!(
-        "cd {home} && HOME={home} USER={user} NO_COLOR=1 {midfleet} demo",
+        "cd {home} && HOME={home} USER={user} NO_COLOR=1 MIDFLEET_LAB_STATE={home}/lab-state {midfleet} demo",
         home = home.display(),
         user = midfleet_lab::SUDO_USER,
         midfleet = place.path().join("midfleet").display()

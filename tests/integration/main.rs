@@ -14,6 +14,7 @@ mod instance;
 #[path = "../support/instancesim.rs"]
 mod instancesim;
 mod inventory;
+mod kept_lab;
 mod lab;
 mod parity;
 mod racer;
@@ -22,4 +23,6 @@ mod secrets;
 mod shell;
 mod steps;
 mod support;
+mod terminal;
 mod vault;
+mod verbose;

@@ -478,7 +478,12 @@ fn a_racing_mid_user_never_redirects_a_root_write() {
                 }
             };
             let results = result_words(&run);
-            let result = results.first().cloned().unwrap_or_default();
+            // A rollback's done restore is `rolled_back`: for this loop,
+            // the step applied.
+            let result = match results.first().map(String::as_str) {
+                Some("rolled_back") if step == "rollback" => "applied".to_string(),
+                other => other.unwrap_or_default().to_string(),
+            };
             if result == "applied" {
                 *applied.entry(step).or_default() += 1;
             }

@@ -124,7 +124,7 @@ pub fn settings_for(scratch: &Scratch) -> insta::Settings {
     settings
 }
 
-fn regex_escape(text: &str) -> String {
+pub fn regex_escape(text: &str) -> String {
     let mut escaped = String::new();
     for character in text.chars() {
         if "\\.+*?()|[]{}^$#&-~".contains(character) {

@@ -9,16 +9,20 @@
 //! hosts fall back to per-host paths. Addresses are loopback or inside
 //! namespaces the lab made. Everything started is stopped when the `Lab`
 //! is dropped — and, should the owning process die, sshd gets SIGKILL from
-//! the kernel and each MID exits by itself.
+//! the kernel and each MID exits by itself. A detached lab
+//! ([`LabSpec::detached`]) outlives its process instead: [`kept`] records
+//! it and takes it down (`midfleet lab`, the demo).
 //!
 //! Must not: be used against anything but the machine it runs on.
 //!
 //! This crate holds midfleet's test doubles, out of the product: the lab
 //! (here), `midfleet-midsim` (the simulated MID), `midfleet-instancesim`
-//! (the emulated instance) and `midfleet-demo` (what `midfleet demo` runs).
+//! (the emulated instance), `midfleet-demo` (what `midfleet demo` runs)
+//! and `midfleet-lab` (what `midfleet lab …` runs).
 //! It depends on `midfleet`; `midfleet` takes it only as a dev-dependency,
 //! for its tests and benchmarks. Tests find the binaries with [`binary`].
 
+pub mod kept;
 mod network;
 
 use std::fmt;
@@ -138,6 +142,17 @@ pub struct LabSpec {
     /// (folders 0755, or 0750 for `logs`, `security`, `work`; config.xml
     /// 0640), and the lab starts and stops the MID as that user.
     pub mid_user: bool,
+    /// Build the lab in this folder (which must not exist) instead of a
+    /// temporary one, and leave it in place when the `Lab` is dropped.
+    pub directory: Option<PathBuf>,
+    /// A lab that outlives its process (`midfleet lab up`, [`kept`]): each
+    /// sshd in a session of its own with no parent-death signal, MIDs with
+    /// no `owner_pid`, and dropping the `Lab` stops nothing — its record
+    /// ([`kept::Record`]) and `midfleet lab down` do.
+    pub detached: bool,
+    /// The MIDs log in against this emulated instance (`midfleet-instancesim`)
+    /// instead of the credential store: the `instance_url` knob.
+    pub instance_url: Option<String>,
 }
 
 impl LabSpec {
@@ -154,6 +169,9 @@ impl LabSpec {
             without_mount_namespaces: false,
             small_disk_kib: None,
             mid_user: false,
+            directory: None,
+            detached: false,
+            instance_url: None,
         }
     }
 }
@@ -362,6 +380,19 @@ impl LabHost {
             // changes the uid of a root process.
             mid_sh.uid(uid).gid(gid);
         }
+        // The MID starts with no signal blocked, whatever this process
+        // blocks (the demo takes Ctrl-C in a thread of its own): a MID
+        // with SIGTERM blocked would not stop.
+        // SAFETY: sigemptyset and pthread_sigmask on a local set, between
+        // fork and exec; async-signal-safe.
+        unsafe {
+            mid_sh.pre_exec(|| {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+                Ok(())
+            });
+        }
         let status = mid_sh
             .status()
             .map_err(|error| LabError(format!("{}: mid.sh {command}: {error}", self.name)))?;
@@ -432,6 +463,8 @@ pub struct Lab {
     namespaces: Vec<network::Namespace>,
     route: Option<network::UnreachableRoute>,
     _temporary: Option<tempfile::TempDir>,
+    /// [`LabSpec::detached`]: dropping stops nothing.
+    detached: bool,
 }
 
 /// Unique per lab in this process, to keep addresses and names apart.
@@ -458,6 +491,12 @@ impl Lab {
         let needs_network = spec.behind_one_hop + spec.behind_two_hops + spec.silent > 0;
         // SAFETY: geteuid has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
+        if spec.detached && (needs_network || spec.small_disk_kib.is_some()) {
+            return Err(LabError(
+                "a detached lab holds plain hosts only (no bastions, silent hosts or small disk)"
+                    .into(),
+            ));
+        }
         if !root && (spec.users || spec.mid_user || needs_network) {
             return Err(LabError(
                 "bastion, silent and become hosts and MID users need root (namespaces, users); plain hosts work as any user".into(),
@@ -477,11 +516,24 @@ impl Lab {
                 ))
             })?;
         }
-        let temporary = tempfile::Builder::new()
-            .prefix("midfleet-lab-")
-            .tempdir()
-            .map_err(|error| LabError(format!("cannot create the lab directory: {error}")))?;
-        let directory = temporary.path().to_path_buf();
+        let (temporary, directory) = match &spec.directory {
+            Some(directory) => {
+                fs::create_dir_all(directory).map_err(|error| {
+                    LabError(format!("cannot create {}: {error}", directory.display()))
+                })?;
+                (None, directory.clone())
+            }
+            None => {
+                let temporary = tempfile::Builder::new()
+                    .prefix("midfleet-lab-")
+                    .tempdir()
+                    .map_err(|error| {
+                        LabError(format!("cannot create the lab directory: {error}"))
+                    })?;
+                let directory = temporary.path().to_path_buf();
+                (Some(temporary), directory)
+            }
+        };
         // Readable by the unprivileged login users (authorized keys).
         set_mode(&directory, 0o755)?;
         let counter = LAB_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -549,7 +601,8 @@ impl Lab {
             processes: Vec::new(),
             namespaces: Vec::new(),
             route: None,
-            _temporary: Some(temporary),
+            _temporary: temporary,
+            detached: spec.detached,
         };
         if needs_network {
             lab.route = Some(network::UnreachableRoute::add(&format!(
@@ -781,19 +834,28 @@ impl Lab {
         write(&agent.join("bin/mid.sh"), &mid_sh)?;
         set_mode(&agent.join("bin/mid.sh"), 0o755)?;
         write(&agent.join("bin/mid.shconf"), "APP_NAME=mid\n")?;
-        write(
-            &host.local_mid_home.join(".midsim"),
-            &format!(
-                "instance={}\nstart_delay_ms={}\nowner_pid={}\n",
-                self.instance.display(),
-                spec.start_delay.as_millis(),
-                std::process::id()
-            ),
-        )?;
+        write(&host.local_mid_home.join(".midsim"), &self.knobs(spec))?;
         match host.mid_owner {
             Some(owner) => install_as_mid_user(&host.local_mid_home, owner),
             None => Ok(()),
         }
+    }
+
+    /// The `.midsim` knobs every host starts with.
+    fn knobs(&self, spec: &LabSpec) -> String {
+        let mut knobs = format!(
+            "instance={}\nstart_delay_ms={}\n",
+            self.instance.display(),
+            spec.start_delay.as_millis()
+        );
+        if let Some(url) = &spec.instance_url {
+            knobs.push_str(&format!("instance_url={url}\n"));
+        }
+        // A detached MID outlives this process, as a real one would.
+        if !spec.detached {
+            knobs.push_str(&format!("owner_pid={}\n", std::process::id()));
+        }
+        knobs
     }
 
     fn spawn_sshd(&self, host: &LabHost) -> Result<Child, LabError> {
@@ -840,12 +902,24 @@ impl Lab {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        // SAFETY: prctl in the child between fork and exec; async-signal-safe.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
+        if self.detached {
+            // Its own session and process group: no terminal's Ctrl-C or
+            // hang-up reaches it, and it outlives this process.
+            // SAFETY: setsid in the child between fork and exec; async-signal-safe.
+            unsafe {
+                command.pre_exec(|| {
+                    libc::setsid();
+                    Ok(())
+                });
+            }
+        } else {
+            // SAFETY: prctl in the child between fork and exec; async-signal-safe.
+            unsafe {
+                command.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
         }
         command
             .spawn()
@@ -1061,6 +1135,11 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        if self.detached {
+            // Its record says what to stop (`kept::down`); the sshd
+            // children are reaped by init once this process is gone.
+            return;
+        }
         // The MIDs first (they hold files in the lab), then sshd, then the
         // namespaces; the directory goes with the TempDir.
         for host in &self.hosts {

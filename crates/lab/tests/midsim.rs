@@ -396,3 +396,36 @@ fn bad_knobs_fail_the_start() {
     assert!(String::from_utf8_lossy(&start.stderr).contains(".midsim:4: stop_hangs"));
     assert_eq!(lab.status_code(), Some(1));
 }
+
+/// `stop_hangs` set after the start (`midfleet lab fault HOST
+/// hangs-at-stop`) still makes the next stop hang: the MID reads its knobs
+/// again when SIGTERM comes.
+#[test]
+fn stop_hangs_set_while_running_makes_the_next_stop_hang() {
+    let lab = Lab::new(&shipped_with_password(PASSWORD_ESCAPED), "");
+    lab.start();
+    lab.wait_for_log("MID Server started", 1);
+    let knobs = fs::read_to_string(lab.home.join(".midsim")).expect("knobs");
+    fs::write(
+        lab.home.join(".midsim"),
+        format!("{knobs}stop_hangs=true\n"),
+    )
+    .expect("knobs");
+    let pid: i32 = fs::read_to_string(lab.agent.join("work/mid.pid"))
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    // SAFETY: kill(2) on the MID this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        lab.status_code(),
+        Some(0),
+        "SIGTERM was ignored: still running"
+    );
+    assert!(!lab.log("wrapper.log").contains("<-- Wrapper Stopped"));
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    lab.wait_for_exit();
+}

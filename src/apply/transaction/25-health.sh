@@ -4,7 +4,8 @@
 # since `mark_logs`, in the shapes the MID writes: log_ids, mark_logs,
 # new_text, log_from, the line shapes, seen_lines, failure_of, started,
 # logged_in, `health`, `start_and_check`; the journal step `health`; the
-# probe have_gnu_dd (30-files.sh and 35-backup.sh read with it too).
+# probe have_gnu_dd (30-files.sh and 35-backup.sh read with it too); the
+# deciding log line and its number, to progress (`health_decided`).
 # Must not: open a log through a link or a FIFO, copy more than log_cap
 # bytes of one, write in agent/, or decide on a line of another shape or
 # logger.
@@ -37,13 +38,95 @@ log_ids() {
     logs_now="$agent_id $agent_rotated_id $wrapper_id $wrapper_rotated_id"
 }
 
-# mark_logs: remembers where the two logs end, before a start.
+# mark_logs: remembers where the two logs end, before a start, and how
+# many lines they hold up to there (`lines_before`: the deciding line's
+# number in its file).
 mark_logs() {
     log_ids
     # shellcheck disable=SC2086
     set -- $agent_id $wrapper_id
     agent_inode=$1 agent_size=$2 wrapper_inode=$3 wrapper_size=$4
+    agent_lines=$(lines_before "$AGENT/logs/agent0.log.0" "$agent_size")
+    wrapper_lines=$(lines_before "$AGENT/logs/wrapper.log" "$wrapper_size")
     : >"$start_mark"
+}
+
+# lines_before FILE SIZE: the number of lines in FILE's first SIZE bytes;
+# nothing past log_count_cap bytes (a log grown on purpose is not read
+# through) or when FILE is a link or a FIFO. Read as log_from reads.
+log_count_cap=67108864
+lines_before() {
+    [ "$2" -gt "$log_count_cap" ] && return 0
+    [ "$2" -eq 0 ] && { echo 0; return 0; }
+    if [ "$have_gnu_dd" = 1 ]; then
+        lines_counted=$(dd if="$1" iflag=nofollow,nonblock,count_bytes count="$2" \
+            bs=65536 status=none 2>/dev/null | wc -l)
+    elif [ -f "$1" ] && [ ! -L "$1" ]; then
+        lines_counted=$(head -c "$2" -- "$1" | wc -l)
+    else
+        return 0
+    fi
+    echo $((lines_counted + 0))
+}
+
+# health_line KIND LOG LINE_PATTERN [SUFFIX]: the first line of what LOG
+# (agent or wrapper) gained since the start that matches LINE_PATTERN (an
+# ERE; with SUFFIX, the first that also ends with SUFFIX exactly), sent
+# as `health-line FILE NUMBER TEXT` (or `health-last …`) to progress
+# only (`journal_detail`: a log line names the MID's user, which the
+# journal never holds). NUMBER is the line's number in FILE, or `+N` (its
+# Nth line since the start) when FILE rotated or was too large to count.
+# TEXT loses its control characters and is cut at 600 characters.
+health_line() {
+    case $2 in
+        agent)
+            hl_scratch=$scratch_agent hl_file=agent0.log.0 hl_base=$agent_lines
+            hl_inode=$agent_inode hl_ids=$agent_id ;;
+        *)
+            hl_scratch=$scratch_wrapper hl_file=wrapper.log hl_base=$wrapper_lines
+            hl_inode=$wrapper_inode hl_ids=$wrapper_id ;;
+    esac
+    hl_found=
+    if [ "$3" = last ]; then
+        hl_count=$(wc -l <"$hl_scratch" 2>/dev/null) || return 1
+        hl_count=$((hl_count + 0))
+        [ "$hl_count" -gt 0 ] || return 1
+        hl_found="$hl_count:$(tail -n 1 -- "$hl_scratch" 2>/dev/null)"
+    else
+        hl_found=$(grep -n -E -e "$3" -- "$hl_scratch" 2>/dev/null | {
+            while IFS= read -r hl_candidate; do
+                case $hl_candidate in
+                    *"$4") printf '%s\n' "$hl_candidate"; break ;;
+                esac
+            done
+        })
+    fi
+    [ -n "$hl_found" ] || return 1
+    hl_number=${hl_found%%:*}
+    hl_text=$(printf '%s\n' "${hl_found#*:}" | tr -d '\000-\010\013-\037\177' | cut -c 1-600)
+    # shellcheck disable=SC2086
+    set -- "$1" $hl_ids
+    if [ "$2" = "$hl_inode" ] && [ -n "$hl_base" ]; then
+        hl_number=$((hl_base + hl_number))
+    else
+        hl_number="+$hl_number"
+    fi
+    journal_detail "$1" "$hl_file" "$hl_number" "$hl_text"
+}
+
+# health_decided REASON USER: the log line behind the health decision, to
+# progress: the failure's own line; the login as USER when healthy; else
+# (not running, timeout) the last line either log gained, for context.
+health_decided() {
+    case $1 in
+        '') [ -z "$2" ] ||
+            health_line health-line agent "${agent_line}" " Setting basic authentication with user $2" ;;
+        could-not-authenticate | problem-while-decrypting | unable-to-load-keystore | xml-parser-error)
+            health_line health-line agent "${agent_line}${failure_messages}\$" ||
+                health_line health-line wrapper "${wrapper_line}${failure_messages}\$" ;;
+        *) health_line health-last agent last || health_line health-last wrapper last ;;
+    esac
+    return 0
 }
 
 # new_text FILE ROTATED INODE SIZE "FILE_INODE FILE_SIZE" "ROTATED_INODE
@@ -173,6 +256,7 @@ health() {
             fi
         fi
         if [ "$health_up" = 1 ] && running; then
+            health_decided '' "$health_user"
             journal health ok
             return 0
         fi
@@ -208,6 +292,7 @@ health() {
         fi
         health_ticks=$((health_ticks + 1))
     done
+    health_decided "$health_reason" "$health_user"
     journal health fail "$health_reason"
     return 1
 }

@@ -1,5 +1,7 @@
-//! `midfleet-demo`: what `midfleet demo` runs — a throwaway lab fleet,
-//! planned and applied. The product cannot link the lab, so `midfleet demo`
+//! `midfleet-demo`: what `midfleet demo` runs — a throwaway lab fleet
+//! (the same kept lab as `midfleet lab up`, recorded the same way, so a
+//! killed demo leaves nothing `midfleet lab down` or the next demo cannot
+//! find), a rotation applied to it, then the lab taken down. The product cannot link the lab, so `midfleet demo`
 //! execs this binary from beside itself with its own arguments (global
 //! flags such as `--no-color` mean what they mean to `midfleet`), and each
 //! step runs a midfleet command in this process, as a user would type it.
@@ -7,9 +9,10 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
 use midfleet::cli::{Cli, Command, Console, Exit, Failure};
-use midfleet_lab::{Lab, LabSpec};
+use std::path::PathBuf;
+
+use midfleet_lab::kept::{self, Kind, Place, UpError, UpOptions};
 
 const HOSTS: usize = 5;
 const PASSWORD: &str = "demo-Rotated-pw";
@@ -29,7 +32,7 @@ fn main() -> ExitCode {
     if !arguments.iter().skip(1).any(|argument| argument == "demo") {
         arguments.insert(1.min(arguments.len()), "demo".into());
     }
-    let cli = match Cli::try_parse_from(&arguments) {
+    let cli = match Cli::parse_arguments(&arguments) {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
@@ -48,12 +51,22 @@ fn main() -> ExitCode {
     if cli.global.no_color {
         std::env::set_var("NO_COLOR", "1");
     }
+    // `--progress` reaches them the same way.
+    std::env::set_var(
+        "MIDFLEET_PROGRESS",
+        match cli.global.progress {
+            midfleet::cli::ProgressMode::Never => "never",
+            midfleet::cli::ProgressMode::Auto => "auto",
+            midfleet::cli::ProgressMode::Always => "always",
+        },
+    );
     let console = cli.global.console();
     let outcome = match cli.command {
         Command::Demo => run(&console),
         _ => Err(Failure::usage("midfleet-demo runs only the demo")
             .with_hint("run `midfleet demo`, or the command with `midfleet`")),
     };
+    midfleet_lab::kept::settle();
     match outcome {
         Ok(exit) => exit.into(),
         Err(failure) => {
@@ -64,13 +77,24 @@ fn main() -> ExitCode {
 }
 
 fn run(console: &Console) -> Result<Exit, Failure> {
-    let midsim = std::env::current_exe()
-        .map_err(|error| Failure::failed(format!("cannot find midfleet-demo itself: {error}")))?
-        .with_file_name("midfleet-midsim");
-    if !midsim.exists() {
-        return Err(Failure::failed(format!("{} is missing", midsim.display()))
-            .with_hint("build it with `cargo build --release --workspace` (the demo's MIDs are simulated by it)"));
-    }
+    let beside = |name: &str| -> Result<PathBuf, Failure> {
+        let path = std::env::current_exe()
+            .map_err(|error| Failure::failed(format!("cannot find midfleet-demo itself: {error}")))?
+            .with_file_name(name);
+        if !path.exists() {
+            return Err(Failure::failed(format!("{} is missing", path.display())).with_hint(
+                "build it with `cargo build --release --workspace` (the demo's MIDs and instance are simulated by it)",
+            ));
+        }
+        Ok(path)
+    };
+    let options = UpOptions {
+        kind: Kind::Demo,
+        hosts: HOSTS,
+        instance: true,
+        midsim: beside("midfleet-midsim")?,
+        instancesim: beside("midfleet-instancesim")?,
+    };
     if !std::path::Path::new("/usr/sbin/sshd").exists() {
         return Err(Failure::failed(
             "the demo runs real OpenSSH servers, and /usr/sbin/sshd is missing",
@@ -79,37 +103,79 @@ fn run(console: &Console) -> Result<Exit, Failure> {
             "install the openssh-server package (as root: apt-get install openssh-server)",
         ));
     }
-    step(console, &format!("Starting a throwaway fleet of {HOSTS} MID hosts: real sshd servers, simulated MID agents"));
-    let lab = Lab::start(&LabSpec::new(HOSTS, &midsim))
-        .map_err(|error| Failure::failed(format!("the lab did not start: {error}")))?;
-    println!("  lab in {}", lab.directory.display());
-    for host in &lab.hosts {
+    let place = Place::for_user();
+    // Ctrl-C (or a TERM, a hang-up) takes the demo's lab down; a SIGKILL
+    // leaves its record, which the next demo or `midfleet lab down` reads.
+    kept::take_down_when_interrupted(&place);
+    step(console, &format!("Starting a throwaway fleet of {HOSTS} MID hosts: real sshd servers, simulated MIDs, a simulated instance"));
+    let (lab, record) = match kept::up(&place, &options, &mut |cleaned| {
+        println!(
+            "  first removed a stale lab a killed {} left: {} processes stopped, {} removed",
+            match cleaned.record.kind {
+                Kind::Lab => "`midfleet lab up`",
+                Kind::Demo => "demo",
+            },
+            cleaned.down.killed,
+            cleaned.record.folder.display()
+        );
+    }) {
+        Ok(done) => done,
+        Err(UpError::AlreadyUp(record)) => {
+            return Err(Failure::failed(format!(
+                "a lab is up ({} hosts in {}): the demo brings up its own, and one lab per user runs at a time",
+                record.hosts.len(),
+                record.folder.display()
+            ))
+            .with_hint("rehearse on that lab, or take it down with `midfleet lab down`, then run the demo"))
+        }
+        Err(UpError::Failed(error)) => {
+            return Err(Failure::failed(format!("the lab did not start: {}", error.0)))
+        }
+    };
+    println!("  lab in {}", record.folder.display());
+    // The fleet is up: what a test that kills the demo waits for.
+    eprintln!("midfleet-demo: the fleet is up");
+    let outcome = steps(console, &record);
+    drop(lab);
+    let down = kept::down(&place).map_err(|error| {
+        Failure::failed(format!("the lab is not completely down: {}", error.0))
+            .with_hint("run `midfleet lab down` to finish")
+    })?;
+    step(
+        console,
+        &format!(
+            "The lab is torn down: {} processes (sshd servers, MIDs, the instance) stopped and its files removed.",
+            down.map(|down| down.killed).unwrap_or(0)
+        ),
+    );
+    outcome
+}
+
+fn steps(console: &Console, record: &kept::Record) -> Result<Exit, Failure> {
+    // The demo's own password, for its own child invocations only.
+    std::env::set_var(kept::PLAYBOOK_PASSWORD_VARIABLE, PASSWORD);
+    step(
+        console,
+        "midfleet lab user — the new users exist on the instance, with the mid_server role",
+    );
+    let password = midfleet::secret::SecretValue::new(PASSWORD.to_string());
+    for host in &record.hosts {
         let user = format!("svc_mid_{}", host.name.replace('-', ""));
-        lab.add_instance_user(&user, PASSWORD)
+        println!(
+            "$ midfleet lab user {user} --password env:{}",
+            kept::PLAYBOOK_PASSWORD_VARIABLE
+        );
+        kept::set_user(record, &user, &password)
             .map_err(|error| Failure::failed(error.to_string()))?;
     }
-    let playbook = lab.directory.join("rotate-user.yml");
-    std::fs::write(
-        &playbook,
-        "name: Rotate the MID Server instance user\nhosts: all\nset:\n  mid.instance.username: \"svc_mid_{{ mid_name }}\"\n  \
-         mid.instance.password: { secret: \"env:MIDFLEET_DEMO_PASSWORD\" }\nrollout:\n  serial: [1, 100%]\nhealth:\n  timeout: 30\n",
-    )
-    .map_err(|error| Failure::failed(error.to_string()))?;
-    // The demo's own password, for its own child invocations only.
-    std::env::set_var("MIDFLEET_DEMO_PASSWORD", PASSWORD);
-    let inventory = lab.inventory.display().to_string();
-    let known_hosts = lab.known_hosts.display().to_string();
-    let playbook = playbook.display().to_string();
+    let inventory = record.inventory.display().to_string();
+    let known_hosts = record.known_hosts.display().to_string();
+    let playbook = record.playbook.display().to_string();
     let common = ["--known-hosts", known_hosts.as_str()];
 
     step(console, "midfleet facts — what each host runs now");
     invoke(&["facts", "-i", &inventory, common[0], common[1]]);
-    step(
-        console,
-        "midfleet plan — the user rotation (new user, new password, key pair reset)",
-    );
-    invoke(&["plan", "-i", &inventory, &playbook, common[0], common[1]]);
-    step(console, "midfleet apply — a canary, then the rest; each host a transaction that rolls back by itself");
+    step(console, "midfleet apply — the plan (new user, new password, key pair reset), then a canary, then the rest; each host a transaction that rolls back by itself, each MID validated again on the instance");
     let applied = invoke(&[
         "apply", "-i", &inventory, &playbook, common[0], common[1], "--yes",
     ]);
@@ -131,11 +197,6 @@ fn run(console: &Console) -> Result<Exit, Failure> {
         "midfleet facts — every MID logged in as its new user",
     );
     invoke(&["facts", "-i", &inventory, common[0], common[1]]);
-    drop(lab);
-    step(
-        console,
-        "The lab is torn down: sshd servers, MIDs and files are gone.",
-    );
     Ok(if applied == 0 && again == 0 {
         Exit::Success
     } else {

@@ -50,6 +50,7 @@ fn run_until_stopped(agent_dir: &Path, logs: &Logs) -> u8 {
     process::handle_terminate(knobs.stop_hangs);
     let watch = Watch {
         owner: knobs.owner_pid,
+        agent_dir: agent_dir.to_path_buf(),
     };
     loop {
         match run_jvm(agent_dir, &knobs, logs, &watch) {
@@ -500,12 +501,20 @@ impl fmt::Display for Interrupt {
 /// Watches for SIGTERM and for the owner's exit.
 struct Watch {
     owner: Option<i32>,
+    /// Whose knobs are read again at SIGTERM: `stop_hangs` set since the
+    /// start (`midfleet lab fault HOST hangs-at-stop`) makes this stop hang.
+    agent_dir: std::path::PathBuf,
 }
 
 impl Watch {
     fn interrupted(&self) -> Option<Interrupt> {
         if process::terminate_requested() {
-            return Some(Interrupt::Terminate);
+            if knobs::read(&self.agent_dir).is_ok_and(|knobs| knobs.stop_hangs) {
+                process::handle_terminate(true);
+                process::clear_terminate();
+            } else {
+                return Some(Interrupt::Terminate);
+            }
         }
         self.owner
             .filter(|owner| !process::is_alive(*owner))

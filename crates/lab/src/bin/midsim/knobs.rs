@@ -12,7 +12,7 @@
 //! | `die_at_start`   | false   | the JVM exits 1 after the delay, no agent log   |
 //! | `die_at_start_if_user` | none | as `die_at_start`, only while config.xml names this instance user (a start that fails with the new config only) |
 //! | `login_stalls_if_user` | none | while config.xml names this instance user, the MID logs `Setting basic authentication with user …` and then nothing until stopped: a start stalled at its login (docs/mid-server.md: an instance still holding an Up record of the same name) |
-//! | `stop_hangs`     | false   | the MID ignores SIGTERM                         |
+//! | `stop_hangs`     | false   | the MID ignores SIGTERM (read at start, and again when SIGTERM comes) |
 //! | `owner_pid`      | none    | the MID exits when this process is gone         |
 //! | `logs_at_start`  | keep    | `rotate`: agent0.log.0 and wrapper.log move to `.1` and start again; `truncate`: agent0.log.0 is emptied — both after the first start-up line, as log rotation in the middle of a start would |
 //! | `ecc_commands`   | answer  | with `instance_url`: `answer` polls `ecc_queue` for the `SystemCommand`s queued for `mid.server.<name>` and answers them (`delete_mid_keypair`, `restartService`); `ignore` never picks them up |

@@ -125,6 +125,11 @@ pub fn handle_terminate(ignore: bool) {
     unsafe { libc::signal(libc::SIGTERM, handler) };
 }
 
+/// Forgets a SIGTERM received (one the MID decided to ignore).
+pub fn clear_terminate() {
+    TERMINATE.store(false, Ordering::SeqCst);
+}
+
 pub fn terminate_requested() -> bool {
     TERMINATE.load(Ordering::SeqCst)
 }

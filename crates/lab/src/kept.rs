@@ -1,0 +1,1323 @@
+//! A lab that stays up: what `midfleet lab up|status|down|user|fault` and
+//! the demo stand on. Its hosts and instance are daemons (own sessions,
+//! stdio to files in the lab folder) that outlive the process that made
+//! them, and one record per user (`state.json` in [`Place`]) says where
+//! everything is.
+//!
+//! Owns: the per-user state folder and its record, bringing a kept lab up
+//! (recording before anything is made: the folder is named in the record
+//! before it exists, and every process the lab starts carries that folder
+//! in its command line, so a kill at any moment leaves enough to find it),
+//! taking it down (also a stale one: every process killed, every mount
+//! namespace emptied, the folder and the record removed), its status, the
+//! users of its instance, and the faults of its MIDs.
+//!
+//! Must not: touch a process, mount or folder that the record does not
+//! lead to; put a password in an argv, an environment or a message.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use midfleet::instance::client::{Client, Credentials, Settings};
+use midfleet::instance::table;
+use midfleet::secret::SecretValue;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::{Lab, LabError, LabSpec, INITIAL_PASSWORD, INITIAL_USER};
+
+/// Overrides where the record lives (tests run labs side by side).
+pub const STATE_VARIABLE: &str = "MIDFLEET_LAB_STATE";
+/// The record's name in [`Place`].
+const STATE_FILE: &str = "state.json";
+/// The example playbook's name in the lab folder.
+pub const PLAYBOOK: &str = "rotate.yml";
+/// The password the example playbook reads (`env:LAB_PASSWORD`).
+pub const PLAYBOOK_PASSWORD_VARIABLE: &str = "LAB_PASSWORD";
+/// How long a `slow-start` MID takes before its first log line.
+pub const SLOW_START_MS: u64 = 10_000;
+
+/// Who made a kept lab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// `midfleet lab up`: stands until `midfleet lab down`.
+    Lab,
+    /// `midfleet demo`: lives as long as the demo's process.
+    Demo,
+}
+
+/// How far the lab got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Being made by `owner`; stale once `owner` is gone.
+    Starting,
+    /// Every host and the instance are up.
+    Up,
+}
+
+/// A process, told apart from a later one with the same pid by its start
+/// time (`/proc/PID/stat` field 22).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessId {
+    pub pid: i32,
+    pub start: u64,
+}
+
+impl ProcessId {
+    /// The live process `pid`.
+    pub fn of(pid: i32) -> Option<ProcessId> {
+        let (start, _, state) = stat(pid)?;
+        (state != 'Z').then_some(ProcessId { pid, start })
+    }
+
+    pub fn me() -> ProcessId {
+        ProcessId::of(std::process::id() as i32).unwrap_or(ProcessId {
+            pid: std::process::id() as i32,
+            start: 0,
+        })
+    }
+
+    /// Whether this very process still runs (not a zombie).
+    pub fn alive(&self) -> bool {
+        ProcessId::of(self.pid).is_some_and(|now| now.start == self.start)
+    }
+}
+
+/// One host of a kept lab.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRecord {
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    /// As seen on the host (and in the inventory).
+    pub mid_home: String,
+    /// As seen from this machine.
+    pub local_mid_home: PathBuf,
+}
+
+/// The emulated instance of a kept lab.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceRecord {
+    pub url: String,
+    /// The integration user `admin`'s password (a file of mode 0600).
+    pub admin_password_file: PathBuf,
+}
+
+/// The record of a kept lab: `state.json` in [`Place`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub version: u32,
+    pub kind: Kind,
+    pub phase: Phase,
+    /// The process making the lab (or running the demo); `None` once a
+    /// `lab up` lab stands by itself.
+    pub owner: Option<ProcessId>,
+    /// The lab folder: named here before it is created.
+    pub folder: PathBuf,
+    /// Seconds since the epoch.
+    pub created: u64,
+    pub mount_namespaces: bool,
+    pub hosts: Vec<HostRecord>,
+    pub instance: Option<InstanceRecord>,
+    /// The daemons started (sshd, the instance), as they started.
+    pub processes: Vec<ProcessId>,
+    /// The hosts' mount namespaces (inode numbers of /proc/PID/ns/mnt), for
+    /// people: `down` tells a lab's namespaces by their mounts, as the
+    /// kernel reuses these numbers.
+    pub namespaces: Vec<u64>,
+    pub inventory: PathBuf,
+    pub known_hosts: PathBuf,
+    pub playbook: PathBuf,
+}
+
+impl Record {
+    /// Whether the lab is in use: a `lab up` lab that finished starting, or
+    /// one whose maker (the demo, a `lab up` still starting) still runs.
+    /// Anything else is stale: left by a process killed on the way.
+    pub fn live(&self) -> bool {
+        match (self.kind, self.phase, self.owner) {
+            (Kind::Lab, Phase::Up, _) => true,
+            (_, _, Some(owner)) => owner.alive(),
+            (_, _, None) => false,
+        }
+    }
+}
+
+/// Where a user's lab record lives: `$MIDFLEET_LAB_STATE` when set; as
+/// root `/run/midfleet-lab`; else `$XDG_RUNTIME_DIR/midfleet-lab`; else
+/// `/tmp/midfleet-lab-UID`. The folder is the user's own, mode 0700; kept
+/// labs' folders are made in it.
+#[derive(Debug, Clone)]
+pub struct Place {
+    pub folder: PathBuf,
+}
+
+impl Place {
+    /// This user's place (not created yet).
+    pub fn for_user() -> Place {
+        // SAFETY: geteuid has no preconditions.
+        let uid = unsafe { libc::geteuid() };
+        let folder = match std::env::var_os(STATE_VARIABLE).filter(|value| !value.is_empty()) {
+            Some(folder) => PathBuf::from(folder),
+            None if uid == 0 => PathBuf::from("/run/midfleet-lab"),
+            None => match std::env::var_os("XDG_RUNTIME_DIR")
+                .map(PathBuf::from)
+                .filter(|folder| folder.is_absolute() && folder.is_dir())
+            {
+                Some(runtime) => runtime.join("midfleet-lab"),
+                None => std::env::temp_dir().join(format!("midfleet-lab-{uid}")),
+            },
+        };
+        Place { folder }
+    }
+
+    pub fn state_file(&self) -> PathBuf {
+        self.folder.join(STATE_FILE)
+    }
+
+    /// Creates the folder (0700) and checks that it is this user's own
+    /// folder, not a link or someone else's (it may be under /tmp).
+    fn create(&self) -> Result<(), LabError> {
+        match fs::DirBuilder::new().mode(0o700).create(&self.folder) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => {
+                return Err(LabError(format!(
+                    "cannot create {}: {error}",
+                    self.folder.display()
+                )))
+            }
+        }
+        let metadata = fs::symlink_metadata(&self.folder)
+            .map_err(|error| LabError(format!("{}: {error}", self.folder.display())))?;
+        // SAFETY: geteuid has no preconditions.
+        let uid = unsafe { libc::geteuid() };
+        if !metadata.is_dir() || metadata.uid() != uid || metadata.mode() & 0o022 != 0 {
+            return Err(LabError(format!(
+                "{} is not a folder of this user's that only they can write: the lab keeps its record there \
+                 (remove it, or set {STATE_VARIABLE} to another folder)",
+                self.folder.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The record, when there is one.
+    pub fn read(&self) -> Result<Option<Record>, LabError> {
+        let path = self.state_file();
+        match fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).map(Some).map_err(|error| {
+                LabError(format!(
+                    "{}: not a lab record ({error}); remove it by hand after checking no lab runs",
+                    path.display()
+                ))
+            }),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(LabError(format!("{}: {error}", path.display()))),
+        }
+    }
+
+    /// Writes the record atomically (readers never see half of one) and
+    /// durably (it is what cleans up after a crash).
+    pub fn write(&self, record: &Record) -> Result<(), LabError> {
+        self.create()?;
+        let path = self.state_file();
+        let temporary = self
+            .folder
+            .join(format!(".{STATE_FILE}.{}", std::process::id()));
+        let text =
+            serde_json::to_string_pretty(record).map_err(|error| LabError(error.to_string()))?;
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temporary)
+            .map_err(|error| LabError(format!("{}: {error}", temporary.display())))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(|error| LabError(format!("{}: {error}", temporary.display())))?;
+        fs::rename(&temporary, &path)
+            .map_err(|error| LabError(format!("{}: {error}", path.display())))
+    }
+
+    fn remove(&self) -> Result<(), LabError> {
+        match fs::remove_file(self.state_file()) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(LabError(format!(
+                "{}: {error}",
+                self.state_file().display()
+            ))),
+            _ => {
+                // The folder goes too when nothing else is in it.
+                let _ = fs::remove_dir(&self.folder);
+                Ok(())
+            }
+        }
+    }
+
+    /// Holds the place's lock (a `flock` of its folder) until dropped:
+    /// one `lab up`, `lab down` or demo at a time changes the record.
+    fn lock(&self) -> Result<Lock, LabError> {
+        self.create()?;
+        let file = fs::File::open(&self.folder)
+            .map_err(|error| LabError(format!("{}: {error}", self.folder.display())))?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a folder this process opened; blocks until free.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(LabError(format!(
+                "{}: cannot lock: {}",
+                self.folder.display(),
+                std::io::Error::last_os_error()
+            )));
+        }
+        Ok(Lock { _file: file })
+    }
+}
+
+struct Lock {
+    _file: fs::File,
+}
+
+/// What [`up`] builds.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    pub kind: Kind,
+    pub hosts: usize,
+    /// Start an emulated instance (`midfleet-instancesim`) the MIDs log in to.
+    pub instance: bool,
+    pub midsim: PathBuf,
+    pub instancesim: PathBuf,
+}
+
+/// Why [`up`] did not bring a lab up.
+#[derive(Debug)]
+pub enum UpError {
+    /// A lab is up already (only one per user).
+    AlreadyUp(Box<Record>),
+    Failed(LabError),
+}
+
+impl From<LabError> for UpError {
+    fn from(error: LabError) -> UpError {
+        UpError::Failed(error)
+    }
+}
+
+/// A stale lab [`up`] found and removed before making its own.
+#[derive(Debug)]
+pub struct Cleaned {
+    pub record: Record,
+    pub down: Down,
+}
+
+/// Brings a kept lab up and records it; returns the running lab (dropping
+/// it stops nothing) and its record. A stale lab of this user is removed
+/// first (`stale` says what was found). On failure, whatever was made is
+/// taken down again.
+pub fn up(
+    place: &Place,
+    options: &UpOptions,
+    stale: &mut dyn FnMut(&Cleaned),
+) -> Result<(Lab, Record), UpError> {
+    let _lock = place.lock()?;
+    if let Some(record) = place.read()? {
+        if record.live() {
+            return Err(UpError::AlreadyUp(Box::new(record)));
+        }
+        let down = take_down(place, &record)?;
+        stale(&Cleaned { record, down });
+    }
+    let me = ProcessId::me();
+    let folder = place.folder.join(format!("lab-{}-{}", me.pid, me.start));
+    let mut record = Record {
+        version: 1,
+        kind: options.kind,
+        phase: Phase::Starting,
+        owner: Some(me),
+        folder: folder.clone(),
+        created: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|time| time.as_secs())
+            .unwrap_or(0),
+        mount_namespaces: false,
+        hosts: Vec::new(),
+        instance: None,
+        processes: Vec::new(),
+        namespaces: Vec::new(),
+        inventory: folder.join("inventory.yml"),
+        known_hosts: folder.join("known_hosts"),
+        playbook: folder.join(PLAYBOOK),
+    };
+    // Write-ahead: the folder is recorded before it exists.
+    place.write(&record)?;
+    match build(place, options, &mut record) {
+        Ok(lab) => Ok((lab, record)),
+        Err(error) => {
+            let _ = take_down(place, &record);
+            Err(UpError::Failed(error))
+        }
+    }
+}
+
+fn build(place: &Place, options: &UpOptions, record: &mut Record) -> Result<Lab, LabError> {
+    let folder = record.folder.clone();
+    fs::DirBuilder::new()
+        .mode(0o755)
+        .create(&folder)
+        .map_err(|error| LabError(format!("cannot create {}: {error}", folder.display())))?;
+    // Readable by sshd's unprivileged side (authorized keys).
+    crate::set_mode(&folder, 0o755)?;
+    let mut spec = LabSpec::new(options.hosts, &options.midsim);
+    spec.directory = Some(folder.clone());
+    spec.detached = true;
+    if options.instance {
+        let instance = start_instance(&folder, &options.instancesim, record, place)?;
+        spec.instance_url = Some(instance.url.clone());
+        record.instance = Some(instance);
+        place.write(record)?;
+    }
+    let lab = Lab::start(&spec)?;
+    record.mount_namespaces = lab.mount_namespaces;
+    let own_namespace = namespace_of(std::process::id() as i32);
+    for host in &lab.hosts {
+        if let Some(process) = host.sshd_pid().and_then(|pid| ProcessId::of(pid as i32)) {
+            record.processes.push(process);
+            if let Some(namespace) = namespace_of(process.pid).filter(|n| Some(*n) != own_namespace)
+            {
+                record.namespaces.push(namespace);
+            }
+        }
+        record.hosts.push(HostRecord {
+            name: host.name.clone(),
+            address: host.address.clone(),
+            port: host.port,
+            mid_home: host.mid_home.clone(),
+            local_mid_home: host.local_mid_home.clone(),
+        });
+        // The knobs `lab fault none` goes back to.
+        let knobs = host.local_mid_home.join(".midsim");
+        fs::copy(&knobs, baseline(&folder, &host.name))
+            .map_err(|error| LabError(format!("{}: {error}", knobs.display())))?;
+    }
+    crate::write(
+        &record.playbook,
+        &example_playbook(record.instance.as_ref()),
+    )?;
+    record.phase = Phase::Up;
+    if options.kind == Kind::Lab {
+        record.owner = None;
+    }
+    place.write(record)?;
+    Ok(lab)
+}
+
+/// The rotation every kept lab comes with.
+pub fn example_playbook(instance: Option<&InstanceRecord>) -> String {
+    let mut text = format!(
+        "# Rotate every lab MID to its own instance user (svc_mid_lab001, …),\n\
+         # with the password in ${PLAYBOOK_PASSWORD_VARIABLE}. Make the users first:\n\
+         #   midfleet lab user svc_mid_lab001 --password env:{PLAYBOOK_PASSWORD_VARIABLE}   (one per host)\n\
+         name: Rotate the lab MIDs' instance user\n\
+         hosts: all\n\
+         set:\n  mid.instance.username: \"svc_mid_{{{{ mid_name }}}}\"\n  \
+         mid.instance.password: {{ secret: \"env:{PLAYBOOK_PASSWORD_VARIABLE}\" }}\n\
+         rollout:\n  serial: [1, 100%]\n\
+         health:\n  timeout: 30\n"
+    );
+    if let Some(instance) = instance {
+        text.push_str(&format!(
+            "instance:\n  url: {}\n  user: admin\n  password: {{ secret: \"file:{}\" }}\n",
+            instance.url,
+            instance.admin_password_file.display()
+        ));
+    }
+    text
+}
+
+fn baseline(folder: &Path, host: &str) -> PathBuf {
+    folder.join("hosts").join(host).join("midsim.baseline")
+}
+
+/// Starts `midfleet-instancesim` as a daemon in `folder/instance`, seeded
+/// with the integration user `admin` (a random password, in a 0600 file:
+/// never in an argv) and the lab MIDs' first user with `mid_server`.
+fn start_instance(
+    folder: &Path,
+    instancesim: &Path,
+    record: &mut Record,
+    place: &Place,
+) -> Result<InstanceRecord, LabError> {
+    if !instancesim.is_file() {
+        return Err(LabError(format!(
+            "{} is missing: build it with `cargo build --release --workspace`",
+            instancesim.display()
+        )));
+    }
+    let directory = folder.join("instance");
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&directory)
+        .map_err(|error| LabError(format!("{}: {error}", directory.display())))?;
+    let admin_password = random_password()?;
+    let admin_password_file = directory.join("admin-password");
+    write_private(&admin_password_file, &format!("{admin_password}\n"))?;
+    let state = directory.join("state.json");
+    let seed = json!({ "tables": {
+        "sys_user_role": [
+            { "sys_id": "role-admin", "name": "admin" },
+            { "sys_id": "role-mid-server", "name": "mid_server" },
+        ],
+        "sys_user": [
+            { "sys_id": "user-admin", "user_name": "admin", "user_password": admin_password,
+              "active": "true", "locked_out": "false", "web_service_access_only": "false",
+              "internal_integration_user": "true" },
+            { "sys_id": "user-initial", "user_name": INITIAL_USER, "user_password": INITIAL_PASSWORD,
+              "active": "true", "locked_out": "false", "web_service_access_only": "true",
+              "internal_integration_user": "true" },
+        ],
+        "sys_user_has_role": [
+            { "sys_id": "grant-admin", "user": "user-admin", "role": "role-admin" },
+            { "sys_id": "grant-initial", "user": "user-initial", "role": "role-mid-server" },
+        ],
+    } });
+    write_private(&state, &seed.to_string())?;
+    let log = directory.join("instancesim.log");
+    let output =
+        fs::File::create(&log).map_err(|error| LabError(format!("{}: {error}", log.display())))?;
+    let errors = output
+        .try_clone()
+        .map_err(|error| LabError(error.to_string()))?;
+    let mut command = Command::new(instancesim);
+    command
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--state")
+        .arg(&state)
+        .arg("--log")
+        .arg(directory.join("requests.jsonl"))
+        .stdin(Stdio::null())
+        .stdout(output)
+        .stderr(errors);
+    // SAFETY: setsid between fork and exec; async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let child = command
+        .spawn()
+        .map_err(|error| LabError(format!("cannot start {}: {error}", instancesim.display())))?;
+    let process = ProcessId::of(child.id() as i32).unwrap_or(ProcessId {
+        pid: child.id() as i32,
+        start: 0,
+    });
+    record.processes.push(process);
+    place.write(record)?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let url = loop {
+        let text = fs::read_to_string(&log).unwrap_or_default();
+        if let Some(url) = text
+            .lines()
+            .find_map(|line| line.strip_prefix("listening on "))
+        {
+            break url.trim().to_string();
+        }
+        if !process.alive() || Instant::now() > deadline {
+            return Err(LabError(format!(
+                "the lab's instance did not start: {}",
+                text.trim()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // The child is reaped by init once this process is gone.
+    std::mem::forget(child);
+    Ok(InstanceRecord {
+        url,
+        admin_password_file,
+    })
+}
+
+fn random_password() -> Result<String, LabError> {
+    let mut bytes = [0u8; 18];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut bytes))
+        .map_err(|error| LabError(format!("/dev/urandom: {error}")))?;
+    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+fn write_private(path: &Path, text: &str) -> Result<(), LabError> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .map_err(|error| LabError(format!("{}: {error}", path.display())))
+}
+
+/// What [`down`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Down {
+    /// The lab folder removed.
+    pub folder: Option<PathBuf>,
+    /// Processes killed.
+    pub killed: usize,
+    /// Mount namespaces emptied (gone with their last process).
+    pub namespaces: usize,
+    /// Whether the lab was stale (left by a killed process).
+    pub stale: bool,
+    pub kind: Option<Kind>,
+}
+
+/// Takes this user's lab down (a stale one too); `None` when there is no
+/// lab. Idempotent.
+pub fn down(place: &Place) -> Result<Option<Down>, LabError> {
+    let _lock = place.lock()?;
+    match place.read()? {
+        None => {
+            let _ = fs::remove_dir(&place.folder);
+            Ok(None)
+        }
+        Some(record) => take_down(place, &record).map(Some),
+    }
+}
+
+/// Held by the thread taking the lab down after a signal.
+static GATE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Waits, before the process ends by itself, for a lab being taken down
+/// after a signal (which then ends the process with 130).
+pub fn settle() {
+    let _gate = GATE.lock();
+}
+
+/// From now on, Ctrl-C, SIGTERM and SIGHUP take down the lab this process
+/// made
+/// (while it is being made, or while the demo runs on it; a `lab up` lab
+/// already made stays), say so on stderr, and end the process with 130. The signals are blocked in every
+/// thread and taken by one of their own (children get the usual mask:
+/// std resets it at spawn). Call it before any other thread starts.
+pub fn take_down_when_interrupted(place: &Place) {
+    // SAFETY: a sigset on the stack, filled by sigemptyset/sigaddset;
+    // pthread_sigmask on the calling thread.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::sigaddset(&mut set, signal);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    let place = place.clone();
+    std::thread::spawn(move || {
+        let mut signal: libc::c_int = 0;
+        // SAFETY: sigwait on a set the caller blocked, into a local.
+        if unsafe { libc::sigwait(&set, &mut signal) } != 0 {
+            return;
+        }
+        // Held until the exit: [`settle`] keeps the main thread from
+        // ending the process half way through.
+        let _gate = GATE.lock();
+        eprintln!("\nInterrupted: taking the lab down…");
+        // Under the place's lock: a `lab up` under way finishes its step.
+        let _lock = place.lock();
+        let me = ProcessId::me();
+        let mine = format!("lab-{}-{}", me.pid, me.start);
+        match place.read() {
+            Ok(Some(record))
+                if record
+                    .folder
+                    .file_name()
+                    .is_some_and(|name| name == mine.as_str()) =>
+            {
+                match take_down(&place, &record) {
+                    Ok(down) => eprintln!(
+                        "The lab is down: {} processes stopped, {} removed.",
+                        down.killed,
+                        record.folder.display()
+                    ),
+                    Err(error) => {
+                        eprintln!("error: {error}\nhint: run `midfleet lab down` to finish")
+                    }
+                }
+            }
+            _ => {}
+        }
+        std::process::exit(130);
+    });
+}
+
+/// Kills every process of the lab, waits until they and their mount
+/// namespaces are gone, removes the folder, then the record (last: until
+/// everything is gone, the record is what finds it).
+fn take_down(place: &Place, record: &Record) -> Result<Down, LabError> {
+    let stale = !record.live();
+    let own_namespace = namespace_of(std::process::id() as i32);
+    let me = std::process::id() as i32;
+    let mut namespaces: Vec<u64> = Vec::new();
+    let mut killed: Vec<i32> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = lab_processes(record, &mut namespaces, own_namespace, me);
+        if found.is_empty() {
+            break;
+        }
+        for pid in &found {
+            // SAFETY: kill(2) on a positive pid the lab's record leads to.
+            if *pid > 1 && unsafe { libc::kill(*pid, libc::SIGKILL) } == 0 && !killed.contains(pid)
+            {
+                killed.push(*pid);
+            }
+        }
+        reap_children();
+        if Instant::now() > deadline {
+            return Err(LabError(format!(
+                "processes of the lab in {} outlived SIGKILL for 20 s: {found:?}",
+                record.folder.display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let folder = if record.folder.exists() {
+        fs::remove_dir_all(&record.folder).map_err(|error| {
+            LabError(format!(
+                "cannot remove {}: {error}",
+                record.folder.display()
+            ))
+        })?;
+        Some(record.folder.clone())
+    } else {
+        None
+    };
+    place.remove()?;
+    Ok(Down {
+        folder,
+        killed: killed.len(),
+        namespaces: namespaces.len(),
+        stale,
+        kind: Some(record.kind),
+    })
+}
+
+/// Reaps children of this process that have exited (a demo's own sshd).
+fn reap_children() {
+    loop {
+        // SAFETY: waitpid with WNOHANG on any child; no memory is passed.
+        let pid = unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) };
+        if pid <= 0 {
+            break;
+        }
+    }
+}
+
+/// Every live process of the lab: recorded (same start time), naming the
+/// lab folder in its command line, living in a mount namespace whose
+/// mounts name the lab folder (a host's, where its /opt/servicenow is the
+/// folder's bind mount: the MIDs started over ssh live there), or a
+/// descendant of any of these. Namespaces are told by their mounts, not by
+/// a recorded inode number: the kernel reuses those. Namespaces found join
+/// `namespaces`.
+fn lab_processes(
+    record: &Record,
+    namespaces: &mut Vec<u64>,
+    own_namespace: Option<u64>,
+    me: i32,
+) -> Vec<i32> {
+    let folder = record.folder.as_os_str().as_encoded_bytes().to_vec();
+    let name = record
+        .folder
+        .file_name()
+        .map(|name| format!("/{}/", name.to_string_lossy()))
+        .unwrap_or_default();
+    // Per namespace: whether its mounts name the lab folder.
+    let mut known: std::collections::HashMap<u64, bool> = std::collections::HashMap::new();
+    let mut table: Vec<(i32, i32, bool)> = Vec::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == me || pid <= 1 {
+            continue;
+        }
+        let Some((start, parent, state)) = stat(pid) else {
+            continue;
+        };
+        if state == 'Z' {
+            continue;
+        }
+        let command = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let recorded = record
+            .processes
+            .iter()
+            .any(|process| process.pid == pid && process.start == start);
+        let names_folder = mentions(&command, &folder);
+        let namespace = namespace_of(pid).filter(|inode| Some(*inode) != own_namespace);
+        let in_lab_namespace = match namespace {
+            Some(inode) if !name.is_empty() => *known.entry(inode).or_insert_with(|| {
+                fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+                    .is_ok_and(|mounts| mounts.contains(&name))
+            }),
+            _ => false,
+        };
+        let matched = recorded || names_folder || in_lab_namespace;
+        if in_lab_namespace {
+            if let Some(inode) = namespace {
+                if !namespaces.contains(&inode) {
+                    namespaces.push(inode);
+                }
+            }
+        }
+        table.push((pid, parent, matched));
+    }
+    // Descendants (sshd's sessions and what they run).
+    loop {
+        let matched: Vec<i32> = table
+            .iter()
+            .filter(|entry| entry.2)
+            .map(|entry| entry.0)
+            .collect();
+        let mut grew = false;
+        for entry in &mut table {
+            if !entry.2 && matched.contains(&entry.1) {
+                entry.2 = true;
+                grew = true;
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    table
+        .into_iter()
+        .filter(|entry| entry.2)
+        .map(|entry| entry.0)
+        .collect()
+}
+
+/// Whether `command` (NUL-separated arguments) names `folder` or a path
+/// under it.
+fn mentions(command: &[u8], folder: &[u8]) -> bool {
+    command.split(|byte| *byte == 0).any(|argument| {
+        let mut rest = argument;
+        while let Some(index) = find(rest, folder) {
+            let after = rest.get(index + folder.len()).copied();
+            if matches!(after, None | Some(b'/') | Some(b'"') | Some(b' ')) {
+                return true;
+            }
+            rest = &rest[index + 1..];
+        }
+        false
+    })
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return None;
+    }
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+fn read_pid(path: &Path) -> Option<i32> {
+    fs::read_to_string(path)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|pid| *pid > 1)
+}
+
+/// Start time, parent and state of `pid` (`/proc/PID/stat`).
+fn stat(pid: i32) -> Option<(u64, i32, char)> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which may hold spaces or ')'.
+    let rest = text.get(text.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    let parent = fields.get(1)?.parse().ok()?;
+    // Field 22 of the whole line is the 20th after the name.
+    let start = fields.get(19)?.parse().ok()?;
+    Some((start, parent, state))
+}
+
+/// The inode of `pid`'s mount namespace.
+pub fn namespace_of(pid: i32) -> Option<u64> {
+    fs::metadata(format!("/proc/{pid}/ns/mnt"))
+        .ok()
+        .map(|metadata| metadata.ino())
+}
+
+/// One host as `lab status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostStatus {
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    pub sshd: bool,
+    pub mid: &'static str,
+    pub mid_user: Option<String>,
+    /// The fault set with `lab fault` (`none`).
+    pub fault: String,
+}
+
+/// A user of the lab's instance.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceUser {
+    pub name: String,
+    pub mid_server: bool,
+}
+
+/// `lab status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub kind: Kind,
+    pub live: bool,
+    pub folder: PathBuf,
+    pub inventory: PathBuf,
+    pub known_hosts: PathBuf,
+    pub playbook: PathBuf,
+    pub hosts: Vec<HostStatus>,
+    pub instance_url: Option<String>,
+    /// The instance's users, or the credential store's without an instance.
+    pub users: Vec<InstanceUser>,
+    /// Why the users could not be read.
+    pub users_error: Option<String>,
+}
+
+/// The status of `record`'s lab, read from its hosts and instance.
+pub fn status(record: &Record) -> Status {
+    let hosts = record
+        .hosts
+        .iter()
+        .map(|host| {
+            let host_folder = record.folder.join("hosts").join(&host.name);
+            let sshd = read_pid(&host_folder.join("sshd.pid"))
+                .and_then(ProcessId::of)
+                .is_some();
+            let agent = host.local_mid_home.join("agent");
+            let mid = match read_pid(&agent.join("work/mid.pid")).and_then(ProcessId::of) {
+                Some(_) => "running",
+                None => "stopped",
+            };
+            let mid_user = fs::read_to_string(agent.join("config.xml"))
+                .ok()
+                .and_then(|text| parameter(&text, "mid.instance.username"));
+            HostStatus {
+                name: host.name.clone(),
+                address: host.address.clone(),
+                port: host.port,
+                sshd,
+                mid,
+                mid_user,
+                fault: fault_of(record, &host.name),
+            }
+        })
+        .collect();
+    let (users, users_error) = match users(record) {
+        Ok(users) => (users, None),
+        Err(error) => (Vec::new(), Some(error.0)),
+    };
+    Status {
+        kind: record.kind,
+        live: record.live(),
+        folder: record.folder.clone(),
+        inventory: record.inventory.clone(),
+        known_hosts: record.known_hosts.clone(),
+        playbook: record.playbook.clone(),
+        hosts,
+        instance_url: record
+            .instance
+            .as_ref()
+            .map(|instance| instance.url.clone()),
+        users,
+        users_error,
+    }
+}
+
+/// The `value` of config.xml's `<parameter name="NAME" value="…"/>`.
+fn parameter(text: &str, name: &str) -> Option<String> {
+    let start = text.find(&format!("name=\"{name}\""))?;
+    let rest = &text[start..];
+    let rest = &rest[rest.find("value=\"")? + 7..];
+    Some(rest[..rest.find('"')?].to_string())
+}
+
+fn admin(record: &Record) -> Result<Option<(Client, Credentials)>, LabError> {
+    let Some(instance) = &record.instance else {
+        return Ok(None);
+    };
+    let password = fs::read_to_string(&instance.admin_password_file).map_err(|error| {
+        LabError(format!(
+            "{}: {error}",
+            instance.admin_password_file.display()
+        ))
+    })?;
+    let client = Client::new(&instance.url, None, Settings::with_timeout(5))
+        .map_err(|error| LabError(error.to_string()))?;
+    Ok(Some((
+        client,
+        Credentials::new(
+            "admin".into(),
+            SecretValue::new(password.trim_end().to_string()),
+        ),
+    )))
+}
+
+/// The users who can log in as MIDs: the instance's (with whether they
+/// hold `mid_server`), or the credential store's.
+fn users(record: &Record) -> Result<Vec<InstanceUser>, LabError> {
+    match admin(record)? {
+        Some((client, admin)) => {
+            let error = |error: midfleet::instance::InstanceError| {
+                LabError(format!("the lab's instance: {error}"))
+            };
+            let users = table::query(
+                &client,
+                &admin,
+                "sys_user",
+                "",
+                &["sys_id", "user_name"],
+                1000,
+            )
+            .map_err(error)?;
+            let role = table::role_id(&client, &admin, "mid_server").map_err(error)?;
+            let grants = match &role {
+                Some(role) => table::query(
+                    &client,
+                    &admin,
+                    "sys_user_has_role",
+                    &format!("role={role}"),
+                    &["user"],
+                    1000,
+                )
+                .map_err(error)?,
+                None => Vec::new(),
+            };
+            Ok(users
+                .iter()
+                .map(|user| {
+                    let sys_id = table::field(user, "sys_id");
+                    InstanceUser {
+                        name: table::field(user, "user_name").to_string(),
+                        mid_server: grants
+                            .iter()
+                            .any(|grant| table::field(grant, "user") == sys_id),
+                    }
+                })
+                .collect())
+        }
+        None => {
+            let store = record.folder.join("instance-credentials");
+            let text = fs::read_to_string(&store)
+                .map_err(|error| LabError(format!("{}: {error}", store.display())))?;
+            Ok(text
+                .lines()
+                .filter_map(|line| line.split_once(':'))
+                .map(|(user, _)| InstanceUser {
+                    name: user.to_string(),
+                    mid_server: true,
+                })
+                .collect())
+        }
+    }
+}
+
+/// What `lab user` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserChange {
+    Created,
+    Updated,
+}
+
+/// Makes `user` log in with `password` on the lab's instance, holding
+/// `mid_server` (or, without an instance, in the credential store the
+/// MIDs log in against).
+pub fn set_user(
+    record: &Record,
+    user: &str,
+    password: &SecretValue,
+) -> Result<UserChange, LabError> {
+    if user.is_empty() || user.contains([':', '\n', '^', '=', '/']) {
+        return Err(LabError(format!(
+            "`{user}` is not a user name the lab can store (no `:`, `^`, `=`, `/` or newline)"
+        )));
+    }
+    match admin(record)? {
+        Some((client, admin)) => {
+            let error = |error: midfleet::instance::InstanceError| {
+                LabError(format!("the lab's instance: {error}"))
+            };
+            let state = table::user_state(&client, &admin, user).map_err(error)?;
+            let (sys_id, change) = match state.sys_id {
+                Some(sys_id) => {
+                    let body = json!({
+                        "user_password": password.expose(),
+                        "active": "true",
+                        "locked_out": "false",
+                    });
+                    table::update(&client, &admin, "sys_user", &sys_id, &body, true)
+                        .map_err(error)?;
+                    drop(body);
+                    (sys_id, UserChange::Updated)
+                }
+                None => (
+                    table::create_user(&client, &admin, user, password).map_err(error)?,
+                    UserChange::Created,
+                ),
+            };
+            if !state.has_mid_server_role {
+                table::grant_role(&client, &admin, &sys_id, "mid_server").map_err(error)?;
+            }
+            Ok(change)
+        }
+        None => {
+            let store = record.folder.join("instance-credentials");
+            let text = fs::read_to_string(&store)
+                .map_err(|error| LabError(format!("{}: {error}", store.display())))?;
+            let prefix = format!("{user}:");
+            let existed = text.lines().any(|line| line.starts_with(&prefix));
+            let mut lines: Vec<String> = text
+                .lines()
+                .filter(|line| !line.starts_with(&prefix))
+                .map(str::to_string)
+                .collect();
+            lines.push(crate::credential_line(user, password.expose()));
+            crate::write(&store, &format!("{}\n", lines.join("\n")))?;
+            Ok(if existed {
+                UserChange::Updated
+            } else {
+                UserChange::Created
+            })
+        }
+    }
+}
+
+/// The faults `lab fault` sets, each a knob of the simulated MID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// No fault: the knobs the host started with.
+    None,
+    /// `die_at_start`: the next start dies without an agent log line.
+    DiesAtStart,
+    /// `stop_hangs`: the next stop is ignored (SIGTERM).
+    HangsAtStop,
+    /// `start_delay_ms` of [`SLOW_START_MS`].
+    SlowStart,
+    /// The MID's logins are refused (an empty credential store, no instance).
+    RefusedLogin,
+}
+
+impl Fault {
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::None => "none",
+            Fault::DiesAtStart => "dies-at-start",
+            Fault::HangsAtStop => "hangs-at-stop",
+            Fault::SlowStart => "slow-start",
+            Fault::RefusedLogin => "refused-login",
+        }
+    }
+}
+
+fn fault_file(folder: &Path, host: &str) -> PathBuf {
+    folder.join("hosts").join(host).join("fault")
+}
+
+fn fault_of(record: &Record, host: &str) -> String {
+    fs::read_to_string(fault_file(&record.folder, host))
+        .map(|text| text.trim().to_string())
+        .unwrap_or_else(|_| "none".into())
+}
+
+/// Sets `host`'s fault (replacing the one before): its MID behaves so from
+/// its next start, stop or login.
+pub fn set_fault(record: &Record, host: &str, fault: Fault) -> Result<(), LabError> {
+    let Some(found) = record.hosts.iter().find(|entry| entry.name == host) else {
+        let names: Vec<&str> = record
+            .hosts
+            .iter()
+            .map(|entry| entry.name.as_str())
+            .collect();
+        return Err(LabError(format!(
+            "the lab has no host `{host}` (its hosts: {})",
+            names.join(", ")
+        )));
+    };
+    let base = fs::read_to_string(baseline(&record.folder, host)).map_err(|error| {
+        LabError(format!(
+            "{}: {error}",
+            baseline(&record.folder, host).display()
+        ))
+    })?;
+    let keep = |line: &&str, keys: &[&str]| {
+        !keys
+            .iter()
+            .any(|key| line.split('=').next().map(str::trim) == Some(*key))
+    };
+    let mut lines: Vec<String> = match fault {
+        Fault::RefusedLogin => base
+            .lines()
+            .filter(|line| keep(line, &["instance", "instance_url", "instance_ca"]))
+            .map(str::to_string)
+            .collect(),
+        Fault::SlowStart => base
+            .lines()
+            .filter(|line| keep(line, &["start_delay_ms"]))
+            .map(str::to_string)
+            .collect(),
+        _ => base.lines().map(str::to_string).collect(),
+    };
+    match fault {
+        Fault::None => {}
+        Fault::DiesAtStart => lines.push("die_at_start=true".into()),
+        Fault::HangsAtStop => lines.push("stop_hangs=true".into()),
+        Fault::SlowStart => lines.push(format!("start_delay_ms={SLOW_START_MS}")),
+        Fault::RefusedLogin => {
+            let empty = record
+                .folder
+                .join("hosts")
+                .join(host)
+                .join("refuses-every-login");
+            crate::write(&empty, "")?;
+            lines.push(format!("instance={}", empty.display()));
+        }
+    }
+    let knobs = found.local_mid_home.join(".midsim");
+    crate::write(&knobs, &format!("{}\n", lines.join("\n")))?;
+    crate::write(
+        &fault_file(&record.folder, host),
+        &format!("{}\n", fault.name()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_is_named_only_as_itself_or_a_parent() {
+        let folder = b"/run/midfleet-lab/lab-12-5";
+        assert!(mentions(
+            b"/usr/sbin/sshd\0-f\0/run/midfleet-lab/lab-12-5/hosts/a/sshd_config\0",
+            folder
+        ));
+        assert!(mentions(b"x\0/run/midfleet-lab/lab-12-5\0", folder));
+        assert!(!mentions(b"x\0/run/midfleet-lab/lab-12-55/hosts\0", folder));
+        assert!(!mentions(b"sshd: root@notty\0", folder));
+    }
+
+    #[test]
+    fn only_a_standing_lab_or_a_running_maker_is_live() {
+        let mut record = Record {
+            version: 1,
+            kind: Kind::Lab,
+            phase: Phase::Starting,
+            owner: Some(ProcessId::me()),
+            folder: PathBuf::from("/nowhere"),
+            created: 0,
+            mount_namespaces: false,
+            hosts: Vec::new(),
+            instance: None,
+            processes: Vec::new(),
+            namespaces: Vec::new(),
+            inventory: PathBuf::new(),
+            known_hosts: PathBuf::new(),
+            playbook: PathBuf::new(),
+        };
+        assert!(record.live(), "its maker runs");
+        record.owner = Some(ProcessId {
+            pid: std::process::id() as i32,
+            start: 1,
+        });
+        assert!(!record.live(), "another process had that pid");
+        record.phase = Phase::Up;
+        record.owner = None;
+        assert!(record.live(), "a lab that is up stands alone");
+        record.kind = Kind::Demo;
+        assert!(!record.live(), "a demo's lab dies with the demo");
+    }
+
+    #[test]
+    fn each_fault_is_its_knobs_over_the_baseline_and_none_goes_back() {
+        let folder = tempfile::tempdir().expect("temporary folder");
+        let mid_home = folder.path().join("hosts/lab-001/servicenow/mid");
+        fs::create_dir_all(&mid_home).expect("mid_home");
+        let base = "instance=/lab/instance-credentials\nstart_delay_ms=100\ninstance_url=http://127.0.0.1:9\n";
+        fs::write(baseline(folder.path(), "lab-001"), base).expect("baseline");
+        let record = Record {
+            version: 1,
+            kind: Kind::Lab,
+            phase: Phase::Up,
+            owner: None,
+            folder: folder.path().to_path_buf(),
+            created: 0,
+            mount_namespaces: false,
+            hosts: vec![HostRecord {
+                name: "lab-001".into(),
+                address: "127.0.0.1".into(),
+                port: 22,
+                mid_home: mid_home.display().to_string(),
+                local_mid_home: mid_home.clone(),
+            }],
+            instance: None,
+            processes: Vec::new(),
+            namespaces: Vec::new(),
+            inventory: PathBuf::new(),
+            known_hosts: PathBuf::new(),
+            playbook: PathBuf::new(),
+        };
+        let knobs = || fs::read_to_string(mid_home.join(".midsim")).expect("knobs");
+        let refused = folder.path().join("hosts/lab-001/refuses-every-login");
+        let cases = [
+            (Fault::DiesAtStart, format!("{base}die_at_start=true\n")),
+            (Fault::HangsAtStop, format!("{base}stop_hangs=true\n")),
+            (
+                Fault::SlowStart,
+                "instance=/lab/instance-credentials\ninstance_url=http://127.0.0.1:9\nstart_delay_ms=10000\n".into(),
+            ),
+            (
+                Fault::RefusedLogin,
+                format!("start_delay_ms=100\ninstance={}\n", refused.display()),
+            ),
+            (Fault::None, base.to_string()),
+        ];
+        for (fault, expected) in cases {
+            set_fault(&record, "lab-001", fault).expect("set");
+            assert_eq!(knobs(), expected, "{fault:?}");
+            assert_eq!(fault_of(&record, "lab-001"), fault.name());
+        }
+        assert_eq!(fs::read_to_string(refused).expect("empty store"), "");
+        let error = set_fault(&record, "lab-002", Fault::None).expect_err("no such host");
+        assert_eq!(
+            error.0,
+            "the lab has no host `lab-002` (its hosts: lab-001)"
+        );
+    }
+
+    #[test]
+    fn the_parameter_value_is_read_from_config_xml() {
+        let text = "<parameter name=\"url\" value=\"u\"/>\n<parameter name=\"mid.instance.username\" value=\"svc_a\"/>";
+        assert_eq!(
+            parameter(text, "mid.instance.username").as_deref(),
+            Some("svc_a")
+        );
+        assert_eq!(parameter(text, "missing"), None);
+    }
+}

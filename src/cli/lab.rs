@@ -1,0 +1,109 @@
+//! `midfleet lab`: the command line of the lab that stays up, and its
+//! launcher. The lab is a test double kept out of the product: its body is
+//! `midfleet-lab`, a binary of the `midfleet-lab` crate; clap knows the
+//! command here (for `--help`, completions and man pages), and `midfleet
+//! lab …` execs `midfleet-lab` from beside midfleet with the same
+//! arguments, as `midfleet demo` execs `midfleet-demo`.
+
+use std::ffi::OsString;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::exit::{Exit, Failure};
+use crate::secret::SecretRef;
+
+/// A local fleet that stays up, to rehearse on: real sshd hosts on this
+/// machine with simulated MIDs, and a simulated instance with --instance.
+///
+/// `lab up` prints its inventory, known_hosts and an example playbook,
+/// ready for every other command (`midfleet plan -i …/inventory.yml
+/// --known-hosts …/known_hosts …/rotate.yml`). One lab per user; it stays
+/// up until `midfleet lab down`, which also removes a lab left behind by
+/// a killed `lab up` or `demo`. Needs openssh-server; as root each host
+/// gets its own /opt/servicenow, as a normal user its own folder.
+///
+/// The lab stands on test doubles kept out of midfleet: this runs
+/// `midfleet-lab` from beside midfleet (`cargo build --release
+/// --workspace` builds both).
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  midfleet lab up --hosts 3 --instance
+  midfleet lab user svc_mid_lab001 --password env:LAB_PASSWORD
+  midfleet lab fault lab-002 dies-at-start
+  midfleet lab status
+  midfleet lab down
+
+Exit codes: 0 done; 1 failed, or no lab is up (status, user, fault); 3 bad usage.
+The lab's record: $MIDFLEET_LAB_STATE, else /run/midfleet-lab as root,
+$XDG_RUNTIME_DIR/midfleet-lab, or /tmp/midfleet-lab-UID.")]
+pub struct LabArgs {
+    #[command(subcommand)]
+    pub command: LabCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Start a lab that stays up after this command returns, and print
+    /// where its inventory, known_hosts and example playbook are, and the
+    /// commands to try next. A lab left by a killed `lab up` or demo is
+    /// removed first; a lab that is up is left alone (one per user).
+    Up {
+        /// How many MID hosts (lab-001, lab-002, …).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=250))]
+        hosts: u16,
+        /// Also start a simulated ServiceNow instance (Table API) that the
+        /// MIDs log in to; the example playbook then has an `instance:`
+        /// section, so apply checks users and validates MIDs there.
+        #[arg(long)]
+        instance: bool,
+    },
+    /// Each host (address, sshd, MID running or stopped, its instance
+    /// user, its fault), the instance's URL and users. Exit 1 when no lab
+    /// is up, a host's sshd is down, or the lab is stale (its maker was
+    /// killed: `midfleet lab down` removes it).
+    Status,
+    /// Stop every process of the lab, and remove its folder and record.
+    /// Also removes a stale lab (its `lab up` or demo killed); nothing to
+    /// do is not an error.
+    Down,
+    /// Make user NAME log in with a password on the lab's instance,
+    /// holding the mid_server role (created, or its password set), so a
+    /// rotation to NAME can succeed. Without --instance, the MIDs'
+    /// credential store learns it.
+    User {
+        /// The instance user name.
+        name: String,
+        /// Where the password comes from: env:NAME, file:PATH,
+        /// command:CMD or prompt:LABEL (never the password itself).
+        /// Default: asked on the terminal.
+        #[arg(long, value_name = "SECRETREF")]
+        password: Option<SecretRef>,
+    },
+    /// Make HOST's simulated MID misbehave from its next start, stop or
+    /// login (replacing the fault it had); `none` clears it.
+    Fault {
+        /// A lab host (lab-001, …).
+        host: String,
+        /// dies-at-start: the MID exits at start without a log line;
+        /// hangs-at-stop: it ignores the stop; slow-start: it takes 10 s
+        /// to start; refused-login: the instance refuses its user.
+        #[arg(value_enum)]
+        kind: LabFault,
+    },
+}
+
+/// The faults of `lab fault`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LabFault {
+    DiesAtStart,
+    HangsAtStop,
+    SlowStart,
+    RefusedLogin,
+    #[value(alias = "clear")]
+    None,
+}
+
+/// Replaces this process with `midfleet-lab arguments…`.
+pub fn run(arguments: &[OsString]) -> Result<Exit, Failure> {
+    super::demo::exec_beside("midfleet-lab", "the lab", arguments)
+}
