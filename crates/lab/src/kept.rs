@@ -722,12 +722,17 @@ fn reap_children() {
 }
 
 /// Every live process of the lab: recorded (same start time), naming the
-/// lab folder in its command line, living in a mount namespace whose
-/// mounts name the lab folder (a host's, where its /opt/servicenow is the
-/// folder's bind mount: the MIDs started over ssh live there), or a
-/// descendant of any of these. Namespaces are told by their mounts, not by
-/// a recorded inode number: the kernel reuses those. Namespaces found join
-/// `namespaces`.
+/// lab folder in its command line and run by this user (another user's
+/// process that names the folder is theirs, not the lab's), a descendant
+/// of any of these, or living in one of the lab's mount namespaces (a
+/// host's, where the MIDs started over ssh live, reparented away from
+/// sshd). A namespace is the lab's when it is recorded, or found before
+/// (`namespaces`), or holds one of the processes above, and, as the kernel
+/// reuses inode numbers, its mounts name the lab folder (its
+/// /opt/servicenow is the folder's bind mount). A namespace whose mounts
+/// merely name the folder is not enough: a mount anyone makes (FUSE,
+/// udisks) under a path naming it propagates into other services'
+/// namespaces. Namespaces found join `namespaces`.
 fn lab_processes(
     record: &Record,
     namespaces: &mut Vec<u64>,
@@ -735,14 +740,9 @@ fn lab_processes(
     me: i32,
 ) -> Vec<i32> {
     let folder = record.folder.as_os_str().as_encoded_bytes().to_vec();
-    let name = record
-        .folder
-        .file_name()
-        .map(|name| format!("/{}/", name.to_string_lossy()))
-        .unwrap_or_default();
-    // Per namespace: whether its mounts name the lab folder.
-    let mut known: std::collections::HashMap<u64, bool> = std::collections::HashMap::new();
-    let mut table: Vec<(i32, i32, bool)> = Vec::new();
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    let mut table: Vec<Seen> = Vec::new();
     for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Some(pid) = entry
             .file_name()
@@ -760,41 +760,111 @@ fn lab_processes(
         if state == 'Z' {
             continue;
         }
-        let command = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let recorded = record
-            .processes
-            .iter()
-            .any(|process| process.pid == pid && process.start == start);
-        let names_folder = mentions(&command, &folder);
-        let namespace = namespace_of(pid).filter(|inode| Some(*inode) != own_namespace);
-        let in_lab_namespace = match namespace {
-            Some(inode) if !name.is_empty() => *known.entry(inode).or_insert_with(|| {
-                fs::read_to_string(format!("/proc/{pid}/mountinfo"))
-                    .is_ok_and(|mounts| mounts.contains(&name))
-            }),
-            _ => false,
+        let Ok(owner) = fs::metadata(format!("/proc/{pid}")).map(|metadata| metadata.uid()) else {
+            continue;
         };
-        let matched = recorded || names_folder || in_lab_namespace;
-        if in_lab_namespace {
-            if let Some(inode) = namespace {
-                if !namespaces.contains(&inode) {
-                    namespaces.push(inode);
-                }
+        let command = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        table.push(Seen {
+            pid,
+            start,
+            parent,
+            mine: owner == uid,
+            names_folder: mentions(&command, &folder),
+            namespace: namespace_of(pid).filter(|inode| Some(*inode) != own_namespace),
+        });
+    }
+    select(record, &table, namespaces, |pid| {
+        fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default()
+    })
+}
+
+/// A process as [`lab_processes`] saw it in /proc.
+#[derive(Debug, Clone)]
+struct Seen {
+    pid: i32,
+    start: u64,
+    parent: i32,
+    /// Run by the user taking the lab down.
+    mine: bool,
+    names_folder: bool,
+    /// Its mount namespace, when not this process's.
+    namespace: Option<u64>,
+}
+
+/// The rules of [`lab_processes`] over what it saw; `mounts` reads a
+/// process's mountinfo.
+fn select(
+    record: &Record,
+    table: &[Seen],
+    namespaces: &mut Vec<u64>,
+    mounts: impl Fn(i32) -> String,
+) -> Vec<i32> {
+    let name = record
+        .folder
+        .file_name()
+        .map(|name| format!("/{}/", name.to_string_lossy()))
+        .unwrap_or_default();
+    let mut matched: Vec<bool> = table
+        .iter()
+        .map(|seen| {
+            record
+                .processes
+                .iter()
+                .any(|process| process.pid == seen.pid && process.start == seen.start)
+                || (seen.names_folder && seen.mine)
+        })
+        .collect();
+    descendants(table, &mut matched);
+    // The lab's namespaces: known, or holding a process of the lab; and
+    // naming the folder in their mounts.
+    let mut candidates: Vec<u64> = record.namespaces.clone();
+    candidates.extend(namespaces.iter().copied());
+    for (seen, matched) in table.iter().zip(&matched) {
+        if let (true, Some(inode)) = (*matched, seen.namespace) {
+            candidates.push(inode);
+        }
+    }
+    let mut checked: std::collections::HashMap<u64, bool> = std::collections::HashMap::new();
+    for (index, seen) in table.iter().enumerate() {
+        let Some(inode) = seen.namespace else {
+            continue;
+        };
+        if name.is_empty() || !candidates.contains(&inode) {
+            continue;
+        }
+        let lab = *checked
+            .entry(inode)
+            .or_insert_with(|| mounts(seen.pid).contains(&name));
+        if lab {
+            matched[index] = true;
+            if !namespaces.contains(&inode) {
+                namespaces.push(inode);
             }
         }
-        table.push((pid, parent, matched));
     }
-    // Descendants (sshd's sessions and what they run).
+    descendants(table, &mut matched);
+    table
+        .iter()
+        .zip(matched)
+        .filter(|(_, matched)| *matched)
+        .map(|(seen, _)| seen.pid)
+        .collect()
+}
+
+/// Marks the descendants of every marked process (sshd's sessions and what
+/// they run).
+fn descendants(table: &[Seen], matched: &mut [bool]) {
     loop {
-        let matched: Vec<i32> = table
+        let parents: Vec<i32> = table
             .iter()
-            .filter(|entry| entry.2)
-            .map(|entry| entry.0)
+            .zip(matched.iter())
+            .filter(|(_, matched)| **matched)
+            .map(|(seen, _)| seen.pid)
             .collect();
         let mut grew = false;
-        for entry in &mut table {
-            if !entry.2 && matched.contains(&entry.1) {
-                entry.2 = true;
+        for (seen, matched) in table.iter().zip(matched.iter_mut()) {
+            if !*matched && parents.contains(&seen.parent) {
+                *matched = true;
                 grew = true;
             }
         }
@@ -802,11 +872,6 @@ fn lab_processes(
             break;
         }
     }
-    table
-        .into_iter()
-        .filter(|entry| entry.2)
-        .map(|entry| entry.0)
-        .collect()
 }
 
 /// Whether `command` (NUL-separated arguments) names `folder` or a path
@@ -1221,6 +1286,91 @@ mod tests {
         assert!(mentions(b"x\0/run/midfleet-lab/lab-12-5\0", folder));
         assert!(!mentions(b"x\0/run/midfleet-lab/lab-12-55/hosts\0", folder));
         assert!(!mentions(b"sshd: root@notty\0", folder));
+    }
+
+    fn seen(pid: i32, parent: i32, mine: bool, names_folder: bool, namespace: Option<u64>) -> Seen {
+        Seen {
+            pid,
+            start: 7,
+            parent,
+            mine,
+            names_folder,
+            namespace,
+        }
+    }
+
+    #[test]
+    fn only_the_labs_own_processes_are_taken_down() {
+        let mut record = Record {
+            version: 1,
+            kind: Kind::Lab,
+            phase: Phase::Up,
+            owner: None,
+            folder: PathBuf::from("/run/midfleet-lab/lab-12-5"),
+            created: 0,
+            mount_namespaces: true,
+            hosts: Vec::new(),
+            instance: None,
+            processes: vec![ProcessId { pid: 10, start: 7 }],
+            namespaces: Vec::new(),
+            inventory: PathBuf::new(),
+            known_hosts: PathBuf::new(),
+            playbook: PathBuf::new(),
+        };
+        let table = [
+            // The recorded sshd, in the host's namespace 100, its session.
+            seen(10, 1, true, true, Some(100)),
+            seen(11, 10, false, false, Some(100)),
+            // A MID started over ssh, reparented to init, in namespace 100.
+            seen(12, 1, true, false, Some(100)),
+            // Another user's process naming the folder, and its child.
+            seen(20, 1, false, true, None),
+            seen(21, 20, false, false, None),
+            // A service's namespace 200, where a mount naming the lab
+            // folder propagated (a FUSE or udisks mount of a user's).
+            seen(30, 1, true, false, Some(200)),
+            // This user's MID of a host whose sshd is gone: found by its
+            // command line.
+            seen(40, 1, true, true, None),
+        ];
+        let mounts = |_pid: i32| {
+            "68 46 254:0 /midfleet-lab/lab-12-5/hosts/lab-001/servicenow /opt/servicenow rw - tmpfs\n\
+             90 46 0:50 / /media/user/lab-12-5/x rw - fuse\n"
+                .to_string()
+        };
+        let mut namespaces = Vec::new();
+        let mut found = select(&record, &table, &mut namespaces, mounts);
+        found.sort();
+        assert_eq!(found, vec![10, 11, 12, 40]);
+        assert_eq!(namespaces, vec![100]);
+        // Next round, the sshd gone: the namespace found before still
+        // leads to the MID; a recorded namespace does too.
+        let mut found = select(&record, &table[2..], &mut namespaces, mounts);
+        found.sort();
+        assert_eq!(found, vec![12, 40]);
+        let mut none = Vec::new();
+        record.namespaces = vec![200];
+        let found = select(
+            &record,
+            &[seen(30, 1, true, false, Some(200))],
+            &mut none,
+            mounts,
+        );
+        assert_eq!(
+            found,
+            vec![30],
+            "a recorded namespace naming the folder is the lab's"
+        );
+        let found = select(
+            &record,
+            &[seen(30, 1, true, false, Some(200))],
+            &mut none,
+            |_| "1 2 3:4 / / rw - ext4\n".to_string(),
+        );
+        assert!(
+            found.is_empty(),
+            "a reused inode whose mounts do not name the folder is not"
+        );
     }
 
     #[test]
