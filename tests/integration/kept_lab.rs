@@ -600,6 +600,17 @@ fn the_lab_says_where_it_is_and_what_to_try_next() {
         "lab fault (none)",
         &in_lab(&state, &["lab", "fault", "lab-001", "none"], &[]),
     );
+    // Counts of one read as one.
+    let up = in_lab(&state, &["lab", "up", "--hosts", "1"], &[]);
+    assert_eq!(up.code, 0, "{}{}", up.stdout, up.stderr);
+    show(
+        "lab up (again, one host)",
+        &in_lab(&state, &["lab", "up"], &[]),
+    );
+    show(
+        "lab down (one host)",
+        &in_lab(&state, &["lab", "down"], &[]),
+    );
     let mut settings = insta::Settings::clone_current();
     settings.add_filter(&regex::escape(state.to_str().unwrap()), "[STATE]");
     settings.add_filter(r"lab-\d+-\d+", "lab-[ID]");
@@ -608,8 +619,8 @@ fn the_lab_says_where_it_is_and_what_to_try_next() {
     settings.add_filter(r"ADDRESS +SSHD", "ADDRESS    SSHD");
     settings.add_filter(r"127\.\d+\.\d+\.\d+:\d+", "[ADDRESS]");
     settings.add_filter(
-        r"\d+ processes stopped, \d+ mount namespaces",
-        "[N] processes stopped, [N] mount namespaces",
+        r"\d+ (process|processes) stopped, \d+ (mount namespace|mount namespaces)",
+        "[N] $1 stopped, [N] $2",
     );
     settings.set_prepend_module_to_snapshot(false);
     settings.bind(|| insta::assert_snapshot!("kept_lab_messages", text));

@@ -565,6 +565,11 @@ fn write_private(path: &Path, text: &str) -> Result<(), LabError> {
         .map_err(|error| LabError(format!("{}: {error}", path.display())))
 }
 
+/// `count` and its noun, singular for one: "1 host", "2 hosts".
+pub fn counted(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
 /// What [`down`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Down {
@@ -643,8 +648,8 @@ pub fn take_down_when_interrupted(place: &Place) {
             {
                 match take_down(&place, &record) {
                     Ok(down) => eprintln!(
-                        "The lab is down: {} processes stopped, {} removed.",
-                        down.killed,
+                        "The lab is down: {} stopped, {} removed.",
+                        counted(down.killed, "process", "processes"),
                         record.folder.display()
                     ),
                     Err(error) => {

@@ -91,8 +91,8 @@ pub fn say_stale(console: &Console, cleaned: &kept::Cleaned) {
         Kind::Demo => "a `midfleet demo`",
     };
     console.note(&format!(
-        "Removed a stale lab left by {by} that was killed: {} processes stopped, {} removed.",
-        cleaned.down.killed,
+        "Removed a stale lab left by {by} that was killed: {} stopped, {} removed.",
+        kept::counted(cleaned.down.killed, "process", "processes"),
         cleaned.record.folder.display()
     ));
 }
@@ -218,8 +218,8 @@ fn up(console: &Console, place: &Place, hosts: usize, instance: bool) -> Result<
 
 fn already_up(record: &Record) -> Failure {
     Failure::failed(format!(
-        "a lab is up already ({} hosts in {})",
-        record.hosts.len(),
+        "a lab is up already ({} in {})",
+        kept::counted(record.hosts.len(), "host", "hosts"),
         record.folder.display()
     ))
     .with_hint(
@@ -382,9 +382,9 @@ fn down(console: &Console, place: &Place) -> Result<Exit, Failure> {
                     "The lab is down"
                 };
                 console.data(&format!(
-                    "{what}: {} processes stopped, {} mount namespaces gone, {} removed.\n",
-                    down.killed,
-                    down.namespaces,
+                    "{what}: {} stopped, {} gone, {} removed.\n",
+                    kept::counted(down.killed, "process", "processes"),
+                    kept::counted(down.namespaces, "mount namespace", "mount namespaces"),
                     down.folder
                         .as_ref()
                         .map(|folder| folder.display().to_string())
