@@ -264,7 +264,7 @@ fn a_lab_that_stays_up_rehearses_a_rotation_and_leaves_nothing_when_down() {
         "the MIDs logged in as svc_new"
     );
 
-    // A MID that dies at its next start: the apply to it rolls back.
+    // A MID that dies at every start: the apply to it fails, its rollback too.
     let fault = in_lab(&state, &["lab", "fault", "lab-002", "dies-at-start"], &[]);
     assert_eq!(fault.code, 0, "{}{}", fault.stdout, fault.stderr);
     let unknown = in_lab(&state, &["lab", "fault", "lab-009", "slow-start"], &[]);

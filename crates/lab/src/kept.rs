@@ -1184,9 +1184,10 @@ pub fn set_user(
 pub enum Fault {
     /// No fault: the knobs the host started with.
     None,
-    /// `die_at_start`: the next start dies without an agent log line.
+    /// `die_at_start`: every start dies without an agent log line (a
+    /// rollback's too) until the fault is `None`.
     DiesAtStart,
-    /// `stop_hangs`: the next stop is ignored (SIGTERM).
+    /// `stop_hangs`: every stop is ignored (SIGTERM) until the fault is `None`.
     HangsAtStop,
     /// `start_delay_ms` of [`SLOW_START_MS`].
     SlowStart,

@@ -245,14 +245,21 @@ fn next_commands(record: &Record) -> Vec<String> {
         .or(record.hosts.first())
         .map(|host| host.name.clone())
         .unwrap_or_default();
+    let apply = format!("midfleet apply -i {inventory} --known-hosts {known_hosts} {playbook}");
     vec![
         format!("export {variable}='Rehearsal-pw-1'"),
         format!(
             "for host in {users}; do midfleet lab user svc_mid_$host --password env:{variable}; done"
         ),
         format!("midfleet plan -i {inventory} --known-hosts {known_hosts} {playbook}"),
-        format!("midfleet apply -i {inventory} --known-hosts {known_hosts} {playbook}"),
-        format!("midfleet lab fault {second} dies-at-start   # its next start fails: apply rolls it back"),
+        // The fault before the apply: once converged, an apply restarts
+        // nothing, so a fault set after it would never show.
+        format!(
+            "midfleet lab fault {second} dies-at-start   # every start of its MID dies, a rollback's too: the apply fails on it and says why"
+        ),
+        apply.clone(),
+        format!("midfleet lab fault {second} none   # cleared: the same apply again converges {second}"),
+        apply,
         "midfleet lab status".into(),
         "midfleet lab down".into(),
     ]
@@ -453,8 +460,10 @@ fn fault(console: &Console, place: &Place, host: &str, kind: LabFault) -> Result
         .map_err(|error| failed(error).with_hint("`midfleet lab status` lists the lab's hosts"))?;
     let effect = match fault {
         Fault::None => "behaves normally again from its next start",
-        Fault::DiesAtStart => "dies at its next start, before its first log line",
-        Fault::HangsAtStop => "ignores its next stop (SIGTERM)",
+        Fault::DiesAtStart => {
+            "dies at every start from now on (a rollback's too), before its first log line, until the fault is `none`"
+        }
+        Fault::HangsAtStop => "ignores every stop (SIGTERM) until the fault is `none`",
         Fault::SlowStart => "takes 10 s to start from its next start",
         Fault::RefusedLogin => "has its logins refused from its next start",
     };
