@@ -485,6 +485,54 @@ fn a_lab_up_killed_while_starting_is_removed_by_lab_down() {
     }
 }
 
+/// A lab whose `lab up` is still making it is not up: `lab status` exits
+/// 1 and says so (a script polling it until it succeeds would otherwise go
+/// on with no host yet), and its JSON says `"phase": "starting"`.
+#[test]
+fn a_lab_still_starting_is_not_up_for_lab_status() {
+    use midfleet_lab::kept::{Kind, Phase, Place, ProcessId, Record};
+    let state_holder = tempfile::tempdir().unwrap();
+    let state = state_holder.path().join("state");
+    let folder = state.join("lab-1-2");
+    let place = Place {
+        folder: state.clone(),
+    };
+    // As `lab up` writes it before making anything; its maker (this test)
+    // still runs.
+    place
+        .write(&Record {
+            version: 1,
+            kind: Kind::Lab,
+            phase: Phase::Starting,
+            owner: Some(ProcessId::me()),
+            folder: folder.clone(),
+            created: 0,
+            mount_namespaces: false,
+            hosts: Vec::new(),
+            instance: None,
+            processes: Vec::new(),
+            namespaces: Vec::new(),
+            inventory: folder.join("inventory.yml"),
+            known_hosts: folder.join("known_hosts"),
+            playbook: folder.join("rotate.yml"),
+        })
+        .unwrap();
+    let status = in_lab(&state, &["lab", "status"], &[]);
+    assert_eq!(status.code, 1, "{}{}", status.stdout, status.stderr);
+    assert!(
+        status
+            .stdout
+            .starts_with("A lab is starting: its `midfleet lab up` still runs."),
+        "{}",
+        status.stdout
+    );
+    let status = in_lab(&state, &["lab", "status", "--output", "json"], &[]);
+    assert_eq!(status.code, 1, "{}{}", status.stdout, status.stderr);
+    let report = json(&status);
+    assert_eq!(report["lab"]["phase"], "starting", "{report}");
+    assert_eq!(report["lab"]["live"], true, "{report}");
+}
+
 /// As a normal user the lab runs too (per-host folders, no namespaces),
 /// its record in the user's own place; the printed inventory works.
 #[test]

@@ -957,6 +957,8 @@ pub struct InstanceUser {
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
     pub kind: Kind,
+    /// `starting` while its `lab up` (or demo) is still making it: not up.
+    pub phase: Phase,
     pub live: bool,
     pub folder: PathBuf,
     pub inventory: PathBuf,
@@ -1005,6 +1007,7 @@ pub fn status(record: &Record) -> Status {
     };
     Status {
         kind: record.kind,
+        phase: record.phase,
         live: record.live(),
         folder: record.folder.clone(),
         inventory: record.inventory.clone(),

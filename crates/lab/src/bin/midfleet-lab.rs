@@ -12,7 +12,7 @@ use clap::Parser;
 use midfleet::cli::{Cli, Command, Console, Exit, Failure, LabCommand, LabFault, OutputFormat};
 use midfleet::report::render_table;
 use midfleet::secret::{SecretRef, SecretResolver};
-use midfleet_lab::kept::{self, Fault, Kind, Place, Record, UpError, UpOptions};
+use midfleet_lab::kept::{self, Fault, Kind, Phase, Place, Record, UpError, UpOptions};
 
 fn main() -> ExitCode {
     // `lab user` reads a password: no core dump, no same-user ptrace.
@@ -309,6 +309,14 @@ fn status(console: &Console, place: &Place) -> Result<Exit, Failure> {
                         Kind::Demo => "`midfleet demo`",
                     }
                 ));
+            } else if status.phase == Phase::Starting {
+                text.push_str(&format!(
+                    "A lab is starting: its {} still runs. Run `midfleet lab status` again once it has printed where the lab is.\n",
+                    match status.kind {
+                        Kind::Lab => "`midfleet lab up`",
+                        Kind::Demo => "`midfleet demo`",
+                    }
+                ));
             } else if status.kind == Kind::Demo {
                 text.push_str("A `midfleet demo` is running on this lab.\n");
             }
@@ -362,7 +370,7 @@ fn status(console: &Console, place: &Place) -> Result<Exit, Failure> {
         }
     }
     Ok(
-        if status.live && status.hosts.iter().all(|host| host.sshd) {
+        if status.live && status.phase == Phase::Up && status.hosts.iter().all(|host| host.sshd) {
             Exit::Success
         } else {
             Exit::Failed
