@@ -195,6 +195,14 @@ impl Place {
                 )))
             }
         }
+        self.verify()
+    }
+
+    /// Checks that the folder is this user's own, not a link, and that no
+    /// one else can write in it: under /tmp another user could have made
+    /// it, with a record of their own naming an instance and a password
+    /// file (`lab status` would send that file to their URL).
+    fn verify(&self) -> Result<(), LabError> {
         let metadata = fs::symlink_metadata(&self.folder)
             .map_err(|error| LabError(format!("{}: {error}", self.folder.display())))?;
         // SAFETY: geteuid has no preconditions.
@@ -209,10 +217,31 @@ impl Place {
         Ok(())
     }
 
-    /// The record, when there is one.
+    /// The record, when there is one: only from a folder and a file of this
+    /// user's own ([`Place::verify`]; the file not a link).
     pub fn read(&self) -> Result<Option<Record>, LabError> {
+        match fs::symlink_metadata(&self.folder) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            _ => self.verify()?,
+        }
         let path = self.state_file();
-        match fs::read_to_string(&path) {
+        let opened = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .and_then(|mut file| {
+                let metadata = file.metadata()?;
+                // SAFETY: geteuid has no preconditions.
+                if !metadata.is_file() || metadata.uid() != unsafe { libc::geteuid() } {
+                    return Err(std::io::Error::other(
+                        "not a file of this user's: not read (remove it)",
+                    ));
+                }
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut file, &mut text)?;
+                Ok(text)
+            });
+        match opened {
             Ok(text) => serde_json::from_str(&text).map(Some).map_err(|error| {
                 LabError(format!(
                     "{}: not a lab record ({error}); remove it by hand after checking no lab runs",
@@ -1380,6 +1409,53 @@ mod tests {
             found.is_empty(),
             "a reused inode whose mounts do not name the folder is not"
         );
+    }
+
+    #[test]
+    fn a_record_in_a_folder_or_file_others_control_is_not_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let holder = tempfile::tempdir().expect("temporary folder");
+        let record = r#"{"version":1,"kind":"lab","phase":"up","owner":null,"folder":"/x/lab-1-1",
+            "created":0,"mount_namespaces":false,"hosts":[],"instance":{"url":"http://127.0.0.1:9",
+            "admin_password_file":"/home/victim/secret"},"processes":[],"namespaces":[],
+            "inventory":"/x/i","known_hosts":"/x/k","playbook":"/x/p"}"#;
+        let place = Place {
+            folder: holder.path().join("place"),
+        };
+        assert!(place.read().expect("no folder").is_none());
+        // Made by this user, as it should be: read.
+        place.create().expect("create");
+        fs::write(place.state_file(), record).expect("record");
+        assert!(place.read().expect("own record").is_some());
+        // A folder anyone can write in (another user's, under /tmp).
+        fs::set_permissions(&place.folder, fs::Permissions::from_mode(0o777)).expect("chmod");
+        let error = place.read().expect_err("a folder others write in");
+        assert!(
+            error.0.contains("is not a folder of this user's"),
+            "{}",
+            error.0
+        );
+        fs::set_permissions(&place.folder, fs::Permissions::from_mode(0o700)).expect("chmod");
+        // The record a link to a file someone else wrote.
+        let elsewhere = holder.path().join("elsewhere.json");
+        fs::write(&elsewhere, record).expect("elsewhere");
+        fs::remove_file(place.state_file()).expect("remove");
+        std::os::unix::fs::symlink(&elsewhere, place.state_file()).expect("link");
+        place.read().expect_err("a link");
+        // The folder a link to a folder of the right kind.
+        fs::remove_file(place.state_file()).expect("remove");
+        let linked = Place {
+            folder: holder.path().join("linked"),
+        };
+        std::os::unix::fs::symlink(&place.folder, &linked.folder).expect("link");
+        fs::write(place.state_file(), record).expect("record");
+        linked.read().expect_err("a linked folder");
+        // A record file of another user's (as root, the tests can make one).
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            std::os::unix::fs::chown(place.state_file(), Some(65534), Some(65534)).expect("chown");
+            place.read().expect_err("another user's file");
+        }
     }
 
     #[test]
