@@ -533,6 +533,44 @@ fn a_lab_still_starting_is_not_up_for_lab_status() {
     assert_eq!(report["lab"]["live"], true, "{report}");
 }
 
+/// `MIDFLEET_LAB_STATE` relative to the current folder (`./labs`) works
+/// as an absolute one: the lab comes up, and is found from that folder.
+#[test]
+fn a_relative_lab_state_folder_is_taken_from_the_current_folder() {
+    let holder = tempfile::tempdir().unwrap();
+    let run = |arguments: &[&str]| {
+        let output = midfleet_command(arguments, &[("MIDFLEET_LAB_STATE", "labs")])
+            .current_dir(holder.path())
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr),
+        )
+    };
+    let (code, text) = run(&["lab", "up", "--hosts", "1"]);
+    let state = holder.path().join("labs");
+    let down = |text: &str| {
+        let _ = midfleet(
+            ["lab", "down"],
+            &[("MIDFLEET_LAB_STATE", state.to_str().unwrap())],
+        );
+        text.to_string()
+    };
+    assert_eq!(code, Some(0), "{}", down(&text));
+    assert!(
+        text.contains(&format!("folder       {}/lab-", state.display())),
+        "{}",
+        down(&text)
+    );
+    let (code, text) = run(&["lab", "status"]);
+    assert_eq!(code, Some(0), "{}", down(&text));
+    let (code, text) = run(&["lab", "down"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(!state.exists(), "{text}");
+}
+
 /// As a normal user the lab runs too (per-host folders, no namespaces),
 /// its record in the user's own place; the printed inventory works.
 #[test]

@@ -150,7 +150,8 @@ impl Record {
     }
 }
 
-/// Where a user's lab record lives: `$MIDFLEET_LAB_STATE` when set; as
+/// Where a user's lab record lives: `$MIDFLEET_LAB_STATE` when set (a
+/// relative path from the current folder); as
 /// root `/run/midfleet-lab`; else `$XDG_RUNTIME_DIR/midfleet-lab`; else
 /// `/tmp/midfleet-lab-UID`. The folder is the user's own, mode 0700; kept
 /// labs' folders are made in it.
@@ -165,7 +166,9 @@ impl Place {
         // SAFETY: geteuid has no preconditions.
         let uid = unsafe { libc::geteuid() };
         let folder = match std::env::var_os(STATE_VARIABLE).filter(|value| !value.is_empty()) {
-            Some(folder) => PathBuf::from(folder),
+            // Absolute: the record names paths under it, read again from
+            // other folders (and the lab's sshd and MIDs run elsewhere).
+            Some(folder) => std::path::absolute(&folder).unwrap_or_else(|_| PathBuf::from(folder)),
             None if uid == 0 => PathBuf::from("/run/midfleet-lab"),
             None => match std::env::var_os("XDG_RUNTIME_DIR")
                 .map(PathBuf::from)
