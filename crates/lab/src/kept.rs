@@ -758,9 +758,10 @@ fn reap_children() {
     }
 }
 
-/// Every live process of the lab: recorded (same start time), naming the
-/// lab folder in its command line and run by this user (another user's
-/// process that names the folder is theirs, not the lab's), a descendant
+/// Every live process of the lab: recorded (same start time), one of the
+/// lab's programs naming the lab folder in its command line and run by
+/// this user (another user's process, or a `tail -f` of a lab file, is
+/// not the lab's), a descendant
 /// of any of these, or living in one of the lab's mount namespaces (a
 /// host's, where the MIDs started over ssh live, reparented away from
 /// sshd). A namespace is the lab's when it is recorded, or found before
@@ -807,6 +808,15 @@ fn lab_processes(
             parent,
             mine: owner == uid,
             names_folder: mentions(&command, &folder),
+            lab_program: fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| {
+                let name = exe
+                    .file_name()
+                    .map(|name| name.to_string_lossy().into_owned());
+                // A binary rebuilt since it started reads `NAME (deleted)`.
+                name.as_deref()
+                    .map(|name| name.trim_end_matches(" (deleted)"))
+                    .is_some_and(|name| LAB_PROGRAMS.contains(&name))
+            }),
             namespace: namespace_of(pid).filter(|inode| Some(*inode) != own_namespace),
         });
     }
@@ -814,6 +824,19 @@ fn lab_processes(
         fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default()
     })
 }
+
+/// The programs a lab runs with its folder in their argv: sshd (`-f`),
+/// the simulated MIDs (`--agent`) and instance (`--state`). Only these are
+/// taken for the lab's by their argv: a `tail -f`, an editor or a shell
+/// of the user's naming a lab file (even the one running `lab down`) are
+/// not the lab's.
+const LAB_PROGRAMS: [&str; 5] = [
+    "sshd",
+    "sshd-session",
+    "sshd-auth",
+    "midfleet-midsim",
+    "midfleet-instancesim",
+];
 
 /// A process as [`lab_processes`] saw it in /proc.
 #[derive(Debug, Clone)]
@@ -824,6 +847,8 @@ struct Seen {
     /// Run by the user taking the lab down.
     mine: bool,
     names_folder: bool,
+    /// One of [`LAB_PROGRAMS`].
+    lab_program: bool,
     /// Its mount namespace, when not this process's.
     namespace: Option<u64>,
 }
@@ -848,7 +873,7 @@ fn select(
                 .processes
                 .iter()
                 .any(|process| process.pid == seen.pid && process.start == seen.start)
-                || (seen.names_folder && seen.mine)
+                || (seen.names_folder && seen.mine && seen.lab_program)
         })
         .collect();
     descendants(table, &mut matched);
@@ -1336,6 +1361,7 @@ mod tests {
             parent,
             mine,
             names_folder,
+            lab_program: names_folder,
             namespace,
         }
     }
@@ -1373,6 +1399,17 @@ mod tests {
             // This user's MID of a host whose sshd is gone: found by its
             // command line.
             seen(40, 1, true, true, None),
+            // This user's `tail -f` of a lab log, and the shell that runs
+            // `lab down` with the folder in its argv (`sh -c "ls DIR;
+            // midfleet lab down"`): not the lab's.
+            Seen {
+                lab_program: false,
+                ..seen(50, 1, true, true, None)
+            },
+            Seen {
+                lab_program: false,
+                ..seen(51, 1, true, true, None)
+            },
         ];
         let mounts = |_pid: i32| {
             "68 46 254:0 /midfleet-lab/lab-12-5/hosts/lab-001/servicenow /opt/servicenow rw - tmpfs\n\
