@@ -128,9 +128,9 @@ pub struct Record {
     pub instance: Option<InstanceRecord>,
     /// The daemons started (sshd, the instance), as they started.
     pub processes: Vec<ProcessId>,
-    /// The hosts' mount namespaces (inode numbers of /proc/PID/ns/mnt), for
-    /// people: `down` tells a lab's namespaces by their mounts, as the
-    /// kernel reuses these numbers.
+    /// The hosts' mount namespaces (inode numbers of /proc/PID/ns/mnt):
+    /// `down` takes one for the lab's only when its mounts also name the
+    /// lab folder, as the kernel reuses these numbers.
     pub namespaces: Vec<u64>,
     pub inventory: PathBuf,
     pub known_hosts: PathBuf,
