@@ -571,6 +571,35 @@ fn a_relative_lab_state_folder_is_taken_from_the_current_folder() {
     assert!(!state.exists(), "{text}");
 }
 
+/// A lab whose instance died is not up: `lab status` says why and exits
+/// 1, at once (a refused local connection is not retried for seconds).
+#[test]
+fn a_lab_whose_instance_died_is_not_up_for_lab_status() {
+    let state_holder = tempfile::tempdir().unwrap();
+    let state = state_holder.path().join("state");
+    let up = in_lab(&state, &["lab", "up", "--hosts", "1", "--instance"], &[]);
+    assert_eq!(up.code, 0, "{}{}", up.stdout, up.stderr);
+    let recorded = record(&state);
+    let instance = recorded["processes"][0]["pid"].as_i64().unwrap() as i32;
+    // SAFETY: kill(2) on the lab's own instance, recorded by its lab up.
+    assert_eq!(unsafe { libc::kill(instance, libc::SIGKILL) }, 0);
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let status = in_lab(&state, &["lab", "status"], &[]);
+    let took = started.elapsed();
+    let down = in_lab(&state, &["lab", "down"], &[]);
+    assert_eq!(down.code, 0, "{}{}", down.stdout, down.stderr);
+    assert_eq!(status.code, 1, "{}{}", status.stdout, status.stderr);
+    assert!(
+        status
+            .stdout
+            .contains("users unreadable: the lab's instance"),
+        "{}",
+        status.stdout
+    );
+    assert!(took < Duration::from_secs(3), "lab status took {took:?}");
+}
+
 /// As a normal user the lab runs too (per-host folders, no namespaces),
 /// its record in the user's own place; the printed inventory works.
 #[test]

@@ -1098,8 +1098,12 @@ fn admin(record: &Record) -> Result<Option<(Client, Credentials)>, LabError> {
             instance.admin_password_file.display()
         ))
     })?;
-    let client = Client::new(&instance.url, None, Settings::with_timeout(5))
-        .map_err(|error| LabError(error.to_string()))?;
+    // On this machine: a refused connection is not retried for seconds.
+    let mut settings = Settings::with_timeout(5);
+    settings.attempts = 2;
+    settings.first_backoff = Duration::from_millis(100);
+    let client =
+        Client::new(&instance.url, None, settings).map_err(|error| LabError(error.to_string()))?;
     Ok(Some((
         client,
         Credentials::new(

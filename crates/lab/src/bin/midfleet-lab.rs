@@ -370,7 +370,12 @@ fn status(console: &Console, place: &Place) -> Result<Exit, Failure> {
         }
     }
     Ok(
-        if status.live && status.phase == Phase::Up && status.hosts.iter().all(|host| host.sshd) {
+        // The instance is part of the lab: unreadable, the lab is not up.
+        if status.live
+            && status.phase == Phase::Up
+            && status.hosts.iter().all(|host| host.sshd)
+            && status.users_error.is_none()
+        {
             Exit::Success
         } else {
             Exit::Failed
