@@ -699,6 +699,30 @@ pub fn take_down_when_interrupted(place: &Place) {
 /// namespaces are gone, removes the folder, then the record (last: until
 /// everything is gone, the record is what finds it).
 fn take_down(place: &Place, record: &Record) -> Result<Down, LabError> {
+    // What is killed and removed follows from the folder: only ever a
+    // `lab-…` folder in this place, as `up` names it (a record edited by
+    // hand, or from elsewhere, could name `/`).
+    // The same folder as the place, however spelled (a link on the way).
+    let same = |a: &Path, b: &Path| match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    };
+    let in_place = record
+        .folder
+        .parent()
+        .is_some_and(|parent| same(parent, &place.folder))
+        && record
+            .folder
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.starts_with("lab-") && name.len() > 4);
+    if !in_place {
+        return Err(LabError(format!(
+            "{}: its lab folder {} is not a lab-… folder beside it; not touched (check it, then remove the record by hand)",
+            place.state_file().display(),
+            record.folder.display()
+        )));
+    }
     let stale = !record.live();
     let own_namespace = namespace_of(std::process::id() as i32);
     let me = std::process::id() as i32;
@@ -1500,6 +1524,37 @@ mod tests {
             std::os::unix::fs::chown(place.state_file(), Some(65534), Some(65534)).expect("chown");
             place.read().expect_err("another user's file");
         }
+    }
+
+    #[test]
+    fn a_record_naming_a_folder_outside_its_place_is_not_taken_down() {
+        let holder = tempfile::tempdir().expect("temporary folder");
+        let place = Place {
+            folder: holder.path().join("place"),
+        };
+        let victim = holder.path().join("victim");
+        fs::create_dir_all(&victim).expect("victim");
+        let record = Record {
+            version: 1,
+            kind: Kind::Lab,
+            phase: Phase::Up,
+            owner: None,
+            folder: victim.clone(),
+            created: 0,
+            mount_namespaces: false,
+            hosts: Vec::new(),
+            instance: None,
+            processes: Vec::new(),
+            namespaces: Vec::new(),
+            inventory: PathBuf::new(),
+            known_hosts: PathBuf::new(),
+            playbook: PathBuf::new(),
+        };
+        place.write(&record).expect("record");
+        let error = down(&place).expect_err("a folder outside the place");
+        assert!(error.0.contains("not touched"), "{}", error.0);
+        assert!(victim.exists(), "the folder it named is kept");
+        assert!(place.state_file().exists(), "the record is kept");
     }
 
     #[test]
