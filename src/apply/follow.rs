@@ -40,7 +40,11 @@ use crate::report::LogLine;
 fn log_line(detail: &str) -> Option<LogLine> {
     let mut parts = detail.splitn(3, ' ');
     let file = parts.next().filter(|file| !file.is_empty())?;
-    let line = parts.next()?;
+    // `N` or `+N` (see LogLine): anything else is not the check's.
+    let line = parts.next().filter(|line| {
+        let digits = line.strip_prefix('+').unwrap_or(line);
+        !digits.is_empty() && digits.bytes().all(|byte| byte.is_ascii_digit())
+    })?;
     let text: String = parts
         .next()
         .unwrap_or_default()
@@ -399,6 +403,9 @@ mod health_tests {
             "the MID stopped running after its start (the last line it logged: wrapper.log line 3 since the start: \"INFO | jvm 1 | x[31mJVM exited\")"
         );
         assert_eq!(log_line(""), None);
+        // A line number is `N` or `+N`: a host's garbage is no citation.
+        assert_eq!(log_line("agent0.log.0 twelve Started"), None);
+        assert_eq!(log_line("agent0.log.0 + Started"), None);
     }
 
     #[test]

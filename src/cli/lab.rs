@@ -59,8 +59,8 @@ pub enum LabCommand {
     },
     /// Each host (address, sshd, MID running or stopped, its instance
     /// user, its fault), the instance's URL and users. Exit 1 when no lab
-    /// is up, a host's sshd is down, or the lab is stale (its maker was
-    /// killed: `midfleet lab down` removes it).
+    /// is up (none, or one still starting), a host's sshd is down, its
+    /// instance does not answer, or the lab is stale (its maker was killed: `midfleet lab down` removes it).
     Status,
     /// Stop every process of the lab, and remove its folder and record.
     /// Also removes a stale lab (its `lab up` or demo killed); nothing to

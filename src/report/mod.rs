@@ -40,12 +40,34 @@ pub struct Step {
 /// A line of the MID's own log behind a health decision: its file (below
 /// agent/logs), its line number there (`+N`: the Nth line since the start,
 /// when the file rotated or was too large to count), and its text
-/// (control characters removed; the caller masks secrets).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// (control characters removed; the caller masks secrets). As JSON:
+/// `{file, line, since_start, text}`, `line` a number (scripts compare
+/// it), `since_start` true for a `+N` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLine {
     pub file: String,
     pub line: String,
     pub text: String,
+}
+
+impl serde::Serialize for LogLine {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let (number, since_start) = match self.line.strip_prefix('+') {
+            Some(since) => (since, true),
+            None => (self.line.as_str(), false),
+        };
+        let mut state = serializer.serialize_struct("LogLine", 4)?;
+        state.serialize_field("file", &self.file)?;
+        match number.parse::<u64>() {
+            Ok(number) => state.serialize_field("line", &number)?,
+            // Never from the health check (`N` or `+N` only).
+            Err(_) => state.serialize_field("line", &self.line)?,
+        }
+        state.serialize_field("since_start", &since_start)?;
+        state.serialize_field("text", &self.text)?;
+        state.end()
+    }
 }
 
 impl LogLine {
@@ -104,6 +126,23 @@ pub fn rfc3339(seconds: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_log_line_is_json_with_a_numeric_line() {
+        let line = |line: &str| super::LogLine {
+            file: "agent0.log.0".into(),
+            line: line.into(),
+            text: "Started".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(line("1432")).unwrap(),
+            serde_json::json!({"file": "agent0.log.0", "line": 1432, "since_start": false, "text": "Started"})
+        );
+        assert_eq!(
+            serde_json::to_value(line("+3")).unwrap(),
+            serde_json::json!({"file": "agent0.log.0", "line": 3, "since_start": true, "text": "Started"})
+        );
+    }
+
     #[test]
     fn rfc3339_dates() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");

@@ -264,7 +264,7 @@ fn a_lab_that_stays_up_rehearses_a_rotation_and_leaves_nothing_when_down() {
         "the MIDs logged in as svc_new"
     );
 
-    // A MID that dies at its next start: the apply to it rolls back.
+    // A MID that dies at every start: the apply to it fails, its rollback too.
     let fault = in_lab(&state, &["lab", "fault", "lab-002", "dies-at-start"], &[]);
     assert_eq!(fault.code, 0, "{}{}", fault.stdout, fault.stderr);
     let unknown = in_lab(&state, &["lab", "fault", "lab-009", "slow-start"], &[]);
@@ -485,6 +485,121 @@ fn a_lab_up_killed_while_starting_is_removed_by_lab_down() {
     }
 }
 
+/// A lab whose `lab up` is still making it is not up: `lab status` exits
+/// 1 and says so (a script polling it until it succeeds would otherwise go
+/// on with no host yet), and its JSON says `"phase": "starting"`.
+#[test]
+fn a_lab_still_starting_is_not_up_for_lab_status() {
+    use midfleet_lab::kept::{Kind, Phase, Place, ProcessId, Record};
+    let state_holder = tempfile::tempdir().unwrap();
+    let state = state_holder.path().join("state");
+    let folder = state.join("lab-1-2");
+    let place = Place {
+        folder: state.clone(),
+    };
+    // As `lab up` writes it before making anything; its maker (this test)
+    // still runs.
+    place
+        .write(&Record {
+            version: 1,
+            kind: Kind::Lab,
+            phase: Phase::Starting,
+            owner: Some(ProcessId::me()),
+            folder: folder.clone(),
+            created: 0,
+            mount_namespaces: false,
+            hosts: Vec::new(),
+            instance: None,
+            processes: Vec::new(),
+            namespaces: Vec::new(),
+            inventory: folder.join("inventory.yml"),
+            known_hosts: folder.join("known_hosts"),
+            playbook: folder.join("rotate.yml"),
+        })
+        .unwrap();
+    let status = in_lab(&state, &["lab", "status"], &[]);
+    assert_eq!(status.code, 1, "{}{}", status.stdout, status.stderr);
+    assert!(
+        status
+            .stdout
+            .starts_with("A lab is starting: its `midfleet lab up` still runs."),
+        "{}",
+        status.stdout
+    );
+    let status = in_lab(&state, &["lab", "status", "--output", "json"], &[]);
+    assert_eq!(status.code, 1, "{}{}", status.stdout, status.stderr);
+    let report = json(&status);
+    assert_eq!(report["lab"]["phase"], "starting", "{report}");
+    assert_eq!(report["lab"]["live"], true, "{report}");
+}
+
+/// `MIDFLEET_LAB_STATE` relative to the current folder (`./labs`) works
+/// as an absolute one: the lab comes up, and is found from that folder.
+#[test]
+fn a_relative_lab_state_folder_is_taken_from_the_current_folder() {
+    let holder = tempfile::tempdir().unwrap();
+    let run = |arguments: &[&str]| {
+        let output = midfleet_command(arguments, &[("MIDFLEET_LAB_STATE", "labs")])
+            .current_dir(holder.path())
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr),
+        )
+    };
+    let (code, text) = run(&["lab", "up", "--hosts", "1"]);
+    let state = holder.path().join("labs");
+    let down = |text: &str| {
+        let _ = midfleet(
+            ["lab", "down"],
+            &[("MIDFLEET_LAB_STATE", state.to_str().unwrap())],
+        );
+        text.to_string()
+    };
+    assert_eq!(code, Some(0), "{}", down(&text));
+    assert!(
+        text.contains(&format!("folder       {}/lab-", state.display())),
+        "{}",
+        down(&text)
+    );
+    let (code, text) = run(&["lab", "status"]);
+    assert_eq!(code, Some(0), "{}", down(&text));
+    let (code, text) = run(&["lab", "down"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(!state.exists(), "{text}");
+}
+
+/// A lab whose instance died is not up: `lab status` says why and exits
+/// 1, at once (a refused local connection is not retried for seconds).
+#[test]
+fn a_lab_whose_instance_died_is_not_up_for_lab_status() {
+    let state_holder = tempfile::tempdir().unwrap();
+    let state = state_holder.path().join("state");
+    let up = in_lab(&state, &["lab", "up", "--hosts", "1", "--instance"], &[]);
+    assert_eq!(up.code, 0, "{}{}", up.stdout, up.stderr);
+    let recorded = record(&state);
+    let instance = recorded["processes"][0]["pid"].as_i64().unwrap() as i32;
+    // SAFETY: kill(2) on the lab's own instance, recorded by its lab up.
+    assert_eq!(unsafe { libc::kill(instance, libc::SIGKILL) }, 0);
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let status = in_lab(&state, &["lab", "status"], &[]);
+    let took = started.elapsed();
+    let down = in_lab(&state, &["lab", "down"], &[]);
+    assert_eq!(down.code, 0, "{}{}", down.stdout, down.stderr);
+    assert_eq!(status.code, 1, "{}{}", status.stdout, status.stderr);
+    assert!(
+        status
+            .stdout
+            .contains("users unreadable: the lab's instance"),
+        "{}",
+        status.stdout
+    );
+    assert!(took < Duration::from_secs(3), "lab status took {took:?}");
+}
+
 /// As a normal user the lab runs too (per-host folders, no namespaces),
 /// its record in the user's own place; the printed inventory works.
 #[test]
@@ -600,6 +715,17 @@ fn the_lab_says_where_it_is_and_what_to_try_next() {
         "lab fault (none)",
         &in_lab(&state, &["lab", "fault", "lab-001", "none"], &[]),
     );
+    // Counts of one read as one.
+    let up = in_lab(&state, &["lab", "up", "--hosts", "1"], &[]);
+    assert_eq!(up.code, 0, "{}{}", up.stdout, up.stderr);
+    show(
+        "lab up (again, one host)",
+        &in_lab(&state, &["lab", "up"], &[]),
+    );
+    show(
+        "lab down (one host)",
+        &in_lab(&state, &["lab", "down"], &[]),
+    );
     let mut settings = insta::Settings::clone_current();
     settings.add_filter(&regex::escape(state.to_str().unwrap()), "[STATE]");
     settings.add_filter(r"lab-\d+-\d+", "lab-[ID]");
@@ -608,8 +734,8 @@ fn the_lab_says_where_it_is_and_what_to_try_next() {
     settings.add_filter(r"ADDRESS +SSHD", "ADDRESS    SSHD");
     settings.add_filter(r"127\.\d+\.\d+\.\d+:\d+", "[ADDRESS]");
     settings.add_filter(
-        r"\d+ processes stopped, \d+ mount namespaces",
-        "[N] processes stopped, [N] mount namespaces",
+        r"\d+ (process|processes) stopped, \d+ (mount namespace|mount namespaces)",
+        "[N] $1 stopped, [N] $2",
     );
     settings.set_prepend_module_to_snapshot(false);
     settings.bind(|| insta::assert_snapshot!("kept_lab_messages", text));

@@ -128,9 +128,9 @@ pub struct Record {
     pub instance: Option<InstanceRecord>,
     /// The daemons started (sshd, the instance), as they started.
     pub processes: Vec<ProcessId>,
-    /// The hosts' mount namespaces (inode numbers of /proc/PID/ns/mnt), for
-    /// people: `down` tells a lab's namespaces by their mounts, as the
-    /// kernel reuses these numbers.
+    /// The hosts' mount namespaces (inode numbers of /proc/PID/ns/mnt):
+    /// `down` takes one for the lab's only when its mounts also name the
+    /// lab folder, as the kernel reuses these numbers.
     pub namespaces: Vec<u64>,
     pub inventory: PathBuf,
     pub known_hosts: PathBuf,
@@ -150,7 +150,8 @@ impl Record {
     }
 }
 
-/// Where a user's lab record lives: `$MIDFLEET_LAB_STATE` when set; as
+/// Where a user's lab record lives: `$MIDFLEET_LAB_STATE` when set (a
+/// relative path from the current folder); as
 /// root `/run/midfleet-lab`; else `$XDG_RUNTIME_DIR/midfleet-lab`; else
 /// `/tmp/midfleet-lab-UID`. The folder is the user's own, mode 0700; kept
 /// labs' folders are made in it.
@@ -165,7 +166,9 @@ impl Place {
         // SAFETY: geteuid has no preconditions.
         let uid = unsafe { libc::geteuid() };
         let folder = match std::env::var_os(STATE_VARIABLE).filter(|value| !value.is_empty()) {
-            Some(folder) => PathBuf::from(folder),
+            // Absolute: the record names paths under it, read again from
+            // other folders (and the lab's sshd and MIDs run elsewhere).
+            Some(folder) => std::path::absolute(&folder).unwrap_or_else(|_| PathBuf::from(folder)),
             None if uid == 0 => PathBuf::from("/run/midfleet-lab"),
             None => match std::env::var_os("XDG_RUNTIME_DIR")
                 .map(PathBuf::from)
@@ -195,6 +198,14 @@ impl Place {
                 )))
             }
         }
+        self.verify()
+    }
+
+    /// Checks that the folder is this user's own, not a link, and that no
+    /// one else can write in it: under /tmp another user could have made
+    /// it, with a record of their own naming an instance and a password
+    /// file (`lab status` would send that file to their URL).
+    fn verify(&self) -> Result<(), LabError> {
         let metadata = fs::symlink_metadata(&self.folder)
             .map_err(|error| LabError(format!("{}: {error}", self.folder.display())))?;
         // SAFETY: geteuid has no preconditions.
@@ -209,10 +220,31 @@ impl Place {
         Ok(())
     }
 
-    /// The record, when there is one.
+    /// The record, when there is one: only from a folder and a file of this
+    /// user's own ([`Place::verify`]; the file not a link).
     pub fn read(&self) -> Result<Option<Record>, LabError> {
+        match fs::symlink_metadata(&self.folder) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            _ => self.verify()?,
+        }
         let path = self.state_file();
-        match fs::read_to_string(&path) {
+        let opened = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .and_then(|mut file| {
+                let metadata = file.metadata()?;
+                // SAFETY: geteuid has no preconditions.
+                if !metadata.is_file() || metadata.uid() != unsafe { libc::geteuid() } {
+                    return Err(std::io::Error::other(
+                        "not a file of this user's: not read (remove it)",
+                    ));
+                }
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut file, &mut text)?;
+                Ok(text)
+            });
+        match opened {
             Ok(text) => serde_json::from_str(&text).map(Some).map_err(|error| {
                 LabError(format!(
                     "{}: not a lab record ({error}); remove it by hand after checking no lab runs",
@@ -565,6 +597,11 @@ fn write_private(path: &Path, text: &str) -> Result<(), LabError> {
         .map_err(|error| LabError(format!("{}: {error}", path.display())))
 }
 
+/// `count` and its noun, singular for one: "1 host", "2 hosts".
+pub fn counted(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
 /// What [`down`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Down {
@@ -643,8 +680,8 @@ pub fn take_down_when_interrupted(place: &Place) {
             {
                 match take_down(&place, &record) {
                     Ok(down) => eprintln!(
-                        "The lab is down: {} processes stopped, {} removed.",
-                        down.killed,
+                        "The lab is down: {} stopped, {} removed.",
+                        counted(down.killed, "process", "processes"),
                         record.folder.display()
                     ),
                     Err(error) => {
@@ -662,6 +699,30 @@ pub fn take_down_when_interrupted(place: &Place) {
 /// namespaces are gone, removes the folder, then the record (last: until
 /// everything is gone, the record is what finds it).
 fn take_down(place: &Place, record: &Record) -> Result<Down, LabError> {
+    // What is killed and removed follows from the folder: only ever a
+    // `lab-…` folder in this place, as `up` names it (a record edited by
+    // hand, or from elsewhere, could name `/`).
+    // The same folder as the place, however spelled (a link on the way).
+    let same = |a: &Path, b: &Path| match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    };
+    let in_place = record
+        .folder
+        .parent()
+        .is_some_and(|parent| same(parent, &place.folder))
+        && record
+            .folder
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.starts_with("lab-") && name.len() > 4);
+    if !in_place {
+        return Err(LabError(format!(
+            "{}: its lab folder {} is not a lab-… folder beside it; not touched (check it, then remove the record by hand)",
+            place.state_file().display(),
+            record.folder.display()
+        )));
+    }
     let stale = !record.live();
     let own_namespace = namespace_of(std::process::id() as i32);
     let me = std::process::id() as i32;
@@ -721,13 +782,19 @@ fn reap_children() {
     }
 }
 
-/// Every live process of the lab: recorded (same start time), naming the
-/// lab folder in its command line, living in a mount namespace whose
-/// mounts name the lab folder (a host's, where its /opt/servicenow is the
-/// folder's bind mount: the MIDs started over ssh live there), or a
-/// descendant of any of these. Namespaces are told by their mounts, not by
-/// a recorded inode number: the kernel reuses those. Namespaces found join
-/// `namespaces`.
+/// Every live process of the lab: recorded (same start time), one of the
+/// lab's programs naming the lab folder in its command line and run by
+/// this user (another user's process, or a `tail -f` of a lab file, is
+/// not the lab's), a descendant
+/// of any of these, or living in one of the lab's mount namespaces (a
+/// host's, where the MIDs started over ssh live, reparented away from
+/// sshd). A namespace is the lab's when it is recorded, or found before
+/// (`namespaces`), or holds one of the processes above, and, as the kernel
+/// reuses inode numbers, its mounts name the lab folder (its
+/// /opt/servicenow is the folder's bind mount). A namespace whose mounts
+/// merely name the folder is not enough: a mount anyone makes (FUSE,
+/// udisks) under a path naming it propagates into other services'
+/// namespaces. Namespaces found join `namespaces`.
 fn lab_processes(
     record: &Record,
     namespaces: &mut Vec<u64>,
@@ -735,14 +802,9 @@ fn lab_processes(
     me: i32,
 ) -> Vec<i32> {
     let folder = record.folder.as_os_str().as_encoded_bytes().to_vec();
-    let name = record
-        .folder
-        .file_name()
-        .map(|name| format!("/{}/", name.to_string_lossy()))
-        .unwrap_or_default();
-    // Per namespace: whether its mounts name the lab folder.
-    let mut known: std::collections::HashMap<u64, bool> = std::collections::HashMap::new();
-    let mut table: Vec<(i32, i32, bool)> = Vec::new();
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    let mut table: Vec<Seen> = Vec::new();
     for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Some(pid) = entry
             .file_name()
@@ -760,41 +822,135 @@ fn lab_processes(
         if state == 'Z' {
             continue;
         }
-        let command = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let recorded = record
-            .processes
-            .iter()
-            .any(|process| process.pid == pid && process.start == start);
-        let names_folder = mentions(&command, &folder);
-        let namespace = namespace_of(pid).filter(|inode| Some(*inode) != own_namespace);
-        let in_lab_namespace = match namespace {
-            Some(inode) if !name.is_empty() => *known.entry(inode).or_insert_with(|| {
-                fs::read_to_string(format!("/proc/{pid}/mountinfo"))
-                    .is_ok_and(|mounts| mounts.contains(&name))
-            }),
-            _ => false,
+        let Ok(owner) = fs::metadata(format!("/proc/{pid}")).map(|metadata| metadata.uid()) else {
+            continue;
         };
-        let matched = recorded || names_folder || in_lab_namespace;
-        if in_lab_namespace {
-            if let Some(inode) = namespace {
-                if !namespaces.contains(&inode) {
-                    namespaces.push(inode);
-                }
+        let command = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        table.push(Seen {
+            pid,
+            start,
+            parent,
+            mine: owner == uid,
+            names_folder: mentions(&command, &folder),
+            lab_program: fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| {
+                let name = exe
+                    .file_name()
+                    .map(|name| name.to_string_lossy().into_owned());
+                // A binary rebuilt since it started reads `NAME (deleted)`.
+                name.as_deref()
+                    .map(|name| name.trim_end_matches(" (deleted)"))
+                    .is_some_and(|name| LAB_PROGRAMS.contains(&name))
+            }),
+            namespace: namespace_of(pid).filter(|inode| Some(*inode) != own_namespace),
+        });
+    }
+    select(record, &table, namespaces, |pid| {
+        fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default()
+    })
+}
+
+/// The programs a lab runs with its folder in their argv: sshd (`-f`),
+/// the simulated MIDs (`--agent`) and instance (`--state`). Only these are
+/// taken for the lab's by their argv: a `tail -f`, an editor or a shell
+/// of the user's naming a lab file (even the one running `lab down`) are
+/// not the lab's.
+const LAB_PROGRAMS: [&str; 5] = [
+    "sshd",
+    "sshd-session",
+    "sshd-auth",
+    "midfleet-midsim",
+    "midfleet-instancesim",
+];
+
+/// A process as [`lab_processes`] saw it in /proc.
+#[derive(Debug, Clone)]
+struct Seen {
+    pid: i32,
+    start: u64,
+    parent: i32,
+    /// Run by the user taking the lab down.
+    mine: bool,
+    names_folder: bool,
+    /// One of [`LAB_PROGRAMS`].
+    lab_program: bool,
+    /// Its mount namespace, when not this process's.
+    namespace: Option<u64>,
+}
+
+/// The rules of [`lab_processes`] over what it saw; `mounts` reads a
+/// process's mountinfo.
+fn select(
+    record: &Record,
+    table: &[Seen],
+    namespaces: &mut Vec<u64>,
+    mounts: impl Fn(i32) -> String,
+) -> Vec<i32> {
+    let name = record
+        .folder
+        .file_name()
+        .map(|name| format!("/{}/", name.to_string_lossy()))
+        .unwrap_or_default();
+    let mut matched: Vec<bool> = table
+        .iter()
+        .map(|seen| {
+            record
+                .processes
+                .iter()
+                .any(|process| process.pid == seen.pid && process.start == seen.start)
+                || (seen.names_folder && seen.mine && seen.lab_program)
+        })
+        .collect();
+    descendants(table, &mut matched);
+    // The lab's namespaces: known, or holding a process of the lab; and
+    // naming the folder in their mounts.
+    let mut candidates: Vec<u64> = record.namespaces.clone();
+    candidates.extend(namespaces.iter().copied());
+    for (seen, matched) in table.iter().zip(&matched) {
+        if let (true, Some(inode)) = (*matched, seen.namespace) {
+            candidates.push(inode);
+        }
+    }
+    let mut checked: std::collections::HashMap<u64, bool> = std::collections::HashMap::new();
+    for (index, seen) in table.iter().enumerate() {
+        let Some(inode) = seen.namespace else {
+            continue;
+        };
+        if name.is_empty() || !candidates.contains(&inode) {
+            continue;
+        }
+        let lab = *checked
+            .entry(inode)
+            .or_insert_with(|| mounts(seen.pid).contains(&name));
+        if lab {
+            matched[index] = true;
+            if !namespaces.contains(&inode) {
+                namespaces.push(inode);
             }
         }
-        table.push((pid, parent, matched));
     }
-    // Descendants (sshd's sessions and what they run).
+    descendants(table, &mut matched);
+    table
+        .iter()
+        .zip(matched)
+        .filter(|(_, matched)| *matched)
+        .map(|(seen, _)| seen.pid)
+        .collect()
+}
+
+/// Marks the descendants of every marked process (sshd's sessions and what
+/// they run).
+fn descendants(table: &[Seen], matched: &mut [bool]) {
     loop {
-        let matched: Vec<i32> = table
+        let parents: Vec<i32> = table
             .iter()
-            .filter(|entry| entry.2)
-            .map(|entry| entry.0)
+            .zip(matched.iter())
+            .filter(|(_, matched)| **matched)
+            .map(|(seen, _)| seen.pid)
             .collect();
         let mut grew = false;
-        for entry in &mut table {
-            if !entry.2 && matched.contains(&entry.1) {
-                entry.2 = true;
+        for (seen, matched) in table.iter().zip(matched.iter_mut()) {
+            if !*matched && parents.contains(&seen.parent) {
+                *matched = true;
                 grew = true;
             }
         }
@@ -802,11 +958,6 @@ fn lab_processes(
             break;
         }
     }
-    table
-        .into_iter()
-        .filter(|entry| entry.2)
-        .map(|entry| entry.0)
-        .collect()
 }
 
 /// Whether `command` (NUL-separated arguments) names `folder` or a path
@@ -887,6 +1038,8 @@ pub struct InstanceUser {
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
     pub kind: Kind,
+    /// `starting` while its `lab up` (or demo) is still making it: not up.
+    pub phase: Phase,
     pub live: bool,
     pub folder: PathBuf,
     pub inventory: PathBuf,
@@ -935,6 +1088,7 @@ pub fn status(record: &Record) -> Status {
     };
     Status {
         kind: record.kind,
+        phase: record.phase,
         live: record.live(),
         folder: record.folder.clone(),
         inventory: record.inventory.clone(),
@@ -968,8 +1122,12 @@ fn admin(record: &Record) -> Result<Option<(Client, Credentials)>, LabError> {
             instance.admin_password_file.display()
         ))
     })?;
-    let client = Client::new(&instance.url, None, Settings::with_timeout(5))
-        .map_err(|error| LabError(error.to_string()))?;
+    // On this machine: a refused connection is not retried for seconds.
+    let mut settings = Settings::with_timeout(5);
+    settings.attempts = 2;
+    settings.first_backoff = Duration::from_millis(100);
+    let client =
+        Client::new(&instance.url, None, settings).map_err(|error| LabError(error.to_string()))?;
     Ok(Some((
         client,
         Credentials::new(
@@ -1114,9 +1272,10 @@ pub fn set_user(
 pub enum Fault {
     /// No fault: the knobs the host started with.
     None,
-    /// `die_at_start`: the next start dies without an agent log line.
+    /// `die_at_start`: every start dies without an agent log line (a
+    /// rollback's too) until the fault is `None`.
     DiesAtStart,
-    /// `stop_hangs`: the next stop is ignored (SIGTERM).
+    /// `stop_hangs`: every stop is ignored (SIGTERM) until the fault is `None`.
     HangsAtStop,
     /// `start_delay_ms` of [`SLOW_START_MS`].
     SlowStart,
@@ -1221,6 +1380,181 @@ mod tests {
         assert!(mentions(b"x\0/run/midfleet-lab/lab-12-5\0", folder));
         assert!(!mentions(b"x\0/run/midfleet-lab/lab-12-55/hosts\0", folder));
         assert!(!mentions(b"sshd: root@notty\0", folder));
+    }
+
+    fn seen(pid: i32, parent: i32, mine: bool, names_folder: bool, namespace: Option<u64>) -> Seen {
+        Seen {
+            pid,
+            start: 7,
+            parent,
+            mine,
+            names_folder,
+            lab_program: names_folder,
+            namespace,
+        }
+    }
+
+    #[test]
+    fn only_the_labs_own_processes_are_taken_down() {
+        let mut record = Record {
+            version: 1,
+            kind: Kind::Lab,
+            phase: Phase::Up,
+            owner: None,
+            folder: PathBuf::from("/run/midfleet-lab/lab-12-5"),
+            created: 0,
+            mount_namespaces: true,
+            hosts: Vec::new(),
+            instance: None,
+            processes: vec![ProcessId { pid: 10, start: 7 }],
+            namespaces: Vec::new(),
+            inventory: PathBuf::new(),
+            known_hosts: PathBuf::new(),
+            playbook: PathBuf::new(),
+        };
+        let table = [
+            // The recorded sshd, in the host's namespace 100, its session.
+            seen(10, 1, true, true, Some(100)),
+            seen(11, 10, false, false, Some(100)),
+            // A MID started over ssh, reparented to init, in namespace 100.
+            seen(12, 1, true, false, Some(100)),
+            // Another user's process naming the folder, and its child.
+            seen(20, 1, false, true, None),
+            seen(21, 20, false, false, None),
+            // A service's namespace 200, where a mount naming the lab
+            // folder propagated (a FUSE or udisks mount of a user's).
+            seen(30, 1, true, false, Some(200)),
+            // This user's MID of a host whose sshd is gone: found by its
+            // command line.
+            seen(40, 1, true, true, None),
+            // This user's `tail -f` of a lab log, and the shell that runs
+            // `lab down` with the folder in its argv (`sh -c "ls DIR;
+            // midfleet lab down"`): not the lab's.
+            Seen {
+                lab_program: false,
+                ..seen(50, 1, true, true, None)
+            },
+            Seen {
+                lab_program: false,
+                ..seen(51, 1, true, true, None)
+            },
+        ];
+        let mounts = |_pid: i32| {
+            "68 46 254:0 /midfleet-lab/lab-12-5/hosts/lab-001/servicenow /opt/servicenow rw - tmpfs\n\
+             90 46 0:50 / /media/user/lab-12-5/x rw - fuse\n"
+                .to_string()
+        };
+        let mut namespaces = Vec::new();
+        let mut found = select(&record, &table, &mut namespaces, mounts);
+        found.sort();
+        assert_eq!(found, vec![10, 11, 12, 40]);
+        assert_eq!(namespaces, vec![100]);
+        // Next round, the sshd gone: the namespace found before still
+        // leads to the MID; a recorded namespace does too.
+        let mut found = select(&record, &table[2..], &mut namespaces, mounts);
+        found.sort();
+        assert_eq!(found, vec![12, 40]);
+        let mut none = Vec::new();
+        record.namespaces = vec![200];
+        let found = select(
+            &record,
+            &[seen(30, 1, true, false, Some(200))],
+            &mut none,
+            mounts,
+        );
+        assert_eq!(
+            found,
+            vec![30],
+            "a recorded namespace naming the folder is the lab's"
+        );
+        let found = select(
+            &record,
+            &[seen(30, 1, true, false, Some(200))],
+            &mut none,
+            |_| "1 2 3:4 / / rw - ext4\n".to_string(),
+        );
+        assert!(
+            found.is_empty(),
+            "a reused inode whose mounts do not name the folder is not"
+        );
+    }
+
+    #[test]
+    fn a_record_in_a_folder_or_file_others_control_is_not_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let holder = tempfile::tempdir().expect("temporary folder");
+        let record = r#"{"version":1,"kind":"lab","phase":"up","owner":null,"folder":"/x/lab-1-1",
+            "created":0,"mount_namespaces":false,"hosts":[],"instance":{"url":"http://127.0.0.1:9",
+            "admin_password_file":"/home/victim/secret"},"processes":[],"namespaces":[],
+            "inventory":"/x/i","known_hosts":"/x/k","playbook":"/x/p"}"#;
+        let place = Place {
+            folder: holder.path().join("place"),
+        };
+        assert!(place.read().expect("no folder").is_none());
+        // Made by this user, as it should be: read.
+        place.create().expect("create");
+        fs::write(place.state_file(), record).expect("record");
+        assert!(place.read().expect("own record").is_some());
+        // A folder anyone can write in (another user's, under /tmp).
+        fs::set_permissions(&place.folder, fs::Permissions::from_mode(0o777)).expect("chmod");
+        let error = place.read().expect_err("a folder others write in");
+        assert!(
+            error.0.contains("is not a folder of this user's"),
+            "{}",
+            error.0
+        );
+        fs::set_permissions(&place.folder, fs::Permissions::from_mode(0o700)).expect("chmod");
+        // The record a link to a file someone else wrote.
+        let elsewhere = holder.path().join("elsewhere.json");
+        fs::write(&elsewhere, record).expect("elsewhere");
+        fs::remove_file(place.state_file()).expect("remove");
+        std::os::unix::fs::symlink(&elsewhere, place.state_file()).expect("link");
+        place.read().expect_err("a link");
+        // The folder a link to a folder of the right kind.
+        fs::remove_file(place.state_file()).expect("remove");
+        let linked = Place {
+            folder: holder.path().join("linked"),
+        };
+        std::os::unix::fs::symlink(&place.folder, &linked.folder).expect("link");
+        fs::write(place.state_file(), record).expect("record");
+        linked.read().expect_err("a linked folder");
+        // A record file of another user's (as root, the tests can make one).
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            std::os::unix::fs::chown(place.state_file(), Some(65534), Some(65534)).expect("chown");
+            place.read().expect_err("another user's file");
+        }
+    }
+
+    #[test]
+    fn a_record_naming_a_folder_outside_its_place_is_not_taken_down() {
+        let holder = tempfile::tempdir().expect("temporary folder");
+        let place = Place {
+            folder: holder.path().join("place"),
+        };
+        let victim = holder.path().join("victim");
+        fs::create_dir_all(&victim).expect("victim");
+        let record = Record {
+            version: 1,
+            kind: Kind::Lab,
+            phase: Phase::Up,
+            owner: None,
+            folder: victim.clone(),
+            created: 0,
+            mount_namespaces: false,
+            hosts: Vec::new(),
+            instance: None,
+            processes: Vec::new(),
+            namespaces: Vec::new(),
+            inventory: PathBuf::new(),
+            known_hosts: PathBuf::new(),
+            playbook: PathBuf::new(),
+        };
+        place.write(&record).expect("record");
+        let error = down(&place).expect_err("a folder outside the place");
+        assert!(error.0.contains("not touched"), "{}", error.0);
+        assert!(victim.exists(), "the folder it named is kept");
+        assert!(place.state_file().exists(), "the record is kept");
     }
 
     #[test]

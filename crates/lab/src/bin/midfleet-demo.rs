@@ -110,20 +110,20 @@ fn run(console: &Console) -> Result<Exit, Failure> {
     step(console, &format!("Starting a throwaway fleet of {HOSTS} MID hosts: real sshd servers, simulated MIDs, a simulated instance"));
     let (lab, record) = match kept::up(&place, &options, &mut |cleaned| {
         println!(
-            "  first removed a stale lab a killed {} left: {} processes stopped, {} removed",
+            "  first removed a stale lab a killed {} left: {} stopped, {} removed",
             match cleaned.record.kind {
                 Kind::Lab => "`midfleet lab up`",
                 Kind::Demo => "demo",
             },
-            cleaned.down.killed,
+            kept::counted(cleaned.down.killed, "process", "processes"),
             cleaned.record.folder.display()
         );
     }) {
         Ok(done) => done,
         Err(UpError::AlreadyUp(record)) => {
             return Err(Failure::failed(format!(
-                "a lab is up ({} hosts in {}): the demo brings up its own, and one lab per user runs at a time",
-                record.hosts.len(),
+                "a lab is up ({} in {}): the demo brings up its own, and one lab per user runs at a time",
+                kept::counted(record.hosts.len(), "host", "hosts"),
                 record.folder.display()
             ))
             .with_hint("rehearse on that lab, or take it down with `midfleet lab down`, then run the demo"))

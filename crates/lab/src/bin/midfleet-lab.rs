@@ -12,7 +12,7 @@ use clap::Parser;
 use midfleet::cli::{Cli, Command, Console, Exit, Failure, LabCommand, LabFault, OutputFormat};
 use midfleet::report::render_table;
 use midfleet::secret::{SecretRef, SecretResolver};
-use midfleet_lab::kept::{self, Fault, Kind, Place, Record, UpError, UpOptions};
+use midfleet_lab::kept::{self, Fault, Kind, Phase, Place, Record, UpError, UpOptions};
 
 fn main() -> ExitCode {
     // `lab user` reads a password: no core dump, no same-user ptrace.
@@ -91,8 +91,8 @@ pub fn say_stale(console: &Console, cleaned: &kept::Cleaned) {
         Kind::Demo => "a `midfleet demo`",
     };
     console.note(&format!(
-        "Removed a stale lab left by {by} that was killed: {} processes stopped, {} removed.",
-        cleaned.down.killed,
+        "Removed a stale lab left by {by} that was killed: {} stopped, {} removed.",
+        kept::counted(cleaned.down.killed, "process", "processes"),
         cleaned.record.folder.display()
     ));
 }
@@ -218,8 +218,8 @@ fn up(console: &Console, place: &Place, hosts: usize, instance: bool) -> Result<
 
 fn already_up(record: &Record) -> Failure {
     Failure::failed(format!(
-        "a lab is up already ({} hosts in {})",
-        record.hosts.len(),
+        "a lab is up already ({} in {})",
+        kept::counted(record.hosts.len(), "host", "hosts"),
         record.folder.display()
     ))
     .with_hint(
@@ -245,14 +245,21 @@ fn next_commands(record: &Record) -> Vec<String> {
         .or(record.hosts.first())
         .map(|host| host.name.clone())
         .unwrap_or_default();
+    let apply = format!("midfleet apply -i {inventory} --known-hosts {known_hosts} {playbook}");
     vec![
         format!("export {variable}='Rehearsal-pw-1'"),
         format!(
             "for host in {users}; do midfleet lab user svc_mid_$host --password env:{variable}; done"
         ),
         format!("midfleet plan -i {inventory} --known-hosts {known_hosts} {playbook}"),
-        format!("midfleet apply -i {inventory} --known-hosts {known_hosts} {playbook}"),
-        format!("midfleet lab fault {second} dies-at-start   # its next start fails: apply rolls it back"),
+        // The fault before the apply: once converged, an apply restarts
+        // nothing, so a fault set after it would never show.
+        format!(
+            "midfleet lab fault {second} dies-at-start   # every start of its MID dies, a rollback's too: the apply fails on it and says why"
+        ),
+        apply.clone(),
+        format!("midfleet lab fault {second} none   # cleared: the same apply again converges {second}"),
+        apply,
         "midfleet lab status".into(),
         "midfleet lab down".into(),
     ]
@@ -297,6 +304,14 @@ fn status(console: &Console, place: &Place) -> Result<Exit, Failure> {
             if !status.live {
                 text.push_str(&format!(
                     "A stale lab: the {} that made it was killed. `midfleet lab down` removes it.\n",
+                    match status.kind {
+                        Kind::Lab => "`midfleet lab up`",
+                        Kind::Demo => "`midfleet demo`",
+                    }
+                ));
+            } else if status.phase == Phase::Starting {
+                text.push_str(&format!(
+                    "A lab is starting: its {} still runs. Run `midfleet lab status` again once it has printed where the lab is.\n",
                     match status.kind {
                         Kind::Lab => "`midfleet lab up`",
                         Kind::Demo => "`midfleet demo`",
@@ -355,7 +370,12 @@ fn status(console: &Console, place: &Place) -> Result<Exit, Failure> {
         }
     }
     Ok(
-        if status.live && status.hosts.iter().all(|host| host.sshd) {
+        // The instance is part of the lab: unreadable, the lab is not up.
+        if status.live
+            && status.phase == Phase::Up
+            && status.hosts.iter().all(|host| host.sshd)
+            && status.users_error.is_none()
+        {
             Exit::Success
         } else {
             Exit::Failed
@@ -382,9 +402,9 @@ fn down(console: &Console, place: &Place) -> Result<Exit, Failure> {
                     "The lab is down"
                 };
                 console.data(&format!(
-                    "{what}: {} processes stopped, {} mount namespaces gone, {} removed.\n",
-                    down.killed,
-                    down.namespaces,
+                    "{what}: {} stopped, {} gone, {} removed.\n",
+                    kept::counted(down.killed, "process", "processes"),
+                    kept::counted(down.namespaces, "mount namespace", "mount namespaces"),
                     down.folder
                         .as_ref()
                         .map(|folder| folder.display().to_string())
@@ -453,8 +473,10 @@ fn fault(console: &Console, place: &Place, host: &str, kind: LabFault) -> Result
         .map_err(|error| failed(error).with_hint("`midfleet lab status` lists the lab's hosts"))?;
     let effect = match fault {
         Fault::None => "behaves normally again from its next start",
-        Fault::DiesAtStart => "dies at its next start, before its first log line",
-        Fault::HangsAtStop => "ignores its next stop (SIGTERM)",
+        Fault::DiesAtStart => {
+            "dies at every start from now on (a rollback's too), before its first log line, until the fault is `none`"
+        }
+        Fault::HangsAtStop => "ignores every stop (SIGTERM) until the fault is `none`",
         Fault::SlowStart => "takes 10 s to start from its next start",
         Fault::RefusedLogin => "has its logins refused from its next start",
     };
