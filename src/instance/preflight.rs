@@ -396,6 +396,14 @@ fn in_use(
             if login.used_by.len() == 1 { "s" } else { "" }
         )));
     }
+    // Resetting it would replace the password midfleet logs in with by
+    // one nobody knows (every later run refused) and give a MID its roles.
+    if login.user.eq_ignore_ascii_case(&admin.user) {
+        return Ok(Some(format!(
+            "`{}` cannot be reset: it is the user midfleet logs in to the instance as (the `instance:` section's user)",
+            login.user
+        )));
+    }
     table::check_user_name(&login.user)?;
     let agents = table::query(
         client,

@@ -922,3 +922,38 @@ fn a_rotation_killed_midway_is_finished_by_the_next_run() {
     let again = at(&lab, "apply", &playbook, day0 + 120, &[]);
     assert_eq!(again.code, 0, "{}", again.stderr);
 }
+
+/// A `rotate.users` template that renders to the instance section's own
+/// user (here `admin`, by a host variable): resetting it would replace the
+/// password midfleet logs in with by a generated one nobody knows (every
+/// later run locked out) and hand the admin's roles to a MID. That host
+/// is an error of the plan; the admin is untouched, the other host moves.
+#[test]
+fn a_rotation_user_that_is_the_instance_admin_is_never_reset() {
+    let (lab, instance) = shared_fleet(2);
+    let playbook = rotation_playbook(&lab, &instance.url);
+    let text = std::fs::read_to_string(&playbook).unwrap().replace(
+        "\"svc_{{ mid_name }}_a\"",
+        "\"{{ 'admin' if mid_name == 'lab001' else 'svc_' ~ mid_name ~ '_a' }}\"",
+    );
+    std::fs::write(&playbook, text).unwrap();
+    let before = lab.hosts[0].config();
+    let admin_before = instance.user("admin").unwrap();
+    let plan = at(&lab, "plan", &playbook, now(), &[]);
+    assert!(
+        plan.stdout
+            .contains("! lab-001  error: rotation: `admin` cannot be reset: it is the user midfleet logs in to the instance as"),
+        "{}",
+        plan.stdout
+    );
+    let applied = at(&lab, "apply", &playbook, now(), &["--output", "json"]);
+    assert_eq!(applied.code, 1, "{}", applied.stderr);
+    let report: Value = serde_json::from_str(&applied.stdout).unwrap();
+    assert_eq!(report["results"][0]["result"], "error", "{report}");
+    assert_eq!(report["results"][1]["result"], "applied", "{report}");
+    assert_eq!(lab.hosts[0].config(), before, "lab-001 untouched");
+    let admin = instance.user("admin").unwrap();
+    assert_eq!(admin["user_password"], admin_before["user_password"]);
+    assert_eq!(admin, admin_before, "the admin never written");
+    assert_eq!(user_of(&lab, 1), "svc_lab002_a");
+}
