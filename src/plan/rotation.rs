@@ -251,6 +251,13 @@ pub fn decide(inputs: &RotationInputs<'_>) -> RotationPlan {
                     current.unwrap_or_default()
                 )
             }
+            // Beyond a day of clock skew, a future date is a wrong clock
+            // (or MIDFLEET_NOW) that would keep the host from rotating
+            // until that date plus max_age.
+            Some((record, at)) if at > inputs.now.saturating_add(DAY) => format!(
+                "the last rotation is recorded in the future ({}): written with a wrong clock",
+                record.at
+            ),
             Some((_, at)) => {
                 let due_at = at.saturating_add(inputs.max_age_days.saturating_mul(DAY));
                 if inputs.now >= due_at {
@@ -393,5 +400,25 @@ mod tests {
             "{}",
             drifted.reason
         );
+    }
+
+    /// A record dated in the future (written by a jump host with a wrong
+    /// clock, or by a run with `MIDFLEET_NOW` left set) would keep the
+    /// host "not due" until that date plus `max_age` — years, with the
+    /// daily run exiting 0. Beyond a day of clock skew it is not believed.
+    #[test]
+    fn a_rotation_recorded_in_the_future_is_not_believed() {
+        let future = decide_for(Some("svc_a"), Some(("svc_a", NOW + 400 * DAY)), false);
+        assert!(future.due, "{future:?}");
+        assert_eq!(future.to_user, "svc_b");
+        assert!(
+            future.reason.contains("recorded in the future"),
+            "{}",
+            future.reason
+        );
+        // Some skew between jump hosts' clocks is not a reason.
+        let skewed = decide_for(Some("svc_a"), Some(("svc_a", NOW + 3600)), false);
+        assert!(!skewed.due);
+        assert_eq!(skewed.due_in_days, Some(61));
     }
 }
