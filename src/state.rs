@@ -186,8 +186,15 @@ pub fn parse_rfc3339(text: &str) -> Option<u64> {
     };
     let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
     let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
     if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
+        || !(1..=month_days).contains(&day)
         || hour > 23
         || minute > 59
         || second > 59
@@ -268,9 +275,21 @@ mod tests {
             "2027-13-01T00:00:00Z",
             "2027-02-01T00:00:00+01:00",
             "x",
+            // Days a month does not have: not silently the next month.
+            "2027-02-31T00:00:00Z",
+            "2027-02-29T00:00:00Z",
+            "2027-04-31T00:00:00Z",
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
+        assert!(
+            parse_rfc3339("2028-02-29T00:00:00Z").is_some(),
+            "a leap day"
+        );
+        assert!(
+            parse_rfc3339("2000-02-29T00:00:00Z").is_some(),
+            "a leap day"
+        );
     }
 
     #[test]
