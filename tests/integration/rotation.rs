@@ -957,3 +957,47 @@ fn a_rotation_user_that_is_the_instance_admin_is_never_reset() {
     assert_eq!(admin, admin_before, "the admin never written");
     assert_eq!(user_of(&lab, 1), "svc_lab002_a");
 }
+
+/// The instance answers 403 to every write of `sys_user` (an integration
+/// user whose ACLs do not cover user updates): the run stops before any
+/// host with exit 1 naming the user, every MID stays on the user it logs
+/// in with, and the next run (the ACL fixed) rotates.
+#[test]
+fn an_instance_refusing_the_user_update_stops_before_any_host() {
+    let lab = lab(LabSpec::new(2, &midsim()));
+    let records = lab
+        .hosts
+        .iter()
+        .map(|host| json!({ "name": host.name, "status": "Up", "user_name": INITIAL_USER, "validated": "true" }))
+        .collect();
+    let instance = Instance::start(
+        Some(seed(
+            &[
+                (INITIAL_USER.to_string(), INITIAL_PASSWORD),
+                ("svc_lab001_a".to_string(), "an-old-one"),
+            ],
+            records,
+        )),
+        &["--read-only", "sys_user"],
+    );
+    connect_mids(&lab, &instance, None);
+    let playbook = rotation_playbook(&lab, &instance.url);
+    let before: Vec<Vec<u8>> = lab.hosts.iter().map(|host| host.config()).collect();
+    let applied = at(&lab, "apply", &playbook, now(), &[]);
+    assert_eq!(applied.code, 1, "{}", applied.all_output());
+    assert!(
+        applied.all_output().contains("svc_lab001_a"),
+        "{}",
+        applied.all_output()
+    );
+    let after: Vec<Vec<u8>> = lab.hosts.iter().map(|host| host.config()).collect();
+    assert_eq!(before, after, "no host touched");
+    assert_eq!(
+        instance.user("svc_lab001_a").unwrap()["user_password"],
+        "an-old-one"
+    );
+    assert!(!locked(&instance, INITIAL_USER));
+    for index in 0..2 {
+        assert_eq!(user_of(&lab, index), INITIAL_USER);
+    }
+}
