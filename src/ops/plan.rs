@@ -295,6 +295,52 @@ pub fn make_plan(
             }
             rotations.push(decided);
         }
+        // One store file, one user: hosts moving to different users
+        // whose file renders the same would each overwrite the password
+        // stored before (and a group joining later would read another
+        // user's password and try it on a user MIDs log in with).
+        let mut by_path: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (index, decided) in rotations.iter().enumerate() {
+            if let Some(crate::plan::rotation::StoreTarget::File(path)) = decided
+                .as_ref()
+                .filter(|decided| decided.due)
+                .and_then(|decided| decided.store.as_ref())
+            {
+                by_path.entry(path.clone()).or_default().push(index);
+            }
+        }
+        for (path, members) in &by_path {
+            let to_user = |index: usize| {
+                rotations[index]
+                    .as_ref()
+                    .map_or("", |decided| decided.to_user.as_str())
+                    .to_ascii_lowercase()
+            };
+            if members
+                .iter()
+                .all(|&index| to_user(index) == to_user(members[0]))
+            {
+                continue;
+            }
+            let listed: Vec<String> = members
+                .iter()
+                .map(|&index| {
+                    format!(
+                        "{} (to {})",
+                        desired_hosts[index].host.name,
+                        rotations[index]
+                            .as_ref()
+                            .map_or("", |decided| decided.to_user.as_str())
+                    )
+                })
+                .collect();
+            for &index in members {
+                rotation_errors.push((index, format!(
+                    "`rotate.store.file` renders to `{path}` for {}: each would overwrite the password stored before; put {{{{ rotate_user }}}} in the path",
+                    listed.join(" and ")
+                )));
+            }
+        }
         let pairs: Vec<Option<&[String; 2]>> = desired_hosts
             .iter()
             .map(|desired| desired.rotation_users.as_ref())

@@ -1001,3 +1001,37 @@ fn an_instance_refusing_the_user_update_stops_before_any_host() {
         assert_eq!(user_of(&lab, index), INITIAL_USER);
     }
 }
+
+/// A store file path that renders the same for hosts moving to different
+/// users (no `{{ rotate_user }}` or `{{ mid_name }}` in it): each host's
+/// store would overwrite the one before, the file keeping only the last
+/// password — and a shared pair joining later would read another pair's
+/// password and try it against a user MIDs log in with. Those hosts are
+/// errors of the plan; nothing is stored or changed.
+#[test]
+fn a_store_file_shared_by_hosts_moving_to_different_users_is_refused() {
+    let (lab, instance) = shared_fleet(2);
+    let playbook = rotation_playbook(&lab, &instance.url);
+    let folder = lab.directory.join("passwords");
+    std::fs::create_dir(&folder).unwrap();
+    with_store(
+        &playbook,
+        &format!("  store:\n    file: \"{}/last\"\n", folder.display()),
+    );
+    let before: Vec<Vec<u8>> = lab.hosts.iter().map(|host| host.config()).collect();
+    let applied = at(&lab, "apply", &playbook, now(), &[]);
+    assert_eq!(applied.code, 1, "{}", applied.all_output());
+    let expected = format!(
+        "error: rotation: `rotate.store.file` renders to `{}/last` for lab-001 (to svc_lab001_a) and lab-002 (to svc_lab002_a)",
+        folder.display()
+    );
+    assert!(
+        applied.all_output().contains(&expected),
+        "{}",
+        applied.all_output()
+    );
+    let after: Vec<Vec<u8>> = lab.hosts.iter().map(|host| host.config()).collect();
+    assert_eq!(before, after, "no host touched");
+    assert!(!folder.join("last").exists(), "nothing stored");
+    assert!(instance.user("svc_lab001_a").is_none());
+}
