@@ -408,6 +408,59 @@ pub fn make_plan(
                 }
             }
         }
+        // A pair shared with hosts outside `--limit`/`--shard` is a group
+        // too: moving its selected members alone without a store the
+        // group's one password can be read back from would leave the
+        // others unable to follow (their next user in use, no password).
+        if !readable_store && (request.limit.is_some() || request.shard.is_some()) {
+            let everyone = select_hosts(
+                request.inventory,
+                &playbook.hosts,
+                Some(&playbook.hosts_origin),
+                None,
+                None,
+                &templates,
+                &mut Diagnostics::default(),
+            );
+            let key = |pair: &[String; 2]| (pair[0].to_lowercase(), pair[1].to_lowercase());
+            for (index, desired) in desired_hosts.iter().enumerate() {
+                let (Some(pair), Some(_)) = (
+                    desired.rotation_users.as_ref(),
+                    rotations[index].as_ref().filter(|decided| decided.due),
+                ) else {
+                    continue;
+                };
+                if rotation_errors.iter().any(|(failed, _)| *failed == index) {
+                    continue;
+                }
+                let outside: Vec<&str> = everyone
+                    .hosts
+                    .iter()
+                    .filter(|host| !names.contains(&host.name.as_str()))
+                    .filter(|host| {
+                        let rendered: Vec<String> = rotate
+                            .users
+                            .iter()
+                            .filter_map(|template| {
+                                templates.render(template, &host.template_context).ok()
+                            })
+                            .collect();
+                        <[String; 2]>::try_from(rendered)
+                            .is_ok_and(|theirs| key(&theirs) == key(pair))
+                    })
+                    .map(|host| host.name.as_str())
+                    .collect();
+                if !outside.is_empty() {
+                    rotation_errors.push((index, format!(
+                        "{} shares its pair `{}`/`{}` with {} (not selected): a shared pair needs `rotate.store` with a `file:`, or a `command:` and a `read:`, from which the others take the one password the group shares; or give each host its own pair, e.g. with {{{{ mid_name }}}} in `rotate.users`",
+                        desired.host.name,
+                        pair[0],
+                        pair[1],
+                        outside.join(", "),
+                    )));
+                }
+            }
+        }
         for (index, desired) in desired_hosts.iter_mut().enumerate() {
             let Some(decided) = rotations[index].as_ref().filter(|decided| decided.due) else {
                 continue;

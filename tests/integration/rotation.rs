@@ -1035,3 +1035,31 @@ fn a_store_file_shared_by_hosts_moving_to_different_users_is_refused() {
     assert!(!folder.join("last").exists(), "nothing stored");
     assert!(instance.user("svc_lab001_a").is_none());
 }
+
+/// `--limit` splitting a shared pair without a readable store: the host
+/// moved alone escaped the rule that a shared pair needs one, and the
+/// group could then never be finished (the others refused every day, or
+/// unable to reset the user the first one logs in as). It is refused as
+/// the whole group is, before anything changes.
+#[test]
+fn a_limit_splitting_a_shared_pair_without_a_store_is_refused() {
+    let (lab, instance) = shared_fleet(2);
+    let playbook = rotation_playbook(&lab, &instance.url);
+    let text = std::fs::read_to_string(&playbook)
+        .unwrap()
+        .replace("svc_{{ mid_name }}_a", "svc_shared_a")
+        .replace("svc_{{ mid_name }}_b", "svc_shared_b");
+    std::fs::write(&playbook, text).unwrap();
+    let before = lab.hosts[0].config();
+    let applied = at(&lab, "apply", &playbook, now(), &["--limit", "lab-001"]);
+    assert_eq!(applied.code, 1, "{}", applied.all_output());
+    assert!(
+        applied.all_output().contains(
+            "error: rotation: lab-001 shares its pair `svc_shared_a`/`svc_shared_b` with lab-002 (not selected): a shared pair needs `rotate.store`"
+        ),
+        "{}",
+        applied.all_output()
+    );
+    assert_eq!(lab.hosts[0].config(), before, "lab-001 untouched");
+    assert!(instance.user("svc_shared_a").is_none());
+}
