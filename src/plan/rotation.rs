@@ -156,6 +156,34 @@ pub fn group(
             .filter_map(|&index| Some(decisions[index].as_ref()?.to_user.clone()))
             .collect();
         if !same(&targets) {
+            if let Some((user, joining)) = rejoin(pairs, decisions, &due) {
+                for &index in &due {
+                    let Some(decision) = decisions[index].as_mut() else {
+                        continue;
+                    };
+                    if joining.contains(&index) {
+                        decision.reset = false;
+                        decision.reason = format!(
+                            "joins its shared pair's group on `{user}` with the stored password"
+                        );
+                    } else {
+                        // On the user the others join: it moves with
+                        // them on a later run, not alone now (the user it
+                        // would move to is in use by them).
+                        decision.due = false;
+                        decision.due_in_days = Some(1);
+                        decision.store = None;
+                        decision.store_read = None;
+                        decision.reason =
+                            format!("waits for its shared pair's group to join it on `{user}`");
+                    }
+                }
+                moves.push(GroupMove::Join {
+                    members: joining,
+                    user,
+                });
+                continue;
+            }
             moves.push(GroupMove::Refused {
                 reason: format!(
                     "hosts {} share a pair but would move to different users ({}): they log in as different users now",
@@ -169,6 +197,42 @@ pub fn group(
         moves.push(GroupMove::Fresh { members: due });
     }
     moves
+}
+
+/// A group whose due members log in as both users of their pair (a
+/// `--limit` or `--rotate-now` moved some alone, and all became due at
+/// once): the user rotated to last — its stored password the newest —
+/// and the due members that join it (each already moving to it). `None`
+/// when that does not hold (e.g. a member on neither user).
+fn rejoin(
+    pairs: &[Option<&[String; 2]>],
+    decisions: &[Option<RotationPlan>],
+    due: &[usize],
+) -> Option<(String, Vec<usize>)> {
+    let latest = due
+        .iter()
+        .filter_map(|&index| decisions[index].as_ref())
+        .max_by(|one, other| one.last_rotated.cmp(&other.last_rotated))?;
+    let user = latest.from_user.clone()?;
+    let mut joining = Vec::new();
+    for &index in due {
+        let (decision, pair) = (decisions[index].as_ref()?, pairs[index]?);
+        let current = decision.from_user.as_deref()?;
+        if !pair
+            .iter()
+            .any(|member| member.eq_ignore_ascii_case(current))
+        {
+            return None;
+        }
+        if current.eq_ignore_ascii_case(&user) {
+            continue;
+        }
+        if !decision.to_user.eq_ignore_ascii_case(&user) {
+            return None;
+        }
+        joining.push(index);
+    }
+    (!joining.is_empty()).then_some((user, joining))
 }
 
 /// `rotate.store` rendered for one host. Holds no secret.

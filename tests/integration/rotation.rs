@@ -1063,3 +1063,60 @@ fn a_limit_splitting_a_shared_pair_without_a_store_is_refused() {
     assert_eq!(lab.hosts[0].config(), before, "lab-001 untouched");
     assert!(instance.user("svc_shared_a").is_none());
 }
+
+/// A shared pair split by `--limit … --rotate-now` (one member moved
+/// alone to B, the other still on A), then both due at once: they were
+/// refused ("would move to different users") every day for good, and the
+/// documented remedy (`--limit` and `--rotate-now` on one of them) could
+/// only fail (its next user in use by the other). Now the member on A
+/// joins B with the stored password (B not reset), the one on B waits a
+/// day, and the group then rotates together.
+#[test]
+fn a_shared_pair_split_by_limit_and_due_at_once_rejoins_without_a_person() {
+    let (lab, instance) = shared_fleet(2);
+    let folder = lab.directory.join("group-passwords");
+    std::fs::create_dir(&folder).unwrap();
+    let playbook = shared_pair_playbook(&lab, &instance, &folder);
+    let day0 = now();
+    let first = at(&lab, "apply", &playbook, day0, &[]);
+    assert_eq!(first.code, 0, "{}", first.all_output());
+    let split = at(
+        &lab,
+        "apply",
+        &playbook,
+        day0 + 60,
+        &["--limit", "lab-001", "--rotate-now"],
+    );
+    assert_eq!(split.code, 0, "{}", split.all_output());
+    assert_eq!(
+        (user_of(&lab, 0), user_of(&lab, 1)),
+        ("svc_shared_b".into(), "svc_shared_a".into())
+    );
+    let b = instance.user("svc_shared_b").unwrap();
+    let b_id = b["sys_id"].as_str().unwrap().to_string();
+    let requests = instance.requests().len();
+    let both_due = at(&lab, "apply", &playbook, day0 + 61 * DAY, &[]);
+    assert_eq!(both_due.code, 0, "{}", both_due.all_output());
+    assert_eq!(user_of(&lab, 1), "svc_shared_b", "joined");
+    assert_eq!(
+        instance.user("svc_shared_b").unwrap()["user_password"],
+        b["user_password"]
+    );
+    assert!(
+        instance.requests()[requests..]
+            .iter()
+            .all(|request| request["method"] == "GET"
+                || !request["path"].as_str().unwrap().contains(&b_id)),
+        "the user lab-001 logs in as was written"
+    );
+    assert!(locked(&instance, "svc_shared_a"));
+    // Later, both due again: the group moves together to A.
+    let later = at(&lab, "apply", &playbook, day0 + 123 * DAY, &[]);
+    assert_eq!(later.code, 0, "{}", later.all_output());
+    assert_eq!(
+        (user_of(&lab, 0), user_of(&lab, 1)),
+        ("svc_shared_a".into(), "svc_shared_a".into())
+    );
+    assert!(locked(&instance, "svc_shared_b"));
+    assert_down_only_while_restarting(&instance, 30);
+}
