@@ -317,16 +317,21 @@ pub fn prepare(
             });
         }
     }
-    for login in logins.iter().filter(|login| login.rotation) {
+    // Each user to make ready: a rotation's is reset when it exists, an
+    // `ensure_user` one is left as it is; either is created when missing
+    // and granted `mid_server` when it lacks it.
+    let to_prepare = logins.iter().filter(|login| login.rotation || ensure_user);
+    for login in to_prepare {
         let state = table::user_state(client, admin, &login.user)
             .map_err(|error| failure(login, &error, &prepared.changes))?;
         let sys_id = match state.sys_id.clone() {
-            Some(sys_id) => {
+            Some(sys_id) if login.rotation => {
                 table::reset_user(client, admin, &sys_id, &login.password)
                     .map_err(|error| failure(login, &error, &prepared.changes))?;
                 prepared.changes.push(reset(&login.user, &state));
                 sys_id
             }
+            Some(sys_id) => sys_id,
             None => {
                 let sys_id = table::create_user(client, admin, &login.user, &login.password)
                     .map_err(|error| failure(login, &error, &prepared.changes))?;
@@ -340,28 +345,6 @@ pub fn prepare(
             table::grant_role(client, admin, &sys_id, MID_SERVER_ROLE)
                 .map_err(|error| failure(login, &error, &prepared.changes))?;
             prepared.changes.push(grant(&login.user));
-        }
-    }
-    if ensure_user {
-        for login in logins.iter().filter(|login| !login.rotation) {
-            let state = table::user_state(client, admin, &login.user)
-                .map_err(|error| failure(login, &error, &prepared.changes))?;
-            let sys_id = match state.sys_id {
-                Some(sys_id) => sys_id,
-                None => {
-                    let sys_id = table::create_user(client, admin, &login.user, &login.password)
-                        .map_err(|error| failure(login, &error, &prepared.changes))?;
-                    prepared
-                        .changes
-                        .extend(creation(&login.user).into_iter().take(2));
-                    sys_id
-                }
-            };
-            if !state.has_mid_server_role {
-                table::grant_role(client, admin, &sys_id, MID_SERVER_ROLE)
-                    .map_err(|error| failure(login, &error, &prepared.changes))?;
-                prepared.changes.push(grant(&login.user));
-            }
         }
     }
     for login in logins {
