@@ -36,6 +36,9 @@ fn shell_words(arguments: &[String]) -> String {
 fn on_a_terminal(arguments: &[String], environment: &[(&str, &str)]) -> Terminal {
     let mut words = vec![env!("CARGO_BIN_EXE_midfleet").to_string()];
     words.extend(arguments.iter().cloned());
+    // A demo brings up a lab, and one lab per user runs at a time: each
+    // run has its own place for it, or two tests' demos refuse each other.
+    let lab_place = tempfile::tempdir().unwrap();
     let mut command = std::process::Command::new("script");
     command
         .args(["-qefc", &shell_words(&words), "/dev/null"])
@@ -48,6 +51,7 @@ fn on_a_terminal(arguments: &[String], environment: &[(&str, &str)]) -> Terminal
         .env_remove("CLICOLOR_FORCE")
         .env_remove("MIDFLEET_PROGRESS")
         .env_remove("SSH_AUTH_SOCK")
+        .env("MIDFLEET_LAB_STATE", lab_place.path())
         .stdin(std::process::Stdio::null());
     for (name, value) in environment {
         command.env(name, value);
