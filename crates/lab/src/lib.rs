@@ -22,6 +22,7 @@
 //! It depends on `midfleet`; `midfleet` takes it only as a dev-dependency,
 //! for its tests and benchmarks. Tests find the binaries with [`binary`].
 
+pub mod front;
 pub mod kept;
 mod network;
 

@@ -9,41 +9,22 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use midfleet::cli::{Cli, Command, Console, Exit, Failure};
-use std::path::PathBuf;
+use midfleet::cli::{Command, Console, Exit, Failure};
 
+use midfleet_lab::front;
 use midfleet_lab::kept::{self, Kind, Place, UpError, UpOptions};
 
 const HOSTS: usize = 5;
 const PASSWORD: &str = "demo-Rotated-pw";
 
 fn main() -> ExitCode {
-    // As `midfleet` does, before anything reads a secret (the demo's
-    // apply resolves one): no core dump, no same-user ptrace.
-    if let Err(error) = midfleet::secret::protect_process() {
-        eprintln!(
-            "warning: cannot keep secrets out of core dumps (setrlimit RLIMIT_CORE / prctl PR_SET_DUMPABLE): {error}"
-        );
-    }
-    // `midfleet demo` passes its arguments (`demo` and any global flag);
-    // run by hand without `demo`, this binary is `midfleet demo` all the
-    // same (`midfleet-demo --help` is the demo's help, not midfleet's).
-    let mut arguments: Vec<OsString> = std::env::args_os().collect();
-    if !arguments.iter().skip(1).any(|argument| argument == "demo") {
-        arguments.insert(1.min(arguments.len()), "demo".into());
-    }
-    let cli = match Cli::parse_arguments(&arguments) {
+    // `start` protects the process before anything reads a secret (the
+    // demo's apply resolves one). Run by hand without `demo`, this binary
+    // is `midfleet demo` all the same (`midfleet-demo --help` is the
+    // demo's help, not midfleet's).
+    let cli = match front::start("demo", None) {
         Ok(cli) => cli,
-        Err(error) => {
-            let _ = error.print();
-            // `--help` and `--version` are answers, not usage errors.
-            return match error.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                    ExitCode::SUCCESS
-                }
-                _ => Exit::Usage.into(),
-            };
-        }
+        Err(code) => return code,
     };
     // Each step is a midfleet command run in this process with its own
     // arguments: `--no-color` reaches them (and their progress bars) as
@@ -66,34 +47,22 @@ fn main() -> ExitCode {
         _ => Err(Failure::usage("midfleet-demo runs only the demo")
             .with_hint("run `midfleet demo`, or the command with `midfleet`")),
     };
-    midfleet_lab::kept::settle();
-    match outcome {
-        Ok(exit) => exit.into(),
-        Err(failure) => {
-            console.error(&failure);
-            failure.exit.into()
-        }
-    }
+    front::finish(&console, outcome)
 }
 
 fn run(console: &Console) -> Result<Exit, Failure> {
-    let beside = |name: &str| -> Result<PathBuf, Failure> {
-        let path = std::env::current_exe()
-            .map_err(|error| Failure::failed(format!("cannot find midfleet-demo itself: {error}")))?
-            .with_file_name(name);
-        if !path.exists() {
-            return Err(Failure::failed(format!("{} is missing", path.display())).with_hint(
-                "build it with `cargo build --release --workspace` (the demo's MIDs and instance are simulated by it)",
-            ));
-        }
-        Ok(path)
-    };
     let options = UpOptions {
         kind: Kind::Demo,
         hosts: HOSTS,
         instance: true,
-        midsim: beside("midfleet-midsim")?,
-        instancesim: beside("midfleet-instancesim")?,
+        midsim: front::beside(
+            "midfleet-midsim",
+            "the demo's MIDs and instance are simulated by it",
+        )?,
+        instancesim: front::beside(
+            "midfleet-instancesim",
+            "the demo's MIDs and instance are simulated by it",
+        )?,
     };
     if !std::path::Path::new("/usr/sbin/sshd").exists() {
         return Err(Failure::failed(

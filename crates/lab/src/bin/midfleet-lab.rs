@@ -4,41 +4,24 @@
 //! itself with its own arguments, parsed here by midfleet's own command
 //! line (so `--output json`, `--no-color` mean what they mean there).
 
-use std::ffi::OsString;
 use std::path::Path;
 use std::process::ExitCode;
 
-use clap::Parser;
-use midfleet::cli::{Cli, Command, Console, Exit, Failure, LabCommand, LabFault, OutputFormat};
+use midfleet::cli::{Command, Console, Exit, Failure, LabCommand, LabFault, OutputFormat};
 use midfleet::report::render_table;
 use midfleet::secret::{SecretRef, SecretResolver};
+use midfleet_lab::front;
 use midfleet_lab::kept::{self, Fault, Kind, Phase, Place, Record, UpError, UpOptions};
 
+/// Why the build makes the binaries the lab runs (a missing one's hint).
+const LAB_BUILT: &str = "the lab's MIDs and instance are its binaries";
+
 fn main() -> ExitCode {
-    // `lab user` reads a password: no core dump, no same-user ptrace.
-    if let Err(error) = midfleet::secret::protect_process() {
-        eprintln!(
-            "warning: cannot keep secrets out of core dumps (setrlimit RLIMIT_CORE / prctl PR_SET_DUMPABLE): {error}"
-        );
-    }
-    // `midfleet lab …` passes its arguments; run by hand without `lab`,
-    // this binary is `midfleet lab` all the same.
-    let mut arguments: Vec<OsString> = std::env::args_os().collect();
-    if !arguments.iter().skip(1).any(|argument| argument == "lab") {
-        arguments.insert(1.min(arguments.len()), "lab".into());
-    }
-    arguments[0] = "midfleet".into();
-    let cli = match Cli::try_parse_from(&arguments) {
+    // `lab user` reads a password: `start` protects the process first. Run
+    // by hand without `lab`, this binary is `midfleet lab` all the same.
+    let cli = match front::start("lab", Some("midfleet")) {
         Ok(cli) => cli,
-        Err(error) => {
-            let _ = error.print();
-            return match error.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                    ExitCode::SUCCESS
-                }
-                _ => Exit::Usage.into(),
-            };
-        }
+        Err(code) => return code,
     };
     let console = cli.global.console();
     let outcome = match &cli.command {
@@ -46,14 +29,7 @@ fn main() -> ExitCode {
         _ => Err(Failure::usage("midfleet-lab runs only `midfleet lab …`")
             .with_hint("run the command with `midfleet`")),
     };
-    kept::settle();
-    match outcome {
-        Ok(exit) => exit.into(),
-        Err(failure) => {
-            console.error(&failure);
-            failure.exit.into()
-        }
-    }
+    front::finish(&console, outcome)
 }
 
 fn run(console: &Console, command: &LabCommand) -> Result<Exit, Failure> {
@@ -65,19 +41,6 @@ fn run(console: &Console, command: &LabCommand) -> Result<Exit, Failure> {
         LabCommand::User { name, password } => user(console, &place, name, password.as_ref()),
         LabCommand::Fault { host, kind } => fault(console, &place, host, *kind),
     }
-}
-
-/// A binary of this crate, beside this one.
-fn beside(name: &str) -> Result<std::path::PathBuf, Failure> {
-    let path = std::env::current_exe()
-        .map_err(|error| Failure::failed(format!("cannot find midfleet-lab itself: {error}")))?
-        .with_file_name(name);
-    if !path.is_file() {
-        return Err(Failure::failed(format!("{} is missing", path.display())).with_hint(
-            "build it with `cargo build --release --workspace` (the lab's MIDs and instance are its binaries)",
-        ));
-    }
-    Ok(path)
 }
 
 fn failed(error: midfleet_lab::LabError) -> Failure {
@@ -110,8 +73,8 @@ fn up(console: &Console, place: &Place, hosts: usize, instance: bool) -> Result<
         kind: Kind::Lab,
         hosts,
         instance,
-        midsim: beside("midfleet-midsim")?,
-        instancesim: beside("midfleet-instancesim")?,
+        midsim: front::beside("midfleet-midsim", LAB_BUILT)?,
+        instancesim: front::beside("midfleet-instancesim", LAB_BUILT)?,
     };
     if let Some(record) = place.read().map_err(failed)?.filter(Record::live) {
         return Err(already_up(&record));
