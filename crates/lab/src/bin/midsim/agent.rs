@@ -25,7 +25,7 @@ use zeroize::Zeroizing;
 use super::knobs::{self, Knobs, LogsAtStart};
 use super::logs::{Logs, JVM, MID_SERVER, STARTUP, WRAPPER};
 use super::process::{self, PidFile};
-use super::{cipher, config_file, instance, keystore, random};
+use super::{cipher, config_file, instance, keystore, kinds, random};
 
 /// How often a refused MID tries to log in again.
 const LOGIN_RETRY: Duration = Duration::from_secs(2);
@@ -269,7 +269,8 @@ fn start(
     let bytes = Zeroizing::new(fs::read(&config_path).map_err(|error| {
         Stop::Failed(format!("Unable to read {}: {error}", config_path.display()))
     })?);
-    let config = ConfigXml::parse(&bytes).map_err(|error| Stop::Failed(parser_error(&error)))?;
+    let mut config =
+        ConfigXml::parse(&bytes).map_err(|error| Stop::Failed(parser_error(&error)))?;
 
     let keystore_path = keystore::path(agent_dir);
     let needs_key_pair = config
@@ -295,43 +296,101 @@ fn start(
         })?
     };
 
+    // The kinds (kinds.rs): the container's secrets file first, as the
+    // recipe's init runs before the MID.
+    if kinds::is_container(agent_dir) {
+        if let Some(updated) =
+            kinds::reapply_secrets(agent_dir, &config, &key, logs).map_err(Stop::Failed)?
+        {
+            config = updated;
+        }
+    }
+    let cyberark = kinds::is_cyberark(&config);
+    if cyberark {
+        kinds::check_cyberark(agent_dir, logs).map_err(Stop::Failed)?;
+    }
+    let vault = knobs.cyberark_vault.as_deref();
     let secrets = unsecure(&config, &key)?;
     let mut registration = None;
+    let name = config
+        .get("name")
+        .map_or("", |parameter| parameter.value())
+        .to_string();
+    let fields = report_fields(agent_dir, knobs);
     if let Some(user) = config.get(names::USERNAME) {
+        let user = if cyberark {
+            kinds::resolve(names::USERNAME, user.value(), vault, logs).map_err(Stop::Failed)?
+        } else {
+            Zeroizing::new(user.value().to_string())
+        };
         let password = match config.get(names::PASSWORD) {
-            Some(parameter) => secrets
+            Some(parameter) => match secrets
                 .iter()
                 .find(|secret| secret.name == parameter.name())
-                .map_or_else(
-                    || Zeroizing::new(parameter.value().to_string()),
-                    |secret| secret.plaintext.clone(),
-                ),
+            {
+                Some(secret) => secret.plaintext.clone(),
+                None if cyberark => kinds::resolve(names::PASSWORD, parameter.value(), vault, logs)
+                    .map_err(Stop::Failed)?,
+                None => Zeroizing::new(parameter.value().to_string()),
+            },
             None => Zeroizing::new(String::new()),
         };
-        log_in(user.value(), &password, knobs, logs, watch)?;
+        log_in(&user, &password, knobs, logs, watch)?;
         registration = knobs
             .instance_url
             .as_ref()
             .map(|url| instance::Registration {
                 url: url.clone(),
                 ca_file: knobs.instance_ca.clone(),
-                user: user.value().to_string(),
+                user: user.to_string(),
                 password: password.clone(),
-                name: config
-                    .get("name")
-                    .map_or("", |parameter| parameter.value())
-                    .to_string(),
+                name: name.clone(),
                 connection: std::sync::OnceLock::new(),
+                identity: None,
+                fields: fields.clone(),
             });
     } else {
-        logs.agent(
-            STARTUP,
-            "No mid.instance.username: using mutual TLS authentication",
-        );
+        let (identity, updated) = if kinds::is_ipki(&config) {
+            kinds::ipki_identity(
+                agent_dir,
+                config,
+                knobs.instance_url.as_deref(),
+                knobs.instance_ca.as_deref(),
+                logs,
+            )
+            .map_err(Stop::Failed)?
+        } else {
+            (
+                kinds::mtls_identity(agent_dir, logs).map_err(Stop::Failed)?,
+                config,
+            )
+        };
+        config = updated;
+        if let Some(url) = &knobs.instance_url {
+            log_in_with(url, &identity, &name, knobs, logs, watch)?;
+            let mut fields = fields.clone();
+            if identity.kind == "mTLS" {
+                fields["is_using_custom_cert"] = serde_json::json!("true");
+            }
+            registration = Some(instance::Registration {
+                url: url.clone(),
+                ca_file: knobs.instance_ca.clone(),
+                user: identity.kind.to_string(),
+                password: Zeroizing::new(String::new()),
+                name: name.clone(),
+                connection: std::sync::OnceLock::new(),
+                identity: Some(identity),
+                fields,
+            });
+        }
     }
 
     let mut sealed = Vec::new();
-    for secret in secrets.iter().filter(|secret| secret.was_plaintext) {
+    // A secured config provider other than the default encrypts nothing.
+    for secret in secrets
+        .iter()
+        .filter(|secret| secret.was_plaintext && !cyberark)
+    {
         let value = cipher::encrypt(&key, &secret.plaintext)
             .map_err(|error| Stop::Failed(format!("Unable to encrypt {}: {error}", secret.name)))?;
         sealed.push((secret.name.as_str(), value));
@@ -386,7 +445,54 @@ fn start(
     if let Some(registration) = &registration {
         report(registration, "Up", logs);
     }
+    if let Some(status) = kinds::upgrade(agent_dir, knobs.upgrade, logs) {
+        if let Some(registration) = &registration {
+            report(registration, status, logs);
+        }
+    }
     Ok(registration)
+}
+
+/// What the kinds add to the MID's `ecc_agent` record.
+fn report_fields(agent_dir: &Path, knobs: &Knobs) -> serde_json::Value {
+    let mut fields = serde_json::json!({});
+    if kinds::is_container(agent_dir) {
+        fields["container_id"] = serde_json::json!(kinds::container_id(agent_dir));
+    }
+    if knobs.upgrade != knobs::Upgrade::None {
+        fields["version"] = serde_json::json!(kinds::OLD_VERSION);
+    }
+    fields
+}
+
+/// [`log_in`] for a MID without a password (mutual TLS, IPKI).
+fn log_in_with(
+    url: &str,
+    identity: &kinds::Identity,
+    name: &str,
+    knobs: &Knobs,
+    logs: &Logs,
+    watch: &Watch,
+) -> Result<(), Stop> {
+    loop {
+        match kinds::accepts(url, knobs.instance_ca.as_deref(), identity, name) {
+            Ok(true) => return Ok(()),
+            Ok(false) => logs.agent(
+                STARTUP,
+                &format!(
+                    "SEVERE Could not authenticate the MID Server on the ServiceNow instance ({} authentication refused).",
+                    identity.kind
+                ),
+            ),
+            Err(error) => logs.agent(
+                STARTUP,
+                &format!("SEVERE Unable to reach the ServiceNow instance (lab: {error})"),
+            ),
+        }
+        if let Some(interrupt) = watch.sleep(LOGIN_RETRY) {
+            return Err(Stop::Interrupted(interrupt));
+        }
+    }
 }
 
 fn parser_error(error: &ReadError) -> String {

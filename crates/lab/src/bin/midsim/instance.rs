@@ -56,6 +56,10 @@ pub struct Registration {
     /// The client, made at the first call and kept: the ECC queue is read
     /// every 0.5 s, and an HTTPS client loads the CA store when made.
     pub connection: std::sync::OnceLock<Connection>,
+    /// How a MID without a password logs in (mutual TLS, IPKI).
+    pub identity: Option<super::kinds::Identity>,
+    /// What the MID's kind adds to its record (`container_id`, …).
+    pub fields: serde_json::Value,
 }
 
 type Connection = (midfleet::instance::Client, midfleet::instance::Credentials);
@@ -102,14 +106,31 @@ pub enum Reported {
 /// restart the instance's Validate action queues.
 pub fn report(registration: &Registration, status: &str) -> io::Result<Reported> {
     use midfleet::instance::table;
-    let (client, credentials) = registration.connect()?;
     let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    if let Some(identity) = &registration.identity {
+        let mut body = registration.fields.clone();
+        body["status"] = serde_json::json!(status);
+        body["host_name"] = serde_json::json!(host_name.trim());
+        return super::kinds::report(
+            &registration.url,
+            registration.ca_file.as_deref(),
+            identity,
+            &registration.name,
+            &body,
+        )
+        .map(|()| Reported::Plain)
+        .map_err(io::Error::other);
+    }
+    let (client, credentials) = registration.connect()?;
     let mut body = serde_json::json!({
         "name": registration.name,
         "status": status,
         "user_name": registration.user,
         "host_name": host_name.trim(),
     });
+    if let (Some(body), Some(fields)) = (body.as_object_mut(), registration.fields.as_object()) {
+        body.extend(fields.clone());
+    }
     let found =
         table::mid_record(client, credentials, &registration.name).map_err(io::Error::other)?;
     let mut reported = Reported::Plain;
@@ -160,6 +181,12 @@ pub struct Command {
 /// The commands queued for this MID and not picked up yet, oldest first.
 pub fn commands(registration: &Registration) -> io::Result<Vec<Command>> {
     use midfleet::instance::table;
+    // A MID with a certificate cannot be validated, re-keyed or sent
+    // commands by the lab (docs: "cannot be re-keyed or validated as a UI
+    // action on the instance").
+    if registration.identity.is_some() {
+        return Ok(Vec::new());
+    }
     let (client, credentials) = registration.connect()?;
     let records = table::ready_system_commands(client, credentials, &registration.name, None)
         .map_err(io::Error::other)?;

@@ -15,6 +15,8 @@
 //! | `stop_hangs`     | false   | the MID ignores SIGTERM (read at start, and again when SIGTERM comes) |
 //! | `owner_pid`      | none    | the MID exits when this process is gone         |
 //! | `logs_at_start`  | keep    | `rotate`: agent0.log.0 and wrapper.log move to `.1` and start again; `truncate`: agent0.log.0 is emptied — both after the first start-up line, as log rotation in the middle of a start would |
+//! | `cyberark_vault` | none    | the lab's CyberArk: a file of `<type>/<id>=<secret>` lines that `cyberark: id=…, type=…` values resolve from (docs/lab.md) |
+//! | `upgrade`        | none    | `upgrading`: after its start the MID reports `Upgrading`, fills `work/upgrade_temp/` and refuses stop and restart; `failed`: it reports `Upgrade Failed` and runs on |
 //! | `ecc_commands`   | answer  | with `instance_url`: `answer` polls `ecc_queue` for the `SystemCommand`s queued for `mid.server.<name>` and answers them (`delete_mid_keypair`, `restartService`); `ignore` never picks them up |
 
 use std::fs;
@@ -39,6 +41,19 @@ pub struct Knobs {
     /// (`ecc_commands = answer | ignore`; ignore: a MID the instance cannot
     /// reach).
     pub answer_commands: bool,
+    /// The lab's CyberArk vault file (kinds.rs).
+    pub cyberark_vault: Option<PathBuf>,
+    /// The upgrade the MID goes into after its start.
+    pub upgrade: Upgrade,
+}
+
+/// The `upgrade` knob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Upgrade {
+    #[default]
+    None,
+    Upgrading,
+    Failed,
 }
 
 /// What happens to the logs in the middle of a start.
@@ -63,6 +78,8 @@ impl Default for Knobs {
             owner_pid: None,
             logs_at_start: LogsAtStart::Keep,
             answer_commands: true,
+            cyberark_vault: None,
+            upgrade: Upgrade::None,
         }
     }
 }
@@ -149,6 +166,19 @@ fn parse(text: &str, base: &Path) -> Result<Knobs, (usize, String)> {
                     }
                 }
             }
+            "cyberark_vault" => knobs.cyberark_vault = Some(base.join(value)),
+            "upgrade" => {
+                knobs.upgrade = match value {
+                    "none" => Upgrade::None,
+                    "upgrading" => Upgrade::Upgrading,
+                    "failed" => Upgrade::Failed,
+                    _ => {
+                        return Err(fail(format!(
+                            "upgrade: {value:?} is none, upgrading or failed"
+                        )))
+                    }
+                }
+            }
             _ => return Err(fail(format!("unknown knob {key:?}"))),
         }
     }
@@ -172,7 +202,8 @@ mod tests {
         let text = "# lab\n\ninstance = creds\nstart_delay_ms=50\ndie_at_start=true\n\
                     stop_hangs=false\nowner_pid=42\ndie_at_start_if_user=svc_x\n\
                     logs_at_start=rotate\ninstance_url=http://127.0.0.1:9\n\
-                    ecc_commands=ignore\nlogin_stalls_if_user=svc_y\n";
+                    ecc_commands=ignore\nlogin_stalls_if_user=svc_y\n\
+                    cyberark_vault=/etc/vault\nupgrade=upgrading\n";
         let knobs = parse(text, Path::new("/mid")).expect("parses");
         assert_eq!(
             knobs,
@@ -188,6 +219,8 @@ mod tests {
                 owner_pid: Some(42),
                 logs_at_start: LogsAtStart::Rotate,
                 answer_commands: false,
+                cyberark_vault: Some(PathBuf::from("/etc/vault")),
+                upgrade: Upgrade::Upgrading,
             }
         );
         assert_eq!(parse("", Path::new("/")).expect("empty"), Knobs::default());
@@ -203,6 +236,7 @@ mod tests {
             ("owner_pid=-1", 1),
             ("# ok\nstop_hangs", 2),
             ("logs_at_start=gzip", 1),
+            ("upgrade=yes", 1),
         ];
         for (text, line) in cases {
             assert_eq!(

@@ -15,15 +15,19 @@
 //! - [`knobs`]: failure injection and timing, read from `.midsim`.
 //! - [`keystore`], [`cipher`], [`base64`], [`random`]: the `encrypted:` values.
 //! - [`instance`]: the lab's stand-in for the instance's login check.
+//! - [`kinds`], [`client`]: the kinds of MID (container, CyberArk, mutual
+//!   TLS, IPKI, upgrading) and the certificate and bearer logins.
 //! - [`logs`], [`process`], [`config_file`]: appending lines, pids and
 //!   signals, atomic replacement of config.xml.
 
 pub mod agent;
 mod base64;
 mod cipher;
+mod client;
 mod config_file;
 mod instance;
 mod keystore;
+mod kinds;
 mod knobs;
 mod logs;
 mod process;

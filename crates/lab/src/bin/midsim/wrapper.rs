@@ -80,7 +80,25 @@ fn launch(agent_dir: &Path) -> io::Result<u32> {
     Ok(child.id())
 }
 
+/// While the MID is Upgrading, `stop` and `restart` are refused
+/// (ServiceNow: "While in the Upgrading state, you cannot resume or
+/// restart the MID Server").
+fn refused_while_upgrading(agent_dir: &Path) -> bool {
+    let upgrading = PidFile::new(agent_dir).running().is_some()
+        && knobs::read(agent_dir)
+            .is_ok_and(|knobs| super::kinds::is_upgrading(agent_dir, knobs.upgrade));
+    if upgrading {
+        println!(
+            "The MID Server is Upgrading: while in the Upgrading state, you cannot resume or restart the MID Server. Wait until the upgrade ends (status Up on the instance)."
+        );
+    }
+    upgrading
+}
+
 pub fn stop(agent_dir: &Path) -> u8 {
+    if refused_while_upgrading(agent_dir) {
+        return 1;
+    }
     let pid_file = PidFile::new(agent_dir);
     let Some(pid) = pid_file.running() else {
         pid_file.remove();
@@ -107,6 +125,9 @@ pub fn stop(agent_dir: &Path) -> u8 {
 }
 
 pub fn restart(agent_dir: &Path) -> u8 {
+    if refused_while_upgrading(agent_dir) {
+        return 1;
+    }
     stop(agent_dir);
     start(agent_dir)
 }
