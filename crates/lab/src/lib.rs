@@ -25,9 +25,11 @@
 pub mod front;
 pub mod instance_admin;
 pub mod kept;
+pub mod kinds;
 mod network;
 
 pub use instance_admin::InstanceAdmin;
+pub use kinds::{HostKind, LabPki};
 
 use std::fmt;
 use std::fs;
@@ -157,9 +159,30 @@ pub struct LabSpec {
     /// The MIDs log in against this emulated instance (`midfleet-instancesim`)
     /// instead of the credential store: the `instance_url` knob.
     pub instance_url: Option<String>,
+    /// The CA file of an `https://` instance (the `instance_ca` knob).
+    pub instance_ca: Option<PathBuf>,
+    /// The instance's `admin` password: the lab registers what the kinds
+    /// need there (certificates, registration keys, overrides).
+    pub instance_admin_password: Option<String>,
+    /// The lab's PKI: signs the mutual-TLS hosts' client certificates.
+    pub pki: Option<std::sync::Arc<LabPki>>,
+    /// The kind of each plain host, in order ([`LabSpec::with_kinds`]);
+    /// hosts past the end are [`HostKind::Plain`].
+    pub kinds: Vec<HostKind>,
 }
 
 impl LabSpec {
+    /// Hosts of these kinds first, in the order given (e.g.
+    /// `[(HostKind::CyberArk, 2), (HostKind::MutualTls, 1)]`), then the
+    /// plain ones; `hosts` grows to hold them all.
+    pub fn with_kinds(mut self, kinds: &[(HostKind, usize)]) -> LabSpec {
+        for (kind, count) in kinds {
+            self.kinds.extend(std::iter::repeat_n(*kind, *count));
+        }
+        self.hosts = self.hosts.max(self.kinds.len());
+        self
+    }
+
     pub fn new(hosts: usize, midsim: &Path) -> LabSpec {
         LabSpec {
             hosts,
@@ -176,6 +199,10 @@ impl LabSpec {
             directory: None,
             detached: false,
             instance_url: None,
+            instance_ca: None,
+            instance_admin_password: None,
+            pki: None,
+            kinds: Vec::new(),
         }
     }
 }
@@ -202,6 +229,8 @@ pub struct LabHost {
     /// The uid and gid owning mid_home and running the MID
     /// ([`LabSpec::mid_user`]); `None`: the lab's own user.
     mid_owner: Option<(u32, u32)>,
+    /// What kind of MID it runs.
+    pub kind: HostKind,
 }
 
 impl LabHost {
@@ -469,6 +498,17 @@ pub struct Lab {
     _temporary: Option<tempfile::TempDir>,
     /// [`LabSpec::detached`]: dropping stops nothing.
     detached: bool,
+    /// Per host: what its kind needs from the instance and the PKI.
+    kind_inputs: std::collections::HashMap<String, KindInput>,
+}
+
+/// What a host's kind took from the instance and the PKI.
+#[derive(Default)]
+struct KindInput {
+    /// An IPKI host's (user sys_id, registration key).
+    ipki: Option<(String, String)>,
+    /// A mutual-TLS host's PEM chain and key.
+    client: Option<String>,
 }
 
 /// Unique per lab in this process, to keep addresses and names apart.
@@ -607,6 +647,7 @@ impl Lab {
             route: None,
             _temporary: temporary,
             detached: spec.detached,
+            kind_inputs: std::collections::HashMap::new(),
         };
         if needs_network {
             lab.route = Some(network::UnreachableRoute::add(&format!(
@@ -619,9 +660,12 @@ impl Lab {
             .map(|index| {
                 let name = format!("lab-{:03}", index + 1);
                 let address = format!("127.{slot}.{}.{}", index / 250, index % 250 + 1);
-                lab.describe_host(&name, address, port, "lab", None)
+                let mut host = lab.describe_host(&name, address, port, "lab", None);
+                host.kind = spec.kinds.get(index).copied().unwrap_or_default();
+                host
             })
             .collect();
+        lab.prepare_kinds(&plain, spec)?;
         // Bastions and hidden hosts in network namespaces.
         let mut hidden = Vec::new();
         if spec.behind_one_hop + spec.behind_two_hops > 0 {
@@ -707,8 +751,101 @@ impl Lab {
         lab.hosts = hosts;
         lab.bastions = bastions;
         lab.start_mids(spec.start_delay)?;
+        lab.finish_kinds(spec)?;
         lab.write_client_files()?;
         Ok(lab)
+    }
+
+    /// Before the hosts are written: the CyberArk vault, and from the
+    /// instance and the PKI what mutual-TLS and IPKI hosts need.
+    fn prepare_kinds(&mut self, hosts: &[LabHost], spec: &LabSpec) -> Result<(), LabError> {
+        let cyberark: Vec<&str> = hosts
+            .iter()
+            .filter(|host| host.kind == HostKind::CyberArk)
+            .map(|host| host.name.as_str())
+            .collect();
+        kinds::add_vault_accounts(&self.directory, &cyberark)?;
+        let Some(admin) = self.kinds_admin(hosts, spec)? else {
+            return Ok(());
+        };
+        let user = admin.user_sys_id(INITIAL_USER)?;
+        for host in hosts {
+            let mut input = KindInput::default();
+            match host.kind {
+                HostKind::Ipki => {
+                    input.ipki = Some((user.clone(), admin.registration_key(&user)?));
+                }
+                HostKind::MutualTls => {
+                    let pki = spec.pki.as_ref().ok_or_else(|| {
+                        LabError(format!(
+                            "{}: a mutual-TLS host needs the lab's PKI (LabSpec::pki) and an HTTPS instance",
+                            host.name
+                        ))
+                    })?;
+                    let (chain, leaf) = pki.client_certificate(&host.name)?;
+                    admin.add_user_certificate(&user, &host.name, &leaf)?;
+                    input.client = Some(chain);
+                }
+                _ => continue,
+            }
+            self.kind_inputs.insert(host.name.clone(), input);
+        }
+        Ok(())
+    }
+
+    /// The instance's admin, when a host's kind needs it (an error when
+    /// there is none).
+    fn kinds_admin(
+        &self,
+        hosts: &[LabHost],
+        spec: &LabSpec,
+    ) -> Result<Option<kinds::Admin>, LabError> {
+        let Some(needs) = hosts.iter().find(|host| host.kind.needs_instance()) else {
+            return Ok(None);
+        };
+        let (Some(url), Some(password)) = (&spec.instance_url, &spec.instance_admin_password)
+        else {
+            return Err(LabError(format!(
+                "{}: a {} host needs an instance and its admin password (LabSpec::instance_url, instance_admin_password)",
+                needs.name, needs.kind
+            )));
+        };
+        kinds::Admin::new(url, spec.instance_ca.as_deref(), password).map(Some)
+    }
+
+    /// After the MIDs started: the `ecc_agent_config` overrides (the
+    /// record exists once the MID reported Up).
+    fn finish_kinds(&self, spec: &LabSpec) -> Result<(), LabError> {
+        let overridden: Vec<&LabHost> = self
+            .hosts
+            .iter()
+            .filter(|host| host.kind == HostKind::ConfigOverride)
+            .collect();
+        if overridden.is_empty() {
+            return Ok(());
+        }
+        let (Some(url), Some(password)) = (&spec.instance_url, &spec.instance_admin_password)
+        else {
+            return Err(LabError(
+                "an override host needs an instance and its admin password".into(),
+            ));
+        };
+        let admin = InstanceAdmin::new(url, spec.instance_ca.as_deref(), password)?;
+        for host in overridden {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                match admin.add_mid_config(
+                    &host.name,
+                    "mid.instance.username",
+                    kinds::OVERRIDE_USER,
+                ) {
+                    Ok(_) => break,
+                    Err(error) if Instant::now() > deadline => return Err(error),
+                    Err(_) => std::thread::sleep(Duration::from_millis(100)),
+                }
+            }
+        }
+        Ok(())
     }
 
     fn describe_host(
@@ -737,6 +874,7 @@ impl Lab {
             namespace: None,
             sshd: None,
             mid_owner: self.mid_owner,
+            kind: HostKind::Plain,
         }
     }
 
@@ -828,6 +966,11 @@ impl Lab {
             .replace("{NAME}", &host.name)
             .replace("{USER}", INITIAL_USER)
             .replace("{PASSWORD}", INITIAL_PASSWORD);
+        let input = self.kind_inputs.get(&host.name);
+        let ipki = input
+            .and_then(|input| input.ipki.as_ref())
+            .map(|(user, key)| (user.as_str(), key.as_str()));
+        let config = kinds::config_xml(&config, &host.name, host.kind, ipki);
         write(&agent.join("config.xml"), &config)?;
         set_mode(&agent.join("config.xml"), 0o600)?;
         let mid_sh = format!(
@@ -838,7 +981,15 @@ impl Lab {
         write(&agent.join("bin/mid.sh"), &mid_sh)?;
         set_mode(&agent.join("bin/mid.sh"), 0o755)?;
         write(&agent.join("bin/mid.shconf"), "APP_NAME=mid\n")?;
-        write(&host.local_mid_home.join(".midsim"), &self.knobs(spec))?;
+        let client = self
+            .kind_inputs
+            .get(&host.name)
+            .and_then(|input| input.client.as_deref());
+        let kind_knobs = kinds::write_host_files(host, host.kind, &self.directory, client)?;
+        write(
+            &host.local_mid_home.join(".midsim"),
+            &format!("{}{kind_knobs}", self.knobs(spec)),
+        )?;
         match host.mid_owner {
             Some(owner) => install_as_mid_user(&host.local_mid_home, owner),
             None => Ok(()),
@@ -854,6 +1005,9 @@ impl Lab {
         );
         if let Some(url) = &spec.instance_url {
             knobs.push_str(&format!("instance_url={url}\n"));
+        }
+        if let Some(ca) = &spec.instance_ca {
+            knobs.push_str(&format!("instance_ca={}\n", ca.display()));
         }
         // A detached MID outlives this process, as a real one would.
         if !spec.detached {

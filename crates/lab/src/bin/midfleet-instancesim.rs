@@ -27,6 +27,11 @@ struct Arguments {
     /// The PEM private key of --cert.
     #[arg(long, value_name = "PEM", requires = "cert")]
     key: Option<PathBuf>,
+    /// With --cert: ask clients for a certificate signed by this PEM CA
+    /// (mutual TLS: the one of an active `sys_user_certificate` record logs
+    /// in as its user); clients without one may still use a password.
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    client_ca: Option<PathBuf>,
     /// The password of the seeded integration user `admin`.
     #[arg(long, default_value = "admin")]
     admin_password: String,
@@ -59,6 +64,7 @@ fn main() -> ExitCode {
         listen: arguments.listen,
         state: arguments.state,
         tls: arguments.cert.zip(arguments.key),
+        client_ca: arguments.client_ca,
         admin_password: arguments.admin_password,
         fail_first: arguments.fail_first,
         retry_after: arguments.retry_after,

@@ -17,6 +17,9 @@ pub struct Request {
     pub query: Vec<(String, String)>,
     pub authorization: Option<String>,
     pub body: Vec<u8>,
+    /// The DER of the client certificate the TLS handshake verified
+    /// (`--client-ca`), if the client sent one.
+    pub client_certificate: Option<Vec<u8>>,
 }
 
 impl Request {

@@ -23,5 +23,6 @@
 //!   and `security_admin`, and the integration user `admin`.
 
 pub mod http;
+pub mod identity;
 pub mod server;
 pub mod tables;

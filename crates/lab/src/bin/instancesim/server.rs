@@ -21,6 +21,10 @@ pub struct Options {
     pub state: Option<PathBuf>,
     /// `(certificate chain, private key)` PEM files: serve HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// With `tls`: ask clients for a certificate and verify it against
+    /// this PEM CA (mutual TLS; a client without one may still log in
+    /// with a password).
+    pub client_ca: Option<PathBuf>,
     pub admin_password: String,
     pub fail_first: u64,
     pub retry_after: Option<u64>,
@@ -57,7 +61,7 @@ pub fn run(options: Options) -> Result<(), String> {
         save(path, &state).map_err(|error| format!("{}: {error}", path.display()))?;
     }
     let tls = match &options.tls {
-        Some((cert, key)) => Some(server_config(cert, key)?),
+        Some((cert, key)) => Some(server_config(cert, key, options.client_ca.as_deref())?),
         None => None,
     };
     let listener = TcpListener::bind(&options.listen)
@@ -101,14 +105,27 @@ fn connection(
         }
     }
     tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut stream: Box<dyn Stream> = match tls {
+    let (mut stream, request): (Box<dyn Stream>, _) = match tls {
         Some(config) => {
             let connection = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
-            Box::new(rustls::StreamOwned::new(connection, tcp))
+            let mut stream = rustls::StreamOwned::new(connection, tcp);
+            let mut request = read_request(&mut stream)?;
+            if let Some(request) = request.as_mut() {
+                request.client_certificate = stream
+                    .conn
+                    .peer_certificates()
+                    .and_then(|chain| chain.first())
+                    .map(|leaf| leaf.as_ref().to_vec());
+            }
+            (Box::new(stream), request)
         }
-        None => Box::new(tcp),
+        None => {
+            let mut stream = tcp;
+            let request = read_request(&mut stream)?;
+            (Box::new(stream), request)
+        }
     };
-    let Some(request) = read_request(&mut stream)? else {
+    let Some(request) = request else {
         return Ok(());
     };
     let number = shared.requests.fetch_add(1, Ordering::SeqCst) + 1;
@@ -164,19 +181,45 @@ fn save(path: &Path, state: &State) -> io::Result<()> {
     std::fs::rename(&temporary, path)
 }
 
-fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
+fn server_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<Arc<rustls::ServerConfig>, String> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|certificates| certificates.collect())
         .map_err(|error| format!("{}: {error}", cert.display()))?;
     let key =
         PrivateKeyDer::from_pem_file(key).map_err(|error| format!("{}: {error}", key.display()))?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|error| error.to_string())?
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .map_err(|error| error.to_string())?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|error| error.to_string())?;
+    let builder = match client_ca {
+        Some(client_ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for certificate in CertificateDer::pem_file_iter(client_ca)
+                .map_err(|error| format!("{}: {error}", client_ca.display()))?
+            {
+                let certificate =
+                    certificate.map_err(|error| format!("{}: {error}", client_ca.display()))?;
+                roots
+                    .add(certificate)
+                    .map_err(|error| format!("{}: {error}", client_ca.display()))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .allow_unauthenticated()
+            .build()
+            .map_err(|error| format!("{}: {error}", client_ca.display()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let config = builder
+        .with_single_cert(chain, key)
+        .map_err(|error| error.to_string())?;
     Ok(Arc::new(config))
 }

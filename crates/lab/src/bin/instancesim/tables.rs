@@ -9,13 +9,14 @@ use serde_json::{json, Map, Value};
 use super::http::Request;
 
 /// The tables served.
-pub const TABLES: [&str; 6] = [
+pub const TABLES: [&str; 7] = [
     "sys_user",
     "sys_user_role",
     "sys_user_has_role",
     "ecc_agent",
     "ecc_agent_config",
     "ecc_queue",
+    "sys_user_certificate",
 ];
 
 /// The `version` of an `ecc_agent` record that does not report one: the
@@ -67,6 +68,16 @@ fn columns(table: &str) -> &'static [&'static str] {
         // MID Server Configuration Parameters: `ecc_agent` is the sys_id
         // of the MID's `ecc_agent` record.
         "ecc_agent_config" => &["sys_id", "ecc_agent", "param_name", "value"],
+        // A mutual-TLS MID's certificate (identity.rs): the PEM, the
+        // sys_id of the user it logs in as, the MID's name.
+        "sys_user_certificate" => &[
+            "sys_id",
+            "user",
+            "name",
+            "certificate",
+            "user_role",
+            "active",
+        ],
         "ecc_queue" => &[
             "sys_id",
             "agent",
@@ -113,6 +124,9 @@ pub struct State {
     /// 403, as from an instance whose read ACL does not cover them.
     #[serde(skip)]
     pub deny_read: Vec<String>,
+    /// IPKI registration keys and credentials (identity.rs).
+    #[serde(default)]
+    pub ipki: super::identity::Ipki,
 }
 
 /// One change of a MID's `ecc_agent` status.
@@ -141,7 +155,17 @@ pub struct Answer {
 }
 
 impl Answer {
-    fn error(status: u16, message: &str, detail: &str) -> Answer {
+    /// A success that changed the state.
+    pub fn ok(status: u16, body: Value) -> Answer {
+        Answer {
+            status,
+            body,
+            changed: true,
+            user: None,
+        }
+    }
+
+    pub fn error(status: u16, message: &str, detail: &str) -> Answer {
         Answer {
             status,
             body: json!({ "error": { "message": message, "detail": detail }, "status": "failure" }),
@@ -251,7 +275,18 @@ impl State {
 
     /// Serves one Table API request.
     pub fn handle(&mut self, request: &Request) -> Answer {
-        let Some(user) = self.authenticate(request.authorization.as_deref()) else {
+        let basic = self.authenticate(request.authorization.as_deref());
+        let is_admin = |state: &State| {
+            basic
+                .as_ref()
+                .is_some_and(|user| state.roles_of(user).iter().any(|role| role == "admin"))
+        };
+        if let Some(answer) = super::identity::route(self, request, is_admin) {
+            return answer;
+        }
+        // Without a password: a bearer token (IPKI) or a client
+        // certificate (mutual TLS).
+        let Some(user) = basic.or_else(|| super::identity::user(self, request)) else {
             return Answer::error(
                 401,
                 "User Not Authenticated",

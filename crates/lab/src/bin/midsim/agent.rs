@@ -476,11 +476,11 @@ fn log_in_with(
 ) -> Result<(), Stop> {
     loop {
         match kinds::accepts(url, knobs.instance_ca.as_deref(), identity, name) {
-            Ok(true) => return Ok(()),
-            Ok(false) => logs.agent(
+            Ok(None) => return Ok(()),
+            Ok(Some(why)) => logs.agent(
                 STARTUP,
                 &format!(
-                    "SEVERE Could not authenticate the MID Server on the ServiceNow instance ({} authentication refused).",
+                    "SEVERE Could not authenticate the MID Server on the ServiceNow instance ({} authentication refused: {why}).",
                     identity.kind
                 ),
             ),

@@ -119,7 +119,8 @@ pub fn call(
             // A server that rejects the client certificate ends the
             // handshake with an alert: a refused login.
             let text = error.to_string();
-            if text.contains("certificate") || text.contains("Certificate") {
+            let presented = matches!(auth, Auth::ClientCertificate(_));
+            if presented && text.contains("received fatal alert") {
                 return Err(CallError::Refused(format!("TLS handshake refused: {text}")));
             }
             return Err(failed(format!("{address}: {text}")));
@@ -142,11 +143,13 @@ pub fn call(
         .ok_or_else(|| failed("a bad status line".into()))?;
     let json: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     if status == 401 {
-        let detail = json["error"]["message"]
-            .as_str()
-            .unwrap_or("401")
-            .to_string();
-        return Err(CallError::Refused(detail));
+        let message = json["error"]["message"].as_str().unwrap_or("401");
+        let detail = json["error"]["detail"].as_str().unwrap_or_default();
+        return Err(CallError::Refused(if detail.is_empty() {
+            message.to_string()
+        } else {
+            format!("{message}: {detail}")
+        }));
     }
     if !(200..300).contains(&status) {
         let detail = json["error"]["detail"].as_str().unwrap_or_default();

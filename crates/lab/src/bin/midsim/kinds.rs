@@ -406,21 +406,21 @@ pub fn ipki_identity(
 }
 
 /// One login check with `identity`: the MID reads its own `ecc_agent`
-/// record (what a `mid_server` user may). Ok(true) accepted,
-/// Ok(false) refused.
+/// record (what a `mid_server` user may). Ok(None) accepted,
+/// Ok(Some(why)) refused.
 pub fn accepts(
     url: &str,
     ca_file: Option<&Path>,
     identity: &Identity,
     name: &str,
-) -> Result<bool, String> {
+) -> Result<Option<String>, String> {
     let path = format!(
         "/api/now/table/ecc_agent?sysparm_query=name%3D{}&sysparm_limit=1",
         encode(name)
     );
     match client::call(url, ca_file, &identity.auth, "GET", &path, None) {
-        Ok(_) => Ok(true),
-        Err(CallError::Refused(_)) => Ok(false),
+        Ok(_) => Ok(None),
+        Err(CallError::Refused(why)) => Ok(Some(why)),
         Err(CallError::Failed(message)) => Err(message),
     }
 }

@@ -1,0 +1,227 @@
+//! Logins without a password (docs/lab.md, "Kinds of MID"):
+//!
+//! - mutual TLS: the server asks for a client certificate (`--client-ca`,
+//!   the CA the instance trusts, as `sys_ca_certificate` would); a
+//!   certificate that CA signed logs in as the user of the active
+//!   `sys_user_certificate` record holding the same certificate (PEM in
+//!   `certificate`, the user's sys_id in `user`). No record: 401.
+//! - IPKI: an admin issues a single-use registration key for a MID user
+//!   (`POST /api/now/mid/ipki/registration_key` `{"user": SYS_ID,
+//!   "expires_in_seconds": N}`, default 24 h); the MID registers with it
+//!   (`POST /api/now/mid/ipki/register` `{"registration_key", "user",
+//!   "name"}`, no login) and gets a credential valid 60 days, which it
+//!   sends as `Authorization: Bearer …` to log in as that user. A key is
+//!   spent by its first use, refused once expired, and revoked after 5
+//!   failed attempts (`sn_mid_infra.registration_key.max_use_count`). Only
+//!   SHA-256 digests of keys and credentials are kept.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::http::Request;
+use super::tables::{Answer, State};
+
+/// A registration key's life (ServiceNow: "expires within 24 hours").
+const KEY_SECONDS: u64 = 24 * 3600;
+/// An IPKI certificate's life ("IPKI certificates expire after 60 days").
+const CREDENTIAL_SECONDS: u64 = 60 * 24 * 3600;
+/// Failed attempts before a key is revoked.
+const MAX_FAILED_ATTEMPTS: u32 = 5;
+
+/// The IPKI records (in the `--state` file; no Table API reads them).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Ipki {
+    #[serde(default)]
+    pub keys: Vec<RegistrationKey>,
+    #[serde(default)]
+    pub credentials: Vec<Credential>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RegistrationKey {
+    pub sha256: String,
+    pub user: String,
+    pub expires: u64,
+    pub used: bool,
+    pub failed_attempts: u32,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Credential {
+    pub sha256: String,
+    pub user: String,
+    /// The MID's name.
+    pub name: String,
+    pub expires: u64,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|time| time.as_secs())
+        .unwrap_or(0)
+}
+
+fn digest(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+fn random_token() -> Result<String, String> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut bytes))
+        .map_err(|error| format!("/dev/urandom: {error}"))?;
+    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+fn field<'a>(record: &'a serde_json::Map<String, Value>, name: &str) -> &'a str {
+    record.get(name).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// The sys_id of the user a request logs in as without a password: its
+/// bearer token (IPKI) or its client certificate (mutual TLS).
+pub fn user(state: &State, request: &Request) -> Option<String> {
+    if let Some(token) = request
+        .authorization
+        .as_deref()
+        .and_then(|header| header.strip_prefix("Bearer "))
+    {
+        let sha256 = digest(token.trim());
+        let time = now();
+        return state
+            .ipki
+            .credentials
+            .iter()
+            .find(|credential| credential.sha256 == sha256 && credential.expires > time)
+            .map(|credential| credential.user.clone());
+    }
+    if request.authorization.is_some() {
+        return None;
+    }
+    let leaf = request.client_certificate.as_deref()?;
+    state
+        .tables
+        .get("sys_user_certificate")?
+        .iter()
+        .filter(|record| field(record, "active") != "false")
+        .find(|record| {
+            CertificateDer::pem_slice_iter(field(record, "certificate").as_bytes())
+                .next()
+                .and_then(Result::ok)
+                .is_some_and(|certificate| certificate.as_ref() == leaf)
+        })
+        .map(|record| field(record, "user").to_string())
+}
+
+/// Serves the IPKI endpoints; `None` for any other path. `admin` is
+/// whether the request's basic login is an admin's.
+pub fn route(
+    state: &mut State,
+    request: &Request,
+    admin: impl Fn(&State) -> bool,
+) -> Option<Answer> {
+    let answer = match (request.method.as_str(), request.path.as_str()) {
+        ("POST", "/api/now/mid/ipki/registration_key") => {
+            if !admin(state) {
+                return Some(Answer::error(
+                    401,
+                    "User Not Authenticated",
+                    "an admin (or agent_admin) generates registration keys",
+                ));
+            }
+            issue_key(state, request)
+        }
+        ("POST", "/api/now/mid/ipki/register") => register(state, request),
+        _ => return None,
+    };
+    Some(answer)
+}
+
+fn body(request: &Request) -> Value {
+    serde_json::from_slice(&request.body).unwrap_or(Value::Null)
+}
+
+fn issue_key(state: &mut State, request: &Request) -> Answer {
+    let body = body(request);
+    let user = body["user"].as_str().unwrap_or_default().to_string();
+    let known = state
+        .tables
+        .get("sys_user")
+        .is_some_and(|users| users.iter().any(|record| field(record, "sys_id") == user));
+    if !known {
+        return Answer::error(400, "Invalid user", "`user` must be a sys_user sys_id");
+    }
+    let seconds = body["expires_in_seconds"].as_u64().unwrap_or(KEY_SECONDS);
+    let key = match random_token() {
+        Ok(key) => key,
+        Err(error) => return Answer::error(500, "Key generation failed", &error),
+    };
+    let expires = now() + seconds;
+    state.ipki.keys.push(RegistrationKey {
+        sha256: digest(&key),
+        user,
+        expires,
+        used: false,
+        failed_attempts: 0,
+    });
+    Answer::ok(
+        201,
+        json!({ "result": { "key": key, "expires": expires.to_string() } }),
+    )
+}
+
+fn register(state: &mut State, request: &Request) -> Answer {
+    let body = body(request);
+    let sha256 = digest(body["registration_key"].as_str().unwrap_or_default());
+    let user = body["user"].as_str().unwrap_or_default().to_string();
+    let name = body["name"].as_str().unwrap_or_default().to_string();
+    let time = now();
+    let Some(key) = state.ipki.keys.iter_mut().find(|key| key.sha256 == sha256) else {
+        return refused("unknown registration key");
+    };
+    let reason = if key.used {
+        Some("the registration key was already used")
+    } else if key.failed_attempts >= MAX_FAILED_ATTEMPTS {
+        Some("the registration key was revoked after too many failed attempts")
+    } else if key.expires <= time {
+        Some("the registration key has expired")
+    } else if key.user != user {
+        key.failed_attempts += 1;
+        Some("the registration key was issued for another user (mid.ipki.user)")
+    } else {
+        None
+    };
+    if let Some(reason) = reason {
+        let mut answer = refused(reason);
+        answer.changed = true;
+        return answer;
+    }
+    key.used = true;
+    let credential = match random_token() {
+        Ok(credential) => credential,
+        Err(error) => return Answer::error(500, "Certificate issue failed", &error),
+    };
+    let expires = time + CREDENTIAL_SECONDS;
+    state.ipki.credentials.push(Credential {
+        sha256: digest(&credential),
+        user,
+        name,
+        expires,
+    });
+    Answer::ok(
+        201,
+        json!({ "result": { "credential": credential, "expires": expires.to_string() } }),
+    )
+}
+
+fn refused(detail: &str) -> Answer {
+    Answer::error(401, "Invalid registration key", detail)
+}

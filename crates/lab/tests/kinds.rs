@@ -1,0 +1,344 @@
+//! End-to-end tests of the kinds of lab MID (docs/lab.md, "Kinds of
+//! MID"): real sshd hosts and simulated MIDs logging in to an emulated
+//! HTTPS instance that asks for client certificates.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use midfleet::instance::client::{Client, Credentials, Settings};
+use midfleet::instance::table;
+use midfleet::secret::SecretValue;
+use midfleet_lab::{HostKind, Lab, LabHost, LabPki, LabSpec, INITIAL_PASSWORD, INITIAL_USER};
+use serde_json::json;
+
+const MIDSIM: &str = env!("CARGO_BIN_EXE_midfleet-midsim");
+const INSTANCESIM: &str = env!("CARGO_BIN_EXE_midfleet-instancesim");
+const ADMIN_PASSWORD: &str = "Adm1n-pw";
+const WAIT: Duration = Duration::from_secs(20);
+
+/// An HTTPS instance asking for client certificates signed by the lab CA.
+struct Instance {
+    child: Child,
+    url: String,
+    pki: Arc<LabPki>,
+    _directory: tempfile::TempDir,
+}
+
+impl Instance {
+    fn start() -> Instance {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let pki = LabPki::create(&directory.path().join("pki")).expect("pki");
+        let state = directory.path().join("state.json");
+        let seed = json!({ "tables": {
+            "sys_user_role": [ { "sys_id": "role-mid-server", "name": "mid_server" } ],
+            "sys_user": [
+                { "sys_id": "user-initial", "user_name": INITIAL_USER, "user_password": INITIAL_PASSWORD,
+                  "active": "true", "locked_out": "false" },
+            ],
+            "sys_user_has_role": [
+                { "sys_id": "grant-initial", "user": "user-initial", "role": "role-mid-server" },
+            ],
+        } });
+        fs::write(&state, seed.to_string()).expect("seed");
+        let mut child = Command::new(INSTANCESIM)
+            .arg("--state")
+            .arg(&state)
+            .arg("--cert")
+            .arg(&pki.server_cert)
+            .arg("--key")
+            .arg(&pki.server_key)
+            .arg("--client-ca")
+            .arg(&pki.ca_file)
+            .arg("--admin-password")
+            .arg(ADMIN_PASSWORD)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start instancesim");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("listening line");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("listening on URL")
+            .to_string();
+        Instance {
+            child,
+            url,
+            pki: Arc::new(pki),
+            _directory: directory,
+        }
+    }
+
+    fn spec(&self, kinds: &[(HostKind, usize)], plain: usize) -> LabSpec {
+        let mut spec = LabSpec::new(plain, Path::new(MIDSIM)).with_kinds(kinds);
+        spec.hosts = kinds.iter().map(|(_, count)| count).sum::<usize>() + plain;
+        spec.instance_url = Some(self.url.clone());
+        spec.instance_ca = Some(self.pki.ca_file.clone());
+        spec.instance_admin_password = Some(ADMIN_PASSWORD.into());
+        spec.pki = Some(Arc::clone(&self.pki));
+        spec
+    }
+
+    fn admin(&self) -> (Client, Credentials) {
+        let client = Client::new(
+            &self.url,
+            Some(&self.pki.ca_file),
+            Settings::with_timeout(5),
+        )
+        .expect("client");
+        let credentials =
+            Credentials::new("admin".into(), SecretValue::new(ADMIN_PASSWORD.to_string()));
+        (client, credentials)
+    }
+
+    /// The MID named `name`'s `ecc_agent` record field.
+    fn mid_field(&self, name: &str, field: &str) -> Option<String> {
+        let (client, credentials) = self.admin();
+        table::query(
+            &client,
+            &credentials,
+            "ecc_agent",
+            &format!("name={name}"),
+            &[field],
+            1,
+        )
+        .expect("read ecc_agent")
+        .first()
+        .map(|record| table::field(record, field).to_string())
+    }
+
+    /// Waits until the MID named `name`'s record has `field` = `value`.
+    fn wait_for_field(&self, name: &str, field: &str, value: &str) {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if self.mid_field(name, field).as_deref() == Some(value) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "{name}: ecc_agent.{field} is {:?}, not {value:?}",
+            self.mid_field(name, field)
+        );
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for_log(host: &LabHost, needle: &str) {
+    assert!(
+        host.wait_for_log(needle, WAIT),
+        "{}: no {needle:?} in agent0.log.0:\n{}",
+        host.name,
+        host.agent_log()
+    );
+}
+
+fn keystore(host: &LabHost) -> PathBuf {
+    host.agent().join("security/agent_keystore")
+}
+
+#[test]
+fn a_mutual_tls_mid_logs_in_with_its_certificate_and_a_wrong_one_is_refused() {
+    let instance = Instance::start();
+    let lab = Lab::start(&instance.spec(&[(HostKind::MutualTls, 1)], 0)).expect("lab");
+    let host = &lab.hosts[0];
+    let config = midfleet::config_xml::ConfigXml::parse(&host.config()).expect("config.xml");
+    assert!(config.get("mid.instance.username").is_none());
+    assert!(config.get("mid.instance.password").is_none());
+    wait_for_log(host, "Configured MID to use mutual authentication");
+    instance.wait_for_field(&host.name, "status", "Up");
+    instance.wait_for_field(&host.name, "is_using_custom_cert", "true");
+
+    // A certificate from a CA the instance does not trust.
+    let other = tempfile::tempdir().expect("temp dir");
+    let stranger = LabPki::create(other.path()).expect("other pki");
+    let (chain, _) = stranger.client_certificate(&host.name).expect("cert");
+    assert!(host.mid("stop").expect("stop"));
+    let mut bytes = fs::read(keystore(host)).expect("keystore");
+    bytes.truncate(32);
+    bytes.extend_from_slice(format!("alias=defaultsecuritykeypairhandle\n{chain}").as_bytes());
+    fs::write(keystore(host), &bytes).expect("keystore");
+    assert!(host.mid("start").expect("start"));
+    wait_for_log(
+        host,
+        "SEVERE Could not authenticate the MID Server on the ServiceNow instance (mTLS authentication refused: TLS handshake refused: received fatal alert",
+    );
+    assert_eq!(host.agent_log().matches("MID Server started").count(), 1);
+
+    // A certificate the CA signed but no sys_user_certificate names.
+    let (chain, _) = instance
+        .pki
+        .client_certificate("unregistered")
+        .expect("cert");
+    assert!(host.mid("stop").expect("stop"));
+    bytes.truncate(32);
+    bytes.extend_from_slice(format!("alias=defaultsecuritykeypairhandle\n{chain}").as_bytes());
+    fs::write(keystore(host), &bytes).expect("keystore");
+    let before = host
+        .agent_log()
+        .matches("mTLS authentication refused: User Not Authenticated")
+        .count();
+    assert!(host.mid("start").expect("start"));
+    assert!(
+        wait(|| host
+            .agent_log()
+            .matches("mTLS authentication refused: User Not Authenticated")
+            .count()
+            > before),
+        "{}",
+        host.agent_log()
+    );
+    assert_eq!(host.agent_log().matches("MID Server started").count(), 1);
+
+    // A key that is not PKCS#8: the start fails as the real one does.
+    assert!(host.mid("stop").expect("stop"));
+    let leaf_only: String = chain
+        .split("-----BEGIN PRIVATE KEY-----")
+        .next()
+        .expect("chain")
+        .to_string();
+    bytes.truncate(32);
+    bytes.extend_from_slice(
+        format!("alias=defaultsecuritykeypairhandle\n{leaf_only}-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n").as_bytes(),
+    );
+    fs::write(keystore(host), &bytes).expect("keystore");
+    assert!(host.mid("start").expect("start"));
+    wait_for_log(
+        host,
+        "SEVERE *** ERROR *** Could not find valid private key",
+    );
+}
+
+#[test]
+fn an_ipki_mid_registers_once_empties_its_key_byte_exactly_and_logs_in_with_a_bearer() {
+    let instance = Instance::start();
+    let mut spec = instance.spec(&[(HostKind::Ipki, 1)], 0);
+    spec.directory = None;
+    let lab = Lab::start(&spec).expect("lab");
+    let host = &lab.hosts[0];
+    wait_for_log(host, "IPKI: registration succeeded");
+    instance.wait_for_field(&host.name, "status", "Up");
+    let config = String::from_utf8(host.config()).expect("utf-8");
+    let key_line = config
+        .lines()
+        .find(|line| line.contains("mid.ipki.registration_key"))
+        .expect("the key's parameter stays");
+    assert_eq!(
+        key_line,
+        "    <parameter name=\"mid.ipki.registration_key\" value=\"\"/>"
+    );
+    // Byte-exact: the lab's file with the key emptied, plus the key pair
+    // id the MID adds at its first start.
+    let without_mid_id: String = config
+        .split_inclusive('\n')
+        .filter(|line| !line.contains("keypairs.mid_id"))
+        .collect();
+    let user = instance_user_sys_id(&instance);
+    let expected = include_str!("../src/config.xml")
+        .replace("{NAME}", &host.name)
+        .replace(
+            &format!(
+                "    <parameter name=\"mid.instance.username\" value=\"{{USER}}\"/>\n    <parameter name=\"mid.instance.password\" secure=\"true\" value=\"{{PASSWORD}}\"/>\n"
+            ),
+            &format!(
+                "    <parameter name=\"mid.ipki.enabled\" value=\"true\"/>\n    <parameter name=\"mid.ipki.user\" value=\"{user}\"/>\n    <parameter name=\"mid.ipki.registration_key\" value=\"\"/>\n"
+            ),
+        );
+    assert_eq!(without_mid_id, expected);
+
+    // A restart logs in with the credential kept in the keystore.
+    assert!(host.mid("restart").expect("restart"));
+    wait_for_log(
+        host,
+        "IPKI: using the instance-issued certificate in the keystore",
+    );
+    assert!(wait(|| host
+        .agent_log()
+        .matches("MID Server started")
+        .count()
+        == 2));
+    instance.wait_for_field(&host.name, "status", "Up");
+    let log = host.agent_log();
+    assert_eq!(
+        log.matches("IPKI: registration succeeded").count(),
+        1,
+        "{log}"
+    );
+
+    // A key is single use: a new key registers once; put back, the same
+    // key is refused (the keystore emptied, as when it is corrupted).
+    let admin =
+        midfleet_lab::kinds::Admin::new(&instance.url, Some(&instance.pki.ca_file), ADMIN_PASSWORD)
+            .expect("admin");
+    let key = admin.registration_key(&user).expect("key");
+    let with_key = config.replace(
+        "name=\"mid.ipki.registration_key\" value=\"\"",
+        &format!("name=\"mid.ipki.registration_key\" value=\"{key}\""),
+    );
+    for attempt in 1..=2 {
+        assert!(host.mid("stop").expect("stop"));
+        fs::write(keystore(host), [9u8; 32]).expect("empty keystore");
+        fs::write(host.config_path(), &with_key).expect("config");
+        assert!(host.mid("start").expect("start"));
+        if attempt == 1 {
+            assert!(
+                wait(|| host
+                    .agent_log()
+                    .matches("IPKI: registration succeeded")
+                    .count()
+                    == 2),
+                "{}",
+                host.agent_log()
+            );
+            assert!(wait(|| host
+                .agent_log()
+                .matches("MID Server started")
+                .count()
+                == 3));
+        } else {
+            wait_for_log(
+                host,
+                "SEVERE *** ERROR *** IPKI registration failed: Invalid registration key: the registration key was already used",
+            );
+        }
+    }
+}
+
+fn instance_user_sys_id(instance: &Instance) -> String {
+    let (client, credentials) = instance.admin();
+    let records = table::query(
+        &client,
+        &credentials,
+        "sys_user",
+        &format!("user_name={INITIAL_USER}"),
+        &["sys_id"],
+        1,
+    )
+    .expect("sys_user");
+    table::field(&records[0], "sys_id").to_string()
+}
+
+fn wait(mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
