@@ -342,3 +342,229 @@ fn wait(mut condition: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+#[test]
+fn a_cyberark_mid_resolves_its_references_from_the_vault_and_never_rewrites_them() {
+    let instance = Instance::start();
+    let lab = Lab::start(&instance.spec(&[(HostKind::CyberArk, 1)], 0)).expect("lab");
+    let host = &lab.hosts[0];
+    instance.wait_for_field(&host.name, "status", "Up");
+    wait_for_log(
+        host,
+        "CyberArk: resolved parameter mid.instance.password (id=lab/lab-001/password, type=Password)",
+    );
+    let config = String::from_utf8(host.config()).expect("utf-8");
+    assert!(config.contains(
+        "<parameter name=\"mid.instance.password\" secure=\"true\" value=\"cyberark: id=lab/lab-001/password, type=Password\"/>"
+    ));
+    assert!(config.contains(
+        "<parameter name=\"mid.instance.username\" secure=\"true\" value=\"cyberark: id=lab/lab-001/user, type=Username\"/>"
+    ));
+    assert!(!config.contains("encrypted:"), "{config}");
+    let vault = midfleet_lab::kinds::vault_path(&lab.directory);
+    // Root-owned (as the lab runs) and outside the MID's folders.
+    assert!(!vault.starts_with(&host.local_mid_home));
+
+    // A restart changes nothing in config.xml.
+    assert!(host.mid("restart").expect("restart"));
+    assert!(wait(|| host
+        .agent_log()
+        .matches("MID Server started")
+        .count()
+        == 2));
+    assert_eq!(String::from_utf8(host.config()).expect("utf-8"), config);
+
+    // Rotating in the vault to a password the instance does not know:
+    // the MID resolves the new one and is refused.
+    let text = fs::read_to_string(&vault).expect("vault");
+    fs::write(
+        &vault,
+        text.replace(
+            &format!("Password/lab/lab-001/password={INITIAL_PASSWORD}"),
+            "Password/lab/lab-001/password=rotated-in-the-vault",
+        ),
+    )
+    .expect("vault");
+    assert!(host.mid("restart").expect("restart"));
+    wait_for_log(
+        host,
+        &format!("Could not authenticate user '{INITIAL_USER}' on the ServiceNow instance."),
+    );
+    assert_eq!(String::from_utf8(host.config()).expect("utf-8"), config);
+
+    // An account the vault does not hold: the start fails, saying so.
+    fs::write(&vault, "# empty\n").expect("vault");
+    assert!(host.mid("restart").expect("restart"));
+    wait_for_log(
+        host,
+        "SEVERE *** ERROR *** Unable to unsecure parameter mid.instance.username: CyberArk has no account id=lab/lab-001/user, type=Username",
+    );
+    assert_eq!(String::from_utf8(host.config()).expect("utf-8"), config);
+
+    // Without JavaPasswordSDK.jar the provider does not load.
+    assert!(host.mid("stop").expect("stop"));
+    fs::remove_file(host.agent().join("extlib/JavaPasswordSDK.jar")).expect("rm jar");
+    assert!(host.mid("start").expect("start"));
+    wait_for_log(
+        host,
+        "java.lang.NoClassDefFoundError: javapasswordsdk/PSDKPasswordRequest",
+    );
+}
+
+#[test]
+fn an_upgrading_mid_reports_upgrading_and_refuses_stop_and_restart() {
+    let instance = Instance::start();
+    let lab =
+        Lab::start(&instance.spec(&[(HostKind::Upgrading, 1), (HostKind::UpgradeFailed, 1)], 0))
+            .expect("lab");
+    let (upgrading, failed) = (&lab.hosts[0], &lab.hosts[1]);
+    instance.wait_for_field(&upgrading.name, "status", "Upgrading");
+    instance.wait_for_field(&failed.name, "status", "Upgrade Failed");
+    instance.wait_for_field(
+        &failed.name,
+        "version",
+        "australia-07-01-2026__patch0-06-18-2026_07-01-2026_1200",
+    );
+    for line in [
+        "Performing pre-upgrade validation tests.",
+        "Pre-upgrade validation tests successful. Continuing with upgrade process.",
+        "Upgrading MID server",
+        "Extracting package ",
+        "Stopping MID server. Bootstrapping upgrade",
+    ] {
+        wait_for_log(upgrading, line);
+    }
+    let temp = upgrading.agent().join("work/upgrade_temp");
+    assert!(fs::read_dir(&temp).expect("upgrade_temp").next().is_some());
+    let pid = upgrading.mid_process().expect("running").0;
+    assert!(
+        !upgrading.mid("stop").expect("stop"),
+        "stop must be refused"
+    );
+    assert!(
+        !upgrading.mid("restart").expect("restart"),
+        "restart must be refused"
+    );
+    assert_eq!(upgrading.mid_process().map(|(pid, _)| pid), Some(pid));
+    instance.wait_for_field(&upgrading.name, "status", "Upgrading");
+
+    // Upgrade Failed runs the old version on, and stops when asked.
+    wait_for_log(failed, "SEVERE Upgrade failed");
+    assert!(failed.mid("stop").expect("stop"));
+    assert!(failed.mid_process().is_none());
+}
+
+#[test]
+fn a_container_mid_reapplies_its_secrets_file_over_an_edited_config_xml() {
+    let instance = Instance::start();
+    let lab = Lab::start(&instance.spec(&[(HostKind::Container, 1)], 0)).expect("lab");
+    let host = &lab.hosts[0];
+    instance.wait_for_field(&host.name, "status", "Up");
+    let container_id = instance
+        .mid_field(&host.name, "container_id")
+        .expect("record");
+    assert_eq!(container_id.len(), 64, "{container_id}");
+    assert!(
+        host.agent().join(".container").is_file() && host.agent().join(".initialized").is_file()
+    );
+    let started = String::from_utf8(host.config()).expect("utf-8");
+
+    // An SSH edit of config.xml (the user) while the MID is stopped.
+    assert!(host.mid("stop").expect("stop"));
+    let edited = started.replace(
+        &format!("value=\"{INITIAL_USER}\""),
+        "value=\"svc_edited_by_ssh\"",
+    );
+    assert_ne!(edited, started);
+    fs::write(host.config_path(), &edited).expect("edit");
+    assert!(host.mid("start").expect("start"));
+    wait_for_log(
+        host,
+        "WARNING Container init: config.xml parameter mid.instance.username differed from the secrets file (changed inside the container): overwritten",
+    );
+    assert!(wait(|| host
+        .agent_log()
+        .matches("MID Server started")
+        .count()
+        == 2));
+    assert_eq!(String::from_utf8(host.config()).expect("utf-8"), started);
+    instance.wait_for_field(&host.name, "status", "Up");
+    assert_eq!(
+        instance.mid_field(&host.name, "container_id"),
+        Some(container_id)
+    );
+}
+
+#[test]
+fn a_mixed_lab_of_twelve_comes_up_each_as_its_kind_expects() {
+    let instance = Instance::start();
+    let kinds = [
+        (HostKind::CyberArk, 2),
+        (HostKind::MutualTls, 1),
+        (HostKind::Ipki, 1),
+        (HostKind::Upgrading, 1),
+        (HostKind::Container, 1),
+        (HostKind::ConfigOverride, 1),
+    ];
+    let lab = Lab::start(&instance.spec(&kinds, 5)).expect("lab");
+    assert_eq!(lab.hosts.len(), 12);
+    let count = |kind: HostKind| lab.hosts.iter().filter(|host| host.kind == kind).count();
+    assert_eq!(count(HostKind::Plain), 5);
+    assert_eq!(count(HostKind::CyberArk), 2);
+    for host in &lab.hosts {
+        instance.wait_for_field(&host.name, "status", host.kind.expected_status());
+        let custom = if host.kind == HostKind::MutualTls {
+            "true"
+        } else {
+            "false"
+        };
+        assert_eq!(
+            instance
+                .mid_field(&host.name, "is_using_custom_cert")
+                .as_deref(),
+            Some(custom),
+            "{}",
+            host.name
+        );
+        let container = instance
+            .mid_field(&host.name, "container_id")
+            .unwrap_or_default();
+        assert_eq!(
+            !container.is_empty(),
+            host.kind == HostKind::Container,
+            "{}",
+            host.name
+        );
+    }
+    // The override host's ecc_agent_config row.
+    let overridden = lab
+        .hosts
+        .iter()
+        .find(|host| host.kind == HostKind::ConfigOverride)
+        .expect("override host");
+    let admin = midfleet_lab::InstanceAdmin::new(
+        &instance.url,
+        Some(&instance.pki.ca_file),
+        ADMIN_PASSWORD,
+    )
+    .expect("admin");
+    assert_eq!(
+        admin.mid_config(&overridden.name).expect("rows"),
+        [(
+            "mid.instance.username".to_string(),
+            midfleet_lab::kinds::OVERRIDE_USER.to_string()
+        )]
+    );
+    // No other host has a row.
+    for host in lab
+        .hosts
+        .iter()
+        .filter(|host| host.kind != HostKind::ConfigOverride)
+    {
+        assert!(
+            admin.mid_config(&host.name).expect("rows").is_empty(),
+            "{}",
+            host.name
+        );
+    }
+}
