@@ -28,6 +28,7 @@ use crate::secret::SecretRef;
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   midfleet lab up --hosts 3 --instance
+  midfleet lab up --hosts 12 --instance --kinds cyberark=2,mtls=1,ipki=1,upgrading=1,container=1,override=1
   midfleet lab user svc_mid_lab001 --password env:LAB_PASSWORD
   midfleet lab fault lab-002 dies-at-start
   midfleet lab status
@@ -56,6 +57,14 @@ pub enum LabCommand {
         /// section, so apply checks users and validates MIDs there.
         #[arg(long)]
         instance: bool,
+        /// Kinds of MID for the first hosts, KIND=COUNT joined by commas
+        /// (the rest are plain; --hosts grows to hold them): cyberark,
+        /// mtls, ipki, upgrading, upgrade-failed, container, override
+        /// (`mid.instance.username` in its ecc_agent_config), plain.
+        /// mtls, ipki and override need --instance (mtls makes it HTTPS).
+        /// See docs/lab.md.
+        #[arg(long, value_name = "KIND=N,…")]
+        kinds: Option<String>,
     },
     /// Each host (address, sshd, MID running or stopped, its instance
     /// user, its fault), the instance's URL and users. Exit 1 when no lab

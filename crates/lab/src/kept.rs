@@ -100,6 +100,9 @@ pub struct HostRecord {
     pub mid_home: String,
     /// As seen from this machine.
     pub local_mid_home: PathBuf,
+    /// Its kind of MID (`lab up --kinds`); empty: plain.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
 }
 
 /// The emulated instance of a kept lab.
@@ -108,6 +111,9 @@ pub struct InstanceRecord {
     pub url: String,
     /// The integration user `admin`'s password (a file of mode 0600).
     pub admin_password_file: PathBuf,
+    /// The lab CA of an HTTPS instance (one with mutual-TLS hosts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The record of a kept lab: `state.json` in [`Place`].
@@ -326,6 +332,8 @@ pub struct UpOptions {
     pub instance: bool,
     pub midsim: PathBuf,
     pub instancesim: PathBuf,
+    /// The kinds of the first hosts (`lab up --kinds`); the rest plain.
+    pub kinds: Vec<crate::HostKind>,
 }
 
 /// Why [`up`] did not bring a lab up.
@@ -409,9 +417,29 @@ fn build(place: &Place, options: &UpOptions, record: &mut Record) -> Result<Lab,
     let mut spec = LabSpec::new(options.hosts, &options.midsim);
     spec.directory = Some(folder.clone());
     spec.detached = true;
+    spec.kinds = options.kinds.clone();
+    spec.hosts = spec.hosts.max(spec.kinds.len());
     if options.instance {
-        let instance = start_instance(&folder, &options.instancesim, record, place)?;
+        // Mutual TLS needs HTTPS: the lab's CA signs the instance's and
+        // the MIDs' certificates.
+        let pki = if options.kinds.contains(&crate::HostKind::MutualTls) {
+            Some(std::sync::Arc::new(crate::LabPki::create(
+                &folder.join("pki"),
+            )?))
+        } else {
+            None
+        };
+        let instance =
+            start_instance(&folder, &options.instancesim, record, place, pki.as_deref())?;
         spec.instance_url = Some(instance.url.clone());
+        spec.instance_ca = instance.ca_file.clone();
+        spec.instance_admin_password = Some(
+            fs::read_to_string(&instance.admin_password_file)
+                .map_err(|error| LabError(error.to_string()))?
+                .trim_end()
+                .to_string(),
+        );
+        spec.pki = pki;
         record.instance = Some(instance);
         place.write(record)?;
     }
@@ -432,6 +460,10 @@ fn build(place: &Place, options: &UpOptions, record: &mut Record) -> Result<Lab,
             port: host.port,
             mid_home: host.mid_home.clone(),
             local_mid_home: host.local_mid_home.clone(),
+            kind: match host.kind {
+                crate::HostKind::Plain => String::new(),
+                kind => kind.name().to_string(),
+            },
         });
         // The knobs `lab fault none` goes back to.
         let knobs = host.local_mid_home.join(".midsim");
@@ -469,6 +501,9 @@ pub fn example_playbook(instance: Option<&InstanceRecord>) -> String {
             instance.url,
             instance.admin_password_file.display()
         ));
+        if let Some(ca_file) = &instance.ca_file {
+            text.push_str(&format!("  ca_file: {}\n", ca_file.display()));
+        }
     }
     text
 }
@@ -485,6 +520,7 @@ fn start_instance(
     instancesim: &Path,
     record: &mut Record,
     place: &Place,
+    pki: Option<&crate::LabPki>,
 ) -> Result<InstanceRecord, LabError> {
     if !instancesim.is_file() {
         return Err(LabError(format!(
@@ -533,10 +569,17 @@ fn start_instance(
         .arg("--state")
         .arg(&state)
         .arg("--log")
-        .arg(directory.join("requests.jsonl"))
-        .stdin(Stdio::null())
-        .stdout(output)
-        .stderr(errors);
+        .arg(directory.join("requests.jsonl"));
+    if let Some(pki) = pki {
+        command
+            .arg("--cert")
+            .arg(&pki.server_cert)
+            .arg("--key")
+            .arg(&pki.server_key)
+            .arg("--client-ca")
+            .arg(&pki.ca_file);
+    }
+    command.stdin(Stdio::null()).stdout(output).stderr(errors);
     // SAFETY: setsid between fork and exec; async-signal-safe.
     unsafe {
         command.pre_exec(|| {
@@ -575,6 +618,7 @@ fn start_instance(
     Ok(InstanceRecord {
         url,
         admin_password_file,
+        ca_file: pki.map(|pki| pki.ca_file.clone()),
     })
 }
 
@@ -1126,8 +1170,8 @@ fn admin(record: &Record) -> Result<Option<(Client, Credentials)>, LabError> {
     let mut settings = Settings::with_timeout(5);
     settings.attempts = 2;
     settings.first_backoff = Duration::from_millis(100);
-    let client =
-        Client::new(&instance.url, None, settings).map_err(|error| LabError(error.to_string()))?;
+    let client = Client::new(&instance.url, instance.ca_file.as_deref(), settings)
+        .map_err(|error| LabError(error.to_string()))?;
     Ok(Some((
         client,
         Credentials::new(
@@ -1149,7 +1193,12 @@ pub fn instance_admin(record: &Record) -> Result<Option<crate::InstanceAdmin>, L
             instance.admin_password_file.display()
         ))
     })?;
-    crate::InstanceAdmin::new(&instance.url, None, password.trim_end()).map(Some)
+    crate::InstanceAdmin::new(
+        &instance.url,
+        instance.ca_file.as_deref(),
+        password.trim_end(),
+    )
+    .map(Some)
 }
 
 /// The users who can log in as MIDs: the instance's (with whether they
@@ -1624,6 +1673,7 @@ mod tests {
                 port: 22,
                 mid_home: mid_home.display().to_string(),
                 local_mid_home: mid_home.clone(),
+                kind: String::new(),
             }],
             instance: None,
             processes: Vec::new(),

@@ -302,6 +302,142 @@ impl Admin {
     }
 }
 
+/// The `admin` password of a [`KindsInstance`].
+pub const ADMIN_PASSWORD: &str = "Adm1n-pw";
+
+/// An emulated instance for a lab of kinds (tests): HTTPS with the lab's
+/// PKI, asking clients for a certificate (mutual TLS), seeded with the
+/// lab MIDs' first user holding `mid_server`; killed when dropped.
+pub struct KindsInstance {
+    child: std::process::Child,
+    pub url: String,
+    pub pki: std::sync::Arc<LabPki>,
+    _directory: tempfile::TempDir,
+}
+
+impl KindsInstance {
+    /// Starts `midfleet-instancesim` (the binary at `instancesim`).
+    pub fn start(instancesim: &Path) -> Result<KindsInstance, LabError> {
+        use std::io::BufRead;
+        let failed = |error: std::io::Error| LabError(format!("the lab's instance: {error}"));
+        let directory = tempfile::tempdir().map_err(failed)?;
+        let pki = LabPki::create(&directory.path().join("pki"))?;
+        let state = directory.path().join("state.json");
+        let seed = json!({ "tables": {
+            "sys_user_role": [ { "sys_id": "role-mid-server", "name": "mid_server" } ],
+            "sys_user": [
+                { "sys_id": "user-initial", "user_name": INITIAL_USER, "user_password": INITIAL_PASSWORD,
+                  "active": "true", "locked_out": "false", "web_service_access_only": "true" },
+            ],
+            "sys_user_has_role": [
+                { "sys_id": "grant-initial", "user": "user-initial", "role": "role-mid-server" },
+            ],
+        } });
+        write_private(&state, &seed.to_string())?;
+        let mut child = std::process::Command::new(instancesim)
+            .arg("--state")
+            .arg(&state)
+            .arg("--cert")
+            .arg(&pki.server_cert)
+            .arg("--key")
+            .arg(&pki.server_key)
+            .arg("--client-ca")
+            .arg(&pki.ca_file)
+            // A test password, not a secret: the seeded admin's.
+            .arg("--admin-password")
+            .arg(ADMIN_PASSWORD)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .map_err(failed)?;
+        let mut line = String::new();
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| LabError("no stdout".into()))?;
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(failed)?;
+        let Some(url) = line.trim().strip_prefix("listening on ") else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(LabError(format!(
+                "the lab's instance did not start: {line}"
+            )));
+        };
+        Ok(KindsInstance {
+            url: url.to_string(),
+            child,
+            pki: std::sync::Arc::new(pki),
+            _directory: directory,
+        })
+    }
+
+    /// A spec of hosts of `kinds` then `plain` plain ones, whose MIDs log
+    /// in to this instance.
+    pub fn spec(&self, midsim: &Path, kinds: &[(HostKind, usize)], plain: usize) -> crate::LabSpec {
+        let mut spec = crate::LabSpec::new(0, midsim).with_kinds(kinds);
+        spec.hosts = spec.kinds.len() + plain;
+        spec.instance_url = Some(self.url.clone());
+        spec.instance_ca = Some(self.pki.ca_file.clone());
+        spec.instance_admin_password = Some(ADMIN_PASSWORD.into());
+        spec.pki = Some(std::sync::Arc::clone(&self.pki));
+        spec
+    }
+
+    /// `admin`'s client and credentials.
+    pub fn admin(&self) -> (Client, Credentials) {
+        let client = Client::new(
+            &self.url,
+            Some(&self.pki.ca_file),
+            Settings::with_timeout(5),
+        )
+        .expect("a client for the lab's instance");
+        let credentials =
+            Credentials::new("admin".into(), SecretValue::new(ADMIN_PASSWORD.to_string()));
+        (client, credentials)
+    }
+
+    /// The MID named `name`'s `ecc_agent` record field, if it has a record.
+    pub fn mid_field(&self, name: &str, field: &str) -> Option<String> {
+        let (client, credentials) = self.admin();
+        table::query(
+            &client,
+            &credentials,
+            "ecc_agent",
+            &format!("name={name}"),
+            &[field],
+            1,
+        )
+        .ok()?
+        .first()
+        .map(|record| table::field(record, field).to_string())
+    }
+
+    /// Waits (20 s at most) until the MID named `name`'s record has
+    /// `field` = `value`; panics otherwise.
+    pub fn wait_for_field(&self, name: &str, field: &str, value: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if self.mid_field(name, field).as_deref() == Some(value) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!(
+            "{name}: ecc_agent.{field} is {:?}, not {value:?}",
+            self.mid_field(name, field)
+        );
+    }
+}
+
+impl Drop for KindsInstance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The CyberArk vault of a lab: `<lab>/cyberark/vault`, lines
 /// `<type>/<id>=<secret>`.
 pub fn vault_path(lab_directory: &Path) -> PathBuf {

@@ -3,140 +3,17 @@
 //! HTTPS instance that asks for client certificates.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use midfleet::instance::client::{Client, Credentials, Settings};
 use midfleet::instance::table;
-use midfleet::secret::SecretValue;
-use midfleet_lab::{HostKind, Lab, LabHost, LabPki, LabSpec, INITIAL_PASSWORD, INITIAL_USER};
-use serde_json::json;
+use midfleet_lab::kinds::{KindsInstance, ADMIN_PASSWORD};
+use midfleet_lab::{HostKind, Lab, LabHost, LabPki, INITIAL_PASSWORD, INITIAL_USER};
 
 const MIDSIM: &str = env!("CARGO_BIN_EXE_midfleet-midsim");
 const INSTANCESIM: &str = env!("CARGO_BIN_EXE_midfleet-instancesim");
-const ADMIN_PASSWORD: &str = "Adm1n-pw";
 const WAIT: Duration = Duration::from_secs(20);
-
-/// An HTTPS instance asking for client certificates signed by the lab CA.
-struct Instance {
-    child: Child,
-    url: String,
-    pki: Arc<LabPki>,
-    _directory: tempfile::TempDir,
-}
-
-impl Instance {
-    fn start() -> Instance {
-        let directory = tempfile::tempdir().expect("temp dir");
-        let pki = LabPki::create(&directory.path().join("pki")).expect("pki");
-        let state = directory.path().join("state.json");
-        let seed = json!({ "tables": {
-            "sys_user_role": [ { "sys_id": "role-mid-server", "name": "mid_server" } ],
-            "sys_user": [
-                { "sys_id": "user-initial", "user_name": INITIAL_USER, "user_password": INITIAL_PASSWORD,
-                  "active": "true", "locked_out": "false" },
-            ],
-            "sys_user_has_role": [
-                { "sys_id": "grant-initial", "user": "user-initial", "role": "role-mid-server" },
-            ],
-        } });
-        fs::write(&state, seed.to_string()).expect("seed");
-        let mut child = Command::new(INSTANCESIM)
-            .arg("--state")
-            .arg(&state)
-            .arg("--cert")
-            .arg(&pki.server_cert)
-            .arg("--key")
-            .arg(&pki.server_key)
-            .arg("--client-ca")
-            .arg(&pki.ca_file)
-            .arg("--admin-password")
-            .arg(ADMIN_PASSWORD)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start instancesim");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("listening line");
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .expect("listening on URL")
-            .to_string();
-        Instance {
-            child,
-            url,
-            pki: Arc::new(pki),
-            _directory: directory,
-        }
-    }
-
-    fn spec(&self, kinds: &[(HostKind, usize)], plain: usize) -> LabSpec {
-        let mut spec = LabSpec::new(plain, Path::new(MIDSIM)).with_kinds(kinds);
-        spec.hosts = kinds.iter().map(|(_, count)| count).sum::<usize>() + plain;
-        spec.instance_url = Some(self.url.clone());
-        spec.instance_ca = Some(self.pki.ca_file.clone());
-        spec.instance_admin_password = Some(ADMIN_PASSWORD.into());
-        spec.pki = Some(Arc::clone(&self.pki));
-        spec
-    }
-
-    fn admin(&self) -> (Client, Credentials) {
-        let client = Client::new(
-            &self.url,
-            Some(&self.pki.ca_file),
-            Settings::with_timeout(5),
-        )
-        .expect("client");
-        let credentials =
-            Credentials::new("admin".into(), SecretValue::new(ADMIN_PASSWORD.to_string()));
-        (client, credentials)
-    }
-
-    /// The MID named `name`'s `ecc_agent` record field.
-    fn mid_field(&self, name: &str, field: &str) -> Option<String> {
-        let (client, credentials) = self.admin();
-        table::query(
-            &client,
-            &credentials,
-            "ecc_agent",
-            &format!("name={name}"),
-            &[field],
-            1,
-        )
-        .expect("read ecc_agent")
-        .first()
-        .map(|record| table::field(record, field).to_string())
-    }
-
-    /// Waits until the MID named `name`'s record has `field` = `value`.
-    fn wait_for_field(&self, name: &str, field: &str, value: &str) {
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if self.mid_field(name, field).as_deref() == Some(value) {
-                return;
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "{name}: ecc_agent.{field} is {:?}, not {value:?}",
-            self.mid_field(name, field)
-        );
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn wait_for_log(host: &LabHost, needle: &str) {
     assert!(
@@ -153,8 +30,9 @@ fn keystore(host: &LabHost) -> PathBuf {
 
 #[test]
 fn a_mutual_tls_mid_logs_in_with_its_certificate_and_a_wrong_one_is_refused() {
-    let instance = Instance::start();
-    let lab = Lab::start(&instance.spec(&[(HostKind::MutualTls, 1)], 0)).expect("lab");
+    let instance = KindsInstance::start(Path::new(INSTANCESIM)).expect("instance");
+    let lab =
+        Lab::start(&instance.spec(Path::new(MIDSIM), &[(HostKind::MutualTls, 1)], 0)).expect("lab");
     let host = &lab.hosts[0];
     let config = midfleet::config_xml::ConfigXml::parse(&host.config()).expect("config.xml");
     assert!(config.get("mid.instance.username").is_none());
@@ -225,8 +103,8 @@ fn a_mutual_tls_mid_logs_in_with_its_certificate_and_a_wrong_one_is_refused() {
 
 #[test]
 fn an_ipki_mid_registers_once_empties_its_key_byte_exactly_and_logs_in_with_a_bearer() {
-    let instance = Instance::start();
-    let mut spec = instance.spec(&[(HostKind::Ipki, 1)], 0);
+    let instance = KindsInstance::start(Path::new(INSTANCESIM)).expect("instance");
+    let mut spec = instance.spec(Path::new(MIDSIM), &[(HostKind::Ipki, 1)], 0);
     spec.directory = None;
     let lab = Lab::start(&spec).expect("lab");
     let host = &lab.hosts[0];
@@ -251,9 +129,7 @@ fn an_ipki_mid_registers_once_empties_its_key_byte_exactly_and_logs_in_with_a_be
     let expected = include_str!("../src/config.xml")
         .replace("{NAME}", &host.name)
         .replace(
-            &format!(
-                "    <parameter name=\"mid.instance.username\" value=\"{{USER}}\"/>\n    <parameter name=\"mid.instance.password\" secure=\"true\" value=\"{{PASSWORD}}\"/>\n"
-            ),
+            "    <parameter name=\"mid.instance.username\" value=\"{USER}\"/>\n    <parameter name=\"mid.instance.password\" secure=\"true\" value=\"{PASSWORD}\"/>\n",
             &format!(
                 "    <parameter name=\"mid.ipki.enabled\" value=\"true\"/>\n    <parameter name=\"mid.ipki.user\" value=\"{user}\"/>\n    <parameter name=\"mid.ipki.registration_key\" value=\"\"/>\n"
             ),
@@ -318,7 +194,7 @@ fn an_ipki_mid_registers_once_empties_its_key_byte_exactly_and_logs_in_with_a_be
     }
 }
 
-fn instance_user_sys_id(instance: &Instance) -> String {
+fn instance_user_sys_id(instance: &KindsInstance) -> String {
     let (client, credentials) = instance.admin();
     let records = table::query(
         &client,
@@ -345,8 +221,9 @@ fn wait(mut condition: impl FnMut() -> bool) -> bool {
 
 #[test]
 fn a_cyberark_mid_resolves_its_references_from_the_vault_and_never_rewrites_them() {
-    let instance = Instance::start();
-    let lab = Lab::start(&instance.spec(&[(HostKind::CyberArk, 1)], 0)).expect("lab");
+    let instance = KindsInstance::start(Path::new(INSTANCESIM)).expect("instance");
+    let lab =
+        Lab::start(&instance.spec(Path::new(MIDSIM), &[(HostKind::CyberArk, 1)], 0)).expect("lab");
     let host = &lab.hosts[0];
     instance.wait_for_field(&host.name, "status", "Up");
     wait_for_log(
@@ -413,10 +290,13 @@ fn a_cyberark_mid_resolves_its_references_from_the_vault_and_never_rewrites_them
 
 #[test]
 fn an_upgrading_mid_reports_upgrading_and_refuses_stop_and_restart() {
-    let instance = Instance::start();
-    let lab =
-        Lab::start(&instance.spec(&[(HostKind::Upgrading, 1), (HostKind::UpgradeFailed, 1)], 0))
-            .expect("lab");
+    let instance = KindsInstance::start(Path::new(INSTANCESIM)).expect("instance");
+    let lab = Lab::start(&instance.spec(
+        Path::new(MIDSIM),
+        &[(HostKind::Upgrading, 1), (HostKind::UpgradeFailed, 1)],
+        0,
+    ))
+    .expect("lab");
     let (upgrading, failed) = (&lab.hosts[0], &lab.hosts[1]);
     instance.wait_for_field(&upgrading.name, "status", "Upgrading");
     instance.wait_for_field(&failed.name, "status", "Upgrade Failed");
@@ -456,8 +336,9 @@ fn an_upgrading_mid_reports_upgrading_and_refuses_stop_and_restart() {
 
 #[test]
 fn a_container_mid_reapplies_its_secrets_file_over_an_edited_config_xml() {
-    let instance = Instance::start();
-    let lab = Lab::start(&instance.spec(&[(HostKind::Container, 1)], 0)).expect("lab");
+    let instance = KindsInstance::start(Path::new(INSTANCESIM)).expect("instance");
+    let lab =
+        Lab::start(&instance.spec(Path::new(MIDSIM), &[(HostKind::Container, 1)], 0)).expect("lab");
     let host = &lab.hosts[0];
     instance.wait_for_field(&host.name, "status", "Up");
     let container_id = instance
@@ -497,7 +378,7 @@ fn a_container_mid_reapplies_its_secrets_file_over_an_edited_config_xml() {
 
 #[test]
 fn a_mixed_lab_of_twelve_comes_up_each_as_its_kind_expects() {
-    let instance = Instance::start();
+    let instance = KindsInstance::start(Path::new(INSTANCESIM)).expect("instance");
     let kinds = [
         (HostKind::CyberArk, 2),
         (HostKind::MutualTls, 1),
@@ -506,7 +387,7 @@ fn a_mixed_lab_of_twelve_comes_up_each_as_its_kind_expects() {
         (HostKind::Container, 1),
         (HostKind::ConfigOverride, 1),
     ];
-    let lab = Lab::start(&instance.spec(&kinds, 5)).expect("lab");
+    let lab = Lab::start(&instance.spec(Path::new(MIDSIM), &kinds, 5)).expect("lab");
     assert_eq!(lab.hosts.len(), 12);
     let count = |kind: HostKind| lab.hosts.iter().filter(|host| host.kind == kind).count();
     assert_eq!(count(HostKind::Plain), 5);

@@ -63,6 +63,7 @@ fn run(console: &Console) -> Result<Exit, Failure> {
             "midfleet-instancesim",
             "the demo's MIDs and instance are simulated by it",
         )?,
+        kinds: Vec::new(),
     };
     if !std::path::Path::new("/usr/sbin/sshd").exists() {
         return Err(Failure::failed(

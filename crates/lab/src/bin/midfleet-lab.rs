@@ -35,7 +35,17 @@ fn main() -> ExitCode {
 fn run(console: &Console, command: &LabCommand) -> Result<Exit, Failure> {
     let place = Place::for_user();
     match command {
-        LabCommand::Up { hosts, instance } => up(console, &place, usize::from(*hosts), *instance),
+        LabCommand::Up {
+            hosts,
+            instance,
+            kinds,
+        } => up(
+            console,
+            &place,
+            usize::from(*hosts),
+            *instance,
+            kinds.as_deref(),
+        ),
         LabCommand::Status => status(console, &place),
         LabCommand::Down => down(console, &place),
         LabCommand::User { name, password } => user(console, &place, name, password.as_ref()),
@@ -60,7 +70,29 @@ pub fn say_stale(console: &Console, cleaned: &kept::Cleaned) {
     ));
 }
 
-fn up(console: &Console, place: &Place, hosts: usize, instance: bool) -> Result<Exit, Failure> {
+fn up(
+    console: &Console,
+    place: &Place,
+    hosts: usize,
+    instance: bool,
+    kinds: Option<&str>,
+) -> Result<Exit, Failure> {
+    let kinds = match kinds {
+        Some(text) => midfleet_lab::kinds::parse_kinds(text).map_err(|error| {
+            Failure::usage(format!("--kinds: {error}"))
+                .with_hint("write KIND=COUNT joined by commas, e.g. --kinds cyberark=2,mtls=1")
+        })?,
+        None => Vec::new(),
+    };
+    if let Some(kind) = kinds.iter().find(|kind| kind.needs_instance()) {
+        if !instance {
+            return Err(
+                Failure::usage(format!("--kinds: a {kind} host needs the lab's instance"))
+                    .with_hint("add --instance"),
+            );
+        }
+    }
+    let hosts = hosts.max(kinds.len());
     if !Path::new("/usr/sbin/sshd").exists() {
         return Err(Failure::failed(
             "the lab runs real OpenSSH servers, and /usr/sbin/sshd is missing",
@@ -75,6 +107,7 @@ fn up(console: &Console, place: &Place, hosts: usize, instance: bool) -> Result<
         instance,
         midsim: front::beside("midfleet-midsim", LAB_BUILT)?,
         instancesim: front::beside("midfleet-instancesim", LAB_BUILT)?,
+        kinds,
     };
     if let Some(record) = place.read().map_err(failed)?.filter(Record::live) {
         return Err(already_up(&record));
@@ -156,7 +189,11 @@ fn up(console: &Console, place: &Place, hosts: usize, instance: bool) -> Result<
                     record
                         .hosts
                         .iter()
-                        .map(|host| format!("{} {}:{}", host.name, host.address, host.port))
+                        .map(|host| match host.kind.as_str() {
+                            "" => format!("{} {}:{}", host.name, host.address, host.port),
+                            kind =>
+                                format!("{} {}:{} ({kind})", host.name, host.address, host.port),
+                        })
                         .collect::<Vec<_>>()
                         .join(", "),
                     record

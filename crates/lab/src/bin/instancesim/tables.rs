@@ -695,6 +695,7 @@ mod tests {
                 base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
             )),
             body: body.as_bytes().to_vec(),
+            client_certificate: None,
         }
     }
 
