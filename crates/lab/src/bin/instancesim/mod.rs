@@ -1,10 +1,14 @@
 //! The emulated instance:
 //!
 //! - [`server`]: the accept loop (one thread per connection), HTTP or
-//!   HTTPS (rustls), the fault knobs (`--fail-first N`: 503 to the first N
+//!   HTTPS (rustls; with `--client-ca`, client certificates asked for and
+//!   verified), the fault knobs (`--fail-first N`: 503 to the first N
 //!   requests; `--hang`: accept and never answer; `--read-only TABLE`:
 //!   403 to every write of TABLE; `--deny-read TABLE`: 403 to every read
 //!   of TABLE but the admin's), the request log.
+//! - [`identity`]: logins without a password: a client certificate named
+//!   by `sys_user_certificate` (mutual TLS), IPKI registration keys and
+//!   bearer credentials.
 //! - [`http`]: one HTTP/1.1 request in, one answer out (`Connection:
 //!   close`), query decoding.
 //! - [`tables`]: the Table API subset: GET/POST/PATCH on `sys_user`,
