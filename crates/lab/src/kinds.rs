@@ -23,8 +23,12 @@ use crate::{LabError, LabHost, INITIAL_PASSWORD, INITIAL_USER};
 /// The CyberArk provider's class, as config.xml names it.
 pub const CYBERARK_PROVIDER: &str =
     "com.service_now.mid.services.config.CyberArkSecuredConfigProvider";
-/// The user an `ecc_agent_config` override names.
-pub const OVERRIDE_USER: &str = "svc_mid_override";
+/// The user the `override` host's `ecc_agent_config` row names: the one
+/// its config.xml holds, as the instance's mirror of it shows (research
+/// §4a). The MID keeps logging in (the row outranks config.xml at its next
+/// start: a rotation to another user written into config.xml alone is
+/// undone by the row).
+pub const OVERRIDE_USER: &str = INITIAL_USER;
 
 /// What kind of MID a lab host runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -46,7 +50,7 @@ pub enum HostKind {
     UpgradeFailed,
     /// The container recipe's `.container`, `.initialized` and secrets file.
     Container,
-    /// Plain, with `mid.instance.username` = [`OVERRIDE_USER`] in its
+    /// Plain, with a row `mid.instance.username` = [`OVERRIDE_USER`] in its
     /// `ecc_agent_config` (needs an instance).
     ConfigOverride,
 }
