@@ -519,8 +519,15 @@ impl Instance {
             midfleet::secret::SecretValue::new(ADMIN_PASSWORD.into()),
         );
         let body = serde_json::json!({ "user_password": password });
-        table::update(&client, &admin, "sys_user", &format!("user-{user}"), &body, true)
-            .expect("password set");
+        table::update(
+            &client,
+            &admin,
+            "sys_user",
+            &format!("user-{user}"),
+            &body,
+            true,
+        )
+        .expect("password set");
     }
 }
 
@@ -560,7 +567,12 @@ fn ecc_agent_config_rows_outrank_config_xml_at_the_next_start() {
         .expect("row");
     // Nothing happens before the next start.
     thread::sleep(Duration::from_millis(700));
-    assert_eq!(lab.agent_log().matches("Setting basic authentication").count(), 1);
+    assert_eq!(
+        lab.agent_log()
+            .matches("Setting basic authentication")
+            .count(),
+        1
+    );
 
     let restart = lab.midsim("restart");
     assert!(restart.status.success(), "{restart:?}");
@@ -610,4 +622,125 @@ fn ecc_agent_config_rows_outrank_config_xml_at_the_next_start() {
     assert!(!log.contains(ROW_PASSWORD), "{log}");
     assert!(!lab.log("wrapper.log").contains(ROW_PASSWORD));
     assert_eq!(lab.config(), sealed, "config.xml is not rewritten");
+}
+
+/// ServiceNow's shipped heap lines, as the lab writes them.
+const WRAPPER_OVERRIDE: &str =
+    "# OPTIONAL: Maximum Java Heap Size (in MB)\nwrapper.java.maxmemory=1024\n\
+     #wrapper.java.additional.1=-Djavax.net.ssl.trustStore=/opt/servicenow/truststore.jks\n";
+
+/// The JVM reserves `wrapper.java.maxmemory` at each launch: under the
+/// host's limit it starts; over it, it fails as HotSpot does, the wrapper
+/// relaunches it up to 5 times and gives up, and the MID never connects;
+/// set back, the next start works again. `mid.sh start` returns 0 all the
+/// same, as the real one does.
+#[test]
+fn a_heap_larger_than_the_host_allows_fails_five_launches_and_the_wrapper_gives_up() {
+    let lab = Lab::new(
+        &shipped_with_password(PASSWORD_ESCAPED),
+        "heap_limit_mb=1536\n",
+    );
+    fs::create_dir_all(lab.agent.join("conf")).expect("conf");
+    let conf = lab.agent.join("conf/wrapper-override.conf");
+    fs::write(&conf, WRAPPER_OVERRIDE).expect("wrapper-override.conf");
+    lab.start();
+    lab.wait_for_log("MID Server started", 1);
+    assert!(!lab.log("wrapper.log").contains("Could not reserve"));
+    lab.stop();
+
+    let bigger = WRAPPER_OVERRIDE.replace("maxmemory=1024", "maxmemory=2048");
+    fs::write(&conf, &bigger).expect("wrapper-override.conf");
+    let before = lab.log("wrapper.log");
+    let start = lab.midsim("start");
+    assert!(start.status.success(), "start returns 0 even so: {start:?}");
+    lab.wait_for_exit();
+    let log = lab.log("wrapper.log");
+    let this_start = &log[before.len()..];
+    let messages: Vec<(&str, &str)> = this_start
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.splitn(4, " | ").collect();
+            assert_eq!(fields.len(), 4, "{line}");
+            (fields[1].trim_end(), fields[3])
+        })
+        .collect();
+    let mut expected = vec![("wrapper", "--> Wrapper Started as Daemon")];
+    for jvm in ["jvm 1", "jvm 2", "jvm 3", "jvm 4", "jvm 5"] {
+        expected.extend([
+            ("wrapper", "Launching a JVM..."),
+            (jvm, "Error occurred during initialization of VM"),
+            (
+                jvm,
+                "Could not reserve enough space for 2097152KB object heap",
+            ),
+            ("wrapper", "JVM exited while loading the application."),
+        ]);
+    }
+    expected.extend([
+        (
+            "wrapper",
+            "There were 5 failed launches in a row, each lasting less than 300 seconds.  Giving up.",
+        ),
+        (
+            "wrapper",
+            "  There may be a configuration problem: please check the logs.",
+        ),
+        ("wrapper", "<-- Wrapper Stopped"),
+    ]);
+    assert_eq!(messages, expected, "{this_start}");
+    assert!(
+        this_start.contains("\nINFO   | jvm 1    | "),
+        "{this_start}"
+    );
+    assert_eq!(
+        lab.agent_log().matches("Starting MID Server").count(),
+        1,
+        "the JVM never got as far as the MID: {}",
+        lab.agent_log()
+    );
+    assert_eq!(lab.status_code(), Some(1));
+    assert_eq!(
+        fs::read_to_string(&conf).expect("conf"),
+        bigger,
+        "never written"
+    );
+
+    // Back to 1024 (or the limit raised): the next start works.
+    fs::write(&conf, WRAPPER_OVERRIDE).expect("wrapper-override.conf");
+    lab.start();
+    lab.wait_for_log("MID Server started", 2);
+    lab.stop();
+    // A commented-out line gives no -Xmx: the JVM's default fits.
+    fs::write(
+        &conf,
+        bigger.replace("wrapper.java.maxmemory", "#wrapper.java.maxmemory"),
+    )
+    .expect("wrapper-override.conf");
+    lab.start();
+    lab.wait_for_log("MID Server started", 3);
+}
+
+/// Stopped while the wrapper waits to relaunch a JVM that could not
+/// reserve its heap: the wrapper stops at once.
+#[test]
+fn a_wrapper_relaunching_a_refused_jvm_stops_when_asked() {
+    let lab = Lab::new(
+        &shipped_with_password(PASSWORD_ESCAPED),
+        "heap_limit_mb=512\n",
+    );
+    fs::create_dir_all(lab.agent.join("conf")).expect("conf");
+    fs::write(
+        lab.agent.join("conf/wrapper-override.conf"),
+        WRAPPER_OVERRIDE,
+    )
+    .expect("conf");
+    lab.start();
+    assert!(wait_until(|| lab.log("wrapper.log").contains(
+        "Could not reserve enough space for 1048576KB object heap"
+    )));
+    lab.stop();
+    assert_eq!(lab.status_code(), Some(1));
+    let log = lab.log("wrapper.log");
+    assert!(log.contains("TERM trapped.  Shutting down."), "{log}");
+    assert!(!log.contains("Giving up."), "{log}");
 }
