@@ -8,7 +8,10 @@
 //! record Up and Down (completing a Validate: `validating` becomes `true`
 //! when it goes Up) and answers the `SystemCommand`s queued for it
 //! (`restartService` restarts the JVM in this same process, as Tanuki's
-//! wrapper does).
+//! wrapper does). Once logged in there it reads its `ecc_agent_config`
+//! rows, which outrank config.xml ([`overrides`]). Each JVM launch first
+//! reserves the heap of conf/wrapper-override.conf; a host that cannot
+//! give it fails the launch, and after 5 the wrapper gives up ([`heap`]).
 //!
 //! Exit codes: 0 stopped, 1 the start failed (reason in both logs), 2 the
 //! knobs file is wrong (reason in wrapper.log).
