@@ -1345,16 +1345,21 @@ pub enum Fault {
     SlowStart,
     /// The MID's logins are refused (an empty credential store, no instance).
     RefusedLogin,
+    /// `heap_limit_mb`: the host gives a JVM at most this many MB of heap;
+    /// a larger `wrapper.java.maxmemory` fails every launch.
+    HeapLimit(u64),
 }
 
 impl Fault {
-    pub fn name(self) -> &'static str {
+    /// As `lab fault` takes it and `lab status` shows it.
+    pub fn name(self) -> String {
         match self {
-            Fault::None => "none",
-            Fault::DiesAtStart => "dies-at-start",
-            Fault::HangsAtStop => "hangs-at-stop",
-            Fault::SlowStart => "slow-start",
-            Fault::RefusedLogin => "refused-login",
+            Fault::None => "none".into(),
+            Fault::DiesAtStart => "dies-at-start".into(),
+            Fault::HangsAtStop => "hangs-at-stop".into(),
+            Fault::SlowStart => "slow-start".into(),
+            Fault::RefusedLogin => "refused-login".into(),
+            Fault::HeapLimit(megabytes) => format!("heap-limit={megabytes}"),
         }
     }
 }
@@ -1412,6 +1417,7 @@ pub fn set_fault(record: &Record, host: &str, fault: Fault) -> Result<(), LabErr
         Fault::DiesAtStart => lines.push("die_at_start=true".into()),
         Fault::HangsAtStop => lines.push("stop_hangs=true".into()),
         Fault::SlowStart => lines.push(format!("start_delay_ms={SLOW_START_MS}")),
+        Fault::HeapLimit(megabytes) => lines.push(format!("heap_limit_mb={megabytes}")),
         Fault::RefusedLogin => {
             let empty = record
                 .folder
@@ -1695,6 +1701,7 @@ mod tests {
                 Fault::RefusedLogin,
                 format!("start_delay_ms=100\ninstance={}\n", refused.display()),
             ),
+            (Fault::HeapLimit(1536), format!("{base}heap_limit_mb=1536\n")),
             (Fault::None, base.to_string()),
         ];
         for (fault, expected) in cases {

@@ -436,6 +436,19 @@ fn a_mixed_lab_of_twelve_comes_up_each_as_its_kind_expects() {
             midfleet_lab::kinds::OVERRIDE_USER.to_string()
         )]
     );
+    // At its next start the row outranks config.xml, and the MID, whose
+    // row names its own user, comes up again.
+    assert!(overridden.mid("restart").expect("restart"));
+    wait_for_log(
+        overridden,
+        "Parameter mid.instance.username = svc_mid_old comes from the instance's MID Server configuration parameters",
+    );
+    assert!(wait(|| overridden
+        .agent_log()
+        .matches("MID Server started")
+        .count()
+        == 2));
+    instance.wait_for_field(&overridden.name, "status", "Up");
     // No other host has a row.
     for host in lab
         .hosts

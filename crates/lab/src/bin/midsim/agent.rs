@@ -8,7 +8,10 @@
 //! record Up and Down (completing a Validate: `validating` becomes `true`
 //! when it goes Up) and answers the `SystemCommand`s queued for it
 //! (`restartService` restarts the JVM in this same process, as Tanuki's
-//! wrapper does).
+//! wrapper does). Once logged in there it reads its `ecc_agent_config`
+//! rows, which outrank config.xml ([`overrides`]). Each JVM launch first
+//! reserves the heap of conf/wrapper-override.conf; a host that cannot
+//! give it fails the launch, and after 5 the wrapper gives up ([`heap`]).
 //!
 //! Exit codes: 0 stopped, 1 the start failed (reason in both logs), 2 the
 //! knobs file is wrong (reason in wrapper.log).
@@ -25,7 +28,7 @@ use zeroize::Zeroizing;
 use super::knobs::{self, Knobs, LogsAtStart};
 use super::logs::{Logs, JVM, MID_SERVER, STARTUP, WRAPPER};
 use super::process::{self, PidFile};
-use super::{cipher, config_file, instance, keystore, kinds, random};
+use super::{cipher, config_file, heap, instance, keystore, kinds, overrides, random};
 
 /// How often a refused MID tries to log in again.
 const LOGIN_RETRY: Duration = Duration::from_secs(2);
@@ -52,8 +55,11 @@ fn run_until_stopped(agent_dir: &Path, logs: &Logs) -> u8 {
         owner: knobs.owner_pid,
         agent_dir: agent_dir.to_path_buf(),
     };
+    // The JVMs this wrapper launched, and how many failed in a row.
+    let (mut launches, mut failed) = (0, 0);
     loop {
-        match run_jvm(agent_dir, &knobs, logs, &watch) {
+        launches += 1;
+        match run_jvm(agent_dir, &knobs, logs, &watch, launches) {
             Jvm::Stopped(interrupt) => {
                 logs.wrapper("STATUS", WRAPPER, &interrupt.to_string());
                 logs.wrapper("STATUS", WRAPPER, "<-- Wrapper Stopped");
@@ -62,7 +68,22 @@ fn run_until_stopped(agent_dir: &Path, logs: &Logs) -> u8 {
             Jvm::Failed => return 1,
             // The wrapper (this process, its pid file unchanged) launches
             // the JVM again, as Tanuki's does.
-            Jvm::Restart => logs.wrapper("STATUS", WRAPPER, "JVM requested a restart."),
+            Jvm::Restart => {
+                failed = 0;
+                logs.wrapper("STATUS", WRAPPER, "JVM requested a restart.");
+            }
+            Jvm::HeapRefused => {
+                failed += 1;
+                if failed >= heap::MAX_FAILED_LAUNCHES {
+                    heap::give_up(logs);
+                    return 1;
+                }
+                if let Some(interrupt) = watch.sleep(heap::RESTART_DELAY) {
+                    logs.wrapper("STATUS", WRAPPER, &interrupt.to_string());
+                    logs.wrapper("STATUS", WRAPPER, "<-- Wrapper Stopped");
+                    return 0;
+                }
+            }
         }
     }
 }
@@ -73,12 +94,18 @@ enum Jvm {
     Failed,
     /// The instance asked for a restart (`restartService`).
     Restart,
+    /// The JVM could not reserve its heap ([`heap`]): the wrapper launches
+    /// it again, up to its limit.
+    HeapRefused,
 }
 
 /// One run of the JVM: the start delay, the start-up sequence, then
 /// serving until stopped or asked to restart.
-fn run_jvm(agent_dir: &Path, knobs: &Knobs, logs: &Logs, watch: &Watch) -> Jvm {
+fn run_jvm(agent_dir: &Path, knobs: &Knobs, logs: &Logs, watch: &Watch, number: u32) -> Jvm {
     logs.wrapper("STATUS", WRAPPER, "Launching a JVM...");
+    if heap::refused(agent_dir, logs, number) {
+        return Jvm::HeapRefused;
+    }
     if let Some(interrupt) = watch.sleep(knobs.start_delay) {
         return Jvm::Stopped(interrupt);
     }
@@ -349,6 +376,11 @@ fn start(
                 identity: None,
                 fields: fields.clone(),
             });
+        if let Some(found) = registration.as_mut() {
+            overrides::apply(found, logs, |user, password| {
+                log_in(user, password, knobs, logs, watch)
+            })?;
+        }
     } else {
         let (identity, updated) = if kinds::is_ipki(&config) {
             kinds::ipki_identity(

@@ -17,6 +17,7 @@
 //! | `logs_at_start`  | keep    | `rotate`: agent0.log.0 and wrapper.log move to `.1` and start again; `truncate`: agent0.log.0 is emptied — both after the first start-up line, as log rotation in the middle of a start would |
 //! | `cyberark_vault` | none    | the lab's CyberArk: a file of `<type>/<id>=<secret>` lines that `cyberark: id=…, type=…` values resolve from (docs/lab.md) |
 //! | `upgrade`        | none    | `upgrading`: after its start the MID reports `Upgrading`, fills `work/upgrade_temp/` and refuses stop and restart; `failed`: it reports `Upgrade Failed` and runs on |
+//! | `heap_limit_mb`  | none    | the most heap the host can give a JVM, in MB: a launch whose `wrapper.java.maxmemory` (agent/conf/wrapper-override.conf) is larger fails to reserve it, 5 times, and the wrapper gives up (read at each JVM launch; [`super::heap`]) |
 //! | `ecc_commands`   | answer  | with `instance_url`: `answer` polls `ecc_queue` for the `SystemCommand`s queued for `mid.server.<name>` and answers them (`delete_mid_keypair`, `restartService`); `ignore` never picks them up |
 
 use std::fs;
@@ -45,6 +46,8 @@ pub struct Knobs {
     pub cyberark_vault: Option<PathBuf>,
     /// The upgrade the MID goes into after its start.
     pub upgrade: Upgrade,
+    /// The most heap (MB) the host can give a JVM (`heap_limit_mb`).
+    pub heap_limit_mb: Option<u64>,
 }
 
 /// The `upgrade` knob.
@@ -80,6 +83,7 @@ impl Default for Knobs {
             answer_commands: true,
             cyberark_vault: None,
             upgrade: Upgrade::None,
+            heap_limit_mb: None,
         }
     }
 }
@@ -155,6 +159,16 @@ fn parse(text: &str, base: &Path) -> Result<Knobs, (usize, String)> {
                     }
                 }
             }
+            "heap_limit_mb" => {
+                let megabytes = value
+                    .parse()
+                    .ok()
+                    .filter(|megabytes| *megabytes > 0)
+                    .ok_or_else(|| {
+                        fail(format!("heap_limit_mb: {value:?} is not a number of MB"))
+                    })?;
+                knobs.heap_limit_mb = Some(megabytes);
+            }
             "ecc_commands" => {
                 knobs.answer_commands = match value {
                     "answer" => true,
@@ -203,7 +217,8 @@ mod tests {
                     stop_hangs=false\nowner_pid=42\ndie_at_start_if_user=svc_x\n\
                     logs_at_start=rotate\ninstance_url=http://127.0.0.1:9\n\
                     ecc_commands=ignore\nlogin_stalls_if_user=svc_y\n\
-                    cyberark_vault=/etc/vault\nupgrade=upgrading\n";
+                    cyberark_vault=/etc/vault\nupgrade=upgrading\n\
+                    heap_limit_mb=1536\n";
         let knobs = parse(text, Path::new("/mid")).expect("parses");
         assert_eq!(
             knobs,
@@ -221,6 +236,7 @@ mod tests {
                 answer_commands: false,
                 cyberark_vault: Some(PathBuf::from("/etc/vault")),
                 upgrade: Upgrade::Upgrading,
+                heap_limit_mb: Some(1536),
             }
         );
         assert_eq!(parse("", Path::new("/")).expect("empty"), Knobs::default());
@@ -237,6 +253,8 @@ mod tests {
             ("# ok\nstop_hangs", 2),
             ("logs_at_start=gzip", 1),
             ("upgrade=yes", 1),
+            ("heap_limit_mb=0", 1),
+            ("heap_limit_mb=2g", 1),
         ];
         for (text, line) in cases {
             assert_eq!(
