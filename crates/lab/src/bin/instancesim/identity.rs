@@ -225,3 +225,136 @@ fn register(state: &mut State, request: &Request) -> Answer {
 fn refused(detail: &str) -> Answer {
     Answer::error(401, "Invalid registration key", detail)
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+
+    use super::*;
+
+    fn request(method: &str, path: &str, authorization: Option<String>, body: Value) -> Request {
+        Request {
+            method: method.into(),
+            path: path.into(),
+            authorization,
+            body: body.to_string().into_bytes(),
+            ..Request::default()
+        }
+    }
+
+    fn basic(user: &str, password: &str) -> Option<String> {
+        Some(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        ))
+    }
+
+    /// A seeded state and the admin's sys_id (the MID user here).
+    fn seeded() -> (State, String) {
+        let mut state = State::default();
+        state.seed("pw");
+        let admin = state.tables["sys_user"][0]["sys_id"]
+            .as_str()
+            .expect("admin")
+            .to_string();
+        (state, admin)
+    }
+
+    fn issue(state: &mut State, user: &str, seconds: u64) -> String {
+        let answer = state.handle(&request(
+            "POST",
+            "/api/now/mid/ipki/registration_key",
+            basic("admin", "pw"),
+            json!({ "user": user, "expires_in_seconds": seconds }),
+        ));
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        answer.body["result"]["key"]
+            .as_str()
+            .expect("key")
+            .to_string()
+    }
+
+    fn register(state: &mut State, key: &str, user: &str) -> Answer {
+        state.handle(&request(
+            "POST",
+            "/api/now/mid/ipki/register",
+            None,
+            json!({ "registration_key": key, "user": user, "name": "mid1" }),
+        ))
+    }
+
+    #[test]
+    fn a_key_registers_once_and_its_credential_logs_in_as_a_bearer() {
+        let (mut state, user) = seeded();
+        // Only an admin issues keys.
+        let refused = state.handle(&request(
+            "POST",
+            "/api/now/mid/ipki/registration_key",
+            None,
+            json!({ "user": user }),
+        ));
+        assert_eq!(refused.status, 401);
+        let key = issue(&mut state, &user, 60);
+        let answer = register(&mut state, &key, &user);
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        let credential = answer.body["result"]["credential"]
+            .as_str()
+            .expect("credential")
+            .to_string();
+        let again = register(&mut state, &key, &user);
+        assert_eq!(again.status, 401);
+        assert!(again.body.to_string().contains("already used"));
+        let get = |token: &str| {
+            request(
+                "GET",
+                "/api/now/table/sys_user",
+                Some(format!("Bearer {token}")),
+                Value::Null,
+            )
+        };
+        let read = state.handle(&get(&credential));
+        assert_eq!(read.status, 200);
+        assert_eq!(read.user.as_deref(), Some("admin"));
+        assert_eq!(state.handle(&get("forged")).status, 401);
+        // Only digests are kept.
+        let saved = serde_json::to_string(&state).expect("state");
+        assert!(!saved.contains(&credential) && !saved.contains(&key));
+    }
+
+    #[test]
+    fn an_expired_key_is_refused_and_five_failures_revoke_one() {
+        let (mut state, user) = seeded();
+        let expired = issue(&mut state, &user, 0);
+        let answer = register(&mut state, &expired, &user);
+        assert_eq!(answer.status, 401);
+        assert!(answer.body.to_string().contains("expired"));
+        let key = issue(&mut state, &user, 60);
+        for _ in 0..MAX_FAILED_ATTEMPTS {
+            let wrong = register(&mut state, &key, "someone-else");
+            assert!(wrong.body.to_string().contains("another user"));
+        }
+        let answer = register(&mut state, &key, &user);
+        assert_eq!(answer.status, 401);
+        assert!(answer.body.to_string().contains("revoked"));
+    }
+
+    #[test]
+    fn a_client_certificate_logs_in_only_as_the_user_of_its_record() {
+        let (mut state, user) = seeded();
+        let pem = "-----BEGIN CERTIFICATE-----\nAQID\n-----END CERTIFICATE-----\n";
+        let mut get = request("GET", "/api/now/table/sys_user", None, Value::Null);
+        get.client_certificate = Some(vec![1, 2, 3]);
+        assert_eq!(state.handle(&get).status, 401, "no record yet");
+        let record = json!({ "user": user, "name": "mid1", "certificate": pem, "active": "true" });
+        if let Value::Object(record) = record {
+            state
+                .tables
+                .get_mut("sys_user_certificate")
+                .expect("table")
+                .push(record);
+        }
+        assert_eq!(state.handle(&get).status, 200);
+        get.client_certificate = Some(vec![1, 2, 4]);
+        assert_eq!(state.handle(&get).status, 401, "another certificate");
+    }
+}

@@ -12,6 +12,10 @@
 //! rows, which outrank config.xml ([`overrides`]). Each JVM launch first
 //! reserves the heap of conf/wrapper-override.conf; a host that cannot
 //! give it fails the launch, and after 5 the wrapper gives up ([`heap`]).
+//! The kinds of MID hook in at start ([`kinds`]): a container's secrets
+//! file re-applied over config.xml, CyberArk references resolved (and
+//! nothing sealed), mutual-TLS and IPKI logins instead of a password, and
+//! after `MID Server started` the upgrade the `upgrade` knob asks for.
 //!
 //! Exit codes: 0 stopped, 1 the start failed (reason in both logs), 2 the
 //! knobs file is wrong (reason in wrapper.log).
