@@ -159,6 +159,21 @@ pub struct Facts {
     /// Test failpoints set on the host (`.midfleet/failpoints/`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failpoints: Vec<String>,
+    /// What the agent folder shows of the MID's kind.
+    pub markers: Markers,
+}
+
+/// What the agent folder (config.xml's folder) shows of the kind of MID
+/// (docs/mid-server.md, "Kinds of MID"): names only, read through no link.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Markers {
+    /// `.container`: the container recipe's marker.
+    pub container: bool,
+    /// `.initialized`: the container recipe's init has run.
+    pub initialized: bool,
+    /// `work/upgrade_temp/` is not empty: the MID's upgrader is extracting
+    /// a new version.
+    pub upgrade_temp: bool,
 }
 
 /// Why a reply could not be understood. Never holds reply bytes: they may
@@ -198,6 +213,7 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
     let mut time = None;
     let mut not_writable = Vec::new();
     let mut failpoints = Vec::new();
+    let mut markers = Markers::default();
     loop {
         let line = reader.line()?;
         let mut words = line.split(' ');
@@ -214,6 +230,9 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
             ("not-writable", [what @ ("midfleet-folder" | "config-folder")]) => {
                 not_writable.push(what.to_string())
             }
+            ("marker", ["container"]) => markers.container = true,
+            ("marker", ["initialized"]) => markers.initialized = true,
+            ("marker", ["upgrade-temp"]) => markers.upgrade_temp = true,
             ("backup-chosen", [name]) => backup_chosen = Some(name.to_string()),
             ("config-stat", [uid, gid, mode, owner, group]) => {
                 let mode = u32::from_str_radix(mode, 8)
@@ -291,6 +310,7 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
         time,
         not_writable,
         failpoints,
+        markers,
     })
 }
 

@@ -96,6 +96,9 @@ struct Fixture {
     playbook: Playbook,
     secrets: BTreeMap<String, String>,
     facts: Result<Facts, String>,
+    /// `instance.json` (optional): the MID's `ecc_agent` record and rows,
+    /// or `null` when the instance has none.
+    instance: Option<Option<super::kind::MidRecord>>,
 }
 
 fn read(name: &str) -> Fixture {
@@ -114,10 +117,13 @@ fn read(name: &str) -> Fixture {
         (None, Some(error)) => Err(error.trim_end().to_string()),
         _ => panic!("{name}: give facts.txt or facts-error.txt"),
     };
+    let instance = text("instance.json")
+        .map(|json| serde_json::from_str(&json).expect("instance.json: a MID record or null"));
     Fixture {
         playbook: playbook.expect("a playbook"),
         secrets,
         facts,
+        instance,
     }
 }
 
@@ -136,6 +142,16 @@ fn plan(fixture: &Fixture) -> HostPlan {
         facts: fixture.facts.as_ref().map_err(String::as_str),
         secret: &lookup,
         restart: fixture.playbook.restart,
+        instance: match &fixture.instance {
+            Some(Some(record)) => super::kind::Instance::Record(record),
+            Some(None) => super::kind::Instance::NoRecord,
+            None => super::kind::Instance::NotAsked,
+        },
+        allow_override: fixture
+            .playbook
+            .instance
+            .as_ref()
+            .is_some_and(|instance| instance.allow_override),
     })
 }
 
