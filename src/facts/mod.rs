@@ -671,6 +671,40 @@ mod tests {
     }
 
     #[test]
+    fn the_kind_markers_are_names_in_the_agent_folder_never_through_a_link() {
+        let home = agent(true);
+        let folder = home.path().join("agent");
+        std::fs::write(folder.join("config.xml"), "<parameters/>").unwrap();
+        let markers =
+            |home: &tempfile::TempDir| parse(&run_locally(&host(home.path()))).unwrap().markers;
+        assert_eq!(markers(&home), Markers::default());
+        // An empty upgrade_temp/ is no upgrade; a file in it is.
+        std::fs::create_dir_all(folder.join("work/upgrade_temp")).unwrap();
+        assert!(!markers(&home).upgrade_temp);
+        std::fs::write(folder.join("work/upgrade_temp/mid-core.zip"), b"x").unwrap();
+        std::fs::write(folder.join(".container"), b"ContainerDeploymentName=mid\n").unwrap();
+        std::fs::write(folder.join(".initialized"), b"").unwrap();
+        assert_eq!(
+            markers(&home),
+            Markers {
+                container: true,
+                initialized: true,
+                upgrade_temp: true
+            }
+        );
+        // upgrade_temp a link to a full folder: not followed, no upgrade.
+        std::fs::remove_dir_all(folder.join("work/upgrade_temp")).unwrap();
+        let full = tempfile::tempdir().unwrap();
+        std::fs::write(full.path().join("x"), b"x").unwrap();
+        std::os::unix::fs::symlink(full.path(), folder.join("work/upgrade_temp")).unwrap();
+        assert!(!markers(&home).upgrade_temp);
+        // A dangling link named .container is still the name (not opened).
+        std::fs::remove_file(folder.join(".container")).unwrap();
+        std::os::unix::fs::symlink("/nonexistent", folder.join(".container")).unwrap();
+        assert!(markers(&home).container);
+    }
+
+    #[test]
     fn a_config_past_four_gib_is_too_large_not_unreadable() {
         let reply = b"midfleet-facts 1\nuid 0\nconfig-too-large 5000000000\nservice mid.sh - running\nend\n";
         let facts = parse(reply).expect("a well-formed reply");

@@ -892,7 +892,7 @@ fn read_instance(
 }
 
 /// The `instance:` section as a plan holds it (references only).
-fn instance_settings(instance: &Instance) -> InstancePlan {
+pub fn instance_settings(instance: &Instance) -> InstancePlan {
     InstancePlan {
         url: instance.url.clone(),
         user: match &instance.user {

@@ -163,10 +163,11 @@ impl MidKind {
     }
 
     /// A basic-auth MID with the default encrypter, not in a container,
-    /// not upgrading: the kind every rule of the plan was written for.
+    /// not upgrading: the kind every rule of the plan was written for (a
+    /// plan shows the kind of the others).
     pub fn is_plain(&self) -> bool {
         self.auth == Auth::Basic
-            && matches!(self.secrets, Secrets::Default | Secrets::Dpapi)
+            && self.secrets == Secrets::Default
             && !self.container
             && !self.upgrading
     }
@@ -323,7 +324,7 @@ pub fn screen(rules: &Rules<'_>) -> Screened {
             .collect::<Vec<_>>()
             .join(", ");
         screened.skip = Some(format!(
-            "upgrading ({why}): the MID's own upgrader stops and starts it; plan again once its ecc_agent record is Up"
+            "upgrading ({why}): the MID's own upgrader owns its stop and start, and the instance may retry a failed upgrade at any time; plan again once its ecc_agent record is Up"
         ));
         return screened;
     }
@@ -461,4 +462,348 @@ pub fn container_error() -> String {
     format!(
         "this MID runs in a container (the recipe's .container marker or ecc_agent.container_id): its start writes config.xml again from the container's environment (MID_INSTANCE_*, MID_CONFIG_*) and secrets file (MID_SECRETS_FILE, usually {SECRETS_FILE_PATHS}), so an edit over SSH is lost or wrong. Change the secrets file or the deployment, then restart the container"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn document(parameters: &[(&str, &str)]) -> ConfigXml {
+        let mut text = String::from("<parameters>\n");
+        for (name, value) in parameters {
+            text.push_str(&format!("<parameter name=\"{name}\" value=\"{value}\"/>\n"));
+        }
+        text.push_str("<!-- <parameter name=\"mid.instance.username\" value=\"commented\"/> -->\n");
+        text.push_str("</parameters>\n");
+        ConfigXml::parse(text.as_bytes()).expect("a config.xml")
+    }
+
+    const BASIC: [(&str, &str); 2] = [
+        ("mid.instance.username", "svc_mid"),
+        ("mid.instance.password", "encrypted:AAAA"),
+    ];
+
+    fn record(status: &str, container_id: &str, custom_cert: bool) -> MidRecord {
+        MidRecord {
+            sys_id: "a1".into(),
+            name: "mid01".into(),
+            status: status.into(),
+            container_id: container_id.into(),
+            is_using_custom_cert: custom_cert,
+            ..MidRecord::default()
+        }
+    }
+
+    #[test]
+    fn each_kind_is_told_and_labelled() {
+        let none = Markers::default();
+        let container = Markers {
+            container: true,
+            initialized: true,
+            ..Markers::default()
+        };
+        let upgrade = Markers {
+            upgrade_temp: true,
+            ..Markers::default()
+        };
+        let up = record("Up", "", false);
+        type Case<'a> = (
+            &'a str,
+            Vec<(&'a str, &'a str)>,
+            Markers,
+            Instance<'a>,
+            &'a str,
+        );
+        let cases: Vec<Case<'_>> = vec![
+            ("basic", BASIC.to_vec(), none, Instance::NotAsked, "basic"),
+            // The commented-out username does not count: mutual TLS.
+            (
+                "mtls",
+                vec![("url", "https://x")],
+                none,
+                Instance::NotAsked,
+                "mtls",
+            ),
+            (
+                "ipki",
+                vec![
+                    ("mid.ipki.enabled", "true"),
+                    ("mid.ipki.registration_key", ""),
+                ],
+                none,
+                Instance::NotAsked,
+                "ipki",
+            ),
+            (
+                "ipki with a user left in config.xml",
+                [BASIC.to_vec(), vec![("mid.ipki.enabled", "TRUE")]].concat(),
+                none,
+                Instance::NotAsked,
+                "ipki",
+            ),
+            (
+                "cyberark provider",
+                [
+                    BASIC.to_vec(),
+                    vec![(
+                        SECURE_CONFIG_PROVIDER,
+                        "com.service_now.mid.services.config.CyberArkSecuredConfigProvider",
+                    )],
+                ]
+                .concat(),
+                none,
+                Instance::NotAsked,
+                "cyberark",
+            ),
+            (
+                "cyberark values only (the url a reference too)",
+                vec![
+                    ("url", "cyberark: id=url, type=url"),
+                    ("mid.instance.username", "svc"),
+                    ("mid.instance.password", "cyberark: id=svc, type=password"),
+                ],
+                none,
+                Instance::NotAsked,
+                "cyberark",
+            ),
+            (
+                "another provider",
+                [
+                    BASIC.to_vec(),
+                    vec![(SECURE_CONFIG_PROVIDER, "com.acme.VaultProvider")],
+                ]
+                .concat(),
+                none,
+                Instance::NotAsked,
+                "provider",
+            ),
+            (
+                "dpapi",
+                [
+                    BASIC.to_vec(),
+                    vec![(
+                        SECURE_ENCRYPTER,
+                        "com.service_now.mid.services.config.WindowsDPAPIEncrypter",
+                    )],
+                ]
+                .concat(),
+                none,
+                Instance::NotAsked,
+                "dpapi",
+            ),
+            (
+                "container marker",
+                BASIC.to_vec(),
+                container,
+                Instance::NotAsked,
+                "container",
+            ),
+            (
+                "upgrade_temp",
+                BASIC.to_vec(),
+                upgrade,
+                Instance::NotAsked,
+                "upgrading",
+            ),
+            (
+                "record Up",
+                BASIC.to_vec(),
+                none,
+                Instance::Record(&up),
+                "basic",
+            ),
+        ];
+        for (what, parameters, markers, instance, label) in cases {
+            let kind = classify(&document(&parameters), &markers, instance);
+            assert_eq!(kind.label(), label, "{what}: {kind:?}");
+        }
+    }
+
+    #[test]
+    fn the_instance_tells_containers_and_upgrades_and_custom_certs_are_not_mtls() {
+        let none = Markers::default();
+        let basic = document(&BASIC);
+        let upgrading = record("Upgrading", "", false);
+        let failed = record("Upgrade Failed", "", false);
+        let container = record("Up", "4e1f0c", true);
+        assert_eq!(
+            classify(&basic, &none, Instance::Record(&upgrading)).label(),
+            "upgrading"
+        );
+        assert_eq!(
+            classify(&basic, &none, Instance::Record(&failed)).label(),
+            "upgrading"
+        );
+        // A custom certificate on a MID with credentials: basic auth.
+        let kind = classify(&basic, &none, Instance::Record(&container));
+        assert_eq!(kind.label(), "container");
+        assert!(kind
+            .signals
+            .iter()
+            .any(|signal| signal.contains("not mutual TLS")));
+        // No credentials, a container record: both at once.
+        let mtls = document(&[("url", "https://x")]);
+        assert_eq!(
+            classify(&mtls, &none, Instance::Record(&container)).label(),
+            "mtls+container"
+        );
+        // What could not be told without the instance is said.
+        assert!(!classify(&basic, &none, Instance::NotAsked)
+            .undecided
+            .is_empty());
+        assert!(!classify(&basic, &none, Instance::NoRecord)
+            .undecided
+            .is_empty());
+        assert!(classify(&basic, &none, Instance::Record(&container))
+            .undecided
+            .is_empty());
+    }
+
+    #[test]
+    fn provider_references() {
+        assert!(is_provider_reference("cyberark: id=a, type=b"));
+        assert!(is_provider_reference("  CyberArk:id=a"));
+        assert!(!is_provider_reference("cyberark"));
+        assert!(!is_provider_reference("encrypted:abc"));
+        assert!(!is_provider_reference(""));
+    }
+
+    fn screened(
+        parameters: &[(&str, &str)],
+        wanted: &[(&str, &str, bool)],
+        record: Option<&MidRecord>,
+        rotating: bool,
+        allow_override: bool,
+    ) -> Screened {
+        let document = document(parameters);
+        let instance = record.map_or(Instance::NotAsked, Instance::Record);
+        let kind = classify(&document, &Markers::default(), instance);
+        let wanted: Vec<Wanted<'_>> = wanted
+            .iter()
+            .map(|(name, value, sensitive)| Wanted {
+                name,
+                value: Some(value),
+                sensitive: *sensitive,
+            })
+            .collect();
+        screen(&Rules {
+            kind: &kind,
+            document: &document,
+            record,
+            wanted: &wanted,
+            rotating,
+            allow_override,
+        })
+    }
+
+    #[test]
+    fn rotations_are_refused_on_certificate_and_vault_mids() {
+        let mtls = screened(&[("url", "x")], &[], None, true, false);
+        assert!(mtls.errors[0].contains("`rotate:`"), "{mtls:?}");
+        let ipki = screened(
+            &[("mid.ipki.enabled", "true")],
+            &[("mid.instance.username", "svc", false)],
+            None,
+            false,
+            false,
+        );
+        assert!(ipki.errors[0].contains("IPKI"), "{ipki:?}");
+        let vault = [
+            ("mid.instance.username", "svc"),
+            ("mid.instance.password", "cyberark: id=svc, type=password"),
+        ];
+        let rotated = screened(
+            &vault,
+            &[
+                ("mid.instance.username", "svc2", false),
+                ("mid.instance.password", "generated", true),
+            ],
+            None,
+            true,
+            false,
+        );
+        assert_eq!(rotated.errors.len(), 1, "{rotated:?}");
+        assert!(rotated.errors[0].contains("rotate them in the vault"));
+        // A plaintext password where there was none yet: the provider
+        // would leave it readable.
+        let plaintext = screened(
+            &[
+                ("mid.instance.username", "svc"),
+                (SECURE_CONFIG_PROVIDER, "com.acme.Vault"),
+            ],
+            &[("mid.instance.password", "s3cret", true)],
+            None,
+            false,
+            false,
+        );
+        assert!(plaintext.errors[0].contains("clear") || plaintext.errors[0].contains("readable"));
+        // A non-sensitive parameter on a vault MID: planned.
+        assert_eq!(
+            screened(
+                &vault,
+                &[("mid.log.level", "debug", false)],
+                None,
+                false,
+                false
+            ),
+            Screened::default()
+        );
+    }
+
+    #[test]
+    fn a_sensitive_override_is_named_without_its_value() {
+        let mut with_row = record("Up", "", false);
+        with_row.config.push(ConfigRow {
+            sys_id: "r1".into(),
+            param_name: "glide.glidesoap.password".into(),
+            value: "hunter2".into(),
+        });
+        let found = screened(
+            &BASIC,
+            &[("mid.instance.password", "n3w", true)],
+            Some(&with_row),
+            false,
+            false,
+        );
+        assert_eq!(found.errors.len(), 1);
+        assert!(found.errors[0].contains("ecc_agent_config r1"));
+        assert!(!found.errors[0].contains("hunter2") && !found.errors[0].contains("n3w"));
+        let allowed = screened(
+            &BASIC,
+            &[("mid.instance.password", "n3w", true)],
+            Some(&with_row),
+            false,
+            true,
+        );
+        assert!(allowed.errors.is_empty() && allowed.warnings.len() == 1);
+    }
+
+    #[test]
+    fn a_registration_key_is_written_only_over_a_present_one() {
+        let cleared = screened(
+            &[("mid.ipki.enabled", "true"), (IPKI_REGISTRATION_KEY, "")],
+            &[(IPKI_REGISTRATION_KEY, "", false)],
+            None,
+            false,
+            false,
+        );
+        assert_eq!(cleared.ignored, vec![IPKI_REGISTRATION_KEY.to_string()]);
+        assert!(cleared.warnings.is_empty());
+        let absent = screened(
+            &[("mid.ipki.enabled", "true")],
+            &[(IPKI_REGISTRATION_KEY, "k", false)],
+            None,
+            false,
+            false,
+        );
+        assert_eq!(absent.ignored.len(), 1);
+        let present = screened(
+            &[("mid.ipki.enabled", "true"), (IPKI_REGISTRATION_KEY, "old")],
+            &[(IPKI_REGISTRATION_KEY, "new", false)],
+            None,
+            false,
+            false,
+        );
+        assert!(present.ignored.is_empty());
+    }
 }

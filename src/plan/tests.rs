@@ -249,6 +249,22 @@ fixtures! {
     midfleet_folder_not_writable_without_become,
     config_folder_not_writable_as_root,
     start_does_not_need_the_config_folder,
+    // The kinds of MID (plan/kind.rs).
+    kind_mutual_tls_refuses_credentials,
+    kind_mutual_tls_other_parameters_are_planned,
+    kind_ipki_refuses_credentials,
+    kind_ipki_cleared_registration_key_is_not_a_change,
+    kind_cyberark_refuses_a_plaintext_over_a_reference,
+    kind_cyberark_a_desired_reference_is_a_change,
+    kind_cyberark_restart_always_only_restarts,
+    kind_dpapi_is_planned_as_the_default_encrypter,
+    kind_upgrading_on_the_host_is_skipped,
+    kind_upgrading_on_the_instance_is_skipped,
+    kind_container_refuses_a_write,
+    kind_container_on_the_instance_with_mutual_tls,
+    kind_instance_parameter_that_differs_is_an_error,
+    kind_instance_parameter_allowed_warns_and_writes,
+    kind_instance_parameter_equal_is_fine,
 }
 
 /// Stale: the plan is for the exact bytes it read. Its fingerprint is
