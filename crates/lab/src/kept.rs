@@ -1137,6 +1137,21 @@ fn admin(record: &Record) -> Result<Option<(Client, Credentials)>, LabError> {
     )))
 }
 
+/// The kept lab's instance `admin` (None without an instance), for
+/// setting its MIDs' `ecc_agent` fields and `ecc_agent_config` rows.
+pub fn instance_admin(record: &Record) -> Result<Option<crate::InstanceAdmin>, LabError> {
+    let Some(instance) = &record.instance else {
+        return Ok(None);
+    };
+    let password = fs::read_to_string(&instance.admin_password_file).map_err(|error| {
+        LabError(format!(
+            "{}: {error}",
+            instance.admin_password_file.display()
+        ))
+    })?;
+    crate::InstanceAdmin::new(&instance.url, None, password.trim_end()).map(Some)
+}
+
 /// The users who can log in as MIDs: the instance's (with whether they
 /// hold `mid_server`), or the credential store's.
 fn users(record: &Record) -> Result<Vec<InstanceUser>, LabError> {

@@ -23,8 +23,11 @@
 //! for its tests and benchmarks. Tests find the binaries with [`binary`].
 
 pub mod front;
+pub mod instance_admin;
 pub mod kept;
 mod network;
+
+pub use instance_admin::InstanceAdmin;
 
 use std::fmt;
 use std::fs;

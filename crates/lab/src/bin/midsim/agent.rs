@@ -25,7 +25,7 @@ use zeroize::Zeroizing;
 use super::knobs::{self, Knobs, LogsAtStart};
 use super::logs::{Logs, JVM, MID_SERVER, STARTUP, WRAPPER};
 use super::process::{self, PidFile};
-use super::{cipher, config_file, instance, keystore, random};
+use super::{cipher, config_file, instance, keystore, overrides, random};
 
 /// How often a refused MID tries to log in again.
 const LOGIN_RETRY: Duration = Duration::from_secs(2);
@@ -323,6 +323,11 @@ fn start(
                     .to_string(),
                 connection: std::sync::OnceLock::new(),
             });
+        if let Some(found) = registration.as_mut() {
+            overrides::apply(found, logs, |user, password| {
+                log_in(user, password, knobs, logs, watch)
+            })?;
+        }
     } else {
         logs.agent(
             STARTUP,

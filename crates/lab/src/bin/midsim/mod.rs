@@ -15,6 +15,8 @@
 //! - [`knobs`]: failure injection and timing, read from `.midsim`.
 //! - [`keystore`], [`cipher`], [`base64`], [`random`]: the `encrypted:` values.
 //! - [`instance`]: the lab's stand-in for the instance's login check.
+//! - [`overrides`]: the MID's `ecc_agent_config` rows, which outrank
+//!   config.xml at each start.
 //! - [`logs`], [`process`], [`config_file`]: appending lines, pids and
 //!   signals, atomic replacement of config.xml.
 
@@ -26,6 +28,7 @@ mod instance;
 mod keystore;
 mod knobs;
 mod logs;
+mod overrides;
 mod process;
 mod random;
 pub mod wrapper;
