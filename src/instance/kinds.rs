@@ -89,7 +89,14 @@ pub fn mid_records(
     let ids: Vec<String> = records
         .values()
         .map(|record| record.sys_id.clone())
-        .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()))
+        // (A sys_id is 32 hex digits; anything that could end an IN
+        // list or a condition is left out.)
+        .filter(|id| {
+            !id.is_empty()
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
         .collect();
     for chunk in ids.chunks(PER_QUERY) {
         let rows = table::query(

@@ -519,8 +519,15 @@ impl Instance {
             midfleet::secret::SecretValue::new(ADMIN_PASSWORD.into()),
         );
         let body = serde_json::json!({ "user_password": password });
-        table::update(&client, &admin, "sys_user", &format!("user-{user}"), &body, true)
-            .expect("password set");
+        table::update(
+            &client,
+            &admin,
+            "sys_user",
+            &format!("user-{user}"),
+            &body,
+            true,
+        )
+        .expect("password set");
     }
 }
 
@@ -560,7 +567,12 @@ fn ecc_agent_config_rows_outrank_config_xml_at_the_next_start() {
         .expect("row");
     // Nothing happens before the next start.
     thread::sleep(Duration::from_millis(700));
-    assert_eq!(lab.agent_log().matches("Setting basic authentication").count(), 1);
+    assert_eq!(
+        lab.agent_log()
+            .matches("Setting basic authentication")
+            .count(),
+        1
+    );
 
     let restart = lab.midsim("restart");
     assert!(restart.status.success(), "{restart:?}");
