@@ -318,3 +318,62 @@ fn allow_override_turns_the_instance_parameter_into_a_warning() {
         allowed.stdout
     );
 }
+
+#[test]
+fn a_saved_plan_skips_a_mid_that_began_upgrading_since() {
+    let lab = lab(LabSpec::new(1, &midsim()));
+    let users = vec![("svc_lab001".to_string(), PASSWORD)];
+    let agents = vec![json!({
+        "sys_id": "agent-lab-001", "name": "lab-001", "status": "Up",
+        "validated": "true", "user_name": "",
+    })];
+    let instance = Instance::start(Some(seed(&users, agents)), &[]);
+    let path = lab.directory.join("threads.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "hosts: lab\nset:\n  threads.max: 50\ninstance:\n  url: {}\n  user: admin\n  \
+             password: {{ secret: \"env:MIDFLEET_TEST_ADMIN\" }}\n",
+            instance.url
+        ),
+    )
+    .unwrap();
+    let saved = lab.directory.join("saved.plan");
+    let plan = run(
+        &lab,
+        "plan",
+        &path,
+        PASSWORD,
+        &["--out", saved.to_str().unwrap()],
+    );
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    assert!(plan.stdout.contains("Plan: 1 to change"), "{}", plan.stdout);
+    let admin = InstanceAdmin::new(&instance.url, None, ADMIN_PASSWORD).unwrap();
+    admin.set_mid_status("lab-001", "Upgrading").unwrap();
+    let before = lab.hosts[0].config();
+    let applied = midfleet(
+        [
+            "apply",
+            "--plan",
+            saved.to_str().unwrap(),
+            "--known-hosts",
+            lab.known_hosts.to_str().unwrap(),
+            "--yes",
+            "--output",
+            "json",
+        ],
+        &[("MIDFLEET_TEST_ADMIN", ADMIN_PASSWORD)],
+    );
+    // Skipped is not a failure: the exit code is as for unchanged.
+    assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+    assert!(
+        applied.stdout.contains("\"skipped\"")
+            && applied
+                .stdout
+                .contains("upgrading (ecc_agent.status=Upgrading since the plan was made)"),
+        "{}",
+        applied.stdout
+    );
+    assert_eq!(lab.hosts[0].config(), before);
+    assert!(!lab.hosts[0].local_mid_home.join(".midfleet/runs").exists());
+}
