@@ -42,7 +42,7 @@ pub struct MidRecord {
     pub version: String,
     pub user_name: String,
     /// Its MID Server configuration parameters (`ecc_agent_config`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub config: Vec<ConfigRow>,
 }
 
