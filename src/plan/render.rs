@@ -67,6 +67,9 @@ pub fn render(plan: &Plan, verbose: bool, paint: &Paint<'_>) -> String {
                 if host.key_pair_reset {
                     notes.push("key pair reset".into());
                 }
+                if let Some(kind) = &host.kind {
+                    notes.push(kind.label());
+                }
                 text.push_str(&format!(
                     "  {} {}  ({})\n",
                     (paint.change)("~"),
