@@ -252,6 +252,8 @@ fixtures! {
     // The kinds of MID (plan/kind.rs).
     kind_mutual_tls_refuses_credentials,
     kind_mutual_tls_other_parameters_are_planned,
+    kind_mutual_tls_refuses_a_rotation,
+    kind_cyberark_refuses_a_rotation,
     kind_ipki_refuses_credentials,
     kind_ipki_cleared_registration_key_is_not_a_change,
     kind_cyberark_refuses_a_plaintext_over_a_reference,
