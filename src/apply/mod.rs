@@ -59,6 +59,9 @@ pub enum Outcome {
     Stale,
     Locked,
     Skipped,
+    /// Left alone as the plan decided (an upgrading MID): `skipped`, but a
+    /// success for the exit code, as `unchanged`.
+    Left,
 }
 
 impl Outcome {
@@ -72,7 +75,7 @@ impl Outcome {
             Outcome::Error => "error",
             Outcome::Stale => "stale",
             Outcome::Locked => "locked",
-            Outcome::Skipped => "skipped",
+            Outcome::Skipped | Outcome::Left => "skipped",
         }
     }
 
@@ -90,7 +93,7 @@ impl Outcome {
 
     /// Success for the exit code: `unchanged` or `applied`.
     pub fn is_success(self) -> bool {
-        matches!(self, Outcome::Unchanged | Outcome::Applied)
+        matches!(self, Outcome::Unchanged | Outcome::Applied | Outcome::Left)
     }
 
     fn parse(word: &str) -> Option<Outcome> {

@@ -28,6 +28,9 @@ pub fn rollout(
         .map(|host| match host.status {
             HostStatus::Unchanged => Some(result(host, settings, Outcome::Unchanged, None)),
             HostStatus::Error => Some(result(host, settings, Outcome::Error, host.error.clone())),
+            HostStatus::Skipped => {
+                Some(result(host, settings, Outcome::Left, host.skipped.clone()))
+            }
             HostStatus::Change => None,
         })
         .collect();

@@ -173,19 +173,19 @@ fn results_text(
             text.push_str(&format!("{}: the backup is in {backup}\n", result.host));
         }
     }
-    let mut counts: Vec<(Outcome, usize)> = Vec::new();
+    // By the word shown: a batch's cancelled hosts and the ones the plan
+    // left alone are both `skipped`.
+    let mut counts: Vec<(&str, usize)> = Vec::new();
     for result in results {
-        match counts
-            .iter_mut()
-            .find(|(outcome, _)| *outcome == result.result)
-        {
+        let shown = word(result.result);
+        match counts.iter_mut().find(|(word, _)| *word == shown) {
             Some((_, count)) => *count += 1,
-            None => counts.push((result.result, 1)),
+            None => counts.push((shown, 1)),
         }
     }
     let summary: Vec<String> = counts
         .iter()
-        .map(|(outcome, count)| format!("{count} {}", word(*outcome).replace('_', " ")))
+        .map(|(word, count)| format!("{count} {}", word.replace('_', " ")))
         .collect();
     text.push_str(&format!("\n{title} {run}: {}.\n", summary.join(", ")));
     if interrupted {

@@ -380,15 +380,26 @@ impl ConnectionArgs {
 /// One SSH session and one command per host: the instance user, the
 /// password's form (plaintext, encrypted, reference, never the value), the
 /// key pair, the service and its state, config.xml's fingerprint, owner and
-/// mode, and any unfinished midfleet transaction. Exit 1 when any host
-/// failed; the others are still reported.
+/// mode, the kind of MID (basic, mtls, ipki, cyberark or another secret
+/// provider, dpapi, container, upgrading), and any unfinished midfleet
+/// transaction. Exit 1 when any host failed; the others are still
+/// reported.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   midfleet facts -i inventory/example.yml --limit emea
+  midfleet facts -i inventory/ --playbook playbooks/rotate-user.yml
   midfleet facts -i inventory/ --output json | jq '.[] | select(.password == \"plaintext\") | .host'")]
 pub struct FactsArgs {
     #[command(flatten)]
     pub inventory: InventoryArgs,
+
+    /// A playbook whose `instance:` section is used to read each MID's
+    /// ecc_agent record and ecc_agent_config rows (its other sections
+    /// are ignored, its hosts too): only then are containers and
+    /// upgrading MIDs told by the instance's word, not only by the
+    /// host's files.
+    #[arg(long, value_name = "PLAYBOOK")]
+    pub playbook: Option<PathBuf>,
 
     #[command(flatten)]
     pub connection: ConnectionArgs,

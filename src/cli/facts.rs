@@ -5,7 +5,7 @@ use super::args::FactsArgs;
 use super::console::Console;
 use super::console::OutputFormat;
 use super::exit::{Exit, Failure};
-use crate::facts::gather::FactsSummary;
+use crate::ops::facts::HostSummary;
 use crate::report::render_table;
 
 pub fn run(console: &Console, arguments: &FactsArgs) -> Result<Exit, Failure> {
@@ -13,6 +13,7 @@ pub fn run(console: &Console, arguments: &FactsArgs) -> Result<Exit, Failure> {
     let Some(summaries) = crate::ops::facts::facts(
         &arguments.inventory.selection(&configuration, console)?,
         &arguments.connection.connection(&configuration),
+        arguments.playbook.as_deref(),
         console,
     )?
     else {
@@ -21,6 +22,7 @@ pub fn run(console: &Console, arguments: &FactsArgs) -> Result<Exit, Failure> {
     };
     let mut summaries = summaries;
     for summary in &mut summaries {
+        let summary = &mut summary.facts;
         super::detail::keep_read(&mut summary.detail, console.verbose);
         if console.output == OutputFormat::Human {
             for line in summary.detail.iter().flat_map(|detail| {
@@ -32,7 +34,7 @@ pub fn run(console: &Console, arguments: &FactsArgs) -> Result<Exit, Failure> {
     }
     let failures = summaries
         .iter()
-        .filter(|summary| summary.status != "ok")
+        .filter(|summary| summary.facts.status != "ok")
         .count();
     match console.output {
         OutputFormat::Json => {
@@ -52,11 +54,15 @@ pub fn run(console: &Console, arguments: &FactsArgs) -> Result<Exit, Failure> {
         OutputFormat::Human => {
             let rows: Vec<Vec<String>> = summaries.iter().map(row).collect();
             let headers = [
-                "HOST", "STATUS", "USER", "PASSWORD", "KEYPAIR", "SERVICE", "CONFIG", "OWNER",
-                "MODE", "JOURNAL",
+                "HOST", "STATUS", "KIND", "USER", "PASSWORD", "KEYPAIR", "SERVICE", "CONFIG",
+                "OWNER", "MODE", "JOURNAL",
             ];
             let mut text = render_table(&headers, &rows);
-            for summary in summaries.iter().filter(|summary| summary.status != "ok") {
+            for summary in summaries
+                .iter()
+                .map(|summary| &summary.facts)
+                .filter(|summary| summary.status != "ok")
+            {
                 text.push_str(&format!(
                     "{}: {}\n",
                     summary.host,
@@ -77,6 +83,14 @@ pub fn run(console: &Console, arguments: &FactsArgs) -> Result<Exit, Failure> {
                 failures
             ));
             console.data(&text);
+            // What the kinds could not tell without the instance.
+            if let Some(undecided) = summaries
+                .iter()
+                .filter_map(|summary| summary.kind_detail.as_ref())
+                .find_map(|kind| kind.undecided.first())
+            {
+                console.note(&format!("KIND: {undecided}"));
+            }
         }
     }
     Ok(if failures > 0 {
@@ -86,7 +100,8 @@ pub fn run(console: &Console, arguments: &FactsArgs) -> Result<Exit, Failure> {
     })
 }
 
-fn row(summary: &FactsSummary) -> Vec<String> {
+fn row(host: &HostSummary) -> Vec<String> {
+    let summary = &host.facts;
     let dash = || "-".to_string();
     let service = summary
         .service
@@ -98,6 +113,7 @@ fn row(summary: &FactsSummary) -> Vec<String> {
     vec![
         summary.host.clone(),
         summary.status.to_string(),
+        host.kind.clone().unwrap_or_else(dash),
         summary.instance_user.clone().unwrap_or_else(dash),
         summary.password.map_or_else(dash, str::to_string),
         summary.key_pair.map_or_else(
@@ -125,9 +141,10 @@ fn row(summary: &FactsSummary) -> Vec<String> {
     ]
 }
 
-fn timings_table(summaries: &[FactsSummary]) -> String {
+fn timings_table(summaries: &[HostSummary]) -> String {
     let rows: Vec<(String, Vec<&crate::transport::Timings>)> = summaries
         .iter()
+        .map(|summary| &summary.facts)
         .map(|summary| (summary.host.clone(), summary.timings.iter().collect()))
         .collect();
     crate::report::render_timings(&rows)

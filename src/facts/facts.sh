@@ -150,6 +150,23 @@ case $kind in
 esac
 printf 'service %s %s %s\n' "$kind" "${unit:--}" "$state"
 
+# The kind of MID: markers in config.xml's folder (the agent folder) —
+# names only: no link followed, nothing opened or run. `.container` and
+# `.initialized` are the container recipe's; a non-empty
+# work/upgrade_temp/ is the MID's upgrader at work.
+if [ -z "$linked_folder" ] && [ -d "$config_dir" ] && [ ! -L "$config_dir" ]; then
+    for marker in container initialized; do
+        if [ -e "$config_dir/.$marker" ] || [ -L "$config_dir/.$marker" ]; then
+            printf 'marker %s\n' "$marker"
+        fi
+    done
+    upgrade_temp=$config_dir/work/upgrade_temp
+    if [ -d "$config_dir/work" ] && [ ! -L "$config_dir/work" ] && [ -d "$upgrade_temp" ] \
+        && [ ! -L "$upgrade_temp" ] && [ -n "$(ls -A -- "$upgrade_temp" 2>/dev/null | head -c 1)" ]; then
+        printf 'marker upgrade-temp\n'
+    fi
+fi
+
 # midfleet's own state on the host: its record, the lock and journal of a
 # run, and the backups (newest last), with the newest one's config.xml for
 # `midfleet rollback`.

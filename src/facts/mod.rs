@@ -159,6 +159,21 @@ pub struct Facts {
     /// Test failpoints set on the host (`.midfleet/failpoints/`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failpoints: Vec<String>,
+    /// What the agent folder shows of the MID's kind.
+    pub markers: Markers,
+}
+
+/// What the agent folder (config.xml's folder) shows of the kind of MID
+/// (docs/mid-server.md, "Kinds of MID"): names only, read through no link.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Markers {
+    /// `.container`: the container recipe's marker.
+    pub container: bool,
+    /// `.initialized`: the container recipe's init has run.
+    pub initialized: bool,
+    /// `work/upgrade_temp/` is not empty: the MID's upgrader is extracting
+    /// a new version.
+    pub upgrade_temp: bool,
 }
 
 /// Why a reply could not be understood. Never holds reply bytes: they may
@@ -198,6 +213,7 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
     let mut time = None;
     let mut not_writable = Vec::new();
     let mut failpoints = Vec::new();
+    let mut markers = Markers::default();
     loop {
         let line = reader.line()?;
         let mut words = line.split(' ');
@@ -214,6 +230,9 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
             ("not-writable", [what @ ("midfleet-folder" | "config-folder")]) => {
                 not_writable.push(what.to_string())
             }
+            ("marker", ["container"]) => markers.container = true,
+            ("marker", ["initialized"]) => markers.initialized = true,
+            ("marker", ["upgrade-temp"]) => markers.upgrade_temp = true,
             ("backup-chosen", [name]) => backup_chosen = Some(name.to_string()),
             ("config-stat", [uid, gid, mode, owner, group]) => {
                 let mode = u32::from_str_radix(mode, 8)
@@ -291,6 +310,7 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
         time,
         not_writable,
         failpoints,
+        markers,
     })
 }
 
@@ -648,6 +668,40 @@ mod tests {
         let mut extended = good.clone();
         extended.extend_from_slice(b"more");
         assert!(parse(&extended).is_err());
+    }
+
+    #[test]
+    fn the_kind_markers_are_names_in_the_agent_folder_never_through_a_link() {
+        let home = agent(true);
+        let folder = home.path().join("agent");
+        std::fs::write(folder.join("config.xml"), "<parameters/>").unwrap();
+        let markers =
+            |home: &tempfile::TempDir| parse(&run_locally(&host(home.path()))).unwrap().markers;
+        assert_eq!(markers(&home), Markers::default());
+        // An empty upgrade_temp/ is no upgrade; a file in it is.
+        std::fs::create_dir_all(folder.join("work/upgrade_temp")).unwrap();
+        assert!(!markers(&home).upgrade_temp);
+        std::fs::write(folder.join("work/upgrade_temp/mid-core.zip"), b"x").unwrap();
+        std::fs::write(folder.join(".container"), b"ContainerDeploymentName=mid\n").unwrap();
+        std::fs::write(folder.join(".initialized"), b"").unwrap();
+        assert_eq!(
+            markers(&home),
+            Markers {
+                container: true,
+                initialized: true,
+                upgrade_temp: true
+            }
+        );
+        // upgrade_temp a link to a full folder: not followed, no upgrade.
+        std::fs::remove_dir_all(folder.join("work/upgrade_temp")).unwrap();
+        let full = tempfile::tempdir().unwrap();
+        std::fs::write(full.path().join("x"), b"x").unwrap();
+        std::os::unix::fs::symlink(full.path(), folder.join("work/upgrade_temp")).unwrap();
+        assert!(!markers(&home).upgrade_temp);
+        // A dangling link named .container is still the name (not opened).
+        std::fs::remove_file(folder.join(".container")).unwrap();
+        std::os::unix::fs::symlink("/nonexistent", folder.join(".container")).unwrap();
+        assert!(markers(&home).container);
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //!   check, the ECC queue's `SystemCommand`s).
 //! - [`preflight`]: the logins checked before any host, `ensure_user`,
 //!   the wait for each MID's record to be Up, `retire_old_user`.
+//! - [`kinds`]: each MID's `ecc_agent` record and `ecc_agent_config`
+//!   rows, for the kind of MID.
 //! - [`validation`]: Invalidate, then Validate, a MID whose key pair was
 //!   reset.
 //!
@@ -14,6 +16,7 @@
 
 pub mod client;
 mod error;
+pub mod kinds;
 pub mod preflight;
 pub mod table;
 pub mod validation;

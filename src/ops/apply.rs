@@ -151,6 +151,8 @@ pub fn apply(request: &ApplyRequest, operator: &dyn Operator) -> Result<Applied,
                 .with_hint("apply the playbook itself (`midfleet apply -i INVENTORY PLAYBOOK`)"));
             }
             let secrets = re_resolve(&plan, operator)?;
+            let mut plan = plan;
+            upgrading_since_the_plan(&mut plan, &secrets, operator);
             (plan, secrets, Default::default(), Default::default())
         }
         Source::Playbook {
@@ -326,6 +328,57 @@ pub fn apply(request: &ApplyRequest, operator: &dyn Operator) -> Result<Applied,
         retire_failed,
         validate_failed,
     }))
+}
+
+/// A saved plan may be hours old: a changing host whose MID has begun
+/// upgrading since (its `ecc_agent` status Upgrading or Upgrade Failed)
+/// is skipped, as planning would have. One read of the instance, only
+/// with an `instance:` section; when it fails, the plan's decisions hold
+/// (a warning says so).
+fn upgrading_since_the_plan(
+    plan: &mut Plan,
+    secrets: &BTreeMap<crate::secret::SecretRef, SecretValue>,
+    operator: &dyn Operator,
+) {
+    let Some(section) = plan.instance.as_ref().filter(|_| plan.has_changes()) else {
+        return;
+    };
+    let names: Vec<String> = plan
+        .changing()
+        .filter_map(|host| host.mid_name.clone())
+        .collect();
+    let records = crate::instance::preflight::connect(section, secrets)
+        .and_then(|(client, admin)| crate::instance::kinds::mid_records(&client, &admin, &names));
+    let records = match records {
+        Ok(records) => records,
+        Err(error) => {
+            operator.warning(&format!(
+                "the MIDs' ecc_agent status could not be read again before applying ({error}); the plan's decisions hold"
+            ));
+            return;
+        }
+    };
+    for host in plan
+        .hosts
+        .iter_mut()
+        .filter(|host| host.status == crate::plan::HostStatus::Change)
+    {
+        let Some(record) = host.mid_name.as_ref().and_then(|name| records.get(name)) else {
+            continue;
+        };
+        if crate::plan::kind::UPGRADING_STATUSES.contains(&record.status.as_str()) {
+            host.status = crate::plan::HostStatus::Skipped;
+            host.skipped = Some(format!(
+                "upgrading (ecc_agent.status={} since the plan was made): the MID's own upgrader owns its stop and start; plan again once its ecc_agent record is Up",
+                record.status
+            ));
+            host.changes.clear();
+            host.operations.clear();
+            host.restart = false;
+            host.key_pair_reset = false;
+            host.expect_user = host.current_user.clone();
+        }
+    }
 }
 
 /// `rotate.store`: each rotating host's generated password stored before

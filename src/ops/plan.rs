@@ -491,16 +491,40 @@ pub fn make_plan(
     if diagnostics.has_errors() {
         return Err(PlanFailure::Input(diagnostics.merged()));
     }
+    // With `instance:`, what the instance says of each MID (its record
+    // and configuration parameters) decides its kind: asked once, before
+    // any host is planned, on the connection the survey then uses.
+    let mut instance_read = playbook
+        .instance
+        .as_ref()
+        .map(|instance| read_instance(instance, &reads, &secrets));
+    let no_records = BTreeMap::new();
+    let records = instance_read
+        .as_ref()
+        .and_then(|read| read.records.as_ref())
+        .unwrap_or(&no_records);
     let mut hosts: Vec<crate::plan::HostPlan> = desired_hosts
         .iter()
         .zip(&reads)
         .map(|(desired, read)| {
+            let instance = match instance_read.as_ref().filter(|read| read.records.is_some()) {
+                None => crate::plan::kind::Instance::NotAsked,
+                Some(_) => match mid_name(read).and_then(|name| records.get(&name)) {
+                    Some(record) => crate::plan::kind::Instance::Record(record),
+                    None => crate::plan::kind::Instance::NoRecord,
+                },
+            };
             build_host_plan(&PlanInputs {
                 desired,
                 endpoint: &read.endpoint,
                 facts: read.facts.as_ref().map_err(|error| error.message.as_str()),
                 secret: &lookup,
                 restart: playbook.restart,
+                instance,
+                allow_override: playbook
+                    .instance
+                    .as_ref()
+                    .is_some_and(|instance| instance.allow_override),
             })
         })
         .collect();
@@ -547,7 +571,8 @@ pub fn make_plan(
         .collect();
     let kept = crate::apply::kept_for_changes(reads, &plan.hosts);
     if let Some(instance) = &playbook.instance {
-        let (instance_plan, mut changes) = survey_instance(instance, &plan, &secrets, &literals);
+        let (instance_plan, mut changes) =
+            survey_instance(instance, instance_read.take(), &plan, &secrets, &literals);
         // A rotation whose idle user a MID logs in as now: those hosts
         // are errors, nothing is changed for them; the others go on.
         let blocked: Vec<(String, String)> = instance_plan
@@ -818,15 +843,57 @@ pub fn secret_warning(warning: &SecretWarning) -> Diagnostic {
     Diagnostic::warning(None, warning.to_string()).with_hint(warning.hint.clone())
 }
 
-/// The instance part of a plan: its settings (references only), and what
-/// the instance says now about each new login and about `ensure_user`.
-fn survey_instance(
+/// What the instance said of the plan's MIDs before their hosts were
+/// planned, and the connection it was asked on.
+struct InstanceRead {
+    connected: Option<(crate::instance::Client, crate::instance::Credentials)>,
+    /// `None`: the instance could not be asked (`error` says why).
+    records: Option<BTreeMap<String, crate::plan::kind::MidRecord>>,
+    error: Option<String>,
+}
+
+/// The MID's `name` parameter, from its read config.xml.
+fn mid_name(read: &crate::facts::gather::HostFacts) -> Option<String> {
+    let facts = read.facts.as_ref().ok()?;
+    let file = facts.config.as_ref().ok()?;
+    let document = crate::config_xml::ConfigXml::parse(&file.bytes).ok()?;
+    Some(document.get("name")?.value().to_string())
+}
+
+/// Connects to the instance and reads the `ecc_agent` record and
+/// `ecc_agent_config` rows of every MID read.
+fn read_instance(
     instance: &Instance,
-    plan: &Plan,
+    reads: &[crate::facts::gather::HostFacts],
     secrets: &BTreeMap<SecretRef, SecretValue>,
-    literals: &BTreeMap<(String, String), SecretValue>,
-) -> (InstancePlan, Vec<InstanceChange>) {
-    let mut instance_plan = InstancePlan {
+) -> InstanceRead {
+    let names: Vec<String> = reads.iter().filter_map(mid_name).collect();
+    match preflight::connect(&instance_settings(instance), secrets) {
+        Ok((client, admin)) => match crate::instance::kinds::mid_records(&client, &admin, &names) {
+            Ok(records) => InstanceRead {
+                connected: Some((client, admin)),
+                records: Some(records),
+                error: None,
+            },
+            Err(error) => InstanceRead {
+                connected: Some((client, admin)),
+                records: None,
+                error: Some(format!(
+                    "reading the MIDs' ecc_agent records and configuration parameters: {error}"
+                )),
+            },
+        },
+        Err(error) => InstanceRead {
+            connected: None,
+            records: None,
+            error: Some(error.to_string()),
+        },
+    }
+}
+
+/// The `instance:` section as a plan holds it (references only).
+pub fn instance_settings(instance: &Instance) -> InstancePlan {
+    InstancePlan {
         url: instance.url.clone(),
         user: match &instance.user {
             InstanceUser::Name(name) => InstanceUserPlan::Name(name.clone()),
@@ -844,13 +911,35 @@ fn survey_instance(
         retire_old_user: instance.retire_old_user,
         validate: instance.validate,
         error: None,
+    }
+}
+
+/// The instance part of a plan: its settings (references only), and what
+/// the instance says now about each new login and about `ensure_user`
+/// (asked on the connection of `read`, when there is one).
+fn survey_instance(
+    instance: &Instance,
+    read: Option<InstanceRead>,
+    plan: &Plan,
+    secrets: &BTreeMap<SecretRef, SecretValue>,
+    literals: &BTreeMap<(String, String), SecretValue>,
+) -> (InstancePlan, Vec<InstanceChange>) {
+    let mut instance_plan = instance_settings(instance);
+    let (connected, error) = match read {
+        Some(read) => (read.connected, read.error),
+        None => (None, None),
     };
+    instance_plan.error = error;
     let values = Values { secrets, literals };
     let (logins, unchecked) = preflight::logins(plan, &values);
     instance_plan.unchecked_hosts = unchecked;
     let mut changes = Vec::new();
-    if !logins.is_empty() {
-        match preflight::connect(&instance_plan, secrets) {
+    if !logins.is_empty() && instance_plan.error.is_none() {
+        let connected = match connected {
+            Some(connected) => Ok(connected),
+            None => preflight::connect(&instance_plan, secrets),
+        };
+        match connected {
             Ok((client, admin)) => {
                 changes = preflight::survey(&client, &admin, &mut instance_plan, &logins)
             }

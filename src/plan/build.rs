@@ -9,6 +9,7 @@ use crate::secret::SecretRef;
 use crate::state::StateRecord;
 use zeroize::Zeroizing;
 
+use super::kind::{self, Instance, Rules, Wanted};
 use super::{HostPlan, HostStatus, PlannedChange, PlannedOperation};
 
 /// What one host's plan is built from.
@@ -20,6 +21,12 @@ pub struct PlanInputs<'a> {
     /// The value a secret reference resolved to (a copy wiped on drop).
     pub secret: &'a dyn Fn(&SecretRef) -> Option<Zeroizing<String>>,
     pub restart: Restart,
+    /// What the instance said of this MID (`instance:`): its `ecc_agent`
+    /// record and `ecc_agent_config` rows.
+    pub instance: Instance<'a>,
+    /// `instance.allow_override`: write a parameter an `ecc_agent_config`
+    /// row sets otherwise (a warning instead of an error).
+    pub allow_override: bool,
 }
 
 /// The plan for one host.
@@ -90,13 +97,31 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
     plan.mid_name = document
         .get("name")
         .map(|parameter| parameter.value().to_string());
+    // The kind of MID decides, before any parameter, what may be done.
+    let mid_kind = kind::classify(&document, &facts.markers, inputs.instance);
+    if !mid_kind.is_plain() {
+        plan.kind = Some(mid_kind.clone());
+    }
+    let screened = screen_kind(inputs, &document, &mid_kind);
+    if let Some(reason) = screened.skip {
+        return skipped(plan, reason);
+    }
+    if !screened.errors.is_empty() {
+        return failed(plan, screened.errors.join("; "));
+    }
+    plan.warnings.extend(screened.warnings);
 
     let mut username_changes = false;
     // Sensitive values the MID already encrypted as desired: kept, unless
     // the key pair is reset (then they must be written again, see below).
     let mut kept_encrypted: Vec<(PlannedChange, PlannedOperation)> = Vec::new();
     let mut encrypted_desired: Option<String> = None;
-    for parameter in &inputs.desired.set {
+    for parameter in inputs
+        .desired
+        .set
+        .iter()
+        .filter(|parameter| !screened.ignored.contains(&parameter.name))
+    {
         let existing = document.get(&parameter.name);
         let spelled = existing.map_or(parameter.name.clone(), |found| found.name().to_string());
         // Sensitive: a password name, a secret reference, or marked
@@ -220,6 +245,9 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
                 param: name.clone(),
             });
         }
+    }
+    if mid_kind.container && !plan.operations.is_empty() {
+        return failed(plan, kind::container_error());
     }
     if username_changes {
         // The documented procedure: a new user means a new key pair. The
@@ -405,6 +433,58 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
             return failed(plan, format!("{}: {error}", host.config));
         }
     }
+    plan
+}
+
+/// The kind rules for this host's desired parameters (values resolved
+/// here, wiped on drop).
+fn screen_kind(
+    inputs: &PlanInputs<'_>,
+    document: &ConfigXml,
+    mid_kind: &kind::MidKind,
+) -> kind::Screened {
+    let values: Vec<Option<Zeroizing<String>>> = inputs
+        .desired
+        .set
+        .iter()
+        .map(|parameter| match &parameter.value {
+            DesiredValue::Literal(value) => Some(Zeroizing::new(value.clone())),
+            DesiredValue::Secret(reference) => (inputs.secret)(reference),
+        })
+        .collect();
+    let wanted: Vec<Wanted<'_>> = inputs
+        .desired
+        .set
+        .iter()
+        .zip(&values)
+        .map(|(parameter, value)| Wanted {
+            name: &parameter.name,
+            value: value.as_ref().map(|value| value.as_str()),
+            sensitive: parameter.sensitive
+                || document
+                    .get(&parameter.name)
+                    .is_some_and(|found| found.is_sensitive()),
+        })
+        .collect();
+    kind::screen(&Rules {
+        kind: mid_kind,
+        document,
+        record: match inputs.instance {
+            Instance::Record(record) => Some(record),
+            _ => None,
+        },
+        wanted: &wanted,
+        rotating: inputs.desired.rotation_users.is_some(),
+        allow_override: inputs.allow_override,
+    })
+}
+
+fn skipped(mut plan: HostPlan, reason: String) -> HostPlan {
+    plan.status = HostStatus::Skipped;
+    plan.skipped = Some(reason);
+    plan.changes.clear();
+    plan.operations.clear();
+    plan.restart = false;
     plan
 }
 

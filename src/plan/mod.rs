@@ -11,6 +11,7 @@
 
 mod build;
 pub mod file;
+pub mod kind;
 pub mod render;
 pub mod rotation;
 #[cfg(test)]
@@ -225,6 +226,13 @@ pub struct HostPlan {
     /// With `rotate:`: whether the host rotates now, and to whom.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation: Option<rotation::RotationPlan>,
+    /// The kind of MID, when it is not a plain basic-auth one (mutual
+    /// TLS, IPKI, a secret provider, DPAPI, a container, upgrading).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<kind::MidKind>,
+    /// Why the host is left alone (status `skipped`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,6 +241,9 @@ pub enum HostStatus {
     Change,
     Unchanged,
     Error,
+    /// Left alone on purpose, not an error (an upgrading MID): never
+    /// touched by apply; the exit code is as for `unchanged`.
+    Skipped,
 }
 
 /// One change as shown.
@@ -307,6 +318,8 @@ impl HostPlan {
             warnings: Vec::new(),
             restore_from: None,
             rotation: None,
+            kind: None,
+            skipped: None,
         }
     }
 }

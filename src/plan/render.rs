@@ -39,6 +39,13 @@ pub fn render(plan: &Plan, verbose: bool, paint: &Paint<'_>) -> String {
                     None => {}
                 }
             }
+            HostStatus::Skipped => {
+                text.push_str(&format!(
+                    "  - {}  (skipped: {})\n",
+                    (paint.bold)(&host.host),
+                    host.skipped.as_deref().unwrap_or("skipped")
+                ));
+            }
             HostStatus::Error => {
                 text.push_str(&format!(
                     "  {} {}  {}\n",
@@ -59,6 +66,9 @@ pub fn render(plan: &Plan, verbose: bool, paint: &Paint<'_>) -> String {
                 }
                 if host.key_pair_reset {
                     notes.push("key pair reset".into());
+                }
+                if let Some(kind) = &host.kind {
+                    notes.push(kind.label());
                 }
                 text.push_str(&format!(
                     "  {} {}  ({})\n",
@@ -137,8 +147,12 @@ pub fn render(plan: &Plan, verbose: bool, paint: &Paint<'_>) -> String {
     };
     let starts = plan.hosts.iter().filter(|host| host.start_only).count();
     let changes = count(HostStatus::Change) - starts;
+    let skipped = match count(HostStatus::Skipped) {
+        0 => String::new(),
+        skipped => format!(", {skipped} skipped"),
+    };
     text.push_str(&format!(
-        "\nPlan: {} to change, {} to start, {} unchanged, {} error{}.\n",
+        "\nPlan: {} to change, {} to start, {} unchanged{skipped}, {} error{}.\n",
         changes,
         starts,
         count(HostStatus::Unchanged),

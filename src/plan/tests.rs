@@ -96,6 +96,9 @@ struct Fixture {
     playbook: Playbook,
     secrets: BTreeMap<String, String>,
     facts: Result<Facts, String>,
+    /// `instance.json` (optional): the MID's `ecc_agent` record and rows,
+    /// or `null` when the instance has none.
+    instance: Option<Option<super::kind::MidRecord>>,
 }
 
 fn read(name: &str) -> Fixture {
@@ -114,10 +117,13 @@ fn read(name: &str) -> Fixture {
         (None, Some(error)) => Err(error.trim_end().to_string()),
         _ => panic!("{name}: give facts.txt or facts-error.txt"),
     };
+    let instance = text("instance.json")
+        .map(|json| serde_json::from_str(&json).expect("instance.json: a MID record or null"));
     Fixture {
         playbook: playbook.expect("a playbook"),
         secrets,
         facts,
+        instance,
     }
 }
 
@@ -136,6 +142,16 @@ fn plan(fixture: &Fixture) -> HostPlan {
         facts: fixture.facts.as_ref().map_err(String::as_str),
         secret: &lookup,
         restart: fixture.playbook.restart,
+        instance: match &fixture.instance {
+            Some(Some(record)) => super::kind::Instance::Record(record),
+            Some(None) => super::kind::Instance::NoRecord,
+            None => super::kind::Instance::NotAsked,
+        },
+        allow_override: fixture
+            .playbook
+            .instance
+            .as_ref()
+            .is_some_and(|instance| instance.allow_override),
     })
 }
 
@@ -233,6 +249,24 @@ fixtures! {
     midfleet_folder_not_writable_without_become,
     config_folder_not_writable_as_root,
     start_does_not_need_the_config_folder,
+    // The kinds of MID (plan/kind.rs).
+    kind_mutual_tls_refuses_credentials,
+    kind_mutual_tls_other_parameters_are_planned,
+    kind_mutual_tls_refuses_a_rotation,
+    kind_cyberark_refuses_a_rotation,
+    kind_ipki_refuses_credentials,
+    kind_ipki_cleared_registration_key_is_not_a_change,
+    kind_cyberark_refuses_a_plaintext_over_a_reference,
+    kind_cyberark_a_desired_reference_is_a_change,
+    kind_cyberark_restart_always_only_restarts,
+    kind_dpapi_is_planned_as_the_default_encrypter,
+    kind_upgrading_on_the_host_is_skipped,
+    kind_upgrading_on_the_instance_is_skipped,
+    kind_container_refuses_a_write,
+    kind_container_on_the_instance_with_mutual_tls,
+    kind_instance_parameter_that_differs_is_an_error,
+    kind_instance_parameter_allowed_warns_and_writes,
+    kind_instance_parameter_equal_is_fine,
 }
 
 /// Stale: the plan is for the exact bytes it read. Its fingerprint is

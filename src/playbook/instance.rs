@@ -28,6 +28,10 @@ pub struct Instance {
     pub retire_old_user: RetireOldUser,
     /// Seconds per request to the instance.
     pub timeout: u64,
+    /// Write a parameter that one of the MID's `ecc_agent_config` rows
+    /// (MID Server configuration parameters) sets to another value: a
+    /// warning instead of the host's error (docs/SPEC.md).
+    pub allow_override: bool,
     /// Where the section starts.
     pub origin: Origin,
 }
@@ -50,7 +54,7 @@ pub enum RetireOldUser {
     Deactivate,
 }
 
-const INSTANCE_KEYS: [&str; 8] = [
+const INSTANCE_KEYS: [&str; 9] = [
     "url",
     "user",
     "password",
@@ -59,6 +63,7 @@ const INSTANCE_KEYS: [&str; 8] = [
     "validate",
     "retire_old_user",
     "timeout",
+    "allow_override",
 ];
 /// Seconds per request to the instance, by default.
 pub const DEFAULT_INSTANCE_TIMEOUT: u64 = 30;
@@ -109,6 +114,7 @@ impl Reader<'_> {
         let mut validate = None;
         let mut retire_old_user = RetireOldUser::Keep;
         let mut timeout = DEFAULT_INSTANCE_TIMEOUT;
+        let mut allow_override = false;
         let mut problems = false;
         for (key, value) in entries {
             match key.text().unwrap_or_default() {
@@ -169,6 +175,10 @@ impl Reader<'_> {
                     Some(flag) => ensure_user = flag,
                     None => problems = true,
                 },
+                "allow_override" => match self.boolean(value, "instance.allow_override") {
+                    Some(flag) => allow_override = flag,
+                    None => problems = true,
+                },
                 "validate" => match self.boolean(value, "instance.validate") {
                     Some(flag) => validate = Some(flag),
                     None => problems = true,
@@ -222,6 +232,7 @@ impl Reader<'_> {
             validate,
             retire_old_user,
             timeout,
+            allow_override,
             origin: self.origin(node),
         })
         .filter(|_| !problems)

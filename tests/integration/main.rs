@@ -15,6 +15,7 @@ mod instance;
 mod instancesim;
 mod inventory;
 mod kept_lab;
+mod kinds;
 mod lab;
 mod parity;
 mod racer;
