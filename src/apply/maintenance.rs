@@ -68,6 +68,7 @@ pub fn rollback_plan(read: &HostFacts) -> HostPlan {
             },
             user.as_deref().unwrap_or("the MID")
         )),
+        file: None,
     });
     plan
 }

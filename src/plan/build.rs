@@ -185,6 +185,7 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
                             "the key pair is reset: written again for the MID to encrypt with its new key"
                                 .into(),
                         ),
+                        file: None,
                     },
                     operation,
                 ));
@@ -203,6 +204,7 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
             after: (!sensitive).then(|| value.to_string()),
             sensitive,
             reason: (!reason.is_empty()).then_some(reason),
+            file: None,
         });
         plan.operations.push(operation);
     }
@@ -215,6 +217,7 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
                 after: None,
                 sensitive: found.is_sensitive(),
                 reason: None,
+                file: None,
             });
             plan.operations.push(PlannedOperation::Unset {
                 param: name.clone(),
@@ -279,6 +282,7 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
                 reason: Some(
                     "the instance user changes: the MID makes a new key pair at start".into(),
                 ),
+                file: None,
             });
             plan.operations.push(PlannedOperation::Unset {
                 param: names::KEY_PAIR_ID.to_string(),
@@ -289,8 +293,11 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
             super::KEY_PAIR_WARNING
         ));
     }
+    if let Err(error) = super::wrapper::plan_wrapper(&mut plan, inputs, facts) {
+        return failed(plan, error);
+    }
     let running = facts.service.is_running();
-    let service_change = if !plan.operations.is_empty() {
+    let service_change = if !plan.operations.is_empty() || !plan.wrapper_operations.is_empty() {
         let reason = if running {
             "to read the new values"
         } else {
@@ -318,6 +325,7 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
             after: None,
             sensitive: false,
             reason: Some(reason.into()),
+            file: None,
         });
     }
     if plan.status == HostStatus::Unchanged {
@@ -337,7 +345,10 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
                 ),
             ),
         ] {
-            if what == "config-folder" && plan.operations.is_empty() {
+            if what == "config-folder"
+                && plan.operations.is_empty()
+                && plan.wrapper_operations.is_empty()
+            {
                 continue;
             }
             if facts.not_writable.iter().any(|found| found == what) {
@@ -413,6 +424,7 @@ fn failed(mut plan: HostPlan, error: String) -> HostPlan {
     plan.error = Some(error);
     plan.changes.clear();
     plan.operations.clear();
+    plan.wrapper_operations.clear();
     plan.restart = false;
     plan
 }

@@ -90,7 +90,13 @@ pub fn render(plan: &Plan, verbose: bool, paint: &Paint<'_>) -> String {
                         .as_deref()
                         .map(|reason| format!("   # {reason}"))
                         .unwrap_or_default();
-                    let line = match (change.action.as_str(), &change.param) {
+                    // A change of another file than config.xml is named
+                    // with it (`wrapper-override.conf: wrapper.java.maxmemory`).
+                    let named = change.param.as_ref().map(|param| match &change.file {
+                        Some(file) => format!("{file}: {param}"),
+                        None => param.clone(),
+                    });
+                    let line = match (change.action.as_str(), &named) {
                         ("update", Some(param)) if change.sensitive => {
                             format!("{} {param} = (sensitive){reason}", (paint.change)("~"))
                         }
