@@ -60,8 +60,12 @@ fn log_line(detail: &str) -> Option<LogLine> {
 }
 
 /// The health words the transaction ends a check with.
-const HEALTH_WORDS: [&str; 8] = [
+const HEALTH_WORDS: [&str; 12] = [
     "could-not-authenticate",
+    "jvm-heap",
+    "jvm-not-created",
+    "jvm-exited",
+    "jvm-gave-up",
     "problem-while-decrypting",
     "unable-to-load-keystore",
     "xml-parser-error",

@@ -26,3 +26,4 @@ mod support;
 mod terminal;
 mod vault;
 mod verbose;
+mod wrapper;
