@@ -713,4 +713,77 @@ mod tests {
         let facts = parse(reply).expect("a well-formed reply");
         assert_eq!(facts.config, Err(ConfigProblem::TooLarge(5_000_000_000)));
     }
+
+    #[test]
+    fn the_script_reads_the_wrapper_file_beside_config_and_never_through_a_link() {
+        let home = agent(true);
+        std::fs::write(home.path().join("agent/config.xml"), "<parameters/>").unwrap();
+        // No conf/ folder: missing.
+        let facts = parse(&run_locally(&host(home.path()))).unwrap();
+        assert_eq!(facts.wrapper, Err(ConfigProblem::Missing));
+        std::fs::create_dir_all(home.path().join("agent/conf")).unwrap();
+        let shipped = b"# heap\r\nwrapper.java.maxmemory=1024";
+        std::fs::write(
+            home.path().join("agent/conf/wrapper-override.conf"),
+            shipped,
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            home.path().join("agent/conf/wrapper-override.conf"),
+            std::fs::Permissions::from_mode(0o604),
+        )
+        .unwrap();
+        let facts = parse(&run_locally(&host(home.path()))).unwrap();
+        let file = facts.wrapper.as_ref().unwrap();
+        assert_eq!(file.bytes, shipped);
+        assert_eq!(file.sha256, sha256_hex(shipped));
+        assert_eq!(file.mode, 0o604);
+        // The file a link: refused, never read.
+        std::fs::write(home.path().join("elsewhere.conf"), "wrapper.x=1\n").unwrap();
+        std::fs::remove_file(home.path().join("agent/conf/wrapper-override.conf")).unwrap();
+        std::os::unix::fs::symlink(
+            home.path().join("elsewhere.conf"),
+            home.path().join("agent/conf/wrapper-override.conf"),
+        )
+        .unwrap();
+        let facts = parse(&run_locally(&host(home.path()))).unwrap();
+        assert!(
+            matches!(facts.wrapper, Err(ConfigProblem::Symlink(_))),
+            "{:?}",
+            facts.wrapper
+        );
+        // conf/ itself a link: refused too.
+        std::fs::remove_file(home.path().join("agent/conf/wrapper-override.conf")).unwrap();
+        std::fs::rename(
+            home.path().join("agent/conf"),
+            home.path().join("conf.real"),
+        )
+        .unwrap();
+        std::fs::write(home.path().join("conf.real/wrapper-override.conf"), shipped).unwrap();
+        std::os::unix::fs::symlink(
+            home.path().join("conf.real"),
+            home.path().join("agent/conf"),
+        )
+        .unwrap();
+        let facts = parse(&run_locally(&host(home.path()))).unwrap();
+        assert!(
+            matches!(facts.wrapper, Err(ConfigProblem::Symlink(_))),
+            "{:?}",
+            facts.wrapper
+        );
+        // A FIFO in its place: not a file (and the read does not block).
+        std::fs::remove_file(home.path().join("agent/conf")).unwrap();
+        std::fs::create_dir_all(home.path().join("agent/conf")).unwrap();
+        let fifo = std::ffi::CString::new(
+            home.path()
+                .join("agent/conf/wrapper-override.conf")
+                .to_str()
+                .unwrap(),
+        )
+        .unwrap();
+        // SAFETY: mkfifo on a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let facts = parse(&run_locally(&host(home.path()))).unwrap();
+        assert_eq!(facts.wrapper, Err(ConfigProblem::NotAFile));
+    }
 }

@@ -233,6 +233,10 @@ fixtures! {
     midfleet_folder_not_writable_without_become,
     config_folder_not_writable_as_root,
     start_does_not_need_the_config_folder,
+    // The `wrapper:` section: conf/wrapper-override.conf.
+    wrapper_heap_arguments_and_secret,
+    wrapper_already_as_desired,
+    wrapper_file_missing,
 }
 
 /// Stale: the plan is for the exact bytes it read. Its fingerprint is

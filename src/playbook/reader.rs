@@ -347,16 +347,22 @@ impl Reader<'_> {
         for (key_node, value) in entries {
             let key = key_node.text().unwrap_or_default().to_string();
             if !key.starts_with("wrapper.") || !is_key(&key) {
-                let hint = if is_key(&format!("wrapper.{key}")) && !key.starts_with("wrapper") {
-                    did_you_mean(&format!("wrapper.{key}"), WRAPPER_KEYS).map_or_else(
-                        || format!("did you mean `wrapper.{key}`?"),
-                        |close| format!("did you mean `{close}`?"),
-                    )
-                } else {
-                    did_you_mean(&key, WRAPPER_KEYS).map_or_else(
-                        || "the properties of conf/wrapper-override.conf start with `wrapper.` and hold only letters, digits, `.`, `_` and `-`".into(),
-                        |close| format!("did you mean `{close}`?"),
-                    )
+                let bare: Vec<&str> = WRAPPER_KEYS
+                    .iter()
+                    .map(|known| &known["wrapper.".len()..])
+                    .collect();
+                let close = did_you_mean(&key, WRAPPER_KEYS)
+                    .map(str::to_string)
+                    .or_else(|| {
+                        did_you_mean(&key, bare.iter().copied())
+                            .map(|close| format!("wrapper.{close}"))
+                    });
+                let hint = match close {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None if crate::config_xml::documented::is_documented(&key) => format!(
+                        "`{key}` is a config.xml parameter: put it under `set:`; the properties of conf/wrapper-override.conf start with `wrapper.`"
+                    ),
+                    None => "the properties of conf/wrapper-override.conf start with `wrapper.` and hold only letters, digits, `.`, `_` and `-`".into(),
                 };
                 self.error(
                     key_node,
