@@ -1,5 +1,6 @@
 # ==== part 60-parameters.sh: parameters and refusals before the lock ========
 # Owns: `fail_early`; reading RUN_DIR/params.sh and checking every value;
+# whether wrapper-override.conf takes part (`with_wrapper`) and its folder;
 # the folder handles (MIDFLEET, LOCK, AGENT, config_dir, CONFIG as
 # descriptor paths) once open_folders has checked them; the staged files;
 # mid_sh_user's answer; rollback_reserve and the lease check.
