@@ -2358,3 +2358,84 @@ fn a_linked_conf_folder_is_refused_before_anything_changes() {
     assert_eq!(host.starts(), starts);
     assert!(host.running());
 }
+
+#[test]
+fn an_interrupt_after_both_renames_restores_both_files() {
+    let host = Host::new();
+    let original_config = host.config();
+    let original_wrapper = host.wrapper();
+    let mut plan = Plan::apply(host.threads_config("30"));
+    plan.wrapper_new = Some(host.heap_wrapper("2048"));
+    // Never seen: health would wait its whole timeout.
+    plan.expect_user = "svc_mid_nobody";
+    let run = host.stage(&plan);
+    let outcome = run.run_foreground_with("", Some(" start"));
+    assert_eq!(outcome.result, "rolled_back", "{}", run.report());
+    assert!(
+        outcome.steps.contains(&"rename wrapper".to_string()),
+        "{:?}",
+        outcome.steps
+    );
+    assert!(outcome
+        .steps
+        .contains(&"health fail interrupted".to_string()));
+    assert_eq!(host.config(), original_config);
+    assert_eq!(host.wrapper(), original_wrapper);
+    assert!(host.running());
+}
+
+#[test]
+fn a_run_killed_after_both_renames_is_undone_by_a_rollback_of_its_backup() {
+    let host = Host::new();
+    let original_config = host.config();
+    let original_wrapper = host.wrapper();
+    let mut plan = Plan::apply(host.threads_config("30"));
+    let new_wrapper = host.heap_wrapper("2048");
+    plan.wrapper_new = Some(new_wrapper.clone());
+    fs::create_dir_all(host.midfleet().join("failpoints")).expect("failpoints");
+    fs::write(host.midfleet().join("failpoints/start"), "60").expect("failpoint");
+    let run = host.stage(&plan);
+    let mut child = Command::new(shell())
+        .arg(run.directory.join("transaction.sh"))
+        .arg(&run.directory)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sh transaction.sh");
+    host.wait_for(|| {
+        fs::read_to_string(run.directory.join("progress"))
+            .is_ok_and(|progress| progress.contains(" failpoint start"))
+    });
+    // Killed outright: no trap runs. Both files are the new ones, the MID
+    // is stopped, the journal names the backup.
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    fs::remove_file(host.midfleet().join("failpoints/start")).expect("failpoint off");
+    assert_eq!(host.wrapper(), new_wrapper);
+    assert_ne!(host.config(), original_config);
+    let journal = fs::read_to_string(host.midfleet().join("journal")).expect("the journal stays");
+    assert!(
+        journal.contains(&format!(
+            "backup {}",
+            backup_path(&run).replace("$MID_HOME", host.home.to_str().unwrap())
+        )),
+        "{journal}"
+    );
+    // As `midfleet unlock` once the lease has passed, then `midfleet
+    // rollback` of that backup.
+    fs::remove_file(host.midfleet().join("lock")).expect("the dead run's lock");
+    let mut rollback = Plan::action("rollback");
+    rollback.restore_from = run.name.clone();
+    let back = host.stage(&rollback);
+    let outcome = back.run_foreground();
+    assert_eq!(outcome.result, "applied", "{}", back.report());
+    assert_eq!(host.config(), original_config, "config.xml byte for byte");
+    assert_eq!(
+        host.wrapper(),
+        original_wrapper,
+        "wrapper-override.conf byte for byte"
+    );
+    assert!(host.running());
+    assert_eq!(host.logged_in_user().as_deref(), Some(OLD_USER));
+}

@@ -344,3 +344,73 @@ fn a_missing_wrapper_file_is_a_host_error_with_a_hint() {
         plan.stdout
     );
 }
+
+#[test]
+fn a_saved_plan_applies_the_heap_and_refuses_a_host_whose_wrapper_file_changed() {
+    let lab = lab(LabSpec::new(3, &midsim()));
+    ship_wrappers(&lab);
+    let playbook = playbook(
+        &lab,
+        "heap-saved.yml",
+        "name: heap\nhosts: lab\nwrapper:\n  wrapper.java.maxmemory: 2048\n  \
+         wrapper.ntservice.password: { secret: \"env:MIDFLEET_TEST_PASSWORD\" }\nhealth:\n  timeout: 20\nrollout:\n  serial: [100%]\n",
+    );
+    let saved = lab.directory.join("heap.plan");
+    let plan = run(
+        &lab,
+        &lab.inventory,
+        "plan",
+        &playbook,
+        &["--out", saved.to_str().unwrap()],
+    );
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    assert!(
+        plan.stdout
+            .contains("+ wrapper-override.conf: wrapper.ntservice.password = (sensitive)"),
+        "{}",
+        plan.stdout
+    );
+    let text = std::fs::read_to_string(&saved).unwrap();
+    assert!(!text.contains(PASSWORD), "no secret in the plan file");
+    assert!(text.contains("\"format_version\": 4"), "{text}");
+    // Someone edits lab-002's wrapper file after the plan.
+    let changed = &lab.hosts[1];
+    let mut edited = wrapper(changed);
+    edited.extend_from_slice(b"\r\nwrapper.java.initmemory=256");
+    std::fs::write(wrapper_path(changed), &edited).unwrap();
+    let before = wrapper(&lab.hosts[0]);
+    let applied = midfleet(
+        [
+            "apply",
+            "--plan",
+            saved.to_str().unwrap(),
+            "--yes",
+            "--known-hosts",
+            lab.known_hosts.to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+        &[("MIDFLEET_TEST_PASSWORD", PASSWORD)],
+    );
+    assert_eq!(applied.code, 1, "{}{}", applied.stdout, applied.stderr);
+    let report: serde_json::Value = serde_json::from_str(&applied.stdout).unwrap();
+    let outcome: Vec<&str> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|result| result["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcome, ["applied", "stale", "applied"]);
+    assert_eq!(wrapper(changed), edited, "the stale host is untouched");
+    let now = WrapperConf::parse(&wrapper(&lab.hosts[0])).unwrap();
+    assert_eq!(now.get("wrapper.java.maxmemory"), Some("2048"));
+    assert_eq!(now.get("wrapper.ntservice.password"), Some(PASSWORD));
+    let mut expected = with_heap(&before, "2048");
+    expected.extend_from_slice(format!("wrapper.ntservice.password={PASSWORD}\n").as_bytes());
+    assert_eq!(
+        wrapper(&lab.hosts[0]),
+        expected,
+        "the value in place, the new line appended"
+    );
+    assert!(!applied.all_output().contains(PASSWORD), "never shown");
+}
