@@ -277,3 +277,77 @@ fn state_is_seeded_from_and_saved_to_the_file() {
     let error = table::login_check(&client, "svc_old", &secret("old-pw")).unwrap_err();
     assert_eq!(error.status(), Some(401), "a locked out user cannot log in");
 }
+
+#[test]
+fn an_admin_sets_a_mids_record_and_its_configuration_parameters() {
+    let mut mid = user_record("svc_mid", "Mid-pw-1");
+    mid["sys_id"] = json!("user-mid");
+    let instance = Instance::start(
+        Some(json!({ "tables": {
+            "sys_user": [mid],
+            "sys_user_role": [{ "sys_id": "role-mid", "name": "mid_server" }],
+            "sys_user_has_role": [{ "user": "user-mid", "role": "role-mid" }],
+        } })),
+        &[],
+    );
+    let client = client(&instance);
+    let as_mid = Credentials::new("svc_mid".into(), secret("Mid-pw-1"));
+    for name in ["mid1", "mid2"] {
+        table::insert(
+            &client,
+            &as_mid,
+            "ecc_agent",
+            &json!({ "name": name, "status": "Up", "user_name": "svc_mid" }),
+            false,
+        )
+        .unwrap();
+    }
+    let admin = instance.admin();
+    admin.set_mid_status("mid1", "Upgrading").unwrap();
+    admin.set_mid_container_id("mid2", "4f2a9c").unwrap();
+    let row = admin
+        .add_mid_config("mid2", "mid.instance.username", "svc_other")
+        .unwrap();
+    assert!(admin
+        .set_mid_status("gone", "Down")
+        .unwrap_err()
+        .0
+        .contains("`gone`"));
+    let records = table::query(
+        &client,
+        &as_mid,
+        "ecc_agent",
+        "nameINmid1,mid2",
+        &["name", "status", "container_id", "is_using_custom_cert"],
+        10,
+    )
+    .unwrap();
+    let shown: Vec<String> = records
+        .iter()
+        .map(|record| {
+            ["name", "status", "container_id", "is_using_custom_cert"]
+                .map(|field| table::field(record, field))
+                .join(" ")
+        })
+        .collect();
+    assert_eq!(shown, ["mid1 Upgrading  false", "mid2 Up 4f2a9c false"]);
+    // The MID reads its own rows; the admin's list is the same.
+    let mid2 = admin.mid_sys_id("mid2").unwrap();
+    let rows = table::query(
+        &client,
+        &as_mid,
+        "ecc_agent_config",
+        &format!("ecc_agentIN{mid2},nothing"),
+        &["sys_id", "ecc_agent", "param_name", "value"],
+        10,
+    )
+    .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(table::field(&rows[0], "sys_id"), row);
+    assert_eq!(table::field(&rows[0], "value"), "svc_other");
+    assert_eq!(
+        admin.mid_config("mid2").unwrap(),
+        [("mid.instance.username".to_string(), "svc_other".to_string())]
+    );
+    assert!(admin.mid_config("mid1").unwrap().is_empty());
+}

@@ -7,7 +7,7 @@
 
 use std::ffi::OsString;
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 
 use super::exit::{Exit, Failure};
 use crate::secret::SecretRef;
@@ -86,24 +86,86 @@ pub enum LabCommand {
         host: String,
         /// dies-at-start: the MID exits at start without a log line;
         /// hangs-at-stop: it ignores the stop; slow-start: it takes 10 s
-        /// to start; refused-login: the instance refuses its user.
-        #[arg(value_enum)]
+        /// to start; refused-login: the instance refuses its user;
+        /// heap-limit=MB: the host gives its JVM at most MB of heap, so a
+        /// larger wrapper.java.maxmemory (conf/wrapper-override.conf)
+        /// fails every launch and the wrapper gives up; none (or clear):
+        /// no fault.
+        #[arg(value_parser = LabFault::parse, value_name = "KIND")]
         kind: LabFault,
     },
 }
 
 /// The faults of `lab fault`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LabFault {
     DiesAtStart,
     HangsAtStop,
     SlowStart,
     RefusedLogin,
-    #[value(alias = "clear")]
+    /// `heap-limit=MB`.
+    HeapLimit(u64),
     None,
+}
+
+impl LabFault {
+    /// `dies-at-start`, `hangs-at-stop`, `slow-start`, `refused-login`,
+    /// `heap-limit=MB` (MB a positive whole number), `none` or `clear`.
+    pub fn parse(text: &str) -> Result<LabFault, String> {
+        let fault = match text {
+            "dies-at-start" => LabFault::DiesAtStart,
+            "hangs-at-stop" => LabFault::HangsAtStop,
+            "slow-start" => LabFault::SlowStart,
+            "refused-login" => LabFault::RefusedLogin,
+            "none" | "clear" => LabFault::None,
+            _ => match text.strip_prefix("heap-limit=") {
+                Some(megabytes) => megabytes
+                    .parse()
+                    .ok()
+                    .filter(|megabytes| *megabytes > 0)
+                    .map(LabFault::HeapLimit)
+                    .ok_or_else(|| {
+                        format!("`{megabytes}` is not a heap size: give whole MB, e.g. heap-limit=1536")
+                    })?,
+                None => {
+                    return Err(
+                        "possible values: dies-at-start, hangs-at-stop, slow-start, refused-login, heap-limit=MB, none"
+                            .into(),
+                    )
+                }
+            },
+        };
+        Ok(fault)
+    }
 }
 
 /// Replaces this process with `midfleet-lab arguments…`.
 pub fn run(arguments: &[OsString]) -> Result<Exit, Failure> {
     super::demo::exec_beside("midfleet-lab", "the lab", arguments)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lab_faults_parse_with_a_heap_limit_in_whole_mb() {
+        assert_eq!(LabFault::parse("dies-at-start"), Ok(LabFault::DiesAtStart));
+        assert_eq!(LabFault::parse("clear"), Ok(LabFault::None));
+        assert_eq!(
+            LabFault::parse("heap-limit=1536"),
+            Ok(LabFault::HeapLimit(1536))
+        );
+        for wrong in [
+            "heap-limit=",
+            "heap-limit=0",
+            "heap-limit=2g",
+            "heap-limit=-1",
+        ] {
+            let error = LabFault::parse(wrong).unwrap_err();
+            assert!(error.contains("give whole MB"), "{wrong}: {error}");
+        }
+        let error = LabFault::parse("heap").unwrap_err();
+        assert!(error.contains("heap-limit=MB"), "{error}");
+    }
 }

@@ -693,6 +693,10 @@ fn the_lab_says_where_it_is_and_what_to_try_next() {
         &in_lab(&state, &["lab", "fault", "lab-002", "hangs-at-stop"], &[]),
     );
     show(
+        "lab fault lab-001 heap-limit=1536",
+        &in_lab(&state, &["lab", "fault", "lab-001", "heap-limit=1536"], &[]),
+    );
+    show(
         "lab fault lab-003 slow-start",
         &in_lab(&state, &["lab", "fault", "lab-003", "slow-start"], &[]),
     );

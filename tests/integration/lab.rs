@@ -957,3 +957,67 @@ fn facts_arguments(inventory: &str, known_hosts: &std::path::Path, extra: &[&str
     arguments.extend(extra.iter().map(|argument| argument.to_string()));
     arguments
 }
+
+/// Each lab MID has ServiceNow's shipped `conf/wrapper-override.conf`, and
+/// `LabHost::set_heap_limit_mb` makes its host refuse a larger heap: the
+/// JVM fails five launches, the wrapper gives up, the MID never starts;
+/// without the limit it starts again.
+#[test]
+fn a_host_refuses_a_heap_larger_than_its_limit() {
+    let lab = lab(LabSpec::new(1, &midsim()));
+    let host = &lab.hosts[0];
+    let shipped = String::from_utf8(host.wrapper_override()).unwrap();
+    assert!(
+        shipped
+            .contains("# OPTIONAL: Maximum Java Heap Size (in MB)\nwrapper.java.maxmemory=1024\n"),
+        "{shipped}"
+    );
+    assert!(
+        shipped.contains("\n#wrapper.java.additional.1="),
+        "{shipped}"
+    );
+    let started = |count: usize| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if host.agent_log().matches("MID Server started").count() >= count {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    };
+    host.set_heap_limit_mb(Some(1536)).unwrap();
+    assert!(host.mid("restart").unwrap());
+    assert!(
+        started(2),
+        "1024 MB fits under 1536: {}",
+        host.wrapper_log()
+    );
+
+    std::fs::write(
+        host.wrapper_override_path(),
+        shipped.replace("maxmemory=1024", "maxmemory=2048"),
+    )
+    .unwrap();
+    assert!(host.mid("restart").unwrap(), "mid.sh start says 0 even so");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !host.wrapper_log().contains("Giving up.") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = host.wrapper_log();
+    assert_eq!(
+        log.matches("Could not reserve enough space for 2097152KB object heap")
+            .count(),
+        5,
+        "{log}"
+    );
+    assert!(log.contains(
+        "There were 5 failed launches in a row, each lasting less than 300 seconds.  Giving up."
+    ));
+    assert!(!host.mid("status").unwrap(), "the wrapper is gone");
+    assert!(!started(3), "never started");
+
+    host.set_heap_limit_mb(None).unwrap();
+    assert!(host.mid("start").unwrap());
+    assert!(started(3), "no limit: 2048 MB fits: {}", host.wrapper_log());
+}

@@ -107,6 +107,13 @@ impl Instance {
             .collect()
     }
 
+    /// The instance's `admin`, to set a MID's `ecc_agent` fields or add
+    /// its `ecc_agent_config` rows as an administrator would (HTTP only).
+    #[allow(dead_code)]
+    pub fn admin(&self) -> midfleet_lab::InstanceAdmin {
+        midfleet_lab::InstanceAdmin::new(&self.url, None, ADMIN_PASSWORD).expect("admin client")
+    }
+
     /// Every request served, one JSON object each.
     pub fn requests(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.log)

@@ -1137,6 +1137,21 @@ fn admin(record: &Record) -> Result<Option<(Client, Credentials)>, LabError> {
     )))
 }
 
+/// The kept lab's instance `admin` (None without an instance), for
+/// setting its MIDs' `ecc_agent` fields and `ecc_agent_config` rows.
+pub fn instance_admin(record: &Record) -> Result<Option<crate::InstanceAdmin>, LabError> {
+    let Some(instance) = &record.instance else {
+        return Ok(None);
+    };
+    let password = fs::read_to_string(&instance.admin_password_file).map_err(|error| {
+        LabError(format!(
+            "{}: {error}",
+            instance.admin_password_file.display()
+        ))
+    })?;
+    crate::InstanceAdmin::new(&instance.url, None, password.trim_end()).map(Some)
+}
+
 /// The users who can log in as MIDs: the instance's (with whether they
 /// hold `mid_server`), or the credential store's.
 fn users(record: &Record) -> Result<Vec<InstanceUser>, LabError> {
@@ -1281,16 +1296,21 @@ pub enum Fault {
     SlowStart,
     /// The MID's logins are refused (an empty credential store, no instance).
     RefusedLogin,
+    /// `heap_limit_mb`: the host gives a JVM at most this many MB of heap;
+    /// a larger `wrapper.java.maxmemory` fails every launch.
+    HeapLimit(u64),
 }
 
 impl Fault {
-    pub fn name(self) -> &'static str {
+    /// As `lab fault` takes it and `lab status` shows it.
+    pub fn name(self) -> String {
         match self {
-            Fault::None => "none",
-            Fault::DiesAtStart => "dies-at-start",
-            Fault::HangsAtStop => "hangs-at-stop",
-            Fault::SlowStart => "slow-start",
-            Fault::RefusedLogin => "refused-login",
+            Fault::None => "none".into(),
+            Fault::DiesAtStart => "dies-at-start".into(),
+            Fault::HangsAtStop => "hangs-at-stop".into(),
+            Fault::SlowStart => "slow-start".into(),
+            Fault::RefusedLogin => "refused-login".into(),
+            Fault::HeapLimit(megabytes) => format!("heap-limit={megabytes}"),
         }
     }
 }
@@ -1348,6 +1368,7 @@ pub fn set_fault(record: &Record, host: &str, fault: Fault) -> Result<(), LabErr
         Fault::DiesAtStart => lines.push("die_at_start=true".into()),
         Fault::HangsAtStop => lines.push("stop_hangs=true".into()),
         Fault::SlowStart => lines.push(format!("start_delay_ms={SLOW_START_MS}")),
+        Fault::HeapLimit(megabytes) => lines.push(format!("heap_limit_mb={megabytes}")),
         Fault::RefusedLogin => {
             let empty = record
                 .folder
@@ -1630,6 +1651,7 @@ mod tests {
                 Fault::RefusedLogin,
                 format!("start_delay_ms=100\ninstance={}\n", refused.display()),
             ),
+            (Fault::HeapLimit(1536), format!("{base}heap_limit_mb=1536\n")),
             (Fault::None, base.to_string()),
         ];
         for (fault, expected) in cases {

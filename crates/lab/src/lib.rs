@@ -23,8 +23,11 @@
 //! for its tests and benchmarks. Tests find the binaries with [`binary`].
 
 pub mod front;
+pub mod instance_admin;
 pub mod kept;
 mod network;
+
+pub use instance_admin::InstanceAdmin;
 
 use std::fmt;
 use std::fs;
@@ -99,6 +102,11 @@ impl fmt::Display for LabError {
 
 impl std::error::Error for LabError {}
 
+/// The wrapper settings every lab MID starts with, in its agent folder:
+/// ServiceNow's shipped heap lines (`wrapper.java.maxmemory=1024`) and
+/// commented-out `wrapper.java.additional.N` examples.
+pub const WRAPPER_OVERRIDE: &str = "conf/wrapper-override.conf";
+
 /// The instance user every lab MID starts with, and its password.
 pub const INITIAL_USER: &str = "svc_mid_old";
 pub const INITIAL_PASSWORD: &str = "old-lab-password";
@@ -141,7 +149,7 @@ pub struct LabSpec {
     /// Install each host's MID as a real install is (root only): the
     /// system user [`MID_USER`] owns mid_home and everything in it
     /// (folders 0755, or 0750 for `logs`, `security`, `work`; config.xml
-    /// 0640), and the lab starts and stops the MID as that user.
+    /// 0640; conf/wrapper-override.conf 0644), and the lab starts and stops the MID as that user.
     pub mid_user: bool,
     /// Build the lab in this folder (which must not exist) instead of a
     /// temporary one, and leave it in place when the `Lab` is dropped.
@@ -223,6 +231,39 @@ impl LabHost {
     /// The wrapper log as it is now.
     pub fn wrapper_log(&self) -> String {
         fs::read_to_string(self.agent().join("logs/wrapper.log")).unwrap_or_default()
+    }
+
+    /// `agent/conf/wrapper-override.conf` as seen from this machine.
+    pub fn wrapper_override_path(&self) -> PathBuf {
+        self.agent().join(WRAPPER_OVERRIDE)
+    }
+
+    /// `agent/conf/wrapper-override.conf` as it is now.
+    pub fn wrapper_override(&self) -> Vec<u8> {
+        fs::read(self.wrapper_override_path()).unwrap_or_default()
+    }
+
+    /// The most heap (MB) the host can give the MID's JVM, from its next
+    /// JVM launch: a larger `wrapper.java.maxmemory` fails to start, as a
+    /// real JVM that cannot reserve its heap does (`None`: no limit). The
+    /// `heap_limit_mb` knob.
+    pub fn set_heap_limit_mb(&self, limit: Option<u64>) -> Result<(), LabError> {
+        match limit {
+            Some(megabytes) => self.set_knob("heap_limit_mb", &megabytes.to_string()),
+            None => self.remove_knob("heap_limit_mb"),
+        }
+    }
+
+    /// Removes a `.midsim` knob (its default again).
+    pub fn remove_knob(&self, key: &str) -> Result<(), LabError> {
+        let path = self.local_mid_home.join(".midsim");
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        let kept: String = text
+            .lines()
+            .filter(|line| line.split('=').next() != Some(key))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        write(&path, &kept)
     }
 
     /// Sets a `.midsim` knob (`die_at_start`, `stop_hangs`, …).
@@ -818,7 +859,7 @@ impl Lab {
 
     fn write_agent(&self, host: &LabHost, spec: &LabSpec) -> Result<(), LabError> {
         let agent = host.agent();
-        for folder in ["bin", "logs", "security", "work"] {
+        for folder in ["bin", "conf", "logs", "security", "work"] {
             fs::create_dir_all(agent.join(folder)).map_err(|error| LabError(error.to_string()))?;
         }
         let config = include_str!("config.xml")
@@ -827,6 +868,10 @@ impl Lab {
             .replace("{PASSWORD}", INITIAL_PASSWORD);
         write(&agent.join("config.xml"), &config)?;
         set_mode(&agent.join("config.xml"), 0o600)?;
+        write(
+            &agent.join(WRAPPER_OVERRIDE),
+            &include_str!("wrapper-override.conf").replace("{NAME}", &host.name),
+        )?;
         let mid_sh = format!(
             "#!/bin/sh\n# Lab MID Server wrapper: the simulated agent behind the real interface.\n\
              exec {} \"$1\" --agent \"$(cd \"$(dirname \"$0\")/..\" && pwd)\"\n",
@@ -1295,6 +1340,8 @@ fn install_as_mid_user(mid_home: &Path, owner: (u32, u32)) -> Result<(), LabErro
         (agent.join("security"), 0o750),
         (agent.join("work"), 0o750),
         (agent.join("config.xml"), 0o640),
+        (agent.join("conf"), 0o755),
+        (agent.join(WRAPPER_OVERRIDE), 0o644),
         (agent.join("bin/mid.sh"), 0o755),
         (agent.join("bin/mid.shconf"), 0o644),
         (mid_home.join(".midsim"), 0o644),

@@ -429,3 +429,318 @@ fn stop_hangs_set_while_running_makes_the_next_stop_hang() {
     unsafe { libc::kill(pid, libc::SIGKILL) };
     lab.wait_for_exit();
 }
+
+const INSTANCESIM: &str = env!("CARGO_BIN_EXE_midfleet-instancesim");
+const ADMIN_PASSWORD: &str = "Adm1n-pw";
+
+/// A running `midfleet-instancesim` whose users are `users` (name,
+/// password), each holding `mid_server`; killed when dropped.
+struct Instance {
+    child: std::process::Child,
+    url: String,
+    _directory: tempfile::TempDir,
+}
+
+impl Instance {
+    fn start(users: &[(&str, &str)]) -> Instance {
+        use std::io::{BufRead, BufReader};
+        let directory = tempfile::tempdir().expect("temp dir");
+        let state = directory.path().join("state.json");
+        let records: Vec<serde_json::Value> = users
+            .iter()
+            .map(|(user, password)| {
+                serde_json::json!({
+                    "sys_id": format!("user-{user}"), "user_name": user, "user_password": password,
+                    "active": "true", "locked_out": "false",
+                })
+            })
+            .collect();
+        let grants: Vec<serde_json::Value> = users
+            .iter()
+            .map(|(user, _)| serde_json::json!({ "user": format!("user-{user}"), "role": "role-mid" }))
+            .collect();
+        let seed = serde_json::json!({ "tables": {
+            "sys_user": records,
+            "sys_user_role": [{ "sys_id": "role-mid", "name": "mid_server" }],
+            "sys_user_has_role": grants,
+        } });
+        fs::write(&state, seed.to_string()).expect("seed");
+        let mut child = Command::new(INSTANCESIM)
+            .arg("--state")
+            .arg(&state)
+            .arg("--admin-password")
+            .arg(ADMIN_PASSWORD)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start midfleet-instancesim");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("first line");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Instance {
+            child,
+            url,
+            _directory: directory,
+        }
+    }
+
+    fn admin(&self) -> midfleet_lab::InstanceAdmin {
+        midfleet_lab::InstanceAdmin::new(&self.url, None, ADMIN_PASSWORD).expect("admin")
+    }
+
+    /// `(status, user_name)` of the MID's `ecc_agent` record.
+    fn agent(&self, name: &str) -> Option<(String, String)> {
+        use midfleet::instance::{table, Client, Credentials, Settings};
+        let client = Client::new(&self.url, None, Settings::with_timeout(5)).expect("client");
+        let admin = Credentials::new(
+            "admin".into(),
+            midfleet::secret::SecretValue::new(ADMIN_PASSWORD.into()),
+        );
+        let record = table::mid_record(&client, &admin, name).expect("ecc_agent")?;
+        Some((
+            table::field(&record, "status").to_string(),
+            table::field(&record, "user_name").to_string(),
+        ))
+    }
+
+    /// Sets `user`'s password, as an admin does in the user form.
+    fn set_password(&self, user: &str, password: &str) {
+        use midfleet::instance::{table, Client, Credentials, Settings};
+        let client = Client::new(&self.url, None, Settings::with_timeout(5)).expect("client");
+        let admin = Credentials::new(
+            "admin".into(),
+            midfleet::secret::SecretValue::new(ADMIN_PASSWORD.into()),
+        );
+        let body = serde_json::json!({ "user_password": password });
+        table::update(
+            &client,
+            &admin,
+            "sys_user",
+            &format!("user-{user}"),
+            &body,
+            true,
+        )
+        .expect("password set");
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A MID Server configuration parameter (`ecc_agent_config`) outranks
+/// config.xml at the MID's next start: a `mid.instance.username` row makes
+/// it log in as that user with config.xml's password (refused, as a
+/// rotation overridden on the instance is), a `mid.instance.password` row
+/// with that password (never logged); config.xml is never rewritten.
+#[test]
+fn ecc_agent_config_rows_outrank_config_xml_at_the_next_start() {
+    const OTHER: &str = "svc_mid_other";
+    const ROW_PASSWORD: &str = "R0w-Pw-from-instance";
+    let instance = Instance::start(&[(USER, PASSWORD), (OTHER, "Other-pw-1")]);
+    let lab = Lab::new(
+        &shipped_with_password(PASSWORD_ESCAPED),
+        &format!("instance_url={}\n", instance.url),
+    );
+    lab.start();
+    lab.wait_for_log("ecc_agent emea01 is Up", 1);
+    assert_eq!(instance.agent("emea01"), Some(("Up".into(), USER.into())));
+    assert!(!lab.agent_log().contains("configuration parameters"));
+    let sealed = lab.config();
+
+    let admin = instance.admin();
+    let row = admin
+        .add_mid_config("emea01", "mid.instance.username", OTHER)
+        .expect("row");
+    admin
+        .add_mid_config("emea01", "mid.log.level", "debug")
+        .expect("row");
+    // Nothing happens before the next start.
+    thread::sleep(Duration::from_millis(700));
+    assert_eq!(
+        lab.agent_log()
+            .matches("Setting basic authentication")
+            .count(),
+        1
+    );
+
+    let restart = lab.midsim("restart");
+    assert!(restart.status.success(), "{restart:?}");
+    lab.wait_for_log(
+        &format!("Could not authenticate user '{OTHER}' on the ServiceNow instance."),
+        1,
+    );
+    let log = lab.agent_log();
+    let (_, second) = log.rsplit_once("Starting MID Server").expect("two starts");
+    assert!(
+        second.contains(&format!(
+            "Parameter mid.instance.username = {OTHER} comes from the instance's MID Server \
+             configuration parameters (ecc_agent_config {row}), not from config.xml"
+        )),
+        "{second}"
+    );
+    assert!(second.contains("Parameter mid.log.level = debug comes from the instance's"));
+    // It logged in as config.xml's user first (to read its rows), then as
+    // the row's: never started.
+    let users: Vec<&str> = second
+        .lines()
+        .filter_map(|line| line.split_once("Setting basic authentication with user "))
+        .map(|(_, user)| user)
+        .collect();
+    assert_eq!(users, [USER, OTHER]);
+    assert!(!second.contains("MID Server started"), "{second}");
+    assert_eq!(lab.config(), sealed, "config.xml is not rewritten");
+    assert_eq!(instance.agent("emea01"), Some(("Down".into(), USER.into())));
+
+    // The row's user gets config.xml's password on the instance: the next
+    // retry gets in, and the MID is Up as the row's user.
+    instance.set_password(OTHER, PASSWORD);
+    lab.wait_for_log("ecc_agent emea01 is Up", 2);
+    assert_eq!(instance.agent("emea01"), Some(("Up".into(), OTHER.into())));
+
+    // A password row: its value is used and never logged.
+    admin
+        .add_mid_config("emea01", "mid.instance.password", ROW_PASSWORD)
+        .expect("row");
+    instance.set_password(OTHER, ROW_PASSWORD);
+    let restart = lab.midsim("restart");
+    assert!(restart.status.success(), "{restart:?}");
+    lab.wait_for_log("ecc_agent emea01 is Up", 3);
+    assert_eq!(instance.agent("emea01"), Some(("Up".into(), OTHER.into())));
+    let log = lab.agent_log();
+    assert!(log.contains("Parameter mid.instance.password = ******** comes from"));
+    assert!(!log.contains(ROW_PASSWORD), "{log}");
+    assert!(!lab.log("wrapper.log").contains(ROW_PASSWORD));
+    assert_eq!(lab.config(), sealed, "config.xml is not rewritten");
+}
+
+/// ServiceNow's shipped heap lines, as the lab writes them.
+const WRAPPER_OVERRIDE: &str =
+    "# OPTIONAL: Maximum Java Heap Size (in MB)\nwrapper.java.maxmemory=1024\n\
+     #wrapper.java.additional.1=-Djavax.net.ssl.trustStore=/opt/servicenow/truststore.jks\n";
+
+/// The JVM reserves `wrapper.java.maxmemory` at each launch: under the
+/// host's limit it starts; over it, it fails as HotSpot does, the wrapper
+/// relaunches it up to 5 times and gives up, and the MID never connects;
+/// set back, the next start works again. `mid.sh start` returns 0 all the
+/// same, as the real one does.
+#[test]
+fn a_heap_larger_than_the_host_allows_fails_five_launches_and_the_wrapper_gives_up() {
+    let lab = Lab::new(
+        &shipped_with_password(PASSWORD_ESCAPED),
+        "heap_limit_mb=1536\n",
+    );
+    fs::create_dir_all(lab.agent.join("conf")).expect("conf");
+    let conf = lab.agent.join("conf/wrapper-override.conf");
+    fs::write(&conf, WRAPPER_OVERRIDE).expect("wrapper-override.conf");
+    lab.start();
+    lab.wait_for_log("MID Server started", 1);
+    assert!(!lab.log("wrapper.log").contains("Could not reserve"));
+    lab.stop();
+
+    let bigger = WRAPPER_OVERRIDE.replace("maxmemory=1024", "maxmemory=2048");
+    fs::write(&conf, &bigger).expect("wrapper-override.conf");
+    let before = lab.log("wrapper.log");
+    let start = lab.midsim("start");
+    assert!(start.status.success(), "start returns 0 even so: {start:?}");
+    lab.wait_for_exit();
+    let log = lab.log("wrapper.log");
+    let this_start = &log[before.len()..];
+    let messages: Vec<(&str, &str)> = this_start
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.splitn(4, " | ").collect();
+            assert_eq!(fields.len(), 4, "{line}");
+            (fields[1].trim_end(), fields[3])
+        })
+        .collect();
+    let mut expected = vec![("wrapper", "--> Wrapper Started as Daemon")];
+    for jvm in ["jvm 1", "jvm 2", "jvm 3", "jvm 4", "jvm 5"] {
+        expected.extend([
+            ("wrapper", "Launching a JVM..."),
+            (jvm, "Error occurred during initialization of VM"),
+            (
+                jvm,
+                "Could not reserve enough space for 2097152KB object heap",
+            ),
+            ("wrapper", "JVM exited while loading the application."),
+        ]);
+    }
+    expected.extend([
+        (
+            "wrapper",
+            "There were 5 failed launches in a row, each lasting less than 300 seconds.  Giving up.",
+        ),
+        (
+            "wrapper",
+            "  There may be a configuration problem: please check the logs.",
+        ),
+        ("wrapper", "<-- Wrapper Stopped"),
+    ]);
+    assert_eq!(messages, expected, "{this_start}");
+    assert!(
+        this_start.contains("\nINFO   | jvm 1    | "),
+        "{this_start}"
+    );
+    assert_eq!(
+        lab.agent_log().matches("Starting MID Server").count(),
+        1,
+        "the JVM never got as far as the MID: {}",
+        lab.agent_log()
+    );
+    assert_eq!(lab.status_code(), Some(1));
+    assert_eq!(
+        fs::read_to_string(&conf).expect("conf"),
+        bigger,
+        "never written"
+    );
+
+    // Back to 1024 (or the limit raised): the next start works.
+    fs::write(&conf, WRAPPER_OVERRIDE).expect("wrapper-override.conf");
+    lab.start();
+    lab.wait_for_log("MID Server started", 2);
+    lab.stop();
+    // A commented-out line gives no -Xmx: the JVM's default fits.
+    fs::write(
+        &conf,
+        bigger.replace("wrapper.java.maxmemory", "#wrapper.java.maxmemory"),
+    )
+    .expect("wrapper-override.conf");
+    lab.start();
+    lab.wait_for_log("MID Server started", 3);
+}
+
+/// Stopped while the wrapper waits to relaunch a JVM that could not
+/// reserve its heap: the wrapper stops at once.
+#[test]
+fn a_wrapper_relaunching_a_refused_jvm_stops_when_asked() {
+    let lab = Lab::new(
+        &shipped_with_password(PASSWORD_ESCAPED),
+        "heap_limit_mb=512\n",
+    );
+    fs::create_dir_all(lab.agent.join("conf")).expect("conf");
+    fs::write(
+        lab.agent.join("conf/wrapper-override.conf"),
+        WRAPPER_OVERRIDE,
+    )
+    .expect("conf");
+    lab.start();
+    assert!(wait_until(|| lab.log("wrapper.log").contains(
+        "Could not reserve enough space for 1048576KB object heap"
+    )));
+    lab.stop();
+    assert_eq!(lab.status_code(), Some(1));
+    let log = lab.log("wrapper.log");
+    assert!(log.contains("TERM trapped.  Shutting down."), "{log}");
+    assert!(!log.contains("Giving up."), "{log}");
+}

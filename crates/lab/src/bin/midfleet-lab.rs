@@ -430,18 +430,22 @@ fn fault(console: &Console, place: &Place, host: &str, kind: LabFault) -> Result
         LabFault::HangsAtStop => Fault::HangsAtStop,
         LabFault::SlowStart => Fault::SlowStart,
         LabFault::RefusedLogin => Fault::RefusedLogin,
+        LabFault::HeapLimit(megabytes) => Fault::HeapLimit(megabytes),
         LabFault::None => Fault::None,
     };
     kept::set_fault(&record, host, fault)
         .map_err(|error| failed(error).with_hint("`midfleet lab status` lists the lab's hosts"))?;
-    let effect = match fault {
-        Fault::None => "behaves normally again from its next start",
+    let effect: String = match fault {
+        Fault::None => "behaves normally again from its next start".into(),
         Fault::DiesAtStart => {
-            "dies at every start from now on (a rollback's too), before its first log line, until the fault is `none`"
+            "dies at every start from now on (a rollback's too), before its first log line, until the fault is `none`".into()
         }
-        Fault::HangsAtStop => "ignores every stop (SIGTERM) until the fault is `none`",
-        Fault::SlowStart => "takes 10 s to start from its next start",
-        Fault::RefusedLogin => "has its logins refused from its next start",
+        Fault::HangsAtStop => "ignores every stop (SIGTERM) until the fault is `none`".into(),
+        Fault::SlowStart => "takes 10 s to start from its next start".into(),
+        Fault::RefusedLogin => "has its logins refused from its next start".into(),
+        Fault::HeapLimit(megabytes) => format!(
+            "gets at most {megabytes} MB of heap from its next JVM launch: a larger wrapper.java.maxmemory fails every launch, until the fault is `none`"
+        ),
     };
     match console.output {
         OutputFormat::Json => {

@@ -9,8 +9,10 @@
 //!   close`), query decoding.
 //! - [`tables`]: the Table API subset: GET/POST/PATCH on `sys_user`,
 //!   `sys_user_role`, `sys_user_has_role`, `ecc_agent` (new records not
-//!   `validated`), `ecc_queue` (new records `ready`, with
-//!   `sys_created_on`); `sysparm_query` (`field=value` joined by `^`,
+//!   `validated`, no `container_id`, `is_using_custom_cert` false, a
+//!   default `version`), `ecc_agent_config` (admins write, `mid_server`
+//!   reads), `ecc_queue` (new records `ready`, with
+//!   `sys_created_on`); `sysparm_query` (`field=value` and `fieldINa,b` joined by `^`,
 //!   `ORDERBYfield`, `ORDERBYDESCfield`), `sysparm_fields`, `sysparm_limit`,
 //!   `sysparm_input_display_value=true` (without it a `user_password` is
 //!   stored as if already hashed, so it never logs in); basic auth against

@@ -9,12 +9,27 @@ use serde_json::{json, Map, Value};
 use super::http::Request;
 
 /// The tables served.
-pub const TABLES: [&str; 5] = [
+pub const TABLES: [&str; 6] = [
     "sys_user",
     "sys_user_role",
     "sys_user_has_role",
     "ecc_agent",
+    "ecc_agent_config",
     "ecc_queue",
+];
+
+/// The `version` of an `ecc_agent` record that does not report one: the
+/// shape a real MID's build stamp has (release, patch, build date).
+pub const DEFAULT_MID_VERSION: &str = "australia-07-01-2026__patch0-06-18-2026_07-01-2026_1200";
+
+/// The values an `ecc_agent` record starts with, where a new record (or
+/// one loaded from a state file) has none: not validated, no container,
+/// the instance's own certificate, the default build.
+const ECC_AGENT_DEFAULTS: [(&str, &str); 4] = [
+    ("validated", "false"),
+    ("container_id", ""),
+    ("is_using_custom_cert", "false"),
+    ("version", DEFAULT_MID_VERSION),
 ];
 /// The columns of each table that the emulator keeps. A real instance
 /// ignores a field its table does not have, without an error: so does the
@@ -46,7 +61,12 @@ fn columns(table: &str) -> &'static [&'static str] {
             "ip_address",
             "version",
             "last_refreshed",
+            "container_id",
+            "is_using_custom_cert",
         ],
+        // MID Server Configuration Parameters: `ecc_agent` is the sys_id
+        // of the MID's `ecc_agent` record.
+        "ecc_agent_config" => &["sys_id", "ecc_agent", "param_name", "value"],
         "ecc_queue" => &[
             "sys_id",
             "agent",
@@ -148,6 +168,11 @@ impl State {
                     self.tables.get_mut(table).expect("seeded")[index]
                         .insert("sys_id".into(), Value::String(id));
                 }
+            }
+        }
+        for record in self.tables.get_mut("ecc_agent").expect("seeded") {
+            for (field, default) in ECC_AGENT_DEFAULTS {
+                record.entry(field).or_insert(Value::String(default.into()));
             }
         }
         for role in ["admin", "mid_server", "security_admin"] {
@@ -259,11 +284,13 @@ impl State {
         }
         let roles = self.roles_of(user);
         let admin = roles.iter().any(|role| role == "admin");
+        let mid = roles.iter().any(|role| role == "mid_server");
         // A MID (mid_server) reads and writes its own ecc_agent record,
         // and its ecc_queue records.
-        let trusted = admin
-            || (matches!(table, "ecc_agent" | "ecc_queue")
-                && roles.iter().any(|role| role == "mid_server"));
+        let trusted = admin || (matches!(table, "ecc_agent" | "ecc_queue") && mid);
+        // It reads its configuration parameters at start; only an admin
+        // writes them.
+        let reads = trusted || (table == "ecc_agent_config" && mid);
         if matches!(request.method.as_str(), "POST" | "PATCH")
             && self.read_only.iter().any(|name| name == table)
         {
@@ -282,7 +309,7 @@ impl State {
         }
         let display_values = request.query_value("sysparm_input_display_value") == Some("true");
         match (request.method.as_str(), sys_id) {
-            ("GET", None) => self.get(request, table, user, trusted),
+            ("GET", None) => self.get(request, table, user, reads),
             ("POST", None) | ("PATCH", Some(_)) if !trusted => {
                 Answer::error(403, "Operation Failed", "the user may not write this table")
             }
@@ -323,7 +350,7 @@ impl State {
             .filter(|record| {
                 conditions
                     .iter()
-                    .all(|(field, value)| text(record, field) == value)
+                    .all(|(field, values)| values.iter().any(|value| text(record, field) == value))
             })
             .collect();
         // A stable sort: ties keep the order the records were made in.
@@ -373,7 +400,7 @@ impl State {
         let defaults: &[(&str, &str)] = match table {
             "sys_user" => &[("active", "true"), ("locked_out", "false")],
             // A MID's record is not validated until someone validates it.
-            "ecc_agent" => &[("validated", "false")],
+            "ecc_agent" => &ECC_AGENT_DEFAULTS,
             "ecc_queue" => &[("state", "ready"), ("queue", "input")],
             _ => &[],
         };
@@ -550,10 +577,11 @@ fn body_record(request: &Request) -> Result<Record, Answer> {
         .collect())
 }
 
-/// `field=value^field=value` → conditions. Other operators are refused
-/// (a real instance would ignore them and match every record), and so is
-/// a condition joined by `^OR`/`^NQ` (a field name is lower case: `OR…`
-/// is the operator, which would widen what a query matches).
+/// `field=value^fieldINa,b` → conditions (`IN`: the field is one of the
+/// comma-separated values). Other operators are refused (a real instance
+/// would ignore them and match every record), and so is a condition
+/// joined by `^OR`/`^NQ` (a field name is lower case: `OR…` is the
+/// operator, which would widen what a query matches).
 pub fn parse_query(query: &str) -> Result<Query, String> {
     let is_field = |field: &str| {
         !field.is_empty()
@@ -576,21 +604,27 @@ pub fn parse_query(query: &str) -> Result<Query, String> {
             order =
                 Some(by(field, false).ok_or_else(|| format!("`{term}`: no field to order by"))?);
         } else {
-            let (field, value) = term
+            let equal = term
                 .split_once('=')
-                .ok_or_else(|| format!("`{term}` is not field=value"))?;
-            if !is_field(field) {
-                return Err(format!("`{term}` is not field=value"));
-            }
-            conditions.push((field.to_string(), value.to_string()));
+                .filter(|(field, _)| is_field(field))
+                .map(|(field, value)| (field, vec![value.to_string()]));
+            let within = || {
+                term.split_once("IN")
+                    .filter(|(field, _)| is_field(field))
+                    .map(|(field, values)| (field, values.split(',').map(String::from).collect()))
+            };
+            let (field, values) = equal
+                .or_else(within)
+                .ok_or_else(|| format!("`{term}` is not field=value or fieldINa,b"))?;
+            conditions.push((field.to_string(), values));
         }
     }
     Ok((conditions, order))
 }
 
-/// An encoded query: its `field=value` conditions (all must hold) and
-/// its order.
-pub type Query = (Vec<(String, String)>, Option<Order>);
+/// An encoded query: its conditions (all must hold; each a field and the
+/// values it may have) and its order.
+pub type Query = (Vec<(String, Vec<String>)>, Option<Order>);
 
 /// `ORDERBYfield` / `ORDERBYDESCfield` in an encoded query.
 #[derive(Debug, PartialEq, Eq)]
@@ -1062,5 +1096,218 @@ mod tests {
             r#"{"name":"x"}"#,
         ));
         assert_eq!(answer.status, 201);
+    }
+
+    #[test]
+    fn queries_take_equal_and_in_conditions() {
+        let (conditions, order) = parse_query("ecc_agentINa,b^param_name=x=y").unwrap();
+        assert_eq!(
+            conditions,
+            [
+                (
+                    "ecc_agent".to_string(),
+                    vec!["a".to_string(), "b".to_string()]
+                ),
+                ("param_name".to_string(), vec!["x=y".to_string()]),
+            ]
+        );
+        assert_eq!(order, None);
+        // A value holding `IN` or `=` after the operator is a value.
+        let (conditions, _) = parse_query("name=MIDIN^nameINa=b").unwrap();
+        assert_eq!(
+            conditions,
+            [
+                ("name".to_string(), vec!["MIDIN".to_string()]),
+                ("name".to_string(), vec!["a=b".to_string()]),
+            ]
+        );
+        for refused in ["IN", "INa,b", "nameLIKEx", "NameINa", "^ORnameINa"] {
+            assert!(parse_query(refused).is_err(), "{refused}");
+        }
+    }
+
+    /// A user with the `mid_server` role only, logging in with `password`.
+    fn mid_user(state: &mut State, user_name: &str, password: &str) {
+        let created = state.handle(&request(
+            "POST",
+            "/api/now/table/sys_user?sysparm_input_display_value=true",
+            "admin",
+            "pw",
+            &format!(r#"{{"user_name":"{user_name}","user_password":"{password}"}}"#),
+        ));
+        assert_eq!(created.status, 201);
+        let user = state.find("sys_user", "user_name", user_name).unwrap();
+        let role = state.find("sys_user_role", "name", "mid_server").unwrap();
+        let grant = state.new_id();
+        state.push(
+            "sys_user_has_role",
+            json!({ "sys_id": grant, "user": user, "role": role }),
+        );
+    }
+
+    fn names(answer: &Answer, field: &str) -> Vec<String> {
+        answer.body["result"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{}", answer.body))
+            .iter()
+            .map(|record| record[field].as_str().unwrap_or("<absent>").to_string())
+            .collect()
+    }
+
+    #[test]
+    fn ecc_agent_has_the_kind_columns_and_an_admin_sets_them() {
+        let mut state = seeded();
+        mid_user(&mut state, "svc_mid", "m");
+        for name in ["mid1", "mid2", "mid3"] {
+            let created = state.handle(&request(
+                "POST",
+                "/api/now/table/ecc_agent",
+                "svc_mid",
+                "m",
+                &format!(r#"{{"name":"{name}","status":"Up","user_name":"svc_mid"}}"#),
+            ));
+            assert_eq!(created.status, 201);
+            let record = &created.body["result"];
+            assert_eq!(record["container_id"], "");
+            assert_eq!(record["is_using_custom_cert"], "false");
+            assert_eq!(record["version"], DEFAULT_MID_VERSION);
+        }
+        let mid2 = state.find("ecc_agent", "name", "mid2").unwrap();
+        let patched = state.handle(&request(
+            "PATCH",
+            &format!("/api/now/table/ecc_agent/{mid2}"),
+            "admin",
+            "pw",
+            r#"{"status":"Upgrade Failed","container_id":"c0ffee","is_using_custom_cert":true}"#,
+        ));
+        assert_eq!(patched.status, 200);
+        let mid3 = state.find("ecc_agent", "name", "mid3").unwrap();
+        let patched = state.handle(&request(
+            "PATCH",
+            &format!("/api/now/table/ecc_agent/{mid3}"),
+            "admin",
+            "pw",
+            r#"{"status":"Upgrading","version":"brazil-01-01-2027__patch0"}"#,
+        ));
+        assert_eq!(patched.status, 200);
+        let read = state.handle(&request(
+            "GET",
+            "/api/now/table/ecc_agent?sysparm_query=nameINmid2,mid3,gone&sysparm_fields=sys_id,name,status,container_id,is_using_custom_cert,version,user_name",
+            "admin",
+            "pw",
+            "",
+        ));
+        assert_eq!(read.status, 200);
+        let result = read.body["result"].as_array().unwrap();
+        assert_eq!(names(&read, "name"), ["mid2", "mid3"]);
+        assert_eq!(
+            result[0],
+            json!({
+                "sys_id": mid2, "name": "mid2", "status": "Upgrade Failed",
+                "container_id": "c0ffee", "is_using_custom_cert": "true",
+                "version": DEFAULT_MID_VERSION, "user_name": "svc_mid",
+            })
+        );
+        assert_eq!(result[1]["status"], "Upgrading");
+        assert_eq!(result[1]["version"], "brazil-01-01-2027__patch0");
+        assert!(
+            result[1].get("host_name").is_none(),
+            "only the fields asked"
+        );
+        // A record from a state file without the new columns gets the
+        // defaults when the instance starts.
+        let mut state = seeded();
+        state.push("ecc_agent", json!({ "sys_id": "old", "name": "old" }));
+        state.seed("pw");
+        let record = &state.tables["ecc_agent"][0];
+        assert_eq!(text(record, "is_using_custom_cert"), "false");
+        assert_eq!(text(record, "version"), DEFAULT_MID_VERSION);
+    }
+
+    #[test]
+    fn ecc_agent_config_admins_write_it_and_mids_read_it() {
+        let mut state = seeded();
+        mid_user(&mut state, "svc_mid", "m");
+        state.handle(&request(
+            "POST",
+            "/api/now/table/sys_user?sysparm_input_display_value=true",
+            "admin",
+            "pw",
+            r#"{"user_name":"svc_plain","user_password":"p"}"#,
+        ));
+        let add = |state: &mut State, user: &str, password: &str, agent: &str, name: &str| {
+            state.handle(&request(
+                "POST",
+                "/api/now/table/ecc_agent_config",
+                user,
+                password,
+                &format!(r#"{{"ecc_agent":"{agent}","param_name":"{name}","value":"v-{agent}","other":"x"}}"#),
+            ))
+        };
+        let created = add(&mut state, "admin", "pw", "a1", "mid.instance.username");
+        assert_eq!(created.status, 201, "{}", created.body);
+        let result = &created.body["result"];
+        assert_eq!(result["param_name"], "mid.instance.username");
+        assert!(result.get("other").is_none(), "{result}");
+        assert_eq!(
+            add(&mut state, "admin", "pw", "a2", "mid.log.level").status,
+            201
+        );
+        assert_eq!(
+            add(&mut state, "admin", "pw", "a3", "mid.log.level").status,
+            201
+        );
+        // A MID reads, but does not write.
+        assert_eq!(add(&mut state, "svc_mid", "m", "a1", "url").status, 403);
+        let row = text(&state.tables["ecc_agent_config"][0], "sys_id").to_string();
+        let patched = state.handle(&request(
+            "PATCH",
+            &format!("/api/now/table/ecc_agent_config/{row}"),
+            "svc_mid",
+            "m",
+            r#"{"value":"mine"}"#,
+        ));
+        assert_eq!(patched.status, 403);
+        let read = |state: &mut State, user: &str, password: &str, query: &str| {
+            state.handle(&request(
+                "GET",
+                &format!("/api/now/table/ecc_agent_config?sysparm_query={query}&sysparm_fields=sys_id,ecc_agent,param_name,value"),
+                user,
+                password,
+                "",
+            ))
+        };
+        let one = read(&mut state, "svc_mid", "m", "ecc_agent=a1");
+        assert_eq!(one.status, 200);
+        assert_eq!(
+            one.body["result"],
+            json!([{ "sys_id": row, "ecc_agent": "a1", "param_name": "mid.instance.username", "value": "v-a1" }])
+        );
+        let some = read(&mut state, "admin", "pw", "ecc_agentINa1,a3");
+        assert_eq!(names(&some, "ecc_agent"), ["a1", "a3"]);
+        let some = read(
+            &mut state,
+            "admin",
+            "pw",
+            "ecc_agentINa2,a3^param_name=mid.log.level",
+        );
+        assert_eq!(names(&some, "value"), ["v-a2", "v-a3"]);
+        // A user without mid_server or admin sees no rows.
+        let none = read(&mut state, "svc_plain", "p", "ecc_agent=a1");
+        assert_eq!(none.status, 200);
+        assert_eq!(none.body["result"], json!([]));
+        // An admin changes a row.
+        let patched = state.handle(&request(
+            "PATCH",
+            &format!("/api/now/table/ecc_agent_config/{row}"),
+            "admin",
+            "pw",
+            r#"{"value":"svc_other"}"#,
+        ));
+        assert_eq!(patched.status, 200);
+        assert_eq!(
+            names(&read(&mut state, "svc_mid", "m", "ecc_agent=a1"), "value"),
+            ["svc_other"]
+        );
     }
 }

@@ -25,7 +25,7 @@ use zeroize::Zeroizing;
 use super::knobs::{self, Knobs, LogsAtStart};
 use super::logs::{Logs, JVM, MID_SERVER, STARTUP, WRAPPER};
 use super::process::{self, PidFile};
-use super::{cipher, config_file, instance, keystore, random};
+use super::{cipher, config_file, heap, instance, keystore, overrides, random};
 
 /// How often a refused MID tries to log in again.
 const LOGIN_RETRY: Duration = Duration::from_secs(2);
@@ -52,8 +52,11 @@ fn run_until_stopped(agent_dir: &Path, logs: &Logs) -> u8 {
         owner: knobs.owner_pid,
         agent_dir: agent_dir.to_path_buf(),
     };
+    // The JVMs this wrapper launched, and how many failed in a row.
+    let (mut launches, mut failed) = (0, 0);
     loop {
-        match run_jvm(agent_dir, &knobs, logs, &watch) {
+        launches += 1;
+        match run_jvm(agent_dir, &knobs, logs, &watch, launches) {
             Jvm::Stopped(interrupt) => {
                 logs.wrapper("STATUS", WRAPPER, &interrupt.to_string());
                 logs.wrapper("STATUS", WRAPPER, "<-- Wrapper Stopped");
@@ -62,7 +65,22 @@ fn run_until_stopped(agent_dir: &Path, logs: &Logs) -> u8 {
             Jvm::Failed => return 1,
             // The wrapper (this process, its pid file unchanged) launches
             // the JVM again, as Tanuki's does.
-            Jvm::Restart => logs.wrapper("STATUS", WRAPPER, "JVM requested a restart."),
+            Jvm::Restart => {
+                failed = 0;
+                logs.wrapper("STATUS", WRAPPER, "JVM requested a restart.");
+            }
+            Jvm::HeapRefused => {
+                failed += 1;
+                if failed >= heap::MAX_FAILED_LAUNCHES {
+                    heap::give_up(logs);
+                    return 1;
+                }
+                if let Some(interrupt) = watch.sleep(heap::RESTART_DELAY) {
+                    logs.wrapper("STATUS", WRAPPER, &interrupt.to_string());
+                    logs.wrapper("STATUS", WRAPPER, "<-- Wrapper Stopped");
+                    return 0;
+                }
+            }
         }
     }
 }
@@ -73,12 +91,18 @@ enum Jvm {
     Failed,
     /// The instance asked for a restart (`restartService`).
     Restart,
+    /// The JVM could not reserve its heap ([`heap`]): the wrapper launches
+    /// it again, up to its limit.
+    HeapRefused,
 }
 
 /// One run of the JVM: the start delay, the start-up sequence, then
 /// serving until stopped or asked to restart.
-fn run_jvm(agent_dir: &Path, knobs: &Knobs, logs: &Logs, watch: &Watch) -> Jvm {
+fn run_jvm(agent_dir: &Path, knobs: &Knobs, logs: &Logs, watch: &Watch, number: u32) -> Jvm {
     logs.wrapper("STATUS", WRAPPER, "Launching a JVM...");
+    if heap::refused(agent_dir, logs, number) {
+        return Jvm::HeapRefused;
+    }
     if let Some(interrupt) = watch.sleep(knobs.start_delay) {
         return Jvm::Stopped(interrupt);
     }
@@ -323,6 +347,11 @@ fn start(
                     .to_string(),
                 connection: std::sync::OnceLock::new(),
             });
+        if let Some(found) = registration.as_mut() {
+            overrides::apply(found, logs, |user, password| {
+                log_in(user, password, knobs, logs, watch)
+            })?;
+        }
     } else {
         logs.agent(
             STARTUP,

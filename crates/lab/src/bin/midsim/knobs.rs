@@ -15,6 +15,7 @@
 //! | `stop_hangs`     | false   | the MID ignores SIGTERM (read at start, and again when SIGTERM comes) |
 //! | `owner_pid`      | none    | the MID exits when this process is gone         |
 //! | `logs_at_start`  | keep    | `rotate`: agent0.log.0 and wrapper.log move to `.1` and start again; `truncate`: agent0.log.0 is emptied — both after the first start-up line, as log rotation in the middle of a start would |
+//! | `heap_limit_mb`  | none    | the most heap the host can give a JVM, in MB: a launch whose `wrapper.java.maxmemory` (agent/conf/wrapper-override.conf) is larger fails to reserve it, 5 times, and the wrapper gives up (read at each JVM launch; [`super::heap`]) |
 //! | `ecc_commands`   | answer  | with `instance_url`: `answer` polls `ecc_queue` for the `SystemCommand`s queued for `mid.server.<name>` and answers them (`delete_mid_keypair`, `restartService`); `ignore` never picks them up |
 
 use std::fs;
@@ -39,6 +40,8 @@ pub struct Knobs {
     /// (`ecc_commands = answer | ignore`; ignore: a MID the instance cannot
     /// reach).
     pub answer_commands: bool,
+    /// The most heap (MB) the host can give a JVM (`heap_limit_mb`).
+    pub heap_limit_mb: Option<u64>,
 }
 
 /// What happens to the logs in the middle of a start.
@@ -63,6 +66,7 @@ impl Default for Knobs {
             owner_pid: None,
             logs_at_start: LogsAtStart::Keep,
             answer_commands: true,
+            heap_limit_mb: None,
         }
     }
 }
@@ -138,6 +142,16 @@ fn parse(text: &str, base: &Path) -> Result<Knobs, (usize, String)> {
                     }
                 }
             }
+            "heap_limit_mb" => {
+                let megabytes = value
+                    .parse()
+                    .ok()
+                    .filter(|megabytes| *megabytes > 0)
+                    .ok_or_else(|| {
+                        fail(format!("heap_limit_mb: {value:?} is not a number of MB"))
+                    })?;
+                knobs.heap_limit_mb = Some(megabytes);
+            }
             "ecc_commands" => {
                 knobs.answer_commands = match value {
                     "answer" => true,
@@ -172,7 +186,8 @@ mod tests {
         let text = "# lab\n\ninstance = creds\nstart_delay_ms=50\ndie_at_start=true\n\
                     stop_hangs=false\nowner_pid=42\ndie_at_start_if_user=svc_x\n\
                     logs_at_start=rotate\ninstance_url=http://127.0.0.1:9\n\
-                    ecc_commands=ignore\nlogin_stalls_if_user=svc_y\n";
+                    ecc_commands=ignore\nlogin_stalls_if_user=svc_y\n\
+                    heap_limit_mb=1536\n";
         let knobs = parse(text, Path::new("/mid")).expect("parses");
         assert_eq!(
             knobs,
@@ -188,6 +203,7 @@ mod tests {
                 owner_pid: Some(42),
                 logs_at_start: LogsAtStart::Rotate,
                 answer_commands: false,
+                heap_limit_mb: Some(1536),
             }
         );
         assert_eq!(parse("", Path::new("/")).expect("empty"), Knobs::default());
@@ -203,6 +219,8 @@ mod tests {
             ("owner_pid=-1", 1),
             ("# ok\nstop_hangs", 2),
             ("logs_at_start=gzip", 1),
+            ("heap_limit_mb=0", 1),
+            ("heap_limit_mb=2g", 1),
         ];
         for (text, line) in cases {
             assert_eq!(
