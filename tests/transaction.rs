@@ -2124,36 +2124,6 @@ fn a_keystore_backup_never_outlives_the_lease_so_no_second_run_breaks_a_live_loc
     });
 }
 
-/// A start command for a host whose JVM cannot take a 2048 MB heap: with
-/// `wrapper.java.maxmemory=2048` active it logs what the Tanuki wrapper
-/// and the JVM log (five launches refused, then the wrapper gives up) and
-/// starts nothing; else it starts the MID.
-fn heap_limited_start(host: &Host) -> String {
-    let home = host.home.to_str().expect("utf-8");
-    let script = host.home.join("start-heap-limited.sh");
-    fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nhome={home}\n\
-             if grep -q '^wrapper.java.maxmemory=2048' \"$home/agent/conf/wrapper-override.conf\"; then\n\
-             for n in 1 2 3 4 5; do\n\
-             printf 'STATUS | wrapper  | 2026/12/07 10:00:0%s | Launching a JVM...\\n' $n\n\
-             printf 'INFO   | jvm %s    | 2026/12/07 10:00:0%s | Error occurred during initialization of VM\\n' $n $n\n\
-             printf 'INFO   | jvm %s    | 2026/12/07 10:00:0%s | Could not reserve enough space for 2097152KB object heap\\n' $n $n\n\
-             printf 'ERROR  | wrapper  | 2026/12/07 10:00:0%s | JVM exited while loading the application.\\n' $n\n\
-             done >> \"$home/agent/logs/wrapper.log\"\n\
-             printf 'FATAL  | wrapper  | 2026/12/07 10:00:06 | There were 5 failed launches in a row, each lasting less than 300 seconds.  Giving up.\\n' >> \"$home/agent/logs/wrapper.log\"\n\
-             exit 0\n\
-             fi\n\
-             exec \"$home/agent/bin/mid.sh\" start\n",
-            home = shell_quote(home)
-        ),
-    )
-    .expect("start script");
-    set_mode(&script, 0o755);
-    shell_quote(script.to_str().expect("utf-8"))
-}
-
 #[test]
 fn config_and_wrapper_are_written_together_with_one_restart_and_rolled_back_together() {
     let host = Host::new();
@@ -2259,19 +2229,22 @@ fn a_heap_the_jvm_cannot_take_rolls_both_files_back() {
     let host = Host::new();
     let original_config = host.config();
     let original_wrapper = host.wrapper();
-    let mid_sh = shell_quote(host.mid_sh().to_str().expect("utf-8"));
+    // The host gives a JVM at most 1536 MB (the simulated MID's knob).
+    host.set_knob("heap_limit_mb=1536");
     let mut plan = Plan::apply(host.threads_config("30"));
     plan.wrapper_new = Some(host.heap_wrapper("2048"));
-    plan.service = Service::Commands([
-        heap_limited_start(&host),
-        format!("{mid_sh} stop"),
-        format!("{mid_sh} status"),
-    ]);
     let run = host.stage(&plan);
     let outcome = run.run_foreground();
     assert_eq!(outcome.result, "rolled_back", "{}", run.report());
+    // The rollback's stop finds the wrapper still relaunching its JVM, or
+    // (on a slow machine) already given up.
+    let seen: Vec<String> = outcome
+        .steps
+        .iter()
+        .map(|step| step.replace("stop already-stopped", "stop"))
+        .collect();
     assert_eq!(
-        outcome.steps,
+        seen,
         steps(
             &[
                 "lock",
@@ -2284,7 +2257,7 @@ fn a_heap_the_jvm_cannot_take_rolls_both_files_back() {
                 "start",
                 "health fail jvm-heap",
                 "rollback jvm-heap",
-                "stop already-stopped",
+                "stop",
                 "restore BACKUP",
                 "start",
                 "health ok",

@@ -237,58 +237,13 @@ fn a_rotation_and_the_heap_in_one_run_restart_each_mid_once() {
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
 }
 
-/// A start command standing in for a MID whose host cannot give its JVM
-/// 2048 MB: with `wrapper.java.maxmemory=2048` active it logs what the
-/// Tanuki wrapper and the JVM log and starts nothing; else it starts the
-/// MID.
-fn heap_limited_start(host: &LabHost) -> String {
-    let local = host.local_mid_home.join("start-heap-limited.sh");
-    let home = &host.mid_home;
-    std::fs::write(
-        &local,
-        format!(
-            "#!/bin/sh\nhome='{home}'\n\
-             if grep -q '^wrapper.java.maxmemory *= *2048' \"$home/agent/conf/wrapper-override.conf\"; then\n\
-             for n in 1 2 3 4 5; do\n\
-             printf 'STATUS | wrapper  | 2026/12/07 10:00:0%s | Launching a JVM...\\n' $n\n\
-             printf 'INFO   | jvm %s    | 2026/12/07 10:00:0%s | Error occurred during initialization of VM\\n' $n $n\n\
-             printf 'INFO   | jvm %s    | 2026/12/07 10:00:0%s | Could not reserve enough space for 2097152KB object heap\\n' $n $n\n\
-             printf 'ERROR  | wrapper  | 2026/12/07 10:00:0%s | JVM exited while loading the application.\\n' $n\n\
-             done >> \"$home/agent/logs/wrapper.log\"\n\
-             printf 'FATAL  | wrapper  | 2026/12/07 10:00:06 | There were 5 failed launches in a row, each lasting less than 300 seconds.  Giving up.\\n' >> \"$home/agent/logs/wrapper.log\"\n\
-             exit 0\n\
-             fi\n\
-             exec \"$home/agent/bin/mid.sh\" start\n"
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&local, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    format!("{home}/start-heap-limited.sh")
-}
-
 #[test]
 fn a_host_whose_jvm_cannot_take_the_heap_rolls_both_files_back() {
     let lab = lab(LabSpec::new(3, &midsim()));
-    ship_wrappers(&lab);
-    // lab-03's service starts through the heap-limited command.
+    // The lab's MIDs as shipped (ServiceNow's file); lab-003's host can
+    // give a JVM at most 1536 MB: its simulated JVM refuses 2048.
     let limited = &lab.hosts[2];
-    let start = heap_limited_start(limited);
-    let mid_sh = format!("{}/agent/bin/mid.sh", limited.mid_home);
-    let text = std::fs::read_to_string(&lab.inventory).unwrap();
-    let marker = format!("mid_name: {} }}", limited.name.replace('-', ""));
-    assert!(text.contains(&marker), "{text}");
-    let inventory = lab.directory.join("heap-limited.yml");
-    std::fs::write(
-        &inventory,
-        text.replace(
-            &marker,
-            &format!(
-                "mid_name: {}, mid_service: {{ start: \"{start}\", stop: \"{mid_sh} stop\", status: \"{mid_sh} status\" }} }}",
-                limited.name.replace('-', "")
-            ),
-        ),
-    )
-    .unwrap();
+    limited.set_heap_limit_mb(Some(1536)).unwrap();
     let playbook = playbook(
         &lab,
         "heap-and-threads.yml",
@@ -296,7 +251,12 @@ fn a_host_whose_jvm_cannot_take_the_heap_rolls_both_files_back() {
     );
     let configs: Vec<Vec<u8>> = lab.hosts.iter().map(|host| host.config()).collect();
     let wrappers: Vec<Vec<u8>> = lab.hosts.iter().map(wrapper).collect();
-    let applied = run(&lab, &inventory, "apply", &playbook, &[]);
+    assert!(
+        String::from_utf8_lossy(&wrappers[2]).contains("\nwrapper.java.maxmemory=1024\n"),
+        "the lab ships the file"
+    );
+    let counts: Vec<usize> = lab.hosts.iter().map(starts).collect();
+    let applied = run(&lab, &lab.inventory, "apply", &playbook, &[]);
     assert_eq!(applied.code, 1, "{}{}", applied.stdout, applied.stderr);
     let limited_line = applied
         .stdout
@@ -308,10 +268,25 @@ fn a_host_whose_jvm_cannot_take_the_heap_rolls_both_files_back() {
     assert!(
         applied
             .all_output()
-            .contains("could not start with the heap it was given"),
+            .contains("the MID's JVM could not start with the heap it was given"),
         "{}{}",
         applied.stdout,
         applied.stderr
+    );
+    assert!(
+        applied
+            .all_output()
+            .contains("Could not reserve enough space for 2097152KB object heap"),
+        "the deciding line is cited: {}{}",
+        applied.stdout,
+        applied.stderr
+    );
+    assert!(
+        limited
+            .wrapper_log()
+            .contains("JVM exited while loading the application."),
+        "{}",
+        limited.wrapper_log()
     );
     assert_eq!(limited.config(), configs[2], "config.xml byte for byte");
     assert_eq!(
@@ -320,6 +295,13 @@ fn a_host_whose_jvm_cannot_take_the_heap_rolls_both_files_back() {
         "wrapper-override.conf byte for byte"
     );
     assert!(limited.mid("status").unwrap(), "runs on the old heap");
+    assert!(
+        limited.agent_log()[..]
+            .matches("MID Server started")
+            .count()
+            > counts[2],
+        "started again on the restored files"
+    );
     for (index, host) in lab.hosts.iter().enumerate().take(2) {
         assert_eq!(
             wrapper(host),
@@ -327,12 +309,29 @@ fn a_host_whose_jvm_cannot_take_the_heap_rolls_both_files_back() {
             "{}",
             host.name
         );
+        assert_eq!(
+            starts(host),
+            counts[index] + 1,
+            "{}: one restart",
+            host.name
+        );
     }
+    // Nothing left half-done: the next plan shows the same change for the
+    // limited host only.
+    let again = run(&lab, &lab.inventory, "plan", &playbook, &[]);
+    assert!(
+        again
+            .stdout
+            .contains("Plan: 1 to change, 0 to start, 2 unchanged, 0 errors."),
+        "{}",
+        again.stdout
+    );
 }
 
 #[test]
 fn a_missing_wrapper_file_is_a_host_error_with_a_hint() {
     let lab = lab(LabSpec::new(1, &midsim()));
+    std::fs::remove_file(wrapper_path(&lab.hosts[0])).unwrap();
     let playbook = playbook(&lab, "heap.yml", HEAP);
     let plan = run(&lab, &lab.inventory, "plan", &playbook, &[]);
     assert_eq!(plan.code, 1, "{}{}", plan.stdout, plan.stderr);
