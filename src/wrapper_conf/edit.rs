@@ -254,7 +254,18 @@ impl WrapperConf {
                     });
                 }
                 Operation::Arguments { values } => {
-                    let mut next = self.next_additional();
+                    // Past the numbers in the file and those this edit
+                    // sets by name.
+                    let named = operations
+                        .iter()
+                        .filter_map(|operation| match operation {
+                            Operation::Set { key, .. } => additional_number(key),
+                            _ => None,
+                        })
+                        .filter(|number| !RESERVED.contains(number))
+                        .max()
+                        .map_or(0, after);
+                    let mut next = self.next_additional().max(named);
                     let mut done: Vec<&str> = Vec::new();
                     for value in values {
                         if done.contains(&value.as_str()) {

@@ -243,3 +243,18 @@ fn bad_values_and_keys_are_refused() {
     ));
     assert!(WrapperConf::parse(b"\xff\n").is_err());
 }
+
+#[test]
+fn a_numbered_set_and_a_list_in_one_edit_never_share_a_number() {
+    let values = ["-Dnew".to_string()];
+    assert_eq!(
+        edited(
+            "wrapper.java.additional.4=-Da\n",
+            &[
+                set("wrapper.java.additional.5", "-Db"),
+                Operation::Arguments { values: &values },
+            ]
+        ),
+        "wrapper.java.additional.4=-Da\nwrapper.java.additional.5=-Db\nwrapper.java.additional.6=-Dnew\n"
+    );
+}
