@@ -51,7 +51,15 @@ pub fn render(plan: &Plan, verbose: bool, paint: &Paint<'_>) -> String {
                 ));
             }
             HostStatus::Change => {
-                let mut notes = vec![host.config.clone()];
+                // The files the run writes (config.xml also when it only
+                // restarts, as before).
+                let mut notes = Vec::new();
+                if !host.operations.is_empty() || host.wrapper_operations.is_empty() {
+                    notes.push(host.config.clone());
+                }
+                if !host.wrapper_operations.is_empty() {
+                    notes.push(super::wrapper_path(&host.config));
+                }
                 if host.start_only {
                     notes.push("start".into());
                 } else if host.restart {
