@@ -70,5 +70,6 @@ pub mod state;
 pub mod template;
 pub mod transport;
 pub mod vault;
+pub mod wrapper_conf;
 pub mod xml_char;
 pub mod yaml;

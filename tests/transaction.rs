@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use midfleet::apply::stage::TRANSACTION;
 use midfleet::config_xml::{names, ConfigXml, Operation};
+use midfleet::wrapper_conf::{Operation as WrapperEdit, WrapperConf};
 use sha2::{Digest, Sha256};
 
 const LAB_CONFIG: &str = include_str!("../crates/lab/src/config.xml");
@@ -25,6 +26,9 @@ const NEW_USER: &str = "svc_mid_new";
 /// Needs escaping in config.xml.
 const NEW_PASSWORD: &str = "N3w&Pa<ss'\"";
 const WAIT: Duration = Duration::from_secs(20);
+/// conf/wrapper-override.conf as a MID ships it (CRLF, as on a Windows
+/// editor's save, and no final newline: bytes that must survive).
+const SHIPPED_WRAPPER: &str = "# OPTIONAL: Maximum Java Heap Size (in MB)\r\nwrapper.java.maxmemory=1024\r\n#include ../conf/wrapper-profile-sync.conf\r\n#wrapper.java.additional.109=-Djava.net.preferIPv6Addresses=false";
 /// Longer than any transaction here takes.
 const RUN_LIMIT: Duration = Duration::from_secs(90);
 
@@ -51,6 +55,10 @@ impl Host {
             .replace("{PASSWORD}", OLD_PASSWORD);
         fs::write(agent.join("config.xml"), config).expect("config.xml");
         set_mode(&agent.join("config.xml"), 0o640);
+        fs::create_dir_all(agent.join("conf")).expect("conf/");
+        fs::write(agent.join("conf/wrapper-override.conf"), SHIPPED_WRAPPER)
+            .expect("wrapper-override.conf");
+        set_mode(&agent.join("conf/wrapper-override.conf"), 0o644);
         let midsim = midfleet_lab::midsim().display().to_string();
         fs::write(
             agent.join("bin/mid.sh"),
@@ -154,6 +162,23 @@ impl Host {
 
     fn config(&self) -> Vec<u8> {
         fs::read(self.agent.join("config.xml")).expect("config.xml")
+    }
+
+    fn wrapper(&self) -> Vec<u8> {
+        fs::read(self.agent.join("conf/wrapper-override.conf")).expect("wrapper-override.conf")
+    }
+
+    /// wrapper-override.conf with `wrapper.java.maxmemory` set to `heap`.
+    fn heap_wrapper(&self, heap: &str) -> Vec<u8> {
+        let document = WrapperConf::parse(&self.wrapper()).expect("parses");
+        let edited = document
+            .edit(&[WrapperEdit::Set {
+                key: "wrapper.java.maxmemory",
+                value: heap,
+                sensitive: false,
+            }])
+            .expect("edit");
+        edited.bytes.expect("a change")
     }
 
     fn keystore(&self) -> Vec<u8> {
@@ -271,6 +296,10 @@ impl Host {
             ("STOP_TIMEOUT", &plan.stop_timeout.to_string()),
             ("KEEP_BACKUPS", "5"),
             ("RESTORE_FROM", &plan.restore_from),
+            (
+                "WRAPPER",
+                if plan.wrapper_new.is_some() { "1" } else { "0" },
+            ),
         ]
         .iter()
         .map(|(name, value)| format!("{name}={}\n", shell_quote(value)))
@@ -279,6 +308,11 @@ impl Host {
         fs::write(directory.join("original.xml"), self.config()).expect("original.xml");
         if let Some(new) = &plan.new {
             fs::write(directory.join("new.xml"), new).expect("new.xml");
+        }
+        if let Some(wrapper) = &plan.wrapper_new {
+            fs::write(directory.join("wrapper-new.conf"), wrapper).expect("wrapper-new.conf");
+            fs::write(directory.join("wrapper-original.conf"), self.wrapper())
+                .expect("wrapper-original.conf");
         }
         fs::write(
             directory.join("state.json"),
@@ -381,6 +415,8 @@ struct Plan {
     without_gnu_timeout: bool,
     /// config.xml elsewhere than `agent/config.xml` (`mid_config`).
     config: Option<PathBuf>,
+    /// The new conf/wrapper-override.conf (WRAPPER=1).
+    wrapper_new: Option<Vec<u8>>,
 }
 
 impl Plan {
@@ -398,6 +434,7 @@ impl Plan {
             service: Service::MidSh,
             without_gnu_timeout: false,
             config: None,
+            wrapper_new: None,
         }
     }
 
@@ -2085,4 +2122,293 @@ fn a_keystore_backup_never_outlives_the_lease_so_no_second_run_breaks_a_live_loc
             first_outcome.seconds
         );
     });
+}
+
+#[test]
+fn config_and_wrapper_are_written_together_with_one_restart_and_rolled_back_together() {
+    let host = Host::new();
+    let original_config = host.config();
+    let original_wrapper = host.wrapper();
+    let mut plan = Plan::apply(host.threads_config("30"));
+    let new_wrapper = host.heap_wrapper("2048");
+    plan.wrapper_new = Some(new_wrapper.clone());
+    let starts = host.starts();
+    let run = host.stage(&plan);
+    let outcome = run.run_foreground();
+    assert_eq!(outcome.result, "applied", "{}", run.report());
+    assert_eq!(
+        outcome.steps,
+        steps(
+            &[
+                "lock",
+                "stop",
+                "check ok",
+                "backup BACKUP",
+                "write",
+                "rename",
+                "rename wrapper",
+                "start",
+                "health ok",
+                "state",
+                "unlock",
+                "result applied",
+                "end",
+            ],
+            &backup_path(&run)
+        )
+    );
+    assert_eq!(host.starts(), starts + 1, "one start for both files");
+    assert_eq!(host.wrapper(), new_wrapper);
+    assert_eq!(
+        fs::read(run.backup().join("wrapper-override.conf")).expect("backed up"),
+        original_wrapper
+    );
+    assert_eq!(
+        fs::read(run.backup().join("config.xml")).expect("backed up"),
+        original_config
+    );
+    assert_eq!(mode(&host.agent.join("conf/wrapper-override.conf")), 0o644);
+    assert_eq!(
+        mode(&run.backup().join("wrapper-override.conf")),
+        0o644,
+        "the backup keeps the mode"
+    );
+    for staged in [
+        "wrapper-new.conf",
+        "wrapper-original.conf",
+        "current-wrapper.conf",
+        "wrapper.new",
+    ] {
+        assert!(!run.directory.join(staged).exists(), "{staged} removed");
+    }
+    // `midfleet rollback`: both files back, byte for byte.
+    let mut rollback = Plan::action("rollback");
+    rollback.restore_from = run.name.clone();
+    let back = host.stage(&rollback);
+    let outcome = back.run_foreground();
+    assert_eq!(outcome.result, "applied", "{}", back.report());
+    assert_eq!(host.config(), original_config);
+    assert_eq!(host.wrapper(), original_wrapper);
+    assert_eq!(
+        fs::read(back.backup().join("wrapper-override.conf")).expect("saved before restoring"),
+        new_wrapper
+    );
+    assert!(host.running());
+}
+
+#[test]
+fn a_wrapper_only_change_restarts_once_and_leaves_config_alone() {
+    let host = Host::new();
+    let original_config = host.config();
+    let mut plan = Plan::action("apply");
+    plan.wrapper_new = Some(host.heap_wrapper("2048"));
+    let starts = host.starts();
+    let run = host.stage(&plan);
+    let outcome = run.run_foreground();
+    assert_eq!(outcome.result, "applied", "{}", run.report());
+    assert!(outcome.steps.contains(&"rename wrapper".to_string()));
+    assert!(
+        !outcome.steps.contains(&"rename".to_string()),
+        "{:?}",
+        outcome.steps
+    );
+    assert_eq!(host.config(), original_config);
+    assert_eq!(host.starts(), starts + 1);
+    // Only the value changed: the CRLF lines, the include, the commented
+    // reserved line and the missing final newline are the shipped ones.
+    assert_eq!(
+        host.wrapper(),
+        SHIPPED_WRAPPER
+            .replace("maxmemory=1024", "maxmemory=2048")
+            .into_bytes()
+    );
+}
+
+#[test]
+fn a_heap_the_jvm_cannot_take_rolls_both_files_back() {
+    let host = Host::new();
+    let original_config = host.config();
+    let original_wrapper = host.wrapper();
+    // The host gives a JVM at most 1536 MB (the simulated MID's knob).
+    host.set_knob("heap_limit_mb=1536");
+    let mut plan = Plan::apply(host.threads_config("30"));
+    plan.wrapper_new = Some(host.heap_wrapper("2048"));
+    let run = host.stage(&plan);
+    let outcome = run.run_foreground();
+    assert_eq!(outcome.result, "rolled_back", "{}", run.report());
+    // The rollback's stop finds the wrapper still relaunching its JVM, or
+    // (on a slow machine) already given up.
+    let seen: Vec<String> = outcome
+        .steps
+        .iter()
+        .map(|step| step.replace("stop already-stopped", "stop"))
+        .collect();
+    assert_eq!(
+        seen,
+        steps(
+            &[
+                "lock",
+                "stop",
+                "check ok",
+                "backup BACKUP",
+                "write",
+                "rename",
+                "rename wrapper",
+                "start",
+                "health fail jvm-heap",
+                "rollback jvm-heap",
+                "stop",
+                "restore BACKUP",
+                "start",
+                "health ok",
+                "unlock",
+                "result rolled_back jvm-heap",
+                "end",
+            ],
+            &backup_path(&run)
+        )
+    );
+    assert_eq!(host.config(), original_config, "config.xml byte for byte");
+    assert_eq!(
+        host.wrapper(),
+        original_wrapper,
+        "wrapper-override.conf byte for byte"
+    );
+    assert_eq!(mode(&host.agent.join("conf/wrapper-override.conf")), 0o644);
+    let progress = fs::read_to_string(run.directory.join("progress")).unwrap();
+    assert!(
+        progress.contains("Could not reserve enough space for 2097152KB object heap"),
+        "the deciding line reaches progress: {progress}"
+    );
+    assert!(host.running());
+    assert_eq!(host.logged_in_user().as_deref(), Some(OLD_USER));
+    assert_eq!(host.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn a_wrapper_changed_since_the_plan_is_stale_and_left_alone() {
+    let host = Host::new();
+    let mut plan = Plan::action("apply");
+    plan.wrapper_new = Some(host.heap_wrapper("2048"));
+    let run = host.stage(&plan);
+    let mut changed = host.wrapper();
+    changed.extend_from_slice(b"\r\nwrapper.java.initmemory=256");
+    fs::write(host.agent.join("conf/wrapper-override.conf"), &changed).expect("edit");
+    let starts = host.starts();
+    let outcome = run.run_foreground();
+    assert_eq!(outcome.result, "stale", "{}", run.report());
+    assert_eq!(
+        outcome.steps,
+        [
+            "lock",
+            "check stale wrapper",
+            "unlock",
+            "result stale wrapper",
+            "end"
+        ]
+    );
+    assert_eq!(host.wrapper(), changed, "untouched");
+    assert_eq!(host.starts(), starts);
+    assert!(host.running());
+}
+
+#[test]
+fn a_linked_conf_folder_is_refused_before_anything_changes() {
+    let host = Host::new();
+    let elsewhere = host.home.join("elsewhere");
+    fs::rename(host.agent.join("conf"), &elsewhere).expect("move conf");
+    std::os::unix::fs::symlink(&elsewhere, host.agent.join("conf")).expect("link");
+    let mut plan = Plan::action("apply");
+    plan.wrapper_new = Some(b"wrapper.java.maxmemory=2048\n".to_vec());
+    let starts = host.starts();
+    let run = host.stage(&plan);
+    let outcome = run.run_foreground();
+    assert_eq!(outcome.result, "error", "{}", run.report());
+    assert_eq!(
+        outcome.steps,
+        ["result error wrapper-folder-symlink", "end"]
+    );
+    assert_eq!(host.starts(), starts);
+    assert!(host.running());
+}
+
+#[test]
+fn an_interrupt_after_both_renames_restores_both_files() {
+    let host = Host::new();
+    let original_config = host.config();
+    let original_wrapper = host.wrapper();
+    let mut plan = Plan::apply(host.threads_config("30"));
+    plan.wrapper_new = Some(host.heap_wrapper("2048"));
+    // Never seen: health would wait its whole timeout.
+    plan.expect_user = "svc_mid_nobody";
+    let run = host.stage(&plan);
+    let outcome = run.run_foreground_with("", Some(" start"));
+    assert_eq!(outcome.result, "rolled_back", "{}", run.report());
+    assert!(
+        outcome.steps.contains(&"rename wrapper".to_string()),
+        "{:?}",
+        outcome.steps
+    );
+    assert!(outcome
+        .steps
+        .contains(&"health fail interrupted".to_string()));
+    assert_eq!(host.config(), original_config);
+    assert_eq!(host.wrapper(), original_wrapper);
+    assert!(host.running());
+}
+
+#[test]
+fn a_run_killed_after_both_renames_is_undone_by_a_rollback_of_its_backup() {
+    let host = Host::new();
+    let original_config = host.config();
+    let original_wrapper = host.wrapper();
+    let mut plan = Plan::apply(host.threads_config("30"));
+    let new_wrapper = host.heap_wrapper("2048");
+    plan.wrapper_new = Some(new_wrapper.clone());
+    fs::create_dir_all(host.midfleet().join("failpoints")).expect("failpoints");
+    fs::write(host.midfleet().join("failpoints/start"), "60").expect("failpoint");
+    let run = host.stage(&plan);
+    let mut child = Command::new(shell())
+        .arg(run.directory.join("transaction.sh"))
+        .arg(&run.directory)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sh transaction.sh");
+    host.wait_for(|| {
+        fs::read_to_string(run.directory.join("progress"))
+            .is_ok_and(|progress| progress.contains(" failpoint start"))
+    });
+    // Killed outright: no trap runs. Both files are the new ones, the MID
+    // is stopped, the journal names the backup.
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    fs::remove_file(host.midfleet().join("failpoints/start")).expect("failpoint off");
+    assert_eq!(host.wrapper(), new_wrapper);
+    assert_ne!(host.config(), original_config);
+    let journal = fs::read_to_string(host.midfleet().join("journal")).expect("the journal stays");
+    assert!(
+        journal.contains(&format!(
+            "backup {}",
+            backup_path(&run).replace("$MID_HOME", host.home.to_str().unwrap())
+        )),
+        "{journal}"
+    );
+    // As `midfleet unlock` once the lease has passed, then `midfleet
+    // rollback` of that backup.
+    fs::remove_file(host.midfleet().join("lock")).expect("the dead run's lock");
+    let mut rollback = Plan::action("rollback");
+    rollback.restore_from = run.name.clone();
+    let back = host.stage(&rollback);
+    let outcome = back.run_foreground();
+    assert_eq!(outcome.result, "applied", "{}", back.report());
+    assert_eq!(host.config(), original_config, "config.xml byte for byte");
+    assert_eq!(
+        host.wrapper(),
+        original_wrapper,
+        "wrapper-override.conf byte for byte"
+    );
+    assert!(host.running());
+    assert_eq!(host.logged_in_user().as_deref(), Some(OLD_USER));
 }

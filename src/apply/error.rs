@@ -22,6 +22,9 @@ pub enum FilesError {
     Literal { param: String },
     #[error("{config}: {source}")]
     Edit { config: String, source: EditError },
+    /// conf/wrapper-override.conf cannot be read or edited as planned.
+    #[error("{path}: {reason}")]
+    Wrapper { path: String, reason: String },
     #[error(transparent)]
     Hash(#[from] StateError),
     /// `MIDFLEET_NOW` (a test hook) is not a time.

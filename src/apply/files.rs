@@ -19,6 +19,8 @@ use super::*;
 pub(super) struct RunFiles {
     pub(super) params: String,
     pub(super) new: Option<zeroize::Zeroizing<Vec<u8>>>,
+    /// The new conf/wrapper-override.conf, when the plan edits it.
+    pub(super) wrapper_new: Option<zeroize::Zeroizing<Vec<u8>>>,
     pub(super) state: String,
     pub(super) history: String,
     pub(super) written: Vec<String>,
@@ -85,6 +87,7 @@ pub(super) fn run_files(
     let new = edited
         .document
         .map(|document| zeroize::Zeroizing::new(document.bytes().to_vec()));
+    let (wrapper_new, wrapper_written) = wrapper_file(host, values, facts)?;
 
     // The state record: earlier records carried over, new ones for every
     // sensitive value written now, none for removed parameters.
@@ -127,7 +130,7 @@ pub(super) fn run_files(
     }
     let action = if host.restore_from.is_some() {
         "rollback"
-    } else if new.is_some() {
+    } else if new.is_some() || wrapper_new.is_some() {
         "apply"
     } else if host.start_only {
         "start"
@@ -138,6 +141,7 @@ pub(super) fn run_files(
         .iter()
         .map(|(param, _, _)| param.clone())
         .chain(unset.iter().cloned())
+        .chain(wrapper_written)
         .collect();
     let (kind, unit, start, stop, status) = match &host.service {
         crate::inventory::ServiceSpec::Commands {
@@ -207,6 +211,10 @@ pub(super) fn run_files(
             host.restore_from.clone().unwrap_or_default(),
         ),
         (
+            "WRAPPER",
+            if wrapper_new.is_some() { "1" } else { "0" }.to_string(),
+        ),
+        (
             "EXPECT_REWRITE",
             if expect_rewrite { "1" } else { "0" }.to_string(),
         ),
@@ -225,11 +233,94 @@ pub(super) fn run_files(
     Ok(RunFiles {
         params,
         new,
+        wrapper_new,
         state: record.to_json(),
         history,
         written,
         lease_seconds,
     })
+}
+
+/// A new file's bytes, when there is one (it may hold a secret).
+type NewBytes = Option<zeroize::Zeroizing<Vec<u8>>>;
+
+/// The new conf/wrapper-override.conf (`None`: the plan leaves it alone,
+/// or it already holds what was asked), edited from the bytes read now
+/// with the plan's operations and values; and the properties written, as
+/// `wrapper-override.conf:KEY`.
+fn wrapper_file(
+    host: &HostPlan,
+    values: &Values<'_>,
+    facts: &facts::Facts,
+) -> Result<(NewBytes, Vec<String>), FilesError> {
+    use crate::plan::WrapperOperation;
+    use crate::wrapper_conf::{Operation as WrapperEdit, WrapperConf, FILE_NAME};
+    if host.wrapper_operations.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    let path = crate::plan::wrapper_path(&host.config);
+    let failure = |reason: String| FilesError::Wrapper {
+        path: path.clone(),
+        reason,
+    };
+    let file = facts
+        .wrapper
+        .as_ref()
+        .map_err(|problem| failure(problem.to_string().replacen("config.xml", FILE_NAME, 1)))?;
+    let document = WrapperConf::parse(&file.bytes).map_err(&failure)?;
+    let mut resolved: Vec<(String, SecretValue, bool)> = Vec::new();
+    let mut unset = Vec::new();
+    let mut arguments = None;
+    for operation in &host.wrapper_operations {
+        match operation {
+            WrapperOperation::Set { key, value } => {
+                resolved.push((key.clone(), SecretValue::new(value.clone()), false))
+            }
+            WrapperOperation::SetSecret { key, reference } => {
+                let value =
+                    values
+                        .secrets
+                        .get(reference)
+                        .ok_or_else(|| FilesError::Unresolved {
+                            reference: reference.clone(),
+                            param: key.clone(),
+                        })?;
+                resolved.push((key.clone(), value.clone(), true));
+            }
+            WrapperOperation::SetLiteralSensitive { key } => {
+                let value = values
+                    .literals
+                    .get(&(host.host.clone(), key.clone()))
+                    .ok_or_else(|| FilesError::Literal { param: key.clone() })?;
+                resolved.push((key.clone(), value.clone(), true));
+            }
+            WrapperOperation::Unset { key } => unset.push(key.clone()),
+            WrapperOperation::Arguments { values } => arguments = Some(values.clone()),
+        }
+    }
+    let operations: Vec<WrapperEdit<'_>> = resolved
+        .iter()
+        .map(|(key, value, sensitive)| WrapperEdit::Set {
+            key,
+            value: value.expose(),
+            sensitive: *sensitive,
+        })
+        .chain(unset.iter().map(|key| WrapperEdit::Unset { key }))
+        .chain(
+            arguments
+                .iter()
+                .map(|values| WrapperEdit::Arguments { values }),
+        )
+        .collect();
+    let edited = document
+        .edit(&operations)
+        .map_err(|error| failure(error.to_string()))?;
+    let written = edited
+        .changes
+        .iter()
+        .map(|change| format!("{FILE_NAME}:{}", change.param))
+        .collect();
+    Ok((edited.bytes.map(zeroize::Zeroizing::new), written))
 }
 
 pub(super) fn json(text: &str) -> String {

@@ -60,8 +60,12 @@ fn log_line(detail: &str) -> Option<LogLine> {
 }
 
 /// The health words the transaction ends a check with.
-const HEALTH_WORDS: [&str; 8] = [
+const HEALTH_WORDS: [&str; 12] = [
     "could-not-authenticate",
+    "jvm-heap",
+    "jvm-not-created",
+    "jvm-exited",
+    "jvm-gave-up",
     "problem-while-decrypting",
     "unable-to-load-keystore",
     "xml-parser-error",
@@ -93,6 +97,10 @@ pub(super) fn health_failure(word: &str, line: Option<&LogLine>) -> String {
         "problem-while-decrypting" => with_line("the MID could not decrypt a parameter of config.xml (its keystore does not match the encrypted values)".into()),
         "unable-to-load-keystore" => with_line("the MID could not load its keystore".into()),
         "xml-parser-error" => with_line("the MID could not parse config.xml".into()),
+        "jvm-heap" => with_line("the MID's JVM could not start with the heap it was given (wrapper.java.maxmemory larger than the host allows?)".into()),
+        "jvm-not-created" => with_line("the MID's JVM could not be created".into()),
+        "jvm-exited" => with_line("the MID's JVM exited while loading the application".into()),
+        "jvm-gave-up" => with_line("the MID's JVM failed to launch again and again, and the wrapper gave up".into()),
         "not-running" => match &cited {
             Some(cited) => format!("the MID stopped running after its start (the last line it logged: {cited})"),
             None => "the MID stopped running after its start, logging nothing".into(),
@@ -112,6 +120,7 @@ fn next_step(word: &str) -> &'static str {
         "could-not-authenticate" => "check that the user exists and is active on the instance and that the secret holds its password, then apply again",
         "problem-while-decrypting" | "unable-to-load-keystore" => "look at agent/security and agent/keystore (key_pair_reset in the playbook rewrites the encrypted values), then apply again",
         "xml-parser-error" => "look at the config.xml midfleet wrote (`midfleet plan` shows the change), then apply again",
+        "jvm-heap" | "jvm-not-created" | "jvm-exited" | "jvm-gave-up" => "look at conf/wrapper-override.conf (wrapper.java.maxmemory, wrapper.java.additional.N) and the host's free memory; lower the heap in the playbook's `wrapper:` section, then apply again",
         _ => "read the MID's logs in agent/logs around that line, then apply again (a larger health.timeout if it was only slow)",
     }
 }
@@ -245,6 +254,10 @@ impl<'a> Follower<'a> {
                         .filter(|reason| !reason.is_empty());
                     if let Some(outcome) = Outcome::parse(word) {
                         let reason = match (outcome, reason) {
+                            (Outcome::Stale, Some(reason)) if reason == "wrapper" => Some(
+                                "wrapper-override.conf changed since the plan was made; it was left as it is (plan again)"
+                                    .to_string(),
+                            ),
                             (Outcome::Stale, None) => Some(
                                 "config.xml changed since the plan was made; it was left as it is (plan again)"
                                     .to_string(),
@@ -316,6 +329,22 @@ pub(super) fn explain(reason: &str) -> String {
         "config-hard-linked" => (
             "config.xml has more than one hard link, so it may be another file too; nothing was written",
             "give config.xml a single link (copy it, then rename the copy over it)",
+        ),
+        "wrapper-folder-symlink" => (
+            "conf/ beside config.xml is a symlink, or not where config.xml's real folder says; midfleet edits conf/wrapper-override.conf only in a real folder",
+            "make conf/ a real folder beside config.xml",
+        ),
+        "wrapper-folder-missing" => (
+            "there is no conf/ folder beside config.xml to hold wrapper-override.conf",
+            "restore the MID's conf/ folder, or leave this host out of the `wrapper:` playbook",
+        ),
+        "wrapper-not-a-regular-file" => (
+            "conf/wrapper-override.conf is not a regular file (a link, a FIFO, a device), or changed while it was read; nothing read it",
+            "make it a regular file again",
+        ),
+        "wrapper-hard-linked" => (
+            "conf/wrapper-override.conf has more than one hard link, so it may be another file too; nothing was written",
+            "give it a single link (copy it, then rename the copy over it)",
         ),
         "mid-sh-missing" => (
             "agent/bin/mid.sh is missing or not a regular file",

@@ -243,38 +243,61 @@ pub(super) fn run_host(
             "config.xml changed since the plan was made; nothing was touched (plan again)".into(),
         );
     }
+    if !host.wrapper_operations.is_empty()
+        && facts.wrapper.as_ref().ok().map(|file| file.sha256.as_str())
+            != host.wrapper_fingerprint.as_deref()
+    {
+        return ended_early(
+            Outcome::Stale,
+            "wrapper-override.conf changed since the plan was made; nothing was touched (plan again)"
+                .into(),
+        );
+    }
     let files = match run_files(host, values, &facts, read_at, &original.bytes, settings) {
         Ok(files) => files,
         Err(error) => return ended_early(Outcome::Error, error.to_string()),
     };
     reporter.host_step(&host.host, "starting the transaction");
-    let staging = stage::staging_script(
-        &host.mid_home,
-        &host.config,
-        &settings.run,
-        &[
+    let wrapper_original = facts
+        .wrapper
+        .as_ref()
+        .map_or(&[][..], |file| file.bytes.as_slice());
+    let wrapper_staged = files.wrapper_new.as_ref().map(|bytes| {
+        [
             stage::StagedFile {
-                name: "params.sh",
-                bytes: files.params.as_bytes(),
+                name: "wrapper-original.conf",
+                bytes: wrapper_original,
             },
             stage::StagedFile {
-                name: "original.xml",
-                bytes: &original.bytes,
+                name: "wrapper-new.conf",
+                bytes: bytes.as_slice(),
             },
-            stage::StagedFile {
-                name: "new.xml",
-                bytes: files.new.as_ref().map_or(&[][..], |bytes| bytes.as_slice()),
-            },
-            stage::StagedFile {
-                name: "state.json",
-                bytes: files.state.as_bytes(),
-            },
-            stage::StagedFile {
-                name: "history.json",
-                bytes: files.history.as_bytes(),
-            },
-        ],
-    );
+        ]
+    });
+    let mut staged = vec![
+        stage::StagedFile {
+            name: "params.sh",
+            bytes: files.params.as_bytes(),
+        },
+        stage::StagedFile {
+            name: "original.xml",
+            bytes: &original.bytes,
+        },
+        stage::StagedFile {
+            name: "new.xml",
+            bytes: files.new.as_ref().map_or(&[][..], |bytes| bytes.as_slice()),
+        },
+        stage::StagedFile {
+            name: "state.json",
+            bytes: files.state.as_bytes(),
+        },
+        stage::StagedFile {
+            name: "history.json",
+            bytes: files.history.as_bytes(),
+        },
+    ];
+    staged.extend(wrapper_staged.into_iter().flatten());
+    let staging = stage::staging_script(&host.mid_home, &host.config, &settings.run, &staged);
     let mut follower = Follower::new(host, reporter);
     let deadline = Instant::now() + Duration::from_secs(files.lease_seconds + 30);
     let mut outcome = None;

@@ -37,7 +37,7 @@ pub fn rollback_plan(read: &HostFacts) -> HostPlan {
         plan.error = Some(if facts.backups.is_empty() {
             "there is no midfleet backup on this host".into()
         } else {
-            "every midfleet backup on this host equals the current config.xml: nothing to restore"
+            "every midfleet backup on this host equals the current config.xml (and wrapper-override.conf): nothing to restore"
                 .into()
         });
         return plan;
@@ -60,7 +60,12 @@ pub fn rollback_plan(read: &HostFacts) -> HostPlan {
         after: None,
         sensitive: false,
         reason: Some(format!(
-            "restore backup {newest} (config.xml{}), then restart and wait for {}",
+            "restore backup {newest} (config.xml{}{}), then restart and wait for {}",
+            if facts.backup_wrapper.is_some() {
+                ", conf/wrapper-override.conf"
+            } else {
+                ""
+            },
             if facts.backups.is_empty() {
                 ""
             } else {
@@ -68,6 +73,7 @@ pub fn rollback_plan(read: &HostFacts) -> HostPlan {
             },
             user.as_deref().unwrap_or("the MID")
         )),
+        file: None,
     });
     plan
 }

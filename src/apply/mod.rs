@@ -168,7 +168,17 @@ pub fn mask(text: &str, host: &HostPlan, values: &Values<'_>) -> String {
                 values.literals.get(&(host.host.clone(), param.clone()))
             }
             _ => None,
-        });
+        })
+        .chain(
+            host.wrapper_operations
+                .iter()
+                .filter_map(|operation| match operation {
+                    crate::plan::WrapperOperation::SetLiteralSensitive { key } => {
+                        values.literals.get(&(host.host.clone(), key.clone()))
+                    }
+                    _ => None,
+                }),
+        );
     let mut masked = text.to_string();
     for value in values.secrets.values().chain(sensitive_literals) {
         let value = value.expose();

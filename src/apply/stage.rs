@@ -42,6 +42,7 @@ transaction_parts!(
     "20-service.sh",
     "25-health.sh",
     "30-files.sh",
+    "32-wrapper.sh",
     "35-backup.sh",
     "40-state.sh",
     "45-lock.sh",
@@ -207,8 +208,10 @@ for d in runs/*; do
     if [ "$excess" -gt 0 ]; then
         rm -rf -- "$d"
         excess=$((excess - 1))
-    elif [ -e "$d/new.xml" ] || [ -e "$d/original.xml" ] || [ -e "$d/current.xml" ] || [ -e "$d/config.new" ]; then
-        rm -f -- "$d/new.xml" "$d/original.xml" "$d/current.xml" "$d/config.new"
+    elif [ -e "$d/new.xml" ] || [ -e "$d/original.xml" ] || [ -e "$d/current.xml" ] || [ -e "$d/config.new" ] ||
+        [ -e "$d/wrapper-new.conf" ] || [ -e "$d/wrapper-original.conf" ] || [ -e "$d/current-wrapper.conf" ] || [ -e "$d/wrapper.new" ]; then
+        rm -f -- "$d/new.xml" "$d/original.xml" "$d/current.xml" "$d/config.new" \
+            "$d/wrapper-new.conf" "$d/wrapper-original.conf" "$d/current-wrapper.conf" "$d/wrapper.new"
     fi
 done
 # A temp file beside config.xml left by a transaction of an earlier

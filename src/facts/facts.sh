@@ -10,8 +10,9 @@ LC_ALL=C
 export LC_ALL
 scratch=$(mktemp "${TMPDIR:-/tmp}/midfleet-facts.XXXXXX") || exit 70
 config_copy=
-trap 'rm -f "$scratch" ${config_copy:+"$config_copy"}' EXIT
-trap 'rm -f "$scratch" ${config_copy:+"$config_copy"}; exit 1' HUP INT TERM PIPE
+wrapper_copy=
+trap 'rm -f "$scratch" ${config_copy:+"$config_copy"} ${wrapper_copy:+"$wrapper_copy"}' EXIT
+trap 'rm -f "$scratch" ${config_copy:+"$config_copy"} ${wrapper_copy:+"$wrapper_copy"}; exit 1' HUP INT TERM PIPE
 
 printf 'midfleet-facts 1\n'
 printf 'uid %s\n' "$(id -u)"
@@ -86,6 +87,47 @@ else
             config_copy=$(mktemp "${TMPDIR:-/tmp}/midfleet-facts.XXXXXX") && cp -- "$scratch" "$config_copy"
         fi
     fi
+fi
+
+# conf/wrapper-override.conf beside config.xml (the wrapper's properties:
+# heap, JVM arguments), read with config.xml's care: conf/ reached through
+# no link, the file a regular one and no link, at most MAX_CONFIG bytes.
+wrapper_file=$config_dir/conf/wrapper-override.conf
+wrapper_copy=
+if [ -z "$linked_folder" ] && [ -d "$config_dir/conf" ] && [ ! -L "$config_dir/conf" ]; then
+    wrapper_real=$(cd -P -- "$config_dir/conf" 2>/dev/null && pwd -P)
+    config_real=$(cd -P -- "$config_dir" 2>/dev/null && pwd -P)
+    if [ "$wrapper_real" != "${config_real%/}/conf" ]; then
+        printf 'wrapper-symlink %s\n' "$(printf '%s' "$wrapper_real" | tr '\n' ' ')"
+    elif [ -L "$wrapper_file" ]; then
+        printf 'wrapper-symlink %s\n' "$(readlink -- "$wrapper_file" | tr '\n' ' ')"
+    elif [ ! -e "$wrapper_file" ]; then
+        printf 'wrapper-missing\n'
+    elif [ ! -f "$wrapper_file" ]; then
+        printf 'wrapper-not-a-file\n'
+    elif [ ! -r "$wrapper_file" ]; then
+        printf 'wrapper-unreadable\n'
+    else
+        wrapper_stat=$(stat -c '%u %g %a %U %G' -- "$wrapper_file" 2>/dev/null) || wrapper_stat=
+        read_file "$wrapper_file" > "$scratch"
+        size=$(wc -c < "$scratch")
+        size=$((size + 0))
+        if [ "$size" -gt "$MAX_CONFIG" ]; then
+            printf 'wrapper-too-large %s\n' "$size"
+        elif [ -z "$wrapper_stat" ]; then
+            printf 'wrapper-unreadable\n'
+        else
+            printf 'wrapper-stat %s\n' "$wrapper_stat"
+            printf 'blob wrapper %s\n' "$size"
+            cat -- "$scratch"
+            printf '\n'
+            wrapper_copy=$(mktemp "${TMPDIR:-/tmp}/midfleet-facts.XXXXXX") && cp -- "$scratch" "$wrapper_copy"
+        fi
+    fi
+elif [ -L "$config_dir/conf" ]; then
+    printf 'wrapper-symlink %s\n' "$(readlink -- "$config_dir/conf" | tr '\n' ' ')"
+else
+    printf 'wrapper-missing\n'
 fi
 
 # The service: what the inventory says, else (mid_service: auto) the
@@ -202,8 +244,9 @@ for failpoint in backup write rename start; do
     [ -f "$M/failpoints/$failpoint" ] && printf 'failpoint %s\n' "$failpoint"
 done
 if [ -d "$M/backups" ]; then
-    # `rollback` restores the newest backup that differs from config.xml
-    # (a run that rolled back leaves a backup equal to the current file):
+    # `rollback` restores the newest backup that differs from config.xml,
+    # or whose wrapper-override.conf differs from the current one
+    # (a run that rolled back leaves a backup equal to the current files):
     # compared newest first, and only until one differs. (Names are run
     # ids; another name can never be restored, and is not compared.)
     chosen=
@@ -218,10 +261,17 @@ if [ -d "$M/backups" ]; then
             chosen=$backup
             break
         fi
+        if [ -f "$M/backups/$backup/wrapper-override.conf" ] &&
+            { [ -z "$wrapper_copy" ] || ! cmp -s -- "$M/backups/$backup/wrapper-override.conf" "$wrapper_copy"; }; then
+            chosen=$backup
+            break
+        fi
     done
     if [ -n "$chosen" ]; then
         printf 'backup-chosen %s\n' "$chosen"
         blob backup-config "$M/backups/$chosen/config.xml"
+        [ -f "$M/backups/$chosen/wrapper-override.conf" ] &&
+            blob backup-wrapper "$M/backups/$chosen/wrapper-override.conf"
     fi
 fi
 printf 'end\n'

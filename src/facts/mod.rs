@@ -128,6 +128,9 @@ pub struct Facts {
     /// The uid the script ran as (0 with become).
     pub uid: u32,
     pub config: Result<RemoteFile, ConfigProblem>,
+    /// `conf/wrapper-override.conf` beside config.xml, read with the same
+    /// care (its problems name config.xml's kinds: missing, symlink, …).
+    pub wrapper: Result<RemoteFile, ConfigProblem>,
     pub service: ServiceFacts,
     /// `.midfleet/state.json`, when present.
     #[serde(skip)]
@@ -149,6 +152,9 @@ pub struct Facts {
     pub backup_chosen: Option<String>,
     #[serde(skip)]
     pub backup_config: Option<Vec<u8>>,
+    /// The chosen backup's wrapper-override.conf, when it holds one.
+    #[serde(skip)]
+    pub backup_wrapper: Option<Vec<u8>>,
     /// The host's clock (epoch seconds), for lock leases.
     pub time: Option<u64>,
     /// Folders a change writes to that the script's user cannot write:
@@ -202,6 +208,10 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
     let mut config_stat: Option<(u32, u32, u32, String, String)> = None;
     let mut config_bytes: Option<Vec<u8>> = None;
     let mut config_problem = None;
+    let mut wrapper_stat: Option<(u32, u32, u32, String, String)> = None;
+    let mut wrapper_bytes: Option<Vec<u8>> = None;
+    let mut wrapper_problem = None;
+    let mut backup_wrapper = None;
     let mut service = None;
     let mut state = None;
     let mut journal = None;
@@ -245,6 +255,29 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
                     group.to_string(),
                 ));
             }
+            ("wrapper-stat", [uid, gid, mode, owner, group]) => {
+                let mode = u32::from_str_radix(mode, 8)
+                    .map_err(|_| ReplyError(format!("bad mode `{mode}`")))?;
+                wrapper_stat = Some((
+                    number(uid)?,
+                    number(gid)?,
+                    mode,
+                    owner.to_string(),
+                    group.to_string(),
+                ));
+            }
+            ("wrapper-missing", []) => wrapper_problem = Some(ConfigProblem::Missing),
+            ("wrapper-unreadable", []) => wrapper_problem = Some(ConfigProblem::Unreadable),
+            ("wrapper-not-a-file", []) => wrapper_problem = Some(ConfigProblem::NotAFile),
+            ("wrapper-symlink", _) => {
+                wrapper_problem = Some(ConfigProblem::Symlink(rest.join(" ")))
+            }
+            ("wrapper-too-large", [size]) => {
+                let size = size
+                    .parse::<u64>()
+                    .map_err(|_| ReplyError(format!("`{}` is not a number", printable(size))))?;
+                wrapper_problem = Some(ConfigProblem::TooLarge(size))
+            }
             ("config-missing", []) => config_problem = Some(ConfigProblem::Missing),
             ("config-unreadable", []) => config_problem = Some(ConfigProblem::Unreadable),
             ("config-not-a-file", []) => config_problem = Some(ConfigProblem::NotAFile),
@@ -274,6 +307,8 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
                     "after" => after = Some(bytes),
                     "lock" => lock = Some(bytes),
                     "backup-config" => backup_config = Some(bytes),
+                    "wrapper" => wrapper_bytes = Some(bytes),
+                    "backup-wrapper" => backup_wrapper = Some(bytes),
                     other => return Err(ReplyError(format!("unknown blob `{other}`"))),
                 }
             }
@@ -296,9 +331,30 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
         }),
         _ => return Err(ReplyError("no config.xml contents or status".into())),
     };
+    // An older reply (or a config.xml problem before it) says nothing of
+    // the wrapper file: missing.
+    let wrapper = match (wrapper_problem, wrapper_bytes, wrapper_stat) {
+        (Some(problem), _, _) => Err(problem),
+        (None, Some(bytes), Some((uid, gid, mode, owner, group))) => Ok(RemoteFile {
+            sha256: sha256_hex(&bytes),
+            bytes,
+            uid,
+            gid,
+            owner,
+            group,
+            mode,
+        }),
+        (None, None, None) => Err(ConfigProblem::Missing),
+        _ => {
+            return Err(ReplyError(
+                "wrapper-override.conf's contents without its status".into(),
+            ))
+        }
+    };
     Ok(Facts {
         uid: uid.ok_or_else(|| ReplyError("no uid".into()))?,
         config,
+        wrapper,
         service: service.ok_or_else(|| ReplyError("no service state".into()))?,
         state,
         journal,
@@ -307,6 +363,7 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
         backups,
         backup_chosen,
         backup_config,
+        backup_wrapper,
         time,
         not_writable,
         failpoints,
@@ -709,5 +766,78 @@ mod tests {
         let reply = b"midfleet-facts 1\nuid 0\nconfig-too-large 5000000000\nservice mid.sh - running\nend\n";
         let facts = parse(reply).expect("a well-formed reply");
         assert_eq!(facts.config, Err(ConfigProblem::TooLarge(5_000_000_000)));
+    }
+
+    #[test]
+    fn the_script_reads_the_wrapper_file_beside_config_and_never_through_a_link() {
+        let home = agent(true);
+        std::fs::write(home.path().join("agent/config.xml"), "<parameters/>").unwrap();
+        // No conf/ folder: missing.
+        let facts = parse(&run_locally(&host(home.path()))).unwrap();
+        assert_eq!(facts.wrapper, Err(ConfigProblem::Missing));
+        std::fs::create_dir_all(home.path().join("agent/conf")).unwrap();
+        let shipped = b"# heap\r\nwrapper.java.maxmemory=1024";
+        std::fs::write(
+            home.path().join("agent/conf/wrapper-override.conf"),
+            shipped,
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            home.path().join("agent/conf/wrapper-override.conf"),
+            std::fs::Permissions::from_mode(0o604),
+        )
+        .unwrap();
+        let facts = parse(&run_locally(&host(home.path()))).unwrap();
+        let file = facts.wrapper.as_ref().unwrap();
+        assert_eq!(file.bytes, shipped);
+        assert_eq!(file.sha256, sha256_hex(shipped));
+        assert_eq!(file.mode, 0o604);
+        // The file a link: refused, never read.
+        std::fs::write(home.path().join("elsewhere.conf"), "wrapper.x=1\n").unwrap();
+        std::fs::remove_file(home.path().join("agent/conf/wrapper-override.conf")).unwrap();
+        std::os::unix::fs::symlink(
+            home.path().join("elsewhere.conf"),
+            home.path().join("agent/conf/wrapper-override.conf"),
+        )
+        .unwrap();
+        let facts = parse(&run_locally(&host(home.path()))).unwrap();
+        assert!(
+            matches!(facts.wrapper, Err(ConfigProblem::Symlink(_))),
+            "{:?}",
+            facts.wrapper
+        );
+        // conf/ itself a link: refused too.
+        std::fs::remove_file(home.path().join("agent/conf/wrapper-override.conf")).unwrap();
+        std::fs::rename(
+            home.path().join("agent/conf"),
+            home.path().join("conf.real"),
+        )
+        .unwrap();
+        std::fs::write(home.path().join("conf.real/wrapper-override.conf"), shipped).unwrap();
+        std::os::unix::fs::symlink(
+            home.path().join("conf.real"),
+            home.path().join("agent/conf"),
+        )
+        .unwrap();
+        let facts = parse(&run_locally(&host(home.path()))).unwrap();
+        assert!(
+            matches!(facts.wrapper, Err(ConfigProblem::Symlink(_))),
+            "{:?}",
+            facts.wrapper
+        );
+        // A FIFO in its place: not a file (and the read does not block).
+        std::fs::remove_file(home.path().join("agent/conf")).unwrap();
+        std::fs::create_dir_all(home.path().join("agent/conf")).unwrap();
+        let fifo = std::ffi::CString::new(
+            home.path()
+                .join("agent/conf/wrapper-override.conf")
+                .to_str()
+                .unwrap(),
+        )
+        .unwrap();
+        // SAFETY: mkfifo on a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let facts = parse(&run_locally(&host(home.path()))).unwrap();
+        assert_eq!(facts.wrapper, Err(ConfigProblem::NotAFile));
     }
 }

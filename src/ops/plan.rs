@@ -152,7 +152,16 @@ pub fn make_plan(
     let mut secrets = BTreeMap::new();
     let mut literals = BTreeMap::new();
     for desired in &desired_hosts {
-        for parameter in &desired.set {
+        // `wrapper:` values are resolved as `set:` values are (their keys,
+        // `wrapper.*`, never name a config.xml parameter).
+        let wrapper_values = desired
+            .wrapper
+            .iter()
+            .filter_map(|wanted| match &wanted.value {
+                crate::playbook::desired::DesiredWrapperValue::Set(parameter) => Some(parameter),
+                _ => None,
+            });
+        for parameter in desired.set.iter().chain(wrapper_values) {
             match &parameter.value {
                 DesiredValue::Secret(reference) if !secrets.contains_key(reference) => {
                     match resolver.resolve_in(reference, parameter.scope.as_ref()) {

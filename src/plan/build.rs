@@ -210,6 +210,7 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
                             "the key pair is reset: written again for the MID to encrypt with its new key"
                                 .into(),
                         ),
+                        file: None,
                     },
                     operation,
                 ));
@@ -228,6 +229,7 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
             after: (!sensitive).then(|| value.to_string()),
             sensitive,
             reason: (!reason.is_empty()).then_some(reason),
+            file: None,
         });
         plan.operations.push(operation);
     }
@@ -240,6 +242,7 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
                 after: None,
                 sensitive: found.is_sensitive(),
                 reason: None,
+                file: None,
             });
             plan.operations.push(PlannedOperation::Unset {
                 param: name.clone(),
@@ -307,6 +310,7 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
                 reason: Some(
                     "the instance user changes: the MID makes a new key pair at start".into(),
                 ),
+                file: None,
             });
             plan.operations.push(PlannedOperation::Unset {
                 param: names::KEY_PAIR_ID.to_string(),
@@ -317,8 +321,11 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
             super::KEY_PAIR_WARNING
         ));
     }
+    if let Err(error) = super::wrapper::plan_wrapper(&mut plan, inputs, facts) {
+        return failed(plan, error);
+    }
     let running = facts.service.is_running();
-    let service_change = if !plan.operations.is_empty() {
+    let service_change = if !plan.operations.is_empty() || !plan.wrapper_operations.is_empty() {
         let reason = if running {
             "to read the new values"
         } else {
@@ -346,6 +353,7 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
             after: None,
             sensitive: false,
             reason: Some(reason.into()),
+            file: None,
         });
     }
     if plan.status == HostStatus::Unchanged {
@@ -365,7 +373,10 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
                 ),
             ),
         ] {
-            if what == "config-folder" && plan.operations.is_empty() {
+            if what == "config-folder"
+                && plan.operations.is_empty()
+                && plan.wrapper_operations.is_empty()
+            {
                 continue;
             }
             if facts.not_writable.iter().any(|found| found == what) {
@@ -493,6 +504,7 @@ fn failed(mut plan: HostPlan, error: String) -> HostPlan {
     plan.error = Some(error);
     plan.changes.clear();
     plan.operations.clear();
+    plan.wrapper_operations.clear();
     plan.restart = false;
     plan
 }

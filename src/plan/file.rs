@@ -288,6 +288,15 @@ fn playbook_references(playbook: &Playbook) -> Vec<String> {
             SetValue::Template(_) => None,
         })
         .collect();
+    references.extend(
+        playbook
+            .wrapper
+            .iter()
+            .filter_map(|entry| match &entry.value {
+                crate::playbook::WrapperValue::Set(SetValue::Secret(text)) => Some(text.clone()),
+                _ => None,
+            }),
+    );
     if let Some(instance) = &playbook.instance {
         references.push(instance.password.to_string());
         if let InstanceUser::Secret(reference) = &instance.user {

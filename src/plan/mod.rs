@@ -16,6 +16,7 @@ pub mod render;
 pub mod rotation;
 #[cfg(test)]
 mod tests;
+mod wrapper;
 
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +28,7 @@ use crate::state::SaltedHash;
 
 pub use build::{build_host_plan, PlanInputs};
 pub use render::render;
+pub use wrapper::wrapper_path;
 
 /// The warning a key pair reset carries until the MID is validated again
 /// on the instance (which the `instance:` section can do).
@@ -34,9 +36,11 @@ pub const KEY_PAIR_WARNING: &str = "key pair reset: validate this MID on the ins
 /// The version of the plan file format. 2: the playbook's absolute path
 /// and SHA-256 (`apply --plan` resolves only the secrets that playbook
 /// holds). 3: each host's `become_user` (an older midfleet would ignore it
-/// and run as root). A plan of an older format is refused, to be made
-/// again.
-pub const FORMAT_VERSION: u32 = 3;
+/// and run as root). 4: `wrapper_operations` and `wrapper_fingerprint`
+/// (conf/wrapper-override.conf; an older midfleet would ignore them and
+/// restart without the change). A plan of an older format is refused, to
+/// be made again.
+pub const FORMAT_VERSION: u32 = 4;
 
 /// A whole run's plan.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -201,6 +205,13 @@ pub struct HostPlan {
     pub service_unit: Option<String>,
     /// SHA-256 of config.xml when planned.
     pub fingerprint: Option<String>,
+    /// SHA-256 of conf/wrapper-override.conf when planned, when the plan
+    /// edits it: a file changed since refuses the apply as config.xml does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrapper_fingerprint: Option<String>,
+    /// What to write into conf/wrapper-override.conf (empty: nothing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wrapper_operations: Vec<WrapperOperation>,
     pub status: HostStatus,
     pub changes: Vec<PlannedChange>,
     /// The MID must be (re)started: restarted after a write, or started
@@ -257,6 +268,10 @@ pub struct PlannedChange {
     pub after: Option<String>,
     pub sensitive: bool,
     pub reason: Option<String>,
+    /// The file changed, when it is not config.xml
+    /// (`wrapper-override.conf`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 /// One parameter to write at apply time.
@@ -283,6 +298,23 @@ pub enum PlannedOperation {
     },
 }
 
+/// One property to write into conf/wrapper-override.conf at apply time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WrapperOperation {
+    /// A literal, non-sensitive value (kept in the plan).
+    Set { key: String, value: String },
+    /// A value from a secret reference, re-resolved at apply.
+    SetSecret { key: String, reference: SecretRef },
+    /// A literal sensitive value: never in a plan file (as
+    /// [`PlannedOperation::SetLiteralSensitive`]).
+    SetLiteralSensitive { key: String },
+    /// Commented out (a sensitive line removed).
+    Unset { key: String },
+    /// JVM arguments that must each be on a `wrapper.java.additional.N`.
+    Arguments { values: Vec<String> },
+}
+
 impl HostPlan {
     /// The user commands run as through sudo, `None` without become.
     pub fn become_as(&self) -> Option<&str> {
@@ -305,6 +337,8 @@ impl HostPlan {
             service_found: None,
             service_unit: None,
             fingerprint: None,
+            wrapper_fingerprint: None,
+            wrapper_operations: Vec::new(),
             status: HostStatus::Unchanged,
             changes: Vec::new(),
             restart: false,

@@ -58,7 +58,15 @@ pub fn render(plan: &Plan, verbose: bool, paint: &Paint<'_>) -> String {
                 ));
             }
             HostStatus::Change => {
-                let mut notes = vec![host.config.clone()];
+                // The files the run writes (config.xml also when it only
+                // restarts, as before).
+                let mut notes = Vec::new();
+                if !host.operations.is_empty() || host.wrapper_operations.is_empty() {
+                    notes.push(host.config.clone());
+                }
+                if !host.wrapper_operations.is_empty() {
+                    notes.push(super::wrapper_path(&host.config));
+                }
                 if host.start_only {
                     notes.push("start".into());
                 } else if host.restart {
@@ -100,7 +108,13 @@ pub fn render(plan: &Plan, verbose: bool, paint: &Paint<'_>) -> String {
                         .as_deref()
                         .map(|reason| format!("   # {reason}"))
                         .unwrap_or_default();
-                    let line = match (change.action.as_str(), &change.param) {
+                    // A change of another file than config.xml is named
+                    // with it (`wrapper-override.conf: wrapper.java.maxmemory`).
+                    let named = change.param.as_ref().map(|param| match &change.file {
+                        Some(file) => format!("{file}: {param}"),
+                        None => param.clone(),
+                    });
+                    let line = match (change.action.as_str(), &named) {
                         ("update", Some(param)) if change.sensitive => {
                             format!("{} {param} = (sensitive){reason}", (paint.change)("~"))
                         }

@@ -267,6 +267,10 @@ fixtures! {
     kind_instance_parameter_that_differs_is_an_error,
     kind_instance_parameter_allowed_warns_and_writes,
     kind_instance_parameter_equal_is_fine,
+    // The `wrapper:` section: conf/wrapper-override.conf.
+    wrapper_heap_arguments_and_secret,
+    wrapper_already_as_desired,
+    wrapper_file_missing,
 }
 
 /// Stale: the plan is for the exact bytes it read. Its fingerprint is

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::config_xml::{check_xml_chars, names};
 use crate::diagnostic::Diagnostic;
 use crate::inventory::Host;
-use crate::playbook::{Playbook, SetValue, HOST_VARIABLE_SCHEME};
+use crate::playbook::{Playbook, SetEntry, SetValue, WrapperValue, HOST_VARIABLE_SCHEME};
 use crate::secret::{FileScope, SecretRef, SecretValue};
 use crate::template::{TemplateError, Templates};
 
@@ -28,8 +28,28 @@ pub struct DesiredHost {
     pub host: Host,
     pub set: Vec<DesiredParameter>,
     pub unset: Vec<String>,
+    /// The `wrapper:` section, rendered.
+    #[serde(default)]
+    pub wrapper: Vec<DesiredWrapper>,
     /// With `rotate:`, the host's two users, rendered (A, B).
     pub rotation_users: Option<[String; 2]>,
+}
+
+/// One property of wrapper-override.conf and what it must be.
+#[derive(Debug, Clone, Serialize)]
+pub struct DesiredWrapper {
+    pub key: String,
+    pub value: DesiredWrapperValue,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DesiredWrapperValue {
+    /// The value, rendered as a `set:` value is (`name` is the key).
+    Set(DesiredParameter),
+    Unset,
+    /// JVM arguments that must each be on a `wrapper.java.additional.N`.
+    Arguments(Vec<String>),
 }
 
 /// One parameter and its desired value.
@@ -61,6 +81,135 @@ impl fmt::Debug for DesiredValue {
     }
 }
 
+/// One `set:` entry for `host`; `None` (with the problem recorded, or for
+/// `omit`) when there is nothing to write.
+fn render_entry(
+    entry: &SetEntry,
+    host: &Host,
+    templates: &Templates,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<DesiredParameter> {
+    let failure = |message: String, template: &str| {
+        Diagnostic::error(
+            Some(entry.origin.clone()),
+            format!("`{}`: {message} in `{template}`", entry.name),
+        )
+        .for_host(&host.name)
+        .with_hint(TEMPLATE_HINT)
+    };
+    let sensitive_name = names::is_password(&entry.name);
+    // A template over a vaulted variable sees it revealed; what it
+    // renders is then sensitive.
+    let vaulted_context = match &entry.value {
+        SetValue::Template(template) => {
+            match host
+                .vaulted
+                .context_for(&host.name, template, &host.template_context, templates)
+            {
+                Ok(context) => context,
+                Err(problem) => {
+                    problems.push(problem);
+                    return None;
+                }
+            }
+        }
+        SetValue::Secret(_) => None,
+    };
+    let from_vault = vaulted_context.is_some();
+    let context = vaulted_context.as_ref().unwrap_or(&host.template_context);
+    match &entry.value {
+        SetValue::Secret(reference) if reference.starts_with(HOST_VARIABLE_SCHEME) => {
+            let name = &reference[HOST_VARIABLE_SCHEME.len()..];
+            match host_variable(host, name, templates) {
+                Ok(value) => {
+                    // Where the character is would tell of the value.
+                    if check_xml_chars(value.expose()).is_err() {
+                        problems.push(
+                            Diagnostic::error(
+                                Some(entry.origin.clone()),
+                                format!("`{}`: variable `{name}` holds a control character or another character config.xml cannot store", entry.name),
+                            )
+                            .for_host(&host.name),
+                        );
+                        return None;
+                    }
+                    Some(DesiredParameter {
+                        name: entry.name.clone(),
+                        value: DesiredValue::Literal(value.expose().to_string()),
+                        scope: None,
+                        sensitive: true,
+                    })
+                }
+                // Where the reference is written, when the problem
+                // has no place of its own (a variable defined nowhere).
+                Err(mut problem) => {
+                    if problem.origin.is_none() {
+                        problem.origin = Some(entry.origin.clone());
+                    }
+                    problems.push(problem);
+                    None
+                }
+            }
+        }
+        SetValue::Template(template) => match templates.render(template, context) {
+            // Ansible's `omit`: the parameter is left as it is, neither
+            // set nor removed.
+            Ok(value) if value == crate::template::OMIT => None,
+            Ok(value) => {
+                if let Err(reason) = check_xml_chars(&value) {
+                    // From a vault, where the character is would tell
+                    // of the value.
+                    let reason = if from_vault {
+                        "a control character or another character config.xml cannot store"
+                            .to_string()
+                    } else {
+                        reason.to_string()
+                    };
+                    problems.push(
+                        Diagnostic::error(
+                            Some(entry.origin.clone()),
+                            format!(
+                                "`{}` renders to a value XML cannot hold: {reason}",
+                                entry.name
+                            ),
+                        )
+                        .for_host(&host.name),
+                    );
+                    return None;
+                }
+                Some(DesiredParameter {
+                    name: entry.name.clone(),
+                    value: DesiredValue::Literal(value),
+                    scope: None,
+                    sensitive: sensitive_name || from_vault,
+                })
+            }
+            Err(error) => {
+                let mut message = error.to_string();
+                if let (TemplateError::Undefined(_), Some(note)) =
+                    (&error, host.vaulted.unreadable_note())
+                {
+                    message = format!("{message} ({note})");
+                }
+                problems.push(failure(message, template).with_hint(error.hint()));
+                None
+            }
+        },
+        SetValue::Secret(reference) => match render_reference(reference, templates, host) {
+            Ok((rendered, scope)) => Some(DesiredParameter {
+                name: entry.name.clone(),
+                value: DesiredValue::Secret(rendered),
+                scope,
+                sensitive: true,
+            }),
+            Err(problem) => {
+                problems.push(failure(problem.message, reference).with_hint(problem.hint));
+                None
+            }
+        },
+    }
+}
+
 /// Renders `playbook` for `host`. Every problem is reported, each naming
 /// the host, the parameter and the template.
 pub fn render(
@@ -71,124 +220,55 @@ pub fn render(
     let mut problems = Vec::new();
     let mut set = Vec::new();
     for entry in &playbook.set {
-        let failure = |message: String, template: &str| {
-            Diagnostic::error(
-                Some(entry.origin.clone()),
-                format!("`{}`: {message} in `{template}`", entry.name),
-            )
-            .for_host(&host.name)
-            .with_hint(TEMPLATE_HINT)
-        };
-        let sensitive_name = names::is_password(&entry.name);
-        // A template over a vaulted variable sees it revealed; what it
-        // renders is then sensitive.
-        let vaulted_context = match &entry.value {
-            SetValue::Template(template) => {
-                match host.vaulted.context_for(
-                    &host.name,
-                    template,
-                    &host.template_context,
-                    templates,
-                ) {
-                    Ok(context) => context,
-                    Err(problem) => {
-                        problems.push(problem);
-                        continue;
-                    }
+        if let Some(parameter) = render_entry(entry, host, templates, &mut problems) {
+            set.push(parameter);
+        }
+    }
+    let mut wrapper = Vec::new();
+    for entry in &playbook.wrapper {
+        let value = match &entry.value {
+            WrapperValue::Unset => DesiredWrapperValue::Unset,
+            WrapperValue::Set(value) => {
+                let as_set = SetEntry {
+                    name: entry.key.clone(),
+                    value: value.clone(),
+                    origin: entry.origin.clone(),
+                };
+                match render_entry(&as_set, host, templates, &mut problems) {
+                    Some(parameter) => DesiredWrapperValue::Set(parameter),
+                    None => continue,
                 }
             }
-            SetValue::Secret(_) => None,
-        };
-        let from_vault = vaulted_context.is_some();
-        let context = vaulted_context.as_ref().unwrap_or(&host.template_context);
-        match &entry.value {
-            SetValue::Secret(reference) if reference.starts_with(HOST_VARIABLE_SCHEME) => {
-                let name = &reference[HOST_VARIABLE_SCHEME.len()..];
-                match host_variable(host, name, templates) {
-                    Ok(value) => {
-                        // Where the character is would tell of the value.
-                        if check_xml_chars(value.expose()).is_err() {
-                            problems.push(
-                                Diagnostic::error(
-                                    Some(entry.origin.clone()),
-                                    format!("`{}`: variable `{name}` holds a control character or another character config.xml cannot store", entry.name),
-                                )
-                                .for_host(&host.name),
-                            );
-                            continue;
-                        }
-                        set.push(DesiredParameter {
-                            name: entry.name.clone(),
-                            value: DesiredValue::Literal(value.expose().to_string()),
-                            scope: None,
-                            sensitive: true,
-                        });
-                    }
-                    // Where the reference is written, when the problem
-                    // has no place of its own (a variable defined nowhere).
-                    Err(mut problem) => {
-                        if problem.origin.is_none() {
-                            problem.origin = Some(entry.origin.clone());
-                        }
-                        problems.push(problem)
-                    }
-                }
-            }
-            SetValue::Template(template) => match templates.render(template, context) {
-                // Ansible's `omit`: the parameter is left as it is, neither
-                // set nor removed.
-                Ok(value) if value == crate::template::OMIT => {}
-                Ok(value) => {
-                    if let Err(reason) = check_xml_chars(&value) {
-                        // From a vault, where the character is would tell
-                        // of the value.
-                        let reason = if from_vault {
-                            "a control character or another character config.xml cannot store"
-                                .to_string()
-                        } else {
-                            reason.to_string()
-                        };
-                        problems.push(
+            WrapperValue::Arguments(templates_list) => {
+                let mut arguments = Vec::new();
+                for template in templates_list {
+                    match templates.render(template, &host.template_context) {
+                        Ok(value) if value == crate::template::OMIT => {}
+                        Ok(value) if value.trim() == value && !value.is_empty() && !value.chars().any(char::is_control) => arguments.push(value),
+                        Ok(_) => problems.push(
                             Diagnostic::error(
                                 Some(entry.origin.clone()),
-                                format!(
-                                    "`{}` renders to a value XML cannot hold: {reason}",
-                                    entry.name
-                                ),
+                                format!("`{}`: `{template}` renders to an empty value, or one with control characters or blanks at either end", entry.key),
                             )
                             .for_host(&host.name),
-                        );
-                        continue;
+                        ),
+                        Err(error) => problems.push(
+                            Diagnostic::error(
+                                Some(entry.origin.clone()),
+                                format!("`{}`: {error} in `{template}`", entry.key),
+                            )
+                            .for_host(&host.name)
+                            .with_hint(error.hint()),
+                        ),
                     }
-                    set.push(DesiredParameter {
-                        name: entry.name.clone(),
-                        value: DesiredValue::Literal(value),
-                        scope: None,
-                        sensitive: sensitive_name || from_vault,
-                    });
                 }
-                Err(error) => {
-                    let mut message = error.to_string();
-                    if let (TemplateError::Undefined(_), Some(note)) =
-                        (&error, host.vaulted.unreadable_note())
-                    {
-                        message = format!("{message} ({note})");
-                    }
-                    problems.push(failure(message, template).with_hint(error.hint()))
-                }
-            },
-            SetValue::Secret(reference) => match render_reference(reference, templates, host) {
-                Ok((rendered, scope)) => set.push(DesiredParameter {
-                    name: entry.name.clone(),
-                    value: DesiredValue::Secret(rendered),
-                    scope,
-                    sensitive: true,
-                }),
-                Err(problem) => {
-                    problems.push(failure(problem.message, reference).with_hint(problem.hint))
-                }
-            },
-        }
+                DesiredWrapperValue::Arguments(arguments)
+            }
+        };
+        wrapper.push(DesiredWrapper {
+            key: entry.key.clone(),
+            value,
+        });
     }
     let rotation_users = playbook.rotate.as_ref().and_then(|rotate| {
         let mut rendered = Vec::new();
@@ -239,6 +319,7 @@ pub fn render(
         rotation_users,
         host: host.clone(),
         set,
+        wrapper,
         unset: playbook
             .unset
             .iter()

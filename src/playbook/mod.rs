@@ -28,8 +28,9 @@ use crate::secret::SecretRef;
 use crate::template::Templates;
 use crate::yaml::{self, Node, Scalar};
 
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 10] = [
     "name", "hosts", "set", "unset", "restart", "health", "rollout", "instance", "rotate",
+    "wrapper",
 ];
 const DEFAULT_HEALTH_TIMEOUT: u64 = 300;
 
@@ -49,6 +50,28 @@ pub struct Playbook {
     pub instance: Option<Instance>,
     /// The `rotate:` section (`docs/rotation.md`).
     pub rotate: Option<Rotate>,
+    /// The `wrapper:` section: properties of `conf/wrapper-override.conf`
+    /// (`docs/wrapper.md`).
+    pub wrapper: Vec<WrapperEntry>,
+}
+
+/// `key: value` under `wrapper:`.
+#[derive(Debug, Clone)]
+pub struct WrapperEntry {
+    pub key: String,
+    pub value: WrapperValue,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WrapperValue {
+    /// A value, as under `set:` (a template or a secret reference).
+    Set(SetValue),
+    /// `key: null` (or `~`): the property must not be active (commented out).
+    Unset,
+    /// `wrapper.java.additional: [ARG, …]`: each JVM argument (a template)
+    /// must be on some `wrapper.java.additional.N` line.
+    Arguments(Vec<String>),
 }
 
 /// `name: value` under `set:`.

@@ -6,6 +6,19 @@
 
 use super::*;
 
+/// Wrapper properties seen in MIDs' wrapper-override.conf, for did-you-mean.
+const WRAPPER_KEYS: [&str; 9] = [
+    "wrapper.java.maxmemory",
+    "wrapper.java.initmemory",
+    "wrapper.java.additional",
+    "wrapper.java.command",
+    "wrapper.ntservice.account",
+    "wrapper.ntservice.password",
+    "wrapper.name",
+    "wrapper.displayname",
+    "wrapper.ignore_sequence_gaps",
+];
+
 pub(super) struct Reader<'a> {
     pub(super) path: &'a Path,
     pub(super) diagnostics: &'a mut Diagnostics,
@@ -50,6 +63,7 @@ impl Reader<'_> {
         let mut rotate = None;
         let mut rotate_origin = None;
         let mut retire_given = false;
+        let mut wrapper = Vec::new();
         for (key, value) in entries {
             match key.text().unwrap_or_default() {
                 "name" => name = self.string(value, "name").map(str::to_string),
@@ -77,6 +91,7 @@ impl Reader<'_> {
                     });
                     instance = self.instance(value)
                 }
+                "wrapper" => wrapper = self.wrapper(value),
                 "rotate" => {
                     rotate_origin = Some(self.origin(value));
                     rotate = self.rotate(value)
@@ -105,7 +120,7 @@ impl Reader<'_> {
                 .hint = Some("add e.g. `hosts: all` or `hosts: emea:!mid-emea-03`".into());
             return None;
         };
-        if set.is_empty() && unset.is_empty() && rotate.is_none() {
+        if set.is_empty() && unset.is_empty() && rotate.is_none() && wrapper.is_empty() {
             self.diagnostics.push(Diagnostic::warning(
                 Some(Origin::file(self.path)),
                 "the playbook sets and unsets nothing; it only keeps the MIDs running",
@@ -123,6 +138,7 @@ impl Reader<'_> {
             rollout,
             instance,
             rotate,
+            wrapper,
         })
     }
 
@@ -306,6 +322,127 @@ impl Reader<'_> {
             });
         }
         set
+    }
+
+    /// The `wrapper:` section: `wrapper.KEY: value` (a value as under
+    /// `set:`), `wrapper.KEY: null` to unset, `wrapper.java.additional:
+    /// [ARG, …]` for JVM arguments that must be present.
+    pub(super) fn wrapper(&mut self, node: &Node) -> Vec<WrapperEntry> {
+        use crate::wrapper_conf::{is_key, ADDITIONAL};
+        if node.is_null() {
+            return Vec::new();
+        }
+        let Some(entries) = node.as_mapping() else {
+            self.error(
+                node,
+                format!(
+                    "`wrapper` must be a mapping of property: value, not {}",
+                    node.describe()
+                ),
+            )
+            .hint = Some("e.g. `wrapper: { wrapper.java.maxmemory: 2048 }`".into());
+            return Vec::new();
+        };
+        let mut wrapper = Vec::new();
+        for (key_node, value) in entries {
+            let key = key_node.text().unwrap_or_default().to_string();
+            if !key.starts_with("wrapper.") || !is_key(&key) {
+                let bare: Vec<&str> = WRAPPER_KEYS
+                    .iter()
+                    .map(|known| &known["wrapper.".len()..])
+                    .collect();
+                let close = did_you_mean(&key, WRAPPER_KEYS)
+                    .map(str::to_string)
+                    .or_else(|| {
+                        did_you_mean(&key, bare.iter().copied())
+                            .map(|close| format!("wrapper.{close}"))
+                    });
+                let hint = match close {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None if crate::config_xml::documented::is_documented(&key) => format!(
+                        "`{key}` is a config.xml parameter: put it under `set:`; the properties of conf/wrapper-override.conf start with `wrapper.`"
+                    ),
+                    None => "the properties of conf/wrapper-override.conf start with `wrapper.` and hold only letters, digits, `.`, `_` and `-`".into(),
+                };
+                self.error(
+                    key_node,
+                    format!("`{key}` in `wrapper` is not a wrapper property"),
+                )
+                .hint = Some(hint);
+                continue;
+            }
+            let origin = self.origin(value);
+            let parsed = match &value.kind {
+                yaml::Kind::Sequence(items) if key == ADDITIONAL => {
+                    let mut arguments = Vec::new();
+                    for item in items {
+                        match item.typed() {
+                            Some(Scalar::String(text))
+                                if !text.trim().is_empty()
+                                    && !text.chars().any(char::is_control) =>
+                            {
+                                arguments.push(text.to_string())
+                            }
+                            Some(Scalar::String(_)) => {
+                                self.error(item, format!("a JVM argument in `{key}` must be a non-empty line of text"));
+                            }
+                            _ => {
+                                self.error(
+                                    item,
+                                    format!(
+                                        "a JVM argument in `{key}` must be a string, not {}",
+                                        item.describe()
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                    WrapperValue::Arguments(arguments)
+                }
+                _ if key == ADDITIONAL => {
+                    self.error(value, format!("`{key}` takes a list of JVM arguments, not {}", value.describe()))
+                        .hint = Some(format!("e.g. `{key}: [\"-Dhttps.proxyHost=proxy\"]` (each gets the next free wrapper.java.additional.N), or name a number: `{key}.4: \"-Dx=1\"`"));
+                    continue;
+                }
+                yaml::Kind::Scalar { text, .. } => match value.typed() {
+                    Some(Scalar::Null) => WrapperValue::Unset,
+                    Some(Scalar::Bool(flag)) => {
+                        WrapperValue::Set(SetValue::Template(flag.to_string()))
+                    }
+                    _ if text.chars().any(char::is_control) => {
+                        self.error(value, format!("`{key}`: a wrapper property's value is one line, without control characters"));
+                        continue;
+                    }
+                    _ => WrapperValue::Set(SetValue::Template(text.clone())),
+                },
+                yaml::Kind::Mapping(_) => match self.secret(&key, value) {
+                    Some(reference) => WrapperValue::Set(SetValue::Secret(reference)),
+                    None => continue,
+                },
+                yaml::Kind::Sequence(_) => {
+                    self.error(value, format!("`{key}` must be a string, a number, {{ secret: REF }} or null, not a list"));
+                    continue;
+                }
+            };
+            if let WrapperValue::Set(SetValue::Template(text)) = &parsed {
+                let literal = !text.contains("{{") && !text.contains("{%");
+                if names::is_password(&key) && literal {
+                    self.diagnostics.push(
+                        Diagnostic::warning(
+                            Some(origin.clone()),
+                            format!("`{key}` is sensitive but its value is written in the playbook"),
+                        )
+                        .with_hint(format!("use `{key}: {{ secret: \"env:NAME\" }}` (or file:, command:, prompt:, or var:NAME)")),
+                    );
+                }
+            }
+            wrapper.push(WrapperEntry {
+                key,
+                value: parsed,
+                origin,
+            });
+        }
+        wrapper
     }
 
     pub(super) fn secret(&mut self, name: &str, node: &Node) -> Option<String> {

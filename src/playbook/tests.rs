@@ -454,3 +454,124 @@ fn a_store_command_may_have_a_read_command() {
         })
     );
 }
+
+#[test]
+fn the_wrapper_section_is_read_numbers_as_strings_null_as_unset() {
+    let (playbook, messages) = load_text(
+        "hosts: all\nwrapper:\n  wrapper.java.maxmemory: 2048\n  wrapper.java.additional: [\"-Dx=1\", \"-Dy=2\"]\n  \
+         wrapper.java.additional.4: \"-Dz\"\n  wrapper.ntservice.password: { secret: \"env:SERVICE_PW\" }\n  wrapper.debug: ~\n",
+    );
+    assert!(messages.is_empty(), "{messages:?}");
+    let wrapper = playbook.unwrap().wrapper;
+    let values: Vec<(&str, &WrapperValue)> = wrapper
+        .iter()
+        .map(|entry| (entry.key.as_str(), &entry.value))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            (
+                "wrapper.java.maxmemory",
+                &WrapperValue::Set(SetValue::Template("2048".into()))
+            ),
+            (
+                "wrapper.java.additional",
+                &WrapperValue::Arguments(vec!["-Dx=1".into(), "-Dy=2".into()])
+            ),
+            (
+                "wrapper.java.additional.4",
+                &WrapperValue::Set(SetValue::Template("-Dz".into()))
+            ),
+            (
+                "wrapper.ntservice.password",
+                &WrapperValue::Set(SetValue::Secret("env:SERVICE_PW".into()))
+            ),
+            ("wrapper.debug", &WrapperValue::Unset),
+        ]
+    );
+    // A wrapper: section alone is something to do (no "sets nothing").
+    let (_, messages) = load_text("hosts: all\nwrapper: { wrapper.java.maxmemory: 2048 }\n");
+    assert!(messages.is_empty(), "{messages:?}");
+}
+
+#[test]
+fn wrapper_problems_are_found_with_their_line_and_a_hint() {
+    let cases = [
+        (
+            "hosts: all\nwrapper:\n  java.maxmemory: 2048\n",
+            "p.yml:3:3",
+            "`java.maxmemory` in `wrapper` is not a wrapper property",
+            "did you mean `wrapper.java.maxmemory`?",
+        ),
+        (
+            "hosts: all\nwrapper:\n  wraper.java.maxmemory: 2048\n",
+            "p.yml:3:3",
+            "is not a wrapper property",
+            "did you mean `wrapper.java.maxmemory`?",
+        ),
+        (
+            "hosts: all\nwrapper:\n  mid.instance.username: x\n",
+            "p.yml:3:3",
+            "is not a wrapper property",
+            "start with `wrapper.`",
+        ),
+        (
+            "hosts: all\nwrapper:\n  wrapper.java.additional: \"-Dx=1\"\n",
+            "p.yml:3:28",
+            "takes a list of JVM arguments",
+            "wrapper.java.additional.4",
+        ),
+        (
+            "hosts: all\nwrapper:\n  wrapper.java.additional: [[1]]\n",
+            "p.yml:3:29",
+            "must be a string",
+            "",
+        ),
+        (
+            "hosts: all\nwrapper:\n  wrapper.name: [a]\n",
+            "p.yml:3:17",
+            "not a list",
+            "",
+        ),
+        (
+            "hosts: all\nwrapper: [wrapper.java.maxmemory]\n",
+            "p.yml:2:10",
+            "must be a mapping",
+            "wrapper.java.maxmemory: 2048",
+        ),
+        (
+            "hosts: all\nwrapper:\n  wrapper.name: { file: x }\n",
+            "p.yml:3:17",
+            "must be `{ secret: REF }`",
+            "",
+        ),
+    ];
+    for (text, at, expected, hint) in cases {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("p.yml");
+        std::fs::write(&path, text).unwrap();
+        let (_, diagnostics) = Playbook::load(&path);
+        let found = diagnostics
+            .iter()
+            .find(|diagnostic| diagnostic.is_error())
+            .unwrap_or_else(|| panic!("an error for {text}"));
+        let message = found.to_string();
+        assert!(
+            message.contains(at) && message.contains(expected),
+            "{expected} at {at}: {message}"
+        );
+        assert!(
+            found.hint.as_deref().unwrap_or_default().contains(hint),
+            "{hint}: {:?}",
+            found.hint
+        );
+    }
+    // A password written in the playbook is a warning, as under `set:`.
+    let (_, messages) = load_text("hosts: all\nwrapper:\n  wrapper.ntservice.password: hunter2\n");
+    assert!(
+        messages.iter().any(
+            |message| message.contains("is sensitive but its value is written in the playbook")
+        ),
+        "{messages:?}"
+    );
+}

@@ -27,3 +27,4 @@ mod support;
 mod terminal;
 mod vault;
 mod verbose;
+mod wrapper;

@@ -182,7 +182,7 @@ fn apply_plan_runs_only_what_its_own_playbook_says_from_a_file_only_its_user_can
     assert_eq!(planned.code, 0, "{}", planned.all_output());
     let text = std::fs::read_to_string(&saved).unwrap();
     let recorded: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(recorded["format_version"], 3);
+    assert_eq!(recorded["format_version"], midfleet::plan::FORMAT_VERSION);
     assert_eq!(
         recorded["playbook"]["file"].as_str(),
         playbook.to_str(),

@@ -9,8 +9,11 @@
 # assignments: RUN MID_HOME CONFIG ACTION SERVICE_KIND SERVICE_UNIT
 # START_COMMAND STOP_COMMAND STATUS_COMMAND EXPECT_USER ROLLBACK_USER
 # KEY_PAIR_RESET DEADLINE HEALTH_TIMEOUT STOP_TIMEOUT KEEP_BACKUPS
-# RESTORE_FROM), `original.xml` (the bytes the plan was made from),
-# `new.xml` (apply), `state.json` and `history.json`.
+# RESTORE_FROM WRAPPER), `original.xml` (the bytes the plan was made from),
+# `new.xml` (apply; empty when only wrapper-override.conf changes), with
+# WRAPPER=1 `wrapper-original.conf` and `wrapper-new.conf` (the same for
+# conf/wrapper-override.conf, 32-wrapper.sh), `state.json` and
+# `history.json`.
 #
 # Journal: one line per step, `EPOCH STEP [DETAIL]`, appended to
 # `$MID_HOME/.midfleet/journal` while the lock is held (to RUN_DIR/journal
@@ -20,16 +23,17 @@
 #
 #   lock | lock broken OLD_RUN | lock held OTHER_RUN (then: result locked)
 #   failpoint NAME           (tests only, see `failpoint`; between steps)
-#   check stale              (before the stop: config.xml already changed; the MID untouched)
+#   check stale [wrapper]    (before the stop: config.xml, or wrapper-override.conf, already changed; the MID untouched)
 #   stop | stop already-stopped | stop fail timeout|still-running|deadline
-#   check ok | check stale | check stale running (ACTION=start) | check fail unreadable|not-writable
+#   check ok | check stale [wrapper] | check stale running (ACTION=start) | check fail unreadable|not-writable
 #   backup DIR | backup fail REASON
-#   write | write fail disk|mktemp|owner|mode|selinux|acl
-#   rename | rename fail
+#   write | write fail [wrapper-]disk|mktemp|owner|mode|selinux|acl
+#   rename | rename fail     (config.xml; none when only wrapper-override.conf changes)
+#   rename wrapper | rename fail wrapper
 #   start | start fail timeout|exit-N|deadline
 #   health ok | health fail could-not-authenticate|problem-while-decrypting|
-#               unable-to-load-keystore|xml-parser-error|not-running|timeout|
-#               deadline|interrupted
+#               unable-to-load-keystore|xml-parser-error|jvm-heap|jvm-not-created|
+#               jvm-exited|jvm-gave-up|not-running|timeout|deadline|interrupted
 #   rollback REASON          (the failure that made it roll back)
 #   restore DIR | restore fail REASON
 #   state | state fail REASON

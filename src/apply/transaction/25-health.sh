@@ -124,6 +124,10 @@ health_decided() {
         could-not-authenticate | problem-while-decrypting | unable-to-load-keystore | xml-parser-error)
             health_line health-line agent "${agent_line}${failure_messages}\$" ||
                 health_line health-line wrapper "${wrapper_line}${failure_messages}\$" ;;
+        jvm-heap | jvm-not-created)
+            health_line health-line wrapper "${wrapper_line}${jvm_messages}\$" ;;
+        jvm-gave-up | jvm-exited)
+            health_line health-line wrapper "${wrapper_own_line}${launch_messages}\$" ;;
         *) health_line health-last agent last || health_line health-last wrapper last ;;
     esac
     return 0
@@ -179,7 +183,12 @@ log_from() {
 #   *** `;
 #   wrapper.log: `LEVEL | jvm N | yyyy/MM/dd HH:mm:ss | MESSAGE`, the
 #   JVM's own output, for the failures a JVM that dies at start leaves
-#   only there.
+#   only there (also the JVM's refusal of its heap: `Could not reserve
+#   enough space for … object heap`);
+#   wrapper.log: `LEVEL | wrapper | yyyy/MM/dd HH:mm:ss | MESSAGE`, the
+#   Tanuki wrapper's own lines, for a JVM that cannot start at all (`JVM
+#   exited while loading the application.`, and after its relaunches
+#   `There were 5 failed launches in a row, … Giving up.`).
 # A line about another system ("Could not authenticate (bad key)" from a
 # probe) or from another logger decides nothing. Success counts only from
 # the agent log. Anyone who can write the MID's logs — the MID's user —
@@ -188,6 +197,9 @@ log_from() {
 # it after `health ok`); docs/reliability.md says what the log proof is.
 agent_line='^[0-9]{2}/[0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} \([0-9]{3}\) (MIDServer|StartupSequencer) (SEVERE )?(\*\*\* ERROR \*\*\* )?'
 wrapper_line='^(INFO|ERROR|STATUS|WARN|FATAL|DEBUG) *\| jvm [0-9]+ *\| [0-9]{4}/[0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{3})? \| (SEVERE )?(\*\*\* ERROR \*\*\* )?'
+wrapper_own_line='^(INFO|ERROR|STATUS|WARN|FATAL|DEBUG|ADVICE) *\| wrapper *\| [0-9]{4}/[0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{3})? \| '
+jvm_messages="(Could not reserve enough space for .*object heap\.?|Invalid maximum heap size: .*|Error: Could not create the Java Virtual Machine\.)"
+launch_messages="(JVM exited while loading the application\.|There were [0-9]+ failed launches in a row, each lasting less than [0-9]+ seconds\. +Giving up\.)"
 failure_messages="(Could not authenticate user '.*' on the ServiceNow instance\\.|Unable to unsecure parameter [^ ]+: Problem while decrypting.*|Unable to load keystore.*|XML parser error.*)"
 agent_messages="(MID Server started|Successfully connected to instance: .*|Setting basic authentication with user .*|$failure_messages)"
 
@@ -195,7 +207,9 @@ agent_messages="(MID Server started|Successfully connected to instance: .*|Setti
 # or `wrapper:MESSAGE`, from both new texts (one sed each).
 seen_lines() {
     sed -n -E "s#${agent_line}${agent_messages}\$#agent:\\4#p" -- "$scratch_agent" 2>/dev/null
-    sed -n -E "s#${wrapper_line}${failure_messages}\$#wrapper:\\5#p" -- "$scratch_wrapper" 2>/dev/null
+    sed -n -E -e "s#${wrapper_line}${failure_messages}\$#wrapper:\\5#p" \
+        -e "s#${wrapper_line}${jvm_messages}\$#wrapper:\\5#p" \
+        -e "s#${wrapper_own_line}${launch_messages}\$#wrapper:\\3#p" -- "$scratch_wrapper" 2>/dev/null
 }
 
 # failure_of SEEN: sets health_reason to the first failure in SEEN
@@ -206,6 +220,12 @@ failure_of() {
         *':Unable to unsecure parameter '*) health_reason=problem-while-decrypting ;;
         *':Unable to load keystore'*) health_reason=unable-to-load-keystore ;;
         *':XML parser error'*) health_reason=xml-parser-error ;;
+        # A JVM that cannot start: the heap it was given (the JVM's own
+        # line) before the wrapper's lines about the launch.
+        *':Could not reserve enough space for '* | *':Invalid maximum heap size: '*) health_reason=jvm-heap ;;
+        *':Error: Could not create the Java Virtual Machine.'*) health_reason=jvm-not-created ;;
+        *':There were '*' failed launches in a row'*) health_reason=jvm-gave-up ;;
+        *':JVM exited while loading the application.'*) health_reason=jvm-exited ;;
         *) health_reason= ;;
     esac
 }

@@ -43,6 +43,23 @@ make_backup() {
         backup_failed "$1"
         return 1
     fi
+    # conf/wrapper-override.conf beside it, with its owner and mode (the
+    # bytes check_plan compared with the plan, or read now).
+    if [ "$with_wrapper" = 1 ]; then
+        if [ ! -f "$RUN_DIR/current-wrapper.conf" ] && ! read_wrapper; then
+            backup_reason=$read_reason
+            rm -rf -- "$1"
+            return 1
+        fi
+        # shellcheck disable=SC2086
+        set -- "$1" "$2" $wrapper_stat
+        if ! cp -- "$RUN_DIR/current-wrapper.conf" "$1/$wrapper_name" ||
+            ! cmp -s -- "$RUN_DIR/current-wrapper.conf" "$1/$wrapper_name" ||
+            ! chown -- "$3:$4" "$1/$wrapper_name" || ! chmod -- "$5" "$1/$wrapper_name"; then
+            backup_failed "$1"
+            return 1
+        fi
+    fi
     if [ "$2" = 1 ]; then
         : >"$1/folders" || { backup_failed "$1"; return 1; }
         for folder in $keystore_folders; do
@@ -182,6 +199,26 @@ restore_from() {
         if ! commit_config; then
             journal restore fail rename
             return 1
+        fi
+    fi
+    # The wrapper file the backup holds goes back with config.xml.
+    if [ -f "$1/$wrapper_name" ]; then
+        if [ -z "$wrapper_file" ]; then
+            journal restore fail wrapper-folder
+            return 1
+        fi
+        wrapper_id=
+        if ! read_wrapper || ! cmp -s -- "$1/$wrapper_name" "$RUN_DIR/current-wrapper.conf"; then
+            [ -n "$read_reason" ] && wrapper_id=
+            if ! restore_stat=$(stat -c '%u %g %a' -- "$1/$wrapper_name") ||
+                ! prepare_wrapper "$1/$wrapper_name" "$restore_stat"; then
+                journal restore fail "wrapper-${prepare_reason:-owner}"
+                return 1
+            fi
+            if ! commit_wrapper; then
+                journal restore fail wrapper-rename
+                return 1
+            fi
         fi
     fi
     if [ -f "$1/folders" ]; then

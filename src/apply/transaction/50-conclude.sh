@@ -38,7 +38,8 @@ conclude() {
         journal_file=$journal_target
     fi
     rm -f -- "$RUN_DIR/new.xml" "$RUN_DIR/original.xml" "$RUN_DIR/current.xml" \
-        "$RUN_DIR/config.new" "$RUN_DIR/.acl" \
+        "$RUN_DIR/config.new" "$RUN_DIR/.acl" "$RUN_DIR/wrapper-new.conf" \
+        "$RUN_DIR/wrapper-original.conf" "$RUN_DIR/current-wrapper.conf" "$RUN_DIR/wrapper.new" \
         "$scratch_agent" "$scratch_wrapper" "$start_mark" "$marker"
     rm -rf -- "$RUN_DIR/security.new" "$RUN_DIR/security.old" "$RUN_DIR/keystore.new" \
         "$RUN_DIR/keystore.old"
@@ -56,6 +57,7 @@ on_exit() {
         roll_back script-exit
     else
         [ -n "$config_tmp" ] && rm -f -- "$config_tmp"
+        [ -n "$wrapper_tmp" ] && rm -f -- "$wrapper_tmp"
         [ "$stopped_by_us" = 1 ] && recover_start
         conclude error script-exit
     fi

@@ -1,5 +1,6 @@
 # ==== part 60-parameters.sh: parameters and refusals before the lock ========
 # Owns: `fail_early`; reading RUN_DIR/params.sh and checking every value;
+# whether wrapper-override.conf takes part (`with_wrapper`) and its folder;
 # the folder handles (MIDFLEET, LOCK, AGENT, config_dir, CONFIG as
 # descriptor paths) once open_folders has checked them; the staged files;
 # mid_sh_user's answer; rollback_reserve and the lease check.
@@ -23,7 +24,7 @@ SERVICE_KIND=${SERVICE_KIND:-} SERVICE_UNIT=${SERVICE_UNIT:-}
 START_COMMAND=${START_COMMAND:-} STOP_COMMAND=${STOP_COMMAND:-} STATUS_COMMAND=${STATUS_COMMAND:-}
 EXPECT_USER=${EXPECT_USER:-} ROLLBACK_USER=${ROLLBACK_USER:-} KEY_PAIR_RESET=${KEY_PAIR_RESET:-0}
 DEADLINE=${DEADLINE:-} HEALTH_TIMEOUT=${HEALTH_TIMEOUT:-} STOP_TIMEOUT=${STOP_TIMEOUT:-}
-KEEP_BACKUPS=${KEEP_BACKUPS:-5} RESTORE_FROM=${RESTORE_FROM:-}
+KEEP_BACKUPS=${KEEP_BACKUPS:-5} RESTORE_FROM=${RESTORE_FROM:-} WRAPPER=${WRAPPER:-0}
 
 case $RUN in '' | *[!A-Za-z0-9._-]* | .*) fail_early params-run ;; esac
 for absolute in "$MID_HOME" "$CONFIG"; do
@@ -35,6 +36,7 @@ for number in "$DEADLINE" "$HEALTH_TIMEOUT" "$STOP_TIMEOUT" "$KEEP_BACKUPS"; do
 done
 [ "$KEEP_BACKUPS" -ge 1 ] || fail_early params-number
 case $KEY_PAIR_RESET in 0 | 1) ;; *) fail_early params-key-pair-reset ;; esac
+case $WRAPPER in 0 | 1) ;; *) fail_early params-wrapper ;; esac
 case $ACTION in apply | start | restart | rollback) ;; *) fail_early params-action ;; esac
 case $SERVICE_KIND in
     systemd) [ -n "$SERVICE_UNIT" ] || fail_early params-service ;;
@@ -58,7 +60,7 @@ config_dir=/proc/self/fd/7
 CONFIG=$config_dir/$config_name
 case $ACTION in
     apply)
-        if [ ! -s "$RUN_DIR/new.xml" ] || [ ! -f "$RUN_DIR/original.xml" ]; then
+        if { [ ! -s "$RUN_DIR/new.xml" ] && [ "$WRAPPER" != 1 ]; } || [ ! -f "$RUN_DIR/original.xml" ]; then
             fail_early staged-files-missing
         fi ;;
     rollback)
@@ -74,6 +76,24 @@ case $ACTION in
             fail_early config-not-a-regular-file
         fi ;;
 esac
+# conf/wrapper-override.conf takes part when the plan edits it, or when
+# the backup a rollback restores holds it (with_wrapper): its folder is
+# then opened and checked as config.xml's is, before anything changes.
+with_wrapper=0
+case $ACTION in
+    apply) with_wrapper=$WRAPPER ;;
+    rollback) [ -f "$MIDFLEET/backups/$RESTORE_FROM/$wrapper_name" ] && with_wrapper=1 ;;
+esac
+if [ "$with_wrapper" = 1 ]; then
+    open_wrapper_folder || fail_early "$folders_reason"
+    if [ "$ACTION" = apply ] &&
+        { [ ! -f "$RUN_DIR/wrapper-new.conf" ] || [ ! -f "$RUN_DIR/wrapper-original.conf" ]; }; then
+        fail_early staged-files-missing
+    fi
+    if [ -L "$wrapper_file" ] || { [ -e "$wrapper_file" ] && [ ! -f "$wrapper_file" ]; }; then
+        fail_early wrapper-not-a-regular-file
+    fi
+fi
 mid_sh_user || fail_early "$mid_sh_reason"
 
 # The lease must hold the worst case: the forward stop and health, and a

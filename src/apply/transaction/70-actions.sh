@@ -32,6 +32,18 @@ check_plan() {
             return 1
         fi
     fi
+    if [ "$ACTION" = apply ] && [ "$WRAPPER" = 1 ] && ! wrapper_as_planned; then
+        if [ -n "$read_reason" ]; then
+            journal check fail "$read_reason"
+            recover_start
+            conclude error "$read_reason"
+            return 1
+        fi
+        journal check stale wrapper
+        recover_start
+        conclude stale wrapper
+        return 1
+    fi
     journal check ok
     return 0
 }
@@ -41,12 +53,19 @@ check_plan() {
 # left as it is. (check_plan still compares after the stop: the file may
 # change until the MID is down.) Returns 0 when it concluded.
 stale_before_stop() {
-    [ -f "$RUN_DIR/original.xml" ] || return 1
-    read_config || return 1
-    ! cmp -s -- "$RUN_DIR/current.xml" "$RUN_DIR/original.xml" || return 1
-    journal check stale
-    conclude stale
-    return 0
+    if [ -f "$RUN_DIR/original.xml" ] && read_config &&
+        ! cmp -s -- "$RUN_DIR/current.xml" "$RUN_DIR/original.xml"; then
+        journal check stale
+        conclude stale
+        return 0
+    fi
+    if [ "$ACTION" = apply ] && [ "$WRAPPER" = 1 ] && read_wrapper &&
+        ! cmp -s -- "$RUN_DIR/current-wrapper.conf" "$RUN_DIR/wrapper-original.conf"; then
+        journal check stale wrapper
+        conclude stale wrapper
+        return 0
+    fi
+    return 1
 }
 
 # interrupted_before_change: an interrupt before the first change ends the
@@ -54,6 +73,7 @@ stale_before_stop() {
 interrupted_before_change() {
     [ "$interrupted" = 1 ] || return 1
     [ -n "$config_tmp" ] && rm -f -- "$config_tmp" && config_tmp=
+    [ -n "$wrapper_tmp" ] && rm -f -- "$wrapper_tmp" && wrapper_tmp=
     recover_start
     conclude error interrupted
     return 0
@@ -141,23 +161,50 @@ run_apply() {
     failpoint backup
     take_backup "$KEY_PAIR_RESET" || return
     failpoint write
-    if ! prepare_config "$RUN_DIR/new.xml" "$config_stat"; then
+    # Both files are built and checked before either is renamed into
+    # place; a new config.xml only when it changes (new.xml not empty).
+    if [ -s "$RUN_DIR/new.xml" ] && ! prepare_config "$RUN_DIR/new.xml" "$config_stat"; then
         journal write fail "$prepare_reason"
         recover_start
         conclude error "$prepare_reason"
         return
     fi
+    if [ "$WRAPPER" = 1 ] && ! prepare_wrapper "$RUN_DIR/wrapper-new.conf" "$wrapper_stat"; then
+        [ -n "$config_tmp" ] && rm -f -- "$config_tmp" && config_tmp=
+        journal write fail "wrapper-$prepare_reason"
+        recover_start
+        conclude error "wrapper-$prepare_reason"
+        return
+    fi
     journal write
     failpoint rename
     interrupted_before_change && return
-    if ! commit_config; then
-        journal rename fail
-        recover_start
-        conclude error rename
-        return
+    if [ -n "$config_tmp" ]; then
+        if ! commit_config; then
+            [ -n "$wrapper_tmp" ] && rm -f -- "$wrapper_tmp" && wrapper_tmp=
+            journal rename fail
+            recover_start
+            conclude error rename
+            return
+        fi
+        changed=1
+        journal rename
     fi
-    changed=1
-    journal rename
+    if [ -n "$wrapper_tmp" ]; then
+        if ! commit_wrapper; then
+            journal rename fail wrapper
+            if [ "$changed" = 1 ]; then
+                # config.xml is new already: both go back.
+                roll_back rename-wrapper
+            else
+                recover_start
+                conclude error rename-wrapper
+            fi
+            return
+        fi
+        changed=1
+        journal rename wrapper
+    fi
     failpoint start
     forward_end
     if start_and_check "$EXPECT_USER" "$forward_end_value" 1; then
