@@ -40,6 +40,8 @@ fn a_mutual_tls_mid_logs_in_with_its_certificate_and_a_wrong_one_is_refused() {
     wait_for_log(host, "Configured MID to use mutual authentication");
     instance.wait_for_field(&host.name, "status", "Up");
     instance.wait_for_field(&host.name, "is_using_custom_cert", "true");
+    // The instance maps the certificate to the MID's user.
+    instance.wait_for_field(&host.name, "user_name", INITIAL_USER);
 
     // A certificate from a CA the instance does not trust.
     let other = tempfile::tempdir().expect("temp dir");
@@ -110,6 +112,7 @@ fn an_ipki_mid_registers_once_empties_its_key_byte_exactly_and_logs_in_with_a_be
     let host = &lab.hosts[0];
     wait_for_log(host, "IPKI: registration succeeded");
     instance.wait_for_field(&host.name, "status", "Up");
+    instance.wait_for_field(&host.name, "user_name", INITIAL_USER);
     let config = String::from_utf8(host.config()).expect("utf-8");
     let key_line = config
         .lines()

@@ -442,6 +442,20 @@ pub fn report(
         .map_err(|error| error.to_string())?;
     let mut body = fields.clone();
     body["name"] = json!(name);
+    // Who the instance says the MID acts as: a user reads its own
+    // sys_user record only.
+    if let Ok((_, own)) = client::call(
+        url,
+        ca_file,
+        &identity.auth,
+        "GET",
+        "/api/now/table/sys_user?sysparm_fields=user_name&sysparm_limit=1",
+        None,
+    ) {
+        if let Some(user) = own["result"][0]["user_name"].as_str() {
+            body["user_name"] = json!(user);
+        }
+    }
     let existing = found["result"]
         .as_array()
         .and_then(|records| records.first())
