@@ -249,9 +249,6 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
             });
         }
     }
-    if mid_kind.container && !plan.operations.is_empty() {
-        return failed(plan, kind::container_error());
-    }
     if username_changes {
         // The documented procedure: a new user means a new key pair. The
         // new key pair cannot decrypt what the old one encrypted, so every
@@ -323,6 +320,12 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
     }
     if let Err(error) = super::wrapper::plan_wrapper(&mut plan, inputs, facts) {
         return failed(plan, error);
+    }
+    // A container's start writes config.xml and wrapper-override.conf
+    // again (the recipe's MID_CONFIG_*/MID_WRAPPER_* and secrets file, or
+    // a profile's sync): neither is midfleet's to edit there.
+    if mid_kind.container && !(plan.operations.is_empty() && plan.wrapper_operations.is_empty()) {
+        return failed(plan, kind::container_error());
     }
     let running = facts.service.is_running();
     let service_change = if !plan.operations.is_empty() || !plan.wrapper_operations.is_empty() {

@@ -460,7 +460,7 @@ pub fn screen(rules: &Rules<'_>) -> Screened {
 /// Why a container MID's config.xml is not edited over SSH.
 pub fn container_error() -> String {
     format!(
-        "this MID runs in a container (the recipe's .container marker or ecc_agent.container_id): its start writes config.xml again from the container's environment (MID_INSTANCE_*, MID_CONFIG_*) and secrets file (MID_SECRETS_FILE, usually {SECRETS_FILE_PATHS}), so an edit over SSH is lost or wrong. Change the secrets file or the deployment, then restart the container"
+        "this MID runs in a container (the recipe's .container marker or ecc_agent.container_id): its start writes config.xml and conf/wrapper-override.conf again from the container's environment (MID_INSTANCE_*, MID_CONFIG_*, MID_WRAPPER_*) and secrets file (MID_SECRETS_FILE, usually {SECRETS_FILE_PATHS}), so an edit over SSH is lost or wrong. Change the secrets file or the deployment, then restart the container"
     )
 }
 

@@ -263,6 +263,7 @@ fixtures! {
     kind_upgrading_on_the_host_is_skipped,
     kind_upgrading_on_the_instance_is_skipped,
     kind_container_refuses_a_write,
+    kind_container_refuses_a_wrapper_change,
     kind_container_on_the_instance_with_mutual_tls,
     kind_instance_parameter_that_differs_is_an_error,
     kind_instance_parameter_allowed_warns_and_writes,
