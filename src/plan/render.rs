@@ -177,11 +177,12 @@ pub fn render(plan: &Plan, verbose: bool, paint: &Paint<'_>) -> String {
             "s"
         }
     ));
-    // Hosts that are errors are counted there, not here.
+    // Hosts that are errors or skipped are counted there, not here: a
+    // skipped (upgrading) MID does not rotate now, whatever its age.
     let rotations: Vec<&super::rotation::RotationPlan> = plan
         .hosts
         .iter()
-        .filter(|host| host.status != HostStatus::Error)
+        .filter(|host| !matches!(host.status, HostStatus::Error | HostStatus::Skipped))
         .filter_map(|host| host.rotation.as_ref())
         .collect();
     if !rotations.is_empty() {

@@ -377,3 +377,144 @@ fn a_saved_plan_skips_a_mid_that_began_upgrading_since() {
     assert_eq!(lab.hosts[0].config(), before);
     assert!(!lab.hosts[0].local_mid_home.join(".midfleet/runs").exists());
 }
+
+/// Issue 19's mixed lab, each MID made of its kind by the simulated MID and
+/// instance themselves (not by editing files): 2 CyberArk, 1 mutual TLS,
+/// 1 IPKI, 1 Upgrading, 1 container, 1 whose `mid.instance.username` the
+/// instance also sets in `ecc_agent_config`, and 5 plain MIDs. The usual
+/// rotation: the plan names each exception with its reason, apply changes
+/// only the plain five (each then Up as its new user), and the next plan
+/// has nothing for them and the same for the rest.
+#[test]
+fn a_mixed_fleet_of_twelve_rotates_only_its_five_plain_mids() {
+    use midfleet_lab::kinds::{HostKind, KindsInstance};
+
+    let instance = KindsInstance::start(&midfleet_lab::instancesim()).expect("instance");
+    let kinds = [
+        (HostKind::CyberArk, 2),
+        (HostKind::MutualTls, 1),
+        (HostKind::Ipki, 1),
+        (HostKind::Upgrading, 1),
+        (HostKind::Container, 1),
+        (HostKind::ConfigOverride, 1),
+    ];
+    let lab = lab(instance.spec(&midsim(), &kinds, 5));
+    assert_eq!(lab.hosts.len(), 12);
+    for host in &lab.hosts {
+        instance.wait_for_field(&host.name, "status", host.kind.expected_status());
+    }
+    let playbook = lab.directory.join("rotate.yml");
+    std::fs::write(
+        &playbook,
+        format!(
+            "hosts: lab\nrotate:\n  users: [\"svc_{{{{ mid_name }}}}_a\", \"svc_{{{{ mid_name }}}}_b\"]\n  \
+             password: {{ generate: {{ length: 32 }} }}\n  max_age: 60d\nhealth:\n  timeout: 30\n\
+             rollout:\n  serial: [100%]\ninstance:\n  url: {}\n  ca_file: {}\n  user: admin\n  \
+             password: {{ secret: \"env:MIDFLEET_TEST_ADMIN\" }}\n",
+            instance.url,
+            instance.pki.ca_file.display()
+        ),
+    )
+    .unwrap();
+    let now = crate::rotation::now();
+    let plan_json = |label: &str| -> Vec<Value> {
+        let run = crate::rotation::at(&lab, "plan", &playbook, now, &["--output", "json"]);
+        assert_eq!(run.code, 1, "{label}: {}{}", run.stdout, run.stderr);
+        let plan: Value = serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|error| panic!("{label}: {error}: {}{}", run.stdout, run.stderr));
+        plan["hosts"].as_array().unwrap().clone()
+    };
+    let first = plan_json("first plan");
+    let expected = |kind: HostKind| match kind {
+        HostKind::Plain => "change",
+        HostKind::Upgrading => "skipped",
+        _ => "error",
+    };
+    for (host, planned) in lab.hosts.iter().zip(&first) {
+        assert_eq!(planned["host"], host.name.as_str());
+        assert_eq!(
+            planned["status"],
+            expected(host.kind),
+            "{} ({:?}): {planned}",
+            host.name,
+            host.kind
+        );
+    }
+    // Each exception says why, in the words an operator acts on.
+    let human = crate::rotation::at(&lab, "plan", &playbook, now, &[]);
+    let reason = |kind: HostKind| -> &str {
+        match kind {
+            HostKind::CyberArk => "vault",
+            HostKind::MutualTls => "mutual TLS",
+            HostKind::Ipki => "IPKI",
+            HostKind::Upgrading => "skipped: upgrading",
+            HostKind::Container => "MID_SECRETS_FILE",
+            HostKind::ConfigOverride => "ecc_agent_config",
+            _ => "",
+        }
+    };
+    for host in lab.hosts.iter().filter(|host| host.kind != HostKind::Plain) {
+        let line = human
+            .stdout
+            .lines()
+            .find(|line| line.trim_start()[1..].starts_with(&format!(" {}  ", host.name)))
+            .unwrap_or_else(|| panic!("no line for {} in:\n{}", host.name, human.stdout));
+        assert!(
+            line.contains(reason(host.kind)),
+            "{} ({:?}): `{line}` does not say `{}`",
+            host.name,
+            host.kind,
+            reason(host.kind)
+        );
+    }
+    assert!(
+        human
+            .stdout
+            .contains("Plan: 5 to change, 0 to start, 0 unchanged, 1 skipped, 6 errors.\nRotation: 5 rotate now, 0 not due."),
+        "{}",
+        human.stdout
+    );
+
+    let before: Vec<Vec<u8>> = lab.hosts.iter().map(LabHost::config).collect();
+    let applied = crate::rotation::at(&lab, "apply", &playbook, now, &[]);
+    assert_eq!(applied.code, 1, "{}{}", applied.stdout, applied.stderr);
+    for (index, host) in lab.hosts.iter().enumerate() {
+        let after = host.config();
+        if host.kind == HostKind::Plain {
+            assert_ne!(after, before[index], "{} was not rotated", host.name);
+            let user = instance
+                .mid_field(&host.name, "user_name")
+                .unwrap_or_default();
+            assert!(
+                user.starts_with(&format!("svc_{}_", host.name.replace('-', ""))),
+                "{} is Up as `{user}`",
+                host.name
+            );
+            instance.wait_for_field(&host.name, "status", "Up");
+        } else {
+            assert_eq!(
+                after, before[index],
+                "{} ({:?}) changed",
+                host.name, host.kind
+            );
+            assert!(
+                !host.local_mid_home.join(".midfleet/runs").exists(),
+                "{} ({:?}) was staged",
+                host.name,
+                host.kind
+            );
+        }
+    }
+
+    let second = plan_json("second plan");
+    for ((host, was), now) in lab.hosts.iter().zip(&first).zip(&second) {
+        if host.kind == HostKind::Plain {
+            assert_eq!(now["status"], "unchanged", "{}: {now}", host.name);
+            assert!(now["changes"].as_array().unwrap().is_empty(), "{now}");
+        } else {
+            for field in ["status", "error", "skipped"] {
+                assert_eq!(now[field], was[field], "{} {field}", host.name);
+            }
+        }
+    }
+}
