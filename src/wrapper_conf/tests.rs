@@ -293,3 +293,26 @@ fn a_list_never_uncomments_a_line_another_operation_or_value_took() {
         "wrapper.java.additional.3=-Da\nwrapper.java.additional.3=-Db\nwrapper.java.additional.4=-Da\n"
     );
 }
+
+#[test]
+fn a_quoted_jvm_argument_holding_a_password_is_sensitive() {
+    // The wrapper takes a quoted argument (wrapper.java.additional.N.stripquotes).
+    assert!(is_sensitive(
+        "wrapper.java.additional.3",
+        Some("\"-Djavax.net.ssl.trustStorePassword=s3cret\"")
+    ));
+    let result = WrapperConf::parse(
+        b"wrapper.java.additional.3=\"-Djavax.net.ssl.trustStorePassword=s3cret\"\n",
+    )
+    .expect("parses")
+    .edit(&[Operation::Unset {
+        key: "wrapper.java.additional.3",
+    }])
+    .expect("edits");
+    assert_eq!(result.changes[0].before, Shown::Sensitive);
+    assert_eq!(
+        result.bytes.as_deref(),
+        Some(&b""[..]),
+        "not left in a comment"
+    );
+}
