@@ -253,6 +253,14 @@ pub(super) fn run_host(
                 .into(),
         );
     }
+    // The MID's upgrader may have begun extracting since the plan (a saved
+    // one may be hours old): its stop and start are the upgrader's.
+    if facts.markers.upgrade_temp {
+        return ended_early(
+            Outcome::Left,
+            "upgrading (agent folder: work/upgrade_temp/ is not empty since the plan was made): the MID's own upgrader owns its stop and start; nothing was touched (plan again once the upgrade is done)".into(),
+        );
+    }
     let files = match run_files(host, values, &facts, read_at, &original.bytes, settings) {
         Ok(files) => files,
         Err(error) => return ended_early(Outcome::Error, error.to_string()),

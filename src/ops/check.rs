@@ -184,7 +184,15 @@ pub fn check(request: &CheckRequest) -> CheckReport {
 fn resolve_all(desired: &[DesiredHost], diagnostics: &mut Diagnostics) -> usize {
     let mut references: BTreeMap<(SecretRef, Option<FileScope>), Vec<&str>> = BTreeMap::new();
     for host in desired {
-        for parameter in &host.set {
+        // `wrapper:` values take secrets as `set:` values do.
+        let wrapper = host
+            .wrapper
+            .iter()
+            .filter_map(|wanted| match &wanted.value {
+                desired::DesiredWrapperValue::Set(parameter) => Some(parameter),
+                _ => None,
+            });
+        for parameter in host.set.iter().chain(wrapper) {
             if let DesiredValue::Secret(reference) = &parameter.value {
                 references
                     .entry((reference.clone(), parameter.scope.clone()))

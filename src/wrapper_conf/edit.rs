@@ -267,6 +267,17 @@ impl WrapperConf {
                         .map_or(0, after);
                     let mut next = self.next_additional().max(named);
                     let mut done: Vec<&str> = Vec::new();
+                    // Numbers this edit makes active already (by name, or
+                    // a commented line uncommented for another value): a
+                    // second line with one of them would hide the first,
+                    // or splice the same bytes twice.
+                    let mut taken: BTreeSet<&str> = operations
+                        .iter()
+                        .filter_map(|operation| match operation {
+                            Operation::Set { key, .. } | Operation::Unset { key } => Some(*key),
+                            Operation::Arguments { .. } => None,
+                        })
+                        .collect();
                     for value in values {
                         if done.contains(&value.as_str()) {
                             continue;
@@ -275,10 +286,14 @@ impl WrapperConf {
                         let numbered = |property: &Property<'_>| {
                             additional_number(property.key).is_some() && property.value == value
                         };
-                        if self
-                            .properties()
-                            .any(|property| !property.commented && numbered(&property))
-                        {
+                        // Present: the value the wrapper reads for its
+                        // number (not a line a later duplicate hides).
+                        if self.properties().any(|property| {
+                            !property.commented
+                                && numbered(&property)
+                                && self.get(property.key) == Some(value.as_str())
+                                && !taken.contains(property.key)
+                        }) {
                             continue;
                         }
                         let sensitive = is_sensitive(ADDITIONAL, Some(value))
@@ -287,10 +302,15 @@ impl WrapperConf {
                         // (ServiceNow's reserved examples) is uncommented.
                         let commented = self
                             .properties()
-                            .filter(|property| property.commented && numbered(property))
+                            .filter(|property| {
+                                property.commented
+                                    && numbered(property)
+                                    && !taken.contains(property.key)
+                            })
                             .last()
                             .filter(|property| self.active(property.key).is_empty());
                         let (key, line) = if let Some(commented) = commented {
+                            taken.insert(commented.key);
                             splices.extend(uncomment(&commented, value));
                             (commented.key.to_string(), commented.line.number)
                         } else {
@@ -427,7 +447,7 @@ fn verify(bytes: &[u8], operations: &[Operation<'_>]) -> Result<(), EditError> {
                     document.properties().any(|property| {
                         !property.commented
                             && additional_number(property.key).is_some()
-                            && property.value == value
+                            && document.get(property.key) == Some(value.as_str())
                     })
                 }),
             ),

@@ -40,7 +40,8 @@ pub const RESERVED: std::ops::RangeInclusive<u32> = 101..=200;
 /// Whether a property's value must never be shown: its name says password
 /// (`wrapper.ntservice.password`, as config.xml's names rule), or it is a
 /// JVM argument `-Dname=value` whose name says password
-/// (`-Djavax.net.ssl.trustStorePassword=…`).
+/// (`-Djavax.net.ssl.trustStorePassword=…`, also quoted, as the wrapper
+/// takes an argument with blanks).
 pub fn is_sensitive(key: &str, value: Option<&str>) -> bool {
     if crate::config_xml::names::is_password(key) {
         return true;
@@ -48,6 +49,7 @@ pub fn is_sensitive(key: &str, value: Option<&str>) -> bool {
     additional_number(key).is_some()
         && value.is_some_and(|value| {
             value
+                .trim_start_matches(['"', '\''])
                 .strip_prefix("-D")
                 .and_then(|rest| rest.split_once('='))
                 .is_some_and(|(name, _)| crate::config_xml::names::is_password(name))

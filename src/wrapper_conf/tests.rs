@@ -258,3 +258,61 @@ fn a_numbered_set_and_a_list_in_one_edit_never_share_a_number() {
         "wrapper.java.additional.4=-Da\nwrapper.java.additional.5=-Db\nwrapper.java.additional.6=-Dnew\n"
     );
 }
+
+#[test]
+fn a_list_never_uncomments_a_line_another_operation_or_value_took() {
+    // A number set by name whose commented-out line also holds a listed
+    // value: one line, two splices (a panic); two commented-out lines
+    // with one number: two active lines, the wrapper reads the last.
+    let values = ["-Dbar".to_string()];
+    assert_eq!(
+        edited(
+            "#wrapper.java.additional.3=-Dbar\n",
+            &[
+                set("wrapper.java.additional.3", "-Dfoo"),
+                Operation::Arguments { values: &values },
+            ]
+        ),
+        "wrapper.java.additional.3=-Dfoo\nwrapper.java.additional.4=-Dbar\n"
+    );
+    let values = ["-Da".to_string(), "-Db".to_string()];
+    assert_eq!(
+        edited(
+            "#wrapper.java.additional.3=-Da\n#wrapper.java.additional.3=-Db\n",
+            &[Operation::Arguments { values: &values }]
+        ),
+        "wrapper.java.additional.3=-Da\n#wrapper.java.additional.3=-Db\nwrapper.java.additional.4=-Db\n"
+    );
+    // An argument on a line a later duplicate hides is not there.
+    let values = ["-Da".to_string()];
+    assert_eq!(
+        edited(
+            "wrapper.java.additional.3=-Da\nwrapper.java.additional.3=-Db\n",
+            &[Operation::Arguments { values: &values }]
+        ),
+        "wrapper.java.additional.3=-Da\nwrapper.java.additional.3=-Db\nwrapper.java.additional.4=-Da\n"
+    );
+}
+
+#[test]
+fn a_quoted_jvm_argument_holding_a_password_is_sensitive() {
+    // The wrapper takes a quoted argument (wrapper.java.additional.N.stripquotes).
+    assert!(is_sensitive(
+        "wrapper.java.additional.3",
+        Some("\"-Djavax.net.ssl.trustStorePassword=s3cret\"")
+    ));
+    let result = WrapperConf::parse(
+        b"wrapper.java.additional.3=\"-Djavax.net.ssl.trustStorePassword=s3cret\"\n",
+    )
+    .expect("parses")
+    .edit(&[Operation::Unset {
+        key: "wrapper.java.additional.3",
+    }])
+    .expect("edits");
+    assert_eq!(result.changes[0].before, Shown::Sensitive);
+    assert_eq!(
+        result.bytes.as_deref(),
+        Some(&b""[..]),
+        "not left in a comment"
+    );
+}

@@ -792,3 +792,31 @@ fn limit_has_a_short_form_and_reads_pattern_files() {
     // 2.19.14) gives these two, in this order (the `#` line it warns about).
     assert_eq!(names, ["mid-amer-03", "mid-emea-01"]);
 }
+
+#[test]
+fn check_resolve_secrets_resolves_the_wrapper_sections_secrets_too() {
+    let directory = tempfile::tempdir().unwrap();
+    let playbook = directory.path().join("heap.yml");
+    std::fs::write(
+        &playbook,
+        "hosts: all\nwrapper:\n  wrapper.java.maxmemory: 2048\n  \
+         wrapper.ntservice.password: { secret: \"env:MIDFLEET_TEST_NO_SUCH_SECRET\" }\n",
+    )
+    .unwrap();
+    let playbook = playbook.to_str().unwrap();
+    let run = midfleet(["check", "-i", YAML, playbook, "--resolve-secrets"], &[]);
+    assert_ne!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("MIDFLEET_TEST_NO_SUCH_SECRET"),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+    let run = midfleet(
+        ["check", "-i", YAML, playbook, "--resolve-secrets"],
+        &[("MIDFLEET_TEST_NO_SUCH_SECRET", "s3cret-service-pw")],
+    );
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("1 secret resolved"), "{}", run.stdout);
+    assert!(!run.all_output().contains("s3cret-service-pw"));
+}

@@ -518,3 +518,48 @@ fn a_mixed_fleet_of_twelve_rotates_only_its_five_plain_mids() {
         }
     }
 }
+
+#[test]
+fn a_saved_plan_skips_a_mid_whose_upgrader_began_extracting_since() {
+    // No `instance:` section: the host's work/upgrade_temp/ is all that
+    // tells an upgrade, and it must be read again before the stop.
+    let lab = lab(LabSpec::new(1, &midsim()));
+    let path = lab.directory.join("threads.yml");
+    std::fs::write(&path, "hosts: lab\nset:\n  threads.max: 50\n").unwrap();
+    let saved = lab.directory.join("saved.plan");
+    let plan = run(
+        &lab,
+        "plan",
+        &path,
+        PASSWORD,
+        &["--out", saved.to_str().unwrap()],
+    );
+    assert_eq!(plan.code, 0, "{}{}", plan.stdout, plan.stderr);
+    assert!(plan.stdout.contains("Plan: 1 to change"), "{}", plan.stdout);
+    touch(&lab.hosts[0], "work/upgrade_temp/mid-core.zip");
+    let before = lab.hosts[0].config();
+    let applied = midfleet(
+        [
+            "apply",
+            "--plan",
+            saved.to_str().unwrap(),
+            "--known-hosts",
+            lab.known_hosts.to_str().unwrap(),
+            "--yes",
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+    assert!(
+        applied.stdout.contains("\"skipped\"")
+            && applied
+                .stdout
+                .contains("work/upgrade_temp/ is not empty since the plan was made"),
+        "{}",
+        applied.stdout
+    );
+    assert_eq!(lab.hosts[0].config(), before);
+    assert!(!lab.hosts[0].local_mid_home.join(".midfleet/runs").exists());
+}

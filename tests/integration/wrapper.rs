@@ -413,3 +413,37 @@ fn a_saved_plan_applies_the_heap_and_refuses_a_host_whose_wrapper_file_changed()
     );
     assert!(!applied.all_output().contains(PASSWORD), "never shown");
 }
+
+#[test]
+fn midfleet_rollback_after_a_heap_change_puts_both_files_back() {
+    let lab = lab(LabSpec::new(1, &midsim()));
+    ship_wrappers(&lab);
+    let playbook = playbook(&lab, "heap.yml", HEAP);
+    let before = wrapper(&lab.hosts[0]);
+    let config = lab.hosts[0].config();
+    let applied = run(&lab, &lab.inventory, "apply", &playbook, &[]);
+    assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+    assert_eq!(wrapper(&lab.hosts[0]), with_heap(&before, "2048"));
+    let back = midfleet(
+        [
+            "rollback",
+            "-i",
+            lab.inventory.to_str().unwrap(),
+            "--known-hosts",
+            lab.known_hosts.to_str().unwrap(),
+            "--yes",
+            "--health-timeout",
+            "20",
+        ],
+        &[],
+    );
+    assert_eq!(back.code, 0, "{}{}", back.stdout, back.stderr);
+    assert!(
+        back.stdout
+            .contains("(config.xml, conf/wrapper-override.conf"),
+        "{}",
+        back.stdout
+    );
+    assert_eq!(wrapper(&lab.hosts[0]), before);
+    assert_eq!(lab.hosts[0].config(), config);
+}
