@@ -18,6 +18,7 @@ use midfleet::instance::table;
 use midfleet::secret::SecretValue;
 use serde_json::json;
 
+use crate::kept::write_private;
 use crate::{LabError, LabHost, INITIAL_PASSWORD, INITIAL_USER};
 
 /// The CyberArk provider's class, as config.xml names it.
@@ -215,19 +216,6 @@ impl LabPki {
             leaf.pem(),
         ))
     }
-}
-
-fn write_private(path: &Path, text: &str) -> Result<(), LabError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut file| file.write_all(text.as_bytes()))
-        .map_err(|error| LabError(format!("{}: {error}", path.display())))
 }
 
 /// The lab's instance, as its `admin`.
