@@ -310,7 +310,6 @@ pub struct KindsInstance {
 impl KindsInstance {
     /// Starts `midfleet-instancesim` (the binary at `instancesim`).
     pub fn start(instancesim: &Path) -> Result<KindsInstance, LabError> {
-        use std::io::BufRead;
         let failed = |error: std::io::Error| LabError(format!("the lab's instance: {error}"));
         let directory = tempfile::tempdir().map_err(failed)?;
         let pki = LabPki::create(&directory.path().join("pki"))?;
@@ -342,23 +341,9 @@ impl KindsInstance {
             .stderr(std::process::Stdio::inherit())
             .spawn()
             .map_err(failed)?;
-        let mut line = String::new();
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| LabError("no stdout".into()))?;
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .map_err(failed)?;
-        let Some(url) = line.trim().strip_prefix("listening on ") else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(LabError(format!(
-                "the lab's instance did not start: {line}"
-            )));
-        };
+        let url = crate::instancesim_url(&mut child)?;
         Ok(KindsInstance {
-            url: url.to_string(),
+            url,
             child,
             pki: std::sync::Arc::new(pki),
             _directory: directory,
