@@ -403,19 +403,11 @@ fn a_mixed_fleet_of_twelve_rotates_only_its_five_plain_mids() {
     for host in &lab.hosts {
         instance.wait_for_field(&host.name, "status", host.kind.expected_status());
     }
-    let playbook = lab.directory.join("rotate.yml");
-    std::fs::write(
-        &playbook,
-        format!(
-            "hosts: lab\nrotate:\n  users: [\"svc_{{{{ mid_name }}}}_a\", \"svc_{{{{ mid_name }}}}_b\"]\n  \
-             password: {{ generate: {{ length: 32 }} }}\n  max_age: 60d\nhealth:\n  timeout: 30\n\
-             rollout:\n  serial: [100%]\ninstance:\n  url: {}\n  ca_file: {}\n  user: admin\n  \
-             password: {{ secret: \"env:MIDFLEET_TEST_ADMIN\" }}\n",
-            instance.url,
-            instance.pki.ca_file.display()
-        ),
-    )
-    .unwrap();
+    let playbook = crate::rotation::rotation_playbook_trusting(
+        &lab,
+        &instance.url,
+        Some(&instance.pki.ca_file),
+    );
     let now = crate::rotation::now();
     let plan_json = |label: &str| -> Vec<Value> {
         let run = crate::rotation::at(&lab, "plan", &playbook, now, &["--output", "json"]);
