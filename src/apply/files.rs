@@ -42,32 +42,16 @@ pub(super) fn run_files(
     let mut resolved: Vec<(String, SecretValue, bool)> = Vec::new();
     let mut unset: Vec<String> = Vec::new();
     for operation in &host.operations {
-        match operation {
-            PlannedOperation::Set { param, value } => {
-                resolved.push((param.clone(), SecretValue::new(value.clone()), false))
+        let (param, source) = match operation {
+            PlannedOperation::Set { param, value } => (param, Source::Plain(value)),
+            PlannedOperation::SetSecret { param, reference } => (param, Source::Secret(reference)),
+            PlannedOperation::SetLiteralSensitive { param } => (param, Source::Literal),
+            PlannedOperation::Unset { param } => {
+                unset.push(param.clone());
+                continue;
             }
-            PlannedOperation::SetSecret { param, reference } => {
-                let value =
-                    values
-                        .secrets
-                        .get(reference)
-                        .ok_or_else(|| FilesError::Unresolved {
-                            reference: reference.clone(),
-                            param: param.clone(),
-                        })?;
-                resolved.push((param.clone(), value.clone(), true));
-            }
-            PlannedOperation::SetLiteralSensitive { param } => {
-                let value = values
-                    .literals
-                    .get(&(host.host.clone(), param.clone()))
-                    .ok_or_else(|| FilesError::Literal {
-                        param: param.clone(),
-                    })?;
-                resolved.push((param.clone(), value.clone(), true));
-            }
-            PlannedOperation::Unset { param } => unset.push(param.clone()),
-        }
+        };
+        resolved.push(resolve(&host.host, param, source, values)?);
     }
     let operations: Vec<Operation<'_>> = resolved
         .iter()
@@ -241,6 +225,52 @@ pub(super) fn run_files(
     })
 }
 
+/// Where a planned value comes from, for a config.xml parameter and a
+/// wrapper-override.conf property alike.
+enum Source<'a> {
+    /// Written in the plan (not sensitive).
+    Plain(&'a str),
+    /// A secret reference, resolved again at apply.
+    Secret(&'a crate::secret::SecretRef),
+    /// The playbook's literal sensitive value (a plan applied in the run
+    /// that made it only).
+    Literal,
+}
+
+/// The value to write for `name` on `host`, as (name, value, sensitive):
+/// the one resolution config.xml's and wrapper-override.conf's operations
+/// share.
+fn resolve(
+    host: &str,
+    name: &str,
+    source: Source<'_>,
+    values: &Values<'_>,
+) -> Result<(String, SecretValue, bool), FilesError> {
+    let (value, sensitive) = match source {
+        Source::Plain(value) => (SecretValue::new(value.to_string()), false),
+        Source::Secret(reference) => {
+            let value = values
+                .secrets
+                .get(reference)
+                .ok_or_else(|| FilesError::Unresolved {
+                    reference: reference.clone(),
+                    param: name.to_string(),
+                })?;
+            (value.clone(), true)
+        }
+        Source::Literal => {
+            let value = values
+                .literals
+                .get(&(host.to_string(), name.to_string()))
+                .ok_or_else(|| FilesError::Literal {
+                    param: name.to_string(),
+                })?;
+            (value.clone(), true)
+        }
+    };
+    Ok((name.to_string(), value, sensitive))
+}
+
 /// A new file's bytes, when there is one (it may hold a secret).
 type NewBytes = Option<zeroize::Zeroizing<Vec<u8>>>;
 
@@ -272,31 +302,20 @@ fn wrapper_file(
     let mut unset = Vec::new();
     let mut arguments = None;
     for operation in &host.wrapper_operations {
-        match operation {
-            WrapperOperation::Set { key, value } => {
-                resolved.push((key.clone(), SecretValue::new(value.clone()), false))
+        let (key, source) = match operation {
+            WrapperOperation::Set { key, value } => (key, Source::Plain(value)),
+            WrapperOperation::SetSecret { key, reference } => (key, Source::Secret(reference)),
+            WrapperOperation::SetLiteralSensitive { key } => (key, Source::Literal),
+            WrapperOperation::Unset { key } => {
+                unset.push(key.clone());
+                continue;
             }
-            WrapperOperation::SetSecret { key, reference } => {
-                let value =
-                    values
-                        .secrets
-                        .get(reference)
-                        .ok_or_else(|| FilesError::Unresolved {
-                            reference: reference.clone(),
-                            param: key.clone(),
-                        })?;
-                resolved.push((key.clone(), value.clone(), true));
+            WrapperOperation::Arguments { values } => {
+                arguments = Some(values.clone());
+                continue;
             }
-            WrapperOperation::SetLiteralSensitive { key } => {
-                let value = values
-                    .literals
-                    .get(&(host.host.clone(), key.clone()))
-                    .ok_or_else(|| FilesError::Literal { param: key.clone() })?;
-                resolved.push((key.clone(), value.clone(), true));
-            }
-            WrapperOperation::Unset { key } => unset.push(key.clone()),
-            WrapperOperation::Arguments { values } => arguments = Some(values.clone()),
-        }
+        };
+        resolved.push(resolve(&host.host, key, source, values)?);
     }
     let operations: Vec<WrapperEdit<'_>> = resolved
         .iter()

@@ -138,9 +138,11 @@ pub struct Edited {
     pub document: Option<ConfigXml>,
 }
 
-struct Splice {
-    range: Range<usize>,
-    bytes: Vec<u8>,
+/// Bytes to put in place of `range` of the original (empty to delete,
+/// an empty range to insert).
+pub(crate) struct Splice {
+    pub(crate) range: Range<usize>,
+    pub(crate) bytes: Vec<u8>,
 }
 
 impl ConfigXml {
@@ -347,7 +349,9 @@ fn check_operations(operations: &[Operation<'_>]) -> Result<(), EditError> {
     Ok(())
 }
 
-fn splice(original: &[u8], mut splices: Vec<Splice>) -> Vec<u8> {
+/// `original` with `splices` (not overlapping) applied: every other byte
+/// as it was. config.xml's and wrapper-override.conf's edits both write so.
+pub(crate) fn splice(original: &[u8], mut splices: Vec<Splice>) -> Vec<u8> {
     // Stable sort: additions at one point keep the order they were asked in.
     splices.sort_by_key(|splice| (splice.range.start, splice.range.end));
     let added: usize = splices.iter().map(|splice| splice.bytes.len()).sum();

@@ -17,6 +17,7 @@ pub mod names;
 mod secret_form;
 
 pub use document::{ConfigXml, Layout, LineEnding, Parameter, MAX_CONFIG_BYTES};
+pub(crate) use edit::{splice, Splice};
 pub use edit::{Action, Change, Edited, Operation, Shown};
 pub use error::{EditError, Location, ReadError};
 pub use escape::{check_xml_chars, escape_attribute, unescape_attribute, InvalidCharacter};

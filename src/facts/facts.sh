@@ -11,8 +11,9 @@ export LC_ALL
 scratch=$(mktemp "${TMPDIR:-/tmp}/midfleet-facts.XXXXXX") || exit 70
 config_copy=
 wrapper_copy=
-trap 'rm -f "$scratch" ${config_copy:+"$config_copy"} ${wrapper_copy:+"$wrapper_copy"}' EXIT
-trap 'rm -f "$scratch" ${config_copy:+"$config_copy"} ${wrapper_copy:+"$wrapper_copy"}; exit 1' HUP INT TERM PIPE
+copy=
+trap 'rm -f "$scratch" ${config_copy:+"$config_copy"} ${wrapper_copy:+"$wrapper_copy"} ${copy:+"$copy"}' EXIT
+trap 'rm -f "$scratch" ${config_copy:+"$config_copy"} ${wrapper_copy:+"$wrapper_copy"} ${copy:+"$copy"}; exit 1' HUP INT TERM PIPE
 
 printf 'midfleet-facts 1\n'
 printf 'uid %s\n' "$(id -u)"
@@ -40,6 +41,50 @@ blob() {
     fi
 }
 
+# read_config NAME FILE: config.xml or wrapper-override.conf (NAME config
+# or wrapper), whose folder the caller has checked: NAME-symlink TARGET,
+# NAME-missing, NAME-not-a-file, NAME-unreadable, NAME-too-large SIZE, or
+# its owner and mode (NAME-stat) and contents (blob NAME), then a copy of
+# them in $copy (for the restore check below); $copy is empty otherwise.
+read_config() {
+    copy=
+    if [ -L "$2" ]; then
+        printf '%s-symlink %s\n' "$1" "$(readlink -- "$2" | tr '\n' ' ')"
+    elif [ ! -e "$2" ]; then
+        printf '%s-missing\n' "$1"
+    elif [ ! -f "$2" ]; then
+        printf '%s-not-a-file\n' "$1"
+    elif [ ! -r "$2" ]; then
+        printf '%s-unreadable\n' "$1"
+    else
+        size=$(stat -c %s -- "$2" 2>/dev/null) || size=$(wc -c < "$2")
+        size=$((size + 0))
+        if [ "$size" -gt "$MAX_CONFIG" ]; then
+            printf '%s-too-large %s\n' "$1" "$size"
+            return
+        fi
+        stat_line=$(stat -c '%u %g %a %U %G' -- "$2" 2>/dev/null) || stat_line=$(
+            ls -lnd -- "$2" | awk '{ print $3, $4 }'
+        )
+        read_file "$2" > "$scratch"
+        size=$(wc -c < "$scratch")
+        size=$((size + 0))
+        if [ "$size" -gt "$MAX_CONFIG" ]; then
+            # Grown (or swapped) since its size was read: cut, refused.
+            printf '%s-too-large %s\n' "$1" "$size"
+        elif [ -z "$stat_line" ]; then
+            # Gone (or swapped) since it was checked.
+            printf '%s-unreadable\n' "$1"
+        else
+            printf '%s-stat %s\n' "$1" "$stat_line"
+            printf 'blob %s %s\n' "$1" "$size"
+            cat -- "$scratch"
+            printf '\n'
+            copy=$(mktemp "${TMPDIR:-/tmp}/midfleet-facts.XXXXXX") && cp -- "$scratch" "$copy"
+        fi
+    fi
+}
+
 # mid_home's real path (links above it are the operator's), once.
 home_real=$(cd -P -- "$MID_HOME" 2>/dev/null && pwd -P)
 
@@ -56,37 +101,9 @@ case $config_dir in
 esac
 if [ -n "$linked_folder" ]; then
     printf 'config-symlink %s\n' "$(printf '%s/%s' "$linked_folder" "${CONFIG##*/}" | tr '\n' ' ')"
-elif [ -L "$CONFIG" ]; then
-    printf 'config-symlink %s\n' "$(readlink -- "$CONFIG" | tr '\n' ' ')"
-elif [ ! -e "$CONFIG" ]; then
-    printf 'config-missing\n'
-elif [ ! -f "$CONFIG" ]; then
-    printf 'config-not-a-file\n'
-elif [ ! -r "$CONFIG" ]; then
-    printf 'config-unreadable\n'
 else
-    size=$(stat -c %s -- "$CONFIG" 2>/dev/null) || size=$(wc -c < "$CONFIG")
-    size=$((size + 0))
-    if [ "$size" -gt "$MAX_CONFIG" ]; then
-        printf 'config-too-large %s\n' "$size"
-    else
-        stat_line=$(stat -c '%u %g %a %U %G' -- "$CONFIG" 2>/dev/null) || stat_line=$(
-            ls -lnd -- "$CONFIG" | awk '{ print $3, $4 }'
-        )
-        read_file "$CONFIG" > "$scratch"
-        size=$(wc -c < "$scratch")
-        size=$((size + 0))
-        if [ "$size" -gt "$MAX_CONFIG" ]; then
-            # Grown (or swapped) since its size was read: cut, refused.
-            printf 'config-too-large %s\n' "$size"
-        else
-            printf 'config-stat %s\n' "$stat_line"
-            printf 'blob config %s\n' "$size"
-            cat -- "$scratch"
-            printf '\n'
-            config_copy=$(mktemp "${TMPDIR:-/tmp}/midfleet-facts.XXXXXX") && cp -- "$scratch" "$config_copy"
-        fi
-    fi
+    read_config config "$CONFIG"
+    config_copy=$copy
 fi
 
 # conf/wrapper-override.conf beside config.xml (the wrapper's properties:
@@ -99,30 +116,9 @@ if [ -z "$linked_folder" ] && [ -d "$config_dir/conf" ] && [ ! -L "$config_dir/c
     config_real=$(cd -P -- "$config_dir" 2>/dev/null && pwd -P)
     if [ "$wrapper_real" != "${config_real%/}/conf" ]; then
         printf 'wrapper-symlink %s\n' "$(printf '%s' "$wrapper_real" | tr '\n' ' ')"
-    elif [ -L "$wrapper_file" ]; then
-        printf 'wrapper-symlink %s\n' "$(readlink -- "$wrapper_file" | tr '\n' ' ')"
-    elif [ ! -e "$wrapper_file" ]; then
-        printf 'wrapper-missing\n'
-    elif [ ! -f "$wrapper_file" ]; then
-        printf 'wrapper-not-a-file\n'
-    elif [ ! -r "$wrapper_file" ]; then
-        printf 'wrapper-unreadable\n'
     else
-        wrapper_stat=$(stat -c '%u %g %a %U %G' -- "$wrapper_file" 2>/dev/null) || wrapper_stat=
-        read_file "$wrapper_file" > "$scratch"
-        size=$(wc -c < "$scratch")
-        size=$((size + 0))
-        if [ "$size" -gt "$MAX_CONFIG" ]; then
-            printf 'wrapper-too-large %s\n' "$size"
-        elif [ -z "$wrapper_stat" ]; then
-            printf 'wrapper-unreadable\n'
-        else
-            printf 'wrapper-stat %s\n' "$wrapper_stat"
-            printf 'blob wrapper %s\n' "$size"
-            cat -- "$scratch"
-            printf '\n'
-            wrapper_copy=$(mktemp "${TMPDIR:-/tmp}/midfleet-facts.XXXXXX") && cp -- "$scratch" "$wrapper_copy"
-        fi
+        read_config wrapper "$wrapper_file"
+        wrapper_copy=$copy
     fi
 elif [ -L "$config_dir/conf" ]; then
     printf 'wrapper-symlink %s\n' "$(readlink -- "$config_dir/conf" | tr '\n' ' ')"

@@ -245,26 +245,10 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
             ("marker", ["upgrade-temp"]) => markers.upgrade_temp = true,
             ("backup-chosen", [name]) => backup_chosen = Some(name.to_string()),
             ("config-stat", [uid, gid, mode, owner, group]) => {
-                let mode = u32::from_str_radix(mode, 8)
-                    .map_err(|_| ReplyError(format!("bad mode `{mode}`")))?;
-                config_stat = Some((
-                    number(uid)?,
-                    number(gid)?,
-                    mode,
-                    owner.to_string(),
-                    group.to_string(),
-                ));
+                config_stat = Some(file_stat(uid, gid, mode, owner, group)?)
             }
             ("wrapper-stat", [uid, gid, mode, owner, group]) => {
-                let mode = u32::from_str_radix(mode, 8)
-                    .map_err(|_| ReplyError(format!("bad mode `{mode}`")))?;
-                wrapper_stat = Some((
-                    number(uid)?,
-                    number(gid)?,
-                    mode,
-                    owner.to_string(),
-                    group.to_string(),
-                ));
+                wrapper_stat = Some(file_stat(uid, gid, mode, owner, group)?)
             }
             ("wrapper-missing", []) => wrapper_problem = Some(ConfigProblem::Missing),
             ("wrapper-unreadable", []) => wrapper_problem = Some(ConfigProblem::Unreadable),
@@ -273,22 +257,14 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
                 wrapper_problem = Some(ConfigProblem::Symlink(rest.join(" ")))
             }
             ("wrapper-too-large", [size]) => {
-                let size = size
-                    .parse::<u64>()
-                    .map_err(|_| ReplyError(format!("`{}` is not a number", printable(size))))?;
-                wrapper_problem = Some(ConfigProblem::TooLarge(size))
+                wrapper_problem = Some(ConfigProblem::TooLarge(file_size(size)?))
             }
             ("config-missing", []) => config_problem = Some(ConfigProblem::Missing),
             ("config-unreadable", []) => config_problem = Some(ConfigProblem::Unreadable),
             ("config-not-a-file", []) => config_problem = Some(ConfigProblem::NotAFile),
             ("config-symlink", _) => config_problem = Some(ConfigProblem::Symlink(rest.join(" "))),
             ("config-too-large", [size]) => {
-                // A size, not an id: a config.xml past 4 GiB is still
-                // "too large", not an unreadable reply.
-                let size = size
-                    .parse::<u64>()
-                    .map_err(|_| ReplyError(format!("`{}` is not a number", printable(size))))?;
-                config_problem = Some(ConfigProblem::TooLarge(size))
+                config_problem = Some(ConfigProblem::TooLarge(file_size(size)?))
             }
             ("service", [kind, unit, state]) => {
                 service = Some(ServiceFacts {
@@ -375,6 +351,33 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
 pub fn sha256_hex(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// A `config-stat` or `wrapper-stat` line's owner and mode: (uid, gid,
+/// mode, owner, group).
+fn file_stat(
+    uid: &str,
+    gid: &str,
+    mode: &str,
+    owner: &str,
+    group: &str,
+) -> Result<(u32, u32, u32, String, String), ReplyError> {
+    let mode =
+        u32::from_str_radix(mode, 8).map_err(|_| ReplyError(format!("bad mode `{mode}`")))?;
+    Ok((
+        number(uid)?,
+        number(gid)?,
+        mode,
+        owner.to_string(),
+        group.to_string(),
+    ))
+}
+
+/// A `config-too-large` or `wrapper-too-large` line's size: a size, not an
+/// id, so a file past 4 GiB is still "too large", not an unreadable reply.
+fn file_size(text: &str) -> Result<u64, ReplyError> {
+    text.parse::<u64>()
+        .map_err(|_| ReplyError(format!("`{}` is not a number", printable(text))))
 }
 
 fn number(text: &str) -> Result<u32, ReplyError> {
@@ -771,73 +774,41 @@ mod tests {
     #[test]
     fn the_script_reads_the_wrapper_file_beside_config_and_never_through_a_link() {
         let home = agent(true);
+        let conf = home.path().join("agent/conf");
+        let file = conf.join("wrapper-override.conf");
+        let wrapper = || parse(&run_locally(&host(home.path()))).unwrap().wrapper;
+        let refused_as_link = || {
+            let read = wrapper();
+            assert!(matches!(read, Err(ConfigProblem::Symlink(_))), "{read:?}");
+        };
         std::fs::write(home.path().join("agent/config.xml"), "<parameters/>").unwrap();
         // No conf/ folder: missing.
-        let facts = parse(&run_locally(&host(home.path()))).unwrap();
-        assert_eq!(facts.wrapper, Err(ConfigProblem::Missing));
-        std::fs::create_dir_all(home.path().join("agent/conf")).unwrap();
+        assert_eq!(wrapper(), Err(ConfigProblem::Missing));
+        std::fs::create_dir_all(&conf).unwrap();
         let shipped = b"# heap\r\nwrapper.java.maxmemory=1024";
-        std::fs::write(
-            home.path().join("agent/conf/wrapper-override.conf"),
-            shipped,
-        )
-        .unwrap();
-        std::fs::set_permissions(
-            home.path().join("agent/conf/wrapper-override.conf"),
-            std::fs::Permissions::from_mode(0o604),
-        )
-        .unwrap();
-        let facts = parse(&run_locally(&host(home.path()))).unwrap();
-        let file = facts.wrapper.as_ref().unwrap();
-        assert_eq!(file.bytes, shipped);
-        assert_eq!(file.sha256, sha256_hex(shipped));
-        assert_eq!(file.mode, 0o604);
+        std::fs::write(&file, shipped).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o604)).unwrap();
+        let read = wrapper().unwrap();
+        assert_eq!(read.bytes, shipped);
+        assert_eq!(read.sha256, sha256_hex(shipped));
+        assert_eq!(read.mode, 0o604);
         // The file a link: refused, never read.
         std::fs::write(home.path().join("elsewhere.conf"), "wrapper.x=1\n").unwrap();
-        std::fs::remove_file(home.path().join("agent/conf/wrapper-override.conf")).unwrap();
-        std::os::unix::fs::symlink(
-            home.path().join("elsewhere.conf"),
-            home.path().join("agent/conf/wrapper-override.conf"),
-        )
-        .unwrap();
-        let facts = parse(&run_locally(&host(home.path()))).unwrap();
-        assert!(
-            matches!(facts.wrapper, Err(ConfigProblem::Symlink(_))),
-            "{:?}",
-            facts.wrapper
-        );
+        std::fs::remove_file(&file).unwrap();
+        std::os::unix::fs::symlink(home.path().join("elsewhere.conf"), &file).unwrap();
+        refused_as_link();
         // conf/ itself a link: refused too.
-        std::fs::remove_file(home.path().join("agent/conf/wrapper-override.conf")).unwrap();
-        std::fs::rename(
-            home.path().join("agent/conf"),
-            home.path().join("conf.real"),
-        )
-        .unwrap();
+        std::fs::remove_file(&file).unwrap();
+        std::fs::rename(&conf, home.path().join("conf.real")).unwrap();
         std::fs::write(home.path().join("conf.real/wrapper-override.conf"), shipped).unwrap();
-        std::os::unix::fs::symlink(
-            home.path().join("conf.real"),
-            home.path().join("agent/conf"),
-        )
-        .unwrap();
-        let facts = parse(&run_locally(&host(home.path()))).unwrap();
-        assert!(
-            matches!(facts.wrapper, Err(ConfigProblem::Symlink(_))),
-            "{:?}",
-            facts.wrapper
-        );
+        std::os::unix::fs::symlink(home.path().join("conf.real"), &conf).unwrap();
+        refused_as_link();
         // A FIFO in its place: not a file (and the read does not block).
-        std::fs::remove_file(home.path().join("agent/conf")).unwrap();
-        std::fs::create_dir_all(home.path().join("agent/conf")).unwrap();
-        let fifo = std::ffi::CString::new(
-            home.path()
-                .join("agent/conf/wrapper-override.conf")
-                .to_str()
-                .unwrap(),
-        )
-        .unwrap();
+        std::fs::remove_file(&conf).unwrap();
+        std::fs::create_dir_all(&conf).unwrap();
+        let fifo = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
         // SAFETY: mkfifo on a NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
-        let facts = parse(&run_locally(&host(home.path()))).unwrap();
-        assert_eq!(facts.wrapper, Err(ConfigProblem::NotAFile));
+        assert_eq!(wrapper(), Err(ConfigProblem::NotAFile));
     }
 }

@@ -246,18 +246,55 @@ impl Reader<'_> {
         self.diagnostics.push(diagnostic);
     }
 
-    pub(super) fn set(&mut self, node: &Node) -> Vec<SetEntry> {
+    /// An optional section's body as `view` reads it: `None` for an empty
+    /// section, and for one of another shape after an error saying what it
+    /// `must_be` (with `hint`). `set:`, `wrapper:` and `unset:` open so.
+    fn section<'n, T>(
+        &mut self,
+        node: &'n Node,
+        view: impl FnOnce(&'n Node) -> Option<T>,
+        must_be: &str,
+        hint: Option<&str>,
+    ) -> Option<T> {
         if node.is_null() {
-            return Vec::new();
+            return None;
         }
-        let Some(entries) = node.as_mapping() else {
-            self.error(
-                node,
-                format!(
-                    "`set` must be a mapping of parameter: value, not {}",
-                    node.describe()
-                ),
-            );
+        let body = view(node);
+        if body.is_none() {
+            self.error(node, format!("{must_be}, not {}", node.describe()))
+                .hint = hint.map(str::to_string);
+        }
+        body
+    }
+
+    /// The warning for a sensitive `name` whose value is written in the
+    /// playbook (not a template, not a secret reference), under `set:` and
+    /// `wrapper:` alike; true when it warned.
+    fn warn_literal_sensitive(&mut self, name: &str, text: &str, origin: &Origin) -> bool {
+        // A template (`"{{ vault_mid_password }}"`) takes the value from
+        // the inventory, a vault among others: only a literal is written in
+        // the playbook.
+        let literal = !text.contains("{{") && !text.contains("{%");
+        if !(names::is_password(name) && literal) {
+            return false;
+        }
+        self.diagnostics.push(
+            Diagnostic::warning(
+                Some(origin.clone()),
+                format!("`{name}` is sensitive but its value is written in the playbook"),
+            )
+            .with_hint(format!("use `{name}: {{ secret: \"env:NAME\" }}` (or file:, command:, prompt:, or var:NAME for a vaulted inventory variable)")),
+        );
+        true
+    }
+
+    pub(super) fn set(&mut self, node: &Node) -> Vec<SetEntry> {
+        let Some(entries) = self.section(
+            node,
+            Node::as_mapping,
+            "`set` must be a mapping of parameter: value",
+            None,
+        ) else {
             return Vec::new();
         };
         let mut set = Vec::new();
@@ -295,19 +332,10 @@ impl Reader<'_> {
                 }
             };
             if let SetValue::Template(text) = &value {
-                // A template (`"{{ vault_mid_password }}"`) takes the value
-                // from the inventory, a vault among others: only a literal
-                // is written in the playbook.
-                let literal = !text.contains("{{") && !text.contains("{%");
-                if names::is_password(&name) && literal {
-                    self.diagnostics.push(
-                        Diagnostic::warning(
-                            Some(origin.clone()),
-                            format!("`{name}` is sensitive but its value is written in the playbook"),
-                        )
-                        .with_hint(format!("use `{name}: {{ secret: \"env:NAME\" }}` (or file:, command:, prompt:, or var:NAME for a vaulted inventory variable)")),
-                    );
-                } else if let Err(reason) = crate::config_xml::check_xml_chars(text) {
+                // A literal password is warned about; any other value must
+                // be text config.xml can store.
+                let warned = self.warn_literal_sensitive(&name, text, &origin);
+                if let (false, Err(reason)) = (warned, crate::config_xml::check_xml_chars(text)) {
                     self.diagnostics.push(Diagnostic::error(
                         Some(origin.clone()),
                         format!("`{name}`: {reason}"),
@@ -329,18 +357,12 @@ impl Reader<'_> {
     /// [ARG, …]` for JVM arguments that must be present.
     pub(super) fn wrapper(&mut self, node: &Node) -> Vec<WrapperEntry> {
         use crate::wrapper_conf::{is_key, ADDITIONAL};
-        if node.is_null() {
-            return Vec::new();
-        }
-        let Some(entries) = node.as_mapping() else {
-            self.error(
-                node,
-                format!(
-                    "`wrapper` must be a mapping of property: value, not {}",
-                    node.describe()
-                ),
-            )
-            .hint = Some("e.g. `wrapper: { wrapper.java.maxmemory: 2048 }`".into());
+        let Some(entries) = self.section(
+            node,
+            Node::as_mapping,
+            "`wrapper` must be a mapping of property: value",
+            Some("e.g. `wrapper: { wrapper.java.maxmemory: 2048 }`"),
+        ) else {
             return Vec::new();
         };
         let mut wrapper = Vec::new();
@@ -425,16 +447,7 @@ impl Reader<'_> {
                 }
             };
             if let WrapperValue::Set(SetValue::Template(text)) = &parsed {
-                let literal = !text.contains("{{") && !text.contains("{%");
-                if names::is_password(&key) && literal {
-                    self.diagnostics.push(
-                        Diagnostic::warning(
-                            Some(origin.clone()),
-                            format!("`{key}` is sensitive but its value is written in the playbook"),
-                        )
-                        .with_hint(format!("use `{key}: {{ secret: \"env:NAME\" }}` (or file:, command:, prompt:, or var:NAME)")),
-                    );
-                }
+                self.warn_literal_sensitive(&key, text, &origin);
             }
             wrapper.push(WrapperEntry {
                 key,
@@ -499,18 +512,12 @@ impl Reader<'_> {
     }
 
     pub(super) fn unset(&mut self, node: &Node) -> Vec<UnsetEntry> {
-        if node.is_null() {
-            return Vec::new();
-        }
-        let Some(items) = node.as_sequence() else {
-            self.error(
-                node,
-                format!(
-                    "`unset` must be a list of parameter names, not {}",
-                    node.describe()
-                ),
-            )
-            .hint = Some("write `unset: [mid.proxy.use_proxy]`".into());
+        let Some(items) = self.section(
+            node,
+            Node::as_sequence,
+            "`unset` must be a list of parameter names",
+            Some("write `unset: [mid.proxy.use_proxy]`"),
+        ) else {
             return Vec::new();
         };
         items

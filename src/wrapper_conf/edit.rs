@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::ops::Range;
 
-use crate::config_xml::{Action, Change, Shown};
+use crate::config_xml::{splice, Action, Change, Shown, Splice};
 
 use super::document::{LineKind, Property, WrapperConf};
 use super::{additional_number, is_key, is_sensitive, ADDITIONAL, RESERVED};
@@ -80,11 +80,6 @@ impl fmt::Debug for Edited {
             .field("bytes", &self.bytes.as_ref().map(Vec::len))
             .finish()
     }
-}
-
-struct Splice {
-    range: Range<usize>,
-    bytes: Vec<u8>,
 }
 
 fn check_value(key: &str, value: &str) -> Result<(), EditError> {
@@ -420,19 +415,6 @@ fn uncomment(property: &Property<'_>, value: &str) -> [Splice; 2] {
             bytes: value.as_bytes().to_vec(),
         },
     ]
-}
-
-fn splice(original: &[u8], mut splices: Vec<Splice>) -> Vec<u8> {
-    splices.sort_by_key(|splice| (splice.range.start, splice.range.end));
-    let mut bytes = Vec::with_capacity(original.len() + 64);
-    let mut cursor = 0;
-    for splice in &splices {
-        bytes.extend_from_slice(&original[cursor..splice.range.start]);
-        bytes.extend_from_slice(&splice.bytes);
-        cursor = splice.range.end;
-    }
-    bytes.extend_from_slice(&original[cursor..]);
-    bytes
 }
 
 fn verify(bytes: &[u8], operations: &[Operation<'_>]) -> Result<(), EditError> {

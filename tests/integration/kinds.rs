@@ -271,20 +271,17 @@ fn facts_tell_each_kind_and_plan_and_apply_change_only_the_plain_mid() {
     );
 }
 
-#[test]
-fn allow_override_turns_the_instance_parameter_into_a_warning() {
+/// A one-MID lab whose lab-001 is Up and validated on an emulated
+/// instance, and a playbook (threads.yml) setting threads.max to 50 with
+/// that instance's section.
+fn threads_lab() -> (Lab, Instance, std::path::PathBuf) {
     let lab = lab(LabSpec::new(1, &midsim()));
     let users = vec![("svc_lab001".to_string(), PASSWORD)];
-    lab.add_instance_user("svc_lab001", PASSWORD).unwrap();
     let agents = vec![json!({
         "sys_id": "agent-lab-001", "name": "lab-001", "status": "Up",
         "validated": "true", "user_name": "",
     })];
     let instance = Instance::start(Some(seed(&users, agents)), &[]);
-    let admin = InstanceAdmin::new(&instance.url, None, ADMIN_PASSWORD).unwrap();
-    let row = admin
-        .add_mid_config("lab-001", "threads.max", "40")
-        .unwrap();
     let path = lab.directory.join("threads.yml");
     std::fs::write(
         &path,
@@ -295,6 +292,17 @@ fn allow_override_turns_the_instance_parameter_into_a_warning() {
         ),
     )
     .unwrap();
+    (lab, instance, path)
+}
+
+#[test]
+fn allow_override_turns_the_instance_parameter_into_a_warning() {
+    let (lab, instance, path) = threads_lab();
+    lab.add_instance_user("svc_lab001", PASSWORD).unwrap();
+    let admin = InstanceAdmin::new(&instance.url, None, ADMIN_PASSWORD).unwrap();
+    let row = admin
+        .add_mid_config("lab-001", "threads.max", "40")
+        .unwrap();
     let refused = run(&lab, "plan", &path, PASSWORD, &[]);
     assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
     assert!(
@@ -321,23 +329,7 @@ fn allow_override_turns_the_instance_parameter_into_a_warning() {
 
 #[test]
 fn a_saved_plan_skips_a_mid_that_began_upgrading_since() {
-    let lab = lab(LabSpec::new(1, &midsim()));
-    let users = vec![("svc_lab001".to_string(), PASSWORD)];
-    let agents = vec![json!({
-        "sys_id": "agent-lab-001", "name": "lab-001", "status": "Up",
-        "validated": "true", "user_name": "",
-    })];
-    let instance = Instance::start(Some(seed(&users, agents)), &[]);
-    let path = lab.directory.join("threads.yml");
-    std::fs::write(
-        &path,
-        format!(
-            "hosts: lab\nset:\n  threads.max: 50\ninstance:\n  url: {}\n  user: admin\n  \
-             password: {{ secret: \"env:MIDFLEET_TEST_ADMIN\" }}\n",
-            instance.url
-        ),
-    )
-    .unwrap();
+    let (lab, instance, path) = threads_lab();
     let saved = lab.directory.join("saved.plan");
     let plan = run(
         &lab,
@@ -403,19 +395,11 @@ fn a_mixed_fleet_of_twelve_rotates_only_its_five_plain_mids() {
     for host in &lab.hosts {
         instance.wait_for_field(&host.name, "status", host.kind.expected_status());
     }
-    let playbook = lab.directory.join("rotate.yml");
-    std::fs::write(
-        &playbook,
-        format!(
-            "hosts: lab\nrotate:\n  users: [\"svc_{{{{ mid_name }}}}_a\", \"svc_{{{{ mid_name }}}}_b\"]\n  \
-             password: {{ generate: {{ length: 32 }} }}\n  max_age: 60d\nhealth:\n  timeout: 30\n\
-             rollout:\n  serial: [100%]\ninstance:\n  url: {}\n  ca_file: {}\n  user: admin\n  \
-             password: {{ secret: \"env:MIDFLEET_TEST_ADMIN\" }}\n",
-            instance.url,
-            instance.pki.ca_file.display()
-        ),
-    )
-    .unwrap();
+    let playbook = crate::rotation::rotation_playbook_trusting(
+        &lab,
+        &instance.url,
+        Some(&instance.pki.ca_file),
+    );
     let now = crate::rotation::now();
     let plan_json = |label: &str| -> Vec<Value> {
         let run = crate::rotation::at(&lab, "plan", &playbook, now, &["--output", "json"]);

@@ -15,13 +15,22 @@ use crate::support::{midfleet, Run};
 const DAY: u64 = 86_400;
 
 pub(crate) fn rotation_playbook(lab: &Lab, url: &str) -> PathBuf {
+    rotation_playbook_trusting(lab, url, None)
+}
+
+/// The rotation playbook, trusting `ca_file` for an HTTPS instance (the
+/// lab CA of a fleet with mutual-TLS hosts).
+pub(crate) fn rotation_playbook_trusting(lab: &Lab, url: &str, ca_file: Option<&Path>) -> PathBuf {
     let path = lab.directory.join("rotate.yml");
+    let ca_file = ca_file
+        .map(|ca_file| format!("  ca_file: {}\n", ca_file.display()))
+        .unwrap_or_default();
     std::fs::write(
         &path,
         format!(
             "hosts: lab\nrotate:\n  users: [\"svc_{{{{ mid_name }}}}_a\", \"svc_{{{{ mid_name }}}}_b\"]\n  \
              password: {{ generate: {{ length: 32 }} }}\n  max_age: 60d\nhealth:\n  timeout: 30\n\
-             rollout:\n  serial: [100%]\ninstance:\n  url: {url}\n  user: admin\n  \
+             rollout:\n  serial: [100%]\ninstance:\n  url: {url}\n{ca_file}  user: admin\n  \
              password: {{ secret: \"env:MIDFLEET_TEST_ADMIN\" }}\n"
         ),
     )

@@ -84,6 +84,17 @@ fn starts(host: &LabHost) -> usize {
     host.agent_log().matches("MID Server started").count()
 }
 
+/// `apply` of `playbook` on the whole lab: it succeeds and each MID
+/// restarts once.
+fn apply_restarting_each_once(lab: &Lab, playbook: &Path) {
+    let counts: Vec<usize> = lab.hosts.iter().map(starts).collect();
+    let applied = run(lab, &lab.inventory, "apply", playbook, &[]);
+    assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+    for (host, count) in lab.hosts.iter().zip(counts) {
+        assert_eq!(starts(host), count + 1, "{}: one restart", host.name);
+    }
+}
+
 const HEAP: &str =
     "name: heap\nhosts: lab\nwrapper:\n  wrapper.java.maxmemory: 2048\nhealth:\n  timeout: 20\n";
 
@@ -121,16 +132,8 @@ fn the_heap_goes_to_2048_across_a_lab_with_one_restart_each() {
     assert_eq!(change["before"], "1024");
     assert_eq!(change["after"], "2048");
 
-    let counts: Vec<usize> = lab.hosts.iter().map(starts).collect();
-    let applied = run(&lab, &lab.inventory, "apply", &playbook, &[]);
-    assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+    apply_restarting_each_once(&lab, &playbook);
     for (index, host) in lab.hosts.iter().enumerate() {
-        assert_eq!(
-            starts(host),
-            counts[index] + 1,
-            "{}: one restart",
-            host.name
-        );
         assert_eq!(
             String::from_utf8_lossy(&wrapper(host)),
             String::from_utf8_lossy(&with_heap(&before[index], "2048")),
@@ -203,16 +206,8 @@ fn a_rotation_and_the_heap_in_one_run_restart_each_mid_once() {
          wrapper:\n  wrapper.java.maxmemory: 2048\nhealth:\n  timeout: 20\n",
     );
     let before: Vec<Vec<u8>> = lab.hosts.iter().map(wrapper).collect();
-    let counts: Vec<usize> = lab.hosts.iter().map(starts).collect();
-    let applied = run(&lab, &lab.inventory, "apply", &playbook, &[]);
-    assert_eq!(applied.code, 0, "{}{}", applied.stdout, applied.stderr);
+    apply_restarting_each_once(&lab, &playbook);
     for (index, host) in lab.hosts.iter().enumerate() {
-        assert_eq!(
-            starts(host),
-            counts[index] + 1,
-            "{}: one restart",
-            host.name
-        );
         assert_eq!(
             wrapper(host),
             with_heap(&before[index], "2048"),

@@ -2,7 +2,6 @@
 //! and read its state, read its request log; killed when dropped. Also a
 //! test CA and a server certificate for HTTPS (rcgen).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -51,15 +50,7 @@ impl Instance {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start midfleet-instancesim");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read the first line");
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+        let url = midfleet_lab::instancesim_url(&mut child).expect("its URL");
         Instance {
             child,
             url,

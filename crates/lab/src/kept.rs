@@ -116,6 +116,17 @@ pub struct InstanceRecord {
     pub ca_file: Option<PathBuf>,
 }
 
+impl InstanceRecord {
+    /// `admin`'s password, read from its file: what the kept lab's own
+    /// checks and the instance-admin helpers log in with.
+    pub fn admin_password(&self) -> Result<String, LabError> {
+        let text = fs::read_to_string(&self.admin_password_file).map_err(|error| {
+            LabError(format!("{}: {error}", self.admin_password_file.display()))
+        })?;
+        Ok(text.trim_end().to_string())
+    }
+}
+
 /// The record of a kept lab: `state.json` in [`Place`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
@@ -433,12 +444,7 @@ fn build(place: &Place, options: &UpOptions, record: &mut Record) -> Result<Lab,
             start_instance(&folder, &options.instancesim, record, place, pki.as_deref())?;
         spec.instance_url = Some(instance.url.clone());
         spec.instance_ca = instance.ca_file.clone();
-        spec.instance_admin_password = Some(
-            fs::read_to_string(&instance.admin_password_file)
-                .map_err(|error| LabError(error.to_string()))?
-                .trim_end()
-                .to_string(),
-        );
+        spec.instance_admin_password = Some(instance.admin_password()?);
         spec.pki = pki;
         record.instance = Some(instance);
         place.write(record)?;
@@ -630,7 +636,9 @@ fn random_password() -> Result<String, LabError> {
     Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
 }
 
-fn write_private(path: &Path, text: &str) -> Result<(), LabError> {
+/// Writes `text` to `path`, readable by its owner only (mode 0600 when it
+/// creates the file): passwords, keys and seeds of the lab.
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), LabError> {
     fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -1160,12 +1168,7 @@ fn admin(record: &Record) -> Result<Option<(Client, Credentials)>, LabError> {
     let Some(instance) = &record.instance else {
         return Ok(None);
     };
-    let password = fs::read_to_string(&instance.admin_password_file).map_err(|error| {
-        LabError(format!(
-            "{}: {error}",
-            instance.admin_password_file.display()
-        ))
-    })?;
+    let password = instance.admin_password()?;
     // On this machine: a refused connection is not retried for seconds.
     let mut settings = Settings::with_timeout(5);
     settings.attempts = 2;
@@ -1174,10 +1177,7 @@ fn admin(record: &Record) -> Result<Option<(Client, Credentials)>, LabError> {
         .map_err(|error| LabError(error.to_string()))?;
     Ok(Some((
         client,
-        Credentials::new(
-            "admin".into(),
-            SecretValue::new(password.trim_end().to_string()),
-        ),
+        Credentials::new("admin".into(), SecretValue::new(password)),
     )))
 }
 
@@ -1187,18 +1187,8 @@ pub fn instance_admin(record: &Record) -> Result<Option<crate::InstanceAdmin>, L
     let Some(instance) = &record.instance else {
         return Ok(None);
     };
-    let password = fs::read_to_string(&instance.admin_password_file).map_err(|error| {
-        LabError(format!(
-            "{}: {error}",
-            instance.admin_password_file.display()
-        ))
-    })?;
-    crate::InstanceAdmin::new(
-        &instance.url,
-        instance.ca_file.as_deref(),
-        password.trim_end(),
-    )
-    .map(Some)
+    let password = instance.admin_password()?;
+    crate::InstanceAdmin::new(&instance.url, instance.ca_file.as_deref(), &password).map(Some)
 }
 
 /// The users who can log in as MIDs: the instance's (with whether they

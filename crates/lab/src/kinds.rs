@@ -18,6 +18,7 @@ use midfleet::instance::table;
 use midfleet::secret::SecretValue;
 use serde_json::json;
 
+use crate::kept::write_private;
 use crate::{LabError, LabHost, INITIAL_PASSWORD, INITIAL_USER};
 
 /// The CyberArk provider's class, as config.xml names it.
@@ -217,19 +218,6 @@ impl LabPki {
     }
 }
 
-fn write_private(path: &Path, text: &str) -> Result<(), LabError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut file| file.write_all(text.as_bytes()))
-        .map_err(|error| LabError(format!("{}: {error}", path.display())))
-}
-
 /// The lab's instance, as its `admin`.
 pub struct Admin {
     client: Client,
@@ -322,7 +310,6 @@ pub struct KindsInstance {
 impl KindsInstance {
     /// Starts `midfleet-instancesim` (the binary at `instancesim`).
     pub fn start(instancesim: &Path) -> Result<KindsInstance, LabError> {
-        use std::io::BufRead;
         let failed = |error: std::io::Error| LabError(format!("the lab's instance: {error}"));
         let directory = tempfile::tempdir().map_err(failed)?;
         let pki = LabPki::create(&directory.path().join("pki"))?;
@@ -354,23 +341,9 @@ impl KindsInstance {
             .stderr(std::process::Stdio::inherit())
             .spawn()
             .map_err(failed)?;
-        let mut line = String::new();
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| LabError("no stdout".into()))?;
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .map_err(failed)?;
-        let Some(url) = line.trim().strip_prefix("listening on ") else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(LabError(format!(
-                "the lab's instance did not start: {line}"
-            )));
-        };
+        let url = crate::instancesim_url(&mut child)?;
         Ok(KindsInstance {
-            url: url.to_string(),
+            url,
             child,
             pki: std::sync::Arc::new(pki),
             _directory: directory,

@@ -52,6 +52,29 @@ pub fn instancesim() -> PathBuf {
     binary("midfleet-instancesim")
 }
 
+/// The URL a `midfleet-instancesim` started with its stdout piped says it
+/// listens on (its first line: `listening on URL`). When it says anything
+/// else it is killed and reaped, and the error holds what it said.
+pub fn instancesim_url(child: &mut Child) -> Result<String, LabError> {
+    use std::io::BufRead;
+    let mut line = String::new();
+    let read = match child.stdout.take() {
+        Some(stdout) => std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(|error| error.to_string()),
+        None => Err("its stdout is not piped".into()),
+    };
+    if let (Ok(_), Some(url)) = (&read, line.trim().strip_prefix("listening on ")) {
+        return Ok(url.to_string());
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Err(LabError(format!(
+        "the lab's instance did not start: {}",
+        read.err().unwrap_or_else(|| line.trim().to_string())
+    )))
+}
+
 /// One of this crate's binaries (`midfleet-midsim`, `midfleet-instancesim`,
 /// `midfleet-demo`) as a test or benchmark of the workspace finds it: in
 /// the target folder its own executable was built into (`target/debug`

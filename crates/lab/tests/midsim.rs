@@ -443,7 +443,6 @@ struct Instance {
 
 impl Instance {
     fn start(users: &[(&str, &str)]) -> Instance {
-        use std::io::{BufRead, BufReader};
         let directory = tempfile::tempdir().expect("temp dir");
         let state = directory.path().join("state.json");
         let records: Vec<serde_json::Value> = users
@@ -475,15 +474,7 @@ impl Instance {
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("start midfleet-instancesim");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("first line");
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+        let url = midfleet_lab::instancesim_url(&mut child).expect("its URL");
         Instance {
             child,
             url,

@@ -777,28 +777,10 @@ mod tests {
                 ))
                 .status
         };
-        state.handle(&request(
-            "POST",
-            "/api/now/table/sys_user?sysparm_input_display_value=true",
-            "admin",
-            "pw",
-            r#"{"user_name":"svc_a","user_password":"old"}"#,
-        ));
+        mid_user(&mut state, "svc_a", "old");
         let user = state.find("sys_user", "user_name", "svc_a").unwrap();
-        let role = state.find("sys_user_role", "name", "mid_server").unwrap();
-        state.push(
-            "sys_user_has_role",
-            json!({ "sys_id": "g", "user": user, "role": role }),
-        );
         for name in ["mid1", "mid2"] {
-            let created = state.handle(&request(
-                "POST",
-                "/api/now/table/ecc_agent",
-                "svc_a",
-                "old",
-                &format!(r#"{{"name":"{name}","status":"Up","user_name":"svc_a"}}"#),
-            ));
-            assert_eq!(created.status, 201);
+            mid_record(&mut state, "svc_a", "old", name);
         }
         assert_eq!(login(&mut state, "svc_a", "old"), 200);
         // Without display values the new password is taken as a hash:
@@ -1181,6 +1163,20 @@ mod tests {
         );
     }
 
+    /// The `ecc_agent` record `user_name` creates for its MID `name`, as
+    /// a MID does at its first start (Up, as itself).
+    fn mid_record(state: &mut State, user_name: &str, password: &str, name: &str) -> Value {
+        let created = state.handle(&request(
+            "POST",
+            "/api/now/table/ecc_agent",
+            user_name,
+            password,
+            &format!(r#"{{"name":"{name}","status":"Up","user_name":"{user_name}"}}"#),
+        ));
+        assert_eq!(created.status, 201, "{}", created.body);
+        created.body["result"].clone()
+    }
+
     fn names(answer: &Answer, field: &str) -> Vec<String> {
         answer.body["result"]
             .as_array()
@@ -1195,15 +1191,7 @@ mod tests {
         let mut state = seeded();
         mid_user(&mut state, "svc_mid", "m");
         for name in ["mid1", "mid2", "mid3"] {
-            let created = state.handle(&request(
-                "POST",
-                "/api/now/table/ecc_agent",
-                "svc_mid",
-                "m",
-                &format!(r#"{{"name":"{name}","status":"Up","user_name":"svc_mid"}}"#),
-            ));
-            assert_eq!(created.status, 201);
-            let record = &created.body["result"];
+            let record = mid_record(&mut state, "svc_mid", "m", name);
             assert_eq!(record["container_id"], "");
             assert_eq!(record["is_using_custom_cert"], "false");
             assert_eq!(record["version"], DEFAULT_MID_VERSION);
