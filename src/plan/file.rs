@@ -57,7 +57,7 @@ pub enum PlanFileError {
     TooLarge { path: PathBuf },
     #[error("{path}: not a midfleet plan: {reason}")]
     Format { path: PathBuf, reason: String },
-    #[error("{path}: plan format {found} is not the {FORMAT_VERSION} this midfleet applies")]
+    #[error("{path}: plan format {found} is not the {FORMAT_VERSION} this midfleet applies; make the plan again with this midfleet (`midfleet plan PLAYBOOK --out FILE`)")]
     Version { path: PathBuf, found: String },
     #[error("the plan records no playbook digest, so its secret references cannot be checked; nothing was resolved or run")]
     NoPlaybook,
@@ -304,4 +304,27 @@ fn playbook_references(playbook: &Playbook) -> Vec<String> {
         }
     }
     references
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_of_another_format_is_refused_with_what_to_do() {
+        let path = Path::new("/plans/old.plan");
+        let error = parse(path, br#"{"format_version": 3, "hosts": []}"#).unwrap_err();
+        let text = error.to_string();
+        assert!(matches!(error, PlanFileError::Version { ref found, .. } if found == "3"));
+        assert!(
+            text.starts_with("/plans/old.plan: plan format 3 is not the 4 ")
+                && text.contains("make the plan again"),
+            "{text}"
+        );
+        let unknown = parse(path, b"{}").unwrap_err();
+        assert!(
+            matches!(unknown, PlanFileError::Version { ref found, .. } if found == "unknown"),
+            "{unknown}"
+        );
+    }
 }
