@@ -2,6 +2,8 @@
 //! MID start counts and the floor. Each bench uses part of it.
 #![allow(dead_code)]
 
+pub mod ansible;
+
 use std::time::{Duration, Instant};
 
 use midfleet::inventory::SshConfig;
@@ -72,13 +74,21 @@ pub fn starts(lab: &Lab) -> usize {
 /// process. Returns the wall time and this process's CPU seconds for it.
 pub struct Floor {
     endpoints: Vec<midfleet::transport::Endpoint>,
+    known_hosts: std::path::PathBuf,
     pool: rayon::ThreadPool,
 }
 
 impl Floor {
+    /// The floor over the lab's inventory and known_hosts.
     pub fn new(lab: &Lab, forks: usize) -> Floor {
+        Floor::over(&lab.inventory, &lab.known_hosts, forks)
+    }
+
+    /// The floor over another inventory of the same hosts (the lab's
+    /// sshd ports, past its link).
+    pub fn over(inventory: &std::path::Path, known_hosts: &std::path::Path, forks: usize) -> Floor {
         let inventory =
-            midfleet::inventory::Inventory::load(std::slice::from_ref(&lab.inventory)).0;
+            midfleet::inventory::Inventory::load(std::slice::from_ref(&inventory.to_path_buf())).0;
         let templates = midfleet::template::Templates::new();
         let ssh_config = SshConfig::default();
         let endpoints = inventory
@@ -94,12 +104,16 @@ impl Floor {
             .num_threads(forks)
             .build()
             .expect("pool");
-        Floor { endpoints, pool }
+        Floor {
+            endpoints,
+            known_hosts: known_hosts.to_path_buf(),
+            pool,
+        }
     }
 
-    pub fn round(&self, lab: &Lab) -> (Duration, f64) {
+    pub fn round(&self, _lab: &Lab) -> (Duration, f64) {
         let transport = Transport::new(TransportOptions {
-            known_hosts: KnownHostsPolicy::new(Some(&lab.known_hosts), false),
+            known_hosts: KnownHostsPolicy::new(Some(&self.known_hosts), false),
             operation_timeout: Duration::from_secs(60),
         });
         let started = Instant::now();

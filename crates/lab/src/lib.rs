@@ -26,6 +26,7 @@ pub mod front;
 pub mod instance_admin;
 pub mod kept;
 pub mod kinds;
+pub mod link;
 mod network;
 
 pub use instance_admin::InstanceAdmin;
@@ -197,6 +198,13 @@ pub struct LabSpec {
     /// The kind of each plain host, in order ([`LabSpec::with_kinds`]);
     /// hosts past the end are [`HostKind::Plain`].
     pub kinds: Vec<HostKind>,
+    /// Put each plain host behind the lab's link ([`link`]): a relay
+    /// with this latency, jitter and loss listens at the host's address
+    /// and port, and its sshd one port up. `None`: sshd listens there
+    /// itself. Changed per host, live, with [`Lab::set_link`].
+    pub link: Option<link::LinkSettings>,
+    /// Seeds the link's jitter and loss draws.
+    pub link_seed: u64,
 }
 
 impl LabSpec {
@@ -231,6 +239,8 @@ impl LabSpec {
             instance_admin_password: None,
             pki: None,
             kinds: Vec::new(),
+            link: None,
+            link_seed: 1,
         }
     }
 }
@@ -259,6 +269,9 @@ pub struct LabHost {
     mid_owner: Option<(u32, u32)>,
     /// What kind of MID it runs.
     pub kind: HostKind,
+    /// Behind the lab's link: sshd listens on this port (the relay on
+    /// [`LabHost::port`]).
+    pub sshd_port: Option<u16>,
 }
 
 impl LabHost {
@@ -561,6 +574,8 @@ pub struct Lab {
     detached: bool,
     /// Per host: what its kind needs from the instance and the PKI.
     kind_inputs: std::collections::HashMap<String, KindInput>,
+    /// The link relay ([`LabSpec::link`]).
+    relay: Option<Child>,
 }
 
 /// What a host's kind took from the instance and the PKI.
@@ -709,6 +724,7 @@ impl Lab {
             _temporary: temporary,
             detached: spec.detached,
             kind_inputs: std::collections::HashMap::new(),
+            relay: None,
         };
         if needs_network {
             lab.route = Some(network::UnreachableRoute::add(&format!(
@@ -723,6 +739,9 @@ impl Lab {
                 let address = format!("127.{slot}.{}.{}", index / 250, index % 250 + 1);
                 let mut host = lab.describe_host(&name, address, port, "lab", None);
                 host.kind = spec.kinds.get(index).copied().unwrap_or_default();
+                if spec.link.is_some() {
+                    host.sshd_port = Some(port + 1);
+                }
                 host
             })
             .collect();
@@ -811,6 +830,9 @@ impl Lab {
             .partition(|host| host.group == "bastions");
         lab.hosts = hosts;
         lab.bastions = bastions;
+        if let Some(settings) = spec.link {
+            lab.start_relay(settings, spec.link_seed)?;
+        }
         lab.start_mids(spec.start_delay)?;
         lab.finish_kinds(spec)?;
         lab.write_client_files()?;
@@ -936,6 +958,7 @@ impl Lab {
             sshd: None,
             mid_owner: self.mid_owner,
             kind: HostKind::Plain,
+            sshd_port: None,
         }
     }
 
@@ -1005,7 +1028,7 @@ impl Lab {
              KbdInteractiveAuthentication no\nUsePAM no\nPermitRootLogin prohibit-password\n\
              AllowTcpForwarding yes\nMaxStartups 2000:30:4000\nMaxSessions 200\nUseDNS no\n\
              LogLevel VERBOSE\nSubsystem sftp internal-sftp\nPrintMotd no\n",
-            port = host.port,
+            port = host.sshd_port.unwrap_or(host.port),
             address = host.address,
             key = key.display(),
             pid = host_directory.join("sshd.pid").display(),
@@ -1081,6 +1104,31 @@ impl Lab {
         knobs
     }
 
+    /// A background process of the lab: in a detached lab, in a session
+    /// of its own that outlives this process; otherwise killed by the
+    /// kernel when this process dies.
+    fn own_background(&self, command: &mut Command) {
+        if self.detached {
+            // Its own session and process group: no terminal's Ctrl-C or
+            // hang-up reaches it, and it outlives this process.
+            // SAFETY: setsid in the child between fork and exec; async-signal-safe.
+            unsafe {
+                command.pre_exec(|| {
+                    libc::setsid();
+                    Ok(())
+                });
+            }
+        } else {
+            // SAFETY: prctl in the child between fork and exec; async-signal-safe.
+            unsafe {
+                command.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+        }
+    }
+
     fn spawn_sshd(&self, host: &LabHost) -> Result<Child, LabError> {
         let host_directory = self.directory.join("hosts").join(&host.name);
         let config = host_directory.join("sshd_config");
@@ -1125,25 +1173,7 @@ impl Lab {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        if self.detached {
-            // Its own session and process group: no terminal's Ctrl-C or
-            // hang-up reaches it, and it outlives this process.
-            // SAFETY: setsid in the child between fork and exec; async-signal-safe.
-            unsafe {
-                command.pre_exec(|| {
-                    libc::setsid();
-                    Ok(())
-                });
-            }
-        } else {
-            // SAFETY: prctl in the child between fork and exec; async-signal-safe.
-            unsafe {
-                command.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
-        }
+        self.own_background(&mut command);
         command
             .spawn()
             .map_err(|error| LabError(format!("{}: cannot start sshd: {error}", host.name)))
@@ -1300,6 +1330,101 @@ impl Lab {
         write(&self.instance, &text)
     }
 
+    /// Starts the link relay in front of every host that has a
+    /// [`LabHost::sshd_port`], each link set to `settings`; returns once
+    /// it listens.
+    fn start_relay(&mut self, settings: link::LinkSettings, seed: u64) -> Result<(), LabError> {
+        use std::io::BufRead;
+        let links = link::links_directory(&self.directory);
+        fs::create_dir_all(&links)
+            .map_err(|error| LabError(format!("cannot create {}: {error}", links.display())))?;
+        let mut command = Command::new(binary("midfleet-relay"));
+        command
+            .arg("--links")
+            .arg(&links)
+            .args(["--seed", &seed.to_string()]);
+        for host in &self.hosts {
+            let Some(sshd_port) = host.sshd_port else {
+                continue;
+            };
+            link::write_settings(&links, &host.name, &settings)?;
+            command.arg("--route").arg(format!(
+                "{}={}:{}={}:{sshd_port}",
+                host.name, host.address, host.port, host.address
+            ));
+        }
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        self.own_background(&mut command);
+        let mut child = command
+            .spawn()
+            .map_err(|error| LabError(format!("cannot start midfleet-relay: {error}")))?;
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("piped");
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        if line.trim() != "ready" {
+            let status = child.wait().map(|status| status.to_string());
+            return Err(LabError(format!(
+                "midfleet-relay did not start ({}): it printed `{}`",
+                status.unwrap_or_else(|error| error.to_string()),
+                line.trim()
+            )));
+        }
+        self.relay = Some(child);
+        Ok(())
+    }
+
+    /// The folder of the lab's link settings and control socket.
+    pub fn links(&self) -> PathBuf {
+        link::links_directory(&self.directory)
+    }
+
+    /// `host`'s link now.
+    pub fn link(&self, host: &str) -> Result<link::LinkSettings, LabError> {
+        link::read_settings(&self.links(), host)
+    }
+
+    /// Sets `host`'s link; live connections feel it within 20 ms.
+    pub fn set_link(&self, host: &str, settings: link::LinkSettings) -> Result<(), LabError> {
+        if self.relay.is_none() && !self.links().join(host).exists() {
+            return Err(LabError(format!(
+                "{host} has no link: build the lab with LabSpec::link"
+            )));
+        }
+        link::write_settings(&self.links(), host, &settings)
+    }
+
+    /// Sets every linked host's link.
+    pub fn set_links(&self, settings: link::LinkSettings) -> Result<(), LabError> {
+        for host in self.hosts.iter().filter(|host| host.sshd_port.is_some()) {
+            self.set_link(&host.name, settings)?;
+        }
+        Ok(())
+    }
+
+    /// Resets every live connection to `host` (a cut of its link).
+    pub fn cut_link(&self, host: &str) -> Result<(), LabError> {
+        let mut settings = self.link(host)?;
+        settings.cuts += 1;
+        self.set_link(host, settings)
+    }
+
+    /// What crossed each host's link since the last reset.
+    pub fn link_stats(
+        &self,
+    ) -> Result<std::collections::HashMap<String, link::LinkStats>, LabError> {
+        link::control(&self.links(), "stats")
+    }
+
+    /// Counts from 0 again; returns the counts as they were.
+    pub fn reset_link_stats(
+        &self,
+    ) -> Result<std::collections::HashMap<String, link::LinkStats>, LabError> {
+        link::control(&self.links(), "reset")
+    }
+
     pub fn host(&self, name: &str) -> &LabHost {
         self.hosts
             .iter()
@@ -1375,10 +1500,10 @@ impl Drop for Lab {
                 }
             }
         }
-        for child in &mut self.processes {
+        for child in self.processes.iter_mut().chain(self.relay.as_mut()) {
             let _ = child.kill();
         }
-        for child in &mut self.processes {
+        for child in self.processes.iter_mut().chain(self.relay.as_mut()) {
             let _ = child.wait();
         }
         self.namespaces.clear();

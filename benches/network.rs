@@ -1,0 +1,334 @@
+//! `cargo bench --bench network`: midfleet and Ansible over a real
+//! network's round trips — the lab's link (`midfleet_lab::link`: a
+//! userspace TCP relay per host with latency, jitter and loss) — at
+//! several link settings, in one run, on the same hosts:
+//!
+//! 1. the relay's own cost: the floor straight to each sshd against the
+//!    floor through a 0 ms link, alternated;
+//! 2. at each link setting: the floor (connect + auth + `true`) and
+//!    `midfleet plan` alternated, `midfleet apply` of the rotation and the
+//!    same apply again, and — where asked — `ansible-playbook --check
+//!    --diff`, Ansible's rotation and its rerun;
+//!
+//! each with its wall time, its ratio to that setting's floor, and the
+//! round trips it spent per host as the link counted them at the client's
+//! end (connects, and each time the client sent after hearing from the
+//! server: `docs/performance.md`).
+//!
+//! Environment: `MIDFLEET_BENCH_HOSTS` (100), `MIDFLEET_BENCH_FORKS` (32),
+//! `MIDFLEET_BENCH_ROUNDS` (floor/plan rounds, 3), `MIDFLEET_BENCH_START_MS`
+//! (the MIDs' start, 200), `MIDFLEET_BENCH_LINKS` (the settings: round trip
+//! in ms, optionally `/LOSS%`, comma-separated; `0,50,150,150/1%`),
+//! `MIDFLEET_BENCH_ANSIBLE_AT` (the settings Ansible runs at: `all`,
+//! `none`, or a comma-separated list of the same labels; `150`),
+//! `MIDFLEET_BENCH_SEED` (the link's jitter and loss draws, 1).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::ansible::{ansible, ansible_command, control_masters_cpu, ANSIBLE_PLAYBOOK};
+use common::{median, run_tree, setting, starts, Floor};
+use midfleet_lab::link::LinkSettings;
+use midfleet_lab::{Lab, LabSpec};
+
+const PASSWORD: &str = "bench-Password-1";
+
+struct Setting {
+    label: String,
+    link: LinkSettings,
+    ansible: bool,
+}
+
+/// `MIDFLEET_BENCH_LINKS` and `MIDFLEET_BENCH_ANSIBLE_AT`.
+fn settings() -> Vec<Setting> {
+    let links = std::env::var("MIDFLEET_BENCH_LINKS").unwrap_or_else(|_| "0,50,150,150/1%".into());
+    let ansible_at = std::env::var("MIDFLEET_BENCH_ANSIBLE_AT").unwrap_or_else(|_| "150".into());
+    links
+        .split(',')
+        .map(|label| {
+            let label = label.trim().to_string();
+            let (rtt, loss) = match label.split_once('/') {
+                Some((rtt, loss)) => (rtt, format!("loss={loss}")),
+                None => (label.as_str(), String::new()),
+            };
+            let link = LinkSettings::parse(&format!("rtt={rtt} {loss}"))
+                .unwrap_or_else(|error| panic!("MIDFLEET_BENCH_LINKS: {label}: {error}"));
+            let ansible = match ansible_at.as_str() {
+                "all" => true,
+                "none" => false,
+                list => list.split(',').any(|wanted| wanted.trim() == label),
+            };
+            Setting {
+                label,
+                link,
+                ansible,
+            }
+        })
+        .collect()
+}
+
+/// One measured run.
+struct Measured {
+    wall: Duration,
+    cpu_ms_per_host: f64,
+    restarts: usize,
+    round_trips_per_host: f64,
+}
+
+/// The round trips the link counted for every host since the last
+/// reset, per host (and resets the count).
+fn round_trips(lab: &Lab) -> f64 {
+    let stats = lab.reset_link_stats().expect("link stats");
+    stats.values().map(|host| host.turns as f64).sum::<f64>() / lab.hosts.len() as f64
+}
+
+/// The lab's inventory and known_hosts, pointed at each host's sshd
+/// port instead of its link.
+fn direct_files(lab: &Lab) -> (PathBuf, PathBuf) {
+    let mut inventory = std::fs::read_to_string(&lab.inventory).unwrap();
+    let mut known_hosts = std::fs::read_to_string(&lab.known_hosts).unwrap();
+    for host in &lab.hosts {
+        let sshd = host.sshd_port.expect("a linked host");
+        inventory = inventory.replace(
+            &format!(
+                "ansible_host: {}, ansible_port: {},",
+                host.address, host.port
+            ),
+            &format!("ansible_host: {}, ansible_port: {sshd},", host.address),
+        );
+        known_hosts = known_hosts.replace(
+            &format!("[{}]:{} ", host.address, host.port),
+            &format!("[{}]:{sshd} ", host.address),
+        );
+    }
+    let paths = (
+        lab.directory.join("inventory-direct.yml"),
+        lab.directory.join("known_hosts-direct"),
+    );
+    std::fs::write(&paths.0, inventory).unwrap();
+    std::fs::write(&paths.1, known_hosts).unwrap();
+    (paths.0, paths.1)
+}
+
+fn main() {
+    let hosts = setting("MIDFLEET_BENCH_HOSTS", 100);
+    let forks = setting("MIDFLEET_BENCH_FORKS", 32);
+    let rounds = setting("MIDFLEET_BENCH_ROUNDS", 3).max(1);
+    let start_ms = setting("MIDFLEET_BENCH_START_MS", 200);
+    let seed = setting("MIDFLEET_BENCH_SEED", 1) as u64;
+    let settings = settings();
+    let bin = if settings.iter().any(|setting| setting.ansible) {
+        Some(ansible())
+    } else {
+        None
+    };
+    let midsim = midfleet_lab::midsim();
+    let mut spec = LabSpec::new(hosts, &midsim);
+    spec.start_delay = Duration::from_millis(start_ms as u64);
+    spec.link = Some(LinkSettings::default());
+    spec.link_seed = seed;
+    let started = std::time::Instant::now();
+    let lab = Lab::start(&spec).unwrap_or_else(|error| panic!("lab: {error}"));
+    eprintln!(
+        "lab of {hosts} hosts behind their links up in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    // Each setting's rotation is a real one: new users for midfleet (mN)
+    // and Ansible (aN) at setting N.
+    for index in 0..settings.len() {
+        for host in &lab.hosts {
+            for tool in ["m", "a"] {
+                lab.add_instance_user(
+                    &format!("{tool}{index}_{}", host.name.replace('-', "")),
+                    PASSWORD,
+                )
+                .unwrap();
+            }
+        }
+    }
+    let control_dir = lab.directory.join("cp");
+    std::fs::create_dir_all(&control_dir).unwrap();
+    let ansible_playbook = lab.directory.join("rotate-ansible.yml");
+    std::fs::write(&ansible_playbook, ANSIBLE_PLAYBOOK).unwrap();
+
+    let measure = |command: &mut Command, label: &str| -> Measured {
+        round_trips(&lab);
+        let before = starts(&lab);
+        let run = run_tree(
+            command
+                .env("BENCH_PASSWORD", PASSWORD)
+                .env("HOME", &lab.directory),
+            label,
+        );
+        let round_trips_per_host = round_trips(&lab);
+        let masters = control_masters_cpu(&control_dir);
+        // Let restarts the run triggered finish logging before counting.
+        std::thread::sleep(Duration::from_millis(start_ms as u64 + 500));
+        Measured {
+            wall: run.wall,
+            cpu_ms_per_host: (run.cpu_seconds + masters) * 1000.0 / hosts as f64,
+            restarts: starts(&lab) - before,
+            round_trips_per_host,
+        }
+    };
+    let midfleet_command = |verb: &str, playbook: &Path| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_midfleet"));
+        command
+            .arg(verb)
+            .arg("-i")
+            .arg(&lab.inventory)
+            .arg(playbook)
+            .arg("--known-hosts")
+            .arg(&lab.known_hosts)
+            .args(["--forks", &forks.to_string()]);
+        if verb == "apply" {
+            command
+                .arg("--yes")
+                .arg("--audit-log")
+                .arg(lab.directory.join("audit.jsonl"));
+        }
+        command
+    };
+
+    // 1: the relay's own cost, at 0 ms.
+    let (direct_inventory, direct_known_hosts) = direct_files(&lab);
+    let direct = Floor::over(&direct_inventory, &direct_known_hosts, forks);
+    let relayed = Floor::new(&lab, forks);
+    direct.round(&lab);
+    relayed.round(&lab);
+    let (mut direct_walls, mut relayed_walls) = (Vec::new(), Vec::new());
+    for _ in 0..rounds.max(3) {
+        direct_walls.push(direct.round(&lab).0);
+        relayed_walls.push(relayed.round(&lab).0);
+    }
+    let (direct_wall, relayed_wall) = (median(direct_walls), median(relayed_walls));
+
+    // 2: each setting.
+    let seconds = |duration: Duration| duration.as_secs_f64();
+    let mut table = Vec::new();
+    let mut summary = Vec::new();
+    for (index, setting) in settings.iter().enumerate() {
+        eprintln!("link {}: {}", setting.label, setting.link.to_line().trim());
+        lab.set_links(setting.link).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let playbook = lab.directory.join(format!("rotate-{index}.yml"));
+        std::fs::write(
+            &playbook,
+            format!(
+                "hosts: lab\nset:\n  mid.instance.username: \"m{index}_{{{{ mid_name }}}}\"\n  \
+                 mid.instance.password: {{ secret: \"env:BENCH_PASSWORD\" }}\nhealth:\n  timeout: 300\n\
+                 rollout:\n  serial: [100%]\n"
+            ),
+        )
+        .unwrap();
+        relayed.round(&lab);
+        let (mut floors, mut floor_trips, mut plans) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..rounds {
+            eprintln!("  round {}/{rounds}: floor, midfleet plan", round + 1);
+            round_trips(&lab);
+            floors.push(relayed.round(&lab).0);
+            floor_trips.push(round_trips(&lab));
+            plans.push(measure(
+                &mut midfleet_command("plan", &playbook),
+                "midfleet plan",
+            ));
+        }
+        let floor = seconds(median(floors));
+        let middle = |mut values: Vec<f64>| {
+            values.sort_by(f64::total_cmp);
+            values[values.len() / 2]
+        };
+        let floor_trips = middle(floor_trips);
+        let plan_wall = seconds(median(plans.iter().map(|run| run.wall).collect()));
+        let plan = Measured {
+            wall: Duration::from_secs_f64(plan_wall),
+            cpu_ms_per_host: middle(plans.iter().map(|run| run.cpu_ms_per_host).collect()),
+            restarts: 0,
+            round_trips_per_host: middle(
+                plans.iter().map(|run| run.round_trips_per_host).collect(),
+            ),
+        };
+        eprintln!("  midfleet apply, and again");
+        let apply = measure(&mut midfleet_command("apply", &playbook), "midfleet apply");
+        let again = measure(
+            &mut midfleet_command("apply", &playbook),
+            "midfleet apply again",
+        );
+        let mut rows = vec![
+            ("`midfleet plan`", plan),
+            ("`midfleet apply` (rotation)", apply),
+            ("`midfleet apply` again", again),
+        ];
+        if let Some(bin) = bin.as_ref().filter(|_| setting.ansible) {
+            let prefix = format!("a{index}");
+            let ansible_run = |check: bool, label: &str| {
+                eprintln!("  {label}");
+                measure(
+                    &mut ansible_command(
+                        bin,
+                        &lab,
+                        &ansible_playbook,
+                        &control_dir,
+                        forks,
+                        check,
+                        &prefix,
+                    ),
+                    label,
+                )
+            };
+            let check = ansible_run(true, "ansible-playbook --check --diff");
+            let rotation = ansible_run(false, "ansible-playbook (rotation)");
+            let rerun = ansible_run(false, "ansible-playbook again");
+            summary.push(format!(
+                "at {}: --check/plan {:.1}×, Ansible's rotation/midfleet's {:.1}×",
+                setting.label,
+                seconds(check.wall) / plan_wall,
+                seconds(rotation.wall) / seconds(rows[1].1.wall)
+            ));
+            rows.push(("`ansible-playbook --check --diff`", check));
+            rows.push(("`ansible-playbook` (rotation)", rotation));
+            rows.push(("`ansible-playbook` again", rerun));
+        }
+        summary.push(format!(
+            "at {}: plan/floor {:.2}",
+            setting.label,
+            plan_wall / floor
+        ));
+        table.push(format!(
+            "| {} | floor: connect + auth + `true` | {floor:.2} s | 1.00 | {floor_trips:.1} | — | 0 |",
+            setting.label
+        ));
+        for (label, run) in rows {
+            table.push(format!(
+                "| {} | {label} | {:.2} s | {:.2} | {:.1} | {:.2} ms | {} |",
+                setting.label,
+                seconds(run.wall),
+                seconds(run.wall) / floor,
+                run.round_trips_per_host,
+                run.cpu_ms_per_host,
+                run.restarts
+            ));
+        }
+    }
+
+    println!(
+        "hosts {hosts}, forks {forks}, MID start {start_ms} ms, {rounds} rounds of floor/plan (medians), link seed {seed}"
+    );
+    println!(
+        "the relay at 0 ms: floor {:.2} s through it, {:.2} s straight to sshd: {:.3}×",
+        seconds(relayed_wall),
+        seconds(direct_wall),
+        seconds(relayed_wall) / seconds(direct_wall)
+    );
+    println!("| link (ms round trip) | run | wall | × floor | round trips per host | client CPU per host | MID restarts |");
+    println!("|---|---|---|---|---|---|---|");
+    for row in table {
+        println!("{row}");
+    }
+    for line in summary {
+        println!("{line}");
+    }
+}
