@@ -13,7 +13,10 @@
 //! each with its wall time, its ratio to that setting's floor, and the
 //! round trips it spent per host as the link counted them at the client's
 //! end (connects, and each time the client sent after hearing from the
-//! server: `docs/performance.md`).
+//! server: `docs/performance.md`). The apply is also set against its own
+//! floor: its plan, then ⌈hosts/forks⌉ waves of MID restarts (a local
+//! `mid.sh restart` to `MID Server started`, measured in the same run),
+//! then half a round trip for the last report.
 //!
 //! Environment: `MIDFLEET_BENCH_HOSTS` (100), `MIDFLEET_BENCH_FORKS` (32),
 //! `MIDFLEET_BENCH_ROUNDS` (floor/plan rounds, 3), `MIDFLEET_BENCH_START_MS`
@@ -68,6 +71,30 @@ fn settings() -> Vec<Setting> {
             }
         })
         .collect()
+}
+
+/// How long a MID takes from `mid.sh restart` to its `MID Server
+/// started` line, run on the host itself (no SSH): the median of 3.
+fn restart_time(host: &midfleet_lab::LabHost) -> Duration {
+    let started_lines = || host.agent_log().matches("MID Server started").count();
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let before = started_lines();
+        let started = std::time::Instant::now();
+        assert!(
+            host.mid("restart").expect("mid.sh restart"),
+            "mid.sh restart failed"
+        );
+        while started_lines() == before {
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "the MID did not start again"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        times.push(started.elapsed());
+    }
+    median(times)
 }
 
 /// One measured run.
@@ -205,6 +232,8 @@ fn main() {
         relayed_walls.push(relayed.round(&lab).0);
     }
     let (direct_wall, relayed_wall) = (median(direct_walls), median(relayed_walls));
+    let restart = restart_time(&lab.hosts[0]);
+    let waves = hosts.div_ceil(forks);
 
     // 2: each setting.
     let seconds = |duration: Duration| duration.as_secs_f64();
@@ -257,6 +286,18 @@ fn main() {
             &mut midfleet_command("apply", &playbook),
             "midfleet apply again",
         );
+        // The apply's floor: its own plan (one read of every host), then
+        // each wave of forks restarting its MIDs at once, the last
+        // report half a round trip away.
+        let apply_floor =
+            plan_wall + waves as f64 * seconds(restart) + seconds(setting.link.rtt) / 2.0;
+        summary.push(format!(
+            "at {}: apply {:.2} s against its floor {apply_floor:.2} s (plan {plan_wall:.2} s + {waves} × restart {:.2} s + ½ round trip): {:.2}×",
+            setting.label,
+            seconds(apply.wall),
+            seconds(restart),
+            seconds(apply.wall) / apply_floor
+        ));
         let mut rows = vec![
             ("`midfleet plan`", plan),
             ("`midfleet apply` (rotation)", apply),

@@ -155,6 +155,74 @@ fn a_connection_cut_at_each_step_is_followed_to_the_end() {
     converges(&lab, &playbook);
 }
 
+/// The same over a wide-area link (80 ms round trip, jitter, 2 % loss:
+/// the lab's relay, `midfleet_lab::link`): each host's link is cut (its
+/// live connections reset) while its transaction is paused at a step, and
+/// the last host's link is down for 3 s of its health wait. Every
+/// transaction is followed to its end through a new connection, and the
+/// next run converges. The link counted each host's round trips.
+#[test]
+fn a_link_cut_or_down_at_each_step_of_a_slow_link_is_followed_to_the_end() {
+    let mut spec = LabSpec::new(5, &midsim());
+    spec.link = Some(midfleet_lab::link::LinkSettings {
+        rtt: Duration::from_millis(80),
+        jitter: Duration::from_millis(10),
+        loss: 0.02,
+        ..Default::default()
+    });
+    let (lab, playbook) = setup_lab(spec);
+    pause_at_each_step(&lab, 10);
+    lab.reset_link_stats().unwrap();
+    let child = spawn(&apply_arguments(&lab, &playbook));
+    for (index, host) in lab.hosts.iter().enumerate() {
+        let needle = pause_needle(index);
+        wait_until(
+            &format!("{} to reach `{needle}`", host.name),
+            Duration::from_secs(60),
+            || host.run_progress_contains(&needle),
+        );
+        if index < POINTS.len() {
+            lab.cut_link(&host.name).unwrap();
+        } else {
+            let mut down = lab.link(&host.name).unwrap();
+            down.down = true;
+            lab.set_link(&host.name, down).unwrap();
+            std::thread::sleep(Duration::from_secs(3));
+            down.down = false;
+            lab.set_link(&host.name, down).unwrap();
+        }
+        assert_still_paused(host, index);
+    }
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        results(&stdout),
+        ["applied"; 5],
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stats = lab.reset_link_stats().unwrap();
+    for host in &lab.hosts[..POINTS.len()] {
+        let link = stats[&host.name];
+        assert!(
+            link.resets >= 1 && link.connections >= 2,
+            "{}: the cut did not land or was not followed: {link:?}",
+            host.name
+        );
+    }
+    for host in &lab.hosts {
+        assert_eq!(
+            username(&host.config()),
+            format!("svc_{}", host.name.replace('-', "")),
+            "{}",
+            host.name
+        );
+    }
+    clear_pauses(&lab);
+    assert_whole_and_running(&lab);
+    converges(&lab, &playbook);
+}
+
 /// SIGINT and SIGTERM: no new host starts, the running transactions are
 /// followed to their end and reported. SIGKILL: midfleet is gone, each
 /// transaction ends by itself. Each signal lands while hosts 1–4 are
