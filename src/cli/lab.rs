@@ -31,10 +31,13 @@ use crate::secret::SecretRef;
   midfleet lab up --hosts 12 --instance --kinds cyberark=2,mtls=1,ipki=1,upgrading=1,container=1,override=1
   midfleet lab user svc_mid_lab001 --password env:LAB_PASSWORD
   midfleet lab fault lab-002 dies-at-start
+  midfleet lab up --hosts 5 --link 'rtt=150 jitter=5 loss=1%'
+  midfleet lab link lab-003 rtt=400
+  midfleet lab link all cut
   midfleet lab status
   midfleet lab down
 
-Exit codes: 0 done; 1 failed, or no lab is up (status, user, fault); 3 bad usage.
+Exit codes: 0 done; 1 failed, or no lab is up (status, user, fault, link); 3 bad usage.
 The lab's record: $MIDFLEET_LAB_STATE, else /run/midfleet-lab as root,
 $XDG_RUNTIME_DIR/midfleet-lab, or /tmp/midfleet-lab-UID.")]
 pub struct LabArgs {
@@ -65,6 +68,13 @@ pub enum LabCommand {
         /// See docs/lab.md.
         #[arg(long, value_name = "KIND=N,…")]
         kinds: Option<String>,
+        /// Put every host behind a network link with this round trip,
+        /// jitter and loss, e.g. 'rtt=150 jitter=5 loss=1%' (ms; loss as
+        /// a share or a percentage): the lab's own TCP relay stands at
+        /// each host's address, so the inventory does not change. Change
+        /// it later, per host, with `midfleet lab link`. See docs/lab.md.
+        #[arg(long, value_name = "SETTINGS")]
+        link: Option<String>,
     },
     /// Each host (address, sshd, MID running or stopped, its instance
     /// user, its fault), the instance's URL and users. Exit 1 when no lab
@@ -102,6 +112,18 @@ pub enum LabCommand {
         /// no fault.
         #[arg(value_parser = LabFault::parse, value_name = "KIND")]
         kind: LabFault,
+    },
+    /// Show or change HOST's network link (a lab started with --link):
+    /// live connections feel a change within 20 ms. Without SETTINGS,
+    /// shows it.
+    Link {
+        /// A lab host (lab-001, …), or `all`.
+        host: String,
+        /// rtt=MS, jitter=MS, loss=SHARE or PERCENT%; `down` (data
+        /// waits, connections hang) and `up`; `cut` (reset every live
+        /// connection now).
+        #[arg(value_name = "SETTINGS")]
+        settings: Vec<String>,
     },
 }
 

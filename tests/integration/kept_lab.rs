@@ -776,3 +776,96 @@ fn a_terminated_demo_takes_its_lab_down() {
     assert!(rest.contains("The lab is down: "), "{rest}");
     assert_eq!(leftovers(&state, &recorded), Vec::<String>::new());
 }
+
+/// `lab up --link`: every host behind the lab's network link, which
+/// `lab link` shows and changes per host or for all; wrong settings change
+/// nothing; midfleet works through it; `lab down` stops the relay too.
+#[test]
+fn a_lab_up_behind_a_link_is_changed_per_host_and_leaves_nothing_when_down() {
+    let state_holder = tempfile::tempdir().unwrap();
+    let state = state_holder.path().join("state");
+    let bad = in_lab(
+        &state,
+        &["lab", "up", "--hosts", "2", "--link", "rtt=soon"],
+        &[],
+    );
+    assert_eq!(bad.code, 3, "{}{}", bad.stdout, bad.stderr);
+    assert!(bad.stderr.contains("--link: `rtt=soon`"), "{}", bad.stderr);
+    let up = in_lab(
+        &state,
+        &["lab", "up", "--hosts", "2", "--link", "rtt=60"],
+        &[],
+    );
+    assert_eq!(up.code, 0, "{}{}", up.stdout, up.stderr);
+    let recorded = record(&state);
+    let folder = PathBuf::from(recorded["folder"].as_str().unwrap());
+
+    let shown = in_lab(&state, &["lab", "link", "lab-001"], &[]);
+    assert_eq!(
+        shown.stdout, "lab-001: round trip 60 ms, jitter 0 ms, loss 0%, up\n",
+        "{}",
+        shown.stderr
+    );
+    let changed = in_lab(&state, &["lab", "link", "all", "loss=1%", "jitter=5"], &[]);
+    assert_eq!(changed.code, 0, "{}", changed.stderr);
+    assert_eq!(
+        changed.stdout,
+        "lab-001: round trip 60 ms, jitter 5 ms, loss 1%, up\nlab-002: round trip 60 ms, jitter 5 ms, loss 1%, up\n"
+    );
+    let before = std::fs::read(folder.join("links/lab-002")).unwrap();
+    let wrong = in_lab(
+        &state,
+        &["lab", "link", "lab-002", "rtt=90", "speed=3"],
+        &[],
+    );
+    assert_eq!(wrong.code, 3, "{}{}", wrong.stdout, wrong.stderr);
+    assert!(
+        wrong.stderr.contains("unknown link setting `speed`"),
+        "{}",
+        wrong.stderr
+    );
+    assert_eq!(std::fs::read(folder.join("links/lab-002")).unwrap(), before);
+    let unknown = in_lab(&state, &["lab", "link", "lab-009", "cut"], &[]);
+    assert_eq!(unknown.code, 1, "{}{}", unknown.stdout, unknown.stderr);
+    assert!(
+        unknown
+            .stderr
+            .contains("its hosts: lab-001, lab-002, or all"),
+        "{}",
+        unknown.stderr
+    );
+
+    // midfleet reaches the hosts through the link, as the inventory says.
+    let facts = midfleet(
+        [
+            "facts",
+            "-i",
+            folder.join("inventory.yml").to_str().unwrap(),
+            "--known-hosts",
+            folder.join("known_hosts").to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(facts.code, 0, "{}{}", facts.stdout, facts.stderr);
+    let stats = midfleet_lab::link::control(&folder.join("links"), "stats").unwrap();
+    for host in ["lab-001", "lab-002"] {
+        assert!(
+            stats[host].connections >= 1 && stats[host].turns >= 3,
+            "{host}: {:?}",
+            stats[host]
+        );
+    }
+    let cut = in_lab(
+        &state,
+        &["lab", "link", "lab-002", "cut", "--output", "json"],
+        &[],
+    );
+    assert_eq!(cut.code, 0, "{}", cut.stderr);
+    assert_eq!(json(&cut)["links"][0]["cuts"], 1, "{}", cut.stdout);
+
+    let down = in_lab(&state, &["lab", "down"], &[]);
+    assert_eq!(down.code, 0, "{}{}", down.stdout, down.stderr);
+    assert_eq!(leftovers(&state, &recorded), Vec::<String>::new());
+}

@@ -345,6 +345,8 @@ pub struct UpOptions {
     pub instancesim: PathBuf,
     /// The kinds of the first hosts (`lab up --kinds`); the rest plain.
     pub kinds: Vec<crate::HostKind>,
+    /// Every host behind the lab's link (`lab up --link`).
+    pub link: Option<crate::link::LinkSettings>,
 }
 
 /// Why [`up`] did not bring a lab up.
@@ -429,6 +431,7 @@ fn build(place: &Place, options: &UpOptions, record: &mut Record) -> Result<Lab,
     spec.directory = Some(folder.clone());
     spec.detached = true;
     spec.kinds = options.kinds.clone();
+    spec.link = options.link;
     spec.hosts = spec.hosts.max(spec.kinds.len());
     if options.instance {
         // Mutual TLS needs HTTPS: the lab's CA signs the instance's and
@@ -902,16 +905,18 @@ fn lab_processes(
 }
 
 /// The programs a lab runs with its folder in their argv: sshd (`-f`),
-/// the simulated MIDs (`--agent`) and instance (`--state`). Only these are
+/// the simulated MIDs (`--agent`) and instance (`--state`), and the link
+/// relay (`--links`). Only these are
 /// taken for the lab's by their argv: a `tail -f`, an editor or a shell
 /// of the user's naming a lab file (even the one running `lab down`) are
 /// not the lab's.
-const LAB_PROGRAMS: [&str; 5] = [
+const LAB_PROGRAMS: [&str; 6] = [
     "sshd",
     "sshd-session",
     "sshd-auth",
     "midfleet-midsim",
     "midfleet-instancesim",
+    "midfleet-relay",
 ];
 
 /// A process as [`lab_processes`] saw it in /proc.

@@ -1353,10 +1353,18 @@ impl Lab {
                 host.name, host.address, host.port, host.address
             ));
         }
+        // Its complaints go to a file: an inherited stderr would be held
+        // open by a kept lab's relay long after `lab up` returned.
+        let log = fs::File::create(links.join("relay.log")).map_err(|error| {
+            LabError(format!(
+                "cannot create {}: {error}",
+                links.join("relay.log").display()
+            ))
+        })?;
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(log);
         self.own_background(&mut command);
         let mut child = command
             .spawn()
@@ -1367,9 +1375,12 @@ impl Lab {
         if line.trim() != "ready" {
             let status = child.wait().map(|status| status.to_string());
             return Err(LabError(format!(
-                "midfleet-relay did not start ({}): it printed `{}`",
+                "midfleet-relay did not start ({}): it printed `{}`; {}",
                 status.unwrap_or_else(|error| error.to_string()),
-                line.trim()
+                line.trim(),
+                fs::read_to_string(links.join("relay.log"))
+                    .unwrap_or_default()
+                    .trim()
             )));
         }
         self.relay = Some(child);

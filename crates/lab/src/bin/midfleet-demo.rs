@@ -64,6 +64,7 @@ fn run(console: &Console) -> Result<Exit, Failure> {
             "the demo's MIDs and instance are simulated by it",
         )?,
         kinds: Vec::new(),
+        link: None,
     };
     if !std::path::Path::new("/usr/sbin/sshd").exists() {
         return Err(Failure::failed(

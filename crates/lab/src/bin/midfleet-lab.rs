@@ -12,6 +12,8 @@ use midfleet::report::render_table;
 use midfleet::secret::{SecretRef, SecretResolver};
 use midfleet_lab::front;
 use midfleet_lab::kept::{self, Fault, Kind, Phase, Place, Record, UpError, UpOptions};
+use midfleet_lab::link::LinkSettings;
+use midfleet_lab::LabError;
 
 /// Why the build makes the binaries the lab runs (a missing one's hint).
 const LAB_BUILT: &str = "the lab's MIDs and instance are its binaries";
@@ -39,13 +41,16 @@ fn run(console: &Console, command: &LabCommand) -> Result<Exit, Failure> {
             hosts,
             instance,
             kinds,
+            link,
         } => up(
             console,
             &place,
             usize::from(*hosts),
             *instance,
             kinds.as_deref(),
+            link.as_deref(),
         ),
+        LabCommand::Link { host, settings } => link(console, &place, host, settings),
         LabCommand::Status => status(console, &place),
         LabCommand::Down => down(console, &place),
         LabCommand::User { name, password } => user(console, &place, name, password.as_ref()),
@@ -76,7 +81,16 @@ fn up(
     hosts: usize,
     instance: bool,
     kinds: Option<&str>,
+    link: Option<&str>,
 ) -> Result<Exit, Failure> {
+    let link = match link {
+        Some(text) => Some(LinkSettings::parse(text).map_err(|error| {
+            Failure::usage(format!("--link: {error}")).with_hint(
+                "e.g. --link 'rtt=150 jitter=5 loss=1%' (milliseconds; loss as 0.01 or 1%)",
+            )
+        })?),
+        None => None,
+    };
     let kinds = match kinds {
         Some(text) => midfleet_lab::kinds::parse_kinds(text).map_err(|error| {
             Failure::usage(format!("--kinds: {error}"))
@@ -108,7 +122,11 @@ fn up(
         midsim: front::beside("midfleet-midsim", LAB_BUILT)?,
         instancesim: front::beside("midfleet-instancesim", LAB_BUILT)?,
         kinds,
+        link,
     };
+    if link.is_some() {
+        front::beside("midfleet-relay", LAB_BUILT)?;
+    }
     if let Some(record) = place.read().map_err(failed)?.filter(Record::live) {
         return Err(already_up(&record));
     }
@@ -490,6 +508,104 @@ fn fault(console: &Console, place: &Place, host: &str, kind: LabFault) -> Result
             console.data(&format!("{}\n", pretty(&json)?));
         }
         OutputFormat::Human => console.data(&format!("{host}: the MID {effect}.\n")),
+    }
+    Ok(Exit::Success)
+}
+
+/// `lab link HOST|all [SETTINGS…]`: shows, or changes and shows, each
+/// named host's link.
+fn link(console: &Console, place: &Place, host: &str, words: &[String]) -> Result<Exit, Failure> {
+    let record = record(place)?;
+    let links = midfleet_lab::link::links_directory(&record.folder);
+    if !links.is_dir() {
+        return Err(failed(LabError(format!(
+            "this lab has no network link ({} is missing)",
+            links.display()
+        )))
+        .with_hint("start the lab with one: midfleet lab down; midfleet lab up --link 'rtt=150'"));
+    }
+    let names: Vec<&str> = record
+        .hosts
+        .iter()
+        .map(|entry| entry.name.as_str())
+        .collect();
+    let chosen: Vec<&str> = if host == "all" {
+        names.clone()
+    } else if names.contains(&host) {
+        vec![host]
+    } else {
+        return Err(failed(LabError(format!(
+            "the lab has no host `{host}` (its hosts: {}, or all)",
+            names.join(", ")
+        ))));
+    };
+    // Every word is checked before any host changes.
+    let mut changes = Vec::new();
+    for word in words {
+        match word.as_str() {
+            "cut" | "down" | "up" => changes.push(word.clone()),
+            other => {
+                LinkSettings::default().apply(other).map_err(|error| {
+                    Failure::usage(error).with_hint(
+                        "settings are rtt=MS, jitter=MS, loss=SHARE or PERCENT%, down, up, cut",
+                    )
+                })?;
+                changes.push(other.to_string());
+            }
+        }
+    }
+    let mut shown = Vec::new();
+    for name in chosen {
+        let mut settings = midfleet_lab::link::read_settings(&links, name).map_err(failed)?;
+        for change in &changes {
+            match change.as_str() {
+                "cut" => settings.cuts += 1,
+                "down" => settings.down = true,
+                "up" => settings.down = false,
+                other => settings.apply(other).map_err(Failure::usage)?,
+            }
+        }
+        if !changes.is_empty() {
+            midfleet_lab::link::write_settings(&links, name, &settings).map_err(failed)?;
+        }
+        shown.push((name.to_string(), settings));
+    }
+    match console.output {
+        OutputFormat::Json => {
+            let hosts: Vec<serde_json::Value> = shown
+                .iter()
+                .map(|(name, settings)| {
+                    serde_json::json!({
+                        "host": name,
+                        "rtt_ms": settings.rtt.as_millis() as u64,
+                        "jitter_ms": settings.jitter.as_millis() as u64,
+                        "loss": settings.loss,
+                        "down": settings.down,
+                        "cuts": settings.cuts,
+                    })
+                })
+                .collect();
+            console.data(&format!(
+                "{}\n",
+                pretty(&serde_json::json!({ "links": hosts }))?
+            ));
+        }
+        OutputFormat::Human => {
+            for (name, settings) in &shown {
+                console.data(&format!(
+                    "{name}: round trip {} ms, jitter {} ms, loss {}%, {}{}\n",
+                    settings.rtt.as_millis(),
+                    settings.jitter.as_millis(),
+                    settings.loss * 100.0,
+                    if settings.down { "down" } else { "up" },
+                    if changes.iter().any(|change| change == "cut") {
+                        " (live connections cut)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
     }
     Ok(Exit::Success)
 }
