@@ -191,60 +191,92 @@ pub fn survey(
     instance: &mut InstancePlan,
     logins: &[Login],
 ) -> Vec<InstanceChange> {
+    let ensure_user = instance.ensure_user;
+    // Each login's reads are independent (reads only: nothing changes on
+    // the instance at plan time).
+    let surveyed = concurrently(logins, |login| {
+        survey_login(client, admin, ensure_user, logins, login)
+    });
     let mut changes = Vec::new();
-    for login in logins {
-        if let Some(message) = conflict(logins, login) {
-            instance.preflight.push(PreflightLogin {
-                user: login.user.clone(),
-                hosts: login.hosts.clone(),
-                status: LoginStatus::Error,
-                message: Some(message),
-            });
-            continue;
-        }
-        if login.rotation {
-            let (status, message, found) = survey_rotation(client, admin, login);
-            changes.extend(found);
-            instance.preflight.push(PreflightLogin {
-                user: login.user.clone(),
-                hosts: login.hosts.clone(),
-                status,
-                message,
-            });
-            continue;
-        }
-        let mut status = None;
-        if instance.ensure_user {
-            match table::user_state(client, admin, &login.user) {
-                Ok(state) if state.sys_id.is_none() => {
-                    changes.extend(creation(&login.user));
-                    status = Some((LoginStatus::AfterCreation, None));
-                }
-                Ok(state) => {
-                    if !state.has_mid_server_role {
-                        changes.push(grant(&login.user));
-                    }
-                }
-                Err(error) => status = Some((LoginStatus::Error, Some(with_hint(&error)))),
+    for (preflight, found) in surveyed {
+        changes.extend(found);
+        instance.preflight.push(preflight);
+    }
+    changes
+}
+
+/// How many logins are read at once ([`survey`], and the reads of
+/// [`prepare`]): enough to hide a wide-area round trip, few enough for an
+/// instance's REST semaphores.
+pub const READ_CONCURRENCY: usize = 8;
+
+/// `work` on each item, [`READ_CONCURRENCY`] at a time, the results in the
+/// items' order. On a real network each instance read is a round trip or
+/// more; one after another they would add up per login.
+fn concurrently<'a, T: Sync, R: Send>(
+    items: &'a [T],
+    work: impl Fn(&'a T) -> R + Sync + Send,
+) -> Vec<R> {
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(READ_CONCURRENCY.min(items.len()).max(1))
+        .build()
+    {
+        Ok(pool) => pool.install(|| {
+            use rayon::prelude::*;
+            items.par_iter().map(&work).collect()
+        }),
+        Err(_) => items.iter().map(work).collect(),
+    }
+}
+
+/// One login's survey: its status, and the changes apply would make.
+fn survey_login(
+    client: &Client,
+    admin: &Credentials,
+    ensure_user: bool,
+    logins: &[Login],
+    login: &Login,
+) -> (PreflightLogin, Vec<InstanceChange>) {
+    let entry = |status, message| PreflightLogin {
+        user: login.user.clone(),
+        hosts: login.hosts.clone(),
+        status,
+        message,
+    };
+    if let Some(message) = conflict(logins, login) {
+        return (entry(LoginStatus::Error, Some(message)), Vec::new());
+    }
+    if login.rotation {
+        let (status, message, found) = survey_rotation(client, admin, login);
+        return (entry(status, message), found);
+    }
+    let mut changes = Vec::new();
+    let mut status = None;
+    if ensure_user {
+        match table::user_state(client, admin, &login.user) {
+            Ok(state) if state.sys_id.is_none() => {
+                changes.extend(creation(&login.user));
+                status = Some((LoginStatus::AfterCreation, None));
             }
+            Ok(state) => {
+                if !state.has_mid_server_role {
+                    changes.push(grant(&login.user));
+                }
+            }
+            Err(error) => status = Some((LoginStatus::Error, Some(with_hint(&error)))),
         }
-        let (status, message) = status.unwrap_or_else(|| {
-            match table::login_check(client, &login.user, &login.password) {
+    }
+    let (status, message) =
+        status.unwrap_or_else(
+            || match table::login_check(client, &login.user, &login.password) {
                 Ok(()) => (LoginStatus::Accepted, None),
                 Err(error @ InstanceError::Unauthorized { .. }) => {
                     (LoginStatus::Refused, Some(refusal(&login.user, &error)))
                 }
                 Err(error) => (LoginStatus::Error, Some(with_hint(&error))),
-            }
-        });
-        instance.preflight.push(PreflightLogin {
-            user: login.user.clone(),
-            hosts: login.hosts.clone(),
-            status,
-            message,
-        });
-    }
-    changes
+            },
+        );
+    (entry(status, message), changes)
 }
 
 /// What was done on the instance before the hosts.
@@ -302,12 +334,14 @@ pub fn prepare(
             changes: changes.to_vec(),
         }
     };
-    // Rotations: first, before any write, no user to reset may be in use;
-    // then each is created or reset with its new password.
-    for login in logins.iter().filter(|login| login.rotation) {
-        if let Some(message) = in_use(client, admin, login)
-            .map_err(|error| failure(login, &error, &prepared.changes))?
-        {
+    // Rotations: first, before any write, no user to reset may be in use
+    // (read for all at once; the first in the logins' order decides);
+    // then each is created or reset with its new password, one after
+    // another, so that the first failure stops the writes.
+    let rotations: Vec<&Login> = logins.iter().filter(|login| login.rotation).collect();
+    let uses = concurrently(&rotations, |login| in_use(client, admin, login));
+    for (login, used) in rotations.into_iter().zip(uses) {
+        if let Some(message) = used.map_err(|error| failure(login, &error, &prepared.changes))? {
             return Err(PreflightFailure {
                 user: Some(login.user.clone()),
                 hosts: login.hosts.clone(),
@@ -347,9 +381,11 @@ pub fn prepare(
             prepared.changes.push(grant(&login.user));
         }
     }
-    for login in logins {
+    let checks = concurrently(logins, |login| {
         table::login_check(client, &login.user, &login.password)
-            .map_err(|error| failure(login, &error, &prepared.changes))?;
+    });
+    for (login, checked) in logins.iter().zip(checks) {
+        checked.map_err(|error| failure(login, &error, &prepared.changes))?;
         prepared.accepted.push(login.user.clone());
     }
     Ok(prepared)
