@@ -10,6 +10,10 @@
 //!    same apply again, and — where asked — `ansible-playbook --check
 //!    --diff`, Ansible's rotation and its rerun;
 //!
+//! and `midfleet plan` of the same rotation with an `instance:` section
+//! (`ensure_user`: every MID's user read on the instance, the instance
+//! behind a link of the same setting),
+//!
 //! each with its wall time, its ratio to that setting's floor, and the
 //! round trips it spent per host as the link counted them at the client's
 //! end (connects, and each time the client sent after hearing from the
@@ -34,7 +38,7 @@ use std::time::Duration;
 
 use common::ansible::{ansible, ansible_command, control_masters_cpu, ANSIBLE_PLAYBOOK};
 use common::{median, run_tree, setting, starts, Floor};
-use midfleet_lab::link::LinkSettings;
+use midfleet_lab::link::{self, LinkSettings};
 use midfleet_lab::{Lab, LabSpec};
 
 const PASSWORD: &str = "bench-Password-1";
@@ -176,6 +180,36 @@ fn main() {
             }
         }
     }
+    // The instance, behind a link of its own (a relay in this process).
+    let instance = midfleet_lab::kinds::KindsInstance::start(&midfleet_lab::instancesim())
+        .unwrap_or_else(|error| panic!("instance: {error}"));
+    let instance_links = lab.directory.join("instance-links");
+    std::fs::create_dir_all(&instance_links).unwrap();
+    link::write_settings(&instance_links, "instance", &LinkSettings::default()).unwrap();
+    let instance_target: std::net::SocketAddr = instance
+        .url
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("the instance's address");
+    let instance_listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    {
+        let links = instance_links.clone();
+        let route = link::Route {
+            host: "instance".into(),
+            listen: instance_listen,
+            target: instance_target,
+        };
+        std::thread::spawn(move || link::serve(&links, vec![route], seed));
+    }
+    while !instance_links.join("control.sock").exists() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let admin_password = lab.directory.join("admin-password");
+    std::fs::write(&admin_password, midfleet_lab::kinds::ADMIN_PASSWORD).unwrap();
     let control_dir = lab.directory.join("cp");
     std::fs::create_dir_all(&control_dir).unwrap();
     let ansible_playbook = lab.directory.join("rotate-ansible.yml");
@@ -242,6 +276,7 @@ fn main() {
     for (index, setting) in settings.iter().enumerate() {
         eprintln!("link {}: {}", setting.label, setting.link.to_line().trim());
         lab.set_links(setting.link).unwrap();
+        link::write_settings(&instance_links, "instance", &setting.link).unwrap();
         std::thread::sleep(Duration::from_millis(100));
         let playbook = lab.directory.join(format!("rotate-{index}.yml"));
         std::fs::write(
@@ -250,6 +285,18 @@ fn main() {
                 "hosts: lab\nset:\n  mid.instance.username: \"m{index}_{{{{ mid_name }}}}\"\n  \
                  mid.instance.password: {{ secret: \"env:BENCH_PASSWORD\" }}\nhealth:\n  timeout: 300\n\
                  rollout:\n  serial: [100%]\n"
+            ),
+        )
+        .unwrap();
+        let with_instance = lab.directory.join(format!("rotate-{index}-instance.yml"));
+        std::fs::write(
+            &with_instance,
+            format!(
+                "{}instance:\n  url: https://{instance_listen}\n  ca_file: {}\n  user: admin\n  \
+                 password: {{ secret: \"file:{}\" }}\n  ensure_user: true\n",
+                std::fs::read_to_string(&playbook).unwrap(),
+                instance.pki.ca_file.display(),
+                admin_password.display()
             ),
         )
         .unwrap();
@@ -280,6 +327,13 @@ fn main() {
                 plans.iter().map(|run| run.round_trips_per_host).collect(),
             ),
         };
+        eprintln!("  midfleet plan with the instance");
+        link::control(&instance_links, "reset").unwrap();
+        let planned = measure(
+            &mut midfleet_command("plan", &with_instance),
+            "midfleet plan (instance)",
+        );
+        let instance_trips = link::control(&instance_links, "reset").unwrap()["instance"].turns;
         eprintln!("  midfleet apply, and again");
         let apply = measure(&mut midfleet_command("apply", &playbook), "midfleet apply");
         let again = measure(
@@ -298,8 +352,15 @@ fn main() {
             seconds(restart),
             seconds(apply.wall) / apply_floor
         ));
+        summary.push(format!(
+            "at {}: plan with the instance {:.2} s ({:.2}× plan without), {instance_trips} round trips to the instance for {hosts} users",
+            setting.label,
+            seconds(planned.wall),
+            seconds(planned.wall) / plan_wall
+        ));
         let mut rows = vec![
             ("`midfleet plan`", plan),
+            ("`midfleet plan` with `instance:` (ensure_user)", planned),
             ("`midfleet apply` (rotation)", apply),
             ("`midfleet apply` again", again),
         ];
