@@ -404,6 +404,13 @@ fn main() {
             setting.label
         ));
         for (label, run) in rows {
+            // Also as each setting ends: a run that fails later keeps them.
+            eprintln!(
+                "  {label}: {:.2} s, {:.1} round trips per host, {} MID restarts",
+                seconds(run.wall),
+                run.round_trips_per_host,
+                run.restarts
+            );
             table.push(format!(
                 "| {} | {label} | {:.2} s | {:.2} | {:.1} | {:.2} ms | {} |",
                 setting.label,
