@@ -358,6 +358,7 @@ fn main() {
             seconds(planned.wall),
             seconds(planned.wall) / plan_wall
         ));
+        let apply_wall = seconds(apply.wall);
         let mut rows = vec![
             ("`midfleet plan`", plan),
             ("`midfleet plan` with `instance:` (ensure_user)", planned),
@@ -388,7 +389,7 @@ fn main() {
                 "at {}: --check/plan {:.1}×, Ansible's rotation/midfleet's {:.1}×",
                 setting.label,
                 seconds(check.wall) / plan_wall,
-                seconds(rotation.wall) / seconds(rows[1].1.wall)
+                seconds(rotation.wall) / apply_wall
             ));
             rows.push(("`ansible-playbook --check --diff`", check));
             rows.push(("`ansible-playbook` (rotation)", rotation));

@@ -17,8 +17,9 @@
 //! - **never, while the link is down**: data waits (a connection through
 //!   a dead link hangs, as a real one does until TCP gives up), and flows
 //!   again when it comes back up;
-//! - a **cut** resets every live connection (RST), as a dropped NAT
-//!   entry or a restarted firewall does.
+//! - a **cut** ends every live connection at once (a FIN, then an RST
+//!   when the relay closes it), also one still being set up, as a
+//!   dropped NAT entry or a restarted firewall does.
 //!
 //! Settings live in one file per host (`<links>/<host>`, one line of
 //! `key=value` words, [`LinkSettings`]); the relay reads them again within
@@ -45,6 +46,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::LabError;
+
+/// The longest round trip or jitter a link takes (10 minutes).
+pub const MAX_MS: u64 = 600_000;
 
 /// The minimum retransmission timeout of Linux TCP (`TCP_RTO_MIN`).
 pub const RTO_MIN: Duration = Duration::from_millis(200);
@@ -113,8 +117,12 @@ impl LinkSettings {
                 let number = value.strip_suffix("ms").unwrap_or(value);
                 number
                     .parse::<u64>()
+                    .ok()
+                    .filter(|millis| *millis <= MAX_MS)
                     .map(Duration::from_millis)
-                    .map_err(|_| format!("`{word}`: {value} is not a whole number of milliseconds"))
+                    .ok_or_else(|| {
+                        format!("`{word}`: {value} is not a whole number of milliseconds up to {MAX_MS}")
+                    })
             };
             match key {
                 "rtt" | "rtt_ms" | "latency" => self.rtt = millis(value)?,
@@ -166,7 +174,8 @@ pub fn links_directory(lab: &Path) -> PathBuf {
 /// renamed over the old one); the relay takes it within 20 ms.
 pub fn write_settings(links: &Path, host: &str, settings: &LinkSettings) -> Result<(), LabError> {
     let path = links.join(host);
-    let temporary = links.join(format!(".{host}.new"));
+    // Its own name per process: two writers at once never share one.
+    let temporary = links.join(format!(".{host}.{}.new", std::process::id()));
     std::fs::write(&temporary, settings.to_line())
         .and_then(|()| std::fs::rename(&temporary, &path))
         .map_err(|error| LabError(format!("cannot write {}: {error}", path.display())))
@@ -195,13 +204,21 @@ pub struct LinkStats {
     pub stalls: u64,
     /// Connections reset by a cut.
     pub resets: u64,
+    /// Connections open now (not reset by `reset`).
+    pub live: u64,
 }
 
 impl LinkStats {
     fn line(&self, host: &str) -> String {
         format!(
-            "{host} connections={} turns={} bytes_up={} bytes_down={} stalls={} resets={}\n",
-            self.connections, self.turns, self.bytes_up, self.bytes_down, self.stalls, self.resets
+            "{host} connections={} turns={} bytes_up={} bytes_down={} stalls={} resets={} live={}\n",
+            self.connections,
+            self.turns,
+            self.bytes_up,
+            self.bytes_down,
+            self.stalls,
+            self.resets,
+            self.live
         )
     }
 
@@ -219,6 +236,7 @@ impl LinkStats {
                 "bytes_down" => stats.bytes_down = value,
                 "stalls" => stats.stalls = value,
                 "resets" => stats.resets = value,
+                "live" => stats.live = value,
                 _ => return None,
             }
         }
@@ -291,8 +309,9 @@ impl Route {
     }
 }
 
-/// A small, seeded generator (xorshift64*): jitter and loss draws that
-/// replay from the relay's seed.
+/// A small, seeded generator (xorshift64*) for the jitter and loss draws.
+/// The draws repeat with the seed; which chunk each falls on depends on
+/// how the bytes were split into chunks, which is timing.
 struct Draws(u64);
 
 impl Draws {
@@ -331,6 +350,8 @@ struct Link {
     bytes_down: AtomicU64,
     stalls: AtomicU64,
     resets: AtomicU64,
+    /// Connections whose threads have not ended.
+    open: AtomicU64,
 }
 
 impl Link {
@@ -342,6 +363,7 @@ impl Link {
             bytes_down: self.bytes_down.load(Ordering::Relaxed),
             stalls: self.stalls.load(Ordering::Relaxed),
             resets: self.resets.load(Ordering::Relaxed),
+            live: self.open.load(Ordering::Relaxed),
         }
     }
 
@@ -393,8 +415,9 @@ impl Link {
         }
     }
 
-    /// Takes new settings; a raised cut count resets every live
-    /// connection (RST: SO_LINGER 0, then close).
+    /// Takes new settings; a raised cut count ends every live connection:
+    /// both its sockets shut down (a FIN each way), with SO_LINGER 0 so
+    /// that the relay's close of them sends an RST.
     fn update(&self, settings: LinkSettings) {
         let before = *self.settings.read().unwrap();
         *self.settings.write().unwrap() = settings;
@@ -471,6 +494,7 @@ pub fn serve(links: &Path, routes: Vec<Route>, seed: u64) -> Result<(), LabError
             bytes_down: AtomicU64::new(0),
             stalls: AtomicU64::new(0),
             resets: AtomicU64::new(0),
+            open: AtomicU64::new(0),
         });
         listeners.push((listener, route.target, Arc::clone(&link)));
         all.push(link);
@@ -527,6 +551,8 @@ fn watch(links: &Path, all: &[Arc<Link>]) {
 }
 
 fn answer(stream: UnixStream, all: &[Arc<Link>]) {
+    // A client that never sends its line does not hold up the others.
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
     let mut reader = BufReader::new(&stream);
     let mut request = String::new();
     if reader.read_line(&mut request).is_err() {
@@ -561,47 +587,75 @@ fn accept(listener: TcpListener, target: SocketAddr, link: Arc<Link>) {
 }
 
 /// One connection. The client's connect returned at once (the kernel
-/// answers it on loopback), so the relay plays the handshake's round
-/// trips itself: on a real link the server accepts when the client's ACK
-/// arrives, 1.5 round trips after the SYN, and its first bytes reach the
-/// client half a round trip later — so the server side is connected
-/// 1.5 round trips after the accept. Then each direction is a reader that
-/// stamps chunks and a writer that hands them on when due.
+/// answers it on loopback), so the relay plays the handshake's round trip
+/// itself, counting from the accept as the SYN: on a real link the
+/// client's connect returns after one round trip, its first bytes reach
+/// the server half a round trip later, and the server's first bytes
+/// (sent when it accepts, on the client's ACK) reach the client two round
+/// trips after the SYN. So sshd is connected one round trip after the
+/// accept, the client's bytes go on no earlier than 1.5 round trips
+/// after it, and the server's no earlier than 2. Then each direction is
+/// a reader that stamps chunks and a writer that hands them on when due.
 fn connection(client: TcpStream, target: SocketAddr, link: Arc<Link>, id: u64, accepted: Instant) {
     link.connections.fetch_add(1, Ordering::Relaxed);
-    let rtt = link.settings.read().unwrap().rtt;
-    sleep_until(accepted + rtt + rtt / 2);
+    link.open.fetch_add(1, Ordering::Relaxed);
+    let settings = *link.settings.read().unwrap();
+    let rtt = settings.rtt;
+    sleep_until(accepted + rtt);
     link.wait_up();
-    let Ok(server) = TcpStream::connect(target) else {
-        reset(&client);
-        return;
+    // A cut while the connection was being set up cuts it too.
+    let cut = link.settings.read().unwrap().cuts > settings.cuts;
+    let server = match TcpStream::connect(target) {
+        Ok(server) if !cut => server,
+        _ => {
+            if cut {
+                link.resets.fetch_add(1, Ordering::Relaxed);
+            }
+            reset(&client);
+            link.open.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
     };
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
-    let (Ok(client_live), Ok(server_live)) = (client.try_clone(), server.try_clone()) else {
-        return;
-    };
-    link.live.lock().unwrap().insert(
-        id,
-        Live {
-            client: client_live,
-            server: server_live,
-        },
-    );
-    // Set when server data reached the client since its last send; set at
-    // first, so that the first send counts the connect's round trip.
-    let heard = AtomicBool::new(true);
-    std::thread::scope(|scope| {
-        let (up_from, up_to) = (client.try_clone(), server.try_clone());
-        let (link, heard) = (&*link, &heard);
-        scope.spawn(move || {
-            if let (Ok(from), Ok(to)) = (up_from, up_to) {
-                direction(from, to, link, Direction::Up, heard);
-            }
+    if let (Ok(client_live), Ok(server_live)) = (client.try_clone(), server.try_clone()) {
+        link.live.lock().unwrap().insert(
+            id,
+            Live {
+                client: client_live,
+                server: server_live,
+            },
+        );
+        // Set when server data reached the client since its last send;
+        // set at first, so that the first send counts the connect.
+        let heard = AtomicBool::new(true);
+        std::thread::scope(|scope| {
+            let (up_from, up_to) = (client.try_clone(), server.try_clone());
+            let (link, heard) = (&*link, &heard);
+            scope.spawn(move || {
+                if let (Ok(from), Ok(to)) = (up_from, up_to) {
+                    direction(
+                        from,
+                        to,
+                        link,
+                        Direction::Up,
+                        heard,
+                        accepted + rtt + rtt / 2,
+                    );
+                }
+            });
+            direction(
+                server,
+                client,
+                link,
+                Direction::Down,
+                heard,
+                accepted + rtt * 2,
+            );
         });
-        direction(server, client, link, Direction::Down, heard);
-    });
-    link.live.lock().unwrap().remove(&id);
+        link.live.lock().unwrap().remove(&id);
+    }
+    link.open.fetch_sub(1, Ordering::Relaxed);
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -629,6 +683,7 @@ fn direction(
     link: &Link,
     which: Direction,
     heard: &AtomicBool,
+    not_before: Instant,
 ) {
     let (sender, receiver) = mpsc::channel::<(Instant, Chunk)>();
     std::thread::scope(|scope| {
@@ -642,10 +697,13 @@ fn direction(
                 link.wait_up();
                 match chunk {
                     Chunk::Data(bytes) => {
+                        // Before the write: the client may answer (and
+                        // its answer be read) before a store after it.
+                        if which == Direction::Down {
+                            heard.store(true, Ordering::Release);
+                        }
                         if to.write_all(&bytes).is_err() {
                             failed = true;
-                        } else if which == Direction::Down {
-                            heard.store(true, Ordering::Release);
                         }
                     }
                     Chunk::End { reset: true } => reset(&to),
@@ -655,7 +713,7 @@ fn direction(
                 }
             }
         });
-        let mut previous = Instant::now();
+        let mut previous = not_before;
         let mut buffer = vec![0u8; 64 * 1024];
         let reset = loop {
             match from.read(&mut buffer) {
@@ -685,6 +743,8 @@ fn direction(
         // The end travels the link as data does.
         let due = link.due_without_loss(Instant::now(), previous);
         let _ = sender.send((due, Chunk::End { reset }));
+        // The writer ends when the last sender is gone: this one.
+        drop(sender);
     });
 }
 

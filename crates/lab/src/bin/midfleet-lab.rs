@@ -554,6 +554,8 @@ fn link(console: &Console, place: &Place, host: &str, words: &[String]) -> Resul
             }
         }
     }
+    // Every host's new settings first, then the writes: a host whose
+    // file cannot be read changes nothing.
     let mut shown = Vec::new();
     for name in chosen {
         let mut settings = midfleet_lab::link::read_settings(&links, name).map_err(failed)?;
@@ -565,10 +567,12 @@ fn link(console: &Console, place: &Place, host: &str, words: &[String]) -> Resul
                 other => settings.apply(other).map_err(Failure::usage)?,
             }
         }
-        if !changes.is_empty() {
-            midfleet_lab::link::write_settings(&links, name, &settings).map_err(failed)?;
-        }
         shown.push((name.to_string(), settings));
+    }
+    if !changes.is_empty() {
+        for (name, settings) in &shown {
+            midfleet_lab::link::write_settings(&links, name, settings).map_err(failed)?;
+        }
     }
     match console.output {
         OutputFormat::Json => {
@@ -596,7 +600,7 @@ fn link(console: &Console, place: &Place, host: &str, words: &[String]) -> Resul
                     "{name}: round trip {} ms, jitter {} ms, loss {}%, {}{}\n",
                     settings.rtt.as_millis(),
                     settings.jitter.as_millis(),
-                    settings.loss * 100.0,
+                    (settings.loss * 100_000.0).round() / 1000.0,
                     if settings.down { "down" } else { "up" },
                     if changes.iter().any(|change| change == "cut") {
                         " (live connections cut)"

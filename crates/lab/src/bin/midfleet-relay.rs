@@ -17,7 +17,8 @@ struct Arguments {
     /// control socket.
     #[arg(long, value_name = "DIR")]
     links: PathBuf,
-    /// Seeds the jitter and loss draws, so that a run replays.
+    /// Seeds the jitter and loss draws (which chunks they fall on depends
+    /// on timing).
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// HOST=LISTEN=TARGET: clients connect to LISTEN, the relay to TARGET.
