@@ -436,7 +436,11 @@ struct Round<'a> {
     violations: Vec<Violation>,
     /// Everything midfleet printed in the round (chaos and clean runs).
     outputs: Vec<(String, String)>,
+    /// How many of `outputs` were searched for the password already.
+    outputs_checked: usize,
     filler: Option<PathBuf>,
+    /// How long the chaos apply ran.
+    apply_seconds: f64,
 }
 
 impl<'a> Round<'a> {
@@ -492,7 +496,9 @@ impl<'a> Round<'a> {
             runs_before,
             violations: Vec::new(),
             outputs: Vec::new(),
+            outputs_checked: 0,
             filler: None,
+            apply_seconds: 0.0,
         })
     }
 
@@ -566,19 +572,33 @@ impl<'a> Round<'a> {
             Some(status) => describe(status),
             None => "hung (killed by the chaos run)".into(),
         };
+        let missed: Vec<String> = self
+            .faults
+            .iter()
+            .zip(&landed)
+            .filter(|(_, landed)| !**landed)
+            .map(|(fault, _)| format!("{} at {} ms", fault.kind.name(), fault.at_ms))
+            .collect();
         println!(
-            "  midfleet {ended}; hosts: {}",
+            "  midfleet {ended} after {:.1} s; hosts: {}{}",
+            self.apply_seconds,
             tally(
                 results
                     .iter()
                     .map(|result| result.as_deref().unwrap_or("none"))
-            )
+            ),
+            if missed.is_empty() {
+                String::new()
+            } else {
+                format!("; not landed (midfleet had ended): {}", missed.join(", "))
+            }
         );
         self.check_configs();
         self.check_mids(&results);
+        self.check_plaintext("after the chaos apply");
         self.repair_hung_stops()?;
         self.clean_run();
-        self.check_plaintext();
+        self.check_plaintext("after the clean run");
         println!(
             "  round {} checked in {:.1} s: {}",
             self.number,
@@ -656,6 +676,7 @@ impl<'a> Round<'a> {
             }
             std::thread::sleep(Duration::from_millis(5));
         };
+        self.apply_seconds = started.elapsed().as_secs_f64();
         let read =
             |path: &Path| String::from_utf8_lossy(&fs::read(path).unwrap_or_default()).into_owned();
         Ok((status, read(&out_path), read(&err_path), landed))
@@ -1014,7 +1035,7 @@ impl<'a> Round<'a> {
 
     /// Invariant 2: the round's password nowhere in plaintext but
     /// config.xml, nor in anything midfleet printed or logged.
-    fn check_plaintext(&mut self) {
+    fn check_plaintext(&mut self, when: &str) {
         let needle = self.password.as_bytes().to_vec();
         let mut leaks = Vec::new();
         for host in &self.lab.hosts {
@@ -1041,7 +1062,8 @@ impl<'a> Round<'a> {
         if fs::read(&audit).is_ok_and(|bytes| contains(&bytes, &needle)) {
             leaks.push(audit.display().to_string());
         }
-        for (index, (stdout, stderr)) in self.outputs.iter().enumerate() {
+        for (index, (stdout, stderr)) in self.outputs.iter().enumerate().skip(self.outputs_checked)
+        {
             let run = ["the chaos apply", "the clean apply", "the clean plan"]
                 .get(index)
                 .copied()
@@ -1053,9 +1075,10 @@ impl<'a> Round<'a> {
                 leaks.push(format!("{run}'s stderr"));
             }
         }
+        self.outputs_checked = self.outputs.len();
         if !leaks.is_empty() {
             self.violation(format!(
-                "the round's password in plaintext in: {}",
+                "{when}, the round's password in plaintext in: {}",
                 leaks.join(", ")
             ));
         }
