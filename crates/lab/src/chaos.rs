@@ -436,6 +436,8 @@ struct Round<'a> {
     violations: Vec<Violation>,
     /// Everything midfleet printed in the round (chaos and clean runs).
     outputs: Vec<(String, String)>,
+    /// The chaos apply's message for each host it reported on.
+    messages: HashMap<String, String>,
     /// How many of `outputs` were searched for the password already.
     outputs_checked: usize,
     filler: Option<PathBuf>,
@@ -496,6 +498,7 @@ impl<'a> Round<'a> {
             runs_before,
             violations: Vec::new(),
             outputs: Vec::new(),
+            messages: HashMap::new(),
             outputs_checked: 0,
             filler: None,
             apply_seconds: 0.0,
@@ -561,6 +564,7 @@ impl<'a> Round<'a> {
             }
         }
         let reported = reported_results(&stdout);
+        self.messages = reported_messages(&stdout);
         self.outputs.push((stdout.clone(), stderr.clone()));
         self.wait_for_transactions();
         self.clear_faults()?;
@@ -906,8 +910,10 @@ impl<'a> Round<'a> {
             let result = result.clone().unwrap_or_else(|| "none".into());
             if host.mid_process().is_none() {
                 if !["failed", "rolled_back", "unreachable"].contains(&result.as_str()) {
+                    let message = self.messages.get(&name).cloned().unwrap_or_default();
+                    let journal = newest_journal(&host.local_mid_home);
                     self.violation(format!(
-                        "{name}: the MID is not running, and its host was reported `{result}`"
+                        "{name}: the MID is not running, and its host was reported `{result}`: {message}\n  its newest run's journal:\n{journal}"
                     ));
                 }
                 continue;
@@ -1129,6 +1135,33 @@ fn reported_results(stdout: &str) -> HashMap<String, String> {
             ))
         })
         .collect()
+}
+
+/// Each host's `message` in an apply's JSON report.
+fn reported_messages(stdout: &str) -> HashMap<String, String> {
+    serde_json::from_str::<serde_json::Value>(stdout)
+        .ok()
+        .and_then(|report| report["results"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|result| {
+            Some((
+                result["host"].as_str()?.to_string(),
+                result["message"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// The journal of the host's newest run (for a violation's text).
+fn newest_journal(mid_home: &Path) -> String {
+    let runs = mid_home.join(".midfleet/runs");
+    let mut names: Vec<String> = run_names(mid_home).into_iter().collect();
+    names.sort();
+    names
+        .last()
+        .and_then(|run| fs::read_to_string(runs.join(run).join("journal")).ok())
+        .unwrap_or_else(|| "(none)".into())
 }
 
 /// `applied 12, rolled_back 3, …`.
