@@ -26,6 +26,24 @@ fn three_seeded_chaos_rounds_break_no_invariant() {
     );
 }
 
+/// Seed 1's round 4 on 20 hosts, alone, as its replay command runs it: the
+/// round that found the full disk below.
+#[test]
+fn seed_1_round_4_replays_with_no_violation() {
+    let mut settings = Settings::new(
+        std::path::Path::new(env!("CARGO_BIN_EXE_midfleet")),
+        &midsim(),
+    );
+    settings.seed = 1;
+    settings.first_round = 4;
+    settings.rounds = 4;
+    settings.hosts = 20;
+    let summary = run(&settings).unwrap_or_else(|error| panic!("the lab: {error}"));
+    assert_eq!(summary.rounds, 1, "{summary:?}");
+    assert_eq!(summary.landed.get("disk full"), Some(&1), "{summary:?}");
+    assert!(summary.violations.is_empty(), "{:?}", summary.violations);
+}
+
 /// Found by seed 1, round 4 (20 hosts): lab-001's disk filled to its last
 /// byte while its transaction was at the backup or the temp file. The run
 /// changed nothing and said `error` ("nothing was changed"), but the MID
