@@ -1006,12 +1006,18 @@ impl<'a> Round<'a> {
         }
         let (_, status, stdout, stderr) = &runs[0];
         if !status.success() {
+            let failing: Vec<String> = reported_results(stdout)
+                .into_iter()
+                .filter(|(_, result)| !["applied", "unchanged"].contains(&result.as_str()))
+                .map(|(host, _)| host)
+                .collect();
             self.violation(format!(
-                "the clean apply {}: {}\n{}{}",
+                "the clean apply {}: {}\n{}{}{}",
                 describe(*status),
                 tally(reported_results(stdout).values().map(String::as_str)),
                 excerpt(stdout),
-                excerpt(stderr)
+                excerpt(stderr),
+                self.lab_state(&failing)
             ));
             return;
         }
@@ -1037,6 +1043,44 @@ impl<'a> Round<'a> {
                 excerpt(stderr)
             ));
         }
+    }
+
+    /// What the lab shows of `hosts` (for a violation that may be the
+    /// lab's own): whether the link relay answers, each host's sshd
+    /// listener alive, and its sshd.log's last lines.
+    fn lab_state(&self, hosts: &[String]) -> String {
+        let mut text = format!(
+            "the lab: link relay {}\n",
+            match self.lab.link_stats() {
+                Ok(_) => "answers".to_string(),
+                Err(error) => format!("does not answer: {error}"),
+            }
+        );
+        let mut hosts = hosts.to_vec();
+        hosts.sort();
+        for name in hosts {
+            let Some(host) = self.lab.hosts.iter().find(|host| host.name == name) else {
+                continue;
+            };
+            let alive = host
+                .sshd_pid()
+                .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+            let log = fs::read_to_string(
+                self.lab
+                    .directory
+                    .join("hosts")
+                    .join(&name)
+                    .join("sshd.log"),
+            )
+            .unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(6)..].join("\n    ");
+            text.push_str(&format!(
+                "  {name}: sshd listener {}; sshd.log ends:\n    {tail}\n",
+                if alive { "alive" } else { "gone" }
+            ));
+        }
+        text
     }
 
     /// Invariant 2: the round's password nowhere in plaintext but
