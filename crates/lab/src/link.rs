@@ -195,13 +195,22 @@ pub struct LinkStats {
     pub stalls: u64,
     /// Connections reset by a cut.
     pub resets: u64,
+    /// Connections still relayed now (not a count since the reset): each
+    /// ends, with its threads and sockets, once both directions have.
+    pub open: u64,
 }
 
 impl LinkStats {
     fn line(&self, host: &str) -> String {
         format!(
-            "{host} connections={} turns={} bytes_up={} bytes_down={} stalls={} resets={}\n",
-            self.connections, self.turns, self.bytes_up, self.bytes_down, self.stalls, self.resets
+            "{host} connections={} turns={} bytes_up={} bytes_down={} stalls={} resets={} open={}\n",
+            self.connections,
+            self.turns,
+            self.bytes_up,
+            self.bytes_down,
+            self.stalls,
+            self.resets,
+            self.open
         )
     }
 
@@ -219,6 +228,7 @@ impl LinkStats {
                 "bytes_down" => stats.bytes_down = value,
                 "stalls" => stats.stalls = value,
                 "resets" => stats.resets = value,
+                "open" => stats.open = value,
                 _ => return None,
             }
         }
@@ -342,6 +352,7 @@ impl Link {
             bytes_down: self.bytes_down.load(Ordering::Relaxed),
             stalls: self.stalls.load(Ordering::Relaxed),
             resets: self.resets.load(Ordering::Relaxed),
+            open: self.live.lock().unwrap().len() as u64,
         }
     }
 
@@ -632,6 +643,12 @@ fn direction(
 ) {
     let (sender, receiver) = mpsc::channel::<(Instant, Chunk)>();
     std::thread::scope(|scope| {
+        // Owned here, so dropped when this side is done: the writer's
+        // loop ends when the channel closes, and the scope waits for it
+        // (borrowed, the sender outlived the scope: every connection's
+        // threads and sockets stayed forever, and a long run of the lab
+        // ran out of file descriptors).
+        let sender = sender;
         scope.spawn(move || {
             let mut failed = false;
             for (due, chunk) in receiver {
