@@ -1055,6 +1055,7 @@ fn a_config_changed_while_the_mid_stops_is_stale_and_started_again() {
             "stop",
             "check stale",
             "start",
+            "health ok",
             "unlock",
             "result stale",
             "end"
@@ -1355,6 +1356,7 @@ fn a_short_write_is_caught_before_the_rename() {
                 "backup BACKUP",
                 "write fail disk",
                 "start",
+                "health ok",
                 "unlock",
                 "result error disk",
                 "end",

@@ -131,6 +131,18 @@ impl Follower<'_> {
     /// backup, and what to do next.
     fn reason(&self, outcome: Outcome, word: &str) -> String {
         let first = word.split(' ').next().unwrap_or_default();
+        if let Some(health) = first.strip_prefix("recover-") {
+            // An error that changed nothing, but the MID the run stopped
+            // did not start again.
+            let cause = word
+                .split_once(' ')
+                .map(|(_, cause)| explain(cause))
+                .unwrap_or_else(|| "error".into());
+            let why = health_failure(health, self.last_failure.as_ref());
+            return format!(
+                "{cause}; config.xml was not changed, but the MID, stopped for the run, did not start again: {why}; next: fix the cause (free space, permissions), then start the MID or apply again (`midfleet facts` shows it)"
+            );
+        }
         let (health, during_rollback) = match first.strip_prefix("rollback-") {
             Some(health) => (health, true),
             None => (first, false),
@@ -435,6 +447,28 @@ mod health_tests {
         // A line number is `N` or `+N`: a host's garbage is no citation.
         assert_eq!(log_line("agent0.log.0 twelve Started"), None);
         assert_eq!(log_line("agent0.log.0 + Started"), None);
+    }
+
+    #[test]
+    fn an_error_after_which_the_mid_did_not_start_again_is_failed_and_says_so() {
+        let host = crate::instance::preflight::tests::host_plan("mid-a", "old", "svc_mid_a", None);
+        let reporter = crate::report::Silent;
+        let mut follower = super::Follower::new(&host, &reporter);
+        let lines = "midfleet-stage started\n\
+            1 lock\n1 stop\n1 check ok\n1 backup fail disk\n1 start\n\
+            2 health fail not-running\n\
+            2 result failed recover-not-running backup-disk\n2 end\n";
+        let (outcome, message) = follower.feed(lines.as_bytes()).expect("ended");
+        assert_eq!(outcome, super::Outcome::Failed);
+        assert_eq!(
+            message.as_deref(),
+            Some(
+                "backup-disk; config.xml was not changed, but the MID, stopped for the run, \
+                 did not start again: the MID stopped running after its start, logging nothing; \
+                 next: fix the cause (free space, permissions), then start the MID or apply again \
+                 (`midfleet facts` shows it)"
+            )
+        );
     }
 
     #[test]

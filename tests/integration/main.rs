@@ -4,6 +4,7 @@
 #[path = "../support/ansible.rs"]
 mod ansible;
 mod apply;
+mod chaos;
 mod completions;
 mod connection;
 mod edit;

@@ -22,6 +22,7 @@
 //! It depends on `midfleet`; `midfleet` takes it only as a dev-dependency,
 //! for its tests and benchmarks. Tests find the binaries with [`binary`].
 
+pub mod chaos;
 pub mod front;
 pub mod instance_admin;
 pub mod kept;
@@ -1245,7 +1246,10 @@ impl Lab {
         Ok(())
     }
 
-    fn write_client_files(&self) -> Result<(), LabError> {
+    /// Writes `known_hosts` from each host's key as it is now: after
+    /// [`Lab::change_host_key`], what an operator does once the new key
+    /// is checked.
+    pub fn write_known_hosts(&self) -> Result<(), LabError> {
         let mut known_hosts = String::new();
         for host in self.hosts.iter().chain(&self.bastions) {
             known_hosts.push_str(&format!(
@@ -1254,7 +1258,11 @@ impl Lab {
                 host.host_key
             ));
         }
-        write(&self.known_hosts, &known_hosts)?;
+        write(&self.known_hosts, &known_hosts)
+    }
+
+    fn write_client_files(&self) -> Result<(), LabError> {
+        self.write_known_hosts()?;
         // Bastions are reached with the lab key, as an operator's
         // ~/.ssh/config would say.
         let mut ssh_config = String::new();
@@ -1443,7 +1451,8 @@ impl Lab {
             .expect("a lab host of that name")
     }
 
-    /// Replaces `host`'s sshd key with a new one (a "reinstalled" host).
+    /// Replaces `host`'s sshd key with a new one (a "reinstalled" host);
+    /// `known_hosts` keeps the old one until [`Lab::write_known_hosts`].
     pub fn change_host_key(&mut self, name: &str) -> Result<(), LabError> {
         let index = self
             .hosts
@@ -1458,6 +1467,12 @@ impl Lab {
         let _ = fs::remove_file(&key);
         let _ = fs::remove_file(key.with_extension("pub"));
         keygen(&key)?;
+        self.hosts[index].host_key = fs::read_to_string(key.with_extension("pub"))
+            .map_err(|error| LabError(error.to_string()))?
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
         // Restart that sshd so it loads the new key.
         let pid = self.hosts[index].sshd;
         if let Some(position) = self

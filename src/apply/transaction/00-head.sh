@@ -39,6 +39,8 @@
 #   state | state fail REASON
 #   unlock
 #   result applied|rolled_back|failed|stale|locked|error [REASON] [BACKUP_DIR]
+#                            (failed recover-HEALTH_REASON REASON: an error after
+#                            which the MID this run stopped did not start again)
 #   end
 #
 # After `end` the journal moves to `.midfleet/backups/$RUN/journal` when
@@ -133,6 +135,7 @@ lock_held=0
 concluded=0
 was_running=0
 stopped_by_us=0      # the MID is down because of this run
+recover_failed=      # recover_start could not bring the MID back: why
 changed=0            # config.xml (or the keystore) differs from before
 config_id=           # dev:inode of the config.xml read_config last read
 backup_dir=

@@ -118,11 +118,17 @@ start_mid() {
 }
 
 # recover_start: after a failure that changed nothing, start the MID again
-# when this run found it running and it is not.
+# when this run found it running and it is not, and wait for its login as
+# before (ROLLBACK_USER: config.xml is the one it ran on). A MID that does
+# not come back sets recover_failed to the health reason: the run then
+# ends `failed`, not `error` (conclude), for the MID this run stopped is
+# down (a full disk, say, where its start cannot write).
 recover_start() {
     if [ "$was_running" = 1 ] && ! running; then
-        limit "$HEALTH_TIMEOUT" 5
-        start_mid "$limit_value"
+        clock
+        if ! start_and_check "$ROLLBACK_USER" $((now + HEALTH_TIMEOUT)) 0; then
+            recover_failed=$health_reason
+        fi
     fi
     stopped_by_us=0
 }

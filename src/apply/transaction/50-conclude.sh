@@ -9,10 +9,16 @@
 # --- the end ------------------------------------------------------------------------
 
 # conclude RESULT [REASON...]: unlock, result, history, end; then move the
-# journal, remove the staged files and release the lock.
+# journal, remove the staged files and release the lock. An `error` (nothing
+# changed) after which the MID this run stopped did not start again is
+# `failed recover-HEALTH_REASON REASON...`: the MID is down.
 conclude() {
     [ "$concluded" = 1 ] && return 0
     concluded=1
+    if [ "$1" = error ] && [ -n "$recover_failed" ]; then
+        shift
+        set -- failed "recover-$recover_failed" "$@"
+    fi
     result=$1
     [ "$lock_held" = 1 ] && journal unlock
     journal result "$@"
