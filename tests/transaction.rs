@@ -1955,7 +1955,10 @@ fn a_keystore_folder_swapped_for_a_link_while_it_is_backed_up_never_copies_roots
     for round in 0..60 {
         let mut plan = Plan::apply(host.threads_config(&format!("{}", 40 + round)));
         plan.key_pair_reset = true;
+        // The stand-in MID logs no user: neither the run's health wait
+        // nor a recovery's (after a failed backup) waits for one.
         plan.expect_user = "";
+        plan.rollback_user = "";
         plan.service = Service::Commands(host.instant_mid());
         let run = host.stage(&plan);
         let outcome = run.run_foreground();
@@ -2080,6 +2083,7 @@ fn a_keystore_backup_never_outlives_the_lease_so_no_second_run_breaks_a_live_loc
     let mut plan = Plan::apply(host.threads_config("41"));
     plan.key_pair_reset = true;
     plan.expect_user = "";
+    plan.rollback_user = "";
     plan.stop_timeout = 1;
     plan.health_timeout = 1;
     plan.lease = 10;
@@ -2096,6 +2100,7 @@ fn a_keystore_backup_never_outlives_the_lease_so_no_second_run_breaks_a_live_loc
         let still_running = !first_run.is_finished();
         let mut again = Plan::action("restart");
         again.expect_user = "";
+        again.rollback_user = "";
         again.stop_timeout = 1;
         again.health_timeout = 1;
         again.lease = 10;
