@@ -10,7 +10,11 @@
 //! that round's faults on a fresh lab), `MIDFLEET_CHAOS_HOSTS` (20),
 //! `MIDFLEET_CHAOS_FORKS` (8), `MIDFLEET_CHAOS_START_MS` (the MIDs' start,
 //! 500), `MIDFLEET_CHAOS_WINDOW_MS` (faults land in the first this many ms
-//! of each apply, 4000).
+//! of each apply, 4000; a SIGTERM's counted from the first host's
+//! transaction), `MIDFLEET_CHAOS_INSTANCE` (1: the MIDs log in to an
+//! emulated instance, the playbook has `instance:` with `ensure_user`, and
+//! the instance's 503s and hangs are drawn; 0: the lab's credential store,
+//! and the draws of runs from before the instance's faults existed).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
     settings.forks = setting("MIDFLEET_CHAOS_FORKS", 8) as usize;
     settings.start_delay = Duration::from_millis(setting("MIDFLEET_CHAOS_START_MS", 500));
     settings.window_ms = setting("MIDFLEET_CHAOS_WINDOW_MS", 4000);
+    settings.instance = setting("MIDFLEET_CHAOS_INSTANCE", 1) != 0;
     let summary = match run(&settings) {
         Ok(summary) => summary,
         Err(error) => {

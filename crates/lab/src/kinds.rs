@@ -304,6 +304,8 @@ pub struct KindsInstance {
     child: std::process::Child,
     pub url: String,
     pub pki: std::sync::Arc<LabPki>,
+    /// The instance's fault file (`--faults`): see [`KindsInstance::set_fault`].
+    pub faults: PathBuf,
     _directory: tempfile::TempDir,
 }
 
@@ -325,9 +327,12 @@ impl KindsInstance {
             ],
         } });
         write_private(&state, &seed.to_string())?;
+        let faults = directory.path().join("faults");
         let mut child = std::process::Command::new(instancesim)
             .arg("--state")
             .arg(&state)
+            .arg("--faults")
+            .arg(&faults)
             .arg("--cert")
             .arg(&pki.server_cert)
             .arg("--key")
@@ -346,8 +351,54 @@ impl KindsInstance {
             url,
             child,
             pki: std::sync::Arc::new(pki),
+            faults,
             _directory: directory,
         })
+    }
+
+    /// From the next request on, the instance answers every request 503
+    /// (`Some("503")`), holds each unanswered (`Some("hang")`: carried out
+    /// once the fault is cleared), or serves as usual (`None`).
+    pub fn set_fault(&self, fault: Option<&str>) -> Result<(), LabError> {
+        let failed = |error: std::io::Error| {
+            LabError(format!(
+                "the lab's instance: {}: {error}",
+                self.faults.display()
+            ))
+        };
+        match fault {
+            Some(fault) => {
+                // Written whole, then renamed: a request never reads half.
+                let temporary = self.faults.with_extension("tmp");
+                std::fs::write(&temporary, fault).map_err(failed)?;
+                std::fs::rename(&temporary, &self.faults).map_err(failed)
+            }
+            None => match std::fs::remove_file(&self.faults) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(failed(error)),
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// The `sys_user` record of `user_name`: `(active, locked_out)`, or
+    /// `None` when the instance has no such user.
+    pub fn user(&self, user_name: &str) -> Result<Option<(bool, bool)>, LabError> {
+        let (client, credentials) = self.admin();
+        let records = table::query(
+            &client,
+            &credentials,
+            "sys_user",
+            &format!("user_name={user_name}"),
+            &["active", "locked_out"],
+            1,
+        )
+        .map_err(|error| LabError(format!("the lab's instance: {error}")))?;
+        Ok(records.first().map(|record| {
+            (
+                table::field(record, "active") == "true",
+                table::field(record, "locked_out") == "true",
+            )
+        }))
     }
 
     /// A spec of hosts of `kinds` then `plain` plain ones, whose MIDs log

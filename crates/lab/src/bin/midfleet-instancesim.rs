@@ -44,6 +44,14 @@ struct Arguments {
     /// Accept connections and never answer.
     #[arg(long)]
     hang: bool,
+    /// A fault file read at each request, so faults come and go while the
+    /// instance runs: `503` answers 503 to every request (with
+    /// `Retry-After: 1`); `hang` holds each request unanswered while the
+    /// file says so, then carries it out and answers (to a client that
+    /// may have given up: an instance that acted on a request whose answer
+    /// was lost); anything else, or no file, is no fault.
+    #[arg(long, value_name = "FILE")]
+    faults: Option<PathBuf>,
     /// Refuse every write (POST, PATCH) to TABLE with 403, as an instance
     /// whose ACLs forbid it would. Repeatable.
     #[arg(long, value_name = "TABLE")]
@@ -69,6 +77,7 @@ fn main() -> ExitCode {
         fail_first: arguments.fail_first,
         retry_after: arguments.retry_after,
         hang: arguments.hang,
+        faults: arguments.faults,
         read_only: arguments.read_only,
         deny_read: arguments.deny_read,
         log: arguments.log,

@@ -3,7 +3,9 @@
 //! - [`server`]: the accept loop (one thread per connection), HTTP or
 //!   HTTPS (rustls; with `--client-ca`, client certificates asked for and
 //!   verified), the fault knobs (`--fail-first N`: 503 to the first N
-//!   requests; `--hang`: accept and never answer; `--read-only TABLE`:
+//!   requests; `--hang`: accept and never answer; `--faults FILE`: `503`
+//!   or `hang` while the file says so, read at each request;
+//!   `--read-only TABLE`:
 //!   403 to every write of TABLE; `--deny-read TABLE`: 403 to every read
 //!   of TABLE but the admin's), the request log.
 //! - [`identity`]: logins without a password: a client certificate named

@@ -29,6 +29,8 @@ pub struct Options {
     pub fail_first: u64,
     pub retry_after: Option<u64>,
     pub hang: bool,
+    /// Read at each request: `503` or `hang` (see [`Fault`]).
+    pub faults: Option<PathBuf>,
     pub read_only: Vec<String>,
     pub deny_read: Vec<String>,
     pub log: Option<PathBuf>,
@@ -82,8 +84,15 @@ pub fn run(options: Options) -> Result<(), String> {
         let tls = tls.clone();
         std::thread::spawn(move || {
             match connection(stream, &shared, tls) {
-                // A client that gave up (or refused our certificate).
-                Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => {}
+                // A client that gave up (or refused our certificate, or
+                // stopped waiting for a request a `hang` fault held).
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        io::ErrorKind::UnexpectedEof
+                            | io::ErrorKind::BrokenPipe
+                            | io::ErrorKind::ConnectionReset
+                    ) => {}
                 Err(error) => eprintln!("midfleet-instancesim: connection: {error}"),
                 Ok(()) => {}
             }
@@ -129,13 +138,30 @@ fn connection(
         return Ok(());
     };
     let number = shared.requests.fetch_add(1, Ordering::SeqCst) + 1;
-    let (status, body, user, headers) = if number <= shared.options.fail_first {
-        let headers: Vec<(&str, String)> = shared
-            .options
-            .retry_after
-            .map(|seconds| vec![("Retry-After", seconds.to_string())])
-            .unwrap_or_default();
-        let body = json!({ "error": { "message": "Service Unavailable", "detail": "fault knob --fail-first" }, "status": "failure" });
+    let mut fault = Fault::read(shared.options.faults.as_deref());
+    if fault == Fault::Hang {
+        // Held while the fault lasts (at most HANG_LIMIT), then carried
+        // out: the answer goes to a client that may have given up.
+        let held = std::time::Instant::now();
+        while fault == Fault::Hang && held.elapsed() < HANG_LIMIT {
+            std::thread::sleep(Duration::from_millis(20));
+            fault = Fault::read(shared.options.faults.as_deref());
+        }
+    }
+    let (status, body, user, headers) = if number <= shared.options.fail_first
+        || fault == Fault::Unavailable
+    {
+        let headers: Vec<(&str, String)> = match (fault, shared.options.retry_after) {
+            (Fault::Unavailable, _) => vec![("Retry-After", "1".to_string())],
+            (_, Some(seconds)) => vec![("Retry-After", seconds.to_string())],
+            (_, None) => Vec::new(),
+        };
+        let detail = if fault == Fault::Unavailable {
+            "fault file: 503"
+        } else {
+            "fault knob --fail-first"
+        };
+        let body = json!({ "error": { "message": "Service Unavailable", "detail": detail }, "status": "failure" });
         (503, body, None, headers)
     } else {
         let mut state = shared
@@ -171,6 +197,32 @@ fn connection(
         writeln!(file, "{line}")?;
     }
     write_response(&mut stream, status, &headers, &body.to_string())
+}
+
+/// The longest a `hang` fault holds one request.
+const HANG_LIMIT: Duration = Duration::from_secs(600);
+
+/// What the `--faults` file says now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    None,
+    /// `503`: every request answered 503 Service Unavailable.
+    Unavailable,
+    /// `hang`: every request held unanswered.
+    Hang,
+}
+
+impl Fault {
+    fn read(path: Option<&Path>) -> Fault {
+        let Some(text) = path.and_then(|path| std::fs::read_to_string(path).ok()) else {
+            return Fault::None;
+        };
+        match text.trim() {
+            "503" => Fault::Unavailable,
+            "hang" => Fault::Hang,
+            _ => Fault::None,
+        }
+    }
 }
 
 /// Writes the state atomically (temp file + rename).
