@@ -353,11 +353,18 @@ pub fn prepare(
     }
     // Each user to make ready: a rotation's is reset when it exists, an
     // `ensure_user` one is left as it is; either is created when missing
-    // and granted `mid_server` when it lacks it.
-    let to_prepare = logins.iter().filter(|login| login.rotation || ensure_user);
-    for login in to_prepare {
-        let state = table::user_state(client, admin, &login.user)
-            .map_err(|error| failure(login, &error, &prepared.changes))?;
+    // and granted `mid_server` when it lacks it. Their states are read
+    // all at once; the writes go one after another, in the logins' order,
+    // and the first failure (a read's too) stops them.
+    let to_prepare: Vec<&Login> = logins
+        .iter()
+        .filter(|login| login.rotation || ensure_user)
+        .collect();
+    let states = concurrently(&to_prepare, |login| {
+        table::user_state(client, admin, &login.user)
+    });
+    for (login, state) in to_prepare.into_iter().zip(states) {
+        let state = state.map_err(|error| failure(login, &error, &prepared.changes))?;
         let sys_id = match state.sys_id.clone() {
             Some(sys_id) if login.rotation => {
                 table::reset_user(client, admin, &sys_id, &login.password)
@@ -996,6 +1003,115 @@ pub(crate) mod tests {
                 .contains("integration user"),
             "{retired:?}"
         );
+    }
+
+    /// An instance stand-in that answers each request with `status` after
+    /// a delay chosen by `delay(user of the Authorization header, query)`,
+    /// and records the order of its answers.
+    fn slow_instance(
+        status: u16,
+        delay: fn(&str, &str) -> u64,
+    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use base64::Engine;
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let answered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let order = std::sync::Arc::clone(&answered);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let order = std::sync::Arc::clone(&order);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let (mut user, mut target) = (String::new(), String::new());
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                            break;
+                        }
+                        if target.is_empty() {
+                            target = line.clone();
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(encoded) = lower
+                            .starts_with("authorization: basic ")
+                            .then(|| line["authorization: basic ".len()..].trim())
+                        {
+                            let pair = base64::engine::general_purpose::STANDARD
+                                .decode(encoded)
+                                .unwrap();
+                            let pair = String::from_utf8(pair).unwrap();
+                            user = pair.split(':').next().unwrap().to_string();
+                        }
+                    }
+                    let millis = delay(&user, &target);
+                    std::thread::sleep(std::time::Duration::from_millis(millis));
+                    order.lock().unwrap().push(format!("{user} {millis}"));
+                    let mut stream = stream;
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status} No\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    );
+                });
+            }
+        });
+        (url, answered)
+    }
+
+    fn login(user: &str, host: &str) -> Login {
+        Login {
+            user: user.into(),
+            password: SecretValue::new(format!("pw-{user}")),
+            hosts: vec![host.into()],
+            rotation: false,
+            used_by: Vec::new(),
+        }
+    }
+
+    /// The reads run at once; the failure reported is still the first in
+    /// the logins' order, not the first to arrive.
+    #[test]
+    fn a_later_login_that_fails_first_is_not_the_one_reported() {
+        let logins = [login("svc_slow", "h1"), login("svc_fast", "h2")];
+        // The logins' own checks: each refused, svc_slow's 600 ms later.
+        let (url, answered) =
+            slow_instance(401, |user, _| if user == "svc_slow" { 600 } else { 0 });
+        let client = Client::new(&url, None, Settings::with_timeout(5)).unwrap();
+        let admin = Credentials::new("admin".into(), SecretValue::new("x".into()));
+        let failure = prepare(&client, &admin, false, &logins).unwrap_err();
+        assert_eq!(
+            answered.lock().unwrap().as_slice(),
+            ["svc_fast 0", "svc_slow 600"],
+            "svc_fast was refused first"
+        );
+        assert_eq!(failure.user.as_deref(), Some("svc_slow"));
+        assert_eq!(failure.hosts, ["h1"]);
+        assert!(
+            failure.message.contains("`svc_slow`"),
+            "{}",
+            failure.message
+        );
+        // ensure_user: the users' states, read by the admin, refused (403)
+        // for both, svc_slow's later: the first in order is reported, and
+        // nothing was written.
+        let (url, answered) = slow_instance(
+            403,
+            |_, target| {
+                if target.contains("svc_slow") {
+                    600
+                } else {
+                    0
+                }
+            },
+        );
+        let client = Client::new(&url, None, Settings::with_timeout(5)).unwrap();
+        let failure = prepare(&client, &admin, true, &logins).unwrap_err();
+        assert_eq!(
+            answered.lock().unwrap().as_slice(),
+            ["admin 0", "admin 600"]
+        );
+        assert_eq!(failure.user.as_deref(), Some("svc_slow"));
+        assert!(failure.changes.is_empty(), "{:?}", failure.changes);
     }
 
     #[test]

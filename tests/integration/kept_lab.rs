@@ -865,6 +865,57 @@ fn a_lab_up_behind_a_link_is_changed_per_host_and_leaves_nothing_when_down() {
     assert_eq!(cut.code, 0, "{}", cut.stderr);
     assert_eq!(json(&cut)["links"][0]["cuts"], 1, "{}", cut.stdout);
 
+    // `lab status` shows each host's link and asks the relay.
+    let status = in_lab(&state, &["lab", "status"], &[]);
+    assert_eq!(status.code, 0, "{}{}", status.stdout, status.stderr);
+    assert!(
+        status.stdout.contains("LINK")
+            && status
+                .stdout
+                .contains("round trip 60 ms, jitter 5 ms, loss 1%, up")
+            && status.stdout.contains("Link relay answers: "),
+        "{}",
+        status.stdout
+    );
+    let status = in_lab(&state, &["lab", "status", "--output", "json"], &[]);
+    assert_eq!(
+        json(&status)["lab"]["link"]["relay"],
+        true,
+        "{}",
+        status.stdout
+    );
+    // A relay gone: the hosts are out of reach, and status says so.
+    let relay = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+                let cmdline = String::from_utf8_lossy(&cmdline);
+                cmdline.contains("midfleet-relay") && cmdline.contains(folder.to_str().unwrap())
+            })
+        })
+        .expect("the lab's relay runs");
+    // SAFETY: kill(2) of the relay this lab started, found just now.
+    unsafe {
+        libc::kill(relay, libc::SIGKILL);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{relay}/cmdline")).exists()
+        && std::fs::read_to_string(format!("/proc/{relay}/stat"))
+            .is_ok_and(|stat| !stat.contains(") Z"))
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = in_lab(&state, &["lab", "status"], &[]);
+    assert_eq!(status.code, 1, "{}{}", status.stdout, status.stderr);
+    assert!(
+        status.stdout.contains("Link relay does not answer: "),
+        "{}",
+        status.stdout
+    );
+
     let down = in_lab(&state, &["lab", "down"], &[]);
     assert_eq!(down.code, 0, "{}{}", down.stdout, down.stderr);
     assert_eq!(leftovers(&state, &recorded), Vec::<String>::new());

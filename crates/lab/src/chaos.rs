@@ -16,8 +16,9 @@
 //! for a few seconds, SIGKILL or SIGTERM of midfleet, a MID that dies at
 //! start (the `die_at_start` knob), a MID whose stop hangs (`stop_hangs`),
 //! a full disk (the first host's own small tmpfs, filled to its last
-//! byte), and a host key change (the next clean run is given the new key,
-//! as an operator would).
+//! byte), a host key change (the next clean run is given the new key,
+//! as an operator would), and, for a lab with an instance, the instance
+//! answering 503 or holding every request for a while.
 //!
 //! The invariants, after midfleet ended (or was killed) and every
 //! transaction it left on a host ended by itself, with the faults cleared:
@@ -31,7 +32,7 @@
 //!    but config.xml (`.midfleet/` runs and backups included), nor in
 //!    midfleet's stdout, stderr or audit log;
 //! 3. every MID runs, and its last start logged in as the user its
-//!    config.xml names, one the instance's credential store holds — or
+//!    config.xml names, one the instance holds active and unlocked — or
 //!    midfleet (or, when it was killed, the transaction's own result)
 //!    reported the host failed, rolled back or unreachable;
 //! 4. a clean apply of the same playbook then exits 0 and a `plan

@@ -1082,6 +1082,20 @@ pub struct HostStatus {
     pub mid_user: Option<String>,
     /// The fault set with `lab fault` (`none`).
     pub fault: String,
+    /// Its link's settings (`round trip 150 ms, …`), in a lab behind links.
+    pub link: Option<String>,
+}
+
+/// The link relay of a lab behind links (`lab up --link`), as `lab
+/// status` found it through its control socket.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkStatus {
+    /// Whether it answered.
+    pub relay: bool,
+    /// Why it did not.
+    pub error: Option<String>,
+    /// Connections open through it, all hosts.
+    pub open: u64,
 }
 
 /// A user of the lab's instance.
@@ -1108,10 +1122,14 @@ pub struct Status {
     pub users: Vec<InstanceUser>,
     /// Why the users could not be read.
     pub users_error: Option<String>,
+    /// The link relay, in a lab behind links.
+    pub link: Option<LinkStatus>,
 }
 
 /// The status of `record`'s lab, read from its hosts and instance.
 pub fn status(record: &Record) -> Status {
+    let links = crate::link::links_directory(&record.folder);
+    let behind_links = links.is_dir();
     let hosts = record
         .hosts
         .iter()
@@ -1136,9 +1154,25 @@ pub fn status(record: &Record) -> Status {
                 mid,
                 mid_user,
                 fault: fault_of(record, &host.name),
+                link: behind_links.then(|| {
+                    crate::link::read_settings(&links, &host.name)
+                        .map_or_else(|error| error.0, |settings| settings.summary())
+                }),
             }
         })
         .collect();
+    let link = behind_links.then(|| match crate::link::control(&links, "stats") {
+        Ok(stats) => LinkStatus {
+            relay: true,
+            error: None,
+            open: stats.values().map(|host| host.live).sum(),
+        },
+        Err(error) => LinkStatus {
+            relay: false,
+            error: Some(error.0),
+            open: 0,
+        },
+    });
     let (users, users_error) = match users(record) {
         Ok(users) => (users, None),
         Err(error) => (Vec::new(), Some(error.0)),
@@ -1158,6 +1192,7 @@ pub fn status(record: &Record) -> Status {
             .map(|instance| instance.url.clone()),
         users,
         users_error,
+        link,
     }
 }
 

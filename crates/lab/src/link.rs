@@ -98,6 +98,18 @@ impl LinkSettings {
         )
     }
 
+    /// How `midfleet lab link` and `lab status` show it: `round trip 150
+    /// ms, jitter 5 ms, loss 1%, up`.
+    pub fn summary(&self) -> String {
+        format!(
+            "round trip {} ms, jitter {} ms, loss {}%, {}",
+            self.rtt.as_millis(),
+            self.jitter.as_millis(),
+            (self.loss * 100_000.0).round() / 1000.0,
+            if self.down { "down" } else { "up" }
+        )
+    }
+
     /// Reads the words of [`LinkSettings::to_line`] (any order; missing
     /// ones keep their default). Also what `midfleet lab link` takes:
     /// `rtt=150ms`, `jitter=5ms`, `loss=1%` are accepted too.

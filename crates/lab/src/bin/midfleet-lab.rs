@@ -349,20 +349,37 @@ fn status(console: &Console, place: &Place) -> Result<Exit, Failure> {
                 .hosts
                 .iter()
                 .map(|host| {
-                    vec![
+                    let mut row = vec![
                         host.name.clone(),
                         format!("{}:{}", host.address, host.port),
                         if host.sshd { "up" } else { "down" }.to_string(),
                         host.mid.to_string(),
                         host.mid_user.clone().unwrap_or_else(|| "-".into()),
                         host.fault.clone(),
-                    ]
+                    ];
+                    if status.link.is_some() {
+                        row.push(host.link.clone().unwrap_or_else(|| "-".into()));
+                    }
+                    row
                 })
                 .collect();
-            text.push_str(&render_table(
-                &["HOST", "ADDRESS", "SSHD", "MID", "MID USER", "FAULT"],
-                &rows,
-            ));
+            let mut headers = vec!["HOST", "ADDRESS", "SSHD", "MID", "MID USER", "FAULT"];
+            if status.link.is_some() {
+                headers.push("LINK");
+            }
+            text.push_str(&render_table(&headers, &rows));
+            match &status.link {
+                Some(link) if link.relay => text.push_str(&format!(
+                    "\nLink relay answers: {} connection{} open\n",
+                    link.open,
+                    if link.open == 1 { "" } else { "s" }
+                )),
+                Some(link) => text.push_str(&format!(
+                    "\nLink relay does not answer: {}\n",
+                    link.error.as_deref().unwrap_or("no answer")
+                )),
+                None => {}
+            }
             let users = status
                 .users
                 .iter()
@@ -393,6 +410,8 @@ fn status(console: &Console, place: &Place) -> Result<Exit, Failure> {
             && status.phase == Phase::Up
             && status.hosts.iter().all(|host| host.sshd)
             && status.users_error.is_none()
+            // A lab behind links is reached through its relay.
+            && status.link.as_ref().is_none_or(|link| link.relay)
         {
             Exit::Success
         } else {
@@ -597,11 +616,8 @@ fn link(console: &Console, place: &Place, host: &str, words: &[String]) -> Resul
         OutputFormat::Human => {
             for (name, settings) in &shown {
                 console.data(&format!(
-                    "{name}: round trip {} ms, jitter {} ms, loss {}%, {}{}\n",
-                    settings.rtt.as_millis(),
-                    settings.jitter.as_millis(),
-                    (settings.loss * 100_000.0).round() / 1000.0,
-                    if settings.down { "down" } else { "up" },
+                    "{name}: {}{}\n",
+                    settings.summary(),
                     if changes.iter().any(|change| change == "cut") {
                         " (live connections cut)"
                     } else {
