@@ -664,7 +664,11 @@ impl Lab {
                 .wrapping_mul(31)
                 .wrapping_add(counter * 7)
                 % 200) as u8;
-        let port = 20_000 + ((std::process::id() % 1000) * 17 + counter * 101) as u16 % 20_000;
+        let port = free_port(
+            slot,
+            spec.hosts,
+            20_000 + ((std::process::id() % 1000) * 17 + counter * 101) as u16 % 20_000,
+        );
 
         let client_key = directory.join("client_key");
         keygen(&client_key)?;
@@ -1557,6 +1561,29 @@ pub fn login_user() -> String {
         .unwrap_or_else(|_| "root".into())
 }
 
+/// The port the lab's plain hosts listen on (each on its own loopback
+/// address in 127.slot.0.0/16, and the port above it for the sshd behind
+/// a link): `first`, or the next of a few candidates on which every host's
+/// address is free now. Labs of other processes derive their slot and port
+/// from their pid as this one does and may meet this one's; a bind that
+/// then failed would leave a host's sshd down. (What another process binds
+/// between this look and sshd's start can still collide: rare, and named
+/// by the host's sshd.log.)
+fn free_port(slot: u8, hosts: usize, first: u16) -> u16 {
+    let free = |port: u16| {
+        (0..hosts).all(|index| {
+            let address = format!("127.{slot}.{}.{}", index / 250, index % 250 + 1);
+            [port, port + 1]
+                .iter()
+                .all(|port| std::net::TcpListener::bind((address.as_str(), *port)).is_ok())
+        })
+    };
+    (0..64u16)
+        .map(|attempt| 20_000 + (first - 20_000 + attempt * 211) % 20_000)
+        .find(|port| free(*port))
+        .unwrap_or(first)
+}
+
 /// The parent and child addresses of link `link` (a /30 in 10.slot.x.0).
 fn link_addresses(slot: u8, link: usize) -> (String, String) {
     let base = link * 4;
@@ -1780,4 +1807,35 @@ pub fn create_users() -> Result<(), LabError> {
     let path = Path::new("/etc/sudoers.d/midfleet-lab");
     write(path, &sudoers)?;
     set_mode(path, 0o440)
+}
+
+#[cfg(test)]
+mod tests {
+    /// A port another lab (or anything) holds on one of the hosts'
+    /// addresses is passed over for one where every address is free.
+    #[test]
+    fn a_port_taken_on_a_hosts_address_is_passed_over() {
+        let slot = 251;
+        // lab-002's address, a port in the labs' range.
+        let (_taken, port) = (30_000..40_000)
+            .find_map(|port| {
+                std::net::TcpListener::bind(("127.251.0.2", port))
+                    .ok()
+                    .map(|listener| (listener, port))
+            })
+            .expect("a free port");
+        let chosen = super::free_port(slot, 3, port);
+        assert_ne!(chosen, port);
+        assert_ne!(
+            super::free_port(slot, 3, port - 1),
+            port - 1,
+            "its sshd behind a link would take the port above"
+        );
+        assert!((20_000..40_000).contains(&chosen), "{chosen}");
+        assert_eq!(
+            super::free_port(slot, 1, port),
+            port,
+            "lab-001's address is free"
+        );
+    }
 }
