@@ -84,8 +84,12 @@ pub fn plan(hosts: &mut [HostPlan], validate: Option<bool>) -> Vec<InstanceChang
     changes
 }
 
-/// How often the instance is read while waiting.
+/// How often the instance is read while waiting, at most.
 const POLL: Duration = Duration::from_secs(1);
+/// The first wait between reads: what is waited for (a MID's record Up
+/// after the MID logged in, a queued command picked up) is often a moment
+/// away; the waits then double up to [`POLL`].
+const FIRST_POLL: Duration = Duration::from_millis(125);
 
 /// The command Invalidate queues, and the one Validate queues.
 pub const INVALIDATE_COMMAND: &str = "delete_mid_keypair";
@@ -220,10 +224,12 @@ fn set_validated(
     table::set_field(client, admin, "ecc_agent", sys_id, "validated", value)
 }
 
-/// Calls `done` every [`POLL`] until it says yes; `Err(seconds)` when
-/// `timeout` passed first. Every wait on the instance goes through here.
+/// Calls `done` until it says yes — after [`FIRST_POLL`], then each wait
+/// twice the last, up to [`POLL`]; `Err(seconds)` when `timeout` passed
+/// first. Every wait on the instance goes through here.
 pub fn poll(timeout: Duration, mut done: impl FnMut() -> bool) -> Result<(), u64> {
     let deadline = Instant::now() + timeout;
+    let mut wait = FIRST_POLL;
     loop {
         if done() {
             return Ok(());
@@ -233,7 +239,8 @@ pub fn poll(timeout: Duration, mut done: impl FnMut() -> bool) -> Result<(), u64
         if now >= deadline {
             return Err(timeout.as_secs());
         }
-        std::thread::sleep(POLL.min(deadline - now));
+        std::thread::sleep(wait.min(deadline - now));
+        wait = (wait * 2).min(POLL);
     }
 }
 
@@ -241,6 +248,30 @@ pub fn poll(timeout: Duration, mut done: impl FnMut() -> bool) -> Result<(), u64
 mod tests {
     use super::*;
     use crate::instance::preflight::tests::host_plan;
+
+    /// The first read again soon, then each wait twice the last up to a
+    /// second, and a last look at the deadline.
+    #[test]
+    fn polls_come_soon_then_back_off_to_a_second() {
+        let started = Instant::now();
+        let mut reads = Vec::new();
+        let outcome = poll(Duration::from_millis(2500), || {
+            reads.push(started.elapsed());
+            false
+        });
+        assert_eq!(outcome, Err(2));
+        let gaps: Vec<Duration> = reads.windows(2).map(|pair| pair[1] - pair[0]).collect();
+        // 0, 0.125, 0.375, 0.875, 1.875, 2.5 s (the deadline); a loaded
+        // machine oversleeps, so fewer reads may fit.
+        assert!((4..=6).contains(&reads.len()), "{reads:?}");
+        assert!(gaps[0] < Duration::from_millis(900), "{gaps:?}");
+        assert!(gaps[1] >= Duration::from_millis(250), "{gaps:?}");
+        assert!(gaps[2] >= Duration::from_millis(500), "{gaps:?}");
+        assert!(
+            *reads.last().unwrap() >= Duration::from_millis(2500),
+            "{reads:?}"
+        );
+    }
 
     fn reset(name: &str) -> HostPlan {
         let mut host = host_plan(name, "svc_old", "svc_new", Some("P"));
