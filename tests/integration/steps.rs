@@ -115,11 +115,19 @@ fn apply_arguments(lab: &Lab, playbook: &std::path::Path) -> Vec<String> {
     lab_arguments(lab, "apply", playbook, &["--output", "json"])
 }
 
-#[test]
-fn a_connection_cut_at_each_step_is_followed_to_the_end() {
-    let (lab, playbook) = setup(5);
-    pause_at_each_step(&lab, 10);
-    let child = spawn(&apply_arguments(&lab, &playbook));
+/// Applies `playbook` with each host's transaction paused at its step
+/// (`pause_at_each_step`) and `fault(index, host)` landed on each once it
+/// is there; every host must end `applied` as its new user. `after` sees
+/// the lab once the apply ended; then the files are whole, the MIDs run,
+/// and the next run converges.
+fn each_step_faulted(
+    lab: &Lab,
+    playbook: &std::path::Path,
+    fault: impl Fn(usize, &midfleet_lab::LabHost),
+    after: impl FnOnce(&Lab),
+) {
+    pause_at_each_step(lab, 10);
+    let child = spawn(&apply_arguments(lab, playbook));
     for (index, host) in lab.hosts.iter().enumerate() {
         let needle = pause_needle(index);
         wait_until(
@@ -127,11 +135,7 @@ fn a_connection_cut_at_each_step_is_followed_to_the_end() {
             Duration::from_secs(60),
             || host.run_progress_contains(&needle),
         );
-        assert!(
-            host.cut_connections() > 0,
-            "{}: no connection to cut",
-            host.name
-        );
+        fault(index, host);
         assert_still_paused(host, index);
     }
     let output = child.wait_with_output().unwrap();
@@ -142,6 +146,7 @@ fn a_connection_cut_at_each_step_is_followed_to_the_end() {
         "{stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    after(lab);
     for host in &lab.hosts {
         assert_eq!(
             username(&host.config()),
@@ -150,9 +155,26 @@ fn a_connection_cut_at_each_step_is_followed_to_the_end() {
             host.name
         );
     }
-    clear_pauses(&lab);
-    assert_whole_and_running(&lab);
-    converges(&lab, &playbook);
+    clear_pauses(lab);
+    assert_whole_and_running(lab);
+    converges(lab, playbook);
+}
+
+#[test]
+fn a_connection_cut_at_each_step_is_followed_to_the_end() {
+    let (lab, playbook) = setup(5);
+    each_step_faulted(
+        &lab,
+        &playbook,
+        |_, host| {
+            assert!(
+                host.cut_connections() > 0,
+                "{}: no connection to cut",
+                host.name
+            );
+        },
+        |_| {},
+    );
 }
 
 /// The same over a wide-area link (80 ms round trip, jitter, 2 % loss:
@@ -171,56 +193,34 @@ fn a_link_cut_or_down_at_each_step_of_a_slow_link_is_followed_to_the_end() {
         ..Default::default()
     });
     let (lab, playbook) = setup_lab(spec);
-    pause_at_each_step(&lab, 10);
     lab.reset_link_stats().unwrap();
-    let child = spawn(&apply_arguments(&lab, &playbook));
-    for (index, host) in lab.hosts.iter().enumerate() {
-        let needle = pause_needle(index);
-        wait_until(
-            &format!("{} to reach `{needle}`", host.name),
-            Duration::from_secs(60),
-            || host.run_progress_contains(&needle),
-        );
-        if index < POINTS.len() {
-            lab.cut_link(&host.name).unwrap();
-        } else {
-            let mut down = lab.link(&host.name).unwrap();
-            down.down = true;
-            lab.set_link(&host.name, down).unwrap();
-            std::thread::sleep(Duration::from_secs(3));
-            down.down = false;
-            lab.set_link(&host.name, down).unwrap();
-        }
-        assert_still_paused(host, index);
-    }
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(
-        results(&stdout),
-        ["applied"; 5],
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
+    each_step_faulted(
+        &lab,
+        &playbook,
+        |index, host| {
+            if index < POINTS.len() {
+                lab.cut_link(&host.name).unwrap();
+            } else {
+                let mut down = lab.link(&host.name).unwrap();
+                down.down = true;
+                lab.set_link(&host.name, down).unwrap();
+                std::thread::sleep(Duration::from_secs(3));
+                down.down = false;
+                lab.set_link(&host.name, down).unwrap();
+            }
+        },
+        |lab| {
+            let stats = lab.reset_link_stats().unwrap();
+            for host in &lab.hosts[..POINTS.len()] {
+                let link = stats[&host.name];
+                assert!(
+                    link.resets >= 1 && link.connections >= 2,
+                    "{}: the cut did not land or was not followed: {link:?}",
+                    host.name
+                );
+            }
+        },
     );
-    let stats = lab.reset_link_stats().unwrap();
-    for host in &lab.hosts[..POINTS.len()] {
-        let link = stats[&host.name];
-        assert!(
-            link.resets >= 1 && link.connections >= 2,
-            "{}: the cut did not land or was not followed: {link:?}",
-            host.name
-        );
-    }
-    for host in &lab.hosts {
-        assert_eq!(
-            username(&host.config()),
-            format!("svc_{}", host.name.replace('-', "")),
-            "{}",
-            host.name
-        );
-    }
-    clear_pauses(&lab);
-    assert_whole_and_running(&lab);
-    converges(&lab, &playbook);
 }
 
 /// SIGINT and SIGTERM: no new host starts, the running transactions are

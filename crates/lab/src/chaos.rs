@@ -48,7 +48,8 @@ use std::time::{Duration, Instant};
 use midfleet::config_xml::{names, ConfigXml};
 
 use crate::kinds::{KindsInstance, ADMIN_PASSWORD};
-use crate::link::LinkSettings;
+use crate::link::{sleep_until, LinkSettings};
+pub use crate::rng::Rng;
 use crate::{Lab, LabError, LabSpec};
 
 /// The host whose disk can fill: the one [`LabSpec::small_disk_kib`] gives
@@ -68,43 +69,6 @@ const TRANSACTION_LIMIT: Duration = Duration::from_secs(300);
 /// The chaos playbook's `instance.timeout` (seconds per request): an
 /// instance hang drawn up to three times it outlasts a call's retries.
 pub const INSTANCE_TIMEOUT: u64 = 2;
-
-/// A small seeded generator (xorshift64*), seeded through splitmix64 so
-/// that near seeds draw unrelated sequences.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        // Never 0: xorshift would stay there.
-        Rng((z ^ (z >> 31)) | 1)
-    }
-
-    /// The generator of one round of a run: the same for the same seed
-    /// and round, whatever ran before it.
-    pub fn for_round(seed: u64, round: usize) -> Rng {
-        Rng::new(seed ^ (round as u64).wrapping_mul(0xD1B5_4A32_D192_ED03))
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in `low..high` (`low` when the range is empty).
-    pub fn range(&mut self, low: u64, high: u64) -> u64 {
-        if high <= low {
-            return low;
-        }
-        low + self.next_u64() % (high - low)
-    }
-}
 
 /// What a fault does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -806,6 +770,15 @@ impl<'a> Round<'a> {
             std::thread::sleep(Duration::from_millis(5));
         };
         self.apply_seconds = started.elapsed().as_secs_f64();
+        // A lasting fault that landed lasts as drawn, also past midfleet's
+        // end: what it left on the hosts (after a SIGKILL) meets the same
+        // world; no new fault lands.
+        for &(at_ms, index, begin) in &events[next..] {
+            if !begin && landed[index] {
+                sleep_until(started + Duration::from_millis(at_ms));
+                self.end_fault(index, &mut active)?;
+            }
+        }
         let read =
             |path: &Path| String::from_utf8_lossy(&fs::read(path).unwrap_or_default()).into_owned();
         Ok((status, read(&out_path), read(&err_path), landed))
@@ -1317,22 +1290,16 @@ fn last_start(log: &str) -> Option<(String, bool)> {
 /// Each host's `result` in an apply's JSON report (empty when there is
 /// none: a killed run).
 fn reported_results(stdout: &str) -> HashMap<String, String> {
-    serde_json::from_str::<serde_json::Value>(stdout)
-        .ok()
-        .and_then(|report| report["results"].as_array().cloned())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|result| {
-            Some((
-                result["host"].as_str()?.to_string(),
-                result["result"].as_str()?.to_string(),
-            ))
-        })
-        .collect()
+    reported(stdout, "result")
 }
 
 /// Each host's `message` in an apply's JSON report.
 fn reported_messages(stdout: &str) -> HashMap<String, String> {
+    reported(stdout, "message")
+}
+
+/// Each host's `field` in an apply's JSON report.
+fn reported(stdout: &str, field: &str) -> HashMap<String, String> {
     serde_json::from_str::<serde_json::Value>(stdout)
         .ok()
         .and_then(|report| report["results"].as_array().cloned())
@@ -1341,7 +1308,7 @@ fn reported_messages(stdout: &str) -> HashMap<String, String> {
         .filter_map(|result| {
             Some((
                 result["host"].as_str()?.to_string(),
-                result["message"].as_str()?.to_string(),
+                result[field].as_str()?.to_string(),
             ))
         })
         .collect()

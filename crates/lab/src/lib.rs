@@ -29,6 +29,7 @@ pub mod kept;
 pub mod kinds;
 pub mod link;
 mod network;
+pub mod rng;
 
 pub use instance_admin::InstanceAdmin;
 pub use kinds::{HostKind, LabPki};

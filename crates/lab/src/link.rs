@@ -46,6 +46,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::LabError;
+use crate::rng::Rng;
 
 /// The longest round trip or jitter a link takes (10 minutes).
 pub const MAX_MS: u64 = 600_000;
@@ -321,27 +322,6 @@ impl Route {
     }
 }
 
-/// A small, seeded generator (xorshift64*) for the jitter and loss draws.
-/// The draws repeat with the seed; which chunk each falls on depends on
-/// how the bytes were split into chunks, which is timing.
-struct Draws(u64);
-
-impl Draws {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// One live connection's two sockets, for a cut.
 struct Live {
     client: TcpStream,
@@ -355,7 +335,10 @@ struct Link {
     /// Wakes writers waiting on a down link.
     changed: (Mutex<u64>, std::sync::Condvar),
     live: Mutex<HashMap<u64, Live>>,
-    draws: Mutex<Draws>,
+    /// The jitter and loss draws: they repeat with the seed; which chunk
+    /// each falls on depends on how the bytes were split into chunks,
+    /// which is timing.
+    draws: Mutex<Rng>,
     connections: AtomicU64,
     turns: AtomicU64,
     bytes_up: AtomicU64,
@@ -494,11 +477,9 @@ pub fn serve(links: &Path, routes: Vec<Route>, seed: u64) -> Result<(), LabError
             settings: RwLock::new(settings),
             changed: (Mutex::new(0), std::sync::Condvar::new()),
             live: Mutex::new(HashMap::new()),
-            // Never 0: xorshift would stay there.
-            draws: Mutex::new(Draws(
+            draws: Mutex::new(Rng::from_state(
                 seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                    .wrapping_add(index as u64 + 1)
-                    | 1,
+                    .wrapping_add(index as u64 + 1),
             )),
             connections: AtomicU64::new(0),
             turns: AtomicU64::new(0),
@@ -760,7 +741,8 @@ fn direction(
     });
 }
 
-fn sleep_until(when: Instant) {
+/// Sleeps until `when` (at once when it has passed).
+pub(crate) fn sleep_until(when: Instant) {
     let now = Instant::now();
     if when > now {
         std::thread::sleep(when - now);
