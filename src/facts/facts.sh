@@ -8,12 +8,16 @@ set -u
 umask 077
 LC_ALL=C
 export LC_ALL
-scratch=$(mktemp "${TMPDIR:-/tmp}/midfleet-facts.XXXXXX") || exit 70
+# One private folder (mode 0700) for every file this read keeps a while:
+# the blob being sent, and config.xml's and wrapper-override.conf's
+# bytes for the backups' comparison below.
+scratch_dir=$(mktemp -d "${TMPDIR:-/tmp}/midfleet-facts.XXXXXX") || exit 70
+scratch=$scratch_dir/blob
 config_copy=
 wrapper_copy=
 copy=
-trap 'rm -f "$scratch" ${config_copy:+"$config_copy"} ${wrapper_copy:+"$wrapper_copy"} ${copy:+"$copy"}' EXIT
-trap 'rm -f "$scratch" ${config_copy:+"$config_copy"} ${wrapper_copy:+"$wrapper_copy"} ${copy:+"$copy"}; exit 1' HUP INT TERM PIPE
+trap 'rm -rf -- "$scratch_dir"' EXIT
+trap 'rm -rf -- "$scratch_dir"; exit 1' HUP INT TERM PIPE
 
 printf 'midfleet-facts 1\n'
 printf 'uid %s\n' "$(id -u)"
@@ -44,8 +48,8 @@ blob() {
 # read_config NAME FILE: config.xml or wrapper-override.conf (NAME config
 # or wrapper), whose folder the caller has checked: NAME-symlink TARGET,
 # NAME-missing, NAME-not-a-file, NAME-unreadable, NAME-too-large SIZE, or
-# its owner and mode (NAME-stat) and contents (blob NAME), then a copy of
-# them in $copy (for the restore check below); $copy is empty otherwise.
+# its owner and mode (NAME-stat) and contents (blob NAME), whose bytes
+# stay in $copy (for the restore check below); $copy is empty otherwise.
 read_config() {
     copy=
     if [ -L "$2" ]; then
@@ -57,17 +61,22 @@ read_config() {
     elif [ ! -r "$2" ]; then
         printf '%s-unreadable\n' "$1"
     else
-        size=$(stat -c %s -- "$2" 2>/dev/null) || size=$(wc -c < "$2")
+        # One stat: the size, then the owner, group, mode and their names.
+        if stat_all=$(stat -c '%s %u %g %a %U %G' -- "$2" 2>/dev/null); then
+            size=${stat_all%% *}
+            stat_line=${stat_all#* }
+        else
+            size=$(wc -c < "$2")
+            stat_line=$(ls -lnd -- "$2" | awk '{ print $3, $4 }')
+        fi
         size=$((size + 0))
         if [ "$size" -gt "$MAX_CONFIG" ]; then
             printf '%s-too-large %s\n' "$1" "$size"
             return
         fi
-        stat_line=$(stat -c '%u %g %a %U %G' -- "$2" 2>/dev/null) || stat_line=$(
-            ls -lnd -- "$2" | awk '{ print $3, $4 }'
-        )
-        read_file "$2" > "$scratch"
-        size=$(wc -c < "$scratch")
+        kept=$scratch_dir/$1
+        read_file "$2" > "$kept"
+        size=$(wc -c < "$kept")
         size=$((size + 0))
         if [ "$size" -gt "$MAX_CONFIG" ]; then
             # Grown (or swapped) since its size was read: cut, refused.
@@ -78,9 +87,9 @@ read_config() {
         else
             printf '%s-stat %s\n' "$1" "$stat_line"
             printf 'blob %s %s\n' "$1" "$size"
-            cat -- "$scratch"
+            cat -- "$kept"
             printf '\n'
-            copy=$(mktemp "${TMPDIR:-/tmp}/midfleet-facts.XXXXXX") && cp -- "$scratch" "$copy"
+            copy=$kept
         fi
     fi
 }
@@ -139,8 +148,11 @@ if [ "$kind" = auto ]; then
     app=
     for shconf in "$agent/bin/mid.shconf_override" "$agent/bin/mid.shconf"; do
         if [ -z "$app" ] && [ -f "$shconf" ] && [ ! -L "$shconf" ]; then
-            app=$(read_file "$shconf" | head -c 65536 |
-                sed -n 's/^[[:space:]]*APP_NAME[[:space:]]*=[[:space:]]*["'\'']*\([A-Za-z0-9_.@:-]*\).*/\1/p' | tail -n 1)
+            # The last APP_NAME line's value (sed keeps the last match
+            # and prints it at the end; an empty line when there is none).
+            app=$(read_file "$shconf" |
+                sed -n -e 's/^[[:space:]]*APP_NAME[[:space:]]*=[[:space:]]*["'\'']*\([A-Za-z0-9_.@:-]*\).*/\1/' \
+                    -e 't match' -e '$!d' -e 'x' -e 'p' -e 'q' -e ':match' -e 'h' -e '$p')
         fi
     done
     if [ -n "$app" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 \

@@ -609,7 +609,8 @@ mod tests {
         let service = |app: &str| {
             std::fs::write(
                 agent_bin.join("mid.shconf_override"),
-                format!("APP_NAME={app}\n"),
+                // The last APP_NAME line counts, as the wrapper reads it.
+                format!("APP_NAME=sshd\nAPP_NAME=\"{app}\"\nWRAPPER_CONF=x\n"),
             )
             .unwrap();
             parse(&run_with_path(&host(home.path()), Some(bin.path())))
