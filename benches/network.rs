@@ -105,8 +105,35 @@ fn restart_time(host: &midfleet_lab::LabHost) -> Duration {
 struct Measured {
     wall: Duration,
     cpu_ms_per_host: f64,
+    /// Every process's CPU on this machine during the run (the client,
+    /// the hosts' sshd sessions and scripts, the MIDs, the relay), per
+    /// host: the lab's hosts share the client's cores.
+    machine_ms_per_host: f64,
     restarts: usize,
     round_trips_per_host: f64,
+}
+
+/// CPU seconds this machine's processors spent busy so far (all
+/// processes: `/proc/stat`'s first line, less idle and iowait).
+fn machine_busy() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|field| field.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let busy: f64 = ticks
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| ![3, 4].contains(index) && *index < 8)
+        .map(|(_, value)| value)
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    busy / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
 
 /// The round trips the link counted for every host since the last
@@ -218,12 +245,14 @@ fn main() {
     let measure = |command: &mut Command, label: &str| -> Measured {
         round_trips(&lab);
         let before = starts(&lab);
+        let busy = machine_busy();
         let run = run_tree(
             command
                 .env("BENCH_PASSWORD", PASSWORD)
                 .env("HOME", &lab.directory),
             label,
         );
+        let machine_ms_per_host = (machine_busy() - busy) * 1000.0 / hosts as f64;
         let round_trips_per_host = round_trips(&lab);
         let masters = control_masters_cpu(&control_dir);
         // Let restarts the run triggered finish logging before counting.
@@ -231,6 +260,7 @@ fn main() {
         Measured {
             wall: run.wall,
             cpu_ms_per_host: (run.cpu_seconds + masters) * 1000.0 / hosts as f64,
+            machine_ms_per_host,
             restarts: starts(&lab) - before,
             round_trips_per_host,
         }
@@ -302,10 +332,13 @@ fn main() {
         .unwrap();
         relayed.round(&lab);
         let (mut floors, mut floor_trips, mut plans) = (Vec::new(), Vec::new(), Vec::new());
+        let mut floor_busy = Vec::new();
         for round in 0..rounds {
             eprintln!("  round {}/{rounds}: floor, midfleet plan", round + 1);
             round_trips(&lab);
+            let busy = machine_busy();
             floors.push(relayed.round(&lab).0);
+            floor_busy.push((machine_busy() - busy) * 1000.0 / hosts as f64);
             floor_trips.push(round_trips(&lab));
             plans.push(measure(
                 &mut midfleet_command("plan", &playbook),
@@ -318,10 +351,12 @@ fn main() {
             values[values.len() / 2]
         };
         let floor_trips = middle(floor_trips);
+        let floor_busy = middle(floor_busy);
         let plan_wall = seconds(median(plans.iter().map(|run| run.wall).collect()));
         let plan = Measured {
             wall: Duration::from_secs_f64(plan_wall),
             cpu_ms_per_host: middle(plans.iter().map(|run| run.cpu_ms_per_host).collect()),
+            machine_ms_per_host: middle(plans.iter().map(|run| run.machine_ms_per_host).collect()),
             restarts: 0,
             round_trips_per_host: middle(
                 plans.iter().map(|run| run.round_trips_per_host).collect(),
@@ -346,11 +381,13 @@ fn main() {
         let apply_floor =
             plan_wall + waves as f64 * seconds(restart) + seconds(setting.link.rtt) / 2.0;
         summary.push(format!(
-            "at {}: apply {:.2} s against its floor {apply_floor:.2} s (plan {plan_wall:.2} s + {waves} × restart {:.2} s + ½ round trip): {:.2}×",
+            "at {}: apply {:.2} s against its floor {apply_floor:.2} s (plan {plan_wall:.2} s + {waves} × restart {:.2} s + ½ round trip): {:.2}×; the machine's CPU per host: apply {:.1} ms, plan {:.1} ms",
             setting.label,
             seconds(apply.wall),
             seconds(restart),
-            seconds(apply.wall) / apply_floor
+            seconds(apply.wall) / apply_floor,
+            apply.machine_ms_per_host,
+            plan.machine_ms_per_host
         ));
         summary.push(format!(
             "at {}: plan with the instance {:.2} s ({:.2}× plan without), {instance_trips} round trips to the instance for {hosts} users",
@@ -395,13 +432,21 @@ fn main() {
             rows.push(("`ansible-playbook` (rotation)", rotation));
             rows.push(("`ansible-playbook` again", rerun));
         }
+        // Where plan's time over the floor went: on this machine the
+        // hosts' work takes the client's cores.
+        let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get()) as f64;
         summary.push(format!(
-            "at {}: plan/floor {:.2}",
+            "at {}: plan/floor {:.2}; the machine's CPU per host: floor {floor_busy:.1} ms, plan {:.1} ms (busy {:.0}% and {:.0}% of {cores} cores: {:.2} s of plan's wall is the {:.1} ms more)",
             setting.label,
-            plan_wall / floor
+            plan_wall / floor,
+            rows[0].1.machine_ms_per_host,
+            floor_busy * hosts as f64 / 1000.0 / floor / cores * 100.0,
+            rows[0].1.machine_ms_per_host * hosts as f64 / 1000.0 / plan_wall / cores * 100.0,
+            (rows[0].1.machine_ms_per_host - floor_busy) * hosts as f64 / 1000.0 / cores,
+            rows[0].1.machine_ms_per_host - floor_busy
         ));
         table.push(format!(
-            "| {} | floor: connect + auth + `true` | {floor:.2} s | 1.00 | {floor_trips:.1} | — | 0 |",
+            "| {} | floor: connect + auth + `true` | {floor:.2} s | 1.00 | {floor_trips:.1} | — | {floor_busy:.1} ms | 0 |",
             setting.label
         ));
         for (label, run) in rows {
@@ -413,12 +458,13 @@ fn main() {
                 run.restarts
             );
             table.push(format!(
-                "| {} | {label} | {:.2} s | {:.2} | {:.1} | {:.2} ms | {} |",
+                "| {} | {label} | {:.2} s | {:.2} | {:.1} | {:.2} ms | {:.1} ms | {} |",
                 setting.label,
                 seconds(run.wall),
                 seconds(run.wall) / floor,
                 run.round_trips_per_host,
                 run.cpu_ms_per_host,
+                run.machine_ms_per_host,
                 run.restarts
             ));
         }
@@ -433,8 +479,8 @@ fn main() {
         seconds(direct_wall),
         seconds(relayed_wall) / seconds(direct_wall)
     );
-    println!("| link (ms round trip) | run | wall | × floor | round trips per host | client CPU per host | MID restarts |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| link (ms round trip) | run | wall | × floor | round trips per host | client CPU per host | machine CPU per host | MID restarts |");
+    println!("|---|---|---|---|---|---|---|---|");
     for row in table {
         println!("{row}");
     }
