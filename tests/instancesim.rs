@@ -248,6 +248,51 @@ fn https_with_the_private_ca_in_ca_file_and_not_without() {
     assert!(error.to_string().contains("no PEM certificate"), "{error}");
 }
 
+/// As an instance's front end does, the emulator keeps a client's
+/// connection open: one TLS handshake serves a run's calls (a wide-area
+/// round trip or more each, saved per call), and a second user's calls
+/// share it too, each with its own login.
+#[test]
+fn a_clients_calls_share_one_kept_connection() {
+    let certificates = tempfile::tempdir().unwrap();
+    let ca = test_ca(certificates.path());
+    let instance = Instance::start(
+        None,
+        &[
+            "--cert",
+            ca.cert.to_str().unwrap(),
+            "--key",
+            ca.key.to_str().unwrap(),
+        ],
+    );
+    let client = Client::new(&instance.url, Some(&ca.ca_file), quick()).unwrap();
+    let sys_id = table::create_user(&client, &admin(), "svc_kept", &secret("Kept-pw-1")).unwrap();
+    table::grant_role(&client, &admin(), &sys_id, table::MID_SERVER_ROLE).unwrap();
+    table::login_check(&client, "svc_kept", &secret("Kept-pw-1")).unwrap();
+    let error = table::login_check(&client, "svc_kept", &secret("wrong")).unwrap_err();
+    assert!(
+        matches!(error, InstanceError::Unauthorized { .. }),
+        "{error}"
+    );
+    table::user_state(&client, &admin(), "svc_kept").unwrap();
+    let requests = instance.requests();
+    let users: Vec<&str> = requests
+        .iter()
+        .map(|request| request["user"].as_str().unwrap_or("-"))
+        .collect();
+    assert!(
+        users.contains(&"admin") && users.contains(&"svc_kept") && users.contains(&"-"),
+        "{users:?}"
+    );
+    assert!(requests[0]["connection"].is_u64(), "{requests:?}");
+    assert!(
+        requests
+            .iter()
+            .all(|request| request["connection"] == requests[0]["connection"]),
+        "{requests:?}"
+    );
+}
+
 #[test]
 fn state_is_seeded_from_and_saved_to_the_file() {
     let instance = Instance::start(

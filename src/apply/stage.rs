@@ -81,6 +81,14 @@ pub fn printf_format(bytes: &[u8]) -> String {
 
 /// The staging script for run `run` under `mid_home`: writes `files`,
 /// starts the transaction, then follows it (see [`FOLLOW`]).
+///
+/// All of it is one `{ … }` group, which the shell reads whole before it
+/// runs any of it: a script cut short (midfleet killed, or its connection
+/// lost, while it was being sent) is a syntax error that runs nothing —
+/// not the first files written (the new password among them) and no
+/// transaction started to remove them. Found by the seeded chaos run
+/// (seed 1, round 111: a SIGKILL while eight hosts' scripts were on the
+/// wire left their `new.xml`).
 pub fn staging_script(
     mid_home: &str,
     config: &str,
@@ -89,7 +97,7 @@ pub fn staging_script(
 ) -> Zeroizing<String> {
     let mut script = Zeroizing::new(String::new());
     script.push_str(&format!(
-        "set -u\numask 077\nMID_HOME={}\nCONFIG={}\nRUN={}\n",
+        "{{\nset -u\numask 077\nMID_HOME={}\nCONFIG={}\nRUN={}\n",
         shell_quote(mid_home),
         shell_quote(config),
         shell_quote(run)
@@ -134,6 +142,7 @@ pub fn staging_script(
     ));
     script.push_str(STAGE_LAUNCH);
     script.push_str(FOLLOW);
+    script.push_str("}\n");
     script
 }
 
@@ -431,6 +440,40 @@ mod tests {
         // This boot's run whose process ended: dead too, by its pid.
         let this_boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
         assert_eq!(follow(&this_boot), "1 lock\n2 stop\nmidfleet-stage dead\n");
+    }
+
+    /// A staging script cut anywhere before its end runs nothing: no run
+    /// folder, no file with the new password, no transaction.
+    #[test]
+    fn a_staging_script_cut_short_runs_nothing() {
+        let home = tempfile::tempdir().unwrap();
+        let mid_home = home.path().to_str().unwrap();
+        let new_xml = b"<parameters><parameter name=\"mid.instance.password\" value=\"Cut-pw-1\"/></parameters>\n";
+        let files = [StagedFile {
+            name: "new.xml",
+            bytes: new_xml,
+        }];
+        let script = staging_script(mid_home, "/nonexistent/config.xml", "R1", &files);
+        let after_new_xml = script.find("> new.xml").unwrap() + 40;
+        for cut in [after_new_xml, script.len() / 2, script.len() - 3] {
+            let mut shell = std::process::Command::new("sh")
+                .arg("-s")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            let mut stdin = shell.stdin.take().unwrap();
+            stdin.write_all(&script.as_bytes()[..cut]).unwrap();
+            drop(stdin);
+            shell.wait().unwrap();
+            assert!(
+                !home.path().join(".midfleet").exists(),
+                "cut at {cut} of {}: the script ran",
+                script.len()
+            );
+        }
     }
 
     #[test]

@@ -61,7 +61,8 @@ struct Arguments {
     #[arg(long, value_name = "TABLE")]
     deny_read: Vec<String>,
     /// Append one JSON line per request (method, path, query, user,
-    /// status; never a password).
+    /// status, and the number of the connection it came on; never a
+    /// password).
     #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
 }

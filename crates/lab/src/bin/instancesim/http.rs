@@ -1,8 +1,10 @@
-//! One HTTP/1.1 request per connection, read from a stream; one answer
-//! written back with `Connection: close`. Enough for a Table API client:
-//! `Content-Length` bodies, no chunked uploads, no keep-alive.
+//! HTTP/1.1 requests read from a connection one after another (keep-alive,
+//! as an instance's front end keeps a client's connection open), each
+//! answered in turn; a client's `Connection: close` is answered in kind
+//! and ends the connection. Enough for a Table API client:
+//! `Content-Length` bodies, no chunked uploads, no pipelining.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, Write};
 
 const HEADER_LIMIT: usize = 64 * 1024;
 const BODY_LIMIT: usize = 1024 * 1024;
@@ -20,6 +22,8 @@ pub struct Request {
     /// The DER of the client certificate the TLS handshake verified
     /// (`--client-ca`), if the client sent one.
     pub client_certificate: Option<Vec<u8>>,
+    /// The client asked to close the connection after the answer.
+    pub close: bool,
 }
 
 impl Request {
@@ -31,12 +35,23 @@ impl Request {
     }
 }
 
-/// Reads one request; `Ok(None)` when the peer closed first.
-pub fn read_request(stream: &mut dyn Read) -> io::Result<Option<Request>> {
-    let mut reader = BufReader::new(stream);
+/// Reads one request; `Ok(None)` when the peer closed first, or left the
+/// connection idle past its read timeout.
+pub fn read_request(reader: &mut dyn BufRead) -> io::Result<Option<Request>> {
     let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Ok(None);
+    match reader.read_line(&mut line) {
+        Ok(0) => return Ok(None),
+        Ok(_) => {}
+        Err(error)
+            if line.is_empty()
+                && matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+        {
+            return Ok(None)
+        }
+        Err(error) => return Err(error),
     }
     let mut parts = line.split_whitespace();
     let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
@@ -71,6 +86,7 @@ pub fn read_request(stream: &mut dyn Read) -> io::Result<Option<Request>> {
                 length = value.parse().map_err(|_| invalid("bad Content-Length"))?;
             }
             "authorization" => request.authorization = Some(value.to_string()),
+            "connection" => request.close = value.eq_ignore_ascii_case("close"),
             "transfer-encoding" => return Err(invalid("chunked bodies are not supported")),
             _ => {}
         }
@@ -87,12 +103,14 @@ fn invalid(reason: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, reason.to_string())
 }
 
-/// Writes one answer and closes the exchange.
+/// Writes one answer; `keep_alive` says whether the connection stays open
+/// for the next request.
 pub fn write_response(
     stream: &mut dyn Write,
     status: u16,
     extra_headers: &[(&str, String)],
     body: &str,
+    keep_alive: bool,
 ) -> io::Result<()> {
     let reason = match status {
         200 => "OK",
@@ -106,8 +124,9 @@ pub fn write_response(
         _ => "Status",
     };
     let mut head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json;charset=UTF-8\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json;charset=UTF-8\r\nContent-Length: {}\r\nConnection: {}\r\n",
+        body.len(),
+        if keep_alive { "keep-alive" } else { "close" }
     );
     for (name, value) in extra_headers {
         head.push_str(&format!("{name}: {value}\r\n"));
@@ -173,6 +192,22 @@ mod tests {
         assert_eq!(request.query_value("x"), Some("a b"));
         assert_eq!(request.authorization.as_deref(), Some("Basic YTpi"));
         assert_eq!(request.body, b"{}");
+        assert!(!request.close);
+    }
+
+    /// Requests one after another on one connection, the last asking to
+    /// close; then the end of the stream.
+    #[test]
+    fn reads_requests_one_after_another() {
+        let raw = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n\
+                    POST /b HTTP/1.1\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc";
+        let mut reader = &raw[..];
+        let first = read_request(&mut reader).unwrap().unwrap();
+        assert_eq!((first.path.as_str(), first.close), ("/a", false));
+        let second = read_request(&mut reader).unwrap().unwrap();
+        assert_eq!((second.path.as_str(), second.close), ("/b", true));
+        assert_eq!(second.body, b"abc");
+        assert!(read_request(&mut reader).unwrap().is_none());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Listening, one thread per connection, TLS, the fault knobs, the request
 //! log and the state file.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +12,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::json;
 
-use super::http::{read_request, write_response};
+use super::http::{read_request, write_response, Request};
 use super::tables::State;
 
 /// The command line, resolved.
@@ -40,6 +40,8 @@ struct Shared {
     state: Mutex<State>,
     options: Options,
     requests: AtomicU64,
+    /// Connections accepted: each request's log line names its own.
+    connections: AtomicU64,
     log: Mutex<()>,
 }
 
@@ -76,6 +78,7 @@ pub fn run(options: Options) -> Result<(), String> {
         state: Mutex::new(state),
         options,
         requests: AtomicU64::new(0),
+        connections: AtomicU64::new(0),
         log: Mutex::new(()),
     });
     for stream in listener.incoming() {
@@ -113,30 +116,50 @@ fn connection(
             std::thread::sleep(Duration::from_secs(3600));
         }
     }
+    // An idle kept-alive connection is let go after this.
     tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let (mut stream, request): (Box<dyn Stream>, _) = match tls {
+    let (mut reader, certificate): (BufReader<Box<dyn Stream>>, _) = match tls {
         Some(config) => {
             let connection = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
             let mut stream = rustls::StreamOwned::new(connection, tcp);
-            let mut request = read_request(&mut stream)?;
-            if let Some(request) = request.as_mut() {
-                request.client_certificate = stream
-                    .conn
-                    .peer_certificates()
-                    .and_then(|chain| chain.first())
-                    .map(|leaf| leaf.as_ref().to_vec());
+            // The handshake first: the client's certificate, if any, is
+            // then known for every request of the connection.
+            while stream.conn.is_handshaking() {
+                stream.conn.complete_io(&mut stream.sock)?;
             }
-            (Box::new(stream), request)
+            let certificate = stream
+                .conn
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|leaf| leaf.as_ref().to_vec());
+            (
+                BufReader::new(Box::new(stream) as Box<dyn Stream>),
+                certificate,
+            )
         }
-        None => {
-            let mut stream = tcp;
-            let request = read_request(&mut stream)?;
-            (Box::new(stream), request)
+        None => (BufReader::new(Box::new(tcp) as Box<dyn Stream>), None),
+    };
+    let number = shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
+    while let Some(mut request) = read_request(&mut reader)? {
+        request.client_certificate = certificate.clone();
+        let keep_alive = !request.close;
+        answer(&request, number, shared, reader.get_mut(), keep_alive)?;
+        if !keep_alive {
+            break;
         }
-    };
-    let Some(request) = request else {
-        return Ok(());
-    };
+    }
+    Ok(())
+}
+
+/// Answers one request (the fault knobs first), logs it, and saves the
+/// state when it changed.
+fn answer(
+    request: &Request,
+    connection: u64,
+    shared: &Shared,
+    stream: &mut dyn Write,
+    keep_alive: bool,
+) -> io::Result<()> {
     let number = shared.requests.fetch_add(1, Ordering::SeqCst) + 1;
     let mut fault = Fault::read(shared.options.faults.as_deref());
     if fault == Fault::Hang {
@@ -168,7 +191,7 @@ fn connection(
             .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let answer = state.handle(&request);
+        let answer = state.handle(request);
         if answer.changed {
             if let Some(path) = &shared.options.state {
                 save(path, &state)?;
@@ -185,6 +208,7 @@ fn connection(
             "query": request.query.iter().map(|(key, value)| format!("{key}={value}")).collect::<Vec<_>>(),
             "user": user,
             "status": status,
+            "connection": connection,
         });
         let _guard = shared
             .log
@@ -196,7 +220,7 @@ fn connection(
             .open(path)?;
         writeln!(file, "{line}")?;
     }
-    write_response(&mut stream, status, &headers, &body.to_string())
+    write_response(stream, status, &headers, &body.to_string(), keep_alive)
 }
 
 /// The longest a `hang` fault holds one request.

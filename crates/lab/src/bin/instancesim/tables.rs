@@ -696,6 +696,7 @@ mod tests {
             )),
             body: body.as_bytes().to_vec(),
             client_certificate: None,
+            close: false,
         }
     }
 
