@@ -19,12 +19,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::http::Request;
-use super::tables::{Answer, State};
+use super::tables::{Answer, Credential, RegistrationKey, State};
 
 /// A registration key's life (ServiceNow: "expires within 24 hours").
 const KEY_SECONDS: u64 = 24 * 3600;
@@ -32,33 +31,6 @@ const KEY_SECONDS: u64 = 24 * 3600;
 const CREDENTIAL_SECONDS: u64 = 60 * 24 * 3600;
 /// Failed attempts before a key is revoked.
 const MAX_FAILED_ATTEMPTS: u32 = 5;
-
-/// The IPKI records (in the `--state` file; no Table API reads them).
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Ipki {
-    #[serde(default)]
-    pub keys: Vec<RegistrationKey>,
-    #[serde(default)]
-    pub credentials: Vec<Credential>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct RegistrationKey {
-    pub sha256: String,
-    pub user: String,
-    pub expires: u64,
-    pub used: bool,
-    pub failed_attempts: u32,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Credential {
-    pub sha256: String,
-    pub user: String,
-    /// The MID's name.
-    pub name: String,
-    pub expires: u64,
-}
 
 fn now() -> u64 {
     SystemTime::now()
@@ -84,6 +56,25 @@ fn random_token() -> Result<String, String> {
 
 fn field<'a>(record: &'a serde_json::Map<String, Value>, name: &str) -> &'a str {
     record.get(name).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// Serves one request: the IPKI endpoints here, then the Table API as the
+/// user the request logs in as — by password (basic), bearer token (IPKI)
+/// or client certificate (mutual TLS).
+pub fn handle(state: &mut State, request: &Request) -> Answer {
+    let basic = state.authenticate(request.authorization.as_deref());
+    let is_admin = |state: &State| {
+        basic
+            .as_ref()
+            .is_some_and(|user| state.roles_of(user).iter().any(|role| role == "admin"))
+    };
+    if let Some(answer) = route(state, request, is_admin) {
+        return answer;
+    }
+    match basic.or_else(|| user(state, request)) {
+        Some(user) => state.serve_as(request, &user),
+        None => Answer::unauthenticated(),
+    }
 }
 
 /// The sys_id of the user a request logs in as without a password: its
@@ -261,12 +252,15 @@ mod tests {
     }
 
     fn issue(state: &mut State, user: &str, seconds: u64) -> String {
-        let answer = state.handle(&request(
-            "POST",
-            "/api/now/mid/ipki/registration_key",
-            basic("admin", "pw"),
-            json!({ "user": user, "expires_in_seconds": seconds }),
-        ));
+        let answer = handle(
+            state,
+            &request(
+                "POST",
+                "/api/now/mid/ipki/registration_key",
+                basic("admin", "pw"),
+                json!({ "user": user, "expires_in_seconds": seconds }),
+            ),
+        );
         assert_eq!(answer.status, 201, "{}", answer.body);
         answer.body["result"]["key"]
             .as_str()
@@ -275,24 +269,30 @@ mod tests {
     }
 
     fn register(state: &mut State, key: &str, user: &str) -> Answer {
-        state.handle(&request(
-            "POST",
-            "/api/now/mid/ipki/register",
-            None,
-            json!({ "registration_key": key, "user": user, "name": "mid1" }),
-        ))
+        handle(
+            state,
+            &request(
+                "POST",
+                "/api/now/mid/ipki/register",
+                None,
+                json!({ "registration_key": key, "user": user, "name": "mid1" }),
+            ),
+        )
     }
 
     #[test]
     fn a_key_registers_once_and_its_credential_logs_in_as_a_bearer() {
         let (mut state, user) = seeded();
         // Only an admin issues keys.
-        let refused = state.handle(&request(
-            "POST",
-            "/api/now/mid/ipki/registration_key",
-            None,
-            json!({ "user": user }),
-        ));
+        let refused = handle(
+            &mut state,
+            &request(
+                "POST",
+                "/api/now/mid/ipki/registration_key",
+                None,
+                json!({ "user": user }),
+            ),
+        );
         assert_eq!(refused.status, 401);
         let key = issue(&mut state, &user, 60);
         let answer = register(&mut state, &key, &user);
@@ -312,10 +312,10 @@ mod tests {
                 Value::Null,
             )
         };
-        let read = state.handle(&get(&credential));
+        let read = handle(&mut state, &get(&credential));
         assert_eq!(read.status, 200);
         assert_eq!(read.user.as_deref(), Some("admin"));
-        assert_eq!(state.handle(&get("forged")).status, 401);
+        assert_eq!(handle(&mut state, &get("forged")).status, 401);
         // Only digests are kept.
         let saved = serde_json::to_string(&state).expect("state");
         assert!(!saved.contains(&credential) && !saved.contains(&key));
@@ -344,7 +344,7 @@ mod tests {
         let pem = "-----BEGIN CERTIFICATE-----\nAQID\n-----END CERTIFICATE-----\n";
         let mut get = request("GET", "/api/now/table/sys_user", None, Value::Null);
         get.client_certificate = Some(vec![1, 2, 3]);
-        assert_eq!(state.handle(&get).status, 401, "no record yet");
+        assert_eq!(handle(&mut state, &get).status, 401, "no record yet");
         let record = json!({ "user": user, "name": "mid1", "certificate": pem, "active": "true" });
         if let Value::Object(record) = record {
             state
@@ -353,8 +353,8 @@ mod tests {
                 .expect("table")
                 .push(record);
         }
-        assert_eq!(state.handle(&get).status, 200);
+        assert_eq!(handle(&mut state, &get).status, 200);
         get.client_certificate = Some(vec![1, 2, 4]);
-        assert_eq!(state.handle(&get).status, 401, "another certificate");
+        assert_eq!(handle(&mut state, &get).status, 401, "another certificate");
     }
 }

@@ -191,7 +191,7 @@ fn answer(
             .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let answer = state.handle(request);
+        let answer = super::identity::handle(&mut state, request);
         if answer.changed {
             if let Some(path) = &shared.options.state {
                 save(path, &state)?;

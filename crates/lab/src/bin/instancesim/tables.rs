@@ -126,7 +126,34 @@ pub struct State {
     pub deny_read: Vec<String>,
     /// IPKI registration keys and credentials (identity.rs).
     #[serde(default)]
-    pub ipki: super::identity::Ipki,
+    pub ipki: Ipki,
+}
+
+/// The IPKI records (in the `--state` file; no Table API reads them).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Ipki {
+    #[serde(default)]
+    pub keys: Vec<RegistrationKey>,
+    #[serde(default)]
+    pub credentials: Vec<Credential>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RegistrationKey {
+    pub sha256: String,
+    pub user: String,
+    pub expires: u64,
+    pub used: bool,
+    pub failed_attempts: u32,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Credential {
+    pub sha256: String,
+    pub user: String,
+    /// The MID's name.
+    pub name: String,
+    pub expires: u64,
 }
 
 /// One change of a MID's `ecc_agent` status.
@@ -163,6 +190,15 @@ impl Answer {
             changed: true,
             user: None,
         }
+    }
+
+    /// 401: no login the instance accepts.
+    pub fn unauthenticated() -> Answer {
+        Answer::error(
+            401,
+            "User Not Authenticated",
+            "Required to provide Auth information",
+        )
     }
 
     pub fn error(status: u16, message: &str, detail: &str) -> Answer {
@@ -242,7 +278,7 @@ impl State {
         })
     }
 
-    fn roles_of(&self, user_sys_id: &str) -> Vec<String> {
+    pub fn roles_of(&self, user_sys_id: &str) -> Vec<String> {
         let grants = &self.tables["sys_user_has_role"];
         grants
             .iter()
@@ -257,7 +293,7 @@ impl State {
     }
 
     /// The sys_id of the user the `Authorization` header logs in.
-    fn authenticate(&self, authorization: Option<&str>) -> Option<String> {
+    pub fn authenticate(&self, authorization: Option<&str>) -> Option<String> {
         let encoded = authorization?.strip_prefix("Basic ")?;
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(encoded.trim())
@@ -273,31 +309,24 @@ impl State {
         })
     }
 
-    /// Serves one Table API request.
+    /// Serves one Table API request of a user logging in with a password
+    /// (the server calls `identity::handle`, which also serves the other
+    /// logins, and IPKI): for the tables' own tests.
+    #[cfg(test)]
     pub fn handle(&mut self, request: &Request) -> Answer {
-        let basic = self.authenticate(request.authorization.as_deref());
-        let is_admin = |state: &State| {
-            basic
-                .as_ref()
-                .is_some_and(|user| state.roles_of(user).iter().any(|role| role == "admin"))
-        };
-        if let Some(answer) = super::identity::route(self, request, is_admin) {
-            return answer;
+        match self.authenticate(request.authorization.as_deref()) {
+            Some(user) => self.serve_as(request, &user),
+            None => Answer::unauthenticated(),
         }
-        // Without a password: a bearer token (IPKI) or a client
-        // certificate (mutual TLS).
-        let Some(user) = basic.or_else(|| super::identity::user(self, request)) else {
-            return Answer::error(
-                401,
-                "User Not Authenticated",
-                "Required to provide Auth information",
-            );
-        };
+    }
+
+    /// Serves one Table API request as the user whose sys_id is `user`.
+    pub fn serve_as(&mut self, request: &Request, user: &str) -> Answer {
         let user_name = self.tables["sys_user"]
             .iter()
             .find(|record| text(record, "sys_id") == user)
             .map(|record| text(record, "user_name").to_string());
-        let mut answer = self.route(request, &user);
+        let mut answer = self.route(request, user);
         answer.user = user_name;
         answer
     }
