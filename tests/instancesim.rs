@@ -396,3 +396,32 @@ fn an_admin_sets_a_mids_record_and_its_configuration_parameters() {
     );
     assert!(admin.mid_config("mid1").unwrap().is_empty());
 }
+
+/// One user spelt in two cases, with one password (which `conflict` lets
+/// through): apply's preparation reads every state at once, and still
+/// creates the user once — the instance compares names ignoring case.
+#[test]
+fn one_user_in_two_spellings_is_created_once() {
+    use midfleet::instance::preflight::{prepare, Login};
+    let instance = Instance::start(None, &[]);
+    let login = |user: &str, host: &str| Login {
+        user: user.into(),
+        password: secret("Same-pw-1"),
+        hosts: vec![host.into()],
+        rotation: false,
+        used_by: Vec::new(),
+    };
+    let logins = [login("svc_twice", "h1"), login("SVC_TWICE", "h2")];
+    let prepared = prepare(&client(&instance), &admin(), true, &logins).unwrap();
+    let created: Vec<_> = instance
+        .records("sys_user")
+        .into_iter()
+        .filter(|record| {
+            record["user_name"]
+                .as_str()
+                .is_some_and(|name| name.eq_ignore_ascii_case("svc_twice"))
+        })
+        .collect();
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(prepared.accepted.len(), 2, "{prepared:?}");
+}

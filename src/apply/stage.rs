@@ -82,13 +82,10 @@ pub fn printf_format(bytes: &[u8]) -> String {
 /// The staging script for run `run` under `mid_home`: writes `files`,
 /// starts the transaction, then follows it (see [`FOLLOW`]).
 ///
-/// All of it is one `{ … }` group, which the shell reads whole before it
-/// runs any of it: a script cut short (midfleet killed, or its connection
-/// lost, while it was being sent) is a syntax error that runs nothing —
-/// not the first files written (the new password among them) and no
-/// transaction started to remove them. Found by the seeded chaos run
-/// (seed 1, round 111: a SIGKILL while eight hosts' scripts were on the
-/// wire left their `new.xml`).
+/// It is sent as the shell's last input, enclosed in one `{ … }` group
+/// (`Shell::finish`), which the shell reads whole before it runs any of
+/// it: a script cut short (midfleet killed, or its connection lost, while
+/// it was being sent) runs nothing, not even the first files' writes.
 pub fn staging_script(
     mid_home: &str,
     config: &str,
@@ -97,7 +94,7 @@ pub fn staging_script(
 ) -> Zeroizing<String> {
     let mut script = Zeroizing::new(String::new());
     script.push_str(&format!(
-        "{{\nset -u\numask 077\nMID_HOME={}\nCONFIG={}\nRUN={}\n",
+        "set -u\numask 077\nMID_HOME={}\nCONFIG={}\nRUN={}\n",
         shell_quote(mid_home),
         shell_quote(config),
         shell_quote(run)
@@ -142,7 +139,6 @@ pub fn staging_script(
     ));
     script.push_str(STAGE_LAUNCH);
     script.push_str(FOLLOW);
-    script.push_str("}\n");
     script
 }
 
@@ -442,8 +438,9 @@ mod tests {
         assert_eq!(follow(&this_boot), "1 lock\n2 stop\nmidfleet-stage dead\n");
     }
 
-    /// A staging script cut anywhere before its end runs nothing: no run
-    /// folder, no file with the new password, no transaction.
+    /// A staging script cut anywhere before its end, as `Shell::finish`
+    /// sends it, runs nothing: no run folder, no file with the new
+    /// password, no transaction.
     #[test]
     fn a_staging_script_cut_short_runs_nothing() {
         let home = tempfile::tempdir().unwrap();
@@ -453,8 +450,10 @@ mod tests {
             name: "new.xml",
             bytes: new_xml,
         }];
-        let script = staging_script(mid_home, "/nonexistent/config.xml", "R1", &files);
-        let after_new_xml = script.find("> new.xml").unwrap() + 40;
+        let script = crate::transport::last_input(
+            staging_script(mid_home, "/nonexistent/config.xml", "R1", &files).as_bytes(),
+        );
+        let after_new_xml = find(&script, b"> new.xml").unwrap() + 40;
         for cut in [after_new_xml, script.len() / 2, script.len() - 3] {
             let mut shell = std::process::Command::new("sh")
                 .arg("-s")
@@ -465,7 +464,7 @@ mod tests {
                 .unwrap();
             use std::io::Write;
             let mut stdin = shell.stdin.take().unwrap();
-            stdin.write_all(&script.as_bytes()[..cut]).unwrap();
+            stdin.write_all(&script[..cut]).unwrap();
             drop(stdin);
             shell.wait().unwrap();
             assert!(
@@ -474,6 +473,12 @@ mod tests {
                 script.len()
             );
         }
+    }
+
+    fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+        haystack
+            .windows(needle.len())
+            .position(|window| window == needle)
     }
 
     #[test]

@@ -1,7 +1,7 @@
 # midfleet facts: one read of a MID host. POSIX sh; the assignments above
 # (MID_HOME, CONFIG, SERVICE_KIND, SERVICE_UNIT, STATUS_COMMAND, MAX_CONFIG)
-# are written by midfleet, shell-quoted. Reads only; writes only its own
-# temporary file, which it removes. Runs nothing from the MID's folders
+# are written by midfleet, shell-quoted. Reads only; writes only in its own
+# temporary folder, which it removes. Runs nothing from the MID's folders
 # (the MID's user may write them; this may run as root): the service state
 # of a mid.sh MID comes from its pid file, not from `mid.sh status`.
 set -u

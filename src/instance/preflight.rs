@@ -356,9 +356,14 @@ pub fn prepare(
     // and granted `mid_server` when it lacks it. Their states are read
     // all at once; the writes go one after another, in the logins' order,
     // and the first failure (a read's too) stops them.
+    // One per user: the instance compares names ignoring case, and
+    // `conflict` let through only logins of one user with one password
+    // (read at once, two spellings would both be created).
+    let mut seen = std::collections::HashSet::new();
     let to_prepare: Vec<&Login> = logins
         .iter()
         .filter(|login| login.rotation || ensure_user)
+        .filter(|login| seen.insert(login.user.to_ascii_lowercase()))
         .collect();
     let states = concurrently(&to_prepare, |login| {
         table::user_state(client, admin, &login.user)

@@ -88,8 +88,9 @@ pub fn plan(hosts: &mut [HostPlan], validate: Option<bool>) -> Vec<InstanceChang
 const POLL: Duration = Duration::from_secs(1);
 /// The first wait between reads: what is waited for (a MID's record Up
 /// after the MID logged in, a queued command picked up) is often a moment
-/// away; the waits then double up to [`POLL`].
-const FIRST_POLL: Duration = Duration::from_millis(125);
+/// away; the waits then double up to [`POLL`] (reads at 0, 0.25, 0.75,
+/// 1.75 s…: a wave of hosts is no burst for the instance's limits).
+const FIRST_POLL: Duration = Duration::from_millis(250);
 
 /// The command Invalidate queues, and the one Validate queues.
 pub const INVALIDATE_COMMAND: &str = "delete_mid_keypair";
@@ -261,12 +262,11 @@ mod tests {
         });
         assert_eq!(outcome, Err(2));
         let gaps: Vec<Duration> = reads.windows(2).map(|pair| pair[1] - pair[0]).collect();
-        // 0, 0.125, 0.375, 0.875, 1.875, 2.5 s (the deadline); a loaded
-        // machine oversleeps, so fewer reads may fit.
-        assert!((4..=6).contains(&reads.len()), "{reads:?}");
+        // 0, 0.25, 0.75, 1.75, 2.5 s (the deadline); a loaded machine
+        // oversleeps, so fewer reads may fit.
+        assert!((3..=5).contains(&reads.len()), "{reads:?}");
         assert!(gaps[0] < Duration::from_millis(900), "{gaps:?}");
-        assert!(gaps[1] >= Duration::from_millis(250), "{gaps:?}");
-        assert!(gaps[2] >= Duration::from_millis(500), "{gaps:?}");
+        assert!(gaps[1] >= Duration::from_millis(500), "{gaps:?}");
         assert!(
             *reads.last().unwrap() >= Duration::from_millis(2500),
             "{reads:?}"

@@ -28,7 +28,7 @@ pub use crate::endpoint::{home_directory, Endpoint};
 pub use auth::{is_encrypted, Authenticated};
 pub use error::{FailureKind, TransportError};
 pub use known_hosts::{entry_name, HostKey, KnownHostsPolicy};
-pub use shell::Shell;
+pub use shell::{last_input, Shell};
 
 /// Host key algorithms in OpenSSH's order of preference.
 const HOST_KEY_PREFERENCE: &str =

@@ -176,7 +176,7 @@ impl Shell {
         self.usable()?;
         self.sending = script.len();
         let started = Instant::now();
-        if let Err(error) = self.send(&enclosed(b"{\n", script, b"\n}\n")) {
+        if let Err(error) = self.send(&last_input(script)) {
             return self.ended_instead(error, started);
         }
         let label = self.connection.label.clone();
@@ -295,6 +295,13 @@ impl Shell {
 
 /// `script` between `open` and `close`; wiped when dropped (a staging
 /// script holds the new password).
+/// `script` as [`Shell::finish`] sends it: one `{ … }` group, which the
+/// shell parses whole before running any of it (cut short, it runs
+/// nothing).
+pub fn last_input(script: &[u8]) -> zeroize::Zeroizing<Vec<u8>> {
+    enclosed(b"{\n", script, b"\n}\n")
+}
+
 fn enclosed(open: &[u8], script: &[u8], close: &[u8]) -> zeroize::Zeroizing<Vec<u8>> {
     let mut bytes =
         zeroize::Zeroizing::new(Vec::with_capacity(open.len() + script.len() + close.len()));

@@ -860,27 +860,51 @@ impl<'a> Round<'a> {
         self.lab.set_link(&host, state.settings(cuts))
     }
 
-    /// Waits until no host holds a transaction's lock: what midfleet
-    /// left running (after a SIGKILL, or a hang) ends by itself.
+    /// Waits until what midfleet left on the hosts has ended by itself:
+    /// no SSH connection open through the link (a killed midfleet's last
+    /// bytes can still be on their way, and a staging script that arrived
+    /// whole runs: it writes the run's files and starts the transaction),
+    /// no host holding a transaction's lock, and each run folder of this
+    /// round either concluded (`result`) or never started a transaction
+    /// (no `pid`). Checked before that, a late transaction's staged files
+    /// looked like a leak (seed 1, round 111: midfleet SIGKILLed while
+    /// eight hosts' staging scripts were in flight).
     fn wait_for_transactions(&mut self) {
         let deadline = Instant::now() + TRANSACTION_LIMIT;
-        let locked = |lab: &Lab| -> Vec<String> {
-            lab.hosts
-                .iter()
-                .filter(|host| host.local_mid_home.join(".midfleet/lock").exists())
-                .map(|host| host.name.clone())
-                .collect()
-        };
         loop {
-            let held = locked(self.lab);
-            if held.is_empty() {
+            let mut pending = Vec::new();
+            match self.lab.link_stats() {
+                Ok(stats) => {
+                    let open: u64 = stats.values().map(|host| host.live).sum();
+                    if open > 0 {
+                        pending.push(format!("{open} connection(s) open through the link"));
+                    }
+                }
+                Err(error) => pending.push(format!("the link relay: {error}")),
+            }
+            for (host, before) in self.lab.hosts.iter().zip(&self.runs_before) {
+                if host.local_mid_home.join(".midfleet/lock").exists() {
+                    pending.push(format!("{}: a transaction holds the lock", host.name));
+                }
+                let runs = host.local_mid_home.join(".midfleet/runs");
+                for run in run_names(&host.local_mid_home) {
+                    let folder = runs.join(&run);
+                    if !before.contains(&run)
+                        && folder.join("pid").exists()
+                        && !folder.join("result").exists()
+                    {
+                        pending.push(format!("{}: run {run} has not concluded", host.name));
+                    }
+                }
+            }
+            if pending.is_empty() {
                 return;
             }
             if Instant::now() > deadline {
                 self.violation(format!(
-                    "a transaction still holds its lock {} s after midfleet ended: {}",
+                    "{} s after midfleet ended, what it left has not ended: {}",
                     TRANSACTION_LIMIT.as_secs(),
-                    held.join(", ")
+                    pending.join("; ")
                 ));
                 return;
             }
