@@ -28,6 +28,22 @@ fn client(instance: &Instance) -> Client {
     Client::new(&instance.url, None, quick()).expect("client")
 }
 
+/// An instance serving HTTPS with a certificate of a test CA made in
+/// `directory`.
+fn https_instance(directory: &std::path::Path) -> (Instance, instancesim::TestCa) {
+    let ca = test_ca(directory);
+    let instance = Instance::start(
+        None,
+        &[
+            "--cert",
+            ca.cert.to_str().unwrap(),
+            "--key",
+            ca.key.to_str().unwrap(),
+        ],
+    );
+    (instance, ca)
+}
+
 fn secret(text: &str) -> SecretValue {
     SecretValue::new(text.into())
 }
@@ -212,16 +228,7 @@ fn a_refused_connection_is_retried_then_reported() {
 #[test]
 fn https_with_the_private_ca_in_ca_file_and_not_without() {
     let certificates = tempfile::tempdir().unwrap();
-    let ca = test_ca(certificates.path());
-    let instance = Instance::start(
-        None,
-        &[
-            "--cert",
-            ca.cert.to_str().unwrap(),
-            "--key",
-            ca.key.to_str().unwrap(),
-        ],
-    );
+    let (instance, ca) = https_instance(certificates.path());
     assert!(
         instance.url.starts_with("https://127.0.0.1:"),
         "{}",
@@ -255,16 +262,7 @@ fn https_with_the_private_ca_in_ca_file_and_not_without() {
 #[test]
 fn a_clients_calls_share_one_kept_connection() {
     let certificates = tempfile::tempdir().unwrap();
-    let ca = test_ca(certificates.path());
-    let instance = Instance::start(
-        None,
-        &[
-            "--cert",
-            ca.cert.to_str().unwrap(),
-            "--key",
-            ca.key.to_str().unwrap(),
-        ],
-    );
+    let (instance, ca) = https_instance(certificates.path());
     let client = Client::new(&instance.url, Some(&ca.ca_file), quick()).unwrap();
     let sys_id = table::create_user(&client, &admin(), "svc_kept", &secret("Kept-pw-1")).unwrap();
     table::grant_role(&client, &admin(), &sys_id, table::MID_SERVER_ROLE).unwrap();
