@@ -864,9 +864,8 @@ impl<'a> Round<'a> {
     /// no SSH connection open through the link (a killed midfleet's last
     /// bytes can still be on their way, and a staging script that arrived
     /// whole runs: it writes the run's files and starts the transaction),
-    /// no host holding a transaction's lock, and each run folder of this
-    /// round either concluded (`result`) or never started a transaction
-    /// (no `pid`). Checked before that, a late transaction's staged files
+    /// no host holding a transaction's lock, and no transaction of this
+    /// round's run folders still running. Checked before that, a late transaction's staged files
     /// looked like a leak (seed 1, round 111: midfleet SIGKILLed while
     /// eight hosts' staging scripts were in flight).
     fn wait_for_transactions(&mut self) {
@@ -890,10 +889,10 @@ impl<'a> Round<'a> {
                 for run in run_names(&host.local_mid_home) {
                     let folder = runs.join(&run);
                     if !before.contains(&run)
-                        && folder.join("pid").exists()
                         && !folder.join("result").exists()
+                        && transaction_alive(&folder)
                     {
-                        pending.push(format!("{}: run {run} has not concluded", host.name));
+                        pending.push(format!("{}: run {run}'s transaction still runs", host.name));
                     }
                 }
             }
@@ -1280,6 +1279,23 @@ impl<'a> Round<'a> {
             ));
         }
     }
+}
+
+/// Whether the transaction a run folder's `pid` names is alive (not a
+/// zombie). One that ended without its `result` — it could not write it
+/// on a full disk — is not waited for.
+fn transaction_alive(folder: &Path) -> bool {
+    let Some(pid) = fs::read_to_string(folder.join("pid"))
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok())
+    else {
+        return false;
+    };
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(") ")
+            .next()
+            .is_some_and(|rest| !rest.starts_with('Z'))
+    })
 }
 
 /// The run folders under `mid_home/.midfleet/runs`.
