@@ -314,7 +314,8 @@ fn ensure_user_creates_the_users_grants_the_role_rotates_validates_and_locks_the
         assert_eq!(agent(&instance, host), format!("Up {user}"));
         // Then Invalidate, then Validate, as the UI actions do: the record
         // is validated again, and the MID picked up and answered both
-        // commands, in that order.
+        // commands, in that order. (midfleet queues Validate once the MID
+        // has picked up Invalidate; its answer may come before or after.)
         let record = instance
             .records("ecc_agent")
             .into_iter()
@@ -322,8 +323,8 @@ fn ensure_user_creates_the_users_grants_the_role_rotates_validates_and_locks_the
             .unwrap();
         assert_eq!(record["validated"], "true", "{record}");
         let agent_name = format!("mid.server.{}", host.name);
-        let queue: Vec<String> = instance
-            .records("ecc_queue")
+        let records = instance.records("ecc_queue");
+        let mut queue: Vec<String> = records
             .iter()
             .filter(|record| record["agent"] == agent_name.as_str())
             .map(|record| {
@@ -337,12 +338,15 @@ fn ensure_user_creates_the_users_grants_the_role_rotates_validates_and_locks_the
                 )
             })
             .collect();
+        // midfleet's commands in its order, then the MID's answers in
+        // theirs (a stable sort keeps each side's order).
+        queue.sort_by_key(|line| !line.starts_with("output"));
         assert_eq!(
             queue,
             [
                 "output SystemCommand delete_mid_keypair Invalidate processed",
-                "input SystemCommand delete_mid_keypair Invalidate ready",
                 "output SystemCommand restartService - processed",
+                "input SystemCommand delete_mid_keypair Invalidate ready",
                 "input SystemCommand restartService - ready",
             ],
             "{:?}",
