@@ -1285,17 +1285,9 @@ impl<'a> Round<'a> {
 /// zombie). One that ended without its `result` — it could not write it
 /// on a full disk — is not waited for.
 fn transaction_alive(folder: &Path) -> bool {
-    let Some(pid) = fs::read_to_string(folder.join("pid"))
-        .ok()
-        .and_then(|text| text.trim().parse::<u32>().ok())
-    else {
-        return false;
-    };
-    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit(") ")
-            .next()
-            .is_some_and(|rest| !rest.starts_with('Z'))
-    })
+    crate::kept::read_pid(&folder.join("pid"))
+        .and_then(crate::kept::ProcessId::of)
+        .is_some()
 }
 
 /// The run folders under `mid_home/.midfleet/runs`.

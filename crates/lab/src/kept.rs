@@ -1042,7 +1042,8 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         .position(|window| window == needle)
 }
 
-fn read_pid(path: &Path) -> Option<i32> {
+/// The pid a pid file names (above 1), if it names one.
+pub(crate) fn read_pid(path: &Path) -> Option<i32> {
     fs::read_to_string(path)
         .ok()?
         .trim()
