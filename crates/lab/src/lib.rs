@@ -1028,17 +1028,23 @@ impl Lab {
             .take(2)
             .collect::<Vec<_>>()
             .join(" ");
+        // The login user's home on this host: a stock one, not the
+        // machine's own (below, `host_home`).
+        let home = host_home(&host_directory)?;
         let config = format!(
             "Port {port}\nListenAddress {address}\nHostKey {key}\nPidFile {pid}\n\
              AuthorizedKeysFile {keys}/%u\nStrictModes no\nPasswordAuthentication no\n\
              KbdInteractiveAuthentication no\nUsePAM no\nPermitRootLogin prohibit-password\n\
              AllowTcpForwarding yes\nMaxStartups 2000:30:4000\nMaxSessions 200\nUseDNS no\n\
-             LogLevel VERBOSE\nSubsystem sftp internal-sftp\nPrintMotd no\n",
+             LogLevel VERBOSE\nSubsystem sftp internal-sftp\nPrintMotd no\n\
+             Match User {login}\n    SetEnv HOME={home}\n",
             port = host.sshd_port.unwrap_or(host.port),
             address = host.address,
             key = key.display(),
             pid = host_directory.join("sshd.pid").display(),
             keys = self.directory.join("authorized_keys").display(),
+            login = login_user(),
+            home = home.display(),
         );
         write(&host_directory.join("sshd_config"), &config)?;
         if host.group != "bastions" {
@@ -1552,6 +1558,21 @@ impl Drop for Lab {
 
 /// Who logs in to lab hosts: root when the lab runs as root, else the user
 /// running it (an unprivileged sshd serves logins as its own user only).
+/// The home of the lab's login user on a host, `hosts/NAME/home`, with a
+/// distribution's stock `~/.bashrc`, which returns at once in a shell that
+/// is not interactive. sshd points `HOME` there (`SetEnv` for the login
+/// user), so bash, which reads `~/.bashrc` when sshd runs it, reads this
+/// one and not the machine user's own: that is the jump host's, with
+/// whatever its developer added (here a `pyenv init`: about 150 processes
+/// and 110 ms of CPU in every session), and no MID host has it. Every
+/// session of every tool on every host paid for it, in the floor too.
+fn host_home(host_directory: &Path) -> Result<PathBuf, LabError> {
+    let home = host_directory.join("home");
+    fs::create_dir_all(&home).map_err(|error| LabError(error.to_string()))?;
+    write(&home.join(".bashrc"), include_str!("home.bashrc"))?;
+    Ok(home)
+}
+
 pub fn login_user() -> String {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
