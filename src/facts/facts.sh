@@ -4,54 +4,70 @@
 # temporary folder, which it removes. Runs nothing from the MID's folders
 # (the MID's user may write them; this may run as root): the service state
 # of a mid.sh MID comes from its pid file, not from `mid.sh status`.
+#
+# Processes. Each costs the host a fork and an exec, on every host of
+# every plan, so the read runs few: the lines are printed by the shell
+# itself; the files' bytes are kept in one private folder and sent
+# together at the end (`send_blobs`: one `wc`, one `cat`); one `stat`
+# reads the owner and mode of config.xml and wrapper-override.conf and,
+# from the folder mktemp has just made, this user's uid and the host's
+# clock. A mid.sh MID found by `mid_service: auto` on a host with GNU
+# coreutils costs 10 (mktemp, dd ×2, stat, dd and sed for APP_NAME, dd of
+# the pid file, wc, cat, rm), and one more per file of midfleet's sent
+# and per backup compared.
 set -u
 umask 077
 LC_ALL=C
 export LC_ALL
-# One private folder (mode 0700) for every file this read keeps a while:
-# the blob being sent, and config.xml's and wrapper-override.conf's
-# bytes for the backups' comparison below.
 scratch_dir=$(mktemp -d "${TMPDIR:-/tmp}/midfleet-facts.XXXXXX") || exit 70
-scratch=$scratch_dir/blob
-config_copy=
-wrapper_copy=
-copy=
 trap 'rm -rf -- "$scratch_dir"' EXIT
 trap 'rm -rf -- "$scratch_dir"; exit 1' HUP INT TERM PIPE
 
 printf 'midfleet-facts 1\n'
-printf 'uid %s\n' "$(id -u)"
 
-# blob NAME FILE: the file's bytes, length-prefixed, read once, at most
-# MAX_CONFIG + 1 of them (a file the MID's user swaps for a huge one after
-# its size was checked is cut there, and then refused for its size); with
-# GNU dd never through a link and never waiting on a FIFO.
-have_gnu_dd=0
-dd if=/dev/null iflag=nofollow,nonblock,count_bytes count=1 status=none 2>/dev/null && have_gnu_dd=1
+# read_file FILE [COUNT]: the file's bytes, read once, at most COUNT
+# (default MAX_CONFIG + 1: a file the MID's user swaps for a huge one is
+# cut there, and then refused for its size); with GNU dd never through a
+# link and never waiting on a FIFO. Whether dd is GNU's is asked only
+# when a read fails (a dd that does not know the flags fails before it
+# writes a byte), so a host with it runs one dd a file.
+gnu_dd=
 read_file() {
-    if [ "$have_gnu_dd" = 1 ]; then
-        dd if="$1" iflag=nofollow,nonblock,count_bytes count=$((MAX_CONFIG + 1)) bs=65536 \
-            status=none 2>/dev/null
-    else
-        [ -f "$1" ] && [ ! -L "$1" ] && head -c $((MAX_CONFIG + 1)) -- "$1"
+    if [ "$gnu_dd" != 0 ]; then
+        dd if="$1" iflag=nofollow,nonblock,count_bytes count="${2:-$((MAX_CONFIG + 1))}" \
+            bs=65536 status=none 2>/dev/null && return 0
+        if [ -z "$gnu_dd" ]; then
+            gnu_dd=0
+            dd if=/dev/null iflag=nofollow,nonblock,count_bytes count=1 status=none 2>/dev/null &&
+                gnu_dd=1
+        fi
+        [ "$gnu_dd" = 1 ] && return 1
     fi
+    [ -f "$1" ] && [ ! -L "$1" ] && head -c "${2:-$((MAX_CONFIG + 1))}" -- "$1"
 }
+
+# blob NAME FILE: FILE's bytes (read_file) kept as $scratch_dir/NAME, to
+# be sent at the end (`send_blobs`); `unkeep NAME` drops one.
+blobs=
 blob() {
-    if read_file "$2" > "$scratch"; then
-        size=$(wc -c < "$scratch")
-        printf 'blob %s %s\n' "$1" "$((size + 0))"
-        cat -- "$scratch"
-        printf '\n'
-    fi
+    read_file "$2" >"$scratch_dir/$1" || return 1
+    blobs="$blobs $1"
+}
+unkeep() {
+    unkept=
+    for kept in $blobs; do
+        [ "$kept" = "$1" ] || unkept="$unkept $kept"
+    done
+    blobs=$unkept
 }
 
 # read_config NAME FILE: config.xml or wrapper-override.conf (NAME config
 # or wrapper), whose folder the caller has checked: NAME-symlink TARGET,
-# NAME-missing, NAME-not-a-file, NAME-unreadable, NAME-too-large SIZE, or
-# its owner and mode (NAME-stat) and contents (blob NAME), whose bytes
-# stay in $copy (for the restore check below); $copy is empty otherwise.
+# NAME-missing, NAME-not-a-file, NAME-unreadable (also when the read
+# fails: a link or FIFO swapped in), or its bytes kept as blob NAME, and
+# NAME listed in `stated` for `stat_files`.
+stated=
 read_config() {
-    copy=
     if [ -L "$2" ]; then
         printf '%s-symlink %s\n' "$1" "$(readlink -- "$2" | tr '\n' ' ')"
     elif [ ! -e "$2" ]; then
@@ -60,38 +76,91 @@ read_config() {
         printf '%s-not-a-file\n' "$1"
     elif [ ! -r "$2" ]; then
         printf '%s-unreadable\n' "$1"
+    elif blob "$1" "$2"; then
+        stated="$stated $1"
     else
-        # One stat: the size, then the owner, group, mode and their names.
-        if stat_all=$(stat -c '%s %u %g %a %U %G' -- "$2" 2>/dev/null); then
-            size=${stat_all%% *}
-            stat_line=${stat_all#* }
-        else
-            size=$(wc -c < "$2")
-            stat_line=$(ls -lnd -- "$2" | awk '{ print $3, $4 }')
-        fi
-        size=$((size + 0))
-        if [ "$size" -gt "$MAX_CONFIG" ]; then
-            printf '%s-too-large %s\n' "$1" "$size"
-            return
-        fi
-        kept=$scratch_dir/$1
-        read_file "$2" > "$kept"
-        size=$(wc -c < "$kept")
-        size=$((size + 0))
-        if [ "$size" -gt "$MAX_CONFIG" ]; then
-            # Grown (or swapped) since its size was read: cut, refused.
-            printf '%s-too-large %s\n' "$1" "$size"
-        elif [ -z "$stat_line" ]; then
-            # Gone (or swapped) since it was checked.
-            printf '%s-unreadable\n' "$1"
-        else
-            printf '%s-stat %s\n' "$1" "$stat_line"
-            printf 'blob %s %s\n' "$1" "$size"
-            cat -- "$kept"
-            printf '\n'
-            copy=$kept
-        fi
+        printf '%s-unreadable\n' "$1"
     fi
+}
+path_of() {
+    case $1 in config) printf '%s' "$CONFIG" ;; *) printf '%s' "$wrapper_file" ;; esac
+}
+
+# stat_files: one stat of this read's folder and of each file in
+# `stated`: the `uid` line and the clock (`now`) from the folder (this
+# user's, made a moment ago; %Z is its change time), and for each file
+# NAME_size and NAME_stat (owner, group, mode and their names). A file
+# gone since its read is unreadable (its blob dropped); which one, a stat
+# of each says.
+stat_files() {
+    set -- "$scratch_dir"
+    for name in $stated; do
+        set -- "$@" "$(path_of "$name")"
+    done
+    files=$#
+    # shellcheck disable=SC2046
+    set -- $(stat -c '%s %u %g %a %U %G %Z' -- "$@" 2>/dev/null)
+    if [ "$#" != $((files * 7)) ]; then
+        # shellcheck disable=SC2046
+        set -- $(stat -c '%s %u %g %a %U %G %Z' -- "$scratch_dir" 2>/dev/null)
+        if [ "$#" != 7 ]; then
+            echo 'midfleet needs `stat -c` (GNU coreutils or busybox) on the host' >&2
+            exit 70
+        fi
+        for name in $stated; do
+            set -- "$@" $(stat -c '%s %u %g %a %U %G %Z' -- "$(path_of "$name")" 2>/dev/null ||
+                echo - - - - - - -)
+        done
+    fi
+    printf 'uid %s\n' "$2"
+    now=$7
+    shift 7
+    for name in $stated; do
+        if [ "$1" = - ]; then
+            # Gone (or swapped) since it was read.
+            unkeep "$name"
+            printf '%s-unreadable\n' "$name"
+        else
+            eval "${name}_size=\$1 ${name}_stat=\"\$2 \$3 \$4 \$5 \$6\""
+        fi
+        shift 7
+    done
+}
+
+# send_blobs: every kept blob, framed as `blob NAME LENGTH`, the bytes and
+# a newline: their lengths from one `wc -c`, the frames' lines written as
+# files beside them, and all of it in one `cat`. (The names are this
+# script's own words, and the files its own, in its own folder: nothing
+# there changes while it counts.) config or wrapper comes with its
+# NAME-stat line, or, when longer than MAX_CONFIG (grown or swapped since
+# it was first seen: its read stopped at MAX_CONFIG + 1), NAME-too-large
+# and the larger of its two sizes instead.
+send_blobs() {
+    [ -n "$blobs" ] || return 0
+    cd -- "$scratch_dir" || exit 70
+    # shellcheck disable=SC2086
+    set -- $(wc -c -- $blobs)
+    printf '\n' >.newline
+    parts=
+    while [ "$#" -ge 2 ]; do
+        case $2 in
+            config | wrapper)
+                if [ "$1" -gt "$MAX_CONFIG" ]; then
+                    eval "size=\$${2}_size"
+                    [ "$size" -gt "$1" ] || size=$1
+                    printf '%s-too-large %s\n' "$2" "$size"
+                    shift 2
+                    continue
+                fi
+                eval "printf '%s-stat %s\n' \"\$2\" \"\$${2}_stat\"" ;;
+            total) break ;;
+        esac
+        printf 'blob %s %s\n' "$2" "$1" >".frame-$2"
+        parts="$parts .frame-$2 $2 .newline"
+        shift 2
+    done
+    # shellcheck disable=SC2086
+    [ -z "$parts" ] || cat -- $parts
 }
 
 # mid_home's real path (links above it are the operator's), once.
@@ -101,6 +170,7 @@ home_real=$(cd -P -- "$MID_HOME" 2>/dev/null && pwd -P)
 # below mid_home (the transaction refuses such a folder too).
 config_dir=${CONFIG%/*}
 linked_folder=
+folder_real=
 case $config_dir in
     "$MID_HOME"/*)
         folder_real=$(cd -P -- "$config_dir" 2>/dev/null && pwd -P)
@@ -112,28 +182,35 @@ if [ -n "$linked_folder" ]; then
     printf 'config-symlink %s\n' "$(printf '%s/%s' "$linked_folder" "${CONFIG##*/}" | tr '\n' ' ')"
 else
     read_config config "$CONFIG"
-    config_copy=$copy
 fi
 
 # conf/wrapper-override.conf beside config.xml (the wrapper's properties:
 # heap, JVM arguments), read with config.xml's care: conf/ reached through
 # no link, the file a regular one and no link, at most MAX_CONFIG bytes.
 wrapper_file=$config_dir/conf/wrapper-override.conf
-wrapper_copy=
 if [ -z "$linked_folder" ] && [ -d "$config_dir/conf" ] && [ ! -L "$config_dir/conf" ]; then
     wrapper_real=$(cd -P -- "$config_dir/conf" 2>/dev/null && pwd -P)
-    config_real=$(cd -P -- "$config_dir" 2>/dev/null && pwd -P)
+    config_real=${folder_real:-$(cd -P -- "$config_dir" 2>/dev/null && pwd -P)}
     if [ "$wrapper_real" != "${config_real%/}/conf" ]; then
         printf 'wrapper-symlink %s\n' "$(printf '%s' "$wrapper_real" | tr '\n' ' ')"
     else
         read_config wrapper "$wrapper_file"
-        wrapper_copy=$copy
     fi
 elif [ -L "$config_dir/conf" ]; then
     printf 'wrapper-symlink %s\n' "$(readlink -- "$config_dir/conf" | tr '\n' ' ')"
 else
     printf 'wrapper-missing\n'
 fi
+stat_files
+# The bytes the backups are compared with below: those read (a copy cut
+# at MAX_CONFIG + 1 never equals a backup, as no copy at all would not).
+config_copy= wrapper_copy=
+for kept in $blobs; do
+    case $kept in
+        config) config_copy=$scratch_dir/config ;;
+        wrapper) wrapper_copy=$scratch_dir/wrapper ;;
+    esac
+done
 
 # The service: what the inventory says, else (mid_service: auto) the
 # systemd unit named by APP_NAME in mid.shconf_override or mid.shconf when
@@ -188,7 +265,10 @@ case $kind in
             pid=
             pid_file=$agent/work/${app:-mid}.pid
             [ -f "$pid_file" ] || pid_file=$agent/work/mid.pid
-            [ -f "$pid_file" ] && pid=$(read_file "$pid_file" | head -c 32 | tr -cd '0-9')
+            # Its first 32 bytes, the digits after any leading blanks.
+            [ -f "$pid_file" ] && pid=$(read_file "$pid_file" 32)
+            pid=${pid#"${pid%%[0-9]*}"}
+            pid=${pid%%[!0-9]*}
             if [ -n "$pid" ] && [ "$pid" -gt 1 ] 2>/dev/null && [ -d "/proc/$pid" ]; then
                 proc_state=
                 read -r proc_stat </proc/"$pid"/stat 2>/dev/null && proc_state=${proc_stat##*) } && proc_state=${proc_state%% *}
@@ -220,7 +300,7 @@ fi
 # midfleet's own state on the host: its record, the lock and journal of a
 # run, and the backups (newest last), with the newest one's config.xml for
 # `midfleet rollback`.
-printf 'time %s\n' "$(date +%s)"
+printf 'time %s\n' "$now"
 M="$MID_HOME/.midfleet"
 # .midfleet is read only when it is this user's own folder where mid_home
 # says (not a link the MID's user planted, not a folder of its own).
@@ -282,4 +362,5 @@ if [ -d "$M/backups" ]; then
             blob backup-wrapper "$M/backups/$chosen/wrapper-override.conf"
     fi
 fi
+send_blobs
 printf 'end\n'
