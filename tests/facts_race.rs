@@ -84,3 +84,147 @@ fn a_config_swapped_for_a_huge_file_after_its_size_check_is_never_sent_whole() {
         "the facts read sent {largest} bytes, past the {MAX_CONFIG} it checked"
     );
 }
+
+/// A MID folder for the facts script alone: `agent/config.xml` holding
+/// `config`, `agent/bin/mid.sh`, no wrapper file, no `.midfleet`.
+fn mid_folder(config: &str) -> tempfile::TempDir {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let agent = directory.path().join("mid/agent");
+    fs::create_dir_all(agent.join("bin")).expect("agent");
+    fs::write(agent.join("config.xml"), config).expect("config");
+    fs::write(agent.join("bin/mid.sh"), "#!/bin/sh\n").expect("mid.sh");
+    directory
+}
+
+/// Runs the facts script as midfleet would, over the MID folder in
+/// `directory`, with `path_first` (commands standing in for the host's)
+/// before PATH and TMPDIR as given.
+fn run_facts(
+    directory: &Path,
+    path_first: Option<&Path>,
+    tmpdir: Option<&Path>,
+) -> std::process::Output {
+    let home = directory.join("mid");
+    let script = format!(
+        "MID_HOME='{}'\nCONFIG='{}/agent/config.xml'\nSERVICE_KIND=mid.sh\nSERVICE_UNIT=\nSTATUS_COMMAND=\nMAX_CONFIG={MAX_CONFIG}\n{FACTS}",
+        home.display(),
+        home.display()
+    );
+    let mut command = Command::new("sh");
+    command.arg("-c").arg(&script).stdin(Stdio::null());
+    if let Some(first) = path_first {
+        let path = std::env::var("PATH").unwrap_or_default();
+        command.env("PATH", format!("{}:{path}", first.display()));
+    }
+    if let Some(tmpdir) = tmpdir {
+        command.env("TMPDIR", tmpdir);
+    }
+    command.output().expect("facts")
+}
+
+/// A stand-in for one of the host's commands: `name` in `folder`, a
+/// shell script.
+fn stand_in(folder: &Path, name: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::create_dir_all(folder).expect("bin");
+    let file = folder.join(name);
+    fs::write(&file, format!("#!/bin/sh\n{body}")).expect("stand-in");
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// Review of the facts cut (stop 26): its frames are files in TMPDIR,
+/// sent by one `cat`. A TMPDIR the MID's user has filled (a shared /tmp)
+/// must not let a frame go missing and config.xml's bytes — the MID
+/// user's to write — be read as reply lines (a forged `time`, lock or
+/// chosen backup): the read fails instead.
+#[test]
+fn a_full_tmpdir_fails_the_read_and_never_unframes_a_file() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root (a tmpfs to fill): skipped");
+        return;
+    }
+    let forged = "<parameters/>\ntime 4000000000\nbackup-chosen 20990101T000000Z-evil\n";
+    let directory = mid_folder(forged);
+    let tiny = directory.path().join("tiny");
+    fs::create_dir(&tiny).expect("tiny");
+    // Room for the tmpfs root, the script's folder, config.xml's copy and
+    // one frame file: the next frame cannot be made.
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m,nr_inodes=4", "midfleet-test"])
+        .arg(&tiny)
+        .status()
+        .expect("mount");
+    if !mounted.success() {
+        eprintln!("cannot mount a tmpfs here: skipped");
+        return;
+    }
+    let output = run_facts(directory.path(), None, Some(&tiny));
+    let _ = Command::new("umount").arg(&tiny).status();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !output.status.success(),
+        "the read succeeded with its TMPDIR full: {stdout}"
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("No space left"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Whatever was printed before the failure, config.xml's lines never
+    // stand as reply lines.
+    assert!(!stdout.contains("\ntime 4000000000"), "{stdout}");
+    assert!(!stdout.contains("\nbackup-chosen"), "{stdout}");
+}
+
+/// An owner or group whose name has a space (an AD or sssd group such as
+/// `domain users`) never shifts the owner and mode read: the stat line
+/// keeps the names whole, and midfleet refuses the line it cannot carry.
+#[test]
+fn a_group_name_with_a_space_never_shifts_the_owner_and_mode() {
+    let directory = mid_folder(CONFIG);
+    let bin = directory.path().join("bin");
+    stand_in(
+        &bin,
+        "stat",
+        "real=$(PATH=/usr/bin:/bin command -v stat)\n\
+         fmt=$2; shift 3\n\
+         for file; do \"$real\" -c \"$(printf '%s' \"$fmt\" | sed 's/%G/domain users/')\" -- \"$file\" || exit 1; done\n",
+    );
+    let output = run_facts(directory.path(), Some(&bin), None);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("\nconfig-stat ") && stdout.contains(" domain users\n"),
+        "{stdout}"
+    );
+    let parsed = midfleet::facts::parse(&output.stdout);
+    assert!(
+        parsed.is_err(),
+        "accepted: {:?}",
+        parsed.map(|facts| facts.uid)
+    );
+}
+
+/// config.xml swapped for a FIFO with no writer just before its read:
+/// the nonblocking read returns nothing at once, and the stat after it
+/// sees the FIFO: unreadable, never an empty config.xml.
+#[test]
+fn a_config_swapped_for_a_fifo_before_its_read_is_unreadable() {
+    let directory = mid_folder(CONFIG);
+    let bin = directory.path().join("bin");
+    stand_in(
+        &bin,
+        "dd",
+        "real=$(PATH=/usr/bin:/bin command -v dd)\n\
+         for a; do case $a in if=*/agent/config.xml) f=${a#if=}; rm -f \"$f\"; mkfifo \"$f\" ;; esac; done\n\
+         exec \"$real\" \"$@\"\n",
+    );
+    let output = run_facts(directory.path(), Some(&bin), None);
+    assert!(output.status.success(), "{output:?}");
+    let facts = midfleet::facts::parse(&output.stdout).expect("a reply");
+    assert_eq!(
+        facts.config.err(),
+        Some(midfleet::facts::ConfigProblem::Unreadable)
+    );
+}

@@ -9,28 +9,47 @@
 # every plan, so the read runs few: the lines are printed by the shell
 # itself; the files' bytes are kept in one private folder and sent
 # together at the end (`send_blobs`: one `wc`, one `cat`); one `stat`
-# reads the owner and mode of config.xml and wrapper-override.conf and,
-# from the folder mktemp has just made, this user's uid and the host's
-# clock. A mid.sh MID found by `mid_service: auto` on a host with GNU
-# coreutils costs 10 (mktemp, dd ×2, stat, dd and sed for APP_NAME, dd of
-# the pid file, wc, cat, rm), and one more per file of midfleet's sent
-# and per backup compared.
+# reads the type, owner and mode of config.xml and wrapper-override.conf;
+# the uid is the shell's own, from /proc/self/status. A mid.sh MID found
+# by `mid_service: auto` on a host with GNU coreutils costs 11 (mktemp,
+# dd ×2, stat, dd and sed for APP_NAME, dd of the pid file, date, wc,
+# cat, rm), and one more per file of midfleet's sent and per backup
+# compared.
 set -u
 umask 077
 LC_ALL=C
 export LC_ALL
 scratch_dir=$(mktemp -d "${TMPDIR:-/tmp}/midfleet-facts.XXXXXX") || exit 70
+# Absolute: `send_blobs` works inside it, and the traps remove it from
+# there too (a relative TMPDIR would leave it, with its copies, behind).
+case $scratch_dir in /*) ;; *) scratch_dir=$PWD/$scratch_dir ;; esac
 trap 'rm -rf -- "$scratch_dir"' EXIT
 trap 'rm -rf -- "$scratch_dir"; exit 1' HUP INT TERM PIPE
 
 printf 'midfleet-facts 1\n'
 
+# This shell's effective uid, as `id -u` says it (Linux: the third field
+# of /proc/self/status's Uid line, read by the shell itself).
+uid=
+if [ -r /proc/self/status ]; then
+    while read -r key _ effective _; do
+        if [ "$key" = Uid: ]; then
+            uid=$effective
+            break
+        fi
+    done </proc/self/status
+fi
+case $uid in '' | *[!0-9]*) uid=$(id -u) ;; esac
+printf 'uid %s\n' "$uid"
+
 # read_file FILE [COUNT]: the file's bytes, read once, at most COUNT
 # (default MAX_CONFIG + 1: a file the MID's user swaps for a huge one is
 # cut there, and then refused for its size); with GNU dd never through a
 # link and never waiting on a FIFO. Whether dd is GNU's is asked only
-# when a read fails (a dd that does not know the flags fails before it
-# writes a byte), so a host with it runs one dd a file.
+# when a read fails (GNU, busybox, BSD and toybox dd all refuse flags they
+# do not know before they open the file), so a host with it runs one dd a
+# file; the answer holds for the rest of this shell (a subshell that asks
+# again keeps its answer to itself).
 gnu_dd=
 read_file() {
     if [ "$gnu_dd" != 0 ]; then
@@ -47,10 +66,22 @@ read_file() {
 }
 
 # blob NAME FILE: FILE's bytes (read_file) kept as $scratch_dir/NAME, to
-# be sent at the end (`send_blobs`); `unkeep NAME` drops one.
+# be sent at the end (`send_blobs`); `unkeep NAME` drops one. A file of
+# midfleet's own (NAME other than config or wrapper) that is still there
+# but cannot be read or kept (a full TMPDIR) ends the read: its lock or
+# journal must not go unsaid. One gone since it was seen is not sent.
 blobs=
 blob() {
-    read_file "$2" >"$scratch_dir/$1" || return 1
+    if ! read_file "$2" >"$scratch_dir/$1"; then
+        case $1 in
+            config | wrapper) ;;
+            *) if [ -e "$2" ]; then
+                   echo "cannot read $2 or keep a copy in ${TMPDIR:-/tmp} (is it full?)" >&2
+                   exit 70
+               fi ;;
+        esac
+        return 1
+    fi
     blobs="$blobs $1"
 }
 unkeep() {
@@ -86,45 +117,57 @@ path_of() {
     case $1 in config) printf '%s' "$CONFIG" ;; *) printf '%s' "$wrapper_file" ;; esac
 }
 
-# stat_files: one stat of this read's folder and of each file in
-# `stated`: the `uid` line and the clock (`now`) from the folder (this
-# user's, made a moment ago; %Z is its change time), and for each file
-# NAME_size and NAME_stat (owner, group, mode and their names). A file
-# gone since its read is unreadable (its blob dropped); which one, a stat
-# of each says.
+# stat_files: one stat of each file in `stated`, after its read: NAME_size
+# and NAME_stat (owner, group, mode and their names), one line a file,
+# the names last and unsplit (a name with a space, which the reply cannot
+# carry, is refused by midfleet as before). A file gone since its read,
+# or no longer a regular file (a FIFO swapped in reads as empty), is
+# unreadable and its blob dropped; which one, a stat of each says.
 stat_files() {
-    set -- "$scratch_dir"
+    [ -n "$stated" ] || return 0
+    set --
     for name in $stated; do
         set -- "$@" "$(path_of "$name")"
     done
     files=$#
-    # shellcheck disable=SC2046
-    set -- $(stat -c '%s %u %g %a %U %G %Z' -- "$@" 2>/dev/null)
-    if [ "$#" != $((files * 7)) ]; then
-        # shellcheck disable=SC2046
-        set -- $(stat -c '%s %u %g %a %U %G %Z' -- "$scratch_dir" 2>/dev/null)
-        if [ "$#" != 7 ]; then
-            echo 'midfleet needs `stat -c` (GNU coreutils or busybox) on the host' >&2
-            exit 70
-        fi
+    # %f: the raw mode in hex, whose type bits say a regular file.
+    stat_format='%f %s %u %g %a %U %G'
+    stat_all=$(stat -c "$stat_format" -- "$@" 2>/dev/null) || stat_all=
+    lines=0
+    while IFS= read -r line; do
+        [ -n "$line" ] && lines=$((lines + 1))
+    done <<EOF
+$stat_all
+EOF
+    if [ "$lines" != "$files" ]; then
+        # One of them is gone: each alone, to know which.
+        stat_all=
         for name in $stated; do
-            set -- "$@" $(stat -c '%s %u %g %a %U %G %Z' -- "$(path_of "$name")" 2>/dev/null ||
-                echo - - - - - - -)
+            line=$(stat -c "$stat_format" -- "$(path_of "$name")" 2>/dev/null) || line=
+            stat_all="$stat_all${line:-gone}
+"
         done
     fi
-    printf 'uid %s\n' "$2"
-    now=$7
-    shift 7
-    for name in $stated; do
-        if [ "$1" = - ]; then
-            # Gone (or swapped) since it was read.
+    names=$stated
+    while read -r raw size rest; do
+        [ -n "$raw" ] || continue
+        name=${names# }
+        name=${name%% *}
+        names=${names#*"$name"}
+        case $raw in
+            gone | *[!0-9a-f]* | '') regular=0 ;;
+            *) [ $((0x$raw & 0xF000)) = $((0x8000)) ] && regular=1 || regular=0 ;;
+        esac
+        if [ "$regular" = 1 ]; then
+            eval "${name}_size=\$size ${name}_stat=\$rest"
+        else
+            # Gone, or swapped for another kind of file, since its read.
             unkeep "$name"
             printf '%s-unreadable\n' "$name"
-        else
-            eval "${name}_size=\$1 ${name}_stat=\"\$2 \$3 \$4 \$5 \$6\""
         fi
-        shift 7
-    done
+    done <<EOF
+$stat_all
+EOF
 }
 
 # send_blobs: every kept blob, framed as `blob NAME LENGTH`, the bytes and
@@ -140,7 +183,9 @@ send_blobs() {
     cd -- "$scratch_dir" || exit 70
     # shellcheck disable=SC2086
     set -- $(wc -c -- $blobs)
-    printf '\n' >.newline
+    # Every frame whole, or no reply: a frame that failed to be written
+    # (a full TMPDIR) would let a file's bytes be read as reply lines.
+    printf '\n' >.newline || exit 70
     parts=
     while [ "$#" -ge 2 ]; do
         case $2 in
@@ -155,12 +200,12 @@ send_blobs() {
                 eval "printf '%s-stat %s\n' \"\$2\" \"\$${2}_stat\"" ;;
             total) break ;;
         esac
-        printf 'blob %s %s\n' "$2" "$1" >".frame-$2"
+        printf 'blob %s %s\n' "$2" "$1" >".frame-$2" || exit 70
         parts="$parts .frame-$2 $2 .newline"
         shift 2
     done
     # shellcheck disable=SC2086
-    [ -z "$parts" ] || cat -- $parts
+    [ -z "$parts" ] || cat -- $parts || exit 70
 }
 
 # mid_home's real path (links above it are the operator's), once.
@@ -265,7 +310,7 @@ case $kind in
             pid=
             pid_file=$agent/work/${app:-mid}.pid
             [ -f "$pid_file" ] || pid_file=$agent/work/mid.pid
-            # Its first 32 bytes, the digits after any leading blanks.
+            # Its first 32 bytes: the first run of digits in them.
             [ -f "$pid_file" ] && pid=$(read_file "$pid_file" 32)
             pid=${pid#"${pid%%[0-9]*}"}
             pid=${pid%%[!0-9]*}
@@ -300,7 +345,7 @@ fi
 # midfleet's own state on the host: its record, the lock and journal of a
 # run, and the backups (newest last), with the newest one's config.xml for
 # `midfleet rollback`.
-printf 'time %s\n' "$now"
+printf 'time %s\n' "$(date +%s)"
 M="$MID_HOME/.midfleet"
 # .midfleet is read only when it is this user's own folder where mid_home
 # says (not a link the MID's user planted, not a folder of its own).
