@@ -26,6 +26,7 @@ fn host(mid_home: &Path, service: ServiceSpec) -> Host {
         user: None,
         identity_file: None,
         become_root: false,
+        become_user: None,
         jump: Vec::new(),
         connect_timeout: None,
         mid_home: mid_home.display().to_string(),
@@ -34,6 +35,7 @@ fn host(mid_home: &Path, service: ServiceSpec) -> Host {
         service,
         groups: Vec::new(),
         template_context: Default::default(),
+        vaulted: Default::default(),
     }
 }
 
