@@ -228,7 +228,9 @@ impl Reporter for Progress<'_> {
             Progress::Bars(bars) => {
                 bars.overall.set_length(total as u64);
                 bars.overall.set_style(counted_style(bars.bold));
-                bars.overall.tick();
+                // Drawn now, past the draw rate's limit: a plan that reads
+                // its hosts within that limit still shows its count once.
+                bars.overall.force_draw();
             }
             Progress::Lines(lines) => lines.phase_started(total),
         }
