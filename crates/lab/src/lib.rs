@@ -1029,22 +1029,34 @@ impl Lab {
             .collect::<Vec<_>>()
             .join(" ");
         // The login user's home on this host: a stock one, not the
-        // machine's own (below, `host_home`).
+        // machine's own (below, `host_home`). The name is quoted, so
+        // sshd reads it as one name; one it cannot quote is refused.
         let home = host_home(&host_directory)?;
+        let login = login_user();
+        if login.is_empty()
+            || login
+                .chars()
+                .any(|character| character == '"' || character.is_control())
+        {
+            return Err(LabError(format!(
+                "the login user {login:?} cannot be named in sshd_config"
+            )));
+        }
+        let home_block = format!(
+            "Match User \"{login}\"\n    SetEnv HOME={}\n",
+            home.display()
+        );
         let config = format!(
             "Port {port}\nListenAddress {address}\nHostKey {key}\nPidFile {pid}\n\
              AuthorizedKeysFile {keys}/%u\nStrictModes no\nPasswordAuthentication no\n\
              KbdInteractiveAuthentication no\nUsePAM no\nPermitRootLogin prohibit-password\n\
              AllowTcpForwarding yes\nMaxStartups 2000:30:4000\nMaxSessions 200\nUseDNS no\n\
-             LogLevel VERBOSE\nSubsystem sftp internal-sftp\nPrintMotd no\n\
-             Match User {login}\n    SetEnv HOME={home}\n",
+             LogLevel VERBOSE\nSubsystem sftp internal-sftp\nPrintMotd no\n{home_block}",
             port = host.sshd_port.unwrap_or(host.port),
             address = host.address,
             key = key.display(),
             pid = host_directory.join("sshd.pid").display(),
             keys = self.directory.join("authorized_keys").display(),
-            login = login_user(),
-            home = home.display(),
         );
         write(&host_directory.join("sshd_config"), &config)?;
         if host.group != "bastions" {
@@ -1556,8 +1568,6 @@ impl Drop for Lab {
     }
 }
 
-/// Who logs in to lab hosts: root when the lab runs as root, else the user
-/// running it (an unprivileged sshd serves logins as its own user only).
 /// The home of the lab's login user on a host, `hosts/NAME/home`, with a
 /// distribution's stock `~/.bashrc`, which returns at once in a shell that
 /// is not interactive. sshd points `HOME` there (`SetEnv` for the login
@@ -1573,6 +1583,8 @@ fn host_home(host_directory: &Path) -> Result<PathBuf, LabError> {
     Ok(home)
 }
 
+/// Who logs in to lab hosts: root when the lab runs as root, else the user
+/// running it (an unprivileged sshd serves logins as its own user only).
 pub fn login_user() -> String {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
