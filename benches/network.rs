@@ -23,7 +23,8 @@
 //! then half a round trip for the last report; and against that floor
 //! measured: its plan, then every MID restarted over SSH and seen started
 //! (`restart_command`), `forks` at a time, on the same links and with the
-//! hosts' work on the same cores as the apply's.
+//! hosts' work on the same cores as the apply's, less the floor's own
+//! connect + auth + exec (the apply restarts on its plan's session).
 //!
 //! Environment: `MIDFLEET_BENCH_HOSTS` (100), `MIDFLEET_BENCH_FORKS` (32),
 //! `MIDFLEET_BENCH_ROUNDS` (floor/plan rounds, 3), `MIDFLEET_BENCH_START_MS`
@@ -420,9 +421,13 @@ fn main() {
             apply.machine_ms_per_host,
             plan.machine_ms_per_host
         ));
-        let measured_floor = plan_wall + restart_round + seconds(setting.link.rtt) / 2.0;
+        // The restart round opens a session per host, which the apply
+        // does not (it restarts on the plan's session): its work past
+        // the floor's connect + auth + exec is what the floor adds.
+        let restart_work = (restart_round - floor).max(0.0);
+        let measured_floor = plan_wall + restart_work + seconds(setting.link.rtt) / 2.0;
         summary.push(format!(
-            "at {}: apply {:.2} s against its floor measured {measured_floor:.2} s (plan {plan_wall:.2} s + every MID restarted over SSH, {forks} at a time, {restart_round:.2} s + ½ round trip): {:.2}×; the machine's CPU per host: restarts {restart_busy:.1} ms",
+            "at {}: apply {:.2} s against its floor measured {measured_floor:.2} s (plan {plan_wall:.2} s + every MID restarted over SSH, {forks} at a time, {restart_round:.2} s less the floor's {floor:.2} s for its sessions + ½ round trip): {:.2}×; the machine's CPU per host: restarts {restart_busy:.1} ms",
             setting.label,
             seconds(apply.wall),
             seconds(apply.wall) / measured_floor,
@@ -474,14 +479,14 @@ fn main() {
         // hosts' work takes the client's cores.
         let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get()) as f64;
         summary.push(format!(
-            "at {}: plan/floor {:.2}; the machine's CPU per host: floor {floor_busy:.1} ms, plan {:.1} ms (busy {:.0}% and {:.0}% of {cores} cores: {:.2} s of plan's wall is the {:.1} ms more)",
+            "at {}: plan/floor {:.2}; the machine's CPU per host: floor {floor_busy:.1} ms, plan {:.1} ms (busy {:.0}% and {:.0}% of {cores} cores; the {:.1} ms more would be {:.2} s of wall on saturated cores)",
             setting.label,
             plan_wall / floor,
             rows[0].1.machine_ms_per_host,
             floor_busy * hosts as f64 / 1000.0 / floor / cores * 100.0,
             rows[0].1.machine_ms_per_host * hosts as f64 / 1000.0 / plan_wall / cores * 100.0,
-            (rows[0].1.machine_ms_per_host - floor_busy) * hosts as f64 / 1000.0 / cores,
-            rows[0].1.machine_ms_per_host - floor_busy
+            rows[0].1.machine_ms_per_host - floor_busy,
+            (rows[0].1.machine_ms_per_host - floor_busy) * hosts as f64 / 1000.0 / cores
         ));
         table.push(format!(
             "| {} | floor: connect + auth + `true` | {floor:.2} s | 1.00 | {floor_trips:.1} | — | {floor_busy:.1} ms | 0 |",
