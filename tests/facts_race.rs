@@ -228,3 +228,117 @@ fn a_config_swapped_for_a_fifo_before_its_read_is_unreadable() {
         Some(midfleet::facts::ConfigProblem::Unreadable)
     );
 }
+
+/// Attack review of stop 26: the MID's user owns mid_home and swaps
+/// root's `.midfleet` for a folder of its own (RENAME_EXCHANGE in a
+/// loop) after the facts read has checked it. Its forged lock, state and
+/// backups must never be read as midfleet's: the read goes through the
+/// folder it checked (a descriptor), never the name again.
+#[test]
+fn a_midfleet_folder_swapped_after_its_check_is_never_read_as_midfleets() {
+    let python = ["/usr/bin/python3", "/usr/local/bin/python3"]
+        .into_iter()
+        .find(|path| Path::new(path).exists());
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let (Some(python), true, true) = (python, Path::new("/usr/bin/setpriv").exists(), root) else {
+        eprintln!("no python3, setpriv or root: skipped");
+        return;
+    };
+    let directory = mid_folder(CONFIG);
+    fs::set_permissions(
+        directory.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let home = directory.path().join("mid");
+    // root's own .midfleet, as a run leaves it.
+    let midfleet = home.join(".midfleet");
+    fs::create_dir_all(midfleet.join("backups/20261201T000000Z-aaaaaa")).expect(".midfleet");
+    fs::write(midfleet.join("state.json"), "{}\n").expect("state");
+    fs::write(
+        midfleet.join("backups/20261201T000000Z-aaaaaa/config.xml"),
+        CONFIG,
+    )
+    .expect("backup");
+    fs::set_permissions(
+        &midfleet,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .expect("chmod");
+    // The MID user's folder of its own, and mid_home its own too.
+    let forged = home.join(".forged");
+    fs::create_dir_all(forged.join("backups/20991231T000000Z-forged")).expect("forged");
+    fs::write(forged.join("lock"), "forged lock\n").expect("lock");
+    fs::write(forged.join("state.json"), "{\"forged\":1}\n").expect("state");
+    fs::write(
+        forged.join("backups/20991231T000000Z-forged/config.xml"),
+        "<forged/>",
+    )
+    .expect("backup");
+    // mid_home itself (not what is in it), agent/ and the forged folder.
+    for (path, flag) in [(&home, "-h"), (&home.join("agent"), "-R"), (&forged, "-R")] {
+        assert!(Command::new("chown")
+            .args([flag, "65534:65534"])
+            .arg(path)
+            .status()
+            .expect("chown")
+            .success());
+    }
+    fs::write(directory.path().join("racer.py"), RACER).expect("racer");
+    let mut racer = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            python,
+        ])
+        .arg(directory.path().join("racer.py"))
+        .arg(&midfleet)
+        .arg(&forged)
+        .spawn()
+        .expect("racer");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut read = 0;
+    let mut forged_reads = Vec::new();
+    for _ in 0..80 {
+        let output = run_facts(directory.path(), None, None);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if stdout.contains("forged") {
+            forged_reads.push(stdout);
+        } else if output.status.success() && stdout.contains("\nblob state ") {
+            // root's own state.json, read through the folder it checked.
+            read += 1;
+        }
+    }
+    let _ = racer.kill();
+    let _ = racer.wait();
+    assert!(
+        forged_reads.is_empty(),
+        "{} of 80 reads took the MID user's folder for midfleet's, e.g.:\n{}",
+        forged_reads.len(),
+        forged_reads[0]
+    );
+    assert!(read > 0, "no read found midfleet's own folder");
+}
+
+/// A second `service`, `uid` or `time` line (a name carrying a line
+/// break, bytes come unframed) is never taken over the first.
+#[test]
+fn a_reply_saying_a_single_thing_twice_is_refused() {
+    let output = run_facts(mid_folder(CONFIG).path(), None, None);
+    assert!(midfleet::facts::parse(&output.stdout).is_ok());
+    let text = String::from_utf8(output.stdout).unwrap();
+    for line in [
+        "service systemd sshd running\n",
+        "uid 0\n",
+        "time 4000000000\n",
+    ] {
+        let forged = text.replacen("\nend\n", &format!("\n{line}end\n"), 1);
+        assert!(
+            midfleet::facts::parse(forged.as_bytes()).is_err(),
+            "accepted a second {line}"
+        );
+    }
+}

@@ -348,10 +348,21 @@ fi
 printf 'time %s\n' "$(date +%s)"
 M="$MID_HOME/.midfleet"
 # .midfleet is read only when it is this user's own folder where mid_home
-# says (not a link the MID's user planted, not a folder of its own).
+# says (not a link the MID's user planted, not a folder of its own), and
+# only through a descriptor of the folder that was checked: the MID's
+# user owns mid_home and may swap the name for a folder of its own at any
+# moment (its own lock, state.json or backups would then be read as
+# midfleet's). So the shell enters it, checks where it is and whose it
+# is, holds it as fd 9, and every file is read as /proc/self/fd/9/NAME
+# (each process through its own copy of the descriptor), never by the
+# name again.
 trusted=0
-if [ -d "$M" ] && [ ! -L "$M" ] && [ -O "$M" ]; then
-    [ "$(cd -P -- "$M" 2>/dev/null && pwd -P)" = "${home_real%/}/.midfleet" ] && trusted=1
+if [ -d "$M" ] && [ ! -L "$M" ] && [ -O "$M" ] && cd -P -- "$M" 2>/dev/null; then
+    if [ "$PWD" = "${home_real%/}/.midfleet" ] && [ -O . ]; then
+        exec 9<.
+        [ -d /proc/self/fd/9/. ] && trusted=1
+    fi
+    cd / || exit 70
 fi
 # Where a change writes: .midfleet (made in mid_home when missing) and
 # config.xml's folder. `test -w` is access(2) in dash and bash: it also
@@ -364,7 +375,9 @@ else
     [ -w "$MID_HOME" ] || printf 'not-writable midfleet-folder\n'
 fi
 [ -w "${config_dir:-/}" ] || printf 'not-writable config-folder\n'
-if [ "$trusted" = 0 ]; then
+if [ "$trusted" = 1 ]; then
+    M=/proc/self/fd/9
+else
     M=/nonexistent/midfleet-untrusted
 fi
 [ -f "$M/state.json" ] && blob state "$M/state.json"
@@ -381,13 +394,18 @@ if [ -d "$M/backups" ]; then
     # or whose wrapper-override.conf differs from the current one
     # (a run that rolled back leaves a backup equal to the current files):
     # compared newest first, and only until one differs. (Names are run
-    # ids; another name can never be restored, and is not compared.)
+    # ids; another name can never be restored, and is neither listed nor
+    # compared.)
     chosen=
     newest_first=
     for backup in "$M/backups"/*; do
         [ -f "$backup/config.xml" ] || continue
-        printf 'backup %s\n' "${backup##*/}"
-        case ${backup##*/} in *[!A-Za-z0-9._-]* | .*) ;; *) newest_first="${backup##*/} $newest_first" ;; esac
+        case ${backup##*/} in
+            *[!A-Za-z0-9._-]* | .*) ;;
+            *)
+                printf 'backup %s\n' "${backup##*/}"
+                newest_first="${backup##*/} $newest_first" ;;
+        esac
     done
     for backup in $newest_first; do
         if [ -z "$config_copy" ] || ! cmp -s -- "$M/backups/$backup/config.xml" "$config_copy"; then

@@ -236,11 +236,24 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
     let mut not_writable = Vec::new();
     let mut failpoints = Vec::new();
     let mut markers = Markers::default();
+    // Lines that say one thing once: a second one is not the script's (a
+    // name it printed carried a line break, or bytes came unframed).
+    let mut once = std::collections::HashSet::new();
     loop {
         let line = reader.line()?;
         let mut words = line.split(' ');
         let keyword = words.next().unwrap_or_default();
         let rest: Vec<&str> = words.collect();
+        let key = match (keyword, rest.first()) {
+            ("backup" | "failpoint" | "not-writable" | "marker", _) => None,
+            ("blob", Some(name)) => Some(format!("blob {name}")),
+            _ => Some(keyword.to_string()),
+        };
+        if let Some(key) = key {
+            if !once.insert(key.clone()) {
+                return Err(ReplyError(format!("`{}` twice", printable(&key))));
+            }
+        }
         match (keyword, rest.as_slice()) {
             ("end", []) => break,
             ("uid", [value]) => uid = Some(number(value)?),
