@@ -217,7 +217,7 @@ fn a_config_swapped_for_a_fifo_before_its_read_is_unreadable() {
         &bin,
         "dd",
         "real=$(PATH=/usr/bin:/bin command -v dd)\n\
-         for a; do case $a in if=*/agent/config.xml) f=${a#if=}; rm -f \"$f\"; mkfifo \"$f\" ;; esac; done\n\
+         for a; do case $a in if=*/config.xml) f=${a#if=}; rm -f \"$f\"; mkfifo \"$f\" ;; esac; done\n\
          exec \"$real\" \"$@\"\n",
     );
     let output = run_facts(directory.path(), Some(&bin), None);
@@ -341,4 +341,83 @@ fn a_reply_saying_a_single_thing_twice_is_refused() {
             "accepted a second {line}"
         );
     }
+}
+
+/// Attack review of stop 26: the MID's user swaps `agent/` for a link to
+/// a folder only root can read (RENAME_EXCHANGE in a loop). The facts
+/// read, as root, must never send that folder's config.xml as this MID's:
+/// it enters config.xml's folder once, checks where it is, and reads
+/// through that descriptor.
+#[test]
+fn an_agent_folder_swapped_for_a_link_never_leads_the_read_elsewhere() {
+    let python = ["/usr/bin/python3", "/usr/local/bin/python3"]
+        .into_iter()
+        .find(|path| Path::new(path).exists());
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let (Some(python), true, true) = (python, Path::new("/usr/bin/setpriv").exists(), root) else {
+        eprintln!("no python3, setpriv or root: skipped");
+        return;
+    };
+    let directory = mid_folder(CONFIG);
+    fs::set_permissions(
+        directory.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let secret = directory.path().join("secret");
+    fs::create_dir(&secret).expect("secret");
+    fs::write(
+        secret.join("config.xml"),
+        "<parameters><parameter name=\"x\" value=\"ROOT-ONLY-SECRET\"/></parameters>\n",
+    )
+    .expect("secret config");
+    fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod");
+    let home = directory.path().join("mid");
+    std::os::unix::fs::symlink(&secret, home.join("alt")).expect("link");
+    for (path, flag) in [
+        (&home, "-h"),
+        (&home.join("alt"), "-h"),
+        (&home.join("agent"), "-R"),
+    ] {
+        assert!(Command::new("chown")
+            .args([flag, "65534:65534"])
+            .arg(path)
+            .status()
+            .expect("chown")
+            .success());
+    }
+    fs::write(directory.path().join("racer.py"), RACER).expect("racer");
+    let mut racer = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            python,
+        ])
+        .arg(directory.path().join("racer.py"))
+        .arg(home.join("agent"))
+        .arg(home.join("alt"))
+        .spawn()
+        .expect("racer");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut leaks = 0;
+    let mut read = 0;
+    for _ in 0..80 {
+        let output = run_facts(directory.path(), None, None);
+        if String::from_utf8_lossy(&output.stdout).contains("ROOT-ONLY-SECRET") {
+            leaks += 1;
+        } else if String::from_utf8_lossy(&output.stdout).contains("\nblob config ") {
+            read += 1;
+        }
+    }
+    let _ = racer.kill();
+    let _ = racer.wait();
+    assert_eq!(
+        leaks, 0,
+        "{leaks} of 80 reads sent the other folder's config.xml"
+    );
+    assert!(read > 0, "no read found this MID's config.xml");
 }

@@ -114,7 +114,7 @@ read_config() {
     fi
 }
 path_of() {
-    case $1 in config) printf '%s' "$CONFIG" ;; *) printf '%s' "$wrapper_file" ;; esac
+    case $1 in config) printf '%s' "$config_at" ;; *) printf '%s' "$wrapper_at" ;; esac
 }
 
 # stat_files: one stat of each file in `stated`, after its read: NAME_size
@@ -212,37 +212,62 @@ send_blobs() {
 home_real=$(cd -P -- "$MID_HOME" 2>/dev/null && pwd -P)
 
 # config.xml's folder, when inside mid_home, is reached through no link
-# below mid_home (the transaction refuses such a folder too).
+# below mid_home (the transaction refuses such a folder too). The MID's
+# user owns that folder's parent and may swap it for a link at any
+# moment, so the shell enters it once, checks where it is, holds it as
+# fd 7 (conf/ as fd 8, checked the same way) and reads config.xml and the
+# wrapper file as /proc/self/fd/N/NAME, never by their paths again.
+# (Without /proc, by their paths, as before.)
 config_dir=${CONFIG%/*}
 linked_folder=
 folder_real=
-case $config_dir in
-    "$MID_HOME"/*)
-        folder_real=$(cd -P -- "$config_dir" 2>/dev/null && pwd -P)
-        if [ -n "$folder_real" ] && [ "$folder_real" != "${home_real%/}/${config_dir#"$MID_HOME"/}" ]; then
-            linked_folder=$folder_real
-        fi ;;
-esac
+config_at=$CONFIG
+config_folder_at=$config_dir
+if cd -P -- "$config_dir" 2>/dev/null; then
+    folder_real=$PWD
+    case $config_dir in
+        "$MID_HOME"/*)
+            [ "$folder_real" != "${home_real%/}/${config_dir#"$MID_HOME"/}" ] &&
+                linked_folder=$folder_real ;;
+    esac
+    if [ -z "$linked_folder" ]; then
+        exec 7<.
+        if [ -d /proc/self/fd/7/. ]; then
+            config_folder_at=/proc/self/fd/7
+            config_at=/proc/self/fd/7/${CONFIG##*/}
+        fi
+    fi
+    cd / || exit 70
+fi
 if [ -n "$linked_folder" ]; then
     printf 'config-symlink %s\n' "$(printf '%s/%s' "$linked_folder" "${CONFIG##*/}" | tr '\n' ' ')"
 else
-    read_config config "$CONFIG"
+    read_config config "$config_at"
 fi
 
 # conf/wrapper-override.conf beside config.xml (the wrapper's properties:
 # heap, JVM arguments), read with config.xml's care: conf/ reached through
 # no link, the file a regular one and no link, at most MAX_CONFIG bytes.
 wrapper_file=$config_dir/conf/wrapper-override.conf
-if [ -z "$linked_folder" ] && [ -d "$config_dir/conf" ] && [ ! -L "$config_dir/conf" ]; then
-    wrapper_real=$(cd -P -- "$config_dir/conf" 2>/dev/null && pwd -P)
+wrapper_at=$wrapper_file
+if [ -z "$linked_folder" ] && [ -d "$config_folder_at/conf" ] && [ ! -L "$config_folder_at/conf" ]; then
     config_real=${folder_real:-$(cd -P -- "$config_dir" 2>/dev/null && pwd -P)}
+    wrapper_real=
+    if cd -P -- "$config_folder_at/conf" 2>/dev/null; then
+        wrapper_real=$PWD
+        if [ "$wrapper_real" = "${config_real%/}/conf" ] && [ "$config_folder_at" != "$config_dir" ]; then
+            exec 8<.
+            [ -d /proc/self/fd/8/. ] && wrapper_at=/proc/self/fd/8/wrapper-override.conf
+        fi
+        cd / || exit 70
+    fi
     if [ "$wrapper_real" != "${config_real%/}/conf" ]; then
         printf 'wrapper-symlink %s\n' "$(printf '%s' "$wrapper_real" | tr '\n' ' ')"
     else
-        read_config wrapper "$wrapper_file"
+        read_config wrapper "$wrapper_at"
     fi
-elif [ -L "$config_dir/conf" ]; then
-    printf 'wrapper-symlink %s\n' "$(readlink -- "$config_dir/conf" | tr '\n' ' ')"
+elif [ -L "$config_folder_at/conf" ]; then
+    printf 'wrapper-symlink %s\n' "$(readlink -- "$config_folder_at/conf" | tr '\n' ' ')"
 else
     printf 'wrapper-missing\n'
 fi
