@@ -104,13 +104,37 @@ fn run_facts(
     path_first: Option<&Path>,
     tmpdir: Option<&Path>,
 ) -> std::process::Output {
+    run_facts_in("sh", directory, path_first, tmpdir)
+}
+
+/// The shells a MID host's `sh` may be: dash (Debian, Ubuntu) and bash
+/// (RHEL and its kin), whichever of them this machine has.
+fn host_shells() -> Vec<&'static str> {
+    ["dash", "bash"]
+        .into_iter()
+        .filter(|shell| {
+            Command::new(shell)
+                .args(["-c", "true"])
+                .status()
+                .is_ok_and(|status| status.success())
+        })
+        .collect()
+}
+
+/// [`run_facts`] under `shell`.
+fn run_facts_in(
+    shell: &str,
+    directory: &Path,
+    path_first: Option<&Path>,
+    tmpdir: Option<&Path>,
+) -> std::process::Output {
     let home = directory.join("mid");
     let script = format!(
         "MID_HOME='{}'\nCONFIG='{}/agent/config.xml'\nSERVICE_KIND=mid.sh\nSERVICE_UNIT=\nSTATUS_COMMAND=\nMAX_CONFIG={MAX_CONFIG}\n{FACTS}",
         home.display(),
         home.display()
     );
-    let mut command = Command::new("sh");
+    let mut command = Command::new(shell);
     command.arg("-c").arg(&script).stdin(Stdio::null());
     if let Some(first) = path_first {
         let path = std::env::var("PATH").unwrap_or_default();
@@ -229,11 +253,13 @@ fn a_config_swapped_for_a_fifo_before_its_read_is_unreadable() {
     );
 }
 
-/// Attack review of stop 26: the MID's user owns mid_home and swaps
-/// root's `.midfleet` for a folder of its own (RENAME_EXCHANGE in a
-/// loop) after the facts read has checked it. Its forged lock, state and
-/// backups must never be read as midfleet's: the read goes through the
-/// folder it checked (a descriptor), never the name again.
+/// Attack reviews of stop 26: the MID's user owns mid_home and swaps
+/// root's `.midfleet` (RENAME_EXCHANGE in a loop) for a link to another
+/// MID's `.midfleet`, root's too, after or during the facts read's
+/// check. That folder's lock, state and backups must never be read as
+/// this MID's: the read holds the folder it checked (a descriptor), asks
+/// the kernel where that folder is (bash's $PWD after `cd -P` can be
+/// made to lie), and never uses the name again. Under dash and bash.
 #[test]
 fn a_midfleet_folder_swapped_after_its_check_is_never_read_as_midfleets() {
     let python = ["/usr/bin/python3", "/usr/local/bin/python3"]
@@ -266,18 +292,24 @@ fn a_midfleet_folder_swapped_after_its_check_is_never_read_as_midfleets() {
         std::os::unix::fs::PermissionsExt::from_mode(0o700),
     )
     .expect("chmod");
-    // The MID user's folder of its own, and mid_home its own too.
-    let forged = home.join(".forged");
-    fs::create_dir_all(forged.join("backups/20991231T000000Z-forged")).expect("forged");
-    fs::write(forged.join("lock"), "forged lock\n").expect("lock");
-    fs::write(forged.join("state.json"), "{\"forged\":1}\n").expect("state");
+    // Another MID's .midfleet, root's own too (0700), with its lock and
+    // state: what the MID user links to in place of this one's, so that
+    // whose the folder is cannot tell them apart, only where it is.
+    let other = directory.path().join("other/.midfleet");
+    fs::create_dir_all(other.join("backups/20991231T000000Z-forged")).expect("other");
+    fs::write(other.join("lock"), "forged lock\n").expect("lock");
+    fs::write(other.join("state.json"), "{\"forged\":1}\n").expect("state");
     fs::write(
-        forged.join("backups/20991231T000000Z-forged/config.xml"),
+        other.join("backups/20991231T000000Z-forged/config.xml"),
         "<forged/>",
     )
     .expect("backup");
-    // mid_home itself (not what is in it), agent/ and the forged folder.
-    for (path, flag) in [(&home, "-h"), (&home.join("agent"), "-R"), (&forged, "-R")] {
+    fs::set_permissions(&other, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod");
+    let forged = home.join(".forged");
+    std::os::unix::fs::symlink(&other, &forged).expect("link");
+    // mid_home itself (not what is in it), agent/ and the MID user's link.
+    for (path, flag) in [(&home, "-h"), (&home.join("agent"), "-R"), (&forged, "-h")] {
         assert!(Command::new("chown")
             .args([flag, "65534:65534"])
             .arg(path)
@@ -302,8 +334,8 @@ fn a_midfleet_folder_swapped_after_its_check_is_never_read_as_midfleets() {
     std::thread::sleep(std::time::Duration::from_millis(200));
     let mut read = 0;
     let mut forged_reads = Vec::new();
-    for _ in 0..80 {
-        let output = run_facts(directory.path(), None, None);
+    for shell in host_shells().into_iter().cycle().take(160) {
+        let output = run_facts_in(shell, directory.path(), None, None);
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         if stdout.contains("forged") {
             forged_reads.push(stdout);
@@ -316,7 +348,7 @@ fn a_midfleet_folder_swapped_after_its_check_is_never_read_as_midfleets() {
     let _ = racer.wait();
     assert!(
         forged_reads.is_empty(),
-        "{} of 80 reads took the MID user's folder for midfleet's, e.g.:\n{}",
+        "{} of 160 reads (dash and bash) took the MID user's folder for midfleet's, e.g.:\n{}",
         forged_reads.len(),
         forged_reads[0]
     );
@@ -405,8 +437,8 @@ fn an_agent_folder_swapped_for_a_link_never_leads_the_read_elsewhere() {
     std::thread::sleep(std::time::Duration::from_millis(200));
     let mut leaks = 0;
     let mut read = 0;
-    for _ in 0..80 {
-        let output = run_facts(directory.path(), None, None);
+    for shell in host_shells().into_iter().cycle().take(160) {
+        let output = run_facts_in(shell, directory.path(), None, None);
         if String::from_utf8_lossy(&output.stdout).contains("ROOT-ONLY-SECRET") {
             leaks += 1;
         } else if String::from_utf8_lossy(&output.stdout).contains("\nblob config ") {

@@ -11,10 +11,11 @@
 # together at the end (`send_blobs`: one `wc`, one `cat`); one `stat`
 # reads the type, owner and mode of config.xml and wrapper-override.conf;
 # the uid is the shell's own, from /proc/self/status. A mid.sh MID found
-# by `mid_service: auto` on a host with GNU coreutils costs 11 (mktemp,
-# dd ×2, stat, dd and sed for APP_NAME, dd of the pid file, date, wc,
-# cat, rm), and one more per file of midfleet's sent and per backup
-# compared.
+# by `mid_service: auto` on a host with GNU coreutils costs 13 (mktemp,
+# readlink ×2 for the folders held, dd ×2, stat, dd and sed for
+# APP_NAME, dd of the pid file, date, wc, cat, rm), one more with a
+# .midfleet folder, and one more per file of midfleet's sent and per
+# backup compared.
 set -u
 umask 077
 LC_ALL=C
@@ -214,28 +215,37 @@ home_real=$(cd -P -- "$MID_HOME" 2>/dev/null && pwd -P)
 # config.xml's folder, when inside mid_home, is reached through no link
 # below mid_home (the transaction refuses such a folder too). The MID's
 # user owns that folder's parent and may swap it for a link at any
-# moment, so the shell enters it once, checks where it is, holds it as
-# fd 7 (conf/ as fd 8, checked the same way) and reads config.xml and the
-# wrapper file as /proc/self/fd/N/NAME, never by their paths again.
-# (Without /proc, by their paths, as before.)
+# moment, so the shell enters it once, holds it as fd 7 (conf/ as fd 8),
+# asks the kernel where the folder it holds is (`held`: the descriptor's
+# path; bash's $PWD after `cd -P` is built from the path's text, which a
+# swap between its readlink and its chdir can make lie), and reads
+# config.xml and the wrapper file as /proc/self/fd/N/NAME, never by their
+# paths again. (Without /proc, by their paths, as before.)
 config_dir=${CONFIG%/*}
 linked_folder=
 folder_real=
 config_at=$CONFIG
 config_folder_at=$config_dir
-if cd -P -- "$config_dir" 2>/dev/null; then
+# held N: the path of the folder fd N holds, or nothing (no /proc).
+held() {
+    [ -d "/proc/self/fd/$1/." ] && readlink "/proc/self/fd/$1" 2>/dev/null
+}
+if cd -P -- "${config_dir:-/}" 2>/dev/null; then
     folder_real=$PWD
+    if { command exec 7<.; } 2>/dev/null; then
+        held_path=$(held 7)
+        [ -n "$held_path" ] && folder_real=$held_path
+    else
+        held_path=
+    fi
     case $config_dir in
         "$MID_HOME"/*)
             [ "$folder_real" != "${home_real%/}/${config_dir#"$MID_HOME"/}" ] &&
                 linked_folder=$folder_real ;;
     esac
-    if [ -z "$linked_folder" ]; then
-        exec 7<.
-        if [ -d /proc/self/fd/7/. ]; then
-            config_folder_at=/proc/self/fd/7
-            config_at=/proc/self/fd/7/${CONFIG##*/}
-        fi
+    if [ -z "$linked_folder" ] && [ -n "$held_path" ]; then
+        config_folder_at=/proc/self/fd/7
+        config_at=/proc/self/fd/7/${CONFIG##*/}
     fi
     cd / || exit 70
 fi
@@ -255,9 +265,12 @@ if [ -z "$linked_folder" ] && [ -d "$config_folder_at/conf" ] && [ ! -L "$config
     wrapper_real=
     if cd -P -- "$config_folder_at/conf" 2>/dev/null; then
         wrapper_real=$PWD
-        if [ "$wrapper_real" = "${config_real%/}/conf" ] && [ "$config_folder_at" != "$config_dir" ]; then
-            exec 8<.
-            [ -d /proc/self/fd/8/. ] && wrapper_at=/proc/self/fd/8/wrapper-override.conf
+        if [ "$config_folder_at" != "$config_dir" ] && { command exec 8<.; } 2>/dev/null; then
+            held_path=$(held 8)
+            if [ -n "$held_path" ]; then
+                wrapper_real=$held_path
+                wrapper_at=/proc/self/fd/8/wrapper-override.conf
+            fi
         fi
         cd / || exit 70
     fi
@@ -272,6 +285,9 @@ else
     printf 'wrapper-missing\n'
 fi
 stat_files
+# The folders' descriptors are not needed past this point: closed before
+# anything else runs (a status command, systemctl).
+exec 7<&- 8<&-
 # The bytes the backups are compared with below: those read (a copy cut
 # at MAX_CONFIG + 1 never equals a backup, as no copy at all would not).
 config_copy= wrapper_copy=
@@ -377,15 +393,21 @@ M="$MID_HOME/.midfleet"
 # only through a descriptor of the folder that was checked: the MID's
 # user owns mid_home and may swap the name for a folder of its own at any
 # moment (its own lock, state.json or backups would then be read as
-# midfleet's). So the shell enters it, checks where it is and whose it
-# is, holds it as fd 9, and every file is read as /proc/self/fd/9/NAME
-# (each process through its own copy of the descriptor), never by the
-# name again.
+# midfleet's). So the shell enters it, holds it as fd 9, checks whose it
+# is and where the kernel says the folder it holds is (`held`), and every
+# file is read as /proc/self/fd/9/NAME (each process through its own copy
+# of the descriptor), never by the name again. Without /proc, by the
+# name, as before, once the same checks held on $PWD.
 trusted=0
+midfleet_at=
 if [ -d "$M" ] && [ ! -L "$M" ] && [ -O "$M" ] && cd -P -- "$M" 2>/dev/null; then
-    if [ "$PWD" = "${home_real%/}/.midfleet" ] && [ -O . ]; then
-        exec 9<.
-        [ -d /proc/self/fd/9/. ] && trusted=1
+    if [ -O . ] && { command exec 9<.; } 2>/dev/null; then
+        held_path=$(held 9)
+        if [ -n "$held_path" ]; then
+            [ "$held_path" = "${home_real%/}/.midfleet" ] && trusted=1 midfleet_at=/proc/self/fd/9
+        elif [ "$PWD" = "${home_real%/}/.midfleet" ]; then
+            trusted=1 midfleet_at=$M
+        fi
     fi
     cd / || exit 70
 fi
@@ -401,7 +423,7 @@ else
 fi
 [ -w "${config_dir:-/}" ] || printf 'not-writable config-folder\n'
 if [ "$trusted" = 1 ]; then
-    M=/proc/self/fd/9
+    M=$midfleet_at
 else
     M=/nonexistent/midfleet-untrusted
 fi
