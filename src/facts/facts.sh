@@ -97,7 +97,8 @@ unkeep() {
 # or wrapper), whose folder the caller has checked: NAME-symlink TARGET,
 # NAME-missing, NAME-not-a-file, NAME-unreadable (also when the read
 # fails: a link or FIFO swapped in), or its bytes kept as blob NAME, and
-# NAME listed in `stated` for `stat_files`.
+# NAME listed in `stated` for `stat_files` (which stats it as $NAME_at:
+# $config_at, $wrapper_at).
 stated=
 read_config() {
     if [ -L "$2" ]; then
@@ -114,9 +115,6 @@ read_config() {
         printf '%s-unreadable\n' "$1"
     fi
 }
-path_of() {
-    case $1 in config) printf '%s' "$config_at" ;; *) printf '%s' "$wrapper_at" ;; esac
-}
 
 # stat_files: one stat of each file in `stated`, after its read: NAME_size
 # and NAME_stat (owner, group, mode and their names), one line a file,
@@ -128,7 +126,7 @@ stat_files() {
     [ -n "$stated" ] || return 0
     set --
     for name in $stated; do
-        set -- "$@" "$(path_of "$name")"
+        eval "set -- \"\$@\" \"\$${name}_at\""
     done
     files=$#
     # %f: the raw mode in hex, whose type bits say a regular file.
@@ -144,7 +142,8 @@ EOF
         # One of them is gone: each alone, to know which.
         stat_all=
         for name in $stated; do
-            line=$(stat -c "$stat_format" -- "$(path_of "$name")" 2>/dev/null) || line=
+            eval "file=\$${name}_at"
+            line=$(stat -c "$stat_format" -- "$file" 2>/dev/null) || line=
             stat_all="$stat_all${line:-gone}
 "
         done
@@ -216,7 +215,7 @@ home_real=$(cd -P -- "$MID_HOME" 2>/dev/null && pwd -P)
 # below mid_home (the transaction refuses such a folder too). The MID's
 # user owns that folder's parent and may swap it for a link at any
 # moment, so the shell enters it once, holds it as fd 7 (conf/ as fd 8),
-# asks the kernel where the folder it holds is (`held`: the descriptor's
+# asks the kernel where the folder it holds is (`hold`: the descriptor's
 # path; bash's $PWD after `cd -P` is built from the path's text, which a
 # swap between its readlink and its chdir can make lie), and reads
 # config.xml and the wrapper file as /proc/self/fd/N/NAME, never by their
@@ -226,18 +225,21 @@ linked_folder=
 folder_real=
 config_at=$CONFIG
 config_folder_at=$config_dir
-# held N: the path of the folder fd N holds, or nothing (no /proc).
-held() {
-    [ -d "/proc/self/fd/$1/." ] && readlink "/proc/self/fd/$1" 2>/dev/null
+# hold N: holds the folder this shell is in as fd N (7, 8 or 9), and sets
+# held_path to where the kernel says that folder is (the descriptor's
+# path; empty without /proc). Returns 1, holding nothing, when the folder
+# cannot be opened (a login that may enter it but not read it).
+hold() {
+    held_path=
+    eval "{ command exec $1<.; } 2>/dev/null" || return 1
+    if [ -d "/proc/self/fd/$1/." ]; then
+        held_path=$(readlink "/proc/self/fd/$1" 2>/dev/null)
+    fi
+    return 0
 }
 if cd -P -- "${config_dir:-/}" 2>/dev/null; then
     folder_real=$PWD
-    if { command exec 7<.; } 2>/dev/null; then
-        held_path=$(held 7)
-        [ -n "$held_path" ] && folder_real=$held_path
-    else
-        held_path=
-    fi
+    hold 7 && [ -n "$held_path" ] && folder_real=$held_path
     case $config_dir in
         "$MID_HOME"/*)
             [ "$folder_real" != "${home_real%/}/${config_dir#"$MID_HOME"/}" ] &&
@@ -265,12 +267,9 @@ if [ -z "$linked_folder" ] && [ -d "$config_folder_at/conf" ] && [ ! -L "$config
     wrapper_real=
     if cd -P -- "$config_folder_at/conf" 2>/dev/null; then
         wrapper_real=$PWD
-        if [ "$config_folder_at" != "$config_dir" ] && { command exec 8<.; } 2>/dev/null; then
-            held_path=$(held 8)
-            if [ -n "$held_path" ]; then
-                wrapper_real=$held_path
-                wrapper_at=/proc/self/fd/8/wrapper-override.conf
-            fi
+        if [ "$config_folder_at" != "$config_dir" ] && hold 8 && [ -n "$held_path" ]; then
+            wrapper_real=$held_path
+            wrapper_at=/proc/self/fd/8/wrapper-override.conf
         fi
         cd / || exit 70
     fi
@@ -394,15 +393,14 @@ M="$MID_HOME/.midfleet"
 # user owns mid_home and may swap the name for a folder of its own at any
 # moment (its own lock, state.json or backups would then be read as
 # midfleet's). So the shell enters it, holds it as fd 9, checks whose it
-# is and where the kernel says the folder it holds is (`held`), and every
+# is and where the kernel says the folder it holds is (`hold`), and every
 # file is read as /proc/self/fd/9/NAME (each process through its own copy
 # of the descriptor), never by the name again. Without /proc, by the
 # name, as before, once the same checks held on $PWD.
 trusted=0
 midfleet_at=
 if [ -d "$M" ] && [ ! -L "$M" ] && [ -O "$M" ] && cd -P -- "$M" 2>/dev/null; then
-    if [ -O . ] && { command exec 9<.; } 2>/dev/null; then
-        held_path=$(held 9)
+    if [ -O . ] && hold 9; then
         if [ -n "$held_path" ]; then
             [ "$held_path" = "${home_real%/}/.midfleet" ] && trusted=1 midfleet_at=/proc/self/fd/9
         elif [ "$PWD" = "${home_real%/}/.midfleet" ]; then
