@@ -42,26 +42,13 @@ fn a_config_swapped_for_a_huge_file_after_its_size_check_is_never_sent_whole() {
     fs::File::create(agent.join("big"))
         .and_then(|file| file.set_len(64 << 20))
         .expect("sparse");
-    assert!(Command::new("chown")
-        .args(["-R", "65534:65534"])
-        .arg(&home)
-        .status()
-        .expect("chown")
-        .success());
-    fs::write(directory.path().join("racer.py"), RACER).expect("racer");
-    let mut racer = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--",
-            python,
-        ])
-        .arg(directory.path().join("racer.py"))
-        .arg(agent.join("config.xml"))
-        .arg(agent.join("big"))
-        .spawn()
-        .expect("racer");
+    give_to_mid_user(&home, "-R");
+    let racer = Racer::start(
+        python,
+        directory.path(),
+        &agent.join("config.xml"),
+        &agent.join("big"),
+    );
     let script = format!(
         "MID_HOME='{}'\nCONFIG='{}/config.xml'\nSERVICE_KIND=mid.sh\nSERVICE_UNIT=\nSTATUS_COMMAND=\nMAX_CONFIG={MAX_CONFIG}\n{FACTS}",
         home.display(),
@@ -77,8 +64,7 @@ fn a_config_swapped_for_a_huge_file_after_its_size_check_is_never_sent_whole() {
             .expect("facts");
         largest = largest.max(output.stdout.len() as u64);
     }
-    let _ = racer.kill();
-    let _ = racer.wait();
+    drop(racer);
     assert!(
         largest < MAX_CONFIG + 4096,
         "the facts read sent {largest} bytes, past the {MAX_CONFIG} it checked"
@@ -154,6 +140,58 @@ fn stand_in(folder: &Path, name: &str, body: &str) {
     let file = folder.join(name);
     fs::write(&file, format!("#!/bin/sh\n{body}")).expect("stand-in");
     fs::set_permissions(&file, fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// python3 to run the racer with, when this machine also has setpriv and
+/// this test runs as root (the read is root's; the racer is uid 65534's).
+fn race_tools() -> Option<&'static str> {
+    let python = ["/usr/bin/python3", "/usr/local/bin/python3"]
+        .into_iter()
+        .find(|path| Path::new(path).exists())?;
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    (root && Path::new("/usr/bin/setpriv").exists()).then_some(python)
+}
+
+/// `chown FLAG 65534:65534 PATH`: the MID user's, as in its folders.
+fn give_to_mid_user(path: &Path, flag: &str) {
+    assert!(Command::new("chown")
+        .args([flag, "65534:65534"])
+        .arg(path)
+        .status()
+        .expect("chown")
+        .success());
+}
+
+/// The MID user (uid 65534) exchanging two names in a loop
+/// (`support/exchanger.py`); stopped when dropped, also when a test fails.
+struct Racer(std::process::Child);
+
+impl Racer {
+    fn start(python: &str, directory: &Path, first: &Path, second: &Path) -> Racer {
+        fs::write(directory.join("racer.py"), RACER).expect("racer");
+        let child = Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--",
+                python,
+            ])
+            .arg(directory.join("racer.py"))
+            .arg(first)
+            .arg(second)
+            .spawn()
+            .expect("racer");
+        Racer(child)
+    }
+}
+
+impl Drop for Racer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Review of the facts cut (stop 26): its frames are files in TMPDIR,
@@ -262,12 +300,7 @@ fn a_config_swapped_for_a_fifo_before_its_read_is_unreadable() {
 /// made to lie), and never uses the name again. Under dash and bash.
 #[test]
 fn a_midfleet_folder_swapped_after_its_check_is_never_read_as_midfleets() {
-    let python = ["/usr/bin/python3", "/usr/local/bin/python3"]
-        .into_iter()
-        .find(|path| Path::new(path).exists());
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let (Some(python), true, true) = (python, Path::new("/usr/bin/setpriv").exists(), root) else {
+    let Some(python) = race_tools() else {
         eprintln!("no python3, setpriv or root: skipped");
         return;
     };
@@ -310,27 +343,9 @@ fn a_midfleet_folder_swapped_after_its_check_is_never_read_as_midfleets() {
     std::os::unix::fs::symlink(&other, &forged).expect("link");
     // mid_home itself (not what is in it), agent/ and the MID user's link.
     for (path, flag) in [(&home, "-h"), (&home.join("agent"), "-R"), (&forged, "-h")] {
-        assert!(Command::new("chown")
-            .args([flag, "65534:65534"])
-            .arg(path)
-            .status()
-            .expect("chown")
-            .success());
+        give_to_mid_user(path, flag);
     }
-    fs::write(directory.path().join("racer.py"), RACER).expect("racer");
-    let mut racer = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--",
-            python,
-        ])
-        .arg(directory.path().join("racer.py"))
-        .arg(&midfleet)
-        .arg(&forged)
-        .spawn()
-        .expect("racer");
+    let racer = Racer::start(python, directory.path(), &midfleet, &forged);
     std::thread::sleep(std::time::Duration::from_millis(200));
     let mut read = 0;
     let mut forged_reads = Vec::new();
@@ -344,8 +359,7 @@ fn a_midfleet_folder_swapped_after_its_check_is_never_read_as_midfleets() {
             read += 1;
         }
     }
-    let _ = racer.kill();
-    let _ = racer.wait();
+    drop(racer);
     assert!(
         forged_reads.is_empty(),
         "{} of 160 reads (dash and bash) took the MID user's folder for midfleet's, e.g.:\n{}",
@@ -382,12 +396,7 @@ fn a_reply_saying_a_single_thing_twice_is_refused() {
 /// through that descriptor.
 #[test]
 fn an_agent_folder_swapped_for_a_link_never_leads_the_read_elsewhere() {
-    let python = ["/usr/bin/python3", "/usr/local/bin/python3"]
-        .into_iter()
-        .find(|path| Path::new(path).exists());
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let (Some(python), true, true) = (python, Path::new("/usr/bin/setpriv").exists(), root) else {
+    let Some(python) = race_tools() else {
         eprintln!("no python3, setpriv or root: skipped");
         return;
     };
@@ -413,27 +422,14 @@ fn an_agent_folder_swapped_for_a_link_never_leads_the_read_elsewhere() {
         (&home.join("alt"), "-h"),
         (&home.join("agent"), "-R"),
     ] {
-        assert!(Command::new("chown")
-            .args([flag, "65534:65534"])
-            .arg(path)
-            .status()
-            .expect("chown")
-            .success());
+        give_to_mid_user(path, flag);
     }
-    fs::write(directory.path().join("racer.py"), RACER).expect("racer");
-    let mut racer = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--",
-            python,
-        ])
-        .arg(directory.path().join("racer.py"))
-        .arg(home.join("agent"))
-        .arg(home.join("alt"))
-        .spawn()
-        .expect("racer");
+    let racer = Racer::start(
+        python,
+        directory.path(),
+        &home.join("agent"),
+        &home.join("alt"),
+    );
     std::thread::sleep(std::time::Duration::from_millis(200));
     let mut leaks = 0;
     let mut read = 0;
@@ -445,8 +441,7 @@ fn an_agent_folder_swapped_for_a_link_never_leads_the_read_elsewhere() {
             read += 1;
         }
     }
-    let _ = racer.kill();
-    let _ = racer.wait();
+    drop(racer);
     assert_eq!(
         leaks, 0,
         "{leaks} of 80 reads sent the other folder's config.xml"
