@@ -617,7 +617,8 @@ fn a_normal_user_keeps_a_lab_up_too() {
         midfleet_lab::midsim(),
         midfleet_lab::instancesim(),
     ] {
-        std::fs::copy(&binary, place.path().join(binary.file_name().unwrap())).unwrap();
+        midfleet_lab::place_program(&binary, &place.path().join(binary.file_name().unwrap()))
+            .unwrap();
     }
     let home = place.path().join("home");
     std::fs::create_dir(&home).unwrap();

@@ -744,8 +744,9 @@ fn keep_a_lab_up() {
 fn the_demo_without_its_binary_says_how_to_build_it() {
     let place = tempfile::tempdir().unwrap();
     let midfleet = place.path().join("midfleet");
-    std::fs::copy(env!("CARGO_BIN_EXE_midfleet"), &midfleet).unwrap();
-    // The copy was open for writing: a child another test forks in that
+    midfleet_lab::place_program(env!("CARGO_BIN_EXE_midfleet").as_ref(), &midfleet).unwrap();
+    // Where the place is on another file system the program is copied, and
+    // the copy was open for writing: a child another test forks in that
     // moment holds it until its exec, and running the copy then fails with
     // ETXTBSY. That passes in a moment; only that error is retried.
     let mut attempts = 0;
@@ -898,7 +899,7 @@ fn the_demo_also_runs_as_a_normal_user() {
         midfleet_lab::instancesim(),
     ] {
         let name = binary.file_name().unwrap();
-        std::fs::copy(&binary, place.path().join(name)).unwrap();
+        midfleet_lab::place_program(&binary, &place.path().join(name)).unwrap();
     }
     let home = place.path().join("home");
     std::fs::create_dir(&home).unwrap();

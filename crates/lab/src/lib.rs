@@ -55,6 +55,27 @@ pub fn instancesim() -> PathBuf {
     binary("midfleet-instancesim")
 }
 
+/// Puts the program `from` at `to` for a user who cannot reach `from`'s
+/// folder: a hard link where both are on one file system, else a copy.
+/// A link takes no disk (a debug binary is over 100 MB, and the suite
+/// places several per test) and is never open for writing, so a child
+/// forked meanwhile cannot make running it fail with ETXTBSY. A program
+/// others cannot already read and run is copied, so that making the place
+/// runnable never changes the original's mode. `to` must not exist.
+pub fn place_program(from: &Path, to: &Path) -> Result<(), LabError> {
+    let runnable = fs::metadata(from).is_ok_and(|meta| meta.permissions().mode() & 0o005 == 0o005);
+    if runnable && fs::hard_link(from, to).is_ok() {
+        return Ok(());
+    }
+    fs::copy(from, to).map(drop).map_err(|error| {
+        LabError(format!(
+            "cannot place {} at {}: {error}",
+            from.display(),
+            to.display()
+        ))
+    })
+}
+
 /// The URL a `midfleet-instancesim` started with its stdout piped says it
 /// listens on (its first line: `listening on URL`). When it says anything
 /// else it is killed and reaped, and the error holds what it said.
@@ -693,12 +714,7 @@ impl Lab {
         };
         let midsim = if mid_owner.is_some() && !runnable_by_anyone(&spec.midsim) {
             let copy = directory.join("midfleet-midsim");
-            fs::copy(&spec.midsim, &copy).map_err(|error| {
-                LabError(format!(
-                    "cannot copy {} for the MID user: {error}",
-                    spec.midsim.display()
-                ))
-            })?;
+            place_program(&spec.midsim, &copy)?;
             set_mode(&copy, 0o755)?;
             copy
         } else {
