@@ -448,3 +448,69 @@ fn an_agent_folder_swapped_for_a_link_never_leads_the_read_elsewhere() {
     );
     assert!(read > 0, "no read found this MID's config.xml");
 }
+
+/// A dd that is not GNU's (busybox, BSD, toybox): it refuses `iflag=`
+/// before it opens anything, as they do; otherwise the host's own dd.
+fn without_gnu_dd(folder: &Path) {
+    stand_in(
+        folder,
+        "dd",
+        "for a; do case $a in iflag=*) echo \"dd: unknown operand $a\" >&2; exit 1 ;; esac; done\n\
+         exec \"$(PATH=/usr/bin:/bin command -v dd)\" \"$@\"\n",
+    );
+}
+
+/// Without GNU dd the read cannot refuse a link or a FIFO in its open,
+/// and a check before it can be raced. So where the MID's user owns a
+/// folder on config.xml's path, root never reads it there: the reply
+/// says `config-unsafe`, with none of its bytes, and midfleet names why
+/// and what to install. Under dash and bash.
+#[test]
+fn without_gnu_dd_a_config_the_mid_user_can_swap_is_never_read() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: skipped");
+        return;
+    }
+    let directory = mid_folder(CONFIG);
+    fs::set_permissions(
+        directory.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    give_to_mid_user(&directory.path().join("mid"), "-R");
+    let bin = directory.path().join("bin");
+    without_gnu_dd(&bin);
+    for shell in host_shells() {
+        let output = run_facts_in(shell, directory.path(), Some(&bin), None);
+        assert!(output.status.success(), "{shell}: {output:?}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains("\nconfig-unsafe\n"), "{shell}: {stdout}");
+        assert!(!stdout.contains("<parameter"), "{shell}: {stdout}");
+        let facts = midfleet::facts::parse(&output.stdout).expect("a reply");
+        let problem = facts.config.expect_err("a problem");
+        assert_eq!(problem, midfleet::facts::ConfigProblem::UnsafeRead);
+        assert!(problem.to_string().contains("dd is not GNU's"), "{problem}");
+    }
+}
+
+/// Where only root can change config.xml's folders (a sticky /tmp above
+/// them too), the same host reads it, through head, whole.
+#[test]
+fn without_gnu_dd_a_config_only_root_can_swap_is_read_whole() {
+    let directory = mid_folder(CONFIG);
+    fs::set_permissions(
+        directory.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let bin = directory.path().join("bin");
+    without_gnu_dd(&bin);
+    for shell in host_shells() {
+        let output = run_facts_in(shell, directory.path(), Some(&bin), None);
+        assert!(output.status.success(), "{shell}: {output:?}");
+        let facts = midfleet::facts::parse(&output.stdout).expect("a reply");
+        let config = facts.config.expect("config.xml read");
+        assert_eq!(config.bytes, CONFIG.as_bytes(), "{shell}");
+    }
+}

@@ -333,6 +333,11 @@ impl Host {
             assert!(script.contains(probe), "the probe for GNU timeout");
             script = script.replace(probe, "case $(no-such-timeout --version 2>/dev/null)");
         }
+        if plan.without_gnu_dd {
+            let probe = "dd if=/dev/null iflag=nofollow,nonblock,skip_bytes,count_bytes skip=0";
+            assert!(script.contains(probe), "the probe for GNU dd");
+            script = script.replace(probe, "no-such-dd if=/dev/null skip=0");
+        }
         fs::write(directory.join("transaction.sh"), script).expect("transaction.sh");
         Run {
             name,
@@ -413,6 +418,10 @@ struct Plan {
     /// Run the script as on a host without GNU `timeout` (its watchdog
     /// way of bounding commands).
     without_gnu_timeout: bool,
+    /// Run the script as on a host whose dd is not GNU's (busybox, BSD,
+    /// toybox): it reads with head, tail and cat where only root and the
+    /// login can change the folders, and refuses elsewhere.
+    without_gnu_dd: bool,
     /// config.xml elsewhere than `agent/config.xml` (`mid_config`).
     config: Option<PathBuf>,
     /// The new conf/wrapper-override.conf (WRAPPER=1).
@@ -433,6 +442,7 @@ impl Plan {
             restore_from: String::new(),
             service: Service::MidSh,
             without_gnu_timeout: false,
+            without_gnu_dd: false,
             config: None,
             wrapper_new: None,
         }
@@ -2418,4 +2428,77 @@ fn a_run_killed_after_both_renames_is_undone_by_a_rollback_of_its_backup() {
     );
     assert!(host.running());
     assert_eq!(host.logged_in_user().as_deref(), Some(OLD_USER));
+}
+
+/// On a host whose dd is not GNU's, where only root (this login) can
+/// change the MID's folders, a rotation with a key pair reset reads
+/// config.xml, the logs and the keystore with head, tail and cat, and
+/// applies as with GNU dd.
+#[test]
+fn without_gnu_dd_a_rotation_in_folders_only_root_can_change_is_applied() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: skipped");
+        return;
+    }
+    let host = Host::new();
+    host.add_credentials(NEW_USER, NEW_PASSWORD);
+    let mut plan = Plan::apply(host.rotated_config(NEW_USER, NEW_PASSWORD));
+    plan.expect_user = NEW_USER;
+    plan.key_pair_reset = true;
+    plan.without_gnu_dd = true;
+    let run = host.stage(&plan);
+    let outcome = run.run_foreground();
+    assert_eq!(outcome.result, "applied", "{}", run.report());
+    assert!(
+        outcome.steps.contains(&"health ok".to_string()),
+        "{outcome:?}"
+    );
+    assert_eq!(host.logged_in_user().as_deref(), Some(NEW_USER));
+    assert!(run.backup().join("security").is_dir(), "the keystore kept");
+}
+
+/// The same host with the MID's user owning agent/logs: the MID's user
+/// could swap a log for a link to a device between a check and root's
+/// read. The run ends before the stop, with nothing changed, and says
+/// why; the MID runs on as it was.
+#[test]
+fn without_gnu_dd_a_folder_the_mid_user_can_change_ends_the_run_before_any_change() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: skipped");
+        return;
+    }
+    let host = Host::new();
+    let original = host.config();
+    let starts = host.starts();
+    let logs = host.agent.join("logs");
+    assert!(std::process::Command::new("chown")
+        .args(["65534:65534"])
+        .arg(&logs)
+        .status()
+        .expect("chown")
+        .success());
+    host.add_credentials(NEW_USER, NEW_PASSWORD);
+    let mut plan = Plan::apply(host.rotated_config(NEW_USER, NEW_PASSWORD));
+    plan.expect_user = NEW_USER;
+    plan.without_gnu_dd = true;
+    let run = host.stage(&plan);
+    let outcome = run.run_foreground();
+    assert_eq!(outcome.result, "error", "{}", run.report());
+    assert_eq!(
+        outcome.steps,
+        [
+            "lock",
+            "check fail no-safe-read",
+            "unlock",
+            "result error no-safe-read",
+            "end"
+        ]
+    );
+    assert!(host.running(), "the MID runs on");
+    assert_eq!(host.starts(), starts);
+    assert_eq!(host.config(), original);
+    assert!(!run.backup().exists());
+    assert!(!host.midfleet().join("lock").exists());
 }

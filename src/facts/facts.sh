@@ -51,7 +51,15 @@ printf 'uid %s\n' "$uid"
 # do not know before they open the file), so a host with it runs one dd a
 # file; the answer holds for the rest of this shell (a subshell that asks
 # again keeps its answer to itself).
+#
+# Any other dd cannot refuse a link or a FIFO in the open itself, and a
+# check before the open can be raced: the file's folder's owner swaps a
+# link to a device in between (whose open alone can act: a watchdog
+# arms) or to a file only root may read. So without GNU dd a file is
+# read only where no user but root and this login can swap it
+# (`swap_proof`); else the read fails with `unsafe_read` set.
 gnu_dd=
+unsafe_read=
 read_file() {
     if [ "$gnu_dd" != 0 ]; then
         dd if="$1" iflag=nofollow,nonblock,count_bytes count="${2:-$((MAX_CONFIG + 1))}" \
@@ -63,7 +71,42 @@ read_file() {
         fi
         [ "$gnu_dd" = 1 ] && return 1
     fi
-    [ -f "$1" ] && [ ! -L "$1" ] && head -c "${2:-$((MAX_CONFIG + 1))}" -- "$1"
+    [ -f "$1" ] && [ ! -L "$1" ] || return 1
+    if ! swap_proof "$1"; then
+        unsafe_read=1
+        return 1
+    fi
+    head -c "${2:-$((MAX_CONFIG + 1))}" -- "$1"
+}
+
+# swap_proof FILE: no user but root and this login can swap FILE for
+# another: its folder and every folder above it (none above a folder
+# held as /proc/self/fd/N, whose place no rename changes) are root's or
+# this login's, and no group or other may write them (an ACL that lets
+# another user write shows as group write) — but for a sticky folder
+# above (/tmp), where no one else may rename the folder below, which is
+# root's or this login's. One stat of them all.
+swap_proof() {
+    proof_folder=${1%/*}
+    set --
+    while :; do
+        set -- "$@" "${proof_folder:-/}"
+        case $proof_folder in /proc/self/fd/* | '') break ;; esac
+        proof_folder=${proof_folder%/*}
+    done
+    proof_count=$#
+    proof_lines=$(stat -L -c '%u %a' -- "$@" 2>/dev/null) || return 1
+    proof_seen=0
+    while read -r proof_owner proof_mode; do
+        case $proof_owner in 0 | "$uid") ;; *) return 1 ;; esac
+        case $proof_mode in '' | *[!0-7]*) return 1 ;; esac
+        [ $((0$proof_mode & 022)) = 0 ] ||
+            { [ "$proof_seen" != 0 ] && [ $((0$proof_mode & 01000)) != 0 ]; } || return 1
+        proof_seen=$((proof_seen + 1))
+    done <<EOF
+$proof_lines
+EOF
+    [ "$proof_seen" = "$proof_count" ]
 }
 
 # blob NAME FILE: FILE's bytes (read_file) kept as $scratch_dir/NAME, to
@@ -73,10 +116,14 @@ read_file() {
 # journal must not go unsaid. One gone since it was seen is not sent.
 blobs=
 blob() {
+    unsafe_read=
     if ! read_file "$2" >"$scratch_dir/$1"; then
         case $1 in
             config | wrapper) ;;
-            *) if [ -e "$2" ]; then
+            *) if [ -n "$unsafe_read" ]; then
+                   echo "cannot read $2 safely: a user other than root can change a folder on its path, and this host's dd is not GNU's (install GNU coreutils)" >&2
+                   exit 70
+               elif [ -e "$2" ]; then
                    echo "cannot read $2 or keep a copy in ${TMPDIR:-/tmp} (is it full?)" >&2
                    exit 70
                fi ;;
@@ -96,7 +143,9 @@ unkeep() {
 # read_config NAME FILE: config.xml or wrapper-override.conf (NAME config
 # or wrapper), whose folder the caller has checked: NAME-symlink TARGET,
 # NAME-missing, NAME-not-a-file, NAME-unreadable (also when the read
-# fails: a link or FIFO swapped in), or its bytes kept as blob NAME, and
+# fails: a link or FIFO swapped in), NAME-unsafe (no GNU dd, and a user
+# other than root and this login can swap it: `read_file`), or its bytes
+# kept as blob NAME, and
 # NAME listed in `stated` for `stat_files` (which stats it as $NAME_at:
 # $config_at, $wrapper_at).
 stated=
@@ -111,6 +160,8 @@ read_config() {
         printf '%s-unreadable\n' "$1"
     elif blob "$1" "$2"; then
         stated="$stated $1"
+    elif [ -n "$unsafe_read" ]; then
+        printf '%s-unsafe\n' "$1"
     else
         printf '%s-unreadable\n' "$1"
     fi

@@ -44,8 +44,8 @@ pub fn script(host: &Host) -> String {
     )
 }
 
-/// The script without its comment lines, as it goes to every host: 10 KB
-/// where the commented file is 17 KB, so that it fits a TCP connection's
+/// The script without its comment lines, as it goes to every host: 12 KB
+/// where the commented file is 20 KB, so that it fits a TCP connection's
 /// first flight (10 segments) on a real network. (Its lines that begin
 /// with `#` are all comments: none is inside a string or a here-document.)
 fn without_comments(script: &str) -> String {
@@ -94,6 +94,10 @@ pub enum ConfigProblem {
     NotAFile,
     Symlink(String),
     TooLarge(u64),
+    /// Not read: the host's dd is not GNU's, so the read could not refuse
+    /// a link or a FIFO swapped in, and a user other than root and the
+    /// login can change a folder on the file's path.
+    UnsafeRead,
 }
 
 impl fmt::Display for ConfigProblem {
@@ -107,6 +111,11 @@ impl fmt::Display for ConfigProblem {
             ConfigProblem::Symlink(target) => write!(
                 formatter,
                 "config.xml is a symlink (to {target}); midfleet edits only regular files"
+            ),
+            ConfigProblem::UnsafeRead => formatter.write_str(
+                "config.xml was not read: a user other than root and the login can change \
+                 a folder on its path, and this host's dd is not GNU's, so a link or FIFO \
+                 swapped in could not be refused (a device's open alone can act)",
             ),
             ConfigProblem::TooLarge(size) => write!(
                 formatter,
@@ -278,6 +287,7 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
             ("wrapper-missing", []) => wrapper_problem = Some(ConfigProblem::Missing),
             ("wrapper-unreadable", []) => wrapper_problem = Some(ConfigProblem::Unreadable),
             ("wrapper-not-a-file", []) => wrapper_problem = Some(ConfigProblem::NotAFile),
+            ("wrapper-unsafe", []) => wrapper_problem = Some(ConfigProblem::UnsafeRead),
             ("wrapper-symlink", _) => {
                 wrapper_problem = Some(ConfigProblem::Symlink(rest.join(" ")))
             }
@@ -287,6 +297,7 @@ pub fn parse(reply: &[u8]) -> Result<Facts, ReplyError> {
             ("config-missing", []) => config_problem = Some(ConfigProblem::Missing),
             ("config-unreadable", []) => config_problem = Some(ConfigProblem::Unreadable),
             ("config-not-a-file", []) => config_problem = Some(ConfigProblem::NotAFile),
+            ("config-unsafe", []) => config_problem = Some(ConfigProblem::UnsafeRead),
             ("config-symlink", _) => config_problem = Some(ConfigProblem::Symlink(rest.join(" "))),
             ("config-too-large", [size]) => {
                 config_problem = Some(ConfigProblem::TooLarge(file_size(size)?))

@@ -1,7 +1,8 @@
 # ==== part 70-actions.sh: the actions =======================================
 # Owns: the order of steps of apply, start, restart and rollback: the
 # checks before the stop (interrupted_before_change, stale_before_stop,
-# writable_or_conclude, keystore_small_or_conclude), stop_or_conclude,
+# writable_or_conclude, keystore_small_or_conclude,
+# safe_reads_or_conclude), stop_or_conclude,
 # check_plan, forward_end, roll_back, run_apply, run_start, run_restart,
 # run_rollback, put_back_current.
 # Must not: do a step's work itself (the parts above do); change anything
@@ -134,6 +135,28 @@ writable_or_conclude() {
     return 1
 }
 
+# safe_reads_or_conclude: before anything changes, on a host whose dd is
+# not GNU's, every file the action reads in the MID's folders — config.xml,
+# wrapper-override.conf, the MID's logs, the keystore folders' files — is
+# where no user but root and this login can swap it (`swap_proof`); else
+# the run ends here, with nothing changed, rather than fail its reads
+# midway (a health that cannot read the logs would roll back a good MID).
+safe_reads_or_conclude() {
+    [ "$have_gnu_dd" = 1 ] && return 0
+    proof_wrapper=
+    [ "$WRAPPER" = 1 ] && proof_wrapper=$config_dir/conf/wrapper-override.conf
+    for proof_file in "$CONFIG" $proof_wrapper "$AGENT/logs/agent0.log.0" \
+        "$AGENT/security/." "$AGENT/keystore/."; do
+        # A folder that is not there holds nothing to read.
+        [ -d "${proof_file%/*}" ] || continue
+        swap_proof "$proof_file" || {
+            journal check fail no-safe-read
+            conclude error no-safe-read
+            return 1
+        }
+    done
+}
+
 # keystore_small_or_conclude WITH_KEYSTORE: before the MID is stopped,
 # the keystore folders hold at most keystore_limit entries (a MID's hold a
 # handful): the MID's user may fill them, and their backup must end well
@@ -152,6 +175,7 @@ keystore_small_or_conclude() {
 run_apply() {
     take_lock || return
     interrupted_before_change && return
+    safe_reads_or_conclude || return
     stale_before_stop && return
     writable_or_conclude || return
     keystore_small_or_conclude "$KEY_PAIR_RESET" || return
@@ -222,6 +246,7 @@ run_apply() {
 run_start() {
     take_lock || return
     interrupted_before_change && return
+    safe_reads_or_conclude || return
     check_plan || return
     forward_end
     if start_and_check "$EXPECT_USER" "$forward_end_value" 1; then
@@ -234,6 +259,7 @@ run_start() {
 run_restart() {
     take_lock || return
     interrupted_before_change && return
+    safe_reads_or_conclude || return
     stale_before_stop && return
     stop_or_conclude || return
     check_plan || return
@@ -251,6 +277,7 @@ run_restart() {
 run_rollback() {
     take_lock || return
     interrupted_before_change && return
+    safe_reads_or_conclude || return
     stale_before_stop && return
     writable_or_conclude || return
     source_dir=$MIDFLEET/backups/$RESTORE_FROM
