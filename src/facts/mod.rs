@@ -40,9 +40,13 @@ pub fn script(host: &Host) -> String {
         shell_quote(unit),
         shell_quote(status),
         MAX_CONFIG_BYTES,
-        without_comments(include_str!("facts.sh"))
+        *SENT_SCRIPT
     )
 }
+
+/// facts.sh as it goes to every host: [`without_comments`], made once.
+static SENT_SCRIPT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| without_comments(include_str!("facts.sh")));
 
 /// The script without its comment lines, as it goes to every host: 12 KB
 /// where the commented file is 20 KB, so that it fits a TCP connection's
