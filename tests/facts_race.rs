@@ -13,7 +13,7 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-const FACTS: &str = include_str!("../src/facts/facts.sh");
+const FACTS: &str = midfleet::facts::SCRIPT;
 const CONFIG: &str = include_str!("../crates/lab/src/config.xml");
 const MAX_CONFIG: u64 = 4 * 1024 * 1024;
 

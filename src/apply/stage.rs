@@ -40,6 +40,7 @@ transaction_parts!(
     "10-journal.sh",
     "15-bounded.sh",
     "20-service.sh",
+    "22-swap-proof.sh",
     "25-health.sh",
     "30-files.sh",
     "32-wrapper.sh",

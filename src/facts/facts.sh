@@ -42,6 +42,7 @@ if [ -r /proc/self/status ]; then
 fi
 case $uid in '' | *[!0-9]*) uid=$(id -u) ;; esac
 printf 'uid %s\n' "$uid"
+proof_me=$uid
 
 # read_file FILE [COUNT]: the file's bytes, read once, at most COUNT
 # (default MAX_CONFIG + 1: a file the MID's user swaps for a huge one is
@@ -57,7 +58,8 @@ printf 'uid %s\n' "$uid"
 # link to a device in between (whose open alone can act: a watchdog
 # arms) or to a file only root may read. So without GNU dd a file is
 # read only where no user but root and this login can swap it
-# (`swap_proof`); else the read fails with `unsafe_read` set.
+# (`swap_proof`, in src/apply/transaction/22-swap-proof.sh, which is sent
+# before this script); else the read fails with `unsafe_read` set.
 gnu_dd=
 unsafe_read=
 read_file() {
@@ -77,36 +79,6 @@ read_file() {
         return 1
     fi
     head -c "${2:-$((MAX_CONFIG + 1))}" -- "$1"
-}
-
-# swap_proof FILE: no user but root and this login can swap FILE for
-# another: its folder and every folder above it (none above a folder
-# held as /proc/self/fd/N, whose place no rename changes) are root's or
-# this login's, and no group or other may write them (an ACL that lets
-# another user write shows as group write) — but for a sticky folder
-# above (/tmp), where no one else may rename the folder below, which is
-# root's or this login's. One stat of them all.
-swap_proof() {
-    proof_folder=${1%/*}
-    set --
-    while :; do
-        set -- "$@" "${proof_folder:-/}"
-        case $proof_folder in /proc/self/fd/* | '') break ;; esac
-        proof_folder=${proof_folder%/*}
-    done
-    proof_count=$#
-    proof_lines=$(stat -L -c '%u %a' -- "$@" 2>/dev/null) || return 1
-    proof_seen=0
-    while read -r proof_owner proof_mode; do
-        case $proof_owner in 0 | "$uid") ;; *) return 1 ;; esac
-        case $proof_mode in '' | *[!0-7]*) return 1 ;; esac
-        [ $((0$proof_mode & 022)) = 0 ] ||
-            { [ "$proof_seen" != 0 ] && [ $((0$proof_mode & 01000)) != 0 ]; } || return 1
-        proof_seen=$((proof_seen + 1))
-    done <<EOF
-$proof_lines
-EOF
-    [ "$proof_seen" = "$proof_count" ]
 }
 
 # blob NAME FILE: FILE's bytes (read_file) kept as $scratch_dir/NAME, to

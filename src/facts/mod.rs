@@ -44,9 +44,17 @@ pub fn script(host: &Host) -> String {
     )
 }
 
-/// facts.sh as it goes to every host: [`without_comments`], made once.
+/// The facts read's script after its assignments: the transaction's
+/// `swap_proof` part (one function, shared so that both judge a path
+/// alike), then facts.sh.
+pub const SCRIPT: &str = concat!(
+    include_str!("../apply/transaction/22-swap-proof.sh"),
+    include_str!("facts.sh")
+);
+
+/// [`SCRIPT`] as it goes to every host: [`without_comments`], made once.
 static SENT_SCRIPT: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| without_comments(include_str!("facts.sh")));
+    std::sync::LazyLock::new(|| without_comments(SCRIPT));
 
 /// The script without its comment lines, as it goes to every host: 12 KB
 /// where the commented file is 20 KB, so that it fits a TCP connection's
@@ -492,7 +500,7 @@ mod tests {
         let sent = script(&host(directory.path()));
         assert!(sent.len() < 10 * 1460, "{} bytes", sent.len());
         assert!(sent.lines().all(|line| !line.trim_start().starts_with('#')));
-        let code: Vec<&str> = include_str!("facts.sh")
+        let code: Vec<&str> = SCRIPT
             .lines()
             .filter(|line| !line.trim_start().starts_with('#'))
             .collect();
