@@ -514,3 +514,106 @@ fn without_gnu_dd_a_config_only_root_can_swap_is_read_whole() {
         assert_eq!(config.bytes, CONFIG.as_bytes(), "{shell}");
     }
 }
+
+/// Without GNU dd, a pid file in a folder the MID's user owns is not read
+/// (a FIFO or a link could be swapped in), and the service's state is
+/// `unsafe`, never a guess: plan refuses the host, naming why. config.xml,
+/// in root's folder, is still read.
+#[test]
+fn without_gnu_dd_a_pid_file_the_mid_user_can_swap_leaves_the_state_unsafe() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: skipped");
+        return;
+    }
+    let directory = mid_folder(CONFIG);
+    let work = directory.path().join("mid/agent/work");
+    fs::create_dir(&work).expect("work");
+    fs::write(work.join("mid.pid"), format!("{}\n", std::process::id())).expect("pid");
+    give_to_mid_user(&work, "-R");
+    let bin = directory.path().join("bin");
+    without_gnu_dd(&bin);
+    for shell in host_shells() {
+        let output = run_facts_in(shell, directory.path(), Some(&bin), None);
+        assert!(output.status.success(), "{shell}: {output:?}");
+        let facts = midfleet::facts::parse(&output.stdout).expect("a reply");
+        assert_eq!(facts.service.state, "unsafe", "{shell}");
+        assert!(facts.config.is_ok(), "{shell}");
+    }
+}
+
+/// The attack review of the non-GNU reads (stop 27): mid_home is an
+/// operator's link to a tree in the MID user's own folder (its home),
+/// and the MID user exchanges the MID's root-owned tree there with a tree
+/// of its own whose pid file links to a root-only file holding a live
+/// pid. Judging the path's folders and then reading by the path was
+/// raced (15–27 of 300 reads said `running`: root read the root-only
+/// file). Each read now happens inside the folder it judged, held.
+/// Under dash and bash.
+#[test]
+fn without_gnu_dd_a_tree_swapped_on_the_path_never_leads_a_read_elsewhere() {
+    let Some(python) = race_tools() else {
+        eprintln!("not root, or no python3 or setpriv: skipped");
+        return;
+    };
+    let directory = tempfile::tempdir().expect("temp dir");
+    let root = directory.path();
+    fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let home = root.join("home");
+    for tree in ["mid", "evil"] {
+        let agent = home.join(tree).join("agent");
+        fs::create_dir_all(agent.join("bin")).expect("bin");
+        fs::create_dir_all(agent.join("work")).expect("work");
+        fs::write(agent.join("config.xml"), CONFIG).expect("config");
+        fs::write(agent.join("bin/mid.sh"), "#!/bin/sh\n").expect("mid.sh");
+    }
+    // The real MID is stopped: its pid file names no process.
+    fs::write(home.join("mid/agent/work/mid.pid"), "999999\n").expect("pid");
+    let secret = root.join("rootonly");
+    fs::create_dir(&secret).expect("rootonly");
+    fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod");
+    fs::write(secret.join("pid"), format!("{}\n", std::process::id())).expect("secret");
+    std::os::unix::fs::symlink(secret.join("pid"), home.join("evil/agent/work/mid.pid"))
+        .expect("link");
+    give_to_mid_user(&home.join("evil"), "-hR");
+    give_to_mid_user(&home, "-h");
+    let bin = root.join("bin");
+    without_gnu_dd(&bin);
+    // The operator's mid_home: a link (root's) to the tree in that home.
+    let mid_home = root.join("mid");
+    std::os::unix::fs::symlink(home.join("mid"), &mid_home).expect("mid_home");
+    let racer = Racer::start(python, root, &home.join("mid"), &home.join("evil"));
+    let script = format!(
+        "MID_HOME='{}'\nCONFIG='{}/agent/config.xml'\nSERVICE_KIND=mid.sh\nSERVICE_UNIT=\nSTATUS_COMMAND=\nMAX_CONFIG={MAX_CONFIG}\n{FACTS}",
+        mid_home.display(),
+        mid_home.display()
+    );
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut running = 0;
+    let mut reads = 0;
+    for shell in host_shells() {
+        for _ in 0..80 {
+            let output = Command::new(shell)
+                .arg("-c")
+                .arg(&script)
+                .env("PATH", &path)
+                .stdin(Stdio::null())
+                .output()
+                .expect("facts");
+            reads += 1;
+            if String::from_utf8_lossy(&output.stdout).contains("\nservice mid.sh - running\n") {
+                running += 1;
+            }
+        }
+    }
+    drop(racer);
+    assert_eq!(
+        running, 0,
+        "{running} of {reads} reads took the root-only file for the pid file"
+    );
+}

@@ -2502,3 +2502,49 @@ fn without_gnu_dd_a_folder_the_mid_user_can_change_ends_the_run_before_any_chang
     assert!(!run.backup().exists());
     assert!(!host.midfleet().join("lock").exists());
 }
+
+/// The keystore's folders are judged all the way down before the stop: a
+/// subfolder of agent/security the MID's user owns ends a key pair reset
+/// before anything changes (the attack review of stop 27 found the check
+/// looked at agent/security alone, and the copy then failed with the MID
+/// stopped, as a full disk).
+#[test]
+fn without_gnu_dd_a_keystore_subfolder_the_mid_user_owns_ends_the_run_before_the_stop() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: skipped");
+        return;
+    }
+    let host = Host::new();
+    let original = host.config();
+    let starts = host.starts();
+    let sub = host.agent.join("security/deep");
+    fs::create_dir_all(&sub).expect("subfolder");
+    assert!(std::process::Command::new("chown")
+        .args(["65534:65534"])
+        .arg(&sub)
+        .status()
+        .expect("chown")
+        .success());
+    host.add_credentials(NEW_USER, NEW_PASSWORD);
+    let mut plan = Plan::apply(host.rotated_config(NEW_USER, NEW_PASSWORD));
+    plan.expect_user = NEW_USER;
+    plan.key_pair_reset = true;
+    plan.without_gnu_dd = true;
+    let run = host.stage(&plan);
+    let outcome = run.run_foreground();
+    assert_eq!(outcome.result, "error", "{}", run.report());
+    assert_eq!(
+        outcome.steps,
+        [
+            "lock",
+            "check fail no-safe-read",
+            "unlock",
+            "result error no-safe-read",
+            "end"
+        ]
+    );
+    assert!(host.running(), "the MID runs on");
+    assert_eq!(host.starts(), starts);
+    assert_eq!(host.config(), original);
+}

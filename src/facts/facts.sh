@@ -57,9 +57,10 @@ proof_me=$uid
 # check before the open can be raced: the file's folder's owner swaps a
 # link to a device in between (whose open alone can act: a watchdog
 # arms) or to a file only root may read. So without GNU dd a file is
-# read only where no user but root and this login can swap it
-# (`swap_proof`, in src/apply/transaction/22-swap-proof.sh, which is sent
-# before this script); else the read fails with `unsafe_read` set.
+# read only in its folder, held, where no user but root and this login
+# can swap it (`read_held`, in src/apply/transaction/22-swap-proof.sh,
+# which is sent before this script); else the read fails with exit 3 and
+# `unsafe_read` set.
 gnu_dd=
 unsafe_read=
 read_file() {
@@ -73,12 +74,10 @@ read_file() {
         fi
         [ "$gnu_dd" = 1 ] && return 1
     fi
-    [ -f "$1" ] && [ ! -L "$1" ] || return 1
-    if ! swap_proof "$1"; then
-        unsafe_read=1
-        return 1
-    fi
-    head -c "${2:-$((MAX_CONFIG + 1))}" -- "$1"
+    read_held "$1" 0 "${2:-$((MAX_CONFIG + 1))}" && return 0
+    [ "$?" = 3 ] || return 1
+    unsafe_read=1
+    return 3
 }
 
 # blob NAME FILE: FILE's bytes (read_file) kept as $scratch_dir/NAME, to
@@ -93,7 +92,7 @@ blob() {
         case $1 in
             config | wrapper) ;;
             *) if [ -n "$unsafe_read" ]; then
-                   echo "cannot read $2 safely: a user other than root can change a folder on its path, and this host's dd is not GNU's (install GNU coreutils)" >&2
+                   echo "cannot read $2 safely: a user other than root and this login can change its folder, and this host's dd is not GNU's (install GNU coreutils)" >&2
                    exit 70
                elif [ -e "$2" ]; then
                    echo "cannot read $2 or keep a copy in ${TMPDIR:-/tmp} (is it full?)" >&2
@@ -327,6 +326,7 @@ done
 # pick another service for root to stop — else agent/bin/mid.sh.
 kind=$SERVICE_KIND
 unit=$SERVICE_UNIT
+shconf_unsafe=
 agent=$MID_HOME/agent
 if [ "$kind" = auto ]; then
     kind=mid.sh
@@ -335,7 +335,8 @@ if [ "$kind" = auto ]; then
         if [ -z "$app" ] && [ -f "$shconf" ] && [ ! -L "$shconf" ]; then
             # The last APP_NAME line's value (sed keeps the last match
             # and prints it at the end; an empty line when there is none).
-            app=$(read_file "$shconf" |
+            shconf_text=$(read_file "$shconf") || { [ "$?" = 3 ] && shconf_unsafe=1; }
+            app=$(printf '%s\n' "$shconf_text" |
                 sed -n -e 's/^[[:space:]]*APP_NAME[[:space:]]*=[[:space:]]*["'\'']*\([A-Za-z0-9_.@:-]*\).*/\1/' \
                     -e 't match' -e '$!d' -e 'x' -e 'p' -e 'q' -e ':match' -e 'h' -e '$p')
         fi
@@ -374,10 +375,10 @@ case $kind in
             pid_file=$agent/work/${app:-mid}.pid
             [ -f "$pid_file" ] || pid_file=$agent/work/mid.pid
             # Its first 32 bytes: the first run of digits in them.
-            [ -f "$pid_file" ] && pid=$(read_file "$pid_file" 32)
+            [ -f "$pid_file" ] && { pid=$(read_file "$pid_file" 32) || { [ "$?" = 3 ] && state=unsafe; }; }
             pid=${pid#"${pid%%[0-9]*}"}
             pid=${pid%%[!0-9]*}
-            if [ -n "$pid" ] && [ "$pid" -gt 1 ] 2>/dev/null && [ -d "/proc/$pid" ]; then
+            if [ "$state" != unsafe ] && [ -n "$pid" ] && [ "$pid" -gt 1 ] 2>/dev/null && [ -d "/proc/$pid" ]; then
                 proc_state=
                 read -r proc_stat </proc/"$pid"/stat 2>/dev/null && proc_state=${proc_stat##*) } && proc_state=${proc_state%% *}
                 [ "$proc_state" != Z ] && state=running
@@ -386,6 +387,9 @@ case $kind in
     commands)
         if sh -c "$STATUS_COMMAND" >/dev/null 2>&1 </dev/null; then state=running; else state=stopped; fi ;;
 esac
+# Without GNU dd, a pid file or mid.shconf the read could not safely
+# read leaves the service unknown: `unsafe`, never a guess.
+[ -n "$shconf_unsafe" ] && state=unsafe
 printf 'service %s %s %s\n' "$kind" "${unit:--}" "$state"
 
 # The kind of MID: markers in config.xml's folder (the agent folder) —

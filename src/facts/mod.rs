@@ -108,7 +108,7 @@ pub enum ConfigProblem {
     TooLarge(u64),
     /// Not read: the host's dd is not GNU's, so the read could not refuse
     /// a link or a FIFO swapped in, and a user other than root and the
-    /// login can change a folder on the file's path.
+    /// login can change the file's folder.
     UnsafeRead,
 }
 
@@ -126,7 +126,7 @@ impl fmt::Display for ConfigProblem {
             ),
             ConfigProblem::UnsafeRead => formatter.write_str(
                 "config.xml was not read: a user other than root and the login can change \
-                 a folder on its path, and this host's dd is not GNU's, so a link or FIFO \
+                 its folder, and this host's dd is not GNU's, so a link or FIFO \
                  swapped in could not be refused (a device's open alone can act)",
             ),
             ConfigProblem::TooLarge(size) => write!(

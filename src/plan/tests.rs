@@ -237,6 +237,7 @@ fixtures! {
     stopped_mid_with_changes_is_restarted,
     restart_always,
     service_missing,
+    service_state_unsafe_without_gnu_dd,
     // Warnings that leave the plan as it is.
     journal_left_over_warns,
     failpoint_warns,

@@ -61,8 +61,8 @@ lines_before() {
     if [ "$have_gnu_dd" = 1 ]; then
         lines_counted=$(dd if="$1" iflag=nofollow,nonblock,count_bytes count="$2" \
             bs=65536 status=none 2>/dev/null | wc -l)
-    elif [ -f "$1" ] && [ ! -L "$1" ] && swap_proof "$1"; then
-        lines_counted=$(head -c "$2" -- "$1" | wc -l)
+    elif [ -f "$1" ] && [ ! -L "$1" ]; then
+        lines_counted=$(read_held "$1" 0 "$2" | wc -l)
     else
         return 0
     fi
@@ -171,8 +171,8 @@ log_from() {
     if [ "$have_gnu_dd" = 1 ]; then
         dd if="$1" iflag=nofollow,nonblock,skip_bytes,count_bytes skip="$2" count="$log_cap" \
             bs=65536 status=none 2>/dev/null
-    elif [ -f "$1" ] && [ ! -L "$1" ] && swap_proof "$1"; then
-        tail -c +"$(($2 + 1))" -- "$1" | head -c "$log_cap"
+    else
+        read_held "$1" "$2" "$log_cap"
     fi
 }
 

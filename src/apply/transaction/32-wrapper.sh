@@ -60,10 +60,8 @@ read_wrapper() {
         dd if="$wrapper_file" of="$RUN_DIR/current-wrapper.conf" iflag=nofollow,nonblock,count_bytes \
             count=4194305 bs=65536 status=none 2>/dev/null || return 1
     else
-        read_reason=no-safe-read
-        swap_proof "$wrapper_file" || return 1
-        read_reason=wrapper-unreadable
-        head -c 4194305 -- "$wrapper_file" >"$RUN_DIR/current-wrapper.conf" 2>/dev/null || return 1
+        read_held "$wrapper_file" 0 4194305 >"$RUN_DIR/current-wrapper.conf" 2>/dev/null ||
+            { [ "$?" = 3 ] && read_reason=no-safe-read; return 1; }
     fi
     read_reason=wrapper-not-a-regular-file
     [ "$(stat -c '%d:%i %h %u %g %a %A %z' -- "$wrapper_file" 2>/dev/null)" = "$read_before" ] || return 1

@@ -83,8 +83,8 @@ make_backup() {
 # folder is entered by `cd` and must then be where its path says (`pwd
 # -P`), so a folder swapped for a link is refused rather than walked into;
 # files are read O_NOFOLLOW|O_NONBLOCK (GNU dd; elsewhere a regular file
-# checked just before, in a folder only root and this login can change:
-# `swap_proof`), must have one link and keep their size; links are copied as links; anything else (FIFOs,
+# checked just before, in this folder, which only root and this login may
+# change: `read_held`), must have one link and keep their size; links are copied as links; anything else (FIFOs,
 # sockets, devices) is refused. Owner, group and mode kept.
 copy_tree() (
     cd -- "$1" 2>/dev/null && [ "$(pwd -P)" = "$1" ] || exit 1
@@ -110,8 +110,7 @@ copy_tree() (
                     dd if="$copy_entry" of="$2/$copy_entry" iflag=nofollow,nonblock bs=65536 \
                         status=none 2>/dev/null || exit 1
                 else
-                    [ -f "$copy_entry" ] && [ ! -L "$copy_entry" ] && swap_proof "$copy_entry" &&
-                        cat -- "$copy_entry" >"$2/$copy_entry" || exit 1
+                    read_held "$copy_entry" >"$2/$copy_entry" || exit 1
                 fi
                 [ "$(stat -c '%i %h %s %z' -- "$copy_entry")" = "$copy_id" ] || exit 1
                 [ "$(stat -c %s -- "$2/$copy_entry")" = "$7" ] || exit 1

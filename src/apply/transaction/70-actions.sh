@@ -136,25 +136,37 @@ writable_or_conclude() {
 }
 
 # safe_reads_or_conclude: before anything changes, on a host whose dd is
-# not GNU's, every file the action reads in the MID's folders — config.xml,
-# wrapper-override.conf, the MID's logs, the keystore folders' files — is
-# where no user but root and this login can swap it (`swap_proof`); else
-# the run ends here, with nothing changed, rather than fail its reads
-# midway (a health that cannot read the logs would roll back a good MID).
+# not GNU's, every folder the action reads in — config.xml's, conf/ (with
+# a wrapper change), agent/logs, and agent/security, agent/keystore and
+# every folder below them — passes `swap_proof` as it is now; else the run
+# ends here, nothing changed, rather than fail its reads midway (a health
+# that cannot read the logs would roll back a good MID). Each read judges
+# its folder again (`read_held`): a folder swapped since is not read.
 safe_reads_or_conclude() {
     [ "$have_gnu_dd" = 1 ] && return 0
-    proof_wrapper=
-    [ "$WRAPPER" = 1 ] && proof_wrapper=$config_dir/conf/wrapper-override.conf
-    for proof_file in "$CONFIG" $proof_wrapper "$AGENT/logs/agent0.log.0" \
-        "$AGENT/security/." "$AGENT/keystore/."; do
+    : "${proof_me:=$(id -u)}"
+    proof_folders="$config_dir $AGENT/logs"
+    [ "$WRAPPER" = 1 ] && proof_folders="$proof_folders $config_dir/conf"
+    for proof_folder in $proof_folders; do
         # A folder that is not there holds nothing to read.
-        [ -d "${proof_file%/*}" ] || continue
-        swap_proof "$proof_file" || {
-            journal check fail no-safe-read
-            conclude error no-safe-read
+        [ -d "$proof_folder" ] || continue
+        (cd -- "$proof_folder/" 2>/dev/null && swap_proof) || {
+            safe_reads_fail
             return 1
         }
     done
+    # The keystore's folders, all of them (no link followed): any that
+    # another user owns or a group or others may write.
+    if [ -n "$(find "$AGENT/security/." "$AGENT/keystore/." -type d \
+        \( -perm -1000 -o -perm -020 -o -perm -002 -o \( ! -user 0 ! -user "$proof_me" \) \) \
+        -print 2>/dev/null | head -c 1)" ]; then
+        safe_reads_fail
+        return 1
+    fi
+}
+safe_reads_fail() {
+    journal check fail no-safe-read
+    conclude error no-safe-read
 }
 
 # keystore_small_or_conclude WITH_KEYSTORE: before the MID is stopped,
