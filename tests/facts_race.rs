@@ -30,11 +30,7 @@ fn a_config_swapped_for_a_huge_file_after_its_size_check_is_never_sent_whole() {
         return;
     };
     let directory = tempfile::tempdir().expect("temp dir");
-    fs::set_permissions(
-        directory.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
+    open_to_all(directory.path());
     let home = directory.path().join("mid");
     let agent = home.join("agent");
     fs::create_dir_all(agent.join("bin")).expect("agent");
@@ -148,9 +144,20 @@ fn race_tools() -> Option<&'static str> {
     let python = ["/usr/bin/python3", "/usr/local/bin/python3"]
         .into_iter()
         .find(|path| Path::new(path).exists())?;
+    (is_root() && Path::new("/usr/bin/setpriv").exists()).then_some(python)
+}
+
+/// Whether this test runs as root (the facts read's races are root's).
+fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    (root && Path::new("/usr/bin/setpriv").exists()).then_some(python)
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// `chmod 0755 FOLDER` (a temporary folder is 0700): the MID user, and
+/// the race's exchanger running as it, can enter it.
+fn open_to_all(folder: &Path) {
+    fs::set_permissions(folder, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
 }
 
 /// `chown FLAG 65534:65534 PATH`: the MID user's, as in its folders.
@@ -305,11 +312,7 @@ fn a_midfleet_folder_swapped_after_its_check_is_never_read_as_midfleets() {
         return;
     };
     let directory = mid_folder(CONFIG);
-    fs::set_permissions(
-        directory.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
+    open_to_all(directory.path());
     let home = directory.path().join("mid");
     // root's own .midfleet, as a run leaves it.
     let midfleet = home.join(".midfleet");
@@ -401,11 +404,7 @@ fn an_agent_folder_swapped_for_a_link_never_leads_the_read_elsewhere() {
         return;
     };
     let directory = mid_folder(CONFIG);
-    fs::set_permissions(
-        directory.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
+    open_to_all(directory.path());
     let secret = directory.path().join("secret");
     fs::create_dir(&secret).expect("secret");
     fs::write(
@@ -467,17 +466,12 @@ fn without_gnu_dd(folder: &Path) {
 /// and what to install. Under dash and bash.
 #[test]
 fn without_gnu_dd_a_config_the_mid_user_can_swap_is_never_read() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !is_root() {
         eprintln!("not root: skipped");
         return;
     }
     let directory = mid_folder(CONFIG);
-    fs::set_permissions(
-        directory.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
+    open_to_all(directory.path());
     give_to_mid_user(&directory.path().join("mid"), "-R");
     let bin = directory.path().join("bin");
     without_gnu_dd(&bin);
@@ -499,11 +493,7 @@ fn without_gnu_dd_a_config_the_mid_user_can_swap_is_never_read() {
 #[test]
 fn without_gnu_dd_a_config_only_root_can_swap_is_read_whole() {
     let directory = mid_folder(CONFIG);
-    fs::set_permissions(
-        directory.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
+    open_to_all(directory.path());
     let bin = directory.path().join("bin");
     without_gnu_dd(&bin);
     for shell in host_shells() {
@@ -521,8 +511,7 @@ fn without_gnu_dd_a_config_only_root_can_swap_is_read_whole() {
 /// in root's folder, is still read.
 #[test]
 fn without_gnu_dd_a_pid_file_the_mid_user_can_swap_leaves_the_state_unsafe() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !is_root() {
         eprintln!("not root: skipped");
         return;
     }
