@@ -459,9 +459,25 @@ fn without_gnu_dd(folder: &Path) {
     );
 }
 
+/// The facts read's replies, under each of [`host_shells`], over the MID
+/// folder in `directory` on a host whose dd is not GNU's; each read ended
+/// well.
+fn replies_without_gnu_dd(directory: &Path) -> Vec<(&'static str, std::process::Output)> {
+    let bin = directory.join("bin");
+    without_gnu_dd(&bin);
+    host_shells()
+        .into_iter()
+        .map(|shell| {
+            let output = run_facts_in(shell, directory, Some(&bin), None);
+            assert!(output.status.success(), "{shell}: {output:?}");
+            (shell, output)
+        })
+        .collect()
+}
+
 /// Without GNU dd the read cannot refuse a link or a FIFO in its open,
-/// and a check before it can be raced. So where the MID's user owns a
-/// folder on config.xml's path, root never reads it there: the reply
+/// and a check before it can be raced. So where the MID's user owns
+/// config.xml's folder, root never reads it there: the reply
 /// says `config-unsafe`, with none of its bytes, and midfleet names why
 /// and what to install. Under dash and bash.
 #[test]
@@ -473,11 +489,7 @@ fn without_gnu_dd_a_config_the_mid_user_can_swap_is_never_read() {
     let directory = mid_folder(CONFIG);
     open_to_all(directory.path());
     give_to_mid_user(&directory.path().join("mid"), "-R");
-    let bin = directory.path().join("bin");
-    without_gnu_dd(&bin);
-    for shell in host_shells() {
-        let output = run_facts_in(shell, directory.path(), Some(&bin), None);
-        assert!(output.status.success(), "{shell}: {output:?}");
+    for (shell, output) in replies_without_gnu_dd(directory.path()) {
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(stdout.contains("\nconfig-unsafe\n"), "{shell}: {stdout}");
         assert!(!stdout.contains("<parameter"), "{shell}: {stdout}");
@@ -488,17 +500,13 @@ fn without_gnu_dd_a_config_the_mid_user_can_swap_is_never_read() {
     }
 }
 
-/// Where only root can change config.xml's folders (a sticky /tmp above
-/// them too), the same host reads it, through head, whole.
+/// Where only root can change config.xml's folder, the same host reads
+/// it, through head, whole.
 #[test]
 fn without_gnu_dd_a_config_only_root_can_swap_is_read_whole() {
     let directory = mid_folder(CONFIG);
     open_to_all(directory.path());
-    let bin = directory.path().join("bin");
-    without_gnu_dd(&bin);
-    for shell in host_shells() {
-        let output = run_facts_in(shell, directory.path(), Some(&bin), None);
-        assert!(output.status.success(), "{shell}: {output:?}");
+    for (shell, output) in replies_without_gnu_dd(directory.path()) {
         let facts = midfleet::facts::parse(&output.stdout).expect("a reply");
         let config = facts.config.expect("config.xml read");
         assert_eq!(config.bytes, CONFIG.as_bytes(), "{shell}");
@@ -520,11 +528,7 @@ fn without_gnu_dd_a_pid_file_the_mid_user_can_swap_leaves_the_state_unsafe() {
     fs::create_dir(&work).expect("work");
     fs::write(work.join("mid.pid"), format!("{}\n", std::process::id())).expect("pid");
     give_to_mid_user(&work, "-R");
-    let bin = directory.path().join("bin");
-    without_gnu_dd(&bin);
-    for shell in host_shells() {
-        let output = run_facts_in(shell, directory.path(), Some(&bin), None);
-        assert!(output.status.success(), "{shell}: {output:?}");
+    for (shell, output) in replies_without_gnu_dd(directory.path()) {
         let facts = midfleet::facts::parse(&output.stdout).expect("a reply");
         assert_eq!(facts.service.state, "unsafe", "{shell}");
         assert!(facts.config.is_ok(), "{shell}");
