@@ -194,6 +194,14 @@ impl Racer {
     }
 }
 
+impl Racer {
+    /// Whether the exchanger still runs (a test whose race never ran
+    /// proves nothing).
+    fn alive(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(None))
+    }
+}
+
 impl Drop for Racer {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -449,12 +457,14 @@ fn an_agent_folder_swapped_for_a_link_never_leads_the_read_elsewhere() {
 }
 
 /// A dd that is not GNU's (busybox, BSD, toybox): it refuses `iflag=`
-/// before it opens anything, as they do; otherwise the host's own dd.
+/// before it opens anything, as they do (and leaves `refused-iflag`
+/// beside itself, so a test can see it was asked); otherwise the host's
+/// own dd.
 fn without_gnu_dd(folder: &Path) {
     stand_in(
         folder,
         "dd",
-        "for a; do case $a in iflag=*) echo \"dd: unknown operand $a\" >&2; exit 1 ;; esac; done\n\
+        "for a; do case $a in iflag=*) : >\"${0%/*}/refused-iflag\"; echo \"dd: unknown operand $a\" >&2; exit 1 ;; esac; done\n\
          exec \"$(PATH=/usr/bin:/bin command -v dd)\" \"$@\"\n",
     );
 }
@@ -511,6 +521,10 @@ fn without_gnu_dd_a_config_only_root_can_swap_is_read_whole() {
         let config = facts.config.expect("config.xml read");
         assert_eq!(config.bytes, CONFIG.as_bytes(), "{shell}");
     }
+    assert!(
+        directory.path().join("bin/refused-iflag").exists(),
+        "the read asked the stand-in dd, which refused: head read it"
+    );
 }
 
 /// Without GNU dd, a pid file in a folder the MID's user owns is not read
@@ -540,9 +554,11 @@ fn without_gnu_dd_a_pid_file_the_mid_user_can_swap_leaves_the_state_unsafe() {
 /// and the MID user exchanges the MID's root-owned tree there with a tree
 /// of its own whose pid file links to a root-only file holding a live
 /// pid. Judging the path's folders and then reading by the path was
-/// raced (15–27 of 300 reads said `running`: root read the root-only
-/// file). Each read now happens inside the folder it judged, held.
-/// Under dash and bash.
+/// raced (9 of 160 reads here said `running` on 6fa4757: root read the
+/// root-only file). Each read now happens inside the folder it judged,
+/// held. Under dash and bash; the reads must have met the swapped tree
+/// (its config.xml seen as the MID user's or through a link), or the
+/// race did not run.
 #[test]
 fn without_gnu_dd_a_tree_swapped_on_the_path_never_leads_a_read_elsewhere() {
     let Some(python) = race_tools() else {
@@ -576,7 +592,8 @@ fn without_gnu_dd_a_tree_swapped_on_the_path_never_leads_a_read_elsewhere() {
     // The operator's mid_home: a link (root's) to the tree in that home.
     let mid_home = root.join("mid");
     std::os::unix::fs::symlink(home.join("mid"), &mid_home).expect("mid_home");
-    let racer = Racer::start(python, root, &home.join("mid"), &home.join("evil"));
+    let mut racer = Racer::start(python, root, &home.join("mid"), &home.join("evil"));
+    std::thread::sleep(std::time::Duration::from_millis(200));
     let script = format!(
         "MID_HOME='{}'\nCONFIG='{}/agent/config.xml'\nSERVICE_KIND=mid.sh\nSERVICE_UNIT=\nSTATUS_COMMAND=\nMAX_CONFIG={MAX_CONFIG}\n{FACTS}",
         mid_home.display(),
@@ -589,6 +606,7 @@ fn without_gnu_dd_a_tree_swapped_on_the_path_never_leads_a_read_elsewhere() {
     );
     let mut running = 0;
     let mut reads = 0;
+    let mut swapped = 0;
     for shell in host_shells() {
         for _ in 0..80 {
             let output = Command::new(shell)
@@ -599,14 +617,21 @@ fn without_gnu_dd_a_tree_swapped_on_the_path_never_leads_a_read_elsewhere() {
                 .output()
                 .expect("facts");
             reads += 1;
-            if String::from_utf8_lossy(&output.stdout).contains("\nservice mid.sh - running\n") {
+            assert!(output.status.success(), "{shell}: {output:?}");
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            if stdout.contains("\nservice mid.sh - running\n") {
                 running += 1;
+            }
+            if stdout.contains("\nconfig-unsafe\n") || stdout.contains("\nconfig-symlink ") {
+                swapped += 1;
             }
         }
     }
+    assert!(racer.alive(), "the exchanger stopped during the reads");
     drop(racer);
     assert_eq!(
         running, 0,
         "{running} of {reads} reads took the root-only file for the pid file"
     );
+    assert!(swapped > 0, "no read of {reads} met the swapped tree");
 }

@@ -2541,3 +2541,26 @@ fn refused_before_the_stop(host: &Host, plan: &Plan) {
     assert!(!run.backup().exists());
     assert!(!host.midfleet().join("lock").exists());
 }
+
+/// A rollback to a backup that holds wrapper-override.conf reads conf/
+/// too: without GNU dd, a conf/ the MID's user owns ends it before the
+/// stop (the review of stop 27 found the check looked at conf/ only for
+/// an apply's wrapper change, so such a rollback stopped the MID first).
+#[test]
+fn without_gnu_dd_a_rollback_with_the_wrapper_file_judges_conf_before_the_stop() {
+    if !is_root() {
+        eprintln!("not root: skipped");
+        return;
+    }
+    let host = Host::new();
+    let mut plan = Plan::apply(host.threads_config("30"));
+    plan.wrapper_new = Some(host.heap_wrapper("2048"));
+    let run = host.stage(&plan);
+    assert_eq!(run.run_foreground().result, "applied", "{}", run.report());
+    assert!(run.backup().join("wrapper-override.conf").exists());
+    give_to_mid_user(&host.agent.join("conf"));
+    let mut rollback = Plan::action("rollback");
+    rollback.restore_from = run.name.clone();
+    rollback.without_gnu_dd = true;
+    refused_before_the_stop(&host, &rollback);
+}

@@ -1119,6 +1119,7 @@ pub fn facts_reply(facts: &Facts) -> Vec<u8> {
         Err(ConfigProblem::NotAFile) => "config-not-a-file".into(),
         Err(ConfigProblem::Symlink(target)) => format!("config-symlink {target}"),
         Err(ConfigProblem::TooLarge(size)) => format!("config-too-large {size}"),
+        Err(ConfigProblem::UnsafeRead) => "config-unsafe".into(),
     };
     line(&mut reply, &config);
     let service = &facts.service;

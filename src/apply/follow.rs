@@ -342,6 +342,10 @@ pub(super) fn explain(reason: &str) -> String {
             "this host's dd is not GNU's, so a read cannot refuse a link or a FIFO in its open, and a folder holding config.xml, wrapper-override.conf, the MID's logs or its keystore can be changed by a user other than root and the login (who could swap in a link to a device or a root-only file between a check and the read); nothing was changed",
             "install GNU coreutils on the host, or log in as the MID's owner",
         ),
+        "backup-no-safe-read" => (
+            "this host's dd is not GNU's, and a keystore folder the backup had to copy could by then be changed by a user other than root and the login (it passed the check before the stop); the MID was started again on its files, nothing was written",
+            "install GNU coreutils on the host, or log in as the MID's owner",
+        ),
         "config-hard-linked" => (
             "config.xml has more than one hard link, so it may be another file too; nothing was written",
             "give config.xml a single link (copy it, then rename the copy over it)",

@@ -23,9 +23,12 @@ pub fn rollback_plan(read: &HostFacts) -> HostPlan {
     };
     plan.service_found = Some(facts.service.kind.clone());
     plan.service_unit = facts.service.unit.clone();
-    let Ok(file) = &facts.config else {
-        plan.error = Some("config.xml cannot be read".into());
-        return plan;
+    let file = match &facts.config {
+        Ok(file) => file,
+        Err(problem) => {
+            plan.error = Some(format!("{}: {problem}", read.host.config));
+            return plan;
+        }
     };
     plan.fingerprint = Some(file.sha256.clone());
     plan.current_user = ConfigXml::parse(&file.bytes).ok().and_then(|document| {

@@ -1,6 +1,7 @@
-# midfleet facts: one read of a MID host. POSIX sh; the assignments above
-# (MID_HOME, CONFIG, SERVICE_KIND, SERVICE_UNIT, STATUS_COMMAND, MAX_CONFIG)
-# are written by midfleet, shell-quoted. Reads only; writes only in its own
+# midfleet facts: one read of a MID host. POSIX sh; the assignments at the
+# top of what is sent (MID_HOME, CONFIG, SERVICE_KIND, SERVICE_UNIT,
+# STATUS_COMMAND, MAX_CONFIG) are written by midfleet, shell-quoted, and
+# src/apply/transaction/22-swap-proof.sh comes between them and this. Reads only; writes only in its own
 # temporary folder, which it removes. Runs nothing from the MID's folders
 # (the MID's user may write them; this may run as root): the service state
 # of a mid.sh MID comes from its pid file, not from `mid.sh status`.
@@ -92,7 +93,7 @@ blob() {
         case $1 in
             config | wrapper) ;;
             *) if [ -n "$unsafe_read" ]; then
-                   echo "cannot read $2 safely: a user other than root and this login can change its folder, and this host's dd is not GNU's (install GNU coreutils)" >&2
+                   echo "cannot read $M/${2#"$midfleet_at"/} safely: this host's dd is not GNU's, and a user other than root and this login can change its folder (midfleet makes its folders 0700: chmod 700 that folder, or install GNU coreutils)" >&2
                    exit 70
                elif [ -e "$2" ]; then
                    echo "cannot read $2 or keep a copy in ${TMPDIR:-/tmp} (is it full?)" >&2
@@ -327,6 +328,7 @@ done
 kind=$SERVICE_KIND
 unit=$SERVICE_UNIT
 shconf_unsafe=
+unsafe_read=
 agent=$MID_HOME/agent
 if [ "$kind" = auto ]; then
     kind=mid.sh
@@ -335,10 +337,15 @@ if [ "$kind" = auto ]; then
         if [ -z "$app" ] && [ -f "$shconf" ] && [ ! -L "$shconf" ]; then
             # The last APP_NAME line's value (sed keeps the last match
             # and prints it at the end; an empty line when there is none).
-            shconf_text=$(read_file "$shconf") || { [ "$?" = 3 ] && shconf_unsafe=1; }
-            app=$(printf '%s\n' "$shconf_text" |
-                sed -n -e 's/^[[:space:]]*APP_NAME[[:space:]]*=[[:space:]]*["'\'']*\([A-Za-z0-9_.@:-]*\).*/\1/' \
-                    -e 't match' -e '$!d' -e 'x' -e 'p' -e 'q' -e ':match' -e 'h' -e '$p')
+            # The bytes kept in the scratch folder by this shell, so that a
+            # read refused (exit 3) is known here; then one sed.
+            if read_file "$shconf" >"$scratch_dir/shconf"; then
+                app=$(sed -n -e 's/^[[:space:]]*APP_NAME[[:space:]]*=[[:space:]]*["'\'']*\([A-Za-z0-9_.@:-]*\).*/\1/' \
+                    -e 't match' -e '$!d' -e 'x' -e 'p' -e 'q' -e ':match' -e 'h' -e '$p' \
+                    -- "$scratch_dir/shconf")
+            elif [ -n "$unsafe_read" ]; then
+                shconf_unsafe=1
+            fi
         fi
     done
     if [ -n "$app" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 \

@@ -321,20 +321,10 @@ impl FactsSummary {
             Err(problem) => {
                 summary.status = "error";
                 summary.error = Some(format!("{}: {problem}", read.host.config));
-                match problem {
-                    ConfigProblem::Unreadable => {
-                        summary.hint = Some(
-                            "set `become: yes` for this host, or log in as the MID's owner".into(),
-                        )
-                    }
-                    ConfigProblem::UnsafeRead => {
-                        summary.hint = Some(
-                            "install GNU coreutils on the host (its dd opens a file \
-                             refusing links and FIFOs), or log in as the MID's owner"
-                                .into(),
-                        )
-                    }
-                    _ => {}
+                if matches!(problem, ConfigProblem::Unreadable) {
+                    summary.hint = Some(
+                        "set `become: yes` for this host, or log in as the MID's owner".into(),
+                    );
                 }
             }
         }

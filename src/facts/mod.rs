@@ -56,8 +56,8 @@ pub const SCRIPT: &str = concat!(
 static SENT_SCRIPT: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| without_comments(SCRIPT));
 
-/// The script without its comment lines, as it goes to every host: 12 KB
-/// where the commented file is 20 KB, so that it fits a TCP connection's
+/// The script without its comment lines, as it goes to every host: 13 KB
+/// where the commented file is 24 KB, so that it fits a TCP connection's
 /// first flight (10 segments) on a real network. (Its lines that begin
 /// with `#` are all comments: none is inside a string or a here-document.)
 fn without_comments(script: &str) -> String {
@@ -127,7 +127,8 @@ impl fmt::Display for ConfigProblem {
             ConfigProblem::UnsafeRead => formatter.write_str(
                 "config.xml was not read: a user other than root and the login can change \
                  its folder, and this host's dd is not GNU's, so a link or FIFO \
-                 swapped in could not be refused (a device's open alone can act)",
+                 swapped in could not be refused (a device's open alone can act) \
+                 (hint: install GNU coreutils on the host, or log in as the MID's owner)",
             ),
             ConfigProblem::TooLarge(size) => write!(
                 formatter,
@@ -145,7 +146,9 @@ pub struct ServiceFacts {
     /// The systemd unit, when `kind` is `systemd`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
-    /// `running`, `stopped`, or `missing` (no mid.sh / unknown unit).
+    /// `running`, `stopped`, `missing` (no mid.sh / unknown unit), or
+    /// `unsafe` (its pid file or mid.shconf not read: no GNU dd, and a
+    /// user other than root and the login can change their folder).
     pub state: String,
 }
 

@@ -4,7 +4,8 @@
 # since `mark_logs`, in the shapes the MID writes: log_ids, mark_logs,
 # new_text, log_from, the line shapes, seen_lines, failure_of, started,
 # logged_in, `health`, `start_and_check`; the journal step `health`; the
-# probe have_gnu_dd (30-files.sh and 35-backup.sh read with it too); the
+# probe have_gnu_dd (30-files.sh, 32-wrapper.sh, 35-backup.sh and
+# 70-actions.sh ask it too); the
 # deciding log line and its number, to progress (`health_decided`).
 # Must not: open a log through a link or a FIFO, copy more than log_cap
 # bytes of one, write in agent/, or decide on a line of another shape or
@@ -53,7 +54,9 @@ mark_logs() {
 
 # lines_before FILE SIZE: the number of lines in FILE's first SIZE bytes;
 # nothing past log_count_cap bytes (a log grown on purpose is not read
-# through) or when FILE is a link or a FIFO. Read as log_from reads.
+# through) or when FILE is a link or a FIFO. Read as log_from reads
+# (without GNU dd a folder `read_held` refuses counts 0 lines: only after
+# `safe_reads_or_conclude` passed it, so only when it changed since).
 log_count_cap=67108864
 lines_before() {
     [ "$2" -gt "$log_count_cap" ] && return 0
@@ -158,7 +161,9 @@ new_text() {
 # log_from FILE OFFSET: FILE's bytes from OFFSET on, at most log_cap of
 # them. The logs are in the MID user's folder: with GNU dd, never through
 # a link (O_NOFOLLOW) and never waiting on a FIFO (O_NONBLOCK); elsewhere
-# a regular file, checked just before. The cap: a MID logs its login
+# through `read_held` (22-swap-proof.sh): a regular file read inside its
+# folder, held, only when no user but root and this login can change
+# that folder. The cap: a MID logs its login
 # within its first kilobytes after a start, and the MID's user can grow a
 # log by any size in an instant (a sparse file) — root copies no more
 # than this into its run folder, however large the log.

@@ -64,10 +64,14 @@ make_backup() {
         : >"$1/folders" || { backup_failed "$1"; return 1; }
         for folder in $keystore_folders; do
             if present "$folder"; then
-                if ! copy_tree "$agent_real/$folder" "$1/$folder"; then
+                copy_tree "$agent_real/$folder" "$1/$folder" || {
+                    copy_status=$?
                     backup_failed "$1"
+                    # A folder another user could change, met without GNU
+                    # dd (a subfolder swapped in since the check).
+                    [ "$copy_status" = 3 ] && backup_reason=no-safe-read
                     return 1
-                fi
+                }
                 echo "$folder present" >>"$1/folders"
             else
                 echo "$folder absent" >>"$1/folders"
@@ -110,13 +114,13 @@ copy_tree() (
                     dd if="$copy_entry" of="$2/$copy_entry" iflag=nofollow,nonblock bs=65536 \
                         status=none 2>/dev/null || exit 1
                 else
-                    read_held "$copy_entry" >"$2/$copy_entry" || exit 1
+                    read_held "$copy_entry" >"$2/$copy_entry" || exit "$?"
                 fi
                 [ "$(stat -c '%i %h %s %z' -- "$copy_entry")" = "$copy_id" ] || exit 1
                 [ "$(stat -c %s -- "$2/$copy_entry")" = "$7" ] || exit 1
                 chown -- "$3:$4" "$2/$copy_entry" && chmod -- "$5" "$2/$copy_entry" || exit 1 ;;
             d*)
-                copy_tree "$1/$copy_entry" "$2/$copy_entry" || exit 1
+                copy_tree "$1/$copy_entry" "$2/$copy_entry" || exit "$?"
                 chown -- "$3:$4" "$2/$copy_entry" && chmod -- "$5" "$2/$copy_entry" || exit 1 ;;
             *) exit 1 ;;
         esac

@@ -135,18 +135,21 @@ writable_or_conclude() {
     return 1
 }
 
-# safe_reads_or_conclude: before anything changes, on a host whose dd is
-# not GNU's, every folder the action reads in — config.xml's, conf/ (with
-# a wrapper change), agent/logs, and agent/security, agent/keystore and
-# every folder below them — passes `swap_proof` as it is now; else the run
-# ends here, nothing changed, rather than fail its reads midway (a health
-# that cannot read the logs would roll back a good MID). Each read judges
-# its folder again (`read_held`): a folder swapped since is not read.
+# safe_reads_or_conclude WITH_KEYSTORE: before anything changes, on a
+# host whose dd is not GNU's, every folder the action will read in —
+# config.xml's, agent/logs, conf/ when wrapper-override.conf takes part
+# (its held fd 9), and with WITH_KEYSTORE=1 agent/security, agent/keystore
+# and every folder below them — passes `swap_proof` as it is now; else
+# the run ends here, nothing changed, rather than fail its reads midway (a
+# health that cannot read the logs would roll back a good MID). Each read
+# judges its folder again (`read_held`): a folder swapped since is not
+# read. (The keystore's `find` states swap_proof's rule for many folders
+# at once: the owner root or this login, no group, other or sticky bit.)
 safe_reads_or_conclude() {
     [ "$have_gnu_dd" = 1 ] && return 0
     : "${proof_me:=$(id -u)}"
     proof_folders="$config_dir $AGENT/logs"
-    [ "$WRAPPER" = 1 ] && proof_folders="$proof_folders $config_dir/conf"
+    [ "$with_wrapper" = 1 ] && proof_folders="$proof_folders /proc/self/fd/9"
     for proof_folder in $proof_folders; do
         # A folder that is not there holds nothing to read.
         [ -d "$proof_folder" ] || continue
@@ -155,9 +158,7 @@ safe_reads_or_conclude() {
             return 1
         }
     done
-    # The keystore's folders, all of them (no link followed): any that
-    # another user owns or a group or others may write.
-    if [ -n "$(find "$AGENT/security/." "$AGENT/keystore/." -type d \
+    if [ "$1" = 1 ] && [ -n "$(find "$AGENT/security/." "$AGENT/keystore/." -type d \
         \( -perm -1000 -o -perm -020 -o -perm -002 -o \( ! -user 0 ! -user "$proof_me" \) \) \
         -print 2>/dev/null | head -c 1)" ]; then
         safe_reads_fail
@@ -187,7 +188,7 @@ keystore_small_or_conclude() {
 run_apply() {
     take_lock || return
     interrupted_before_change && return
-    safe_reads_or_conclude || return
+    safe_reads_or_conclude "$KEY_PAIR_RESET" || return
     stale_before_stop && return
     writable_or_conclude || return
     keystore_small_or_conclude "$KEY_PAIR_RESET" || return
@@ -258,7 +259,7 @@ run_apply() {
 run_start() {
     take_lock || return
     interrupted_before_change && return
-    safe_reads_or_conclude || return
+    safe_reads_or_conclude 0 || return
     check_plan || return
     forward_end
     if start_and_check "$EXPECT_USER" "$forward_end_value" 1; then
@@ -271,7 +272,7 @@ run_start() {
 run_restart() {
     take_lock || return
     interrupted_before_change && return
-    safe_reads_or_conclude || return
+    safe_reads_or_conclude 0 || return
     stale_before_stop && return
     stop_or_conclude || return
     check_plan || return
@@ -289,12 +290,12 @@ run_restart() {
 run_rollback() {
     take_lock || return
     interrupted_before_change && return
-    safe_reads_or_conclude || return
     stale_before_stop && return
     writable_or_conclude || return
     source_dir=$MIDFLEET/backups/$RESTORE_FROM
     with_keystore=$KEY_PAIR_RESET
     [ -f "$source_dir/folders" ] && with_keystore=1
+    safe_reads_or_conclude "$with_keystore" || return
     keystore_small_or_conclude "$with_keystore" || return
     stop_or_conclude || return
     check_plan || return
