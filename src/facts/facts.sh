@@ -1,8 +1,8 @@
 # midfleet facts: one read of a MID host. POSIX sh; the assignments at the
 # top of what is sent (MID_HOME, CONFIG, SERVICE_KIND, SERVICE_UNIT,
 # STATUS_COMMAND, MAX_CONFIG) are written by midfleet, shell-quoted, and
-# src/apply/transaction/22-swap-proof.sh comes between them and this. Reads only; writes only in its own
-# temporary folder, which it removes. Runs nothing from the MID's folders
+# src/apply/transaction/22-swap-proof.sh comes between them and this.
+# Reads only; writes only in its own temporary folder, which it removes. Runs nothing from the MID's folders
 # (the MID's user may write them; this may run as root): the service state
 # of a mid.sh MID comes from its pid file, not from `mid.sh status`.
 #
