@@ -59,15 +59,16 @@ pub fn instancesim() -> PathBuf {
 /// folder: a hard link where both are on one file system, else a copy.
 /// A link takes no disk (a debug binary is over 100 MB, and the suite
 /// places several per test) and is never open for writing, so a child
-/// forked meanwhile cannot make running it fail with ETXTBSY. A program
-/// others cannot already read and run is copied, so that making the place
-/// runnable never changes the original's mode. `to` must not exist.
-pub fn place_program(from: &Path, to: &Path) -> Result<(), LabError> {
+/// forked meanwhile cannot make running it fail with ETXTBSY. Only a
+/// program others can already read and run is linked; whether `to` is a
+/// copy is returned, and only a copy may have its mode changed (a link's
+/// would be the original's). `to` must not exist.
+pub fn place_program(from: &Path, to: &Path) -> Result<bool, LabError> {
     let runnable = fs::metadata(from).is_ok_and(|meta| meta.permissions().mode() & 0o005 == 0o005);
     if runnable && fs::hard_link(from, to).is_ok() {
-        return Ok(());
+        return Ok(false);
     }
-    fs::copy(from, to).map(drop).map_err(|error| {
+    fs::copy(from, to).map(|_| true).map_err(|error| {
         LabError(format!(
             "cannot place {} at {}: {error}",
             from.display(),
@@ -714,8 +715,9 @@ impl Lab {
         };
         let midsim = if mid_owner.is_some() && !runnable_by_anyone(&spec.midsim) {
             let copy = directory.join("midfleet-midsim");
-            place_program(&spec.midsim, &copy)?;
-            set_mode(&copy, 0o755)?;
+            if place_program(&spec.midsim, &copy)? {
+                set_mode(&copy, 0o755)?;
+            }
             copy
         } else {
             spec.midsim.clone()
