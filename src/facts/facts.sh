@@ -60,10 +60,9 @@ proof_me=$uid
 # arms) or to a file only root may read. So without GNU dd a file is
 # read only in its folder, held, where no user but root and this login
 # can swap it (`read_held`, in src/apply/transaction/22-swap-proof.sh,
-# which is sent before this script); else the read fails with exit 3 and
-# `unsafe_read` set.
+# which is sent before this script); else the read fails with exit 3
+# (any other failure is exit 1).
 gnu_dd=
-unsafe_read=
 read_file() {
     if [ "$gnu_dd" != 0 ]; then
         dd if="$1" iflag=nofollow,nonblock,count_bytes count="${2:-$((MAX_CONFIG + 1))}" \
@@ -76,9 +75,8 @@ read_file() {
         [ "$gnu_dd" = 1 ] && return 1
     fi
     read_held "$1" 0 "${2:-$((MAX_CONFIG + 1))}" && return 0
-    [ "$?" = 3 ] || return 1
-    unsafe_read=1
-    return 3
+    [ "$?" = 3 ] && return 3
+    return 1
 }
 
 # blob NAME FILE: FILE's bytes (read_file) kept as $scratch_dir/NAME, to
@@ -86,23 +84,26 @@ read_file() {
 # midfleet's own (NAME other than config or wrapper) that is still there
 # but cannot be read or kept (a full TMPDIR) ends the read: its lock or
 # journal must not go unsaid. One gone since it was seen is not sent.
+# A failed one leaves read_file's exit in blob_status (3: not read safely).
 blobs=
 blob() {
-    unsafe_read=
-    if ! read_file "$2" >"$scratch_dir/$1"; then
-        case $1 in
-            config | wrapper) ;;
-            *) if [ -n "$unsafe_read" ]; then
-                   echo "cannot read $M/${2#"$midfleet_at"/} safely: this host's dd is not GNU's, and a user other than root and this login can change its folder (midfleet makes its folders 0700: chmod 700 that folder, or install GNU coreutils)" >&2
-                   exit 70
-               elif [ -e "$2" ]; then
-                   echo "cannot read $2 or keep a copy in ${TMPDIR:-/tmp} (is it full?)" >&2
-                   exit 70
-               fi ;;
-        esac
-        return 1
+    read_file "$2" >"$scratch_dir/$1"
+    blob_status=$?
+    if [ "$blob_status" = 0 ]; then
+        blobs="$blobs $1"
+        return 0
     fi
-    blobs="$blobs $1"
+    case $1 in
+        config | wrapper) ;;
+        *) if [ "$blob_status" = 3 ]; then
+               echo "cannot read $M/${2#"$midfleet_at"/} safely: this host's dd is not GNU's, and a user other than root and this login can change its folder (midfleet makes its folders 0700: chmod 700 that folder, or install GNU coreutils)" >&2
+               exit 70
+           elif [ -e "$2" ]; then
+               echo "cannot read $2 or keep a copy in ${TMPDIR:-/tmp} (is it full?)" >&2
+               exit 70
+           fi ;;
+    esac
+    return 1
 }
 unkeep() {
     unkept=
@@ -132,7 +133,7 @@ read_config() {
         printf '%s-unreadable\n' "$1"
     elif blob "$1" "$2"; then
         stated="$stated $1"
-    elif [ -n "$unsafe_read" ]; then
+    elif [ "$blob_status" = 3 ]; then
         printf '%s-unsafe\n' "$1"
     else
         printf '%s-unreadable\n' "$1"
@@ -328,7 +329,6 @@ done
 kind=$SERVICE_KIND
 unit=$SERVICE_UNIT
 shconf_unsafe=
-unsafe_read=
 agent=$MID_HOME/agent
 if [ "$kind" = auto ]; then
     kind=mid.sh
@@ -343,7 +343,7 @@ if [ "$kind" = auto ]; then
                 app=$(sed -n -e 's/^[[:space:]]*APP_NAME[[:space:]]*=[[:space:]]*["'\'']*\([A-Za-z0-9_.@:-]*\).*/\1/' \
                     -e 't match' -e '$!d' -e 'x' -e 'p' -e 'q' -e ':match' -e 'h' -e '$p' \
                     -- "$scratch_dir/shconf")
-            elif [ -n "$unsafe_read" ]; then
+            elif [ "$?" = 3 ]; then
                 shconf_unsafe=1
             fi
         fi
