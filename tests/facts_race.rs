@@ -635,3 +635,34 @@ fn without_gnu_dd_a_tree_swapped_on_the_path_never_leads_a_read_elsewhere() {
     );
     assert!(swapped > 0, "no read of {reads} met the swapped tree");
 }
+
+/// Without GNU dd, a file of midfleet's own that the read may not take
+/// safely (its `.midfleet` group-writable) ends the read, exit 70, naming
+/// the file as the operator knows it, never as the descriptor it was
+/// reached through.
+#[test]
+fn without_gnu_dd_an_unsafe_midfleet_folder_ends_the_read_naming_the_file() {
+    let directory = mid_folder(CONFIG);
+    let midfleet = directory.path().join("mid/.midfleet");
+    fs::create_dir(&midfleet).expect(".midfleet");
+    fs::write(midfleet.join("state.json"), "{}\n").expect("state");
+    fs::set_permissions(
+        &midfleet,
+        std::os::unix::fs::PermissionsExt::from_mode(0o770),
+    )
+    .expect("chmod");
+    let bin = directory.path().join("bin");
+    without_gnu_dd(&bin);
+    for shell in host_shells() {
+        let output = run_facts_in(shell, directory.path(), Some(&bin), None);
+        assert_eq!(output.status.code(), Some(70), "{shell}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "cannot read {}/state.json safely",
+                midfleet.display()
+            )),
+            "{shell}: {stderr}"
+        );
+    }
+}

@@ -96,7 +96,7 @@ blob() {
     case $1 in
         config | wrapper) ;;
         *) if [ "$blob_status" = 3 ]; then
-               echo "cannot read $M/${2#"$midfleet_at"/} safely: this host's dd is not GNU's, and a user other than root and this login can change its folder (midfleet makes its folders 0700: chmod 700 that folder, or install GNU coreutils)" >&2
+               echo "cannot read $MID_HOME/.midfleet/${2#"$midfleet_at"/} safely: this host's dd is not GNU's, and a user other than root and this login can change its folder (midfleet makes its folders 0700: chmod 700 that folder, or install GNU coreutils)" >&2
                exit 70
            elif [ -e "$2" ]; then
                echo "cannot read $2 or keep a copy in ${TMPDIR:-/tmp} (is it full?)" >&2
