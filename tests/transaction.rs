@@ -1031,12 +1031,8 @@ fn a_config_changed_since_the_plan_is_stale_and_left_alone() {
         outcome.steps,
         ["lock", "check stale", "unlock", "result stale", "end"]
     );
-    assert_eq!(host.config(), changed, "untouched");
-    assert!(host.running(), "never stopped");
-    assert_eq!(host.starts(), starts, "not restarted");
-    assert!(!run.backup().exists());
+    left_as_it_was(&host, &run, &changed, starts);
     assert!(run.directory.join("journal").exists());
-    assert!(!host.midfleet().join("lock").exists());
     assert!(!host.midfleet().join("state.json").exists());
     assert_eq!(host.history()[0]["result"], "stale");
 }
@@ -1278,11 +1274,7 @@ fn a_stop_that_hangs(without_gnu_timeout: bool) {
         (2.0..6.0).contains(&outcome.seconds),
         "bounded by STOP_TIMEOUT: {outcome:?}"
     );
-    assert!(host.running(), "the MID runs on");
-    assert_eq!(host.starts(), starts);
-    assert_eq!(host.config(), original);
-    assert!(!run.backup().exists());
-    assert!(!host.midfleet().join("lock").exists());
+    left_as_it_was(&host, &run, &original, starts);
 }
 
 #[test]
@@ -2535,11 +2527,18 @@ fn refused_before_the_stop(host: &Host, plan: &Plan) {
             "end"
         ]
     );
-    assert!(host.running(), "the MID runs on");
-    assert_eq!(host.starts(), starts);
-    assert_eq!(host.config(), original);
-    assert!(!run.backup().exists());
-    assert!(!host.midfleet().join("lock").exists());
+    left_as_it_was(host, &run, &original, starts);
+}
+
+/// A run that ended before changing anything left the host as it was:
+/// the MID running, started no more than `starts` times, config.xml the
+/// bytes `config`, no backup made, no lock left.
+fn left_as_it_was(host: &Host, run: &Run, config: &[u8], starts: usize) {
+    assert!(host.running(), "the MID runs on, never stopped");
+    assert_eq!(host.starts(), starts, "not restarted");
+    assert_eq!(host.config(), config, "config.xml untouched");
+    assert!(!run.backup().exists(), "no backup");
+    assert!(!host.midfleet().join("lock").exists(), "no lock left");
 }
 
 /// A rollback to a backup that holds wrapper-override.conf reads conf/
