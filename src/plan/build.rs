@@ -43,8 +43,8 @@ pub fn build_host_plan(inputs: &PlanInputs<'_>) -> HostPlan {
         return failed(
             plan,
             format!(
-                "the MID service's state was not read: this host's dd is not GNU's, so a read cannot refuse a link or a FIFO, and a user other than root and the login can change {}'s work/ or bin/ folder, which hold the pid file and mid.shconf (hint: install GNU coreutils on the host)",
-                host.mid_home.trim_end_matches('/').to_string() + "/agent"
+                "the MID service's state was not read: this host's dd is not GNU's, so a read cannot refuse a link or a FIFO, and a user other than root and the login can change {}/agent's work/ or bin/ folder, which hold the pid file and mid.shconf (hint: install GNU coreutils on the host)",
+                host.mid_home.trim_end_matches('/')
             ),
         );
     }
