@@ -25,6 +25,10 @@
 //! (`restart_command`), `forks` at a time, on the same links and with the
 //! hosts' work on the same cores as the apply's, less the floor's own
 //! connect + auth + exec (the apply restarts on its plan's session).
+//! Each setting also prints what the targets leave on this machine's
+//! cores: the CPU per host that plan within 1.15× of the floor leaves
+//! the facts read, and that apply within 1.2× of its measured floor
+//! leaves the transaction, against what each spent.
 //!
 //! Environment: `MIDFLEET_BENCH_HOSTS` (100), `MIDFLEET_BENCH_FORKS` (32),
 //! `MIDFLEET_BENCH_ROUNDS` (floor/plan rounds, 3), `MIDFLEET_BENCH_START_MS`
@@ -432,6 +436,23 @@ fn main() {
             seconds(apply.wall),
             seconds(apply.wall) / measured_floor,
         ));
+        // What apply within 1.2× of that floor would leave the
+        // transaction itself on this machine: every core's time after
+        // the plan, less what the restarts cost it past the floor's
+        // sessions (the apply restarts on the plan's session). Against
+        // it, what the transaction spent: the apply's CPU less the
+        // plan's and the restarts'.
+        let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get()) as f64;
+        let after_plan = 1.2 * measured_floor - plan_wall;
+        let restart_own = (restart_busy - floor_busy).max(0.0);
+        let budget = after_plan * cores * 1000.0 / hosts as f64 - restart_own;
+        let spent = apply.machine_ms_per_host - plan.machine_ms_per_host - restart_own;
+        summary.push(format!(
+            "at {}: apply within 1.2× of its floor measured ends {after_plan:.2} s after its plan: {cores} cores' time then, less the restarts' own {restart_own:.1} ms (restarts {restart_busy:.1} less floor {floor_busy:.1} ms), leaves {budget:.1} ms of CPU per host for the transaction, all cores busy throughout; it spent {spent:.1} ms (apply {:.1} less plan {:.1} and the restarts' own)",
+            setting.label,
+            apply.machine_ms_per_host,
+            plan.machine_ms_per_host,
+        ));
         summary.push(format!(
             "at {}: plan with the instance {:.2} s ({:.2}× plan without), {instance_trips} round trips to the instance for {hosts} users",
             setting.label,
@@ -477,16 +498,17 @@ fn main() {
         }
         // Where plan's time over the floor went: on this machine the
         // hosts' work takes the client's cores.
-        let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get()) as f64;
         summary.push(format!(
-            "at {}: plan/floor {:.2}; the machine's CPU per host: floor {floor_busy:.1} ms, plan {:.1} ms (busy {:.0}% and {:.0}% of {cores} cores; the {:.1} ms more would be {:.2} s of wall on saturated cores)",
+            "at {}: plan/floor {:.2}; the machine's CPU per host: floor {floor_busy:.1} ms, plan {:.1} ms (busy {:.0}% and {:.0}% of {cores} cores; the {:.1} ms more would be {:.2} s of wall on saturated cores; 1.15× the floor leaves {:.2} s: {:.1} ms per host with every core busy)",
             setting.label,
             plan_wall / floor,
             rows[0].1.machine_ms_per_host,
             floor_busy * hosts as f64 / 1000.0 / floor / cores * 100.0,
             rows[0].1.machine_ms_per_host * hosts as f64 / 1000.0 / plan_wall / cores * 100.0,
             rows[0].1.machine_ms_per_host - floor_busy,
-            (rows[0].1.machine_ms_per_host - floor_busy) * hosts as f64 / 1000.0 / cores
+            (rows[0].1.machine_ms_per_host - floor_busy) * hosts as f64 / 1000.0 / cores,
+            0.15 * floor,
+            0.15 * floor * cores * 1000.0 / hosts as f64
         ));
         table.push(format!(
             "| {} | floor: connect + auth + `true` | {floor:.2} s | 1.00 | {floor_trips:.1} | — | {floor_busy:.1} ms | 0 |",

@@ -293,8 +293,6 @@ impl Shell {
     }
 }
 
-/// `script` between `open` and `close`; wiped when dropped (a staging
-/// script holds the new password).
 /// `script` as [`Shell::finish`] sends it: one `{ … }` group, which the
 /// shell parses whole before running any of it (cut short, it runs
 /// nothing).
@@ -302,6 +300,8 @@ pub fn last_input(script: &[u8]) -> zeroize::Zeroizing<Vec<u8>> {
     enclosed(b"{\n", script, b"\n}\n")
 }
 
+/// `script` between `open` and `close`; wiped when dropped (a staging
+/// script holds the new password).
 fn enclosed(open: &[u8], script: &[u8], close: &[u8]) -> zeroize::Zeroizing<Vec<u8>> {
     let mut bytes =
         zeroize::Zeroizing::new(Vec::with_capacity(open.len() + script.len() + close.len()));
