@@ -43,8 +43,24 @@ struct Host {
 
 impl Host {
     fn new() -> Host {
+        Host::named("mid")
+    }
+
+    /// A host whose mid_home is the folder `name` in a new temp folder.
+    fn named(name: &str) -> Host {
         let directory = tempfile::tempdir().expect("temp dir");
+        let home = directory.path().join(name);
+        Host::at(directory, home)
+    }
+
+    /// A host whose mid_home is a new temp folder inside `folder`.
+    fn inside(folder: &Path) -> Host {
+        let directory = tempfile::tempdir_in(folder).expect("temp dir");
         let home = directory.path().join("mid");
+        Host::at(directory, home)
+    }
+
+    fn at(directory: tempfile::TempDir, home: PathBuf) -> Host {
         let agent = home.join("agent");
         for folder in ["bin", "logs", "security", "work"] {
             fs::create_dir_all(agent.join(folder)).expect("agent folders");
@@ -1685,6 +1701,79 @@ fn a_config_on_another_mount_than_the_run_folder_is_refused_before_the_stop() {
     assert!(host.running(), "the MID was never stopped");
 }
 
+/// mid_home's whole tree on a mount of its own, at a mount point whose
+/// name holds a blank: config.xml, agent/ and the run folder are on one
+/// file system, and the run applies (the review of stop 28 found the
+/// mount points were split on blanks and compared field by field, which
+/// refused such a tree as `other-file-system`).
+#[test]
+fn a_tree_on_a_mount_whose_name_holds_a_blank_is_one_file_system() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let mount_point = directory.path().join("mid home");
+    fs::create_dir(&mount_point).expect("mount point");
+    if !mount_tmpfs(&mount_point) {
+        eprintln!("cannot mount a tmpfs here (not root?): skipped");
+        return;
+    }
+    let unmount = Unmount(mount_point.clone());
+    let host = Host::inside(&mount_point);
+    let mut plan = Plan::apply(host.threads_config("30"));
+    plan.wrapper_new = Some(host.heap_wrapper("2048"));
+    let run = host.stage(&plan);
+    let outcome = run.run_foreground();
+    assert_eq!(outcome.result, "applied", "{}", run.report());
+    assert_eq!(host.config(), plan.new.clone().expect("new"));
+    host.stop_mid();
+    drop(host);
+    drop(unmount);
+}
+
+/// A mount below mid_home keeps mid.sh from running as root (a FUSE mount
+/// can say anything of its owners): the run ends before the stop with
+/// `mid-sh-mount-inside`, also when mid_home's path holds a blank, which
+/// /proc/self/mountinfo writes as `\040` (the review of stop 28 found the
+/// check compared the path as written, so under such a path it never saw
+/// the mount).
+#[test]
+fn a_mount_below_mid_home_keeps_mid_sh_from_running_as_root() {
+    for name in ["mid", "mid home"] {
+        let host = Host::named(name);
+        let inside = host.home.join("extra");
+        fs::create_dir(&inside).expect("extra/");
+        if !mount_tmpfs(&inside) {
+            eprintln!("cannot mount a tmpfs here (not root?): skipped");
+            return;
+        }
+        let unmount = Unmount(inside);
+        let original = host.config();
+        let starts = host.starts();
+        let run = host.stage(&Plan::apply(host.threads_config("30")));
+        let outcome = run.run_foreground();
+        drop(unmount);
+        assert_ended_in_error(&outcome, &run, "mid-sh-mount-inside");
+        left_as_it_was(&host, &run, &original, starts);
+    }
+}
+
+/// `mount -t tmpfs` at `path`: whether it mounted (root only).
+fn mount_tmpfs(path: &Path) -> bool {
+    Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "midfleet-test"])
+        .arg(path)
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// Unmounts its path when dropped (lazily: a test that failed may leave a
+/// process there).
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
 /// The run ended `error`, with a journal step naming `word`.
 fn assert_ended_in_error(outcome: &Outcome, run: &Run, word: &str) {
     assert_eq!(outcome.result, "error", "{}", run.report());
@@ -2466,7 +2555,25 @@ fn without_gnu_dd_a_folder_the_mid_user_can_change_ends_the_run_before_any_chang
     let mut plan = Plan::apply(host.rotated_config(NEW_USER, NEW_PASSWORD));
     plan.expect_user = NEW_USER;
     plan.without_gnu_dd = true;
-    refused_before_the_stop(&host, &plan);
+    refused_before_the_stop(&host, &plan, "logs");
+}
+
+/// The same where mid_home's path holds a blank: the folders are judged
+/// through their held descriptors, never by a path split on blanks.
+#[test]
+fn without_gnu_dd_a_folder_the_mid_user_can_change_ends_the_run_even_under_a_path_with_a_space() {
+    if !is_root() {
+        eprintln!("not root: skipped");
+        return;
+    }
+    let host = Host::named("mid home");
+    assert!(host.agent.to_str().expect("utf-8").contains(' '));
+    give_to_mid_user(&host.agent.join("logs"));
+    host.add_credentials(NEW_USER, NEW_PASSWORD);
+    let mut plan = Plan::apply(host.rotated_config(NEW_USER, NEW_PASSWORD));
+    plan.expect_user = NEW_USER;
+    plan.without_gnu_dd = true;
+    refused_before_the_stop(&host, &plan, "logs");
 }
 
 /// The keystore's folders are judged all the way down before the stop: a
@@ -2489,7 +2596,7 @@ fn without_gnu_dd_a_keystore_subfolder_the_mid_user_owns_ends_the_run_before_the
     plan.expect_user = NEW_USER;
     plan.key_pair_reset = true;
     plan.without_gnu_dd = true;
-    refused_before_the_stop(&host, &plan);
+    refused_before_the_stop(&host, &plan, "keystore");
 }
 
 /// Whether this test runs as root (the MID user's folders are chown'ed).
@@ -2509,9 +2616,9 @@ fn give_to_mid_user(path: &Path) {
 }
 
 /// Runs `plan` on `host` without GNU dd and checks that it ends before the
-/// stop with `no-safe-read`: the MID runs on, not restarted, config.xml
-/// as it was, no backup, no lock left.
-fn refused_before_the_stop(host: &Host, plan: &Plan) {
+/// stop with `no-safe-read ROLE` (the folder it would not read in): the MID
+/// runs on, not restarted, config.xml as it was, no backup, no lock left.
+fn refused_before_the_stop(host: &Host, plan: &Plan, role: &str) {
     let original = host.config();
     let starts = host.starts();
     let run = host.stage(plan);
@@ -2520,11 +2627,11 @@ fn refused_before_the_stop(host: &Host, plan: &Plan) {
     assert_eq!(
         outcome.steps,
         [
-            "lock",
-            "check fail no-safe-read",
-            "unlock",
-            "result error no-safe-read",
-            "end"
+            "lock".to_string(),
+            format!("check fail no-safe-read {role}"),
+            "unlock".to_string(),
+            format!("result error no-safe-read {role}"),
+            "end".to_string()
         ]
     );
     left_as_it_was(host, &run, &original, starts);
@@ -2561,5 +2668,5 @@ fn without_gnu_dd_a_rollback_with_the_wrapper_file_judges_conf_before_the_stop()
     let mut rollback = Plan::action("rollback");
     rollback.restore_from = run.name.clone();
     rollback.without_gnu_dd = true;
-    refused_before_the_stop(&host, &rollback);
+    refused_before_the_stop(&host, &rollback, "conf");
 }

@@ -313,6 +313,20 @@ impl<'a> Follower<'a> {
 /// the word alone would not say (the refusals that keep root out of what
 /// the MID's user can write, `docs/apply.md`). Other reasons as they are.
 pub(super) fn explain(reason: &str) -> String {
+    // Without GNU dd: the folder not read, by its role (a fixed word).
+    let (word, role) = reason.split_once(' ').unwrap_or((reason, ""));
+    let gnu = "install GNU coreutils on the host, or log in as the MID's owner";
+    match word {
+        "no-safe-read" => return format!(
+            "{reason}: this host's dd is not GNU's, so a read cannot refuse a link or a FIFO in its open, and {} can be changed by a user other than root and the login (who could swap in a link to a device or a root-only file between a check and the read); nothing was changed (hint: {gnu})",
+            unsafe_folder(role)
+        ),
+        "backup-no-safe-read" => return format!(
+            "{reason}: this host's dd is not GNU's, and {}, which the backup had to read, could by then be changed by a user other than root and the login (it passed the check before the stop); the MID was started again on its files, nothing was written (hint: {gnu})",
+            unsafe_folder(role)
+        ),
+        _ => {}
+    }
     let (meaning, hint) = match reason {
         "agent-folder-symlink" => (
             "agent/ is reached through a symlink below mid_home; midfleet acts only in real folders there",
@@ -337,14 +351,6 @@ pub(super) fn explain(reason: &str) -> String {
         "config-not-a-regular-file" => (
             "config.xml is not a regular file (a link, a FIFO, a device), or changed while it was read; nothing read it",
             "make config.xml a regular file again",
-        ),
-        "no-safe-read" => (
-            "this host's dd is not GNU's, so a read cannot refuse a link or a FIFO in its open, and a folder holding config.xml, wrapper-override.conf, the MID's logs or its keystore can be changed by a user other than root and the login (who could swap in a link to a device or a root-only file between a check and the read); nothing was changed",
-            "install GNU coreutils on the host, or log in as the MID's owner",
-        ),
-        "backup-no-safe-read" => (
-            "this host's dd is not GNU's, and a keystore folder the backup had to copy could by then be changed by a user other than root and the login (it passed the check before the stop); the MID was started again on its files, nothing was written",
-            "install GNU coreutils on the host, or log in as the MID's owner",
         ),
         "config-hard-linked" => (
             "config.xml has more than one hard link, so it may be another file too; nothing was written",
@@ -407,6 +413,19 @@ pub(super) fn explain(reason: &str) -> String {
     format!("{reason}: {meaning} (hint: {hint})")
 }
 
+/// The folder a transaction without GNU dd would not read in, by the role
+/// it names in `no-safe-read ROLE` (70-actions.sh, 30-files.sh,
+/// 32-wrapper.sh, 35-backup.sh).
+fn unsafe_folder(role: &str) -> &'static str {
+    match role {
+        "config" => "config.xml's folder",
+        "logs" => "agent/logs",
+        "conf" => "conf/ (wrapper-override.conf's folder)",
+        "keystore" => "a folder in agent/security or agent/keystore",
+        _ => "a folder holding config.xml, wrapper-override.conf, the MID's logs or its keystore",
+    }
+}
+
 #[cfg(test)]
 mod explain_tests {
     use super::explain;
@@ -418,6 +437,37 @@ mod explain_tests {
         assert!(text.contains("(hint: "), "{text}");
         assert_eq!(explain("could-not-authenticate"), "could-not-authenticate");
         assert_eq!(explain("restore /x/backups/R"), "restore /x/backups/R");
+    }
+
+    /// Without GNU dd, the refusal names the folder it would not read in.
+    #[test]
+    fn a_refused_read_names_its_folder() {
+        for (reason, folder) in [
+            ("no-safe-read logs", " agent/logs can be changed"),
+            ("no-safe-read config", " config.xml's folder can be changed"),
+            (
+                "no-safe-read conf",
+                " conf/ (wrapper-override.conf's folder) can be",
+            ),
+            (
+                "no-safe-read keystore",
+                " a folder in agent/security or agent/keystore can",
+            ),
+            (
+                "backup-no-safe-read keystore",
+                " a folder in agent/security or agent/keystore, which the backup",
+            ),
+        ] {
+            let text = explain(reason);
+            assert!(text.starts_with(&format!("{reason}: ")), "{text}");
+            assert!(text.contains(folder), "{text}");
+            assert!(
+                text.ends_with(
+                    "(hint: install GNU coreutils on the host, or log in as the MID's owner)"
+                ),
+                "{text}"
+            );
+        }
     }
 }
 

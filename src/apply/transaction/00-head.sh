@@ -25,7 +25,7 @@
 #   failpoint NAME           (tests only, see `failpoint`; between steps)
 #   check stale [wrapper]    (before the stop: config.xml, or wrapper-override.conf, already changed; the MID untouched)
 #   stop | stop already-stopped | stop fail timeout|still-running|deadline
-#   check ok | check stale [wrapper] | check stale running (ACTION=start) | check fail unreadable|not-writable|no-safe-read
+#   check ok | check stale [wrapper] | check stale running (ACTION=start) | check fail unreadable|not-writable|no-safe-read config|logs|conf|keystore
 #   backup DIR | backup fail REASON
 #   write | write fail [wrapper-]disk|mktemp|owner|mode|selinux|acl
 #   rename | rename fail     (config.xml; none when only wrapper-override.conf changes)

@@ -56,7 +56,7 @@ read_config() {
             count=4194305 bs=65536 status=none 2>/dev/null || return 1
     else
         read_held "$CONFIG" 0 4194305 >"$RUN_DIR/current.xml" 2>/dev/null ||
-            { [ "$?" = 3 ] && read_reason=no-safe-read; return 1; }
+            { [ "$?" = 3 ] && read_reason="no-safe-read config"; return 1; }
     fi
     read_reason=config-not-a-regular-file
     [ "$(stat -c '%d:%i %h %u %g %a %A %z' -- "$CONFIG" 2>/dev/null)" = "$read_before" ] || return 1

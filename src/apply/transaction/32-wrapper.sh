@@ -33,9 +33,10 @@ open_wrapper_folder() {
     exec 9<.
     cd -- "$RUN_DIR/." || return 1
     folders_reason=other-file-system
-    # shellcheck disable=SC2046
-    set -- $(stat -c '%d %m' -- "$RUN_DIR/." /proc/self/fd/9/. 2>/dev/null | tr '\n' ' ')
-    [ "$#" -ge 4 ] && [ "$1 $2" = "$3 $4" ] || return 1
+    # One line per folder, compared whole: a mount point may hold a blank.
+    wrapper_where=$(stat -c '%d %m' -- "$RUN_DIR/." /proc/self/fd/9/. 2>/dev/null) || return 1
+    [ "$wrapper_where" = "${wrapper_where%%"$newline"*}$newline${wrapper_where%%"$newline"*}" ] ||
+        return 1
     wrapper_file=/proc/self/fd/9/$wrapper_name
     folders_reason=
     return 0
@@ -61,7 +62,7 @@ read_wrapper() {
             count=4194305 bs=65536 status=none 2>/dev/null || return 1
     else
         read_held "$wrapper_file" 0 4194305 >"$RUN_DIR/current-wrapper.conf" 2>/dev/null ||
-            { [ "$?" = 3 ] && read_reason=no-safe-read; return 1; }
+            { [ "$?" = 3 ] && read_reason="no-safe-read conf"; return 1; }
     fi
     read_reason=wrapper-not-a-regular-file
     [ "$(stat -c '%d:%i %h %u %g %a %A %z' -- "$wrapper_file" 2>/dev/null)" = "$read_before" ] || return 1

@@ -69,7 +69,7 @@ make_backup() {
                     backup_failed "$1"
                     # A folder another user could change, met without GNU
                     # dd (a subfolder swapped in since the check).
-                    [ "$copy_status" = 3 ] && backup_reason=no-safe-read
+                    [ "$copy_status" = 3 ] && backup_reason="no-safe-read keystore"
                     return 1
                 }
                 echo "$folder present" >>"$1/folders"

@@ -46,9 +46,11 @@ open_folders() {
     exec 7<.
     cd -- "$RUN_DIR/." || return 1
     folders_reason=other-file-system
-    folders_where=$(stat -c '%d %m' -- "$RUN_DIR/." /proc/self/fd/7/. /proc/self/fd/8/. 2>/dev/null | tr '\n' ' ')
-    set -- $folders_where
-    [ "$#" -ge 6 ] && [ "$1 $2" = "$3 $4" ] && [ "$1 $2" = "$5 $6" ] || return 1
+    # One line per folder, compared whole: a mount point may hold a blank.
+    folders_where=$(stat -c '%d %m' -- "$RUN_DIR/." /proc/self/fd/7/. /proc/self/fd/8/. 2>/dev/null) ||
+        return 1
+    folders_first=${folders_where%%"$newline"*}
+    [ "$folders_where" = "$folders_first$newline$folders_first$newline$folders_first" ] || return 1
     folders_reason=
     return 0
 }
@@ -87,10 +89,25 @@ mid_sh_user() {
             mid_sh_reason=mid-sh-writable-by-others
             [ -z "$mid_sh_open" ] || return 1
             # No mount below mid_home (a FUSE mount can say anything of
-            # its owners): the owners found are the files' own.
+            # its owners): the owners found are the files' own. mountinfo
+            # writes a blank, tab, newline and backslash in a mount point
+            # as \040, \011, \012 and \134: the home is compared so
+            # written (taken from the environment: `awk -v` would read
+            # its backslashes as escapes).
             mid_sh_reason=mid-sh-mount-inside
-            ! awk -v home="$home_real/" 'index($5, home) == 1 { found = 1 } END { exit !found }' \
-                /proc/self/mountinfo 2>/dev/null || return 1
+            ! midfleet_home="$home_real/" awk 'BEGIN {
+                    h = ENVIRON["midfleet_home"]
+                    for (i = 1; i <= length(h); i++) {
+                        c = substr(h, i, 1)
+                        if (c == " ") c = "\\040"
+                        else if (c == "\t") c = "\\011"
+                        else if (c == "\n") c = "\\012"
+                        else if (c == "\\") c = "\\134"
+                        home = home c
+                    }
+                }
+                index($5, home) == 1 { found = 1 }
+                END { exit !found }' /proc/self/mountinfo 2>/dev/null || return 1
             mid_sh_reason=mid-sh-writable-by-others
             mid_sh_dir=$home_real
             while :; do

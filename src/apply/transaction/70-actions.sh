@@ -148,26 +148,30 @@ writable_or_conclude() {
 safe_reads_or_conclude() {
     [ "$have_gnu_dd" = 1 ] && return 0
     : "${proof_me:=$(id -u)}"
-    proof_folders="$config_dir $AGENT/logs"
-    [ "$with_wrapper" = 1 ] && proof_folders="$proof_folders /proc/self/fd/9"
-    for proof_folder in $proof_folders; do
-        # A folder that is not there holds nothing to read.
-        [ -d "$proof_folder" ] || continue
-        (cd -- "$proof_folder/" 2>/dev/null && swap_proof) || {
-            safe_reads_fail
-            return 1
-        }
-    done
+    safe_read_folder config "$config_dir" || return 1
+    safe_read_folder logs "$AGENT/logs" || return 1
+    if [ "$with_wrapper" = 1 ]; then
+        safe_read_folder conf /proc/self/fd/9 || return 1
+    fi
     if [ "$1" = 1 ] && [ -n "$(find "$AGENT/security/." "$AGENT/keystore/." -type d \
         \( -perm -1000 -o -perm -020 -o -perm -002 -o \( ! -user 0 ! -user "$proof_me" \) \) \
         -print 2>/dev/null | head -c 1)" ]; then
-        safe_reads_fail
+        safe_reads_fail keystore
         return 1
     fi
 }
+# safe_read_folder ROLE FOLDER: FOLDER passes `swap_proof`, or the run
+# ends naming ROLE (a fixed word: a path could hold a newline). A folder
+# that is not there holds nothing to read.
+safe_read_folder() {
+    [ -d "$2" ] || return 0
+    (cd -- "$2/" 2>/dev/null && swap_proof) && return 0
+    safe_reads_fail "$1"
+    return 1
+}
 safe_reads_fail() {
-    journal check fail no-safe-read
-    conclude error no-safe-read
+    journal check fail no-safe-read "$1"
+    conclude error no-safe-read "$1"
 }
 
 # keystore_small_or_conclude WITH_KEYSTORE: before the MID is stopped,
