@@ -1736,7 +1736,7 @@ fn a_tree_on_a_mount_whose_name_holds_a_blank_is_one_file_system() {
 /// the mount).
 #[test]
 fn a_mount_below_mid_home_keeps_mid_sh_from_running_as_root() {
-    for name in ["mid", "mid home"] {
+    for name in ["mid", "mid home", "mid\\home", "mid\thome"] {
         let host = Host::named(name);
         let inside = host.home.join("extra");
         fs::create_dir(&inside).expect("extra/");
@@ -1755,13 +1755,64 @@ fn a_mount_below_mid_home_keeps_mid_sh_from_running_as_root() {
     }
 }
 
-/// `mount -t tmpfs` at `path`: whether it mounted (root only).
+/// A folder bind-mounted onto itself is another mount of the same file
+/// system: `stat %m` names the same mount point for both, but a rename
+/// across them fails and `mv` copies instead. agent/ (config.xml's
+/// folder) or conf/ so mounted ends the run before the stop with
+/// `other-file-system` (the attack review of stop 28 found both applied,
+/// config.xml and wrapper-override.conf written by a copy).
+#[test]
+fn a_folder_bind_mounted_onto_itself_is_another_mount() {
+    for folder in ["agent", "agent/conf"] {
+        let host = Host::new();
+        let mounted = host.home.join(folder);
+        if !bind_onto_itself(&mounted) {
+            eprintln!("cannot bind-mount here (not root?): skipped");
+            return;
+        }
+        let unmount = Unmount(mounted);
+        let original = host.config();
+        let wrapper = host.wrapper();
+        let starts = host.starts();
+        let mut plan = Plan::apply(host.threads_config("30"));
+        plan.wrapper_new = Some(host.heap_wrapper("2048"));
+        plan.service = Service::Commands(host.instant_mid());
+        let run = host.stage(&plan);
+        let outcome = run.run_foreground();
+        drop(unmount);
+        assert_ended_in_error(&outcome, &run, "other-file-system");
+        assert_eq!(
+            host.wrapper(),
+            wrapper,
+            "{folder}: wrapper-override.conf untouched"
+        );
+        left_as_it_was(&host, &run, &original, starts);
+    }
+}
+
+/// `mount -t tmpfs` at `path`: whether it mounted. Only root can; root
+/// that cannot fails the test rather than pass it unchecked.
 fn mount_tmpfs(path: &Path) -> bool {
-    Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=8m", "midfleet-test"])
-        .arg(path)
+    mount(&["-t", "tmpfs", "-o", "size=8m", "midfleet-test"], path)
+}
+
+/// `mount --bind path path`: a second mount of the same file system.
+fn bind_onto_itself(path: &Path) -> bool {
+    mount(&["--bind", path.to_str().expect("utf-8")], path)
+}
+
+fn mount(arguments: &[&str], at: &Path) -> bool {
+    let mounted = Command::new("mount")
+        .args(arguments)
+        .arg(at)
         .status()
-        .is_ok_and(|status| status.success())
+        .is_ok_and(|status| status.success());
+    assert!(
+        mounted || !is_root(),
+        "root could not mount at {}",
+        at.display()
+    );
+    mounted
 }
 
 /// Unmounts its path when dropped (lazily: a test that failed may leave a

@@ -406,6 +406,128 @@ mod tests {
         assert!(hook < definition && definition < hook_end);
     }
 
+    /// `mounts_near_home` (55-folders.sh), under every awk this machine
+    /// has as `awk` (mawk, gawk, busybox): `inside` for a mount below
+    /// mid_home or FUSE at or above it, `clear` for a volume at mid_home
+    /// and for siblings, whatever blank, tab, backslash or carriage return
+    /// the path holds; `inside` for an empty mountinfo, nothing for one
+    /// that cannot be read (the attack review of stop 28: a mount at
+    /// mid_home, a failing awk, and busybox's split on `\r` each got
+    /// past the check before).
+    #[test]
+    fn mounts_near_home_sees_a_mount_below_and_fuse_at_or_above_mid_home() {
+        let part = include_str!("transaction/55-folders.sh");
+        let scratch = tempfile::tempdir().unwrap();
+        let mut awks = Vec::new();
+        for candidate in [
+            "/usr/bin/mawk",
+            "/usr/bin/gawk",
+            "/usr/bin/original-awk",
+            "/bin/busybox",
+        ] {
+            if std::path::Path::new(candidate).exists() {
+                let bin = scratch.path().join(format!("awk-{}", awks.len()));
+                std::fs::create_dir(&bin).unwrap();
+                std::os::unix::fs::symlink(candidate, bin.join("awk")).unwrap();
+                awks.push((candidate, bin));
+            }
+        }
+        assert!(!awks.is_empty(), "no awk to test with");
+        let near = |bin: &std::path::Path, home: &str, mountinfo: &str| {
+            let file = scratch.path().join("mountinfo");
+            std::fs::write(&file, mountinfo).unwrap();
+            let output = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("{part}\nmounts_near_home \"$1\" \"$2\""))
+                .arg("sh")
+                .arg(home)
+                .arg(&file)
+                .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+                .output()
+                .unwrap();
+            String::from_utf8(output.stdout).unwrap()
+        };
+        let line = |point: &str, optional: &str, kind: &str| {
+            format!("36 25 0:32 / {point} rw,relatime{optional} - {kind} src rw\n")
+        };
+        let base = format!(
+            "{}{}",
+            line("/", " shared:1", "ext4"),
+            line("/proc", " shared:5 master:1", "proc")
+        );
+        // mid_home as given (ending with a slash), and as mountinfo writes it.
+        let homes = [
+            (
+                "/opt/service now/mid/",
+                "/opt/service\\040now/mid",
+                "/opt/service\\040now",
+            ),
+            ("/opt/a\\b/mid/", "/opt/a\\134b/mid", "/opt/a\\134b"),
+            ("/opt/a\tb/mid/", "/opt/a\\011b/mid", "/opt/a\\011b"),
+            ("/opt/a\rb/mid/", "/opt/a\rb/mid", "/opt/a\rb"),
+        ];
+        for (awk, bin) in &awks {
+            for (home, written, parent) in homes {
+                let cases = [
+                    (base.clone(), "clear"),
+                    (format!("{base}{}", line(written, "", "ext4")), "clear"),
+                    (
+                        format!("{base}{}", line(written, " shared:7", "xfs")),
+                        "clear",
+                    ),
+                    (
+                        format!("{base}{}", line(written, "", "fuse.sshfs")),
+                        "inside",
+                    ),
+                    (format!("{base}{}", line(parent, "", "fuse")), "inside"),
+                    (format!("{base}{}", line("/", "", "fuseblk")), "inside"),
+                    (
+                        format!(
+                            "{base}{}",
+                            line(&format!("{written}/agent/work"), "", "tmpfs")
+                        ),
+                        "inside",
+                    ),
+                    (
+                        format!(
+                            "{base}{}",
+                            line(&format!("{written}/x"), " master:3", "ext4")
+                        ),
+                        "inside",
+                    ),
+                    (
+                        format!("{base}{}", line(&format!("{written}2"), "", "fuse")),
+                        "clear",
+                    ),
+                    (
+                        format!("{base}{}", line(&format!("{written}2/x"), "", "tmpfs")),
+                        "clear",
+                    ),
+                    (String::new(), "inside"),
+                ];
+                for (mountinfo, expected) in cases {
+                    assert_eq!(
+                        near(bin, home, &mountinfo),
+                        format!("{expected}\n"),
+                        "{awk}, home {home:?}, mountinfo:\n{mountinfo}"
+                    );
+                }
+            }
+            let missing = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "{part}\nmounts_near_home /opt/mid/ /nonexistent/mountinfo"
+                ))
+                .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+                .output()
+                .unwrap();
+            assert_eq!(
+                missing.stdout, b"",
+                "{awk}: an unreadable mountinfo says nothing"
+            );
+        }
+    }
+
     #[test]
     fn a_run_from_before_the_hosts_last_boot_is_dead_though_its_pid_lives() {
         if !std::path::Path::new("/proc/sys/kernel/random/boot_id").exists() {

@@ -37,6 +37,7 @@ open_wrapper_folder() {
     wrapper_where=$(stat -c '%d %m' -- "$RUN_DIR/." /proc/self/fd/9/. 2>/dev/null) || return 1
     [ "$wrapper_where" = "${wrapper_where%%"$newline"*}$newline${wrapper_where%%"$newline"*}" ] ||
         return 1
+    same_mount 6 9 || return 1
     wrapper_file=/proc/self/fd/9/$wrapper_name
     folders_reason=
     return 0

@@ -1,7 +1,8 @@
 # ==== part 55-folders.sh: folders and the user mid.sh runs as ===============
-# Owns: `open_folders` (fds 5, 7 and 8, and what they must be) and
-# `mid_sh_user` (who runs mid.sh, and through setpriv, runuser or su).
-# Only defines them: 60-parameters.sh calls them.
+# Owns: `open_folders` (fds 5, 7 and 8, and what they must be), with
+# `same_mount` (held folders on one mount; 32-wrapper.sh asks it too), and
+# `mid_sh_user` (who runs mid.sh, and through setpriv, runuser or su),
+# with `mounts_near_home`. Only defines them: 60-parameters.sh calls them.
 # Must not: run mid.sh or anything the MID's user can change; use a path
 # below mid_home once its descriptor is open.
 # ============================================================================
@@ -51,8 +52,71 @@ open_folders() {
         return 1
     folders_first=${folders_where%%"$newline"*}
     [ "$folders_where" = "$folders_first$newline$folders_first$newline$folders_first" ] || return 1
+    same_mount 6 7 8 || return 1
     folders_reason=
     return 0
+}
+
+# same_mount FD...: the held folders FD... are on one mount, by the
+# kernel's mount id (mnt_id in /proc/self/fdinfo/FD). `stat %m` finds a
+# mount point by walking up while the device stays the same, so it names
+# the same one for two bind mounts of one file system, across which a
+# rename fails (EXDEV) and mv copies instead. A kernel that gives no
+# mount id (before 3.15) gives none for any: the device and mount point
+# above decide alone. Builtins only.
+same_mount() {
+    one_mount "$1"
+    same_mount_first=$mount_of
+    shift
+    for same_mount_fd in "$@"; do
+        one_mount "$same_mount_fd"
+        [ "$mount_of" = "$same_mount_first" ] || return 1
+    done
+    return 0
+}
+one_mount() {
+    mount_of=''
+    { while read -r mount_key mount_value; do
+        case $mount_key in mnt_id:) mount_of=$mount_value; return 0 ;; esac
+    done <"/proc/self/fdinfo/$1"; } 2>/dev/null
+    return 0
+}
+
+# mounts_near_home HOME/ [MOUNTINFO]: prints `clear` when MOUNTINFO
+# (/proc/self/mountinfo) shows no mount below HOME (which ends with a
+# slash) and no FUSE mount at or above it, else `inside`; nothing when it
+# cannot be read. A FUSE mount can say anything of its owners, so the
+# owners found there would not be the files' own; a mount at mid_home of
+# another kind (a volume for /opt) is root's doing. mountinfo writes a
+# blank, tab, newline and backslash in a mount point as \040, \011,
+# \012 and \134: HOME is compared so written, taken from the
+# environment (`awk -v` would read its backslashes as escapes). Fields
+# are split on single blanks only (busybox awk's default also splits on
+# \r, \v and \f, which the kernel does not escape); the type is the
+# field after the ` - ` that ends the optional fields.
+mounts_near_home() {
+    midfleet_home=$1 awk 'BEGIN {
+            FS = "[ ]"
+            h = ENVIRON["midfleet_home"]
+            for (i = 1; i <= length(h); i++) {
+                c = substr(h, i, 1)
+                if (c == " ") c = "\\040"
+                else if (c == "\t") c = "\\011"
+                else if (c == "\n") c = "\\012"
+                else if (c == "\\") c = "\\134"
+                home = home c
+            }
+        }
+        {
+            seen = 1
+            point = $5
+            if (point != "/") point = point "/"
+            type = ""
+            for (i = 7; i < NF; i++) if ($i == "-") { type = $(i + 1); break }
+            if (index(point, home) == 1 && point != home) found = 1
+            else if (index(home, point) == 1 && type ~ /^fuse/) found = 1
+        }
+        END { print (seen && !found) ? "clear" : "inside" }' <"${2:-/proc/self/mountinfo}" 2>/dev/null
 }
 
 # mid_sh_user: who runs agent/bin/mid.sh (SERVICE_KIND=mid.sh). Whoever
@@ -88,26 +152,11 @@ mid_sh_user() {
             mid_sh_open=$(find "$AGENT/." ! -type l -perm /022 -print -quit 2>/dev/null) || return 1
             mid_sh_reason=mid-sh-writable-by-others
             [ -z "$mid_sh_open" ] || return 1
-            # No mount below mid_home (a FUSE mount can say anything of
-            # its owners): the owners found are the files' own. mountinfo
-            # writes a blank, tab, newline and backslash in a mount point
-            # as \040, \011, \012 and \134: the home is compared so
-            # written (taken from the environment: `awk -v` would read
-            # its backslashes as escapes).
+            # No mount below mid_home, nor FUSE at or above it: the
+            # owners found are the files' own. An answer other than
+            # `clear` (awk missing or failing) refuses too.
             mid_sh_reason=mid-sh-mount-inside
-            ! midfleet_home="$home_real/" awk 'BEGIN {
-                    h = ENVIRON["midfleet_home"]
-                    for (i = 1; i <= length(h); i++) {
-                        c = substr(h, i, 1)
-                        if (c == " ") c = "\\040"
-                        else if (c == "\t") c = "\\011"
-                        else if (c == "\n") c = "\\012"
-                        else if (c == "\\") c = "\\134"
-                        home = home c
-                    }
-                }
-                index($5, home) == 1 { found = 1 }
-                END { exit !found }' /proc/self/mountinfo 2>/dev/null || return 1
+            [ "$(mounts_near_home "$home_real/")" = clear ] || return 1
             mid_sh_reason=mid-sh-writable-by-others
             mid_sh_dir=$home_real
             while :; do
