@@ -528,6 +528,87 @@ mod tests {
         }
     }
 
+    /// `rename_only` (35-backup.sh) moves a folder by one rename or not at
+    /// all: across file systems (EXDEV, where `mv` copies) it fails and
+    /// leaves both sides as they were; within one it keeps the folder's
+    /// inode; with no rename-only tool on PATH it moves nothing (the attack
+    /// review of stop 28: a keystore folder copied into agent/ by `mv`
+    /// could be redirected through a swapped link).
+    #[test]
+    fn rename_only_renames_a_folder_or_leaves_it() {
+        use std::os::unix::fs::MetadataExt;
+        let part = include_str!("transaction/35-backup.sh");
+        let rename_only = |from: &std::path::Path, to: &std::path::Path, path: &str| {
+            std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(format!("{part}\nrename_only \"$1\" \"$2\""))
+                .arg("sh")
+                .arg(from)
+                .arg(to)
+                .env("PATH", path)
+                .status()
+                .unwrap()
+                .success()
+        };
+        let system = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        let scratch = tempfile::tempdir().unwrap();
+        let folder = |name: &str| {
+            let path = scratch.path().join(name);
+            std::fs::create_dir_all(path.join("sub")).unwrap();
+            std::fs::write(path.join("sub/agent_keystore"), b"key").unwrap();
+            path
+        };
+        // One file system: a rename, the same inode.
+        let from = folder("keystore.new");
+        let inode = std::fs::metadata(&from).unwrap().ino();
+        let to = scratch.path().join("keystore");
+        assert!(
+            rename_only(&from, &to, system),
+            "a rename-only tool on this machine"
+        );
+        assert!(!from.exists());
+        assert_eq!(std::fs::metadata(&to).unwrap().ino(), inode);
+        // No rename-only tool: nothing moves (mv alone, without --no-copy).
+        let bin = scratch.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        for tool in ["mv", "grep"] {
+            std::os::unix::fs::symlink(format!("/usr/bin/{tool}"), bin.join(tool)).unwrap();
+        }
+        let mv_copies = !std::process::Command::new("mv")
+            .args(["--no-copy", "--help"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        if mv_copies {
+            let other = scratch.path().join("elsewhere");
+            assert!(!rename_only(&to, &other, bin.to_str().unwrap()));
+            assert!(to.join("sub/agent_keystore").exists() && !other.exists());
+        }
+        // Across file systems, where mv would copy: refused, nothing copied.
+        let mounted = scratch.path().join("mounted");
+        std::fs::create_dir(&mounted).unwrap();
+        let mount = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "midfleet-test"])
+            .arg(&mounted)
+            .status()
+            .is_ok_and(|status| status.success());
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        assert!(mount || !root, "root could not mount a tmpfs");
+        if mount {
+            let across = mounted.join("keystore");
+            let moved = rename_only(&to, &across, system);
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&mounted)
+                .status();
+            assert!(!moved, "a rename across file systems fails");
+            assert!(to.join("sub/agent_keystore").exists(), "the folder stays");
+        }
+    }
+
     #[test]
     fn a_run_from_before_the_hosts_last_boot_is_dead_though_its_pid_lives() {
         if !std::path::Path::new("/proc/sys/kernel/random/boot_id").exists() {

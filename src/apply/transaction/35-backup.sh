@@ -2,8 +2,8 @@
 # Owns: `.midfleet/backups/RUN` (config.xml with its owner and mode, and
 # the keystore folders when asked): make_backup, take_backup, copy_tree,
 # same_tree (probe diff_no_dereference), prune_backups; putting a backup
-# back: restore_from, replace_folder, remove_folder; the journal steps
-# `backup` and `restore`.
+# back: restore_from, replace_folder, remove_folder, rename_only (probe
+# rename_tool); the journal steps `backup` and `restore`.
 # Must not: walk a link or copy a FIFO or a device out of agent/; copy
 # past the forward part of the lease (DEADLINE - rollback_reserve); prune
 # this run's backup or the one being restored; change agent/ but by
@@ -230,12 +230,12 @@ restore_from() {
             case $restore_folder in security | keystore) ;; *) continue ;; esac
             if [ "$restore_presence" = present ]; then
                 replace_folder "$1/$restore_folder" "$restore_folder" || {
-                    journal restore fail "$restore_folder"
+                    journal restore fail "$restore_folder$(no_rename_tool)"
                     return 1
                 }
             elif present "$restore_folder"; then
                 remove_folder "$restore_folder" || {
-                    journal restore fail "$restore_folder"
+                    journal restore fail "$restore_folder$(no_rename_tool)"
                     return 1
                 }
             fi
@@ -249,7 +249,7 @@ restore_from() {
 # replace_folder SOURCE NAME: agent/NAME becomes a copy of SOURCE. The copy
 # is made and checked in the run folder, the live folder is renamed into
 # the run folder, the copy renamed into its place; then the old one is
-# removed inside the run folder.
+# removed inside the run folder. Folders move by rename_only.
 replace_folder() {
     replace_new=$RUN_DIR/$2.new
     replace_old=$RUN_DIR/$2.old
@@ -258,14 +258,14 @@ replace_folder() {
         rm -rf -- "$replace_new"
         return 1
     fi
-    if present "$2" && ! mv -f -T -- "$AGENT/$2" "$replace_old"; then
+    if present "$2" && ! rename_only "$AGENT/$2" "$replace_old"; then
         rm -rf -- "$replace_new"
         return 1
     fi
-    if ! mv -T -- "$replace_new" "$AGENT/$2"; then
+    if ! rename_only "$replace_new" "$AGENT/$2"; then
         rm -rf -- "$replace_new"
         if [ -e "$replace_old" ] || [ -L "$replace_old" ]; then
-            mv -T -- "$replace_old" "$AGENT/$2"
+            rename_only "$replace_old" "$AGENT/$2"
         fi
         return 1
     fi
@@ -277,7 +277,49 @@ replace_folder() {
 # folder, and is removed there.
 remove_folder() {
     rm -rf -- "$RUN_DIR/$1.old"
-    mv -f -T -- "$AGENT/$1" "$RUN_DIR/$1.old" || return 1
+    rename_only "$AGENT/$1" "$RUN_DIR/$1.old" || return 1
     rm -rf -- "$RUN_DIR/$1.old"
+}
+
+# rename_only FROM TO: one rename(2) of FROM to TO (TO not there), never a
+# copy. mv copies when a rename fails with EXDEV, and that happens on one
+# mount too: XFS and ext4 refuse a rename into a folder whose project id is
+# inherited and differs from the entry's, which the folder's owner may set.
+# A folder copied into agent/ is built by path, entry by entry, and the
+# MID's user, who owns agent/, can swap the new folder for a link to
+# anywhere before its entries are written (the attack review of stop 28:
+# root wrote the backup's files, names and bytes the MID's user chose,
+# into a root-only folder). So a folder moves by util-linux's `rename`
+# (`rename.ul` on Debian), which only renames, or by `mv --no-copy`
+# (coreutils 9.2 and later); a host with neither moves none
+# (rename_tool=none). The tool is probed once, when a folder first moves.
+rename_tool=
+rename_only() {
+    if [ -z "$rename_tool" ]; then
+        rename_tool=none
+        for rename_candidate in rename rename.ul; do
+            case $("$rename_candidate" --version 2>/dev/null) in
+                *util-linux*) rename_tool=$rename_candidate; break ;;
+            esac
+        done
+        if [ "$rename_tool" = none ] && mv --no-copy --help >/dev/null 2>&1; then
+            rename_tool=mv
+        fi
+    fi
+    case $rename_tool in
+        none) return 1 ;;
+        mv) mv --no-copy -T -- "$1" "$2" || return 1 ;;
+        # FROM, whole, is the text replaced in FROM's name: the new name is TO.
+        *) "$rename_tool" -- "$1" "$2" "$1" || return 1 ;;
+    esac
+    # Whatever a tool's version says of its exit status: FROM is gone, TO is there.
+    { [ ! -e "$1" ] && [ ! -L "$1" ]; } && { [ -e "$2" ] || [ -L "$2" ]; }
+}
+
+# no_rename_tool: `-no-rename` when rename_only found no tool (the journal's
+# `restore fail keystore-no-rename`), else nothing.
+no_rename_tool() {
+    [ "$rename_tool" = none ] && printf '%s' -no-rename
+    return 0
 }
 
