@@ -75,8 +75,8 @@ fn leftovers(state: &Path, record: &Value) -> Vec<String> {
             .join(" ");
         let in_lab_namespace = std::fs::metadata(format!("/proc/{pid}/ns/mnt"))
             .is_ok_and(|metadata| metadata.ino() != own_namespace)
-            && std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
-                .is_ok_and(|mounts| mounts.contains(&name));
+            && std::fs::read(format!("/proc/{pid}/mountinfo"))
+                .is_ok_and(|mounts| String::from_utf8_lossy(&mounts).contains(&name));
         if command.contains(&format!("{folder}/")) || command.ends_with(&folder) {
             left.push(format!("process {pid} naming the folder: {command}"));
         } else if recorded.contains(&(pid, start)) {
@@ -85,7 +85,9 @@ fn leftovers(state: &Path, record: &Value) -> Vec<String> {
             left.push(format!("process {pid} in a lab namespace: {command}"));
         }
     }
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    // Lossy: a mount point elsewhere on the machine may not be UTF-8.
+    let mounts =
+        String::from_utf8_lossy(&std::fs::read("/proc/self/mountinfo").unwrap()).into_owned();
     for line in mounts.lines().filter(|line| line.contains(&name)) {
         left.push(format!("mount: {line}"));
     }

@@ -900,7 +900,10 @@ fn lab_processes(
         });
     }
     select(record, &table, namespaces, |pid| {
-        fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default()
+        // Lossy: a mount point elsewhere on the machine may not be UTF-8.
+        fs::read(format!("/proc/{pid}/mountinfo"))
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default()
     })
 }
 

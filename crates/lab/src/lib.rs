@@ -1690,7 +1690,9 @@ fn write(path: &Path, text: &str) -> Result<(), LabError> {
 
 /// Whether `root` is a small disk the lab mounted (`LabSpec::small_disk_kib`).
 fn is_small_disk(root: &Path) -> bool {
-    fs::read_to_string("/proc/mounts")
+    // Lossy: a mount point elsewhere on the machine may not be UTF-8.
+    fs::read("/proc/mounts")
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
         .unwrap_or_default()
         .lines()
         .any(|line| line.starts_with("midfleet-lab ") && line.split(' ').nth(1) == root.to_str())
@@ -1863,6 +1865,42 @@ pub fn create_users() -> Result<(), LabError> {
 
 #[cfg(test)]
 mod tests {
+    /// The lab's small disk is found among the machine's mounts when
+    /// another mount point's name is not UTF-8 (one such mount once made
+    /// every full-disk test refuse to fill the lab's disk).
+    #[test]
+    fn the_small_disk_is_found_beside_a_mount_point_that_is_not_utf8() {
+        use std::os::unix::ffi::OsStrExt;
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return;
+        }
+        let scratch = tempfile::tempdir().unwrap();
+        let disk = scratch.path().join("disk");
+        let odd = scratch
+            .path()
+            .join(std::ffi::OsStr::from_bytes(b"odd\xffname"));
+        std::fs::create_dir(&disk).unwrap();
+        std::fs::create_dir(&odd).unwrap();
+        let mount = |source: &str, at: &std::path::Path| {
+            assert!(std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=64k", source])
+                .arg(at)
+                .status()
+                .is_ok_and(|status| status.success()));
+        };
+        mount("midfleet-lab", &disk);
+        mount("midfleet-test", &odd);
+        let found = super::is_small_disk(&disk);
+        for at in [&disk, &odd] {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(at)
+                .status();
+        }
+        assert!(found);
+    }
+
     /// A port another lab (or anything) holds on one of the hosts'
     /// addresses is passed over for one where every address is free.
     #[test]
