@@ -568,12 +568,28 @@ mod tests {
         );
         assert!(!from.exists());
         assert_eq!(std::fs::metadata(&to).unwrap().ino(), inode);
-        // No rename-only tool: nothing moves (mv alone, without --no-copy).
+        // No rename-only tool: nothing moves (mv alone, without
+        // --no-copy, and a `rename` that is not util-linux's, which would
+        // move it: Perl's File::Rename on Debian).
         let bin = scratch.path().join("bin");
         std::fs::create_dir(&bin).unwrap();
-        for tool in ["mv", "grep"] {
-            std::os::unix::fs::symlink(format!("/usr/bin/{tool}"), bin.join(tool)).unwrap();
-        }
+        let mv = ["/usr/bin/mv", "/bin/mv"]
+            .into_iter()
+            .find(|path| std::path::Path::new(path).exists())
+            .expect("mv");
+        std::os::unix::fs::symlink(mv, bin.join("mv")).unwrap();
+        std::fs::write(
+            bin.join("rename"),
+            format!(
+                "#!/bin/sh\n[ \"$1\" = --version ] && {{ echo 'rename using File::Rename version 2.01'; exit 0; }}\nexec {mv} -T -- \"$2\" \"$3\"\n"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            bin.join("rename"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
         let mv_copies = !std::process::Command::new("mv")
             .args(["--no-copy", "--help"])
             .stdout(std::process::Stdio::null())

@@ -35,7 +35,7 @@
 #               unable-to-load-keystore|xml-parser-error|jvm-heap|jvm-not-created|
 #               jvm-exited|jvm-gave-up|not-running|timeout|deadline|interrupted
 #   rollback REASON          (the failure that made it roll back)
-#   restore DIR | restore fail REASON   (security|keystore[-no-rename]: a keystore folder not moved; no-rename: no rename-only tool)
+#   restore DIR | restore fail REASON   (security|keystore[-not-put-back][-no-rename]: a keystore folder not moved; not-put-back: the live one left out; no-rename: no rename-only tool)
 #   state | state fail REASON
 #   unlock
 #   result applied|rolled_back|failed|stale|locked|error [REASON] [BACKUP_DIR]

@@ -2,8 +2,9 @@
 # Owns: `.midfleet/backups/RUN` (config.xml with its owner and mode, and
 # the keystore folders when asked): make_backup, take_backup, copy_tree,
 # same_tree (probe diff_no_dereference), prune_backups; putting a backup
-# back: restore_from, replace_folder, remove_folder, rename_only (probe
-# rename_tool); the journal steps `backup` and `restore`.
+# back: restore_from, replace_folder, put_back_folder, remove_folder,
+# rename_only (probe rename_tool); the journal steps `backup` and
+# `restore`.
 # Must not: walk a link or copy a FIFO or a device out of agent/; copy
 # past the forward part of the lease (DEADLINE - rollback_reserve); prune
 # this run's backup or the one being restored; change agent/ but by
@@ -230,6 +231,9 @@ restore_from() {
             case $restore_folder in security | keystore) ;; *) continue ;; esac
             if [ "$restore_presence" = present ]; then
                 replace_folder "$1/$restore_folder" "$restore_folder" || {
+                    # -not-put-back: agent/NAME was moved away and could
+                    # not be renamed back (it is left out, never copied).
+                    [ "$replace_lost" = 1 ] && restore_folder="$restore_folder-not-put-back"
                     journal restore fail "$restore_folder$(no_rename_tool)"
                     return 1
                 }
@@ -249,10 +253,13 @@ restore_from() {
 # replace_folder SOURCE NAME: agent/NAME becomes a copy of SOURCE. The copy
 # is made and checked in the run folder, the live folder is renamed into
 # the run folder, the copy renamed into its place; then the old one is
-# removed inside the run folder. Folders move by rename_only.
+# removed inside the run folder. Folders move by rename_only. When a move
+# fails, the live folder goes back where it was; when that fails too
+# (replace_lost=1), agent/NAME is left without it rather than copied.
 replace_folder() {
     replace_new=$RUN_DIR/$2.new
     replace_old=$RUN_DIR/$2.old
+    replace_lost=0
     rm -rf -- "$replace_new" "$replace_old"
     if ! cp -RPp -- "$1" "$replace_new" || ! same_tree "$1" "$replace_new"; then
         rm -rf -- "$replace_new"
@@ -260,16 +267,24 @@ replace_folder() {
     fi
     if present "$2" && ! rename_only "$AGENT/$2" "$replace_old"; then
         rm -rf -- "$replace_new"
+        put_back_folder "$2"
         return 1
     fi
     if ! rename_only "$replace_new" "$AGENT/$2"; then
         rm -rf -- "$replace_new"
-        if [ -e "$replace_old" ] || [ -L "$replace_old" ]; then
-            rename_only "$replace_old" "$AGENT/$2"
-        fi
+        put_back_folder "$2"
         return 1
     fi
     rm -rf -- "$replace_old"
+    return 0
+}
+
+# put_back_folder NAME: the live folder, moved into the run folder, goes
+# back to agent/NAME; replace_lost=1 when it was moved and cannot go back.
+put_back_folder() {
+    if [ -e "$replace_old" ] || [ -L "$replace_old" ]; then
+        rename_only "$replace_old" "$AGENT/$1" || replace_lost=1
+    fi
     return 0
 }
 
