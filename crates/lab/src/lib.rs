@@ -1889,16 +1889,23 @@ mod tests {
                 .status()
                 .is_ok_and(|status| status.success()));
         };
+        let _disk = Mounted(disk.clone());
         mount("midfleet-lab", &disk);
+        let _odd = Mounted(odd.clone());
         mount("midfleet-test", &odd);
-        let found = super::is_small_disk(&disk);
-        for at in [&disk, &odd] {
+        assert!(super::is_small_disk(&disk));
+    }
+
+    /// Unmounts when dropped, also when an assert fails first.
+    struct Mounted(std::path::PathBuf);
+
+    impl Drop for Mounted {
+        fn drop(&mut self) {
             let _ = std::process::Command::new("umount")
                 .arg("-l")
-                .arg(at)
+                .arg(&self.0)
                 .status();
         }
-        assert!(found);
     }
 
     /// A port another lab (or anything) holds on one of the hosts'
