@@ -1,8 +1,9 @@
 # ==== part 55-folders.sh: folders and the user mid.sh runs as ===============
 # Owns: `open_folders` (fds 5, 7 and 8, and what they must be), with
-# `same_mount` (held folders on one mount; 32-wrapper.sh asks it too), and
-# `mid_sh_user` (who runs mid.sh, and through setpriv, runuser or su),
-# with `mounts_near_home`. Only defines them: 60-parameters.sh calls them.
+# `same_mount` (held folders on one file system and mount; 32-wrapper.sh
+# asks it too), and `mid_sh_user` (who runs mid.sh, and through setpriv,
+# runuser or su), with `mounts_near_home`. Only defines them:
+# 60-parameters.sh calls them.
 # Must not: run mid.sh or anything the MID's user can change; use a path
 # below mid_home once its descriptor is open.
 # ============================================================================
@@ -47,32 +48,37 @@ open_folders() {
     exec 7<.
     cd -- "$RUN_DIR/." || return 1
     folders_reason=other-file-system
-    # One line per folder, compared whole: a mount point may hold a blank.
-    folders_where=$(stat -c '%d %m' -- "$RUN_DIR/." /proc/self/fd/7/. /proc/self/fd/8/. 2>/dev/null) ||
-        return 1
-    folders_first=${folders_where%%"$newline"*}
-    [ "$folders_where" = "$folders_first$newline$folders_first$newline$folders_first" ] || return 1
     same_mount 6 7 8 || return 1
     folders_reason=
     return 0
 }
 
-# same_mount FD...: the held folders FD... are on one mount, by the
-# kernel's mount id (mnt_id in /proc/self/fdinfo/FD). `stat %m` finds a
-# mount point by walking up while the device stays the same, so it names
-# the same one for two bind mounts of one file system, across which a
-# rename fails (EXDEV) and mv copies instead. A kernel that gives no
-# mount id (before 3.15) gives none for any: the device and mount point
-# above decide alone. Builtins only.
+# same_mount FD...: the held folders FD... are on one file system and one
+# mount: the same device and mount point (one `stat` for all, its lines
+# compared whole: a mount point may hold a blank), and the same mount id
+# (mnt_id in /proc/self/fdinfo/FD). `stat %m` finds a mount point by
+# walking up while the device stays the same, so it names the same one for
+# two bind mounts of one file system, across which a rename fails (EXDEV)
+# and mv copies instead. A kernel that gives no mount id (before 3.15)
+# gives none for any: the device and mount point decide alone.
 same_mount() {
+    same_mount_paths=
+    for same_mount_fd in "$@"; do
+        same_mount_paths="$same_mount_paths /proc/self/fd/$same_mount_fd/."
+    done
+    # shellcheck disable=SC2086 # the descriptors' paths hold no blank
+    same_mount_where=$(stat -c '%d %m' -- $same_mount_paths 2>/dev/null) || return 1
+    same_mount_line=${same_mount_where%%"$newline"*}
     one_mount "$1"
-    same_mount_first=$mount_of
+    same_mount_id=$mount_of
+    same_mount_expected=$same_mount_line
     shift
     for same_mount_fd in "$@"; do
+        same_mount_expected="$same_mount_expected$newline$same_mount_line"
         one_mount "$same_mount_fd"
-        [ "$mount_of" = "$same_mount_first" ] || return 1
+        [ "$mount_of" = "$same_mount_id" ] || return 1
     done
-    return 0
+    [ "$same_mount_where" = "$same_mount_expected" ]
 }
 one_mount() {
     mount_of=''
