@@ -406,6 +406,24 @@ mod tests {
         assert!(hook < definition && definition < hook_end);
     }
 
+    /// Runs `call` with `args` as `$1`, `$2`… in `/bin/sh` after `part`
+    /// (a transaction part, which only defines functions), with `PATH`.
+    fn run_in_part(
+        part: &str,
+        call: &str,
+        args: &[&std::ffi::OsStr],
+        path: &str,
+    ) -> std::process::Output {
+        std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("{part}\n{call}"))
+            .arg("sh")
+            .args(args)
+            .env("PATH", path)
+            .output()
+            .unwrap()
+    }
+
     /// `mounts_near_home` (55-folders.sh), under every awk this machine
     /// has as `awk` (mawk, gawk, busybox): `inside` for a mount below
     /// mid_home or FUSE at or above it, `clear` for a volume at mid_home
@@ -433,19 +451,19 @@ mod tests {
             }
         }
         assert!(!awks.is_empty(), "no awk to test with");
+        let near_file = |bin: &std::path::Path, home: &str, file: &std::path::Path| {
+            let output = run_in_part(
+                part,
+                "mounts_near_home \"$1\" \"$2\"",
+                &[home.as_ref(), file.as_os_str()],
+                &format!("{}:/usr/bin:/bin", bin.display()),
+            );
+            String::from_utf8(output.stdout).unwrap()
+        };
         let near = |bin: &std::path::Path, home: &str, mountinfo: &str| {
             let file = scratch.path().join("mountinfo");
             std::fs::write(&file, mountinfo).unwrap();
-            let output = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(format!("{part}\nmounts_near_home \"$1\" \"$2\""))
-                .arg("sh")
-                .arg(home)
-                .arg(&file)
-                .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
-                .output()
-                .unwrap();
-            String::from_utf8(output.stdout).unwrap()
+            near_file(bin, home, &file)
         };
         let line = |point: &str, optional: &str, kind: &str| {
             format!("36 25 0:32 / {point} rw,relatime{optional} - {kind} src rw\n")
@@ -513,16 +531,9 @@ mod tests {
                     );
                 }
             }
-            let missing = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(format!(
-                    "{part}\nmounts_near_home /opt/mid/ /nonexistent/mountinfo"
-                ))
-                .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
-                .output()
-                .unwrap();
             assert_eq!(
-                missing.stdout, b"",
+                near_file(bin, "/opt/mid/", "/nonexistent/mountinfo".as_ref()),
+                "",
                 "{awk}: an unreadable mountinfo says nothing"
             );
         }
@@ -539,16 +550,14 @@ mod tests {
         use std::os::unix::fs::MetadataExt;
         let part = include_str!("transaction/35-backup.sh");
         let rename_only = |from: &std::path::Path, to: &std::path::Path, path: &str| {
-            std::process::Command::new("/bin/sh")
-                .arg("-c")
-                .arg(format!("{part}\nrename_only \"$1\" \"$2\""))
-                .arg("sh")
-                .arg(from)
-                .arg(to)
-                .env("PATH", path)
-                .status()
-                .unwrap()
-                .success()
+            run_in_part(
+                part,
+                "rename_only \"$1\" \"$2\"",
+                &[from.as_os_str(), to.as_os_str()],
+                path,
+            )
+            .status
+            .success()
         };
         let system = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
         let scratch = tempfile::tempdir().unwrap();
